@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Dolly needs (when run as root) and checks that every binary is there.
+# Not root: prints the one apt-get line to run, and fails if a binary is missing.
+set -euo pipefail
+
+packages=(qemu-utils qemu-system-common libnbd-bin kcat)
+binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat)
+
+missing_binaries() {
+  local b
+  for b in "${binaries[@]}"; do command -v "$b" >/dev/null 2>&1 || echo "$b"; done
+}
+
+missing=$(missing_binaries)
+if [ -z "$missing" ]; then exit 0; fi
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing Debian packages: ${packages[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # The package lists of a fresh machine may be empty or stale.
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+else
+  echo "setup: missing $(echo $missing | tr '\n' ' '); install them with: sudo apt-get install -y ${packages[*]}" >&2
+  exit 1
+fi
+
+missing=$(missing_binaries)
+if [ -n "$missing" ]; then
+  echo "setup: still missing after apt-get install: $(echo $missing | tr '\n' ' ')" >&2
+  exit 1
+fi
