@@ -8,30 +8,75 @@ const forbiddenInDomain = [
   { group: ['@nestjs/*'], message: 'The domain is pure: no NestJS.' },
   { group: ['typeorm', 'pg', 'pg-*'], message: 'The domain is pure: no database.' },
   { group: ['kafkajs'], message: 'The domain is pure: no Kafka.' },
-  { group: ['fs', 'node:fs', 'fs/*', 'node:fs/*', 'child_process', 'node:child_process'], message: 'The domain is pure: no I/O.' },
-  { group: ['@dolly/*', '!@dolly/domain'], message: 'The domain depends on no other Dolly library.' },
+  {
+    group: ['fs', 'node:fs', 'fs/*', 'node:fs/*', 'child_process', 'node:child_process'],
+    message: 'The domain is pure: no I/O.',
+  },
+  {
+    group: ['@dolly/*', '!@dolly/domain'],
+    message: 'The domain depends on no other Dolly library.',
+  },
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', '.local/**', 'node_modules/**', 'coverage/**', 'tools/jest/**', 'jest.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      '.local/**',
+      'node_modules/**',
+      'coverage/**',
+      'tools/jest/**',
+      'jest.config.js',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
   {
     languageOptions: { parserOptions: { projectService: false } },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
-      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
+      ],
       'no-console': 'off',
     },
   },
   {
     // NestJS resolves constructor parameters by their runtime type: type-only imports there break injection.
-    files: ['apps/**/*.ts', 'libs/**/*.module.ts', 'libs/**/*.service.ts', 'libs/**/*.controller.ts'],
+    files: [
+      'apps/**/*.ts',
+      'libs/**/*.module.ts',
+      'libs/**/*.service.ts',
+      'libs/**/*.controller.ts',
+    ],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {
     files: ['libs/domain/**/*.ts'],
+    ignores: ['libs/domain/**/*.spec.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: forbiddenInDomain }] },
+  },
+  {
+    // Specifications may use the shared given/when/then helper, and nothing else of Dolly's.
+    files: ['libs/domain/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...forbiddenInDomain.slice(0, -1),
+            {
+              group: ['@dolly/*', '!@dolly/domain', '!@dolly/testing'],
+              message: 'Specs use only @dolly/testing.',
+            },
+          ],
+        },
+      ],
+    },
   },
 );
