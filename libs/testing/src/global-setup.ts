@@ -1,1 +1,32 @@
-export default async function globalSetup(): Promise<void> {}
+// Global setup runs outside Jest's module mapping: resolve the @dolly/* aliases from tsconfig.json here.
+import 'tsconfig-paths/register';
+import { dropDatabase, migrateDatabase, withDatabase } from '@dolly/persistence';
+import { Client } from 'pg';
+import { TEMPLATE_DATABASE, TEST_DATABASE_PREFIX, serverUrl } from './test-database';
+
+/** Test databases older than this were left by a run that was killed. */
+const ABANDONED_AFTER_SECONDS = 6 * 3600;
+
+/**
+ * Runs once before the integration and end-to-end suites: makes the migrated template database
+ * that each test file copies, and clears databases that killed runs left behind.
+ */
+export default async function globalSetup(): Promise<void> {
+  const admin = new Client({ connectionString: withDatabase(serverUrl(), 'postgres') });
+  await admin.connect();
+  try {
+    const { rows } = await admin.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+      [TEST_DATABASE_PREFIX],
+    );
+    const now = Date.now() / 1000;
+    for (const { datname } of rows) {
+      const createdAt = Number(datname.slice(TEST_DATABASE_PREFIX.length).split('_')[0]);
+      if (now - createdAt > ABANDONED_AFTER_SECONDS)
+        await dropDatabase(withDatabase(serverUrl(), datname));
+    }
+  } finally {
+    await admin.end();
+  }
+  await migrateDatabase(withDatabase(serverUrl(), TEMPLATE_DATABASE));
+}

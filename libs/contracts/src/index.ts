@@ -1,0 +1,4 @@
+export * from './event-catalog';
+export * from './topics';
+export * from './recorded-event';
+export * from './cloud-events';

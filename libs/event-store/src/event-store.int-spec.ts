@@ -1,0 +1,227 @@
+import type { EventMetadata } from '@dolly/contracts';
+import { type TestDatabase, createTestDatabase } from '@dolly/testing';
+import { Client } from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import {
+  type GlobalCheckpoint,
+  type NewEvent,
+  PostgresEventStore,
+  START_OF_STORE,
+} from './event-store';
+
+const metadata: EventMetadata = {
+  correlationId: uuidv7(),
+  causationId: null,
+  actor: { id: 'tester', role: 'admin' },
+  taskId: null,
+};
+
+function renamed(vmId: string, name: string): NewEvent {
+  return {
+    eventId: uuidv7(),
+    type: 'VmRenamed',
+    data: { vmId, name, previousName: 'before' },
+    metadata,
+    occurredAt: new Date().toISOString(),
+  };
+}
+
+let db: TestDatabase;
+let store: PostgresEventStore;
+
+beforeAll(async () => {
+  db = await createTestDatabase(30);
+  store = new PostgresEventStore(db.pool);
+});
+afterAll(() => db.drop());
+
+async function countRows(table: string, streamId?: string): Promise<number> {
+  const { rows } = streamId
+    ? await db.pool.query(
+        `SELECT count(*)::int AS n FROM ${table} JOIN event_store.events e USING (global_position) WHERE e.stream_id = $1`,
+        [streamId],
+      )
+    : await db.pool.query(`SELECT count(*)::int AS n FROM ${table}`);
+  return rows[0].n;
+}
+
+describe('appending to a stream', () => {
+  it('numbers events from 1 and reads them back in order, with an outbox row each', async () => {
+    const vmId = uuidv7();
+    const streamId = `vm-${vmId}`;
+    const first = await store.appendToStream(streamId, 'vm', 0, [
+      renamed(vmId, 'a'),
+      renamed(vmId, 'b'),
+    ]);
+    expect(first).toMatchObject({ success: true, nextStreamVersion: 2 });
+    const second = await store.appendToStream(streamId, 'vm', 2, [renamed(vmId, 'c')]);
+    expect(second).toMatchObject({ success: true, nextStreamVersion: 3 });
+
+    const events = await store.readStream(streamId);
+    expect(events.map((e) => [e.streamVersion, (e.data as { name: string }).name])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ]);
+    expect(events.map((e) => e.globalPosition)).toEqual(
+      [...events.map((e) => e.globalPosition)].sort((a, b) => Number(a) - Number(b)),
+    );
+    expect(await countRows('event_store.outbox o', streamId)).toBe(3);
+  });
+
+  it('refuses a stale expected version and writes nothing', async () => {
+    const vmId = uuidv7();
+    const streamId = `vm-${vmId}`;
+    await store.appendToStream(streamId, 'vm', 0, [renamed(vmId, 'a')]);
+    const before = await countRows('event_store.events');
+
+    expect(await store.appendToStream(streamId, 'vm', 0, [renamed(vmId, 'b')])).toEqual({
+      success: false,
+      actualVersion: 1,
+    });
+    // An expected version ahead of the stream must not leave a gap either.
+    expect(await store.appendToStream(streamId, 'vm', 5, [renamed(vmId, 'c')])).toEqual({
+      success: false,
+      actualVersion: 1,
+    });
+
+    expect(await countRows('event_store.events')).toBe(before);
+    expect(await store.streamVersion(streamId)).toBe(1);
+  });
+
+  it('lets exactly one of many concurrent appends at the same version win', async () => {
+    const vmId = uuidv7();
+    const streamId = `vm-${vmId}`;
+    await store.appendToStream(streamId, 'vm', 0, [renamed(vmId, 'start')]);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        store.appendToStream(streamId, 'vm', 1, [renamed(vmId, `w${i}`), renamed(vmId, `w${i}'`)]),
+      ),
+    );
+    expect(results.filter((r) => r.success)).toHaveLength(1);
+    expect(
+      results.filter((r) => !r.success).every((r) => !r.success && r.actualVersion === 3),
+    ).toBe(true);
+    const events = await store.readStream(streamId);
+    expect(events).toHaveLength(3);
+    expect(await countRows('event_store.outbox o', streamId)).toBe(3);
+  });
+
+  it('keeps history immutable', async () => {
+    const vmId = uuidv7();
+    await store.appendToStream(`vm-${vmId}`, 'vm', 0, [renamed(vmId, 'a')]);
+    await expect(
+      db.pool.query(`UPDATE event_store.events SET type = 'x' WHERE stream_id = $1`, [
+        `vm-${vmId}`,
+      ]),
+    ).rejects.toThrow(/append-only/);
+    await expect(
+      db.pool.query(`DELETE FROM event_store.events WHERE stream_id = $1`, [`vm-${vmId}`]),
+    ).rejects.toThrow(/append-only/);
+  });
+});
+
+describe('reading the global order', () => {
+  async function readEverything(
+    from: GlobalCheckpoint,
+  ): Promise<{ positions: string[]; checkpoint: GlobalCheckpoint }> {
+    const positions: string[] = [];
+    let checkpoint = from;
+    for (;;) {
+      const page = await store.readAll(checkpoint, 1000);
+      if (page.events.length === 0) return { positions, checkpoint };
+      positions.push(...page.events.map((e) => e.globalPosition));
+      checkpoint = page.checkpoint;
+    }
+  }
+
+  it('never skips an event that commits after a later position became visible', async () => {
+    const { checkpoint: start } = await readEverything(START_OF_STORE);
+    const early = new Client({ connectionString: db.url });
+    const late = new Client({ connectionString: db.url });
+    await early.connect();
+    await late.connect();
+    try {
+      // The early transaction takes the lower position but commits last: the classic gap.
+      await early.query('BEGIN');
+      const vmA = uuidv7();
+      const a = await store.appendToStream(`vm-${vmA}`, 'vm', 0, [renamed(vmA, 'early')], early);
+      await late.query('BEGIN');
+      const vmB = uuidv7();
+      const b = await store.appendToStream(`vm-${vmB}`, 'vm', 0, [renamed(vmB, 'late')], late);
+      await late.query('COMMIT');
+      if (!a.success || !b.success) throw new Error('appends failed');
+      expect(BigInt(a.events[0].globalPosition)).toBeLessThan(BigInt(b.events[0].globalPosition));
+
+      // A naive reader following positions alone sees the later one now and moves past the earlier.
+      const { rows: naive } = await db.pool.query(
+        `SELECT global_position::text AS p FROM event_store.events WHERE global_position > $1 ORDER BY global_position`,
+        [start.globalPosition],
+      );
+      expect(naive.map((r) => r.p)).toEqual([b.events[0].globalPosition]);
+
+      // Ours waits: nothing is visible while an older transaction is still open.
+      const whileOpen = await readEverything(start);
+      expect(whileOpen.positions).toEqual([]);
+
+      await early.query('COMMIT');
+      const after = await readEverything(whileOpen.checkpoint);
+      expect(new Set(after.positions)).toEqual(
+        new Set([a.events[0].globalPosition, b.events[0].globalPosition]),
+      );
+    } finally {
+      await early.end();
+      await late.end();
+    }
+  });
+
+  it('delivers every event exactly once to a reader following many concurrent writers', async () => {
+    // The horizon is cluster-wide: events of earlier tests may still turn up; only ours are counted.
+    const { checkpoint: start } = await readEverything(START_OF_STORE);
+    const writers = 24;
+    const appendsPerWriter = 40;
+    const ourStreams = new Set<string>();
+    let writing = true;
+    const seen: string[] = [];
+    const follower = (async () => {
+      let checkpoint = start;
+      while (writing || (await store.readAll(checkpoint, 1)).events.length > 0) {
+        const page = await store.readAll(checkpoint, 200);
+        seen.push(
+          ...page.events.filter((e) => ourStreams.has(e.streamId)).map((e) => e.globalPosition),
+        );
+        checkpoint = page.checkpoint;
+        if (page.events.length === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+    })();
+    const written: string[] = [];
+    await Promise.all(
+      Array.from({ length: writers }, async () => {
+        const vmId = uuidv7();
+        ourStreams.add(`vm-${vmId}`);
+        for (let i = 0; i < appendsPerWriter; i++) {
+          // Random small delays inside transactions make commit order differ from position order.
+          const result = await store.transaction(async (client) => {
+            const appended = await store.appendToStream(
+              `vm-${vmId}`,
+              'vm',
+              i,
+              [renamed(vmId, `n${i}`)],
+              client,
+            );
+            await client.query('SELECT pg_sleep($1)', [Math.random() * 0.004]);
+            return appended;
+          });
+          if (!result.success) throw new Error('unexpected conflict');
+          written.push(result.events[0].globalPosition);
+        }
+      }),
+    );
+    writing = false;
+    await follower;
+
+    const repeated = seen.filter((p, i) => seen.indexOf(p) !== i);
+    expect(repeated).toEqual([]);
+    expect([...seen].sort()).toEqual([...written].sort());
+  }, 60_000);
+});

@@ -1,0 +1,252 @@
+import {
+  type EventMetadata,
+  type RecordedEvent,
+  type StreamType,
+  currentSchemaVersion,
+  upcastToCurrent,
+} from '@dolly/contracts';
+import type { Pool, PoolClient } from 'pg';
+
+/** An event about to be appended: the store gives it its stream version and global position. */
+export interface NewEvent {
+  eventId: string;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+  /** ISO 8601. */
+  occurredAt: string;
+}
+
+/** A number is the exact version the stream must be at (0: it must not exist); 'any' skips the check. */
+export type ExpectedVersion = number | 'any';
+
+export type AppendResult =
+  | { success: true; nextStreamVersion: number; events: RecordedEvent[] }
+  | { success: false; actualVersion: number };
+
+/** Where a reader of the global order stands: the last (transaction, position) it has read. */
+export interface GlobalCheckpoint {
+  transactionId: string;
+  globalPosition: string;
+}
+
+export const START_OF_STORE: GlobalCheckpoint = { transactionId: '0', globalPosition: '0' };
+
+export interface GlobalReadResult {
+  events: RecordedEvent[];
+  /** Where to continue from; equal to the one given when nothing was read. */
+  checkpoint: GlobalCheckpoint;
+}
+
+type Queryable = Pick<Pool | PoolClient, 'query'>;
+
+const UNIQUE_VIOLATION = '23505';
+
+// One statement: the version check, the events and their outbox rows commit together or not at all.
+const APPEND_SQL = `
+  WITH current_version AS (
+    SELECT coalesce(max(stream_version), 0) AS version FROM event_store.events WHERE stream_id = $1
+  ), input AS (
+    SELECT * FROM unnest($3::uuid[], $4::text[], $5::int[], $6::jsonb[], $7::jsonb[], $8::timestamptz[])
+      WITH ORDINALITY AS i(event_id, type, schema_version, data, metadata, occurred_at, n)
+  ), appended AS (
+    INSERT INTO event_store.events
+      (event_id, stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at)
+    SELECT i.event_id, $1, $2, c.version + i.n, i.type, i.schema_version, i.data, i.metadata, i.occurred_at
+      FROM input i CROSS JOIN current_version c
+     WHERE $9::int IS NULL OR c.version = $9::int
+     ORDER BY i.n
+    RETURNING global_position, stream_version, event_id
+  ), outboxed AS (
+    INSERT INTO event_store.outbox (global_position) SELECT global_position FROM appended
+  )
+  SELECT c.version AS previous_version, a.global_position::text AS global_position, a.stream_version
+    FROM current_version c LEFT JOIN appended a ON true
+   ORDER BY a.stream_version`;
+
+const EVENT_COLUMNS = `global_position::text AS global_position, transaction_id::text AS transaction_id, event_id,
+  stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at`;
+
+interface EventRow {
+  global_position: string;
+  transaction_id: string;
+  event_id: string;
+  stream_id: string;
+  stream_type: StreamType;
+  stream_version: number;
+  type: string;
+  schema_version: number;
+  data: unknown;
+  metadata: EventMetadata;
+  occurred_at: Date;
+}
+
+/** Rows are read back as the current version of their type: upcasting happens here, once. */
+export function rowToEvent(row: EventRow): RecordedEvent {
+  return {
+    eventId: row.event_id,
+    type: row.type,
+    schemaVersion: currentSchemaVersion(row.type),
+    streamId: row.stream_id,
+    streamType: row.stream_type,
+    streamVersion: row.stream_version,
+    globalPosition: row.global_position,
+    occurredAt: row.occurred_at.toISOString(),
+    data: upcastToCurrent(row.type, row.schema_version, row.data),
+    metadata: row.metadata,
+  };
+}
+
+/**
+ * The PostgreSQL event store. Streams are appended to with an expected version; the global order
+ * is read by transaction id and position under the snapshot horizon, so no late commit is skipped.
+ */
+export class PostgresEventStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** Appends to one stream, atomically with its outbox rows. A conflict writes nothing. */
+  async appendToStream(
+    streamId: string,
+    streamType: StreamType,
+    expectedVersion: ExpectedVersion,
+    events: readonly NewEvent[],
+    db: Queryable = this.pool,
+  ): Promise<AppendResult> {
+    if (events.length === 0) throw new Error('Nothing to append');
+    const schemaVersions = events.map((event) => currentSchemaVersion(event.type));
+    let rows: {
+      previous_version: number;
+      global_position: string | null;
+      stream_version: number | null;
+    }[];
+    try {
+      ({ rows } = await db.query(APPEND_SQL, [
+        streamId,
+        streamType,
+        events.map((event) => event.eventId),
+        events.map((event) => event.type),
+        schemaVersions,
+        events.map((event) => JSON.stringify(event.data)),
+        events.map((event) => JSON.stringify(event.metadata)),
+        events.map((event) => event.occurredAt),
+        expectedVersion === 'any' ? null : expectedVersion,
+      ]));
+    } catch (error) {
+      if (isStreamVersionConflict(error)) {
+        // Read outside the (now aborted) transaction: what matters is the committed version.
+        return { success: false, actualVersion: await this.streamVersion(streamId) };
+      }
+      throw error;
+    }
+    const previousVersion = rows[0].previous_version;
+    if (rows[0].global_position === null) return { success: false, actualVersion: previousVersion };
+    return {
+      success: true,
+      nextStreamVersion: previousVersion + events.length,
+      events: rows.map((row, index) => ({
+        eventId: events[index].eventId,
+        type: events[index].type,
+        schemaVersion: schemaVersions[index],
+        streamId,
+        streamType,
+        streamVersion: row.stream_version!,
+        globalPosition: row.global_position!,
+        occurredAt: new Date(events[index].occurredAt).toISOString(),
+        data: events[index].data,
+        metadata: events[index].metadata,
+      })),
+    };
+  }
+
+  async streamVersion(streamId: string, db: Queryable = this.pool): Promise<number> {
+    const { rows } = await db.query<{ version: number }>(
+      'SELECT coalesce(max(stream_version), 0) AS version FROM event_store.events WHERE stream_id = $1',
+      [streamId],
+    );
+    return rows[0].version;
+  }
+
+  async readStream(streamId: string, db: Queryable = this.pool): Promise<RecordedEvent[]> {
+    const { rows } = await db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events WHERE stream_id = $1 ORDER BY stream_version`,
+      [streamId],
+    );
+    return rows.map(rowToEvent);
+  }
+
+  /** Several streams in one round trip, each in version order. */
+  async readStreams(
+    streamIds: readonly string[],
+    db: Queryable = this.pool,
+  ): Promise<Map<string, RecordedEvent[]>> {
+    const streams = new Map<string, RecordedEvent[]>(streamIds.map((id) => [id, []]));
+    if (streamIds.length === 0) return streams;
+    const { rows } = await db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events WHERE stream_id = ANY($1) ORDER BY stream_id, stream_version`,
+      [streamIds],
+    );
+    for (const row of rows) streams.get(row.stream_id)!.push(rowToEvent(row));
+    return streams;
+  }
+
+  /**
+   * The next events in the global order after a checkpoint. Only transactions older than every
+   * transaction still in progress are read, so an event that commits later always sorts after
+   * the checkpoint: following this order never skips one.
+   */
+  async readAll(
+    after: GlobalCheckpoint,
+    limit: number,
+    db: Queryable = this.pool,
+  ): Promise<GlobalReadResult> {
+    const { rows } = await db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events
+        WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY transaction_id, global_position
+        LIMIT $3`,
+      [after.transactionId, after.globalPosition, limit],
+    );
+    const last = rows[rows.length - 1];
+    return {
+      events: rows.map(rowToEvent),
+      checkpoint: last
+        ? { transactionId: last.transaction_id, globalPosition: last.global_position }
+        : after,
+    };
+  }
+
+  /** Events of a correlation (one request and what it caused), in order. */
+  async readCorrelation(
+    correlationId: string,
+    db: Queryable = this.pool,
+  ): Promise<RecordedEvent[]> {
+    const { rows } = await db.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events WHERE metadata->>'correlationId' = $1
+        ORDER BY transaction_id, global_position`,
+      [correlationId],
+    );
+    return rows.map(rowToEvent);
+  }
+
+  /** Runs work in one transaction on one connection; it commits when the work returns. */
+  async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+function isStreamVersionConflict(error: unknown): boolean {
+  const pgError = error as { code?: string; constraint?: string };
+  return pgError.code === UNIQUE_VIOLATION && pgError.constraint === 'events_stream_version_unique';
+}

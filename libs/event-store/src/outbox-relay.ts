@@ -1,0 +1,226 @@
+import type { RecordedEvent } from '@dolly/contracts';
+import type { EventPublisher } from '@dolly/messaging';
+import { Client, type Pool } from 'pg';
+import { rowToEvent } from './event-store';
+
+export interface RelayLog {
+  info(message: string, extra?: Record<string, unknown>): void;
+  warn(message: string, extra?: Record<string, unknown>): void;
+  error(message: string, extra?: Record<string, unknown>): void;
+}
+
+export interface RelayOptions {
+  databaseUrl: string;
+  batchSize?: number;
+  /** How often to look for events committed by other processes. */
+  pollIntervalMs?: number;
+  maxBackoffMs?: number;
+  log: RelayLog;
+  /** Told after every published batch, for metrics. */
+  onPublished?: (events: readonly RecordedEvent[]) => void;
+}
+
+export interface RelayStatus {
+  leader: boolean;
+  publishedEvents: number;
+  consecutiveFailures: number;
+  lastError: string | null;
+}
+
+/** Only one relay publishes at a time (per database): the holder of this advisory lock. */
+const RELAY_LOCK = 0x72656c6179; // "relay"
+
+const NEXT_BATCH_SQL = `
+  SELECT e.global_position::text AS global_position, e.transaction_id::text AS transaction_id, e.event_id,
+         e.stream_id, e.stream_type, e.stream_version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at
+    FROM event_store.outbox o JOIN event_store.events e USING (global_position)
+   WHERE o.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+   ORDER BY o.transaction_id, o.global_position
+   LIMIT $1`;
+
+/**
+ * Publishes the outbox to Kafka in the store's global order, then deletes what it published.
+ *
+ * Kafka down: sends fail, rows stay, the relay backs off and tries again. After any failed send
+ * (and at start, in case a previous relay died mid-send) it first asks Kafka which of the pending
+ * events did arrive, so each event is published once.
+ */
+export class OutboxRelay {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private wokenWhileBusy = false;
+  private lockClient: Client | undefined;
+  private mustReconcile = true;
+  private readonly state: RelayStatus = {
+    leader: false,
+    publishedEvents: 0,
+    consecutiveFailures: 0,
+    lastError: null,
+  };
+  private readonly batchSize: number;
+  private readonly pollIntervalMs: number;
+  private readonly maxBackoffMs: number;
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly publisher: EventPublisher,
+    private readonly options: RelayOptions,
+  ) {
+    this.batchSize = options.batchSize ?? 500;
+    this.pollIntervalMs = options.pollIntervalMs ?? 50;
+    this.maxBackoffMs = options.maxBackoffMs ?? 5000;
+  }
+
+  get status(): RelayStatus {
+    return { ...this.state };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Events were just committed here: look now rather than at the next poll. */
+  wake(): void {
+    if (this.wakeUp) this.wakeUp();
+    else this.wokenWhileBusy = true;
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wake();
+    await this.loop;
+    await this.releaseLeadership();
+    await this.publisher.close();
+  }
+
+  /** Events in the outbox, published or not yet visible: the relay's lag. */
+  async pendingCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ count: string }>(
+      'SELECT count(*) AS count FROM event_store.outbox',
+    );
+    return Number(rows[0].count);
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        if (!(await this.holdLeadership())) {
+          await this.sleep(2000);
+          continue;
+        }
+        const published = await this.publishNextBatch();
+        if (this.state.consecutiveFailures > 0) {
+          this.options.log.info('outbox relay recovered', {
+            afterFailures: this.state.consecutiveFailures,
+          });
+        }
+        this.state.consecutiveFailures = 0;
+        this.state.lastError = null;
+        if (published < this.batchSize) await this.sleep(this.pollIntervalMs);
+      } catch (error) {
+        this.state.consecutiveFailures += 1;
+        this.state.lastError = (error as Error).message;
+        this.mustReconcile = true;
+        await this.publisher.reset();
+        const backoff = Math.min(
+          this.maxBackoffMs,
+          100 * 2 ** Math.min(this.state.consecutiveFailures, 10),
+        );
+        const log =
+          this.state.consecutiveFailures === 1 ? this.options.log.warn : this.options.log.error;
+        log.call(this.options.log, 'outbox relay failed; retrying', {
+          error: this.state.lastError,
+          failures: this.state.consecutiveFailures,
+          backoffMs: backoff,
+        });
+        await this.sleep(backoff);
+      }
+    }
+  }
+
+  private async publishNextBatch(): Promise<number> {
+    const { rows } = await this.pool.query(NEXT_BATCH_SQL, [this.batchSize]);
+    if (rows.length === 0) {
+      this.mustReconcile = false;
+      return 0;
+    }
+    const batch = rows.map(rowToEvent);
+    let toSend = batch;
+    if (this.mustReconcile) {
+      toSend = await this.publisher.unpublished(batch);
+      if (toSend.length < batch.length) {
+        this.options.log.info('outbox relay found events already in Kafka', {
+          alreadyPublished: batch.length - toSend.length,
+        });
+      }
+      this.mustReconcile = false;
+    }
+    // Anything from here to the delete may fail after Kafka has the events: check before resending.
+    this.mustReconcile = true;
+    await this.publisher.publish(toSend);
+    await this.pool.query(
+      'DELETE FROM event_store.outbox WHERE global_position = ANY($1::bigint[])',
+      [batch.map((event) => event.globalPosition)],
+    );
+    this.mustReconcile = false;
+    this.state.publishedEvents += toSend.length;
+    this.options.onPublished?.(toSend);
+    return batch.length;
+  }
+
+  private async holdLeadership(): Promise<boolean> {
+    if (this.state.leader && this.lockClient) return true;
+    if (!this.lockClient) {
+      const client = new Client({
+        connectionString: this.options.databaseUrl,
+        application_name: 'dolly-relay-lock',
+      });
+      client.on('error', (error) => {
+        this.options.log.warn('outbox relay lost its lock connection', { error: error.message });
+        this.state.leader = false;
+        this.lockClient = undefined;
+        client.end().catch(() => undefined);
+      });
+      await client.connect();
+      this.lockClient = client;
+    }
+    const { rows } = await this.lockClient.query<{ acquired: boolean }>(
+      'SELECT pg_try_advisory_lock($1) AS acquired',
+      [RELAY_LOCK],
+    );
+    if (rows[0].acquired && !this.state.leader) {
+      this.options.log.info('outbox relay is the leader');
+      this.mustReconcile = true;
+    }
+    this.state.leader = rows[0].acquired;
+    return this.state.leader;
+  }
+
+  private async releaseLeadership(): Promise<void> {
+    const client = this.lockClient;
+    this.lockClient = undefined;
+    this.state.leader = false;
+    await client?.end().catch(() => undefined);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (!this.running || this.wokenWhileBusy) {
+      this.wokenWhileBusy = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        done();
+      };
+    });
+  }
+}

@@ -1,0 +1,5 @@
+export * from './kafka';
+export * from './topics';
+export * from './partitioning';
+export * from './partition-tails';
+export * from './event-publisher';

@@ -1,0 +1,118 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * The read side: tables the projector builds from events, and its own bookkeeping. Every column
+ * is derived from events alone (times included), so a rebuild from the store equals them.
+ */
+export class ReadModels1764000000001 implements MigrationInterface {
+  name = 'ReadModels1764000000001';
+
+  async up(db: QueryRunner): Promise<void> {
+    await db.query(`CREATE SCHEMA read_model`);
+    await db.query(`
+      CREATE TABLE read_model.hosts (
+        host_id uuid PRIMARY KEY,
+        name text NOT NULL,
+        cpu_cores integer NOT NULL,
+        memory_bytes bigint NOT NULL,
+        max_hardware_version text NOT NULL,
+        management text NOT NULL,
+        registered_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`);
+    await db.query(`
+      CREATE TABLE read_model.datastores (
+        datastore_id uuid PRIMARY KEY,
+        name text NOT NULL,
+        capacity_bytes bigint NOT NULL,
+        folder text NOT NULL,
+        overcommit_ratio double precision NOT NULL,
+        registered_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`);
+    await db.query(`
+      CREATE TABLE read_model.vms (
+        vm_id uuid PRIMARY KEY,
+        name text NOT NULL,
+        folder text NOT NULL,
+        role text NOT NULL,
+        power_state text NOT NULL,
+        host_id uuid NOT NULL,
+        datastore_id uuid NOT NULL,
+        vcpus integer NOT NULL,
+        memory_bytes bigint NOT NULL,
+        hardware_version text NOT NULL,
+        guest_os text NOT NULL,
+        bios_uuid uuid NOT NULL,
+        disks jsonb NOT NULL,
+        nics jsonb NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        version integer NOT NULL
+      )`);
+    // Listing pages through vm_id (UUIDv7: creation order); filters narrow it.
+    await db.query(`CREATE INDEX vms_role ON read_model.vms (role, vm_id)`);
+    await db.query(`CREATE INDEX vms_power_state ON read_model.vms (power_state, vm_id)`);
+    await db.query(`CREATE INDEX vms_host ON read_model.vms (host_id, vm_id)`);
+    await db.query(`CREATE INDEX vms_datastore ON read_model.vms (datastore_id, vm_id)`);
+    await db.query(`
+      CREATE TABLE read_model.tasks (
+        task_id uuid PRIMARY KEY,
+        operation text NOT NULL,
+        target_type text NOT NULL,
+        target_id text NOT NULL,
+        status text NOT NULL,
+        progress_percent integer NOT NULL,
+        bytes_done bigint NOT NULL,
+        error_code text,
+        error_message text,
+        actor_id text NOT NULL,
+        actor_role text NOT NULL,
+        correlation_id uuid NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        completed_at timestamptz,
+        last_position bigint NOT NULL
+      )`);
+    await db.query(`CREATE INDEX tasks_target ON read_model.tasks (target_id, task_id)`);
+    await db.query(`
+      CREATE TABLE read_model.audit_log (
+        event_id uuid PRIMARY KEY,
+        global_position bigint NOT NULL,
+        stream_id text NOT NULL,
+        stream_type text NOT NULL,
+        stream_version integer NOT NULL,
+        type text NOT NULL,
+        schema_version integer NOT NULL,
+        actor_id text NOT NULL,
+        actor_role text NOT NULL,
+        correlation_id uuid NOT NULL,
+        causation_id uuid,
+        task_id uuid,
+        occurred_at timestamptz NOT NULL,
+        data jsonb NOT NULL
+      )`);
+    await db.query(
+      `CREATE UNIQUE INDEX audit_log_stream ON read_model.audit_log (stream_id, stream_version)`,
+    );
+    // Bookkeeping: the Kafka offset each partition is applied up to, and each stream's last applied
+    // version (a redelivered or republished event is recognised by it and skipped).
+    await db.query(`
+      CREATE TABLE read_model.projector_offsets (
+        topic text NOT NULL,
+        partition integer NOT NULL,
+        next_offset bigint NOT NULL,
+        PRIMARY KEY (topic, partition)
+      )`);
+    await db.query(`
+      CREATE TABLE read_model.projector_streams (
+        stream_id text PRIMARY KEY,
+        version integer NOT NULL,
+        global_position bigint NOT NULL
+      )`);
+  }
+
+  async down(db: QueryRunner): Promise<void> {
+    await db.query(`DROP SCHEMA read_model CASCADE`);
+  }
+}

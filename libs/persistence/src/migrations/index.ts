@@ -1,0 +1,5 @@
+import { EventStore1764000000000 } from './1764000000000-event-store';
+import { ReadModels1764000000001 } from './1764000000001-read-models';
+
+/** Every migration, oldest first. The only way the schema changes. */
+export const MIGRATIONS = [EventStore1764000000000, ReadModels1764000000001];

@@ -1,0 +1,53 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { DEFAULT_DATABASE_URL } from '@dolly/config';
+import { MIGRATIONS, dropDatabase, ensureDatabase, withDatabase } from '@dolly/persistence';
+import { Pool } from 'pg';
+
+/**
+ * The migrated database every test database is copied from. Its name carries the migrations it
+ * holds, so a run never alters a template another run may be copying.
+ */
+export const TEMPLATE_DATABASE = `dolly_test_template_${createHash('sha256')
+  .update(MIGRATIONS.map((migration) => migration.name).join(','))
+  .digest('hex')
+  .slice(0, 12)}`;
+
+/** Test databases are named with their creation time, so a later run can clear what a killed one left. */
+export const TEST_DATABASE_PREFIX = 'dolly_test_db_';
+
+export function serverUrl(): string {
+  return process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
+}
+
+export interface TestDatabase {
+  url: string;
+  pool: Pool;
+  drop(): Promise<void>;
+}
+
+const OBJECT_IN_USE = '55006';
+
+/** A fresh, migrated database of its own for one test file: copied from the template (fast). */
+export async function createTestDatabase(poolSize = 10): Promise<TestDatabase> {
+  const name = `${TEST_DATABASE_PREFIX}${Math.floor(Date.now() / 1000)}_${randomBytes(4).toString('hex')}`;
+  const url = withDatabase(serverUrl(), name);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureDatabase(url, TEMPLATE_DATABASE);
+      break;
+    } catch (error) {
+      // Another run is still connected to the template for a moment.
+      if ((error as { code?: string }).code !== OBJECT_IN_USE || attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  const pool = new Pool({ connectionString: url, max: poolSize });
+  return {
+    url,
+    pool,
+    async drop() {
+      await pool.end();
+      await dropDatabase(url);
+    },
+  };
+}
