@@ -48,12 +48,7 @@ export default tseslint.config(
   },
   {
     // NestJS resolves constructor parameters by their runtime type: type-only imports there break injection.
-    files: [
-      'apps/**/*.ts',
-      'libs/**/*.module.ts',
-      'libs/**/*.service.ts',
-      'libs/**/*.controller.ts',
-    ],
+    files: ['apps/**/*.ts', 'libs/platform/**/*.ts'],
     rules: { '@typescript-eslint/consistent-type-imports': 'off' },
   },
   {

@@ -44,6 +44,7 @@ export function toKafkaMessage(event: RecordedEvent): KafkaEventMessage {
   };
   if (metadata.causationId) headers.ce_dollycausationid = metadata.causationId;
   if (metadata.taskId) headers.ce_dollytaskid = metadata.taskId;
+  if (metadata.command) headers.ce_dollycommand = metadata.command;
   return { key: event.streamId, value: JSON.stringify(event.data), headers };
 }
 
@@ -98,6 +99,7 @@ export function fromKafkaMessage(message: {
         role: required(headers, 'ce_dollyactorrole'),
       },
       taskId: headerText(headers, 'ce_dollytaskid') ?? null,
+      command: headerText(headers, 'ce_dollycommand') ?? null,
     },
   };
 }

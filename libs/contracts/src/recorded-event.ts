@@ -14,6 +14,8 @@ export interface EventMetadata {
   actor: Actor;
   /** The task the operator watches for this change, when there is one. */
   taskId: string | null;
+  /** The command that was decided (CreateVm...), or null for events a worker reports. */
+  command: string | null;
 }
 
 /** An event as the store recorded it: what the relay publishes and projectors apply. */

@@ -32,6 +32,16 @@ export interface HandledCommand<State> {
   state: State;
 }
 
+/**
+ * Recorded events as the domain's event union. Safe because the store holds only catalogued types,
+ * read back upcast to their current version, which is what the domain's types describe.
+ */
+export function asDomainEvents<E extends Event>(
+  recorded: readonly RecordedEvent[] | undefined,
+): E[] {
+  return (recorded ?? []) as unknown as E[];
+}
+
 /** Without an expected version, a command lost to a concurrent one is decided again on fresh state. */
 const MAX_ATTEMPTS = 5;
 

@@ -14,6 +14,7 @@ const metadata: EventMetadata = {
   causationId: null,
   actor: { id: 'tester', role: 'admin' },
   taskId: null,
+  command: 'RenameVm',
 };
 
 function renamed(vmId: string, name: string): NewEvent {

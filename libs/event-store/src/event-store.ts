@@ -216,15 +216,12 @@ export class PostgresEventStore {
     };
   }
 
-  /** Events of a correlation (one request and what it caused), in order. */
-  async readCorrelation(
-    correlationId: string,
-    db: Queryable = this.pool,
-  ): Promise<RecordedEvent[]> {
+  /** Events recorded for a task, in order: what a task is made of before it is projected. */
+  async readTask(taskId: string, db: Queryable = this.pool): Promise<RecordedEvent[]> {
     const { rows } = await db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM event_store.events WHERE metadata->>'correlationId' = $1
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events WHERE metadata->>'taskId' = $1
         ORDER BY transaction_id, global_position`,
-      [correlationId],
+      [taskId],
     );
     return rows.map(rowToEvent);
   }

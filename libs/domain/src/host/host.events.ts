@@ -1,10 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { Bytes, HardwareVersionSchema, InventoryName, Uuid } from '../shared/schema';
+import { Bytes, HardwareVersionSchema, InventoryName, StringEnum, Uuid } from '../shared/schema';
 
-export const HostManagement = Type.Union([Type.Literal('managed'), Type.Literal('standalone')], {
-  description:
-    'managed: run by the management plane (vCenter); standalone: a host a host-client speaks to directly.',
-});
+export const HOST_MANAGEMENT = ['managed', 'standalone'] as const;
+export const HostManagement = StringEnum(
+  HOST_MANAGEMENT,
+  'managed: run by the management plane (vCenter); standalone: a host a host-client speaks to directly.',
+);
 export type HostManagement = Static<typeof HostManagement>;
 
 export const HostRegisteredData = Type.Object(

@@ -21,3 +21,7 @@ export const HardwareVersionSchema = Type.String({
   pattern: '^vmx-\\d{1,3}$',
   description: 'Virtual hardware version, as vSphere names it (vmx-19).',
 });
+
+/** A string enum as plain JSON Schema (`enum`), which reads better for consumers than anyOf of consts. */
+export const StringEnum = <const T extends readonly string[]>(values: T, description: string) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], description });

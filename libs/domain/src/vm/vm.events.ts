@@ -1,37 +1,31 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { HardwareVersionSchema, InventoryName, Uuid } from '../shared/schema';
+import { HardwareVersionSchema, InventoryName, StringEnum, Uuid } from '../shared/schema';
 
-export const VmRole = Type.Union(
-  [
-    Type.Literal('vm'),
-    Type.Literal('template'),
-    Type.Literal('golden-image'),
-    Type.Literal('internal-template'),
-    Type.Literal('replica'),
-    Type.Literal('parent'),
-    Type.Literal('instant-clone'),
-  ],
-  {
-    description:
-      'What the machine is for: a plain VM, a template, or one of the roles of the instant-clone chain ' +
-      '(golden image → internal template → replica → parent → instant clone).',
-  },
+export const VM_ROLES = [
+  'vm',
+  'template',
+  'golden-image',
+  'internal-template',
+  'replica',
+  'parent',
+  'instant-clone',
+] as const;
+export const VmRole = StringEnum(
+  VM_ROLES,
+  'What the machine is for: a plain VM, a template, or one of the roles of the instant-clone chain ' +
+    '(golden image → internal template → replica → parent → instant clone).',
 );
 export type VmRole = Static<typeof VmRole>;
 
-export const PowerState = Type.Union(
-  [Type.Literal('poweredOff'), Type.Literal('poweredOn'), Type.Literal('suspended')],
-  { description: 'Power state, as vSphere names it.' },
-);
+export const POWER_STATES = ['poweredOff', 'poweredOn', 'suspended'] as const;
+export const PowerState = StringEnum(POWER_STATES, 'Power state, as vSphere names it.');
 export type PowerState = Static<typeof PowerState>;
 
-export const DiskFormat = Type.Union(
-  [Type.Literal('thin'), Type.Literal('thick-lazy-zeroed'), Type.Literal('thick-eager-zeroed')],
-  {
-    description:
-      'thin: space on first write; thick-lazy-zeroed: full capacity reserved at creation, zeroed on first ' +
-      'write; thick-eager-zeroed: every block written with zeros at creation.',
-  },
+export const DISK_FORMATS = ['thin', 'thick-lazy-zeroed', 'thick-eager-zeroed'] as const;
+export const DiskFormat = StringEnum(
+  DISK_FORMATS,
+  'thin: space on first write; thick-lazy-zeroed: full capacity reserved at creation, zeroed on first ' +
+    'write; thick-eager-zeroed: every block written with zeros at creation.',
 );
 export type DiskFormat = Static<typeof DiskFormat>;
 

@@ -1,0 +1,80 @@
+import { Module } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { CommandHandler, PostgresEventStore } from '@dolly/event-store';
+import { PG_POOL, PlatformModule } from '@dolly/platform';
+import { READ_MODEL_ENTITIES } from '@dolly/read-models';
+import type { Pool } from 'pg';
+import { StreamAuditLogHandler } from './audit/audit.queries';
+import { ContractsController } from './contracts/contracts.http.controller';
+import { DatastoresController, HostsController } from './inventory/inventory.http.controller';
+import {
+  GetDatastoreHandler,
+  GetHostHandler,
+  ListDatastoresHandler,
+  ListHostsHandler,
+} from './inventory/inventory.queries';
+import { DecideDatastoreHandler, DecideHostHandler } from './inventory/register.commands';
+import { CommandRunner } from './shared/command-runner';
+import { IdempotencyStore } from './shared/idempotency';
+import { ProjectionWaiter } from './shared/projection-waiter';
+import { RelayService } from './shared/relay.service';
+import { GetTaskHandler, ListTasksHandler } from './tasks/task.queries';
+import { TasksController } from './tasks/tasks.http.controller';
+import { ChangePowerController } from './vms/change-power/change-power.http.controller';
+import { ConvertVmController } from './vms/convert-vm/convert-vm.http.controller';
+import { CreateVmController } from './vms/create-vm/create-vm.http.controller';
+import { DecideVmHandler } from './vms/decide-vm.command';
+import { DeleteVmController } from './vms/delete-vm/delete-vm.http.controller';
+import { VmsQueryController } from './vms/queries/vms.http.controller';
+import { GetVmHandler, ListVmsHandler } from './vms/queries/vm.queries';
+import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
+
+@Module({
+  imports: [
+    PlatformModule.forRoot({ service: 'api', entities: READ_MODEL_ENTITIES, poolSize: 30 }),
+    TypeOrmModule.forFeature(READ_MODEL_ENTITIES),
+    CqrsModule.forRoot(),
+  ],
+  controllers: [
+    CreateVmController,
+    ChangePowerController,
+    RenameVmController,
+    DeleteVmController,
+    ConvertVmController,
+    VmsQueryController,
+    HostsController,
+    DatastoresController,
+    TasksController,
+    ContractsController,
+  ],
+  providers: [
+    {
+      provide: PostgresEventStore,
+      inject: [PG_POOL],
+      useFactory: (pool: Pool) => new PostgresEventStore(pool),
+    },
+    {
+      provide: CommandHandler,
+      inject: [PostgresEventStore],
+      useFactory: (store: PostgresEventStore) => new CommandHandler(store),
+    },
+    CommandRunner,
+    IdempotencyStore,
+    ProjectionWaiter,
+    RelayService,
+    DecideVmHandler,
+    DecideHostHandler,
+    DecideDatastoreHandler,
+    ListVmsHandler,
+    GetVmHandler,
+    StreamAuditLogHandler,
+    ListHostsHandler,
+    GetHostHandler,
+    ListDatastoresHandler,
+    GetDatastoreHandler,
+    ListTasksHandler,
+    GetTaskHandler,
+  ],
+})
+export class ApiModule {}

@@ -1,0 +1,144 @@
+import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { DatastoreRegisteredData, HostRegisteredData, Uuid } from '@dolly/domain';
+import { Requires, Validate } from '@dolly/platform';
+import { type Static, Type } from '@sinclair/typebox';
+import type { Response } from 'express';
+import { v7 as uuidv7 } from 'uuid';
+import { Execution } from '../shared/command-execution';
+import { CommandRunner } from '../shared/command-runner';
+import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../shared/openapi';
+import { type Page, PageQuery, pageSchema } from '../shared/pagination';
+import { Context, type RequestContext } from '../shared/request-context';
+import { GetDatastore, GetHost, ListDatastores, ListHosts } from './inventory.queries';
+import { DatastoreView, HostView } from './inventory.representation';
+import { DecideDatastoreCommand, DecideHostCommand } from './register.commands';
+
+const { hostId: _hostId, ...hostFields } = HostRegisteredData.properties;
+export const RegisterHostRequest = Type.Object(hostFields, {
+  additionalProperties: false,
+  description: 'A compute host to add.',
+});
+type RegisterHostRequest = Static<typeof RegisterHostRequest>;
+
+const {
+  datastoreId: _datastoreId,
+  overcommitRatio,
+  ...datastoreFields
+} = DatastoreRegisteredData.properties;
+export const RegisterDatastoreRequest = Type.Object(
+  { ...datastoreFields, overcommitRatio: Type.Optional({ ...overcommitRatio, default: 1 }) },
+  { additionalProperties: false, description: 'A datastore to add.' },
+);
+type RegisterDatastoreRequest = Static<typeof RegisterDatastoreRequest>;
+
+const ListQuery = Type.Object(PageQuery, { additionalProperties: false });
+type ListQuery = Static<typeof ListQuery>;
+
+@ApiTags('hosts')
+@ApiBearerAuth()
+@Controller('hosts')
+export class HostsController {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly queries: QueryBus,
+  ) {}
+
+  @Post()
+  @Requires('infrastructure:write')
+  @ApiOperation({ summary: 'Register a compute host.' })
+  @ApiJsonBody(RegisterHostRequest)
+  @ApiCommand({ creates: true })
+  @ApiProblems(400, 409, 413, 415)
+  register(
+    @Body(new Validate(RegisterHostRequest)) body: RegisterHostRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const hostId = uuidv7();
+    const command = new DecideHostCommand(new Execution(context, 'RegisterHost'), {
+      type: 'RegisterHost',
+      data: { hostId, ...body },
+    });
+    return this.runner.run(response, command, () => this.queries.execute(new GetHost(hostId)), {
+      creates: true,
+    });
+  }
+
+  @Get()
+  @Requires('inventory:read')
+  @ApiOperation({ summary: 'List hosts.' })
+  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'cursor', required: false })
+  @ApiOk(pageSchema(HostView))
+  @ApiProblems(400)
+  list(@Query(new Validate(ListQuery)) query: ListQuery): Promise<Page<HostView>> {
+    return this.queries.execute(new ListHosts(query.limit ?? 50, query.cursor));
+  }
+
+  @Get(':hostId')
+  @Requires('inventory:read')
+  @ApiOperation({ summary: 'One host.' })
+  @ApiOk(HostView)
+  @ApiProblems(400, 404)
+  get(@Param('hostId', new Validate(Uuid('The host.'))) hostId: string): Promise<HostView> {
+    return this.queries.execute(new GetHost(hostId));
+  }
+}
+
+@ApiTags('datastores')
+@ApiBearerAuth()
+@Controller('datastores')
+export class DatastoresController {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly queries: QueryBus,
+  ) {}
+
+  @Post()
+  @Requires('infrastructure:write')
+  @ApiOperation({ summary: 'Register a datastore: a folder the workers serving it can reach.' })
+  @ApiJsonBody(RegisterDatastoreRequest)
+  @ApiCommand({ creates: true })
+  @ApiProblems(400, 409, 413, 415)
+  register(
+    @Body(new Validate(RegisterDatastoreRequest)) body: RegisterDatastoreRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const datastoreId = uuidv7();
+    const command = new DecideDatastoreCommand(new Execution(context, 'RegisterDatastore'), {
+      type: 'RegisterDatastore',
+      data: { datastoreId, ...body, overcommitRatio: body.overcommitRatio ?? 1 },
+    });
+    return this.runner.run(
+      response,
+      command,
+      () => this.queries.execute(new GetDatastore(datastoreId)),
+      { creates: true },
+    );
+  }
+
+  @Get()
+  @Requires('inventory:read')
+  @ApiOperation({ summary: 'List datastores.' })
+  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'cursor', required: false })
+  @ApiOk(pageSchema(DatastoreView))
+  @ApiProblems(400)
+  list(@Query(new Validate(ListQuery)) query: ListQuery): Promise<Page<DatastoreView>> {
+    return this.queries.execute(new ListDatastores(query.limit ?? 50, query.cursor));
+  }
+
+  @Get(':datastoreId')
+  @Requires('inventory:read')
+  @ApiOperation({ summary: 'One datastore.' })
+  @ApiOk(DatastoreView)
+  @ApiProblems(400, 404)
+  get(
+    @Param('datastoreId', new Validate(Uuid('The datastore.'))) datastoreId: string,
+  ): Promise<DatastoreView> {
+    return this.queries.execute(new GetDatastore(datastoreId));
+  }
+}

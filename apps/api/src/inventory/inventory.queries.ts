@@ -1,0 +1,105 @@
+import { NotFoundError } from '@dolly/domain';
+import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
+import { InjectRepository } from '@nestjs/typeorm';
+import { DatastoreRow, HostRow } from '@dolly/read-models';
+import { MoreThan, Repository } from 'typeorm';
+import { type Page, decodeCursor, toPage } from '../shared/pagination';
+import {
+  type DatastoreView,
+  type HostView,
+  datastoreView,
+  hostView,
+} from './inventory.representation';
+
+export class ListHosts extends Query<Page<HostView>> {
+  constructor(
+    readonly limit: number,
+    readonly cursor?: string,
+  ) {
+    super();
+  }
+}
+export class GetHost extends Query<HostView> {
+  constructor(readonly hostId: string) {
+    super();
+  }
+}
+export class ListDatastores extends Query<Page<DatastoreView>> {
+  constructor(
+    readonly limit: number,
+    readonly cursor?: string,
+  ) {
+    super();
+  }
+}
+export class GetDatastore extends Query<DatastoreView> {
+  constructor(readonly datastoreId: string) {
+    super();
+  }
+}
+
+@QueryHandler(ListHosts)
+export class ListHostsHandler implements IQueryHandler<ListHosts> {
+  constructor(@InjectRepository(HostRow) private readonly hosts: Repository<HostRow>) {}
+
+  async execute({ limit, cursor }: ListHosts): Promise<Page<HostView>> {
+    const after = decodeCursor(cursor);
+    const rows = await this.hosts.find({
+      where: after ? { hostId: MoreThan(after) } : {},
+      order: { hostId: 'ASC' },
+      take: limit + 1,
+    });
+    const page = toPage(rows, limit, (row) => row.hostId);
+    return { items: page.items.map(hostView), nextCursor: page.nextCursor };
+  }
+}
+
+@QueryHandler(GetHost)
+export class GetHostHandler implements IQueryHandler<GetHost> {
+  constructor(@InjectRepository(HostRow) private readonly hosts: Repository<HostRow>) {}
+
+  async execute({ hostId }: GetHost): Promise<HostView> {
+    const row = await this.hosts.findOneBy({ hostId });
+    if (!row)
+      throw new NotFoundError(
+        'HOST.NOT_FOUND',
+        `Host ${hostId} is not registered (or not projected yet)`,
+      );
+    return hostView(row);
+  }
+}
+
+@QueryHandler(ListDatastores)
+export class ListDatastoresHandler implements IQueryHandler<ListDatastores> {
+  constructor(
+    @InjectRepository(DatastoreRow) private readonly datastores: Repository<DatastoreRow>,
+  ) {}
+
+  async execute({ limit, cursor }: ListDatastores): Promise<Page<DatastoreView>> {
+    const after = decodeCursor(cursor);
+    const rows = await this.datastores.find({
+      where: after ? { datastoreId: MoreThan(after) } : {},
+      order: { datastoreId: 'ASC' },
+      take: limit + 1,
+    });
+    const page = toPage(rows, limit, (row) => row.datastoreId);
+    return { items: page.items.map(datastoreView), nextCursor: page.nextCursor };
+  }
+}
+
+@QueryHandler(GetDatastore)
+export class GetDatastoreHandler implements IQueryHandler<GetDatastore> {
+  constructor(
+    @InjectRepository(DatastoreRow) private readonly datastores: Repository<DatastoreRow>,
+  ) {}
+
+  async execute({ datastoreId }: GetDatastore): Promise<DatastoreView> {
+    const row = await this.datastores.findOneBy({ datastoreId });
+    if (!row)
+      throw new NotFoundError(
+        'DATASTORE.NOT_FOUND',
+        `Datastore ${datastoreId} is not registered (or not projected yet)`,
+      );
+    return datastoreView(row);
+  }
+}

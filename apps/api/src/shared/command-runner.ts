@@ -1,0 +1,137 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { CommandBus } from '@nestjs/cqrs';
+import { PG_POOL } from '@dolly/platform';
+import type { Response } from 'express';
+import type { Pool } from 'pg';
+import type { CommandOutcome, DollyCommand, Execution } from './command-execution';
+import {
+  IdempotencyRaceLostError,
+  IdempotencyStore,
+  type StoredResponse,
+  requestFingerprint,
+} from './idempotency';
+import { ProjectionWaiter } from './projection-waiter';
+import { RelayService } from './relay.service';
+import { resourcePath, taskPath } from './resource-paths';
+
+export interface CommandAccepted {
+  taskId: string | null;
+  /** A command decided in one step succeeded when its events were recorded. */
+  status: 'succeeded';
+  changed: boolean;
+  /** Whether the read models already show the change (only when the client waited). */
+  projected: boolean;
+  target: { type: string; id: string; version: number };
+  links: { task: string | null; target: string };
+  /** The target as the read model shows it, when the client waited for it. */
+  resource?: unknown;
+}
+
+/**
+ * Runs a command for an HTTP request: answers a retried Idempotency-Key with its first answer,
+ * dispatches on the command bus, wakes the relay, and, when the client prefers to wait, waits for
+ * the projector before answering with the changed resource.
+ */
+@Injectable()
+export class CommandRunner {
+  constructor(
+    private readonly bus: CommandBus,
+    private readonly idempotency: IdempotencyStore,
+    private readonly relay: RelayService,
+    private readonly waiter: ProjectionWaiter,
+    @Inject(PG_POOL) private readonly pool: Pool,
+  ) {}
+
+  async run<D>(
+    response: Response,
+    command: DollyCommand<D>,
+    present: (outcome: CommandOutcome) => Promise<unknown>,
+    options: { creates?: boolean } = {},
+  ): Promise<void> {
+    const { execution } = command;
+    const { context } = execution;
+    const key = context.idempotencyKey;
+    const principal = context.principal.id;
+    const fingerprint = key ? requestFingerprint(context.method, context.path, context.body) : '';
+    if (key) {
+      const stored = await this.idempotency.replay(principal, key, fingerprint);
+      if (stored) return this.send(response, stored, true);
+      execution.alsoInTransaction = (client, outcome) =>
+        this.idempotency.record(
+          client,
+          principal,
+          key,
+          fingerprint,
+          this.accepted(execution, outcome),
+        );
+    }
+
+    let outcome: CommandOutcome;
+    try {
+      outcome = await this.bus.execute(command);
+    } catch (error) {
+      if (!(error instanceof IdempotencyRaceLostError) || !key) throw error;
+      const stored = await this.idempotency.replay(principal, key, fingerprint);
+      if (!stored) throw error;
+      return this.send(response, stored, true);
+    }
+
+    const answer = this.accepted(execution, outcome);
+    if (!outcome.changed && key) {
+      // Nothing was appended, so nothing recorded the key: remember the no-op answer on its own.
+      const client = await this.pool.connect();
+      try {
+        await this.idempotency
+          .record(client, principal, key, fingerprint, answer)
+          .catch(() => undefined);
+      } finally {
+        client.release();
+      }
+    }
+    if (!outcome.changed) return this.send(response, answer, false);
+    this.relay.wake();
+
+    if (context.waitSeconds) {
+      response.setHeader('Preference-Applied', `wait=${context.waitSeconds}`);
+      if (await this.waiter.waitForTask(execution.taskId, context.waitSeconds * 1000)) {
+        const body = {
+          ...(answer.body as CommandAccepted),
+          projected: true,
+          resource: await present(outcome),
+        };
+        const location = resourcePath(outcome.target.type, outcome.target.id);
+        return this.send(
+          response,
+          { status: options.creates ? 201 : 200, headers: { ...answer.headers, location }, body },
+          false,
+        );
+      }
+    }
+    return this.send(response, answer, false);
+  }
+
+  private accepted(execution: Execution, outcome: CommandOutcome): StoredResponse {
+    const target = { ...outcome.target, version: outcome.streamVersion };
+    const body: CommandAccepted = {
+      taskId: outcome.changed ? execution.taskId : null,
+      status: 'succeeded',
+      changed: outcome.changed,
+      projected: false,
+      target,
+      links: {
+        task: outcome.changed ? taskPath(execution.taskId) : null,
+        target: resourcePath(target.type, target.id),
+      },
+    };
+    const headers: Record<string, string> = { etag: `"${outcome.streamVersion}"` };
+    if (outcome.changed) headers.location = taskPath(execution.taskId);
+    return { status: outcome.changed ? 202 : 200, headers, body };
+  }
+
+  /** Commands answer with the status they decide (202, 200, 201), so they write the response themselves. */
+  private send(response: Response, stored: StoredResponse, replayed: boolean): void {
+    for (const [name, value] of Object.entries(stored.headers)) response.setHeader(name, value);
+    if (replayed) response.setHeader('Idempotent-Replayed', 'true');
+    response.status(stored.status).json(stored.body);
+  }
+}

@@ -1,0 +1,104 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiExtraModels, ApiHeader, ApiResponse } from '@nestjs/swagger';
+import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
+import { PROBLEM_CONTENT_TYPE } from '@dolly/platform';
+import { type TSchema, Type } from '@sinclair/typebox';
+
+/** TypeBox schemas are JSON Schema already: the same object validates requests and documents them. */
+export const asOpenApi = (schema: TSchema) => schema as unknown as SchemaObject;
+
+const ProblemSchema = Type.Object(
+  {
+    type: Type.String({ description: 'urn:dolly:problem:<code>' }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    code: Type.String({ description: 'Stable code to branch on (VM.NOT_POWERED_OFF...).' }),
+    instance: Type.String(),
+    correlationId: Type.Optional(Type.String()),
+    errors: Type.Optional(
+      Type.Array(
+        Type.Object({
+          code: Type.String(),
+          detail: Type.String(),
+          pointer: Type.Optional(Type.String()),
+        }),
+        {
+          description: 'Every reason at once: each bad field, each broken rule.',
+        },
+      ),
+    ),
+  },
+  { description: 'RFC 9457 problem details.' },
+);
+
+const PROBLEM_MEANINGS: Record<number, string> = {
+  400: 'Malformed request: every bad field is listed in errors.',
+  401: 'No bearer token, or not a valid one.',
+  403: "The token's role may not do this.",
+  404: 'No such object.',
+  409: 'The object is in a state that forbids this now, or changed since the If-Match version.',
+  413: 'Body too large.',
+  415: 'Body is not JSON.',
+  422: 'Well-formed, but breaks a domain rule: every reason is listed in errors.',
+};
+
+export function ApiProblems(...statuses: number[]) {
+  return applyDecorators(
+    ...[401, 403, ...statuses].map((status) =>
+      ApiResponse({
+        status,
+        description: PROBLEM_MEANINGS[status] ?? 'Problem',
+        content: { [PROBLEM_CONTENT_TYPE]: { schema: asOpenApi(ProblemSchema) } },
+      }),
+    ),
+  );
+}
+
+export function ApiJsonBody(schema: TSchema) {
+  return ApiBody({ schema: asOpenApi(schema) });
+}
+
+export function ApiOk(schema: TSchema, description = 'OK') {
+  return ApiResponse({ status: 200, description, schema: asOpenApi(schema) });
+}
+
+const CommandAcceptedSchema = Type.Object({
+  taskId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  status: Type.Literal('succeeded'),
+  changed: Type.Boolean(),
+  projected: Type.Boolean({ description: 'Whether the read models already show the change.' }),
+  target: Type.Object({ type: Type.String(), id: Type.String(), version: Type.Integer() }),
+  links: Type.Object({ task: Type.Union([Type.String(), Type.Null()]), target: Type.String() }),
+  resource: Type.Optional(
+    Type.Unknown({ description: 'The changed object, when the client waited for it.' }),
+  ),
+});
+
+/** Responses and headers every command endpoint shares. */
+export function ApiCommand(options: { creates?: boolean } = {}) {
+  return applyDecorators(
+    ApiBearerAuth(),
+    ApiExtraModels(),
+    ApiHeader({
+      name: 'Idempotency-Key',
+      required: false,
+      description: 'Retrying with the same key returns the first answer and changes nothing.',
+    }),
+    ApiHeader({
+      name: 'Prefer',
+      required: false,
+      description: 'wait=N: answer once the read models show the change (up to N seconds).',
+    }),
+    ApiResponse({
+      status: 202,
+      description: 'Recorded. Location points at the task.',
+      schema: asOpenApi(CommandAcceptedSchema),
+    }),
+    ApiResponse({
+      status: options.creates ? 201 : 200,
+      description: 'With Prefer: wait, the change is projected; resource holds it.',
+      schema: asOpenApi(CommandAcceptedSchema),
+    }),
+  );
+}

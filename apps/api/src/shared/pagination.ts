@@ -1,0 +1,53 @@
+import { ValidationError } from '@dolly/domain';
+import { Type } from '@sinclair/typebox';
+
+/** Pages are walked with an opaque cursor: the key of the last item seen, never an offset. */
+export const PageQuery = {
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 500, default: 50, description: 'Items per page (1-500).' }),
+  ),
+  cursor: Type.Optional(
+    Type.String({ maxLength: 200, description: 'nextCursor of the previous page.' }),
+  ),
+};
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export const pageSchema = (item: ReturnType<typeof Type.Object> | ReturnType<typeof Type.Any>) =>
+  Type.Object({ items: Type.Array(item), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+
+export function encodeCursor(key: string): string {
+  return Buffer.from(JSON.stringify({ after: key })).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const { after } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      after?: unknown;
+    };
+    if (typeof after === 'string') return after;
+  } catch {
+    // Falls through to the error below.
+  }
+  throw new ValidationError('REQUEST.BAD_CURSOR', 'The cursor was not issued by this API', [
+    {
+      code: 'REQUEST.BAD_CURSOR',
+      detail: 'is not a cursor from a previous page',
+      pointer: '/query/cursor',
+    },
+  ]);
+}
+
+/** Fetch one more than asked: if it comes, there is a next page. */
+export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => string): Page<T> {
+  const items = rows.slice(0, limit);
+  return {
+    items,
+    nextCursor: rows.length > limit ? encodeCursor(keyOf(items[items.length - 1])) : null,
+  };
+}

@@ -1,0 +1,103 @@
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { type DollyConfig } from '@dolly/config';
+import {
+  EVENT_TOPIC_PARTITIONS,
+  type RecordedEvent,
+  allEventTopics,
+  eventTopic,
+} from '@dolly/contracts';
+import { OutboxRelay } from '@dolly/event-store';
+import { EventPublisher, ensureTopics } from '@dolly/messaging';
+import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
+import type { Kafka } from 'kafkajs';
+import { PinoLogger } from 'nestjs-pino';
+import type { Pool } from 'pg';
+
+/** Runs the outbox relay inside the API process (one relay leads per database, by advisory lock). */
+@Injectable()
+export class RelayService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private relay: OutboxRelay | undefined;
+
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
+    private readonly metrics: Metrics,
+    private readonly health: HealthRegistry,
+    private readonly logger: PinoLogger,
+  ) {
+    this.logger.setContext('relay');
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const prefix = this.config.kafkaPrefix;
+    // Topics are made up front with our partition count; commands succeed even if Kafka is down now.
+    await ensureTopics(
+      this.kafka,
+      allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
+    ).catch((error: Error) =>
+      this.logger.warn(
+        { error: error.message },
+        'could not make the event topics yet; the relay will retry',
+      ),
+    );
+    const published = this.metrics.counter(
+      'dolly_relay_events_published_total',
+      'Events the outbox relay published to Kafka',
+    );
+    const publisher = new EventPublisher(
+      this.kafka,
+      (event: RecordedEvent) => eventTopic(event.streamType, prefix),
+      prefix,
+    );
+    const log = {
+      info: (message: string, extra?: Record<string, unknown>) =>
+        this.logger.info(extra ?? {}, message),
+      warn: (message: string, extra?: Record<string, unknown>) =>
+        this.logger.warn(extra ?? {}, message),
+      error: (message: string, extra?: Record<string, unknown>) =>
+        this.logger.error(extra ?? {}, message),
+    };
+    this.relay = new OutboxRelay(this.pool, publisher, {
+      databaseUrl: this.config.databaseUrl,
+      log,
+      onPublished: (events) => published.inc(events.length),
+    });
+    this.relay.start();
+    const lag = this.metrics.gauge('dolly_relay_outbox_events', 'Events waiting in the outbox');
+    this.health.register('relay', async () => {
+      const status = this.relay!.status;
+      const pending = await this.relay!.pendingCount();
+      lag.set(pending);
+      const failing = status.consecutiveFailures > 0;
+      return {
+        status: failing ? 'down' : 'up',
+        details: { leader: status.leader, outboxEvents: pending, lastError: status.lastError },
+      };
+    });
+    this.health.register('kafka', async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      try {
+        const cluster = await admin.describeCluster();
+        return { status: 'up', details: { brokers: cluster.brokers.length } };
+      } finally {
+        await admin.disconnect();
+      }
+    });
+  }
+
+  /** A command just committed events: publish them now rather than at the next poll. */
+  wake(): void {
+    this.relay?.wake();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.relay?.stop();
+  }
+}

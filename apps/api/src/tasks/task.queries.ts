@@ -1,0 +1,77 @@
+import { Inject } from '@nestjs/common';
+import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
+import { InjectRepository } from '@nestjs/typeorm';
+import { NotFoundError } from '@dolly/domain';
+import { PostgresEventStore } from '@dolly/event-store';
+import { TaskRow, entityId } from '@dolly/read-models';
+import { type FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { type Page, decodeCursor, toPage } from '../shared/pagination';
+import { type TaskView, taskView } from './task.representation';
+
+export class ListTasks extends Query<Page<TaskView>> {
+  constructor(
+    readonly filter: { targetId?: string; status?: string },
+    readonly limit: number,
+    readonly cursor?: string,
+  ) {
+    super();
+  }
+}
+
+export class GetTask extends Query<TaskView> {
+  constructor(readonly taskId: string) {
+    super();
+  }
+}
+
+@QueryHandler(ListTasks)
+export class ListTasksHandler implements IQueryHandler<ListTasks> {
+  constructor(@InjectRepository(TaskRow) private readonly tasks: Repository<TaskRow>) {}
+
+  async execute({ filter, limit, cursor }: ListTasks): Promise<Page<TaskView>> {
+    const after = decodeCursor(cursor);
+    const where: FindOptionsWhere<TaskRow> = {
+      ...filter,
+      ...(after ? { taskId: MoreThan(after) } : {}),
+    };
+    const rows = await this.tasks.find({ where, order: { taskId: 'ASC' }, take: limit + 1 });
+    const page = toPage(rows, limit, (row) => row.taskId);
+    return { items: page.items.map(taskView), nextCursor: page.nextCursor };
+  }
+}
+
+/**
+ * A task is in the read model once projected; until then its events are already in the store, so
+ * a client that asks right after the 202 learns it succeeded rather than getting a 404.
+ */
+@QueryHandler(GetTask)
+export class GetTaskHandler implements IQueryHandler<GetTask> {
+  constructor(
+    @InjectRepository(TaskRow) private readonly tasks: Repository<TaskRow>,
+    @Inject(PostgresEventStore) private readonly store: PostgresEventStore,
+  ) {}
+
+  async execute({ taskId }: GetTask): Promise<TaskView> {
+    const row = await this.tasks.findOneBy({ taskId });
+    if (row) return taskView(row);
+    const events = await this.store.readTask(taskId);
+    if (events.length === 0)
+      throw new NotFoundError('TASK.NOT_FOUND', `Task ${taskId} does not exist`);
+    const first = events[0];
+    const last = events[events.length - 1];
+    return {
+      taskId,
+      operation: first.metadata.command ?? first.type,
+      target: { type: first.streamType, id: entityId(first.streamId) },
+      status: 'succeeded',
+      progress: { percent: 100, bytesDone: 0 },
+      error: null,
+      actor: first.metadata.actor,
+      correlationId: first.metadata.correlationId,
+      projected: false,
+      createdAt: first.occurredAt,
+      updatedAt: last.occurredAt,
+      completedAt: last.occurredAt,
+    };
+  }
+}

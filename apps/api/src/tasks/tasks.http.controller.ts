@@ -1,0 +1,52 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { StringEnum, Uuid } from '@dolly/domain';
+import { Requires, Validate } from '@dolly/platform';
+import { type Static, Type } from '@sinclair/typebox';
+import { ApiOk, ApiProblems } from '../shared/openapi';
+import { type Page, PageQuery, pageSchema } from '../shared/pagination';
+import { GetTask, ListTasks } from './task.queries';
+import { TASK_STATUSES, TaskView } from './task.representation';
+
+const ListTasksQuery = Type.Object(
+  {
+    targetId: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 200, description: 'Only tasks on this object.' }),
+    ),
+    status: Type.Optional(StringEnum(TASK_STATUSES, 'Only tasks in this status.')),
+    ...PageQuery,
+  },
+  { additionalProperties: false },
+);
+type ListTasksQuery = Static<typeof ListTasksQuery>;
+
+@ApiTags('tasks')
+@ApiBearerAuth()
+@Controller('tasks')
+export class TasksController {
+  constructor(private readonly queries: QueryBus) {}
+
+  @Get()
+  @Requires('tasks:read')
+  @ApiOperation({ summary: 'List tasks, oldest first.' })
+  @ApiQuery({ name: 'targetId', required: false })
+  @ApiQuery({ name: 'status', required: false, enum: TASK_STATUSES })
+  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'cursor', required: false })
+  @ApiOk(pageSchema(TaskView))
+  @ApiProblems(400)
+  list(@Query(new Validate(ListTasksQuery)) query: ListTasksQuery): Promise<Page<TaskView>> {
+    const { limit = 50, cursor, ...filter } = query;
+    return this.queries.execute(new ListTasks(filter, limit, cursor));
+  }
+
+  @Get(':taskId')
+  @Requires('tasks:read')
+  @ApiOperation({ summary: 'One task: status, progress, error.' })
+  @ApiOk(TaskView)
+  @ApiProblems(400, 404)
+  get(@Param('taskId', new Validate(Uuid('The task.'))) taskId: string): Promise<TaskView> {
+    return this.queries.execute(new GetTask(taskId));
+  }
+}

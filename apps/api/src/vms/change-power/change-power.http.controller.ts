@@ -1,0 +1,73 @@
+import { Controller, Param, Post, Res } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Requires, Validate } from '@dolly/platform';
+import type { Response } from 'express';
+import { Execution } from '../../shared/command-execution';
+import { CommandRunner } from '../../shared/command-runner';
+import { ApiCommand, ApiProblems } from '../../shared/openapi';
+import { Context, type RequestContext } from '../../shared/request-context';
+import { DecideVmCommand } from '../decide-vm.command';
+import { GetVm } from '../queries/vm.queries';
+import { VmIdParam } from '../vm-id.param';
+
+/** Power operations: the only commands a host client may send. */
+@ApiTags('vms')
+@Controller('vms/:vmId')
+export class ChangePowerController {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly queries: QueryBus,
+  ) {}
+
+  @Post('power-on')
+  @Requires('vm:power')
+  @ApiOperation({
+    summary: 'Power on a VM (a suspended VM resumes from its memory image). Templates cannot.',
+  })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  powerOn(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ) {
+    return this.send('PowerOnVm', vmId, context, response);
+  }
+
+  @Post('power-off')
+  @Requires('vm:power')
+  @ApiOperation({ summary: 'Power off a running or suspended VM.' })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  powerOff(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ) {
+    return this.send('PowerOffVm', vmId, context, response);
+  }
+
+  @Post('suspend')
+  @Requires('vm:power')
+  @ApiOperation({ summary: 'Suspend a running VM, keeping its memory image.' })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  suspend(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ) {
+    return this.send('SuspendVm', vmId, context, response);
+  }
+
+  private send(
+    type: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm',
+    vmId: string,
+    context: RequestContext,
+    response: Response,
+  ) {
+    const command = new DecideVmCommand(new Execution(context, type), { type, data: { vmId } });
+    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+  }
+}

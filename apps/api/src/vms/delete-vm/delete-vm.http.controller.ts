@@ -1,0 +1,36 @@
+import { Controller, Delete, Param, Res } from '@nestjs/common';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Requires, Validate } from '@dolly/platform';
+import type { Response } from 'express';
+import { Execution } from '../../shared/command-execution';
+import { CommandRunner } from '../../shared/command-runner';
+import { ApiCommand, ApiProblems } from '../../shared/openapi';
+import { Context, type RequestContext } from '../../shared/request-context';
+import { DecideVmCommand } from '../decide-vm.command';
+import { VmIdParam } from '../vm-id.param';
+
+@ApiTags('vms')
+@Controller('vms/:vmId')
+export class DeleteVmController {
+  constructor(private readonly runner: CommandRunner) {}
+
+  @Delete()
+  @Requires('inventory:write')
+  @ApiOperation({ summary: 'Delete a powered-off VM or a template.' })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  delete(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const command = new DecideVmCommand(new Execution(context, 'DeleteVm'), {
+      type: 'DeleteVm',
+      data: { vmId },
+    });
+    return this.runner.run(response, command, async (outcome) => ({
+      vmId: outcome.target.id,
+      deleted: true,
+    }));
+  }
+}

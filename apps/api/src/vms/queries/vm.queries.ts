@@ -1,0 +1,61 @@
+import { NotFoundError } from '@dolly/domain';
+import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
+import { InjectRepository } from '@nestjs/typeorm';
+import { VmRow } from '@dolly/read-models';
+import { type FindOptionsWhere, MoreThan, Repository } from 'typeorm';
+import { type Page, decodeCursor, toPage } from '../../shared/pagination';
+import { type VmView, vmView } from './vm.representation';
+
+export interface VmFilter {
+  role?: string;
+  powerState?: string;
+  hostId?: string;
+  datastoreId?: string;
+}
+
+export class ListVms extends Query<Page<VmView>> {
+  constructor(
+    readonly filter: VmFilter,
+    readonly limit: number,
+    readonly cursor?: string,
+  ) {
+    super();
+  }
+}
+
+export class GetVm extends Query<VmView> {
+  constructor(readonly vmId: string) {
+    super();
+  }
+}
+
+@QueryHandler(ListVms)
+export class ListVmsHandler implements IQueryHandler<ListVms> {
+  constructor(@InjectRepository(VmRow) private readonly vms: Repository<VmRow>) {}
+
+  async execute({ filter, limit, cursor }: ListVms): Promise<Page<VmView>> {
+    const after = decodeCursor(cursor);
+    const where: FindOptionsWhere<VmRow> = {
+      ...filter,
+      ...(after ? { vmId: MoreThan(after) } : {}),
+    };
+    const rows = await this.vms.find({ where, order: { vmId: 'ASC' }, take: limit + 1 });
+    const page = toPage(rows, limit, (row) => row.vmId);
+    return { items: page.items.map(vmView), nextCursor: page.nextCursor };
+  }
+}
+
+@QueryHandler(GetVm)
+export class GetVmHandler implements IQueryHandler<GetVm> {
+  constructor(@InjectRepository(VmRow) private readonly vms: Repository<VmRow>) {}
+
+  async execute({ vmId }: GetVm): Promise<VmView> {
+    const row = await this.vms.findOneBy({ vmId });
+    if (!row)
+      throw new NotFoundError(
+        'VM.NOT_FOUND',
+        `VM ${vmId} does not exist (or is not projected yet)`,
+      );
+    return vmView(row);
+  }
+}

@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { runService } from '@dolly/platform';
+import { ProjectorModule } from './projector.module';
+
+runService('projector', ProjectorModule, (config) => config.projectorPort);

@@ -1,0 +1,156 @@
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { type DollyConfig } from '@dolly/config';
+import { EVENT_TOPIC_PARTITIONS, allEventTopics, fromKafkaMessage } from '@dolly/contracts';
+import { PostgresEventStore } from '@dolly/event-store';
+import { ensureTopics } from '@dolly/messaging';
+import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
+import { LIVE_SCHEMA, PROJECTED_CHANNEL, applyEvents } from '@dolly/read-models';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { PinoLogger } from 'nestjs-pino';
+import type { Pool } from 'pg';
+
+/**
+ * Consumes Dolly's event topics into the read models. Each Kafka batch is one PostgreSQL
+ * transaction that applies the events and records the partition's next offset; Kafka offsets are
+ * committed only after it. A batch seen again (a crash between the two commits, a rebalance) is
+ * recognised by the recorded offset, a republished event by its stream version.
+ */
+@Injectable()
+export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private consumer: Consumer | undefined;
+  private crashed: string | null = null;
+  private readonly lagByPartition = new Map<string, number>();
+  private readonly store: PostgresEventStore;
+  private readonly applied;
+  private readonly skipped;
+  private readonly batchSeconds;
+  private readonly lagGauge;
+
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
+    private readonly metrics: Metrics,
+    private readonly health: HealthRegistry,
+    private readonly logger: PinoLogger,
+  ) {
+    this.logger.setContext('projector');
+    this.store = new PostgresEventStore(pool);
+    this.applied = metrics.counter(
+      'dolly_projector_events_applied_total',
+      'Events applied to the read models',
+      ['topic'],
+    );
+    this.skipped = metrics.counter(
+      'dolly_projector_events_skipped_total',
+      'Events seen before and skipped',
+      ['reason'],
+    );
+    this.batchSeconds = metrics.histogram(
+      'dolly_projector_batch_seconds',
+      'Time to apply and commit one batch',
+    );
+    this.lagGauge = metrics.gauge('dolly_projector_lag_messages', 'Messages not yet projected', [
+      'topic',
+      'partition',
+    ]);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const topics = allEventTopics(this.config.kafkaPrefix);
+    await ensureTopics(
+      this.kafka,
+      topics.map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
+    );
+    const consumer = this.kafka.consumer({
+      groupId: `${this.config.kafkaPrefix}dolly-projector`,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      maxWaitTimeInMs: 100,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    consumer.on(consumer.events.CRASH, (event) => {
+      this.crashed = event.payload.error.message;
+      this.logger.error(
+        { error: event.payload.error.message, restart: event.payload.restart },
+        'projector consumer crashed',
+      );
+    });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.crashed = null;
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.project(payload),
+    });
+    this.consumer = consumer;
+    this.health.register('kafka', async () =>
+      this.crashed ? { status: 'down', details: { error: this.crashed } } : { status: 'up' },
+    );
+    this.health.register('projector-lag', async () => ({
+      status: 'up',
+      details: { messagesBehind: [...this.lagByPartition.values()].reduce((a, b) => a + b, 0) },
+    }));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+
+  private async project({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const started = process.hrtime.bigint();
+    const { topic, partition } = batch;
+    const lastOffset = batch.lastOffset();
+    const outcome = await this.store.transaction(async (client) => {
+      const { rows } = await client.query<{ next_offset: string }>(
+        `SELECT next_offset::text FROM ${LIVE_SCHEMA}.projector_offsets WHERE topic = $1 AND partition = $2 FOR UPDATE`,
+        [topic, partition],
+      );
+      const nextOffset = BigInt(rows[0]?.next_offset ?? '0');
+      const fresh = batch.messages.filter((message) => BigInt(message.offset) >= nextOffset);
+      const result = await applyEvents(client, LIVE_SCHEMA, fresh.map(fromKafkaMessage));
+      await client.query(
+        `INSERT INTO ${LIVE_SCHEMA}.projector_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)
+         ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`,
+        [topic, partition, (BigInt(lastOffset) + 1n).toString()],
+      );
+      await client.query('SELECT pg_notify($1, $2)', [PROJECTED_CHANNEL, '']);
+      return { ...result, alreadyApplied: batch.messages.length - fresh.length };
+    });
+    resolveOffset(lastOffset);
+    await this.consumer!.commitOffsets([
+      { topic, partition, offset: (BigInt(lastOffset) + 1n).toString() },
+    ]);
+    await heartbeat();
+
+    this.applied.inc({ topic }, outcome.applied);
+    if (outcome.alreadyApplied) this.skipped.inc({ reason: 'offset' }, outcome.alreadyApplied);
+    if (outcome.skippedAsDuplicates)
+      this.skipped.inc({ reason: 'stream-version' }, outcome.skippedAsDuplicates);
+    if (outcome.fetchedFromStore)
+      this.logger.warn(
+        { topic, partition, fetched: outcome.fetchedFromStore },
+        'filled a stream gap from the store',
+      );
+    const lag = Math.max(0, Number(batch.highWatermark) - Number(lastOffset) - 1);
+    this.lagByPartition.set(`${topic}:${partition}`, lag);
+    this.lagGauge.set({ topic, partition: String(partition) }, lag);
+    this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}

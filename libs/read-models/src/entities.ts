@@ -1,0 +1,94 @@
+import { Column, Entity, PrimaryColumn, type ValueTransformer } from 'typeorm';
+import { LIVE_SCHEMA } from './projection';
+
+/** PostgreSQL bigint arrives as a string; byte counts fit a JavaScript number (below 2^53). */
+const bigintAsNumber: ValueTransformer = {
+  to: (value?: number | null) => value,
+  from: (value?: string | null) => (value === null || value === undefined ? value : Number(value)),
+};
+
+const timestamp = { type: 'timestamptz' } as const;
+
+@Entity({ schema: LIVE_SCHEMA, name: 'hosts' })
+export class HostRow {
+  @PrimaryColumn('uuid', { name: 'host_id' }) hostId!: string;
+  @Column('text') name!: string;
+  @Column('integer', { name: 'cpu_cores' }) cpuCores!: number;
+  @Column('bigint', { name: 'memory_bytes', transformer: bigintAsNumber }) memoryBytes!: number;
+  @Column('text', { name: 'max_hardware_version' }) maxHardwareVersion!: string;
+  @Column('text') management!: string;
+  @Column({ ...timestamp, name: 'registered_at' }) registeredAt!: Date;
+  @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
+}
+
+@Entity({ schema: LIVE_SCHEMA, name: 'datastores' })
+export class DatastoreRow {
+  @PrimaryColumn('uuid', { name: 'datastore_id' }) datastoreId!: string;
+  @Column('text') name!: string;
+  @Column('bigint', { name: 'capacity_bytes', transformer: bigintAsNumber }) capacityBytes!: number;
+  @Column('text') folder!: string;
+  @Column('double precision', { name: 'overcommit_ratio' }) overcommitRatio!: number;
+  @Column({ ...timestamp, name: 'registered_at' }) registeredAt!: Date;
+  @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
+}
+
+@Entity({ schema: LIVE_SCHEMA, name: 'vms' })
+export class VmRow {
+  @PrimaryColumn('uuid', { name: 'vm_id' }) vmId!: string;
+  @Column('text') name!: string;
+  @Column('text') folder!: string;
+  @Column('text') role!: string;
+  @Column('text', { name: 'power_state' }) powerState!: string;
+  @Column('uuid', { name: 'host_id' }) hostId!: string;
+  @Column('uuid', { name: 'datastore_id' }) datastoreId!: string;
+  @Column('integer') vcpus!: number;
+  @Column('bigint', { name: 'memory_bytes', transformer: bigintAsNumber }) memoryBytes!: number;
+  @Column('text', { name: 'hardware_version' }) hardwareVersion!: string;
+  @Column('text', { name: 'guest_os' }) guestOs!: string;
+  @Column('uuid', { name: 'bios_uuid' }) biosUuid!: string;
+  @Column('jsonb') disks!: unknown[];
+  @Column('jsonb') nics!: unknown[];
+  @Column({ ...timestamp, name: 'created_at' }) createdAt!: Date;
+  @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
+  @Column('integer') version!: number;
+}
+
+@Entity({ schema: LIVE_SCHEMA, name: 'tasks' })
+export class TaskRow {
+  @PrimaryColumn('uuid', { name: 'task_id' }) taskId!: string;
+  @Column('text') operation!: string;
+  @Column('text', { name: 'target_type' }) targetType!: string;
+  @Column('text', { name: 'target_id' }) targetId!: string;
+  @Column('text') status!: string;
+  @Column('integer', { name: 'progress_percent' }) progressPercent!: number;
+  @Column('bigint', { name: 'bytes_done', transformer: bigintAsNumber }) bytesDone!: number;
+  @Column('text', { name: 'error_code', nullable: true }) errorCode!: string | null;
+  @Column('text', { name: 'error_message', nullable: true }) errorMessage!: string | null;
+  @Column('text', { name: 'actor_id' }) actorId!: string;
+  @Column('text', { name: 'actor_role' }) actorRole!: string;
+  @Column('uuid', { name: 'correlation_id' }) correlationId!: string;
+  @Column({ ...timestamp, name: 'created_at' }) createdAt!: Date;
+  @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
+  @Column({ ...timestamp, name: 'completed_at', nullable: true }) completedAt!: Date | null;
+  @Column('bigint', { name: 'last_position' }) lastPosition!: string;
+}
+
+@Entity({ schema: LIVE_SCHEMA, name: 'audit_log' })
+export class AuditEntryRow {
+  @PrimaryColumn('uuid', { name: 'event_id' }) eventId!: string;
+  @Column('bigint', { name: 'global_position' }) globalPosition!: string;
+  @Column('text', { name: 'stream_id' }) streamId!: string;
+  @Column('text', { name: 'stream_type' }) streamType!: string;
+  @Column('integer', { name: 'stream_version' }) streamVersion!: number;
+  @Column('text') type!: string;
+  @Column('integer', { name: 'schema_version' }) schemaVersion!: number;
+  @Column('text', { name: 'actor_id' }) actorId!: string;
+  @Column('text', { name: 'actor_role' }) actorRole!: string;
+  @Column('uuid', { name: 'correlation_id' }) correlationId!: string;
+  @Column('uuid', { name: 'causation_id', nullable: true }) causationId!: string | null;
+  @Column('uuid', { name: 'task_id', nullable: true }) taskId!: string | null;
+  @Column({ ...timestamp, name: 'occurred_at' }) occurredAt!: Date;
+  @Column('jsonb') data!: unknown;
+}
+
+export const READ_MODEL_ENTITIES = [HostRow, DatastoreRow, VmRow, TaskRow, AuditEntryRow];

@@ -1,0 +1,41 @@
+import type { RecordedEvent } from '@dolly/contracts';
+import type { PoolClient } from 'pg';
+
+/**
+ * Where a projection writes: a schema holding the read-model tables. The live tables are in
+ * `read_model`; a rebuild writes the same projections into a fresh schema.
+ */
+export class ProjectionTarget {
+  constructor(
+    readonly client: PoolClient,
+    readonly schema: string,
+  ) {}
+
+  /** A read-model table's qualified, quoted name in this target's schema. */
+  table(name: string): string {
+    return `${this.client.escapeIdentifier(this.schema)}.${this.client.escapeIdentifier(name)}`;
+  }
+
+  query(sql: string, params: unknown[]): Promise<unknown> {
+    return this.client.query(sql, params);
+  }
+}
+
+/** A read model: the tables it owns and how one event changes them. */
+export interface Projection {
+  name: string;
+  tables: readonly string[];
+  /** Whether this projection wants the event; the others are never shown it. */
+  handles(event: RecordedEvent): boolean;
+  apply(event: RecordedEvent, target: ProjectionTarget): Promise<void>;
+}
+
+export const LIVE_SCHEMA = 'read_model';
+
+/** Entity id from a stream id (`vm-<uuid>` → `<uuid>`). */
+export function entityId(streamId: string): string {
+  return streamId.slice(streamId.indexOf('-') + 1);
+}
+
+/** PostgreSQL channel the projector notifies after each committed batch (the API waits on it). */
+export const PROJECTED_CHANNEL = 'dolly_projected';
