@@ -16,8 +16,8 @@ export interface RelayOptions {
   pollIntervalMs?: number;
   maxBackoffMs?: number;
   log: RelayLog;
-  /** Told after every published batch, for metrics. */
-  onPublished?: (events: readonly RecordedEvent[]) => void;
+  /** Told after every published batch, with how long each event waited in the outbox, for metrics. */
+  onPublished?: (events: readonly RecordedEvent[], waitedSeconds: readonly number[]) => void;
 }
 
 export interface RelayStatus {
@@ -32,7 +32,8 @@ const RELAY_LOCK = 0x72656c6179; // "relay"
 
 const NEXT_BATCH_SQL = `
   SELECT e.global_position::text AS global_position, e.transaction_id::text AS transaction_id, e.event_id,
-         e.stream_id, e.stream_type, e.stream_version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at
+         e.stream_id, e.stream_type, e.stream_version, e.type, e.schema_version, e.data, e.metadata, e.occurred_at,
+         o.enqueued_at
     FROM event_store.outbox o JOIN event_store.events e USING (global_position)
    WHERE o.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
    ORDER BY o.transaction_id, o.global_position
@@ -167,7 +168,11 @@ export class OutboxRelay {
     );
     this.mustReconcile = false;
     this.state.publishedEvents += toSend.length;
-    this.options.onPublished?.(toSend);
+    const now = Date.now();
+    this.options.onPublished?.(
+      toSend,
+      rows.map((row: { enqueued_at: Date }) => (now - row.enqueued_at.getTime()) / 1000),
+    );
     return batch.length;
   }
 

@@ -5,6 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { type DollyConfig, loadConfig } from '@dolly/config';
 import { migrateDatabase } from '@dolly/persistence';
 import { Logger } from 'nestjs-pino';
+import { Metrics } from './metrics';
 import { problem, sendProblem } from './problem';
 
 /** Commands are small: a larger body is a mistake or an attack. */
@@ -74,6 +75,20 @@ export async function createHttpApp(module: Type<unknown>): Promise<NestExpressA
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  const requestSeconds = app
+    .get(Metrics)
+    .histogram('dolly_http_request_duration_seconds', 'HTTP requests, from arrival to response sent', ['method', 'route', 'status']);
+  app.use((request: Request, response: Response, next: NextFunction) => {
+    const started = process.hrtime.bigint();
+    response.once('finish', () => {
+      const route = (request.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      requestSeconds.observe(
+        { method: request.method, route, status: String(response.statusCode) },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+    });
+    next();
+  });
   app.use(requireJson);
   app.use(
     express.json({

@@ -2,28 +2,39 @@
 import 'tsconfig-paths/register';
 import { dropDatabase, migrateDatabase, withDatabase } from '@dolly/persistence';
 import { Client } from 'pg';
+import { type RunningServices, ensureServices } from '../../../tools/dev/services';
 import { TEMPLATE_DATABASE, TEST_DATABASE_PREFIX, serverUrl } from './test-database';
 
 /** Test databases older than this were left by a run that was killed. */
 const ABANDONED_AFTER_SECONDS = 6 * 3600;
 
+declare global {
+  var dollyTestServices: RunningServices | undefined;
+}
+
 /**
- * Runs once before the integration and end-to-end suites: makes the migrated template database
- * that each test file copies, and clears databases that killed runs left behind.
+ * Runs once before the integration and end-to-end suites: finds or starts PostgreSQL and Kafka
+ * (tests use real ones, always), makes the migrated template database that each test file copies,
+ * and clears databases that killed runs left behind.
  */
 export default async function globalSetup(): Promise<void> {
+  // Each Jest project runs this; the first one's services are the ones teardown stops.
+  globalThis.dollyTestServices ??= await ensureServices((line) => console.log(`\n[test setup] ${line}`));
+  const services = globalThis.dollyTestServices;
+  // Test workers start after this and inherit the environment.
+  process.env.DATABASE_URL = services.databaseUrl;
+  process.env.KAFKA_BROKERS = services.kafkaBrokers;
+
   const admin = new Client({ connectionString: withDatabase(serverUrl(), 'postgres') });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ datname: string }>(
-      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
-      [TEST_DATABASE_PREFIX],
-    );
+    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
+      TEST_DATABASE_PREFIX,
+    ]);
     const now = Date.now() / 1000;
     for (const { datname } of rows) {
       const createdAt = Number(datname.slice(TEST_DATABASE_PREFIX.length).split('_')[0]);
-      if (now - createdAt > ABANDONED_AFTER_SECONDS)
-        await dropDatabase(withDatabase(serverUrl(), datname));
+      if (now - createdAt > ABANDONED_AFTER_SECONDS) await dropDatabase(withDatabase(serverUrl(), datname));
     }
   } finally {
     await admin.end();

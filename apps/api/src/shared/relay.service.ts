@@ -50,6 +50,7 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
       'dolly_relay_events_published_total',
       'Events the outbox relay published to Kafka',
     );
+    const waited = this.metrics.histogram('dolly_relay_outbox_wait_seconds', 'From commit to published on Kafka, per event');
     const publisher = new EventPublisher(
       this.kafka,
       (event: RecordedEvent) => eventTopic(event.streamType, prefix),
@@ -66,7 +67,10 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
     this.relay = new OutboxRelay(this.pool, publisher, {
       databaseUrl: this.config.databaseUrl,
       log,
-      onPublished: (events) => published.inc(events.length),
+      onPublished: (events, waitedSeconds) => {
+        published.inc(events.length);
+        for (const seconds of waitedSeconds) waited.observe(seconds);
+      },
     });
     this.relay.start();
     const lag = this.metrics.gauge('dolly_relay_outbox_events', 'Events waiting in the outbox');

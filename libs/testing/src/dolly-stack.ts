@@ -1,0 +1,172 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { type TestDatabase, createTestDatabase } from './test-database';
+
+export type AppName = 'api' | 'projector' | 'worker';
+export type TestRole = 'admin' | 'operator' | 'auditor' | 'host-client';
+
+const REPO_ROOT = join(__dirname, '..', '..', '..');
+const PORT_ENV: Record<AppName, string> = { api: 'DOLLY_API_PORT', projector: 'DOLLY_PROJECTOR_PORT', worker: 'DOLLY_WORKER_PORT' };
+
+export interface HttpAnswer<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+interface RunningApp {
+  process: ChildProcess;
+  url: string;
+  output: string[];
+}
+
+/**
+ * The real apps, built (dist/), as separate processes on a database and Kafka topic prefix of their
+ * own, for end-to-end tests: what a user runs, not an in-process imitation. Processes can be
+ * killed (SIGKILL) and started again mid-test.
+ */
+export class DollyStack {
+  readonly tokens: Record<TestRole, string>;
+  private readonly running = new Map<AppName, RunningApp>();
+
+  private constructor(
+    readonly database: TestDatabase,
+    readonly kafkaPrefix: string,
+    private readonly extraEnv: NodeJS.ProcessEnv,
+  ) {
+    this.tokens = {
+      admin: randomBytes(16).toString('hex'),
+      operator: randomBytes(16).toString('hex'),
+      auditor: randomBytes(16).toString('hex'),
+      'host-client': randomBytes(16).toString('hex'),
+    };
+  }
+
+  static async start(apps: AppName[] = ['api', 'projector', 'worker'], extraEnv: NodeJS.ProcessEnv = {}): Promise<DollyStack> {
+    if (!existsSync(join(REPO_ROOT, 'dist', 'apps', 'api', 'src', 'main.js'))) {
+      throw new Error('The apps are not built: run npm run build (npm test does it)');
+    }
+    const stack = new DollyStack(await createTestDatabase(5), `t${randomBytes(4).toString('hex')}.`, extraEnv);
+    try {
+      for (const app of apps) await stack.startApp(app);
+    } catch (error) {
+      await stack.stop();
+      throw error;
+    }
+    return stack;
+  }
+
+  get apiUrl(): string {
+    return this.urlOf('api');
+  }
+
+  urlOf(app: AppName): string {
+    const running = this.running.get(app);
+    if (!running) throw new Error(`The ${app} is not running`);
+    return running.url;
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      ...this.extraEnv,
+      DATABASE_URL: this.database.url,
+      DOLLY_KAFKA_PREFIX: this.kafkaPrefix,
+      DOLLY_API_TOKENS: JSON.stringify(Object.entries(this.tokens).map(([role, token]) => ({ role, token, name: `test-${role}` }))),
+      DOLLY_LOG_LEVEL: process.env.DOLLY_TEST_LOG_LEVEL ?? 'warn',
+    };
+  }
+
+  async startApp(app: AppName): Promise<void> {
+    if (this.running.has(app)) throw new Error(`${app} is already running`);
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')], {
+      env: { ...this.env(), [PORT_ENV[app]]: '0', DOLLY_LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const output: string[] = [];
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${app} did not start within 60 s:\n${output.slice(-30).join('\n')}`)), 60_000);
+      for (const stream of [child.stdout!, child.stderr!]) {
+        createInterface({ input: stream }).on('line', (line) => {
+          output.push(line);
+          if (output.length > 2000) output.shift();
+          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+          if (match) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+      }
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`${app} exited with ${code} while starting:\n${output.slice(-30).join('\n')}`));
+      });
+    });
+    this.running.set(app, { process: child, url, output });
+  }
+
+  /** Kills an app (SIGKILL by default: no chance to clean up) and waits until it is gone. */
+  async kill(app: AppName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const running = this.running.get(app);
+    if (!running) return;
+    this.running.delete(app);
+    if (running.process.exitCode !== null || running.process.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      running.process.once('exit', () => resolve());
+      running.process.kill(signal);
+    });
+  }
+
+  logs(app: AppName): string[] {
+    return this.running.get(app)?.output ?? [];
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((app) => this.kill(app, 'SIGTERM')));
+    await this.database.drop();
+  }
+
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    options: { role?: TestRole | null; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ): Promise<HttpAnswer<T>> {
+    const headers: Record<string, string> = { ...options.headers };
+    const role = options.role === undefined ? 'admin' : options.role;
+    if (role) headers.authorization = `Bearer ${this.tokens[role]}`;
+    let body: string | undefined = options.rawBody;
+    if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${this.apiUrl}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Not JSON: the test sees the text.
+    }
+    return { status: response.status, headers: response.headers, body: parsed as T };
+  }
+
+  /** Polls until the check returns something truthy, or fails with what it last saw. */
+  async eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const result = await check();
+        if (result) return result;
+        last = result;
+      } catch (error) {
+        last = error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`Timed out after ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+  }
+}

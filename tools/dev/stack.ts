@@ -1,0 +1,111 @@
+/**
+ * `npm start`: runs the whole of Dolly locally. Finds or starts PostgreSQL and Kafka, then runs the
+ * api, projector and worker from the build, prints where to find them, and on Ctrl-C stops every
+ * process it started (the broker and the database too, if it started them).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { loadConfig } from '../../libs/config/src/config';
+import { LOCAL_DIR, LOCAL_TOKENS_FILE, REPO_ROOT, ensureLocalTokens, ensureServices } from './services';
+
+const APPS = ['api', 'projector', 'worker'] as const;
+type App = (typeof APPS)[number];
+
+const say = (line: string) => console.log(`[dolly] ${line}`);
+
+function startApp(app: App, env: NodeJS.ProcessEnv, logsDir: string): ChildProcess {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const file = createWriteStream(join(logsDir, `${app}.log`), { flags: 'a' });
+  for (const stream of [child.stdout!, child.stderr!]) {
+    stream.pipe(file, { end: false });
+    // The full JSON log goes to the file; the terminal shows warnings and errors as they happen.
+    createInterface({ input: stream }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as { level?: string; message?: string };
+        if (entry.level && !['info', 'debug', 'trace'].includes(entry.level)) say(`${app} ${entry.level}: ${entry.message ?? line}`);
+      } catch {
+        say(`${app}: ${line}`);
+      }
+    });
+  }
+  return child;
+}
+
+async function waitUntilLive(url: string, children: Map<App, ChildProcess>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    for (const [app, child] of children) {
+      if (child.exitCode !== null) throw new Error(`dolly-${app} exited with code ${child.exitCode}; see .local/logs/${app}.log`);
+    }
+    try {
+      if ((await fetch(`${url}/health/live`)).ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`The API did not answer at ${url} within a minute; see .local/logs/api.log`);
+}
+
+async function main(): Promise<void> {
+  const services = await ensureServices(say);
+  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: services.databaseUrl, KAFKA_BROKERS: services.kafkaBrokers };
+  if (!env.DOLLY_API_TOKENS && !env.DOLLY_API_TOKENS_FILE) env.DOLLY_API_TOKENS_FILE = ensureLocalTokens();
+  const config = loadConfig(env);
+  const logsDir = join(LOCAL_DIR, 'logs');
+  mkdirSync(logsDir, { recursive: true });
+
+  const children = new Map<App, ChildProcess>(APPS.map((app) => [app, startApp(app, env, logsDir)]));
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    say('stopping');
+    await Promise.all(
+      [...children.values()].map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null) return resolve();
+            const kill = setTimeout(() => child.kill('SIGKILL'), 10_000);
+            child.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            child.kill('SIGTERM');
+          }),
+      ),
+    );
+    await services.stop();
+    say('stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  for (const [app, child] of children) {
+    child.on('exit', (code) => {
+      if (!stopping) {
+        say(`dolly-${app} exited (code ${code}); stopping the rest. See .local/logs/${app}.log`);
+        void stop(1);
+      }
+    });
+  }
+
+  const apiUrl = `http://127.0.0.1:${config.apiPort}`;
+  await waitUntilLive(apiUrl, children);
+  say(`Dolly is running.`);
+  say(`  API:       ${apiUrl}`);
+  say(`  Docs:      ${apiUrl}/docs   (OpenAPI: ${apiUrl}/openapi.json, AsyncAPI: ${apiUrl}/asyncapi.json)`);
+  say(`  Kafka:     ${services.kafkaBrokers}${services.started.kafka ? ' (started for you)' : ''}`);
+  say(`  Database:  ${services.databaseUrl.replace(/:[^:@/]*@/, ':***@')}`);
+  if (env.DOLLY_API_TOKENS_FILE === LOCAL_TOKENS_FILE) say(`  Tokens:    ${LOCAL_TOKENS_FILE} (one per role)`);
+  say(`  Logs:      ${logsDir}`);
+  say(`  Try:       npm run dolly -- hosts list`);
+  say('Ctrl-C stops everything started here.');
+}
+
+main().catch((error: unknown) => {
+  console.error(`[dolly] ${(error as Error).message}`);
+  process.exit(1);
+});

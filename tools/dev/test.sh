@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# `npm test`: set up what is missing, check style and types, then run every suite (unit,
+# integration, end-to-end) against the real PostgreSQL and Kafka (found or started by the suites'
+# global setup). Arguments go to Jest (npm test -- --selectProjects unit).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash tools/dev/bootstrap.sh
+echo "test: lint" >&2
+npx eslint . --max-warnings=0
+npx prettier --check . --log-level warn
+echo "test: jest" >&2
+exec npx jest --maxWorkers=2 "$@"
