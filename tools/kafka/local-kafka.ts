@@ -123,47 +123,57 @@ export async function ensureKafkaRunning(
   const config = resolveKafkaConfig(opts);
   fs.mkdirSync(config.dir, { recursive: true });
   // Two callers (a dev stack and a test run) may start at once: only one may format and spawn.
-  return withLock(
-    path.join(config.dir, 'start.lock'),
-    config.startTimeoutMs + 120_000,
-    async () => {
-      const running = await brokerPidOf(config);
-      if (running !== undefined) {
-        assertSamePort(config);
-        await waitUntilReady(config, running);
-        return { brokers: config.brokers, startedHere: false };
-      }
-      fs.rmSync(config.pidFile, { force: true });
-      const javaVersion = requireJava();
-      await assertPortsFree(config);
-      await ensureKafkaJars(opts);
-      writeServerProperties(config);
-      formatStorageOnce(config);
-      const pid = spawnBroker(config, javaVersion);
-      await waitUntilReady(config, pid);
-      return { brokers: config.brokers, startedHere: true };
-    },
-  );
+  return withLock(lockDir(config), config.startTimeoutMs + 120_000, async () => {
+    const running = await brokerPidOf(config);
+    if (running !== undefined) {
+      assertSamePort(config);
+      await waitUntilReady(config, running);
+      return { brokers: config.brokers, startedHere: false };
+    }
+    fs.rmSync(config.pidFile, { force: true });
+    const javaVersion = requireJava();
+    await assertPortsFree(config);
+    await ensureKafkaJars(opts);
+    writeServerProperties(config);
+    formatStorageOnce(config);
+    const pid = spawnBroker(config, javaVersion);
+    await waitUntilReady(config, pid);
+    return { brokers: config.brokers, startedHere: true };
+  });
 }
 
 /** Stops this dir's broker: SIGTERM, then SIGKILL after stopTimeoutMs. False when none ran. */
 export async function stopKafka(opts: LocalKafkaOptions = {}): Promise<boolean> {
   const config = resolveKafkaConfig(opts);
-  const pid = await brokerPidOf(config);
-  if (pid === undefined) {
-    fs.rmSync(config.pidFile, { force: true });
-    return false;
-  }
-  signal(pid, 'SIGTERM');
-  if (!(await waitForExit(pid, config.stopTimeoutMs))) {
-    config.log(`broker pid ${pid} ignored SIGTERM for ${config.stopTimeoutMs} ms: killing it`);
-    signal(pid, 'SIGKILL');
-    if (!(await waitForExit(pid, 5_000)))
-      throw new LocalKafkaError(`broker pid ${pid} survived SIGKILL`);
-  }
-  fs.rmSync(config.pidFile, { force: true });
-  adoptClassDataArchive(config);
-  return true;
+  if (!fs.existsSync(config.dir)) return false;
+  // The start lock: a stop issued while another process is still starting the broker waits for
+  // that start to finish, rather than missing the broker and leaving it running.
+  return withLock(
+    lockDir(config),
+    config.startTimeoutMs + config.stopTimeoutMs + 120_000,
+    async () => {
+      const pid = await brokerPidOf(config);
+      if (pid === undefined) {
+        fs.rmSync(config.pidFile, { force: true });
+        return false;
+      }
+      signal(pid, 'SIGTERM');
+      if (!(await waitForExit(pid, config.stopTimeoutMs))) {
+        config.log(`broker pid ${pid} ignored SIGTERM for ${config.stopTimeoutMs} ms: killing it`);
+        signal(pid, 'SIGKILL');
+        if (!(await waitForExit(pid, 5_000))) {
+          throw new LocalKafkaError(`broker pid ${pid} survived SIGKILL`);
+        }
+      }
+      fs.rmSync(config.pidFile, { force: true });
+      adoptClassDataArchive(config);
+      return true;
+    },
+  );
+}
+
+function lockDir(config: LocalKafkaConfig): string {
+  return path.join(config.dir, 'start.lock');
 }
 
 /** Stops and starts again on the same data: same cluster id, same topics and offsets. */
@@ -371,8 +381,12 @@ function spawnBroker(config: LocalKafkaConfig, javaVersion: string): number {
     stdio: ['ignore', consoleLog, consoleLog],
   });
   fs.closeSync(consoleLog);
-  if (child.pid === undefined)
+  // A failed exec is reported below through the missing pid; unhandled, the 'error' event that
+  // follows it would crash the caller instead.
+  child.once('error', () => undefined);
+  if (child.pid === undefined) {
     throw new LocalKafkaError('could not spawn java for the Kafka broker');
+  }
   // Detached and unreferenced: the broker outlives a CLI call or a test run that started it.
   child.unref();
   fs.writeFileSync(config.pidFile, `${child.pid}\n`);
