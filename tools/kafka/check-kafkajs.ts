@@ -178,14 +178,12 @@ async function checkRelease(version: string, port: number): Promise<ReleaseResul
           const headers: Record<string, string> = {};
           for (const [key, value] of Object.entries(message.headers ?? {}))
             headers[key] = String(value);
-          observed.byMember
-            .get(member)
-            ?.push({
-              key: String(message.key),
-              partition: batch.partition,
-              offset: message.offset,
-              headers,
-            });
+          observed.byMember.get(member)?.push({
+            key: String(message.key),
+            partition: batch.partition,
+            offset: message.offset,
+            headers,
+          });
           resolveOffset(message.offset);
         }
         // Dolly commits only after its own transaction commits: exercise the manual path.
