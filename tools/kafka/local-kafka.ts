@@ -74,7 +74,7 @@ export class LocalKafkaError extends Error {
   override name = 'LocalKafkaError';
 }
 
-export function resolveKafkaConfig(opts: LocalKafkaOptions = {}): LocalKafkaConfig {
+function resolveKafkaConfig(opts: LocalKafkaOptions = {}): LocalKafkaConfig {
   const dir = path.resolve(
     opts.dir ?? process.env.DOLLY_KAFKA_DIR ?? path.join(REPO_ROOT, '.local', 'kafka'),
   );
