@@ -20,12 +20,24 @@ const GiB = 1024 ** 3;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
 
-function post(url: string, token: string, body: unknown): Promise<{ status: number; body: string }> {
+function post(
+  url: string,
+  token: string,
+  body: unknown,
+): Promise<{ status: number; body: string }> {
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const request = http.request(
       url,
-      { method: 'POST', agent, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      {
+        method: 'POST',
+        agent,
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(payload),
+        },
+      },
       (response) => {
         let text = '';
         response.setEncoding('utf8');
@@ -41,7 +53,9 @@ function post(url: string, token: string, body: unknown): Promise<{ status: numb
 /** PostgreSQL floor: single-row INSERTs, each its own committed transaction, at the same concurrency. */
 async function postgresFloor(databaseUrl: string): Promise<number> {
   const pool = new Pool({ connectionString: databaseUrl, max: CONCURRENCY });
-  await pool.query('CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, payload jsonb NOT NULL)');
+  await pool.query(
+    'CREATE TABLE IF NOT EXISTS bench_floor (id bigserial PRIMARY KEY, payload jsonb NOT NULL)',
+  );
   const payload = JSON.stringify({ name: 'x'.repeat(200) });
   let done = 0;
   const until = Date.now() + FLOOR_SECONDS * 1000;
@@ -68,11 +82,19 @@ async function kafkaFloor(brokers: string): Promise<number> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const value = JSON.stringify({ name: 'x'.repeat(400) });
-  const headers = { ce_id: randomBytes(16).toString('hex'), ce_type: 'io.dolly.VmCreated.v1', ce_source: '/dolly/vm' };
+  const headers = {
+    ce_id: randomBytes(16).toString('hex'),
+    ce_type: 'io.dolly.VmCreated.v1',
+    ce_source: '/dolly/vm',
+  };
   let sent = 0;
   const until = Date.now() + FLOOR_SECONDS * 1000;
   while (Date.now() < until) {
-    await producer.send({ topic, acks: -1, messages: Array.from({ length: 500 }, (_, i) => ({ key: `vm-${sent + i}`, value, headers })) });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: 500 }, (_, i) => ({ key: `vm-${sent + i}`, value, headers })),
+    });
     sent += 500;
   }
   await producer.disconnect();
@@ -114,9 +136,10 @@ class ProjectionClock {
       do {
         this.again = false;
         if (this.pending.size === 0) break;
-        const { rows } = await this.client!.query<{ task_id: string }>('SELECT task_id FROM read_model.tasks WHERE task_id = ANY($1::uuid[])', [
-          [...this.pending.keys()],
-        ]);
+        const { rows } = await this.client!.query<{ task_id: string }>(
+          'SELECT task_id FROM read_model.tasks WHERE task_id = ANY($1::uuid[])',
+          [[...this.pending.keys()]],
+        );
         const now = performance.now();
         for (const { task_id: taskId } of rows) {
           this.latenciesMs.push(now - this.pending.get(taskId)!);
@@ -142,7 +165,9 @@ class ProjectionClock {
 }
 
 async function scrape(url: string, token: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).text();
+  const text = await (
+    await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })
+  ).text();
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {
     const match = /^(dolly_[a-z_]+(?:_sum|_count))(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
@@ -151,7 +176,8 @@ async function scrape(url: string, token: string): Promise<Map<string, number>> 
   return values;
 }
 
-const meanMs = (metrics: Map<string, number>, name: string) => round(((metrics.get(`${name}_sum`) ?? 0) / (metrics.get(`${name}_count`) || 1)) * 1000, 2);
+const meanMs = (metrics: Map<string, number>, name: string) =>
+  round(((metrics.get(`${name}_sum`) ?? 0) / (metrics.get(`${name}_count`) || 1)) * 1000, 2);
 
 async function main(): Promise<void> {
   const services = await ensureServices((line) => console.log(`[bench] ${line}`));
@@ -162,13 +188,36 @@ async function main(): Promise<void> {
     const pgPerSecond = await postgresFloor(stack.database.url);
     const kafkaPerSecond = await kafkaFloor(services.kafkaBrokers);
     const token = stack.tokens.admin;
-    const hostId = JSON.parse((await post(`${stack.apiUrl}/hosts`, token, { name: 'bench-host', cpuCores: 64, memoryBytes: 1024 * GiB, maxHardwareVersion: 'vmx-21', management: 'managed' })).body).target.id;
-    const datastoreId = JSON.parse((await post(`${stack.apiUrl}/datastores`, token, { name: 'bench-ds', capacityBytes: 1024 ** 5, folder: '/srv/bench' })).body).target.id;
+    const hostId = JSON.parse(
+      (
+        await post(`${stack.apiUrl}/hosts`, token, {
+          name: 'bench-host',
+          cpuCores: 64,
+          memoryBytes: 1024 * GiB,
+          maxHardwareVersion: 'vmx-21',
+          management: 'managed',
+        })
+      ).body,
+    ).target.id;
+    const datastoreId = JSON.parse(
+      (
+        await post(`${stack.apiUrl}/datastores`, token, {
+          name: 'bench-ds',
+          capacityBytes: 1024 ** 5,
+          folder: '/srv/bench',
+        })
+      ).body,
+    ).target.id;
     const vm = (i: number) => ({
       name: `bench-${i}`,
       hostId,
       datastoreId,
-      hardware: { vcpus: 2, memoryBytes: 4 * GiB, hardwareVersion: 'vmx-19', guestOs: 'ubuntu64Guest' },
+      hardware: {
+        vcpus: 2,
+        memoryBytes: 4 * GiB,
+        hardwareVersion: 'vmx-19',
+        guestOs: 'ubuntu64Guest',
+      },
       disks: [{ capacityBytes: 16 * GiB, format: 'thin' }],
       nics: [{ network: 'VM Network' }],
     });
@@ -182,7 +231,8 @@ async function main(): Promise<void> {
     };
 
     // Warm-up: JIT, connection pools, Kafka metadata.
-    for (let i = 0; i < 500; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => send(-1 - i - j)));
+    for (let i = 0; i < 500; i += 50)
+      await Promise.all(Array.from({ length: 50 }, (_, j) => send(-1 - i - j)));
     await clock.drain();
     clock.latenciesMs.length = 0;
 
@@ -224,17 +274,37 @@ async function main(): Promise<void> {
     const batchMs = meanMs(projectorMetrics, 'dolly_projector_batch_seconds');
     const batches = projectorMetrics.get('dolly_projector_batch_seconds_count') ?? 0;
     const result = {
-      parameters: { commands: COMMANDS, concurrency: CONCURRENCY, halfRateSeconds: HALF_RATE_SECONDS },
-      floors: { postgresInsertCommitsPerSecond: round(pgPerSecond), kafkaProducedPerSecond: round(kafkaPerSecond) },
+      parameters: {
+        commands: COMMANDS,
+        concurrency: CONCURRENCY,
+        halfRateSeconds: HALF_RATE_SECONDS,
+      },
+      floors: {
+        postgresInsertCommitsPerSecond: round(pgPerSecond),
+        kafkaProducedPerSecond: round(kafkaPerSecond),
+      },
       maxThroughput: {
         commandsPerSecond: round(commandsPerSecond),
         ratioToPostgresFloor: round(commandsPerSecond / pgPerSecond, 3),
         ratioToKafkaFloor: round(commandsPerSecond / kafkaPerSecond, 3),
         allProjectedAfterSeconds: round(projectedSeconds, 2),
-        acceptedToProjectedMs: { p50: round(full.p50), p95: round(full.p95), p99: round(full.p99), max: round(full.max) },
+        acceptedToProjectedMs: {
+          p50: round(full.p50),
+          p95: round(full.p95),
+          p99: round(full.p99),
+          max: round(full.max),
+        },
         failures,
       },
-      halfRate: { commandsPerSecond: rate, acceptedToProjectedMs: { p50: round(half.p50), p95: round(half.p95), p99: round(half.p99), max: round(half.max) } },
+      halfRate: {
+        commandsPerSecond: rate,
+        acceptedToProjectedMs: {
+          p50: round(half.p50),
+          p95: round(half.p95),
+          p99: round(half.p99),
+          max: round(half.max),
+        },
+      },
       whereTheTimeGoes: {
         apiRequestMeanMs: apiMs,
         outboxWaitMeanMs: relayMs,
@@ -249,9 +319,21 @@ async function main(): Promise<void> {
       [
         ['PostgreSQL floor: insert+commit/s', round(pgPerSecond), ''],
         ['Kafka floor: produced/s', round(kafkaPerSecond), ''],
-        ['Dolly: create-VM commands/s', round(commandsPerSecond), `${round(commandsPerSecond / pgPerSecond, 3)}x PG floor`],
-        ['  accepted → projected p50 / p95 / p99 ms', `${round(full.p50)} / ${round(full.p95)} / ${round(full.p99)}`, 'at max throughput'],
-        [`Half rate (${rate}/s) accepted → projected p50 / p95 / p99 ms`, `${round(half.p50)} / ${round(half.p95)} / ${round(half.p99)}`, 'goal p99 < 200'],
+        [
+          'Dolly: create-VM commands/s',
+          round(commandsPerSecond),
+          `${round(commandsPerSecond / pgPerSecond, 3)}x PG floor`,
+        ],
+        [
+          '  accepted → projected p50 / p95 / p99 ms',
+          `${round(full.p50)} / ${round(full.p95)} / ${round(full.p99)}`,
+          'at max throughput',
+        ],
+        [
+          `Half rate (${rate}/s) accepted → projected p50 / p95 / p99 ms`,
+          `${round(half.p50)} / ${round(half.p95)} / ${round(half.p99)}`,
+          'goal p99 < 200',
+        ],
         ['  mean API request ms', apiMs, ''],
         ['  mean outbox wait ms', relayMs, ''],
         ['  mean projector batch ms', batchMs, `${batches} batches`],

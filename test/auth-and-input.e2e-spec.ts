@@ -14,7 +14,14 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => stack?.stop());
 
-type Problem = { type: string; title: string; status: number; code: string; detail: string; errors?: { pointer: string; code: string; detail: string }[] };
+type Problem = {
+  type: string;
+  title: string;
+  status: number;
+  code: string;
+  detail: string;
+  errors?: { pointer: string; code: string; detail: string }[];
+};
 
 describe('authentication', () => {
   it.each([
@@ -32,7 +39,11 @@ describe('authentication', () => {
       ['GET', '/metrics'],
       ['GET', `/vms/${vmId}/audit-log`],
     ]) {
-      const answer = await stack.request<Problem>(method, path, { role: null, headers, body: method === 'POST' ? {} : undefined });
+      const answer = await stack.request<Problem>(method, path, {
+        role: null,
+        headers,
+        body: method === 'POST' ? {} : undefined,
+      });
       expect([path, answer.status]).toEqual([path, 401]);
       expect(answer.headers.get('content-type')).toMatch(/^application\/problem\+json/);
       expect(answer.headers.get('www-authenticate')).toBe('Bearer');
@@ -51,48 +62,84 @@ describe('roles', () => {
   };
   const attempts: Record<string, (stack: DollyStack, role: TestRole) => Promise<number>> = {
     'register a host': async (s, role) =>
-      (await s.request('POST', '/hosts', { role, body: { name: 'h', cpuCores: 1, memoryBytes: 1024 ** 3, maxHardwareVersion: 'vmx-19', management: 'managed' } })).status,
-    'create a VM': async (s, role) => (await s.request('POST', '/vms', { role, body: vmDefinition(hostId, datastoreId) })).status,
+      (
+        await s.request('POST', '/hosts', {
+          role,
+          body: {
+            name: 'h',
+            cpuCores: 1,
+            memoryBytes: 1024 ** 3,
+            maxHardwareVersion: 'vmx-19',
+            management: 'managed',
+          },
+        })
+      ).status,
+    'create a VM': async (s, role) =>
+      (await s.request('POST', '/vms', { role, body: vmDefinition(hostId, datastoreId) })).status,
     'power on a VM': async (s, role) => {
       const target = await createVm(s, hostId, datastoreId);
       return (await s.request('POST', `/vms/${target}/power-on`, { role })).status;
     },
     'read VMs': async (s, role) => (await s.request('GET', '/vms', { role })).status,
-    'read the audit log': async (s, role) => (await s.request('GET', `/vms/${vmId}/audit-log`, { role })).status,
+    'read the audit log': async (s, role) =>
+      (await s.request('GET', `/vms/${vmId}/audit-log`, { role })).status,
   };
   const roles: TestRole[] = ['admin', 'operator', 'auditor', 'host-client'];
 
-  it.each(Object.keys(allowed))('%s: allowed roles succeed, every other role gets 403 with the reason', async (action) => {
-    for (const role of roles) {
-      const status = await attempts[action](stack, role);
-      if (allowed[action].includes(role)) expect([action, role, status < 300]).toEqual([action, role, true]);
-      else expect([action, role, status]).toEqual([action, role, 403]);
-    }
-  });
+  it.each(Object.keys(allowed))(
+    '%s: allowed roles succeed, every other role gets 403 with the reason',
+    async (action) => {
+      for (const role of roles) {
+        const status = await attempts[action](stack, role);
+        if (allowed[action].includes(role))
+          expect([action, role, status < 300]).toEqual([action, role, true]);
+        else expect([action, role, status]).toEqual([action, role, 403]);
+      }
+    },
+  );
 
   it('tells a host client why it may not do management-plane work', async () => {
-    const answer = await stack.request<Problem>('POST', '/vms', { role: 'host-client', body: vmDefinition(hostId, datastoreId) });
+    const answer = await stack.request<Problem>('POST', '/vms', {
+      role: 'host-client',
+      body: vmDefinition(hostId, datastoreId),
+    });
     expect(answer.status).toBe(403);
     expect(answer.body.code).toBe('AUTH.ROLE_NOT_ALLOWED');
     expect(answer.body.detail).toMatch(/host client runs power operations only/);
   });
 
   it('publishes its contracts and liveness without credentials', async () => {
-    for (const path of ['/openapi.json', '/asyncapi.json', '/schemas/events/VmCreated/1', '/health/live']) {
-      expect([path, (await stack.request('GET', path, { role: null })).status]).toEqual([path, 200]);
+    for (const path of [
+      '/openapi.json',
+      '/asyncapi.json',
+      '/schemas/events/VmCreated/1',
+      '/health/live',
+    ]) {
+      expect([path, (await stack.request('GET', path, { role: null })).status]).toEqual([
+        path,
+        200,
+      ]);
     }
   });
 });
 
 describe('bad input', () => {
   it('lists every wrong field at once, unknown fields included, and writes nothing', async () => {
-    const before = (await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.events')).rows[0].n;
+    const before = (
+      await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.events')
+    ).rows[0].n;
     const answer = await stack.request<Problem>('POST', '/vms', {
       body: {
         name: 'a/b',
         folder: 'relative',
         hostId: 'not-a-uuid',
-        hardware: { vcpus: 0, memoryBytes: 12345, hardwareVersion: 'nineteen', guestOs: '', sockets: 2 },
+        hardware: {
+          vcpus: 0,
+          memoryBytes: 12345,
+          hardwareVersion: 'nineteen',
+          guestOs: '',
+          sockets: 2,
+        },
         disks: [{ capacityBytes: 100, format: 'sparse' }],
         nics: [{ network: 'VM Network', macAddress: 'ZZ:00:00:00:00:00' }],
         color: 'blue',
@@ -119,20 +166,33 @@ describe('bad input', () => {
     ]) {
       expect(pointers).toContain(pointer);
     }
-    expect(answer.body.errors!.find((e) => e.pointer === '/color')!.code).toBe('REQUEST.UNKNOWN_FIELD');
-    const after = (await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.events')).rows[0].n;
+    expect(answer.body.errors!.find((e) => e.pointer === '/color')!.code).toBe(
+      'REQUEST.UNKNOWN_FIELD',
+    );
+    const after = (
+      await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.events')
+    ).rows[0].n;
     expect(after).toBe(before);
   });
 
   it('refuses an oversized body with 413', async () => {
-    const answer = await stack.request<Problem>('POST', '/vms', { rawBody: JSON.stringify({ name: 'x'.repeat(200_000) }), headers: { 'content-type': 'application/json' } });
+    const answer = await stack.request<Problem>('POST', '/vms', {
+      rawBody: JSON.stringify({ name: 'x'.repeat(200_000) }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect([answer.status, answer.body.code]).toEqual([413, 'REQUEST.TOO_LARGE']);
   });
 
   it('refuses a body that is not JSON with 415, and malformed JSON with 400', async () => {
-    const form = await stack.request<Problem>('POST', '/vms', { rawBody: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await stack.request<Problem>('POST', '/vms', {
+      rawBody: 'name=x',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect([form.status, form.body.code]).toEqual([415, 'REQUEST.UNSUPPORTED_MEDIA_TYPE']);
-    const text = await stack.request<Problem>('POST', '/vms', { rawBody: '{"name":', headers: { 'content-type': 'application/json' } });
+    const text = await stack.request<Problem>('POST', '/vms', {
+      rawBody: '{"name":',
+      headers: { 'content-type': 'application/json' },
+    });
     expect([text.status, text.body.code]).toEqual([400, 'REQUEST.MALFORMED_JSON']);
   });
 
@@ -141,12 +201,19 @@ describe('bad input', () => {
     expect([badId.status, badId.body.errors![0].pointer]).toEqual([400, '/path/vmId']);
     const badQuery = await stack.request<Problem>('GET', '/vms?powerState=on&limit=0&colour=red');
     expect(badQuery.status).toBe(400);
-    expect(new Set(badQuery.body.errors!.map((e) => e.pointer))).toEqual(new Set(['/query/powerState', '/query/limit', '/query/colour']));
+    expect(new Set(badQuery.body.errors!.map((e) => e.pointer))).toEqual(
+      new Set(['/query/powerState', '/query/limit', '/query/colour']),
+    );
     const badCursor = await stack.request<Problem>('GET', '/vms?cursor=nonsense');
     expect([badCursor.status, badCursor.body.code]).toEqual([400, 'REQUEST.BAD_CURSOR']);
-    const badKey = await stack.request<Problem>('POST', `/vms/${vmId}/power-on`, { headers: { 'idempotency-key': 'has spaces in it' } });
+    const badKey = await stack.request<Problem>('POST', `/vms/${vmId}/power-on`, {
+      headers: { 'idempotency-key': 'has spaces in it' },
+    });
     expect([badKey.status, badKey.body.code]).toEqual([400, 'REQUEST.BAD_IDEMPOTENCY_KEY']);
-    const missing = await stack.request<Problem>('POST', `/vms/0190f3a0-0000-7000-8000-000000000999/power-on`);
+    const missing = await stack.request<Problem>(
+      'POST',
+      `/vms/0190f3a0-0000-7000-8000-000000000999/power-on`,
+    );
     expect([missing.status, missing.body.code]).toEqual([404, 'VM.NOT_FOUND']);
   });
 });

@@ -29,7 +29,18 @@ it('can be consumed by a client that is not ours (kcat), with CloudEvents header
 
   const output = execFileSync(
     'kcat',
-    ['-b', process.env.KAFKA_BROKERS!, '-C', '-t', eventTopic('vm', stack.kafkaPrefix), '-o', 'beginning', '-e', '-J', '-q'],
+    [
+      '-b',
+      process.env.KAFKA_BROKERS!,
+      '-C',
+      '-t',
+      eventTopic('vm', stack.kafkaPrefix),
+      '-o',
+      'beginning',
+      '-e',
+      '-J',
+      '-q',
+    ],
     { encoding: 'utf8', timeout: 30_000 },
   );
   const messages = output
@@ -40,19 +51,38 @@ it('can be consumed by a client that is not ours (kcat), with CloudEvents header
   expect(messages).toHaveLength(2);
 
   // What a consumer written against the AsyncAPI document would do: read the headers, fetch the schema, validate.
-  const asyncApi = (await stack.request<{ channels: Record<string, { address: string }> }>('GET', '/asyncapi.json', { role: null })).body;
-  expect(Object.values(asyncApi.channels).map((c) => c.address)).toContain(eventTopic('vm', stack.kafkaPrefix));
+  const asyncApi = (
+    await stack.request<{ channels: Record<string, { address: string }> }>(
+      'GET',
+      '/asyncapi.json',
+      { role: null },
+    )
+  ).body;
+  expect(Object.values(asyncApi.channels).map((c) => c.address)).toContain(
+    eventTopic('vm', stack.kafkaPrefix),
+  );
   const ajv = new Ajv({ strict: false });
   addFormats(ajv);
   const types: string[] = [];
   for (const message of messages) {
-    const headers = Object.fromEntries(message.headers.flatMap((value, i, all) => (i % 2 === 0 ? [[value, all[i + 1]]] : [])));
-    expect(headers).toMatchObject({ ce_specversion: '1.0', ce_source: '/dolly/vm', ce_subject: `vm-${vmId}`, 'content-type': 'application/json' });
+    const headers = Object.fromEntries(
+      message.headers.flatMap((value, i, all) => (i % 2 === 0 ? [[value, all[i + 1]]] : [])),
+    );
+    expect(headers).toMatchObject({
+      ce_specversion: '1.0',
+      ce_source: '/dolly/vm',
+      ce_subject: `vm-${vmId}`,
+      'content-type': 'application/json',
+    });
     expect(headers.ce_id).toMatch(/^[0-9a-f-]{36}$/);
     expect(Number.isNaN(Date.parse(headers.ce_time))).toBe(false);
     const [, type, version] = /^io\.dolly\.(\w+)\.v(\d+)$/.exec(headers.ce_type)!;
     expect(headers.ce_dataschema).toBe(`urn:dolly:schema:event:${type}:${version}`);
-    const schema = (await stack.request<Record<string, unknown>>('GET', `/schemas/events/${type}/${version}`, { role: null })).body;
+    const schema = (
+      await stack.request<Record<string, unknown>>('GET', `/schemas/events/${type}/${version}`, {
+        role: null,
+      })
+    ).body;
     const validate = ajv.compile(schema);
     const payload = JSON.parse(message.payload) as unknown;
     expect([type, validate(payload), validate.errors]).toEqual([type, true, null]);

@@ -1,5 +1,13 @@
 import { DollyStack } from '@dolly/testing';
-import { type Accepted, GiB, createVm, expectStatus, registerDatastore, registerHost, vmDefinition } from './support/inventory';
+import {
+  type Accepted,
+  GiB,
+  createVm,
+  expectStatus,
+  registerDatastore,
+  registerHost,
+  vmDefinition,
+} from './support/inventory';
 
 let stack: DollyStack;
 let hostId: string;
@@ -12,15 +20,30 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => stack?.stop());
 
-type Vm = { vmId: string; name: string; role: string; powerState: string; version: number; nics: { macAddress: string }[]; biosUuid: string };
+type Vm = {
+  vmId: string;
+  name: string;
+  role: string;
+  powerState: string;
+  version: number;
+  nics: { macAddress: string }[];
+  biosUuid: string;
+};
 type Page<T> = { items: T[]; nextCursor: string | null };
 
 describe('the inventory through the whole pipeline (api → store → outbox → Kafka → projector → read model)', () => {
   it('answers a command with 202, a task and its location, and the task and VM show once projected', async () => {
-    const answer = await stack.request<Accepted>('POST', '/vms', { body: vmDefinition(hostId, datastoreId, 'web-01') });
+    const answer = await stack.request<Accepted>('POST', '/vms', {
+      body: vmDefinition(hostId, datastoreId, 'web-01'),
+    });
     const accepted = expectStatus(answer, 202);
     expect(answer.headers.get('location')).toBe(`/tasks/${accepted.taskId}`);
-    expect(accepted).toMatchObject({ status: 'succeeded', changed: true, projected: false, target: { type: 'vm', version: 1 } });
+    expect(accepted).toMatchObject({
+      status: 'succeeded',
+      changed: true,
+      projected: false,
+      target: { type: 'vm', version: 1 },
+    });
 
     const vm = await stack.eventually(async () => {
       const got = await stack.request<Vm>('GET', `/vms/${accepted.target.id}`);
@@ -28,36 +51,77 @@ describe('the inventory through the whole pipeline (api → store → outbox →
     });
     expect(vm).toMatchObject({ name: 'web-01', role: 'vm', powerState: 'poweredOff', version: 1 });
     expect(vm.nics[0].macAddress).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
-    const task = expectStatus(await stack.request<{ status: string; operation: string; projected: boolean }>('GET', `/tasks/${accepted.taskId}`), 200);
+    const task = expectStatus(
+      await stack.request<{ status: string; operation: string; projected: boolean }>(
+        'GET',
+        `/tasks/${accepted.taskId}`,
+      ),
+      200,
+    );
     expect(task).toMatchObject({ status: 'succeeded', operation: 'CreateVm' });
   });
 
   it('waits for the projection when the client prefers to, and answers with the resource', async () => {
-    const answer = await stack.request<Accepted>('POST', '/vms', { body: vmDefinition(hostId, datastoreId, 'waited'), headers: { prefer: 'wait=10' } });
+    const answer = await stack.request<Accepted>('POST', '/vms', {
+      body: vmDefinition(hostId, datastoreId, 'waited'),
+      headers: { prefer: 'wait=10' },
+    });
     const body = expectStatus(answer, 201);
     expect(answer.headers.get('preference-applied')).toBe('wait=10');
     expect(answer.headers.get('location')).toBe(`/vms/${body.target.id}`);
-    expect(body).toMatchObject({ projected: true, resource: { name: 'waited', powerState: 'poweredOff' } });
+    expect(body).toMatchObject({
+      projected: true,
+      resource: { name: 'waited', powerState: 'poweredOff' },
+    });
   });
 
   it('runs the power cycle, rename and delete, refusing what the domain forbids with stable codes', async () => {
     const vmId = await createVm(stack, hostId, datastoreId);
     const wait = { prefer: 'wait=10' };
-    expect(expectStatus(await stack.request<Accepted>('POST', `/vms/${vmId}/power-on`, { headers: wait }), 200).resource).toMatchObject({ powerState: 'poweredOn' });
+    expect(
+      expectStatus(
+        await stack.request<Accepted>('POST', `/vms/${vmId}/power-on`, { headers: wait }),
+        200,
+      ).resource,
+    ).toMatchObject({ powerState: 'poweredOn' });
 
     const deleteRunning = await stack.request<{ code: string }>('DELETE', `/vms/${vmId}`);
     expect(deleteRunning.status).toBe(409);
     expect(deleteRunning.headers.get('content-type')).toMatch(/^application\/problem\+json/);
     expect(deleteRunning.body.code).toBe('VM.NOT_POWERED_OFF');
 
-    expect(expectStatus(await stack.request<Accepted>('POST', `/vms/${vmId}/suspend`, { headers: wait }), 200).resource).toMatchObject({ powerState: 'suspended' });
-    expect(expectStatus(await stack.request<Accepted>('POST', `/vms/${vmId}/power-off`, { headers: wait }), 200).resource).toMatchObject({ powerState: 'poweredOff' });
-    expect(expectStatus(await stack.request<Accepted>('POST', `/vms/${vmId}/rename`, { body: { name: 'renamed' }, headers: wait }), 200).resource).toMatchObject({ name: 'renamed' });
+    expect(
+      expectStatus(
+        await stack.request<Accepted>('POST', `/vms/${vmId}/suspend`, { headers: wait }),
+        200,
+      ).resource,
+    ).toMatchObject({ powerState: 'suspended' });
+    expect(
+      expectStatus(
+        await stack.request<Accepted>('POST', `/vms/${vmId}/power-off`, { headers: wait }),
+        200,
+      ).resource,
+    ).toMatchObject({ powerState: 'poweredOff' });
+    expect(
+      expectStatus(
+        await stack.request<Accepted>('POST', `/vms/${vmId}/rename`, {
+          body: { name: 'renamed' },
+          headers: wait,
+        }),
+        200,
+      ).resource,
+    ).toMatchObject({ name: 'renamed' });
 
-    const same = expectStatus(await stack.request<Accepted>('POST', `/vms/${vmId}/rename`, { body: { name: 'renamed' } }), 200);
+    const same = expectStatus(
+      await stack.request<Accepted>('POST', `/vms/${vmId}/rename`, { body: { name: 'renamed' } }),
+      200,
+    );
     expect(same).toMatchObject({ changed: false, taskId: null });
 
-    expectStatus(await stack.request('POST', `/vms/${vmId}/convert-to-template`, { headers: wait }), 200);
+    expectStatus(
+      await stack.request('POST', `/vms/${vmId}/convert-to-template`, { headers: wait }),
+      200,
+    );
     const powerOnTemplate = await stack.request<{ code: string }>('POST', `/vms/${vmId}/power-on`);
     expect([powerOnTemplate.status, powerOnTemplate.body.code]).toEqual([409, 'VM.IS_TEMPLATE']);
     expectStatus(await stack.request('POST', `/vms/${vmId}/convert-to-vm`, { headers: wait }), 200);
@@ -65,7 +129,12 @@ describe('the inventory through the whole pipeline (api → store → outbox →
     expectStatus(await stack.request('DELETE', `/vms/${vmId}`, { headers: wait }), 200);
     expect((await stack.request('GET', `/vms/${vmId}`)).status).toBe(404);
 
-    const audit = expectStatus(await stack.request<Page<{ type: string; actor: { id: string; role: string }; occurredAt: string }>>('GET', `/vms/${vmId}/audit-log`, { role: 'auditor' }), 200);
+    const audit = expectStatus(
+      await stack.request<
+        Page<{ type: string; actor: { id: string; role: string }; occurredAt: string }>
+      >('GET', `/vms/${vmId}/audit-log`, { role: 'auditor' }),
+      200,
+    );
     expect(audit.items.map((e) => e.type)).toEqual([
       'VmCreated',
       'VmPoweredOn',
@@ -76,43 +145,85 @@ describe('the inventory through the whole pipeline (api → store → outbox →
       'TemplateConvertedToVm',
       'VmDeleted',
     ]);
-    expect(audit.items.every((e) => e.actor.id === 'test-admin' && e.actor.role === 'admin' && !Number.isNaN(Date.parse(e.occurredAt)))).toBe(true);
+    expect(
+      audit.items.every(
+        (e) =>
+          e.actor.id === 'test-admin' &&
+          e.actor.role === 'admin' &&
+          !Number.isNaN(Date.parse(e.occurredAt)),
+      ),
+    ).toBe(true);
   });
 
   it('refuses a VM its host cannot run, with every reason', async () => {
-    const smallHost = await registerHost(stack, { cpuCores: 2, memoryBytes: 2 * GiB, maxHardwareVersion: 'vmx-13' });
-    const answer = await stack.request<{ code: string; errors: { code: string }[] }>('POST', '/vms', { body: vmDefinition(smallHost, datastoreId) });
+    const smallHost = await registerHost(stack, {
+      cpuCores: 2,
+      memoryBytes: 2 * GiB,
+      maxHardwareVersion: 'vmx-13',
+    });
+    const answer = await stack.request<{ code: string; errors: { code: string }[] }>(
+      'POST',
+      '/vms',
+      { body: vmDefinition(smallHost, datastoreId) },
+    );
     expect(answer.status).toBe(422);
     expect(answer.body.code).toBe('VM.PLACEMENT_REFUSED');
-    expect(answer.body.errors.map((e) => e.code).sort()).toEqual(['HOST.HARDWARE_VERSION_UNSUPPORTED', 'HOST.NOT_ENOUGH_MEMORY']);
+    expect(answer.body.errors.map((e) => e.code).sort()).toEqual([
+      'HOST.HARDWARE_VERSION_UNSUPPORTED',
+      'HOST.NOT_ENOUGH_MEMORY',
+    ]);
   });
 
   it('changes an object only at the version the client saw (If-Match), else 409 and nothing written', async () => {
     const vmId = await createVm(stack, hostId, datastoreId);
     const got = await stack.request<Vm>('GET', `/vms/${vmId}`);
     expect(got.headers.get('etag')).toBe('"1"');
-    const stale = await stack.request<{ code: string }>('POST', `/vms/${vmId}/rename`, { body: { name: 'a' }, headers: { 'if-match': '"7"' } });
+    const stale = await stack.request<{ code: string }>('POST', `/vms/${vmId}/rename`, {
+      body: { name: 'a' },
+      headers: { 'if-match': '"7"' },
+    });
     expect([stale.status, stale.body.code]).toEqual([409, 'STREAM.VERSION_CONFLICT']);
-    const fresh = await stack.request<Accepted>('POST', `/vms/${vmId}/rename`, { body: { name: 'b' }, headers: { 'if-match': '"1"' } });
+    const fresh = await stack.request<Accepted>('POST', `/vms/${vmId}/rename`, {
+      body: { name: 'b' },
+      headers: { 'if-match': '"1"' },
+    });
     expect(expectStatus(fresh, 202).target.version).toBe(2);
   });
 
   it('makes a retried command with the same Idempotency-Key a no-op that returns the first answer', async () => {
     const key = `create-${Date.now()}`;
     const body = vmDefinition(hostId, datastoreId, 'idempotent');
-    const first = await stack.request<Accepted>('POST', '/vms', { body, headers: { 'idempotency-key': key } });
-    const again = await stack.request<Accepted>('POST', '/vms', { body, headers: { 'idempotency-key': key } });
-    const concurrent = await Promise.all([1, 2, 3].map(() => stack.request<Accepted>('POST', '/vms', { body, headers: { 'idempotency-key': key } })));
+    const first = await stack.request<Accepted>('POST', '/vms', {
+      body,
+      headers: { 'idempotency-key': key },
+    });
+    const again = await stack.request<Accepted>('POST', '/vms', {
+      body,
+      headers: { 'idempotency-key': key },
+    });
+    const concurrent = await Promise.all(
+      [1, 2, 3].map(() =>
+        stack.request<Accepted>('POST', '/vms', { body, headers: { 'idempotency-key': key } }),
+      ),
+    );
     expect(first.status).toBe(202);
     for (const answer of [again, ...concurrent]) {
       expect(answer.status).toBe(202);
       expect(answer.body).toEqual(first.body);
       expect(answer.headers.get('idempotent-replayed')).toBe('true');
     }
-    const reused = await stack.request<{ code: string }>('POST', '/vms', { body: { ...body, name: 'other' }, headers: { 'idempotency-key': key } });
+    const reused = await stack.request<{ code: string }>('POST', '/vms', {
+      body: { ...body, name: 'other' },
+      headers: { 'idempotency-key': key },
+    });
     expect([reused.status, reused.body.code]).toEqual([422, 'IDEMPOTENCY.KEY_REUSED']);
-    await stack.eventually(async () => (await stack.request('GET', `/vms/${first.body.target.id}`)).status === 200);
-    const named = expectStatus(await stack.request<Page<Vm>>('GET', `/vms?limit=500`), 200).items.filter((vm) => vm.name === 'idempotent');
+    await stack.eventually(
+      async () => (await stack.request('GET', `/vms/${first.body.target.id}`)).status === 200,
+    );
+    const named = expectStatus(
+      await stack.request<Page<Vm>>('GET', `/vms?limit=500`),
+      200,
+    ).items.filter((vm) => vm.name === 'idempotent');
     expect(named).toHaveLength(1);
   });
 
@@ -125,7 +236,10 @@ describe('the inventory through the whole pipeline (api → store → outbox →
     let cursor: string | null = null;
     do {
       const page: Page<Vm> = expectStatus(
-        await stack.request<Page<Vm>>('GET', `/vms?datastoreId=${otherDatastore}&limit=3${cursor ? `&cursor=${cursor}` : ''}`),
+        await stack.request<Page<Vm>>(
+          'GET',
+          `/vms?datastoreId=${otherDatastore}&limit=3${cursor ? `&cursor=${cursor}` : ''}`,
+        ),
         200,
       );
       expect(page.items.length).toBeLessThanOrEqual(3);
@@ -133,10 +247,21 @@ describe('the inventory through the whole pipeline (api → store → outbox →
       cursor = page.nextCursor;
     } while (cursor);
     expect(seen).toEqual(created);
-    const running = expectStatus(await stack.request<Page<Vm>>('GET', `/vms?datastoreId=${otherDatastore}&powerState=poweredOn`), 200);
+    const running = expectStatus(
+      await stack.request<Page<Vm>>(
+        'GET',
+        `/vms?datastoreId=${otherDatastore}&powerState=poweredOn`,
+      ),
+      200,
+    );
     expect(running.items.map((vm) => vm.vmId)).toEqual([created[0]]);
     const hosts = expectStatus(await stack.request<Page<{ hostId: string }>>('GET', '/hosts'), 200);
     expect(hosts.items.map((h) => h.hostId)).toContain(hostId);
-    expect(expectStatus(await stack.request<{ capacityBytes: number }>('GET', `/datastores/${otherDatastore}`), 200).capacityBytes).toBe(4096 * GiB);
+    expect(
+      expectStatus(
+        await stack.request<{ capacityBytes: number }>('GET', `/datastores/${otherDatastore}`),
+        200,
+      ).capacityBytes,
+    ).toBe(4096 * GiB);
   });
 });

@@ -1,7 +1,13 @@
 import { compareReadModels, dropSchema, rebuildReadModels } from '@dolly/read-models';
 import { allEventTopics } from '@dolly/contracts';
 import { DollyStack, IsolatedKafka, consumeEvents, testKafka } from '@dolly/testing';
-import { type Accepted, expectStatus, registerDatastore, registerHost, vmDefinition } from './support/inventory';
+import {
+  type Accepted,
+  expectStatus,
+  registerDatastore,
+  registerHost,
+  vmDefinition,
+} from './support/inventory';
 
 async function projectedEverything(stack: DollyStack): Promise<boolean> {
   const { rows } = await stack.database.pool.query(
@@ -11,14 +17,25 @@ async function projectedEverything(stack: DollyStack): Promise<boolean> {
 }
 
 /** Commands in flight from several clients at once: create VMs and push each through a power cycle. */
-async function workload(stack: DollyStack, hostId: string, datastoreId: string, vms: number, concurrency = 8): Promise<string[]> {
+async function workload(
+  stack: DollyStack,
+  hostId: string,
+  datastoreId: string,
+  vms: number,
+  concurrency = 8,
+): Promise<string[]> {
   const created: string[] = [];
   let next = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < vms) {
         next += 1;
-        const vmId = expectStatus(await stack.request<Accepted>('POST', '/vms', { body: vmDefinition(hostId, datastoreId) }), 202).target.id;
+        const vmId = expectStatus(
+          await stack.request<Accepted>('POST', '/vms', {
+            body: vmDefinition(hostId, datastoreId),
+          }),
+          202,
+        ).target.id;
         created.push(vmId);
         for (const step of ['power-on', 'suspend', 'power-on', 'power-off']) {
           expectStatus(await stack.request('POST', `/vms/${vmId}/${step}`), 202);
@@ -50,7 +67,7 @@ describe('the projector killed with SIGKILL mid-stream', () => {
   it('resumes where it committed, applies nothing twice, and its read models equal a rebuild from the store', async () => {
     const hostId = await registerHost(stack);
     const datastoreId = await registerDatastore(stack);
-    const running = workload(stack, hostId, datastoreId, 60);
+    const running = workload(stack, hostId, datastoreId, 100);
     // Kill it while events stream in, twice, and bring it back each time.
     for (let round = 0; round < 2; round++) {
       await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -61,7 +78,10 @@ describe('the projector killed with SIGKILL mid-stream', () => {
     const vmIds = await running;
     await stack.eventually(() => projectedEverything(stack), 60_000);
 
-    const { rows } = await stack.database.pool.query(`SELECT count(*)::int AS n FROM read_model.vms WHERE vm_id = ANY($1) AND power_state = 'poweredOff' AND version = 5`, [vmIds]);
+    const { rows } = await stack.database.pool.query(
+      `SELECT count(*)::int AS n FROM read_model.vms WHERE vm_id = ANY($1) AND power_state = 'poweredOff' AND version = 5`,
+      [vmIds],
+    );
     expect(rows[0].n).toBe(vmIds.length);
     await expectReadModelsEqualARebuild(stack);
   }, 180_000);
@@ -88,28 +108,45 @@ describe('Kafka stopped and restarted mid-run', () => {
     await broker.stop();
     // Commands keep succeeding: their events wait in the outbox.
     const during = await workload(stack, hostId, datastoreId, 10);
-    const { rows } = await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.outbox');
+    const { rows } = await stack.database.pool.query(
+      'SELECT count(*)::int AS n FROM event_store.outbox',
+    );
     expect(rows[0].n).toBeGreaterThan(0);
 
     await broker.start();
     await stack.eventually(() => projectedEverything(stack), 120_000);
-    const outbox = await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.outbox');
+    const outbox = await stack.database.pool.query(
+      'SELECT count(*)::int AS n FROM event_store.outbox',
+    );
     expect(outbox.rows[0].n).toBe(0);
 
     // Every VM went through its five events in order: no gap filled from the store, no repeat.
     for (const vmId of [...before, ...during]) {
-      const vm = expectStatus(await stack.request<{ powerState: string; version: number }>('GET', `/vms/${vmId}`), 200);
+      const vm = expectStatus(
+        await stack.request<{ powerState: string; version: number }>('GET', `/vms/${vmId}`),
+        200,
+      );
       expect(vm).toMatchObject({ powerState: 'poweredOff', version: 5 });
     }
     // Kafka itself holds each event once, each VM's in order.
-    const stored = (await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.events')).rows[0].n;
-    const onKafka = await consumeEvents(testKafka(broker.brokers), allEventTopics(stack.kafkaPrefix), stored);
+    const stored = (
+      await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.events')
+    ).rows[0].n;
+    const onKafka = await consumeEvents(
+      testKafka(broker.brokers),
+      allEventTopics(stack.kafkaPrefix),
+      stored,
+    );
     expect(new Set(onKafka.map((e) => e.eventId)).size).toBe(stored);
     expect(onKafka).toHaveLength(stored);
     for (const vmId of [...before, ...during]) {
-      expect(onKafka.filter((e) => e.streamId === `vm-${vmId}`).map((e) => e.streamVersion)).toEqual([1, 2, 3, 4, 5]);
+      expect(
+        onKafka.filter((e) => e.streamId === `vm-${vmId}`).map((e) => e.streamVersion),
+      ).toEqual([1, 2, 3, 4, 5]);
     }
-    expect(stack.logs('projector').some((line) => line.includes('filled a stream gap'))).toBe(false);
+    expect(stack.logs('projector').some((line) => line.includes('filled a stream gap'))).toBe(
+      false,
+    );
     await expectReadModelsEqualARebuild(stack);
   }, 300_000);
 });

@@ -40,15 +40,23 @@ async function postgresAnswers(databaseUrl: string): Promise<string | undefined>
 /** Debian's cluster of the installed PostgreSQL, if there is one to start. */
 function debianCluster(): string | undefined {
   if (!existsSync('/etc/postgresql')) return undefined;
-  const versions = readdirSync('/etc/postgresql').filter((version) => existsSync(join('/etc/postgresql', version, 'main')));
+  const versions = readdirSync('/etc/postgresql').filter((version) =>
+    existsSync(join('/etc/postgresql', version, 'main')),
+  );
   return versions.sort((a, b) => Number(b) - Number(a))[0];
 }
 
 function pgctl(action: 'start' | 'stop', version: string): boolean {
-  return spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', action], { stdio: 'ignore' }).status === 0;
+  return (
+    spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, 'main', action], {
+      stdio: 'ignore',
+    }).status === 0
+  );
 }
 
-async function ensurePostgres(log: (line: string) => void): Promise<{ databaseUrl: string; startedHere: string | undefined }> {
+async function ensurePostgres(
+  log: (line: string) => void,
+): Promise<{ databaseUrl: string; startedHere: string | undefined }> {
   const databaseUrl = process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
   const problem = await postgresAnswers(databaseUrl);
   if (!problem) return { databaseUrl, startedHere: undefined };
@@ -68,12 +76,16 @@ async function ensurePostgres(log: (line: string) => void): Promise<{ databaseUr
   );
 }
 
-export async function ensureServices(log: (line: string) => void = () => undefined): Promise<RunningServices> {
+export async function ensureServices(
+  log: (line: string) => void = () => undefined,
+): Promise<RunningServices> {
   const postgres = await ensurePostgres(log);
   let kafkaBrokers = process.env.KAFKA_BROKERS;
   let kafkaStarted = false;
   if (!kafkaBrokers) {
-    log('Starting the local Kafka broker (first run resolves its jars with Maven: a minute or two)');
+    log(
+      'Starting the local Kafka broker (first run resolves its jars with Maven: a minute or two)',
+    );
     const kafka = await ensureKafkaRunning({ log });
     kafkaBrokers = kafka.brokers;
     kafkaStarted = kafka.startedHere;
@@ -96,13 +108,20 @@ const ROLES = ['admin', 'operator', 'auditor', 'host-client'] as const;
 export function ensureLocalTokens(): string {
   if (!existsSync(LOCAL_TOKENS_FILE)) {
     mkdirSync(LOCAL_DIR, { recursive: true });
-    const tokens = ROLES.map((role) => ({ name: `local-${role}`, role, token: randomBytes(24).toString('hex') }));
+    const tokens = ROLES.map((role) => ({
+      name: `local-${role}`,
+      role,
+      token: randomBytes(24).toString('hex'),
+    }));
     writeFileSync(LOCAL_TOKENS_FILE, `${JSON.stringify(tokens, null, 2)}\n`, { mode: 0o600 });
   }
   return LOCAL_TOKENS_FILE;
 }
 
 export function localToken(role: (typeof ROLES)[number]): string {
-  const tokens = JSON.parse(readFileSync(ensureLocalTokens(), 'utf8')) as { role: string; token: string }[];
+  const tokens = JSON.parse(readFileSync(ensureLocalTokens(), 'utf8')) as {
+    role: string;
+    token: string;
+  }[];
   return tokens.find((t) => t.role === role)!.token;
 }

@@ -8,7 +8,13 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../libs/config/src/config';
-import { LOCAL_DIR, LOCAL_TOKENS_FILE, REPO_ROOT, ensureLocalTokens, ensureServices } from './services';
+import {
+  LOCAL_DIR,
+  LOCAL_TOKENS_FILE,
+  REPO_ROOT,
+  ensureLocalTokens,
+  ensureServices,
+} from './services';
 
 const APPS = ['api', 'projector', 'worker'] as const;
 type App = (typeof APPS)[number];
@@ -16,7 +22,10 @@ type App = (typeof APPS)[number];
 const say = (line: string) => console.log(`[dolly] ${line}`);
 
 function startApp(app: App, env: NodeJS.ProcessEnv, logsDir: string): ChildProcess {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const file = createWriteStream(join(logsDir, `${app}.log`), { flags: 'a' });
   for (const stream of [child.stdout!, child.stderr!]) {
     stream.pipe(file, { end: false });
@@ -24,7 +33,8 @@ function startApp(app: App, env: NodeJS.ProcessEnv, logsDir: string): ChildProce
     createInterface({ input: stream }).on('line', (line) => {
       try {
         const entry = JSON.parse(line) as { level?: string; message?: string };
-        if (entry.level && !['info', 'debug', 'trace'].includes(entry.level)) say(`${app} ${entry.level}: ${entry.message ?? line}`);
+        if (entry.level && !['info', 'debug', 'trace'].includes(entry.level))
+          say(`${app} ${entry.level}: ${entry.message ?? line}`);
       } catch {
         say(`${app}: ${line}`);
       }
@@ -37,7 +47,10 @@ async function waitUntilLive(url: string, children: Map<App, ChildProcess>): Pro
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     for (const [app, child] of children) {
-      if (child.exitCode !== null) throw new Error(`dolly-${app} exited with code ${child.exitCode}; see .local/logs/${app}.log`);
+      if (child.exitCode !== null)
+        throw new Error(
+          `dolly-${app} exited with code ${child.exitCode}; see .local/logs/${app}.log`,
+        );
     }
     try {
       if ((await fetch(`${url}/health/live`)).ok) return;
@@ -51,13 +64,20 @@ async function waitUntilLive(url: string, children: Map<App, ChildProcess>): Pro
 
 async function main(): Promise<void> {
   const services = await ensureServices(say);
-  const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: services.databaseUrl, KAFKA_BROKERS: services.kafkaBrokers };
-  if (!env.DOLLY_API_TOKENS && !env.DOLLY_API_TOKENS_FILE) env.DOLLY_API_TOKENS_FILE = ensureLocalTokens();
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: services.databaseUrl,
+    KAFKA_BROKERS: services.kafkaBrokers,
+  };
+  if (!env.DOLLY_API_TOKENS && !env.DOLLY_API_TOKENS_FILE)
+    env.DOLLY_API_TOKENS_FILE = ensureLocalTokens();
   const config = loadConfig(env);
   const logsDir = join(LOCAL_DIR, 'logs');
   mkdirSync(logsDir, { recursive: true });
 
-  const children = new Map<App, ChildProcess>(APPS.map((app) => [app, startApp(app, env, logsDir)]));
+  const children = new Map<App, ChildProcess>(
+    APPS.map((app) => [app, startApp(app, env, logsDir)]),
+  );
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
@@ -96,10 +116,13 @@ async function main(): Promise<void> {
   await waitUntilLive(apiUrl, children);
   say(`Dolly is running.`);
   say(`  API:       ${apiUrl}`);
-  say(`  Docs:      ${apiUrl}/docs   (OpenAPI: ${apiUrl}/openapi.json, AsyncAPI: ${apiUrl}/asyncapi.json)`);
+  say(
+    `  Docs:      ${apiUrl}/docs   (OpenAPI: ${apiUrl}/openapi.json, AsyncAPI: ${apiUrl}/asyncapi.json)`,
+  );
   say(`  Kafka:     ${services.kafkaBrokers}${services.started.kafka ? ' (started for you)' : ''}`);
   say(`  Database:  ${services.databaseUrl.replace(/:[^:@/]*@/, ':***@')}`);
-  if (env.DOLLY_API_TOKENS_FILE === LOCAL_TOKENS_FILE) say(`  Tokens:    ${LOCAL_TOKENS_FILE} (one per role)`);
+  if (env.DOLLY_API_TOKENS_FILE === LOCAL_TOKENS_FILE)
+    say(`  Tokens:    ${LOCAL_TOKENS_FILE} (one per role)`);
   say(`  Logs:      ${logsDir}`);
   say(`  Try:       npm run dolly -- hosts list`);
   say('Ctrl-C stops everything started here.');

@@ -1,20 +1,51 @@
-import { EVENT_TOPIC_PARTITIONS, type EventMetadata, type RecordedEvent, allEventTopics, eventTopic } from '@dolly/contracts';
+import {
+  EVENT_TOPIC_PARTITIONS,
+  type EventMetadata,
+  type RecordedEvent,
+  allEventTopics,
+  eventTopic,
+} from '@dolly/contracts';
 import { EventPublisher, ensureTopics } from '@dolly/messaging';
-import { IsolatedKafka, type TestDatabase, consumeEvents, createTestDatabase, testKafka, uniquePrefix } from '@dolly/testing';
+import {
+  IsolatedKafka,
+  type TestDatabase,
+  consumeEvents,
+  createTestDatabase,
+  testKafka,
+  uniquePrefix,
+} from '@dolly/testing';
 import type { Kafka } from 'kafkajs';
 import { v7 as uuidv7 } from 'uuid';
 import { type NewEvent, PostgresEventStore } from './event-store';
 import { OutboxRelay } from './outbox-relay';
 
-const metadata: EventMetadata = { correlationId: uuidv7(), causationId: null, actor: { id: 'tester', role: 'admin' }, taskId: null, command: 'RenameVm' };
+const metadata: EventMetadata = {
+  correlationId: uuidv7(),
+  causationId: null,
+  actor: { id: 'tester', role: 'admin' },
+  taskId: null,
+  command: 'RenameVm',
+};
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function renamed(vmId: string, name: string): NewEvent {
-  return { eventId: uuidv7(), type: 'VmRenamed', data: { vmId, name, previousName: 'x' }, metadata, occurredAt: new Date().toISOString() };
+  return {
+    eventId: uuidv7(),
+    type: 'VmRenamed',
+    data: { vmId, name, previousName: 'x' },
+    metadata,
+    occurredAt: new Date().toISOString(),
+  };
 }
 
 /** Appends `perStream` events to each of `streams` new VM streams, one append per event. */
-async function appendMany(store: PostgresEventStore, streams: number, perStream: number, start = 0, vmIds = Array.from({ length: streams }, () => uuidv7())) {
+async function appendMany(
+  store: PostgresEventStore,
+  streams: number,
+  perStream: number,
+  start = 0,
+  vmIds = Array.from({ length: streams }, () => uuidv7()),
+) {
   await Promise.all(
     vmIds.map(async (vmId) => {
       for (let i = start; i < start + perStream; i++) {
@@ -59,14 +90,26 @@ describe('outbox relay', () => {
   afterEach(() => db.drop());
 
   function relayTo(kafka: Kafka, prefix: string) {
-    const publisher = new EventPublisher(kafka, (event) => eventTopic(event.streamType, prefix), prefix);
-    return new OutboxRelay(db.pool, publisher, { databaseUrl: db.url, log: quiet, pollIntervalMs: 20, maxBackoffMs: 500 });
+    const publisher = new EventPublisher(
+      kafka,
+      (event) => eventTopic(event.streamType, prefix),
+      prefix,
+    );
+    return new OutboxRelay(db.pool, publisher, {
+      databaseUrl: db.url,
+      log: quiet,
+      pollIntervalMs: 20,
+      maxBackoffMs: 500,
+    });
   }
 
   it('publishes every event once, in order per stream, as CloudEvents keyed by stream, and empties the outbox', async () => {
     const kafka = testKafka();
     const prefix = uniquePrefix();
-    await ensureTopics(kafka, allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })));
+    await ensureTopics(
+      kafka,
+      allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
+    );
     const relay = relayTo(kafka, prefix);
     relay.start();
     try {
@@ -82,11 +125,19 @@ describe('outbox relay', () => {
   it('does not publish again what a relay that died mid-batch already sent', async () => {
     const kafka = testKafka();
     const prefix = uniquePrefix();
-    await ensureTopics(kafka, allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })));
+    await ensureTopics(
+      kafka,
+      allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
+    );
     const vmIds = await appendMany(store, 4, 5);
     // A previous relay sent these but died before deleting them from the outbox.
-    const sentBeforeDying = (await store.readAll({ transactionId: '0', globalPosition: '0' }, 12)).events;
-    const publisher = new EventPublisher(kafka, (event) => eventTopic(event.streamType, prefix), prefix);
+    const sentBeforeDying = (await store.readAll({ transactionId: '0', globalPosition: '0' }, 12))
+      .events;
+    const publisher = new EventPublisher(
+      kafka,
+      (event) => eventTopic(event.streamType, prefix),
+      prefix,
+    );
     await publisher.publish(sentBeforeDying);
     await publisher.close();
     expect(await outboxSize(db)).toBe(20);
@@ -113,7 +164,10 @@ describe('outbox relay', () => {
     it('keeps commands succeeding, holds events in the outbox, and delivers them all once, in order, when Kafka is back', async () => {
       const kafka = testKafka(broker.brokers);
       const prefix = uniquePrefix();
-      await ensureTopics(kafka, allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })));
+      await ensureTopics(
+        kafka,
+        allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
+      );
       const relay = relayTo(kafka, prefix);
       relay.start();
       try {
@@ -123,9 +177,9 @@ describe('outbox relay', () => {
         await broker.stop();
         // Appends go on while Kafka is away, and while the relay keeps failing.
         await appendMany(store, 5, 10, 10, vmIds);
-        await new Promise((resolve) => setTimeout(resolve, 1500));
+        // The relay notices (its sends fail and it backs off) while the events wait in the outbox.
+        await until(async () => relay.status.consecutiveFailures > 0, 60_000);
         expect(await outboxSize(db)).toBe(50);
-        expect(relay.status.consecutiveFailures).toBeGreaterThan(0);
 
         await broker.start();
         await until(async () => (await outboxSize(db)) === 0, 60_000);

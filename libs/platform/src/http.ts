@@ -77,7 +77,11 @@ export async function createHttpApp(module: Type<unknown>): Promise<NestExpressA
   app.disable('x-powered-by');
   const requestSeconds = app
     .get(Metrics)
-    .histogram('dolly_http_request_duration_seconds', 'HTTP requests, from arrival to response sent', ['method', 'route', 'status']);
+    .histogram(
+      'dolly_http_request_duration_seconds',
+      'HTTP requests, from arrival to response sent',
+      ['method', 'route', 'status'],
+    );
   app.use((request: Request, response: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     response.once('finish', () => {

@@ -16,7 +16,13 @@ beforeEach(async () => {
 afterEach(() => db.drop());
 
 function metadata(): EventMetadata {
-  return { correlationId: uuidv7(), causationId: null, actor: { id: 'alice', role: 'operator' }, taskId: uuidv7(), command: 'Test' };
+  return {
+    correlationId: uuidv7(),
+    causationId: null,
+    actor: { id: 'alice', role: 'operator' },
+    taskId: uuidv7(),
+    command: 'Test',
+  };
 }
 
 async function vmHistory(): Promise<{ vmId: string; events: RecordedEvent[] }> {
@@ -28,7 +34,12 @@ async function vmHistory(): Promise<{ vmId: string; events: RecordedEvent[] }> {
     role: 'vm',
     hostId: uuidv7(),
     datastoreId: uuidv7(),
-    hardware: { vcpus: 2, memoryBytes: 4 * GiB, hardwareVersion: 'vmx-19', guestOs: 'ubuntu64Guest' },
+    hardware: {
+      vcpus: 2,
+      memoryBytes: 4 * GiB,
+      hardwareVersion: 'vmx-19',
+      guestOs: 'ubuntu64Guest',
+    },
     disks: [],
     nics: [],
     biosUuid: uuidv7(),
@@ -41,17 +52,28 @@ async function vmHistory(): Promise<{ vmId: string; events: RecordedEvent[] }> {
   ];
   for (const [version, [type, data]] of steps.entries()) {
     const result = await store.appendToStream(`vm-${vmId}`, 'vm', version, [
-      { eventId: uuidv7(), type, data, metadata: metadata(), occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, version)).toISOString() },
+      {
+        eventId: uuidv7(),
+        type,
+        data,
+        metadata: metadata(),
+        occurredAt: new Date(Date.UTC(2026, 0, 1, 0, 0, version)).toISOString(),
+      },
     ]);
     if (!result.success) throw new Error('conflict');
   }
   return { vmId, events: await store.readStream(`vm-${vmId}`) };
 }
 
-const project = (events: RecordedEvent[]) => store.transaction((client) => applyEvents(client, 'read_model', events));
+const project = (events: RecordedEvent[]) =>
+  store.transaction((client) => applyEvents(client, 'read_model', events));
 
 async function vmRow(vmId: string) {
-  return (await db.pool.query('SELECT name, power_state, version FROM read_model.vms WHERE vm_id = $1', [vmId])).rows[0];
+  return (
+    await db.pool.query('SELECT name, power_state, version FROM read_model.vms WHERE vm_id = $1', [
+      vmId,
+    ])
+  ).rows[0];
 }
 
 describe('applying events to the read models', () => {
@@ -60,7 +82,10 @@ describe('applying events to the read models', () => {
     expect(await project(events)).toMatchObject({ applied: 4, skippedAsDuplicates: 0 });
     const once = await vmRow(vmId);
     expect(await project(events)).toMatchObject({ applied: 0, skippedAsDuplicates: 4 });
-    expect(await project([events[1], events[3]])).toMatchObject({ applied: 0, skippedAsDuplicates: 2 });
+    expect(await project([events[1], events[3]])).toMatchObject({
+      applied: 0,
+      skippedAsDuplicates: 2,
+    });
     expect(await vmRow(vmId)).toEqual(once);
     expect(once).toEqual({ name: 'web-2', power_state: 'poweredOff', version: 4 });
     const audit = await db.pool.query('SELECT count(*)::int AS n FROM read_model.audit_log');
@@ -69,7 +94,10 @@ describe('applying events to the read models', () => {
 
   it('fetches from the store what a stream skipped on the way, before applying what came', async () => {
     const { vmId, events } = await vmHistory();
-    expect(await project([events[0], events[3]])).toMatchObject({ applied: 4, fetchedFromStore: 2 });
+    expect(await project([events[0], events[3]])).toMatchObject({
+      applied: 4,
+      fetchedFromStore: 2,
+    });
     expect(await vmRow(vmId)).toEqual({ name: 'web-2', power_state: 'poweredOff', version: 4 });
   });
 
@@ -81,8 +109,12 @@ describe('applying events to the read models', () => {
     expect(rebuilt.events).toBe(12);
     expect(await compareReadModels(db.pool, 'read_model', schema)).toEqual([]);
 
-    await db.pool.query(`UPDATE read_model.vms SET name = 'tampered' WHERE vm_id = $1`, [histories[0].vmId]);
-    expect(await compareReadModels(db.pool, 'read_model', schema)).toEqual([{ table: 'vms', onlyInFirst: 1, onlyInSecond: 1 }]);
+    await db.pool.query(`UPDATE read_model.vms SET name = 'tampered' WHERE vm_id = $1`, [
+      histories[0].vmId,
+    ]);
+    expect(await compareReadModels(db.pool, 'read_model', schema)).toEqual([
+      { table: 'vms', onlyInFirst: 1, onlyInSecond: 1 },
+    ]);
     await dropSchema(db.pool, schema);
     const { events } = await store.readAll(START_OF_STORE, 100);
     expect(events).toHaveLength(12);

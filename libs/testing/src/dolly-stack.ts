@@ -9,7 +9,11 @@ export type AppName = 'api' | 'projector' | 'worker';
 export type TestRole = 'admin' | 'operator' | 'auditor' | 'host-client';
 
 const REPO_ROOT = join(__dirname, '..', '..', '..');
-const PORT_ENV: Record<AppName, string> = { api: 'DOLLY_API_PORT', projector: 'DOLLY_PROJECTOR_PORT', worker: 'DOLLY_WORKER_PORT' };
+const PORT_ENV: Record<AppName, string> = {
+  api: 'DOLLY_API_PORT',
+  projector: 'DOLLY_PROJECTOR_PORT',
+  worker: 'DOLLY_WORKER_PORT',
+};
 
 export interface HttpAnswer<T = unknown> {
   status: number;
@@ -45,11 +49,18 @@ export class DollyStack {
     };
   }
 
-  static async start(apps: AppName[] = ['api', 'projector', 'worker'], extraEnv: NodeJS.ProcessEnv = {}): Promise<DollyStack> {
+  static async start(
+    apps: AppName[] = ['api', 'projector', 'worker'],
+    extraEnv: NodeJS.ProcessEnv = {},
+  ): Promise<DollyStack> {
     if (!existsSync(join(REPO_ROOT, 'dist', 'apps', 'api', 'src', 'main.js'))) {
       throw new Error('The apps are not built: run npm run build (npm test does it)');
     }
-    const stack = new DollyStack(await createTestDatabase(5), `t${randomBytes(4).toString('hex')}.`, extraEnv);
+    const stack = new DollyStack(
+      await createTestDatabase(5),
+      `t${randomBytes(4).toString('hex')}.`,
+      extraEnv,
+    );
     try {
       for (const app of apps) await stack.startApp(app);
     } catch (error) {
@@ -75,20 +86,30 @@ export class DollyStack {
       ...this.extraEnv,
       DATABASE_URL: this.database.url,
       DOLLY_KAFKA_PREFIX: this.kafkaPrefix,
-      DOLLY_API_TOKENS: JSON.stringify(Object.entries(this.tokens).map(([role, token]) => ({ role, token, name: `test-${role}` }))),
+      DOLLY_API_TOKENS: JSON.stringify(
+        Object.entries(this.tokens).map(([role, token]) => ({ role, token, name: `test-${role}` })),
+      ),
       DOLLY_LOG_LEVEL: process.env.DOLLY_TEST_LOG_LEVEL ?? 'warn',
     };
   }
 
   async startApp(app: AppName): Promise<void> {
     if (this.running.has(app)) throw new Error(`${app} is already running`);
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')], {
-      env: { ...this.env(), [PORT_ENV[app]]: '0', DOLLY_LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
+      {
+        env: { ...this.env(), [PORT_ENV[app]]: '0', DOLLY_LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const output: string[] = [];
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${app} did not start within 60 s:\n${output.slice(-30).join('\n')}`)), 60_000);
+      const timer = setTimeout(
+        () =>
+          reject(new Error(`${app} did not start within 60 s:\n${output.slice(-30).join('\n')}`)),
+        60_000,
+      );
       for (const stream of [child.stdout!, child.stderr!]) {
         createInterface({ input: stream }).on('line', (line) => {
           output.push(line);
@@ -102,7 +123,9 @@ export class DollyStack {
       }
       child.once('exit', (code) => {
         clearTimeout(timer);
-        reject(new Error(`${app} exited with ${code} while starting:\n${output.slice(-30).join('\n')}`));
+        reject(
+          new Error(`${app} exited with ${code} while starting:\n${output.slice(-30).join('\n')}`),
+        );
       });
     });
     this.running.set(app, { process: child, url, output });
@@ -132,7 +155,12 @@ export class DollyStack {
   async request<T = unknown>(
     method: string,
     path: string,
-    options: { role?: TestRole | null; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+    options: {
+      role?: TestRole | null;
+      body?: unknown;
+      rawBody?: string;
+      headers?: Record<string, string>;
+    } = {},
   ): Promise<HttpAnswer<T>> {
     const headers: Record<string, string> = { ...options.headers };
     const role = options.role === undefined ? 'admin' : options.role;
@@ -167,6 +195,8 @@ export class DollyStack {
       }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    throw new Error(`Timed out after ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    throw new Error(
+      `Timed out after ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`,
+    );
   }
 }

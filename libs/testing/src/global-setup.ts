@@ -19,7 +19,9 @@ declare global {
  */
 export default async function globalSetup(): Promise<void> {
   // Each Jest project runs this; the first one's services are the ones teardown stops.
-  globalThis.dollyTestServices ??= await ensureServices((line) => console.log(`\n[test setup] ${line}`));
+  globalThis.dollyTestServices ??= await ensureServices((line) =>
+    console.log(`\n[test setup] ${line}`),
+  );
   const services = globalThis.dollyTestServices;
   // Test workers start after this and inherit the environment.
   process.env.DATABASE_URL = services.databaseUrl;
@@ -28,13 +30,15 @@ export default async function globalSetup(): Promise<void> {
   const admin = new Client({ connectionString: withDatabase(serverUrl(), 'postgres') });
   await admin.connect();
   try {
-    const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [
-      TEST_DATABASE_PREFIX,
-    ]);
+    const { rows } = await admin.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE starts_with(datname, $1)',
+      [TEST_DATABASE_PREFIX],
+    );
     const now = Date.now() / 1000;
     for (const { datname } of rows) {
       const createdAt = Number(datname.slice(TEST_DATABASE_PREFIX.length).split('_')[0]);
-      if (now - createdAt > ABANDONED_AFTER_SECONDS) await dropDatabase(withDatabase(serverUrl(), datname));
+      if (now - createdAt > ABANDONED_AFTER_SECONDS)
+        await dropDatabase(withDatabase(serverUrl(), datname));
     }
   } finally {
     await admin.end();

@@ -26,7 +26,9 @@ async function freePortPair(): Promise<number> {
     });
     if (port < 65000) {
       const next = await new Promise<boolean>((resolve) => {
-        const probe = createServer().listen(port + 1, '127.0.0.1', () => probe.close(() => resolve(true)));
+        const probe = createServer().listen(port + 1, '127.0.0.1', () =>
+          probe.close(() => resolve(true)),
+        );
         probe.on('error', () => resolve(false));
       });
       if (next) return port;
@@ -45,7 +47,10 @@ export class IsolatedKafka {
   ) {}
 
   static async start(): Promise<IsolatedKafka> {
-    const kafka = new IsolatedKafka(mkdtempSync(join(tmpdir(), 'dolly-kafka-')), await freePortPair());
+    const kafka = new IsolatedKafka(
+      mkdtempSync(join(tmpdir(), 'dolly-kafka-')),
+      await freePortPair(),
+    );
     await kafka.start();
     return kafka;
   }
@@ -69,14 +74,25 @@ export class IsolatedKafka {
 }
 
 /** Reads every message of some topics from the beginning, until `count` have arrived. */
-export async function consumeEvents(kafka: Kafka, topics: string[], count: number, timeoutMs = 30_000): Promise<RecordedEvent[]> {
-  const consumer = kafka.consumer({ groupId: `dolly-test-reader-${randomBytes(4).toString('hex')}`, maxWaitTimeInMs: 100 });
+export async function consumeEvents(
+  kafka: Kafka,
+  topics: string[],
+  count: number,
+  timeoutMs = 30_000,
+): Promise<RecordedEvent[]> {
+  const consumer = kafka.consumer({
+    groupId: `dolly-test-reader-${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 100,
+  });
   const events: RecordedEvent[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topics, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`Only ${events.length} of ${count} events arrived`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`Only ${events.length} of ${count} events arrived`)),
+        timeoutMs,
+      );
       void consumer.run({
         eachMessage: async ({ message }) => {
           events.push(fromKafkaMessage(message));

@@ -50,7 +50,10 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
       'dolly_relay_events_published_total',
       'Events the outbox relay published to Kafka',
     );
-    const waited = this.metrics.histogram('dolly_relay_outbox_wait_seconds', 'From commit to published on Kafka, per event');
+    const waited = this.metrics.histogram(
+      'dolly_relay_outbox_wait_seconds',
+      'From commit to published on Kafka, per event',
+    );
     const publisher = new EventPublisher(
       this.kafka,
       (event: RecordedEvent) => eventTopic(event.streamType, prefix),
