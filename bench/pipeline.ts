@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { DollyStack, testKafka } from '@dolly/testing';
 import { Client, Pool } from 'pg';
 import { ensureServices } from '../tools/dev/services';
+import { vmDefinition } from '../test/support/inventory';
 import { report, round, summarise } from './support';
 
 const COMMANDS = Number(process.env.BENCH_COMMANDS ?? 20_000);
@@ -208,19 +209,7 @@ async function main(): Promise<void> {
         })
       ).body,
     ).target.id;
-    const vm = (i: number) => ({
-      name: `bench-${i}`,
-      hostId,
-      datastoreId,
-      hardware: {
-        vcpus: 2,
-        memoryBytes: 4 * GiB,
-        hardwareVersion: 'vmx-19',
-        guestOs: 'ubuntu64Guest',
-      },
-      disks: [{ capacityBytes: 16 * GiB, format: 'thin' }],
-      nics: [{ network: 'VM Network' }],
-    });
+    const vm = (i: number) => vmDefinition(hostId, datastoreId, `bench-${i}`);
     const clock = new ProjectionClock();
     await clock.start(stack.database.url);
     let failures = 0;

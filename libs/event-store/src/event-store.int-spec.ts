@@ -1,5 +1,4 @@
-import type { EventMetadata } from '@dolly/contracts';
-import { type TestDatabase, createTestDatabase } from '@dolly/testing';
+import { type TestDatabase, createTestDatabase, testMetadata } from '@dolly/testing';
 import { Client } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import {
@@ -9,13 +8,7 @@ import {
   START_OF_STORE,
 } from './event-store';
 
-const metadata: EventMetadata = {
-  correlationId: uuidv7(),
-  causationId: null,
-  actor: { id: 'tester', role: 'admin' },
-  taskId: null,
-  command: 'RenameVm',
-};
+const metadata = testMetadata({ command: 'RenameVm' });
 
 function renamed(vmId: string, name: string): NewEvent {
   return {
@@ -136,8 +129,33 @@ describe('reading the global order', () => {
     }
   }
 
+  /**
+   * The snapshot horizon is cluster-wide: another test's open transaction (in any database) can
+   * hold it back for a while. Reading "until these arrive" keeps the tests exact without assuming
+   * the cluster is idle.
+   */
+  async function readUntil(from: GlobalCheckpoint, wanted: Set<string>, timeoutMs = 30_000) {
+    const positions: string[] = [];
+    let checkpoint = from;
+    const deadline = Date.now() + timeoutMs;
+    while (![...wanted].every((p) => positions.includes(p))) {
+      if (Date.now() > deadline)
+        throw new Error(
+          `Only ${positions.filter((p) => wanted.has(p)).length} of ${wanted.size} arrived`,
+        );
+      const page = await store.readAll(checkpoint, 1000);
+      positions.push(...page.events.map((e) => e.globalPosition));
+      checkpoint = page.checkpoint;
+      if (page.events.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return { positions, checkpoint };
+  }
+
   it('never skips an event that commits after a later position became visible', async () => {
     const { checkpoint: start } = await readEverything(START_OF_STORE);
+    const { rows: top } = await db.pool.query(
+      `SELECT coalesce(max(global_position), 0)::text AS p FROM event_store.events`,
+    );
     const early = new Client({ connectionString: db.url });
     const late = new Client({ connectionString: db.url });
     await early.connect();
@@ -152,23 +170,25 @@ describe('reading the global order', () => {
       const b = await store.appendToStream(`vm-${vmB}`, 'vm', 0, [renamed(vmB, 'late')], late);
       await late.query('COMMIT');
       if (!a.success || !b.success) throw new Error('appends failed');
-      expect(BigInt(a.events[0].globalPosition)).toBeLessThan(BigInt(b.events[0].globalPosition));
+      const [positionA, positionB] = [a.events[0].globalPosition, b.events[0].globalPosition];
+      expect(BigInt(positionA)).toBeLessThan(BigInt(positionB));
 
       // A naive reader following positions alone sees the later one now and moves past the earlier.
       const { rows: naive } = await db.pool.query(
         `SELECT global_position::text AS p FROM event_store.events WHERE global_position > $1 ORDER BY global_position`,
-        [start.globalPosition],
+        [top[0].p],
       );
-      expect(naive.map((r) => r.p)).toEqual([b.events[0].globalPosition]);
+      expect(naive.map((r) => r.p)).toEqual([positionB]);
 
-      // Ours waits: nothing is visible while an older transaction is still open.
+      // Ours waits: neither is visible while the older transaction is still open.
       const whileOpen = await readEverything(start);
-      expect(whileOpen.positions).toEqual([]);
+      expect(whileOpen.positions).not.toContain(positionA);
+      expect(whileOpen.positions).not.toContain(positionB);
 
       await early.query('COMMIT');
-      const after = await readEverything(whileOpen.checkpoint);
-      expect(new Set(after.positions)).toEqual(
-        new Set([a.events[0].globalPosition, b.events[0].globalPosition]),
+      const after = await readUntil(whileOpen.checkpoint, new Set([positionA, positionB]));
+      expect(after.positions.filter((p) => p === positionA || p === positionB).sort()).toEqual(
+        [positionA, positionB].sort(),
       );
     } finally {
       await early.end();
@@ -186,7 +206,8 @@ describe('reading the global order', () => {
     const seen: string[] = [];
     const follower = (async () => {
       let checkpoint = start;
-      while (writing || (await store.readAll(checkpoint, 1)).events.length > 0) {
+      const deadline = Date.now() + 30_000;
+      while ((writing || seen.length < writers * appendsPerWriter) && Date.now() < deadline) {
         const page = await store.readAll(checkpoint, 200);
         seen.push(
           ...page.events.filter((e) => ourStreams.has(e.streamId)).map((e) => e.globalPosition),

@@ -1,6 +1,5 @@
 import {
   EVENT_TOPIC_PARTITIONS,
-  type EventMetadata,
   type RecordedEvent,
   allEventTopics,
   eventTopic,
@@ -12,6 +11,7 @@ import {
   consumeEvents,
   createTestDatabase,
   testKafka,
+  testMetadata,
   uniquePrefix,
 } from '@dolly/testing';
 import type { Kafka } from 'kafkajs';
@@ -19,13 +19,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { type NewEvent, PostgresEventStore } from './event-store';
 import { OutboxRelay } from './outbox-relay';
 
-const metadata: EventMetadata = {
-  correlationId: uuidv7(),
-  causationId: null,
-  actor: { id: 'tester', role: 'admin' },
-  taskId: null,
-  command: 'RenameVm',
-};
+const metadata = testMetadata({ command: 'RenameVm' });
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function renamed(vmId: string, name: string): NewEvent {
@@ -67,6 +61,16 @@ function expectOncePerStreamInOrder(events: RecordedEvent[], vmIds: string[], pe
   }
 }
 
+/** A fresh prefix with Dolly's event topics made on the broker. */
+async function freshTopics(kafka: Kafka): Promise<string> {
+  const prefix = uniquePrefix();
+  await ensureTopics(
+    kafka,
+    allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
+  );
+  return prefix;
+}
+
 async function outboxSize(db: TestDatabase): Promise<number> {
   const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM event_store.outbox');
   return rows[0].n;
@@ -105,11 +109,7 @@ describe('outbox relay', () => {
 
   it('publishes every event once, in order per stream, as CloudEvents keyed by stream, and empties the outbox', async () => {
     const kafka = testKafka();
-    const prefix = uniquePrefix();
-    await ensureTopics(
-      kafka,
-      allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
-    );
+    const prefix = await freshTopics(kafka);
     const relay = relayTo(kafka, prefix);
     relay.start();
     try {
@@ -124,11 +124,7 @@ describe('outbox relay', () => {
 
   it('does not publish again what a relay that died mid-batch already sent', async () => {
     const kafka = testKafka();
-    const prefix = uniquePrefix();
-    await ensureTopics(
-      kafka,
-      allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
-    );
+    const prefix = await freshTopics(kafka);
     const vmIds = await appendMany(store, 4, 5);
     // A previous relay sent these but died before deleting them from the outbox.
     const sentBeforeDying = (await store.readAll({ transactionId: '0', globalPosition: '0' }, 12))
@@ -163,11 +159,7 @@ describe('outbox relay', () => {
 
     it('keeps commands succeeding, holds events in the outbox, and delivers them all once, in order, when Kafka is back', async () => {
       const kafka = testKafka(broker.brokers);
-      const prefix = uniquePrefix();
-      await ensureTopics(
-        kafka,
-        allEventTopics(prefix).map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
-      );
+      const prefix = await freshTopics(kafka);
       const relay = relayTo(kafka, prefix);
       relay.start();
       try {

@@ -1,6 +1,6 @@
-import type { EventMetadata, RecordedEvent } from '@dolly/contracts';
+import type { RecordedEvent } from '@dolly/contracts';
 import { PostgresEventStore, START_OF_STORE } from '@dolly/event-store';
-import { type TestDatabase, createTestDatabase } from '@dolly/testing';
+import { type TestDatabase, createTestDatabase, testMetadata } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { applyEvents } from './projector-engine';
 import { compareReadModels, dropSchema, rebuildReadModels } from './rebuild';
@@ -15,15 +15,7 @@ beforeEach(async () => {
 });
 afterEach(() => db.drop());
 
-function metadata(): EventMetadata {
-  return {
-    correlationId: uuidv7(),
-    causationId: null,
-    actor: { id: 'alice', role: 'operator' },
-    taskId: uuidv7(),
-    command: 'Test',
-  };
-}
+const metadata = () => testMetadata({ actor: { id: 'alice', role: 'operator' }, taskId: uuidv7() });
 
 async function vmHistory(): Promise<{ vmId: string; events: RecordedEvent[] }> {
   const vmId = uuidv7();

@@ -2,3 +2,4 @@ export * from './decider-specification';
 export * from './test-database';
 export * from './dolly-stack';
 export * from './kafka-fixtures';
+export * from './event-fixtures';

@@ -2,8 +2,8 @@ import { NotFoundError } from '@dolly/domain';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DatastoreRow, HostRow } from '@dolly/read-models';
-import { MoreThan, Repository } from 'typeorm';
-import { type Page, decodeCursor, toPage } from '../shared/pagination';
+import { Repository } from 'typeorm';
+import { type Page, findPage } from '../shared/pagination';
 import {
   type DatastoreView,
   type HostView,
@@ -42,15 +42,8 @@ export class GetDatastore extends Query<DatastoreView> {
 export class ListHostsHandler implements IQueryHandler<ListHosts> {
   constructor(@InjectRepository(HostRow) private readonly hosts: Repository<HostRow>) {}
 
-  async execute({ limit, cursor }: ListHosts): Promise<Page<HostView>> {
-    const after = decodeCursor(cursor);
-    const rows = await this.hosts.find({
-      where: after ? { hostId: MoreThan(after) } : {},
-      order: { hostId: 'ASC' },
-      take: limit + 1,
-    });
-    const page = toPage(rows, limit, (row) => row.hostId);
-    return { items: page.items.map(hostView), nextCursor: page.nextCursor };
+  execute({ limit, cursor }: ListHosts): Promise<Page<HostView>> {
+    return findPage(this.hosts, { key: 'hostId', limit, cursor, view: hostView });
   }
 }
 
@@ -75,15 +68,8 @@ export class ListDatastoresHandler implements IQueryHandler<ListDatastores> {
     @InjectRepository(DatastoreRow) private readonly datastores: Repository<DatastoreRow>,
   ) {}
 
-  async execute({ limit, cursor }: ListDatastores): Promise<Page<DatastoreView>> {
-    const after = decodeCursor(cursor);
-    const rows = await this.datastores.find({
-      where: after ? { datastoreId: MoreThan(after) } : {},
-      order: { datastoreId: 'ASC' },
-      take: limit + 1,
-    });
-    const page = toPage(rows, limit, (row) => row.datastoreId);
-    return { items: page.items.map(datastoreView), nextCursor: page.nextCursor };
+  execute({ limit, cursor }: ListDatastores): Promise<Page<DatastoreView>> {
+    return findPage(this.datastores, { key: 'datastoreId', limit, cursor, view: datastoreView });
   }
 }
 

@@ -8,7 +8,7 @@ import {
 } from '@dolly/domain';
 import { CommandHandler as EventSourcedCommands } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandOutcome, DollyCommand } from '../shared/command-execution';
+import { type CommandOutcome, DollyCommand, decideFor } from '../shared/command-execution';
 
 export class DecideHostCommand extends DollyCommand<HostCommand> {}
 export class DecideDatastoreCommand extends DollyCommand<DatastoreCommand> {}
@@ -17,16 +17,14 @@ export class DecideDatastoreCommand extends DollyCommand<DatastoreCommand> {}
 export class DecideHostHandler implements ICommandHandler<DecideHostCommand> {
   constructor(private readonly commands: EventSourcedCommands) {}
 
-  async execute({ execution, data: command }: DecideHostCommand): Promise<CommandOutcome> {
-    const target = { type: 'host' as const, id: command.data.hostId };
-    const handled = await this.commands.handle({
+  execute({ execution, data: command }: DecideHostCommand): Promise<CommandOutcome> {
+    const { hostId } = command.data;
+    return decideFor(this.commands, execution, {
       decider: hostDecider,
-      streamId: hostStreamId(command.data.hostId),
-      streamType: 'host',
+      target: { type: 'host', id: hostId },
+      streamId: hostStreamId(hostId),
       command,
-      ...execution.decision(target),
     });
-    return execution.outcome(target, handled);
   }
 }
 
@@ -34,15 +32,13 @@ export class DecideHostHandler implements ICommandHandler<DecideHostCommand> {
 export class DecideDatastoreHandler implements ICommandHandler<DecideDatastoreCommand> {
   constructor(private readonly commands: EventSourcedCommands) {}
 
-  async execute({ execution, data: command }: DecideDatastoreCommand): Promise<CommandOutcome> {
-    const target = { type: 'datastore' as const, id: command.data.datastoreId };
-    const handled = await this.commands.handle({
+  execute({ execution, data: command }: DecideDatastoreCommand): Promise<CommandOutcome> {
+    const { datastoreId } = command.data;
+    return decideFor(this.commands, execution, {
       decider: datastoreDecider,
-      streamId: datastoreStreamId(command.data.datastoreId),
-      streamType: 'datastore',
+      target: { type: 'datastore', id: datastoreId },
+      streamId: datastoreStreamId(datastoreId),
       command,
-      ...execution.decision(target),
     });
-    return execution.outcome(target, handled);
   }
 }

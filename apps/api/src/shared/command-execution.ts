@@ -1,5 +1,6 @@
 import { type EventMetadata, type StreamType } from '@dolly/contracts';
-import type { HandledCommand } from '@dolly/event-store';
+import type { CommandHandler, DecisionContext, HandledCommand } from '@dolly/event-store';
+import type { Command as DomainCommand, Decider, Event } from '@dolly/domain';
 import { Command } from '@nestjs/cqrs';
 import type { PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
@@ -62,4 +63,27 @@ export abstract class DollyCommand<Data> extends Command<CommandOutcome> {
   ) {
     super();
   }
+}
+
+/** Decides one command on one stream for a request: the whole of a command handler's work. */
+export async function decideFor<State, C extends DomainCommand, E extends Event, Context>(
+  commands: CommandHandler,
+  execution: Execution,
+  request: {
+    decider: Decider<State, C, E, Context>;
+    target: CommandOutcome['target'];
+    streamId: string;
+    command: C;
+    context?: DecisionContext<Context>;
+  },
+): Promise<CommandOutcome> {
+  const handled = await commands.handle({
+    decider: request.decider,
+    streamId: request.streamId,
+    streamType: request.target.type,
+    command: request.command,
+    context: request.context,
+    ...execution.decision(request.target),
+  });
+  return execution.outcome(request.target, handled);
 }

@@ -1,5 +1,12 @@
 import { ValidationError } from '@dolly/domain';
 import { Type } from '@sinclair/typebox';
+import {
+  type FindOptionsOrder,
+  type FindOptionsWhere,
+  MoreThan,
+  type ObjectLiteral,
+  type Repository,
+} from 'typeorm';
 
 /** Pages are walked with an opaque cursor: the key of the last item seen, never an offset. */
 export const PageQuery = {
@@ -50,4 +57,36 @@ export function toPage<T>(rows: T[], limit: number, keyOf: (row: T) => string): 
     items,
     nextCursor: rows.length > limit ? encodeCursor(keyOf(items[items.length - 1])) : null,
   };
+}
+
+/**
+ * One page of a read-model table in key order, after the cursor's key: what every list endpoint
+ * does. The key is unique and indexed, so a page costs one index range scan.
+ */
+export async function findPage<Row extends ObjectLiteral, View>(
+  repository: Repository<Row>,
+  options: {
+    where?: FindOptionsWhere<Row>;
+    key: keyof Row & string;
+    limit: number;
+    cursor?: string;
+    view: (row: Row) => View;
+    /** How the key reads back from a cursor (numbers for stream versions). */
+    parseKey?: (text: string) => unknown;
+  },
+): Promise<Page<View>> {
+  const after = decodeCursor(options.cursor);
+  const where = {
+    ...options.where,
+    ...(after === undefined
+      ? {}
+      : { [options.key]: MoreThan((options.parseKey ?? String)(after)) }),
+  };
+  const rows = await repository.find({
+    where: where as FindOptionsWhere<Row>,
+    order: { [options.key]: 'ASC' } as FindOptionsOrder<Row>,
+    take: options.limit + 1,
+  });
+  const page = toPage(rows, options.limit, (row) => String(row[options.key]));
+  return { items: page.items.map(options.view), nextCursor: page.nextCursor };
 }

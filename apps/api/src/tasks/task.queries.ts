@@ -4,8 +4,8 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { NotFoundError } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
 import { TaskRow, entityId } from '@dolly/read-models';
-import { type FindOptionsWhere, MoreThan, Repository } from 'typeorm';
-import { type Page, decodeCursor, toPage } from '../shared/pagination';
+import { Repository } from 'typeorm';
+import { type Page, findPage } from '../shared/pagination';
 import { type TaskView, taskView } from './task.representation';
 
 export class ListTasks extends Query<Page<TaskView>> {
@@ -28,15 +28,8 @@ export class GetTask extends Query<TaskView> {
 export class ListTasksHandler implements IQueryHandler<ListTasks> {
   constructor(@InjectRepository(TaskRow) private readonly tasks: Repository<TaskRow>) {}
 
-  async execute({ filter, limit, cursor }: ListTasks): Promise<Page<TaskView>> {
-    const after = decodeCursor(cursor);
-    const where: FindOptionsWhere<TaskRow> = {
-      ...filter,
-      ...(after ? { taskId: MoreThan(after) } : {}),
-    };
-    const rows = await this.tasks.find({ where, order: { taskId: 'ASC' }, take: limit + 1 });
-    const page = toPage(rows, limit, (row) => row.taskId);
-    return { items: page.items.map(taskView), nextCursor: page.nextCursor };
+  execute({ filter, limit, cursor }: ListTasks): Promise<Page<TaskView>> {
+    return findPage(this.tasks, { where: filter, key: 'taskId', limit, cursor, view: taskView });
   }
 }
 

@@ -20,7 +20,7 @@ import {
   asDomainEvents,
 } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandOutcome, DollyCommand } from '../shared/command-execution';
+import { type CommandOutcome, DollyCommand, decideFor } from '../shared/command-execution';
 
 /** Any VM command, decided against the VM's stream (and, to create one, its host and datastore). */
 export class DecideVmCommand extends DollyCommand<VmCommand> {}
@@ -45,19 +45,17 @@ function placementContext(hostId: string, datastoreId: string): DecisionContext<
 export class DecideVmHandler implements ICommandHandler<DecideVmCommand> {
   constructor(private readonly commands: EventSourcedCommands) {}
 
-  async execute({ execution, data: command }: DecideVmCommand): Promise<CommandOutcome> {
-    const target = { type: 'vm' as const, id: command.data.vmId };
-    const handled = await this.commands.handle({
+  execute({ execution, data: command }: DecideVmCommand): Promise<CommandOutcome> {
+    const { vmId } = command.data;
+    return decideFor(this.commands, execution, {
       decider: vmDecider,
-      streamId: vmStreamId(command.data.vmId),
-      streamType: 'vm',
+      target: { type: 'vm', id: vmId },
+      streamId: vmStreamId(vmId),
       command,
       context:
         command.type === 'CreateVm'
           ? placementContext(command.data.hostId, command.data.datastoreId)
           : undefined,
-      ...execution.decision(target),
     });
-    return execution.outcome(target, handled);
   }
 }

@@ -2,8 +2,8 @@ import { NotFoundError } from '@dolly/domain';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { VmRow } from '@dolly/read-models';
-import { type FindOptionsWhere, MoreThan, Repository } from 'typeorm';
-import { type Page, decodeCursor, toPage } from '../../shared/pagination';
+import { Repository } from 'typeorm';
+import { type Page, findPage } from '../../shared/pagination';
 import { type VmView, vmView } from './vm.representation';
 
 export interface VmFilter {
@@ -33,15 +33,8 @@ export class GetVm extends Query<VmView> {
 export class ListVmsHandler implements IQueryHandler<ListVms> {
   constructor(@InjectRepository(VmRow) private readonly vms: Repository<VmRow>) {}
 
-  async execute({ filter, limit, cursor }: ListVms): Promise<Page<VmView>> {
-    const after = decodeCursor(cursor);
-    const where: FindOptionsWhere<VmRow> = {
-      ...filter,
-      ...(after ? { vmId: MoreThan(after) } : {}),
-    };
-    const rows = await this.vms.find({ where, order: { vmId: 'ASC' }, take: limit + 1 });
-    const page = toPage(rows, limit, (row) => row.vmId);
-    return { items: page.items.map(vmView), nextCursor: page.nextCursor };
+  execute({ filter, limit, cursor }: ListVms): Promise<Page<VmView>> {
+    return findPage(this.vms, { where: filter, key: 'vmId', limit, cursor, view: vmView });
   }
 }
 
