@@ -5,7 +5,12 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
-import { EVENT_TOPIC_PARTITIONS, allEventTopics, fromKafkaMessage } from '@dolly/contracts';
+import {
+  EVENT_TOPIC_PARTITIONS,
+  PROJECTOR_GROUP,
+  allEventTopics,
+  fromKafkaMessage,
+} from '@dolly/contracts';
 import { PostgresEventStore } from '@dolly/event-store';
 import { ensureTopics } from '@dolly/messaging';
 import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
@@ -68,7 +73,7 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
       topics.map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
     );
     const consumer = this.kafka.consumer({
-      groupId: `${this.config.kafkaPrefix}dolly-projector`,
+      groupId: `${this.config.kafkaPrefix}${PROJECTOR_GROUP}`,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
       maxWaitTimeInMs: 100,

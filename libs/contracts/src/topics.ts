@@ -15,3 +15,6 @@ export const STREAM_TYPES: readonly StreamType[] = ['host', 'datastore', 'vm'];
 export function allEventTopics(prefix = ''): string[] {
   return STREAM_TYPES.map((streamType) => eventTopic(streamType, prefix));
 }
+
+/** The projector's consumer group (prefixed like the topics). */
+export const PROJECTOR_GROUP = 'dolly-projector';

@@ -3,3 +3,4 @@ export * from './topics';
 export * from './partitioning';
 export * from './partition-tails';
 export * from './event-publisher';
+export * from './consumer-lag';

@@ -19,6 +19,8 @@ const LEVEL_NAMES = {
   [logLevel.NOTHING]: 'debug',
 } as const;
 
+const LIMITED_RETRIES_WARNING = 'Limiting retries for the idempotent producer';
+
 export function createKafka(settings: KafkaSettings): Kafka {
   const config: KafkaConfig = {
     clientId: settings.clientId,
@@ -31,6 +33,9 @@ export function createKafka(settings: KafkaSettings): Kafka {
       () =>
       ({ level, log }: LogEntry) => {
         const { message, ...extra } = log;
+        // Our relay limits producer retries on purpose and checks Kafka after any failed send, so
+        // kafkajs's warning about limited retries tells nothing actionable.
+        if (message.startsWith(LIMITED_RETRIES_WARNING)) return;
         if (settings.log) settings.log(LEVEL_NAMES[level], `kafkajs: ${message}`, extra);
       },
   };

@@ -7,12 +7,13 @@ import {
 import { type DollyConfig } from '@dolly/config';
 import {
   EVENT_TOPIC_PARTITIONS,
+  PROJECTOR_GROUP,
   type RecordedEvent,
   allEventTopics,
   eventTopic,
 } from '@dolly/contracts';
 import { OutboxRelay } from '@dolly/event-store';
-import { EventPublisher, ensureTopics } from '@dolly/messaging';
+import { EventPublisher, consumerGroupLag, ensureTopics } from '@dolly/messaging';
 import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
 import type { Kafka } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
@@ -87,6 +88,16 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         details: { leader: status.leader, outboxEvents: pending, lastError: status.lastError },
       };
     });
+    this.health.register('projector-lag', async () => ({
+      status: 'up',
+      details: {
+        messagesBehind: await consumerGroupLag(
+          this.kafka,
+          `${prefix}${PROJECTOR_GROUP}`,
+          allEventTopics(prefix),
+        ),
+      },
+    }));
     this.health.register('kafka', async () => {
       const admin = this.kafka.admin();
       await admin.connect();
