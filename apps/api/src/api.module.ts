@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CommandHandler, PostgresEventStore } from '@dolly/event-store';
+import { BatchedAppends, CommandHandler, PostgresEventStore } from '@dolly/event-store';
 import { PG_POOL, PlatformModule } from '@dolly/platform';
 import { READ_MODEL_ENTITIES } from '@dolly/read-models';
 import type { Pool } from 'pg';
@@ -56,8 +56,9 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     },
     {
       provide: CommandHandler,
-      inject: [PostgresEventStore],
-      useFactory: (store: PostgresEventStore) => new CommandHandler(store),
+      inject: [PostgresEventStore, PG_POOL],
+      useFactory: (store: PostgresEventStore, pool: Pool) =>
+        new CommandHandler(store, new BatchedAppends(pool, store)),
     },
     CommandRunner,
     IdempotencyStore,

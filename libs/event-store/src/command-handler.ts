@@ -2,6 +2,7 @@ import { type EventMetadata, type RecordedEvent, type StreamType } from '@dolly/
 import { type Command, ConcurrencyError, type Decider, type Event } from '@dolly/domain';
 import type { PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
+import type { BatchedAppends } from './batched-appends';
 import type { PostgresEventStore } from './event-store';
 
 /** Streams beyond the target whose state the decision needs (a VM's host and datastore). */
@@ -50,7 +51,11 @@ const MAX_ATTEMPTS = 5;
  * on every command (streams are short; snapshots can come when they are not).
  */
 export class CommandHandler {
-  constructor(private readonly store: PostgresEventStore) {}
+  constructor(
+    private readonly store: PostgresEventStore,
+    /** Shares commits between concurrent commands; commands with extra writes append on their own. */
+    private readonly batched?: BatchedAppends,
+  ) {}
 
   async handle<State, C extends Command, E extends Event, Context>(
     request: HandleCommand<State, C, E, Context>,
@@ -83,13 +88,16 @@ export class CommandHandler {
         occurredAt: request.now,
       }));
       const append = async (client?: PoolClient) => {
-        const result = await this.store.appendToStream(
-          request.streamId,
-          request.streamType,
-          version,
-          newEvents,
-          client,
-        );
+        const result =
+          !client && this.batched
+            ? await this.batched.append(request.streamId, request.streamType, version, newEvents)
+            : await this.store.appendToStream(
+                request.streamId,
+                request.streamType,
+                version,
+                newEvents,
+                client,
+              );
         if (!result.success)
           throw new ConcurrencyError(request.streamId, version, result.actualVersion);
         const outcome = {

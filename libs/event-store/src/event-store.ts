@@ -81,6 +81,28 @@ interface EventRow {
   occurred_at: Date;
 }
 
+/** A new event as it reads back once the store has placed it. */
+export function placedEvent(
+  event: NewEvent,
+  streamId: string,
+  streamType: StreamType,
+  streamVersion: number,
+  globalPosition: string,
+): RecordedEvent {
+  return {
+    eventId: event.eventId,
+    type: event.type,
+    schemaVersion: currentSchemaVersion(event.type),
+    streamId,
+    streamType,
+    streamVersion,
+    globalPosition,
+    occurredAt: new Date(event.occurredAt).toISOString(),
+    data: event.data,
+    metadata: event.metadata,
+  };
+}
+
 /** Rows are read back as the current version of their type: upcasting happens here, once. */
 export function rowToEvent(row: EventRow): RecordedEvent {
   return {
@@ -143,18 +165,9 @@ export class PostgresEventStore {
     return {
       success: true,
       nextStreamVersion: previousVersion + events.length,
-      events: rows.map((row, index) => ({
-        eventId: events[index].eventId,
-        type: events[index].type,
-        schemaVersion: schemaVersions[index],
-        streamId,
-        streamType,
-        streamVersion: row.stream_version!,
-        globalPosition: row.global_position!,
-        occurredAt: new Date(events[index].occurredAt).toISOString(),
-        data: events[index].data,
-        metadata: events[index].metadata,
-      })),
+      events: rows.map((row, index) =>
+        placedEvent(events[index], streamId, streamType, row.stream_version!, row.global_position!),
+      ),
     };
   }
 

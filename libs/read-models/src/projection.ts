@@ -21,14 +21,19 @@ export class ProjectionTarget {
   }
 }
 
-/** A read model: the tables it owns and how one event changes them. */
-export interface Projection {
+/**
+ * A read model: the tables it owns and how events change them. One that does not depend on the
+ * order of events across streams may apply a whole batch in one statement (`applyAll`).
+ */
+export type Projection = {
   name: string;
   tables: readonly string[];
   /** Whether this projection wants the event; the others are never shown it. */
   handles(event: RecordedEvent): boolean;
-  apply(event: RecordedEvent, target: ProjectionTarget): Promise<void>;
-}
+} & (
+  | { apply(event: RecordedEvent, target: ProjectionTarget): Promise<void> }
+  | { applyAll(events: readonly RecordedEvent[], target: ProjectionTarget): Promise<void> }
+);
 
 export const LIVE_SCHEMA = 'read_model';
 

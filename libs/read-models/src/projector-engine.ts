@@ -53,9 +53,13 @@ export async function applyEvents(
   );
   const changed = new Set<string>();
 
+  const forBulk = new Map<Projection, RecordedEvent[]>();
   const applyOne = async (event: RecordedEvent) => {
     for (const projection of PROJECTIONS) {
-      if (projection.handles(event)) await projection.apply(event, target);
+      if (!projection.handles(event)) continue;
+      if ('apply' in projection) await projection.apply(event, target);
+      else if (forBulk.has(projection)) forBulk.get(projection)!.push(event);
+      else forBulk.set(projection, [event]);
     }
     applied.set(event.streamId, { version: event.streamVersion, position: event.globalPosition });
     changed.add(event.streamId);
@@ -84,6 +88,9 @@ export async function applyEvents(
     await applyOne(event);
   }
 
+  for (const [projection, bulk] of forBulk) {
+    if ('applyAll' in projection) await projection.applyAll(bulk, target);
+  }
   const updates = [...changed].map((streamId) => ({ streamId, ...applied.get(streamId)! }));
   await client.query(
     `INSERT INTO ${target.table('projector_streams')} (stream_id, version, global_position)

@@ -99,7 +99,7 @@ export class DollyStack {
       process.execPath,
       [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
       {
-        env: { ...this.env(), [PORT_ENV[app]]: '0', DOLLY_LOG_LEVEL: 'info' },
+        env: { ...this.env(), [PORT_ENV[app]]: '0' },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

@@ -27,16 +27,15 @@ export class EventStore1764000000000 implements MigrationInterface {
         metadata jsonb NOT NULL,
         occurred_at timestamptz NOT NULL,
         recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-        CONSTRAINT events_event_id_unique UNIQUE (event_id),
         CONSTRAINT events_stream_version_unique UNIQUE (stream_id, stream_version)
       )`);
     await db.query(
       `CREATE INDEX events_global_order ON event_store.events (transaction_id, global_position)`,
     );
+    // GET /tasks/{id} reads a task's events before the projector has them.
     await db.query(
-      `CREATE INDEX events_correlation ON event_store.events ((metadata->>'correlationId'))`,
+      `CREATE INDEX events_task ON event_store.events ((metadata->>'taskId')) WHERE metadata->>'taskId' IS NOT NULL`,
     );
-    await db.query(`CREATE INDEX events_occurred_at ON event_store.events (occurred_at)`);
     // History is immutable: a correction is a new event, never an edit.
     await db.query(`
       CREATE FUNCTION event_store.refuse_history_change() RETURNS trigger LANGUAGE plpgsql AS $$
