@@ -4,6 +4,7 @@
  * same run: PostgreSQL's single-row insert-and-commit rate and Kafka's produce rate.
  *
  * BENCH_COMMANDS (default 20000), BENCH_CONCURRENCY (64), BENCH_HALF_RATE_SECONDS (15).
+ * DOLLY_APP_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the apps.
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';

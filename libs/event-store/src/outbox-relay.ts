@@ -69,7 +69,7 @@ export class OutboxRelay {
     private readonly options: RelayOptions,
   ) {
     this.batchSize = options.batchSize ?? 500;
-    this.pollIntervalMs = options.pollIntervalMs ?? 50;
+    this.pollIntervalMs = options.pollIntervalMs ?? 20;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
   }
 

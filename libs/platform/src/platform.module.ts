@@ -73,7 +73,8 @@ export class PlatformModule {
               return id;
             },
             customAttributeKeys: { reqId: 'correlationId' },
-            autoLogging: {
+            // Request lines are info: above that level, skip building them at all (a hot path).
+            autoLogging: ['trace', 'debug', 'info'].includes(config.logLevel) && {
               ignore: (request) =>
                 request.url === '/metrics' || request.url?.startsWith('/health') === true,
             },

@@ -95,9 +95,11 @@ export class DollyStack {
 
   async startApp(app: AppName): Promise<void> {
     if (this.running.has(app)) throw new Error(`${app} is already running`);
+    // DOLLY_APP_NODE_ARGS (e.g. --cpu-prof) goes to every app's node, to see where its time goes.
+    const nodeArgs = (process.env.DOLLY_APP_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(
       process.execPath,
-      [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
+      [...nodeArgs, join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
       {
         env: { ...this.env(), [PORT_ENV[app]]: '0' },
         stdio: ['ignore', 'pipe', 'pipe'],
