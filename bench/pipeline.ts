@@ -260,7 +260,7 @@ async function main(): Promise<void> {
     await clock.stop();
 
     const apiMs = meanMs(apiMetrics, 'dolly_http_request_duration_seconds');
-    const relayMs = meanMs(apiMetrics, 'dolly_relay_outbox_wait_seconds');
+    const relayMs = meanMs(projectorMetrics, 'dolly_relay_outbox_wait_seconds');
     const batchMs = meanMs(projectorMetrics, 'dolly_projector_batch_seconds');
     const batches = projectorMetrics.get('dolly_projector_batch_seconds_count') ?? 0;
     const result = {

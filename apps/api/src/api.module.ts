@@ -18,7 +18,7 @@ import { DecideDatastoreHandler, DecideHostHandler } from './inventory/register.
 import { CommandRunner } from './shared/command-runner';
 import { IdempotencyStore } from './shared/idempotency';
 import { ProjectionWaiter } from './shared/projection-waiter';
-import { RelayService } from './shared/relay.service';
+import { PipelineHealth } from './shared/pipeline-health';
 import { GetTaskHandler, ListTasksHandler } from './tasks/task.queries';
 import { TasksController } from './tasks/tasks.http.controller';
 import { ChangePowerController } from './vms/change-power/change-power.http.controller';
@@ -63,7 +63,7 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     CommandRunner,
     IdempotencyStore,
     ProjectionWaiter,
-    RelayService,
+    PipelineHealth,
     DecideVmHandler,
     DecideHostHandler,
     DecideDatastoreHandler,

@@ -83,8 +83,8 @@ export class OutboxRelay {
     this.loop = this.run();
   }
 
-  /** Events were just committed here: look now rather than at the next poll. */
-  wake(): void {
+  /** Cuts a sleep short (to stop now, or because there is work). */
+  private wake(): void {
     if (this.wakeUp) this.wakeUp();
     else this.wokenWhileBusy = true;
   }

@@ -11,7 +11,6 @@ import {
   requestFingerprint,
 } from './idempotency';
 import { ProjectionWaiter } from './projection-waiter';
-import { RelayService } from './relay.service';
 import { resourcePath, taskPath } from './resource-paths';
 
 export interface CommandAccepted {
@@ -29,15 +28,14 @@ export interface CommandAccepted {
 
 /**
  * Runs a command for an HTTP request: answers a retried Idempotency-Key with its first answer,
- * dispatches on the command bus, wakes the relay, and, when the client prefers to wait, waits for
- * the projector before answering with the changed resource.
+ * dispatches on the command bus and, when the client prefers to wait, waits for the projector
+ * before answering with the changed resource.
  */
 @Injectable()
 export class CommandRunner {
   constructor(
     private readonly bus: CommandBus,
     private readonly idempotency: IdempotencyStore,
-    private readonly relay: RelayService,
     private readonly waiter: ProjectionWaiter,
     @Inject(PG_POOL) private readonly pool: Pool,
   ) {}
@@ -89,7 +87,6 @@ export class CommandRunner {
       }
     }
     if (!outcome.changed) return this.send(response, answer, false);
-    this.relay.wake();
 
     if (context.waitSeconds) {
       response.setHeader('Preference-Applied', `wait=${context.waitSeconds}`);

@@ -7,19 +7,22 @@ import {
 import { type DollyConfig } from '@dolly/config';
 import {
   EVENT_TOPIC_PARTITIONS,
-  PROJECTOR_GROUP,
   type RecordedEvent,
   allEventTopics,
   eventTopic,
 } from '@dolly/contracts';
 import { OutboxRelay } from '@dolly/event-store';
-import { EventPublisher, consumerGroupLag, ensureTopics } from '@dolly/messaging';
+import { EventPublisher, ensureTopics } from '@dolly/messaging';
 import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
 import type { Kafka } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
 
-/** Runs the outbox relay inside the API process (one relay leads per database, by advisory lock). */
+/**
+ * Runs the outbox relay beside the projector: both are pipeline plumbing, and here the relay does
+ * not compete with HTTP requests for the API's event loop. Several projectors may run: one relay
+ * leads per database (an advisory lock), the others wait to take over.
+ */
 @Injectable()
 export class RelayService implements OnApplicationBootstrap, OnApplicationShutdown {
   private relay: OutboxRelay | undefined;
@@ -88,31 +91,6 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
         details: { leader: status.leader, outboxEvents: pending, lastError: status.lastError },
       };
     });
-    this.health.register('projector-lag', async () => ({
-      status: 'up',
-      details: {
-        messagesBehind: await consumerGroupLag(
-          this.kafka,
-          `${prefix}${PROJECTOR_GROUP}`,
-          allEventTopics(prefix),
-        ),
-      },
-    }));
-    this.health.register('kafka', async () => {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      try {
-        const cluster = await admin.describeCluster();
-        return { status: 'up', details: { brokers: cluster.brokers.length } };
-      } finally {
-        await admin.disconnect();
-      }
-    });
-  }
-
-  /** A command just committed events: publish them now rather than at the next poll. */
-  wake(): void {
-    this.relay?.wake();
   }
 
   async onApplicationShutdown(): Promise<void> {
