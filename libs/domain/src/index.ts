@@ -8,3 +8,5 @@ export * from './datastore/datastore.events';
 export * from './datastore/datastore';
 export * from './vm/vm.events';
 export * from './vm/vm';
+export * from './task/task.events';
+export * from './task/task';
