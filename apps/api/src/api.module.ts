@@ -21,10 +21,15 @@ import { ProjectionWaiter } from './shared/projection-waiter';
 import { PipelineHealth } from './shared/pipeline-health';
 import { GetTaskHandler, ListTasksHandler } from './tasks/task.queries';
 import { TasksController } from './tasks/tasks.http.controller';
+import { CancelTaskHandler } from './tasks/cancel-task';
+import { CloneVmController } from './vms/clone-vm/clone-vm.http.controller';
+import { SnapshotsController } from './vms/snapshots/snapshots.http.controller';
+import { TemplatesController } from './templates/templates.http.controller';
 import { ChangePowerController } from './vms/change-power/change-power.http.controller';
 import { ConvertVmController } from './vms/convert-vm/convert-vm.http.controller';
 import { CreateVmController } from './vms/create-vm/create-vm.http.controller';
-import { DecideVmHandler } from './vms/decide-vm.command';
+import { OperateOnVmHandler } from './vms/vm-operations';
+import { PlacementService } from './shared/placement';
 import { DeleteVmController } from './vms/delete-vm/delete-vm.http.controller';
 import { VmsQueryController } from './vms/queries/vms.http.controller';
 import { GetVmHandler, ListVmsHandler } from './vms/queries/vm.queries';
@@ -46,6 +51,9 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     HostsController,
     DatastoresController,
     TasksController,
+    CloneVmController,
+    SnapshotsController,
+    TemplatesController,
     ContractsController,
   ],
   providers: [
@@ -64,7 +72,8 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     IdempotencyStore,
     ProjectionWaiter,
     PipelineHealth,
-    DecideVmHandler,
+    OperateOnVmHandler,
+    PlacementService,
     DecideHostHandler,
     DecideDatastoreHandler,
     ListVmsHandler,
@@ -76,6 +85,7 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     GetDatastoreHandler,
     ListTasksHandler,
     GetTaskHandler,
+    CancelTaskHandler,
   ],
 })
 export class ApiModule {}

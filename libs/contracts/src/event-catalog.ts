@@ -1,14 +1,16 @@
 import {
   DatastoreRegisteredData,
+  DatastoreSpaceReleasedData,
+  DatastoreSpaceReservedData,
   HostRegisteredData,
-  TemplateConvertedToVmData,
-  VmConvertedToTemplateData,
-  VmCreatedData,
-  VmDeletedData,
-  VmPoweredOffData,
-  VmPoweredOnData,
-  VmRenamedData,
-  VmSuspendedData,
+  TaskCancelRequestedData,
+  TaskCancelledData,
+  TaskFailedData,
+  TaskQueuedData,
+  TaskStartedData,
+  TaskSucceededData,
+  VM_EVENT_SCHEMAS,
+  WorkerAnnouncedData,
 } from '@dolly/domain';
 import type { TSchema } from '@sinclair/typebox';
 
@@ -17,7 +19,7 @@ import type { TSchema } from '@sinclair/typebox';
  * version's schema never changes meaning: a change is a new version, with an upcaster from the one
  * before, so old events in the store still read as the current type.
  */
-export type StreamType = 'host' | 'datastore' | 'vm';
+export type StreamType = 'host' | 'datastore' | 'vm' | 'task' | 'worker';
 
 export interface EventSchemaVersion {
   version: number;
@@ -37,67 +39,27 @@ export interface CatalogEntry {
 
 const v1 = (schema: TSchema): EventSchemaVersion[] => [{ version: 1, schema, since: '0.1.0' }];
 
+/** The summary of an event type is its schema's description: one text, one place. */
+const entry = (type: string, streamType: StreamType, schema: TSchema): CatalogEntry => ({
+  type,
+  streamType,
+  summary: schema.description ?? type,
+  versions: v1(schema),
+});
+
 export const EVENT_CATALOG: readonly CatalogEntry[] = [
-  {
-    type: 'HostRegistered',
-    streamType: 'host',
-    summary: 'A compute host joined the inventory.',
-    versions: v1(HostRegisteredData),
-  },
-  {
-    type: 'DatastoreRegistered',
-    streamType: 'datastore',
-    summary: 'A datastore joined the inventory.',
-    versions: v1(DatastoreRegisteredData),
-  },
-  {
-    type: 'VmCreated',
-    streamType: 'vm',
-    summary: 'A VM was created, powered off.',
-    versions: v1(VmCreatedData),
-  },
-  {
-    type: 'VmPoweredOn',
-    streamType: 'vm',
-    summary: 'A VM was powered on or resumed.',
-    versions: v1(VmPoweredOnData),
-  },
-  {
-    type: 'VmPoweredOff',
-    streamType: 'vm',
-    summary: 'A VM was powered off.',
-    versions: v1(VmPoweredOffData),
-  },
-  {
-    type: 'VmSuspended',
-    streamType: 'vm',
-    summary: 'A running VM was suspended.',
-    versions: v1(VmSuspendedData),
-  },
-  {
-    type: 'VmRenamed',
-    streamType: 'vm',
-    summary: 'A VM or template was renamed.',
-    versions: v1(VmRenamedData),
-  },
-  {
-    type: 'VmDeleted',
-    streamType: 'vm',
-    summary: 'A VM or template was deleted.',
-    versions: v1(VmDeletedData),
-  },
-  {
-    type: 'VmConvertedToTemplate',
-    streamType: 'vm',
-    summary: 'A VM became a template, disks untouched.',
-    versions: v1(VmConvertedToTemplateData),
-  },
-  {
-    type: 'TemplateConvertedToVm',
-    streamType: 'vm',
-    summary: 'A template became a VM again.',
-    versions: v1(TemplateConvertedToVmData),
-  },
+  entry('HostRegistered', 'host', HostRegisteredData),
+  entry('DatastoreRegistered', 'datastore', DatastoreRegisteredData),
+  entry('DatastoreSpaceReserved', 'datastore', DatastoreSpaceReservedData),
+  entry('DatastoreSpaceReleased', 'datastore', DatastoreSpaceReleasedData),
+  ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) => entry(type, 'vm', schema)),
+  entry('TaskQueued', 'task', TaskQueuedData),
+  entry('TaskStarted', 'task', TaskStartedData),
+  entry('TaskSucceeded', 'task', TaskSucceededData),
+  entry('TaskFailed', 'task', TaskFailedData),
+  entry('TaskCancelRequested', 'task', TaskCancelRequestedData),
+  entry('TaskCancelled', 'task', TaskCancelledData),
+  entry('WorkerAnnounced', 'worker', WorkerAnnouncedData),
 ];
 
 const byType = new Map(EVENT_CATALOG.map((entry) => [entry.type, entry]));

@@ -10,7 +10,7 @@ export function eventTopic(streamType: StreamType, prefix = ''): string {
   return `${prefix}dolly.${streamType}.events`;
 }
 
-export const STREAM_TYPES: readonly StreamType[] = ['host', 'datastore', 'vm'];
+export const STREAM_TYPES: readonly StreamType[] = ['host', 'datastore', 'vm', 'task', 'worker'];
 
 export function allEventTopics(prefix = ''): string[] {
   return STREAM_TYPES.map((streamType) => eventTopic(streamType, prefix));
@@ -18,3 +18,15 @@ export function allEventTopics(prefix = ''): string[] {
 
 /** The projector's consumer group (prefixed like the topics). */
 export const PROJECTOR_GROUP = 'dolly-projector';
+
+/** Workers take their jobs from the task topic: TaskQueued carries the job and who may do it. */
+export const jobsTopic = (prefix = '') => eventTopic('task', prefix);
+
+/** Progress of running tasks: frequent, ephemeral, not events (kept 1 hour). */
+export const progressTopic = (prefix = '') => `${prefix}dolly.task.progress`;
+
+/** The consumer group of the workers that reach the same datastores (their group name). */
+export const workerGroupId = (prefix: string, group: string) => `${prefix}dolly-${group}`;
+
+/** A worker's own consumer group: the jobs only it can do (a running VM's disks are in its daemon). */
+export const workerOwnGroupId = (prefix: string, workerId: string) => `${prefix}dolly-worker-${workerId}`;

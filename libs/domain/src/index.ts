@@ -10,3 +10,6 @@ export * from './vm/vm.events';
 export * from './vm/vm';
 export * from './task/task.events';
 export * from './task/task';
+export * from './jobs/jobs';
+export * from './workflows/operations';
+export * from './worker/worker';

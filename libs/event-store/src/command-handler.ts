@@ -120,3 +120,87 @@ export class CommandHandler {
     }
   }
 }
+
+/** One stream a decision across streams reads and may append to. */
+export interface StreamSlot<State> {
+  streamId: string;
+  streamType: StreamType;
+  fold: { evolve(state: State, event: never): State; initialState(): State };
+}
+
+type StatesOf<Slots extends Record<string, StreamSlot<unknown>>> = {
+  [K in keyof Slots]: Slots[K] extends StreamSlot<infer State> ? State : never;
+};
+
+export interface HandleAcross<Slots extends Record<string, StreamSlot<unknown>>> {
+  slots: Slots;
+  /** Pure: the events each stream gets (omitted or empty: none). */
+  decide(states: StatesOf<Slots>): Partial<Record<keyof Slots, readonly Event[] | undefined>>;
+  metadata: EventMetadata;
+  now: string;
+  /** The version the client decided against, for the slot it names (If-Match). */
+  expected?: { slot: keyof Slots; version: number };
+  alsoInTransaction?: (client: PoolClient, outcome: HandledAcross<Slots>) => Promise<void>;
+}
+
+export interface HandledAcross<Slots> {
+  events: Partial<Record<keyof Slots, RecordedEvent[]>>;
+  /** Each stream's version after the decision. */
+  versions: Record<keyof Slots, number>;
+}
+
+/**
+ * A decision that spans streams (a clone: its source, the new VM, the datastore's space, the
+ * task): every stream is read, the pure decision made once, and all of it appended in one
+ * transaction, each stream at the version it was read. Any concurrent change to any of them makes
+ * the whole decision start again on fresh state.
+ */
+export async function handleAcross<Slots extends Record<string, StreamSlot<unknown>>>(
+  store: PostgresEventStore,
+  request: HandleAcross<Slots>,
+): Promise<HandledAcross<Slots>> {
+  const keys = Object.keys(request.slots) as (keyof Slots & string)[];
+  for (let attempt = 1; ; attempt++) {
+    const streams = await store.readStreams(keys.map((key) => request.slots[key].streamId));
+    const versions = {} as Record<keyof Slots, number>;
+    const states = {} as Record<string, unknown>;
+    for (const key of keys) {
+      const slot = request.slots[key];
+      const history = streams.get(slot.streamId)!;
+      versions[key] = history.length;
+      states[key] = asDomainEvents<never>(history).reduce(slot.fold.evolve, slot.fold.initialState());
+    }
+    if (request.expected && request.expected.version !== versions[request.expected.slot]) {
+      const slot = request.slots[request.expected.slot];
+      throw new ConcurrencyError(slot.streamId, request.expected.version, versions[request.expected.slot]);
+    }
+    const decided = request.decide(states as StatesOf<Slots>);
+    try {
+      return await store.transaction(async (client) => {
+        const outcome: HandledAcross<Slots> = { events: {}, versions: { ...versions } };
+        for (const key of keys) {
+          const events = decided[key];
+          if (!events || events.length === 0) continue;
+          const slot = request.slots[key];
+          const result = await store.appendToStream(
+            slot.streamId,
+            slot.streamType,
+            versions[key],
+            events.map((event) => ({ eventId: uuidv7(), type: event.type, data: event.data, metadata: request.metadata, occurredAt: request.now })),
+            client,
+          );
+          if (!result.success) throw new ConcurrencyError(slot.streamId, versions[key], result.actualVersion);
+          outcome.events[key] = result.events;
+          outcome.versions[key] = result.nextStreamVersion;
+        }
+        if (request.alsoInTransaction) await request.alsoInTransaction(client, outcome);
+        return outcome;
+      });
+    } catch (error) {
+      // A conflict on the stream the client named is theirs to resolve; on any other, decide again.
+      const clientsStream = request.expected && request.slots[request.expected.slot].streamId;
+      const retry = error instanceof ConcurrencyError && error.streamId !== clientsStream && attempt < MAX_ATTEMPTS;
+      if (!retry) throw error;
+    }
+  }
+}

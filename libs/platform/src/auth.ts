@@ -18,6 +18,10 @@ export const PERMISSIONS = {
   'inventory:write': ['admin', 'operator'],
   'infrastructure:write': ['admin'],
   'vm:power': ['admin', 'operator', 'host-client'],
+  /** Cloning is management-plane work: vCenter clones, a host client cannot. */
+  'vm:clone': ['admin', 'operator'],
+  'vm:snapshot': ['admin', 'operator'],
+  'tasks:cancel': ['admin', 'operator'],
   'tasks:read': ['admin', 'operator', 'auditor', 'host-client'],
   'audit:read': ['admin', 'operator', 'auditor'],
   'operations:read': ['admin', 'operator', 'auditor'],

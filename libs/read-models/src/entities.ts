@@ -1,4 +1,5 @@
 import { Column, Entity, PrimaryColumn, type ValueTransformer } from 'typeorm';
+import type { DatastoreState, ExistingVm, HostState } from '@dolly/domain';
 import { LIVE_SCHEMA } from './projection';
 
 /** PostgreSQL bigint arrives as a string; byte counts fit a JavaScript number (below 2^53). */
@@ -13,10 +14,8 @@ const timestamp = { type: 'timestamptz' } as const;
 export class HostRow {
   @PrimaryColumn('uuid', { name: 'host_id' }) hostId!: string;
   @Column('text') name!: string;
-  @Column('integer', { name: 'cpu_cores' }) cpuCores!: number;
-  @Column('bigint', { name: 'memory_bytes', transformer: bigintAsNumber }) memoryBytes!: number;
-  @Column('text', { name: 'max_hardware_version' }) maxHardwareVersion!: string;
   @Column('text') management!: string;
+  @Column('jsonb') state!: Extract<HostState, { status: 'registered' }>;
   @Column({ ...timestamp, name: 'registered_at' }) registeredAt!: Date;
   @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
 }
@@ -26,8 +25,9 @@ export class DatastoreRow {
   @PrimaryColumn('uuid', { name: 'datastore_id' }) datastoreId!: string;
   @Column('text') name!: string;
   @Column('bigint', { name: 'capacity_bytes', transformer: bigintAsNumber }) capacityBytes!: number;
-  @Column('text') folder!: string;
-  @Column('double precision', { name: 'overcommit_ratio' }) overcommitRatio!: number;
+  @Column('bigint', { name: 'claimed_physical_bytes', transformer: bigintAsNumber }) claimedPhysicalBytes!: number;
+  @Column('bigint', { name: 'claimed_provisioned_bytes', transformer: bigintAsNumber }) claimedProvisionedBytes!: number;
+  @Column('jsonb') state!: Extract<DatastoreState, { status: 'registered' }>;
   @Column({ ...timestamp, name: 'registered_at' }) registeredAt!: Date;
   @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
 }
@@ -36,21 +36,24 @@ export class DatastoreRow {
 export class VmRow {
   @PrimaryColumn('uuid', { name: 'vm_id' }) vmId!: string;
   @Column('text') name!: string;
-  @Column('text') folder!: string;
   @Column('text') role!: string;
   @Column('text', { name: 'power_state' }) powerState!: string;
+  @Column('text') lifecycle!: string;
   @Column('uuid', { name: 'host_id' }) hostId!: string;
   @Column('uuid', { name: 'datastore_id' }) datastoreId!: string;
-  @Column('integer') vcpus!: number;
-  @Column('bigint', { name: 'memory_bytes', transformer: bigintAsNumber }) memoryBytes!: number;
-  @Column('text', { name: 'hardware_version' }) hardwareVersion!: string;
-  @Column('text', { name: 'guest_os' }) guestOs!: string;
-  @Column('uuid', { name: 'bios_uuid' }) biosUuid!: string;
-  @Column('jsonb') disks!: unknown[];
-  @Column('jsonb') nics!: unknown[];
+  @Column('jsonb') state!: ExistingVm;
   @Column({ ...timestamp, name: 'created_at' }) createdAt!: Date;
   @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
   @Column('integer') version!: number;
+}
+
+@Entity({ schema: LIVE_SCHEMA, name: 'workers' })
+export class WorkerRow {
+  @PrimaryColumn('text', { name: 'worker_id' }) workerId!: string;
+  @Column('text', { name: 'worker_group' }) group!: string;
+  @Column('uuid', { name: 'datastore_ids', array: true }) datastoreIds!: string[];
+  @Column({ ...timestamp, name: 'announced_at' }) announcedAt!: Date;
+  @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
 }
 
 @Entity({ schema: LIVE_SCHEMA, name: 'tasks' })
@@ -60,8 +63,10 @@ export class TaskRow {
   @Column('text', { name: 'target_type' }) targetType!: string;
   @Column('text', { name: 'target_id' }) targetId!: string;
   @Column('text') status!: string;
-  @Column('integer', { name: 'progress_percent' }) progressPercent!: number;
-  @Column('bigint', { name: 'bytes_done', transformer: bigintAsNumber }) bytesDone!: number;
+  @Column('boolean') implicit!: boolean;
+  @Column('integer') attempt!: number;
+  @Column('text', { name: 'worker_id', nullable: true }) workerId!: string | null;
+  @Column('boolean', { name: 'cancel_requested' }) cancelRequested!: boolean;
   @Column('text', { name: 'error_code', nullable: true }) errorCode!: string | null;
   @Column('text', { name: 'error_message', nullable: true }) errorMessage!: string | null;
   @Column('text', { name: 'actor_id' }) actorId!: string;
@@ -70,7 +75,16 @@ export class TaskRow {
   @Column({ ...timestamp, name: 'created_at' }) createdAt!: Date;
   @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
   @Column({ ...timestamp, name: 'completed_at', nullable: true }) completedAt!: Date | null;
-  @Column('bigint', { name: 'last_position' }) lastPosition!: string;
+}
+
+@Entity({ schema: LIVE_SCHEMA, name: 'task_progress' })
+export class TaskProgressRow {
+  @PrimaryColumn('uuid', { name: 'task_id' }) taskId!: string;
+  @Column('integer') attempt!: number;
+  @Column('text') phase!: string;
+  @Column('bigint', { name: 'done_bytes', transformer: bigintAsNumber }) doneBytes!: number;
+  @Column('bigint', { name: 'total_bytes', transformer: bigintAsNumber }) totalBytes!: number;
+  @Column({ ...timestamp, name: 'reported_at' }) reportedAt!: Date;
 }
 
 @Entity({ schema: LIVE_SCHEMA, name: 'audit_log' })
@@ -91,4 +105,4 @@ export class AuditEntryRow {
   @Column('jsonb') data!: unknown;
 }
 
-export const READ_MODEL_ENTITIES = [HostRow, DatastoreRow, VmRow, TaskRow, AuditEntryRow];
+export const READ_MODEL_ENTITIES = [HostRow, DatastoreRow, VmRow, WorkerRow, TaskRow, TaskProgressRow, AuditEntryRow];

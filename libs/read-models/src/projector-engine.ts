@@ -2,12 +2,20 @@ import type { RecordedEvent } from '@dolly/contracts';
 import { rowToEvent } from '@dolly/event-store';
 import type { PoolClient } from 'pg';
 import { auditLogProjection } from './audit/audit-log.projection';
-import { inventoryProjection } from './inventory/inventory.projection';
+import {
+  datastoresProjection,
+  hostsProjection,
+  vmsProjection,
+  workersProjection,
+} from './inventory/inventory.projection';
 import { type Projection, ProjectionTarget } from './projection';
 import { tasksProjection } from './tasks/tasks.projection';
 
 export const PROJECTIONS: readonly Projection[] = [
-  inventoryProjection,
+  hostsProjection,
+  datastoresProjection,
+  vmsProjection,
+  workersProjection,
   tasksProjection,
   auditLogProjection,
 ];

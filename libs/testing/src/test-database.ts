@@ -4,11 +4,11 @@ import { MIGRATIONS, dropDatabase, ensureDatabase, withDatabase } from '@dolly/p
 import { Pool } from 'pg';
 
 /**
- * The migrated database every test database is copied from. Its name carries the migrations it
- * holds, so a run never alters a template another run may be copying.
+ * The migrated database every test database is copied from. Its name carries a digest of the
+ * migrations it holds (their code, too), so a run never alters a template another run may be copying.
  */
 export const TEMPLATE_DATABASE = `dolly_test_template_${createHash('sha256')
-  .update(MIGRATIONS.map((migration) => migration.name).join(','))
+  .update(MIGRATIONS.map((migration) => `${migration.name}:${migration.prototype.up.toString()}`).join(','))
   .digest('hex')
   .slice(0, 12)}`;
 

@@ -19,6 +19,15 @@ export const DatastoreView = Type.Object({
   capacityBytes: Type.Integer(),
   folder: Type.String(),
   overcommitRatio: Type.Number(),
+  space: Type.Object(
+    {
+      claimedPhysicalBytes: Type.Integer({ description: 'Set aside for disks: full capacity if thick, the measured need if thin.' }),
+      claimedProvisionedBytes: Type.Integer({ description: 'Promised to guests (their capacities).' }),
+      freeBytes: Type.Integer({ description: 'capacity − claimed physical.' }),
+      provisionableBytes: Type.Integer({ description: 'capacity × overcommit ratio: how much may be promised.' }),
+    },
+    { description: 'Space planning: what clones and new disks may still claim.' },
+  ),
   registeredAt: Type.String({ format: 'date-time' }),
 });
 export type DatastoreView = Static<typeof DatastoreView>;
@@ -27,10 +36,10 @@ export function hostView(row: HostRow): HostView {
   return {
     hostId: row.hostId,
     name: row.name,
-    cpuCores: row.cpuCores,
-    memoryBytes: row.memoryBytes,
-    maxHardwareVersion: row.maxHardwareVersion,
-    management: row.management as HostView['management'],
+    cpuCores: row.state.cpuCores,
+    memoryBytes: row.state.memoryBytes,
+    maxHardwareVersion: row.state.maxHardwareVersion,
+    management: row.state.management,
     registeredAt: row.registeredAt.toISOString(),
   };
 }
@@ -40,8 +49,14 @@ export function datastoreView(row: DatastoreRow): DatastoreView {
     datastoreId: row.datastoreId,
     name: row.name,
     capacityBytes: row.capacityBytes,
-    folder: row.folder,
-    overcommitRatio: row.overcommitRatio,
+    folder: row.state.folder,
+    overcommitRatio: row.state.overcommitRatio,
+    space: {
+      claimedPhysicalBytes: row.claimedPhysicalBytes,
+      claimedProvisionedBytes: row.claimedProvisionedBytes,
+      freeBytes: row.capacityBytes - row.claimedPhysicalBytes,
+      provisionableBytes: Math.floor(row.capacityBytes * row.state.overcommitRatio),
+    },
     registeredAt: row.registeredAt.toISOString(),
   };
 }

@@ -12,6 +12,8 @@ export interface CommandOutcome {
   streamVersion: number;
   /** False when the command decided nothing (renaming to the same name). */
   changed: boolean;
+  /** True when a task was queued for a worker: the change happens when the task ends. */
+  async?: boolean;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { PG_POOL } from '@dolly/platform';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
@@ -12,18 +12,22 @@ import {
 } from './idempotency';
 import { ProjectionWaiter } from './projection-waiter';
 import { resourcePath, taskPath } from './resource-paths';
+import { GetTask } from '../tasks/task.queries';
+import type { TaskView } from '../tasks/task.representation';
 
 export interface CommandAccepted {
   taskId: string | null;
-  /** A command decided in one step succeeded when its events were recorded. */
-  status: 'succeeded';
+  /** succeeded: decided in one step; queued: a worker does it, the task tells when it ends. */
+  status: 'succeeded' | 'queued';
   changed: boolean;
   /** Whether the read models already show the change (only when the client waited). */
   projected: boolean;
   target: { type: string; id: string; version: number };
   links: { task: string | null; target: string };
-  /** The target as the read model shows it, when the client waited for it. */
+  /** The target as the read model shows it, when the client waited and the task succeeded. */
   resource?: unknown;
+  /** How the task ended, when the client waited for it. */
+  task?: TaskView;
 }
 
 /**
@@ -35,6 +39,7 @@ export interface CommandAccepted {
 export class CommandRunner {
   constructor(
     private readonly bus: CommandBus,
+    private readonly queries: QueryBus,
     private readonly idempotency: IdempotencyStore,
     private readonly waiter: ProjectionWaiter,
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -91,15 +96,14 @@ export class CommandRunner {
     if (context.waitSeconds) {
       response.setHeader('Preference-Applied', `wait=${context.waitSeconds}`);
       if (await this.waiter.waitForTask(execution.taskId, context.waitSeconds * 1000)) {
-        const body = {
-          ...(answer.body as CommandAccepted),
-          projected: true,
-          resource: await present(outcome),
-        };
+        const task = await this.queries.execute(new GetTask(execution.taskId));
+        const body = { ...(answer.body as CommandAccepted), projected: true, task };
+        // A task that ended without its effect has no changed resource to show: the task says why.
+        if (task.status !== 'succeeded') return this.send(response, { status: 200, headers: answer.headers, body }, false);
         const location = resourcePath(outcome.target.type, outcome.target.id);
         return this.send(
           response,
-          { status: options.creates ? 201 : 200, headers: { ...answer.headers, location }, body },
+          { status: options.creates ? 201 : 200, headers: { ...answer.headers, location }, body: { ...body, resource: await present(outcome) } },
           false,
         );
       }
@@ -111,7 +115,7 @@ export class CommandRunner {
     const target = { ...outcome.target, version: outcome.streamVersion };
     const body: CommandAccepted = {
       taskId: outcome.changed ? execution.taskId : null,
-      status: 'succeeded',
+      status: outcome.async ? 'queued' : 'succeeded',
       changed: outcome.changed,
       projected: false,
       target,

@@ -23,7 +23,7 @@ export class ProjectionWaiter implements OnApplicationShutdown {
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
   ) {}
 
-  /** Resolves true once the task is in the read model, false when time runs out. */
+  /** Resolves true once the read model shows the task ended (how it ended is in the row), false when time runs out. */
   async waitForTask(taskId: string, timeoutMs: number): Promise<boolean> {
     if (await this.isProjected([taskId]).then((found) => found.has(taskId))) return true;
     await this.listen();
@@ -53,7 +53,7 @@ export class ProjectionWaiter implements OnApplicationShutdown {
 
   private async isProjected(taskIds: string[]): Promise<Set<string>> {
     const { rows } = await this.pool.query<{ task_id: string }>(
-      'SELECT task_id FROM read_model.tasks WHERE task_id = ANY($1)',
+      `SELECT task_id FROM read_model.tasks WHERE task_id = ANY($1) AND status IN ('succeeded', 'failed', 'cancelled')`,
       [taskIds],
     );
     return new Set(rows.map((row) => row.task_id));

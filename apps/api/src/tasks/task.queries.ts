@@ -3,8 +3,8 @@ import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { NotFoundError } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
-import { TaskRow, entityId } from '@dolly/read-models';
-import { Repository } from 'typeorm';
+import { TaskProgressRow, TaskRow, entityId } from '@dolly/read-models';
+import { In, Repository } from 'typeorm';
 import { type Page, findPage } from '../shared/pagination';
 import { type TaskView, taskView } from './task.representation';
 
@@ -26,10 +26,19 @@ export class GetTask extends Query<TaskView> {
 
 @QueryHandler(ListTasks)
 export class ListTasksHandler implements IQueryHandler<ListTasks> {
-  constructor(@InjectRepository(TaskRow) private readonly tasks: Repository<TaskRow>) {}
+  constructor(
+    @InjectRepository(TaskRow) private readonly tasks: Repository<TaskRow>,
+    @InjectRepository(TaskProgressRow) private readonly progress: Repository<TaskProgressRow>,
+  ) {}
 
-  execute({ filter, limit, cursor }: ListTasks): Promise<Page<TaskView>> {
-    return findPage(this.tasks, { where: filter, key: 'taskId', limit, cursor, view: taskView });
+  async execute({ filter, limit, cursor }: ListTasks): Promise<Page<TaskView>> {
+    const page = await findPage(this.tasks, { where: filter, key: 'taskId', limit, cursor, view: (row) => row });
+    const running = page.items.filter((row) => row.status === 'running').map((row) => row.taskId);
+    const progress = running.length ? await this.progress.findBy({ taskId: In(running) }) : [];
+    return {
+      items: page.items.map((row) => taskView(row, progress.find((p) => p.taskId === row.taskId) ?? null)),
+      nextCursor: page.nextCursor,
+    };
   }
 }
 
@@ -41,12 +50,13 @@ export class ListTasksHandler implements IQueryHandler<ListTasks> {
 export class GetTaskHandler implements IQueryHandler<GetTask> {
   constructor(
     @InjectRepository(TaskRow) private readonly tasks: Repository<TaskRow>,
+    @InjectRepository(TaskProgressRow) private readonly progress: Repository<TaskProgressRow>,
     @Inject(PostgresEventStore) private readonly store: PostgresEventStore,
   ) {}
 
   async execute({ taskId }: GetTask): Promise<TaskView> {
     const row = await this.tasks.findOneBy({ taskId });
-    if (row) return taskView(row);
+    if (row) return taskView(row, await this.progress.findOneBy({ taskId }));
     const events = await this.store.readTask(taskId);
     if (events.length === 0)
       throw new NotFoundError('TASK.NOT_FOUND', `Task ${taskId} does not exist`);
@@ -56,8 +66,11 @@ export class GetTaskHandler implements IQueryHandler<GetTask> {
       taskId,
       operation: first.metadata.command ?? first.type,
       target: { type: first.streamType, id: entityId(first.streamId) },
-      status: 'succeeded',
-      progress: { percent: 100, bytesDone: 0 },
+      status: first.streamType === 'task' ? 'queued' : 'succeeded',
+      attempt: 0,
+      workerId: null,
+      cancelRequested: false,
+      progress: { percent: first.streamType === 'task' ? 0 : 100, doneBytes: 0, totalBytes: 0, phase: null },
       error: null,
       actor: first.metadata.actor,
       correlationId: first.metadata.correlationId,

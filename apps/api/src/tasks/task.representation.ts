@@ -1,4 +1,4 @@
-import type { TaskRow } from '@dolly/read-models';
+import type { TaskProgressRow, TaskRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -8,9 +8,14 @@ export const TaskView = Type.Object({
   operation: Type.String({ description: 'The command (CreateVm, PowerOnVm...).' }),
   target: Type.Object({ type: Type.String(), id: Type.String() }),
   status: Type.Unsafe<(typeof TASK_STATUSES)[number]>({ type: 'string', enum: [...TASK_STATUSES] }),
+  attempt: Type.Integer({ description: 'The worker attempt running (or last run); 0 before any.' }),
+  workerId: Type.Union([Type.String(), Type.Null()]),
+  cancelRequested: Type.Boolean(),
   progress: Type.Object({
     percent: Type.Integer({ minimum: 0, maximum: 100 }),
-    bytesDone: Type.Integer(),
+    doneBytes: Type.Integer(),
+    totalBytes: Type.Integer(),
+    phase: Type.Union([Type.String(), Type.Null()], { description: 'What the worker is doing (copy, merge...).' }),
   }),
   error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   actor: Type.Object({ id: Type.String(), role: Type.String() }),
@@ -22,13 +27,27 @@ export const TaskView = Type.Object({
 });
 export type TaskView = Static<typeof TaskView>;
 
-export function taskView(row: TaskRow): TaskView {
+export type Progress = Pick<TaskProgressRow, 'phase' | 'doneBytes' | 'totalBytes' | 'attempt'>;
+
+function progressOf(row: TaskRow, progress: Progress | null): TaskView['progress'] {
+  if (row.status === 'succeeded') return { percent: 100, doneBytes: progress?.totalBytes ?? 0, totalBytes: progress?.totalBytes ?? 0, phase: null };
+  if (!progress || progress.attempt !== row.attempt || progress.totalBytes === 0) {
+    return { percent: 0, doneBytes: 0, totalBytes: progress?.totalBytes ?? 0, phase: progress?.phase ?? null };
+  }
+  const percent = Math.min(99, Math.floor((100 * progress.doneBytes) / progress.totalBytes));
+  return { percent, doneBytes: progress.doneBytes, totalBytes: progress.totalBytes, phase: progress.phase };
+}
+
+export function taskView(row: TaskRow, progress: Progress | null = null): TaskView {
   return {
     taskId: row.taskId,
     operation: row.operation,
     target: { type: row.targetType, id: row.targetId },
     status: row.status as TaskView['status'],
-    progress: { percent: row.progressPercent, bytesDone: row.bytesDone },
+    attempt: row.attempt,
+    workerId: row.workerId,
+    cancelRequested: row.cancelRequested,
+    progress: progressOf(row, progress),
     error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
     actor: { id: row.actorId, role: row.actorRole },
     correlationId: row.correlationId,

@@ -1,10 +1,16 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
+import { Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { StringEnum, Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
-import { ApiOk, ApiProblems } from '../shared/openapi';
+import type { Request, Response } from 'express';
+import { Execution } from '../shared/command-execution';
+import { CommandRunner } from '../shared/command-runner';
+import { ApiCommand, ApiOk, ApiProblems } from '../shared/openapi';
+import { Context, type RequestContext } from '../shared/request-context';
+import { CancelTask } from './cancel-task';
+import { streamTask } from './task-stream';
 import { type Page, PageQuery, pageSchema } from '../shared/pagination';
 import { GetTask, ListTasks } from './task.queries';
 import { TASK_STATUSES, TaskView } from './task.representation';
@@ -25,7 +31,10 @@ type ListTasksQuery = Static<typeof ListTasksQuery>;
 @ApiBearerAuth()
 @Controller('tasks')
 export class TasksController {
-  constructor(private readonly queries: QueryBus) {}
+  constructor(
+    private readonly queries: QueryBus,
+    private readonly runner: CommandRunner,
+  ) {}
 
   @Get()
   @Requires('tasks:read')
@@ -48,5 +57,34 @@ export class TasksController {
   @ApiProblems(400, 404)
   get(@Param('taskId', new Validate(Uuid('The task.'))) taskId: string): Promise<TaskView> {
     return this.queries.execute(new GetTask(taskId));
+  }
+
+  @Get(':taskId/stream')
+  @Requires('tasks:read')
+  @ApiOperation({ summary: 'Server-sent events: the task as it progresses (event: progress), then how it ended (event: end).' })
+  @ApiProblems(400, 404)
+  async stream(
+    @Param('taskId', new Validate(Uuid('The task.'))) taskId: string,
+    @Req() request: Request,
+    @Res() response: Response,
+  ): Promise<void> {
+    await this.queries.execute(new GetTask(taskId));
+    const closed = new AbortController();
+    request.on('close', () => closed.abort());
+    await streamTask(response, () => this.queries.execute(new GetTask(taskId)), closed.signal);
+  }
+
+  @Post(':taskId/cancel')
+  @Requires('tasks:cancel')
+  @ApiOperation({ summary: 'Cancel a task. A queued task ends at once; a running one stops and leaves nothing half-made.' })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  cancel(
+    @Param('taskId', new Validate(Uuid('The task.'))) taskId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const command = new CancelTask(new Execution(context, 'CancelTask'), { taskId });
+    return this.runner.run(response, command, () => this.queries.execute(new GetTask(taskId)));
   }
 }

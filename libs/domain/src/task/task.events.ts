@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { Job, Placement } from '../jobs/jobs';
 import { StringEnum, Uuid } from '../shared/schema';
 
 /**
@@ -26,16 +27,8 @@ export const TaskQueuedData = Type.Object(
       },
       { additionalProperties: false },
     ),
-    job: Type.Object(
-      { kind: Type.String({ minLength: 1 }) },
-      {
-        additionalProperties: true,
-        description:
-          'What a worker must do: a job of one kind, described by its own fields (see the job kinds).',
-      },
-    ),
-    /** Datastores the worker doing the job must reach. */
-    datastoreIds: Type.Array(Uuid('A datastore the job reads or writes.'), { maxItems: 64 }),
+    job: Job,
+    placement: Placement,
   },
   { additionalProperties: false, description: 'A task was accepted and waits for a worker.' },
 );

@@ -9,8 +9,13 @@ const queued: TaskQueued = {
     taskId,
     operation: 'CloneVm',
     target: { type: 'vm', id: '0190f3a0-0000-7000-8000-000000000001' },
-    job: { kind: 'clone-vm' },
-    datastoreIds: ['0190f3a0-0000-7000-8000-0000000000d1'],
+    job: {
+      kind: 'create-disks',
+      vmId: '0190f3a0-0000-7000-8000-000000000001',
+      datastoreId: '0190f3a0-0000-7000-8000-0000000000d1',
+      disks: [],
+    },
+    placement: { kind: 'group', group: 'all' },
   },
 };
 const started = (attempt: number, workerId = 'worker-a'): TaskEvent => ({

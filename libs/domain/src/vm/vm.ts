@@ -1,25 +1,39 @@
 import type { DatastoreState } from '../datastore/datastore';
 import type { HostState } from '../host/host';
 import { type Command, type Decider, assertNever } from '../shared/decider';
-import {
-  type ErrorReason,
-  IllegalStateError,
-  NotFoundError,
-  ValidationError,
-  refuseIfAny,
-} from '../shared/errors';
+import { type ErrorReason, IllegalStateError, NotFoundError, RuleViolationError, ValidationError, refuseIfAny } from '../shared/errors';
 import { hardwareVersionNumber } from '../shared/hardware-version';
 import type {
+  CloneFormat,
+  DiskPlacement,
+  LiveExport,
   Nic,
   PowerState,
   VirtualDisk,
   VirtualHardware,
   VmCreated,
   VmEvent,
+  VmOrigin,
   VmRole,
 } from './vm.events';
 
-export type ExistingVm = {
+/**
+ * A VM (or template) and the long operations on it. Operations that touch disks are tasks done
+ * by a worker: the VM records that one started (and takes no conflicting one meanwhile), and the
+ * worker records the outcome. Clones of a VM may run side by side; power, snapshot and delete
+ * operations run one at a time.
+ */
+export type ExclusiveOperation = 'power' | 'snapshot' | 'revert' | 'delete-snapshot' | 'delete';
+
+export interface Snapshot {
+  snapshotId: string;
+  name: string;
+  description: string;
+  parentSnapshotId: string | null;
+  layers: { diskId: string; layerId: string }[];
+}
+
+export interface ExistingVm {
   vmId: string;
   name: string;
   folder: string;
@@ -30,62 +44,184 @@ export type ExistingVm = {
   disks: VirtualDisk[];
   nics: Nic[];
   biosUuid: string;
+  origin: VmOrigin;
+  /** provisioning: its disks are being made; ready: usable; deleting: on its way out. */
+  lifecycle: 'provisioning' | 'ready' | 'deleting';
+  provisioningTaskId: string | null;
   powerState: PowerState;
-};
+  /** Where each disk's writes go now. */
+  placements: DiskPlacement[];
+  busy: {
+    taskId: string;
+    operation: ExclusiveOperation;
+    powerTo?: PowerState;
+    snapshot?: { snapshotId: string; name: string; description: string };
+  } | null;
+  /** Clones of this VM under way. */
+  clones: { taskId: string; targetVmId: string; linked: boolean }[];
+  /** Linked clones standing on this VM's frozen layers. */
+  linkedClones: string[];
+  snapshots: Snapshot[];
+  currentSnapshotId: string | null;
+  /** Where it runs while powered on or suspended: the worker and its exports. */
+  live: { workerId: string; exports: LiveExport[]; memoryImage: LiveExport } | null;
+}
 
 export type VmState =
-  { status: 'absent' } | ({ status: 'present' } & ExistingVm) | { status: 'deleted'; vmId: string };
+  | { status: 'absent' }
+  | ({ status: 'present' } & ExistingVm)
+  | { status: 'deleted'; vmId: string }
+  | { status: 'failed'; vmId: string };
 
 export const vmStreamId = (vmId: string) => `vm-${vmId}`;
 
-export type CreateVm = Command<'CreateVm', Omit<VmCreated['data'], 'role'>>;
-export type PowerOnVm = Command<'PowerOnVm', { vmId: string }>;
-export type PowerOffVm = Command<'PowerOffVm', { vmId: string }>;
-export type SuspendVm = Command<'SuspendVm', { vmId: string }>;
-export type RenameVm = Command<'RenameVm', { vmId: string; name: string }>;
-export type DeleteVm = Command<'DeleteVm', { vmId: string }>;
-export type ConvertVmToTemplate = Command<'ConvertVmToTemplate', { vmId: string }>;
-export type ConvertTemplateToVm = Command<'ConvertTemplateToVm', { vmId: string }>;
+type VmId = { vmId: string };
+type TaskRef = VmId & { taskId: string };
+type Failure = TaskRef & { code: string; message: string };
+
+/** Everything VmCreated says except what the decision fills in. */
+export type VmDefinition = Omit<VmCreated['data'], 'role' | 'origin' | 'provisioningTaskId'>;
+
+export type CreateVm = Command<'CreateVm', VmDefinition & { provisioningTaskId: string | null }>;
+/** The target side of a clone: the new VM, made in the inventory while its disks are copied. */
+export type CreateClone = Command<
+  'CreateClone',
+  VmDefinition & { role: VmRole; provisioningTaskId: string; origin: Extract<VmOrigin, { kind: 'clone' }> }
+>;
+export type RecordProvisioned = Command<'RecordProvisioned', TaskRef & { disks: DiskPlacement[] }>;
+export type RecordCloned = Command<'RecordCloned', TaskRef & { disks: DiskPlacement[] }>;
+export type RecordProvisioningFailed = Command<'RecordProvisioningFailed', Failure>;
+export type StartClone = Command<
+  'StartClone',
+  TaskRef & { targetVmId: string; linked: boolean; snapshotId: string | null; format: CloneFormat }
+>;
+export type FinishClone = Command<'FinishClone', TaskRef & { targetVmId: string; outcome: 'succeeded' | 'failed' | 'cancelled' }>;
+export type RequestPowerChange = Command<'RequestPowerChange', TaskRef & { to: PowerState }>;
+export type RecordPoweredOn = Command<
+  'RecordPoweredOn',
+  TaskRef & { workerId: string; exports: LiveExport[]; memoryImage: LiveExport }
+>;
+export type RecordPoweredOff = Command<'RecordPoweredOff', TaskRef>;
+export type RecordSuspended = Command<'RecordSuspended', TaskRef>;
+export type TakeSnapshot = Command<'TakeSnapshot', TaskRef & { snapshotId: string; name: string; description: string }>;
+export type RecordSnapshotTaken = Command<
+  'RecordSnapshotTaken',
+  TaskRef & { layers: { diskId: string; layerId: string }[]; disks: DiskPlacement[] }
+>;
+export type RevertToSnapshot = Command<'RevertToSnapshot', TaskRef & { snapshotId: string }>;
+export type RecordReverted = Command<'RecordReverted', TaskRef & { disks: DiskPlacement[] }>;
+export type DeleteSnapshot = Command<'DeleteSnapshot', TaskRef & { snapshotId: string }>;
+export type RecordSnapshotDeleted = Command<'RecordSnapshotDeleted', TaskRef>;
+export type DeleteVm = Command<'DeleteVm', TaskRef>;
+export type RecordDeleted = Command<'RecordDeleted', TaskRef>;
+export type RecordTaskFailed = Command<'RecordTaskFailed', Failure>;
+export type ReleaseLinkedClone = Command<'ReleaseLinkedClone', VmId & { dependantVmId: string }>;
+export type RenameVm = Command<'RenameVm', VmId & { name: string }>;
+export type ConvertVmToTemplate = Command<'ConvertVmToTemplate', VmId>;
+export type ConvertTemplateToVm = Command<'ConvertTemplateToVm', VmId>;
 
 export type VmCommand =
   | CreateVm
-  | PowerOnVm
-  | PowerOffVm
-  | SuspendVm
-  | RenameVm
+  | CreateClone
+  | RecordProvisioned
+  | RecordCloned
+  | RecordProvisioningFailed
+  | StartClone
+  | FinishClone
+  | RequestPowerChange
+  | RecordPoweredOn
+  | RecordPoweredOff
+  | RecordSuspended
+  | TakeSnapshot
+  | RecordSnapshotTaken
+  | RevertToSnapshot
+  | RecordReverted
+  | DeleteSnapshot
+  | RecordSnapshotDeleted
   | DeleteVm
+  | RecordDeleted
+  | RecordTaskFailed
+  | ReleaseLinkedClone
+  | RenameVm
   | ConvertVmToTemplate
   | ConvertTemplateToVm;
 
 /** What deciding a VM command may need to know beyond the VM's own stream. */
 export type VmContext = { host?: HostState; datastore?: DatastoreState };
 
+const isTemplate = (vm: ExistingVm) => vm.role === 'template';
+
 function existing(state: VmState, vmId: string): ExistingVm {
-  if (state.status !== 'present')
-    throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
+  if (state.status !== 'present') throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
   return state;
 }
 
-const isTemplate = (vm: ExistingVm) => vm.role === 'template';
+/** Ready, and not in the middle of an operation that excludes others. */
+function idle(state: VmState, vmId: string): ExistingVm {
+  const vm = existing(state, vmId);
+  if (vm.lifecycle === 'provisioning') throw new IllegalStateError('VM.PROVISIONING', `${vm.name}'s disks are still being made`);
+  if (vm.lifecycle === 'deleting') throw new IllegalStateError('VM.BEING_DELETED', `${vm.name} is being deleted`);
+  if (vm.busy) {
+    throw new IllegalStateError('VM.BUSY', `${vm.name} is busy with another operation (${vm.busy.operation}, task ${vm.busy.taskId})`);
+  }
+  return vm;
+}
+
+/** The worker reports the outcome of the operation the VM is busy with, and no other. */
+function busyWith(state: VmState, vmId: string, taskId: string, operation: ExclusiveOperation): ExistingVm {
+  const vm = existing(state, vmId);
+  if (!vm.busy || vm.busy.taskId !== taskId || vm.busy.operation !== operation) {
+    throw new IllegalStateError('VM.NOT_BUSY_WITH_TASK', `${vm.name} is not running ${operation} task ${taskId}`);
+  }
+  return vm;
+}
+
+function provisioningBy(state: VmState, vmId: string, taskId: string): ExistingVm {
+  const vm = existing(state, vmId);
+  if (vm.lifecycle !== 'provisioning' || vm.provisioningTaskId !== taskId) {
+    throw new IllegalStateError('VM.NOT_PROVISIONING', `VM ${vmId} is not being made by task ${taskId}`);
+  }
+  return vm;
+}
+
+function snapshotOf(vm: ExistingVm, snapshotId: string): Snapshot {
+  const snapshot = vm.snapshots.find((s) => s.snapshotId === snapshotId);
+  if (!snapshot) throw new NotFoundError('SNAPSHOT.NOT_FOUND', `${vm.name} has no snapshot ${snapshotId}`);
+  return snapshot;
+}
 
 function duplicates<T>(values: readonly T[]): T[] {
   return values.filter((value, index) => values.indexOf(value) !== index);
 }
 
-function placementReasons(data: CreateVm['data'], context: VmContext): ErrorReason[] {
+function definitionReasons(data: VmDefinition): ErrorReason[] {
+  return [
+    ...duplicates(data.disks.map((disk) => disk.diskId)).map((diskId) => ({
+      code: 'VM.DUPLICATE_DISK_ID',
+      detail: `Disk id ${diskId} appears more than once`,
+      pointer: '/disks',
+    })),
+    ...duplicates(data.disks.map((disk) => disk.label)).map((label) => ({
+      code: 'VM.DUPLICATE_DISK_LABEL',
+      detail: `Disk label '${label}' appears more than once`,
+      pointer: '/disks',
+    })),
+    ...duplicates(data.nics.map((nic) => nic.macAddress)).map((mac) => ({
+      code: 'VM.DUPLICATE_MAC_ADDRESS',
+      detail: `MAC address ${mac} appears more than once`,
+      pointer: '/nics',
+    })),
+  ];
+}
+
+/** Whether the host and datastore can take this VM; every reason at once. */
+export function placementReasons(data: Pick<VmDefinition, 'hostId' | 'datastoreId' | 'hardware'>, context: VmContext): ErrorReason[] {
   const reasons: ErrorReason[] = [];
   const { host, datastore } = context;
   if (!host || host.status !== 'registered') {
-    reasons.push({
-      code: 'HOST.NOT_FOUND',
-      detail: `Host ${data.hostId} is not registered`,
-      pointer: '/hostId',
-    });
+    reasons.push({ code: 'HOST.NOT_FOUND', detail: `Host ${data.hostId} is not registered`, pointer: '/hostId' });
   } else {
-    if (
-      hardwareVersionNumber(data.hardware.hardwareVersion) >
-      hardwareVersionNumber(host.maxHardwareVersion)
-    ) {
+    if (hardwareVersionNumber(data.hardware.hardwareVersion) > hardwareVersionNumber(host.maxHardwareVersion)) {
       reasons.push({
         code: 'HOST.HARDWARE_VERSION_UNSUPPORTED',
         detail: `Host ${host.name} runs up to ${host.maxHardwareVersion}, the VM needs ${data.hardware.hardwareVersion}`,
@@ -108,140 +244,317 @@ function placementReasons(data: CreateVm['data'], context: VmContext): ErrorReas
     }
   }
   if (!datastore || datastore.status !== 'registered') {
-    reasons.push({
-      code: 'DATASTORE.NOT_FOUND',
-      detail: `Datastore ${data.datastoreId} is not registered`,
-      pointer: '/datastoreId',
-    });
+    reasons.push({ code: 'DATASTORE.NOT_FOUND', detail: `Datastore ${data.datastoreId} is not registered`, pointer: '/datastoreId' });
   }
   return reasons;
 }
 
+function newVm(data: VmDefinition, context: VmContext): void {
+  const repeated = definitionReasons(data);
+  if (repeated.length > 0) throw new ValidationError('VM.INVALID', 'The VM definition repeats itself', repeated);
+  refuseIfAny('VM.PLACEMENT_REFUSED', 'The VM cannot be placed where asked', placementReasons(data, context));
+}
+
 function createVm(command: CreateVm, state: VmState, context: VmContext): VmEvent[] {
-  if (state.status !== 'absent') {
-    throw new IllegalStateError('VM.ALREADY_EXISTS', `VM ${command.data.vmId} already exists`);
+  if (state.status !== 'absent') throw new IllegalStateError('VM.ALREADY_EXISTS', `VM ${command.data.vmId} already exists`);
+  newVm(command.data, context);
+  if ((command.data.disks.length > 0) !== (command.data.provisioningTaskId !== null)) {
+    throw new Error('A VM with disks is made by a task, and only then');
   }
-  const repeated: ErrorReason[] = [
-    ...duplicates(command.data.disks.map((disk) => disk.diskId)).map((diskId) => ({
-      code: 'VM.DUPLICATE_DISK_ID',
-      detail: `Disk id ${diskId} appears more than once`,
-      pointer: '/disks',
-    })),
-    ...duplicates(command.data.disks.map((disk) => disk.label)).map((label) => ({
-      code: 'VM.DUPLICATE_DISK_LABEL',
-      detail: `Disk label '${label}' appears more than once`,
-      pointer: '/disks',
-    })),
-    ...duplicates(command.data.nics.map((nic) => nic.macAddress)).map((mac) => ({
-      code: 'VM.DUPLICATE_MAC_ADDRESS',
-      detail: `MAC address ${mac} appears more than once`,
-      pointer: '/nics',
-    })),
-  ];
-  if (repeated.length > 0)
-    throw new ValidationError('VM.INVALID', 'The VM definition repeats itself', repeated);
-  refuseIfAny(
-    'VM.PLACEMENT_REFUSED',
-    'The VM cannot be placed where asked',
-    placementReasons(command.data, context),
-  );
-  return [{ type: 'VmCreated', data: { ...command.data, role: 'vm' } }];
+  return [{ type: 'VmCreated', data: { ...command.data, role: 'vm', origin: { kind: 'new' } } }];
 }
 
-function powerOn(command: PowerOnVm, state: VmState): VmEvent[] {
-  const vm = existing(state, command.data.vmId);
-  if (isTemplate(vm))
-    throw new IllegalStateError(
-      'VM.IS_TEMPLATE',
-      `${vm.name} is a template: templates cannot be powered on`,
-    );
-  if (vm.powerState === 'poweredOn')
-    throw new IllegalStateError('VM.ALREADY_POWERED_ON', `${vm.name} is already powered on`);
-  return [
-    {
-      type: 'VmPoweredOn',
-      data: { vmId: vm.vmId, resumedFromSuspend: vm.powerState === 'suspended' },
-    },
-  ];
+function createClone(command: CreateClone, state: VmState, context: VmContext): VmEvent[] {
+  if (state.status !== 'absent') throw new IllegalStateError('VM.ALREADY_EXISTS', `VM ${command.data.vmId} already exists`);
+  newVm(command.data, context);
+  return [{ type: 'VmCreated', data: command.data }];
 }
 
-function powerOff(command: PowerOffVm, state: VmState): VmEvent[] {
-  const vm = existing(state, command.data.vmId);
-  if (vm.powerState === 'poweredOff')
-    throw new IllegalStateError('VM.ALREADY_POWERED_OFF', `${vm.name} is already powered off`);
-  return [{ type: 'VmPoweredOff', data: { vmId: vm.vmId } }];
-}
-
-function suspend(command: SuspendVm, state: VmState): VmEvent[] {
-  const vm = existing(state, command.data.vmId);
-  if (vm.powerState !== 'poweredOn') {
-    throw new IllegalStateError(
-      'VM.NOT_POWERED_ON',
-      `${vm.name} is ${vm.powerState}: only a running VM can be suspended`,
-    );
+function startClone(command: StartClone, state: VmState): VmEvent[] {
+  const { vmId, snapshotId, linked } = command.data;
+  const vm = existing(state, vmId);
+  if (vm.lifecycle !== 'ready') throw new IllegalStateError(vm.lifecycle === 'provisioning' ? 'VM.PROVISIONING' : 'VM.BEING_DELETED', `${vm.name} cannot be cloned now (${vm.lifecycle})`);
+  if (vm.role === 'instant-clone') throw new IllegalStateError('VM.INSTANT_CLONE', `${vm.name} is an instant clone of a pool: it cannot be cloned`);
+  if (snapshotId !== null) snapshotOf(vm, snapshotId);
+  // A linked clone is a new delta over frozen layers: a snapshot's, or a template's (frozen as a whole).
+  if (linked && snapshotId === null && !isTemplate(vm)) {
+    throw new RuleViolationError('CLONE.LINKED_NEEDS_SNAPSHOT', 'A linked clone stands on a snapshot', [
+      { code: 'CLONE.LINKED_NEEDS_SNAPSHOT', detail: `${vm.name} is a VM: name one of its snapshots to stand on`, pointer: '/snapshotId' },
+    ]);
   }
-  return [{ type: 'VmSuspended', data: { vmId: vm.vmId } }];
+  if (linked && command.data.format !== 'same') {
+    throw new RuleViolationError('CLONE.LINKED_HAS_NO_FORMAT', 'A linked clone copies nothing, so it takes no disk format', [
+      { code: 'CLONE.LINKED_HAS_NO_FORMAT', detail: 'format must be "same" for a linked clone', pointer: '/format' },
+    ]);
+  }
+  return [{ type: 'VmBeingCloned', data: command.data }];
 }
 
-function rename(command: RenameVm, state: VmState): VmEvent[] {
+function finishClone(command: FinishClone, state: VmState): VmEvent[] {
   const vm = existing(state, command.data.vmId);
-  if (vm.name === command.data.name) return [];
-  return [
-    { type: 'VmRenamed', data: { vmId: vm.vmId, name: command.data.name, previousName: vm.name } },
-  ];
+  const clone = vm.clones.find((c) => c.taskId === command.data.taskId);
+  if (!clone) throw new IllegalStateError('VM.NOT_BEING_CLONED', `${vm.name} has no clone under task ${command.data.taskId}`);
+  return [{ type: 'VmCloneFinished', data: { ...command.data, linked: clone.linked } }];
+}
+
+const POWER_TRANSITIONS: Record<PowerState, PowerState[]> = {
+  poweredOff: ['poweredOn'],
+  poweredOn: ['poweredOff', 'suspended'],
+  suspended: ['poweredOn', 'poweredOff'],
+};
+
+function requestPowerChange(command: RequestPowerChange, state: VmState): VmEvent[] {
+  const { to } = command.data;
+  const vm = idle(state, command.data.vmId);
+  if (to === 'poweredOn' && isTemplate(vm)) {
+    throw new IllegalStateError('VM.IS_TEMPLATE', `${vm.name} is a template: templates cannot be powered on`);
+  }
+  if (!POWER_TRANSITIONS[vm.powerState].includes(to)) {
+    const code = { poweredOn: 'VM.ALREADY_POWERED_ON', poweredOff: 'VM.ALREADY_POWERED_OFF', suspended: 'VM.NOT_POWERED_ON' }[to];
+    throw new IllegalStateError(code, `${vm.name} is ${vm.powerState}: it cannot go ${to}`);
+  }
+  return [{ type: 'VmPowerChangeRequested', data: command.data }];
+}
+
+function takeSnapshot(command: TakeSnapshot, state: VmState): VmEvent[] {
+  const vm = idle(state, command.data.vmId);
+  if (isTemplate(vm)) throw new IllegalStateError('VM.IS_TEMPLATE', `${vm.name} is a template: its disks are frozen already`);
+  if (vm.snapshots.some((s) => s.snapshotId === command.data.snapshotId)) {
+    throw new IllegalStateError('SNAPSHOT.ALREADY_EXISTS', `Snapshot ${command.data.snapshotId} exists`);
+  }
+  return [{ type: 'VmSnapshotRequested', data: command.data }];
+}
+
+function revertToSnapshot(command: RevertToSnapshot, state: VmState): VmEvent[] {
+  const vm = idle(state, command.data.vmId);
+  snapshotOf(vm, command.data.snapshotId);
+  if (vm.powerState !== 'poweredOff') {
+    throw new IllegalStateError('VM.NOT_POWERED_OFF', `${vm.name} is ${vm.powerState}: power it off before reverting`);
+  }
+  return [{ type: 'VmRevertRequested', data: command.data }];
+}
+
+function deleteSnapshot(command: DeleteSnapshot, state: VmState): VmEvent[] {
+  const vm = idle(state, command.data.vmId);
+  snapshotOf(vm, command.data.snapshotId);
+  if (vm.linkedClones.length > 0) {
+    throw new RuleViolationError('SNAPSHOT.HAS_LINKED_CLONES', `Linked clones stand on ${vm.name}'s snapshots`, vm.linkedClones.map((dependant) => ({
+      code: 'SNAPSHOT.LINKED_CLONE',
+      detail: `Linked clone ${dependant} stands on this VM's layers: delete it or make it independent first`,
+    })));
+  }
+  return [{ type: 'VmSnapshotDeletionRequested', data: command.data }];
 }
 
 function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
-  const vm = existing(state, command.data.vmId);
+  const vm = idle(state, command.data.vmId);
   if (vm.powerState !== 'poweredOff') {
+    throw new IllegalStateError('VM.NOT_POWERED_OFF', `${vm.name} is ${vm.powerState}: power it off before deleting it`);
+  }
+  if (vm.clones.length > 0) {
     throw new IllegalStateError(
-      'VM.NOT_POWERED_OFF',
-      `${vm.name} is ${vm.powerState}: power it off before deleting it`,
+      'VM.BEING_CLONED',
+      `${vm.name} is being cloned (task ${vm.clones.map((c) => c.taskId).join(', ')}): it cannot be deleted now`,
     );
   }
-  return [{ type: 'VmDeleted', data: { vmId: vm.vmId } }];
+  if (vm.linkedClones.length > 0) {
+    throw new RuleViolationError(
+      'VM.HAS_LINKED_CLONES',
+      `${vm.linkedClones.length} linked clone(s) stand on ${vm.name}: delete them or make them independent first`,
+      vm.linkedClones.map((dependant) => ({ code: 'VM.LINKED_CLONE', detail: `Linked clone ${dependant} stands on this ${vm.role}` })),
+    );
+  }
+  return [{ type: 'VmDeletionRequested', data: command.data }];
 }
 
 function convertToTemplate(command: ConvertVmToTemplate, state: VmState): VmEvent[] {
-  const vm = existing(state, command.data.vmId);
-  if (vm.role !== 'vm') {
-    throw new IllegalStateError(
-      'VM.NOT_CONVERTIBLE',
-      `${vm.name} is a ${vm.role}: only a plain VM becomes a template`,
-    );
-  }
+  const vm = idle(state, command.data.vmId);
+  if (vm.role !== 'vm') throw new IllegalStateError('VM.NOT_CONVERTIBLE', `${vm.name} is a ${vm.role}: only a plain VM becomes a template`);
   if (vm.powerState !== 'poweredOff') {
-    throw new IllegalStateError(
-      'VM.NOT_POWERED_OFF',
-      `${vm.name} is ${vm.powerState}: a running VM cannot be converted`,
-    );
+    throw new IllegalStateError('VM.NOT_POWERED_OFF', `${vm.name} is ${vm.powerState}: a running VM cannot be converted`);
   }
   return [{ type: 'VmConvertedToTemplate', data: { vmId: vm.vmId } }];
 }
 
 function convertToVm(command: ConvertTemplateToVm, state: VmState): VmEvent[] {
-  const vm = existing(state, command.data.vmId);
-  if (!isTemplate(vm))
-    throw new IllegalStateError('VM.NOT_A_TEMPLATE', `${vm.name} is not a template`);
+  const vm = idle(state, command.data.vmId);
+  if (!isTemplate(vm)) throw new IllegalStateError('VM.NOT_A_TEMPLATE', `${vm.name} is not a template`);
+  if (vm.linkedClones.length > 0) {
+    throw new RuleViolationError('VM.HAS_LINKED_CLONES', `Linked clones stand on ${vm.name}: a template they share cannot become writable`, vm.linkedClones.map((dependant) => ({
+      code: 'VM.LINKED_CLONE',
+      detail: `Linked clone ${dependant} stands on this template`,
+    })));
+  }
   return [{ type: 'TemplateConvertedToVm', data: { vmId: vm.vmId } }];
 }
 
+function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent[] {
+  const { vmId } = command.data;
+  switch (command.type) {
+    case 'CreateVm':
+      return createVm(command, state, context);
+    case 'CreateClone':
+      return createClone(command, state, context);
+    case 'RecordProvisioned':
+      provisioningBy(state, vmId, command.data.taskId);
+      return [{ type: 'VmProvisioned', data: command.data }];
+    case 'RecordCloned': {
+      const vm = provisioningBy(state, vmId, command.data.taskId);
+      if (vm.origin.kind !== 'clone') throw new IllegalStateError('VM.NOT_A_CLONE', `${vm.name} is not a clone`);
+      return [{ type: 'VmCloned', data: { ...command.data, sourceVmId: vm.origin.sourceVmId, linked: vm.origin.linked } }];
+    }
+    case 'RecordProvisioningFailed':
+      provisioningBy(state, vmId, command.data.taskId);
+      return [{ type: 'VmProvisioningFailed', data: command.data }];
+    case 'StartClone':
+      return startClone(command, state);
+    case 'FinishClone':
+      return finishClone(command, state);
+    case 'RequestPowerChange':
+      return requestPowerChange(command, state);
+    case 'RecordPoweredOn': {
+      const vm = busyWith(state, vmId, command.data.taskId, 'power');
+      return [{ type: 'VmPoweredOn', data: { ...command.data, resumedFromSuspend: vm.powerState === 'suspended' } }];
+    }
+    case 'RecordPoweredOff':
+      busyWith(state, vmId, command.data.taskId, 'power');
+      return [{ type: 'VmPoweredOff', data: command.data }];
+    case 'RecordSuspended':
+      busyWith(state, vmId, command.data.taskId, 'power');
+      return [{ type: 'VmSuspended', data: command.data }];
+    case 'TakeSnapshot':
+      return takeSnapshot(command, state);
+    case 'RecordSnapshotTaken': {
+      const vm = busyWith(state, vmId, command.data.taskId, 'snapshot');
+      const { snapshotId, name, description } = vm.busy!.snapshot!;
+      return [
+        {
+          type: 'VmSnapshotTaken',
+          data: { ...command.data, snapshotId, name, description, parentSnapshotId: vm.currentSnapshotId },
+        },
+      ];
+    }
+    case 'RevertToSnapshot':
+      return revertToSnapshot(command, state);
+    case 'RecordReverted': {
+      const vm = busyWith(state, vmId, command.data.taskId, 'revert');
+      return [{ type: 'VmRevertedToSnapshot', data: { ...command.data, snapshotId: vm.busy!.snapshot!.snapshotId } }];
+    }
+    case 'DeleteSnapshot':
+      return deleteSnapshot(command, state);
+    case 'RecordSnapshotDeleted': {
+      const vm = busyWith(state, vmId, command.data.taskId, 'delete-snapshot');
+      return [{ type: 'VmSnapshotDeleted', data: { ...command.data, snapshotId: vm.busy!.snapshot!.snapshotId } }];
+    }
+    case 'DeleteVm':
+      return deleteVm(command, state);
+    case 'RecordDeleted':
+      busyWith(state, vmId, command.data.taskId, 'delete');
+      return [{ type: 'VmDeleted', data: command.data }];
+    case 'RecordTaskFailed': {
+      const vm = existing(state, vmId);
+      if (vm.busy?.taskId !== command.data.taskId) {
+        throw new IllegalStateError('VM.NOT_BUSY_WITH_TASK', `${vm.name} is not running task ${command.data.taskId}`);
+      }
+      return [{ type: 'VmTaskFailed', data: { ...command.data, operation: vm.busy.operation } }];
+    }
+    case 'ReleaseLinkedClone': {
+      const vm = existing(state, vmId);
+      if (!vm.linkedClones.includes(command.data.dependantVmId)) return [];
+      return [{ type: 'VmLinkedCloneReleased', data: command.data }];
+    }
+    case 'RenameVm': {
+      const vm = existing(state, vmId);
+      if (vm.name === command.data.name) return [];
+      return [{ type: 'VmRenamed', data: { vmId, name: command.data.name, previousName: vm.name } }];
+    }
+    case 'ConvertVmToTemplate':
+      return convertToTemplate(command, state);
+    case 'ConvertTemplateToVm':
+      return convertToVm(command, state);
+    default:
+      return assertNever(command);
+  }
+}
+
 function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmState {
+  const present = (changes: Partial<ExistingVm>): VmState => ({ status: 'present', ...vm, ...changes });
+  const snapshotOnly = (snapshotId: string) => ({ snapshotId, name: '', description: '' });
   switch (event.type) {
+    case 'VmProvisioned':
+    case 'VmCloned':
+      return present({ lifecycle: 'ready', placements: event.data.disks });
+    case 'VmProvisioningFailed':
+      return { status: 'failed', vmId: vm.vmId };
+    case 'VmBeingCloned': {
+      const { taskId, targetVmId, linked } = event.data;
+      return present({ clones: [...vm.clones, { taskId, targetVmId, linked }] });
+    }
+    case 'VmCloneFinished':
+      return present({
+        clones: vm.clones.filter((c) => c.taskId !== event.data.taskId),
+        linkedClones:
+          event.data.linked && event.data.outcome === 'succeeded' ? [...vm.linkedClones, event.data.targetVmId] : vm.linkedClones,
+      });
+    case 'VmPowerChangeRequested':
+      return present({ busy: { taskId: event.data.taskId, operation: 'power', powerTo: event.data.to } });
     case 'VmPoweredOn':
-      return { status: 'present', ...vm, powerState: 'poweredOn' };
+      return present({
+        busy: null,
+        powerState: 'poweredOn',
+        live: { workerId: event.data.workerId, exports: event.data.exports, memoryImage: event.data.memoryImage },
+      });
     case 'VmPoweredOff':
-      return { status: 'present', ...vm, powerState: 'poweredOff' };
+      return present({ busy: null, powerState: 'poweredOff', live: null });
     case 'VmSuspended':
-      return { status: 'present', ...vm, powerState: 'suspended' };
-    case 'VmRenamed':
-      return { status: 'present', ...vm, name: event.data.name };
-    case 'VmConvertedToTemplate':
-      return { status: 'present', ...vm, role: 'template' };
-    case 'TemplateConvertedToVm':
-      return { status: 'present', ...vm, role: 'vm' };
+      // The disks close; the memory image stays with the worker that holds it.
+      return present({ busy: null, powerState: 'suspended', live: vm.live && { ...vm.live, exports: [] } });
+    case 'VmSnapshotRequested': {
+      const { taskId, snapshotId, name, description } = event.data;
+      return present({ busy: { taskId, operation: 'snapshot', snapshot: { snapshotId, name, description } } });
+    }
+    case 'VmSnapshotTaken': {
+      const { snapshotId, name, description, parentSnapshotId, layers } = event.data;
+      return present({
+        busy: null,
+        snapshots: [...vm.snapshots, { snapshotId, name, description, parentSnapshotId, layers }],
+        currentSnapshotId: snapshotId,
+        placements: event.data.disks,
+      });
+    }
+    case 'VmRevertRequested':
+      return present({ busy: { taskId: event.data.taskId, operation: 'revert', snapshot: snapshotOnly(event.data.snapshotId) } });
+    case 'VmRevertedToSnapshot':
+      return present({ busy: null, currentSnapshotId: event.data.snapshotId, placements: event.data.disks });
+    case 'VmSnapshotDeletionRequested':
+      return present({
+        busy: { taskId: event.data.taskId, operation: 'delete-snapshot', snapshot: snapshotOnly(event.data.snapshotId) },
+      });
+    case 'VmSnapshotDeleted': {
+      const deleted = vm.snapshots.find((s) => s.snapshotId === event.data.snapshotId);
+      const parent = deleted?.parentSnapshotId ?? null;
+      return present({
+        busy: null,
+        snapshots: vm.snapshots
+          .filter((s) => s.snapshotId !== event.data.snapshotId)
+          .map((s) => (s.parentSnapshotId === event.data.snapshotId ? { ...s, parentSnapshotId: parent } : s)),
+        currentSnapshotId: vm.currentSnapshotId === event.data.snapshotId ? parent : vm.currentSnapshotId,
+      });
+    }
+    case 'VmDeletionRequested':
+      return present({ busy: { taskId: event.data.taskId, operation: 'delete' }, lifecycle: 'deleting' });
     case 'VmDeleted':
       return { status: 'deleted', vmId: vm.vmId };
+    case 'VmTaskFailed':
+      return present({ busy: null, lifecycle: vm.lifecycle === 'deleting' ? 'ready' : vm.lifecycle });
+    case 'VmLinkedCloneReleased':
+      return present({ linkedClones: vm.linkedClones.filter((id) => id !== event.data.dependantVmId) });
+    case 'VmRenamed':
+      return present({ name: event.data.name });
+    case 'VmConvertedToTemplate':
+      return present({ role: 'template' });
+    case 'TemplateConvertedToVm':
+      return present({ role: 'vm' });
     default:
       return assertNever(event);
   }
@@ -249,50 +562,28 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
 
 export const vmDecider: Decider<VmState, VmCommand, VmEvent, VmContext> = {
   initialState: () => ({ status: 'absent' }),
-  decide(command, state, context) {
-    switch (command.type) {
-      case 'CreateVm':
-        return createVm(command, state, context);
-      case 'PowerOnVm':
-        return powerOn(command, state);
-      case 'PowerOffVm':
-        return powerOff(command, state);
-      case 'SuspendVm':
-        return suspend(command, state);
-      case 'RenameVm':
-        return rename(command, state);
-      case 'DeleteVm':
-        return deleteVm(command, state);
-      case 'ConvertVmToTemplate':
-        return convertToTemplate(command, state);
-      case 'ConvertTemplateToVm':
-        return convertToVm(command, state);
-      default:
-        return assertNever(command);
-    }
-  },
+  decide: (command, state, context) => decide(command, state, context ?? {}),
   evolve(state, event) {
     if (event.type === 'VmCreated') {
-      const { vmId, name, folder, role, hostId, datastoreId, hardware, disks, nics, biosUuid } =
-        event.data;
+      const { role: _role, provisioningTaskId, ...rest } = event.data;
       return {
         status: 'present',
-        vmId,
-        name,
-        folder,
-        role,
-        hostId,
-        datastoreId,
-        hardware,
-        disks,
-        nics,
-        biosUuid,
+        ...rest,
+        role: event.data.role,
+        provisioningTaskId,
+        lifecycle: provisioningTaskId === null ? 'ready' : 'provisioning',
         powerState: 'poweredOff',
+        placements: [],
+        busy: null,
+        clones: [],
+        linkedClones: [],
+        snapshots: [],
+        currentSnapshotId: null,
+        live: null,
       };
     }
     // Events arrive only for the stream's own VM, so a non-present state here means a corrupt stream.
-    if (state.status !== 'present')
-      throw new Error(`${event.type} applied to a VM that is ${state.status}`);
+    if (state.status !== 'present') throw new Error(`${event.type} applied to a VM that is ${state.status}`);
     return evolvePresent(state, event);
   },
 };

@@ -9,14 +9,14 @@ export class ReadModels1764000000001 implements MigrationInterface {
 
   async up(db: QueryRunner): Promise<void> {
     await db.query(`CREATE SCHEMA read_model`);
+    // Inventory tables keep the aggregate's own state (folded with the domain's evolve) as JSON,
+    // and copy out the columns that lists filter and sort on.
     await db.query(`
       CREATE TABLE read_model.hosts (
         host_id uuid PRIMARY KEY,
         name text NOT NULL,
-        cpu_cores integer NOT NULL,
-        memory_bytes bigint NOT NULL,
-        max_hardware_version text NOT NULL,
         management text NOT NULL,
+        state jsonb NOT NULL,
         registered_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL
       )`);
@@ -25,8 +25,9 @@ export class ReadModels1764000000001 implements MigrationInterface {
         datastore_id uuid PRIMARY KEY,
         name text NOT NULL,
         capacity_bytes bigint NOT NULL,
-        folder text NOT NULL,
-        overcommit_ratio double precision NOT NULL,
+        claimed_physical_bytes bigint NOT NULL,
+        claimed_provisioned_bytes bigint NOT NULL,
+        state jsonb NOT NULL,
         registered_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL
       )`);
@@ -34,18 +35,12 @@ export class ReadModels1764000000001 implements MigrationInterface {
       CREATE TABLE read_model.vms (
         vm_id uuid PRIMARY KEY,
         name text NOT NULL,
-        folder text NOT NULL,
         role text NOT NULL,
         power_state text NOT NULL,
+        lifecycle text NOT NULL,
         host_id uuid NOT NULL,
         datastore_id uuid NOT NULL,
-        vcpus integer NOT NULL,
-        memory_bytes bigint NOT NULL,
-        hardware_version text NOT NULL,
-        guest_os text NOT NULL,
-        bios_uuid uuid NOT NULL,
-        disks jsonb NOT NULL,
-        nics jsonb NOT NULL,
+        state jsonb NOT NULL,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
         version integer NOT NULL
@@ -56,14 +51,27 @@ export class ReadModels1764000000001 implements MigrationInterface {
     await db.query(`CREATE INDEX vms_host ON read_model.vms (host_id, vm_id)`);
     await db.query(`CREATE INDEX vms_datastore ON read_model.vms (datastore_id, vm_id)`);
     await db.query(`
+      CREATE TABLE read_model.workers (
+        worker_id text PRIMARY KEY,
+        worker_group text NOT NULL,
+        datastore_ids uuid[] NOT NULL,
+        state jsonb NOT NULL,
+        announced_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+      )`);
+    // A task is either a stream of its own (long operations a worker does) or implicit: a command
+    // decided in one step, known only from its events' metadata.
+    await db.query(`
       CREATE TABLE read_model.tasks (
         task_id uuid PRIMARY KEY,
         operation text NOT NULL,
         target_type text NOT NULL,
         target_id text NOT NULL,
         status text NOT NULL,
-        progress_percent integer NOT NULL,
-        bytes_done bigint NOT NULL,
+        implicit boolean NOT NULL,
+        attempt integer NOT NULL,
+        worker_id text,
+        cancel_requested boolean NOT NULL,
         error_code text,
         error_message text,
         actor_id text NOT NULL,
@@ -71,10 +79,21 @@ export class ReadModels1764000000001 implements MigrationInterface {
         correlation_id uuid NOT NULL,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
-        completed_at timestamptz,
-        last_position bigint NOT NULL
+        completed_at timestamptz
       )`);
     await db.query(`CREATE INDEX tasks_target ON read_model.tasks (target_id, task_id)`);
+    await db.query(`CREATE INDEX tasks_status ON read_model.tasks (status, task_id)`);
+    // Progress is not an event (it would flood the store): workers send it on its own topic, and
+    // it lives here, outside the read models a rebuild reproduces.
+    await db.query(`
+      CREATE TABLE read_model.task_progress (
+        task_id uuid PRIMARY KEY,
+        attempt integer NOT NULL,
+        phase text NOT NULL,
+        done_bytes bigint NOT NULL,
+        total_bytes bigint NOT NULL,
+        reported_at timestamptz NOT NULL
+      )`);
     await db.query(`
       CREATE TABLE read_model.audit_log (
         event_id uuid PRIMARY KEY,

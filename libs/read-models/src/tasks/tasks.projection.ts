@@ -1,56 +1,88 @@
 import type { RecordedEvent } from '@dolly/contracts';
-import type { Projection } from '../projection';
-import { entityId } from '../projection';
+import type { TaskEvent } from '@dolly/domain';
+import { type Projection, type ProjectionTarget, entityId } from '../projection';
+
+const COLUMNS = `task_id, operation, target_type, target_id, status, implicit, attempt, worker_id, cancel_requested,
+  error_code, error_message, actor_id, actor_role, correlation_id, created_at, updated_at, completed_at`;
+
+async function applyTaskEvent(recorded: RecordedEvent, target: ProjectionTarget): Promise<void> {
+  const table = target.table('tasks');
+  const event = recorded as unknown as TaskEvent;
+  const { taskId } = event.data;
+  const at = recorded.occurredAt;
+  switch (event.type) {
+    case 'TaskQueued': {
+      const { metadata } = recorded;
+      // Events of the task's other streams may have come first and left an implicit row: the
+      // task's own stream overrides it.
+      await target.query(
+        `INSERT INTO ${table} AS t (${COLUMNS})
+         VALUES ($1, $2, $3, $4, 'queued', false, 0, NULL, false, NULL, NULL, $5, $6, $7, $8, $8, NULL)
+         ON CONFLICT (task_id) DO UPDATE SET operation = excluded.operation, target_type = excluded.target_type,
+           target_id = excluded.target_id, status = excluded.status, implicit = false, created_at = excluded.created_at,
+           updated_at = excluded.updated_at, completed_at = NULL
+         WHERE t.implicit`,
+        [taskId, event.data.operation, event.data.target.type, event.data.target.id, metadata.actor.id, metadata.actor.role, metadata.correlationId, at],
+      );
+      return;
+    }
+    case 'TaskStarted':
+      await target.query(`UPDATE ${table} SET status = 'running', attempt = $2, worker_id = $3, updated_at = $4 WHERE task_id = $1`, [
+        taskId,
+        event.data.attempt,
+        event.data.workerId,
+        at,
+      ]);
+      return;
+    case 'TaskSucceeded':
+      await target.query(`UPDATE ${table} SET status = 'succeeded', updated_at = $2, completed_at = $2 WHERE task_id = $1`, [taskId, at]);
+      return;
+    case 'TaskFailed':
+      await target.query(
+        `UPDATE ${table} SET status = 'failed', error_code = $2, error_message = $3, updated_at = $4, completed_at = $4 WHERE task_id = $1`,
+        [taskId, event.data.code, event.data.message, at],
+      );
+      return;
+    case 'TaskCancelRequested':
+      await target.query(`UPDATE ${table} SET cancel_requested = true, updated_at = $2 WHERE task_id = $1`, [taskId, at]);
+      return;
+    case 'TaskCancelled':
+      await target.query(`UPDATE ${table} SET status = 'cancelled', updated_at = $2, completed_at = $2 WHERE task_id = $1`, [taskId, at]);
+      return;
+  }
+}
 
 /**
- * Tasks an operator watches. A command decided in one step (create, power on, rename...) is a task
- * that succeeded when its events were recorded; it appears here when they are projected.
- * Events of one task may sit on several streams, which Kafka delivers in no common order: every
- * column is therefore order-independent (greatest wins), so a rebuild in store order agrees.
+ * A command decided in one step (register, rename, convert) is a task that succeeded when its
+ * events were recorded: known from their metadata only. Such a row never overrides a task with a
+ * stream of its own, whichever arrives first (they may travel on different partitions).
  */
+async function applyImplicit(recorded: RecordedEvent, target: ProjectionTarget): Promise<void> {
+  const { metadata } = recorded;
+  await target.query(
+    `INSERT INTO ${target.table('tasks')} (${COLUMNS})
+     VALUES ($1, $2, $3, $4, 'succeeded', true, 0, NULL, false, NULL, NULL, $5, $6, $7, $8, $8, $8)
+     ON CONFLICT (task_id) DO NOTHING`,
+    [
+      metadata.taskId,
+      metadata.command ?? recorded.type,
+      recorded.streamType,
+      entityId(recorded.streamId),
+      metadata.actor.id,
+      metadata.actor.role,
+      metadata.correlationId,
+      recorded.occurredAt,
+    ],
+  );
+}
+
+/** Tasks an operator watches: queued, running, and how they ended. */
 export const tasksProjection: Projection = {
   name: 'tasks',
   tables: ['tasks'],
-  handles: (event) => event.metadata.taskId !== null,
-  async applyAll(events, target) {
-    // One row per task: a batch may hold several events of one task (ON CONFLICT cannot touch a row twice).
-    const byTask = new Map<string, RecordedEvent[]>();
-    for (const event of events)
-      byTask.set(event.metadata.taskId!, [...(byTask.get(event.metadata.taskId!) ?? []), event]);
-    const tasks = [...byTask.values()].map((taskEvents) => {
-      const first = taskEvents[0];
-      const latest = taskEvents.reduce((a, b) => (a.occurredAt >= b.occurredAt ? a : b));
-      const lastPosition = taskEvents
-        .map((e) => BigInt(e.globalPosition))
-        .reduce((a, b) => (a > b ? a : b));
-      return { first, latest, lastPosition };
-    });
-    await target.query(
-      `INSERT INTO ${target.table('tasks')} AS t
-         (task_id, operation, target_type, target_id, status, progress_percent, bytes_done, actor_id, actor_role,
-          correlation_id, created_at, updated_at, completed_at, last_position)
-       SELECT task_id, operation, target_type, target_id, 'succeeded', 100, 0, actor_id, actor_role,
-              correlation_id, created_at, updated_at, updated_at, last_position
-         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[],
-                     $8::timestamptz[], $9::timestamptz[], $10::bigint[])
-           AS i(task_id, operation, target_type, target_id, actor_id, actor_role, correlation_id, created_at, updated_at, last_position)
-       ON CONFLICT (task_id) DO UPDATE SET
-         created_at = least(t.created_at, excluded.created_at),
-         updated_at = greatest(t.updated_at, excluded.updated_at),
-         completed_at = greatest(t.completed_at, excluded.completed_at),
-         last_position = greatest(t.last_position, excluded.last_position)`,
-      [
-        tasks.map((t) => t.first.metadata.taskId),
-        tasks.map((t) => t.first.metadata.command ?? t.first.type),
-        tasks.map((t) => t.first.streamType),
-        tasks.map((t) => entityId(t.first.streamId)),
-        tasks.map((t) => t.first.metadata.actor.id),
-        tasks.map((t) => t.first.metadata.actor.role),
-        tasks.map((t) => t.first.metadata.correlationId),
-        tasks.map((t) => t.first.occurredAt),
-        tasks.map((t) => t.latest.occurredAt),
-        tasks.map((t) => t.lastPosition.toString()),
-      ],
-    );
+  handles: (event) => event.streamType === 'task' || event.metadata.taskId !== null,
+  async apply(event, target) {
+    if (event.streamType === 'task') await applyTaskEvent(event, target);
+    else await applyImplicit(event, target);
   },
 };

@@ -7,7 +7,7 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { DecideVmCommand } from '../decide-vm.command';
+import { OperateOnVm } from '../vm-operations';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
 
@@ -61,13 +61,9 @@ export class ChangePowerController {
     return this.send('SuspendVm', vmId, context, response);
   }
 
-  private send(
-    type: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm',
-    vmId: string,
-    context: RequestContext,
-    response: Response,
-  ) {
-    const command = new DecideVmCommand(new Execution(context, type), { type, data: { vmId } });
+  private send(operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm', vmId: string, context: RequestContext, response: Response) {
+    const to = ({ PowerOnVm: 'poweredOn', PowerOffVm: 'poweredOff', SuspendVm: 'suspended' } as const)[operation];
+    const command = new OperateOnVm(new Execution(context, operation), { kind: 'power', vmId, to, operation });
     return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
   }
 }

@@ -7,7 +7,7 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { DecideVmCommand } from '../decide-vm.command';
+import { OperateOnVm } from '../vm-operations';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
 
@@ -30,9 +30,9 @@ export class ConvertVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new DecideVmCommand(new Execution(context, 'ConvertVmToTemplate'), {
-      type: 'ConvertVmToTemplate',
-      data: { vmId },
+    const command = new OperateOnVm(new Execution(context, 'ConvertVmToTemplate'), {
+      kind: 'decide',
+      command: { type: 'ConvertVmToTemplate', data: { vmId } },
     });
     return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
   }
@@ -47,9 +47,9 @@ export class ConvertVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new DecideVmCommand(new Execution(context, 'ConvertTemplateToVm'), {
-      type: 'ConvertTemplateToVm',
-      data: { vmId },
+    const command = new OperateOnVm(new Execution(context, 'ConvertTemplateToVm'), {
+      kind: 'decide',
+      command: { type: 'ConvertTemplateToVm', data: { vmId } },
     });
     return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
   }

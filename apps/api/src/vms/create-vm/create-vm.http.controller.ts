@@ -8,7 +8,7 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { DecideVmCommand } from '../decide-vm.command';
+import { OperateOnVm } from '../vm-operations';
 import { generateMacAddress } from '../identity';
 import { GetVm } from '../queries/vm.queries';
 import { CreateVmRequest } from './create-vm.request';
@@ -33,9 +33,9 @@ export class CreateVmController {
     @Res() response: Response,
   ): Promise<void> {
     const vmId = uuidv7();
-    const command = new DecideVmCommand(new Execution(context, 'CreateVm'), {
-      type: 'CreateVm',
-      data: {
+    const command = new OperateOnVm(new Execution(context, 'CreateVm'), {
+      kind: 'create',
+      definition: {
         vmId,
         name: body.name,
         folder: body.folder ?? '/',

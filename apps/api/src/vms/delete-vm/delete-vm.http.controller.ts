@@ -6,7 +6,7 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { DecideVmCommand } from '../decide-vm.command';
+import { OperateOnVm } from '../vm-operations';
 import { VmIdParam } from '../vm-id.param';
 
 @ApiTags('vms')
@@ -24,10 +24,7 @@ export class DeleteVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new DecideVmCommand(new Execution(context, 'DeleteVm'), {
-      type: 'DeleteVm',
-      data: { vmId },
-    });
+    const command = new OperateOnVm(new Execution(context, 'DeleteVm'), { kind: 'delete', vmId });
     return this.runner.run(response, command, async (outcome) => ({
       vmId: outcome.target.id,
       deleted: true,

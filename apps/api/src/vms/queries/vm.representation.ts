@@ -1,48 +1,76 @@
-import { Nic, PowerState, VirtualDisk, VirtualHardware, VmRole } from '@dolly/domain';
+import { LiveExport, Nic, PowerState, VirtualDisk, VirtualHardware, VmOrigin, VmRole } from '@dolly/domain';
 import type { VmRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
 
+const Uuid = Type.String({ format: 'uuid' });
+
 export const VmView = Type.Object(
   {
-    vmId: Type.String({ format: 'uuid' }),
+    vmId: Uuid,
     name: Type.String(),
     folder: Type.String(),
     role: VmRole,
     powerState: PowerState,
-    hostId: Type.String({ format: 'uuid' }),
-    datastoreId: Type.String({ format: 'uuid' }),
+    lifecycle: Type.String({ description: 'provisioning (disks being made), ready, deleting.' }),
+    hostId: Uuid,
+    datastoreId: Uuid,
     hardware: VirtualHardware,
-    disks: Type.Array(VirtualDisk),
+    disks: Type.Array(
+      Type.Composite([
+        VirtualDisk,
+        Type.Object({
+          layerId: Type.Union([Type.String(), Type.Null()], { description: 'The layer its writes go to.' }),
+          allocatedBytes: Type.Union([Type.Integer(), Type.Null()], { description: 'Bytes its own layer takes.' }),
+        }),
+      ]),
+    ),
     nics: Type.Array(Nic),
-    biosUuid: Type.String({ format: 'uuid' }),
+    biosUuid: Uuid,
+    origin: VmOrigin,
+    busyWith: Type.Union([Type.Object({ taskId: Uuid, operation: Type.String() }), Type.Null()]),
+    clonesInProgress: Type.Array(Type.Object({ taskId: Uuid, targetVmId: Uuid, linked: Type.Boolean() })),
+    linkedClones: Type.Array(Uuid, { description: 'Linked clones standing on its layers.' }),
+    snapshots: Type.Array(
+      Type.Object({ snapshotId: Uuid, name: Type.String(), description: Type.String(), parentSnapshotId: Type.Union([Uuid, Type.Null()]) }),
+    ),
+    currentSnapshotId: Type.Union([Uuid, Type.Null()]),
+    live: Type.Union(
+      [Type.Object({ workerId: Type.String(), exports: Type.Array(LiveExport), memoryImage: LiveExport }), Type.Null()],
+      { description: 'While powered on: its disks and memory image, open and exported over NBD.' },
+    ),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
-    version: Type.Integer({
-      description: 'Stream version; send it back in If-Match to change the VM only if unchanged.',
-    }),
+    version: Type.Integer({ description: 'Stream version; send it back in If-Match to change the VM only if unchanged.' }),
   },
   { description: 'A VM or template as the inventory shows it.' },
 );
 export type VmView = Static<typeof VmView>;
 
 export function vmView(row: VmRow): VmView {
+  const vm = row.state;
   return {
-    vmId: row.vmId,
-    name: row.name,
-    folder: row.folder,
-    role: row.role as VmView['role'],
-    powerState: row.powerState as VmView['powerState'],
-    hostId: row.hostId,
-    datastoreId: row.datastoreId,
-    hardware: {
-      vcpus: row.vcpus,
-      memoryBytes: row.memoryBytes,
-      hardwareVersion: row.hardwareVersion as `vmx-${number}`,
-      guestOs: row.guestOs,
-    },
-    disks: row.disks as VmView['disks'],
-    nics: row.nics as VmView['nics'],
-    biosUuid: row.biosUuid,
+    vmId: vm.vmId,
+    name: vm.name,
+    folder: vm.folder,
+    role: vm.role,
+    powerState: vm.powerState,
+    lifecycle: vm.lifecycle,
+    hostId: vm.hostId,
+    datastoreId: vm.datastoreId,
+    hardware: vm.hardware,
+    disks: vm.disks.map((disk) => {
+      const placed = vm.placements.find((p) => p.diskId === disk.diskId);
+      return { ...disk, layerId: placed?.layerId ?? null, allocatedBytes: placed?.allocatedBytes ?? null };
+    }),
+    nics: vm.nics,
+    biosUuid: vm.biosUuid,
+    origin: vm.origin,
+    busyWith: vm.busy && { taskId: vm.busy.taskId, operation: vm.busy.operation },
+    clonesInProgress: vm.clones,
+    linkedClones: vm.linkedClones,
+    snapshots: vm.snapshots.map(({ snapshotId, name, description, parentSnapshotId }) => ({ snapshotId, name, description, parentSnapshotId })),
+    currentSnapshotId: vm.currentSnapshotId,
+    live: vm.live,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     version: row.version,

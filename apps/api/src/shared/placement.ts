@@ -1,0 +1,70 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { type DollyConfig } from '@dolly/config';
+import { workerGroupId, workerOwnGroupId } from '@dolly/contracts';
+import { type Placement, RuleViolationError } from '@dolly/domain';
+import { DOLLY_CONFIG, KAFKA } from '@dolly/platform';
+import { WorkerRow } from '@dolly/read-models';
+import type { Kafka } from 'kafkajs';
+import { Repository } from 'typeorm';
+
+/** How long a group's liveness is trusted before asking Kafka again. */
+const LIVENESS_CACHE_MS = 2000;
+
+/**
+ * Chooses who does a job. Workers announce the datastores they reach; workers reaching the same
+ * ones form a group, a Kafka consumer group whose live members Kafka itself knows. A job goes to
+ * a live group that reaches every datastore it touches, or, when it needs a running VM's disks, to
+ * the one worker whose storage daemon holds them.
+ */
+@Injectable()
+export class PlacementService {
+  private readonly liveness = new Map<string, { live: boolean; at: number }>();
+
+  constructor(
+    @InjectRepository(WorkerRow) private readonly workers: Repository<WorkerRow>,
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
+  ) {}
+
+  async forDatastores(datastoreIds: readonly string[]): Promise<Placement> {
+    const needed = [...new Set(datastoreIds)];
+    const workers = await this.workers.find();
+    const groups = [...new Set(workers.filter((w) => needed.every((id) => w.datastoreIds.includes(id))).map((w) => w.group))];
+    for (const group of groups) {
+      if (await this.live(workerGroupId(this.config.kafkaPrefix, group))) return { kind: 'group', group };
+    }
+    throw new RuleViolationError('PLACEMENT.NO_WORKER', 'No running worker reaches the datastores this needs', [
+      {
+        code: 'PLACEMENT.NO_WORKER',
+        detail:
+          `Needed: ${needed.join(', ')}. ` +
+          (groups.length === 0 ? 'No worker has announced reaching all of them.' : `Workers that reach them (${groups.join(', ')}) are not running.`),
+      },
+    ]);
+  }
+
+  async forWorker(workerId: string): Promise<Placement> {
+    if (!(await this.live(workerOwnGroupId(this.config.kafkaPrefix, workerId)))) {
+      throw new RuleViolationError('PLACEMENT.WORKER_GONE', `The worker holding this VM's disks (${workerId}) is not running`, [
+        { code: 'PLACEMENT.WORKER_GONE', detail: `Worker ${workerId} holds the VM's live disks and does not answer` },
+      ]);
+    }
+    return { kind: 'worker', workerId };
+  }
+
+  private async live(groupId: string): Promise<boolean> {
+    const cached = this.liveness.get(groupId);
+    if (cached && Date.now() - cached.at < LIVENESS_CACHE_MS) return cached.live;
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.describeGroups([groupId]);
+      const live = groups.some((group) => group.members.length > 0);
+      this.liveness.set(groupId, { live, at: Date.now() });
+      return live;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}

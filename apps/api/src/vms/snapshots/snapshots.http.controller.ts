@@ -1,0 +1,98 @@
+import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Uuid } from '@dolly/domain';
+import { Requires, Validate } from '@dolly/platform';
+import { type Static, Type } from '@sinclair/typebox';
+import type { Response } from 'express';
+import { v7 as uuidv7 } from 'uuid';
+import { Execution } from '../../shared/command-execution';
+import { CommandRunner } from '../../shared/command-runner';
+import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../../shared/openapi';
+import { Context, type RequestContext } from '../../shared/request-context';
+import { GetVm } from '../queries/vm.queries';
+import { VmView } from '../queries/vm.representation';
+import { VmIdParam } from '../vm-id.param';
+import { OperateOnVm } from '../vm-operations';
+
+const SnapshotIdParam = Uuid('The snapshot.');
+export const TakeSnapshotRequest = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 80 }),
+    description: Type.Optional(Type.String({ maxLength: 1000, default: '' })),
+  },
+  { additionalProperties: false },
+);
+type TakeSnapshotRequest = Static<typeof TakeSnapshotRequest>;
+
+@ApiTags('snapshots')
+@Controller('vms/:vmId/snapshots')
+export class SnapshotsController {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly queries: QueryBus,
+  ) {}
+
+  @Get()
+  @Requires('inventory:read')
+  @ApiOperation({ summary: "A VM's snapshots, oldest first, and which one it runs from." })
+  @ApiOk(Type.Pick(VmView, ['snapshots', 'currentSnapshotId']))
+  @ApiProblems(400, 404)
+  async list(@Param('vmId', new Validate(VmIdParam)) vmId: string) {
+    const { snapshots, currentSnapshotId } = await this.queries.execute(new GetVm(vmId));
+    return { snapshots, currentSnapshotId };
+  }
+
+  @Post()
+  @Requires('vm:snapshot')
+  @ApiOperation({ summary: 'Take a snapshot: each disk’s top is frozen and a new delta starts over it (also while it runs).' })
+  @ApiJsonBody(TakeSnapshotRequest)
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 413, 415, 422)
+  take(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Body(new Validate(TakeSnapshotRequest)) body: TakeSnapshotRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const command = new OperateOnVm(new Execution(context, 'TakeSnapshot'), {
+      kind: 'snapshot',
+      action: 'take',
+      vmId,
+      snapshotId: uuidv7(),
+      name: body.name,
+      description: body.description ?? '',
+    });
+    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+  }
+
+  @Post(':snapshotId/revert')
+  @Requires('vm:snapshot')
+  @ApiOperation({ summary: 'Revert a powered-off VM to a snapshot: its disks read as then.' })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 422)
+  revert(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Param('snapshotId', new Validate(SnapshotIdParam)) snapshotId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const command = new OperateOnVm(new Execution(context, 'RevertToSnapshot'), { kind: 'snapshot', action: 'revert', vmId, snapshotId });
+    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+  }
+
+  @Delete(':snapshotId')
+  @Requires('vm:snapshot')
+  @ApiOperation({ summary: 'Delete a snapshot: its layers are consolidated into the chain.' })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 422)
+  remove(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Param('snapshotId', new Validate(SnapshotIdParam)) snapshotId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const command = new OperateOnVm(new Execution(context, 'DeleteSnapshot'), { kind: 'snapshot', action: 'delete', vmId, snapshotId });
+    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+  }
+}
