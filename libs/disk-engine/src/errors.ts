@@ -7,26 +7,83 @@
 export const DISK_ERROR_CODES = {
   'DISK.NOT_FOUND': { retryable: false, meaning: 'unknown datastore, disk or layer' },
   'DISK.ALREADY_EXISTS': { retryable: false, meaning: 'a disk with this id already exists' },
-  'DISK.BAD_NAME': { retryable: false, meaning: 'an id or file name with a path separator or odd characters' },
-  'DISK.BAD_REQUEST': { retryable: false, meaning: 'a size, alignment or option that cannot be honoured' },
-  'DISK.LAYER_FROZEN': { retryable: false, meaning: 'a write (or writable export) of a frozen layer' },
-  'DISK.NOT_FROZEN': { retryable: false, meaning: 'a linked clone needs a frozen layer to stand on' },
-  'DISK.LAYER_SHARED': { retryable: false, meaning: 'consolidate refused: the layer below has other dependants' },
-  'DISK.NO_BACKING': { retryable: false, meaning: 'consolidate refused: nothing below to merge into' },
-  'DISK.NOT_IN_CHAIN': { retryable: false, meaning: 'materialise refused: that layer is not below this one' },
-  'DISK.OUT_OF_RANGE': { retryable: false, meaning: 'an offset or length past the end of the disk' },
-  'DISK.NO_SPACE': { retryable: false, meaning: 'the datastore cannot hold it; refused before any byte was written' },
-  'DISK.BACKING_OUTSIDE_DATASTORE': { retryable: false, meaning: 'a backing file outside the datastore folder' },
-  'DISK.FORMAT_MISMATCH': { retryable: false, meaning: 'an image that is not what its name or the caller says' },
-  'DISK.UNSUPPORTED_FORMAT': { retryable: false, meaning: 'an image format or VMDK subformat we do not import' },
-  'DISK.QUARANTINED': { retryable: false, meaning: 'check moved this layer aside; it cannot be used' },
-  'DISK.OPERATION_CONFLICT': { retryable: false, meaning: 'this operation id was used for another command' },
-  'DISK.IN_USE': { retryable: true, meaning: 'the disk is open in the storage daemon; close it first' },
-  'DISK.NOT_LIVE': { retryable: false, meaning: 'the disk or layer is not open in the storage daemon' },
+  'DISK.BAD_NAME': {
+    retryable: false,
+    meaning: 'an id or file name with a path separator or odd characters',
+  },
+  'DISK.BAD_REQUEST': {
+    retryable: false,
+    meaning: 'a size, alignment or option that cannot be honoured',
+  },
+  'DISK.LAYER_FROZEN': {
+    retryable: false,
+    meaning: 'a write (or writable export) of a frozen layer',
+  },
+  'DISK.NOT_FROZEN': {
+    retryable: false,
+    meaning: 'a linked clone needs a frozen layer to stand on',
+  },
+  'DISK.LAYER_SHARED': {
+    retryable: false,
+    meaning: 'consolidate refused: the layer below has other dependants',
+  },
+  'DISK.NO_BACKING': {
+    retryable: false,
+    meaning: 'consolidate refused: nothing below to merge into',
+  },
+  'DISK.NOT_IN_CHAIN': {
+    retryable: false,
+    meaning: 'materialise refused: that layer is not below this one',
+  },
+  'DISK.OUT_OF_RANGE': {
+    retryable: false,
+    meaning: 'an offset or length past the end of the disk',
+  },
+  'DISK.NO_SPACE': {
+    retryable: false,
+    meaning: 'the datastore cannot hold it; refused before any byte was written',
+  },
+  'DISK.BACKING_OUTSIDE_DATASTORE': {
+    retryable: false,
+    meaning: 'a backing file outside the datastore folder',
+  },
+  'DISK.FORMAT_MISMATCH': {
+    retryable: false,
+    meaning: 'an image that is not what its name or the caller says',
+  },
+  'DISK.UNSUPPORTED_FORMAT': {
+    retryable: false,
+    meaning: 'an image format or VMDK subformat we do not import',
+  },
+  'DISK.QUARANTINED': {
+    retryable: false,
+    meaning: 'check moved this layer aside; it cannot be used',
+  },
+  'DISK.OPERATION_CONFLICT': {
+    retryable: false,
+    meaning: 'this operation id was used for another command',
+  },
+  'DISK.IN_USE': {
+    retryable: true,
+    meaning: 'the disk is open in the storage daemon; close it first',
+  },
+  'DISK.NOT_LIVE': {
+    retryable: false,
+    meaning: 'the disk or layer is not open in the storage daemon',
+  },
   'DISK.BUSY': { retryable: true, meaning: 'another operation holds a layer this one needs' },
-  'DISK.CANCELLED': { retryable: true, meaning: 'the caller aborted; nothing of it is left behind' },
-  'DISK.DAEMON_UNAVAILABLE': { retryable: true, meaning: 'the storage daemon is down or restarting' },
-  'DISK.QEMU_FAILED': { retryable: true, meaning: 'QEMU refused or failed; details hold what it said' },
+  'DISK.CANCELLED': {
+    retryable: true,
+    meaning: 'the caller aborted; nothing of it is left behind',
+  },
+  'DISK.DAEMON_UNAVAILABLE': {
+    retryable: true,
+    meaning: 'the storage daemon is down or restarting',
+  },
+  'DISK.QEMU_FAILED': {
+    retryable: true,
+    meaning: 'QEMU refused or failed; details hold what it said',
+  },
 } as const;
 
 export type DiskErrorCode = keyof typeof DISK_ERROR_CODES;
@@ -53,7 +110,12 @@ export class DiskEngineError extends Error {
   }
 
   toJSON(): DiskErrorData {
-    return { code: this.code, message: this.message, retryable: this.retryable, details: this.details };
+    return {
+      code: this.code,
+      message: this.message,
+      retryable: this.retryable,
+      details: this.details,
+    };
   }
 
   static fromJSON(data: DiskErrorData): DiskEngineError {
