@@ -32,6 +32,8 @@ export interface OperationIntent {
   removedFiles: string[];
   /** Present for operations that change files in place (consolidate, materialise). */
   completedWhen?: CompletionProbe;
+  /** The result the caller gets, as decided; check commits it when it rolls forward. */
+  result?: unknown;
 }
 
 export type OperationLogEntry =
