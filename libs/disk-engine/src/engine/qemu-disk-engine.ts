@@ -136,6 +136,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   private readonly now: () => string;
   private stopping = false;
   private temporaryExports = 0;
+  private readonly restartListeners = new Set<(reopened: LiveExport[]) => void>();
 
   private constructor(
     private readonly config: QemuDiskEngineConfig,
@@ -1168,13 +1169,20 @@ export class QemuDiskEngine implements DiskEnginePort {
     return reopened;
   }
 
+  /** Called after the daemon died and was restarted, with the exports brought back. */
+  onDaemonRestart(listener: (reopened: LiveExport[]) => void): () => void {
+    this.restartListeners.add(listener);
+    return () => this.restartListeners.delete(listener);
+  }
+
   private async onDaemonExit(): Promise<void> {
     this.live.reset();
     this.clients.clear();
     if (this.stopping || this.config.restartDaemon === false) return;
     try {
       await this.daemon.start();
-      await this.reopenExports(await this.allLiveSpecs());
+      const reopened = await this.reopenExports(await this.allLiveSpecs());
+      for (const listener of this.restartListeners) listener(reopened);
     } catch {
       // Operations report DISK.DAEMON_UNAVAILABLE until the next start succeeds.
     }
