@@ -210,7 +210,8 @@ export class StorageDaemon {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** Alive and not a zombie waiting for its parent to reap it. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return existsSync(`/proc/${pid}`) && !readProc(pid, 'stat').includes(') Z ');

@@ -723,6 +723,13 @@ export class QemuDiskEngine implements DiskEnginePort {
               await qemuImg.commit(this.pathOf(upper), {
                 signal: options?.signal,
                 cwd: this.rootOf(upper.datastoreId),
+                ioProgress: this.ioProgress(
+                  options,
+                  operationId,
+                  'merge',
+                  'rchar',
+                  await qemuImg.allocatedBytes(this.pathOf(upper)),
+                ),
               });
             } catch (error) {
               // The layer below took part of the data: reads are unchanged, only clusters may leak.
@@ -825,6 +832,13 @@ export class QemuDiskEngine implements DiskEnginePort {
               await qemuImg.rebase(this.pathOf(layer), newBacking?.fileName ?? null, {
                 signal: options?.signal,
                 cwd: this.rootOf(layer.datastoreId),
+                ioProgress: this.ioProgress(
+                  options,
+                  operationId,
+                  'rebase',
+                  'rchar',
+                  layer.capacityBytes,
+                ),
               });
             }
             this.usage.delete(layer.datastoreId);

@@ -124,8 +124,12 @@ export class NbdClient {
     }
   }
 
-  read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    return this.request(CMD.read, 0, offsetBytes, lengthBytes, undefined, lengthBytes);
+  /** Large reads go as several requests (servers cap one request, QEMU at 32 MiB). */
+  async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+    const parts = chunks(offsetBytes, lengthBytes).map(([offset, length]) =>
+      this.request(CMD.read, 0, offset, length, undefined, length),
+    );
+    return Buffer.concat(await Promise.all(parts));
   }
 
   /** `fua`: the write is on stable storage when acknowledged. */
@@ -134,14 +138,12 @@ export class NbdClient {
     data: Uint8Array,
     options: { fua?: boolean } = {},
   ): Promise<void> {
-    await this.request(
-      CMD.write,
-      options.fua ? CMD_FLAG_FUA : 0,
-      offsetBytes,
-      data.length,
-      data,
-      0,
-    );
+    const flags = options.fua ? CMD_FLAG_FUA : 0;
+    const parts = chunks(offsetBytes, data.length).map(([offset, length]) => {
+      const from = offset - offsetBytes;
+      return this.request(CMD.write, flags, offset, length, data.subarray(from, from + length), 0);
+    });
+    await Promise.all(parts);
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void> {
@@ -212,6 +214,16 @@ export class NbdClient {
       this.socket.destroy();
     }
   }
+}
+
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+function chunks(offsetBytes: number, lengthBytes: number): Array<[number, number]> {
+  const parts: Array<[number, number]> = [];
+  for (let done = 0; done < lengthBytes || parts.length === 0; done += MAX_REQUEST_BYTES) {
+    parts.push([offsetBytes + done, Math.min(MAX_REQUEST_BYTES, lengthBytes - done)]);
+  }
+  return parts;
 }
 
 function requestHeader(

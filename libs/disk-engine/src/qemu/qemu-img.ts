@@ -293,7 +293,7 @@ export async function convert(options: ConvertOptions): Promise<void> {
 /** Writes the image's clusters into its backing file; -d keeps the image as it was. */
 export async function commit(
   file: string,
-  options: { signal?: AbortSignal; cwd?: string } = {},
+  options: { signal?: AbortSignal; cwd?: string; ioProgress?: IoProgress } = {},
 ): Promise<void> {
   await run(QEMU_IMG, ['commit', '-q', '-f', 'qcow2', '-d', file], options);
 }
@@ -305,7 +305,7 @@ export async function commit(
 export async function rebase(
   file: string,
   backingFileName: string | null,
-  options: { signal?: AbortSignal; cwd?: string } = {},
+  options: { signal?: AbortSignal; cwd?: string; ioProgress?: IoProgress } = {},
 ): Promise<void> {
   const backing = backingFileName === null ? ['-b', ''] : ['-b', backingFileName, '-F', 'qcow2'];
   await run(QEMU_IMG, ['rebase', '-q', '-f', 'qcow2', ...backing, file], options);
