@@ -134,9 +134,9 @@ export class StorageDaemon {
     } catch {
       child.kill('SIGTERM');
     }
-    const timeout = sleep(START_TIMEOUT_MS).then(() => child.kill('SIGKILL'));
-    await Promise.race([exited, timeout]);
+    const unresponsive = setTimeout(() => child.kill('SIGKILL'), START_TIMEOUT_MS);
     await exited;
+    clearTimeout(unresponsive);
     await this.qmp.disconnect();
     this._state = 'stopped';
   }
