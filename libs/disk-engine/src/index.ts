@@ -9,8 +9,9 @@ export {
   type QemuDiskEngineConfig,
   type StartReport,
 } from './engine/qemu-disk-engine';
+export { type OperationTiming } from './engine/operation-runner';
 export { type CheckFinding, type FindingAction, type FindingKind } from './engine/check';
-export { type CacheConfig } from './daemon/live-graph';
+export { type DaemonTuning, DEFAULT_TUNING } from './daemon/live-graph';
 export { type NbdEndpoint, type NbdListen, type TlsConfig } from './daemon/storage-daemon';
 export { NbdClient, NbdError, type NbdTarget } from './nbd/nbd-client';
 export * from './model/events';

@@ -296,6 +296,32 @@ describe('memory images and forks', () => {
   });
 });
 
+describe('shared read-only layers', () => {
+  it('are opened as shards of a bounded number of parents, each read the same, all closed after', async () => {
+    engine = await startEngine(box, { daemonTuning: { maxParentsPerNode: 2 } });
+    const parent = await connect(await liveDisk('parent'));
+    await parent.write(0, pattern(0x5a, 65536));
+    await parent.flush();
+    const forks = [];
+    for (let i = 0; i < 5; i++) {
+      const fork = await engine.fork({
+        operationId: opId(),
+        sources: [{ diskId: 'parent', newDiskId: `ic${i}` }],
+      });
+      forks.push(await connect(fork.forks[0].export));
+    }
+    // 5 writable overlays, and the parent's layer opened as ceil(5 / 2) = 3 read-only shards.
+    expect(engine.liveNodeCount()).toBe(5 + 3);
+    for (const [i, fork] of forks.entries()) await fork.write(65536, pattern(i + 1, 65536));
+    for (const [i, fork] of forks.entries()) {
+      expect([(await fork.read(0, 1))[0], (await fork.read(65536, 1))[0]]).toEqual([0x5a, i + 1]);
+    }
+    for (const fork of forks.splice(0)) await fork.close();
+    for (let i = 0; i < 5; i++) await engine.deleteDisk({ operationId: opId(), diskId: `ic${i}` });
+    expect(engine.liveNodeCount()).toBe(0);
+  });
+});
+
 describe('the daemon', () => {
   it('is restarted when it dies, with the same exports, and flushed writes are there', async () => {
     engine = await startEngine(box);

@@ -2,25 +2,41 @@
  * Empty overlays in constant time. An empty qcow2 overlay depends only on its backing string,
  * backing format, virtual size and cluster size: every overlay of one base is byte for byte the
  * same file. So qemu-img makes it once per base (a template kept under .dolly/templates), and
- * each linked clone or fork copies those ~200 KiB instead of spawning qemu-img (about 10 ms).
+ * each linked clone or fork writes those ~200 KiB (kept in memory) instead of spawning qemu-img
+ * (about 10 ms).
  * QEMU still makes the bytes; the copy is what `qemu-img create -b` would have written.
  */
-import { access, copyFile, readdir, rename, rm } from 'node:fs/promises';
+import { access, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Layer } from '../model/layer-graph';
 import { create } from '../qemu/qemu-img';
 import { metadataPaths } from '../store/datastore-store';
+import { writeDurably } from '../store/fs-atomic';
 
 function templateName(base: Layer): string {
   return `${base.layerId}.${base.capacityBytes}.${base.clusterSizeBytes}.qcow2`;
 }
 
+/** Templates kept in memory (about 200 KiB each): the bases cloned from most recently. */
+const TEMPLATES_IN_MEMORY = 16;
+
 export class OverlayFactory {
   private readonly making = new Map<string, Promise<string>>();
+  private readonly bytes = new Map<string, Buffer>();
 
-  /** Writes an empty overlay of `base` at `path` (a temporary name the caller publishes). */
+  /** Writes an empty overlay of `base` at `path`, on disk when this resolves; the caller publishes it. */
   async write(root: string, base: Layer, path: string): Promise<void> {
-    await copyFile(await this.template(root, base), path);
+    const template = await this.template(root, base);
+    let bytes = this.bytes.get(template);
+    if (!bytes) {
+      bytes = await readFile(template);
+      this.bytes.set(template, bytes);
+      if (this.bytes.size > TEMPLATES_IN_MEMORY) this.bytes.delete(this.bytes.keys().next().value!);
+    } else {
+      this.bytes.delete(template); // most recently used last
+      this.bytes.set(template, bytes);
+    }
+    await writeDurably(path, bytes);
   }
 
   /** Forgets the templates of layers that are gone (their backing string names no layer). */
@@ -32,6 +48,7 @@ export class OverlayFactory {
       if (name.startsWith('.') || !liveLayerIds.has(layerId)) {
         await rm(join(dir, name), { force: true });
         this.making.delete(join(dir, name));
+        this.bytes.delete(join(dir, name));
         removed.push(name);
       }
     }

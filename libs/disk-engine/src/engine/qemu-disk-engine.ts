@@ -46,8 +46,8 @@ import { assertValidId, temporaryFileName } from '../model/names';
 import { type OperationRecord } from '../model/operation-log';
 import { type DatastoreSpace, assertRoomFor, datastoreSpace, reachCounts } from '../model/space';
 import {
-  type CacheConfig,
-  DEFAULT_CACHE,
+  type DaemonTuning,
+  DEFAULT_TUNING,
   LiveGraph,
   type LiveExport,
   type LiveLayer,
@@ -58,7 +58,7 @@ import { NbdClient } from '../nbd/nbd-client';
 import * as qemuImg from '../qemu/qemu-img';
 import { run } from '../qemu/process';
 import { DatastoreStore } from '../store/datastore-store';
-import { fsyncPath, publish } from '../store/fs-atomic';
+import { fsyncPath, publish, publishAll } from '../store/fs-atomic';
 import {
   type CheckDatastores,
   type CloseLive,
@@ -86,8 +86,13 @@ import {
 } from '../port';
 import { type CheckFinding, type CheckReport, checkDatastore, quarantineEvents } from './check';
 import { diskKey, layerKey } from './locks';
-import { type ExportSpec, readLiveState, writeLiveState } from './live-state';
-import { type Datastore, OperationRunner, type PlannedOperation } from './operation-runner';
+import { type ExportSpec, LiveState } from './live-state';
+import {
+  type Datastore,
+  OperationRunner,
+  type OperationTiming,
+  type PlannedOperation,
+} from './operation-runner';
 import { OverlayFactory } from './overlays';
 
 export interface DatastoreConfig {
@@ -105,11 +110,13 @@ export interface QemuDiskEngineConfig {
   nbd?: NbdListen;
   tls?: TlsConfig;
   maxChainDepth?: number;
-  cache?: Partial<CacheConfig>;
+  daemonTuning?: Partial<DaemonTuning>;
   /** Restart the daemon when it dies (default true). */
   restartDaemon?: boolean;
   now?: () => string;
   newLayerId?: () => string;
+  /** Called after each operation with the time each phase took. */
+  onTiming?: (timing: OperationTiming) => void;
 }
 
 export interface StartReport {
@@ -130,13 +137,17 @@ export class QemuDiskEngine implements DiskEnginePort {
   private live: LiveGraph;
   private readonly overlays = new OverlayFactory();
   private readonly clients = new Map<string, Promise<NbdClient>>();
-  private readonly usage = new Map<string, { at: number; allocated: Record<string, number> }>();
+  private readonly usage = new Map<
+    string,
+    { at: number; allocated: Record<string, number>; refreshing?: Promise<unknown> }
+  >();
   private readonly maxChainDepth: number;
   private readonly newLayerId: () => string;
   private readonly now: () => string;
   private stopping = false;
   private temporaryExports = 0;
   private readonly restartListeners = new Set<(reopened: LiveExport[]) => void>();
+  private readonly liveState: LiveState;
 
   private constructor(
     private readonly config: QemuDiskEngineConfig,
@@ -147,13 +158,16 @@ export class QemuDiskEngine implements DiskEnginePort {
     this.now = config.now ?? (() => new Date().toISOString());
     this.newLayerId = config.newLayerId ?? randomUUID;
     this.maxChainDepth = config.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
-    this.runner = new OperationRunner(datastores, graph, records, this.now);
+    this.runner = new OperationRunner(datastores, graph, records, this.now, config.onTiming);
     this.daemon = new StorageDaemon({
       runtimeDir: config.runtimeDir,
       nbd: config.nbd,
       tls: config.tls,
     });
-    this.live = new LiveGraph(this.daemon, { ...DEFAULT_CACHE, ...config.cache });
+    this.live = new LiveGraph(this.daemon, { ...DEFAULT_TUNING, ...config.daemonTuning });
+    this.liveState = new LiveState(
+      new Map([...datastores.values()].map((d) => [d.datastoreId, d.root])),
+    );
   }
 
   /** Loads every datastore, stops a daemon left by a killed worker, checks, starts the daemon. */
@@ -195,9 +209,14 @@ export class QemuDiskEngine implements DiskEnginePort {
     return this.daemon.pid;
   }
 
+  /** Nodes open in the daemon, read-only shards included. */
+  liveNodeCount(): number {
+    return this.live.nodeCount();
+  }
+
   private async boot(torn: Map<string, number>): Promise<StartReport> {
     await this.daemon.stopLeftover();
-    const specs = await this.allLiveSpecs();
+    const specs = await this.liveState.load();
     const suspects = new Set(specs.filter((s) => s.writable).map((s) => s.layerId));
     const check = await this.checkAll({ repair: true, deep: false, suspects }, torn);
     await this.daemon.start();
@@ -212,6 +231,7 @@ export class QemuDiskEngine implements DiskEnginePort {
       await client.then((c) => c.close()).catch(() => undefined);
     this.clients.clear();
     await this.daemon.stop();
+    await this.liveState.flush();
     await this.runner.checkpointAll();
     for (const ds of this.runner.datastores.values()) await ds.store.close();
   }
@@ -274,13 +294,32 @@ export class QemuDiskEngine implements DiskEnginePort {
   /** Allocated bytes per layer of a datastore, measured at most USAGE_MAX_AGE_MS ago unless `fresh`. */
   private async measureUsage(datastoreId: string, fresh: boolean): Promise<Record<string, number>> {
     const cached = this.usage.get(datastoreId);
-    if (!fresh && cached && Date.now() - cached.at < USAGE_MAX_AGE_MS) return cached.allocated;
+    if (!fresh && cached) {
+      // Small allocations (overlays) plan against the last measure and refresh it on the side:
+      // measuring stats every layer, which must not be paid on every linked clone.
+      if (Date.now() - cached.at > USAGE_MAX_AGE_MS && !cached.refreshing) {
+        cached.refreshing = this.statLayers(datastoreId).finally(
+          () => (cached.refreshing = undefined),
+        );
+      }
+      return cached.allocated;
+    }
+    return this.statLayers(datastoreId);
+  }
+
+  private async statLayers(datastoreId: string): Promise<Record<string, number>> {
     const allocated: Record<string, number> = {};
     for (const layer of layersOfDatastore(this.runner.graph, datastoreId)) {
       allocated[layer.layerId] = await qemuImg.allocatedBytes(this.pathOf(layer)).catch(() => 0);
     }
     this.usage.set(datastoreId, { at: Date.now(), allocated });
     return allocated;
+  }
+
+  /** The next measure of this datastore must look again (files were added or grew). */
+  private staleUsage(datastoreId: string): void {
+    const cached = this.usage.get(datastoreId);
+    if (cached) cached.at = 0;
   }
 
   private async fileSystemFreeBytes(
@@ -405,7 +444,7 @@ export class QemuDiskEngine implements DiskEnginePort {
       execute: async () => {
         await write();
         await publish(temporary, final);
-        this.usage.delete(layer.datastoreId);
+        this.staleUsage(layer.datastoreId);
       },
       finish: async (result) => ({
         ...result,
@@ -739,7 +778,7 @@ export class QemuDiskEngine implements DiskEnginePort {
             // The merged image takes the upper layer's name: whatever stood on it reads the same.
             await rename(this.pathOf(lower), this.pathOf(upper));
             await fsyncPath(this.rootOf(upper.datastoreId));
-            this.usage.delete(upper.datastoreId);
+            this.staleUsage(upper.datastoreId);
           },
           afterCommit: () => this.pruneTemplates(upper.datastoreId),
         };
@@ -841,7 +880,7 @@ export class QemuDiskEngine implements DiskEnginePort {
                 ),
               });
             }
-            this.usage.delete(layer.datastoreId);
+            this.staleUsage(layer.datastoreId);
           },
           afterCommit: () => this.removeReclaimed(layer.datastoreId, reclaimed),
         };
@@ -920,7 +959,7 @@ export class QemuDiskEngine implements DiskEnginePort {
             shared: [],
           },
           result: { operationId, events },
-          execute: () => this.closeExport(disk.datastoreId, command.diskId),
+          execute: () => this.closeExport(command.diskId),
           afterCommit: () => this.removeReclaimed(disk.datastoreId, reclaimed),
         };
       },
@@ -933,12 +972,12 @@ export class QemuDiskEngine implements DiskEnginePort {
     reclaimed: Array<{ layerId: string; fileName: string }>,
   ): Promise<void> {
     for (const { layerId, fileName } of reclaimed) {
-      await this.closeExport(datastoreId, layerExportName(layerId));
+      await this.closeExport(layerExportName(layerId));
       await rm(join(this.rootOf(datastoreId), fileName), { force: true });
     }
     if (reclaimed.length) {
       await fsyncPath(this.rootOf(datastoreId));
-      this.usage.delete(datastoreId);
+      this.staleUsage(datastoreId);
       await this.pruneTemplates(datastoreId);
     }
   }
@@ -1017,13 +1056,13 @@ export class QemuDiskEngine implements DiskEnginePort {
               (p) => frozen.has(p.layerId) && this.live.isOpenWritable(p.layerId),
             )) {
               for (const e of this.live.exportsOf(parent.layerId))
-                await this.closeExport(datastoreId, e.exportName);
+                await this.closeExport(e.exportName);
               await this.live.reopenReadOnly(parent.layerId);
             }
             await Promise.all(
               forks.map((f) => this.overlays.write(this.rootOf(datastoreId), f.base, f.temporary)),
             );
-            for (const f of forks) await publish(f.temporary, this.pathOf(f.overlay));
+            await publishAll(forks.map((f) => [f.temporary, this.pathOf(f.overlay)]));
             const opened: string[] = [];
             try {
               for (const f of forks) {
@@ -1040,15 +1079,17 @@ export class QemuDiskEngine implements DiskEnginePort {
               throw error;
             }
           },
-          afterCommit: () =>
-            this.saveLiveState(datastoreId, [
-              ...forks.map((f) => ({
+          afterCommit: async () => {
+            for (const f of forks) {
+              const target = { diskId: f.source.newDiskId };
+              this.liveState.put(datastoreId, {
                 exportName: f.export.exportName,
-                target: { diskId: f.source.newDiskId },
+                target,
                 writable: true,
                 layerId: f.overlay.layerId,
-              })),
-            ]),
+              });
+            }
+          },
         };
       },
     );
@@ -1082,15 +1123,14 @@ export class QemuDiskEngine implements DiskEnginePort {
   ): Promise<LiveExport> {
     const existing = this.live.allExports().find((e) => e.exportName === exportName);
     if (existing) return existing;
-    const top = chain[0];
-    await this.live.open(
+    const node = await this.live.open(
       chain.map((l) => this.liveLayer(l)),
       writable,
     );
     try {
-      return await this.live.export(top.layerId, exportName, writable, diskId);
+      return await this.live.export(node, exportName, writable, diskId);
     } finally {
-      await this.live.release(top.layerId);
+      await this.live.release(node);
     }
   }
 
@@ -1120,22 +1160,25 @@ export class QemuDiskEngine implements DiskEnginePort {
       });
     }
     const live = await this.exportChain(chain, exportName, writable, diskId);
-    await this.saveLiveState(layer.datastoreId, [
-      { exportName, target: command.target, writable, layerId: layer.layerId },
-    ]);
+    this.liveState.put(layer.datastoreId, {
+      exportName,
+      target: command.target,
+      writable,
+      layerId: layer.layerId,
+    });
     return live;
   }
 
   async closeLive(command: CloseLive): Promise<void> {
     assertValidId('operation', command.operationId);
-    const { layer, exportName } = this.resolveExport(this.runner.graph, command.target);
+    const { exportName } = this.resolveExport(this.runner.graph, command.target);
     if (!this.live.allExports().some((e) => e.exportName === exportName)) {
       throw new DiskEngineError('DISK.NOT_LIVE', `${exportName} is not exported`, { exportName });
     }
-    await this.closeExport(layer.datastoreId, exportName);
+    await this.closeExport(exportName);
   }
 
-  private async closeExport(datastoreId: string, exportName: string): Promise<void> {
+  private async closeExport(exportName: string): Promise<void> {
     const client = this.clients.get(exportName);
     this.clients.delete(exportName);
     await client?.then((c) => c.close()).catch(() => undefined);
@@ -1143,26 +1186,7 @@ export class QemuDiskEngine implements DiskEnginePort {
       this.assertDaemon();
       await this.live.unexport(exportName);
     }
-    await this.saveLiveState(datastoreId, [], [exportName]);
-  }
-
-  private async allLiveSpecs(): Promise<ExportSpec[]> {
-    const specs: ExportSpec[] = [];
-    for (const ds of this.runner.datastores.values()) specs.push(...(await readLiveState(ds.root)));
-    return specs;
-  }
-
-  /** Records exports added (or removed) so that a restart brings the same ones back. */
-  private async saveLiveState(
-    datastoreId: string,
-    added: ExportSpec[],
-    removed: string[] = [],
-  ): Promise<void> {
-    const root = this.rootOf(datastoreId);
-    const gone = new Set([...removed, ...added.map((a) => a.exportName)]);
-    const before = await readLiveState(root);
-    if (!added.length && !before.some((s) => gone.has(s.exportName))) return;
-    await writeLiveState(root, [...before.filter((s) => !gone.has(s.exportName)), ...added]);
+    this.liveState.remove(exportName);
   }
 
   private async reopenExports(specs: ExportSpec[]): Promise<LiveExport[]> {
@@ -1176,8 +1200,7 @@ export class QemuDiskEngine implements DiskEnginePort {
         reopened.push(await this.exportChain(chain, exportName, writable, diskId));
       } catch {
         // Gone or broken since: forget it, so that it is not tried at every start.
-        for (const ds of this.runner.datastores.values())
-          await this.saveLiveState(ds.datastoreId, [], [spec.exportName]);
+        this.liveState.remove(spec.exportName);
       }
     }
     return reopened;
@@ -1195,7 +1218,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     if (this.stopping || this.config.restartDaemon === false) return;
     try {
       await this.daemon.start();
-      const reopened = await this.reopenExports(await this.allLiveSpecs());
+      const reopened = await this.reopenExports(this.liveState.all());
       for (const listener of this.restartListeners) listener(reopened);
     } catch {
       // Operations report DISK.DAEMON_UNAVAILABLE until the next start succeeds.
@@ -1389,7 +1412,7 @@ export class QemuDiskEngine implements DiskEnginePort {
       if (writable) await client.flush();
       return result;
     } finally {
-      await this.closeExport(resolved.layer.datastoreId, name);
+      await this.closeExport(name);
     }
   }
 

@@ -3,17 +3,20 @@
  * another host) recovers the layer graph from the folder alone:
  *
  *   <datastore>/
- *     <layerId>.qcow2            the images; backing strings are bare file names in this folder
- *     .dolly/manifest.json       checkpoint: graph + recent operation records, written atomically
- *     .dolly/oplog.jsonl         every operation entry since the checkpoint, one JSON line each,
- *                                on disk (fdatasync) before the operation goes on
- *     .dolly/templates/          empty overlays kept for reuse (a cache; safe to delete)
- *     .dolly/quarantine/         what check moved aside
+ *     <layerId>.qcow2              the images; backing strings are bare file names in this folder
+ *     .dolly/manifest.json         checkpoint: graph + recent operation records, written atomically
+ *     .dolly/oplog.<n>.jsonl       log segments: every operation entry since the checkpoint, one
+ *                                  JSON line each, on disk (fdatasync) before the operation goes on
+ *     .dolly/live.json             exports to bring back after a restart (see live-state.ts)
+ *     .dolly/templates/            empty overlays kept for reuse (a cache; safe to delete)
+ *     .dolly/quarantine/           what check moved aside
  *
  * The log is a write-ahead log: the graph is the checkpoint plus the committed events after it.
- * A line torn by a crash mid-append is the last line, and is cut off on open.
+ * A checkpoint starts a new segment at once and writes the manifest in the background, so no
+ * operation waits for it; segments the manifest covers are deleted after it is on disk. A line
+ * torn by a crash mid-append can only be the last line of the last segment, and is cut off.
  */
-import { mkdir, readFile, truncate } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { evolveAll } from '../model/events';
 import { type LayerGraph, emptyGraph } from '../model/layer-graph';
@@ -22,17 +25,17 @@ import {
   type OperationRecord,
   applyLogEntry,
 } from '../model/operation-log';
-import { DurableLog, writeFileAtomic } from './fs-atomic';
+import { DurableLog, fsyncPath, writeFileAtomic } from './fs-atomic';
 
 export const METADATA_DIR = '.dolly';
 const MANIFEST = 'manifest.json';
-const OPLOG = 'oplog.jsonl';
+const SEGMENT = /^oplog\.(\d+)\.jsonl$/;
 const FORMAT_VERSION = 1;
 
 /** Finished records kept for idempotent replays; older ids run again as new operations. */
-export const RECORDS_KEPT = 4096;
+export const RECORDS_KEPT = 2048;
 /** Committed operations between checkpoints: bounds replay time and the log's size. */
-const CHECKPOINT_EVERY = 256;
+const CHECKPOINT_EVERY = 512;
 
 interface Manifest {
   formatVersion: number;
@@ -57,7 +60,7 @@ export function metadataPaths(root: string) {
   return {
     dir,
     manifest: join(dir, MANIFEST),
-    oplog: join(dir, OPLOG),
+    segment: (n: number) => join(dir, `oplog.${n}.jsonl`),
     templates: join(dir, 'templates'),
     quarantine: join(dir, 'quarantine'),
   };
@@ -73,10 +76,22 @@ export function trimRecords(records: Map<string, OperationRecord>, keep = RECORD
     .forEach((r) => records.delete(r.operationId));
 }
 
+/**
+ * A finished record keeps what replays and check need (status, fingerprint, result, the files
+ * it published or released); its planned events are in its result or no longer matter.
+ */
+function compact(record: OperationRecord): OperationRecord {
+  if (record.status === 'started') return record;
+  const { events: _events, result: _result, ...files } = record.intent;
+  return { ...record, intent: { ...files, events: [] } };
+}
+
 export class DatastoreStore {
   private log?: DurableLog;
+  private segment = 0;
   private seq = 0;
   private sinceCheckpoint = 0;
+  private background?: Promise<void>;
   private readonly paths: ReturnType<typeof metadataPaths>;
 
   constructor(
@@ -90,18 +105,26 @@ export class DatastoreStore {
     await mkdir(this.paths.templates, { recursive: true });
     await mkdir(this.paths.quarantine, { recursive: true });
     const manifest = await this.readManifest();
+    const checkpointSeq = manifest?.checkpointSeq ?? 0;
     let graph = manifest?.graph ?? emptyGraph;
     const records = new Map((manifest?.operations ?? []).map((r) => [r.operationId, r]));
-    this.seq = manifest?.checkpointSeq ?? 0;
-    const { entries, tornTailBytes } = await this.readLog();
-    for (const entry of entries) {
-      if (entry.seq <= (manifest?.checkpointSeq ?? 0)) continue;
-      this.seq = entry.seq;
-      records.set(entry.operationId, applyLogEntry(records.get(entry.operationId), entry));
-      if (entry.phase === 'committed') graph = evolveAll(graph, entry.events);
+    this.seq = checkpointSeq;
+    const segments = await this.segments();
+    let tornTailBytes = 0;
+    for (const [i, n] of segments.entries()) {
+      const read = await this.readSegment(n, i === segments.length - 1);
+      tornTailBytes += read.tornTailBytes;
+      for (const entry of read.entries) {
+        if (entry.seq <= checkpointSeq) continue;
+        this.seq = entry.seq;
+        records.set(entry.operationId, applyLogEntry(records.get(entry.operationId), entry));
+        if (entry.phase === 'committed') graph = evolveAll(graph, entry.events);
+      }
     }
     trimRecords(records);
-    this.log = await DurableLog.open(this.paths.oplog);
+    this.segment = segments.at(-1) ?? 0;
+    if (this.segment === 0) await this.startSegment();
+    else this.log = await DurableLog.open(this.paths.segment(this.segment));
     return { graph, records, tornTailBytes };
   }
 
@@ -113,37 +136,64 @@ export class DatastoreStore {
   }
 
   get checkpointDue(): boolean {
-    return this.sinceCheckpoint >= CHECKPOINT_EVERY;
+    return this.sinceCheckpoint >= CHECKPOINT_EVERY && !this.background;
   }
 
   /**
-   * Writes the manifest for everything logged so far, then starts an empty log. The manifest
-   * names the last sequence it holds, so a crash between the two steps replays nothing twice.
-   * The caller must not append meanwhile.
+   * Checkpoints everything logged so far: the state is captured now and a new segment started;
+   * the manifest is written, and the older segments removed, in the background. The caller must
+   * not append meanwhile (it holds the engine's critical section). `wait` waits for the writing.
    */
   async checkpoint(
     graph: LayerGraph,
     records: Map<string, OperationRecord>,
     now: string,
+    wait = false,
   ): Promise<void> {
+    await this.background;
     const manifest: Manifest = {
       formatVersion: FORMAT_VERSION,
       datastoreId: this.datastoreId,
       checkpointSeq: this.seq,
       writtenAt: now,
       graph,
-      operations: [...records.values()].filter((r) => r.datastoreId === this.datastoreId),
+      operations: [...records.values()]
+        .filter((r) => r.datastoreId === this.datastoreId)
+        .map(compact),
     };
-    await writeFileAtomic(this.paths.manifest, JSON.stringify(manifest));
-    await this.log?.close();
-    await writeFileAtomic(this.paths.oplog, '');
-    this.log = await DurableLog.open(this.paths.oplog);
+    const text = JSON.stringify(manifest);
+    const covered = this.segment;
+    await this.startSegment();
     this.sinceCheckpoint = 0;
+    const write = (async () => {
+      await writeFileAtomic(this.paths.manifest, text);
+      for (const n of await this.segments())
+        if (n <= covered) await rm(this.paths.segment(n), { force: true });
+    })();
+    this.background = write.finally(() => (this.background = undefined)).catch(() => undefined);
+    if (wait) await write;
   }
 
   async close(): Promise<void> {
+    await this.background;
     await this.log?.close();
     this.log = undefined;
+  }
+
+  /** A new segment's name must be on disk before anything appended to it is acknowledged. */
+  private async startSegment(): Promise<void> {
+    await this.log?.close();
+    this.segment += 1;
+    this.log = await DurableLog.open(this.paths.segment(this.segment));
+    await fsyncPath(this.paths.dir);
+  }
+
+  private async segments(): Promise<number[]> {
+    return (await readdir(this.paths.dir))
+      .map((name) => SEGMENT.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b);
   }
 
   private async readManifest(): Promise<Manifest | undefined> {
@@ -163,15 +213,12 @@ export class DatastoreStore {
     return manifest;
   }
 
-  private async readLog(): Promise<{ entries: SequencedEntry[]; tornTailBytes: number }> {
-    let text: string;
-    try {
-      text = await readFile(this.paths.oplog, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-        return { entries: [], tornTailBytes: 0 };
-      throw error;
-    }
+  private async readSegment(
+    n: number,
+    last: boolean,
+  ): Promise<{ entries: SequencedEntry[]; tornTailBytes: number }> {
+    const path = this.paths.segment(n);
+    const text = await readFile(path, 'utf8');
     const entries: SequencedEntry[] = [];
     let goodBytes = 0;
     for (const line of text.split('\n')) {
@@ -182,13 +229,15 @@ export class DatastoreStore {
       try {
         entries.push(JSON.parse(line) as SequencedEntry);
         goodBytes += Buffer.byteLength(line) + 1;
-      } catch {
-        break; // a torn append: only the last line can be, and nothing after it was acknowledged
+      } catch (error) {
+        // Only an append cut short by a crash can tear a line, and only the very last one.
+        if (!last) throw error;
+        break;
       }
     }
     const total = Buffer.byteLength(text);
     const kept = Math.min(goodBytes, total);
-    if (kept < total) await truncate(this.paths.oplog, kept);
+    if (kept < total) await truncate(path, kept);
     return { entries, tornTailBytes: total - kept };
   }
 }
