@@ -71,6 +71,8 @@ export interface CheckHost {
   records(): OperationRecord[];
   isInFlight(operationId: string): boolean;
   isOpen(layerId: string): boolean;
+  /** Temporary files this process keeps on purpose (spare overlays). */
+  ownTemporaryFiles(): ReadonlySet<string>;
   rollForward(record: OperationRecord): Promise<void>;
   rollBack(record: OperationRecord, reason: string): Promise<void>;
   quarantine(datastoreId: string, layerId: string, reason: string): Promise<void>;
@@ -141,11 +143,12 @@ export async function checkDatastore(
   const graph = host.graph();
   const layers = layersOfDatastore(graph, datastoreId);
   const byFile = new Map(layers.map((l) => [l.fileName, l]));
-  const runningTemporaries = new Set(
-    ours
+  const runningTemporaries = new Set([
+    ...ours
       .filter((r) => host.isInFlight(r.operationId))
       .flatMap((r) => [...r.intent.temporaryFiles, ...r.intent.publishedFiles]),
-  );
+    ...host.ownTemporaryFiles(),
+  ]);
   const released = new Set(
     ours.flatMap((r) => [...r.intent.removedFiles, ...r.intent.publishedFiles]),
   );

@@ -43,7 +43,13 @@ export interface PlannedOperation<R> {
   reserveBytes?: number;
   /** What the caller gets back; known when deciding, so that check can commit it after a crash. */
   result: R;
-  /** The physical work, under temporary names; it must not change the graph. */
+  /**
+   * Work on temporary names only, which may start before the `started` line is on disk: a
+   * temporary file is removed by check whatever the log says, so only publishing (a rename into
+   * a layer's name) has to wait for the intent to be durable.
+   */
+  stage?: () => Promise<void>;
+  /** The physical work once `started` is durable, publishing included; it must not change the graph. */
   execute?: () => Promise<void>;
   /** Adds what only the finished work can tell (allocated bytes...). */
   finish?: (result: R, graph: LayerGraph) => Promise<R>;
@@ -203,11 +209,15 @@ export class OperationRunner {
     const prepared = await prepare();
     lap('prepare');
     let release = () => {};
+    let staged: Promise<void> | undefined;
     const planned = await this.mutex.run(async () => {
       const plan = decide(this.graph, prepared);
       release = this.locks.acquire(operationId, plan.locks);
       try {
         this.reserve(plan.datastoreId, plan.reserveBytes ?? 0);
+        staged = plan.stage?.();
+        // Awaited after the log line; a failure meanwhile must not count as unhandled.
+        staged?.catch(() => undefined);
         await this.log(plan.datastoreId, {
           phase: 'started',
           operationId,
@@ -218,6 +228,8 @@ export class OperationRunner {
           intent: { ...plan.intent, events: plan.events, result: plan.result },
         });
       } catch (error) {
+        await staged?.catch(() => undefined);
+        await this.removeWritten(plan.datastoreId, plan.intent);
         this.reserve(plan.datastoreId, -(plan.reserveBytes ?? 0));
         release();
         throw error;
@@ -227,6 +239,7 @@ export class OperationRunner {
     const { datastoreId } = planned;
     lap('decide-and-log');
     try {
+      await staged;
       await planned.execute?.();
       lap('execute');
       const after = evolveAll(this.graph, planned.events);

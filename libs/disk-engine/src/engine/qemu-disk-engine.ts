@@ -58,7 +58,7 @@ import { NbdClient } from '../nbd/nbd-client';
 import * as qemuImg from '../qemu/qemu-img';
 import { run } from '../qemu/process';
 import { DatastoreStore } from '../store/datastore-store';
-import { fsyncPath, publish, publishAll } from '../store/fs-atomic';
+import { fsyncPath, publish } from '../store/fs-atomic';
 import {
   type CheckDatastores,
   type CloseLive,
@@ -232,6 +232,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     this.clients.clear();
     await this.daemon.stop();
     await this.liveState.flush();
+    await this.overlays.close();
     await this.runner.checkpointAll();
     for (const ds of this.runner.datastores.values()) await ds.store.close();
   }
@@ -441,8 +442,8 @@ export class QemuDiskEngine implements DiskEnginePort {
         capacityBytes: layer.capacityBytes,
         allocatedBytes: 0,
       },
+      stage: write,
       execute: async () => {
-        await write();
         await publish(temporary, final);
         this.staleUsage(layer.datastoreId);
       },
@@ -1050,6 +1051,11 @@ export class QemuDiskEngine implements DiskEnginePort {
               export: f.export,
             })),
           },
+          stage: async () => {
+            await Promise.all(
+              forks.map((f) => this.overlays.write(this.rootOf(datastoreId), f.base, f.temporary)),
+            );
+          },
           execute: async () => {
             // The parent stops writing where it is frozen: its writable export goes, its node turns read-only.
             for (const parent of parents.filter(
@@ -1059,24 +1065,28 @@ export class QemuDiskEngine implements DiskEnginePort {
                 await this.closeExport(e.exportName);
               await this.live.reopenReadOnly(parent.layerId);
             }
-            await Promise.all(
-              forks.map((f) => this.overlays.write(this.rootOf(datastoreId), f.base, f.temporary)),
-            );
-            await publishAll(forks.map((f) => [f.temporary, this.pathOf(f.overlay)]));
-            const opened: string[] = [];
-            try {
-              for (const f of forks) {
-                await this.exportChain(
+            // The overlays are on disk already (spares are synced when made): renaming makes them
+            // visible to the daemon at once, and the folder sync runs while it opens them.
+            for (const f of forks) await rename(f.temporary, this.pathOf(f.overlay));
+            const durable = fsyncPath(this.rootOf(datastoreId));
+            // Different bases, different nodes: the daemon's answers for one overlay and the
+            // next overlap instead of adding up.
+            const opened = await Promise.allSettled(
+              forks.map((f) =>
+                this.exportChain(
                   [f.overlay, ...chainOf(graph, f.base.layerId)],
                   f.export.exportName,
                   true,
                   f.source.newDiskId,
-                );
-                opened.push(f.export.exportName);
-              }
-            } catch (error) {
-              for (const name of opened) await this.live.unexport(name).catch(() => undefined);
-              throw error;
+                ),
+              ),
+            );
+            await durable;
+            const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+            if (failed) {
+              for (const f of forks)
+                await this.live.unexport(f.export.exportName).catch(() => undefined);
+              throw failed.reason;
             }
           },
           afterCommit: async () => {
@@ -1516,6 +1526,7 @@ export class QemuDiskEngine implements DiskEnginePort {
       records: () => [...runner.records.values()],
       isInFlight: (id: string) => runner.isInFlight(id),
       isOpen: (layerId: string) => this.live.isOpen(layerId),
+      ownTemporaryFiles: () => this.overlays.spareFileNames(),
       rollForward: (record: OperationRecord) =>
         runner.mutex.run(async () => {
           await runner.commit(

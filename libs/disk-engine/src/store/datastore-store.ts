@@ -16,7 +16,7 @@
  * operation waits for it; segments the manifest covers are deleted after it is on disk. A line
  * torn by a crash mid-append can only be the last line of the last segment, and is cut off.
  */
-import { mkdir, readFile, readdir, rm, truncate } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { evolveAll } from '../model/events';
 import { type LayerGraph, emptyGraph } from '../model/layer-graph';
@@ -111,9 +111,11 @@ export class DatastoreStore {
     this.seq = checkpointSeq;
     const segments = await this.segments();
     let tornTailBytes = 0;
+    let endBytes = 0;
     for (const [i, n] of segments.entries()) {
       const read = await this.readSegment(n, i === segments.length - 1);
       tornTailBytes += read.tornTailBytes;
+      endBytes = read.endBytes;
       for (const entry of read.entries) {
         if (entry.seq <= checkpointSeq) continue;
         this.seq = entry.seq;
@@ -124,7 +126,7 @@ export class DatastoreStore {
     trimRecords(records);
     this.segment = segments.at(-1) ?? 0;
     if (this.segment === 0) await this.startSegment();
-    else this.log = await DurableLog.open(this.paths.segment(this.segment));
+    else this.log = await DurableLog.open(this.paths.segment(this.segment), endBytes);
     return { graph, records, tornTailBytes };
   }
 
@@ -213,31 +215,40 @@ export class DatastoreStore {
     return manifest;
   }
 
+  /** Reads a segment up to its end (the first NUL byte, see DurableLog). */
   private async readSegment(
     n: number,
     last: boolean,
-  ): Promise<{ entries: SequencedEntry[]; tornTailBytes: number }> {
+  ): Promise<{ entries: SequencedEntry[]; tornTailBytes: number; endBytes: number }> {
     const path = this.paths.segment(n);
-    const text = await readFile(path, 'utf8');
+    const bytes = await readFile(path);
+    const nul = bytes.indexOf(0);
+    const content = bytes.subarray(0, nul < 0 ? bytes.length : nul);
     const entries: SequencedEntry[] = [];
-    let goodBytes = 0;
-    for (const line of text.split('\n')) {
-      if (line === '') {
-        goodBytes += 1;
-        continue;
-      }
+    let endBytes = 0;
+    while (endBytes < content.length) {
+      const newline = content.indexOf(0x0a, endBytes);
+      const line = content
+        .subarray(endBytes, newline < 0 ? content.length : newline)
+        .toString('utf8');
       try {
-        entries.push(JSON.parse(line) as SequencedEntry);
-        goodBytes += Buffer.byteLength(line) + 1;
+        if (newline < 0) throw new Error('line without its end');
+        if (line !== '') entries.push(JSON.parse(line) as SequencedEntry);
       } catch (error) {
         // Only an append cut short by a crash can tear a line, and only the very last one.
         if (!last) throw error;
         break;
       }
+      endBytes = newline + 1;
     }
-    const total = Buffer.byteLength(text);
-    const kept = Math.min(goodBytes, total);
-    if (kept < total) await truncate(path, kept);
-    return { entries, tornTailBytes: total - kept };
+    const tornTailBytes = content.length - endBytes;
+    if (tornTailBytes > 0) {
+      // Zeros again where the torn line was, so that the log still ends at its first NUL.
+      const handle = await open(path, 'r+');
+      await handle.write(Buffer.alloc(tornTailBytes), 0, tornTailBytes, endBytes);
+      await handle.sync();
+      await handle.close();
+    }
+    return { entries, tornTailBytes, endBytes };
   }
 }
