@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -35,6 +35,7 @@ const GIB = 1024 * MIB;
 const LATENCY_SAMPLES = QUICK ? 40 : 200;
 const CLONES = QUICK ? 200 : 1000;
 const REPEATS = QUICK ? 1 : 3;
+const IO_REPEATS = QUICK ? 2 : 5;
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -442,18 +443,6 @@ async function fullClones(): Promise<void> {
       const bareSynced: number[] = [];
       for (let r = 0; r < REPEATS; r++) {
         const diskId = `copy-${format}-${r}`;
-        ours.push(
-          await timed(() =>
-            engine.fullClone({
-              operationId: opId('f'),
-              source: { diskId: 'vm' },
-              diskId,
-              datastoreId: 'ds1',
-              format,
-            }),
-          ),
-        );
-        await engine.deleteDisk({ operationId: opId('d'), diskId });
         const out = join(dir, `bare-${format}.qcow2`);
         const convert = () =>
           exec('qemu-img', [
@@ -467,15 +456,33 @@ async function fullClones(): Promise<void> {
             top,
             out,
           ]);
-        bare.push(await timed(convert));
-        await rm(out);
-        bareSynced.push(
-          await timed(async () => {
-            await convert();
-            await exec('sync', ['--data', out]);
-          }),
-        );
-        await rm(out);
+        const runOurs = async () => {
+          ours.push(
+            await timed(() =>
+              engine.fullClone({
+                operationId: opId('f'),
+                source: { diskId: 'vm' },
+                diskId,
+                datastoreId: 'ds1',
+                format,
+              }),
+            ),
+          );
+          await engine.deleteDisk({ operationId: opId('d'), diskId });
+        };
+        const runBare = async () => {
+          bare.push(await timed(convert));
+          await rm(out);
+          bareSynced.push(
+            await timed(async () => {
+              await convert();
+              await exec('sync', ['--data', out]);
+            }),
+          );
+          await rm(out);
+        };
+        // Alternating who goes first, so that neither always meets a warmer page cache.
+        for (const run of r % 2 ? [runBare, runOurs] : [runOurs, runBare]) await run();
       }
       row({
         group: 'full clone 1 GiB (512 MiB allocated)',
@@ -514,26 +521,31 @@ async function writeThroughput(): Promise<void> {
     for (const [name, script] of Object.entries(scripts)) {
       const ours: number[] = [];
       const bare: number[] = [];
-      for (let r = 0; r < REPEATS; r++) {
-        const diskId = `io-${counter}`;
-        await engine.createDisk({
-          operationId: opId('c'),
-          datastoreId: 'ds1',
-          diskId,
-          format: 'thin',
-          capacityBytes: GIB,
-        });
-        const live = await engine.openLive({ operationId: opId('o'), target: { diskId } });
-        ours.push(
-          await timed(() => exec('qemu-io', ['-f', 'raw', live.uri], `${script}\nflush\nquit\n`)),
-        );
-        await engine.deleteDisk({ operationId: opId('d'), diskId });
-        const file = join(dir, `direct-${r}.qcow2`);
-        await exec('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(GIB)]);
-        bare.push(
-          await timed(() => exec('qemu-io', ['-f', 'qcow2', file], `${script}\nflush\nquit\n`)),
-        );
-        await rm(file);
+      for (let r = 0; r < IO_REPEATS; r++) {
+        const runOurs = async () => {
+          const diskId = `io-${counter}`;
+          await engine.createDisk({
+            operationId: opId('c'),
+            datastoreId: 'ds1',
+            diskId,
+            format: 'thin',
+            capacityBytes: GIB,
+          });
+          const live = await engine.openLive({ operationId: opId('o'), target: { diskId } });
+          ours.push(
+            await timed(() => exec('qemu-io', ['-f', 'raw', live.uri], `${script}\nflush\nquit\n`)),
+          );
+          await engine.deleteDisk({ operationId: opId('d'), diskId });
+        };
+        const runBare = async () => {
+          const file = join(dir, `direct-${r}.qcow2`);
+          await exec('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(GIB)]);
+          bare.push(
+            await timed(() => exec('qemu-io', ['-f', 'qcow2', file], `${script}\nflush\nquit\n`)),
+          );
+          await rm(file);
+        };
+        for (const run of r % 2 ? [runBare, runOurs] : [runOurs, runBare]) await run();
       }
       row({
         group: 'writes (qemu-io)',
@@ -769,6 +781,7 @@ async function qemuVersion(): Promise<string> {
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const loadBefore = loadavg();
   console.log(`disk-engine benchmark${QUICK ? ' (quick)' : ''}: this takes a few minutes`);
   await cloneAndForkLatency();
   const naive = await naiveQmpFork();
@@ -840,6 +853,8 @@ async function main(): Promise<void> {
     ]);
   }
   console.log(phaseTable.toString());
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
+  console.log(`load average before ${load(loadBefore)}, after ${load(loadavg())}`);
   const results = {
     generatedAt: new Date().toISOString(),
     quick: QUICK,
@@ -850,6 +865,9 @@ async function main(): Promise<void> {
       memoryBytes: totalmem(),
       qemu: await qemuVersion(),
       node: process.version,
+      // Other work on the machine shows here; the ratios compare runs made side by side.
+      loadAverageBefore: loadBefore,
+      loadAverageAfter: loadavg(),
     },
     rows,
     ...extra,
