@@ -417,11 +417,14 @@ export class LiveGraph {
     // Zeros written to a thin copy stay unallocated; a thick copy keeps what it preallocated.
     const thin = target.format === 'thin';
     await create({ driver: 'file', filename: target.path, size: 0 });
+    // The copy bypasses the page cache: a gigabyte of dirty pages would make the kernel throttle
+    // every writer on the device, the VM whose disk is being copied first.
     await qmpCall(
       qmp.execute('blockdev-add', {
         driver: 'file',
         'node-name': fileNodeName,
         filename: target.path,
+        cache: { direct: true },
       }),
     );
     let added = false;

@@ -2,7 +2,7 @@
  * Disks in use: NBD exports from the worker's qemu-storage-daemon, read and written by QEMU's
  * own tools and by an NBD client that knows exactly which writes were acknowledged.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { type LiveExport } from '../daemon/live-graph';
@@ -135,6 +135,81 @@ describe('NBD exports', () => {
     expect(
       (await engine.read({ target: { diskId: 'vm' }, offsetBytes: 0, lengthBytes: 1 }))[0],
     ).toBe(7);
+  });
+});
+
+describe('TLS', () => {
+  /** A CA and a server certificate for 127.0.0.1, in QEMU's x509 folder layout. */
+  async function certificates(): Promise<{ serverDir: string; clientDir: string }> {
+    const serverDir = join(box.dir, 'tls-server');
+    const clientDir = join(box.dir, 'tls-client');
+    await mkdir(serverDir);
+    await mkdir(clientDir);
+    const ssl = (...args: string[]) => run('openssl', args);
+    await ssl(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=dolly-test-ca',
+      '-keyout',
+      join(serverDir, 'ca-key.pem'),
+      '-out',
+      join(serverDir, 'ca-cert.pem'),
+    );
+    await ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-keyout',
+      join(serverDir, 'server-key.pem'),
+      '-out',
+      join(serverDir, 'server.csr'),
+    );
+    await writeFile(join(serverDir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    await ssl(
+      'x509',
+      '-req',
+      '-days',
+      '1',
+      '-in',
+      join(serverDir, 'server.csr'),
+      '-CA',
+      join(serverDir, 'ca-cert.pem'),
+      '-CAkey',
+      join(serverDir, 'ca-key.pem'),
+      '-CAcreateserial',
+      '-extfile',
+      join(serverDir, 'san.cnf'),
+      '-out',
+      join(serverDir, 'server-cert.pem'),
+    );
+    await writeFile(join(clientDir, 'ca-cert.pem'), await readFile(join(serverDir, 'ca-cert.pem')));
+    return { serverDir, clientDir };
+  }
+
+  it('exports over TLS when configured, and refuses clients that do not speak it', async () => {
+    const { serverDir, clientDir } = await certificates();
+    const port = await freePort();
+    engine = await startEngine(box, { nbd: { kind: 'tcp', port }, tls: { certDir: serverDir } });
+    const live = await liveDisk('vm');
+    expect(live.uri).toBe(`nbds://127.0.0.1:${port}/vm`);
+    await run('nbdcopy', ['--', `${live.uri}?tls-certificates=${clientDir}`, 'null:']);
+    const size = JSON.parse(
+      (await run('nbdinfo', ['--size', '--json', `${live.uri}?tls-certificates=${clientDir}`]))
+        .stdout,
+    ) as number;
+    expect(size).toBe(16 * MIB);
+    await expect(run('nbdinfo', ['--size', `nbd://127.0.0.1:${port}/vm`])).rejects.toMatchObject({
+      code: 'DISK.QEMU_FAILED',
+    });
   });
 });
 

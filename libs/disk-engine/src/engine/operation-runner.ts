@@ -52,7 +52,7 @@ export interface PlannedOperation<R> {
   /** The physical work once `started` is durable, publishing included; it must not change the graph. */
   execute?: () => Promise<void>;
   /** Adds what only the finished work can tell (allocated bytes...). */
-  finish?: (result: R, graph: LayerGraph) => Promise<R>;
+  finish?: (result: R) => Promise<R>;
   /** Work after the commit point (removing released files, exporting); never undoes the commit. */
   afterCommit?: () => Promise<void>;
 }
@@ -242,8 +242,7 @@ export class OperationRunner {
       await staged;
       await planned.execute?.();
       lap('execute');
-      const after = evolveAll(this.graph, planned.events);
-      const result = planned.finish ? await planned.finish(planned.result, after) : planned.result;
+      const result = planned.finish ? await planned.finish(planned.result) : planned.result;
       lap('finish');
       await this.mutex.run(() => this.commit(datastoreId, operationId, planned.events, result));
       lap('commit');

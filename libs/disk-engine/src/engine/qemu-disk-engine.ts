@@ -44,7 +44,13 @@ import {
 } from '../model/layer-graph';
 import { assertValidId, temporaryFileName } from '../model/names';
 import { type OperationRecord } from '../model/operation-log';
-import { type DatastoreSpace, assertRoomFor, datastoreSpace, reachCounts } from '../model/space';
+import {
+  type DatastoreSpace,
+  assertRoomFor,
+  datastoreSpace,
+  freeBytes,
+  reachCounts,
+} from '../model/space';
 import {
   type DaemonTuning,
   DEFAULT_TUNING,
@@ -124,6 +130,14 @@ export interface StartReport {
   reopenedExports: LiveExport[];
 }
 
+/** Allocated bytes per layer of a datastore, as last measured. */
+interface Usage {
+  at: number;
+  allocated: Record<string, number>;
+  usedBytes: number;
+  refreshing?: Promise<unknown>;
+}
+
 /** How long a datastore's measured usage may be reused for small allocations (overlays). */
 const USAGE_MAX_AGE_MS = 1000;
 /** What an empty overlay costs at most: one qcow2 header, L1 and refcount tables. */
@@ -137,10 +151,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   private live: LiveGraph;
   private readonly overlays = new OverlayFactory();
   private readonly clients = new Map<string, Promise<NbdClient>>();
-  private readonly usage = new Map<
-    string,
-    { at: number; allocated: Record<string, number>; refreshing?: Promise<unknown> }
-  >();
+  private readonly usage = new Map<string, Usage>();
   private readonly maxChainDepth: number;
   private readonly newLayerId: () => string;
   private readonly now: () => string;
@@ -217,7 +228,15 @@ export class QemuDiskEngine implements DiskEnginePort {
   private async boot(torn: Map<string, number>): Promise<StartReport> {
     await this.daemon.stopLeftover();
     const specs = await this.liveState.load();
-    const suspects = new Set(specs.filter((s) => s.writable).map((s) => s.layerId));
+    // Images that were open for writing when the worker stopped: where a crash leaves leaks.
+    // A disk's export may have moved up since it was recorded (live snapshot): both count.
+    const suspects = new Set<string>();
+    for (const spec of specs.filter((s) => s.writable)) {
+      suspects.add(spec.layerId);
+      const disk =
+        'diskId' in spec.target ? this.runner.graph.disks[spec.target.diskId] : undefined;
+      if (disk) suspects.add(disk.topLayerId);
+    }
     const check = await this.checkAll({ repair: true, deep: false, suspects }, torn);
     await this.daemon.start();
     this.daemon.onExit(() => void this.onDaemonExit());
@@ -293,7 +312,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   /** Allocated bytes per layer of a datastore, measured at most USAGE_MAX_AGE_MS ago unless `fresh`. */
-  private async measureUsage(datastoreId: string, fresh: boolean): Promise<Record<string, number>> {
+  private async measureUsage(datastoreId: string, fresh: boolean): Promise<Usage> {
     const cached = this.usage.get(datastoreId);
     if (!fresh && cached) {
       // Small allocations (overlays) plan against the last measure and refresh it on the side:
@@ -303,18 +322,21 @@ export class QemuDiskEngine implements DiskEnginePort {
           () => (cached.refreshing = undefined),
         );
       }
-      return cached.allocated;
+      return cached;
     }
     return this.statLayers(datastoreId);
   }
 
-  private async statLayers(datastoreId: string): Promise<Record<string, number>> {
+  private async statLayers(datastoreId: string): Promise<Usage> {
     const allocated: Record<string, number> = {};
+    let usedBytes = 0;
     for (const layer of layersOfDatastore(this.runner.graph, datastoreId)) {
       allocated[layer.layerId] = await qemuImg.allocatedBytes(this.pathOf(layer)).catch(() => 0);
+      usedBytes += allocated[layer.layerId];
     }
-    this.usage.set(datastoreId, { at: Date.now(), allocated });
-    return allocated;
+    const usage: Usage = { at: Date.now(), allocated, usedBytes };
+    this.usage.set(datastoreId, usage);
+    return usage;
   }
 
   /** The next measure of this datastore must look again (files were added or grew). */
@@ -330,28 +352,39 @@ export class QemuDiskEngine implements DiskEnginePort {
     return { totalBytes: s.blocks * s.bsize, freeBytes: s.bavail * s.bsize };
   }
 
-  private spaceWith(
-    datastoreId: string,
-    allocated: Record<string, number>,
-    fs: { totalBytes: number; freeBytes: number },
-  ): DatastoreSpace {
+  private async fullSpace(datastoreId: string): Promise<DatastoreSpace> {
     const ds = this.runner.datastore(datastoreId);
-    const space = datastoreSpace(
+    const { allocated } = await this.measureUsage(datastoreId, true);
+    const fs = await this.fileSystemFreeBytes(datastoreId);
+    return datastoreSpace(
       this.runner.graph,
-      { datastoreId, capacityBytes: ds.capacityBytes ?? fs.totalBytes },
+      {
+        datastoreId,
+        capacityBytes: ds.capacityBytes ?? fs.totalBytes,
+        fileSystemFreeBytes: fs.freeBytes,
+      },
       allocated,
       this.runner.reservedBytes(datastoreId),
     );
-    const fsFree = Math.max(0, fs.freeBytes - this.runner.reservedBytes(datastoreId));
-    return { ...space, freeBytes: Math.min(space.freeBytes, fsFree) };
   }
 
-  /** Measures what `assertRoomFor` needs; the check itself runs when deciding, against reservations then. */
+  /**
+   * Measures what `assertRoomFor` needs (fresh, or the last measure for small allocations); the
+   * check itself runs when deciding, against the reservations of that moment.
+   */
   private async spaceProbe(datastoreId: string, fresh: boolean) {
-    this.runner.datastore(datastoreId);
-    const allocated = await this.measureUsage(datastoreId, fresh);
+    const ds = this.runner.datastore(datastoreId);
+    const { usedBytes } = await this.measureUsage(datastoreId, fresh);
     const fs = await this.fileSystemFreeBytes(datastoreId);
-    return () => this.spaceWith(datastoreId, allocated, fs);
+    return () => ({
+      datastoreId,
+      freeBytes: freeBytes({
+        capacityBytes: ds.capacityBytes ?? fs.totalBytes,
+        usedBytes,
+        reservedBytes: this.runner.reservedBytes(datastoreId),
+        fileSystemFreeBytes: fs.freeBytes,
+      }),
+    });
   }
 
   private isLive = (layerId: string) => this.live.isOpen(layerId);
@@ -1495,7 +1528,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   async space(datastoreId: string): Promise<DatastoreSpace> {
-    return (await this.spaceProbe(datastoreId, true))();
+    return this.fullSpace(datastoreId);
   }
 
   inventory(): Inventory {

@@ -25,7 +25,7 @@ import {
   getDisk,
   getLayer,
   isExclusiveBackingOf,
-  referenceCount,
+  referenceCounts,
 } from './layer-graph';
 import { assertValidId, layerFileName } from './names';
 
@@ -142,20 +142,23 @@ function freezeIfWritable(layer: Layer): LayerFrozen[] {
 
 /** Layers nothing references any more, reclaimed from the top down until none is left. */
 export function reclaimUnreferenced(graph: LayerGraph, datastoreId: string): LayerReclaimed[] {
+  // One pass to count, then a worklist: a reclaimed layer may leave the one below unreferenced.
+  const counts = referenceCounts(graph, datastoreId);
+  const work = [...counts].filter(([, n]) => n === 0).map(([id]) => id);
   const reclaimed: LayerReclaimed[] = [];
-  let current = graph;
-  for (;;) {
-    const gone = Object.values(current.layers).filter(
-      (l) => l.datastoreId === datastoreId && referenceCount(current, l.layerId) === 0,
-    );
-    if (gone.length === 0) return reclaimed;
-    const events: LayerReclaimed[] = gone.map((l) => ({
+  while (work.length) {
+    const layer = graph.layers[work.shift()!];
+    reclaimed.push({
       type: 'LayerReclaimed',
-      data: { datastoreId, layerId: l.layerId, fileName: l.fileName },
-    }));
-    reclaimed.push(...events);
-    current = evolveAll(current, events);
+      data: { datastoreId, layerId: layer.layerId, fileName: layer.fileName },
+    });
+    const below = layer.backingLayerId;
+    if (below !== null && counts.has(below)) {
+      counts.set(below, counts.get(below)! - 1);
+      if (counts.get(below) === 0) work.push(below);
+    }
   }
+  return reclaimed;
 }
 
 export interface CreateDiskDecision {

@@ -100,46 +100,51 @@ export type DiskEngineEvent =
   | LayerQuarantined
   | ChainDepthPolicyApplied;
 
-function withLayer(graph: LayerGraph, layerId: string, change: Partial<Layer>): LayerGraph {
-  const layer = graph.layers[layerId];
+interface Draft {
+  layers: Record<string, Layer>;
+  disks: Record<string, Disk>;
+}
+
+function changeLayer(draft: Draft, layerId: string, change: Partial<Layer>): void {
+  const layer = draft.layers[layerId];
   if (!layer) throw new DiskEngineError('DISK.NOT_FOUND', `no layer ${layerId}`, { layerId });
-  return { ...graph, layers: { ...graph.layers, [layerId]: { ...layer, ...change } } };
+  draft.layers[layerId] = { ...layer, ...change };
 }
 
-function without<T>(record: Readonly<Record<string, T>>, key: string): Record<string, T> {
-  const { [key]: _gone, ...rest } = record;
-  return rest;
-}
-
-export function evolve(graph: LayerGraph, event: DiskEngineEvent): LayerGraph {
+/** Applies one event to a private copy (see evolveAll); layers and disks themselves are never changed. */
+function apply(draft: Draft, event: DiskEngineEvent): void {
   switch (event.type) {
     case 'LayerCreated':
-      return { ...graph, layers: { ...graph.layers, [event.data.layerId]: event.data } };
+      draft.layers[event.data.layerId] = event.data;
+      return;
     case 'DiskCreated':
-      return { ...graph, disks: { ...graph.disks, [event.data.diskId]: event.data } };
+      draft.disks[event.data.diskId] = event.data;
+      return;
     case 'LayerFrozen':
-      return withLayer(graph, event.data.layerId, { frozen: true });
+      return changeLayer(draft, event.data.layerId, { frozen: true });
     case 'DiskTopMoved': {
-      const disk = graph.disks[event.data.diskId];
-      if (!disk) return graph;
-      const moved = { ...disk, topLayerId: event.data.topLayerId };
-      return { ...graph, disks: { ...graph.disks, [disk.diskId]: moved } };
+      const disk = draft.disks[event.data.diskId];
+      if (disk) draft.disks[disk.diskId] = { ...disk, topLayerId: event.data.topLayerId };
+      return;
     }
     case 'LayerMerged': {
       const { layerId, mergedLayerId, backingLayerId, format } = event.data;
-      const merged = withLayer(graph, layerId, { backingLayerId, format });
-      return { ...merged, layers: without(merged.layers, mergedLayerId) };
+      changeLayer(draft, layerId, { backingLayerId, format });
+      delete draft.layers[mergedLayerId];
+      return;
     }
     case 'LayerRebased':
-      return withLayer(graph, event.data.layerId, { backingLayerId: event.data.backingLayerId });
+      return changeLayer(draft, event.data.layerId, { backingLayerId: event.data.backingLayerId });
     case 'DiskDeleted':
-      return { ...graph, disks: without(graph.disks, event.data.diskId) };
+      delete draft.disks[event.data.diskId];
+      return;
     case 'LayerReclaimed':
-      return { ...graph, layers: without(graph.layers, event.data.layerId) };
+      delete draft.layers[event.data.layerId];
+      return;
     case 'LayerQuarantined':
-      return withLayer(graph, event.data.layerId, { quarantined: true });
+      return changeLayer(draft, event.data.layerId, { quarantined: true });
     case 'ChainDepthPolicyApplied':
-      return graph;
+      return;
     default: {
       const unknown: never = event;
       throw new Error(`unknown event ${JSON.stringify(unknown)}`);
@@ -147,6 +152,17 @@ export function evolve(graph: LayerGraph, event: DiskEngineEvent): LayerGraph {
   }
 }
 
+/**
+ * The graph after the events. Pure: the given graph is left as it was. The records are copied
+ * once per call, not once per event: an operation's events cost one copy of the graph.
+ */
 export function evolveAll(graph: LayerGraph, events: readonly DiskEngineEvent[]): LayerGraph {
-  return events.reduce(evolve, graph);
+  if (events.length === 0) return graph;
+  const draft: Draft = { layers: { ...graph.layers }, disks: { ...graph.disks } };
+  for (const event of events) apply(draft, event);
+  return draft;
+}
+
+export function evolve(graph: LayerGraph, event: DiskEngineEvent): LayerGraph {
+  return evolveAll(graph, [event]);
 }

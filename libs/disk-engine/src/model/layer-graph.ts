@@ -107,6 +107,19 @@ export function referenceCount(graph: LayerGraph, layerId: string): number {
   return dependantsOf(graph, layerId).length + disksOnTop(graph, layerId).length;
 }
 
+/** Reference counts of every layer of a datastore, in one pass over the graph. */
+export function referenceCounts(graph: LayerGraph, datastoreId: string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const layer of layersOfDatastore(graph, datastoreId))
+    counts.set(layer.layerId, counts.get(layer.layerId) ?? 0);
+  const count = (layerId: string | null) => {
+    if (layerId !== null && counts.has(layerId)) counts.set(layerId, counts.get(layerId)! + 1);
+  };
+  for (const layer of layersOfDatastore(graph, datastoreId)) count(layer.backingLayerId);
+  for (const disk of disksOfDatastore(graph, datastoreId)) count(disk.topLayerId);
+  return counts;
+}
+
 /** A layer whose only user is the one layer standing on it: it may be merged into that layer. */
 export function isExclusiveBackingOf(
   graph: LayerGraph,

@@ -28,7 +28,7 @@ export interface DatastoreSpace {
   ownBytes: number;
   /** Promised to operations under way (a clone being written), not yet on disk. */
   reservedBytes: number;
-  /** capacity - used - reserved, never below zero. */
+  /** capacity - used - reserved, never below zero nor above what the file system has free. */
   freeBytes: number;
   disks: DiskSpace[];
 }
@@ -44,13 +44,25 @@ export function reachCounts(graph: LayerGraph, datastoreId: string): Map<string,
   return counts;
 }
 
+/** What the datastore can still take: the plan's room, and never more than the file system has. */
+export function freeBytes(space: {
+  capacityBytes: number;
+  usedBytes: number;
+  reservedBytes: number;
+  fileSystemFreeBytes?: number;
+}): number {
+  const planned = space.capacityBytes - space.usedBytes - space.reservedBytes;
+  const actual = (space.fileSystemFreeBytes ?? Infinity) - space.reservedBytes;
+  return Math.max(0, Math.min(planned, actual));
+}
+
 export function datastoreSpace(
   graph: LayerGraph,
-  datastore: { datastoreId: string; capacityBytes: number },
+  datastore: { datastoreId: string; capacityBytes: number; fileSystemFreeBytes?: number },
   allocatedBytes: Readonly<Record<string, number>>,
   reservedBytes = 0,
 ): DatastoreSpace {
-  const { datastoreId, capacityBytes } = datastore;
+  const { datastoreId, capacityBytes, fileSystemFreeBytes } = datastore;
   const reach = reachCounts(graph, datastoreId);
   const sizeOf = (layerId: string) => allocatedBytes[layerId] ?? 0;
   const isShared = (layerId: string) => (reach.get(layerId) ?? 0) >= 2;
@@ -82,13 +94,16 @@ export function datastoreSpace(
     sharedBytes,
     ownBytes: usedBytes - sharedBytes,
     reservedBytes,
-    freeBytes: Math.max(0, capacityBytes - usedBytes - reservedBytes),
+    freeBytes: freeBytes({ capacityBytes, usedBytes, reservedBytes, fileSystemFreeBytes }),
     disks,
   };
 }
 
 /** Refuse, before any byte is written, what the datastore cannot hold. */
-export function assertRoomFor(space: DatastoreSpace, requiredBytes: number): void {
+export function assertRoomFor(
+  space: Pick<DatastoreSpace, 'datastoreId' | 'freeBytes'>,
+  requiredBytes: number,
+): void {
   if (requiredBytes > space.freeBytes) {
     throw new DiskEngineError(
       'DISK.NO_SPACE',
