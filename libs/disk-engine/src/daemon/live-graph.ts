@@ -417,14 +417,13 @@ export class LiveGraph {
     // Zeros written to a thin copy stay unallocated; a thick copy keeps what it preallocated.
     const thin = target.format === 'thin';
     await create({ driver: 'file', filename: target.path, size: 0 });
-    // The copy bypasses the page cache: a gigabyte of dirty pages would make the kernel throttle
-    // every writer on the device, the VM whose disk is being copied first.
+    // Through the page cache: measured beside O_DIRECT on a copy under a QD1 writer, the
+    // writer's longest waits were shorter (copy-before-write returns sooner).
     await qmpCall(
       qmp.execute('blockdev-add', {
         driver: 'file',
         'node-name': fileNodeName,
         filename: target.path,
-        cache: { direct: true },
       }),
     );
     let added = false;

@@ -554,6 +554,7 @@ export class QemuDiskEngine implements DiskEnginePort {
             await publish(temporary, this.pathOf(delta));
             if (live) {
               this.assertDaemon();
+              await this.flushLive(top.layerId);
               await this.live.snapshot(top.layerId, this.liveLayer(delta));
             }
           },
@@ -696,6 +697,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     const write = async () => {
       if (probe.live) {
         this.assertDaemon();
+        await this.flushLive(source.layerId);
         await this.live.backup(
           source.layerId,
           { ...this.liveLayer(target, temporary), format: target.format },
@@ -1414,6 +1416,17 @@ export class QemuDiskEngine implements DiskEnginePort {
         },
       );
     }
+  }
+
+  /**
+   * Flushes a live layer through its export while writers keep going. A graph change drains the
+   * node (every writer waits) and flushes it; flushing first leaves that drained flush almost
+   * nothing to write, so the writer is held for the switch only, not for the page cache.
+   */
+  private async flushLive(layerId: string): Promise<void> {
+    const exported = this.live.exportsOf(layerId)[0];
+    if (!exported || exported.endpoint.tls) return;
+    await (await this.client(exported.exportName)).flush();
   }
 
   private async client(exportName: string): Promise<NbdClient> {
