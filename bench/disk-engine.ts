@@ -79,6 +79,23 @@ function exec(command: string, args: string[], stdin?: string): Promise<void> {
   });
 }
 
+/** What bare QEMU does for a linked clone: one qemu-img process writing an overlay. */
+function bareOverlay(base: string, overlay: string, size: string): Promise<void> {
+  return exec('qemu-img', [
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-u',
+    '-b',
+    base,
+    '-F',
+    'qcow2',
+    overlay,
+    size,
+  ]);
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   await fn();
@@ -207,19 +224,11 @@ async function cloneAndForkLatency(): Promise<void> {
     for (let i = 0; i < LATENCY_SAMPLES; i++) {
       bare.push(
         await timed(() =>
-          exec('qemu-img', [
-            'create',
-            '-q',
-            '-f',
-            'qcow2',
-            '-u',
-            '-b',
+          bareOverlay(
             join(datastore, `${frozenLayerId}.qcow2`),
-            '-F',
-            'qcow2',
             join(bareDir, `b${i}.qcow2`),
             String(16 * GIB),
-          ]),
+          ),
         ),
       );
     }
@@ -271,32 +280,16 @@ async function cloneAndForkLatency(): Promise<void> {
     for (let i = 0; i < LATENCY_SAMPLES; i++) {
       bareForks.push(
         await timed(async () => {
-          await exec('qemu-img', [
-            'create',
-            '-q',
-            '-f',
-            'qcow2',
-            '-u',
-            '-b',
+          await bareOverlay(
             join(datastore, `${parentDisk}.qcow2`),
-            '-F',
-            'qcow2',
             join(bareDir, `fd${i}.qcow2`),
             String(16 * GIB),
-          ]);
-          await exec('qemu-img', [
-            'create',
-            '-q',
-            '-f',
-            'qcow2',
-            '-u',
-            '-b',
+          );
+          await bareOverlay(
             join(datastore, `${parentMem}.qcow2`),
-            '-F',
-            'qcow2',
             join(bareDir, `fm${i}.qcow2`),
             String(4 * GIB),
-          ]);
+          );
         }),
       );
     }
@@ -602,19 +595,7 @@ async function manyClones(): Promise<void> {
     }
     const totalMs = performance.now() - start;
     const bare = join(dir, 'bare.qcow2');
-    await exec('qemu-img', [
-      'create',
-      '-q',
-      '-f',
-      'qcow2',
-      '-u',
-      '-b',
-      join(datastore, `${frozenLayerId}.qcow2`),
-      '-F',
-      'qcow2',
-      bare,
-      String(16 * GIB),
-    ]);
+    await bareOverlay(join(datastore, `${frozenLayerId}.qcow2`), bare, String(16 * GIB));
     const { stat } = await import('node:fs/promises');
     const bareBytes = (await stat(bare)).blocks * 512;
     row({

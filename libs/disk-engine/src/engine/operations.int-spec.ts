@@ -52,6 +52,16 @@ async function diskWith(
     await engine.write({ diskId, offsetBytes: offset, data: pattern(byte, 65536) });
 }
 
+/** A standalone copy of what a layer reads now, to compare with later. */
+async function copyOf(layerId: string, name: string): Promise<{ file: string; format: 'qcow2' }> {
+  const file = join(box.dir, `${name}.qcow2`);
+  await qemuImg.convert({
+    source: qcow2(layerId),
+    target: { file, format: 'qcow2', provisioning: 'thin', clusterSizeBytes: 65536 },
+  });
+  return { file, format: 'qcow2' };
+}
+
 const byteAt = async (diskId: string, offset: number) =>
   (await engine.read({ target: { diskId }, offsetBytes: offset, lengthBytes: 1 }))[0];
 
@@ -127,11 +137,7 @@ describe('snapshots and linked clones', () => {
       [MIB, 0x12],
     ]);
     const { frozenLayerId } = await engine.snapshot({ operationId: opId(), diskId: 'golden' });
-    const baseCopy = join(box.dir, 'base-before.qcow2');
-    await qemuImg.convert({
-      source: qcow2(frozenLayerId),
-      target: { file: baseCopy, format: 'qcow2', provisioning: 'thin', clusterSizeBytes: 65536 },
-    });
+    const baseCopy = await copyOf(frozenLayerId, 'base-before');
     for (const id of ['c1', 'c2', 'c3'])
       await engine.linkedClone({
         operationId: opId(),
@@ -142,9 +148,7 @@ describe('snapshots and linked clones', () => {
     await engine.write({ diskId: 'c2', offsetBytes: 2 * MIB, data: pattern(0xc2, 65536) });
     await engine.write({ diskId: 'golden', offsetBytes: MIB, data: pattern(0x99, 65536) });
 
-    expect(await qemuImg.compare(qcow2(frozenLayerId), { file: baseCopy, format: 'qcow2' })).toBe(
-      true,
-    );
+    expect(await qemuImg.compare(qcow2(frozenLayerId), baseCopy)).toBe(true);
     expect(await qemuImg.compare(qcow2(topOf('c3')), qcow2(frozenLayerId))).toBe(true);
     expect(await qemuImg.compare(qcow2(topOf('c1')), qcow2(frozenLayerId))).toBe(false);
     expect(await qemuImg.compare(qcow2(topOf('c1')), qcow2(topOf('c2')))).toBe(false);
@@ -164,19 +168,16 @@ describe('snapshots and linked clones', () => {
       diskId: 'c1',
     });
     const bare = join(box.datastorePath, 'bare.qcow2');
-    await run('qemu-img', [
-      'create',
-      '-q',
-      '-f',
-      'qcow2',
-      '-u',
-      '-b',
-      `${frozenLayerId}.qcow2`,
-      '-F',
-      'qcow2',
-      bare,
-      String(1024 * MIB),
-    ]);
+    const { capacityBytes, clusterSizeBytes } = engine
+      .inventory()
+      .layers.find((l) => l.layerId === frozenLayerId)!;
+    await qemuImg.create({
+      file: bare,
+      capacityBytes,
+      clusterSizeBytes,
+      format: 'thin',
+      backingFileName: `${frozenLayerId}.qcow2`,
+    });
     // The same file content (the engine leaves the runs of zeros as holes).
     expect((await readFile(fileOf(clone.layerId))).equals(await readFile(bare))).toBe(true);
     expect(clone.allocatedBytes).toBeLessThanOrEqual(await qemuImg.allocatedBytes(bare));
@@ -271,14 +272,10 @@ describe('consolidate and materialise', () => {
     ]);
     const { frozenLayerId } = await engine.snapshot({ operationId: opId(), diskId: 'vm' });
     await engine.write({ diskId: 'vm', offsetBytes: MIB, data: pattern(2, 65536) });
-    const before = join(box.dir, 'before.qcow2');
-    await qemuImg.convert({
-      source: qcow2(topOf('vm')),
-      target: { file: before, format: 'qcow2', provisioning: 'thin', clusterSizeBytes: 65536 },
-    });
+    const before = await copyOf(topOf('vm'), 'before');
     const result = await engine.consolidate({ operationId: opId(), target: { diskId: 'vm' } });
     expect(result.events.map((e) => e.type)).toEqual(['LayerMerged']);
-    expect(await qemuImg.compare(qcow2(topOf('vm')), { file: before, format: 'qcow2' })).toBe(true);
+    expect(await qemuImg.compare(qcow2(topOf('vm')), before)).toBe(true);
     expect(await files()).not.toContain(`${frozenLayerId}.qcow2`);
     expect((await engine.space('ds1')).disks[0].chainDepth).toBe(1);
     await expect(engine.check({ operationId: opId(), repair: false })).resolves.toMatchObject({

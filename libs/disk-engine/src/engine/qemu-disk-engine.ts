@@ -16,6 +16,7 @@ import {
 } from '../model/block-map';
 import { DEFAULT_MAX_CHAIN_DEPTH, nextDepthStep } from '../model/chain-depth';
 import {
+  type CreateDiskDecision,
   DEFAULT_CLUSTER_SIZE_BYTES,
   type DecisionContext,
   type LayerRef,
@@ -407,9 +408,10 @@ export class QemuDiskEngine implements DiskEnginePort {
           .catch(() => undefined); // bad sizes are refused by the decision with a stable code
         return { space, measured };
       },
-      (graph, { space, measured }) => {
-        const events = decideCreateDisk(
+      (graph, { space, measured }) =>
+        this.standaloneDiskPlan(
           graph,
+          operationId,
           {
             datastoreId: command.datastoreId,
             diskId: command.diskId,
@@ -418,28 +420,45 @@ export class QemuDiskEngine implements DiskEnginePort {
             capacityBytes: command.capacityBytes,
             clusterSizeBytes,
           },
-          this.ctx(),
-        );
-        const layer = (events[0] as LayerCreated).data;
-        const requiredBytes =
-          (command.format === 'thin' ? measured?.requiredBytes : measured?.fullyAllocatedBytes) ??
-          0;
-        assertRoomFor(space(), requiredBytes);
-        const temporary = this.temporaryPath(layer.datastoreId, layer.fileName, operationId);
-        return this.newDiskPlan(operationId, events, layer, temporary, requiredBytes, async () => {
-          await qemuImg.create({
-            file: temporary,
-            capacityBytes: layer.capacityBytes,
-            clusterSizeBytes,
-            format: command.format,
-            signal: options?.signal,
-            ioProgress:
-              command.format === 'thick-eager-zeroed'
-                ? this.ioProgress(options, operationId, 'zero', 'wchar', layer.capacityBytes)
-                : undefined,
-          });
-        });
-      },
+          measured,
+          space,
+          (temporary, layer) =>
+            qemuImg.create({
+              file: temporary,
+              capacityBytes: layer.capacityBytes,
+              clusterSizeBytes,
+              format: command.format,
+              signal: options?.signal,
+              ioProgress:
+                command.format === 'thick-eager-zeroed'
+                  ? this.ioProgress(options, operationId, 'zero', 'wchar', layer.capacityBytes)
+                  : undefined,
+            }),
+        ),
+    );
+  }
+
+  /**
+   * A new standalone disk (created or imported): decided, checked against the room the datastore
+   * has for what `qemu-img measure` says it needs, and written by `write` under a temporary name.
+   */
+  private standaloneDiskPlan(
+    graph: LayerGraph,
+    operationId: string,
+    decision: CreateDiskDecision,
+    measured: qemuImg.Measurement | undefined,
+    space: () => { datastoreId: string; freeBytes: number },
+    write: (temporary: string, layer: Layer) => Promise<void>,
+  ): PlannedOperation<DiskResult> {
+    const events = decideCreateDisk(graph, decision, this.ctx());
+    const layer = (events[0] as LayerCreated).data;
+    const measuredBytes =
+      decision.format === 'thin' ? measured?.requiredBytes : measured?.fullyAllocatedBytes;
+    const requiredBytes = measuredBytes ?? 0;
+    assertRoomFor(space(), requiredBytes);
+    const temporary = this.temporaryPath(layer.datastoreId, layer.fileName, operationId);
+    return this.newDiskPlan(operationId, events, layer, temporary, requiredBytes, () =>
+      write(temporary, layer),
     );
   }
 
@@ -1287,9 +1306,10 @@ export class QemuDiskEngine implements DiskEnginePort {
         const space = await this.spaceProbe(command.datastoreId, true);
         return { source, measured, space };
       },
-      (graph, { source, measured, space }) => {
-        const events = decideCreateDisk(
+      (graph, { source, measured, space }) =>
+        this.standaloneDiskPlan(
           graph,
+          operationId,
           {
             datastoreId: command.datastoreId,
             diskId: command.diskId,
@@ -1298,33 +1318,27 @@ export class QemuDiskEngine implements DiskEnginePort {
             capacityBytes: source.virtualSizeBytes,
             clusterSizeBytes,
           },
-          this.ctx(),
-        );
-        const layer = (events[0] as LayerCreated).data;
-        const requiredBytes =
-          command.format === 'thin' ? measured.requiredBytes : measured.fullyAllocatedBytes;
-        assertRoomFor(space(), requiredBytes);
-        const temporary = this.temporaryPath(layer.datastoreId, layer.fileName, operationId);
-        return this.newDiskPlan(operationId, events, layer, temporary, requiredBytes, () =>
-          qemuImg.convert({
-            source: { file: command.sourcePath, format: command.sourceFormat },
-            target: {
-              file: temporary,
-              format: 'qcow2',
-              provisioning: command.format,
-              clusterSizeBytes,
-            },
-            signal: options?.signal,
-            ioProgress: this.ioProgress(
-              options,
-              operationId,
-              'import',
-              'rchar',
-              source.actualSizeBytes,
-            ),
-          }),
-        );
-      },
+          measured,
+          space,
+          (temporary) =>
+            qemuImg.convert({
+              source: { file: command.sourcePath, format: command.sourceFormat },
+              target: {
+                file: temporary,
+                format: 'qcow2',
+                provisioning: command.format,
+                clusterSizeBytes,
+              },
+              signal: options?.signal,
+              ioProgress: this.ioProgress(
+                options,
+                operationId,
+                'import',
+                'rchar',
+                source.actualSizeBytes,
+              ),
+            }),
+        ),
     );
   }
 

@@ -10,7 +10,19 @@ import {
   decideSnapshot,
 } from './decide';
 import { chainOf, referenceCount } from './layer-graph';
-import { DS, MIB, NOW, context, created, diskOn, frozenLayer, given, layer } from './specification';
+import {
+  DS,
+  MIB,
+  NOW,
+  context,
+  created,
+  deleted,
+  diskOn,
+  frozenLayer,
+  given,
+  layer,
+  reclaimed,
+} from './specification';
 
 describe('create disk', () => {
   it('makes a base layer and a disk on it', () => {
@@ -284,7 +296,7 @@ describe('materialise', () => {
           type: 'LayerRebased',
           data: { datastoreId: DS, layerId: 'C', backingLayerId: 'R', previousBackingLayerId: 'P' },
         },
-        { type: 'LayerReclaimed', data: { datastoreId: DS, layerId: 'P', fileName: 'P.qcow2' } },
+        reclaimed('P'),
       ]);
     expect(chainOf(after, 'C').map((l) => l.layerId)).toEqual(['C', 'R']);
   });
@@ -313,8 +325,8 @@ describe('materialise', () => {
             previousBackingLayerId: 'P',
           },
         },
-        { type: 'LayerReclaimed', data: { datastoreId: DS, layerId: 'P', fileName: 'P.qcow2' } },
-        { type: 'LayerReclaimed', data: { datastoreId: DS, layerId: 'R', fileName: 'R.qcow2' } },
+        reclaimed('P'),
+        reclaimed('R'),
       ]);
   });
 
@@ -329,11 +341,7 @@ describe('delete disk', () => {
   it('reclaims the chain nothing else uses, top first', () => {
     given(frozenLayer('L1'), created('L2', { backingLayerId: 'L1' }), diskOn('d', 'L2'))
       .when((g) => decideDeleteDisk(g, { diskId: 'd' }))
-      .then([
-        { type: 'DiskDeleted', data: { datastoreId: DS, diskId: 'd' } },
-        { type: 'LayerReclaimed', data: { datastoreId: DS, layerId: 'L2', fileName: 'L2.qcow2' } },
-        { type: 'LayerReclaimed', data: { datastoreId: DS, layerId: 'L1', fileName: 'L1.qcow2' } },
-      ]);
+      .then([deleted('d'), reclaimed('L2'), reclaimed('L1')]);
   });
 
   it('keeps a base that a linked clone stands on until the last clone goes', () => {
@@ -345,15 +353,11 @@ describe('delete disk', () => {
     ];
     const afterTemplate = given(...history)
       .when((g) => decideDeleteDisk(g, { diskId: 't' }))
-      .then([{ type: 'DiskDeleted', data: { datastoreId: DS, diskId: 't' } }]);
+      .then([deleted('t')]);
     expect(afterTemplate.layers.B).toEqual(layer('B', { frozen: true }));
-    given(...history, { type: 'DiskDeleted', data: { datastoreId: DS, diskId: 't' } })
+    given(...history, deleted('t'))
       .when((g) => decideDeleteDisk(g, { diskId: 'c1' }))
-      .then([
-        { type: 'DiskDeleted', data: { datastoreId: DS, diskId: 'c1' } },
-        { type: 'LayerReclaimed', data: { datastoreId: DS, layerId: 'C1', fileName: 'C1.qcow2' } },
-        { type: 'LayerReclaimed', data: { datastoreId: DS, layerId: 'B', fileName: 'B.qcow2' } },
-      ]);
+      .then([deleted('c1'), reclaimed('C1'), reclaimed('B')]);
   });
 });
 
@@ -406,7 +410,7 @@ describe('fork', () => {
       ]);
     given(...runningParent, firstFork)
       .when((g) => decideDeleteDisk(g, { diskId: 'parent-mem' }))
-      .then([{ type: 'DiskDeleted', data: { datastoreId: DS, diskId: 'parent-mem' } }]);
+      .then([deleted('parent-mem')]);
   });
 
   it('refuses a fork that names one new disk twice', () => {

@@ -45,6 +45,16 @@ export const frozenLayer = (layerId: string, fields: Partial<Layer> = {}): DiskE
   { type: 'LayerFrozen', data: { datastoreId: fields.datastoreId ?? DS, layerId } },
 ];
 
+export const deleted = (diskId: string): DiskEngineEvent => ({
+  type: 'DiskDeleted',
+  data: { datastoreId: DS, diskId },
+});
+
+export const reclaimed = (layerId: string): DiskEngineEvent => ({
+  type: 'LayerReclaimed',
+  data: { datastoreId: DS, layerId, fileName: `${layerId}.qcow2` },
+});
+
 export const diskOn = (
   diskId: string,
   topLayerId: string,
