@@ -412,14 +412,7 @@ export class QemuDiskEngine implements DiskEnginePort {
         this.standaloneDiskPlan(
           graph,
           operationId,
-          {
-            datastoreId: command.datastoreId,
-            diskId: command.diskId,
-            kind: command.kind ?? 'disk',
-            format: command.format,
-            capacityBytes: command.capacityBytes,
-            clusterSizeBytes,
-          },
+          standaloneDecision(command, command.capacityBytes, clusterSizeBytes),
           measured,
           space,
           (temporary, layer) =>
@@ -1310,14 +1303,7 @@ export class QemuDiskEngine implements DiskEnginePort {
         this.standaloneDiskPlan(
           graph,
           operationId,
-          {
-            datastoreId: command.datastoreId,
-            diskId: command.diskId,
-            kind: command.kind ?? 'disk',
-            format: command.format,
-            capacityBytes: source.virtualSizeBytes,
-            clusterSizeBytes,
-          },
+          standaloneDecision(command, source.virtualSizeBytes, clusterSizeBytes),
           measured,
           space,
           (temporary) =>
@@ -1664,6 +1650,23 @@ function clipBlockMap(map: BlockMap, offset: number, length: number): BlockMap {
       mappedBytes: mapped.get(b.layerId) ?? 0,
     })),
     allocatedBytes: extents.reduce((t, e) => t + e.lengthBytes, 0),
+  };
+}
+
+/** What the model needs to decide a new standalone disk, from a create or an import. */
+function standaloneDecision(
+  command: Pick<CreateDisk, 'datastoreId' | 'diskId' | 'kind' | 'format'>,
+  capacityBytes: number,
+  clusterSizeBytes: number,
+): CreateDiskDecision {
+  const { datastoreId, diskId, format } = command;
+  return {
+    datastoreId,
+    diskId,
+    kind: command.kind ?? 'disk',
+    format,
+    capacityBytes,
+    clusterSizeBytes,
   };
 }
 
