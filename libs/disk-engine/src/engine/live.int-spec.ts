@@ -371,6 +371,25 @@ describe('memory images and forks', () => {
   });
 });
 
+describe('forks side by side', () => {
+  it('of a parent already frozen run at the same time, each with its own overlay', async () => {
+    engine = await startEngine(box);
+    const parent = await connect(await liveDisk('parent'));
+    await parent.write(0, pattern(0x77, 4096));
+    await parent.flush();
+    await engine.fork({ operationId: opId(), sources: [{ diskId: 'parent', newDiskId: 'first' }] });
+    const forks = await Promise.all(
+      [1, 2, 3].map((i) =>
+        engine.fork({ operationId: opId(), sources: [{ diskId: 'parent', newDiskId: `ic${i}` }] }),
+      ),
+    );
+    const layers = new Set(forks.map((f) => f.forks[0].layerId));
+    expect(layers.size).toBe(3);
+    for (const fork of forks)
+      expect((await (await connect(fork.forks[0].export)).read(0, 1))[0]).toBe(0x77);
+  });
+});
+
 describe('shared read-only layers', () => {
   it('are opened as shards of a bounded number of parents, each read the same, all closed after', async () => {
     engine = await startEngine(box, { daemonTuning: { maxParentsPerNode: 2 } });

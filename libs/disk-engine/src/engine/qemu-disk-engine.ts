@@ -100,6 +100,7 @@ import {
   type OperationTiming,
   type PlannedOperation,
 } from './operation-runner';
+import { inspectImport } from './import';
 import { OverlayFactory } from './overlays';
 
 export interface DatastoreConfig {
@@ -1082,10 +1083,15 @@ export class QemuDiskEngine implements DiskEnginePort {
           locks: {
             exclusive: [
               ...forks.map((f) => diskKey(f.source.newDiskId)),
-              ...parents.filter((p) => frozen.has(p.layerId)).map((p) => layerKey(p.layerId)),
-              ...command.sources.map((s) => diskKey(s.diskId)),
+              // Freezing changes the parent; forking an already frozen parent only reads it, so
+              // forks of one parent run side by side.
+              ...forks
+                .filter((f) => frozen.has(f.base.layerId))
+                .flatMap((f) => [layerKey(f.base.layerId), diskKey(f.source.diskId)]),
             ],
-            shared: parents.filter((p) => !frozen.has(p.layerId)).map((p) => layerKey(p.layerId)),
+            shared: forks
+              .filter((f) => !frozen.has(f.base.layerId))
+              .flatMap((f) => [layerKey(f.base.layerId), diskKey(f.source.diskId)]),
           },
           reserveBytes: OVERLAY_BYTES * forks.length,
           result: {
@@ -1517,14 +1523,13 @@ export class QemuDiskEngine implements DiskEnginePort {
             forceShare: this.live.isOpen(layer.layerId),
           });
     const reach = reachCounts(graph, layer.datastoreId);
-    const map = compactBlockMap(
+    return compactBlockMap(
       raw,
       chain.map((l) => l.layerId),
       layer.capacityBytes,
       (id) => (reach.get(id) ?? 0) >= 2,
+      { offsetBytes: offset, lengthBytes: length },
     );
-    if (offset === 0 && length === layer.capacityBytes) return map;
-    return clipBlockMap(map, offset, length);
   }
 
   /** Live block status, straight from the daemon: base:allocation joined with qemu:allocation-depth. */
@@ -1628,31 +1633,6 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 }
 
-function clipBlockMap(map: BlockMap, offset: number, length: number): BlockMap {
-  const end = offset + length;
-  const extents = map.extents
-    .filter((e) => e.offsetBytes < end && e.offsetBytes + e.lengthBytes > offset)
-    .map((e) => {
-      const start = Math.max(e.offsetBytes, offset);
-      return {
-        ...e,
-        offsetBytes: start,
-        lengthBytes: Math.min(e.offsetBytes + e.lengthBytes, end) - start,
-      };
-    });
-  const mapped = new Map<string, number>();
-  for (const e of extents) mapped.set(e.layerId, (mapped.get(e.layerId) ?? 0) + e.lengthBytes);
-  return {
-    ...map,
-    extents,
-    bytesPerLayer: map.bytesPerLayer.map((b) => ({
-      ...b,
-      mappedBytes: mapped.get(b.layerId) ?? 0,
-    })),
-    allocatedBytes: extents.reduce((t, e) => t + e.lengthBytes, 0),
-  };
-}
-
 /** What the model needs to decide a new standalone disk, from a create or an import. */
 function standaloneDecision(
   command: Pick<CreateDisk, 'datastoreId' | 'diskId' | 'kind' | 'format'>,
@@ -1668,80 +1648,4 @@ function standaloneDecision(
     capacityBytes,
     clusterSizeBytes,
   };
-}
-
-const EXTENSION_FORMATS: Record<string, ImportImage['sourceFormat']> = {
-  '.qcow2': 'qcow2',
-  '.vmdk': 'vmdk',
-  '.raw': 'raw',
-  '.img': 'raw',
-};
-
-const IMPORTABLE_VMDK = ['monolithicSparse', 'streamOptimized'];
-
-/** Checks that a file to import is what its caller and its name say, and holds no outside reference. */
-export async function inspectImport(
-  sourcePath: string,
-  declared: ImportImage['sourceFormat'],
-): Promise<qemuImg.ImageInfo> {
-  if (!isAbsolute(sourcePath)) {
-    throw new DiskEngineError('DISK.BAD_NAME', 'import needs an absolute path', { sourcePath });
-  }
-  await stat(sourcePath).catch(() => {
-    throw new DiskEngineError('DISK.NOT_FOUND', `no file ${sourcePath}`, { sourcePath });
-  });
-  const byName = EXTENSION_FORMATS[extname(sourcePath).toLowerCase()];
-  if (byName && byName !== declared) {
-    throw new DiskEngineError(
-      'DISK.FORMAT_MISMATCH',
-      `${basename(sourcePath)} is named ${byName}, said to be ${declared}`,
-      {
-        sourcePath,
-        declared,
-        byName,
-      },
-    );
-  }
-  const probed = await qemuImg.info(sourcePath, undefined);
-  if (probed.format !== declared) {
-    throw new DiskEngineError(
-      'DISK.FORMAT_MISMATCH',
-      `${basename(sourcePath)} is ${probed.format}, said to be ${declared}`,
-      {
-        sourcePath,
-        declared,
-        probed: probed.format,
-      },
-    );
-  }
-  const image = await qemuImg.info(sourcePath, declared);
-  if (image.backingFileName !== null) {
-    throw new DiskEngineError(
-      'DISK.BACKING_OUTSIDE_DATASTORE',
-      `${basename(sourcePath)} stands on ${image.backingFileName}`,
-      {
-        sourcePath,
-        backingFileName: image.backingFileName,
-      },
-    );
-  }
-  if (declared === 'vmdk') {
-    if (!IMPORTABLE_VMDK.includes(image.vmdkCreateType ?? '')) {
-      throw new DiskEngineError(
-        'DISK.UNSUPPORTED_FORMAT',
-        `VMDK ${image.vmdkCreateType} is not imported`,
-        {
-          sourcePath,
-          createType: image.vmdkCreateType,
-        },
-      );
-    }
-    if (image.vmdkExtentFileNames.some((name) => basename(name) !== basename(sourcePath))) {
-      throw new DiskEngineError('DISK.BACKING_OUTSIDE_DATASTORE', 'VMDK extents outside the file', {
-        sourcePath,
-        extents: image.vmdkExtentFileNames,
-      });
-    }
-  }
-  return image;
 }

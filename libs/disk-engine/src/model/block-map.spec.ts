@@ -41,6 +41,24 @@ describe('block maps', () => {
     expect(map.extents).toHaveLength(2);
   });
 
+  it('maps a window: extents cut at its edges, bytes per layer counted inside it', () => {
+    const map = compactBlockMap(
+      [
+        { startBytes: 0, lengthBytes: 4 * K64, depth: 1, zero: false },
+        { startBytes: 4 * K64, lengthBytes: K64, depth: 0, zero: false },
+      ],
+      ['top', 'base'],
+      8 * K64,
+      () => false,
+      { offsetBytes: 3 * K64, lengthBytes: 4 * K64 },
+    );
+    expect(map.extents).toEqual([
+      { offsetBytes: 3 * K64, lengthBytes: K64, layerId: 'base', zero: false, shared: false },
+      { offsetBytes: 4 * K64, lengthBytes: K64, layerId: 'top', zero: false, shared: false },
+    ]);
+    expect(map.bytesPerLayer.map((b) => b.mappedBytes)).toEqual([K64, K64]);
+  });
+
   it('refuses an extent deeper than the chain', () => {
     expect(() =>
       compactBlockMap(

@@ -46,16 +46,21 @@ export interface BlockMap {
 /**
  * @param chainLayerIds the chain, top first, as `depth` indexes it
  * @param isShared whether a layer is read by more than one disk
+ * @param window the range to map (default: the whole disk)
  */
 export function compactBlockMap(
   raw: readonly RawExtent[],
   chainLayerIds: readonly string[],
   capacityBytes: number,
   isShared: (layerId: string) => boolean,
+  window: { offsetBytes: number; lengthBytes: number } = {
+    offsetBytes: 0,
+    lengthBytes: capacityBytes,
+  },
 ): BlockMap {
   const extents: BlockMapExtent[] = [];
   const mapped = new Map<string, number>(chainLayerIds.map((id) => [id, 0]));
-  const sorted = [...raw].sort((a, b) => a.startBytes - b.startBytes);
+  const sorted = clip(raw, window).sort((a, b) => a.startBytes - b.startBytes);
   for (const extent of sorted) {
     if (extent.depth === null || extent.lengthBytes <= 0) continue;
     const layerId = chainLayerIds[extent.depth];
@@ -88,6 +93,24 @@ export function compactBlockMap(
     })),
     allocatedBytes: extents.reduce((total, e) => total + e.lengthBytes, 0),
   };
+}
+
+/** The parts of the extents inside the window. */
+function clip(
+  raw: readonly RawExtent[],
+  window: { offsetBytes: number; lengthBytes: number },
+): RawExtent[] {
+  const end = window.offsetBytes + window.lengthBytes;
+  return raw
+    .filter((e) => e.startBytes < end && e.startBytes + e.lengthBytes > window.offsetBytes)
+    .map((e) => {
+      const startBytes = Math.max(e.startBytes, window.offsetBytes);
+      return {
+        ...e,
+        startBytes,
+        lengthBytes: Math.min(e.startBytes + e.lengthBytes, end) - startBytes,
+      };
+    });
 }
 
 /** NBD block status flags of the `base:allocation` context (NBD protocol, "Metadata querying"). */
