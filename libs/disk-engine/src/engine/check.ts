@@ -1,0 +1,272 @@
+/**
+ * check: the datastore folder against the layer graph, at start-up and on demand.
+ *
+ * - operations cut short by a crash are finished from the files alone: rolled forward when the
+ *   intent's completion probe holds (the in-place change is done), otherwise rolled back (their
+ *   temporary and published files removed: nobody could have written to those yet);
+ * - temporary files of no running operation are removed; image files no layer names are removed
+ *   when a logged operation released them, and quarantined (moved aside) otherwise;
+ * - every layer's file must exist, be qcow2, stand on the backing file its graph says (a bare
+ *   name in this folder) and pass `qemu-img check`; leaked clusters are repaired (that frees
+ *   space and touches no data), anything else is quarantined, and what stands on it too.
+ * Nothing here discards data a layer holds: it moves, it never deletes a layer's file.
+ */
+import { readdir, rename, rm } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import { isDiskEngineError } from '../errors';
+import { type DiskEngineEvent } from '../model/events';
+import { type Layer, type LayerGraph, chainOf, layersOfDatastore } from '../model/layer-graph';
+import { isTemporaryFileName } from '../model/names';
+import { type OperationRecord } from '../model/operation-log';
+import { check as qemuCheck, info } from '../qemu/qemu-img';
+import { METADATA_DIR, metadataPaths } from '../store/datastore-store';
+
+export type FindingKind =
+  | 'torn-log-tail'
+  | 'unfinished-operation'
+  | 'temporary-file'
+  | 'released-file'
+  | 'orphan-file'
+  | 'missing-file'
+  | 'not-qcow2'
+  | 'wrong-backing'
+  | 'backing-outside-datastore'
+  | 'broken-chain'
+  | 'qcow2-leaks'
+  | 'qcow2-corrupt';
+
+export type FindingAction =
+  'rolled-forward' | 'rolled-back' | 'removed' | 'repaired' | 'quarantined' | 'reported';
+
+export interface CheckFinding {
+  datastoreId: string;
+  kind: FindingKind;
+  /** A file name in the datastore folder, a layer id or an operation id. */
+  subject: string;
+  action: FindingAction;
+  detail?: Record<string, unknown>;
+}
+
+export interface CheckReport {
+  checkedAt: string;
+  /** Layers whose image was run through qemu-img check (all of them in a deep check). */
+  imagesChecked: number;
+  findings: CheckFinding[];
+  /** True when nothing needed doing. */
+  clean: boolean;
+}
+
+export interface CheckScope {
+  repair: boolean;
+  /** Run qemu-img info and check on every layer; otherwise only on `suspects`. */
+  deep: boolean;
+  /** Layers that may have been written when the worker died (open writable, touched by an op). */
+  suspects: ReadonlySet<string>;
+}
+
+/** What check may do to the engine: commit or abandon logged operations, quarantine layers. */
+export interface CheckHost {
+  now(): string;
+  graph(): LayerGraph;
+  records(): OperationRecord[];
+  isInFlight(operationId: string): boolean;
+  isOpen(layerId: string): boolean;
+  /** Temporary files this process keeps on purpose (spare overlays). */
+  ownTemporaryFiles(): ReadonlySet<string>;
+  rollForward(record: OperationRecord): Promise<void>;
+  rollBack(record: OperationRecord, reason: string): Promise<void>;
+  quarantine(datastoreId: string, layerId: string, reason: string): Promise<void>;
+}
+
+async function fileExists(root: string, name: string): Promise<boolean> {
+  return readdir(root).then((names) => names.includes(name));
+}
+
+/** Whether an operation's in-place change finished, judged from the image headers. */
+async function probeHolds(root: string, record: OperationRecord): Promise<boolean> {
+  const probe = record.intent.completedWhen;
+  if (!probe) return false;
+  if (probe.absentFileName && (await fileExists(root, probe.absentFileName))) return false;
+  if (!(await fileExists(root, probe.fileName))) return false;
+  try {
+    const image = await info(join(root, probe.fileName), 'qcow2', { forceShare: true });
+    return image.backingFileName === probe.backingFileName;
+  } catch {
+    return false;
+  }
+}
+
+export async function checkDatastore(
+  host: CheckHost,
+  datastore: { datastoreId: string; root: string; tornTailBytes?: number },
+  scope: CheckScope,
+): Promise<{ findings: CheckFinding[]; imagesChecked: number }> {
+  const { datastoreId, root } = datastore;
+  const findings: CheckFinding[] = [];
+  const found = (
+    kind: FindingKind,
+    subject: string,
+    action: FindingAction,
+    detail?: Record<string, unknown>,
+  ) => findings.push({ datastoreId, kind, subject, action, ...(detail ? { detail } : {}) });
+
+  if (datastore.tornTailBytes) {
+    found('torn-log-tail', 'oplog.jsonl', 'repaired', { cutBytes: datastore.tornTailBytes });
+  }
+
+  // 1. Operations cut short.
+  const ours = host.records().filter((r) => r.datastoreId === datastoreId);
+  const touched = new Set(scope.suspects);
+  for (const record of ours.filter(
+    (r) => r.status === 'started' && !host.isInFlight(r.operationId),
+  )) {
+    const forward = await probeHolds(root, record);
+    for (const event of record.intent.events) {
+      if ('layerId' in event.data) touched.add(event.data.layerId);
+      if (event.type === 'LayerMerged') touched.add(event.data.mergedLayerId);
+    }
+    if (scope.repair) {
+      if (forward) await host.rollForward(record);
+      else await host.rollBack(record, 'cut short; rolled back by check');
+    }
+    found(
+      'unfinished-operation',
+      record.operationId,
+      scope.repair ? (forward ? 'rolled-forward' : 'rolled-back') : 'reported',
+      {
+        kind: record.kind,
+      },
+    );
+  }
+
+  // 2. Files no layer names.
+  const graph = host.graph();
+  const layers = layersOfDatastore(graph, datastoreId);
+  const byFile = new Map(layers.map((l) => [l.fileName, l]));
+  const runningTemporaries = new Set([
+    ...ours
+      .filter((r) => host.isInFlight(r.operationId))
+      .flatMap((r) => [...r.intent.temporaryFiles, ...r.intent.publishedFiles]),
+    ...host.ownTemporaryFiles(),
+  ]);
+  const released = new Set(
+    ours.flatMap((r) => [...r.intent.removedFiles, ...r.intent.publishedFiles]),
+  );
+  const quarantineDir = metadataPaths(root).quarantine;
+  for (const name of await readdir(root)) {
+    if (name === METADATA_DIR || runningTemporaries.has(name) || byFile.has(name)) continue;
+    if (isTemporaryFileName(name)) {
+      if (scope.repair) await rm(join(root, name), { force: true });
+      found('temporary-file', name, scope.repair ? 'removed' : 'reported');
+    } else if (name.endsWith('.qcow2') && released.has(name)) {
+      if (scope.repair) await rm(join(root, name), { force: true });
+      found('released-file', name, scope.repair ? 'removed' : 'reported');
+    } else {
+      if (scope.repair)
+        await rename(join(root, name), join(quarantineDir, `${host.now()}-${name}`));
+      found('orphan-file', name, scope.repair ? 'quarantined' : 'reported');
+    }
+  }
+
+  // 3. Every layer against its image.
+  const broken = new Map<string, { kind: FindingKind; detail?: Record<string, unknown> }>();
+  let imagesChecked = 0;
+  const present = new Set(await readdir(root));
+  for (const layer of layers.filter((l) => !l.quarantined)) {
+    if (!present.has(layer.fileName)) {
+      broken.set(layer.layerId, { kind: 'missing-file' });
+      continue;
+    }
+    if (!scope.deep && !touched.has(layer.layerId)) continue;
+    const problem = await inspectLayer(root, graph, layer, {
+      repair: scope.repair && !host.isOpen(layer.layerId),
+      forceShare: host.isOpen(layer.layerId),
+    });
+    imagesChecked += 1;
+    if (problem?.kind === 'qcow2-leaks') {
+      found(
+        'qcow2-leaks',
+        layer.layerId,
+        problem.repaired ? 'repaired' : 'reported',
+        problem.detail,
+      );
+    } else if (problem) {
+      broken.set(layer.layerId, problem);
+    }
+  }
+  // What stands on a broken layer cannot be read either.
+  for (const layer of layers.filter((l) => !l.quarantined && !broken.has(l.layerId))) {
+    const below = chainOf(graph, layer.layerId)
+      .slice(1)
+      .find((l) => broken.has(l.layerId));
+    if (below)
+      broken.set(layer.layerId, { kind: 'broken-chain', detail: { brokenLayerId: below.layerId } });
+  }
+  for (const [layerId, problem] of broken) {
+    if (scope.repair) await host.quarantine(datastoreId, layerId, problem.kind);
+    found(problem.kind, layerId, scope.repair ? 'quarantined' : 'reported', problem.detail);
+  }
+  return { findings, imagesChecked };
+}
+
+type LayerProblem =
+  | { kind: 'qcow2-leaks'; repaired: boolean; detail: Record<string, unknown> }
+  | { kind: Exclude<FindingKind, 'qcow2-leaks'>; detail?: Record<string, unknown> };
+
+async function inspectLayer(
+  root: string,
+  graph: LayerGraph,
+  layer: Layer,
+  options: { repair: boolean; forceShare: boolean },
+): Promise<LayerProblem | undefined> {
+  const path = join(root, layer.fileName);
+  let probed;
+  try {
+    probed = await info(path, undefined, { forceShare: true });
+  } catch (error) {
+    return {
+      kind: 'not-qcow2',
+      detail: { error: isDiskEngineError(error) ? error.details : String(error) },
+    };
+  }
+  if (probed.format !== 'qcow2') return { kind: 'not-qcow2', detail: { format: probed.format } };
+  const expected = layer.backingLayerId
+    ? (graph.layers[layer.backingLayerId]?.fileName ?? null)
+    : null;
+  const actual = probed.backingFileName;
+  if (actual !== null && (isAbsolute(actual) || actual.includes('/'))) {
+    return { kind: 'backing-outside-datastore', detail: { backingFileName: actual } };
+  }
+  if (actual !== expected || (actual !== null && probed.backingFormat !== 'qcow2')) {
+    return {
+      kind: 'wrong-backing',
+      detail: { expected, actual, backingFormat: probed.backingFormat },
+    };
+  }
+  if (probed.corrupt) return { kind: 'qcow2-corrupt', detail: { corruptFlag: true } };
+  const result = await qemuCheck(path, { forceShare: options.forceShare });
+  if (result.corruptions > 0 || result.checkErrors > 0) {
+    return {
+      kind: 'qcow2-corrupt',
+      detail: { corruptions: result.corruptions, checkErrors: result.checkErrors },
+    };
+  }
+  if (result.leaks > 0) {
+    const repaired = options.repair
+      ? (await qemuCheck(path, { repair: 'leaks' })).leaksFixed > 0
+      : false;
+    return { kind: 'qcow2-leaks', repaired, detail: { leaks: result.leaks } };
+  }
+  return undefined;
+}
+
+export function quarantineEvents(
+  graph: LayerGraph,
+  datastoreId: string,
+  layerId: string,
+  reason: string,
+): DiskEngineEvent[] {
+  return graph.layers[layerId]
+    ? [{ type: 'LayerQuarantined', data: { datastoreId, layerId, reason } }]
+    : [];
+}

@@ -1,0 +1,209 @@
+/**
+ * The disk engine port: what the rest of Dolly (clone workers) asks of disks. Everything that
+ * crosses it is plain JSON (ids as strings, sizes in bytes named `...Bytes`, instants as ISO
+ * strings), so results can be published as events unchanged. Every operation carries an
+ * `operationId`: the same id with the same command returns the recorded outcome instead of
+ * acting twice, also across worker restarts. Failures are thrown as DiskEngineError with a
+ * stable `code` (see errors.ts).
+ */
+import { type DatastoreSpace } from './model/space';
+import { type BlockMap } from './model/block-map';
+import { type LayerRef } from './model/decide';
+import { type DiskEngineEvent } from './model/events';
+import {
+  type Disk,
+  type ImageKind,
+  type Layer,
+  type ProvisioningFormat,
+} from './model/layer-graph';
+import { type LiveExport } from './daemon/live-graph';
+import { type CheckReport } from './engine/check';
+
+export type {
+  BlockMap,
+  CheckReport,
+  DatastoreSpace,
+  Disk,
+  DiskEngineEvent,
+  ImageKind,
+  Layer,
+  LayerRef,
+  LiveExport,
+  ProvisioningFormat,
+};
+
+export interface OperationProgress {
+  operationId: string;
+  /** What is being done: 'create', 'copy', 'merge', 'stream', 'export'... */
+  phase: string;
+  doneBytes: number;
+  totalBytes: number;
+}
+
+export interface OperationOptions {
+  onProgress?: (progress: OperationProgress) => void;
+  /** Aborting cancels the work; nothing of it is left behind, and it fails with DISK.CANCELLED. */
+  signal?: AbortSignal;
+}
+
+interface Command {
+  operationId: string;
+}
+
+export interface CreateDisk extends Command {
+  datastoreId: string;
+  diskId: string;
+  /** 'memory' for a running VM's memory image; default 'disk'. */
+  kind?: ImageKind;
+  format: ProvisioningFormat;
+  capacityBytes: number;
+  /** Default 65536. */
+  clusterSizeBytes?: number;
+}
+
+export interface SnapshotDisk extends Command {
+  diskId: string;
+}
+
+export interface FreezeDisk extends Command {
+  diskId: string;
+}
+
+export interface LinkedClone extends Command {
+  /** A frozen layer, or a disk whose top is frozen (a template). */
+  source: LayerRef;
+  diskId: string;
+  /** Must be the source's datastore when given. */
+  datastoreId?: string;
+}
+
+export interface FullClone extends Command {
+  source: LayerRef;
+  diskId: string;
+  datastoreId: string;
+  format: ProvisioningFormat | 'same';
+}
+
+export interface Consolidate extends Command {
+  /** The layer (or disk top) into whose place the layer below is merged. */
+  target: LayerRef;
+}
+
+export interface Materialise extends Command {
+  target: LayerRef;
+  /** The layer to stop reading from; null flattens the target completely. */
+  releaseLayerId: string | null;
+}
+
+export interface DeleteDisk extends Command {
+  diskId: string;
+}
+
+export interface ImportImage extends Command {
+  datastoreId: string;
+  diskId: string;
+  /** Absolute path of the file to import; it is read, never changed. */
+  sourcePath: string;
+  /** What the caller says the file is; checked against its content and its extension. */
+  sourceFormat: 'raw' | 'qcow2' | 'vmdk';
+  format: ProvisioningFormat;
+  kind?: ImageKind;
+}
+
+export interface ExportVmdk extends Command {
+  source: LayerRef;
+  /** Absolute path of the .vmdk to write (streamOptimized); published atomically. */
+  targetPath: string;
+}
+
+export interface Fork extends Command {
+  /** The running VM's disks and memory image, each with the id of the fork's new disk. */
+  sources: Array<{ diskId: string; newDiskId: string }>;
+}
+
+export interface OpenLive extends Command {
+  /** A disk (exported writable unless its top is frozen) or a frozen layer (read-only). */
+  target: LayerRef;
+}
+
+export interface CloseLive extends Command {
+  target: LayerRef;
+}
+
+export interface CheckDatastores extends Command {
+  /** Repair what can be repaired and quarantine the rest; false only reports. */
+  repair: boolean;
+}
+
+export interface OperationResult {
+  operationId: string;
+  /** The graph changes this operation made, in order; empty when it changed nothing. */
+  events: DiskEngineEvent[];
+}
+
+export interface DiskResult extends OperationResult {
+  diskId: string;
+  datastoreId: string;
+  layerId: string;
+  capacityBytes: number;
+  /** Bytes the disk's own new layer takes on the file system right after the operation. */
+  allocatedBytes: number;
+}
+
+export interface SnapshotResult extends OperationResult {
+  diskId: string;
+  frozenLayerId: string;
+  topLayerId: string;
+  live: boolean;
+}
+
+export interface ForkResult extends OperationResult {
+  forks: Array<{ sourceDiskId: string; diskId: string; layerId: string; export: LiveExport }>;
+}
+
+export interface ExportResult extends OperationResult {
+  targetPath: string;
+  sizeBytes: number;
+}
+
+export interface ReadRange {
+  target: LayerRef;
+  offsetBytes: number;
+  lengthBytes: number;
+}
+
+export interface Inventory {
+  disks: Disk[];
+  layers: Layer[];
+  exports: LiveExport[];
+}
+
+export interface DiskEnginePort {
+  createDisk(command: CreateDisk, options?: OperationOptions): Promise<DiskResult>;
+  snapshot(command: SnapshotDisk, options?: OperationOptions): Promise<SnapshotResult>;
+  freeze(command: FreezeDisk, options?: OperationOptions): Promise<OperationResult>;
+  linkedClone(command: LinkedClone, options?: OperationOptions): Promise<DiskResult>;
+  /** From a live disk this is a point-in-time copy, taken while it keeps being written. */
+  fullClone(command: FullClone, options?: OperationOptions): Promise<DiskResult>;
+  consolidate(command: Consolidate, options?: OperationOptions): Promise<OperationResult>;
+  materialise(command: Materialise, options?: OperationOptions): Promise<OperationResult>;
+  deleteDisk(command: DeleteDisk, options?: OperationOptions): Promise<OperationResult>;
+  importImage(command: ImportImage, options?: OperationOptions): Promise<DiskResult>;
+  exportVmdk(command: ExportVmdk, options?: OperationOptions): Promise<ExportResult>;
+  fork(command: Fork, options?: OperationOptions): Promise<ForkResult>;
+  openLive(command: OpenLive, options?: OperationOptions): Promise<LiveExport>;
+  closeLive(command: CloseLive, options?: OperationOptions): Promise<void>;
+  check(command: CheckDatastores, options?: OperationOptions): Promise<CheckReport>;
+
+  /** Small reads and writes by the control plane (tests, memory pages); VMs use the NBD exports. */
+  read(range: ReadRange): Promise<Buffer>;
+  write(command: { diskId: string; offsetBytes: number; data: Uint8Array }): Promise<void>;
+
+  blockMap(query: {
+    target: LayerRef;
+    offsetBytes?: number;
+    lengthBytes?: number;
+  }): Promise<BlockMap>;
+  space(datastoreId: string): Promise<DatastoreSpace>;
+  inventory(): Inventory;
+}

@@ -1,0 +1,135 @@
+/**
+ * Running QEMU's command-line tools. Every child dies with the worker (parent-death signal via
+ * util-linux `setpriv`), so a killed worker leaves no qemu-img writing into a temporary file that
+ * check is about to remove. Progress of long runs comes from the kernel's per-process I/O
+ * counters (/proc/<pid>/io), not from the tools' human-readable progress bars.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { DiskEngineError } from '../errors';
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
+export interface IoProgress {
+  /** `rchar`: bytes the child read; `wchar`: bytes it wrote (page cache included). */
+  counter: 'rchar' | 'wchar';
+  totalBytes: number;
+  onProgress(doneBytes: number, totalBytes: number): void;
+  intervalMs?: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  cwd?: string;
+  /** Exit codes that are answers rather than failures (qemu-img compare: 1 = different). */
+  okExitCodes?: readonly number[];
+  ioProgress?: IoProgress;
+  /** Signal the child gets when the worker dies; the storage daemon takes TERM to flush first. */
+  parentDeathSignal?: 'KILL' | 'TERM';
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+/** Spawns a child bound to this process's life; the caller owns its pid. */
+export function spawnBound(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; parentDeathSignal?: 'KILL' | 'TERM'; stdio?: 'pipe' | 'ignore' } = {},
+): ChildProcess {
+  const [file, argv] = SETPRIV
+    ? [SETPRIV, ['--pdeathsig', options.parentDeathSignal ?? 'KILL', '--', command, ...args]]
+    : [command, [...args]];
+  const stdio = options.stdio ?? 'pipe';
+  return spawn(file, argv, { cwd: options.cwd, stdio: ['ignore', stdio, stdio] });
+}
+
+function readIoCounter(pid: number, counter: IoProgress['counter']): number | undefined {
+  try {
+    const line = readFileSync(`/proc/${pid}/io`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${counter}:`));
+    return line ? Number(line.slice(counter.length + 1)) : undefined;
+  } catch {
+    return undefined; // the child already exited
+  }
+}
+
+export function run(
+  command: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
+  const { signal, ioProgress } = options;
+  if (signal?.aborted) {
+    return Promise.reject(
+      new DiskEngineError('DISK.CANCELLED', `${command} cancelled before start`),
+    );
+  }
+  return new Promise<RunResult>((resolve, reject) => {
+    const child = spawnBound(command, args, options);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    let cancelled = false;
+    const onAbort = () => {
+      cancelled = true;
+      child.kill('SIGKILL');
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let lastDone = -1;
+    const sample = () => {
+      if (!ioProgress || child.pid === undefined) return;
+      const done = readIoCounter(child.pid, ioProgress.counter);
+      if (done === undefined || done === lastDone) return;
+      lastDone = done;
+      ioProgress.onProgress(Math.min(done, ioProgress.totalBytes), ioProgress.totalBytes);
+    };
+    const timer = ioProgress ? setInterval(sample, ioProgress.intervalMs ?? 200) : undefined;
+    const finish = () => {
+      if (timer) clearInterval(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    child.on('error', (error) => {
+      finish();
+      reject(
+        new DiskEngineError('DISK.QEMU_FAILED', `cannot run ${command}: ${error.message}`, {
+          command,
+        }),
+      );
+    });
+    child.on('close', (code, killedBy) => {
+      finish();
+      const result = {
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+        exitCode: code ?? -1,
+      };
+      if (cancelled) {
+        reject(new DiskEngineError('DISK.CANCELLED', `${command} cancelled`, { command }));
+      } else if (code === 0 || (code !== null && options.okExitCodes?.includes(code))) {
+        if (ioProgress && code === 0)
+          ioProgress.onProgress(ioProgress.totalBytes, ioProgress.totalBytes);
+        resolve(result);
+      } else {
+        reject(
+          new DiskEngineError(
+            'DISK.QEMU_FAILED',
+            `${command} ${args[0] ?? ''} failed (exit ${code ?? killedBy})`,
+            {
+              command,
+              args: [...args],
+              exitCode: result.exitCode,
+              // Kept for the humans reading the log; never parsed.
+              stderr: result.stderr.slice(-4000),
+            },
+          ),
+        );
+      }
+    });
+  });
+}

@@ -1,0 +1,42 @@
+/**
+ * A worker process for crash tests: runs the engine and obeys its parent over IPC, so that the
+ * test can SIGKILL it (and its daemon) at the worst moment. Run with `node --import tsx`.
+ */
+import { toDiskErrorData } from '../errors';
+import { QemuDiskEngine, type QemuDiskEngineConfig } from '../engine/qemu-disk-engine';
+
+export type ToWorker =
+  | { type: 'start'; config: QemuDiskEngineConfig }
+  | { type: 'call'; id: number; method: string; command: unknown };
+
+export type FromWorker =
+  | { type: 'started'; daemonPid: number }
+  | { type: 'progress'; id: number; doneBytes: number; totalBytes: number }
+  | { type: 'result'; id: number; result: unknown }
+  | { type: 'error'; id: number; error: unknown };
+
+let engine: QemuDiskEngine | undefined;
+const send = (message: FromWorker) => process.send?.(message);
+
+process.on('message', (message: ToWorker) => {
+  void (async () => {
+    if (message.type === 'start') {
+      engine = (await QemuDiskEngine.start(message.config)).engine;
+      send({ type: 'started', daemonPid: engine.daemonPid ?? 0 });
+      return;
+    }
+    const { id, method, command } = message;
+    try {
+      const call = (
+        engine as unknown as Record<string, (c: unknown, o: unknown) => Promise<unknown>>
+      )[method];
+      const result = await call.call(engine, command, {
+        onProgress: (p: { doneBytes: number; totalBytes: number }) =>
+          send({ type: 'progress', id, doneBytes: p.doneBytes, totalBytes: p.totalBytes }),
+      });
+      send({ type: 'result', id, result: result ?? null });
+    } catch (error) {
+      send({ type: 'error', id, error: toDiskErrorData(error) });
+    }
+  })();
+});
