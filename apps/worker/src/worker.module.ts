@@ -1,36 +1,16 @@
-import { Inject, Module, type OnModuleInit } from '@nestjs/common';
-import { HealthRegistry, KAFKA, PlatformModule } from '@dolly/platform';
-import type { Kafka } from 'kafkajs';
+import { Module } from '@nestjs/common';
+import { PlatformModule } from '@dolly/platform';
+import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
+import { JobsConsumer } from './jobs.consumer';
+import { workerSettings } from './worker-settings';
 
-/** Reports whether the broker the worker takes jobs from answers. */
-class WorkerHealth implements OnModuleInit {
-  constructor(
-    @Inject(HealthRegistry) private readonly health: HealthRegistry,
-    @Inject(KAFKA) private readonly kafka: Kafka,
-  ) {}
-
-  onModuleInit(): void {
-    this.health.register('kafka', async () => {
-      const admin = this.kafka.admin();
-      await admin.connect();
-      try {
-        return {
-          status: 'up',
-          details: { brokers: (await admin.describeCluster()).brokers.length },
-        };
-      } finally {
-        await admin.disconnect();
-      }
-    });
-  }
-}
-
-/**
- * The clone worker: the data plane that does the disk work of clone jobs with the disk engine.
- * It joins the workers' consumer group on the jobs topic once clone jobs exist (the cloning issue).
- */
+/** The clone worker: the data plane that does the disk work of tasks with the disk engine. */
 @Module({
   imports: [PlatformModule.forRoot({ service: 'worker', poolSize: 5 })],
-  providers: [WorkerHealth],
+  providers: [
+    { provide: WORKER_SETTINGS, useFactory: () => workerSettings() },
+    DataPlaneService,
+    JobsConsumer,
+  ],
 })
 export class WorkerModule {}

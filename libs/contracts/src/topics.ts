@@ -29,4 +29,5 @@ export const progressTopic = (prefix = '') => `${prefix}dolly.task.progress`;
 export const workerGroupId = (prefix: string, group: string) => `${prefix}dolly-${group}`;
 
 /** A worker's own consumer group: the jobs only it can do (a running VM's disks are in its daemon). */
-export const workerOwnGroupId = (prefix: string, workerId: string) => `${prefix}dolly-worker-${workerId}`;
+export const workerOwnGroupId = (prefix: string, workerId: string) =>
+  `${prefix}dolly-worker-${workerId}`;

@@ -95,6 +95,12 @@ export interface Materialise extends Command {
   releaseLayerId: string | null;
 }
 
+export interface RevertDisk extends Command {
+  diskId: string;
+  /** A frozen layer of the disk's own chain (a snapshot's). */
+  layerId: string;
+}
+
 export interface DeleteDisk extends Command {
   diskId: string;
 }
@@ -187,6 +193,8 @@ export interface DiskEnginePort {
   fullClone(command: FullClone, options?: OperationOptions): Promise<DiskResult>;
   consolidate(command: Consolidate, options?: OperationOptions): Promise<OperationResult>;
   materialise(command: Materialise, options?: OperationOptions): Promise<OperationResult>;
+  /** The disk reads as at one of its frozen layers again: a new empty delta over it; newer layers go. */
+  revert(command: RevertDisk, options?: OperationOptions): Promise<DiskResult>;
   deleteDisk(command: DeleteDisk, options?: OperationOptions): Promise<OperationResult>;
   importImage(command: ImportImage, options?: OperationOptions): Promise<DiskResult>;
   exportVmdk(command: ExportVmdk, options?: OperationOptions): Promise<ExportResult>;

@@ -168,11 +168,18 @@ export async function handleAcross<Slots extends Record<string, StreamSlot<unkno
       const slot = request.slots[key];
       const history = streams.get(slot.streamId)!;
       versions[key] = history.length;
-      states[key] = asDomainEvents<never>(history).reduce(slot.fold.evolve, slot.fold.initialState());
+      states[key] = asDomainEvents<never>(history).reduce(
+        slot.fold.evolve,
+        slot.fold.initialState(),
+      );
     }
     if (request.expected && request.expected.version !== versions[request.expected.slot]) {
       const slot = request.slots[request.expected.slot];
-      throw new ConcurrencyError(slot.streamId, request.expected.version, versions[request.expected.slot]);
+      throw new ConcurrencyError(
+        slot.streamId,
+        request.expected.version,
+        versions[request.expected.slot],
+      );
     }
     const decided = request.decide(states as StatesOf<Slots>);
     try {
@@ -186,10 +193,17 @@ export async function handleAcross<Slots extends Record<string, StreamSlot<unkno
             slot.streamId,
             slot.streamType,
             versions[key],
-            events.map((event) => ({ eventId: uuidv7(), type: event.type, data: event.data, metadata: request.metadata, occurredAt: request.now })),
+            events.map((event) => ({
+              eventId: uuidv7(),
+              type: event.type,
+              data: event.data,
+              metadata: request.metadata,
+              occurredAt: request.now,
+            })),
             client,
           );
-          if (!result.success) throw new ConcurrencyError(slot.streamId, versions[key], result.actualVersion);
+          if (!result.success)
+            throw new ConcurrencyError(slot.streamId, versions[key], result.actualVersion);
           outcome.events[key] = result.events;
           outcome.versions[key] = result.nextStreamVersion;
         }
@@ -199,7 +213,10 @@ export async function handleAcross<Slots extends Record<string, StreamSlot<unkno
     } catch (error) {
       // A conflict on the stream the client named is theirs to resolve; on any other, decide again.
       const clientsStream = request.expected && request.slots[request.expected.slot].streamId;
-      const retry = error instanceof ConcurrencyError && error.streamId !== clientsStream && attempt < MAX_ATTEMPTS;
+      const retry =
+        error instanceof ConcurrencyError &&
+        error.streamId !== clientsStream &&
+        attempt < MAX_ATTEMPTS;
       if (!retry) throw error;
     }
   }

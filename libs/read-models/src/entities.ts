@@ -25,8 +25,10 @@ export class DatastoreRow {
   @PrimaryColumn('uuid', { name: 'datastore_id' }) datastoreId!: string;
   @Column('text') name!: string;
   @Column('bigint', { name: 'capacity_bytes', transformer: bigintAsNumber }) capacityBytes!: number;
-  @Column('bigint', { name: 'claimed_physical_bytes', transformer: bigintAsNumber }) claimedPhysicalBytes!: number;
-  @Column('bigint', { name: 'claimed_provisioned_bytes', transformer: bigintAsNumber }) claimedProvisionedBytes!: number;
+  @Column('bigint', { name: 'claimed_physical_bytes', transformer: bigintAsNumber })
+  claimedPhysicalBytes!: number;
+  @Column('bigint', { name: 'claimed_provisioned_bytes', transformer: bigintAsNumber })
+  claimedProvisionedBytes!: number;
   @Column('jsonb') state!: Extract<DatastoreState, { status: 'registered' }>;
   @Column({ ...timestamp, name: 'registered_at' }) registeredAt!: Date;
   @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
@@ -105,4 +107,12 @@ export class AuditEntryRow {
   @Column('jsonb') data!: unknown;
 }
 
-export const READ_MODEL_ENTITIES = [HostRow, DatastoreRow, VmRow, WorkerRow, TaskRow, TaskProgressRow, AuditEntryRow];
+export const READ_MODEL_ENTITIES = [
+  HostRow,
+  DatastoreRow,
+  VmRow,
+  WorkerRow,
+  TaskRow,
+  TaskProgressRow,
+  AuditEntryRow,
+];

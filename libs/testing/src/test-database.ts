@@ -8,7 +8,11 @@ import { Pool } from 'pg';
  * migrations it holds (their code, too), so a run never alters a template another run may be copying.
  */
 export const TEMPLATE_DATABASE = `dolly_test_template_${createHash('sha256')
-  .update(MIGRATIONS.map((migration) => `${migration.name}:${migration.prototype.up.toString()}`).join(','))
+  .update(
+    MIGRATIONS.map((migration) => `${migration.name}:${migration.prototype.up.toString()}`).join(
+      ',',
+    ),
+  )
   .digest('hex')
   .slice(0, 12)}`;
 

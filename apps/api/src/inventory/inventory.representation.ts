@@ -21,10 +21,16 @@ export const DatastoreView = Type.Object({
   overcommitRatio: Type.Number(),
   space: Type.Object(
     {
-      claimedPhysicalBytes: Type.Integer({ description: 'Set aside for disks: full capacity if thick, the measured need if thin.' }),
-      claimedProvisionedBytes: Type.Integer({ description: 'Promised to guests (their capacities).' }),
+      claimedPhysicalBytes: Type.Integer({
+        description: 'Set aside for disks: full capacity if thick, the measured need if thin.',
+      }),
+      claimedProvisionedBytes: Type.Integer({
+        description: 'Promised to guests (their capacities).',
+      }),
       freeBytes: Type.Integer({ description: 'capacity − claimed physical.' }),
-      provisionableBytes: Type.Integer({ description: 'capacity × overcommit ratio: how much may be promised.' }),
+      provisionableBytes: Type.Integer({
+        description: 'capacity × overcommit ratio: how much may be promised.',
+      }),
     },
     { description: 'Space planning: what clones and new disks may still claim.' },
   ),

@@ -99,11 +99,16 @@ export class CommandRunner {
         const task = await this.queries.execute(new GetTask(execution.taskId));
         const body = { ...(answer.body as CommandAccepted), projected: true, task };
         // A task that ended without its effect has no changed resource to show: the task says why.
-        if (task.status !== 'succeeded') return this.send(response, { status: 200, headers: answer.headers, body }, false);
+        if (task.status !== 'succeeded')
+          return this.send(response, { status: 200, headers: answer.headers, body }, false);
         const location = resourcePath(outcome.target.type, outcome.target.id);
         return this.send(
           response,
-          { status: options.creates ? 201 : 200, headers: { ...answer.headers, location }, body: { ...body, resource: await present(outcome) } },
+          {
+            status: options.creates ? 201 : 200,
+            headers: { ...answer.headers, location },
+            body: { ...body, resource: await present(outcome) },
+          },
           false,
         );
       }

@@ -30,25 +30,45 @@ export class PlacementService {
   async forDatastores(datastoreIds: readonly string[]): Promise<Placement> {
     const needed = [...new Set(datastoreIds)];
     const workers = await this.workers.find();
-    const groups = [...new Set(workers.filter((w) => needed.every((id) => w.datastoreIds.includes(id))).map((w) => w.group))];
+    const groups = [
+      ...new Set(
+        workers
+          .filter((w) => needed.every((id) => w.datastoreIds.includes(id)))
+          .map((w) => w.group),
+      ),
+    ];
     for (const group of groups) {
-      if (await this.live(workerGroupId(this.config.kafkaPrefix, group))) return { kind: 'group', group };
+      if (await this.live(workerGroupId(this.config.kafkaPrefix, group)))
+        return { kind: 'group', group };
     }
-    throw new RuleViolationError('PLACEMENT.NO_WORKER', 'No running worker reaches the datastores this needs', [
-      {
-        code: 'PLACEMENT.NO_WORKER',
-        detail:
-          `Needed: ${needed.join(', ')}. ` +
-          (groups.length === 0 ? 'No worker has announced reaching all of them.' : `Workers that reach them (${groups.join(', ')}) are not running.`),
-      },
-    ]);
+    throw new RuleViolationError(
+      'PLACEMENT.NO_WORKER',
+      'No running worker reaches the datastores this needs',
+      [
+        {
+          code: 'PLACEMENT.NO_WORKER',
+          detail:
+            `Needed: ${needed.join(', ')}. ` +
+            (groups.length === 0
+              ? 'No worker has announced reaching all of them.'
+              : `Workers that reach them (${groups.join(', ')}) are not running.`),
+        },
+      ],
+    );
   }
 
   async forWorker(workerId: string): Promise<Placement> {
     if (!(await this.live(workerOwnGroupId(this.config.kafkaPrefix, workerId)))) {
-      throw new RuleViolationError('PLACEMENT.WORKER_GONE', `The worker holding this VM's disks (${workerId}) is not running`, [
-        { code: 'PLACEMENT.WORKER_GONE', detail: `Worker ${workerId} holds the VM's live disks and does not answer` },
-      ]);
+      throw new RuleViolationError(
+        'PLACEMENT.WORKER_GONE',
+        `The worker holding this VM's disks (${workerId}) is not running`,
+        [
+          {
+            code: 'PLACEMENT.WORKER_GONE',
+            detail: `Worker ${workerId} holds the VM's live disks and does not answer`,
+          },
+        ],
+      );
     }
     return { kind: 'worker', workerId };
   }

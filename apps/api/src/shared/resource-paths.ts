@@ -1,5 +1,11 @@
 /** Where the API serves each kind of object: used for Location headers and links. */
-const COLLECTIONS: Record<string, string> = { vm: 'vms', host: 'hosts', datastore: 'datastores', task: 'tasks', worker: 'workers' };
+const COLLECTIONS: Record<string, string> = {
+  vm: 'vms',
+  host: 'hosts',
+  datastore: 'datastores',
+  task: 'tasks',
+  worker: 'workers',
+};
 
 export function resourcePath(type: string, id: string): string {
   return `/${COLLECTIONS[type] ?? type}/${id}`;

@@ -8,7 +8,11 @@ const POLL_MS = 250;
  * Streams a task's progress as server-sent events until it ends: `progress` whenever it changes,
  * then one `end`. Clients need not poll; a client that reconnects just gets the current state.
  */
-export async function streamTask(response: Response, read: () => Promise<TaskView>, signal: AbortSignal): Promise<void> {
+export async function streamTask(
+  response: Response,
+  read: () => Promise<TaskView>,
+  signal: AbortSignal,
+): Promise<void> {
   response.status(200);
   response.setHeader('Content-Type', 'text/event-stream');
   response.setHeader('Cache-Control', 'no-cache');

@@ -32,11 +32,19 @@ export class ListTasksHandler implements IQueryHandler<ListTasks> {
   ) {}
 
   async execute({ filter, limit, cursor }: ListTasks): Promise<Page<TaskView>> {
-    const page = await findPage(this.tasks, { where: filter, key: 'taskId', limit, cursor, view: (row) => row });
+    const page = await findPage(this.tasks, {
+      where: filter,
+      key: 'taskId',
+      limit,
+      cursor,
+      view: (row) => row,
+    });
     const running = page.items.filter((row) => row.status === 'running').map((row) => row.taskId);
     const progress = running.length ? await this.progress.findBy({ taskId: In(running) }) : [];
     return {
-      items: page.items.map((row) => taskView(row, progress.find((p) => p.taskId === row.taskId) ?? null)),
+      items: page.items.map((row) =>
+        taskView(row, progress.find((p) => p.taskId === row.taskId) ?? null),
+      ),
       nextCursor: page.nextCursor,
     };
   }
@@ -70,7 +78,12 @@ export class GetTaskHandler implements IQueryHandler<GetTask> {
       attempt: 0,
       workerId: null,
       cancelRequested: false,
-      progress: { percent: first.streamType === 'task' ? 0 : 100, doneBytes: 0, totalBytes: 0, phase: null },
+      progress: {
+        percent: first.streamType === 'task' ? 0 : 100,
+        doneBytes: 0,
+        totalBytes: 0,
+        phase: null,
+      },
       error: null,
       actor: first.metadata.actor,
       correlationId: first.metadata.correlationId,

@@ -15,7 +15,9 @@ export const TaskView = Type.Object({
     percent: Type.Integer({ minimum: 0, maximum: 100 }),
     doneBytes: Type.Integer(),
     totalBytes: Type.Integer(),
-    phase: Type.Union([Type.String(), Type.Null()], { description: 'What the worker is doing (copy, merge...).' }),
+    phase: Type.Union([Type.String(), Type.Null()], {
+      description: 'What the worker is doing (copy, merge...).',
+    }),
   }),
   error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
   actor: Type.Object({ id: Type.String(), role: Type.String() }),
@@ -30,12 +32,28 @@ export type TaskView = Static<typeof TaskView>;
 export type Progress = Pick<TaskProgressRow, 'phase' | 'doneBytes' | 'totalBytes' | 'attempt'>;
 
 function progressOf(row: TaskRow, progress: Progress | null): TaskView['progress'] {
-  if (row.status === 'succeeded') return { percent: 100, doneBytes: progress?.totalBytes ?? 0, totalBytes: progress?.totalBytes ?? 0, phase: null };
+  if (row.status === 'succeeded')
+    return {
+      percent: 100,
+      doneBytes: progress?.totalBytes ?? 0,
+      totalBytes: progress?.totalBytes ?? 0,
+      phase: null,
+    };
   if (!progress || progress.attempt !== row.attempt || progress.totalBytes === 0) {
-    return { percent: 0, doneBytes: 0, totalBytes: progress?.totalBytes ?? 0, phase: progress?.phase ?? null };
+    return {
+      percent: 0,
+      doneBytes: 0,
+      totalBytes: progress?.totalBytes ?? 0,
+      phase: progress?.phase ?? null,
+    };
   }
   const percent = Math.min(99, Math.floor((100 * progress.doneBytes) / progress.totalBytes));
-  return { percent, doneBytes: progress.doneBytes, totalBytes: progress.totalBytes, phase: progress.phase };
+  return {
+    percent,
+    doneBytes: progress.doneBytes,
+    totalBytes: progress.totalBytes,
+    phase: progress.phase,
+  };
 }
 
 export function taskView(row: TaskRow, progress: Progress | null = null): TaskView {

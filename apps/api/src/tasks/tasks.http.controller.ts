@@ -61,7 +61,10 @@ export class TasksController {
 
   @Get(':taskId/stream')
   @Requires('tasks:read')
-  @ApiOperation({ summary: 'Server-sent events: the task as it progresses (event: progress), then how it ended (event: end).' })
+  @ApiOperation({
+    summary:
+      'Server-sent events: the task as it progresses (event: progress), then how it ended (event: end).',
+  })
   @ApiProblems(400, 404)
   async stream(
     @Param('taskId', new Validate(Uuid('The task.'))) taskId: string,
@@ -76,7 +79,10 @@ export class TasksController {
 
   @Post(':taskId/cancel')
   @Requires('tasks:cancel')
-  @ApiOperation({ summary: 'Cancel a task. A queued task ends at once; a running one stops and leaves nothing half-made.' })
+  @ApiOperation({
+    summary:
+      'Cancel a task. A queued task ends at once; a running one stops and leaves nothing half-made.',
+  })
   @ApiCommand()
   @ApiProblems(400, 404, 409)
   cancel(

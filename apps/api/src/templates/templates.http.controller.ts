@@ -54,7 +54,8 @@ export class TemplatesController {
   @Post('deploy')
   @Requires('vm:clone')
   @ApiOperation({
-    summary: 'Deploy a VM from a template: a straight copy (no snapshot, no consolidation), with hardware overrides.',
+    summary:
+      'Deploy a VM from a template: a straight copy (no snapshot, no consolidation), with hardware overrides.',
   })
   @ApiJsonBody(DeployRequest)
   @ApiCommand({ creates: true })

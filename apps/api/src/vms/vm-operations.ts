@@ -4,7 +4,6 @@ import {
   type CloneRequest,
   type DatastoreState,
   type HostState,
-  type Placement,
   type PowerState,
   type TaskState,
   type VmCommand,
@@ -28,7 +27,12 @@ import {
   vmDecider,
   vmStreamId,
 } from '@dolly/domain';
-import { PostgresEventStore, type StreamSlot, asDomainEvents, handleAcross } from '@dolly/event-store';
+import {
+  PostgresEventStore,
+  type StreamSlot,
+  asDomainEvents,
+  handleAcross,
+} from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
 import { PlacementService } from '../shared/placement';
@@ -40,20 +44,53 @@ export type VmOperation =
       kind: 'clone';
       operation: 'CloneVm' | 'CloneVmToTemplate' | 'CloneTemplate' | 'DeployFromTemplate';
       sourceRole: 'vm' | 'template';
-      request: Omit<CloneRequest, 'taskId' | 'placement' | 'operation' | 'role' | 'identity' | 'targetVmId'> & { role: VmRole };
+      request: Omit<
+        CloneRequest,
+        'taskId' | 'placement' | 'operation' | 'role' | 'identity' | 'targetVmId'
+      > & { role: VmRole };
     }
-  | { kind: 'power'; vmId: string; to: PowerState; operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm' }
-  | { kind: 'snapshot'; action: 'take'; vmId: string; snapshotId: string; name: string; description: string }
+  | {
+      kind: 'power';
+      vmId: string;
+      to: PowerState;
+      operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm';
+    }
+  | {
+      kind: 'snapshot';
+      action: 'take';
+      vmId: string;
+      snapshotId: string;
+      name: string;
+      description: string;
+    }
   | { kind: 'snapshot'; action: 'revert' | 'delete'; vmId: string; snapshotId: string }
   | { kind: 'delete'; vmId: string }
-  | { kind: 'decide'; command: Extract<VmCommand, { type: 'RenameVm' | 'ConvertVmToTemplate' | 'ConvertTemplateToVm' }> };
+  | {
+      kind: 'decide';
+      command: Extract<
+        VmCommand,
+        { type: 'RenameVm' | 'ConvertVmToTemplate' | 'ConvertTemplateToVm' }
+      >;
+    };
 
 /** Any operation on VMs and templates: one decision across the streams it touches. */
 export class OperateOnVm extends DollyCommand<VmOperation> {}
 
-const vmSlot = (vmId: string): StreamSlot<VmState> => ({ streamId: vmStreamId(vmId), streamType: 'vm', fold: vmDecider });
-const taskSlot = (taskId: string): StreamSlot<TaskState> => ({ streamId: taskStreamId(taskId), streamType: 'task', fold: taskDecider });
-const hostSlot = (hostId: string): StreamSlot<HostState> => ({ streamId: hostStreamId(hostId), streamType: 'host', fold: hostDecider });
+const vmSlot = (vmId: string): StreamSlot<VmState> => ({
+  streamId: vmStreamId(vmId),
+  streamType: 'vm',
+  fold: vmDecider,
+});
+const taskSlot = (taskId: string): StreamSlot<TaskState> => ({
+  streamId: taskStreamId(taskId),
+  streamType: 'task',
+  fold: taskDecider,
+});
+const hostSlot = (hostId: string): StreamSlot<HostState> => ({
+  streamId: hostStreamId(hostId),
+  streamType: 'host',
+  fold: hostDecider,
+});
 const datastoreSlot = (datastoreId: string): StreamSlot<DatastoreState> => ({
   streamId: datastoreStreamId(datastoreId),
   streamType: 'datastore',
@@ -72,7 +109,10 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
     switch (data.kind) {
       case 'create': {
         const { definition } = data;
-        const placement = definition.disks.length > 0 ? await this.placement.forDatastores([definition.datastoreId]) : undefined;
+        const placement =
+          definition.disks.length > 0
+            ? await this.placement.forDatastores([definition.datastoreId])
+            : undefined;
         return this.decide(execution, definition.vmId, {
           slots: {
             vm: vmSlot(definition.vmId),
@@ -80,7 +120,11 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
             datastore: datastoreSlot(definition.datastoreId),
             task: taskSlot(taskId),
           },
-          decide: (s) => provisionNewVm({ definition, taskId, placement: placement ?? { kind: 'group', group: 'none' } }, s),
+          decide: (s) =>
+            provisionNewVm(
+              { definition, taskId, placement: placement ?? { kind: 'group', group: 'none' } },
+              s,
+            ),
         });
       }
       case 'clone': {
@@ -95,7 +139,10 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
         const { targetVmId, identity } = newIdentity(source.disks.length, source.nics.length);
         const datastoreId = request.datastoreId ?? source.datastoreId;
         const live = source.powerState === 'poweredOn' && request.snapshotId === null;
-        const placement = live && source.live ? await this.placement.forWorker(source.live.workerId) : await this.placement.forDatastores([source.datastoreId, datastoreId]);
+        const placement =
+          live && source.live
+            ? await this.placement.forWorker(source.live.workerId)
+            : await this.placement.forDatastores([source.datastoreId, datastoreId]);
         return this.decide(execution, targetVmId, {
           slots: {
             source: vmSlot(request.sourceVmId),
@@ -105,22 +152,39 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
             task: taskSlot(taskId),
           },
           decide: (s) =>
-            startClone({ ...request, targetVmId, identity, taskId, placement, operation: data.operation }, { ...s, target: s.vm }),
+            startClone(
+              { ...request, targetVmId, identity, taskId, placement, operation: data.operation },
+              { ...s, target: s.vm },
+            ),
         });
       }
       case 'power': {
         const vm = await this.current(data.vmId);
         // A running (or suspended) VM's disks and memory are in one worker's daemon: only it can act.
-        const placement = vm.live ? await this.placement.forWorker(vm.live.workerId) : await this.placement.forDatastores([vm.datastoreId]);
+        const placement = vm.live
+          ? await this.placement.forWorker(vm.live.workerId)
+          : await this.placement.forDatastores([vm.datastoreId]);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
           decide: (s) =>
-            requestPower({ vmId: data.vmId, to: data.to, taskId, memoryImageId: randomUUID(), placement, operation: data.operation }, s.vm),
+            requestPower(
+              {
+                vmId: data.vmId,
+                to: data.to,
+                taskId,
+                memoryImageId: randomUUID(),
+                placement,
+                operation: data.operation,
+              },
+              s.vm,
+            ),
         });
       }
       case 'snapshot': {
         const vm = await this.current(data.vmId);
-        const placement = vm.live ? await this.placement.forWorker(vm.live.workerId) : await this.placement.forDatastores([vm.datastoreId]);
+        const placement = vm.live
+          ? await this.placement.forWorker(vm.live.workerId)
+          : await this.placement.forDatastores([vm.datastoreId]);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
           decide: (s) => requestSnapshotAction({ ...data, taskId, placement }, s.vm),
@@ -144,15 +208,26 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
 
   /** The VM as its stream says now, to choose who does the job before deciding. */
   private async current(vmId: string) {
-    const state = foldEvents(vmDecider, asDomainEvents(await this.store.readStream(vmStreamId(vmId))));
-    if (state.status !== 'present') throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
+    const state = foldEvents(
+      vmDecider,
+      asDomainEvents(await this.store.readStream(vmStreamId(vmId))),
+    );
+    if (state.status !== 'present')
+      throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
     return state;
   }
 
-  private async decide<Slots extends Record<string, StreamSlot<unknown>> & { vm: StreamSlot<VmState> }>(
+  private async decide<
+    Slots extends Record<string, StreamSlot<unknown>> & { vm: StreamSlot<VmState> },
+  >(
     execution: Execution,
     vmId: string,
-    request: { slots: Slots; decide: (states: { [K in keyof Slots]: Slots[K] extends StreamSlot<infer S> ? S : never }) => Changes },
+    request: {
+      slots: Slots;
+      decide: (states: {
+        [K in keyof Slots]: Slots[K] extends StreamSlot<infer S> ? S : never;
+      }) => Changes;
+    },
   ): Promise<CommandOutcome> {
     const target = { type: 'vm' as const, id: vmId };
     const decision = execution.decision(target);
@@ -161,7 +236,10 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
       decide: (states) => request.decide(states) as Partial<Record<keyof Slots, never[]>>,
       metadata: decision.metadata,
       now: decision.now,
-      expected: decision.expectedVersion === undefined ? undefined : { slot: 'vm', version: decision.expectedVersion },
+      expected:
+        decision.expectedVersion === undefined
+          ? undefined
+          : { slot: 'vm', version: decision.expectedVersion },
       alsoInTransaction: execution.alsoInTransaction
         ? (client, outcome) =>
             execution.alsoInTransaction!(client, {

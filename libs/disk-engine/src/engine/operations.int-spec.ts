@@ -371,6 +371,39 @@ describe('delete with reference counts', () => {
   });
 });
 
+describe('revert', () => {
+  it('makes a disk read as at its snapshot again, and lets what it wrote since go', async () => {
+    engine = await startEngine(box);
+    await diskWith('vm', [[0, 1]]);
+    const snapshot = await engine.snapshot({ operationId: opId(), diskId: 'vm' });
+    await engine.write({ diskId: 'vm', offsetBytes: 0, data: pattern(2, 65536) });
+    await engine.write({ diskId: 'vm', offsetBytes: 65536, data: pattern(3, 65536) });
+    expect(await byteAt('vm', 0)).toBe(2);
+
+    const reverted = await engine.revert({
+      operationId: opId(),
+      diskId: 'vm',
+      layerId: snapshot.frozenLayerId,
+    });
+    expect(reverted.layerId).toBe(topOf('vm'));
+    expect(await byteAt('vm', 0)).toBe(1);
+    expect(await byteAt('vm', 65536)).toBe(0);
+    expect(await files()).not.toContain(`${snapshot.topLayerId}.qcow2`);
+    expect(reverted.events.map((e) => e.type)).toEqual([
+      'LayerCreated',
+      'DiskTopMoved',
+      'LayerReclaimed',
+    ]);
+    await refused(
+      engine.revert({ operationId: opId(), diskId: 'vm', layerId: reverted.layerId }),
+      'DISK.NOT_FROZEN',
+    );
+    await expect(engine.check({ operationId: opId(), repair: false })).resolves.toMatchObject({
+      clean: true,
+    });
+  });
+});
+
 describe('chain-depth policy', () => {
   it('past the maximum depth, consolidates layers nobody else uses, and says so', async () => {
     engine = await startEngine(box, { maxChainDepth: 3 });

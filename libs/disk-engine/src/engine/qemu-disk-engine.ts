@@ -28,6 +28,7 @@ import {
   decideFullClone,
   decideLinkedClone,
   decideMaterialise,
+  decideRevert,
   decideSnapshot,
   resolveLayer,
 } from '../model/decide';
@@ -88,6 +89,7 @@ import {
   type OperationOptions,
   type OperationResult,
   type ReadRange,
+  type RevertDisk,
   type SnapshotDisk,
   type SnapshotResult,
 } from '../port';
@@ -571,6 +573,49 @@ export class QemuDiskEngine implements DiskEnginePort {
               await this.live.snapshot(top.layerId, this.liveLayer(delta));
             }
           },
+        };
+      },
+    );
+  }
+
+  async revert(command: RevertDisk): Promise<DiskResult> {
+    const { operationId } = command;
+    return this.runner.run(
+      'revert',
+      command,
+      async () => undefined,
+      (graph) => {
+        const disk = getDisk(graph, command.diskId);
+        if (this.live.isOpen(disk.topLayerId)) {
+          throw new DiskEngineError(
+            'DISK.IN_USE',
+            `disk ${command.diskId} is open; close it before reverting`,
+            { diskId: command.diskId },
+          );
+        }
+        const events = decideRevert(graph, command, this.ctx());
+        const delta = (events.find((e) => e.type === 'LayerCreated') as LayerCreated).data;
+        const base = getLayer(graph, command.layerId);
+        const reclaimed = events
+          .filter((e): e is LayerReclaimed => e.type === 'LayerReclaimed')
+          .map((e) => e.data);
+        const temporary = this.temporaryPath(delta.datastoreId, delta.fileName, operationId);
+        const plan = this.newDiskPlan(operationId, events, delta, temporary, OVERLAY_BYTES, () =>
+          this.overlays.write(this.rootOf(base.datastoreId), base, temporary),
+        );
+        return {
+          ...plan,
+          intent: { ...plan.intent, removedFiles: reclaimed.map((r) => r.fileName) },
+          locks: {
+            exclusive: [
+              diskKey(disk.diskId),
+              layerKey(delta.layerId),
+              ...reclaimed.map((r) => layerKey(r.layerId)),
+            ],
+            shared: [layerKey(base.layerId)],
+          },
+          result: { ...plan.result, diskId: disk.diskId },
+          afterCommit: () => this.removeReclaimed(disk.datastoreId, reclaimed),
         };
       },
     );

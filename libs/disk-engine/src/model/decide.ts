@@ -372,6 +372,55 @@ export function decideMaterialise(
   return [...rebased, ...reclaimUnreferenced(evolveAll(graph, rebased), layer.datastoreId)];
 }
 
+/**
+ * Revert a disk to a frozen layer of its own chain (a snapshot): the disk gets a new, empty delta
+ * over that layer, and what it wrote since goes, save layers others still stand on.
+ */
+export function decideRevert(
+  graph: LayerGraph,
+  command: { diskId: string; layerId: string },
+  ctx: DecisionContext,
+): DiskEngineEvent[] {
+  const disk = getDisk(graph, command.diskId);
+  const target = getLayer(graph, command.layerId);
+  if (!chainOf(graph, disk.topLayerId).some((layer) => layer.layerId === target.layerId)) {
+    throw new DiskEngineError(
+      'DISK.BAD_REQUEST',
+      `layer ${target.layerId} is not in disk ${disk.diskId}'s chain`,
+      {
+        diskId: disk.diskId,
+        layerId: target.layerId,
+      },
+    );
+  }
+  if (!target.frozen) {
+    throw new DiskEngineError('DISK.NOT_FROZEN', `layer ${target.layerId} is not frozen`, {
+      layerId: target.layerId,
+    });
+  }
+  const delta = newLayer(ctx, {
+    datastoreId: target.datastoreId,
+    kind: target.kind,
+    format: 'thin',
+    capacityBytes: target.capacityBytes,
+    clusterSizeBytes: target.clusterSizeBytes,
+    backingLayerId: target.layerId,
+  });
+  const moved: DiskEngineEvent[] = [
+    delta,
+    {
+      type: 'DiskTopMoved',
+      data: {
+        datastoreId: disk.datastoreId,
+        diskId: disk.diskId,
+        topLayerId: delta.data.layerId,
+        previousTopLayerId: disk.topLayerId,
+      },
+    },
+  ];
+  return [...moved, ...reclaimUnreferenced(evolveAll(graph, moved), disk.datastoreId)];
+}
+
 /** Drop the handle; every layer nothing else stands on goes with it. */
 export function decideDeleteDisk(
   graph: LayerGraph,

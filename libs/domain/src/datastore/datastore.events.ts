@@ -26,8 +26,12 @@ export const DatastoreRegisteredData = Type.Object(
 export const SpaceClaim = Type.Object(
   {
     diskId: Uuid('The disk (or memory image) the space is for.'),
-    physicalBytes: Bytes('What it may take on the datastore: full capacity if thick, the measured need if thin.'),
-    provisionedBytes: Bytes('What it promises the guest (its capacity), counted against capacity × overcommit ratio.'),
+    physicalBytes: Bytes(
+      'What it may take on the datastore: full capacity if thick, the measured need if thin.',
+    ),
+    provisionedBytes: Bytes(
+      'What it promises the guest (its capacity), counted against capacity × overcommit ratio.',
+    ),
   },
   { additionalProperties: false },
 );
@@ -37,22 +41,39 @@ export const DatastoreSpaceReservedData = Type.Object(
   {
     datastoreId: Uuid('The datastore.'),
     taskId: Uuid('The task making the disks.'),
-    claims: Type.Array(SpaceClaim, { minItems: 1, description: 'A claim for a disk that has one already replaces it.' }),
+    claims: Type.Array(SpaceClaim, {
+      minItems: 1,
+      description: 'A claim for a disk that has one already replaces it.',
+    }),
   },
-  { additionalProperties: false, description: 'Space was set aside for disks, before any byte of them was written.' },
+  {
+    additionalProperties: false,
+    description: 'Space was set aside for disks, before any byte of them was written.',
+  },
 );
 
 export const DatastoreSpaceReleasedData = Type.Object(
   {
     datastoreId: Uuid('The datastore.'),
     diskIds: Type.Array(Uuid('A disk whose claim ends.'), { minItems: 1 }),
-    reason: Type.String({ description: 'Why: the disk was deleted, or the task making it failed.' }),
+    reason: Type.String({
+      description: 'Why: the disk was deleted, or the task making it failed.',
+    }),
   },
   { additionalProperties: false, description: 'Disks gave their space back.' },
 );
 
-export type DatastoreRegistered = { type: 'DatastoreRegistered'; data: Static<typeof DatastoreRegisteredData> };
-export type DatastoreSpaceReserved = { type: 'DatastoreSpaceReserved'; data: Static<typeof DatastoreSpaceReservedData> };
-export type DatastoreSpaceReleased = { type: 'DatastoreSpaceReleased'; data: Static<typeof DatastoreSpaceReleasedData> };
+export type DatastoreRegistered = {
+  type: 'DatastoreRegistered';
+  data: Static<typeof DatastoreRegisteredData>;
+};
+export type DatastoreSpaceReserved = {
+  type: 'DatastoreSpaceReserved';
+  data: Static<typeof DatastoreSpaceReservedData>;
+};
+export type DatastoreSpaceReleased = {
+  type: 'DatastoreSpaceReleased';
+  data: Static<typeof DatastoreSpaceReleasedData>;
+};
 
 export type DatastoreEvent = DatastoreRegistered | DatastoreSpaceReserved | DatastoreSpaceReleased;

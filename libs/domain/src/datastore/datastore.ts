@@ -1,5 +1,10 @@
 import { type Command, type Decider, assertNever } from '../shared/decider';
-import { type ErrorReason, IllegalStateError, NotFoundError, RuleViolationError } from '../shared/errors';
+import {
+  type ErrorReason,
+  IllegalStateError,
+  NotFoundError,
+  RuleViolationError,
+} from '../shared/errors';
 import type { DatastoreEvent, DatastoreRegistered, SpaceClaim } from './datastore.events';
 
 export type DatastoreState =
@@ -7,8 +12,14 @@ export type DatastoreState =
   | ({ status: 'registered'; claims: Record<string, SpaceClaim> } & DatastoreRegistered['data']);
 
 export type RegisterDatastore = Command<'RegisterDatastore', DatastoreRegistered['data']>;
-export type ReserveSpace = Command<'ReserveSpace', { datastoreId: string; taskId: string; claims: SpaceClaim[] }>;
-export type ReleaseSpace = Command<'ReleaseSpace', { datastoreId: string; diskIds: string[]; reason: string }>;
+export type ReserveSpace = Command<
+  'ReserveSpace',
+  { datastoreId: string; taskId: string; claims: SpaceClaim[] }
+>;
+export type ReleaseSpace = Command<
+  'ReleaseSpace',
+  { datastoreId: string; diskIds: string[]; reason: string }
+>;
 export type DatastoreCommand = RegisterDatastore | ReserveSpace | ReleaseSpace;
 
 export const datastoreStreamId = (datastoreId: string) => `datastore-${datastoreId}`;
@@ -27,7 +38,10 @@ export interface SpaceTotals {
   provisionableBytes: number;
 }
 
-export function spaceTotals(datastore: Extract<DatastoreState, { status: 'registered' }>, without: readonly string[] = []): SpaceTotals {
+export function spaceTotals(
+  datastore: Extract<DatastoreState, { status: 'registered' }>,
+  without: readonly string[] = [],
+): SpaceTotals {
   const claims = Object.values(datastore.claims).filter((claim) => !without.includes(claim.diskId));
   return {
     capacityBytes: datastore.capacityBytes,
@@ -39,7 +53,10 @@ export function spaceTotals(datastore: Extract<DatastoreState, { status: 'regist
 
 function registerDatastore(command: RegisterDatastore, state: DatastoreState): DatastoreEvent[] {
   if (state.status !== 'unregistered') {
-    throw new IllegalStateError('DATASTORE.ALREADY_REGISTERED', `Datastore ${command.data.datastoreId} is already registered`);
+    throw new IllegalStateError(
+      'DATASTORE.ALREADY_REGISTERED',
+      `Datastore ${command.data.datastoreId} is already registered`,
+    );
   }
   return [{ type: 'DatastoreRegistered', data: command.data }];
 }
@@ -50,8 +67,15 @@ function registerDatastore(command: RegisterDatastore, state: DatastoreState): D
  * concurrent requests cannot both take the last bytes: one of them decides again and is refused.
  */
 function reserveSpace(command: ReserveSpace, state: DatastoreState): DatastoreEvent[] {
-  if (state.status !== 'registered') throw new NotFoundError('DATASTORE.NOT_FOUND', `Datastore ${command.data.datastoreId} is not registered`);
-  const totals = spaceTotals(state, command.data.claims.map((claim) => claim.diskId));
+  if (state.status !== 'registered')
+    throw new NotFoundError(
+      'DATASTORE.NOT_FOUND',
+      `Datastore ${command.data.datastoreId} is not registered`,
+    );
+  const totals = spaceTotals(
+    state,
+    command.data.claims.map((claim) => claim.diskId),
+  );
   const physical = command.data.claims.reduce((sum, claim) => sum + claim.physicalBytes, 0);
   const provisioned = command.data.claims.reduce((sum, claim) => sum + claim.provisionedBytes, 0);
   const reasons: ErrorReason[] = [];
@@ -71,14 +95,25 @@ function reserveSpace(command: ReserveSpace, state: DatastoreState): DatastoreEv
         `${totals.provisionedBytes} are promised; the disks would add ${provisioned}`,
     });
   }
-  if (reasons.length > 0) throw new RuleViolationError('DATASTORE.INSUFFICIENT_SPACE', `${state.name} cannot hold these disks`, reasons);
+  if (reasons.length > 0)
+    throw new RuleViolationError(
+      'DATASTORE.INSUFFICIENT_SPACE',
+      `${state.name} cannot hold these disks`,
+      reasons,
+    );
   return [{ type: 'DatastoreSpaceReserved', data: command.data }];
 }
 
 function releaseSpace(command: ReleaseSpace, state: DatastoreState): DatastoreEvent[] {
-  if (state.status !== 'registered') throw new NotFoundError('DATASTORE.NOT_FOUND', `Datastore ${command.data.datastoreId} is not registered`);
+  if (state.status !== 'registered')
+    throw new NotFoundError(
+      'DATASTORE.NOT_FOUND',
+      `Datastore ${command.data.datastoreId} is not registered`,
+    );
   const held = command.data.diskIds.filter((diskId) => diskId in state.claims);
-  return held.length === 0 ? [] : [{ type: 'DatastoreSpaceReleased', data: { ...command.data, diskIds: held } }];
+  return held.length === 0
+    ? []
+    : [{ type: 'DatastoreSpaceReleased', data: { ...command.data, diskIds: held } }];
 }
 
 export const datastoreDecider: Decider<DatastoreState, DatastoreCommand, DatastoreEvent> = {
@@ -101,9 +136,11 @@ export const datastoreDecider: Decider<DatastoreState, DatastoreCommand, Datasto
         return { status: 'registered', ...event.data, claims: {} };
       case 'DatastoreSpaceReserved':
       case 'DatastoreSpaceReleased': {
-        if (state.status !== 'registered') throw new Error(`${event.type} applied to an unregistered datastore`);
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
         const claims = { ...state.claims };
-        if (event.type === 'DatastoreSpaceReserved') for (const claim of event.data.claims) claims[claim.diskId] = claim;
+        if (event.type === 'DatastoreSpaceReserved')
+          for (const claim of event.data.claims) claims[claim.diskId] = claim;
         else for (const diskId of event.data.diskIds) delete claims[diskId];
         return { ...state, claims };
       }

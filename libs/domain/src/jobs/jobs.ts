@@ -10,15 +10,30 @@ import { CloneFormat, DiskFormat, PowerState } from '../vm/vm.events';
 export const Placement = Type.Union(
   [
     Type.Object(
-      { kind: Type.Literal('group'), group: Type.String({ minLength: 1, description: 'Workers serving the same datastores share a group.' }) },
+      {
+        kind: Type.Literal('group'),
+        group: Type.String({
+          minLength: 1,
+          description: 'Workers serving the same datastores share a group.',
+        }),
+      },
       { additionalProperties: false },
     ),
     Type.Object(
-      { kind: Type.Literal('worker'), workerId: Type.String({ minLength: 1, description: 'The worker holding the VM’s live disks.' }) },
+      {
+        kind: Type.Literal('worker'),
+        workerId: Type.String({
+          minLength: 1,
+          description: 'The worker holding the VM’s live disks.',
+        }),
+      },
       { additionalProperties: false },
     ),
   ],
-  { description: 'Who may do the job: any worker of a group, or one worker (a running VM lives in its storage daemon).' },
+  {
+    description:
+      'Who may do the job: any worker of a group, or one worker (a running VM lives in its storage daemon).',
+  },
 );
 export type Placement = Static<typeof Placement>;
 
@@ -49,14 +64,17 @@ export const CloneJob = Type.Object(
     linked: Type.Boolean(),
     snapshotId: Type.Union([Uuid('The snapshot copied (or stood on).'), Type.Null()]),
     format: CloneFormat,
-    live: Type.Boolean({ description: 'The source runs: take a crash-consistent point-in-time copy.' }),
+    live: Type.Boolean({
+      description: 'The source runs: take a crash-consistent point-in-time copy.',
+    }),
     powerOnAfter: Type.Boolean({ description: 'Power the clone on once its disks exist.' }),
     disks: Type.Array(
       Type.Object(
         {
           sourceDiskId: Uuid('The source disk.'),
           sourceLayerId: Type.Union([Type.String(), Type.Null()], {
-            description: 'The frozen layer to copy or stand on (a snapshot’s); null: the disk as it is now.',
+            description:
+              'The frozen layer to copy or stand on (a snapshot’s); null: the disk as it is now.',
           }),
           diskId: Uuid('The clone’s disk.'),
           capacityBytes: Type.Integer({ minimum: 1 }),
@@ -66,7 +84,10 @@ export const CloneJob = Type.Object(
       ),
     ),
   },
-  { additionalProperties: false, description: 'Copy a VM or template (or stand a linked clone on it).' },
+  {
+    additionalProperties: false,
+    description: 'Copy a VM or template (or stand a linked clone on it).',
+  },
 );
 
 export const PowerJob = Type.Object(
@@ -82,7 +103,10 @@ export const PowerJob = Type.Object(
       { additionalProperties: false },
     ),
   },
-  { additionalProperties: false, description: 'Open a VM’s disks and memory image in a storage daemon, or close them.' },
+  {
+    additionalProperties: false,
+    description: 'Open a VM’s disks and memory image in a storage daemon, or close them.',
+  },
 );
 
 export const SnapshotJob = Type.Object(
@@ -97,13 +121,18 @@ export const SnapshotJob = Type.Object(
       Type.Object(
         {
           diskId: Uuid('A disk of the VM.'),
-          snapshotLayerId: Type.Union([Type.String(), Type.Null()], { description: 'Its layer frozen by the snapshot (revert, delete).' }),
+          snapshotLayerId: Type.Union([Type.String(), Type.Null()], {
+            description: 'Its layer frozen by the snapshot (revert, delete).',
+          }),
         },
         { additionalProperties: false },
       ),
     ),
   },
-  { additionalProperties: false, description: 'Take, revert to, or delete (consolidate) a snapshot.' },
+  {
+    additionalProperties: false,
+    description: 'Take, revert to, or delete (consolidate) a snapshot.',
+  },
 );
 
 export const DeleteVmJob = Type.Object(
@@ -115,7 +144,10 @@ export const DeleteVmJob = Type.Object(
     memoryImageId: Type.Union([Uuid('Its kept memory image (a suspended VM).'), Type.Null()]),
     linkedTo: Type.Union([Uuid('The VM or template a linked clone stands on.'), Type.Null()]),
   },
-  { additionalProperties: false, description: 'Delete a VM’s disks (layers others stand on stay).' },
+  {
+    additionalProperties: false,
+    description: 'Delete a VM’s disks (layers others stand on stay).',
+  },
 );
 
 export const Job = Type.Union([CreateDisksJob, CloneJob, PowerJob, SnapshotJob, DeleteVmJob], {

@@ -95,14 +95,20 @@ export const DiskPlacement = Type.Object(
   {
     diskId: Uuid('The disk.'),
     layerId: Type.String({ minLength: 1, description: 'The layer its writes go to (its top).' }),
-    allocatedBytes: Type.Integer({ minimum: 0, description: 'Bytes its own layer takes on the datastore. In bytes.' }),
+    allocatedBytes: Type.Integer({
+      minimum: 0,
+      description: 'Bytes its own layer takes on the datastore. In bytes.',
+    }),
   },
   { additionalProperties: false },
 );
 export type DiskPlacement = Static<typeof DiskPlacement>;
 
 export const CLONE_FORMATS = ['same', ...DISK_FORMATS] as const;
-export const CloneFormat = StringEnum(CLONE_FORMATS, 'Disk format of a full copy: same as the source, or one of the three.');
+export const CloneFormat = StringEnum(
+  CLONE_FORMATS,
+  'Disk format of a full copy: same as the source, or one of the three.',
+);
 export type CloneFormat = Static<typeof CloneFormat>;
 
 export const VmOrigin = Type.Union(
@@ -113,7 +119,9 @@ export const VmOrigin = Type.Union(
         kind: Type.Literal('clone'),
         sourceVmId: Uuid('The VM or template it is a copy of.'),
         snapshotId: Type.Union([Uuid('The snapshot a linked clone stands on.'), Type.Null()]),
-        linked: Type.Boolean({ description: 'A new delta over the source (no copy), or a full copy.' }),
+        linked: Type.Boolean({
+          description: 'A new delta over the source (no copy), or a full copy.',
+        }),
         format: CloneFormat,
       },
       { additionalProperties: false },
@@ -127,7 +135,12 @@ export const VmCreatedData = Type.Object(
   {
     vmId,
     name: InventoryName('Display name, unique in its folder.'),
-    folder: Type.String({ minLength: 1, maxLength: 255, pattern: '^/', description: 'Inventory folder (/Datacenter/vm/web).' }),
+    folder: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      pattern: '^/',
+      description: 'Inventory folder (/Datacenter/vm/web).',
+    }),
     role: VmRole,
     hostId: Uuid('Host the VM is registered on.'),
     datastoreId: Uuid('Datastore holding its files.'),
@@ -136,22 +149,44 @@ export const VmCreatedData = Type.Object(
     nics: Type.Array(Nic, { maxItems: 10 }),
     biosUuid: Uuid('SMBIOS UUID the guest sees; a clone gets a new one.'),
     origin: VmOrigin,
-    provisioningTaskId: Type.Union([taskId, Type.Null()], { description: 'The task making its disks; null when it has none.' }),
+    provisioningTaskId: Type.Union([taskId, Type.Null()], {
+      description: 'The task making its disks; null when it has none.',
+    }),
   },
-  { additionalProperties: false, description: 'A VM or template joined the inventory, powered off; its disks are being made.' },
+  {
+    additionalProperties: false,
+    description: 'A VM or template joined the inventory, powered off; its disks are being made.',
+  },
 );
 
 export const VmProvisionedData = Type.Object(
   { vmId, taskId, disks: Type.Array(DiskPlacement) },
-  { additionalProperties: false, description: "A new VM's disks exist on its datastore: it is ready." },
+  {
+    additionalProperties: false,
+    description: "A new VM's disks exist on its datastore: it is ready.",
+  },
 );
 export const VmClonedData = Type.Object(
-  { vmId, taskId, sourceVmId: Uuid('The VM or template it was copied from.'), linked: Type.Boolean(), disks: Type.Array(DiskPlacement) },
-  { additionalProperties: false, description: "A clone's disks exist: the copy (or the new delta) is complete and the clone is ready." },
+  {
+    vmId,
+    taskId,
+    sourceVmId: Uuid('The VM or template it was copied from.'),
+    linked: Type.Boolean(),
+    disks: Type.Array(DiskPlacement),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "A clone's disks exist: the copy (or the new delta) is complete and the clone is ready.",
+  },
 );
 export const VmProvisioningFailedData = Type.Object(
   { vmId, taskId, ...failure },
-  { additionalProperties: false, description: 'Making the disks failed or was cancelled: the VM never came to be and nothing of it is left.' },
+  {
+    additionalProperties: false,
+    description:
+      'Making the disks failed or was cancelled: the VM never came to be and nothing of it is left.',
+  },
 );
 export const VmBeingClonedData = Type.Object(
   {
@@ -162,7 +197,10 @@ export const VmBeingClonedData = Type.Object(
     snapshotId: Type.Union([Uuid('The snapshot copied (or stood on).'), Type.Null()]),
     format: CloneFormat,
   },
-  { additionalProperties: false, description: 'A clone of this VM or template started; it cannot be deleted meanwhile.' },
+  {
+    additionalProperties: false,
+    description: 'A clone of this VM or template started; it cannot be deleted meanwhile.',
+  },
 );
 export const VmCloneFinishedData = Type.Object(
   {
@@ -170,18 +208,26 @@ export const VmCloneFinishedData = Type.Object(
     taskId,
     targetVmId: Uuid('The clone.'),
     outcome: StringEnum(['succeeded', 'failed', 'cancelled'] as const, 'How the clone ended.'),
-    linked: Type.Boolean({ description: 'A linked clone that succeeded now stands on this VM’s layers.' }),
+    linked: Type.Boolean({
+      description: 'A linked clone that succeeded now stands on this VM’s layers.',
+    }),
   },
   { additionalProperties: false, description: 'A clone of this VM or template ended.' },
 );
 export const VmPowerChangeRequestedData = Type.Object(
   { vmId, taskId, to: PowerState },
-  { additionalProperties: false, description: 'A power operation started; the VM takes no other operation until it ends.' },
+  {
+    additionalProperties: false,
+    description: 'A power operation started; the VM takes no other operation until it ends.',
+  },
 );
 export const LiveExport = Type.Object(
   {
     imageId: Type.String({ minLength: 1, description: 'The disk (or memory image) exported.' }),
-    uri: Type.String({ minLength: 1, description: 'NBD URI (nbd+unix:///name?socket=... or nbd://127.0.0.1:port/name).' }),
+    uri: Type.String({
+      minLength: 1,
+      description: 'NBD URI (nbd+unix:///name?socket=... or nbd://127.0.0.1:port/name).',
+    }),
     writable: Type.Boolean(),
   },
   { additionalProperties: false },
@@ -191,24 +237,42 @@ export const VmPoweredOnData = Type.Object(
   {
     vmId,
     taskId,
-    resumedFromSuspend: Type.Boolean({ description: 'True when it resumed from its memory image.' }),
-    workerId: Type.String({ minLength: 1, description: 'The worker whose storage daemon holds its disks open.' }),
+    resumedFromSuspend: Type.Boolean({
+      description: 'True when it resumed from its memory image.',
+    }),
+    workerId: Type.String({
+      minLength: 1,
+      description: 'The worker whose storage daemon holds its disks open.',
+    }),
     exports: Type.Array(LiveExport, { description: 'Its disks, open and exported over NBD.' }),
     memoryImage: LiveExport,
   },
-  { additionalProperties: false, description: 'A VM was powered on (or resumed): its disks and memory image are open and exported.' },
+  {
+    additionalProperties: false,
+    description:
+      'A VM was powered on (or resumed): its disks and memory image are open and exported.',
+  },
 );
 export const VmPoweredOffData = Type.Object(
   { vmId, taskId },
-  { additionalProperties: false, description: 'A VM was powered off: its disks are closed and its memory image is gone.' },
+  {
+    additionalProperties: false,
+    description: 'A VM was powered off: its disks are closed and its memory image is gone.',
+  },
 );
 export const VmSuspendedData = Type.Object(
   { vmId, taskId },
-  { additionalProperties: false, description: 'A running VM was suspended: its disks are closed, its memory image is kept.' },
+  {
+    additionalProperties: false,
+    description: 'A running VM was suspended: its disks are closed, its memory image is kept.',
+  },
 );
 const snapshotId = Uuid('The snapshot.');
 export const SnapshotLayer = Type.Object(
-  { diskId: Uuid('The disk.'), layerId: Type.String({ minLength: 1, description: 'Its frozen layer.' }) },
+  {
+    diskId: Uuid('The disk.'),
+    layerId: Type.String({ minLength: 1, description: 'Its frozen layer.' }),
+  },
   { additionalProperties: false },
 );
 export const VmSnapshotRequestedData = Type.Object(
@@ -230,9 +294,15 @@ export const VmSnapshotTakenData = Type.Object(
     description: Type.String({ maxLength: 1000 }),
     parentSnapshotId: Type.Union([snapshotId, Type.Null()]),
     layers: Type.Array(SnapshotLayer, { description: 'Each disk’s layer frozen by the snapshot.' }),
-    disks: Type.Array(DiskPlacement, { description: 'Each disk’s new delta, where writes now go.' }),
+    disks: Type.Array(DiskPlacement, {
+      description: 'Each disk’s new delta, where writes now go.',
+    }),
   },
-  { additionalProperties: false, description: 'A snapshot was taken: each disk’s top was frozen and a new delta started over it.' },
+  {
+    additionalProperties: false,
+    description:
+      'A snapshot was taken: each disk’s top was frozen and a new delta started over it.',
+  },
 );
 export const VmRevertRequestedData = Type.Object(
   { vmId, taskId, snapshotId },
@@ -240,7 +310,10 @@ export const VmRevertRequestedData = Type.Object(
 );
 export const VmRevertedToSnapshotData = Type.Object(
   { vmId, taskId, snapshotId, disks: Type.Array(DiskPlacement) },
-  { additionalProperties: false, description: 'The VM’s disks read as at the snapshot again (a fresh delta over it).' },
+  {
+    additionalProperties: false,
+    description: 'The VM’s disks read as at the snapshot again (a fresh delta over it).',
+  },
 );
 export const VmSnapshotDeletionRequestedData = Type.Object(
   { vmId, taskId, snapshotId },
@@ -248,7 +321,10 @@ export const VmSnapshotDeletionRequestedData = Type.Object(
 );
 export const VmSnapshotDeletedData = Type.Object(
   { vmId, taskId, snapshotId },
-  { additionalProperties: false, description: 'A snapshot was deleted; its layers were consolidated into the chain.' },
+  {
+    additionalProperties: false,
+    description: 'A snapshot was deleted; its layers were consolidated into the chain.',
+  },
 );
 export const VmDeletionRequestedData = Type.Object(
   { vmId, taskId },
@@ -256,15 +332,25 @@ export const VmDeletionRequestedData = Type.Object(
 );
 export const VmDeletedData = Type.Object(
   { vmId, taskId },
-  { additionalProperties: false, description: 'A VM or template was deleted: its layers went, save those others still stand on.' },
+  {
+    additionalProperties: false,
+    description: 'A VM or template was deleted: its layers went, save those others still stand on.',
+  },
 );
 export const VmTaskFailedData = Type.Object(
   { vmId, taskId, operation: Type.String({ minLength: 1 }), ...failure },
-  { additionalProperties: false, description: 'An operation on the VM ended without effect (failed or cancelled); nothing of it is left.' },
+  {
+    additionalProperties: false,
+    description:
+      'An operation on the VM ended without effect (failed or cancelled); nothing of it is left.',
+  },
 );
 export const VmLinkedCloneReleasedData = Type.Object(
   { vmId, dependantVmId: Uuid('The linked clone that no longer stands on this VM.') },
-  { additionalProperties: false, description: 'A linked clone of this VM was deleted or made independent.' },
+  {
+    additionalProperties: false,
+    description: 'A linked clone of this VM was deleted or made independent.',
+  },
 );
 export const VmRenamedData = Type.Object(
   { vmId, name: InventoryName('New display name.'), previousName: InventoryName('Name before.') },
@@ -272,11 +358,18 @@ export const VmRenamedData = Type.Object(
 );
 export const VmConvertedToTemplateData = Type.Object(
   { vmId },
-  { additionalProperties: false, description: 'A powered-off VM became a template; its disk files stay exactly as they are.' },
+  {
+    additionalProperties: false,
+    description: 'A powered-off VM became a template; its disk files stay exactly as they are.',
+  },
 );
 export const TemplateConvertedToVmData = Type.Object(
   { vmId },
-  { additionalProperties: false, description: 'A template became a VM again, so it can be edited; its disk files stay as they are.' },
+  {
+    additionalProperties: false,
+    description:
+      'A template became a VM again, so it can be edited; its disk files stay as they are.',
+  },
 );
 
 type E<Type extends string, Schema extends TSchema> = { type: Type; data: Static<Schema> };
@@ -294,7 +387,10 @@ export type VmSnapshotRequested = E<'VmSnapshotRequested', typeof VmSnapshotRequ
 export type VmSnapshotTaken = E<'VmSnapshotTaken', typeof VmSnapshotTakenData>;
 export type VmRevertRequested = E<'VmRevertRequested', typeof VmRevertRequestedData>;
 export type VmRevertedToSnapshot = E<'VmRevertedToSnapshot', typeof VmRevertedToSnapshotData>;
-export type VmSnapshotDeletionRequested = E<'VmSnapshotDeletionRequested', typeof VmSnapshotDeletionRequestedData>;
+export type VmSnapshotDeletionRequested = E<
+  'VmSnapshotDeletionRequested',
+  typeof VmSnapshotDeletionRequestedData
+>;
 export type VmSnapshotDeleted = E<'VmSnapshotDeleted', typeof VmSnapshotDeletedData>;
 export type VmDeletionRequested = E<'VmDeletionRequested', typeof VmDeletionRequestedData>;
 export type VmDeleted = E<'VmDeleted', typeof VmDeletedData>;

@@ -1,7 +1,14 @@
 import type { DatastoreState } from '../datastore/datastore';
 import type { HostState } from '../host/host';
 import { type Command, type Decider, assertNever } from '../shared/decider';
-import { type ErrorReason, IllegalStateError, NotFoundError, RuleViolationError, ValidationError, refuseIfAny } from '../shared/errors';
+import {
+  type ErrorReason,
+  IllegalStateError,
+  NotFoundError,
+  RuleViolationError,
+  ValidationError,
+  refuseIfAny,
+} from '../shared/errors';
 import { hardwareVersionNumber } from '../shared/hardware-version';
 import type {
   CloneFormat,
@@ -86,7 +93,11 @@ export type CreateVm = Command<'CreateVm', VmDefinition & { provisioningTaskId: 
 /** The target side of a clone: the new VM, made in the inventory while its disks are copied. */
 export type CreateClone = Command<
   'CreateClone',
-  VmDefinition & { role: VmRole; provisioningTaskId: string; origin: Extract<VmOrigin, { kind: 'clone' }> }
+  VmDefinition & {
+    role: VmRole;
+    provisioningTaskId: string;
+    origin: Extract<VmOrigin, { kind: 'clone' }>;
+  }
 >;
 export type RecordProvisioned = Command<'RecordProvisioned', TaskRef & { disks: DiskPlacement[] }>;
 export type RecordCloned = Command<'RecordCloned', TaskRef & { disks: DiskPlacement[] }>;
@@ -95,7 +106,10 @@ export type StartClone = Command<
   'StartClone',
   TaskRef & { targetVmId: string; linked: boolean; snapshotId: string | null; format: CloneFormat }
 >;
-export type FinishClone = Command<'FinishClone', TaskRef & { targetVmId: string; outcome: 'succeeded' | 'failed' | 'cancelled' }>;
+export type FinishClone = Command<
+  'FinishClone',
+  TaskRef & { targetVmId: string; outcome: 'succeeded' | 'failed' | 'cancelled' }
+>;
 export type RequestPowerChange = Command<'RequestPowerChange', TaskRef & { to: PowerState }>;
 export type RecordPoweredOn = Command<
   'RecordPoweredOn',
@@ -103,7 +117,10 @@ export type RecordPoweredOn = Command<
 >;
 export type RecordPoweredOff = Command<'RecordPoweredOff', TaskRef>;
 export type RecordSuspended = Command<'RecordSuspended', TaskRef>;
-export type TakeSnapshot = Command<'TakeSnapshot', TaskRef & { snapshotId: string; name: string; description: string }>;
+export type TakeSnapshot = Command<
+  'TakeSnapshot',
+  TaskRef & { snapshotId: string; name: string; description: string }
+>;
 export type RecordSnapshotTaken = Command<
   'RecordSnapshotTaken',
   TaskRef & { layers: { diskId: string; layerId: string }[]; disks: DiskPlacement[] }
@@ -152,26 +169,40 @@ export type VmContext = { host?: HostState; datastore?: DatastoreState };
 const isTemplate = (vm: ExistingVm) => vm.role === 'template';
 
 function existing(state: VmState, vmId: string): ExistingVm {
-  if (state.status !== 'present') throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
+  if (state.status !== 'present')
+    throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
   return state;
 }
 
 /** Ready, and not in the middle of an operation that excludes others. */
 function idle(state: VmState, vmId: string): ExistingVm {
   const vm = existing(state, vmId);
-  if (vm.lifecycle === 'provisioning') throw new IllegalStateError('VM.PROVISIONING', `${vm.name}'s disks are still being made`);
-  if (vm.lifecycle === 'deleting') throw new IllegalStateError('VM.BEING_DELETED', `${vm.name} is being deleted`);
+  if (vm.lifecycle === 'provisioning')
+    throw new IllegalStateError('VM.PROVISIONING', `${vm.name}'s disks are still being made`);
+  if (vm.lifecycle === 'deleting')
+    throw new IllegalStateError('VM.BEING_DELETED', `${vm.name} is being deleted`);
   if (vm.busy) {
-    throw new IllegalStateError('VM.BUSY', `${vm.name} is busy with another operation (${vm.busy.operation}, task ${vm.busy.taskId})`);
+    throw new IllegalStateError(
+      'VM.BUSY',
+      `${vm.name} is busy with another operation (${vm.busy.operation}, task ${vm.busy.taskId})`,
+    );
   }
   return vm;
 }
 
 /** The worker reports the outcome of the operation the VM is busy with, and no other. */
-function busyWith(state: VmState, vmId: string, taskId: string, operation: ExclusiveOperation): ExistingVm {
+function busyWith(
+  state: VmState,
+  vmId: string,
+  taskId: string,
+  operation: ExclusiveOperation,
+): ExistingVm {
   const vm = existing(state, vmId);
   if (!vm.busy || vm.busy.taskId !== taskId || vm.busy.operation !== operation) {
-    throw new IllegalStateError('VM.NOT_BUSY_WITH_TASK', `${vm.name} is not running ${operation} task ${taskId}`);
+    throw new IllegalStateError(
+      'VM.NOT_BUSY_WITH_TASK',
+      `${vm.name} is not running ${operation} task ${taskId}`,
+    );
   }
   return vm;
 }
@@ -179,14 +210,18 @@ function busyWith(state: VmState, vmId: string, taskId: string, operation: Exclu
 function provisioningBy(state: VmState, vmId: string, taskId: string): ExistingVm {
   const vm = existing(state, vmId);
   if (vm.lifecycle !== 'provisioning' || vm.provisioningTaskId !== taskId) {
-    throw new IllegalStateError('VM.NOT_PROVISIONING', `VM ${vmId} is not being made by task ${taskId}`);
+    throw new IllegalStateError(
+      'VM.NOT_PROVISIONING',
+      `VM ${vmId} is not being made by task ${taskId}`,
+    );
   }
   return vm;
 }
 
 function snapshotOf(vm: ExistingVm, snapshotId: string): Snapshot {
   const snapshot = vm.snapshots.find((s) => s.snapshotId === snapshotId);
-  if (!snapshot) throw new NotFoundError('SNAPSHOT.NOT_FOUND', `${vm.name} has no snapshot ${snapshotId}`);
+  if (!snapshot)
+    throw new NotFoundError('SNAPSHOT.NOT_FOUND', `${vm.name} has no snapshot ${snapshotId}`);
   return snapshot;
 }
 
@@ -215,13 +250,23 @@ function definitionReasons(data: VmDefinition): ErrorReason[] {
 }
 
 /** Whether the host and datastore can take this VM; every reason at once. */
-export function placementReasons(data: Pick<VmDefinition, 'hostId' | 'datastoreId' | 'hardware'>, context: VmContext): ErrorReason[] {
+export function placementReasons(
+  data: Pick<VmDefinition, 'hostId' | 'datastoreId' | 'hardware'>,
+  context: VmContext,
+): ErrorReason[] {
   const reasons: ErrorReason[] = [];
   const { host, datastore } = context;
   if (!host || host.status !== 'registered') {
-    reasons.push({ code: 'HOST.NOT_FOUND', detail: `Host ${data.hostId} is not registered`, pointer: '/hostId' });
+    reasons.push({
+      code: 'HOST.NOT_FOUND',
+      detail: `Host ${data.hostId} is not registered`,
+      pointer: '/hostId',
+    });
   } else {
-    if (hardwareVersionNumber(data.hardware.hardwareVersion) > hardwareVersionNumber(host.maxHardwareVersion)) {
+    if (
+      hardwareVersionNumber(data.hardware.hardwareVersion) >
+      hardwareVersionNumber(host.maxHardwareVersion)
+    ) {
       reasons.push({
         code: 'HOST.HARDWARE_VERSION_UNSUPPORTED',
         detail: `Host ${host.name} runs up to ${host.maxHardwareVersion}, the VM needs ${data.hardware.hardwareVersion}`,
@@ -244,28 +289,39 @@ export function placementReasons(data: Pick<VmDefinition, 'hostId' | 'datastoreI
     }
   }
   if (!datastore || datastore.status !== 'registered') {
-    reasons.push({ code: 'DATASTORE.NOT_FOUND', detail: `Datastore ${data.datastoreId} is not registered`, pointer: '/datastoreId' });
+    reasons.push({
+      code: 'DATASTORE.NOT_FOUND',
+      detail: `Datastore ${data.datastoreId} is not registered`,
+      pointer: '/datastoreId',
+    });
   }
   return reasons;
 }
 
 function newVm(data: VmDefinition, context: VmContext): void {
   const repeated = definitionReasons(data);
-  if (repeated.length > 0) throw new ValidationError('VM.INVALID', 'The VM definition repeats itself', repeated);
-  refuseIfAny('VM.PLACEMENT_REFUSED', 'The VM cannot be placed where asked', placementReasons(data, context));
+  if (repeated.length > 0)
+    throw new ValidationError('VM.INVALID', 'The VM definition repeats itself', repeated);
+  refuseIfAny(
+    'VM.PLACEMENT_REFUSED',
+    'The VM cannot be placed where asked',
+    placementReasons(data, context),
+  );
 }
 
 function createVm(command: CreateVm, state: VmState, context: VmContext): VmEvent[] {
-  if (state.status !== 'absent') throw new IllegalStateError('VM.ALREADY_EXISTS', `VM ${command.data.vmId} already exists`);
+  if (state.status !== 'absent')
+    throw new IllegalStateError('VM.ALREADY_EXISTS', `VM ${command.data.vmId} already exists`);
   newVm(command.data, context);
-  if ((command.data.disks.length > 0) !== (command.data.provisioningTaskId !== null)) {
+  if (command.data.disks.length > 0 !== (command.data.provisioningTaskId !== null)) {
     throw new Error('A VM with disks is made by a task, and only then');
   }
   return [{ type: 'VmCreated', data: { ...command.data, role: 'vm', origin: { kind: 'new' } } }];
 }
 
 function createClone(command: CreateClone, state: VmState, context: VmContext): VmEvent[] {
-  if (state.status !== 'absent') throw new IllegalStateError('VM.ALREADY_EXISTS', `VM ${command.data.vmId} already exists`);
+  if (state.status !== 'absent')
+    throw new IllegalStateError('VM.ALREADY_EXISTS', `VM ${command.data.vmId} already exists`);
   newVm(command.data, context);
   return [{ type: 'VmCreated', data: command.data }];
 }
@@ -273,19 +329,43 @@ function createClone(command: CreateClone, state: VmState, context: VmContext): 
 function startClone(command: StartClone, state: VmState): VmEvent[] {
   const { vmId, snapshotId, linked } = command.data;
   const vm = existing(state, vmId);
-  if (vm.lifecycle !== 'ready') throw new IllegalStateError(vm.lifecycle === 'provisioning' ? 'VM.PROVISIONING' : 'VM.BEING_DELETED', `${vm.name} cannot be cloned now (${vm.lifecycle})`);
-  if (vm.role === 'instant-clone') throw new IllegalStateError('VM.INSTANT_CLONE', `${vm.name} is an instant clone of a pool: it cannot be cloned`);
+  if (vm.lifecycle !== 'ready')
+    throw new IllegalStateError(
+      vm.lifecycle === 'provisioning' ? 'VM.PROVISIONING' : 'VM.BEING_DELETED',
+      `${vm.name} cannot be cloned now (${vm.lifecycle})`,
+    );
+  if (vm.role === 'instant-clone')
+    throw new IllegalStateError(
+      'VM.INSTANT_CLONE',
+      `${vm.name} is an instant clone of a pool: it cannot be cloned`,
+    );
   if (snapshotId !== null) snapshotOf(vm, snapshotId);
   // A linked clone is a new delta over frozen layers: a snapshot's, or a template's (frozen as a whole).
   if (linked && snapshotId === null && !isTemplate(vm)) {
-    throw new RuleViolationError('CLONE.LINKED_NEEDS_SNAPSHOT', 'A linked clone stands on a snapshot', [
-      { code: 'CLONE.LINKED_NEEDS_SNAPSHOT', detail: `${vm.name} is a VM: name one of its snapshots to stand on`, pointer: '/snapshotId' },
-    ]);
+    throw new RuleViolationError(
+      'CLONE.LINKED_NEEDS_SNAPSHOT',
+      'A linked clone stands on a snapshot',
+      [
+        {
+          code: 'CLONE.LINKED_NEEDS_SNAPSHOT',
+          detail: `${vm.name} is a VM: name one of its snapshots to stand on`,
+          pointer: '/snapshotId',
+        },
+      ],
+    );
   }
   if (linked && command.data.format !== 'same') {
-    throw new RuleViolationError('CLONE.LINKED_HAS_NO_FORMAT', 'A linked clone copies nothing, so it takes no disk format', [
-      { code: 'CLONE.LINKED_HAS_NO_FORMAT', detail: 'format must be "same" for a linked clone', pointer: '/format' },
-    ]);
+    throw new RuleViolationError(
+      'CLONE.LINKED_HAS_NO_FORMAT',
+      'A linked clone copies nothing, so it takes no disk format',
+      [
+        {
+          code: 'CLONE.LINKED_HAS_NO_FORMAT',
+          detail: 'format must be "same" for a linked clone',
+          pointer: '/format',
+        },
+      ],
+    );
   }
   return [{ type: 'VmBeingCloned', data: command.data }];
 }
@@ -293,7 +373,11 @@ function startClone(command: StartClone, state: VmState): VmEvent[] {
 function finishClone(command: FinishClone, state: VmState): VmEvent[] {
   const vm = existing(state, command.data.vmId);
   const clone = vm.clones.find((c) => c.taskId === command.data.taskId);
-  if (!clone) throw new IllegalStateError('VM.NOT_BEING_CLONED', `${vm.name} has no clone under task ${command.data.taskId}`);
+  if (!clone)
+    throw new IllegalStateError(
+      'VM.NOT_BEING_CLONED',
+      `${vm.name} has no clone under task ${command.data.taskId}`,
+    );
   return [{ type: 'VmCloneFinished', data: { ...command.data, linked: clone.linked } }];
 }
 
@@ -307,10 +391,17 @@ function requestPowerChange(command: RequestPowerChange, state: VmState): VmEven
   const { to } = command.data;
   const vm = idle(state, command.data.vmId);
   if (to === 'poweredOn' && isTemplate(vm)) {
-    throw new IllegalStateError('VM.IS_TEMPLATE', `${vm.name} is a template: templates cannot be powered on`);
+    throw new IllegalStateError(
+      'VM.IS_TEMPLATE',
+      `${vm.name} is a template: templates cannot be powered on`,
+    );
   }
   if (!POWER_TRANSITIONS[vm.powerState].includes(to)) {
-    const code = { poweredOn: 'VM.ALREADY_POWERED_ON', poweredOff: 'VM.ALREADY_POWERED_OFF', suspended: 'VM.NOT_POWERED_ON' }[to];
+    const code = {
+      poweredOn: 'VM.ALREADY_POWERED_ON',
+      poweredOff: 'VM.ALREADY_POWERED_OFF',
+      suspended: 'VM.NOT_POWERED_ON',
+    }[to];
     throw new IllegalStateError(code, `${vm.name} is ${vm.powerState}: it cannot go ${to}`);
   }
   return [{ type: 'VmPowerChangeRequested', data: command.data }];
@@ -318,9 +409,16 @@ function requestPowerChange(command: RequestPowerChange, state: VmState): VmEven
 
 function takeSnapshot(command: TakeSnapshot, state: VmState): VmEvent[] {
   const vm = idle(state, command.data.vmId);
-  if (isTemplate(vm)) throw new IllegalStateError('VM.IS_TEMPLATE', `${vm.name} is a template: its disks are frozen already`);
+  if (isTemplate(vm))
+    throw new IllegalStateError(
+      'VM.IS_TEMPLATE',
+      `${vm.name} is a template: its disks are frozen already`,
+    );
   if (vm.snapshots.some((s) => s.snapshotId === command.data.snapshotId)) {
-    throw new IllegalStateError('SNAPSHOT.ALREADY_EXISTS', `Snapshot ${command.data.snapshotId} exists`);
+    throw new IllegalStateError(
+      'SNAPSHOT.ALREADY_EXISTS',
+      `Snapshot ${command.data.snapshotId} exists`,
+    );
   }
   return [{ type: 'VmSnapshotRequested', data: command.data }];
 }
@@ -329,7 +427,10 @@ function revertToSnapshot(command: RevertToSnapshot, state: VmState): VmEvent[] 
   const vm = idle(state, command.data.vmId);
   snapshotOf(vm, command.data.snapshotId);
   if (vm.powerState !== 'poweredOff') {
-    throw new IllegalStateError('VM.NOT_POWERED_OFF', `${vm.name} is ${vm.powerState}: power it off before reverting`);
+    throw new IllegalStateError(
+      'VM.NOT_POWERED_OFF',
+      `${vm.name} is ${vm.powerState}: power it off before reverting`,
+    );
   }
   return [{ type: 'VmRevertRequested', data: command.data }];
 }
@@ -338,10 +439,14 @@ function deleteSnapshot(command: DeleteSnapshot, state: VmState): VmEvent[] {
   const vm = idle(state, command.data.vmId);
   snapshotOf(vm, command.data.snapshotId);
   if (vm.linkedClones.length > 0) {
-    throw new RuleViolationError('SNAPSHOT.HAS_LINKED_CLONES', `Linked clones stand on ${vm.name}'s snapshots`, vm.linkedClones.map((dependant) => ({
-      code: 'SNAPSHOT.LINKED_CLONE',
-      detail: `Linked clone ${dependant} stands on this VM's layers: delete it or make it independent first`,
-    })));
+    throw new RuleViolationError(
+      'SNAPSHOT.HAS_LINKED_CLONES',
+      `Linked clones stand on ${vm.name}'s snapshots`,
+      vm.linkedClones.map((dependant) => ({
+        code: 'SNAPSHOT.LINKED_CLONE',
+        detail: `Linked clone ${dependant} stands on this VM's layers: delete it or make it independent first`,
+      })),
+    );
   }
   return [{ type: 'VmSnapshotDeletionRequested', data: command.data }];
 }
@@ -349,7 +454,10 @@ function deleteSnapshot(command: DeleteSnapshot, state: VmState): VmEvent[] {
 function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
   const vm = idle(state, command.data.vmId);
   if (vm.powerState !== 'poweredOff') {
-    throw new IllegalStateError('VM.NOT_POWERED_OFF', `${vm.name} is ${vm.powerState}: power it off before deleting it`);
+    throw new IllegalStateError(
+      'VM.NOT_POWERED_OFF',
+      `${vm.name} is ${vm.powerState}: power it off before deleting it`,
+    );
   }
   if (vm.clones.length > 0) {
     throw new IllegalStateError(
@@ -361,7 +469,10 @@ function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
     throw new RuleViolationError(
       'VM.HAS_LINKED_CLONES',
       `${vm.linkedClones.length} linked clone(s) stand on ${vm.name}: delete them or make them independent first`,
-      vm.linkedClones.map((dependant) => ({ code: 'VM.LINKED_CLONE', detail: `Linked clone ${dependant} stands on this ${vm.role}` })),
+      vm.linkedClones.map((dependant) => ({
+        code: 'VM.LINKED_CLONE',
+        detail: `Linked clone ${dependant} stands on this ${vm.role}`,
+      })),
     );
   }
   return [{ type: 'VmDeletionRequested', data: command.data }];
@@ -369,21 +480,33 @@ function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
 
 function convertToTemplate(command: ConvertVmToTemplate, state: VmState): VmEvent[] {
   const vm = idle(state, command.data.vmId);
-  if (vm.role !== 'vm') throw new IllegalStateError('VM.NOT_CONVERTIBLE', `${vm.name} is a ${vm.role}: only a plain VM becomes a template`);
+  if (vm.role !== 'vm')
+    throw new IllegalStateError(
+      'VM.NOT_CONVERTIBLE',
+      `${vm.name} is a ${vm.role}: only a plain VM becomes a template`,
+    );
   if (vm.powerState !== 'poweredOff') {
-    throw new IllegalStateError('VM.NOT_POWERED_OFF', `${vm.name} is ${vm.powerState}: a running VM cannot be converted`);
+    throw new IllegalStateError(
+      'VM.NOT_POWERED_OFF',
+      `${vm.name} is ${vm.powerState}: a running VM cannot be converted`,
+    );
   }
   return [{ type: 'VmConvertedToTemplate', data: { vmId: vm.vmId } }];
 }
 
 function convertToVm(command: ConvertTemplateToVm, state: VmState): VmEvent[] {
   const vm = idle(state, command.data.vmId);
-  if (!isTemplate(vm)) throw new IllegalStateError('VM.NOT_A_TEMPLATE', `${vm.name} is not a template`);
+  if (!isTemplate(vm))
+    throw new IllegalStateError('VM.NOT_A_TEMPLATE', `${vm.name} is not a template`);
   if (vm.linkedClones.length > 0) {
-    throw new RuleViolationError('VM.HAS_LINKED_CLONES', `Linked clones stand on ${vm.name}: a template they share cannot become writable`, vm.linkedClones.map((dependant) => ({
-      code: 'VM.LINKED_CLONE',
-      detail: `Linked clone ${dependant} stands on this template`,
-    })));
+    throw new RuleViolationError(
+      'VM.HAS_LINKED_CLONES',
+      `Linked clones stand on ${vm.name}: a template they share cannot become writable`,
+      vm.linkedClones.map((dependant) => ({
+        code: 'VM.LINKED_CLONE',
+        detail: `Linked clone ${dependant} stands on this template`,
+      })),
+    );
   }
   return [{ type: 'TemplateConvertedToVm', data: { vmId: vm.vmId } }];
 }
@@ -400,8 +523,14 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
       return [{ type: 'VmProvisioned', data: command.data }];
     case 'RecordCloned': {
       const vm = provisioningBy(state, vmId, command.data.taskId);
-      if (vm.origin.kind !== 'clone') throw new IllegalStateError('VM.NOT_A_CLONE', `${vm.name} is not a clone`);
-      return [{ type: 'VmCloned', data: { ...command.data, sourceVmId: vm.origin.sourceVmId, linked: vm.origin.linked } }];
+      if (vm.origin.kind !== 'clone')
+        throw new IllegalStateError('VM.NOT_A_CLONE', `${vm.name} is not a clone`);
+      return [
+        {
+          type: 'VmCloned',
+          data: { ...command.data, sourceVmId: vm.origin.sourceVmId, linked: vm.origin.linked },
+        },
+      ];
     }
     case 'RecordProvisioningFailed':
       provisioningBy(state, vmId, command.data.taskId);
@@ -414,7 +543,12 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
       return requestPowerChange(command, state);
     case 'RecordPoweredOn': {
       const vm = busyWith(state, vmId, command.data.taskId, 'power');
-      return [{ type: 'VmPoweredOn', data: { ...command.data, resumedFromSuspend: vm.powerState === 'suspended' } }];
+      return [
+        {
+          type: 'VmPoweredOn',
+          data: { ...command.data, resumedFromSuspend: vm.powerState === 'suspended' },
+        },
+      ];
     }
     case 'RecordPoweredOff':
       busyWith(state, vmId, command.data.taskId, 'power');
@@ -430,7 +564,13 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
       return [
         {
           type: 'VmSnapshotTaken',
-          data: { ...command.data, snapshotId, name, description, parentSnapshotId: vm.currentSnapshotId },
+          data: {
+            ...command.data,
+            snapshotId,
+            name,
+            description,
+            parentSnapshotId: vm.currentSnapshotId,
+          },
         },
       ];
     }
@@ -438,13 +578,23 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
       return revertToSnapshot(command, state);
     case 'RecordReverted': {
       const vm = busyWith(state, vmId, command.data.taskId, 'revert');
-      return [{ type: 'VmRevertedToSnapshot', data: { ...command.data, snapshotId: vm.busy!.snapshot!.snapshotId } }];
+      return [
+        {
+          type: 'VmRevertedToSnapshot',
+          data: { ...command.data, snapshotId: vm.busy!.snapshot!.snapshotId },
+        },
+      ];
     }
     case 'DeleteSnapshot':
       return deleteSnapshot(command, state);
     case 'RecordSnapshotDeleted': {
       const vm = busyWith(state, vmId, command.data.taskId, 'delete-snapshot');
-      return [{ type: 'VmSnapshotDeleted', data: { ...command.data, snapshotId: vm.busy!.snapshot!.snapshotId } }];
+      return [
+        {
+          type: 'VmSnapshotDeleted',
+          data: { ...command.data, snapshotId: vm.busy!.snapshot!.snapshotId },
+        },
+      ];
     }
     case 'DeleteVm':
       return deleteVm(command, state);
@@ -454,7 +604,10 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
     case 'RecordTaskFailed': {
       const vm = existing(state, vmId);
       if (vm.busy?.taskId !== command.data.taskId) {
-        throw new IllegalStateError('VM.NOT_BUSY_WITH_TASK', `${vm.name} is not running task ${command.data.taskId}`);
+        throw new IllegalStateError(
+          'VM.NOT_BUSY_WITH_TASK',
+          `${vm.name} is not running task ${command.data.taskId}`,
+        );
       }
       return [{ type: 'VmTaskFailed', data: { ...command.data, operation: vm.busy.operation } }];
     }
@@ -466,7 +619,9 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
     case 'RenameVm': {
       const vm = existing(state, vmId);
       if (vm.name === command.data.name) return [];
-      return [{ type: 'VmRenamed', data: { vmId, name: command.data.name, previousName: vm.name } }];
+      return [
+        { type: 'VmRenamed', data: { vmId, name: command.data.name, previousName: vm.name } },
+      ];
     }
     case 'ConvertVmToTemplate':
       return convertToTemplate(command, state);
@@ -478,7 +633,11 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
 }
 
 function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmState {
-  const present = (changes: Partial<ExistingVm>): VmState => ({ status: 'present', ...vm, ...changes });
+  const present = (changes: Partial<ExistingVm>): VmState => ({
+    status: 'present',
+    ...vm,
+    ...changes,
+  });
   const snapshotOnly = (snapshotId: string) => ({ snapshotId, name: '', description: '' });
   switch (event.type) {
     case 'VmProvisioned':
@@ -494,24 +653,38 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
       return present({
         clones: vm.clones.filter((c) => c.taskId !== event.data.taskId),
         linkedClones:
-          event.data.linked && event.data.outcome === 'succeeded' ? [...vm.linkedClones, event.data.targetVmId] : vm.linkedClones,
+          event.data.linked && event.data.outcome === 'succeeded'
+            ? [...vm.linkedClones, event.data.targetVmId]
+            : vm.linkedClones,
       });
     case 'VmPowerChangeRequested':
-      return present({ busy: { taskId: event.data.taskId, operation: 'power', powerTo: event.data.to } });
+      return present({
+        busy: { taskId: event.data.taskId, operation: 'power', powerTo: event.data.to },
+      });
     case 'VmPoweredOn':
       return present({
         busy: null,
         powerState: 'poweredOn',
-        live: { workerId: event.data.workerId, exports: event.data.exports, memoryImage: event.data.memoryImage },
+        live: {
+          workerId: event.data.workerId,
+          exports: event.data.exports,
+          memoryImage: event.data.memoryImage,
+        },
       });
     case 'VmPoweredOff':
       return present({ busy: null, powerState: 'poweredOff', live: null });
     case 'VmSuspended':
       // The disks close; the memory image stays with the worker that holds it.
-      return present({ busy: null, powerState: 'suspended', live: vm.live && { ...vm.live, exports: [] } });
+      return present({
+        busy: null,
+        powerState: 'suspended',
+        live: vm.live && { ...vm.live, exports: [] },
+      });
     case 'VmSnapshotRequested': {
       const { taskId, snapshotId, name, description } = event.data;
-      return present({ busy: { taskId, operation: 'snapshot', snapshot: { snapshotId, name, description } } });
+      return present({
+        busy: { taskId, operation: 'snapshot', snapshot: { snapshotId, name, description } },
+      });
     }
     case 'VmSnapshotTaken': {
       const { snapshotId, name, description, parentSnapshotId, layers } = event.data;
@@ -523,12 +696,26 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
       });
     }
     case 'VmRevertRequested':
-      return present({ busy: { taskId: event.data.taskId, operation: 'revert', snapshot: snapshotOnly(event.data.snapshotId) } });
+      return present({
+        busy: {
+          taskId: event.data.taskId,
+          operation: 'revert',
+          snapshot: snapshotOnly(event.data.snapshotId),
+        },
+      });
     case 'VmRevertedToSnapshot':
-      return present({ busy: null, currentSnapshotId: event.data.snapshotId, placements: event.data.disks });
+      return present({
+        busy: null,
+        currentSnapshotId: event.data.snapshotId,
+        placements: event.data.disks,
+      });
     case 'VmSnapshotDeletionRequested':
       return present({
-        busy: { taskId: event.data.taskId, operation: 'delete-snapshot', snapshot: snapshotOnly(event.data.snapshotId) },
+        busy: {
+          taskId: event.data.taskId,
+          operation: 'delete-snapshot',
+          snapshot: snapshotOnly(event.data.snapshotId),
+        },
       });
     case 'VmSnapshotDeleted': {
       const deleted = vm.snapshots.find((s) => s.snapshotId === event.data.snapshotId);
@@ -537,18 +724,29 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
         busy: null,
         snapshots: vm.snapshots
           .filter((s) => s.snapshotId !== event.data.snapshotId)
-          .map((s) => (s.parentSnapshotId === event.data.snapshotId ? { ...s, parentSnapshotId: parent } : s)),
-        currentSnapshotId: vm.currentSnapshotId === event.data.snapshotId ? parent : vm.currentSnapshotId,
+          .map((s) =>
+            s.parentSnapshotId === event.data.snapshotId ? { ...s, parentSnapshotId: parent } : s,
+          ),
+        currentSnapshotId:
+          vm.currentSnapshotId === event.data.snapshotId ? parent : vm.currentSnapshotId,
       });
     }
     case 'VmDeletionRequested':
-      return present({ busy: { taskId: event.data.taskId, operation: 'delete' }, lifecycle: 'deleting' });
+      return present({
+        busy: { taskId: event.data.taskId, operation: 'delete' },
+        lifecycle: 'deleting',
+      });
     case 'VmDeleted':
       return { status: 'deleted', vmId: vm.vmId };
     case 'VmTaskFailed':
-      return present({ busy: null, lifecycle: vm.lifecycle === 'deleting' ? 'ready' : vm.lifecycle });
+      return present({
+        busy: null,
+        lifecycle: vm.lifecycle === 'deleting' ? 'ready' : vm.lifecycle,
+      });
     case 'VmLinkedCloneReleased':
-      return present({ linkedClones: vm.linkedClones.filter((id) => id !== event.data.dependantVmId) });
+      return present({
+        linkedClones: vm.linkedClones.filter((id) => id !== event.data.dependantVmId),
+      });
     case 'VmRenamed':
       return present({ name: event.data.name });
     case 'VmConvertedToTemplate':
@@ -583,7 +781,8 @@ export const vmDecider: Decider<VmState, VmCommand, VmEvent, VmContext> = {
       };
     }
     // Events arrive only for the stream's own VM, so a non-present state here means a corrupt stream.
-    if (state.status !== 'present') throw new Error(`${event.type} applied to a VM that is ${state.status}`);
+    if (state.status !== 'present')
+      throw new Error(`${event.type} applied to a VM that is ${state.status}`);
     return evolvePresent(state, event);
   },
 };

@@ -9,24 +9,32 @@ import { Uuid } from '../shared/schema';
 export const WorkerAnnouncedData = Type.Object(
   {
     workerId: Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._-]+$' }),
-    group: Type.String({ minLength: 1, description: 'Its group: every worker reaching the same datastores shares it.' }),
+    group: Type.String({
+      minLength: 1,
+      description: 'Its group: every worker reaching the same datastores shares it.',
+    }),
     datastoreIds: Type.Array(Uuid('A datastore it reaches.'), { maxItems: 256 }),
   },
-  { additionalProperties: false, description: 'A worker started and said which datastores it serves.' },
+  {
+    additionalProperties: false,
+    description: 'A worker started and said which datastores it serves.',
+  },
 );
 export type WorkerAnnounced = { type: 'WorkerAnnounced'; data: Static<typeof WorkerAnnouncedData> };
 export type WorkerEvent = WorkerAnnounced;
 
 export type WorkerState =
-  | { status: 'unknown' }
-  | ({ status: 'announced' } & WorkerAnnounced['data']);
+  { status: 'unknown' } | ({ status: 'announced' } & WorkerAnnounced['data']);
 
 export type AnnounceWorker = Command<'AnnounceWorker', WorkerAnnounced['data']>;
 
 export const workerStreamId = (workerId: string) => `worker-${workerId}`;
 
 /** The group of the workers that reach exactly these datastores (a stable name for a set). */
-export function workerGroup(datastoreIds: readonly string[], digest: (text: string) => string): string {
+export function workerGroup(
+  datastoreIds: readonly string[],
+  digest: (text: string) => string,
+): string {
   return `workers-${digest([...new Set(datastoreIds)].sort().join(',')).slice(0, 16)}`;
 }
 

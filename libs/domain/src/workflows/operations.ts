@@ -1,4 +1,8 @@
-import { type DatastoreState, THIN_LAYER_OVERHEAD_BYTES, datastoreDecider } from '../datastore/datastore';
+import {
+  type DatastoreState,
+  THIN_LAYER_OVERHEAD_BYTES,
+  datastoreDecider,
+} from '../datastore/datastore';
 import type { DatastoreEvent, SpaceClaim } from '../datastore/datastore.events';
 import type { HostState } from '../host/host';
 import type { CloneJob, Job, Placement } from '../jobs/jobs';
@@ -6,7 +10,17 @@ import { IllegalStateError, NotFoundError } from '../shared/errors';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
 import { type ExistingVm, type VmDefinition, type VmState, vmDecider } from '../vm/vm';
-import type { CloneFormat, DiskFormat, DiskPlacement, LiveExport, Nic, PowerState, VirtualHardware, VmEvent, VmRole } from '../vm/vm.events';
+import type {
+  CloneFormat,
+  DiskFormat,
+  DiskPlacement,
+  LiveExport,
+  Nic,
+  PowerState,
+  VirtualHardware,
+  VmEvent,
+  VmRole,
+} from '../vm/vm.events';
 
 /**
  * Operations that span several streams, decided at once: a VM's events, the datastore's space
@@ -23,11 +37,18 @@ export interface Changes {
 }
 
 function present(state: VmState, vmId: string): ExistingVm {
-  if (state.status !== 'present') throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
+  if (state.status !== 'present')
+    throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
   return state;
 }
 
-function queue(taskId: string, operation: string, target: { type: 'vm'; id: string }, job: Job, placement: Placement): TaskEvent[] {
+function queue(
+  taskId: string,
+  operation: string,
+  target: { type: 'vm'; id: string },
+  job: Job,
+  placement: Placement,
+): TaskEvent[] {
   return taskDecider.decide(
     { type: 'QueueTask', data: { taskId, operation, target, job, placement } },
     taskDecider.initialState(),
@@ -35,14 +56,25 @@ function queue(taskId: string, operation: string, target: { type: 'vm'; id: stri
   );
 }
 
-function reserve(datastore: DatastoreState, datastoreId: string, taskId: string, claims: SpaceClaim[]): DatastoreEvent[] {
+function reserve(
+  datastore: DatastoreState,
+  datastoreId: string,
+  taskId: string,
+  claims: SpaceClaim[],
+): DatastoreEvent[] {
   if (claims.length === 0) return [];
-  return datastoreDecider.decide({ type: 'ReserveSpace', data: { datastoreId, taskId, claims } }, datastore, undefined);
+  return datastoreDecider.decide(
+    { type: 'ReserveSpace', data: { datastoreId, taskId, claims } },
+    datastore,
+    undefined,
+  );
 }
 
 /** What a new disk may take: thick disks all of their capacity, thin ones their measured need. */
 export function physicalNeed(format: DiskFormat, capacityBytes: number, thinNeedBytes = 0): number {
-  return format === 'thin' ? thinNeedBytes + THIN_LAYER_OVERHEAD_BYTES : capacityBytes + THIN_LAYER_OVERHEAD_BYTES;
+  return format === 'thin'
+    ? thinNeedBytes + THIN_LAYER_OVERHEAD_BYTES
+    : capacityBytes + THIN_LAYER_OVERHEAD_BYTES;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -75,7 +107,11 @@ export function provisionNewVm(
     kind: 'create-disks',
     vmId: definition.vmId,
     datastoreId: definition.datastoreId,
-    disks: definition.disks.map(({ diskId, capacityBytes, format }) => ({ diskId, capacityBytes, format })),
+    disks: definition.disks.map(({ diskId, capacityBytes, format }) => ({
+      diskId,
+      capacityBytes,
+      format,
+    })),
   };
   return {
     vm,
@@ -113,12 +149,18 @@ export function startClone(
   states: { source: VmState; target: VmState; host: HostState; datastore: DatastoreState },
 ): Changes {
   const source = present(states.source, input.sourceVmId);
-  if (input.identity.diskIds.length !== source.disks.length || input.identity.macAddresses.length !== source.nics.length) {
+  if (
+    input.identity.diskIds.length !== source.disks.length ||
+    input.identity.macAddresses.length !== source.nics.length
+  ) {
     throw new Error('A clone needs one new disk id per disk and one MAC address per NIC');
   }
   const datastoreId = input.datastoreId ?? source.datastoreId;
   if (input.linked && datastoreId !== source.datastoreId) {
-    throw new IllegalStateError('CLONE.LINKED_ACROSS_DATASTORES', 'A linked clone stands on its source’s layers: it stays on the same datastore');
+    throw new IllegalStateError(
+      'CLONE.LINKED_ACROSS_DATASTORES',
+      'A linked clone stands on its source’s layers: it stays on the same datastore',
+    );
   }
   const sourceEvents = vmDecider.decide(
     {
@@ -135,11 +177,20 @@ export function startClone(
     states.source,
     {},
   );
-  const snapshot = input.snapshotId ? source.snapshots.find((s) => s.snapshotId === input.snapshotId)! : null;
+  const snapshot = input.snapshotId
+    ? source.snapshots.find((s) => s.snapshotId === input.snapshotId)!
+    : null;
   const formatOf = (sourceFormat: DiskFormat): DiskFormat =>
     input.linked ? 'thin' : input.format === 'same' ? sourceFormat : input.format;
-  const disks = source.disks.map((disk, index) => ({ ...disk, diskId: input.identity.diskIds[index], format: formatOf(disk.format) }));
-  const nics: Nic[] = source.nics.map((nic, index) => ({ ...nic, macAddress: input.identity.macAddresses[index] }));
+  const disks = source.disks.map((disk, index) => ({
+    ...disk,
+    diskId: input.identity.diskIds[index],
+    format: formatOf(disk.format),
+  }));
+  const nics: Nic[] = source.nics.map((nic, index) => ({
+    ...nic,
+    macAddress: input.identity.macAddresses[index],
+  }));
   const target = vmDecider.decide(
     {
       type: 'CreateClone',
@@ -155,18 +206,27 @@ export function startClone(
         nics,
         biosUuid: input.identity.biosUuid,
         provisioningTaskId: input.taskId,
-        origin: { kind: 'clone', sourceVmId: source.vmId, snapshotId: input.snapshotId, linked: input.linked, format: input.format },
+        origin: {
+          kind: 'clone',
+          sourceVmId: source.vmId,
+          snapshotId: input.snapshotId,
+          linked: input.linked,
+          format: input.format,
+        },
       },
     },
     states.target,
     { host: states.host, datastore: states.datastore },
   );
-  const allocatedOf = (diskId: string) => source.placements.find((p) => p.diskId === diskId)?.allocatedBytes ?? 0;
+  const allocatedOf = (diskId: string) =>
+    source.placements.find((p) => p.diskId === diskId)?.allocatedBytes ?? 0;
   const claims = disks.map((disk, index) => ({
     diskId: disk.diskId,
     // A linked clone's delta starts empty; a thin copy needs what the source holds (the worker
     // measures it exactly with qemu-img measure before writing and claims again if it needs more).
-    physicalBytes: input.linked ? THIN_LAYER_OVERHEAD_BYTES : physicalNeed(disk.format, disk.capacityBytes, allocatedOf(source.disks[index].diskId)),
+    physicalBytes: input.linked
+      ? THIN_LAYER_OVERHEAD_BYTES
+      : physicalNeed(disk.format, disk.capacityBytes, allocatedOf(source.disks[index].diskId)),
     provisionedBytes: disk.capacityBytes,
   }));
   const job: CloneJob = {
@@ -192,7 +252,13 @@ export function startClone(
     source: sourceEvents,
     vm: target,
     datastore: reserve(states.datastore, datastoreId, input.taskId, claims),
-    task: queue(input.taskId, input.operation, { type: 'vm', id: input.targetVmId }, job, input.placement),
+    task: queue(
+      input.taskId,
+      input.operation,
+      { type: 'vm', id: input.targetVmId },
+      job,
+      input.placement,
+    ),
   };
 }
 
@@ -200,11 +266,22 @@ export function startClone(
 // Power, snapshots, delete: one VM, one task
 
 export function requestPower(
-  input: { vmId: string; to: PowerState; taskId: string; memoryImageId: string; placement: Placement; operation: string },
+  input: {
+    vmId: string;
+    to: PowerState;
+    taskId: string;
+    memoryImageId: string;
+    placement: Placement;
+    operation: string;
+  },
   state: VmState,
 ): Changes {
   const vm = present(state, input.vmId);
-  const events = vmDecider.decide({ type: 'RequestPowerChange', data: { vmId: vm.vmId, taskId: input.taskId, to: input.to } }, state, {});
+  const events = vmDecider.decide(
+    { type: 'RequestPowerChange', data: { vmId: vm.vmId, taskId: input.taskId, to: input.to } },
+    state,
+    {},
+  );
   const job: Job = {
     kind: 'power',
     vmId: vm.vmId,
@@ -213,25 +290,66 @@ export function requestPower(
     from: vm.powerState,
     diskIds: vm.disks.map((disk) => disk.diskId),
     // A suspended VM resumes from the memory image it kept; otherwise a fresh one.
-    memoryImage: { imageId: vm.live?.memoryImage.imageId ?? input.memoryImageId, sizeBytes: vm.hardware.memoryBytes },
+    memoryImage: {
+      imageId: vm.live?.memoryImage.imageId ?? input.memoryImageId,
+      sizeBytes: vm.hardware.memoryBytes,
+    },
   };
-  return { vm: events, task: queue(input.taskId, input.operation, { type: 'vm', id: vm.vmId }, job, input.placement) };
+  return {
+    vm: events,
+    task: queue(input.taskId, input.operation, { type: 'vm', id: vm.vmId }, job, input.placement),
+  };
 }
 
 export function requestSnapshotAction(
   input:
-    | { action: 'take'; vmId: string; taskId: string; snapshotId: string; name: string; description: string; placement: Placement }
-    | { action: 'revert' | 'delete'; vmId: string; taskId: string; snapshotId: string; placement: Placement },
+    | {
+        action: 'take';
+        vmId: string;
+        taskId: string;
+        snapshotId: string;
+        name: string;
+        description: string;
+        placement: Placement;
+      }
+    | {
+        action: 'revert' | 'delete';
+        vmId: string;
+        taskId: string;
+        snapshotId: string;
+        placement: Placement;
+      },
   state: VmState,
 ): Changes {
   const vm = present(state, input.vmId);
   const { taskId, snapshotId } = input;
   const events =
     input.action === 'take'
-      ? vmDecider.decide({ type: 'TakeSnapshot', data: { vmId: vm.vmId, taskId, snapshotId, name: input.name, description: input.description } }, state, {})
+      ? vmDecider.decide(
+          {
+            type: 'TakeSnapshot',
+            data: {
+              vmId: vm.vmId,
+              taskId,
+              snapshotId,
+              name: input.name,
+              description: input.description,
+            },
+          },
+          state,
+          {},
+        )
       : input.action === 'revert'
-        ? vmDecider.decide({ type: 'RevertToSnapshot', data: { vmId: vm.vmId, taskId, snapshotId } }, state, {})
-        : vmDecider.decide({ type: 'DeleteSnapshot', data: { vmId: vm.vmId, taskId, snapshotId } }, state, {});
+        ? vmDecider.decide(
+            { type: 'RevertToSnapshot', data: { vmId: vm.vmId, taskId, snapshotId } },
+            state,
+            {},
+          )
+        : vmDecider.decide(
+            { type: 'DeleteSnapshot', data: { vmId: vm.vmId, taskId, snapshotId } },
+            state,
+            {},
+          );
   const snapshot = vm.snapshots.find((s) => s.snapshotId === snapshotId);
   const job: Job = {
     kind: 'snapshot',
@@ -245,13 +363,25 @@ export function requestSnapshotAction(
       snapshotLayerId: snapshot?.layers.find((l) => l.diskId === disk.diskId)?.layerId ?? null,
     })),
   };
-  const operation = { take: 'TakeSnapshot', revert: 'RevertToSnapshot', delete: 'DeleteSnapshot' }[input.action];
-  return { vm: events, task: queue(taskId, operation, { type: 'vm', id: vm.vmId }, job, input.placement) };
+  const operation = { take: 'TakeSnapshot', revert: 'RevertToSnapshot', delete: 'DeleteSnapshot' }[
+    input.action
+  ];
+  return {
+    vm: events,
+    task: queue(taskId, operation, { type: 'vm', id: vm.vmId }, job, input.placement),
+  };
 }
 
-export function requestDelete(input: { vmId: string; taskId: string; placement: Placement }, state: VmState): Changes {
+export function requestDelete(
+  input: { vmId: string; taskId: string; placement: Placement },
+  state: VmState,
+): Changes {
   const vm = present(state, input.vmId);
-  const events = vmDecider.decide({ type: 'DeleteVm', data: { vmId: vm.vmId, taskId: input.taskId } }, state, {});
+  const events = vmDecider.decide(
+    { type: 'DeleteVm', data: { vmId: vm.vmId, taskId: input.taskId } },
+    state,
+    {},
+  );
   const job: Job = {
     kind: 'delete-vm',
     vmId: vm.vmId,
@@ -260,7 +390,10 @@ export function requestDelete(input: { vmId: string; taskId: string; placement: 
     memoryImageId: vm.live?.memoryImage.imageId ?? null,
     linkedTo: vm.origin.kind === 'clone' && vm.origin.linked ? vm.origin.sourceVmId : null,
   };
-  return { vm: events, task: queue(input.taskId, 'DeleteVm', { type: 'vm', id: vm.vmId }, job, input.placement) };
+  return {
+    vm: events,
+    task: queue(input.taskId, 'DeleteVm', { type: 'vm', id: vm.vmId }, job, input.placement),
+  };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -269,9 +402,20 @@ export function requestDelete(input: { vmId: string; taskId: string; placement: 
 export type JobOutcome =
   | { kind: 'create-disks'; disks: DiskPlacement[] }
   | { kind: 'clone'; disks: DiskPlacement[] }
-  | { kind: 'power'; to: 'poweredOn'; workerId: string; exports: LiveExport[]; memoryImage: LiveExport }
+  | {
+      kind: 'power';
+      to: 'poweredOn';
+      workerId: string;
+      exports: LiveExport[];
+      memoryImage: LiveExport;
+    }
   | { kind: 'power'; to: 'poweredOff' | 'suspended' }
-  | { kind: 'snapshot'; action: 'take'; layers: { diskId: string; layerId: string }[]; disks: DiskPlacement[] }
+  | {
+      kind: 'snapshot';
+      action: 'take';
+      layers: { diskId: string; layerId: string }[];
+      disks: DiskPlacement[];
+    }
   | { kind: 'snapshot'; action: 'revert'; disks: DiskPlacement[] }
   | { kind: 'snapshot'; action: 'delete' }
   | { kind: 'delete-vm' };
@@ -285,7 +429,8 @@ export interface OutcomeStates {
 }
 
 function taskState(states: OutcomeStates) {
-  if (states.task.status === 'absent') throw new NotFoundError('TASK.NOT_FOUND', 'The task does not exist');
+  if (states.task.status === 'absent')
+    throw new NotFoundError('TASK.NOT_FOUND', 'The task does not exist');
   return states.task;
 }
 
@@ -293,18 +438,43 @@ function taskState(states: OutcomeStates) {
 export function completeJob(attempt: number, outcome: JobOutcome, states: OutcomeStates): Changes {
   const task = taskState(states);
   const { taskId, job } = task;
-  const succeeded = taskDecider.decide({ type: 'SucceedTask', data: { taskId, attempt } }, states.task, undefined);
-  const vmOf = (command: Parameters<typeof vmDecider.decide>[0], state = states.vm) => vmDecider.decide(command, state, {});
+  const succeeded = taskDecider.decide(
+    { type: 'SucceedTask', data: { taskId, attempt } },
+    states.task,
+    undefined,
+  );
+  const vmOf = (command: Parameters<typeof vmDecider.decide>[0], state = states.vm) =>
+    vmDecider.decide(command, state, {});
   switch (outcome.kind) {
     case 'create-disks': {
       if (job.kind !== 'create-disks') break;
-      return { vm: vmOf({ type: 'RecordProvisioned', data: { vmId: job.vmId, taskId, disks: outcome.disks } }), task: succeeded };
+      return {
+        vm: vmOf({
+          type: 'RecordProvisioned',
+          data: { vmId: job.vmId, taskId, disks: outcome.disks },
+        }),
+        task: succeeded,
+      };
     }
     case 'clone': {
       if (job.kind !== 'clone' || !states.source) break;
       return {
-        vm: vmOf({ type: 'RecordCloned', data: { vmId: job.targetVmId, taskId, disks: outcome.disks } }),
-        source: vmOf({ type: 'FinishClone', data: { vmId: job.sourceVmId, taskId, targetVmId: job.targetVmId, outcome: 'succeeded' } }, states.source),
+        vm: vmOf({
+          type: 'RecordCloned',
+          data: { vmId: job.targetVmId, taskId, disks: outcome.disks },
+        }),
+        source: vmOf(
+          {
+            type: 'FinishClone',
+            data: {
+              vmId: job.sourceVmId,
+              taskId,
+              targetVmId: job.targetVmId,
+              outcome: 'succeeded',
+            },
+          },
+          states.source,
+        ),
         task: succeeded,
       };
     }
@@ -312,7 +482,16 @@ export function completeJob(attempt: number, outcome: JobOutcome, states: Outcom
       if (job.kind !== 'power') break;
       const vm =
         outcome.to === 'poweredOn'
-          ? vmOf({ type: 'RecordPoweredOn', data: { vmId: job.vmId, taskId, workerId: outcome.workerId, exports: outcome.exports, memoryImage: outcome.memoryImage } })
+          ? vmOf({
+              type: 'RecordPoweredOn',
+              data: {
+                vmId: job.vmId,
+                taskId,
+                workerId: outcome.workerId,
+                exports: outcome.exports,
+                memoryImage: outcome.memoryImage,
+              },
+            })
           : outcome.to === 'poweredOff'
             ? vmOf({ type: 'RecordPoweredOff', data: { vmId: job.vmId, taskId } })
             : vmOf({ type: 'RecordSuspended', data: { vmId: job.vmId, taskId } });
@@ -322,9 +501,15 @@ export function completeJob(attempt: number, outcome: JobOutcome, states: Outcom
       if (job.kind !== 'snapshot') break;
       const vm =
         outcome.action === 'take'
-          ? vmOf({ type: 'RecordSnapshotTaken', data: { vmId: job.vmId, taskId, layers: outcome.layers, disks: outcome.disks } })
+          ? vmOf({
+              type: 'RecordSnapshotTaken',
+              data: { vmId: job.vmId, taskId, layers: outcome.layers, disks: outcome.disks },
+            })
           : outcome.action === 'revert'
-            ? vmOf({ type: 'RecordReverted', data: { vmId: job.vmId, taskId, disks: outcome.disks } })
+            ? vmOf({
+                type: 'RecordReverted',
+                data: { vmId: job.vmId, taskId, disks: outcome.disks },
+              })
             : vmOf({ type: 'RecordSnapshotDeleted', data: { vmId: job.vmId, taskId } });
       return { vm, task: succeeded };
     }
@@ -333,13 +518,26 @@ export function completeJob(attempt: number, outcome: JobOutcome, states: Outcom
       return {
         vm: vmOf({ type: 'RecordDeleted', data: { vmId: job.vmId, taskId } }),
         datastore: datastoreDecider.decide(
-          { type: 'ReleaseSpace', data: { datastoreId: job.datastoreId, diskIds: job.diskIds, reason: 'the VM was deleted' } },
+          {
+            type: 'ReleaseSpace',
+            data: {
+              datastoreId: job.datastoreId,
+              diskIds: job.diskIds,
+              reason: 'the VM was deleted',
+            },
+          },
           states.datastore,
           undefined,
         ),
         source:
           job.linkedTo && states.source
-            ? vmOf({ type: 'ReleaseLinkedClone', data: { vmId: job.linkedTo, dependantVmId: job.vmId } }, states.source)
+            ? vmOf(
+                {
+                  type: 'ReleaseLinkedClone',
+                  data: { vmId: job.linkedTo, dependantVmId: job.vmId },
+                },
+                states.source,
+              )
             : undefined,
         task: succeeded,
       };
@@ -360,34 +558,85 @@ export function abandonJob(
   const task = taskState(states);
   const { taskId, job } = task;
   const taskEvents = ending.cancelled
-    ? taskDecider.decide({ type: 'ConfirmTaskCancelled', data: { taskId, attempt: ending.attempt } }, states.task, undefined)
-    : taskDecider.decide({ type: 'FailTask', data: { taskId, attempt: ending.attempt, code: ending.code, message: ending.message } }, states.task, undefined);
+    ? taskDecider.decide(
+        { type: 'ConfirmTaskCancelled', data: { taskId, attempt: ending.attempt } },
+        states.task,
+        undefined,
+      )
+    : taskDecider.decide(
+        {
+          type: 'FailTask',
+          data: { taskId, attempt: ending.attempt, code: ending.code, message: ending.message },
+        },
+        states.task,
+        undefined,
+      );
   const failure = { taskId, code: ending.code, message: ending.message };
   const release = (datastoreId: string, diskIds: string[]) =>
     states.datastore && diskIds.length > 0
-      ? datastoreDecider.decide({ type: 'ReleaseSpace', data: { datastoreId, diskIds, reason: `task ${taskId} ${ending.cancelled ? 'was cancelled' : 'failed'}` } }, states.datastore, undefined)
+      ? datastoreDecider.decide(
+          {
+            type: 'ReleaseSpace',
+            data: {
+              datastoreId,
+              diskIds,
+              reason: `task ${taskId} ${ending.cancelled ? 'was cancelled' : 'failed'}`,
+            },
+          },
+          states.datastore,
+          undefined,
+        )
       : [];
   switch (job.kind) {
     case 'create-disks':
       return {
-        vm: vmDecider.decide({ type: 'RecordProvisioningFailed', data: { vmId: job.vmId, ...failure } }, states.vm, {}),
-        datastore: release(job.datastoreId, job.disks.map((d) => d.diskId)),
+        vm: vmDecider.decide(
+          { type: 'RecordProvisioningFailed', data: { vmId: job.vmId, ...failure } },
+          states.vm,
+          {},
+        ),
+        datastore: release(
+          job.datastoreId,
+          job.disks.map((d) => d.diskId),
+        ),
         task: taskEvents,
       };
     case 'clone':
       return {
-        vm: vmDecider.decide({ type: 'RecordProvisioningFailed', data: { vmId: job.targetVmId, ...failure } }, states.vm, {}),
+        vm: vmDecider.decide(
+          { type: 'RecordProvisioningFailed', data: { vmId: job.targetVmId, ...failure } },
+          states.vm,
+          {},
+        ),
         source: states.source
           ? vmDecider.decide(
-              { type: 'FinishClone', data: { vmId: job.sourceVmId, taskId, targetVmId: job.targetVmId, outcome: ending.cancelled ? 'cancelled' : 'failed' } },
+              {
+                type: 'FinishClone',
+                data: {
+                  vmId: job.sourceVmId,
+                  taskId,
+                  targetVmId: job.targetVmId,
+                  outcome: ending.cancelled ? 'cancelled' : 'failed',
+                },
+              },
               states.source,
               {},
             )
           : [],
-        datastore: release(job.targetDatastoreId, job.disks.map((d) => d.diskId)),
+        datastore: release(
+          job.targetDatastoreId,
+          job.disks.map((d) => d.diskId),
+        ),
         task: taskEvents,
       };
     default:
-      return { vm: vmDecider.decide({ type: 'RecordTaskFailed', data: { vmId: job.vmId, ...failure } }, states.vm, {}), task: taskEvents };
+      return {
+        vm: vmDecider.decide(
+          { type: 'RecordTaskFailed', data: { vmId: job.vmId, ...failure } },
+          states.vm,
+          {},
+        ),
+        task: taskEvents,
+      };
   }
 }

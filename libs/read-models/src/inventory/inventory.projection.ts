@@ -25,7 +25,8 @@ export const hostsProjection = stateProjection<HostState>({
   ...fold(hostDecider),
   createdColumn: 'registered_at',
   versioned: false,
-  columns: (host) => (host.status === 'registered' ? { name: host.name, management: host.management } : null),
+  columns: (host) =>
+    host.status === 'registered' ? { name: host.name, management: host.management } : null,
 });
 
 export const datastoresProjection = stateProjection<DatastoreState>({
@@ -80,5 +81,7 @@ export const workersProjection = stateProjection<WorkerState>({
   createdColumn: 'announced_at',
   versioned: false,
   columns: (worker) =>
-    worker.status === 'announced' ? { worker_group: worker.group, datastore_ids: worker.datastoreIds } : null,
+    worker.status === 'announced'
+      ? { worker_group: worker.group, datastore_ids: worker.datastoreIds }
+      : null,
 });

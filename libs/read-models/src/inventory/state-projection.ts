@@ -48,7 +48,15 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): Projec
           row ? row.state : spec.initialState(),
         );
         const last = streamEvents[streamEvents.length - 1];
-        await write(spec, target, table, id, state, row?.created.toISOString() ?? streamEvents[0].occurredAt, last);
+        await write(
+          spec,
+          target,
+          table,
+          id,
+          state,
+          row?.created.toISOString() ?? streamEvents[0].occurredAt,
+          last,
+        );
       }
     },
   };

@@ -22,20 +22,30 @@ async function applyTaskEvent(recorded: RecordedEvent, target: ProjectionTarget)
            target_id = excluded.target_id, status = excluded.status, implicit = false, created_at = excluded.created_at,
            updated_at = excluded.updated_at, completed_at = NULL
          WHERE t.implicit`,
-        [taskId, event.data.operation, event.data.target.type, event.data.target.id, metadata.actor.id, metadata.actor.role, metadata.correlationId, at],
+        [
+          taskId,
+          event.data.operation,
+          event.data.target.type,
+          event.data.target.id,
+          metadata.actor.id,
+          metadata.actor.role,
+          metadata.correlationId,
+          at,
+        ],
       );
       return;
     }
     case 'TaskStarted':
-      await target.query(`UPDATE ${table} SET status = 'running', attempt = $2, worker_id = $3, updated_at = $4 WHERE task_id = $1`, [
-        taskId,
-        event.data.attempt,
-        event.data.workerId,
-        at,
-      ]);
+      await target.query(
+        `UPDATE ${table} SET status = 'running', attempt = $2, worker_id = $3, updated_at = $4 WHERE task_id = $1`,
+        [taskId, event.data.attempt, event.data.workerId, at],
+      );
       return;
     case 'TaskSucceeded':
-      await target.query(`UPDATE ${table} SET status = 'succeeded', updated_at = $2, completed_at = $2 WHERE task_id = $1`, [taskId, at]);
+      await target.query(
+        `UPDATE ${table} SET status = 'succeeded', updated_at = $2, completed_at = $2 WHERE task_id = $1`,
+        [taskId, at],
+      );
       return;
     case 'TaskFailed':
       await target.query(
@@ -44,10 +54,16 @@ async function applyTaskEvent(recorded: RecordedEvent, target: ProjectionTarget)
       );
       return;
     case 'TaskCancelRequested':
-      await target.query(`UPDATE ${table} SET cancel_requested = true, updated_at = $2 WHERE task_id = $1`, [taskId, at]);
+      await target.query(
+        `UPDATE ${table} SET cancel_requested = true, updated_at = $2 WHERE task_id = $1`,
+        [taskId, at],
+      );
       return;
     case 'TaskCancelled':
-      await target.query(`UPDATE ${table} SET status = 'cancelled', updated_at = $2, completed_at = $2 WHERE task_id = $1`, [taskId, at]);
+      await target.query(
+        `UPDATE ${table} SET status = 'cancelled', updated_at = $2, completed_at = $2 WHERE task_id = $1`,
+        [taskId, at],
+      );
       return;
   }
 }

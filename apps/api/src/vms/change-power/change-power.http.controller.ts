@@ -61,9 +61,21 @@ export class ChangePowerController {
     return this.send('SuspendVm', vmId, context, response);
   }
 
-  private send(operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm', vmId: string, context: RequestContext, response: Response) {
-    const to = ({ PowerOnVm: 'poweredOn', PowerOffVm: 'poweredOff', SuspendVm: 'suspended' } as const)[operation];
-    const command = new OperateOnVm(new Execution(context, operation), { kind: 'power', vmId, to, operation });
+  private send(
+    operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm',
+    vmId: string,
+    context: RequestContext,
+    response: Response,
+  ) {
+    const to = (
+      { PowerOnVm: 'poweredOn', PowerOffVm: 'poweredOff', SuspendVm: 'suspended' } as const
+    )[operation];
+    const command = new OperateOnVm(new Execution(context, operation), {
+      kind: 'power',
+      vmId,
+      to,
+      operation,
+    });
     return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
   }
 }

@@ -22,8 +22,13 @@ export function runClone(
   context: RequestContext,
   operation: Omit<CloneOperation, 'kind'>,
 ): Promise<void> {
-  const command = new OperateOnVm(new Execution(context, operation.operation), { kind: 'clone', ...operation });
-  return runner.run(response, command, (outcome) => queries.execute(new GetVm(outcome.target.id)), { creates: true });
+  const command = new OperateOnVm(new Execution(context, operation.operation), {
+    kind: 'clone',
+    ...operation,
+  });
+  return runner.run(response, command, (outcome) => queries.execute(new GetVm(outcome.target.id)), {
+    creates: true,
+  });
 }
 
 @ApiTags('cloning')

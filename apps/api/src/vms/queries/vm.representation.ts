@@ -1,4 +1,12 @@
-import { LiveExport, Nic, PowerState, VirtualDisk, VirtualHardware, VmOrigin, VmRole } from '@dolly/domain';
+import {
+  LiveExport,
+  Nic,
+  PowerState,
+  VirtualDisk,
+  VirtualHardware,
+  VmOrigin,
+  VmRole,
+} from '@dolly/domain';
 import type { VmRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -19,8 +27,12 @@ export const VmView = Type.Object(
       Type.Composite([
         VirtualDisk,
         Type.Object({
-          layerId: Type.Union([Type.String(), Type.Null()], { description: 'The layer its writes go to.' }),
-          allocatedBytes: Type.Union([Type.Integer(), Type.Null()], { description: 'Bytes its own layer takes.' }),
+          layerId: Type.Union([Type.String(), Type.Null()], {
+            description: 'The layer its writes go to.',
+          }),
+          allocatedBytes: Type.Union([Type.Integer(), Type.Null()], {
+            description: 'Bytes its own layer takes.',
+          }),
         }),
       ]),
     ),
@@ -28,19 +40,35 @@ export const VmView = Type.Object(
     biosUuid: Uuid,
     origin: VmOrigin,
     busyWith: Type.Union([Type.Object({ taskId: Uuid, operation: Type.String() }), Type.Null()]),
-    clonesInProgress: Type.Array(Type.Object({ taskId: Uuid, targetVmId: Uuid, linked: Type.Boolean() })),
+    clonesInProgress: Type.Array(
+      Type.Object({ taskId: Uuid, targetVmId: Uuid, linked: Type.Boolean() }),
+    ),
     linkedClones: Type.Array(Uuid, { description: 'Linked clones standing on its layers.' }),
     snapshots: Type.Array(
-      Type.Object({ snapshotId: Uuid, name: Type.String(), description: Type.String(), parentSnapshotId: Type.Union([Uuid, Type.Null()]) }),
+      Type.Object({
+        snapshotId: Uuid,
+        name: Type.String(),
+        description: Type.String(),
+        parentSnapshotId: Type.Union([Uuid, Type.Null()]),
+      }),
     ),
     currentSnapshotId: Type.Union([Uuid, Type.Null()]),
     live: Type.Union(
-      [Type.Object({ workerId: Type.String(), exports: Type.Array(LiveExport), memoryImage: LiveExport }), Type.Null()],
+      [
+        Type.Object({
+          workerId: Type.String(),
+          exports: Type.Array(LiveExport),
+          memoryImage: LiveExport,
+        }),
+        Type.Null(),
+      ],
       { description: 'While powered on: its disks and memory image, open and exported over NBD.' },
     ),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
-    version: Type.Integer({ description: 'Stream version; send it back in If-Match to change the VM only if unchanged.' }),
+    version: Type.Integer({
+      description: 'Stream version; send it back in If-Match to change the VM only if unchanged.',
+    }),
   },
   { description: 'A VM or template as the inventory shows it.' },
 );
@@ -60,7 +88,11 @@ export function vmView(row: VmRow): VmView {
     hardware: vm.hardware,
     disks: vm.disks.map((disk) => {
       const placed = vm.placements.find((p) => p.diskId === disk.diskId);
-      return { ...disk, layerId: placed?.layerId ?? null, allocatedBytes: placed?.allocatedBytes ?? null };
+      return {
+        ...disk,
+        layerId: placed?.layerId ?? null,
+        allocatedBytes: placed?.allocatedBytes ?? null,
+      };
     }),
     nics: vm.nics,
     biosUuid: vm.biosUuid,
@@ -68,7 +100,12 @@ export function vmView(row: VmRow): VmView {
     busyWith: vm.busy && { taskId: vm.busy.taskId, operation: vm.busy.operation },
     clonesInProgress: vm.clones,
     linkedClones: vm.linkedClones,
-    snapshots: vm.snapshots.map(({ snapshotId, name, description, parentSnapshotId }) => ({ snapshotId, name, description, parentSnapshotId })),
+    snapshots: vm.snapshots.map(({ snapshotId, name, description, parentSnapshotId }) => ({
+      snapshotId,
+      name,
+      description,
+      parentSnapshotId,
+    })),
     currentSnapshotId: vm.currentSnapshotId,
     live: vm.live,
     createdAt: row.createdAt.toISOString(),

@@ -45,7 +45,10 @@ export class SnapshotsController {
 
   @Post()
   @Requires('vm:snapshot')
-  @ApiOperation({ summary: 'Take a snapshot: each disk’s top is frozen and a new delta starts over it (also while it runs).' })
+  @ApiOperation({
+    summary:
+      'Take a snapshot: each disk’s top is frozen and a new delta starts over it (also while it runs).',
+  })
   @ApiJsonBody(TakeSnapshotRequest)
   @ApiCommand()
   @ApiProblems(400, 404, 409, 413, 415, 422)
@@ -77,7 +80,12 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'RevertToSnapshot'), { kind: 'snapshot', action: 'revert', vmId, snapshotId });
+    const command = new OperateOnVm(new Execution(context, 'RevertToSnapshot'), {
+      kind: 'snapshot',
+      action: 'revert',
+      vmId,
+      snapshotId,
+    });
     return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
   }
 
@@ -92,7 +100,12 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'DeleteSnapshot'), { kind: 'snapshot', action: 'delete', vmId, snapshotId });
+    const command = new OperateOnVm(new Execution(context, 'DeleteSnapshot'), {
+      kind: 'snapshot',
+      action: 'delete',
+      vmId,
+      snapshotId,
+    });
     return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
   }
 }

@@ -1,0 +1,273 @@
+import {
+  Inject,
+  Injectable,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { type DollyConfig } from '@dolly/config';
+import {
+  EVENT_TOPIC_PARTITIONS,
+  fromKafkaMessage,
+  jobsTopic,
+  progressTopic,
+  workerGroupId,
+  workerOwnGroupId,
+} from '@dolly/contracts';
+import { DiskEngineError } from '@dolly/disk-engine';
+import { DomainError, type Placement, type TaskQueued } from '@dolly/domain';
+import { PostgresEventStore } from '@dolly/event-store';
+import { ensureTopics } from '@dolly/messaging';
+import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
+import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
+import { PinoLogger } from 'nestjs-pino';
+import type { Pool } from 'pg';
+import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
+import { runJob } from './jobs/run-job';
+import { TaskReporter } from './task-reporter';
+import type { WorkerSettings } from './worker-settings';
+
+/** How often a running job looks for a cancel request or a newer attempt. */
+const WATCH_MS = 500;
+/** Progress is sent at most this often per task. */
+const PROGRESS_EVERY_MS = 250;
+
+type StopReason = 'cancelled' | 'superseded' | 'shutdown';
+
+/**
+ * Takes jobs from the jobs topic (the task topic: TaskQueued carries the job) as a member of two
+ * consumer groups: the group of the workers that reach the same datastores (any of them may do
+ * its jobs: more workers, more throughput, and a job a dead worker held goes to another), and a
+ * group of its own (jobs only it can do: its storage daemon holds a running VM's disks).
+ */
+@Injectable()
+export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly consumers = new Map<'group' | 'own', Consumer>();
+  private producer: Producer | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
+  private readonly reporter: TaskReporter;
+  private readonly running = new Map<string, AbortController>();
+  private readonly jobsDone;
+
+  constructor(
+    @Inject(KAFKA) private readonly kafka: Kafka,
+    @Inject(PG_POOL) pool: Pool,
+    @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
+    @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
+    private readonly dataPlane: DataPlaneService,
+    private readonly health: HealthRegistry,
+    metrics: Metrics,
+    private readonly logger: PinoLogger,
+  ) {
+    this.logger.setContext('jobs');
+    this.reporter = new TaskReporter(new PostgresEventStore(pool), settings.workerId);
+    this.jobsDone = metrics.counter('dolly_worker_jobs_total', 'Jobs this worker ran to an end', [
+      'kind',
+      'outcome',
+    ]);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const prefix = this.config.kafkaPrefix;
+    await ensureTopics(this.kafka, [
+      { topic: jobsTopic(prefix), numPartitions: EVENT_TOPIC_PARTITIONS },
+      {
+        topic: progressTopic(prefix),
+        numPartitions: EVENT_TOPIC_PARTITIONS,
+        configEntries: [{ name: 'retention.ms', value: '3600000' }],
+      },
+    ]);
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    await this.producer.connect();
+    await this.startConsumer('own', workerOwnGroupId(prefix, this.settings.workerId));
+    await this.rescan();
+    this.rescanTimer = setInterval(() => void this.rescan(), this.settings.rescanMs);
+    this.health.register('jobs', async () => ({
+      status: this.consumers.has('own') ? 'up' : 'down',
+      details: { group: this.dataPlane.current?.group ?? null, running: [...this.running.keys()] },
+    }));
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    for (const controller of this.running.values())
+      controller.abort('shutdown' satisfies StopReason);
+    await Promise.all(
+      [...this.consumers.values()].map((consumer) => consumer.disconnect().catch(() => undefined)),
+    );
+    await this.producer?.disconnect().catch(() => undefined);
+  }
+
+  private async rescan(): Promise<void> {
+    try {
+      // Only between jobs: a new datastore set restarts the engine.
+      if (this.running.size > 0) return;
+      if (!(await this.dataPlane.rescan())) return;
+      const served = this.dataPlane.current!;
+      await this.consumers.get('group')?.disconnect();
+      this.consumers.delete('group');
+      await this.startConsumer('group', workerGroupId(this.config.kafkaPrefix, served.group));
+      this.logger.info(
+        { group: served.group, datastores: served.datastoreIds },
+        'serving datastores',
+      );
+    } catch (error) {
+      this.logger.error({ error: (error as Error).message }, 'datastore scan failed; trying again');
+    }
+  }
+
+  private async startConsumer(which: 'group' | 'own', groupId: string): Promise<void> {
+    const consumer = this.kafka.consumer({
+      groupId,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      // A job may take minutes: the member stays in its group by heartbeats sent while it works.
+      rebalanceTimeout: 60_000,
+      maxWaitTimeInMs: 100,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [jobsTopic(this.config.kafkaPrefix)], fromBeginning: true });
+    await consumer.run({
+      partitionsConsumedConcurrently: this.settings.concurrentJobs,
+      eachMessage: (payload) => this.onMessage(which, payload),
+    });
+    this.consumers.set(which, consumer);
+  }
+
+  private mine(which: 'group' | 'own', placement: Placement): boolean {
+    if (which === 'own')
+      return placement.kind === 'worker' && placement.workerId === this.settings.workerId;
+    return placement.kind === 'group' && placement.group === this.dataPlane.current?.group;
+  }
+
+  private async onMessage(
+    which: 'group' | 'own',
+    { message, heartbeat }: EachMessagePayload,
+  ): Promise<void> {
+    const event = fromKafkaMessage(message);
+    if (event.type !== 'TaskQueued') return;
+    const queued = event.data as TaskQueued['data'];
+    if (!this.mine(which, queued.placement)) return;
+    const beat = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
+    try {
+      await this.runTask(queued.taskId, event.metadata.correlationId);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async runTask(taskId: string, correlationId: string): Promise<void> {
+    const started = await this.reporter.start(taskId, correlationId);
+    if (!started) return;
+    const { attempt, job } = started;
+    const controller = new AbortController();
+    this.running.set(taskId, controller);
+    const watch = setInterval(() => void this.watch(taskId, attempt, controller), WATCH_MS);
+    let lastProgress = 0;
+    try {
+      const outcome = await runJob(job, {
+        engine: this.dataPlane.engine,
+        taskId,
+        workerId: this.settings.workerId,
+        signal: controller.signal,
+        progress: (phase, doneBytes, totalBytes) => {
+          const now = Date.now();
+          if (now - lastProgress < PROGRESS_EVERY_MS && doneBytes < totalBytes) return;
+          lastProgress = now;
+          void this.sendProgress({
+            taskId,
+            attempt,
+            phase,
+            doneBytes,
+            totalBytes,
+            reportedAt: new Date(now).toISOString(),
+          });
+        },
+      });
+      clearInterval(watch);
+      await this.reporter.succeeded(taskId, correlationId, attempt, outcome);
+      this.jobsDone.inc({ kind: job.kind, outcome: 'succeeded' });
+    } catch (error) {
+      clearInterval(watch);
+      await this.reportFailure(
+        taskId,
+        correlationId,
+        attempt,
+        job.kind,
+        error,
+        controller.signal.reason as StopReason | undefined,
+      );
+    } finally {
+      clearInterval(watch);
+      this.running.delete(taskId);
+    }
+  }
+
+  private async reportFailure(
+    taskId: string,
+    correlationId: string,
+    attempt: number,
+    kind: string,
+    error: unknown,
+    stopped: StopReason | undefined,
+  ) {
+    if (stopped === 'superseded' || stopped === 'shutdown' || isSuperseded(error)) {
+      // A newer attempt (or the next run of this worker) owns the task now: report nothing.
+      this.logger.warn({ taskId, attempt, stopped }, 'attempt stopped without reporting');
+      return;
+    }
+    const cancelled = stopped === 'cancelled';
+    const code = cancelled ? 'TASK.CANCELLED' : errorCode(error);
+    const message = cancelled
+      ? 'Cancelled on request; what the task began was undone'
+      : (error as Error).message;
+    if (!cancelled) this.logger.error({ taskId, attempt, code, error: message }, 'job failed');
+    try {
+      await this.reporter.ended(taskId, correlationId, attempt, { cancelled, code, message });
+      this.jobsDone.inc({ kind, outcome: cancelled ? 'cancelled' : 'failed' });
+    } catch (reportError) {
+      if (!isSuperseded(reportError)) throw reportError;
+    }
+  }
+
+  /** Stops the job when someone asked to cancel it, or a newer attempt took it over. */
+  private async watch(taskId: string, attempt: number, controller: AbortController): Promise<void> {
+    try {
+      const task = await this.reporter.task(taskId);
+      if (task.status !== 'running' || task.attempt !== attempt)
+        controller.abort('superseded' satisfies StopReason);
+      else if (task.cancelRequested) controller.abort('cancelled' satisfies StopReason);
+    } catch {
+      // The next look will tell.
+    }
+  }
+
+  private async sendProgress(progress: {
+    taskId: string;
+    attempt: number;
+    phase: string;
+    doneBytes: number;
+    totalBytes: number;
+    reportedAt: string;
+  }) {
+    await this.producer
+      ?.send({
+        topic: progressTopic(this.config.kafkaPrefix),
+        acks: 1,
+        messages: [{ key: progress.taskId, value: JSON.stringify(progress) }],
+      })
+      .catch(() => undefined);
+  }
+}
+
+function isSuperseded(error: unknown): boolean {
+  return (
+    error instanceof DomainError &&
+    (error.code === 'TASK.ATTEMPT_SUPERSEDED' || error.code === 'TASK.ALREADY_FINISHED')
+  );
+}
+
+function errorCode(error: unknown): string {
+  if (error instanceof DiskEngineError || error instanceof DomainError) return error.code;
+  return 'WORKER.INTERNAL';
+}

@@ -1,0 +1,277 @@
+import type { DiskEnginePort, OperationProgress } from '@dolly/disk-engine';
+import type {
+  CloneJob,
+  CreateDisksJob,
+  DeleteVmJob,
+  DiskPlacement,
+  Job,
+  JobOutcome,
+  LiveExport,
+  PowerJob,
+  SnapshotJob,
+} from '@dolly/domain';
+
+export interface JobContext {
+  engine: DiskEnginePort;
+  taskId: string;
+  workerId: string;
+  signal: AbortSignal;
+  /** Aggregated progress of the whole job. */
+  progress(phase: string, doneBytes: number, totalBytes: number): void;
+}
+
+/**
+ * The same task keeps the same operation ids across attempts: a worker taking over a task the
+ * engine already finished (or half did) gets the recorded outcome, or the engine's recovery.
+ */
+const operationId = (context: JobContext, ...parts: string[]) =>
+  [context.taskId, ...parts].join('/');
+
+/** Progress of several engine operations run one after the other, as one bar. */
+function progressOverSteps(context: JobContext, totals: number[]) {
+  const total = totals.reduce((a, b) => a + b, 0);
+  let before = 0;
+  return {
+    step(index: number) {
+      before = totals.slice(0, index).reduce((a, b) => a + b, 0);
+      return {
+        onProgress: (p: OperationProgress) =>
+          context.progress(p.phase, before + Math.min(p.doneBytes, totals[index]), total),
+        signal: context.signal,
+      };
+    },
+    done: () => context.progress('done', total, total),
+  };
+}
+
+async function createDisks(job: CreateDisksJob, context: JobContext): Promise<JobOutcome> {
+  const steps = progressOverSteps(
+    context,
+    job.disks.map((d) => (d.format === 'thick-eager-zeroed' ? d.capacityBytes : 1)),
+  );
+  const disks: DiskPlacement[] = [];
+  for (const [index, disk] of job.disks.entries()) {
+    const result = await context.engine.createDisk(
+      {
+        operationId: operationId(context, 'create', disk.diskId),
+        datastoreId: job.datastoreId,
+        diskId: disk.diskId,
+        format: disk.format,
+        capacityBytes: disk.capacityBytes,
+      },
+      steps.step(index),
+    );
+    disks.push({
+      diskId: disk.diskId,
+      layerId: result.layerId,
+      allocatedBytes: result.allocatedBytes,
+    });
+  }
+  steps.done();
+  return { kind: 'create-disks', disks };
+}
+
+/** A template's disks become frozen when something first stands on them (converting copied nothing). */
+async function frozenSource(context: JobContext, job: CloneJob, disk: CloneJob['disks'][number]) {
+  if (disk.sourceLayerId) return { layerId: disk.sourceLayerId };
+  const inventory = context.engine.inventory();
+  const source = inventory.disks.find((d) => d.diskId === disk.sourceDiskId);
+  const top = source && inventory.layers.find((l) => l.layerId === source.topLayerId);
+  if (top && !top.frozen) {
+    await context.engine.freeze(
+      { operationId: operationId(context, 'freeze', disk.sourceDiskId), diskId: disk.sourceDiskId },
+      { signal: context.signal },
+    );
+  }
+  void job;
+  return { diskId: disk.sourceDiskId };
+}
+
+async function clone(job: CloneJob, context: JobContext): Promise<JobOutcome> {
+  const steps = progressOverSteps(
+    context,
+    job.disks.map((d) => (job.linked ? 1 : d.capacityBytes)),
+  );
+  const disks: DiskPlacement[] = [];
+  for (const [index, disk] of job.disks.entries()) {
+    const result = job.linked
+      ? await context.engine.linkedClone(
+          {
+            operationId: operationId(context, 'link', disk.diskId),
+            source: await frozenSource(context, job, disk),
+            diskId: disk.diskId,
+            datastoreId: job.targetDatastoreId,
+          },
+          steps.step(index),
+        )
+      : await context.engine.fullClone(
+          {
+            operationId: operationId(context, 'copy', disk.diskId),
+            source: disk.sourceLayerId
+              ? { layerId: disk.sourceLayerId }
+              : { diskId: disk.sourceDiskId },
+            diskId: disk.diskId,
+            datastoreId: job.targetDatastoreId,
+            format: disk.format,
+          },
+          steps.step(index),
+        );
+    disks.push({
+      diskId: disk.diskId,
+      layerId: result.layerId,
+      allocatedBytes: result.allocatedBytes,
+    });
+  }
+  steps.done();
+  return { kind: 'clone', disks };
+}
+
+const asVmExport = (exported: {
+  diskId: string | null;
+  layerId: string;
+  uri: string;
+  writable: boolean;
+}): LiveExport => ({
+  imageId: exported.diskId ?? exported.layerId,
+  uri: exported.uri,
+  writable: exported.writable,
+});
+
+async function power(job: PowerJob, context: JobContext): Promise<JobOutcome> {
+  const { engine } = context;
+  const memoryId = job.memoryImage.imageId;
+  if (job.to === 'poweredOn') {
+    const exports: LiveExport[] = [];
+    for (const diskId of job.diskIds) {
+      exports.push(
+        asVmExport(
+          await engine.openLive(
+            { operationId: operationId(context, 'open', diskId), target: { diskId } },
+            { signal: context.signal },
+          ),
+        ),
+      );
+    }
+    if (job.from !== 'suspended') {
+      // A fresh memory image, sized to the VM's memory; thin: it takes space as the guest writes it.
+      await engine.createDisk(
+        {
+          operationId: operationId(context, 'memory'),
+          datastoreId: job.datastoreId,
+          diskId: memoryId,
+          kind: 'memory',
+          format: 'thin',
+          capacityBytes: job.memoryImage.sizeBytes,
+        },
+        { signal: context.signal },
+      );
+    }
+    const memoryImage = asVmExport(
+      await engine.openLive(
+        { operationId: operationId(context, 'open', memoryId), target: { diskId: memoryId } },
+        { signal: context.signal },
+      ),
+    );
+    context.progress('done', 1, 1);
+    return { kind: 'power', to: 'poweredOn', workerId: context.workerId, exports, memoryImage };
+  }
+  for (const diskId of [...job.diskIds, memoryId]) {
+    await engine.closeLive(
+      { operationId: operationId(context, 'close', diskId), target: { diskId } },
+      { signal: context.signal },
+    );
+  }
+  // Suspended keeps the memory image to resume from; powered off drops it.
+  if (job.to === 'poweredOff') {
+    await engine.deleteDisk(
+      { operationId: operationId(context, 'forget-memory'), diskId: memoryId },
+      { signal: context.signal },
+    );
+  }
+  context.progress('done', 1, 1);
+  return { kind: 'power', to: job.to };
+}
+
+async function snapshot(job: SnapshotJob, context: JobContext): Promise<JobOutcome> {
+  const { engine } = context;
+  switch (job.action) {
+    case 'take': {
+      const layers: { diskId: string; layerId: string }[] = [];
+      const disks: DiskPlacement[] = [];
+      for (const { diskId } of job.disks) {
+        const result = await engine.snapshot(
+          { operationId: operationId(context, 'snapshot', diskId), diskId },
+          { signal: context.signal },
+        );
+        layers.push({ diskId, layerId: result.frozenLayerId });
+        disks.push({ diskId, layerId: result.topLayerId, allocatedBytes: 0 });
+      }
+      context.progress('done', 1, 1);
+      return { kind: 'snapshot', action: 'take', layers, disks };
+    }
+    case 'revert': {
+      const disks: DiskPlacement[] = [];
+      for (const disk of job.disks) {
+        const result = await engine.revert({
+          operationId: operationId(context, 'revert', disk.diskId),
+          diskId: disk.diskId,
+          layerId: disk.snapshotLayerId!,
+        });
+        disks.push({
+          diskId: disk.diskId,
+          layerId: result.layerId,
+          allocatedBytes: result.allocatedBytes,
+        });
+      }
+      context.progress('done', 1, 1);
+      return { kind: 'snapshot', action: 'revert', disks };
+    }
+    case 'delete': {
+      const inventory = engine.inventory();
+      for (const disk of job.disks) {
+        // The layer standing right on the snapshot's takes it in (the disk's top for the latest one).
+        const above = inventory.layers.find(
+          (layer) =>
+            layer.backingLayerId === disk.snapshotLayerId && layer.datastoreId === job.datastoreId,
+        );
+        const target = above ? { layerId: above.layerId } : { diskId: disk.diskId };
+        await engine.consolidate(
+          { operationId: operationId(context, 'consolidate', disk.diskId), target },
+          { signal: context.signal },
+        );
+      }
+      context.progress('done', 1, 1);
+      return { kind: 'snapshot', action: 'delete' };
+    }
+  }
+}
+
+async function deleteVm(job: DeleteVmJob, context: JobContext): Promise<JobOutcome> {
+  const known = new Set(context.engine.inventory().disks.map((d) => d.diskId));
+  for (const diskId of [...job.diskIds, ...(job.memoryImageId ? [job.memoryImageId] : [])]) {
+    // A retried delete finds some disks gone already.
+    if (!known.has(diskId)) continue;
+    await context.engine.deleteDisk(
+      { operationId: operationId(context, 'delete', diskId), diskId },
+      { signal: context.signal },
+    );
+  }
+  context.progress('done', 1, 1);
+  return { kind: 'delete-vm' };
+}
+
+/** Does a job's disk work with the engine; what it did comes back as the outcome the task records. */
+export function runJob(job: Job, context: JobContext): Promise<JobOutcome> {
+  switch (job.kind) {
+    case 'create-disks':
+      return createDisks(job, context);
+    case 'clone':
+      return clone(job, context);
+    case 'power':
+      return power(job, context);
+    case 'snapshot':
+      return snapshot(job, context);
+    case 'delete-vm':
+      return deleteVm(job, context);
+  }
+}

@@ -1,0 +1,169 @@
+import {
+  type Changes,
+  type DatastoreState,
+  type Job,
+  type JobOutcome,
+  type TaskState,
+  type VmState,
+  abandonJob,
+  completeJob,
+  datastoreDecider,
+  datastoreStreamId,
+  foldEvents,
+  taskDecider,
+  taskStreamId,
+  vmDecider,
+  vmStreamId,
+} from '@dolly/domain';
+import type { EventMetadata } from '@dolly/contracts';
+import {
+  type PostgresEventStore,
+  type StreamSlot,
+  asDomainEvents,
+  handleAcross,
+} from '@dolly/event-store';
+
+const vmSlot = (vmId: string): StreamSlot<VmState> => ({
+  streamId: vmStreamId(vmId),
+  streamType: 'vm',
+  fold: vmDecider,
+});
+const taskSlot = (taskId: string): StreamSlot<TaskState> => ({
+  streamId: taskStreamId(taskId),
+  streamType: 'task',
+  fold: taskDecider,
+});
+const datastoreSlot = (datastoreId: string): StreamSlot<DatastoreState> => ({
+  streamId: datastoreStreamId(datastoreId),
+  streamType: 'datastore',
+  fold: datastoreDecider,
+});
+
+/** The streams a job's outcome touches besides its task: the VM, a clone's source, the datastore. */
+function outcomeSlots(taskId: string, job: Job) {
+  switch (job.kind) {
+    case 'clone':
+      return {
+        task: taskSlot(taskId),
+        vm: vmSlot(job.targetVmId),
+        source: vmSlot(job.sourceVmId),
+        datastore: datastoreSlot(job.targetDatastoreId),
+      };
+    case 'delete-vm':
+      return {
+        task: taskSlot(taskId),
+        vm: vmSlot(job.vmId),
+        datastore: datastoreSlot(job.datastoreId),
+        ...(job.linkedTo ? { source: vmSlot(job.linkedTo) } : {}),
+      };
+    case 'create-disks':
+      return {
+        task: taskSlot(taskId),
+        vm: vmSlot(job.vmId),
+        datastore: datastoreSlot(job.datastoreId),
+      };
+    default:
+      return { task: taskSlot(taskId), vm: vmSlot(job.vmId) };
+  }
+}
+
+/**
+ * What a worker writes to the store about a task: that its attempt started, and how it ended.
+ * Every write is decided against the task's current state, so an attempt that a newer one
+ * replaced (the worker lost its partition, or was thought dead) can no longer report anything.
+ */
+export class TaskReporter {
+  constructor(
+    private readonly store: PostgresEventStore,
+    private readonly workerId: string,
+  ) {}
+
+  private metadata(taskId: string, correlationId: string, command: string): EventMetadata {
+    return {
+      correlationId,
+      causationId: null,
+      actor: { id: this.workerId, role: 'worker' },
+      taskId,
+      command,
+    };
+  }
+
+  async task(taskId: string): Promise<TaskState> {
+    return foldEvents(
+      taskDecider,
+      asDomainEvents(await this.store.readStream(taskStreamId(taskId))),
+    );
+  }
+
+  /** Starts the next attempt; null when the task ended meanwhile (cancelled before it started, done by another). */
+  async start(
+    taskId: string,
+    correlationId: string,
+  ): Promise<{ attempt: number; job: Job } | null> {
+    const outcome = await handleAcross(this.store, {
+      slots: { task: taskSlot(taskId) },
+      decide: (s) => {
+        if (s.task.status !== 'queued' && s.task.status !== 'running') return {};
+        return {
+          task: taskDecider.decide(
+            { type: 'StartTask', data: { taskId, workerId: this.workerId } },
+            s.task,
+            undefined,
+          ),
+        };
+      },
+      metadata: this.metadata(taskId, correlationId, 'StartTask'),
+      now: new Date().toISOString(),
+    });
+    const started = outcome.events.task?.find((e) => e.type === 'TaskStarted');
+    if (!started) return null;
+    const state = await this.task(taskId);
+    if (state.status !== 'running') return null;
+    return { attempt: (started.data as { attempt: number }).attempt, job: state.job };
+  }
+
+  async succeeded(
+    taskId: string,
+    correlationId: string,
+    attempt: number,
+    outcome: JobOutcome,
+  ): Promise<void> {
+    const task = await this.task(taskId);
+    if (task.status === 'absent') return;
+    await this.write(taskId, correlationId, 'CompleteTask', outcomeSlots(taskId, task.job), (s) =>
+      completeJob(attempt, outcome, s),
+    );
+  }
+
+  async ended(
+    taskId: string,
+    correlationId: string,
+    attempt: number,
+    ending: { cancelled: boolean; code: string; message: string },
+  ): Promise<void> {
+    const task = await this.task(taskId);
+    if (task.status === 'absent') return;
+    await this.write(
+      taskId,
+      correlationId,
+      ending.cancelled ? 'CancelTask' : 'FailTask',
+      outcomeSlots(taskId, task.job),
+      (s) => abandonJob({ attempt, ...ending }, s),
+    );
+  }
+
+  private async write<Slots extends Record<string, StreamSlot<unknown>>>(
+    taskId: string,
+    correlationId: string,
+    command: string,
+    slots: Slots,
+    decide: (states: never) => Changes,
+  ): Promise<void> {
+    await handleAcross(this.store, {
+      slots,
+      decide: (states) => decide(states as never) as Partial<Record<keyof Slots, never[]>>,
+      metadata: this.metadata(taskId, correlationId, command),
+      now: new Date().toISOString(),
+    });
+  }
+}
