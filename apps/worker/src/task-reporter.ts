@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import {
   type Changes,
+  type FollowUp,
   type DatastoreState,
   type Job,
   type JobOutcome,
@@ -130,8 +132,21 @@ export class TaskReporter {
   ): Promise<void> {
     const task = await this.task(taskId);
     if (task.status === 'absent') return;
-    await this.write(taskId, correlationId, 'CompleteTask', outcomeSlots(taskId, task.job), (s) =>
-      completeJob(attempt, outcome, s),
+    // A clone to power on afterwards starts a power task; this worker holds the new disks, so it does it.
+    const followUp: FollowUp | undefined =
+      task.job.kind === 'clone' && task.job.powerOnAfter
+        ? {
+            taskId: randomUUID(),
+            memoryImageId: randomUUID(),
+            placement: { kind: 'worker', workerId: this.workerId },
+          }
+        : undefined;
+    const slots = {
+      ...outcomeSlots(taskId, task.job),
+      ...(followUp ? { followUp: taskSlot(followUp.taskId) } : {}),
+    };
+    await this.write(taskId, correlationId, 'CompleteTask', slots, (s) =>
+      completeJob(attempt, outcome, s, followUp),
     );
   }
 

@@ -34,6 +34,8 @@ export interface Changes {
   source?: VmEvent[];
   datastore?: DatastoreEvent[];
   task?: TaskEvent[];
+  /** A second task the outcome starts (power on a clone once it is made). */
+  followUp?: TaskEvent[];
 }
 
 function present(state: VmState, vmId: string): ExistingVm {
@@ -434,8 +436,20 @@ function taskState(states: OutcomeStates) {
   return states.task;
 }
 
+/** What a worker supplies when an outcome starts a second task. */
+export interface FollowUp {
+  taskId: string;
+  memoryImageId: string;
+  placement: Placement;
+}
+
 /** A worker finished its attempt of a task: the effect on every stream it touched. */
-export function completeJob(attempt: number, outcome: JobOutcome, states: OutcomeStates): Changes {
+export function completeJob(
+  attempt: number,
+  outcome: JobOutcome,
+  states: OutcomeStates,
+  followUp?: FollowUp,
+): Changes {
   const task = taskState(states);
   const { taskId, job } = task;
   const succeeded = taskDecider.decide(
@@ -458,11 +472,28 @@ export function completeJob(attempt: number, outcome: JobOutcome, states: Outcom
     }
     case 'clone': {
       if (job.kind !== 'clone' || !states.source) break;
+      const cloned = vmOf({
+        type: 'RecordCloned',
+        data: { vmId: job.targetVmId, taskId, disks: outcome.disks },
+      });
+      // Power on after: the clone, now ready, starts a power task of its own.
+      const powerOn =
+        job.powerOnAfter && followUp
+          ? requestPower(
+              {
+                vmId: job.targetVmId,
+                to: 'poweredOn',
+                taskId: followUp.taskId,
+                memoryImageId: followUp.memoryImageId,
+                placement: followUp.placement,
+                operation: 'PowerOnVm',
+              },
+              cloned.reduce(vmDecider.evolve, states.vm),
+            )
+          : undefined;
       return {
-        vm: vmOf({
-          type: 'RecordCloned',
-          data: { vmId: job.targetVmId, taskId, disks: outcome.disks },
-        }),
+        vm: [...cloned, ...(powerOn?.vm ?? [])],
+        followUp: powerOn?.task,
         source: vmOf(
           {
             type: 'FinishClone',
