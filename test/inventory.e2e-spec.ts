@@ -6,7 +6,10 @@ import {
   expectStatus,
   registerDatastore,
   registerHost,
+  MiB,
   vmDefinition,
+  wait,
+  workerServes,
 } from './support/inventory';
 
 let stack: DollyStack;
@@ -17,6 +20,7 @@ beforeAll(async () => {
   stack = await DollyStack.start();
   hostId = await registerHost(stack);
   datastoreId = await registerDatastore(stack);
+  await workerServes(stack, datastoreId);
 }, 120_000);
 afterAll(() => stack?.stop());
 
@@ -49,7 +53,13 @@ describe('the inventory through the whole pipeline (api → store → outbox →
       const got = await stack.request<Vm>('GET', `/vms/${accepted.target.id}`);
       return got.status === 200 && got.body;
     });
-    expect(vm).toMatchObject({ name: 'web-01', role: 'vm', powerState: 'poweredOff', version: 1 });
+    expect(vm).toMatchObject({
+      name: 'web-01',
+      role: 'vm',
+      powerState: 'poweredOff',
+      lifecycle: 'ready',
+      version: 1,
+    });
     expect(vm.nics[0].macAddress).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
     const task = expectStatus(
       await stack.request<{ status: string; operation: string; projected: boolean }>(
@@ -75,15 +85,19 @@ describe('the inventory through the whole pipeline (api → store → outbox →
     });
   });
 
-  it('runs the power cycle, rename and delete, refusing what the domain forbids with stable codes', async () => {
-    const vmId = await createVm(stack, hostId, datastoreId);
-    const wait = { prefer: 'wait=10' };
-    expect(
-      expectStatus(
-        await stack.request<Accepted>('POST', `/vms/${vmId}/power-on`, { headers: wait }),
-        200,
-      ).resource,
-    ).toMatchObject({ powerState: 'poweredOn' });
+  it('runs the power cycle on real disks, rename and delete, refusing what the domain forbids with stable codes', async () => {
+    const vmId = await createVm(stack, hostId, datastoreId, [
+      { capacityBytes: 16 * MiB, format: 'thin' },
+    ]);
+    const on = expectStatus(
+      await stack.request<Accepted>('POST', `/vms/${vmId}/power-on`, { headers: wait() }),
+      200,
+    );
+    expect(on.task?.status).toBe('succeeded');
+    expect(on.resource).toMatchObject({
+      powerState: 'poweredOn',
+      live: { exports: [{ writable: true }] },
+    });
 
     const deleteRunning = await stack.request<{ code: string }>('DELETE', `/vms/${vmId}`);
     expect(deleteRunning.status).toBe(409);
@@ -92,21 +106,21 @@ describe('the inventory through the whole pipeline (api → store → outbox →
 
     expect(
       expectStatus(
-        await stack.request<Accepted>('POST', `/vms/${vmId}/suspend`, { headers: wait }),
+        await stack.request<Accepted>('POST', `/vms/${vmId}/suspend`, { headers: wait() }),
         200,
       ).resource,
     ).toMatchObject({ powerState: 'suspended' });
     expect(
       expectStatus(
-        await stack.request<Accepted>('POST', `/vms/${vmId}/power-off`, { headers: wait }),
+        await stack.request<Accepted>('POST', `/vms/${vmId}/power-off`, { headers: wait() }),
         200,
       ).resource,
-    ).toMatchObject({ powerState: 'poweredOff' });
+    ).toMatchObject({ powerState: 'poweredOff', live: null });
     expect(
       expectStatus(
         await stack.request<Accepted>('POST', `/vms/${vmId}/rename`, {
           body: { name: 'renamed' },
-          headers: wait,
+          headers: wait(),
         }),
         200,
       ).resource,
@@ -119,40 +133,53 @@ describe('the inventory through the whole pipeline (api → store → outbox →
     expect(same).toMatchObject({ changed: false, taskId: null });
 
     expectStatus(
-      await stack.request('POST', `/vms/${vmId}/convert-to-template`, { headers: wait }),
+      await stack.request('POST', `/vms/${vmId}/convert-to-template`, { headers: wait() }),
       200,
     );
     const powerOnTemplate = await stack.request<{ code: string }>('POST', `/vms/${vmId}/power-on`);
     expect([powerOnTemplate.status, powerOnTemplate.body.code]).toEqual([409, 'VM.IS_TEMPLATE']);
-    expectStatus(await stack.request('POST', `/vms/${vmId}/convert-to-vm`, { headers: wait }), 200);
+    expectStatus(
+      await stack.request('POST', `/vms/${vmId}/convert-to-vm`, { headers: wait() }),
+      200,
+    );
 
-    expectStatus(await stack.request('DELETE', `/vms/${vmId}`, { headers: wait }), 200);
+    expect(
+      expectStatus(
+        await stack.request<Accepted>('DELETE', `/vms/${vmId}`, { headers: wait() }),
+        200,
+      ).task?.status,
+    ).toBe('succeeded');
     expect((await stack.request('GET', `/vms/${vmId}`)).status).toBe(404);
 
     const audit = expectStatus(
       await stack.request<
         Page<{ type: string; actor: { id: string; role: string }; occurredAt: string }>
-      >('GET', `/vms/${vmId}/audit-log`, { role: 'auditor' }),
+      >('GET', `/vms/${vmId}/audit-log?limit=100`, { role: 'auditor' }),
       200,
     );
     expect(audit.items.map((e) => e.type)).toEqual([
       'VmCreated',
+      'VmProvisioned',
+      'VmPowerChangeRequested',
       'VmPoweredOn',
+      'VmPowerChangeRequested',
       'VmSuspended',
+      'VmPowerChangeRequested',
       'VmPoweredOff',
       'VmRenamed',
       'VmConvertedToTemplate',
       'TemplateConvertedToVm',
+      'VmDeletionRequested',
       'VmDeleted',
     ]);
-    expect(
-      audit.items.every(
-        (e) =>
-          e.actor.id === 'test-admin' &&
-          e.actor.role === 'admin' &&
-          !Number.isNaN(Date.parse(e.occurredAt)),
-      ),
-    ).toBe(true);
+    // Commands carry the caller; what a worker did carries the worker.
+    expect(audit.items.filter((e) => e.actor.role === 'admin').map((e) => e.type)).toContain(
+      'VmPowerChangeRequested',
+    );
+    expect(audit.items.filter((e) => e.actor.role === 'worker').map((e) => e.type)).toContain(
+      'VmPoweredOn',
+    );
+    expect(audit.items.every((e) => !Number.isNaN(Date.parse(e.occurredAt)))).toBe(true);
   });
 
   it('refuses a VM its host cannot run, with every reason', async () => {

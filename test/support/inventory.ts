@@ -1,5 +1,7 @@
-import type { DollyStack, HttpAnswer } from '@dolly/testing';
+import { workerGroupId } from '@dolly/contracts';
+import { type DollyStack, type HttpAnswer, testKafka } from '@dolly/testing';
 
+export const MiB = 1024 ** 2;
 export const GiB = 1024 ** 3;
 
 export interface Accepted {
@@ -8,6 +10,11 @@ export interface Accepted {
   changed: boolean;
   projected: boolean;
   target: { type: string; id: string; version: number };
+  task?: {
+    status: string;
+    error: { code: string; message: string } | null;
+    progress: { percent: number };
+  };
   resource?: Record<string, unknown>;
 }
 
@@ -19,6 +26,8 @@ export function expectStatus<T>(answer: HttpAnswer<T>, status: number): T {
   }
   return answer.body;
 }
+
+export const wait = (seconds = 30) => ({ prefer: `wait=${seconds}` });
 
 export async function registerHost(
   stack: DollyStack,
@@ -33,31 +42,39 @@ export async function registerHost(
     ...overrides,
   };
   return expectStatus(
-    await stack.request<Accepted>('POST', '/hosts', { body, headers: { prefer: 'wait=10' } }),
+    await stack.request<Accepted>('POST', '/hosts', { body, headers: wait(10) }),
     201,
   ).target.id;
 }
 
+/** A datastore whose folder is a fresh directory of the test's own, so a worker of the stack serves it. */
 export async function registerDatastore(
   stack: DollyStack,
   overrides: Record<string, unknown> = {},
 ): Promise<string> {
   const body = {
     name: `ds-${Math.random().toString(36).slice(2, 8)}`,
-    capacityBytes: 4096 * GiB,
-    folder: '/srv/dolly/ds1',
+    capacityBytes: 64 * GiB,
+    folder: stack.datastoreFolder(),
     ...overrides,
   };
   return expectStatus(
-    await stack.request<Accepted>('POST', '/datastores', { body, headers: { prefer: 'wait=10' } }),
+    await stack.request<Accepted>('POST', '/datastores', { body, headers: wait(10) }),
     201,
   ).target.id;
 }
 
+export type DiskSpec = {
+  capacityBytes: number;
+  format: 'thin' | 'thick-lazy-zeroed' | 'thick-eager-zeroed';
+};
+
+/** A VM definition; without disks it is inventory only (no worker needed to make it). */
 export function vmDefinition(
   hostId: string,
   datastoreId: string,
   name = `vm-${Math.random().toString(36).slice(2, 8)}`,
+  disks: DiskSpec[] = [],
 ) {
   return {
     name,
@@ -65,11 +82,11 @@ export function vmDefinition(
     datastoreId,
     hardware: {
       vcpus: 2,
-      memoryBytes: 4 * GiB,
+      memoryBytes: 64 * MiB,
       hardwareVersion: 'vmx-19',
       guestOs: 'ubuntu64Guest',
     },
-    disks: [{ capacityBytes: 16 * GiB, format: 'thin' }],
+    disks,
     nics: [{ network: 'VM Network' }],
   };
 }
@@ -78,11 +95,34 @@ export async function createVm(
   stack: DollyStack,
   hostId: string,
   datastoreId: string,
-  wait = true,
+  disks: DiskSpec[] = [],
 ): Promise<string> {
   const answer = await stack.request<Accepted>('POST', '/vms', {
-    body: vmDefinition(hostId, datastoreId),
-    headers: wait ? { prefer: 'wait=10' } : {},
+    body: vmDefinition(hostId, datastoreId, undefined, disks),
+    headers: wait(),
   });
-  return expectStatus(answer, wait ? 201 : 202).target.id;
+  const body = expectStatus(answer, 201);
+  return body.target.id;
+}
+
+/** Waits until the stack's worker has announced itself and serves the datastore (placement needs it). */
+export async function workerServes(stack: DollyStack, datastoreId: string): Promise<void> {
+  const kafka = testKafka();
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await stack.eventually(async () => {
+      const { rows } = await stack.database.pool.query<{ worker_group: string }>(
+        'SELECT worker_group FROM read_model.workers WHERE $1 = ANY(datastore_ids)',
+        [datastoreId],
+      );
+      if (rows.length === 0) return false;
+      const { groups } = await admin.describeGroups(
+        rows.map((row) => workerGroupId(stack.kafkaPrefix, row.worker_group)),
+      );
+      return groups.some((group) => group.members.length > 0);
+    }, 60_000);
+  } finally {
+    await admin.disconnect();
+  }
 }

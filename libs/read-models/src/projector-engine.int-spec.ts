@@ -35,12 +35,14 @@ async function vmHistory(): Promise<{ vmId: string; events: RecordedEvent[] }> {
     disks: [],
     nics: [],
     biosUuid: uuidv7(),
+    origin: { kind: 'new' },
+    provisioningTaskId: null,
   };
   const steps: [string, unknown][] = [
     ['VmCreated', created],
-    ['VmPoweredOn', { vmId, resumedFromSuspend: false }],
     ['VmRenamed', { vmId, name: 'web-2', previousName: 'web' }],
-    ['VmPoweredOff', { vmId }],
+    ['VmConvertedToTemplate', { vmId }],
+    ['TemplateConvertedToVm', { vmId }],
   ];
   for (const [version, [type, data]] of steps.entries()) {
     const result = await store.appendToStream(`vm-${vmId}`, 'vm', version, [
@@ -62,9 +64,7 @@ const project = (events: RecordedEvent[]) =>
 
 async function vmRow(vmId: string) {
   return (
-    await db.pool.query('SELECT name, power_state, version FROM read_model.vms WHERE vm_id = $1', [
-      vmId,
-    ])
+    await db.pool.query('SELECT name, role, version FROM read_model.vms WHERE vm_id = $1', [vmId])
   ).rows[0];
 }
 
@@ -79,7 +79,7 @@ describe('applying events to the read models', () => {
       skippedAsDuplicates: 2,
     });
     expect(await vmRow(vmId)).toEqual(once);
-    expect(once).toEqual({ name: 'web-2', power_state: 'poweredOff', version: 4 });
+    expect(once).toEqual({ name: 'web-2', role: 'vm', version: 4 });
     const audit = await db.pool.query('SELECT count(*)::int AS n FROM read_model.audit_log');
     expect(audit.rows[0].n).toBe(4);
   });
@@ -90,7 +90,7 @@ describe('applying events to the read models', () => {
       applied: 4,
       fetchedFromStore: 2,
     });
-    expect(await vmRow(vmId)).toEqual({ name: 'web-2', power_state: 'poweredOff', version: 4 });
+    expect(await vmRow(vmId)).toEqual({ name: 'web-2', role: 'vm', version: 4 });
   });
 
   it('rebuilds into a fresh schema row for row equal to the live tables, and tells a difference when there is one', async () => {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type TestDatabase, createTestDatabase } from './test-database';
@@ -34,7 +35,9 @@ interface RunningApp {
  */
 export class DollyStack {
   readonly tokens: Record<TestRole, string>;
-  private readonly running = new Map<AppName, RunningApp>();
+  /** By instance name: an app's name, or a name of its own for a second worker. */
+  private readonly running = new Map<string, RunningApp>();
+  private readonly folders: string[] = [];
 
   private constructor(
     readonly database: TestDatabase,
@@ -74,9 +77,9 @@ export class DollyStack {
     return this.urlOf('api');
   }
 
-  urlOf(app: AppName): string {
-    const running = this.running.get(app);
-    if (!running) throw new Error(`The ${app} is not running`);
+  urlOf(instance: string): string {
+    const running = this.running.get(instance);
+    if (!running) throw new Error(`The ${instance} is not running`);
     return running.url;
   }
 
@@ -93,15 +96,33 @@ export class DollyStack {
     };
   }
 
-  async startApp(app: AppName): Promise<void> {
-    if (this.running.has(app)) throw new Error(`${app} is already running`);
+  /** The worker id an instance runs as: unique to this stack, so tests never share a worker's daemon or groups. */
+  workerId(instance: string): string {
+    return `${instance}-${this.kafkaPrefix.replace(/[^a-z0-9]/gi, '')}`;
+  }
+
+  /** A datastore folder of the test's own, removed with the stack. */
+  datastoreFolder(): string {
+    const folder = mkdtempSync(join(tmpdir(), 'dolly-ds-'));
+    this.folders.push(folder);
+    return folder;
+  }
+
+  async startApp(app: AppName, instance: string = app): Promise<void> {
+    if (this.running.has(instance)) throw new Error(`${instance} is already running`);
     // DOLLY_APP_NODE_ARGS (e.g. --cpu-prof) goes to every app's node, to see where its time goes.
     const nodeArgs = (process.env.DOLLY_APP_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(
       process.execPath,
       [...nodeArgs, join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
       {
-        env: { ...this.env(), [PORT_ENV[app]]: '0' },
+        env: {
+          ...this.env(),
+          [PORT_ENV[app]]: '0',
+          ...(app === 'worker'
+            ? { DOLLY_WORKER_ID: this.workerId(instance), DOLLY_WORKER_RESCAN_MS: '300' }
+            : {}),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
@@ -130,14 +151,14 @@ export class DollyStack {
         );
       });
     });
-    this.running.set(app, { process: child, url, output });
+    this.running.set(instance, { process: child, url, output });
   }
 
   /** Kills an app (SIGKILL by default: no chance to clean up) and waits until it is gone. */
-  async kill(app: AppName, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const running = this.running.get(app);
+  async kill(instance: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const running = this.running.get(instance);
     if (!running) return;
-    this.running.delete(app);
+    this.running.delete(instance);
     if (running.process.exitCode !== null || running.process.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       running.process.once('exit', () => resolve());
@@ -145,13 +166,14 @@ export class DollyStack {
     });
   }
 
-  logs(app: AppName): string[] {
-    return this.running.get(app)?.output ?? [];
+  logs(instance: string): string[] {
+    return this.running.get(instance)?.output ?? [];
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.running.keys()].map((app) => this.kill(app, 'SIGTERM')));
+    await Promise.all([...this.running.keys()].map((instance) => this.kill(instance, 'SIGTERM')));
     await this.database.drop();
+    for (const folder of this.folders) rmSync(folder, { recursive: true, force: true });
   }
 
   async request<T = unknown>(

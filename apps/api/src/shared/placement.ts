@@ -81,7 +81,8 @@ export class PlacementService {
     try {
       const { groups } = await admin.describeGroups([groupId]);
       const live = groups.some((group) => group.members.length > 0);
-      this.liveness.set(groupId, { live, at: Date.now() });
+      // Only a live group is remembered: one that just started is found at the next request.
+      if (live) this.liveness.set(groupId, { live, at: Date.now() });
       return live;
     } finally {
       await admin.disconnect();
