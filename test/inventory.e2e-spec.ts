@@ -185,7 +185,7 @@ describe('the inventory through the whole pipeline (api → store → outbox →
   it('refuses a VM its host cannot run, with every reason', async () => {
     const smallHost = await registerHost(stack, {
       cpuCores: 2,
-      memoryBytes: 2 * GiB,
+      memoryBytes: 32 * MiB,
       maxHardwareVersion: 'vmx-13',
     });
     const answer = await stack.request<{ code: string; errors: { code: string }[] }>(
@@ -289,6 +289,6 @@ describe('the inventory through the whole pipeline (api → store → outbox →
         await stack.request<{ capacityBytes: number }>('GET', `/datastores/${otherDatastore}`),
         200,
       ).capacityBytes,
-    ).toBe(4096 * GiB);
+    ).toBe(64 * GiB);
   });
 });

@@ -95,7 +95,13 @@ export class CommandRunner {
 
     if (context.waitSeconds) {
       response.setHeader('Preference-Applied', `wait=${context.waitSeconds}`);
-      if (await this.waiter.waitForTask(execution.taskId, context.waitSeconds * 1000)) {
+      const deadline = Date.now() + context.waitSeconds * 1000;
+      if (
+        (await this.waiter.waitForTask(execution.taskId, deadline - Date.now(), {
+          byWorker: outcome.async === true,
+        })) &&
+        (await this.targetProjected(execution.taskId, outcome, deadline - Date.now()))
+      ) {
         const task = await this.queries.execute(new GetTask(execution.taskId));
         const body = { ...(answer.body as CommandAccepted), projected: true, task };
         // A task that ended without its effect has no changed resource to show: the task says why.
@@ -114,6 +120,21 @@ export class CommandRunner {
       }
     }
     return this.send(response, answer, false);
+  }
+
+  /** The task's row and its target's rows travel on different partitions: wait for the target too. */
+  private async targetProjected(
+    taskId: string,
+    outcome: CommandOutcome,
+    timeoutMs: number,
+  ): Promise<boolean> {
+    const streamId = `${outcome.target.type}-${outcome.target.id}`;
+    const { rows } = await this.pool.query<{ version: number | null }>(
+      `SELECT max(stream_version) AS version FROM event_store.events WHERE stream_id = $1 AND metadata->>'taskId' = $2`,
+      [streamId, taskId],
+    );
+    const version = rows[0].version ?? outcome.streamVersion;
+    return this.waiter.waitForStream(streamId, version, Math.max(0, timeoutMs));
   }
 
   private accepted(execution: Execution, outcome: CommandOutcome): StoredResponse {

@@ -7,15 +7,18 @@ import { Client, type Pool } from 'pg';
 /** Notifications can be missed while the listening connection reconnects: look anyway, now and then. */
 const SAFETY_POLL_MS = 250;
 
+type Condition = () => Promise<boolean>;
+
 /**
- * Lets a request wait until the projector has applied a task's events (`Prefer: wait=N`). One
- * LISTEN connection serves every waiter; each notification is answered by one query for all.
+ * Lets a request wait until the read models show something (`Prefer: wait=N`): a task ended, a
+ * stream projected up to a version. One LISTEN connection serves every waiter; the projector
+ * notifies after each batch, and each waiter then looks again.
  */
 @Injectable()
 export class ProjectionWaiter implements OnApplicationShutdown {
   private listener: Client | undefined;
   private connecting: Promise<void> | undefined;
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Set<{ condition: Condition; met: () => void }>();
   private poll: NodeJS.Timeout | undefined;
 
   constructor(
@@ -23,27 +26,29 @@ export class ProjectionWaiter implements OnApplicationShutdown {
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
   ) {}
 
-  /** Resolves true once the read model shows the task ended (how it ended is in the row), false when time runs out. */
-  async waitForTask(taskId: string, timeoutMs: number): Promise<boolean> {
-    if (await this.isProjected([taskId]).then((found) => found.has(taskId))) return true;
-    await this.listen();
-    return new Promise<boolean>((resolve) => {
-      const waiters = this.waiters.get(taskId) ?? new Set();
-      const done = (projected: boolean) => {
-        clearTimeout(timer);
-        waiters.delete(onProjected);
-        if (waiters.size === 0) this.waiters.delete(taskId);
-        this.stopPollingIfIdle();
-        resolve(projected);
-      };
-      const onProjected = () => done(true);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      waiters.add(onProjected);
-      this.waiters.set(taskId, waiters);
-      this.poll ??= setInterval(() => void this.check(), SAFETY_POLL_MS);
-      // It may have been projected between the first look and registering.
-      void this.check();
-    });
+  /** True once the read model shows the task ended (how it ended is in its row); false when time runs out. */
+  waitForTask(taskId: string, timeoutMs: number, done: { byWorker: boolean }): Promise<boolean> {
+    return this.waitUntil(async () => {
+      // A task a worker does has a stream of its own: a row made from its other events' metadata
+      // (they may be projected first) does not tell that it ended.
+      const { rowCount } = await this.pool.query(
+        `SELECT 1 FROM read_model.tasks
+          WHERE task_id = $1 AND status IN ('succeeded', 'failed', 'cancelled') AND NOT (implicit AND $2)`,
+        [taskId, done.byWorker],
+      );
+      return rowCount === 1;
+    }, timeoutMs);
+  }
+
+  /** True once the projector applied a stream up to this version (streams travel on their own partitions). */
+  waitForStream(streamId: string, version: number, timeoutMs: number): Promise<boolean> {
+    return this.waitUntil(async () => {
+      const { rowCount } = await this.pool.query(
+        'SELECT 1 FROM read_model.projector_streams WHERE stream_id = $1 AND version >= $2',
+        [streamId, version],
+      );
+      return rowCount === 1;
+    }, timeoutMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -51,29 +56,35 @@ export class ProjectionWaiter implements OnApplicationShutdown {
     await this.listener?.end().catch(() => undefined);
   }
 
-  private async isProjected(taskIds: string[]): Promise<Set<string>> {
-    const { rows } = await this.pool.query<{ task_id: string }>(
-      `SELECT task_id FROM read_model.tasks WHERE task_id = ANY($1) AND status IN ('succeeded', 'failed', 'cancelled')`,
-      [taskIds],
-    );
-    return new Set(rows.map((row) => row.task_id));
+  private async waitUntil(condition: Condition, timeoutMs: number): Promise<boolean> {
+    if (await condition()) return true;
+    await this.listen();
+    return new Promise<boolean>((resolve) => {
+      const waiter = { condition, met: () => done(true) };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      const done = (met: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        if (this.waiters.size === 0 && this.poll) {
+          clearInterval(this.poll);
+          this.poll = undefined;
+        }
+        resolve(met);
+      };
+      this.waiters.add(waiter);
+      this.poll ??= setInterval(() => void this.check(), SAFETY_POLL_MS);
+      // It may have come true between the first look and registering.
+      void this.check();
+    });
   }
 
   private async check(): Promise<void> {
-    if (this.waiters.size === 0) return;
-    try {
-      const found = await this.isProjected([...this.waiters.keys()]);
-      for (const taskId of found)
-        for (const waiter of [...(this.waiters.get(taskId) ?? [])]) waiter();
-    } catch {
-      // The next notification or poll looks again.
-    }
-  }
-
-  private stopPollingIfIdle(): void {
-    if (this.waiters.size === 0 && this.poll) {
-      clearInterval(this.poll);
-      this.poll = undefined;
+    for (const waiter of [...this.waiters]) {
+      try {
+        if (await waiter.condition()) waiter.met();
+      } catch {
+        // The next notification or poll looks again.
+      }
     }
   }
 

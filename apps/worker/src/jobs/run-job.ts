@@ -24,8 +24,9 @@ export interface JobContext {
  * The same task keeps the same operation ids across attempts: a worker taking over a task the
  * engine already finished (or half did) gets the recorded outcome, or the engine's recovery.
  */
+// The engine's ids allow letters, digits, '-', '_' and '.' (no '/'), up to 128 characters.
 const operationId = (context: JobContext, ...parts: string[]) =>
-  [context.taskId, ...parts].join('/');
+  [context.taskId, ...parts].join('.');
 
 /** Progress of several engine operations run one after the other, as one bar. */
 function progressOverSteps(context: JobContext, totals: number[]) {
@@ -175,7 +176,9 @@ async function power(job: PowerJob, context: JobContext): Promise<JobOutcome> {
     context.progress('done', 1, 1);
     return { kind: 'power', to: 'poweredOn', workerId: context.workerId, exports, memoryImage };
   }
-  for (const diskId of [...job.diskIds, memoryId]) {
+  // A suspended VM's disks are closed already; only what is open is closed.
+  const open = new Set(engine.inventory().exports.map((exported) => exported.diskId));
+  for (const diskId of [...job.diskIds, memoryId].filter((id) => open.has(id))) {
     await engine.closeLive(
       { operationId: operationId(context, 'close', diskId), target: { diskId } },
       { signal: context.signal },
