@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { type CommandAccepted, resourcePath, type TaskView } from './api';
 import type { DollyClient } from './client';
 import { type Context, context } from './context';
+import { printJson } from './output';
 import { isNotFound, problemLines, taskErrorLine } from './problems';
 import { barView, linesView, ndjsonView, type ProgressView, quietView } from './progress';
 import { summary } from './resources';
@@ -43,12 +44,12 @@ export async function runTask(
   const options = command.opts<FollowOptions>();
   const answer = await send(ctx.client);
   if (!answer.changed || !answer.taskId) {
-    if (ctx.json) console.log(JSON.stringify(answer, null, 2));
+    if (ctx.json) printJson(answer);
     else console.log(`Nothing to change: ${answer.target.type} ${answer.target.id} is already so.`);
     return;
   }
   if (!options.wait) {
-    if (ctx.json) console.log(JSON.stringify(answer, null, 2));
+    if (ctx.json) printJson(answer);
     else printAccepted(answer.taskId, answer);
     return;
   }
@@ -127,7 +128,7 @@ function printOutcome(
   progress: boolean,
 ): void {
   if (json && progress) console.log(JSON.stringify({ event: 'end', task, resource }));
-  else if (json) console.log(JSON.stringify({ task, resource }, null, 2));
+  else if (json) printJson({ task, resource });
   const took = duration(task);
   switch (task.status) {
     case 'succeeded':

@@ -14,12 +14,20 @@ function tableStyle(head: string[] = []): { head: string[]; border?: string[] } 
   return plain ? { head: [], border: [] } : { head };
 }
 
+/** One JSON document on stdout: what --json prints, for scripts to parse. */
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+/** The object as JSON for scripts (--json), else as `human` shows it to a person. */
+export function show<T>(value: T, json: boolean, human: (value: T) => void): void {
+  if (json) printJson(value);
+  else human(value);
+}
+
 /** Tables for people, JSON for scripts (--json). */
 export function print<T>(rows: T | T[], columns: Column<T>[], json: boolean): void {
-  if (json) {
-    console.log(JSON.stringify(rows, null, 2));
-    return;
-  }
+  if (json) return printJson(rows);
   const list = Array.isArray(rows) ? rows : [rows];
   const table = new Table({ head: columns.map((c) => c.header), style: tableStyle(['cyan']) });
   for (const row of list) table.push(columns.map((c) => String(c.value(row) ?? '')));
@@ -27,10 +35,7 @@ export function print<T>(rows: T | T[], columns: Column<T>[], json: boolean): vo
 }
 
 export function printObject(object: Record<string, unknown>, json: boolean): void {
-  if (json) {
-    console.log(JSON.stringify(object, null, 2));
-    return;
-  }
+  if (json) return printJson(object);
   printDetails(
     Object.entries(object).map(([key, value]) => [
       key,

@@ -18,6 +18,7 @@ const STREAM = `/tasks/${TASK_ID}/stream`;
 const SNAPSHOT_ID = '0196a3c0-0000-7000-8000-0000000000b1';
 const TEMPLATE_ID = '0196a3c0-0000-7000-8000-0000000000d1';
 const GiB = 1024 ** 3;
+const words = (line: string) => line.split(' ');
 
 let api: FakeApi;
 beforeEach(async () => {
@@ -48,21 +49,12 @@ describe('dolly vms clone', () => {
       else sendTaskStream(response, cloneTasks({ status: 'succeeded' }));
     });
 
-    const run = await runCli(api, [
-      'vms',
-      'clone',
-      VM_ID,
-      '--name',
-      'web-02',
-      '--datastore',
-      'ds-2',
-      '--format',
-      'thin',
-      '--power-on',
-      '--linked',
-      '--snapshot',
-      SNAPSHOT_ID,
-    ]);
+    const run = await runCli(
+      api,
+      words(
+        `vms clone ${VM_ID} --name web-02 --datastore ds-2 --format thin --power-on --linked --snapshot ${SNAPSHOT_ID}`,
+      ),
+    );
 
     expect(run.code).toBe(0);
     expect(api.requestsTo('POST', `/vms/${VM_ID}/clone`)[0].body).toEqual({
@@ -107,15 +99,7 @@ describe('dolly vms clone', () => {
       }),
     );
 
-    const run = await runCli(api, [
-      'vms',
-      'clone',
-      VM_ID,
-      '--name',
-      'web-02',
-      '--datastore',
-      'ds-2',
-    ]);
+    const run = await runCli(api, words(`vms clone ${VM_ID} --name web-02 --datastore ds-2`));
 
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Error 422 VALIDATION: The request is not valid.');
@@ -150,15 +134,7 @@ describe('dolly vms clone', () => {
     });
 
     it('with --json, prints the API’s answer as one document', async () => {
-      const run = await runCli(api, [
-        '--json',
-        'vms',
-        'clone',
-        VM_ID,
-        '--name',
-        'web-02',
-        '--no-wait',
-      ]);
+      const run = await runCli(api, words(`--json vms clone ${VM_ID} --name web-02 --no-wait`));
 
       expect(run.code).toBe(0);
       expect(JSON.parse(run.stdout)).toEqual(accepted());
@@ -179,18 +155,10 @@ describe('dolly templates deploy', () => {
       ),
     );
 
-    const run = await runCli(api, [
-      'templates',
-      'deploy',
-      TEMPLATE_ID,
-      '--name',
-      'web-03',
-      '--vcpus',
-      '4',
-      '--memory',
-      '4GiB',
-      '--power-on',
-    ]);
+    const run = await runCli(
+      api,
+      words(`templates deploy ${TEMPLATE_ID} --name web-03 --vcpus 4 --memory 4GiB --power-on`),
+    );
 
     expect(run.code).toBe(0);
     expect(api.requestsTo('POST', `/templates/${TEMPLATE_ID}/deploy`)[0].body).toEqual({

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CommandAccepted, DatastoreView } from '../api';
 import { context, everyPage, segment } from '../context';
 import { runTask, startsTask } from '../follow';
-import { type Column, humanBytes, print } from '../output';
+import { type Column, humanBytes, print, show } from '../output';
 import { printDatastore } from '../resources';
 import { parseRatio, parseSize } from '../units';
 
@@ -54,8 +54,6 @@ export function datastoreCommands(program: Command): void {
     .description('Show a datastore and its space: claimed, free, still provisionable')
     .action(async (id: string, _options, command: Command) => {
       const { client, json } = context(command);
-      const datastore = await client.get<DatastoreView>(`/datastores/${segment(id)}`);
-      if (json) console.log(JSON.stringify(datastore, null, 2));
-      else printDatastore(datastore);
+      show(await client.get<DatastoreView>(`/datastores/${segment(id)}`), json, printDatastore);
     });
 }

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CommandAccepted, SnapshotView } from '../api';
 import { context, segment } from '../context';
 import { runTask, startsTask } from '../follow';
-import { print } from '../output';
+import { print, printJson } from '../output';
 import { snapshotTree } from '../resources';
 
 interface Snapshots {
@@ -18,7 +18,7 @@ export function snapshotCommands(vms: Command): void {
     .action(async (vmId: string, _options, command: Command) => {
       const { client, json } = context(command);
       const answer = await client.get<Snapshots>(`/vms/${segment(vmId)}/snapshots`);
-      if (json) return console.log(JSON.stringify(answer, null, 2));
+      if (json) return printJson(answer);
       if (answer.snapshots.length === 0) return console.log(`VM ${vmId} has no snapshots.`);
       print(
         snapshotTree(answer.snapshots, answer.currentSnapshotId),

@@ -2,7 +2,7 @@ import { type Command, Option } from 'commander';
 import { type CommandAccepted, TASK_STATUSES, type TaskView } from '../api';
 import { context, everyPage, query, segment } from '../context';
 import { type FollowOptions, followTask, startsTask } from '../follow';
-import { type Column, print } from '../output';
+import { type Column, print, printJson } from '../output';
 
 const TASK_COLUMNS: Column<TaskView>[] = [
   { header: 'Task id', value: (t) => t.taskId },
@@ -65,7 +65,7 @@ export function taskCommands(program: Command): void {
     const ctx = context(command);
     const answer = await ctx.client.post<CommandAccepted>(`/tasks/${segment(taskId)}/cancel`);
     if (!options.wait) {
-      if (ctx.json) console.log(JSON.stringify(answer, null, 2));
+      if (ctx.json) printJson(answer);
       else console.log(`Cancel of task ${taskId} requested.`);
       return;
     }

@@ -2,7 +2,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { BlockMap, CommandAccepted, VmView } from '../api';
 import { context, everyPage, query, segment } from '../context';
 import { runTask, startsTask } from '../follow';
-import { type Column, humanBytes, print, printSection } from '../output';
+import { type Column, humanBytes, print, printJson, printSection, show } from '../output';
 import { printVm } from '../resources';
 import { parseInteger, parseSize } from '../units';
 import { type PlacementOptions, placementBody, withPlacement } from './clone-options';
@@ -117,9 +117,7 @@ export function vmCommands(program: Command): Command {
     .description('Show a VM: state, lifecycle, disks and their layers, snapshots, live exports')
     .action(async (vmId: string, _options, command: Command) => {
       const { client, json } = context(command);
-      const vm = await client.get<VmView>(`/vms/${segment(vmId)}`);
-      if (json) console.log(JSON.stringify(vm, null, 2));
-      else printVm(vm);
+      show(await client.get<VmView>(`/vms/${segment(vmId)}`), json, printVm);
     });
   for (const [operation, description] of VM_OPERATIONS) {
     startsTask(vms.command(`${operation} <vmId>`).description(description)).action(
@@ -189,7 +187,7 @@ export function vmCommands(program: Command): Command {
       const map = await client.get<BlockMap>(
         `/vms/${segment(vmId)}/disks/${segment(diskId)}/block-map`,
       );
-      if (json) return console.log(JSON.stringify(map, null, 2));
+      if (json) return printJson(map);
       console.log(`Disk ${map.diskId}: ${map.extents.length} extents`);
       printSection('Bytes per layer', map.bytesPerLayer, LAYER_COLUMNS);
       if (!options.summary) printSection('Extents', map.extents, EXTENT_COLUMNS);
