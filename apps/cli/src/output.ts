@@ -70,6 +70,11 @@ export function humanBytes(bytes: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${UNITS[unit]}`;
 }
 
+/** `512 MiB / 1 GiB` done of a total, or nothing while the total is not known (zero). */
+export function doneOf(doneBytes: number, totalBytes: number): string {
+  return totalBytes > 0 ? `${humanBytes(doneBytes)} / ${humanBytes(totalBytes)}` : '';
+}
+
 /** `25%` of a whole, or nothing when the whole is zero. */
 export function share(part: number, whole: number): string {
   return whole > 0 ? `${Math.round((100 * part) / whole)}%` : '';

@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { TaskView } from './api';
-import { humanBytes } from './output';
+import { doneOf } from './output';
 
 /** Shows a task's progress while it is followed: one of the views below. */
 export interface ProgressView {
@@ -17,9 +17,8 @@ export function activity(task: TaskView): string {
 }
 
 /** `512 MiB / 1 GiB`, or nothing while the worker has not measured the work. */
-export function bytesDone(task: TaskView): string {
-  const { doneBytes, totalBytes } = task.progress;
-  return totalBytes > 0 ? `${humanBytes(doneBytes)} / ${humanBytes(totalBytes)}` : '';
+function bytesDone(task: TaskView): string {
+  return doneOf(task.progress.doneBytes, task.progress.totalBytes);
 }
 
 /**

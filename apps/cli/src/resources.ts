@@ -1,5 +1,5 @@
-import type { DatastoreView, LiveExport, SnapshotView, VmView } from './api';
-import { type Column, humanBytes, printDetails, printSection, share } from './output';
+import type { DatastoreView, LiveExport, SnapshotView, TaskView, VmView } from './api';
+import { type Column, doneOf, humanBytes, printDetails, printSection, share } from './output';
 
 /** How a person reads the objects the API serves: `vms get`, `datastores get`, task outcomes. */
 
@@ -104,6 +104,28 @@ export function printDatastore(datastore: DatastoreView): void {
         ] as [string, unknown][])
       : []),
     ['Registered', datastore.registeredAt],
+  ]);
+}
+
+export function printTask(task: TaskView): void {
+  const { progress } = task;
+  const bytes = doneOf(progress.doneBytes, progress.totalBytes);
+  printDetails([
+    ['Task id', task.taskId],
+    ['Operation', task.operation],
+    ['Target', `${task.target.type} ${task.target.id}`],
+    ['Status', `${task.status}${task.cancelRequested ? ' (cancel requested)' : ''}`],
+    [
+      'Progress',
+      `${progress.percent}%${bytes ? ` (${bytes})` : ''}${progress.phase ? `, ${progress.phase}` : ''}`,
+    ],
+    ['Error', task.error ? `${task.error.code}: ${task.error.message}` : 'none'],
+    ['Attempt', `${task.attempt}${task.workerId ? ` on ${task.workerId}` : ''}`],
+    ['By', `${task.actor.id} (${task.actor.role})`],
+    ['Correlation id', task.correlationId],
+    ['Created', task.createdAt],
+    ['Updated', task.updatedAt],
+    ['Completed', task.completedAt],
   ]);
 }
 

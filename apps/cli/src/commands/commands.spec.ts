@@ -288,6 +288,20 @@ describe('reading', () => {
     expect(run.stdout).toContain('nbd://127.0.0.1:10809/d-1');
   });
 
+  it('tasks get shows its progress and its error', async () => {
+    const [, copying] = cloneTasks({});
+    const error = { code: 'WORKER.LOST', message: 'worker-1 stopped answering' };
+    api.on('GET', `/tasks/${TASK_ID}`, (_request, response) =>
+      sendJson(response, 200, { ...copying, status: 'failed', error }),
+    );
+
+    const run = await runCli(api, ['tasks', 'get', TASK_ID]);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/Progress\s+│ 50% \(512 MiB \/ 1 GiB\), copy/);
+    expect(run.stdout).toMatch(/Error\s+│ WORKER.LOST: worker-1 stopped answering/);
+  });
+
   it('datastores get shows its space', async () => {
     api.on('GET', '/datastores/ds-1', (_request, response) =>
       sendJson(response, 200, {

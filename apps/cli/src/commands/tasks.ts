@@ -2,7 +2,8 @@ import { type Command, Option } from 'commander';
 import { type CommandAccepted, TASK_STATUSES, type TaskView } from '../api';
 import { context, everyPage, query, segment } from '../context';
 import { type FollowOptions, followTask, startsTask } from '../follow';
-import { type Column, print, printJson } from '../output';
+import { type Column, print, printJson, show } from '../output';
+import { printTask } from '../resources';
 
 const TASK_COLUMNS: Column<TaskView>[] = [
   { header: 'Task id', value: (t) => t.taskId },
@@ -13,8 +14,6 @@ const TASK_COLUMNS: Column<TaskView>[] = [
     value: (t) => (t.cancelRequested && t.status === 'running' ? 'running (cancelling)' : t.status),
   },
   { header: '%', value: (t) => t.progress.percent },
-  { header: 'Phase', value: (t) => t.progress.phase },
-  { header: 'Error', value: (t) => (t.error ? `${t.error.code}: ${t.error.message}` : '') },
   { header: 'By', value: (t) => t.actor.id },
   { header: 'Updated', value: (t) => t.updatedAt },
 ];
@@ -43,7 +42,7 @@ export function taskCommands(program: Command): void {
     .description('Show a task')
     .action(async (taskId: string, _options, command: Command) => {
       const { client, json } = context(command);
-      print(await client.get<TaskView>(`/tasks/${segment(taskId)}`), TASK_COLUMNS, json);
+      show(await client.get<TaskView>(`/tasks/${segment(taskId)}`), json, printTask);
     });
   tasks
     .command('watch <taskId>')
