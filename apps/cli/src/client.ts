@@ -1,25 +1,28 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Problem } from './api';
 
 export interface ClientOptions {
   api: string;
   token?: string;
-  /** Seconds to let the API wait for the projection (Prefer: wait=N). */
-  wait?: number;
 }
 
+/** The API answered with an error (application/problem+json, or whatever else it sent). */
 export class ApiProblem extends Error {
   constructor(
     readonly status: number,
-    readonly body:
-      | {
-          code?: string;
-          detail?: string;
-          errors?: { pointer?: string; detail: string; code: string }[];
-        }
-      | string,
+    readonly body: Problem | string,
   ) {
     super(typeof body === 'string' ? body : `${body.code ?? status}: ${body.detail ?? ''}`);
+  }
+}
+
+/** No answer at all: the API is down, or the address is wrong. */
+export class ApiUnreachable extends Error {
+  constructor(api: string, cause: unknown) {
+    super(
+      `Cannot reach the Dolly API at ${api}: ${(cause as Error).message}. Is it running (npm start)?`,
+    );
   }
 }
 
@@ -55,26 +58,50 @@ export class DollyClient {
     return this.request<T>('DELETE', path);
   }
 
+  /** Opens a text/event-stream; the caller reads the body until the server closes it. */
+  async openEventStream(path: string, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    const response = await this.fetch('GET', path, { accept: 'text/event-stream' }, signal);
+    if (!response.ok) throw await problemOf(response);
+    if (!response.body) throw new Error(`${path} answered without a body`);
+    return response.body;
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (method !== 'GET' && this.options.wait) headers.prefer = `wait=${this.options.wait}`;
-    let response: Response;
+    const response = await this.fetch(method, path, headers, undefined, body);
+    if (!response.ok) throw await problemOf(response);
+    const text = await response.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  private async fetch(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    body?: unknown,
+  ): Promise<Response> {
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
     try {
-      response = await fetch(new URL(path, this.options.api), {
+      return await fetch(new URL(path, this.options.api), {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal,
       });
     } catch (error) {
-      throw new Error(
-        `Cannot reach the Dolly API at ${this.options.api}: ${(error as Error).message}. Is it running (npm start)?`,
-      );
+      if (signal?.aborted) throw error;
+      throw new ApiUnreachable(this.options.api, error);
     }
-    const text = await response.text();
-    const parsed = text ? (JSON.parse(text) as unknown) : undefined;
-    if (!response.ok) throw new ApiProblem(response.status, (parsed as ApiProblem['body']) ?? text);
-    return parsed as T;
+  }
+}
+
+async function problemOf(response: Response): Promise<ApiProblem> {
+  const text = await response.text();
+  try {
+    return new ApiProblem(response.status, JSON.parse(text) as Problem);
+  } catch {
+    return new ApiProblem(response.status, text || response.statusText);
   }
 }

@@ -5,30 +5,57 @@ export interface Column<T> {
   value: (row: T) => unknown;
 }
 
+/**
+ * Colours only on a terminal: cli-table3's colour library turns them on even in a pipe or a file
+ * (it asks whether colours are supported without naming the stream), so say it here.
+ */
+function tableStyle(head: string[] = []): { head: string[]; border?: string[] } {
+  const plain = !process.stdout.isTTY || 'NO_COLOR' in process.env;
+  return plain ? { head: [], border: [] } : { head };
+}
+
+/** One JSON document on stdout: what --json prints, for scripts to parse. */
+export function printJson(value: unknown): void {
+  console.log(JSON.stringify(value, null, 2));
+}
+
+/** The object as JSON for scripts (--json), else as `human` shows it to a person. */
+export function show<T>(value: T, json: boolean, human: (value: T) => void): void {
+  if (json) printJson(value);
+  else human(value);
+}
+
 /** Tables for people, JSON for scripts (--json). */
 export function print<T>(rows: T | T[], columns: Column<T>[], json: boolean): void {
-  if (json) {
-    console.log(JSON.stringify(rows, null, 2));
-    return;
-  }
+  if (json) return printJson(rows);
   const list = Array.isArray(rows) ? rows : [rows];
-  const table = new Table({ head: columns.map((c) => c.header), style: { head: ['cyan'] } });
+  const table = new Table({ head: columns.map((c) => c.header), style: tableStyle(['cyan']) });
   for (const row of list) table.push(columns.map((c) => String(c.value(row) ?? '')));
   console.log(table.toString());
 }
 
 export function printObject(object: Record<string, unknown>, json: boolean): void {
-  if (json) {
-    console.log(JSON.stringify(object, null, 2));
-    return;
-  }
-  const table = new Table();
-  for (const [key, value] of Object.entries(object)) {
-    table.push({
-      [key]: typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value),
-    });
-  }
+  if (json) return printJson(object);
+  printDetails(
+    Object.entries(object).map(([key, value]) => [
+      key,
+      typeof value === 'object' && value !== null ? JSON.stringify(value) : value,
+    ]),
+  );
+}
+
+/** A two-column table of labelled values, for one object shown to a person. */
+export function printDetails(pairs: [label: string, value: unknown][]): void {
+  const table = new Table({ style: tableStyle() });
+  for (const [label, value] of pairs) table.push({ [label]: String(value ?? '—') });
   console.log(table.toString());
+}
+
+/** A titled table that is left out when it has no rows (a VM without NICs shows no NIC table). */
+export function printSection<T>(title: string, rows: T[], columns: Column<T>[]): void {
+  if (rows.length === 0) return;
+  console.log(title);
+  print(rows, columns, false);
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
@@ -41,4 +68,14 @@ export function humanBytes(bytes: number): string {
     unit += 1;
   }
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${UNITS[unit]}`;
+}
+
+/** `512 MiB / 1 GiB` done of a total, or nothing while the total is not known (zero). */
+export function doneOf(doneBytes: number, totalBytes: number): string {
+  return totalBytes > 0 ? `${humanBytes(doneBytes)} / ${humanBytes(totalBytes)}` : '';
+}
+
+/** `25%` of a whole, or nothing when the whole is zero. */
+export function share(part: number, whole: number): string {
+  return whole > 0 ? `${Math.round((100 * part) / whole)}%` : '';
 }

@@ -1,0 +1,158 @@
+/**
+ * The shapes of Dolly's HTTP API that the CLI reads, as the client sees them. The CLI is a
+ * client over HTTP: it keeps its own copy of these types rather than importing the API's code, so
+ * it builds and runs without NestJS and the read models.
+ */
+
+export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** A task as `GET /tasks/{taskId}` and its event stream show it. */
+export interface TaskView {
+  taskId: string;
+  /** The command (CloneVm, PowerOnVm...). */
+  operation: string;
+  target: { type: string; id: string };
+  status: TaskStatus;
+  attempt: number;
+  workerId: string | null;
+  cancelRequested: boolean;
+  progress: {
+    percent: number;
+    doneBytes: number;
+    totalBytes: number;
+    /** What the worker is doing (copy, merge...); null before it starts. */
+    phase: string | null;
+  };
+  error: { code: string; message: string } | null;
+  actor: { id: string; role: string };
+  correlationId: string;
+  projected: boolean;
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+export function hasEnded(task: Pick<TaskView, 'status'>): boolean {
+  return task.status === 'succeeded' || task.status === 'failed' || task.status === 'cancelled';
+}
+
+/** The answer to a command (202, or 200 when it changed nothing). */
+export interface CommandAccepted {
+  /** Null when nothing changed. */
+  taskId: string | null;
+  status: 'queued' | 'succeeded';
+  changed: boolean;
+  projected: boolean;
+  target: { type: string; id: string; version: number };
+  links: { task: string | null; target: string };
+  /** Only when the API was asked to wait (the CLI follows the task's stream instead). */
+  task?: TaskView;
+  resource?: unknown;
+}
+
+/** An application/problem+json body. */
+export interface Problem {
+  status?: number;
+  code?: string;
+  detail?: string;
+  errors?: { code: string; detail: string; pointer?: string }[];
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+export type CloneFormat = 'same' | 'thin' | 'thick-lazy-zeroed' | 'thick-eager-zeroed';
+export const CLONE_FORMATS: CloneFormat[] = [
+  'same',
+  'thin',
+  'thick-lazy-zeroed',
+  'thick-eager-zeroed',
+];
+
+export interface LiveExport {
+  imageId: string;
+  uri: string;
+  writable: boolean;
+}
+
+export interface SnapshotView {
+  snapshotId: string;
+  name: string;
+  description: string;
+  parentSnapshotId: string | null;
+}
+
+export interface VmView {
+  vmId: string;
+  name: string;
+  folder: string;
+  role: string;
+  powerState: string;
+  lifecycle: 'provisioning' | 'ready' | 'deleting';
+  hostId: string;
+  datastoreId: string;
+  hardware: { vcpus: number; memoryBytes: number; hardwareVersion: string; guestOs: string };
+  disks: {
+    diskId: string;
+    capacityBytes: number;
+    format: string;
+    layerId: string | null;
+    allocatedBytes: number | null;
+  }[];
+  nics: { network: string; macAddress?: string }[];
+  origin:
+    | { kind: 'new' }
+    | {
+        kind: 'clone';
+        sourceVmId: string;
+        snapshotId: string | null;
+        linked: boolean;
+        format: string;
+      };
+  busyWith: { taskId: string; operation: string } | null;
+  clonesInProgress: { taskId: string; targetVmId: string; linked: boolean }[];
+  linkedClones: string[];
+  snapshots: SnapshotView[];
+  currentSnapshotId: string | null;
+  live: { workerId: string; exports: LiveExport[]; memoryImage: LiveExport } | null;
+  createdAt: string;
+  updatedAt: string;
+  version: number;
+}
+
+export interface DatastoreView {
+  datastoreId: string;
+  name: string;
+  capacityBytes: number;
+  folder: string;
+  overcommitRatio: number;
+  space?: {
+    claimedPhysicalBytes: number;
+    claimedProvisionedBytes: number;
+    freeBytes: number;
+    provisionableBytes: number;
+  };
+  registeredAt: string;
+}
+
+export interface BlockMap {
+  diskId: string;
+  extents: { offsetBytes: number; lengthBytes: number; layerId: string; own: boolean }[];
+  bytesPerLayer: { layerId: string; bytes: number; shared: boolean }[];
+}
+
+/** Where the API serves each kind of object (the API's links use the same paths). */
+const COLLECTIONS: Record<string, string> = {
+  vm: 'vms',
+  host: 'hosts',
+  datastore: 'datastores',
+  task: 'tasks',
+};
+
+export function resourcePath(target: { type: string; id: string }): string | undefined {
+  const collection = COLLECTIONS[target.type];
+  return collection && `/${collection}/${encodeURIComponent(target.id)}`;
+}

@@ -1,0 +1,59 @@
+import type { Command } from 'commander';
+import type { CommandAccepted, DatastoreView } from '../api';
+import { context, everyPage, segment } from '../context';
+import { runTask, startsTask } from '../follow';
+import { type Column, humanBytes, print, show } from '../output';
+import { printDatastore } from '../resources';
+import { parseRatio, parseSize } from '../units';
+
+const DATASTORE_COLUMNS: Column<DatastoreView>[] = [
+  { header: 'Datastore id', value: (d) => d.datastoreId },
+  { header: 'Name', value: (d) => d.name },
+  { header: 'Capacity', value: (d) => humanBytes(d.capacityBytes) },
+  { header: 'Free', value: (d) => (d.space ? humanBytes(d.space.freeBytes) : '') },
+  { header: 'Overcommit', value: (d) => d.overcommitRatio },
+  { header: 'Folder', value: (d) => d.folder },
+];
+
+export function datastoreCommands(program: Command): void {
+  const datastores = program.command('datastores').description('Datastores');
+  startsTask(
+    datastores
+      .command('register')
+      .description('Register a datastore')
+      .requiredOption('--name <name>')
+      .requiredOption('--capacity <size>', 'usable capacity (e.g. 2TiB)', parseSize)
+      .requiredOption('--folder <path>', 'absolute folder the workers reach')
+      .option(
+        '--overcommit-ratio <ratio>',
+        'how far thin disks may promise beyond capacity',
+        parseRatio,
+        1,
+      ),
+  ).action((options, command: Command) =>
+    runTask(command, (client) =>
+      client.post<CommandAccepted>('/datastores', {
+        name: options.name,
+        capacityBytes: options.capacity,
+        folder: options.folder,
+        overcommitRatio: options.overcommitRatio,
+      }),
+    ),
+  );
+  datastores
+    .command('list')
+    .description('List datastores')
+    .option('--all', 'every page')
+    .action(async (options, command: Command) => {
+      const { client, json } = context(command);
+      const rows = await everyPage<DatastoreView>(client, '/datastores', options.all);
+      print(rows, DATASTORE_COLUMNS, json);
+    });
+  datastores
+    .command('get <datastoreId>')
+    .description('Show a datastore and its space: claimed, free, still provisionable')
+    .action(async (id: string, _options, command: Command) => {
+      const { client, json } = context(command);
+      show(await client.get<DatastoreView>(`/datastores/${segment(id)}`), json, printDatastore);
+    });
+}
