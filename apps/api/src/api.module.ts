@@ -21,6 +21,7 @@ import { ProjectionWaiter } from './shared/projection-waiter';
 import { PipelineHealth } from './shared/pipeline-health';
 import { GetTaskHandler, ListTasksHandler } from './tasks/task.queries';
 import { TasksController } from './tasks/tasks.http.controller';
+import { BlockMapController } from './vms/queries/block-map.http.controller';
 import { CancelTaskHandler } from './tasks/cancel-task';
 import { CloneVmController } from './vms/clone-vm/clone-vm.http.controller';
 import { SnapshotsController } from './vms/snapshots/snapshots.http.controller';
@@ -51,6 +52,7 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     HostsController,
     DatastoresController,
     TasksController,
+    BlockMapController,
     CloneVmController,
     SnapshotsController,
     TemplatesController,

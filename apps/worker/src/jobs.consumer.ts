@@ -14,7 +14,14 @@ import {
   workerOwnGroupId,
 } from '@dolly/contracts';
 import { DiskEngineError } from '@dolly/disk-engine';
-import { DomainError, type Placement, type TaskQueued } from '@dolly/domain';
+import {
+  DomainError,
+  type Job,
+  type JobOutcome,
+  type Measurements,
+  type Placement,
+  type TaskQueued,
+} from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
 import { ensureTopics } from '@dolly/messaging';
 import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
@@ -185,7 +192,13 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
         },
       });
       clearInterval(watch);
-      await this.reporter.succeeded(taskId, correlationId, attempt, outcome);
+      await this.reporter.succeeded(
+        taskId,
+        correlationId,
+        attempt,
+        outcome,
+        await this.measure(job, outcome),
+      );
       this.jobsDone.inc({ kind: job.kind, outcome: 'succeeded' });
     } catch (error) {
       clearInterval(watch);
@@ -227,6 +240,52 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       this.jobsDone.inc({ kind, outcome: cancelled ? 'cancelled' : 'failed' });
     } catch (reportError) {
       if (!isSuperseded(reportError)) throw reportError;
+    }
+  }
+
+  /**
+   * What the job left behind, reported with its outcome: the block maps of the VM's disks (which
+   * layer holds each range, the chain's lineage) and the datastore's usage. A measure that fails
+   * is left out rather than failing work already done.
+   */
+  private async measure(job: Job, outcome: JobOutcome): Promise<Measurements | undefined> {
+    const engine = this.dataPlane.engine;
+    const datastoreId = job.kind === 'clone' ? job.targetDatastoreId : job.datastoreId;
+    const diskIds =
+      outcome.kind === 'delete-vm'
+        ? []
+        : job.kind === 'clone'
+          ? job.disks.map((d) => d.diskId)
+          : 'diskIds' in job
+            ? job.diskIds
+            : job.disks.map((d) => d.diskId);
+    try {
+      const blockMaps = [];
+      for (const diskId of diskIds) {
+        const map = await engine.blockMap({ target: { diskId } });
+        blockMaps.push({
+          diskId,
+          topLayerId: map.topLayerId,
+          capacityBytes: map.capacityBytes,
+          allocatedBytes: map.allocatedBytes,
+          extents: map.extents,
+          bytesPerLayer: map.bytesPerLayer,
+        });
+      }
+      const space = await engine.space(datastoreId);
+      const usage = {
+        provisionedBytes: space.provisionedBytes,
+        usedBytes: space.usedBytes,
+        sharedBytes: space.sharedBytes,
+        ownBytes: space.ownBytes,
+      };
+      return { blockMaps, usage };
+    } catch (error) {
+      this.logger.warn(
+        { error: (error as Error).message, datastoreId },
+        'could not measure after the job',
+      );
+      return undefined;
     }
   }
 

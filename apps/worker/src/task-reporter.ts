@@ -5,6 +5,7 @@ import {
   type DatastoreState,
   type Job,
   type JobOutcome,
+  type Measurements,
   type TaskState,
   type VmState,
   abandonJob,
@@ -58,14 +59,12 @@ function outcomeSlots(taskId: string, job: Job) {
         datastore: datastoreSlot(job.datastoreId),
         ...(job.linkedTo ? { source: vmSlot(job.linkedTo) } : {}),
       };
-    case 'create-disks':
+    default:
       return {
         task: taskSlot(taskId),
         vm: vmSlot(job.vmId),
         datastore: datastoreSlot(job.datastoreId),
       };
-    default:
-      return { task: taskSlot(taskId), vm: vmSlot(job.vmId) };
   }
 }
 
@@ -129,6 +128,7 @@ export class TaskReporter {
     correlationId: string,
     attempt: number,
     outcome: JobOutcome,
+    measured?: Measurements,
   ): Promise<void> {
     const task = await this.task(taskId);
     if (task.status === 'absent') return;
@@ -146,7 +146,7 @@ export class TaskReporter {
       ...(followUp ? { followUp: taskSlot(followUp.taskId) } : {}),
     };
     await this.write(taskId, correlationId, 'CompleteTask', slots, (s) =>
-      completeJob(attempt, outcome, s, followUp),
+      completeJob(attempt, outcome, s, followUp, measured),
     );
   }
 

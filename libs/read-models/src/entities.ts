@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn, type ValueTransformer } from 'typeorm';
-import type { DatastoreState, ExistingVm, HostState } from '@dolly/domain';
+import type { DatastoreState, DiskBlockMap, ExistingVm, HostState } from '@dolly/domain';
 import { LIVE_SCHEMA } from './projection';
 
 /** PostgreSQL bigint arrives as a string; byte counts fit a JavaScript number (below 2^53). */
@@ -107,7 +107,21 @@ export class AuditEntryRow {
   @Column('jsonb') data!: unknown;
 }
 
+@Entity({ schema: LIVE_SCHEMA, name: 'block_maps' })
+export class BlockMapRow {
+  @PrimaryColumn('uuid', { name: 'vm_id' }) vmId!: string;
+  @PrimaryColumn('uuid', { name: 'disk_id' }) diskId!: string;
+  @Column('text', { name: 'top_layer_id' }) topLayerId!: string;
+  @Column('bigint', { name: 'capacity_bytes', transformer: bigintAsNumber }) capacityBytes!: number;
+  @Column('bigint', { name: 'allocated_bytes', transformer: bigintAsNumber })
+  allocatedBytes!: number;
+  @Column('jsonb') extents!: DiskBlockMap['extents'];
+  @Column('jsonb', { name: 'bytes_per_layer' }) bytesPerLayer!: DiskBlockMap['bytesPerLayer'];
+  @Column({ ...timestamp, name: 'measured_at' }) measuredAt!: Date;
+}
+
 export const READ_MODEL_ENTITIES = [
+  BlockMapRow,
   HostRow,
   DatastoreRow,
   VmRow,

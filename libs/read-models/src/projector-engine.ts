@@ -10,12 +10,14 @@ import {
 } from './inventory/inventory.projection';
 import { type Projection, ProjectionTarget } from './projection';
 import { tasksProjection } from './tasks/tasks.projection';
+import { blockMapsProjection } from './inventory/block-maps.projection';
 
 export const PROJECTIONS: readonly Projection[] = [
   hostsProjection,
   datastoresProjection,
   vmsProjection,
   workersProjection,
+  blockMapsProjection,
   tasksProjection,
   auditLogProjection,
 ];

@@ -31,6 +31,20 @@ export const DatastoreView = Type.Object({
       provisionableBytes: Type.Integer({
         description: 'capacity × overcommit ratio: how much may be promised.',
       }),
+      measured: Type.Union(
+        [
+          Type.Object({
+            provisionedBytes: Type.Integer(),
+            usedBytes: Type.Integer({
+              description: 'What its layer files take on the file system.',
+            }),
+            sharedBytes: Type.Integer({ description: 'Used by layers two or more disks read.' }),
+            ownBytes: Type.Integer(),
+          }),
+          Type.Null(),
+        ],
+        { description: 'As a worker last measured it.' },
+      ),
     },
     { description: 'Space planning: what clones and new disks may still claim.' },
   ),
@@ -62,6 +76,7 @@ export function datastoreView(row: DatastoreRow): DatastoreView {
       claimedProvisionedBytes: row.claimedProvisionedBytes,
       freeBytes: row.capacityBytes - row.claimedPhysicalBytes,
       provisionableBytes: Math.floor(row.capacityBytes * row.state.overcommitRatio),
+      measured: row.state.usage,
     },
     registeredAt: row.registeredAt.toISOString(),
   };

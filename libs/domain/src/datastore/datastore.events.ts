@@ -63,6 +63,24 @@ export const DatastoreSpaceReleasedData = Type.Object(
   { additionalProperties: false, description: 'Disks gave their space back.' },
 );
 
+export const DatastoreUsageMeasuredData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    provisionedBytes: Bytes('What its disks may grow to (the sum of their capacities).'),
+    usedBytes: Bytes('What its layer files take on the file system.'),
+    sharedBytes: Bytes('Used bytes in layers read by two or more disks.'),
+    ownBytes: Bytes('Used bytes in layers read by one disk.'),
+  },
+  {
+    additionalProperties: false,
+    description: 'A worker measured what the datastore holds, after changing it.',
+  },
+);
+
+export type DatastoreUsageMeasured = {
+  type: 'DatastoreUsageMeasured';
+  data: Static<typeof DatastoreUsageMeasuredData>;
+};
 export type DatastoreRegistered = {
   type: 'DatastoreRegistered';
   data: Static<typeof DatastoreRegisteredData>;
@@ -76,4 +94,5 @@ export type DatastoreSpaceReleased = {
   data: Static<typeof DatastoreSpaceReleasedData>;
 };
 
-export type DatastoreEvent = DatastoreRegistered | DatastoreSpaceReserved | DatastoreSpaceReleased;
+export type DatastoreEvent =
+  DatastoreRegistered | DatastoreSpaceReserved | DatastoreSpaceReleased | DatastoreUsageMeasured;

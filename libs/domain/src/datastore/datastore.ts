@@ -5,11 +5,21 @@ import {
   NotFoundError,
   RuleViolationError,
 } from '../shared/errors';
-import type { DatastoreEvent, DatastoreRegistered, SpaceClaim } from './datastore.events';
+import type {
+  DatastoreEvent,
+  DatastoreRegistered,
+  DatastoreUsageMeasured,
+  SpaceClaim,
+} from './datastore.events';
 
 export type DatastoreState =
   | { status: 'unregistered' }
-  | ({ status: 'registered'; claims: Record<string, SpaceClaim> } & DatastoreRegistered['data']);
+  | ({
+      status: 'registered';
+      claims: Record<string, SpaceClaim>;
+      /** As last measured by a worker (null before any). */
+      usage: Omit<DatastoreUsageMeasured['data'], 'datastoreId'> | null;
+    } & DatastoreRegistered['data']);
 
 export type RegisterDatastore = Command<'RegisterDatastore', DatastoreRegistered['data']>;
 export type ReserveSpace = Command<
@@ -20,7 +30,8 @@ export type ReleaseSpace = Command<
   'ReleaseSpace',
   { datastoreId: string; diskIds: string[]; reason: string }
 >;
-export type DatastoreCommand = RegisterDatastore | ReserveSpace | ReleaseSpace;
+export type RecordUsage = Command<'RecordUsage', DatastoreUsageMeasured['data']>;
+export type DatastoreCommand = RegisterDatastore | ReserveSpace | ReleaseSpace | RecordUsage;
 
 export const datastoreStreamId = (datastoreId: string) => `datastore-${datastoreId}`;
 
@@ -126,6 +137,14 @@ export const datastoreDecider: Decider<DatastoreState, DatastoreCommand, Datasto
         return reserveSpace(command, state);
       case 'ReleaseSpace':
         return releaseSpace(command, state);
+      case 'RecordUsage':
+        if (state.status !== 'registered') {
+          throw new NotFoundError(
+            'DATASTORE.NOT_FOUND',
+            `Datastore ${command.data.datastoreId} is not registered`,
+          );
+        }
+        return [{ type: 'DatastoreUsageMeasured', data: command.data }];
       default:
         return assertNever(command);
     }
@@ -133,7 +152,7 @@ export const datastoreDecider: Decider<DatastoreState, DatastoreCommand, Datasto
   evolve(state, event) {
     switch (event.type) {
       case 'DatastoreRegistered':
-        return { status: 'registered', ...event.data, claims: {} };
+        return { status: 'registered', ...event.data, claims: {}, usage: null };
       case 'DatastoreSpaceReserved':
       case 'DatastoreSpaceReleased': {
         if (state.status !== 'registered')
@@ -143,6 +162,12 @@ export const datastoreDecider: Decider<DatastoreState, DatastoreCommand, Datasto
           for (const claim of event.data.claims) claims[claim.diskId] = claim;
         else for (const diskId of event.data.diskIds) delete claims[diskId];
         return { ...state, claims };
+      }
+      case 'DatastoreUsageMeasured': {
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
+        const { datastoreId: _datastoreId, ...usage } = event.data;
+        return { ...state, usage };
       }
       default:
         return assertNever(event);

@@ -352,6 +352,58 @@ export const VmLinkedCloneReleasedData = Type.Object(
     description: 'A linked clone of this VM was deleted or made independent.',
   },
 );
+export const DiskBlockMap = Type.Object(
+  {
+    diskId: Uuid('The disk.'),
+    topLayerId: Type.String({ minLength: 1 }),
+    capacityBytes: Type.Integer({ minimum: 0 }),
+    allocatedBytes: Type.Integer({
+      minimum: 0,
+      description: 'Virtual bytes some layer of its chain holds. In bytes.',
+    }),
+    extents: Type.Array(
+      Type.Object(
+        {
+          offsetBytes: Type.Integer({ minimum: 0 }),
+          lengthBytes: Type.Integer({ minimum: 1 }),
+          layerId: Type.String({ description: 'The layer that answers for the range.' }),
+          zero: Type.Boolean({
+            description: 'Held, but reads as zeros (zero clusters, preallocation).',
+          }),
+          shared: Type.Boolean({
+            description:
+              'The layer is read by other disks too (a template, a snapshot a clone stands on).',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'Allocated ranges, merged, in offset order.' },
+    ),
+    bytesPerLayer: Type.Array(
+      Type.Object(
+        {
+          layerId: Type.String(),
+          mappedBytes: Type.Integer({ minimum: 0 }),
+          shared: Type.Boolean(),
+        },
+        { additionalProperties: false },
+      ),
+      { description: 'The chain, top first (its lineage), with the bytes each layer answers for.' },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type DiskBlockMap = Static<typeof DiskBlockMap>;
+
+export const VmBlockMapsMeasuredData = Type.Object(
+  { vmId, taskId, disks: Type.Array(DiskBlockMap) },
+  {
+    additionalProperties: false,
+    description:
+      'A worker measured which layer holds each range of the VM’s disks, after changing them.',
+  },
+);
+
 export const VmRenamedData = Type.Object(
   { vmId, name: InventoryName('New display name.'), previousName: InventoryName('Name before.') },
   { additionalProperties: false, description: 'A VM or template was renamed.' },
@@ -396,6 +448,7 @@ export type VmDeletionRequested = E<'VmDeletionRequested', typeof VmDeletionRequ
 export type VmDeleted = E<'VmDeleted', typeof VmDeletedData>;
 export type VmTaskFailed = E<'VmTaskFailed', typeof VmTaskFailedData>;
 export type VmLinkedCloneReleased = E<'VmLinkedCloneReleased', typeof VmLinkedCloneReleasedData>;
+export type VmBlockMapsMeasured = E<'VmBlockMapsMeasured', typeof VmBlockMapsMeasuredData>;
 export type VmRenamed = E<'VmRenamed', typeof VmRenamedData>;
 export type VmConvertedToTemplate = E<'VmConvertedToTemplate', typeof VmConvertedToTemplateData>;
 export type TemplateConvertedToVm = E<'TemplateConvertedToVm', typeof TemplateConvertedToVmData>;
@@ -421,6 +474,7 @@ export type VmEvent =
   | VmDeleted
   | VmTaskFailed
   | VmLinkedCloneReleased
+  | VmBlockMapsMeasured
   | VmRenamed
   | VmConvertedToTemplate
   | TemplateConvertedToVm;
@@ -447,6 +501,7 @@ export const VM_EVENT_SCHEMAS = {
   VmDeleted: VmDeletedData,
   VmTaskFailed: VmTaskFailedData,
   VmLinkedCloneReleased: VmLinkedCloneReleasedData,
+  VmBlockMapsMeasured: VmBlockMapsMeasuredData,
   VmRenamed: VmRenamedData,
   VmConvertedToTemplate: VmConvertedToTemplateData,
   TemplateConvertedToVm: TemplateConvertedToVmData,

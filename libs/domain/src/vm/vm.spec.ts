@@ -30,6 +30,7 @@ const datastore: DatastoreState = {
   folder: '/srv/ds-01',
   overcommitRatio: 2,
   claims: {},
+  usage: null,
 };
 const placed: VmContext = { host, datastore };
 

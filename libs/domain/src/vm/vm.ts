@@ -743,6 +743,15 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
         busy: null,
         lifecycle: vm.lifecycle === 'deleting' ? 'ready' : vm.lifecycle,
       });
+    case 'VmBlockMapsMeasured':
+      // What its disks take now: each disk's own layer, as measured.
+      return present({
+        placements: vm.placements.map((placement) => {
+          const measured = event.data.disks.find((d) => d.diskId === placement.diskId);
+          const own = measured?.bytesPerLayer.find((layer) => layer.layerId === placement.layerId);
+          return own ? { ...placement, allocatedBytes: own.mappedBytes } : placement;
+        }),
+      });
     case 'VmLinkedCloneReleased':
       return present({
         linkedClones: vm.linkedClones.filter((id) => id !== event.data.dependantVmId),

@@ -3,7 +3,11 @@ import {
   THIN_LAYER_OVERHEAD_BYTES,
   datastoreDecider,
 } from '../datastore/datastore';
-import type { DatastoreEvent, SpaceClaim } from '../datastore/datastore.events';
+import type {
+  DatastoreEvent,
+  DatastoreUsageMeasured,
+  SpaceClaim,
+} from '../datastore/datastore.events';
 import type { HostState } from '../host/host';
 import type { CloneJob, Job, Placement } from '../jobs/jobs';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
@@ -20,6 +24,7 @@ import type {
   VirtualHardware,
   VmEvent,
   VmRole,
+  DiskBlockMap,
 } from '../vm/vm.events';
 
 /**
@@ -401,6 +406,12 @@ export function requestDelete(
 // ------------------------------------------------------------------------------------------------
 // Outcomes reported by the worker: the task's attempt must still be the running one
 
+/** What the worker measured after the work: block maps of the disks it touched, the datastore's usage. */
+export interface Measurements {
+  blockMaps: DiskBlockMap[];
+  usage: Omit<DatastoreUsageMeasured['data'], 'datastoreId'> | null;
+}
+
 export type JobOutcome =
   | { kind: 'create-disks'; disks: DiskPlacement[] }
   | { kind: 'clone'; disks: DiskPlacement[] }
@@ -445,6 +456,33 @@ export interface FollowUp {
 
 /** A worker finished its attempt of a task: the effect on every stream it touched. */
 export function completeJob(
+  attempt: number,
+  outcome: JobOutcome,
+  states: OutcomeStates,
+  followUp?: FollowUp,
+  measured?: Measurements,
+): Changes {
+  const changes = outcomeChanges(attempt, outcome, states, followUp);
+  if (!measured) return changes;
+  const { job, taskId } = taskState(states);
+  const vmId = job.kind === 'clone' ? job.targetVmId : job.vmId;
+  const datastoreId = job.kind === 'clone' ? job.targetDatastoreId : job.datastoreId;
+  const measuredVm: VmEvent[] =
+    measured.blockMaps.length > 0 && outcome.kind !== 'delete-vm'
+      ? [{ type: 'VmBlockMapsMeasured', data: { vmId, taskId, disks: measured.blockMaps } }]
+      : [];
+  const measuredDatastore: DatastoreEvent[] =
+    measured.usage && states.datastore
+      ? [{ type: 'DatastoreUsageMeasured', data: { datastoreId, ...measured.usage } }]
+      : [];
+  return {
+    ...changes,
+    vm: [...(changes.vm ?? []), ...measuredVm],
+    datastore: [...(changes.datastore ?? []), ...measuredDatastore],
+  };
+}
+
+function outcomeChanges(
   attempt: number,
   outcome: JobOutcome,
   states: OutcomeStates,

@@ -59,6 +59,19 @@ export class ReadModels1764000000001 implements MigrationInterface {
         announced_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL
       )`);
+    // What a worker last measured of each disk: which layer holds each range (and the chain).
+    await db.query(`
+      CREATE TABLE read_model.block_maps (
+        vm_id uuid NOT NULL,
+        disk_id uuid NOT NULL,
+        top_layer_id text NOT NULL,
+        capacity_bytes bigint NOT NULL,
+        allocated_bytes bigint NOT NULL,
+        extents jsonb NOT NULL,
+        bytes_per_layer jsonb NOT NULL,
+        measured_at timestamptz NOT NULL,
+        PRIMARY KEY (vm_id, disk_id)
+      )`);
     // A task is either a stream of its own (long operations a worker does) or implicit: a command
     // decided in one step, known only from its events' metadata.
     await db.query(`
