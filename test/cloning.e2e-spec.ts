@@ -1,0 +1,416 @@
+import { DollyStack } from '@dolly/testing';
+import {
+  type Accepted,
+  MiB,
+  expectStatus,
+  registerDatastore,
+  registerHost,
+  vmDefinition,
+  wait,
+  workerServes,
+} from './support/inventory';
+import {
+  allocatedBytes,
+  fingerprint,
+  images,
+  layerFile,
+  leftovers,
+  qemuImgInfo,
+  qemuIo,
+  reads,
+  sameContent,
+} from './support/disks';
+
+jest.setTimeout(180_000);
+
+type Export = { imageId: string; uri: string; writable: boolean };
+type Vm = {
+  vmId: string;
+  name: string;
+  role: string;
+  powerState: string;
+  lifecycle: string;
+  biosUuid: string;
+  hardware: { vcpus: number; memoryBytes: number };
+  nics: { macAddress: string }[];
+  disks: { diskId: string; layerId: string | null; format: string; capacityBytes: number }[];
+  origin: { kind: string; sourceVmId?: string; linked?: boolean };
+  snapshots: { snapshotId: string; name: string }[];
+  currentSnapshotId: string | null;
+  linkedClones: string[];
+  live: { exports: Export[]; memoryImage: Export } | null;
+};
+type Problem = {
+  status: number;
+  code: string;
+  detail: string;
+  errors?: { code: string; detail: string }[];
+};
+
+let stack: DollyStack;
+let hostId: string;
+let datastoreId: string;
+let folder: string;
+
+beforeAll(async () => {
+  stack = await DollyStack.start();
+  hostId = await registerHost(stack);
+  datastoreId = await registerDatastore(stack);
+  folder = (
+    await stack.database.pool.query(
+      `SELECT state->>'folder' AS folder FROM read_model.datastores WHERE datastore_id = $1`,
+      [datastoreId],
+    )
+  ).rows[0].folder;
+  await workerServes(stack, datastoreId);
+});
+afterAll(() => stack?.stop());
+
+async function vm(vmId: string): Promise<Vm> {
+  return expectStatus(await stack.request<Vm>('GET', `/vms/${vmId}`), 200);
+}
+
+/** Runs a command and waits for its task: the answer's resource is the changed VM. */
+async function done(method: string, path: string, body?: unknown): Promise<Vm> {
+  const answer = await stack.request<Accepted>(method, path, { body, headers: wait(120) });
+  if (answer.status !== 200 && answer.status !== 201)
+    throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
+  if (answer.body.task?.status !== 'succeeded')
+    throw new Error(`${method} ${path}: task ${JSON.stringify(answer.body.task)}`);
+  return answer.body.resource as unknown as Vm;
+}
+
+async function newVm(
+  format: 'thin' | 'thick-lazy-zeroed' | 'thick-eager-zeroed' = 'thin',
+  capacityBytes = 32 * MiB,
+): Promise<Vm> {
+  return done(
+    'POST',
+    '/vms',
+    vmDefinition(hostId, datastoreId, undefined, [{ capacityBytes, format }]),
+  );
+}
+
+const diskFile = (v: Vm, index = 0) => layerFile(folder, v.disks[index].layerId!);
+
+/** Writes a byte pattern into a VM's first disk through its NBD export (powering it on and off around it). */
+async function writeThroughExport(
+  vmId: string,
+  pattern: number,
+  offset: number,
+  length: number,
+): Promise<void> {
+  const running = await done('POST', `/vms/${vmId}/power-on`);
+  await qemuIo(running.live!.exports[0].uri, `write -P ${pattern} ${offset} ${length}`);
+  await done('POST', `/vms/${vmId}/power-off`);
+}
+
+describe('disk formats', () => {
+  it('makes thin, thick lazy-zeroed and thick eager-zeroed disks with their real costs', async () => {
+    const capacity = 64 * MiB;
+    const thin = await newVm('thin', capacity);
+    const lazy = await newVm('thick-lazy-zeroed', capacity);
+    const eager = await newVm('thick-eager-zeroed', capacity);
+    for (const v of [thin, lazy, eager]) {
+      const info = await qemuImgInfo(diskFile(v));
+      expect([info.format, info['virtual-size']]).toEqual(['qcow2', capacity]);
+    }
+    expect(allocatedBytes(diskFile(thin))).toBeLessThan(2 * MiB);
+    expect(allocatedBytes(diskFile(lazy))).toBeGreaterThanOrEqual(capacity);
+    expect(allocatedBytes(diskFile(eager))).toBeGreaterThanOrEqual(capacity);
+    expect(await reads(diskFile(lazy), 0, 0, capacity)).toBe(true);
+  });
+});
+
+describe('clone VM', () => {
+  it('copies a powered-off VM exactly, with its own identity', async () => {
+    const source = await newVm();
+    await writeThroughExport(source.vmId, 0x5a, 0, 4 * MiB);
+    const clone = await done('POST', `/vms/${source.vmId}/clone`, { name: 'exact-copy' });
+    expect(clone).toMatchObject({
+      name: 'exact-copy',
+      role: 'vm',
+      lifecycle: 'ready',
+      powerState: 'poweredOff',
+      origin: { kind: 'clone', sourceVmId: source.vmId, linked: false },
+    });
+    expect(clone.vmId).not.toBe(source.vmId);
+    expect(clone.biosUuid).not.toBe(source.biosUuid);
+    expect(clone.nics[0].macAddress).not.toBe(source.nics[0].macAddress);
+    expect(clone.disks[0].diskId).not.toBe(source.disks[0].diskId);
+    const sourceNow = await vm(source.vmId);
+    expect(await sameContent(diskFile(sourceNow), diskFile(clone))).toBe(true);
+    expect((await qemuImgInfo(diskFile(clone)))['backing-filename']).toBeUndefined();
+  });
+
+  it('copies each format as asked', async () => {
+    const source = await newVm('thin', 48 * MiB);
+    const eager = await done('POST', `/vms/${source.vmId}/clone`, {
+      name: 'as-eager',
+      format: 'thick-eager-zeroed',
+    });
+    expect(eager.disks[0].format).toBe('thick-eager-zeroed');
+    expect(allocatedBytes(diskFile(eager))).toBeGreaterThanOrEqual(48 * MiB);
+    const same = await done('POST', `/vms/${source.vmId}/clone`, { name: 'as-same' });
+    expect(same.disks[0].format).toBe('thin');
+    expect(allocatedBytes(diskFile(same))).toBeLessThan(2 * MiB);
+  });
+
+  it('clones a running VM while it is written: crash-consistent, and the source keeps running and writing', async () => {
+    const source = await newVm('thin', 32 * MiB);
+    const running = await done('POST', `/vms/${source.vmId}/power-on`);
+    const uri = running.live!.exports[0].uri;
+    await qemuIo(uri, 'write -P 0x11 0 8M');
+    // A writer keeps stamping the second half while the clone is taken.
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        await qemuIo(uri, `write -P ${0x20 + (writes % 8)} 16M 4M`);
+        writes += 1;
+      }
+    })();
+    const clone = await done('POST', `/vms/${source.vmId}/clone`, {
+      name: 'live-copy',
+      format: 'thin',
+    });
+    const writesDuringClone = writes;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    writing = false;
+    await writer;
+    expect(writes).toBeGreaterThan(writesDuringClone);
+    // Everything written before the clone began is in the copy; the stamped range is one whole stamp.
+    expect(await reads(diskFile(clone), 0x11, 0, 8 * MiB)).toBe(true);
+    const stamps = await Promise.all(
+      Array.from({ length: 9 }, (_, i) =>
+        reads(diskFile(clone), i === 8 ? 0 : 0x20 + i, 16 * MiB, 4 * MiB),
+      ),
+    );
+    expect(stamps.filter(Boolean)).toHaveLength(1);
+    // The source still runs, on the chain it had, and is still writable.
+    const after = await vm(source.vmId);
+    expect(after.powerState).toBe('poweredOn');
+    await qemuIo(after.live!.exports[0].uri, 'write -P 0x33 24M 1M');
+    await done('POST', `/vms/${source.vmId}/power-off`);
+  });
+
+  it('stands a linked clone on a snapshot without copying, and keeps the source while it stands', async () => {
+    const source = await newVm();
+    await writeThroughExport(source.vmId, 0x44, 0, 2 * MiB);
+    const snapped = await done('POST', `/vms/${source.vmId}/snapshots`, { name: 'golden' });
+    const snapshot = snapped.snapshots[0];
+    const linked = await done('POST', `/vms/${source.vmId}/clone`, {
+      name: 'linked',
+      linked: true,
+      snapshotId: snapshot.snapshotId,
+    });
+    expect(linked.origin).toMatchObject({ linked: true });
+    expect(allocatedBytes(diskFile(linked))).toBeLessThan(1 * MiB);
+    const frozen = (await qemuImgInfo(diskFile(linked)))['backing-filename'];
+    expect(frozen).toBeDefined();
+    expect(await reads(diskFile(linked), 0x44, 0, 2 * MiB)).toBe(true);
+
+    // Writes to the clone stay in the clone.
+    await writeThroughExport(linked.vmId, 0x55, 0, 1 * MiB);
+    expect(await reads(layerFile(folder, frozen!.replace('.qcow2', '')), 0x44, 0, 1 * MiB)).toBe(
+      true,
+    );
+
+    const refused = await stack.request<Problem>('DELETE', `/vms/${source.vmId}`);
+    expect([refused.status, refused.body.code]).toEqual([422, 'VM.HAS_LINKED_CLONES']);
+    expect(refused.body.errors!.map((e) => e.detail).join()).toContain(linked.vmId);
+    const deleteSnapshot = await stack.request<Problem>(
+      'DELETE',
+      `/vms/${source.vmId}/snapshots/${snapshot.snapshotId}`,
+    );
+    expect([deleteSnapshot.status, deleteSnapshot.body.code]).toEqual([
+      422,
+      'SNAPSHOT.HAS_LINKED_CLONES',
+    ]);
+
+    await done('DELETE', `/vms/${linked.vmId}`);
+    await stack.eventually(async () => (await vm(source.vmId)).linkedClones.length === 0);
+    await done('DELETE', `/vms/${source.vmId}`);
+  });
+
+  it('refuses a host client (cloning is management-plane work), with the reason', async () => {
+    const source = await newVm();
+    const refused = await stack.request<Problem>('POST', `/vms/${source.vmId}/clone`, {
+      role: 'host-client',
+      body: { name: 'nope' },
+    });
+    expect([refused.status, refused.body.code]).toEqual([403, 'AUTH.ROLE_NOT_ALLOWED']);
+    expect(refused.body.detail).toMatch(/host client runs power operations only/);
+  });
+});
+
+describe('templates', () => {
+  it('converts a VM to a template and back without touching its disk files', async () => {
+    const source = await newVm();
+    await writeThroughExport(source.vmId, 0x66, 0, 1 * MiB);
+    const file = diskFile(await vm(source.vmId));
+    const before = fingerprint(file);
+    const template = await done('POST', `/vms/${source.vmId}/convert-to-template`);
+    expect(template.role).toBe('template');
+    expect(fingerprint(diskFile(template))).toEqual(before);
+    const again = await done('POST', `/vms/${source.vmId}/convert-to-vm`);
+    expect(again.role).toBe('vm');
+    expect(fingerprint(file)).toEqual(before);
+  });
+
+  it('clones a VM to a template in the format chosen, clones the template, and deploys from it with overrides, powered on', async () => {
+    const source = await newVm('thin', 40 * MiB);
+    await writeThroughExport(source.vmId, 0x77, 0, 1 * MiB);
+    const template = await done('POST', `/vms/${source.vmId}/clone-to-template`, {
+      name: 'tpl-eager',
+      format: 'thick-eager-zeroed',
+    });
+    expect(template).toMatchObject({ role: 'template', disks: [{ format: 'thick-eager-zeroed' }] });
+    expect(allocatedBytes(diskFile(template))).toBeGreaterThanOrEqual(40 * MiB);
+    const notOn = await stack.request<Problem>('POST', `/vms/${template.vmId}/power-on`);
+    expect([notOn.status, notOn.body.code]).toEqual([409, 'VM.IS_TEMPLATE']);
+
+    const copy = await done('POST', `/templates/${template.vmId}/clone`, {
+      name: 'tpl-copy',
+      format: 'thin',
+    });
+    expect(copy).toMatchObject({ role: 'template', disks: [{ format: 'thin' }] });
+
+    const deployed = await done('POST', `/templates/${copy.vmId}/deploy`, {
+      name: 'from-template',
+      hardware: { vcpus: 4, memoryBytes: 128 * MiB },
+      powerOn: true,
+    });
+    expect(deployed).toMatchObject({ role: 'vm', hardware: { vcpus: 4, memoryBytes: 128 * MiB } });
+    expect(await reads(diskFile(deployed), 0x77, 0, 1 * MiB)).toBe(true);
+    const on = await stack.eventually(async () => {
+      const now = await vm(deployed.vmId);
+      return now.powerState === 'poweredOn' && now;
+    }, 60_000);
+    expect(on.live!.exports).toHaveLength(1);
+
+    const wrongKind = await stack.request<Problem>('POST', `/templates/${source.vmId}/deploy`, {
+      body: { name: 'x' },
+    });
+    expect([wrongKind.status, wrongKind.body.code]).toEqual([409, 'VM.NOT_A_TEMPLATE']);
+  });
+});
+
+describe('snapshots', () => {
+  it('takes, lists, reverts to and deletes (consolidates) snapshots', async () => {
+    const source = await newVm();
+    await writeThroughExport(source.vmId, 0x01, 0, 1 * MiB);
+    const first = await done('POST', `/vms/${source.vmId}/snapshots`, { name: 'one' });
+    await writeThroughExport(source.vmId, 0x02, 0, 1 * MiB);
+    const listed = expectStatus(
+      await stack.request<{
+        snapshots: { snapshotId: string; name: string }[];
+        currentSnapshotId: string;
+      }>('GET', `/vms/${source.vmId}/snapshots`),
+      200,
+    );
+    expect(listed.snapshots.map((s) => s.name)).toEqual(['one']);
+    const snapshotId = first.snapshots[0].snapshotId;
+
+    const reverted = await done('POST', `/vms/${source.vmId}/snapshots/${snapshotId}/revert`);
+    expect(await reads(diskFile(reverted), 0x01, 0, 1 * MiB)).toBe(true);
+
+    const chainBefore = await stack.request<{ bytesPerLayer: unknown[] }>(
+      'GET',
+      `/vms/${source.vmId}/disks/${source.disks[0].diskId}/block-map`,
+    );
+    const deleted = await done('DELETE', `/vms/${source.vmId}/snapshots/${snapshotId}`);
+    expect(deleted.snapshots).toEqual([]);
+    expect(await reads(diskFile(deleted), 0x01, 0, 1 * MiB)).toBe(true);
+    const chainAfter = await stack.eventually(async () => {
+      const map = await stack.request<{ bytesPerLayer: unknown[] }>(
+        'GET',
+        `/vms/${source.vmId}/disks/${source.disks[0].diskId}/block-map`,
+      );
+      return map.body.bytesPerLayer.length < chainBefore.body.bytesPerLayer.length && map.body;
+    });
+    expect(chainAfter.bytesPerLayer).toHaveLength(1);
+  });
+});
+
+describe('space and cancel', () => {
+  it('refuses a clone the datastore cannot hold before writing anything, with the numbers', async () => {
+    const small = await registerDatastore(stack, { capacityBytes: 256 * MiB });
+    await workerServes(stack, small);
+    const source = await done(
+      'POST',
+      '/vms',
+      vmDefinition(hostId, small, undefined, [
+        { capacityBytes: 160 * MiB, format: 'thick-lazy-zeroed' },
+      ]),
+    );
+    const smallFolder = (
+      await stack.database.pool.query(
+        `SELECT state->>'folder' AS folder FROM read_model.datastores WHERE datastore_id = $1`,
+        [small],
+      )
+    ).rows[0].folder;
+    const before = images(smallFolder);
+    const refused = await stack.request<Problem>('POST', `/vms/${source.vmId}/clone`, {
+      body: { name: 'too-big' },
+    });
+    expect([refused.status, refused.body.code]).toEqual([422, 'DATASTORE.INSUFFICIENT_SPACE']);
+    expect(refused.body.errors!.map((e) => e.code)).toContain('DATASTORE.CAPACITY_EXCEEDED');
+    expect(
+      refused.body.errors!.find((e) => e.code === 'DATASTORE.CAPACITY_EXCEEDED')!.detail,
+    ).toMatch(/268435456 bytes/);
+    expect(images(smallFolder)).toEqual(before);
+  });
+
+  it('cancels a running clone and leaves nothing half-made', async () => {
+    const source = await newVm('thin', 1024 * MiB);
+    await writeThroughExport(source.vmId, 0x09, 0, 64 * MiB);
+    const before = images(folder);
+    const started = expectStatus(
+      await stack.request<Accepted>('POST', `/vms/${source.vmId}/clone`, {
+        body: { name: 'cancelled', format: 'thick-eager-zeroed' },
+      }),
+      202,
+    );
+    await stack.eventually(
+      async () =>
+        (await stack.request<{ status: string }>('GET', `/tasks/${started.taskId}`)).body.status ===
+        'running',
+    );
+    expectStatus(await stack.request('POST', `/tasks/${started.taskId}/cancel`), 202);
+    const task = await stack.eventually(async () => {
+      const t = (
+        await stack.request<{ status: string; error: { code: string } | null }>(
+          'GET',
+          `/tasks/${started.taskId}`,
+        )
+      ).body;
+      return ['cancelled', 'succeeded', 'failed'].includes(t.status) && t;
+    }, 120_000);
+    expect(task.status).toBe('cancelled');
+    expect((await stack.request('GET', `/vms/${started.target.id}`)).status).toBe(404);
+    expect(images(folder)).toEqual(before);
+    expect(leftovers(folder)).toEqual([]);
+    // The space the clone claimed went back.
+    const { rows: queued } = await stack.database.pool.query(
+      `SELECT data->'job'->'disks' AS disks FROM event_store.events WHERE stream_id = $1 AND type = 'TaskQueued'`,
+      [`task-${started.taskId}`],
+    );
+    const cloneDisks = (queued[0].disks as { diskId: string }[]).map((d) => d.diskId);
+    const { rows } = await stack.database.pool.query(
+      `SELECT state->'claims' AS claims FROM read_model.datastores WHERE datastore_id = $1`,
+      [datastoreId],
+    );
+    expect(Object.keys(rows[0].claims).filter((diskId) => cloneDisks.includes(diskId))).toEqual([]);
+  });
+});
+
+describe('delete', () => {
+  it('deletes a VM and its layer files', async () => {
+    const victim = await newVm();
+    const file = diskFile(victim);
+    expect(images(folder)).toContain(file.split('/').pop());
+    await done('DELETE', `/vms/${victim.vmId}`);
+    expect(images(folder)).not.toContain(file.split('/').pop());
+  });
+});
