@@ -362,6 +362,45 @@ describe('space and cancel', () => {
     expect(images(smallFolder)).toEqual(before);
   });
 
+  it('never lets concurrent clones together overcommit a datastore', async () => {
+    const shared = await registerDatastore(stack, { capacityBytes: 512 * MiB, overcommitRatio: 1 });
+    await workerServes(stack, shared);
+    const source = await done(
+      'POST',
+      '/vms',
+      vmDefinition(hostId, shared, undefined, [
+        { capacityBytes: 96 * MiB, format: 'thick-lazy-zeroed' },
+      ]),
+    );
+    // Each thick copy claims 97 MiB: after the source, 4 fit in 512 MiB, 8 are asked for at once.
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        stack.request<Problem>('POST', `/vms/${source.vmId}/clone`, {
+          body: { name: `race-${i}` },
+        }),
+      ),
+    );
+    expect(answers.filter((a) => a.status === 202)).toHaveLength(4);
+    expect(
+      answers
+        .filter((a) => a.status === 422)
+        .every((a) => a.body.code === 'DATASTORE.INSUFFICIENT_SPACE'),
+    ).toBe(true);
+    await stack.eventually(async () => {
+      const again = await stack.database.pool.query(
+        `SELECT count(*)::int AS n FROM jsonb_object_keys((SELECT state->'claims' FROM read_model.datastores WHERE datastore_id = $1))`,
+        [shared],
+      );
+      return again.rows[0].n === 5;
+    });
+    const { rows } = await stack.database.pool.query(
+      `SELECT sum((claim->>'physicalBytes')::bigint)::bigint AS claimed
+         FROM read_model.datastores, jsonb_each(state->'claims') AS c(disk, claim) WHERE datastore_id = $1`,
+      [shared],
+    );
+    expect(Number(rows[0].claimed)).toBeLessThanOrEqual(512 * MiB);
+  });
+
   it('cancels a running clone and leaves nothing half-made', async () => {
     const source = await newVm('thin', 1024 * MiB);
     await writeThroughExport(source.vmId, 0x09, 0, 64 * MiB);

@@ -3,6 +3,9 @@ import type { Pool } from 'pg';
 import { BOOKKEEPING_TABLES, READ_MODEL_TABLES, applyEvents } from './projector-engine';
 import { LIVE_SCHEMA } from './projection';
 
+/** How long a rebuild waits for a long transaction elsewhere to let the last events be read. */
+const HORIZON_WAIT_MS = 120_000;
+
 export interface RebuildResult {
   schema: string;
   events: number;
@@ -27,11 +30,26 @@ export async function rebuildReadModels(
     );
   }
   const store = new PostgresEventStore(pool);
+  // Events committed before the rebuild began are all read, even those a transaction still open
+  // elsewhere in the cluster holds behind the snapshot horizon for a while.
+  const { rows } = await pool.query<{ count: string }>(
+    'SELECT count(*) AS count FROM event_store.events',
+  );
+  const committedAtStart = Number(rows[0].count);
+  const deadline = Date.now() + HORIZON_WAIT_MS;
   let checkpoint = START_OF_STORE;
   let events = 0;
   for (;;) {
     const page = await store.readAll(checkpoint, batchSize);
-    if (page.events.length === 0) return { schema, events };
+    if (page.events.length === 0) {
+      if (events >= committedAtStart) return { schema, events };
+      if (Date.now() > deadline)
+        throw new Error(
+          `Rebuild read ${events} of ${committedAtStart} events: the snapshot horizon did not move`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
     await store.transaction((client) => applyEvents(client, schema, page.events));
     events += page.events.length;
     checkpoint = page.checkpoint;

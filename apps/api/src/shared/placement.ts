@@ -37,7 +37,8 @@ export class PlacementService {
           .map((w) => w.group),
       ),
     ];
-    for (const group of groups) {
+    // Several groups may reach these datastores: spread the jobs among them.
+    for (const group of groups.sort(() => Math.random() - 0.5)) {
       if (await this.live(workerGroupId(this.config.kafkaPrefix, group)))
         return { kind: 'group', group };
     }
