@@ -2,8 +2,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
-import { workerDecider, workerGroup, workerStreamId } from '@dolly/domain';
-import { PostgresEventStore, handleAcross } from '@dolly/event-store';
+import { workerDecider, workerGroup } from '@dolly/domain';
+import { PostgresEventStore, handleAcross, workerSlot } from '@dolly/event-store';
 import { HealthRegistry, PG_POOL } from '@dolly/platform';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
@@ -114,7 +114,7 @@ export class DataPlaneService implements OnApplicationShutdown {
     const { workerId } = this.settings;
     await handleAcross(this.store, {
       slots: {
-        worker: { streamId: workerStreamId(workerId), streamType: 'worker', fold: workerDecider },
+        worker: workerSlot(workerId),
       },
       decide: (s) => ({
         worker: workerDecider.decide(

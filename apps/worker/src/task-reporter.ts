@@ -2,21 +2,15 @@ import { randomUUID } from 'node:crypto';
 import {
   type Changes,
   type FollowUp,
-  type DatastoreState,
   type Job,
   type JobOutcome,
   type Measurements,
   type TaskState,
-  type VmState,
   abandonJob,
   completeJob,
-  datastoreDecider,
-  datastoreStreamId,
   foldEvents,
   taskDecider,
   taskStreamId,
-  vmDecider,
-  vmStreamId,
 } from '@dolly/domain';
 import type { EventMetadata } from '@dolly/contracts';
 import {
@@ -24,23 +18,10 @@ import {
   type StreamSlot,
   asDomainEvents,
   handleAcross,
+  vmSlot,
+  datastoreSlot,
+  taskSlot,
 } from '@dolly/event-store';
-
-const vmSlot = (vmId: string): StreamSlot<VmState> => ({
-  streamId: vmStreamId(vmId),
-  streamType: 'vm',
-  fold: vmDecider,
-});
-const taskSlot = (taskId: string): StreamSlot<TaskState> => ({
-  streamId: taskStreamId(taskId),
-  streamType: 'task',
-  fold: taskDecider,
-});
-const datastoreSlot = (datastoreId: string): StreamSlot<DatastoreState> => ({
-  streamId: datastoreStreamId(datastoreId),
-  streamType: 'datastore',
-  fold: datastoreDecider,
-});
 
 /** The streams a job's outcome touches besides its task: the VM, a clone's source, the datastore. */
 function outcomeSlots(taskId: string, job: Job) {

@@ -2,3 +2,4 @@ export * from './event-store';
 export * from './command-handler';
 export * from './outbox-relay';
 export * from './batched-appends';
+export * from './slots';

@@ -58,6 +58,11 @@ export class PlacementService {
     );
   }
 
+  /** A running (or suspended) VM's disks and memory are in one worker's daemon: only it can act on them. */
+  forVm(vm: { live: { workerId: string } | null; datastoreId: string }): Promise<Placement> {
+    return vm.live ? this.forWorker(vm.live.workerId) : this.forDatastores([vm.datastoreId]);
+  }
+
   async forWorker(workerId: string): Promise<Placement> {
     if (!(await this.live(workerOwnGroupId(this.config.kafkaPrefix, workerId)))) {
       throw new RuleViolationError(

@@ -8,7 +8,7 @@ import { CommandRunner } from '../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../shared/openapi';
 import { Context, type RequestContext } from '../shared/request-context';
 import { CloneTemplateRequest, DeployRequest } from '../vms/clone-vm/clone.request';
-import { runClone } from '../vms/clone-vm/clone-vm.http.controller';
+import { cloneRequest, runClone } from '../vms/clone-vm/clone-vm.http.controller';
 
 const TemplateIdParam = Uuid('The template.');
 
@@ -36,18 +36,7 @@ export class TemplatesController {
     return runClone(this.runner, this.queries, response, context, {
       operation: 'CloneTemplate',
       sourceRole: 'template',
-      request: {
-        sourceVmId: templateId,
-        name: body.name,
-        folder: body.folder,
-        hostId: body.hostId,
-        datastoreId: body.datastoreId,
-        role: 'template',
-        linked: body.linked ?? false,
-        snapshotId: null,
-        format: body.linked ? 'same' : (body.format ?? 'same'),
-        powerOnAfter: false,
-      },
+      request: cloneRequest(templateId, 'template', body),
     });
   }
 
@@ -69,19 +58,7 @@ export class TemplatesController {
     return runClone(this.runner, this.queries, response, context, {
       operation: 'DeployFromTemplate',
       sourceRole: 'template',
-      request: {
-        sourceVmId: templateId,
-        name: body.name,
-        folder: body.folder,
-        hostId: body.hostId,
-        datastoreId: body.datastoreId,
-        role: 'vm',
-        linked: body.linked ?? false,
-        snapshotId: null,
-        format: body.linked ? 'same' : (body.format ?? 'same'),
-        hardware: body.hardware,
-        powerOnAfter: body.powerOn ?? false,
-      },
+      request: cloneRequest(templateId, 'vm', body),
     });
   }
 }

@@ -2,28 +2,19 @@ import { randomUUID } from 'node:crypto';
 import {
   type Changes,
   type CloneRequest,
-  type DatastoreState,
-  type HostState,
   type PowerState,
-  type TaskState,
   type VmCommand,
   type VmDefinition,
   type VmRole,
   type VmState,
   IllegalStateError,
   NotFoundError,
-  datastoreDecider,
-  datastoreStreamId,
   foldEvents,
-  hostDecider,
-  hostStreamId,
   provisionNewVm,
   requestDelete,
   requestPower,
   requestSnapshotAction,
   startClone,
-  taskDecider,
-  taskStreamId,
   vmDecider,
   vmStreamId,
 } from '@dolly/domain';
@@ -32,6 +23,10 @@ import {
   type StreamSlot,
   asDomainEvents,
   handleAcross,
+  vmSlot,
+  hostSlot,
+  datastoreSlot,
+  taskSlot,
 } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
@@ -75,27 +70,6 @@ export type VmOperation =
 
 /** Any operation on VMs and templates: one decision across the streams it touches. */
 export class OperateOnVm extends DollyCommand<VmOperation> {}
-
-const vmSlot = (vmId: string): StreamSlot<VmState> => ({
-  streamId: vmStreamId(vmId),
-  streamType: 'vm',
-  fold: vmDecider,
-});
-const taskSlot = (taskId: string): StreamSlot<TaskState> => ({
-  streamId: taskStreamId(taskId),
-  streamType: 'task',
-  fold: taskDecider,
-});
-const hostSlot = (hostId: string): StreamSlot<HostState> => ({
-  streamId: hostStreamId(hostId),
-  streamType: 'host',
-  fold: hostDecider,
-});
-const datastoreSlot = (datastoreId: string): StreamSlot<DatastoreState> => ({
-  streamId: datastoreStreamId(datastoreId),
-  streamType: 'datastore',
-  fold: datastoreDecider,
-});
 
 @CommandHandler(OperateOnVm)
 export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
@@ -160,10 +134,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
       }
       case 'power': {
         const vm = await this.current(data.vmId);
-        // A running (or suspended) VM's disks and memory are in one worker's daemon: only it can act.
-        const placement = vm.live
-          ? await this.placement.forWorker(vm.live.workerId)
-          : await this.placement.forDatastores([vm.datastoreId]);
+        const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
           decide: (s) =>
@@ -182,9 +153,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
       }
       case 'snapshot': {
         const vm = await this.current(data.vmId);
-        const placement = vm.live
-          ? await this.placement.forWorker(vm.live.workerId)
-          : await this.placement.forDatastores([vm.datastoreId]);
+        const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
           decide: (s) => requestSnapshotAction({ ...data, taskId, placement }, s.vm),

@@ -1,6 +1,7 @@
 import { Body, Controller, Param, Post, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import type { VmRole } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
@@ -31,6 +32,39 @@ export function runClone(
   });
 }
 
+interface CloneBody {
+  name: string;
+  folder?: string;
+  hostId?: string;
+  datastoreId?: string;
+  format?: CloneOperation['request']['format'];
+  linked?: boolean;
+  snapshotId?: string;
+  powerOn?: boolean;
+  hardware?: CloneOperation['request']['hardware'];
+}
+
+/** Every clone request, whatever its endpoint, as the clone it asks for. */
+export function cloneRequest(
+  sourceVmId: string,
+  role: VmRole,
+  body: CloneBody,
+): CloneOperation['request'] {
+  return {
+    sourceVmId,
+    name: body.name,
+    folder: body.folder,
+    hostId: body.hostId,
+    datastoreId: body.datastoreId,
+    role,
+    linked: body.linked ?? false,
+    snapshotId: body.snapshotId ?? null,
+    format: body.format ?? 'same',
+    hardware: body.hardware,
+    powerOnAfter: body.powerOn ?? false,
+  };
+}
+
 @ApiTags('cloning')
 @Controller('vms/:vmId')
 export class CloneVmController {
@@ -59,18 +93,7 @@ export class CloneVmController {
     return runClone(this.runner, this.queries, response, context, {
       operation: 'CloneVm',
       sourceRole: 'vm',
-      request: {
-        sourceVmId: vmId,
-        name: body.name,
-        folder: body.folder,
-        hostId: body.hostId,
-        datastoreId: body.datastoreId,
-        role: 'vm',
-        linked: body.linked ?? false,
-        snapshotId: body.snapshotId ?? null,
-        format: body.format ?? 'same',
-        powerOnAfter: body.powerOn ?? false,
-      },
+      request: cloneRequest(vmId, 'vm', body),
     });
   }
 
@@ -89,18 +112,7 @@ export class CloneVmController {
     return runClone(this.runner, this.queries, response, context, {
       operation: 'CloneVmToTemplate',
       sourceRole: 'vm',
-      request: {
-        sourceVmId: vmId,
-        name: body.name,
-        folder: body.folder,
-        hostId: body.hostId,
-        datastoreId: body.datastoreId,
-        role: 'template',
-        linked: false,
-        snapshotId: null,
-        format: body.format ?? 'same',
-        powerOnAfter: false,
-      },
+      request: cloneRequest(vmId, 'template', body),
     });
   }
 }
