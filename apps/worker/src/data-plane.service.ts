@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { resolve, sep } from 'node:path';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
 import { workerDecider, workerGroup } from '@dolly/domain';
@@ -82,9 +83,13 @@ export class DataPlaneService implements OnApplicationShutdown {
     const wanted = rows.filter((row) =>
       datastoreFilter ? datastoreFilter.includes(row.datastore_id) : true,
     );
+    const { datastoreRoot } = this.settings;
     for (const row of wanted) {
-      // A datastore named for this worker explicitly gets its folder made; others must be here already.
-      if (datastoreFilter) mkdirSync(row.folder, { recursive: true });
+      // A datastore named for this worker, or under its datastore root, gets its folder made;
+      // any other folder must be here already (a worker makes no folder it was not told to).
+      const underRoot =
+        datastoreRoot !== null && resolve(row.folder).startsWith(`${datastoreRoot}${sep}`);
+      if (datastoreFilter || underRoot) mkdirSync(row.folder, { recursive: true });
     }
     const reached = wanted.filter((row) => reachable(row.folder));
     const ids = reached.map((row) => row.datastore_id);
