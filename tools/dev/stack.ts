@@ -71,6 +71,8 @@ async function main(): Promise<void> {
   };
   if (!env.DOLLY_API_TOKENS && !env.DOLLY_API_TOKENS_FILE)
     env.DOLLY_API_TOKENS_FILE = ensureLocalTokens();
+  // Datastores registered under .local/datastores get their folder made by the local worker.
+  env.DOLLY_WORKER_DATASTORE_ROOT ??= join(LOCAL_DIR, 'datastores');
   const config = loadConfig(env);
   const logsDir = join(LOCAL_DIR, 'logs');
   mkdirSync(logsDir, { recursive: true });
@@ -124,6 +126,9 @@ async function main(): Promise<void> {
   if (env.DOLLY_API_TOKENS_FILE === LOCAL_TOKENS_FILE)
     say(`  Tokens:    ${LOCAL_TOKENS_FILE} (one per role)`);
   say(`  Logs:      ${logsDir}`);
+  say(
+    `  Datastores: register folders under ${env.DOLLY_WORKER_DATASTORE_ROOT} (the local worker makes them)`,
+  );
   say(`  Try:       npm run dolly -- hosts list`);
   say('Ctrl-C stops everything started here.');
 }
