@@ -35,3 +35,16 @@ export function temporaryFileName(fileName: string, operationId: string): string
 export function isTemporaryFileName(name: string): boolean {
   return name.startsWith('.') && name.endsWith('.tmp');
 }
+
+/**
+ * Spare overlays written ahead by an engine (engine/overlays.ts): temporary files that check must
+ * leave alone while their owner lives, and may remove once it is gone.
+ */
+export function spareFileName(ownerId: string, n: number): string {
+  return `.spare.${ownerId}.${n}.tmp`;
+}
+
+/** The engine that wrote a spare, or undefined for any other name. */
+export function spareOwner(name: string): string | undefined {
+  return /^\.spare\.([A-Za-z0-9-]+)\.\d+\.tmp$/.exec(name)?.[1];
+}
