@@ -9,13 +9,13 @@
  * Creating a file and syncing it costs a journal commit (2-3 ms on our disks), so a few copies
  * per base ("spares") are written and synced ahead, off any operation's path, under temporary
  * names in the datastore folder; taking one is a rename. A crash leaves only temporary files,
- * which check removes. Spares are named after the engine that made them (`spareFileName`), so
- * that other engines sharing the datastore leave them alone while it lives.
+ * which check removes. Spares and templates being made are named after the engine that makes
+ * them (`ownedTemporaryFileName`), so that other engines sharing the datastore leave them alone.
  */
 import { access, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Layer } from '../model/layer-graph';
-import { spareFileName } from '../model/names';
+import { ownedTemporaryFileName } from '../model/names';
 import { create } from '../qemu/qemu-img';
 import { metadataPaths } from '../store/datastore-store';
 import { type SparseImage, sparseImage, writeSparseDurably } from '../store/fs-atomic';
@@ -69,14 +69,18 @@ export class OverlayFactory {
    * the folder is listed: a template another engine made is for a layer it had committed before,
    * so one listed here is never taken for the template of a layer not known yet.
    */
-  async prune(root: string, liveLayers: () => ReadonlySet<string>): Promise<string[]> {
+  async prune(
+    root: string,
+    liveLayers: () => ReadonlySet<string>,
+    keepsTemporary: (name: string) => boolean,
+  ): Promise<string[]> {
     const dir = metadataPaths(root).templates;
     const removed: string[] = [];
     const names = await readdir(dir).catch(() => [] as string[]);
     const liveLayerIds = liveLayers();
     for (const name of names) {
       const layerId = name.split('.')[0];
-      if (name.startsWith('.') || !liveLayerIds.has(layerId)) {
+      if (name.startsWith('.') ? !keepsTemporary(name) : !liveLayerIds.has(layerId)) {
         const key = join(dir, name);
         await rm(key, { force: true });
         this.making.delete(key);
@@ -116,7 +120,10 @@ export class OverlayFactory {
     if (template.refilling) return;
     template.refilling = (async () => {
       while (template.spares.length < SPARES_PER_BASE) {
-        const spare = join(template.root, spareFileName(this.ownerId, ++this.counter));
+        const spare = join(
+          template.root,
+          ownedTemporaryFileName(`spare-${++this.counter}`, this.ownerId),
+        );
         await writeSparseDurably(spare, template.image);
         template.spares.push(spare);
       }
@@ -143,7 +150,7 @@ export class OverlayFactory {
       () => false,
     );
     if (exists) return path;
-    const temporary = join(dirname(path), `.${basename(path)}.${this.ownerId}.tmp`);
+    const temporary = join(dirname(path), ownedTemporaryFileName(basename(path), this.ownerId));
     await create({
       file: temporary,
       capacityBytes: base.capacityBytes,

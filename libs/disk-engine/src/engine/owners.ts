@@ -15,7 +15,7 @@ import { type FileHandle, readdir, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { tryLock, unlock } from 'fs-native-extensions';
-import { spareOwner } from '../model/names';
+import { temporaryOwner } from '../model/names';
 import { type OperationOwner } from '../model/operation-log';
 import { metadataPaths } from '../store/datastore-store';
 import { openLockFile, tryLockRange } from '../store/file-lock';
@@ -82,15 +82,16 @@ export class Owners {
     return false;
   }
 
-  /** Whether a spare overlay belongs to a live engine (this one included). */
-  keepsSpare(root: string, name: string): boolean {
-    const ownerId = spareOwner(name);
+  /** Whether a temporary file belongs to a live engine (this one included): see names.ts. */
+  keepsTemporary(root: string, name: string): boolean {
+    const ownerId = temporaryOwner(name);
     return ownerId !== undefined && this.isAlive(root, { ...this.self, ownerId });
   }
 
   /**
    * Removes what a gone owner left in a datastore: its lock file and its spare overlays (its
-   * operations are finished through the log). Once per owner and datastore.
+   * operations are finished through the log; templates it was making, by the next prune). Once
+   * per owner and datastore.
    */
   async forget(root: string, ownerId: string): Promise<void> {
     const key = `${root}\0${ownerId}`;
@@ -99,7 +100,7 @@ export class Owners {
     this.forgotten.add(key);
     await rm(ownerFile(root, ownerId), { force: true });
     for (const name of await readdir(root))
-      if (spareOwner(name) === ownerId) await rm(join(root, name), { force: true });
+      if (temporaryOwner(name) === ownerId) await rm(join(root, name), { force: true });
   }
 
   /** Removes the lock files of every gone owner (at start-up, so that they do not pile up). */

@@ -742,10 +742,21 @@ export class QemuDiskEngine implements DiskEnginePort {
     const source = resolveLayer(graph, command.source);
     const live = this.live.isOpenWritable(source.layerId);
     const format = command.format === 'same' ? undefined : command.format;
-    const measured = await qemuImg.measure(
-      { format: format ?? 'thin', clusterSizeBytes: source.clusterSizeBytes },
-      { file: this.pathOf(source), format: 'qcow2', forceShare: this.live.isOpen(source.layerId) },
-    );
+    const measured = await qemuImg
+      .measure(
+        { format: format ?? 'thin', clusterSizeBytes: source.clusterSizeBytes },
+        {
+          file: this.pathOf(source),
+          format: 'qcow2',
+          forceShare: this.live.isOpen(source.layerId),
+        },
+      )
+      .catch((error: unknown) => {
+        // Another worker may have removed the source meanwhile: then say so, as deciding would.
+        this.runner.refreshAll();
+        resolveLayer(this.runner.graph, command.source);
+        throw error;
+      });
     const space = await this.spaceProbe(command.datastoreId, true);
     return { live, measured, space };
   }
@@ -1094,10 +1105,15 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   private async pruneTemplates(datastoreId: string): Promise<void> {
-    await this.overlays.prune(this.rootOf(datastoreId), () => {
-      this.runner.refreshAll();
-      return new Set(layersOfDatastore(this.runner.graph, datastoreId).map((l) => l.layerId));
-    });
+    const root = this.rootOf(datastoreId);
+    await this.overlays.prune(
+      root,
+      () => {
+        this.runner.refreshAll();
+        return new Set(layersOfDatastore(this.runner.graph, datastoreId).map((l) => l.layerId));
+      },
+      (name) => this.owners.keepsTemporary(root, name),
+    );
   }
 
   // ---------------------------------------------------------------- fork
@@ -1656,7 +1672,7 @@ export class QemuDiskEngine implements DiskEnginePort {
         isRunning: (record) => runner.isRunning(record),
         isBusy: (layerId) => runner.isHeld(layerKey(layerId)),
         isOpen: (layerId) => this.live.isOpen(layerId),
-        keepsTemporaryFile: (name) => this.owners.keepsSpare(ds.root, name),
+        keepsTemporaryFile: (name) => this.owners.keepsTemporary(ds.root, name),
         finishCutShort: (record) => runner.finishCutShort(record),
         quarantine: (datastoreId, layerId, reason) => this.quarantine(datastoreId, layerId, reason),
       };

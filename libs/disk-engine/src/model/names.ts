@@ -37,14 +37,17 @@ export function isTemporaryFileName(name: string): boolean {
 }
 
 /**
- * Spare overlays written ahead by an engine (engine/overlays.ts): temporary files that check must
- * leave alone while their owner lives, and may remove once it is gone.
+ * Temporary files an engine keeps on purpose beyond any one operation (spare overlays, overlay
+ * templates being made): named after the engine (owners.ts), so that other engines sharing the
+ * datastore leave them alone while it lives, and may remove them once it is gone.
  */
-export function spareFileName(ownerId: string, n: number): string {
-  return `.spare.${ownerId}.${n}.tmp`;
+export function ownedTemporaryFileName(name: string, ownerId: string): string {
+  return `.${name}.${ownerId}.tmp`;
 }
 
-/** The engine that wrote a spare, or undefined for any other name. */
-export function spareOwner(name: string): string | undefined {
-  return /^\.spare\.([A-Za-z0-9-]+)\.\d+\.tmp$/.exec(name)?.[1];
+const OWNED = /^\..*\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.tmp$/;
+
+/** The engine named in a temporary file's name, or undefined. */
+export function temporaryOwner(name: string): string | undefined {
+  return OWNED.exec(name)?.[1];
 }
