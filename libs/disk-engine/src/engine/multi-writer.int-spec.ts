@@ -224,6 +224,18 @@ it('a worker killed in the middle of a full clone: another retries the operation
   await a.killWithDaemon();
   workers = [b];
   expect((await cloning.done).code).toBe('unknown'); // the process died: no answer at all
+  // b sees the clone cut short (its owner is gone), and would roll it back.
+  const report = (await b.call('check', { operationId: opId('check'), repair: false })) as {
+    findings: unknown[];
+  };
+  expect(report.findings).toContainEqual(
+    expect.objectContaining({
+      kind: 'unfinished-operation',
+      subject: 'clone-1',
+      action: 'reported',
+      detail: expect.objectContaining({ would: 'rolled-back' }),
+    }),
+  );
 
   const again = (await b.call('fullClone', command)) as DiskResult;
   expect(again).toMatchObject({ diskId: 'copy', operationId: 'clone-1' });
@@ -258,6 +270,11 @@ it('the same operation id from two workers at once runs once', async () => {
   };
   const first = underWay(a, 'fullClone', command);
   await first.first;
+  // While a copies, b's check (repairing) leaves a's operation and its temporary file alone.
+  const report = (await b.call('check', { operationId: opId('check'), repair: true })) as {
+    findings: Array<{ kind: string }>;
+  };
+  expect(report.findings.filter((f) => f.kind !== 'qcow2-leaks')).toEqual([]);
   const second = await outcome(b.call('fullClone', command));
   const fromA = await first.done;
   expect(fromA.code).toBeUndefined();
