@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { type DiskErrorCode } from '../errors';
 import { type DiskResult, type Inventory } from '../port';
 import * as qemuImg from '../qemu/qemu-img';
-import { MIB, type Sandbox, opId, sandbox, startEngine } from '../testing/fixtures';
+import { MIB, type Sandbox, fullCopyOfSrc, opId, sandbox, startEngine } from '../testing/fixtures';
 import { WorkerProcess } from '../testing/worker-process';
 
 jest.setTimeout(120_000);
@@ -212,13 +212,7 @@ it('two workers interleaving random operations end with one graph, and check fin
 it('a worker killed in the middle of a full clone: another retries the operation id and the clone is made once', async () => {
   const [a, b] = [await worker('a'), await worker('b')];
   await seedSource(a, 'src', 384);
-  const command = {
-    operationId: 'clone-1',
-    source: { diskId: 'src' },
-    diskId: 'copy',
-    datastoreId: 'ds1',
-    format: 'thick-eager-zeroed',
-  };
+  const command = fullCopyOfSrc('clone-1');
   const cloning = underWay(a, 'fullClone', command);
   await cloning.first;
   await a.killWithDaemon();
@@ -261,13 +255,7 @@ it('a worker killed in the middle of a full clone: another retries the operation
 it('the same operation id from two workers at once runs once', async () => {
   const [a, b] = [await worker('a'), await worker('b')];
   await seedSource(a, 'src', 256);
-  const command = {
-    operationId: 'clone-2',
-    source: { diskId: 'src' },
-    diskId: 'copy',
-    datastoreId: 'ds1',
-    format: 'thick-eager-zeroed',
-  };
+  const command = fullCopyOfSrc('clone-2');
   const first = underWay(a, 'fullClone', command);
   await first.first;
   // While a copies, b's check (repairing) leaves a's operation and its temporary file alone.

@@ -99,6 +99,8 @@ export class OperationRunner {
   readonly mutex = new Mutex();
   readonly now: () => string;
   private readonly inFlight = new Map<string, { fingerprint: string; running: Promise<unknown> }>();
+  /** Operations whose `started` line this engine logged and that it still works on. */
+  private readonly underWay = new Set<string>();
   private readonly reserved = new Map<string, number>();
 
   constructor(
@@ -138,7 +140,7 @@ export class OperationRunner {
    */
   isRunning(record: OperationRecord): boolean {
     if (record.owner?.ownerId === this.owners.self.ownerId)
-      return this.inFlight.has(record.operationId);
+      return this.underWay.has(record.operationId);
     return this.owners.isAlive(this.datastore(record.datastoreId).root, record.owner);
   }
 
@@ -407,6 +409,7 @@ export class OperationRunner {
           },
           owner: this.owners.self,
         });
+        this.underWay.add(operationId);
       } catch (error) {
         await staged?.catch(() => undefined);
         await this.removeWritten(plan.datastoreId, plan.intent);
@@ -448,6 +451,7 @@ export class OperationRunner {
       }).catch(() => undefined);
       throw error;
     } finally {
+      this.underWay.delete(operationId);
       this.reserve(datastoreId, -(planned.reserveBytes ?? 0));
       release();
     }

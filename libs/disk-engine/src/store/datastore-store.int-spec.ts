@@ -168,22 +168,19 @@ describe('shared by several engines', () => {
     const [a, b] = await twoStores();
     await a.locked(async () => {
       a.readNew(true);
+      const checkpoint = () =>
+        a.checkpoint(
+          { layers: { L1: { ...layer.data, frozen: true } as never }, disks: {} },
+          new Map(),
+          't',
+          true,
+        );
       await a.append(started('op1'));
       await a.append(committed('op1', [layer]));
-      await a.checkpoint(
-        { layers: { L1: { ...layer.data, frozen: true } as never }, disks: {} },
-        new Map(),
-        't',
-        true,
-      );
+      await checkpoint();
       await a.append(started('op2'));
       await a.append(committed('op2'));
-      await a.checkpoint(
-        { layers: { L1: { ...layer.data, frozen: true } as never }, disks: {} },
-        new Map(),
-        't',
-        true,
-      );
+      await checkpoint();
       await a.append(started('op3'));
     });
     const changes = b.readNew(false);

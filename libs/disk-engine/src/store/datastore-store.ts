@@ -117,14 +117,19 @@ function compact(record: OperationRecord): OperationRecord {
   return { ...record, intent: { ...files, events: [] } };
 }
 
-/** Folds log entries into a datastore's graph and records (the one place that replays a log). */
+/**
+ * Folds log entries into a datastore's graph and records (the one place that replays a log).
+ * What the log says stands: an id it starts again is a new operation, even where these records
+ * still keep a finished one under that id (each engine trims its records on its own).
+ */
 export function foldEntries(
   graph: LayerGraph,
   records: Map<string, OperationRecord>,
   entries: readonly SequencedEntry[],
 ): LayerGraph {
   for (const entry of entries) {
-    records.set(entry.operationId, applyLogEntry(records.get(entry.operationId), entry));
+    const before = entry.phase === 'started' ? undefined : records.get(entry.operationId);
+    records.set(entry.operationId, applyLogEntry(before, entry));
     if (entry.phase === 'committed') graph = evolveAll(graph, entry.events);
   }
   return graph;
