@@ -8,9 +8,10 @@
  *  3. the physical work, outside any section, under temporary names;
  *  4. in a section: log `committed` (the commit point) and fold the events;
  *  5. after the commit: remove what the operation released.
- * A failure removes what the operation wrote and logs `failed`; a crash leaves `started`, which
- * is finished from the files (rolled forward or back, see check.ts) by whoever needs the
- * datastore next once the owner is known to be gone (owners.ts), or at the next start.
+ * A failure removes what the operation wrote and logs `failed` (an in-place change whose commit
+ * alone failed is left `started` instead); a crash leaves `started`. An operation left `started`
+ * is finished from the files (rolled forward or back, see check.ts) by the next section of its
+ * datastore, in this engine or another, once nobody works on it (owners.ts), or at a start.
  *
  * Several engines (worker processes) may share a datastore. A section is this process's mutex
  * plus the datastore's log lock (datastore-store.ts); inside it the engine first reads what the
@@ -422,12 +423,14 @@ export class OperationRunner {
     if ('replay' in decided) return decided.replay as R;
     const planned = decided.plan;
     lap('decide-and-log');
+    let workDone = false;
     try {
       await staged;
       await planned.execute?.();
       lap('execute');
       const result = planned.finish ? await planned.finish(planned.result) : planned.result;
       lap('finish');
+      workDone = true;
       await this.section(datastoreId, async () => {
         this.assertStillOwned(operationId);
         await this.commit(datastoreId, operationId, planned.events, result);
@@ -439,6 +442,10 @@ export class OperationRunner {
       return result;
     } catch (error) {
       if (isDiskEngineError(error, 'DISK.OPERATION_TAKEN_OVER')) throw error;
+      // A change made in place (merge, rebase) cannot be taken back by removing files: when only
+      // its commit failed (the log lock not had in time...), it stays `started` and the next
+      // section (a retry's included) finishes it from its probe, forward, as after a crash.
+      if (workDone && planned.intent.completedWhen) throw error;
       await this.removeWritten(datastoreId, planned.intent);
       await this.section(datastoreId, async () => {
         this.assertStillOwned(operationId);
