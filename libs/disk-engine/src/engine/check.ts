@@ -8,7 +8,10 @@
  *   when a logged operation released them, and quarantined (moved aside) otherwise;
  * - every layer's file must exist, be qcow2, stand on the backing file its graph says (a bare
  *   name in this folder) and pass `qemu-img check`; leaked clusters are repaired (that frees
- *   space and touches no data), anything else is quarantined, and what stands on it too.
+ *   space and touches no data), anything else is quarantined, and what stands on it too. An
+ *   image qemu-img check cannot take (most often: another process holds it open for writing,
+ *   another worker's daemon or the qemu-img of a worker being killed) is reported `not-checked`
+ *   and left for a later check, never read while written.
  * Nothing here discards data a layer holds: it moves, it never deletes a layer's file.
  *
  * Other engines may work on the datastore meanwhile. Their operations under way (owner alive)
@@ -20,6 +23,7 @@
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDiskEngineError } from '../errors';
 import { type DiskEngineEvent } from '../model/events';
 import { type Layer, type LayerGraph, chainOf, layersOfDatastore } from '../model/layer-graph';
@@ -40,7 +44,8 @@ export type FindingKind =
   | 'backing-outside-datastore'
   | 'broken-chain'
   | 'qcow2-leaks'
-  | 'qcow2-corrupt';
+  | 'qcow2-corrupt'
+  | 'not-checked';
 
 export type FindingAction =
   'rolled-forward' | 'rolled-back' | 'removed' | 'repaired' | 'quarantined' | 'reported';
@@ -203,19 +208,18 @@ export async function checkDatastore(
   const first = await candidates(layersOfDatastore(host.graph(), datastoreId));
   const broken = new Map<string, { kind: FindingKind; detail?: Record<string, unknown> }>();
   for (const [layerId, problem] of first) {
-    if (problem.kind === 'qcow2-leaks') {
+    if (problem.kind === 'qcow2-leaks')
       found('qcow2-leaks', layerId, problem.repaired ? 'repaired' : 'reported', problem.detail);
-    }
+    if (problem.kind === 'not-checked') found('not-checked', layerId, 'reported', problem.detail);
   }
   // Another engine may have changed a layer while it was looked at: what still looks broken on
   // the graph as it is now is.
-  const suspicious = [...first].filter(([, p]) => p.kind !== 'qcow2-leaks').map(([id]) => id);
+  const suspicious = [...first].filter(([, p]) => quarantines(p)).map(([id]) => id);
   if (suspicious.length) {
     host.refresh();
     const graph = host.graph();
     const again = await candidates(suspicious.flatMap((id) => graph.layers[id] ?? []));
-    for (const [layerId, problem] of again)
-      if (problem.kind !== 'qcow2-leaks') broken.set(layerId, problem);
+    for (const [layerId, problem] of again) if (quarantines(problem)) broken.set(layerId, problem);
   }
   // What stands on a broken layer cannot be read either.
   const graph = host.graph();
@@ -237,6 +241,13 @@ export async function checkDatastore(
 type LayerProblem =
   | { kind: 'qcow2-leaks'; repaired: boolean; detail: Record<string, unknown> }
   | { kind: Exclude<FindingKind, 'qcow2-leaks'>; detail?: Record<string, unknown> };
+
+/** Leaks are repaired in place, and an image not checked is not known to be broken. */
+const quarantines = (problem: LayerProblem) =>
+  problem.kind !== 'qcow2-leaks' && problem.kind !== 'not-checked';
+
+/** Pauses before asking again for an image another process holds: a killed worker's qemu-img dies within them. */
+const HELD_RETRY_PAUSES_MS = [50, 200, 750];
 
 async function inspectLayer(
   root: string,
@@ -269,7 +280,8 @@ async function inspectLayer(
     };
   }
   if (probed.corrupt) return { kind: 'qcow2-corrupt', detail: { corruptFlag: true } };
-  const result = await qemuCheck(path, { forceShare: options.forceShare });
+  const result = await checkUnlessHeld(path, options.forceShare);
+  if ('heldBy' in result) return { kind: 'not-checked', detail: result.heldBy };
   if (result.corruptions > 0 || result.checkErrors > 0) {
     return {
       kind: 'qcow2-corrupt',
@@ -283,6 +295,27 @@ async function inspectLayer(
     return { kind: 'qcow2-leaks', repaired, detail: { leaks: result.leaks } };
   }
   return undefined;
+}
+
+/**
+ * `qemu-img check` takes the image's lock unless told to share (it must not read an image being
+ * written), so it fails while another process holds the image open for writing. Asked again for
+ * a moment; then the image is left for a later check.
+ */
+async function checkUnlessHeld(
+  path: string,
+  forceShare: boolean,
+): Promise<Awaited<ReturnType<typeof qemuCheck>> | { heldBy: Record<string, unknown> }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await qemuCheck(path, { forceShare });
+    } catch (error) {
+      if (forceShare || !isDiskEngineError(error, 'DISK.QEMU_FAILED')) throw error;
+      const pause = HELD_RETRY_PAUSES_MS[attempt];
+      if (pause === undefined) return { heldBy: error.details };
+      await sleep(pause);
+    }
+  }
 }
 
 export function quarantineEvents(

@@ -6,7 +6,8 @@
  *  - one worker SIGKILLed in the middle of a full clone, the other retries the operation id: the
  *    clone is rolled back and made again, exactly once, and nothing is left behind;
  *  - the same operation id from both while the first runs: it runs once, the second is told it
- *    is in progress and later gets the first one's outcome.
+ *    is in progress and later gets the first one's outcome;
+ *  - a disk open for writing in one worker's daemon: the other's check leaves it unchecked.
  */
 import { randomBytes } from 'node:crypto';
 import { open, readdir } from 'node:fs/promises';
@@ -276,4 +277,23 @@ it('the same operation id from two workers at once runs once', async () => {
   expect(graph.layers).toHaveLength(2);
   await stopAll();
   await expectOnlyCleanLayers(graph.layers.map((l) => l.fileName));
+});
+
+it("a disk open for writing in one worker's daemon is left unchecked by another worker's check", async () => {
+  const [a, b] = [await worker('a'), await worker('b')];
+  await a.call('createDisk', {
+    operationId: opId('create'),
+    datastoreId: 'ds1',
+    diskId: 'vm',
+    format: 'thin',
+    capacityBytes: 16 * MIB,
+  });
+  await a.call('openLive', { operationId: opId('open'), target: { diskId: 'vm' } });
+  const report = (await b.call('check', { operationId: opId('check'), repair: true })) as {
+    findings: Array<{ kind: string; action: string }>;
+  };
+  expect(report.findings).toEqual([
+    expect.objectContaining({ kind: 'not-checked', action: 'reported' }),
+  ]);
+  expect((await graphSeenBy(a)).layers.filter((l) => l.quarantined)).toEqual([]);
 });

@@ -231,32 +231,42 @@ export class QemuDiskEngine implements DiskEnginePort {
     const graphs: LayerGraph[] = [];
     const records: OperationRecord[] = [];
     const owners = Owners.create(randomUUID(), (config.now ?? (() => new Date().toISOString()))());
-    for (const ds of config.datastores) {
-      assertValidId('datastore', ds.datastoreId);
-      const root = await stat(ds.path).then(
-        (s) => (s.isDirectory() ? ds.path : undefined),
-        () => undefined,
-      );
-      if (!root)
-        throw new DiskEngineError('DISK.NOT_FOUND', `datastore folder ${ds.path} is missing`, {
-          ...ds,
+    // Whatever was opened is let go again if the start fails: the owner lock above all.
+    const closeAll = async () => {
+      await owners.release();
+      for (const ds of datastores.values()) await ds.store.close();
+    };
+    try {
+      for (const ds of config.datastores) {
+        assertValidId('datastore', ds.datastoreId);
+        const root = await stat(ds.path).then(
+          (s) => (s.isDirectory() ? ds.path : undefined),
+          () => undefined,
+        );
+        if (!root)
+          throw new DiskEngineError('DISK.NOT_FOUND', `datastore folder ${ds.path} is missing`, {
+            ...ds,
+          });
+        const store = new DatastoreStore(ds.datastoreId, root, config.lockTimeoutMs);
+        const loaded = await store.load();
+        datastores.set(ds.datastoreId, {
+          datastoreId: ds.datastoreId,
+          root,
+          capacityBytes: ds.capacityBytes,
+          store,
         });
-      const store = new DatastoreStore(ds.datastoreId, root, config.lockTimeoutMs);
-      const loaded = await store.load();
-      await owners.hold(root);
-      await owners.forgetGone(root);
-      graphs.push(loaded.graph);
-      records.push(...loaded.records.values());
-      datastores.set(ds.datastoreId, {
-        datastoreId: ds.datastoreId,
-        root,
-        capacityBytes: ds.capacityBytes,
-        store,
-      });
+        await owners.hold(root);
+        await owners.forgetGone(root);
+        graphs.push(loaded.graph);
+        records.push(...loaded.records.values());
+      }
+      const engine = new QemuDiskEngine(config, datastores, mergeGraphs(graphs), records, owners);
+      const report = await engine.boot();
+      return { engine, report };
+    } catch (error) {
+      await closeAll().catch(() => undefined);
+      throw error;
     }
-    const engine = new QemuDiskEngine(config, datastores, mergeGraphs(graphs), records, owners);
-    const report = await engine.boot();
-    return { engine, report };
   }
 
   get daemonPid(): number | undefined {

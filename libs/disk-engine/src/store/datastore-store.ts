@@ -167,11 +167,16 @@ export class DatastoreStore {
     await mkdir(this.paths.quarantine, { recursive: true });
     await mkdir(this.paths.owners, { recursive: true });
     this.lockFile ??= await openLockFile(this.paths.lock);
-    return this.locked(async () => {
-      const loaded = this.reload(true);
-      if (this.cursor.segment === 0) await this.startSegment();
-      return { ...loaded, tornTailBytes: this.tornTailBytes };
-    });
+    try {
+      return await this.locked(async () => {
+        const loaded = this.reload(true);
+        if (this.cursor.segment === 0) await this.startSegment();
+        return { ...loaded, tornTailBytes: this.tornTailBytes };
+      });
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
   }
 
   /**
