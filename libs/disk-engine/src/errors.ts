@@ -72,6 +72,15 @@ export const DISK_ERROR_CODES = {
     meaning: 'the disk or layer is not open in the storage daemon',
   },
   'DISK.BUSY': { retryable: true, meaning: 'another operation holds a layer this one needs' },
+  'DISK.OPERATION_IN_PROGRESS': {
+    retryable: true,
+    meaning: 'another worker is running this operation id; retry for its outcome',
+  },
+  'DISK.OPERATION_TAKEN_OVER': {
+    retryable: true,
+    meaning:
+      'another worker took this worker for dead and finished its operation; retry for the outcome',
+  },
   'DISK.CANCELLED': {
     retryable: true,
     meaning: 'the caller aborted; nothing of it is left behind',

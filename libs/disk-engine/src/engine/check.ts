@@ -8,11 +8,22 @@
  *   when a logged operation released them, and quarantined (moved aside) otherwise;
  * - every layer's file must exist, be qcow2, stand on the backing file its graph says (a bare
  *   name in this folder) and pass `qemu-img check`; leaked clusters are repaired (that frees
- *   space and touches no data), anything else is quarantined, and what stands on it too.
+ *   space and touches no data), anything else is quarantined, and what stands on it too. An
+ *   image qemu-img check cannot take (most often: another process holds it open for writing,
+ *   another worker's daemon or the qemu-img of a worker being killed) is reported `not-checked`
+ *   and left for a later check, never read while written.
  * Nothing here discards data a layer holds: it moves, it never deletes a layer's file.
+ *
+ * Other engines may work on the datastore meanwhile. Their operations under way (owner alive)
+ * are not cut short and their files are not strays; their spare overlays are kept. Steps 1 and
+ * 2 run as the datastore's one writer (its section), so that no operation starts or ends between
+ * reading the log and reading the folder. The image checks of step 3 are long and run outside,
+ * skipping layers that operations under way hold; a layer found broken is looked at again, on
+ * the graph as it is then, before it is quarantined.
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isDiskEngineError } from '../errors';
 import { type DiskEngineEvent } from '../model/events';
 import { type Layer, type LayerGraph, chainOf, layersOfDatastore } from '../model/layer-graph';
@@ -33,7 +44,8 @@ export type FindingKind =
   | 'backing-outside-datastore'
   | 'broken-chain'
   | 'qcow2-leaks'
-  | 'qcow2-corrupt';
+  | 'qcow2-corrupt'
+  | 'not-checked';
 
 export type FindingAction =
   'rolled-forward' | 'rolled-back' | 'removed' | 'repaired' | 'quarantined' | 'reported';
@@ -64,17 +76,26 @@ export interface CheckScope {
   suspects: ReadonlySet<string>;
 }
 
-/** What check may do to the engine: commit or abandon logged operations, quarantine layers. */
+/** What check may do to the engine: finish logged operations, quarantine layers. */
 export interface CheckHost {
   now(): string;
   graph(): LayerGraph;
   records(): OperationRecord[];
-  isInFlight(operationId: string): boolean;
+  /** Reads what other engines logged, without waiting for their lock. */
+  refresh(): void;
+  /** Runs `section` as the datastore's one writer, the log read up to its end. */
+  section<T>(section: () => Promise<T>): Promise<T>;
+  /** Bytes of a torn log line cut since the last check. */
+  takeTornTailBytes(): number;
+  /** Whether an unfinished operation is under way (here, or in another engine that is alive). */
+  isRunning(record: OperationRecord): boolean;
+  /** Whether an operation under way holds the layer (it may be changing its file). */
+  isBusy(layerId: string): boolean;
   isOpen(layerId: string): boolean;
-  /** Temporary files this process keeps on purpose (spare overlays). */
-  ownTemporaryFiles(): ReadonlySet<string>;
-  rollForward(record: OperationRecord): Promise<void>;
-  rollBack(record: OperationRecord, reason: string): Promise<void>;
+  /** Temporary files kept on purpose (spare overlays of engines that are alive). */
+  keepsTemporaryFile(name: string): boolean;
+  /** Rolls an operation cut short forward or back, from the files (inside a section). */
+  finishCutShort(record: OperationRecord): Promise<'rolled-forward' | 'rolled-back'>;
   quarantine(datastoreId: string, layerId: string, reason: string): Promise<void>;
 }
 
@@ -83,7 +104,7 @@ async function fileExists(root: string, name: string): Promise<boolean> {
 }
 
 /** Whether an operation's in-place change finished, judged from the image headers. */
-async function probeHolds(root: string, record: OperationRecord): Promise<boolean> {
+export async function probeHolds(root: string, record: OperationRecord): Promise<boolean> {
   const probe = record.intent.completedWhen;
   if (!probe) return false;
   if (probe.absentFileName && (await fileExists(root, probe.absentFileName))) return false;
@@ -98,7 +119,7 @@ async function probeHolds(root: string, record: OperationRecord): Promise<boolea
 
 export async function checkDatastore(
   host: CheckHost,
-  datastore: { datastoreId: string; root: string; tornTailBytes?: number },
+  datastore: { datastoreId: string; root: string },
   scope: CheckScope,
 ): Promise<{ findings: CheckFinding[]; imagesChecked: number }> {
   const { datastoreId, root } = datastore;
@@ -109,92 +130,100 @@ export async function checkDatastore(
     action: FindingAction,
     detail?: Record<string, unknown>,
   ) => findings.push({ datastoreId, kind, subject, action, ...(detail ? { detail } : {}) });
-
-  if (datastore.tornTailBytes) {
-    found('torn-log-tail', 'oplog.jsonl', 'repaired', { cutBytes: datastore.tornTailBytes });
-  }
-
-  // 1. Operations cut short.
-  const ours = host.records().filter((r) => r.datastoreId === datastoreId);
   const touched = new Set(scope.suspects);
-  for (const record of ours.filter(
-    (r) => r.status === 'started' && !host.isInFlight(r.operationId),
-  )) {
-    const forward = await probeHolds(root, record);
-    for (const event of record.intent.events) {
-      if ('layerId' in event.data) touched.add(event.data.layerId);
-      if (event.type === 'LayerMerged') touched.add(event.data.mergedLayerId);
-    }
-    if (scope.repair) {
-      if (forward) await host.rollForward(record);
-      else await host.rollBack(record, 'cut short; rolled back by check');
-    }
-    found(
-      'unfinished-operation',
-      record.operationId,
-      scope.repair ? (forward ? 'rolled-forward' : 'rolled-back') : 'reported',
-      {
-        kind: record.kind,
-      },
-    );
-  }
 
-  // 2. Files no layer names.
-  const graph = host.graph();
-  const layers = layersOfDatastore(graph, datastoreId);
-  const byFile = new Map(layers.map((l) => [l.fileName, l]));
-  const runningTemporaries = new Set([
-    ...ours
-      .filter((r) => host.isInFlight(r.operationId))
-      .flatMap((r) => [...r.intent.temporaryFiles, ...r.intent.publishedFiles]),
-    ...host.ownTemporaryFiles(),
-  ]);
-  const released = new Set(
-    ours.flatMap((r) => [...r.intent.removedFiles, ...r.intent.publishedFiles]),
-  );
-  const quarantineDir = metadataPaths(root).quarantine;
-  for (const name of await readdir(root)) {
-    if (name === METADATA_DIR || runningTemporaries.has(name) || byFile.has(name)) continue;
-    if (isTemporaryFileName(name)) {
-      if (scope.repair) await rm(join(root, name), { force: true });
-      found('temporary-file', name, scope.repair ? 'removed' : 'reported');
-    } else if (name.endsWith('.qcow2') && released.has(name)) {
-      if (scope.repair) await rm(join(root, name), { force: true });
-      found('released-file', name, scope.repair ? 'removed' : 'reported');
-    } else {
-      if (scope.repair)
-        await rename(join(root, name), join(quarantineDir, `${host.now()}-${name}`));
-      found('orphan-file', name, scope.repair ? 'quarantined' : 'reported');
+  await host.section(async () => {
+    const tornTailBytes = host.takeTornTailBytes();
+    if (tornTailBytes)
+      found('torn-log-tail', 'oplog.jsonl', 'repaired', { cutBytes: tornTailBytes });
+
+    // 1. Operations cut short.
+    const ours = () => host.records().filter((r) => r.datastoreId === datastoreId);
+    for (const record of ours().filter((r) => r.status === 'started' && !host.isRunning(r))) {
+      for (const event of record.intent.events) {
+        if ('layerId' in event.data) touched.add(event.data.layerId);
+        if (event.type === 'LayerMerged') touched.add(event.data.mergedLayerId);
+      }
+      const action = scope.repair
+        ? await host.finishCutShort(record)
+        : (await probeHolds(root, record))
+          ? 'rolled-forward'
+          : 'rolled-back';
+      found('unfinished-operation', record.operationId, scope.repair ? action : 'reported', {
+        kind: record.kind,
+        ...(scope.repair ? {} : { would: action }),
+      });
     }
-  }
+
+    // 2. Files no layer names.
+    const byFile = new Set(layersOfDatastore(host.graph(), datastoreId).map((l) => l.fileName));
+    const running = new Set(
+      ours()
+        .filter((r) => r.status === 'started' && host.isRunning(r))
+        .flatMap((r) => [...r.intent.temporaryFiles, ...r.intent.publishedFiles]),
+    );
+    const released = new Set(
+      ours().flatMap((r) => [...r.intent.removedFiles, ...r.intent.publishedFiles]),
+    );
+    const quarantineDir = metadataPaths(root).quarantine;
+    for (const name of await readdir(root)) {
+      if (name === METADATA_DIR || running.has(name) || byFile.has(name)) continue;
+      if (host.keepsTemporaryFile(name)) continue;
+      if (isTemporaryFileName(name)) {
+        if (scope.repair) await rm(join(root, name), { force: true });
+        found('temporary-file', name, scope.repair ? 'removed' : 'reported');
+      } else if (name.endsWith('.qcow2') && released.has(name)) {
+        if (scope.repair) await rm(join(root, name), { force: true });
+        found('released-file', name, scope.repair ? 'removed' : 'reported');
+      } else {
+        if (scope.repair)
+          await rename(join(root, name), join(quarantineDir, `${host.now()}-${name}`));
+        found('orphan-file', name, scope.repair ? 'quarantined' : 'reported');
+      }
+    }
+  });
 
   // 3. Every layer against its image.
-  const broken = new Map<string, { kind: FindingKind; detail?: Record<string, unknown> }>();
   let imagesChecked = 0;
-  const present = new Set(await readdir(root));
-  for (const layer of layers.filter((l) => !l.quarantined)) {
-    if (!present.has(layer.fileName)) {
-      broken.set(layer.layerId, { kind: 'missing-file' });
-      continue;
-    }
-    if (!scope.deep && !touched.has(layer.layerId)) continue;
-    const problem = await inspectLayer(root, graph, layer, {
+  const inspect = async (graph: LayerGraph, present: ReadonlySet<string>, layer: Layer) => {
+    if (!present.has(layer.fileName)) return { kind: 'missing-file' as const };
+    if (!scope.deep && !touched.has(layer.layerId)) return undefined;
+    imagesChecked += 1;
+    return inspectLayer(root, graph, layer, {
       repair: scope.repair && !host.isOpen(layer.layerId),
       forceShare: host.isOpen(layer.layerId),
     });
-    imagesChecked += 1;
-    if (problem?.kind === 'qcow2-leaks') {
-      found(
-        'qcow2-leaks',
-        layer.layerId,
-        problem.repaired ? 'repaired' : 'reported',
-        problem.detail,
-      );
-    } else if (problem) {
-      broken.set(layer.layerId, problem);
+  };
+  const candidates = async (layers: Layer[]) => {
+    const graph = host.graph();
+    const present = new Set(await readdir(root));
+    const broken = new Map<string, LayerProblem>();
+    for (const layer of layers) {
+      if (!graph.layers[layer.layerId] || layer.quarantined || host.isBusy(layer.layerId)) continue;
+      const problem = await inspect(graph, present, graph.layers[layer.layerId]);
+      if (problem) broken.set(layer.layerId, problem);
     }
+    return broken;
+  };
+  const first = await candidates(layersOfDatastore(host.graph(), datastoreId));
+  const broken = new Map<string, { kind: FindingKind; detail?: Record<string, unknown> }>();
+  for (const [layerId, problem] of first) {
+    if (problem.kind === 'qcow2-leaks')
+      found('qcow2-leaks', layerId, problem.repaired ? 'repaired' : 'reported', problem.detail);
+    if (problem.kind === 'not-checked') found('not-checked', layerId, 'reported', problem.detail);
+  }
+  // Another engine may have changed a layer while it was looked at: what still looks broken on
+  // the graph as it is now is.
+  const suspicious = [...first].filter(([, p]) => quarantines(p)).map(([id]) => id);
+  if (suspicious.length) {
+    host.refresh();
+    const graph = host.graph();
+    const again = await candidates(suspicious.flatMap((id) => graph.layers[id] ?? []));
+    for (const [layerId, problem] of again) if (quarantines(problem)) broken.set(layerId, problem);
   }
   // What stands on a broken layer cannot be read either.
+  const graph = host.graph();
+  const layers = layersOfDatastore(graph, datastoreId);
   for (const layer of layers.filter((l) => !l.quarantined && !broken.has(l.layerId))) {
     const below = chainOf(graph, layer.layerId)
       .slice(1)
@@ -212,6 +241,13 @@ export async function checkDatastore(
 type LayerProblem =
   | { kind: 'qcow2-leaks'; repaired: boolean; detail: Record<string, unknown> }
   | { kind: Exclude<FindingKind, 'qcow2-leaks'>; detail?: Record<string, unknown> };
+
+/** Leaks are repaired in place, and an image not checked is not known to be broken. */
+const quarantines = (problem: LayerProblem) =>
+  problem.kind !== 'qcow2-leaks' && problem.kind !== 'not-checked';
+
+/** Pauses before asking again for an image another process holds: a killed worker's qemu-img dies within them. */
+const HELD_RETRY_PAUSES_MS = [50, 200, 750];
 
 async function inspectLayer(
   root: string,
@@ -244,7 +280,8 @@ async function inspectLayer(
     };
   }
   if (probed.corrupt) return { kind: 'qcow2-corrupt', detail: { corruptFlag: true } };
-  const result = await qemuCheck(path, { forceShare: options.forceShare });
+  const result = await checkUnlessHeld(path, options.forceShare);
+  if ('heldBy' in result) return { kind: 'not-checked', detail: result.heldBy };
   if (result.corruptions > 0 || result.checkErrors > 0) {
     return {
       kind: 'qcow2-corrupt',
@@ -258,6 +295,27 @@ async function inspectLayer(
     return { kind: 'qcow2-leaks', repaired, detail: { leaks: result.leaks } };
   }
   return undefined;
+}
+
+/**
+ * `qemu-img check` takes the image's lock unless told to share (it must not read an image being
+ * written), so it fails while another process holds the image open for writing. Asked again for
+ * a moment; then the image is left for a later check.
+ */
+async function checkUnlessHeld(
+  path: string,
+  forceShare: boolean,
+): Promise<Awaited<ReturnType<typeof qemuCheck>> | { heldBy: Record<string, unknown> }> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await qemuCheck(path, { forceShare });
+    } catch (error) {
+      if (forceShare || !isDiskEngineError(error, 'DISK.QEMU_FAILED')) throw error;
+      const pause = HELD_RETRY_PAUSES_MS[attempt];
+      if (pause === undefined) return { heldBy: error.details };
+      await sleep(pause);
+    }
+  }
 }
 
 export function quarantineEvents(

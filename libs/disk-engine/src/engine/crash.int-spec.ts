@@ -9,7 +9,15 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NbdClient } from '../nbd/nbd-client';
 import * as qemuImg from '../qemu/qemu-img';
-import { MIB, type Sandbox, opId, pattern, sandbox, startEngine } from '../testing/fixtures';
+import {
+  MIB,
+  type Sandbox,
+  fullCopyOfSrc,
+  opId,
+  pattern,
+  sandbox,
+  startEngine,
+} from '../testing/fixtures';
 import { WorkerProcess } from '../testing/worker-process';
 import { type QemuDiskEngine, type StartReport } from './qemu-disk-engine';
 import { QemuDiskEngine as Engine } from './qemu-disk-engine';
@@ -166,13 +174,7 @@ it('SIGKILL during a write load: every flushed write is there after restart and 
 it('SIGKILL during a full clone: no half-made clone, the source intact, and the clone can be run again', async () => {
   await seededDisk('src', 384, 512 * MIB);
   worker = await WorkerProcess.start(box.config());
-  const command = {
-    operationId: 'clone-1',
-    source: { diskId: 'src' },
-    diskId: 'copy',
-    datastoreId: 'ds1',
-    format: 'thick-eager-zeroed',
-  };
+  const command = fullCopyOfSrc('clone-1');
   const cloning = await crashDuring(worker, 'fullClone', command);
   expect(cloning).toBe('killed');
 

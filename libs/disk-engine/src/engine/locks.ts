@@ -4,28 +4,42 @@
  * DISK.BUSY (retryable) rather than queued, so a clone worker never waits blind.
  */
 import { DiskEngineError } from '../errors';
+import { type LockRequest } from '../model/operation-log';
 
-export interface LockRequest {
-  /** Changed by the operation: nobody else may read or change them meanwhile. */
-  exclusive: string[];
-  /** Read by the operation: others may read them too, nobody may change them. */
-  shared: string[];
-}
+export type { LockRequest };
 
 export class LockTable {
   private readonly exclusive = new Map<string, string>();
   private readonly shared = new Map<string, Set<string>>();
 
-  /** Takes every lock or none; returns the release. */
-  acquire(owner: string, request: LockRequest): () => void {
+  holds(key: string): boolean {
+    return this.exclusive.has(key) || this.shared.has(key);
+  }
+
+  /**
+   * Takes every lock or none; returns the release. `elsewhere`: operations under way in other
+   * processes, holding what their `started` record says (they are released there, not here).
+   */
+  acquire(
+    owner: string,
+    request: LockRequest,
+    elsewhere: ReadonlyArray<{ operationId: string; intent: { locks?: LockRequest } }> = [],
+  ): () => void {
     const sharedOnly = request.shared.filter((k) => !request.exclusive.includes(k));
+    const exclusiveHolder = (key: string) =>
+      this.exclusive.get(key) ??
+      elsewhere.find((o) => o.intent.locks?.exclusive.includes(key))?.operationId;
     for (const key of request.exclusive) {
-      const holders = [this.exclusive.get(key), ...(this.shared.get(key) ?? [])];
+      const holders = [
+        exclusiveHolder(key),
+        ...(this.shared.get(key) ?? []),
+        ...elsewhere.filter((o) => o.intent.locks?.shared.includes(key)).map((o) => o.operationId),
+      ];
       const other = holders.find((h) => h !== undefined && h !== owner);
       if (other !== undefined) throw busy(key, other);
     }
     for (const key of sharedOnly) {
-      const holder = this.exclusive.get(key);
+      const holder = exclusiveHolder(key);
       if (holder !== undefined && holder !== owner) throw busy(key, holder);
     }
     request.exclusive.forEach((key) => this.exclusive.set(key, owner));

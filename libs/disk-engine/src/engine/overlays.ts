@@ -9,11 +9,13 @@
  * Creating a file and syncing it costs a journal commit (2-3 ms on our disks), so a few copies
  * per base ("spares") are written and synced ahead, off any operation's path, under temporary
  * names in the datastore folder; taking one is a rename. A crash leaves only temporary files,
- * which check removes.
+ * which check removes. Spares and templates being made are named after the engine that makes
+ * them (`ownedTemporaryFileName`), so that other engines sharing the datastore leave them alone.
  */
 import { access, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { type Layer } from '../model/layer-graph';
+import { ownedTemporaryFileName } from '../model/names';
 import { create } from '../qemu/qemu-img';
 import { metadataPaths } from '../store/datastore-store';
 import { type SparseImage, sparseImage, writeSparseDurably } from '../store/fs-atomic';
@@ -35,28 +37,50 @@ export class OverlayFactory {
   private readonly templates = new Map<string, Template>();
   private counter = 0;
 
+  /** `ownerId`: the engine's (owners.ts), in the names of its spares and half-made templates. */
+  constructor(private readonly ownerId: string) {}
+
   /** Puts an empty overlay of `base` at `path`, on disk when this resolves; the caller publishes it. */
   async write(root: string, base: Layer, path: string): Promise<void> {
-    const key = await this.template(root, base);
-    const template = await this.loaded(root, key);
+    const template = await this.loadedOrMadeAgain(root, base);
     const spare = template.spares.shift();
     if (spare) await rename(spare, path);
     else await writeSparseDurably(path, template.image);
     this.refill(template);
   }
 
-  /** Spare files in use by this process: check must leave them alone. */
-  spareFileNames(): Set<string> {
-    return new Set([...this.templates.values()].flatMap((t) => t.spares.map((s) => basename(s))));
+  /**
+   * Another engine sharing the datastore may prune a template file whose layer it did not know
+   * yet: the file is then made again.
+   */
+  private async loadedOrMadeAgain(root: string, base: Layer): Promise<Template> {
+    const key = await this.template(root, base);
+    try {
+      return await this.loaded(root, key);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      this.making.delete(key);
+      return this.loaded(root, await this.template(root, base));
+    }
   }
 
-  /** Forgets the templates (and spares) of layers that are gone. */
-  async prune(root: string, liveLayerIds: ReadonlySet<string>): Promise<string[]> {
+  /**
+   * Forgets the templates (and spares) of layers that are gone. The layers are asked for after
+   * the folder is listed: a template another engine made is for a layer it had committed before,
+   * so one listed here is never taken for the template of a layer not known yet.
+   */
+  async prune(
+    root: string,
+    liveLayers: () => ReadonlySet<string>,
+    keepsTemporary: (name: string) => boolean,
+  ): Promise<string[]> {
     const dir = metadataPaths(root).templates;
     const removed: string[] = [];
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const liveLayerIds = liveLayers();
+    for (const name of names) {
       const layerId = name.split('.')[0];
-      if (name.startsWith('.') || !liveLayerIds.has(layerId)) {
+      if (name.startsWith('.') ? !keepsTemporary(name) : !liveLayerIds.has(layerId)) {
         const key = join(dir, name);
         await rm(key, { force: true });
         this.making.delete(key);
@@ -96,7 +120,10 @@ export class OverlayFactory {
     if (template.refilling) return;
     template.refilling = (async () => {
       while (template.spares.length < SPARES_PER_BASE) {
-        const spare = join(template.root, `.spare.${process.pid}.${++this.counter}.tmp`);
+        const spare = join(
+          template.root,
+          ownedTemporaryFileName(`spare-${++this.counter}`, this.ownerId),
+        );
         await writeSparseDurably(spare, template.image);
         template.spares.push(spare);
       }
@@ -123,7 +150,7 @@ export class OverlayFactory {
       () => false,
     );
     if (exists) return path;
-    const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+    const temporary = join(dirname(path), ownedTemporaryFileName(basename(path), this.ownerId));
     await create({
       file: temporary,
       capacityBytes: base.capacityBytes,

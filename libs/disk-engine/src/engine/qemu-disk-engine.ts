@@ -4,7 +4,8 @@
  * idempotency and recovery. See port.ts for the contract and operation-runner.ts for how each
  * operation is logged, executed and committed.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { DiskEngineError } from '../errors';
@@ -93,7 +94,13 @@ import {
   type SnapshotDisk,
   type SnapshotResult,
 } from '../port';
-import { type CheckFinding, type CheckReport, checkDatastore, quarantineEvents } from './check';
+import {
+  type CheckFinding,
+  type CheckHost,
+  type CheckReport,
+  checkDatastore,
+  quarantineEvents,
+} from './check';
 import { diskKey, layerKey } from './locks';
 import { type ExportSpec, LiveState } from './live-state';
 import {
@@ -104,6 +111,7 @@ import {
 } from './operation-runner';
 import { inspectImport } from './import';
 import { OverlayFactory } from './overlays';
+import { Owners } from './owners';
 
 export interface DatastoreConfig {
   datastoreId: string;
@@ -127,6 +135,18 @@ export interface QemuDiskEngineConfig {
   newLayerId?: () => string;
   /** Called after each operation with the time each phase took. */
   onTiming?: (timing: OperationTiming) => void;
+  /**
+   * Names this worker's record of its exports (`.dolly/live.<workerId>.json`), so that a restart
+   * brings back its own; default: the host name and runtimeDir, which no two daemons share.
+   */
+  workerId?: string;
+  /** How long an operation waits for another worker's section of a datastore (default 10 s). */
+  lockTimeoutMs?: number;
+  /**
+   * Called when this engine finished an operation another worker left cut short (that worker
+   * gone): rolled forward or back, as check would at a start.
+   */
+  onRecovered?: (finding: CheckFinding) => void;
 }
 
 export interface StartReport {
@@ -153,7 +173,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   private readonly runner: OperationRunner;
   private readonly daemon: StorageDaemon;
   private live: LiveGraph;
-  private readonly overlays = new OverlayFactory();
+  private readonly overlays: OverlayFactory;
   private readonly clients = new Map<string, Promise<NbdClient>>();
   private readonly usage = new Map<string, Usage>();
   private readonly maxChainDepth: number;
@@ -169,11 +189,27 @@ export class QemuDiskEngine implements DiskEnginePort {
     datastores: Map<string, Datastore>,
     graph: LayerGraph,
     records: OperationRecord[],
+    private readonly owners: Owners,
   ) {
     this.now = config.now ?? (() => new Date().toISOString());
     this.newLayerId = config.newLayerId ?? randomUUID;
     this.maxChainDepth = config.maxChainDepth ?? DEFAULT_MAX_CHAIN_DEPTH;
-    this.runner = new OperationRunner(datastores, graph, records, this.now, config.onTiming);
+    this.overlays = new OverlayFactory(owners.self.ownerId);
+    this.runner = new OperationRunner(datastores, graph, records, {
+      owners,
+      now: this.now,
+      datastoreOf: (kind, command) => this.datastoreOfCommand(kind, command),
+      onChanged: (datastoreId) => this.staleUsage(datastoreId),
+      onFinished: (record, how) =>
+        config.onRecovered?.({
+          datastoreId: record.datastoreId,
+          kind: 'unfinished-operation',
+          subject: record.operationId,
+          action: how,
+          detail: { kind: record.kind, owner: record.owner },
+        }),
+      onTiming: config.onTiming,
+    });
     this.daemon = new StorageDaemon({
       runtimeDir: config.runtimeDir,
       nbd: config.nbd,
@@ -182,42 +218,57 @@ export class QemuDiskEngine implements DiskEnginePort {
     this.live = new LiveGraph(this.daemon, { ...DEFAULT_TUNING, ...config.daemonTuning });
     this.liveState = new LiveState(
       new Map([...datastores.values()].map((d) => [d.datastoreId, d.root])),
+      config.workerId ?? defaultWorkerId(config.runtimeDir),
     );
   }
 
-  /** Loads every datastore, stops a daemon left by a killed worker, checks, starts the daemon. */
+  /**
+   * Loads every datastore, takes this engine's owner lock in each (other workers may share them),
+   * stops a daemon left by a killed worker, checks, starts the daemon.
+   */
   static async start(
     config: QemuDiskEngineConfig,
   ): Promise<{ engine: QemuDiskEngine; report: StartReport }> {
     const datastores = new Map<string, Datastore>();
     const graphs: LayerGraph[] = [];
     const records: OperationRecord[] = [];
-    const torn = new Map<string, number>();
-    for (const ds of config.datastores) {
-      assertValidId('datastore', ds.datastoreId);
-      const root = await stat(ds.path).then(
-        (s) => (s.isDirectory() ? ds.path : undefined),
-        () => undefined,
-      );
-      if (!root)
-        throw new DiskEngineError('DISK.NOT_FOUND', `datastore folder ${ds.path} is missing`, {
-          ...ds,
+    const owners = Owners.create(randomUUID(), (config.now ?? (() => new Date().toISOString()))());
+    // Whatever was opened is let go again if the start fails: the owner lock above all.
+    const closeAll = async () => {
+      await owners.release();
+      for (const ds of datastores.values()) await ds.store.close();
+    };
+    try {
+      for (const ds of config.datastores) {
+        assertValidId('datastore', ds.datastoreId);
+        const root = await stat(ds.path).then(
+          (s) => (s.isDirectory() ? ds.path : undefined),
+          () => undefined,
+        );
+        if (!root)
+          throw new DiskEngineError('DISK.NOT_FOUND', `datastore folder ${ds.path} is missing`, {
+            ...ds,
+          });
+        const store = new DatastoreStore(ds.datastoreId, root, config.lockTimeoutMs);
+        const loaded = await store.load();
+        datastores.set(ds.datastoreId, {
+          datastoreId: ds.datastoreId,
+          root,
+          capacityBytes: ds.capacityBytes,
+          store,
         });
-      const store = new DatastoreStore(ds.datastoreId, root);
-      const loaded = await store.load();
-      graphs.push(loaded.graph);
-      records.push(...loaded.records.values());
-      torn.set(ds.datastoreId, loaded.tornTailBytes);
-      datastores.set(ds.datastoreId, {
-        datastoreId: ds.datastoreId,
-        root,
-        capacityBytes: ds.capacityBytes,
-        store,
-      });
+        await owners.hold(root);
+        await owners.forgetGone(root);
+        graphs.push(loaded.graph);
+        records.push(...loaded.records.values());
+      }
+      const engine = new QemuDiskEngine(config, datastores, mergeGraphs(graphs), records, owners);
+      const report = await engine.boot();
+      return { engine, report };
+    } catch (error) {
+      await closeAll().catch(() => undefined);
+      throw error;
     }
-    const engine = new QemuDiskEngine(config, datastores, mergeGraphs(graphs), records);
-    const report = await engine.boot(torn);
-    return { engine, report };
   }
 
   get daemonPid(): number | undefined {
@@ -229,7 +280,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     return this.live.nodeCount();
   }
 
-  private async boot(torn: Map<string, number>): Promise<StartReport> {
+  private async boot(): Promise<StartReport> {
     await this.daemon.stopLeftover();
     const specs = await this.liveState.load();
     // Images that were open for writing when the worker stopped: where a crash leaves leaks.
@@ -241,15 +292,20 @@ export class QemuDiskEngine implements DiskEnginePort {
         'diskId' in spec.target ? this.runner.graph.disks[spec.target.diskId] : undefined;
       if (disk) suspects.add(disk.topLayerId);
     }
-    const check = await this.checkAll({ repair: true, deep: false, suspects }, torn);
+    const check = await this.checkAll({ repair: true, deep: false, suspects });
     await this.daemon.start();
     this.daemon.onExit(() => void this.onDaemonExit());
     const reopenedExports = await this.reopenExports(specs);
     return { check, reopenedExports };
   }
 
+  /**
+   * Stops after the operations under way end (abort their signals to hurry them): until then
+   * this engine owns them, and no other worker may finish them in its place.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.runner.drain();
     for (const client of this.clients.values())
       await client.then((c) => c.close()).catch(() => undefined);
     this.clients.clear();
@@ -257,6 +313,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     await this.liveState.flush();
     await this.overlays.close();
     await this.runner.checkpointAll();
+    await this.owners.release();
     for (const ds of this.runner.datastores.values()) await ds.store.close();
   }
 
@@ -392,6 +449,21 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   private isLive = (layerId: string) => this.live.isOpen(layerId);
+
+  /**
+   * The datastore whose log a command goes to, from the command alone (the lock of that datastore
+   * is taken before deciding): where it creates, else what it reads or changes.
+   */
+  private datastoreOfCommand(kind: string, command: Record<string, unknown>): string {
+    const graph = this.runner.graph;
+    // A linked clone stands on its source; its datastoreId only has to agree (the decision says).
+    if (typeof command.datastoreId === 'string' && kind !== 'linkedClone')
+      return command.datastoreId;
+    const ref = (command.target ?? command.source) as LayerRef | undefined;
+    if (ref) return resolveLayer(graph, ref).datastoreId;
+    const sources = command.sources as Fork['sources'] | undefined;
+    return getDisk(graph, String(sources?.[0]?.diskId ?? command.diskId)).datastoreId;
+  }
 
   // ---------------------------------------------------------------- create
 
@@ -725,10 +797,21 @@ export class QemuDiskEngine implements DiskEnginePort {
     const source = resolveLayer(graph, command.source);
     const live = this.live.isOpenWritable(source.layerId);
     const format = command.format === 'same' ? undefined : command.format;
-    const measured = await qemuImg.measure(
-      { format: format ?? 'thin', clusterSizeBytes: source.clusterSizeBytes },
-      { file: this.pathOf(source), format: 'qcow2', forceShare: this.live.isOpen(source.layerId) },
-    );
+    const measured = await qemuImg
+      .measure(
+        { format: format ?? 'thin', clusterSizeBytes: source.clusterSizeBytes },
+        {
+          file: this.pathOf(source),
+          format: 'qcow2',
+          forceShare: this.live.isOpen(source.layerId),
+        },
+      )
+      .catch((error: unknown) => {
+        // Another worker may have removed the source meanwhile: then say so, as deciding would.
+        this.runner.refreshAll();
+        resolveLayer(this.runner.graph, command.source);
+        throw error;
+      });
     const space = await this.spaceProbe(command.datastoreId, true);
     return { live, measured, space };
   }
@@ -1077,8 +1160,15 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   private async pruneTemplates(datastoreId: string): Promise<void> {
-    const ids = new Set(layersOfDatastore(this.runner.graph, datastoreId).map((l) => l.layerId));
-    await this.overlays.prune(this.rootOf(datastoreId), ids);
+    const root = this.rootOf(datastoreId);
+    await this.overlays.prune(
+      root,
+      () => {
+        this.runner.refreshAll();
+        return new Set(layersOfDatastore(this.runner.graph, datastoreId).map((l) => l.layerId));
+      },
+      (name) => this.owners.keepsTemporary(root, name),
+    );
   }
 
   // ---------------------------------------------------------------- fork
@@ -1258,6 +1348,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   async openLive(command: OpenLive): Promise<LiveExport> {
     assertValidId('operation', command.operationId);
     this.assertDaemon();
+    this.runner.refreshAll();
     const graph = this.runner.graph;
     const { layer, exportName, writable, diskId } = this.resolveExport(graph, command.target);
     const chain = chainOf(graph, layer.layerId);
@@ -1524,6 +1615,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   async read(range: ReadRange): Promise<Buffer> {
+    this.runner.refreshAll();
     const layer = resolveLayer(this.runner.graph, range.target);
     this.checkRange(layer, range.offsetBytes, range.lengthBytes);
     return this.withExport(range.target, false, (c) =>
@@ -1532,6 +1624,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   async write(command: { diskId: string; offsetBytes: number; data: Uint8Array }): Promise<void> {
+    this.runner.refreshAll();
     const graph = this.runner.graph;
     const layer = getLayer(graph, getDisk(graph, command.diskId).topLayerId);
     if (layer.frozen) {
@@ -1554,6 +1647,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     offsetBytes?: number;
     lengthBytes?: number;
   }): Promise<BlockMap> {
+    this.runner.refreshAll();
     const graph = this.runner.graph;
     const layer = resolveLayer(graph, query.target);
     const offset = query.offsetBytes ?? 0;
@@ -1591,10 +1685,13 @@ export class QemuDiskEngine implements DiskEnginePort {
   }
 
   async space(datastoreId: string): Promise<DatastoreSpace> {
+    this.runner.refreshAll();
     return this.fullSpace(datastoreId);
   }
 
+  /** The graph as the datastores' logs say now (what other workers committed included). */
   inventory(): Inventory {
+    this.runner.refreshAll();
     return {
       disks: Object.values(this.runner.graph.disks),
       layers: Object.values(this.runner.graph.layers),
@@ -1606,52 +1703,37 @@ export class QemuDiskEngine implements DiskEnginePort {
 
   async check(command: CheckDatastores): Promise<CheckReport> {
     assertValidId('operation', command.operationId);
-    return this.checkAll({ repair: command.repair, deep: true, suspects: new Set() }, new Map());
+    this.runner.refreshAll();
+    return this.checkAll({ repair: command.repair, deep: true, suspects: new Set() });
   }
 
-  private async checkAll(
-    scope: { repair: boolean; deep: boolean; suspects: ReadonlySet<string> },
-    torn: Map<string, number>,
-  ): Promise<CheckReport> {
+  private async checkAll(scope: {
+    repair: boolean;
+    deep: boolean;
+    suspects: ReadonlySet<string>;
+  }): Promise<CheckReport> {
     const findings: CheckFinding[] = [];
     let imagesChecked = 0;
     const runner = this.runner;
-    const host = {
-      now: this.now,
-      graph: () => runner.graph,
-      records: () => [...runner.records.values()],
-      isInFlight: (id: string) => runner.isInFlight(id),
-      isOpen: (layerId: string) => this.live.isOpen(layerId),
-      ownTemporaryFiles: () => this.overlays.spareFileNames(),
-      rollForward: (record: OperationRecord) =>
-        runner.mutex.run(async () => {
-          await runner.commit(
-            record.datastoreId,
-            record.operationId,
-            record.intent.events,
-            record.intent.result ?? null,
-          );
-          const root = this.rootOf(record.datastoreId);
-          for (const name of [...record.intent.removedFiles, ...record.intent.temporaryFiles])
-            await rm(join(root, name), { force: true });
-        }),
-      rollBack: (record: OperationRecord, reason: string) =>
-        runner.mutex.run(async () => {
-          await runner.removeWritten(record.datastoreId, record.intent);
-          await runner.log(record.datastoreId, {
-            phase: 'abandoned',
-            operationId: record.operationId,
-            at: this.now(),
-            reason,
-          });
-        }),
-      quarantine: (datastoreId: string, layerId: string, reason: string) =>
-        this.quarantine(datastoreId, layerId, reason),
-    };
     for (const ds of runner.datastores.values()) {
+      const host: CheckHost = {
+        now: this.now,
+        graph: () => runner.graph,
+        records: () => [...runner.records.values()],
+        refresh: () => runner.refreshAll(),
+        // Check reports operations cut short itself, so the section leaves them to it.
+        section: (section) => runner.section(ds.datastoreId, section, false),
+        takeTornTailBytes: () => ds.store.takeTornTailBytes(),
+        isRunning: (record) => runner.isRunning(record),
+        isBusy: (layerId) => runner.isHeld(layerKey(layerId)),
+        isOpen: (layerId) => this.live.isOpen(layerId),
+        keepsTemporaryFile: (name) => this.owners.keepsTemporary(ds.root, name),
+        finishCutShort: (record) => runner.finishCutShort(record),
+        quarantine: (datastoreId, layerId, reason) => this.quarantine(datastoreId, layerId, reason),
+      };
       const result = await checkDatastore(
         host,
-        { datastoreId: ds.datastoreId, root: ds.root, tornTailBytes: torn.get(ds.datastoreId) },
+        { datastoreId: ds.datastoreId, root: ds.root },
         scope,
       );
       findings.push(...result.findings);
@@ -1693,4 +1775,10 @@ function standaloneDecision(
     capacityBytes,
     clusterSizeBytes,
   };
+}
+
+/** A worker's name for its record of exports: its host and daemon folder, shared by no other. */
+function defaultWorkerId(runtimeDir: string): string {
+  const digest = createHash('sha256').update(`${hostname()}:${runtimeDir}`).digest('hex');
+  return digest.slice(0, 16);
 }

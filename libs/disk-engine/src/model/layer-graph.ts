@@ -163,3 +163,19 @@ export function mergeGraphs(graphs: readonly LayerGraph[]): LayerGraph {
     disks: Object.assign({}, ...graphs.map((g) => g.disks)),
   };
 }
+
+/** The graph with one datastore's part replaced (by what its log says after a reload). */
+export function replaceDatastoreGraph(
+  graph: LayerGraph,
+  datastoreId: string,
+  part: LayerGraph,
+): LayerGraph {
+  const others = (d: { datastoreId: string }) => d.datastoreId !== datastoreId;
+  return mergeGraphs([
+    {
+      layers: Object.fromEntries(Object.entries(graph.layers).filter(([, l]) => others(l))),
+      disks: Object.fromEntries(Object.entries(graph.disks).filter(([, d]) => others(d))),
+    },
+    part,
+  ]);
+}

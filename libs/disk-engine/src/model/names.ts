@@ -35,3 +35,19 @@ export function temporaryFileName(fileName: string, operationId: string): string
 export function isTemporaryFileName(name: string): boolean {
   return name.startsWith('.') && name.endsWith('.tmp');
 }
+
+/**
+ * Temporary files an engine keeps on purpose beyond any one operation (spare overlays, overlay
+ * templates being made): named after the engine (owners.ts), so that other engines sharing the
+ * datastore leave them alone while it lives, and may remove them once it is gone.
+ */
+export function ownedTemporaryFileName(name: string, ownerId: string): string {
+  return `.${name}.${ownerId}.tmp`;
+}
+
+const OWNED = /^\..*\.([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.tmp$/;
+
+/** The engine named in a temporary file's name, or undefined. */
+export function temporaryOwner(name: string): string | undefined {
+  return OWNED.exec(name)?.[1];
+}

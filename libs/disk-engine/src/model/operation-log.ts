@@ -21,6 +21,26 @@ export interface CompletionProbe {
   absentFileName?: string;
 }
 
+/** Layer and disk keys an operation holds until it ends (see engine/locks.ts). */
+export interface LockRequest {
+  /** Changed by the operation: nobody else may read or change them meanwhile. */
+  exclusive: string[];
+  /** Read by the operation: others may read them too, nobody may change them. */
+  shared: string[];
+}
+
+/**
+ * The engine (worker process) that started an operation. Only `ownerId` decides anything: the
+ * owner holds a lock named after it while it lives (engine/owners.ts); the rest is for people.
+ */
+export interface OperationOwner {
+  ownerId: string;
+  hostname: string;
+  pid: number;
+  /** ISO-8601: when the owning engine started. */
+  startedAt: string;
+}
+
 export interface OperationIntent {
   /** The events the operation commits if it completes. */
   events: DiskEngineEvent[];
@@ -34,6 +54,10 @@ export interface OperationIntent {
   completedWhen?: CompletionProbe;
   /** The result the caller gets, as decided; check commits it when it rolls forward. */
   result?: unknown;
+  /** What the operation holds while under way, so that other processes respect it too. */
+  locks?: LockRequest;
+  /** Bytes promised to the operation while under way (space checks count them as used). */
+  reserveBytes?: number;
 }
 
 export type OperationLogEntry =
@@ -46,6 +70,8 @@ export type OperationLogEntry =
       fingerprint: string;
       at: string;
       intent: OperationIntent;
+      /** Absent in logs written before engines shared datastores: such an owner counts as gone. */
+      owner?: OperationOwner;
     }
   | {
       phase: 'committed';
@@ -68,6 +94,7 @@ export interface OperationRecord {
   startedAt: string;
   finishedAt?: string;
   intent: OperationIntent;
+  owner?: OperationOwner;
   result?: unknown;
   error?: DiskErrorData;
 }
@@ -92,6 +119,7 @@ export function applyLogEntry(
       status: 'started',
       startedAt: entry.at,
       intent: entry.intent,
+      ...(entry.owner ? { owner: entry.owner } : {}),
     };
   }
   if (!record || record.status !== 'started') {

@@ -99,6 +99,10 @@ const LOG_STEP_BYTES = 1024 * 1024;
  * in zero-filled steps (written and synced once per step), so an append overwrites blocks that
  * already exist and its fdatasync flushes data only: no journal commit for a new size or new
  * blocks, which is most of the cost of a sync on ext4. The log ends at its first NUL byte.
+ *
+ * Several processes may append to one log, one at a time (the datastore lock): each moves its
+ * end to what it read (`seek`) before appending, and grows the file only past its current size,
+ * so it never writes zeros over lines another process appended.
  */
 export class DurableLog {
   private growing?: Promise<void>;
@@ -121,6 +125,11 @@ export class DurableLog {
     return log;
   }
 
+  /** Where the next line goes: the end of the content as last read. */
+  seek(endBytes: number): void {
+    this.endBytes = endBytes;
+  }
+
   async append(line: string): Promise<void> {
     const bytes = Buffer.from(`${line}\n`);
     const at = this.endBytes;
@@ -138,6 +147,12 @@ export class DurableLog {
   private async reserve(bytes: number): Promise<void> {
     while (this.allocatedBytes < bytes) {
       this.growing ??= (async () => {
+        // Another process may have grown the file since: zeros go past its size only.
+        const { size } = await this.handle.stat();
+        if (size > this.allocatedBytes) {
+          this.allocatedBytes = size;
+          return;
+        }
         const zeros = Buffer.alloc(LOG_STEP_BYTES);
         await this.handle.write(zeros, 0, zeros.length, this.allocatedBytes);
         await this.handle.sync();

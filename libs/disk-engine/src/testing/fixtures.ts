@@ -50,5 +50,16 @@ export function pattern(byte: number, length: number): Buffer {
   return Buffer.alloc(length, byte);
 }
 
+/** A full clone of disk `src` into a new disk `copy`, every byte written (the longest copy). */
+export function fullCopyOfSrc(operationId: string) {
+  return {
+    operationId,
+    source: { diskId: 'src' },
+    diskId: 'copy',
+    datastoreId: 'ds1',
+    format: 'thick-eager-zeroed' as const,
+  };
+}
+
 let counter = 0;
 export const opId = (label = 'op') => `${label}-${process.pid}-${++counter}`;

@@ -1,4 +1,7 @@
-/** The parent side of crash-worker.ts: start it, call the engine in it, kill it with its daemon. */
+/**
+ * The parent side of crash-worker.ts: start it, call the engine in it, stop it or kill it with its
+ * daemon. Several of them on one datastore are several workers sharing it.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { isAlive } from '../daemon/storage-daemon';
@@ -70,6 +73,13 @@ export class WorkerProcess {
         throw Object.assign(new Error('engine call failed'), m.error as object);
       return m.type === 'result' ? m.result : undefined;
     });
+  }
+
+  /** A clean stop: the engine stops (operations under way end first), then the process. */
+  async stop(): Promise<void> {
+    await this.call('stop', {});
+    this.child.kill();
+    await this.exited;
   }
 
   /** The crash: the daemon first (so it cannot flush on the worker's death), then the worker. */
