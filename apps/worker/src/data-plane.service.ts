@@ -55,6 +55,7 @@ export class DataPlaneService implements OnApplicationShutdown {
             details: {
               datastores: this.served?.datastoreIds.length ?? 0,
               group: this.served?.group,
+              startupCheck: this.plane.report.check,
             },
           }
         : { status: 'down', details: { error: 'no datastore reachable yet' } },
@@ -104,6 +105,7 @@ export class DataPlaneService implements OnApplicationShutdown {
         capacityBytes: Number(row.capacity_bytes),
       })),
       runtimeDir: this.settings.runtimeDir,
+      workerId: this.settings.workerId,
     });
     const { check, reopenedExports } = this.plane.report;
     this.logger.info(

@@ -35,6 +35,9 @@ import type { WorkerSettings } from './worker-settings';
 
 /** How often a running job looks for a cancel request or a newer attempt. */
 const WATCH_MS = 500;
+/** A job whose disk work is busy elsewhere is tried again, this often, this many times. */
+const BUSY_RETRY_MS = 1_000;
+const BUSY_RETRIES = 60;
 /** Progress is sent at most this often per task. */
 const PROGRESS_EVERY_MS = 250;
 
@@ -172,25 +175,27 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     const watch = setInterval(() => void this.watch(taskId, attempt, controller), WATCH_MS);
     let lastProgress = 0;
     try {
-      const outcome = await runJob(job, {
-        engine: this.dataPlane.engine,
-        taskId,
-        workerId: this.settings.workerId,
-        signal: controller.signal,
-        progress: (phase, doneBytes, totalBytes) => {
-          const now = Date.now();
-          if (now - lastProgress < PROGRESS_EVERY_MS && doneBytes < totalBytes) return;
-          lastProgress = now;
-          void this.sendProgress({
-            taskId,
-            attempt,
-            phase,
-            doneBytes,
-            totalBytes,
-            reportedAt: new Date(now).toISOString(),
-          });
-        },
-      });
+      const outcome = await this.untilNotBusy(controller.signal, () =>
+        runJob(job, {
+          engine: this.dataPlane.engine,
+          taskId,
+          workerId: this.settings.workerId,
+          signal: controller.signal,
+          progress: (phase, doneBytes, totalBytes) => {
+            const now = Date.now();
+            if (now - lastProgress < PROGRESS_EVERY_MS && doneBytes < totalBytes) return;
+            lastProgress = now;
+            void this.sendProgress({
+              taskId,
+              attempt,
+              phase,
+              doneBytes,
+              totalBytes,
+              reportedAt: new Date(now).toISOString(),
+            });
+          },
+        }),
+      );
       clearInterval(watch);
       await this.reporter.succeeded(
         taskId,
@@ -289,6 +294,23 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
+  /**
+   * Another worker may still hold one of the job's operations (it lost the job but not its
+   * process yet), or a datastore's lock for a moment: the engine says so with a retryable code.
+   * The job's operations are idempotent, so the job runs again until it gets through.
+   */
+  private async untilNotBusy<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (error) {
+        if (!isBusyElsewhere(error) || signal.aborted || attempt >= BUSY_RETRIES) throw error;
+        this.logger.warn({ code: error.code, attempt }, 'disk engine busy; trying the job again');
+        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS));
+      }
+    }
+  }
+
   /** Stops the job when someone asked to cancel it, or a newer attempt took it over. */
   private async watch(taskId: string, attempt: number, controller: AbortController): Promise<void> {
     try {
@@ -317,6 +339,14 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       })
       .catch(() => undefined);
   }
+}
+
+/** Work another worker still holds, or a lock held for a moment: worth running the job again. */
+function isBusyElsewhere(error: unknown): boolean {
+  return (
+    error instanceof DiskEngineError &&
+    (error.code === 'DISK.BUSY' || error.code === 'DISK.OPERATION_IN_PROGRESS')
+  );
 }
 
 function isSuperseded(error: unknown): boolean {
