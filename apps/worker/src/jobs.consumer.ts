@@ -305,7 +305,10 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
         return await run();
       } catch (error) {
         if (!isBusyElsewhere(error) || signal.aborted || attempt >= BUSY_RETRIES) throw error;
-        this.logger.warn({ code: error.code, attempt }, 'disk engine busy; trying the job again');
+        this.logger.warn(
+          { code: (error as DiskEngineError).code, attempt },
+          'disk engine busy; trying the job again',
+        );
         await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS));
       }
     }
@@ -342,7 +345,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
 }
 
 /** Work another worker still holds, or a lock held for a moment: worth running the job again. */
-function isBusyElsewhere(error: unknown): boolean {
+function isBusyElsewhere(error: unknown): error is DiskEngineError {
   return (
     error instanceof DiskEngineError &&
     (error.code === 'DISK.BUSY' || error.code === 'DISK.OPERATION_IN_PROGRESS')
