@@ -30,6 +30,7 @@ export interface TestDatabase {
 }
 
 const OBJECT_IN_USE = '55006';
+const ADMIN_SHUTDOWN = '57P01';
 
 /** A fresh, migrated database of its own for one test file: copied from the template (fast). */
 export async function createTestDatabase(poolSize = 10): Promise<TestDatabase> {
@@ -46,6 +47,10 @@ export async function createTestDatabase(poolSize = 10): Promise<TestDatabase> {
     }
   }
   const pool = new Pool({ connectionString: url, max: poolSize });
+  // Dropping the database ends its sessions (FORCE): an idle connection learning so is no failure.
+  pool.on('error', (error: Error & { code?: string }) => {
+    if (error.code !== ADMIN_SHUTDOWN) throw error;
+  });
   return {
     url,
     pool,
