@@ -5,21 +5,12 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
-import { EVENT_TOPIC_PARTITIONS, progressTopic } from '@dolly/contracts';
+import { EVENT_TOPIC_PARTITIONS, progressTopic, type TaskProgressMessage } from '@dolly/contracts';
 import { ensureTopics } from '@dolly/messaging';
 import { DOLLY_CONFIG, KAFKA, PG_POOL } from '@dolly/platform';
 import type { Consumer, Kafka } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
-
-interface ProgressMessage {
-  taskId: string;
-  attempt: number;
-  phase: string;
-  doneBytes: number;
-  totalBytes: number;
-  reportedAt: string;
-}
 
 /**
  * Keeps the latest progress of running tasks, from the progress topic (not events: they would
@@ -56,10 +47,10 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
     await consumer.subscribe({ topics: [topic], fromBeginning: false });
     await consumer.run({
       eachBatch: async ({ batch }) => {
-        const latest = new Map<string, ProgressMessage>();
+        const latest = new Map<string, TaskProgressMessage>();
         for (const message of batch.messages) {
           if (!message.value) continue;
-          const progress = JSON.parse(message.value.toString('utf8')) as ProgressMessage;
+          const progress = JSON.parse(message.value.toString('utf8')) as TaskProgressMessage;
           const seen = latest.get(progress.taskId);
           if (!seen || seen.reportedAt <= progress.reportedAt)
             latest.set(progress.taskId, progress);

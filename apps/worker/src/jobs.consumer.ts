@@ -12,6 +12,7 @@ import {
   progressTopic,
   workerGroupId,
   workerOwnGroupId,
+  type TaskProgressMessage,
 } from '@dolly/contracts';
 import { DiskEngineError } from '@dolly/disk-engine';
 import {
@@ -326,14 +327,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  private async sendProgress(progress: {
-    taskId: string;
-    attempt: number;
-    phase: string;
-    doneBytes: number;
-    totalBytes: number;
-    reportedAt: string;
-  }) {
+  private async sendProgress(progress: TaskProgressMessage) {
     await this.producer
       ?.send({
         topic: progressTopic(this.config.kafkaPrefix),

@@ -31,3 +31,18 @@ export const workerGroupId = (prefix: string, group: string) => `${prefix}dolly-
 /** A worker's own consumer group: the jobs only it can do (a running VM's disks are in its daemon). */
 export const workerOwnGroupId = (prefix: string, workerId: string) =>
   `${prefix}dolly-worker-${workerId}`;
+
+/**
+ * A message on the progress topic (JSON, keyed by task id): how far a worker's attempt of a task
+ * got. Not an event: frequent, short-lived (the topic keeps an hour), the newest one wins.
+ */
+export interface TaskProgressMessage {
+  taskId: string;
+  attempt: number;
+  /** What the worker does now (copy, merge, create...). */
+  phase: string;
+  doneBytes: number;
+  totalBytes: number;
+  /** ISO 8601. */
+  reportedAt: string;
+}
