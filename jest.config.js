@@ -30,8 +30,7 @@ module.exports = {
     {
       ...common,
       displayName: 'integration',
-      // Real services on a 2-core machine shared with other suites: minutes, not seconds, at worst.
-      testTimeout: 120_000,
+      setupFilesAfterEnv: ['<rootDir>/tools/jest/real-services-timeout.ts'],
       testMatch: ['<rootDir>/{apps,libs,tools}/**/*.int-spec.ts'],
       globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
@@ -39,7 +38,7 @@ module.exports = {
     {
       ...common,
       displayName: 'e2e',
-      testTimeout: 180_000,
+      setupFilesAfterEnv: ['<rootDir>/tools/jest/real-services-timeout.ts'],
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',

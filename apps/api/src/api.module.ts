@@ -35,6 +35,10 @@ import { DeleteVmController } from './vms/delete-vm/delete-vm.http.controller';
 import { VmsQueryController } from './vms/queries/vms.http.controller';
 import { GetVmHandler, ListVmsHandler } from './vms/queries/vm.queries';
 import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
+import { InstantCloneController } from './vms/instant-clone.http.controller';
+import { OperateOnPoolHandler } from './pools/pool-operations';
+import { GetPoolHandler, ListPoolsHandler } from './pools/pool.queries';
+import { PoolsController } from './pools/pools.http.controller';
 
 @Module({
   imports: [
@@ -57,6 +61,8 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     SnapshotsController,
     TemplatesController,
     ContractsController,
+    InstantCloneController,
+    PoolsController,
   ],
   providers: [
     {
@@ -75,6 +81,9 @@ import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
     ProjectionWaiter,
     PipelineHealth,
     OperateOnVmHandler,
+    OperateOnPoolHandler,
+    ListPoolsHandler,
+    GetPoolHandler,
     PlacementService,
     DecideHostHandler,
     DecideDatastoreHandler,

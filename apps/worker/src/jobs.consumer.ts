@@ -18,8 +18,8 @@ import { DiskEngineError } from '@dolly/disk-engine';
 import {
   DomainError,
   type Job,
-  type JobOutcome,
   type Measurements,
+  jobDisks,
   type Placement,
   type TaskQueued,
 } from '@dolly/domain';
@@ -30,7 +30,7 @@ import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
 import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
-import { runJob } from './jobs/run-job';
+import { type AnyOutcome, runJob } from './jobs/run-job';
 import { TaskReporter } from './task-reporter';
 import type { WorkerSettings } from './worker-settings';
 
@@ -254,17 +254,12 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
    * layer holds each range, the chain's lineage) and the datastore's usage. A measure that fails
    * is left out rather than failing work already done.
    */
-  private async measure(job: Job, outcome: JobOutcome): Promise<Measurements | undefined> {
+  private async measure(job: Job, outcome: AnyOutcome): Promise<Measurements | undefined> {
+    // A fork's (or refreshed clone's) overlays are empty by construction: forks stay cheap.
+    if (job.kind === 'fork' || job.kind === 'refresh') return undefined;
     const engine = this.dataPlane.engine;
-    const datastoreId = job.kind === 'clone' ? job.targetDatastoreId : job.datastoreId;
-    const diskIds =
-      outcome.kind === 'delete-vm'
-        ? []
-        : job.kind === 'clone'
-          ? job.disks.map((d) => d.diskId)
-          : 'diskIds' in job
-            ? job.diskIds
-            : job.disks.map((d) => d.diskId);
+    const { datastoreId, diskIds: touched } = jobDisks(job);
+    const diskIds = outcome.kind === 'delete-vm' ? [] : touched;
     try {
       const blockMaps = [];
       for (const diskId of diskIds) {

@@ -6,17 +6,26 @@ import {
   type JobOutcome,
   type Measurements,
   type TaskState,
+  type ChainOutcome,
+  type Workspace,
+  abandonChainJob,
   abandonJob,
+  chainJobStreams,
+  completeChainJob,
   completeJob,
+  isChainJob,
+  jobDisks,
   foldEvents,
   taskDecider,
   taskStreamId,
 } from '@dolly/domain';
 import type { EventMetadata } from '@dolly/contracts';
+import { randomIds } from '@dolly/platform';
 import {
   type PostgresEventStore,
   type StreamSlot,
   asDomainEvents,
+  decideInWorkspace,
   handleAcross,
   vmSlot,
   datastoreSlot,
@@ -43,8 +52,8 @@ function outcomeSlots(taskId: string, job: Job) {
     default:
       return {
         task: taskSlot(taskId),
-        vm: vmSlot(job.vmId),
-        datastore: datastoreSlot(job.datastoreId),
+        vm: vmSlot(jobDisks(job).vmId),
+        datastore: datastoreSlot(jobDisks(job).datastoreId),
       };
   }
 }
@@ -108,11 +117,20 @@ export class TaskReporter {
     taskId: string,
     correlationId: string,
     attempt: number,
-    outcome: JobOutcome,
+    outcome: JobOutcome | ChainOutcome,
     measured?: Measurements,
   ): Promise<void> {
     const task = await this.task(taskId);
     if (task.status === 'absent') return;
+    if (isChainJob(task.job)) {
+      return this.decideChain(taskId, correlationId, 'CompleteTask', task, (ws) =>
+        completeChainJob(
+          ws,
+          { taskId, attempt, outcome: outcome as ChainOutcome, measured },
+          randomIds,
+        ),
+      );
+    }
     // A clone to power on afterwards starts a power task; this worker holds the new disks, so it does it.
     const followUp: FollowUp | undefined =
       task.job.kind === 'clone' && task.job.powerOnAfter
@@ -127,7 +145,7 @@ export class TaskReporter {
       ...(followUp ? { followUp: taskSlot(followUp.taskId) } : {}),
     };
     await this.write(taskId, correlationId, 'CompleteTask', slots, (s) =>
-      completeJob(attempt, outcome, s, followUp, measured),
+      completeJob(attempt, outcome as JobOutcome, s, followUp, measured),
     );
   }
 
@@ -139,6 +157,12 @@ export class TaskReporter {
   ): Promise<void> {
     const task = await this.task(taskId);
     if (task.status === 'absent') return;
+    const command = ending.cancelled ? 'CancelTask' : 'FailTask';
+    if (isChainJob(task.job)) {
+      return this.decideChain(taskId, correlationId, command, task, (ws) =>
+        abandonChainJob(ws, { taskId, attempt, ...ending }, randomIds),
+      );
+    }
     await this.write(
       taskId,
       correlationId,
@@ -146,6 +170,25 @@ export class TaskReporter {
       outcomeSlots(taskId, task.job),
       (s) => abandonJob({ attempt, ...ending }, s),
     );
+  }
+
+  /** The chain's jobs touch a pool and whatever it does next (new spares, its teardown). */
+  private async decideChain(
+    taskId: string,
+    correlationId: string,
+    command: string,
+    task: Exclude<TaskState, { status: 'absent' }>,
+    decide: (ws: Workspace) => void,
+  ): Promise<void> {
+    const pool = chainJobStreams(taskId, task.job).find((key) => key.kind === 'pool');
+    await decideInWorkspace(this.store, {
+      streams: chainJobStreams(taskId, task.job),
+      serializeOn: pool,
+      decide,
+      ids: randomIds,
+      metadata: this.metadata(taskId, correlationId, command),
+      now: new Date().toISOString(),
+    });
   }
 
   private async write<Slots extends Record<string, StreamSlot<unknown>>>(

@@ -4,6 +4,7 @@ import {
   DatastoreSpaceReservedData,
   DatastoreUsageMeasuredData,
   HostRegisteredData,
+  POOL_EVENT_SCHEMAS,
   TaskCancelRequestedData,
   TaskCancelledData,
   TaskFailedData,
@@ -20,7 +21,7 @@ import type { TSchema } from '@sinclair/typebox';
  * version's schema never changes meaning: a change is a new version, with an upcaster from the one
  * before, so old events in the store still read as the current type.
  */
-export type StreamType = 'host' | 'datastore' | 'vm' | 'task' | 'worker';
+export type StreamType = 'host' | 'datastore' | 'vm' | 'task' | 'worker' | 'pool';
 
 export interface EventSchemaVersion {
   version: number;
@@ -62,6 +63,7 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('TaskCancelRequested', 'task', TaskCancelRequestedData),
   entry('TaskCancelled', 'task', TaskCancelledData),
   entry('WorkerAnnounced', 'worker', WorkerAnnouncedData),
+  ...Object.entries(POOL_EVENT_SCHEMAS).map(([type, schema]) => entry(type, 'pool', schema)),
 ];
 
 const byType = new Map(EVENT_CATALOG.map((entry) => [entry.type, entry]));

@@ -10,7 +10,14 @@ export function eventTopic(streamType: StreamType, prefix = ''): string {
   return `${prefix}dolly.${streamType}.events`;
 }
 
-export const STREAM_TYPES: readonly StreamType[] = ['host', 'datastore', 'vm', 'task', 'worker'];
+export const STREAM_TYPES: readonly StreamType[] = [
+  'host',
+  'datastore',
+  'vm',
+  'task',
+  'worker',
+  'pool',
+];
 
 export function allEventTopics(prefix = ''): string[] {
   return STREAM_TYPES.map((streamType) => eventTopic(streamType, prefix));

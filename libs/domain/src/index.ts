@@ -12,4 +12,8 @@ export * from './task/task.events';
 export * from './task/task';
 export * from './jobs/jobs';
 export * from './workflows/operations';
+export * from './workflows/workspace';
+export * from './workflows/instant-clones';
+export * from './pool/pool.events';
+export * from './pool/pool';
 export * from './worker/worker';

@@ -3,3 +3,4 @@ export * from './command-handler';
 export * from './outbox-relay';
 export * from './batched-appends';
 export * from './slots';
+export * from './workspace-decision';

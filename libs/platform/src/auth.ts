@@ -21,6 +21,10 @@ export const PERMISSIONS = {
   /** Cloning is management-plane work: vCenter clones, a host client cannot. */
   'vm:clone': ['admin', 'operator'],
   'vm:snapshot': ['admin', 'operator'],
+  /** Pools make and remove VMs of their own: the same hands that clone. */
+  'pools:write': ['admin', 'operator'],
+  /** What a connection broker does when users come and go. */
+  'desktops:assign': ['admin', 'operator'],
   'tasks:cancel': ['admin', 'operator'],
   'tasks:read': ['admin', 'operator', 'auditor', 'host-client'],
   'audit:read': ['admin', 'operator', 'auditor'],

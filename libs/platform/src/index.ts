@@ -6,3 +6,4 @@ export * from './platform.module';
 export * from './problem';
 export * from './tokens';
 export * from './validation';
+export * from './identity';

@@ -1,5 +1,11 @@
 import { Column, Entity, PrimaryColumn, type ValueTransformer } from 'typeorm';
-import type { DatastoreState, DiskBlockMap, ExistingVm, HostState } from '@dolly/domain';
+import type {
+  DatastoreState,
+  DiskBlockMap,
+  ExistingPool,
+  ExistingVm,
+  HostState,
+} from '@dolly/domain';
 import { LIVE_SCHEMA } from './projection';
 
 /** PostgreSQL bigint arrives as a string; byte counts fit a JavaScript number (below 2^53). */
@@ -44,6 +50,20 @@ export class VmRow {
   @Column('uuid', { name: 'host_id' }) hostId!: string;
   @Column('uuid', { name: 'datastore_id' }) datastoreId!: string;
   @Column('jsonb') state!: ExistingVm;
+  @Column({ ...timestamp, name: 'created_at' }) createdAt!: Date;
+  @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
+  @Column('integer') version!: number;
+}
+
+@Entity({ schema: LIVE_SCHEMA, name: 'pools' })
+export class PoolRow {
+  @PrimaryColumn('uuid', { name: 'pool_id' }) poolId!: string;
+  @Column('text') name!: string;
+  @Column('text') lifecycle!: string;
+  @Column('text', { name: 'image_status' }) imageStatus!: string;
+  @Column('integer') machines!: number;
+  @Column('integer') assigned!: number;
+  @Column('jsonb') state!: ExistingPool;
   @Column({ ...timestamp, name: 'created_at' }) createdAt!: Date;
   @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;
   @Column('integer') version!: number;
@@ -126,6 +146,7 @@ export const READ_MODEL_ENTITIES = [
   DatastoreRow,
   VmRow,
   WorkerRow,
+  PoolRow,
   TaskRow,
   TaskProgressRow,
   AuditEntryRow,

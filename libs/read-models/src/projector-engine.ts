@@ -5,6 +5,7 @@ import { auditLogProjection } from './audit/audit-log.projection';
 import {
   datastoresProjection,
   hostsProjection,
+  poolsProjection,
   vmsProjection,
   workersProjection,
 } from './inventory/inventory.projection';
@@ -17,6 +18,7 @@ export const PROJECTIONS: readonly Projection[] = [
   datastoresProjection,
   vmsProjection,
   workersProjection,
+  poolsProjection,
   blockMapsProjection,
   tasksProjection,
   auditLogProjection,

@@ -14,6 +14,8 @@ export interface CommandOutcome {
   changed: boolean;
   /** True when a task was queued for a worker: the change happens when the task ends. */
   async?: boolean;
+  /** What the decision answered besides the change (the desktop an entitlement handed out). */
+  result?: unknown;
 }
 
 /**

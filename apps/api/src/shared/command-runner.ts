@@ -28,6 +28,8 @@ export interface CommandAccepted {
   resource?: unknown;
   /** How the task ended, when the client waited for it. */
   task?: TaskView;
+  /** What the command answered (the desktop an entitlement handed out). */
+  result?: unknown;
 }
 
 /**
@@ -149,6 +151,7 @@ export class CommandRunner {
         task: outcome.changed ? taskPath(execution.taskId) : null,
         target: resourcePath(target.type, target.id),
       },
+      ...(outcome.result === undefined ? {} : { result: outcome.result }),
     };
     const headers: Record<string, string> = { etag: `"${outcome.streamVersion}"` };
     if (outcome.changed) headers.location = taskPath(execution.taskId);

@@ -5,6 +5,7 @@ const COLLECTIONS: Record<string, string> = {
   datastore: 'datastores',
   task: 'tasks',
   worker: 'workers',
+  pool: 'pools',
 };
 
 export function resourcePath(type: string, id: string): string {

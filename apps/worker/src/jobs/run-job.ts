@@ -1,15 +1,22 @@
 import type { DiskEnginePort, OperationProgress } from '@dolly/disk-engine';
 import type {
+  ChainOutcome,
   CloneJob,
   CreateDisksJob,
   DeleteVmJob,
   DiskPlacement,
+  ForkJob,
   Job,
   JobOutcome,
   LiveExport,
+  PoolImageJob,
   PowerJob,
+  RefreshJob,
   SnapshotJob,
 } from '@dolly/domain';
+
+/** What a job did: the outcome its task records. */
+export type AnyOutcome = JobOutcome | ChainOutcome;
 
 export interface JobContext {
   engine: DiskEnginePort;
@@ -249,7 +256,25 @@ async function snapshot(job: SnapshotJob, context: JobContext): Promise<JobOutco
   }
 }
 
+/** Closes whatever of these disks is exported (a running VM a pool deletes at once). */
+async function closeOpen(context: JobContext, diskIds: string[], step: string) {
+  const open = new Set(context.engine.inventory().exports.map((exported) => exported.diskId));
+  for (const diskId of diskIds.filter((id) => open.has(id))) {
+    await context.engine.closeLive(
+      { operationId: operationId(context, step, diskId), target: { diskId } },
+      { signal: context.signal },
+    );
+  }
+}
+
 async function deleteVm(job: DeleteVmJob, context: JobContext): Promise<JobOutcome> {
+  if (job.live) {
+    await closeOpen(
+      context,
+      [...job.diskIds, ...(job.memoryImageId ? [job.memoryImageId] : [])],
+      'close',
+    );
+  }
   const known = new Set(context.engine.inventory().disks.map((d) => d.diskId));
   for (const diskId of [...job.diskIds, ...(job.memoryImageId ? [job.memoryImageId] : [])]) {
     // A retried delete finds some disks gone already.
@@ -263,8 +288,210 @@ async function deleteVm(job: DeleteVmJob, context: JobContext): Promise<JobOutco
   return { kind: 'delete-vm' };
 }
 
+const placementOf = (result: {
+  diskId: string;
+  layerId: string;
+  allocatedBytes: number;
+}): DiskPlacement => ({
+  diskId: result.diskId,
+  layerId: result.layerId,
+  allocatedBytes: result.allocatedBytes,
+});
+
+/**
+ * An instant clone: overlays of the parent's disks and memory image over their frozen state (the
+ * first fork freezes the parent), exported at once. No data is copied and nothing boots.
+ */
+async function fork(job: ForkJob, context: JobContext): Promise<ChainOutcome> {
+  const { engine } = context;
+  const result = await engine.fork(
+    {
+      operationId: operationId(context, 'fork'),
+      sources: [
+        ...job.disks.map((d) => ({ diskId: d.sourceDiskId, newDiskId: d.diskId })),
+        { diskId: job.memoryImage.sourceImageId, newDiskId: job.memoryImage.imageId },
+      ],
+    },
+    { signal: context.signal },
+  );
+  const byDisk = new Map(result.forks.map((f) => [f.diskId, f]));
+  const froze = result.events.some((event) => event.type === 'LayerFrozen');
+  const parentDisks = new Set(job.disks.map((d) => d.sourceDiskId));
+  context.progress('done', 1, 1);
+  return {
+    kind: 'fork',
+    disks: job.disks.map((d) => {
+      const forked = byDisk.get(d.diskId)!;
+      // A new overlay holds no data yet; the block maps measured next say what it takes.
+      return { diskId: d.diskId, layerId: forked.layerId, allocatedBytes: 0 };
+    }),
+    workerId: context.workerId,
+    exports: job.disks.map((d) => asVmExport(byDisk.get(d.diskId)!.export)),
+    memoryImage: asVmExport(byDisk.get(job.memoryImage.imageId)!.export),
+    parentExports: froze
+      ? engine
+          .inventory()
+          .exports.filter((e) => e.diskId && parentDisks.has(e.diskId))
+          .map(asVmExport)
+      : null,
+  };
+}
+
+/**
+ * A pool's image, one disk at a time: the internal template (a linked clone of the golden
+ * snapshot, frozen), the replica (a thin flattened copy of it, frozen: the read-only base), and
+ * the parent (a linked clone of the replica), whose disks and a fresh memory image are opened.
+ */
+async function poolImage(job: PoolImageJob, context: JobContext): Promise<ChainOutcome> {
+  const { engine, signal } = context;
+  const steps = progressOverSteps(
+    context,
+    job.disks.map((d) => d.capacityBytes),
+  );
+  const template: DiskPlacement[] = [];
+  const replica: DiskPlacement[] = [];
+  const parent: DiskPlacement[] = [];
+  const exports: LiveExport[] = [];
+  for (const [index, disk] of job.disks.entries()) {
+    const step = steps.step(index);
+    template.push(
+      placementOf(
+        await engine.linkedClone(
+          {
+            operationId: operationId(context, 'template', disk.templateDiskId),
+            source: { layerId: disk.snapshotLayerId },
+            diskId: disk.templateDiskId,
+            datastoreId: job.sourceDatastoreId,
+          },
+          { signal },
+        ),
+      ),
+    );
+    await engine.freeze(
+      {
+        operationId: operationId(context, 'freeze', disk.templateDiskId),
+        diskId: disk.templateDiskId,
+      },
+      { signal },
+    );
+    replica.push(
+      placementOf(
+        await engine.fullClone(
+          {
+            operationId: operationId(context, 'replica', disk.replicaDiskId),
+            source: { diskId: disk.templateDiskId },
+            diskId: disk.replicaDiskId,
+            datastoreId: job.datastoreId,
+            format: 'thin',
+          },
+          step,
+        ),
+      ),
+    );
+    await engine.freeze(
+      {
+        operationId: operationId(context, 'freeze', disk.replicaDiskId),
+        diskId: disk.replicaDiskId,
+      },
+      { signal },
+    );
+    parent.push(
+      placementOf(
+        await engine.linkedClone(
+          {
+            operationId: operationId(context, 'parent', disk.parentDiskId),
+            source: { diskId: disk.replicaDiskId },
+            diskId: disk.parentDiskId,
+            datastoreId: job.datastoreId,
+          },
+          { signal },
+        ),
+      ),
+    );
+    exports.push(
+      asVmExport(
+        await engine.openLive(
+          {
+            operationId: operationId(context, 'open', disk.parentDiskId),
+            target: { diskId: disk.parentDiskId },
+          },
+          { signal },
+        ),
+      ),
+    );
+  }
+  const memoryId = job.parentMemory.imageId;
+  await engine.createDisk(
+    {
+      operationId: operationId(context, 'memory'),
+      datastoreId: job.datastoreId,
+      diskId: memoryId,
+      kind: 'memory',
+      format: 'thin',
+      capacityBytes: job.parentMemory.sizeBytes,
+    },
+    { signal },
+  );
+  const memoryImage = asVmExport(
+    await engine.openLive(
+      { operationId: operationId(context, 'open', memoryId), target: { diskId: memoryId } },
+      { signal },
+    ),
+  );
+  steps.done();
+  return {
+    kind: 'pool-image',
+    template,
+    replica,
+    parent,
+    workerId: context.workerId,
+    exports,
+    memoryImage,
+  };
+}
+
+/**
+ * Back to the fork state: each overlay (disks and memory) is replaced by a new empty one over the
+ * same frozen base, and reopened. The VM keeps its disks' ids, its name and its MAC.
+ */
+async function refresh(job: RefreshJob, context: JobContext): Promise<ChainOutcome> {
+  const { engine, signal } = context;
+  const images = [...job.diskIds, job.memoryImageId];
+  await closeOpen(context, images, 'close');
+  const disks: DiskPlacement[] = [];
+  const opened = new Map<string, LiveExport>();
+  for (const diskId of images) {
+    const inventory = engine.inventory();
+    const top = inventory.layers.find(
+      (l) => l.layerId === inventory.disks.find((d) => d.diskId === diskId)?.topLayerId,
+    );
+    if (!top?.backingLayerId) throw new Error(`Disk ${diskId} has no fork base to go back to`);
+    const result = await engine.revert(
+      { operationId: operationId(context, 'refresh', diskId), diskId, layerId: top.backingLayerId },
+      { signal },
+    );
+    if (diskId !== job.memoryImageId) disks.push(placementOf(result));
+    opened.set(
+      diskId,
+      asVmExport(
+        await engine.openLive(
+          { operationId: operationId(context, 'reopen', diskId), target: { diskId } },
+          { signal },
+        ),
+      ),
+    );
+  }
+  context.progress('done', 1, 1);
+  return {
+    kind: 'refresh',
+    disks,
+    exports: job.diskIds.map((diskId) => opened.get(diskId)!),
+    memoryImage: opened.get(job.memoryImageId)!,
+  };
+}
+
 /** Does a job's disk work with the engine; what it did comes back as the outcome the task records. */
-export function runJob(job: Job, context: JobContext): Promise<JobOutcome> {
+export function runJob(job: Job, context: JobContext): Promise<AnyOutcome> {
   switch (job.kind) {
     case 'create-disks':
       return createDisks(job, context);
@@ -276,5 +503,11 @@ export function runJob(job: Job, context: JobContext): Promise<JobOutcome> {
       return snapshot(job, context);
     case 'delete-vm':
       return deleteVm(job, context);
+    case 'fork':
+      return fork(job, context);
+    case 'pool-image':
+      return poolImage(job, context);
+    case 'refresh':
+      return refresh(job, context);
   }
 }

@@ -135,6 +135,88 @@ export const SnapshotJob = Type.Object(
   },
 );
 
+export const ForkJob = Type.Object(
+  {
+    kind: Type.Literal('fork'),
+    parentVmId: Uuid('The running VM forked.'),
+    targetVmId: Uuid('The instant clone.'),
+    replicaVmId: Type.Union([Uuid('The replica the parent stands on.'), Type.Null()]),
+    poolId: Type.Union([Uuid('The pool the clone is for.'), Type.Null()]),
+    datastoreId,
+    disks: Type.Array(
+      Type.Object(
+        { sourceDiskId: Uuid('A disk of the parent.'), diskId: Uuid('The clone’s overlay of it.') },
+        { additionalProperties: false },
+      ),
+    ),
+    memoryImage: Type.Object(
+      {
+        sourceImageId: Uuid('The parent’s memory image.'),
+        imageId: Uuid('The clone’s overlay of it.'),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Fork an instant clone from a running VM: copy-on-write overlays of its disks and memory image, opened and exported at once.',
+  },
+);
+
+export const PoolImageJob = Type.Object(
+  {
+    kind: Type.Literal('pool-image'),
+    poolId: Uuid('The pool.'),
+    goldenVmId: Uuid('The golden image.'),
+    templateVmId: Uuid('The internal template to make.'),
+    replicaVmId: Uuid('The replica to make.'),
+    parentVmId: Uuid('The parent to make and power on.'),
+    sourceDatastoreId: Uuid('The golden image’s datastore (the internal template stays on it).'),
+    datastoreId: Uuid('The pool’s datastore (replica, parent, machines).'),
+    disks: Type.Array(
+      Type.Object(
+        {
+          snapshotLayerId: Type.String({
+            minLength: 1,
+            description: 'The golden snapshot’s layer.',
+          }),
+          templateDiskId: Uuid('The internal template’s disk.'),
+          replicaDiskId: Uuid('The replica’s disk.'),
+          parentDiskId: Uuid('The parent’s disk.'),
+          capacityBytes: Type.Integer({ minimum: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    parentMemory: Type.Object(
+      { imageId: Uuid('The parent’s memory image.'), sizeBytes: Type.Integer({ minimum: 1 }) },
+      { additionalProperties: false },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Build a pool’s image: internal template (linked clone of the golden snapshot), replica (thin full copy, frozen), parent (linked clone of the replica, powered on).',
+  },
+);
+
+export const RefreshJob = Type.Object(
+  {
+    kind: Type.Literal('refresh'),
+    vmId,
+    poolId: Uuid('The pool.'),
+    datastoreId,
+    diskIds: Type.Array(Uuid('A disk of the machine.')),
+    memoryImageId: Uuid('Its memory image.'),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Put an instant clone back at its fork state: new empty overlays of disks and memory, reopened.',
+  },
+);
+
 export const DeleteVmJob = Type.Object(
   {
     kind: Type.Literal('delete-vm'),
@@ -142,7 +224,11 @@ export const DeleteVmJob = Type.Object(
     datastoreId,
     diskIds: Type.Array(Uuid('A disk of the VM.')),
     memoryImageId: Type.Union([Uuid('Its kept memory image (a suspended VM).'), Type.Null()]),
+    live: Type.Boolean({
+      description: 'It still runs (a pool removes its own VMs without powering them off first).',
+    }),
     linkedTo: Type.Union([Uuid('The VM or template a linked clone stands on.'), Type.Null()]),
+    poolId: Type.Union([Uuid('The pool removing one of its VMs.'), Type.Null()]),
   },
   {
     additionalProperties: false,
@@ -150,12 +236,58 @@ export const DeleteVmJob = Type.Object(
   },
 );
 
-export const Job = Type.Union([CreateDisksJob, CloneJob, PowerJob, SnapshotJob, DeleteVmJob], {
-  description: 'What a worker must do, by kind.',
-});
+export const Job = Type.Union(
+  [CreateDisksJob, CloneJob, PowerJob, SnapshotJob, ForkJob, PoolImageJob, RefreshJob, DeleteVmJob],
+  {
+    description: 'What a worker must do, by kind.',
+  },
+);
 export type Job = Static<typeof Job>;
 export type CreateDisksJob = Static<typeof CreateDisksJob>;
 export type CloneJob = Static<typeof CloneJob>;
 export type PowerJob = Static<typeof PowerJob>;
 export type SnapshotJob = Static<typeof SnapshotJob>;
+export type ForkJob = Static<typeof ForkJob>;
+export type PoolImageJob = Static<typeof PoolImageJob>;
+export type RefreshJob = Static<typeof RefreshJob>;
 export type DeleteVmJob = Static<typeof DeleteVmJob>;
+
+/** The instant-clone chain's jobs, decided across a pool's streams (workflows/instant-clones.ts). */
+export type ChainJob = ForkJob | PoolImageJob | RefreshJob;
+export const isChainKind = (job: Job): job is ChainJob =>
+  job.kind === 'fork' || job.kind === 'pool-image' || job.kind === 'refresh';
+
+/** The VM a job makes or changes, its datastore, and the disks whose block maps it changes. */
+export function jobDisks(job: Job): { vmId: string; datastoreId: string; diskIds: string[] } {
+  switch (job.kind) {
+    case 'clone':
+      return {
+        vmId: job.targetVmId,
+        datastoreId: job.targetDatastoreId,
+        diskIds: job.disks.map((d) => d.diskId),
+      };
+    case 'fork':
+      return {
+        vmId: job.targetVmId,
+        datastoreId: job.datastoreId,
+        diskIds: job.disks.map((d) => d.diskId),
+      };
+    case 'pool-image':
+      return {
+        vmId: job.parentVmId,
+        datastoreId: job.datastoreId,
+        diskIds: job.disks.map((d) => d.parentDiskId),
+      };
+    case 'create-disks':
+    case 'snapshot':
+      return {
+        vmId: job.vmId,
+        datastoreId: job.datastoreId,
+        diskIds: job.disks.map((d) => d.diskId),
+      };
+    case 'power':
+    case 'refresh':
+    case 'delete-vm':
+      return { vmId: job.vmId, datastoreId: job.datastoreId, diskIds: job.diskIds };
+  }
+}

@@ -10,7 +10,7 @@ import { StringEnum, Uuid } from '../shared/schema';
  */
 const taskId = Uuid('The task.');
 
-export const TASK_TARGET_TYPES = ['vm', 'host', 'datastore'] as const;
+export const TASK_TARGET_TYPES = ['vm', 'host', 'datastore', 'pool'] as const;
 
 export const TaskQueuedData = Type.Object(
   {

@@ -13,6 +13,7 @@ export type TaskState =
       cancelRequested: boolean;
       job: TaskQueued['data']['job'];
       target: TaskQueued['data']['target'];
+      placement: TaskQueued['data']['placement'];
     };
 
 export const taskStreamId = (taskId: string) => `task-${taskId}`;
@@ -111,13 +112,14 @@ export const taskDecider: Decider<TaskState, TaskCommand, TaskEvent> = {
   },
   evolve(state, event) {
     if (event.type === 'TaskQueued') {
-      const { taskId, operation, job, target } = event.data;
+      const { taskId, operation, job, target, placement } = event.data;
       return {
         status: 'queued',
         taskId,
         operation,
         job,
         target,
+        placement,
         attempt: 0,
         cancelRequested: false,
       };

@@ -126,6 +126,21 @@ export const VmOrigin = Type.Union(
       },
       { additionalProperties: false },
     ),
+    Type.Object(
+      {
+        kind: Type.Literal('fork'),
+        parentVmId: Uuid('The running parent it was forked from.'),
+        replicaVmId: Type.Union(
+          [Uuid('The replica it stays linked to (the parent may go).'), Type.Null()],
+          {
+            description:
+              'The replica it stays linked to, so the parent may go; null when the parent stands on no replica.',
+          },
+        ),
+        poolId: Type.Union([Uuid('The pool it belongs to.'), Type.Null()]),
+      },
+      { additionalProperties: false },
+    ),
   ],
   { description: 'How the VM came to be.' },
 );
@@ -233,6 +248,77 @@ export const LiveExport = Type.Object(
   { additionalProperties: false },
 );
 export type LiveExport = Static<typeof LiveExport>;
+export const VmForkedData = Type.Object(
+  {
+    vmId,
+    taskId,
+    disks: Type.Array(DiskPlacement, {
+      description: 'Its copy-on-write overlays of the parent’s frozen disks.',
+    }),
+    workerId: Type.String({
+      minLength: 1,
+      description: 'The worker whose storage daemon holds it.',
+    }),
+    exports: Type.Array(LiveExport),
+    memoryImage: LiveExport,
+  },
+  {
+    additionalProperties: false,
+    description:
+      'An instant clone was forked from its running parent: no boot, running at once, sharing memory and disks copy-on-write.',
+  },
+);
+export const VmForkStartedData = Type.Object(
+  { vmId, taskId, targetVmId: Uuid('The instant clone being forked.') },
+  {
+    additionalProperties: false,
+    description:
+      'An instant clone is being forked from this running VM; it cannot be powered off or deleted meanwhile.',
+  },
+);
+export const VmForkFinishedData = Type.Object(
+  {
+    vmId,
+    taskId,
+    targetVmId: Uuid('The instant clone.'),
+    outcome: StringEnum(['succeeded', 'failed', 'cancelled'] as const, 'How the fork ended.'),
+    exports: Type.Union([Type.Array(LiveExport), Type.Null()], {
+      description:
+        'Its exports after the fork when this was the first one: its disks were frozen for forking, so they are read-only now; null when unchanged.',
+    }),
+  },
+  { additionalProperties: false, description: 'A fork of this running VM ended.' },
+);
+export const VmLinkedCloneAttachedData = Type.Object(
+  { vmId, dependantVmId: Uuid('The instant clone that now stands on this VM’s layers.') },
+  {
+    additionalProperties: false,
+    description:
+      'An instant clone forked from a parent standing on this VM (a replica) stands on it too: it cannot be deleted while the clone lives.',
+  },
+);
+export const VmRefreshRequestedData = Type.Object(
+  { vmId, taskId },
+  {
+    additionalProperties: false,
+    description:
+      'An instant clone is going back to the state it was forked in (its pool refreshes it at logoff); it takes no other operation meanwhile.',
+  },
+);
+export const VmRefreshedData = Type.Object(
+  {
+    vmId,
+    taskId,
+    disks: Type.Array(DiskPlacement, { description: 'Its new, empty overlays.' }),
+    exports: Type.Array(LiveExport),
+    memoryImage: LiveExport,
+  },
+  {
+    additionalProperties: false,
+    description:
+      'An instant clone is back at the state it was forked in: its own writes to disks and memory are gone; same name, MAC and identity.',
+  },
+);
 export const VmPoweredOnData = Type.Object(
   {
     vmId,
@@ -428,6 +514,12 @@ type E<Type extends string, Schema extends TSchema> = { type: Type; data: Static
 export type VmCreated = E<'VmCreated', typeof VmCreatedData>;
 export type VmProvisioned = E<'VmProvisioned', typeof VmProvisionedData>;
 export type VmCloned = E<'VmCloned', typeof VmClonedData>;
+export type VmForked = E<'VmForked', typeof VmForkedData>;
+export type VmForkStarted = E<'VmForkStarted', typeof VmForkStartedData>;
+export type VmForkFinished = E<'VmForkFinished', typeof VmForkFinishedData>;
+export type VmLinkedCloneAttached = E<'VmLinkedCloneAttached', typeof VmLinkedCloneAttachedData>;
+export type VmRefreshRequested = E<'VmRefreshRequested', typeof VmRefreshRequestedData>;
+export type VmRefreshed = E<'VmRefreshed', typeof VmRefreshedData>;
 export type VmProvisioningFailed = E<'VmProvisioningFailed', typeof VmProvisioningFailedData>;
 export type VmBeingCloned = E<'VmBeingCloned', typeof VmBeingClonedData>;
 export type VmCloneFinished = E<'VmCloneFinished', typeof VmCloneFinishedData>;
@@ -457,6 +549,12 @@ export type VmEvent =
   | VmCreated
   | VmProvisioned
   | VmCloned
+  | VmForked
+  | VmForkStarted
+  | VmForkFinished
+  | VmLinkedCloneAttached
+  | VmRefreshRequested
+  | VmRefreshed
   | VmProvisioningFailed
   | VmBeingCloned
   | VmCloneFinished
@@ -484,6 +582,12 @@ export const VM_EVENT_SCHEMAS = {
   VmCreated: VmCreatedData,
   VmProvisioned: VmProvisionedData,
   VmCloned: VmClonedData,
+  VmForked: VmForkedData,
+  VmForkStarted: VmForkStartedData,
+  VmForkFinished: VmForkFinishedData,
+  VmLinkedCloneAttached: VmLinkedCloneAttachedData,
+  VmRefreshRequested: VmRefreshRequestedData,
+  VmRefreshed: VmRefreshedData,
   VmProvisioningFailed: VmProvisioningFailedData,
   VmBeingCloned: VmBeingClonedData,
   VmCloneFinished: VmCloneFinishedData,

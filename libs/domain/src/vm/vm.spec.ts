@@ -595,6 +595,102 @@ describe('VM', () => {
     });
   });
 
+  describe('forking instant clones', () => {
+    const forkTask = '0190f3a0-0000-7000-8000-00000000f0f1';
+    const forkStarted: VmEvent = {
+      type: 'VmForkStarted',
+      data: { vmId, taskId: forkTask, targetVmId: cloneId },
+    };
+
+    it('forks only from a running VM', () => {
+      const fork = {
+        type: 'StartFork' as const,
+        data: { vmId, taskId: forkTask, targetVmId: cloneId },
+      };
+      spec.given(running).when(fork).then([forkStarted]);
+      spec.given(ready).when(fork).thenThrows('FORK.SOURCE_POWERED_OFF');
+      spec
+        .given([
+          ...running,
+          powerRequested('suspended'),
+          { type: 'VmSuspended', data: { vmId, taskId } },
+        ])
+        .when(fork)
+        .thenThrows('FORK.SOURCE_SUSPENDED');
+      spec
+        .given([...ready, toTemplate])
+        .when(fork)
+        .thenThrows('FORK.SOURCE_IS_TEMPLATE');
+    });
+
+    it('keeps running and stays while a fork is under way', () => {
+      spec
+        .given([...running, forkStarted])
+        .when({ type: 'RequestPowerChange', data: { vmId, taskId, to: 'poweredOff' } })
+        .thenThrows('VM.BEING_FORKED');
+    });
+
+    it('turns read-only when its first fork froze it', () => {
+      const readOnly = { ...exported, writable: false };
+      const finished: VmEvent = {
+        type: 'VmForkFinished',
+        data: {
+          vmId,
+          taskId: forkTask,
+          targetVmId: cloneId,
+          outcome: 'succeeded',
+          exports: [readOnly],
+        },
+      };
+      spec
+        .given([...running, forkStarted])
+        .when({
+          type: 'FinishFork',
+          data: {
+            vmId,
+            taskId: forkTask,
+            targetVmId: cloneId,
+            outcome: 'succeeded',
+            exports: [readOnly],
+          },
+        })
+        .then([finished]);
+      const state = [...running, forkStarted, finished].reduce(
+        vmDecider.evolve,
+        vmDecider.initialState(),
+      );
+      expect(state).toMatchObject({ forks: [], live: { exports: [readOnly] } });
+    });
+
+    it('is not an instant clone: only those are refreshed', () => {
+      spec
+        .given(running)
+        .when({ type: 'RequestRefresh', data: { vmId, taskId } })
+        .thenThrows('VM.NOT_REFRESHABLE');
+    });
+  });
+
+  describe('made by a pool', () => {
+    const parent: VmCreated = { ...created, data: { ...created.data, role: 'parent' } };
+
+    it('is deleted by its pool only, even running', () => {
+      const runningParent = [
+        parent,
+        provisioned,
+        powerRequested('poweredOn', 'power-1'),
+        poweredOn('power-1'),
+      ];
+      spec
+        .given(runningParent)
+        .when({ type: 'DeleteVm', data: { vmId, taskId } })
+        .thenThrows('VM.MANAGED_BY_POOL');
+      spec
+        .given(runningParent)
+        .when({ type: 'DeleteVm', data: { vmId, taskId, byPool: true } })
+        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId } }]);
+    });
+  });
+
   describe('when deleted', () => {
     it('is gone for every command', () => {
       const deleted: VmEvent[] = [

@@ -30,7 +30,8 @@ import type {
  * worker records the outcome. Clones of a VM may run side by side; power, snapshot and delete
  * operations run one at a time.
  */
-export type ExclusiveOperation = 'power' | 'snapshot' | 'revert' | 'delete-snapshot' | 'delete';
+export type ExclusiveOperation =
+  'power' | 'snapshot' | 'revert' | 'delete-snapshot' | 'delete' | 'refresh';
 
 export interface Snapshot {
   snapshotId: string;
@@ -58,6 +59,8 @@ export interface ExistingVm {
   powerState: PowerState;
   /** Where each disk's writes go now. */
   placements: DiskPlacement[];
+  /** Bytes each disk's whole chain holds, as last measured (what a flattened copy needs). */
+  measuredBytes: Record<string, number>;
   busy: {
     taskId: string;
     operation: ExclusiveOperation;
@@ -66,6 +69,8 @@ export interface ExistingVm {
   } | null;
   /** Clones of this VM under way. */
   clones: { taskId: string; targetVmId: string; linked: boolean }[];
+  /** Instant clones being forked from this running VM. */
+  forks: { taskId: string; targetVmId: string }[];
   /** Linked clones standing on this VM's frozen layers. */
   linkedClones: string[];
   snapshots: Snapshot[];
@@ -96,11 +101,20 @@ export type CreateClone = Command<
   VmDefinition & {
     role: VmRole;
     provisioningTaskId: string;
-    origin: Extract<VmOrigin, { kind: 'clone' }>;
+    origin: Exclude<VmOrigin, { kind: 'new' }>;
   }
 >;
 export type RecordProvisioned = Command<'RecordProvisioned', TaskRef & { disks: DiskPlacement[] }>;
 export type RecordCloned = Command<'RecordCloned', TaskRef & { disks: DiskPlacement[] }>;
+export type RecordForked = Command<
+  'RecordForked',
+  TaskRef & {
+    disks: DiskPlacement[];
+    workerId: string;
+    exports: LiveExport[];
+    memoryImage: LiveExport;
+  }
+>;
 export type RecordProvisioningFailed = Command<'RecordProvisioningFailed', Failure>;
 export type StartClone = Command<
   'StartClone',
@@ -109,6 +123,21 @@ export type StartClone = Command<
 export type FinishClone = Command<
   'FinishClone',
   TaskRef & { targetVmId: string; outcome: 'succeeded' | 'failed' | 'cancelled' }
+>;
+export type StartFork = Command<'StartFork', TaskRef & { targetVmId: string }>;
+export type FinishFork = Command<
+  'FinishFork',
+  TaskRef & {
+    targetVmId: string;
+    outcome: 'succeeded' | 'failed' | 'cancelled';
+    exports: LiveExport[] | null;
+  }
+>;
+export type AttachLinkedClone = Command<'AttachLinkedClone', VmId & { dependantVmId: string }>;
+export type RequestRefresh = Command<'RequestRefresh', TaskRef>;
+export type RecordRefreshed = Command<
+  'RecordRefreshed',
+  TaskRef & { disks: DiskPlacement[]; exports: LiveExport[]; memoryImage: LiveExport }
 >;
 export type RequestPowerChange = Command<'RequestPowerChange', TaskRef & { to: PowerState }>;
 export type RecordPoweredOn = Command<
@@ -129,7 +158,8 @@ export type RevertToSnapshot = Command<'RevertToSnapshot', TaskRef & { snapshotI
 export type RecordReverted = Command<'RecordReverted', TaskRef & { disks: DiskPlacement[] }>;
 export type DeleteSnapshot = Command<'DeleteSnapshot', TaskRef & { snapshotId: string }>;
 export type RecordSnapshotDeleted = Command<'RecordSnapshotDeleted', TaskRef>;
-export type DeleteVm = Command<'DeleteVm', TaskRef>;
+/** `byPool`: a pool removing a VM of its own (operators cannot delete those directly). */
+export type DeleteVm = Command<'DeleteVm', TaskRef & { byPool?: boolean }>;
 export type RecordDeleted = Command<'RecordDeleted', TaskRef>;
 export type RecordTaskFailed = Command<'RecordTaskFailed', Failure>;
 export type ReleaseLinkedClone = Command<'ReleaseLinkedClone', VmId & { dependantVmId: string }>;
@@ -142,9 +172,15 @@ export type VmCommand =
   | CreateClone
   | RecordProvisioned
   | RecordCloned
+  | RecordForked
   | RecordProvisioningFailed
   | StartClone
   | FinishClone
+  | StartFork
+  | FinishFork
+  | AttachLinkedClone
+  | RequestRefresh
+  | RecordRefreshed
   | RequestPowerChange
   | RecordPoweredOn
   | RecordPoweredOff
@@ -381,6 +417,37 @@ function finishClone(command: FinishClone, state: VmState): VmEvent[] {
   return [{ type: 'VmCloneFinished', data: { ...command.data, linked: clone.linked } }];
 }
 
+/** Instant clones fork from a running VM (a pool's parent, or any running VM as vSphere allows). */
+function startFork(command: StartFork, state: VmState): VmEvent[] {
+  const vm = idle(state, command.data.vmId);
+  if (isTemplate(vm))
+    throw new IllegalStateError(
+      'FORK.SOURCE_IS_TEMPLATE',
+      `${vm.name} is a template: instant clones fork from a running VM`,
+    );
+  if (vm.role === 'instant-clone')
+    throw new IllegalStateError(
+      'FORK.SOURCE_IS_INSTANT_CLONE',
+      `${vm.name} is an instant clone: instant clones fork from their pool's parent`,
+    );
+  if (vm.powerState !== 'poweredOn')
+    throw new IllegalStateError(
+      vm.powerState === 'suspended' ? 'FORK.SOURCE_SUSPENDED' : 'FORK.SOURCE_POWERED_OFF',
+      `${vm.name} is ${vm.powerState}: instant clones fork from a running VM, with no boot`,
+    );
+  return [{ type: 'VmForkStarted', data: command.data }];
+}
+
+function finishFork(command: FinishFork, state: VmState): VmEvent[] {
+  const vm = existing(state, command.data.vmId);
+  if (!vm.forks.some((f) => f.taskId === command.data.taskId))
+    throw new IllegalStateError(
+      'VM.NOT_BEING_FORKED',
+      `${vm.name} has no fork under task ${command.data.taskId}`,
+    );
+  return [{ type: 'VmForkFinished', data: command.data }];
+}
+
 const POWER_TRANSITIONS: Record<PowerState, PowerState[]> = {
   poweredOff: ['poweredOn'],
   poweredOn: ['poweredOff', 'suspended'],
@@ -394,6 +461,12 @@ function requestPowerChange(command: RequestPowerChange, state: VmState): VmEven
     throw new IllegalStateError(
       'VM.IS_TEMPLATE',
       `${vm.name} is a template: templates cannot be powered on`,
+    );
+  }
+  if (to !== 'poweredOn' && vm.forks.length > 0) {
+    throw new IllegalStateError(
+      'VM.BEING_FORKED',
+      `${vm.name} is being forked (task ${vm.forks.map((f) => f.taskId).join(', ')}): it keeps running until the forks end`,
     );
   }
   if (!POWER_TRANSITIONS[vm.powerState].includes(to)) {
@@ -451,18 +524,33 @@ function deleteSnapshot(command: DeleteSnapshot, state: VmState): VmEvent[] {
   return [{ type: 'VmSnapshotDeletionRequested', data: command.data }];
 }
 
+/** Roles a pool makes and removes itself. */
+export const POOL_MANAGED_ROLES: readonly VmRole[] = [
+  'internal-template',
+  'replica',
+  'parent',
+  'instant-clone',
+];
+
 function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
   const vm = idle(state, command.data.vmId);
-  if (vm.powerState !== 'poweredOff') {
+  if (POOL_MANAGED_ROLES.includes(vm.role) && !command.data.byPool) {
+    throw new IllegalStateError(
+      'VM.MANAGED_BY_POOL',
+      `${vm.name} is a ${vm.role} of a pool: the pool removes it when it no longer needs it`,
+    );
+  }
+  // A pool removes its running clones at once (floating desktops at logoff); people power off first.
+  if (vm.powerState !== 'poweredOff' && !command.data.byPool) {
     throw new IllegalStateError(
       'VM.NOT_POWERED_OFF',
       `${vm.name} is ${vm.powerState}: power it off before deleting it`,
     );
   }
-  if (vm.clones.length > 0) {
+  if (vm.clones.length > 0 || vm.forks.length > 0) {
     throw new IllegalStateError(
       'VM.BEING_CLONED',
-      `${vm.name} is being cloned (task ${vm.clones.map((c) => c.taskId).join(', ')}): it cannot be deleted now`,
+      `${vm.name} is being cloned (task ${[...vm.clones, ...vm.forks].map((c) => c.taskId).join(', ')}): it cannot be deleted now`,
     );
   }
   if (vm.linkedClones.length > 0) {
@@ -475,7 +563,7 @@ function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
       })),
     );
   }
-  return [{ type: 'VmDeletionRequested', data: command.data }];
+  return [{ type: 'VmDeletionRequested', data: { vmId: vm.vmId, taskId: command.data.taskId } }];
 }
 
 function convertToTemplate(command: ConvertVmToTemplate, state: VmState): VmEvent[] {
@@ -532,6 +620,12 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
         },
       ];
     }
+    case 'RecordForked': {
+      const vm = provisioningBy(state, vmId, command.data.taskId);
+      if (vm.origin.kind !== 'fork')
+        throw new IllegalStateError('VM.NOT_A_FORK', `${vm.name} is not an instant clone`);
+      return [{ type: 'VmForked', data: command.data }];
+    }
     case 'RecordProvisioningFailed':
       provisioningBy(state, vmId, command.data.taskId);
       return [{ type: 'VmProvisioningFailed', data: command.data }];
@@ -539,6 +633,27 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
       return startClone(command, state);
     case 'FinishClone':
       return finishClone(command, state);
+    case 'StartFork':
+      return startFork(command, state);
+    case 'FinishFork':
+      return finishFork(command, state);
+    case 'AttachLinkedClone': {
+      const vm = existing(state, vmId);
+      if (vm.linkedClones.includes(command.data.dependantVmId)) return [];
+      return [{ type: 'VmLinkedCloneAttached', data: command.data }];
+    }
+    case 'RequestRefresh': {
+      const vm = idle(state, vmId);
+      if (vm.origin.kind !== 'fork' || vm.powerState !== 'poweredOn')
+        throw new IllegalStateError(
+          'VM.NOT_REFRESHABLE',
+          `${vm.name} is not a running instant clone: only those go back to their fork state`,
+        );
+      return [{ type: 'VmRefreshRequested', data: command.data }];
+    }
+    case 'RecordRefreshed':
+      busyWith(state, vmId, command.data.taskId, 'refresh');
+      return [{ type: 'VmRefreshed', data: command.data }];
     case 'RequestPowerChange':
       return requestPowerChange(command, state);
     case 'RecordPoweredOn': {
@@ -643,6 +758,15 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
     case 'VmProvisioned':
     case 'VmCloned':
       return present({ lifecycle: 'ready', placements: event.data.disks });
+    case 'VmForked': {
+      const { disks, workerId, exports, memoryImage } = event.data;
+      return present({
+        lifecycle: 'ready',
+        placements: disks,
+        powerState: 'poweredOn',
+        live: { workerId, exports, memoryImage },
+      });
+    }
     case 'VmProvisioningFailed':
       return { status: 'failed', vmId: vm.vmId };
     case 'VmBeingCloned': {
@@ -657,6 +781,27 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
             ? [...vm.linkedClones, event.data.targetVmId]
             : vm.linkedClones,
       });
+    case 'VmForkStarted': {
+      const { taskId, targetVmId } = event.data;
+      return present({ forks: [...vm.forks, { taskId, targetVmId }] });
+    }
+    case 'VmForkFinished':
+      return present({
+        forks: vm.forks.filter((f) => f.taskId !== event.data.taskId),
+        live: vm.live && event.data.exports ? { ...vm.live, exports: event.data.exports } : vm.live,
+      });
+    case 'VmLinkedCloneAttached':
+      return present({ linkedClones: [...vm.linkedClones, event.data.dependantVmId] });
+    case 'VmRefreshRequested':
+      return present({ busy: { taskId: event.data.taskId, operation: 'refresh' } });
+    case 'VmRefreshed': {
+      const { disks, exports, memoryImage } = event.data;
+      return present({
+        busy: null,
+        placements: disks,
+        live: vm.live && { ...vm.live, exports, memoryImage },
+      });
+    }
     case 'VmPowerChangeRequested':
       return present({
         busy: { taskId: event.data.taskId, operation: 'power', powerTo: event.data.to },
@@ -744,8 +889,12 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
         lifecycle: vm.lifecycle === 'deleting' ? 'ready' : vm.lifecycle,
       });
     case 'VmBlockMapsMeasured':
-      // What its disks take now: each disk's own layer, as measured.
+      // What its disks take now: each disk's own layer, and its whole chain, as measured.
       return present({
+        measuredBytes: {
+          ...vm.measuredBytes,
+          ...Object.fromEntries(event.data.disks.map((d) => [d.diskId, d.allocatedBytes])),
+        },
         placements: vm.placements.map((placement) => {
           const measured = event.data.disks.find((d) => d.diskId === placement.diskId);
           const own = measured?.bytesPerLayer.find((layer) => layer.layerId === placement.layerId);
@@ -781,8 +930,10 @@ export const vmDecider: Decider<VmState, VmCommand, VmEvent, VmContext> = {
         lifecycle: provisioningTaskId === null ? 'ready' : 'provisioning',
         powerState: 'poweredOff',
         placements: [],
+        measuredBytes: {},
         busy: null,
         clones: [],
+        forks: [],
         linkedClones: [],
         snapshots: [],
         currentSnapshotId: null,

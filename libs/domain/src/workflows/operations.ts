@@ -9,7 +9,7 @@ import type {
   SpaceClaim,
 } from '../datastore/datastore.events';
 import type { HostState } from '../host/host';
-import type { CloneJob, Job, Placement } from '../jobs/jobs';
+import { type CloneJob, type Job, type Placement, jobDisks } from '../jobs/jobs';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
@@ -379,13 +379,20 @@ export function requestSnapshotAction(
   };
 }
 
+/** The VM a linked clone (or an instant clone) stands on, whose deletion it holds back. */
+export function standsOn(vm: ExistingVm): string | null {
+  if (vm.origin.kind === 'clone' && vm.origin.linked) return vm.origin.sourceVmId;
+  if (vm.origin.kind === 'fork') return vm.origin.replicaVmId;
+  return null;
+}
+
 export function requestDelete(
-  input: { vmId: string; taskId: string; placement: Placement },
+  input: { vmId: string; taskId: string; placement: Placement; byPool?: boolean },
   state: VmState,
 ): Changes {
   const vm = present(state, input.vmId);
   const events = vmDecider.decide(
-    { type: 'DeleteVm', data: { vmId: vm.vmId, taskId: input.taskId } },
+    { type: 'DeleteVm', data: { vmId: vm.vmId, taskId: input.taskId, byPool: input.byPool } },
     state,
     {},
   );
@@ -395,7 +402,9 @@ export function requestDelete(
     datastoreId: vm.datastoreId,
     diskIds: vm.disks.map((disk) => disk.diskId),
     memoryImageId: vm.live?.memoryImage.imageId ?? null,
-    linkedTo: vm.origin.kind === 'clone' && vm.origin.linked ? vm.origin.sourceVmId : null,
+    live: vm.powerState === 'poweredOn',
+    linkedTo: standsOn(vm),
+    poolId: null,
   };
   return {
     vm: events,
@@ -465,8 +474,7 @@ export function completeJob(
   const changes = outcomeChanges(attempt, outcome, states, followUp);
   if (!measured) return changes;
   const { job, taskId } = taskState(states);
-  const vmId = job.kind === 'clone' ? job.targetVmId : job.vmId;
-  const datastoreId = job.kind === 'clone' ? job.targetDatastoreId : job.datastoreId;
+  const { vmId, datastoreId } = jobDisks(job);
   const measuredVm: VmEvent[] =
     measured.blockMaps.length > 0 && outcome.kind !== 'delete-vm'
       ? [{ type: 'VmBlockMapsMeasured', data: { vmId, taskId, disks: measured.blockMaps } }]
@@ -701,7 +709,7 @@ export function abandonJob(
     default:
       return {
         vm: vmDecider.decide(
-          { type: 'RecordTaskFailed', data: { vmId: job.vmId, ...failure } },
+          { type: 'RecordTaskFailed', data: { vmId: jobDisks(job).vmId, ...failure } },
           states.vm,
           {},
         ),

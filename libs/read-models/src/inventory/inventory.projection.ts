@@ -1,6 +1,8 @@
 import {
   type DatastoreState,
   type HostState,
+  type PoolState,
+  poolDecider,
   type VmState,
   type WorkerState,
   datastoreDecider,
@@ -83,5 +85,26 @@ export const workersProjection = stateProjection<WorkerState>({
   columns: (worker) =>
     worker.status === 'announced'
       ? { worker_group: worker.group, datastore_ids: worker.datastoreIds }
+      : null,
+});
+
+/** Desktop pools: their settings, image, machines and who uses them; deleted pools leave. */
+export const poolsProjection = stateProjection<PoolState>({
+  name: 'pools',
+  table: 'pools',
+  key: 'pool_id',
+  streamType: 'pool',
+  ...fold(poolDecider),
+  createdColumn: 'created_at',
+  versioned: true,
+  columns: (pool) =>
+    pool.status === 'present'
+      ? {
+          name: pool.settings.name,
+          lifecycle: pool.lifecycle,
+          image_status: pool.imageStatus,
+          machines: pool.machines.length,
+          assigned: pool.machines.filter((machine) => machine.userId !== null).length,
+        }
       : null,
 });

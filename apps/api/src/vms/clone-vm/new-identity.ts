@@ -1,5 +1,5 @@
 import { v7 as uuidv7 } from 'uuid';
-import { generateMacAddress } from '../identity';
+import { generateMacAddress } from '@dolly/platform';
 
 /** Every clone gets its own identity: VM id, disk ids, MAC addresses, BIOS UUID. */
 export function newIdentity(diskCount: number, nicCount: number) {

@@ -9,7 +9,7 @@ import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
 import { OperateOnVm } from '../vm-operations';
-import { generateMacAddress } from '../identity';
+import { generateMacAddress } from '@dolly/platform';
 import { GetVm } from '../queries/vm.queries';
 import { CreateVmRequest } from './create-vm.request';
 

@@ -43,7 +43,12 @@ export const VmView = Type.Object(
     clonesInProgress: Type.Array(
       Type.Object({ taskId: Uuid, targetVmId: Uuid, linked: Type.Boolean() }),
     ),
-    linkedClones: Type.Array(Uuid, { description: 'Linked clones standing on its layers.' }),
+    forksInProgress: Type.Array(Type.Object({ taskId: Uuid, targetVmId: Uuid }), {
+      description: 'Instant clones being forked from it (it keeps running until they end).',
+    }),
+    linkedClones: Type.Array(Uuid, {
+      description: 'Linked clones (and instant clones, for a replica) standing on its layers.',
+    }),
     snapshots: Type.Array(
       Type.Object({
         snapshotId: Uuid,
@@ -99,6 +104,8 @@ export function vmView(row: VmRow): VmView {
     origin: vm.origin,
     busyWith: vm.busy && { taskId: vm.busy.taskId, operation: vm.busy.operation },
     clonesInProgress: vm.clones,
+    // Rows written before forks existed have no list.
+    forksInProgress: vm.forks ?? [],
     linkedClones: vm.linkedClones,
     snapshots: vm.snapshots.map(({ snapshotId, name, description, parentSnapshotId }) => ({
       snapshotId,

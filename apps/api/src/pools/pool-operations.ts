@@ -1,0 +1,187 @@
+import {
+  type IdSource,
+  type PoolSettings,
+  type StreamKey,
+  type Workspace,
+  NotFoundError,
+  createPool,
+  deletePool,
+  editPool,
+  entitle,
+  foldEvents,
+  logOff,
+  startFork,
+  vmDecider,
+  vmStreamId,
+} from '@dolly/domain';
+import {
+  PostgresEventStore,
+  type WorkspaceOutcome,
+  asDomainEvents,
+  decideInWorkspace,
+} from '@dolly/event-store';
+import { randomIds } from '@dolly/platform';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { v7 as uuidv7 } from 'uuid';
+import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
+import { PlacementService } from '../shared/placement';
+
+export type PoolOperation =
+  | {
+      kind: 'create';
+      settings: PoolSettings;
+      goldenVmId: string;
+      snapshotId: string;
+      hostId: string;
+      datastoreId: string;
+    }
+  | {
+      kind: 'edit';
+      poolId: string;
+      changes: Partial<Pick<PoolSettings, 'name' | 'maxMachines' | 'spareMachines'>>;
+    }
+  | { kind: 'delete'; poolId: string }
+  | { kind: 'entitle'; poolId: string; userId: string }
+  | { kind: 'logoff'; poolId: string; vmId: string }
+  | { kind: 'fork'; parentVmId: string; name: string; folder?: string };
+
+/** Pool operations and instant clones: decisions across a pool's streams and those it makes. */
+export class OperateOnPool extends DollyCommand<PoolOperation> {}
+
+const pool = (id: string): StreamKey => ({ kind: 'pool', id });
+const vm = (id: string): StreamKey => ({ kind: 'vm', id });
+
+@CommandHandler(OperateOnPool)
+export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
+  constructor(
+    private readonly store: PostgresEventStore,
+    private readonly placement: PlacementService,
+  ) {}
+
+  async execute({ execution, data }: OperateOnPool): Promise<CommandOutcome> {
+    const taskId = execution.taskId;
+    switch (data.kind) {
+      case 'create': {
+        const poolId = uuidv7();
+        const golden = await this.current(data.goldenVmId);
+        const placement = await this.placement.forDatastores([
+          golden.datastoreId,
+          data.datastoreId,
+        ]);
+        return this.decide(
+          execution,
+          { type: 'pool', id: poolId },
+          {
+            streams: [
+              pool(poolId),
+              vm(data.goldenVmId),
+              { kind: 'host', id: data.hostId },
+              { kind: 'host', id: golden.hostId },
+              { kind: 'datastore', id: data.datastoreId },
+              { kind: 'datastore', id: golden.datastoreId },
+            ],
+            decide: (ws, ids) => createPool(ws, { ...data, poolId, taskId, placement }, ids),
+          },
+        );
+      }
+      case 'edit':
+        return this.onPool(execution, data.poolId, (ws, ids) =>
+          editPool(ws, { poolId: data.poolId, ...data.changes }, ids),
+        );
+      case 'delete':
+        return this.onPool(execution, data.poolId, (ws, ids) =>
+          deletePool(ws, { poolId: data.poolId }, ids),
+        );
+      case 'entitle':
+        return this.onPool(execution, data.poolId, (ws, ids) =>
+          entitle(ws, { poolId: data.poolId, userId: data.userId, taskId }, ids),
+        );
+      case 'logoff':
+        return this.onPool(
+          execution,
+          data.poolId,
+          (ws, ids) => logOff(ws, { poolId: data.poolId, vmId: data.vmId, taskId }, ids),
+          [vm(data.vmId)],
+        );
+      case 'fork': {
+        const vmId = uuidv7();
+        return this.decide(
+          execution,
+          { type: 'vm', id: vmId },
+          {
+            streams: [vm(data.parentVmId)],
+            decide: (ws, ids) =>
+              startFork(
+                ws,
+                { ...data, vmId, taskId, poolId: null, operation: 'ForkInstantClone' },
+                ids,
+              ),
+          },
+        );
+      }
+    }
+  }
+
+  /** A decision on a pool: serialised per pool, so many users asking at once queue rather than collide. */
+  private onPool<Result>(
+    execution: Execution,
+    poolId: string,
+    decide: (ws: Workspace, ids: IdSource) => Result,
+    alsoRead: StreamKey[] = [],
+  ): Promise<CommandOutcome> {
+    return this.decide(
+      execution,
+      { type: 'pool', id: poolId },
+      {
+        streams: [pool(poolId), ...alsoRead],
+        serializeOn: pool(poolId),
+        decide,
+      },
+    );
+  }
+
+  private async decide<Result>(
+    execution: Execution,
+    target: CommandOutcome['target'],
+    request: {
+      streams: StreamKey[];
+      serializeOn?: StreamKey;
+      decide: (ws: Workspace, ids: IdSource) => Result;
+    },
+  ): Promise<CommandOutcome> {
+    const decision = execution.decision(target);
+    const targetKey = { kind: target.type as StreamKey['kind'], id: target.id };
+    const outcomeOf = (handled: WorkspaceOutcome<Result>): CommandOutcome => ({
+      target,
+      streamVersion: handled.versions.get(`${targetKey.kind}:${targetKey.id}`) ?? 0,
+      changed: handled.changed,
+      async: handled.events.has(`task:${execution.taskId}`),
+      result: handled.result ?? undefined,
+    });
+    const handled = await decideInWorkspace(this.store, {
+      ...request,
+      ids: randomIds,
+      metadata: decision.metadata,
+      now: decision.now,
+      expected:
+        decision.expectedVersion === undefined
+          ? undefined
+          : { stream: targetKey, version: decision.expectedVersion },
+      alsoInTransaction: execution.alsoInTransaction
+        ? (client, handled) => execution.alsoInTransaction!(client, outcomeOf(handled))
+        : undefined,
+    });
+    return outcomeOf(handled);
+  }
+
+  /** The VM as its stream says now: where the golden image is decides which workers build the image. */
+  private async current(vmId: string) {
+    const state = foldEvents(
+      vmDecider,
+      asDomainEvents(await this.store.readStream(vmStreamId(vmId))),
+    );
+    if (state.status !== 'present')
+      throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
+    return state;
+  }
+}

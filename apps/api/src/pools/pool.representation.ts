@@ -1,0 +1,58 @@
+import { PoolImage, PoolSettings } from '@dolly/domain';
+import type { PoolRow } from '@dolly/read-models';
+import { type Static, Type } from '@sinclair/typebox';
+
+const Uuid = Type.String({ format: 'uuid' });
+
+export const PoolView = Type.Object(
+  {
+    poolId: Uuid,
+    settings: PoolSettings,
+    image: PoolImage,
+    imageStatus: Type.String({ description: 'building, published or failed.' }),
+    lifecycle: Type.String({ description: 'active, or deleting (its VMs are being removed).' }),
+    machines: Type.Array(
+      Type.Object({
+        vmId: Uuid,
+        name: Type.String(),
+        status: Type.String({ description: 'provisioning, ready, refreshing or removing.' }),
+        userId: Type.Union([Type.String(), Type.Null()], {
+          description: 'Whose desktop it is; null for a spare.',
+        }),
+      }),
+    ),
+    counts: Type.Object({
+      machines: Type.Integer(),
+      assigned: Type.Integer(),
+      spares: Type.Integer({ description: 'Running and nobody’s.' }),
+      provisioning: Type.Integer(),
+    }),
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+    version: Type.Integer({ description: 'Stream version, for If-Match.' }),
+  },
+  { description: 'A desktop pool: its image chain and its machines.' },
+);
+export type PoolView = Static<typeof PoolView>;
+
+export function poolView(row: PoolRow): PoolView {
+  const pool = row.state;
+  const machines = [...pool.machines].sort((a, b) => a.number - b.number);
+  return {
+    poolId: pool.poolId,
+    settings: pool.settings,
+    image: pool.image,
+    imageStatus: pool.imageStatus,
+    lifecycle: pool.lifecycle,
+    machines: machines.map(({ vmId, name, status, userId }) => ({ vmId, name, status, userId })),
+    counts: {
+      machines: machines.length,
+      assigned: machines.filter((m) => m.userId !== null).length,
+      spares: machines.filter((m) => m.userId === null && m.status === 'ready').length,
+      provisioning: machines.filter((m) => m.status === 'provisioning').length,
+    },
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    version: row.version,
+  };
+}

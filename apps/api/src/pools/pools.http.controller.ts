@@ -1,0 +1,211 @@
+import { Body, Controller, Delete, Get, Param, Patch, Post, Query, Res } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { InventoryName, PoolSettings, Uuid } from '@dolly/domain';
+import { Requires, Validate } from '@dolly/platform';
+import { type Static, Type } from '@sinclair/typebox';
+import type { Response } from 'express';
+import { Execution } from '../shared/command-execution';
+import { CommandRunner } from '../shared/command-runner';
+import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../shared/openapi';
+import { type Page, PageQuery, pageSchema } from '../shared/pagination';
+import { Context, type RequestContext } from '../shared/request-context';
+import { GetVm } from '../vms/queries/vm.queries';
+import { VmIdParam } from '../vms/vm-id.param';
+import { GetPool, ListPools } from './pool.queries';
+import { PoolView } from './pool.representation';
+import { OperateOnPool, type PoolOperation } from './pool-operations';
+
+export const CreatePoolRequest = Type.Composite(
+  [
+    PoolSettings,
+    Type.Object({
+      goldenVmId: Uuid('The golden image: a VM with the snapshot to publish.'),
+      snapshotId: Uuid('The snapshot published as the pool’s image.'),
+      hostId: Uuid('The host its parent and machines run on.'),
+      datastoreId: Uuid('The datastore of its replica, parent and machines.'),
+    }),
+  ],
+  { additionalProperties: false, description: 'A desktop pool of instant clones.' },
+);
+type CreatePoolRequest = Static<typeof CreatePoolRequest>;
+
+export const EditPoolRequest = Type.Object(
+  {
+    name: Type.Optional(InventoryName('The pool’s name.')),
+    maxMachines: Type.Optional(PoolSettings.properties.maxMachines),
+    spareMachines: Type.Optional(PoolSettings.properties.spareMachines),
+  },
+  { additionalProperties: false, minProperties: 1, description: 'Settings to change.' },
+);
+type EditPoolRequest = Static<typeof EditPoolRequest>;
+
+export const EntitlementRequest = Type.Object(
+  {
+    userId: Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'The user who needs a desktop, as the broker names them.',
+    }),
+  },
+  { additionalProperties: false, description: 'Give a user a desktop of the pool.' },
+);
+type EntitlementRequest = Static<typeof EntitlementRequest>;
+
+const PoolIdParam = Uuid('The pool.');
+const ListQuery = Type.Object(PageQuery, { additionalProperties: false });
+type ListQuery = Static<typeof ListQuery>;
+
+@ApiTags('pools')
+@ApiBearerAuth()
+@Controller('pools')
+export class PoolsController {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly queries: QueryBus,
+  ) {}
+
+  private run(
+    response: Response,
+    context: RequestContext,
+    name: string,
+    operation: PoolOperation,
+    creates = false,
+  ) {
+    const command = new OperateOnPool(new Execution(context, name), operation);
+    return this.runner.run(
+      response,
+      command,
+      async (outcome) =>
+        outcome.target.type === 'pool'
+          ? this.queries.execute(new GetPool(outcome.target.id))
+          : this.queries.execute(new GetVm(outcome.target.id)),
+      { creates },
+    );
+  }
+
+  @Post()
+  @Requires('pools:write')
+  @ApiOperation({
+    summary: 'Create a desktop pool from a golden image’s snapshot.',
+    description:
+      'Builds the chain: internal template (linked clone of the snapshot), replica (thin full copy, read-only), running parent; then forks machines (spares, or all up front). ' +
+      'A pool whose host cannot run the golden image’s hardware, or whose datastore cannot hold the replica, is refused with every reason.',
+  })
+  @ApiJsonBody(CreatePoolRequest)
+  @ApiCommand({ creates: true })
+  @ApiProblems(400, 404, 409, 413, 415, 422)
+  create(
+    @Body(new Validate(CreatePoolRequest)) body: CreatePoolRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const { goldenVmId, snapshotId, hostId, datastoreId, ...settings } = body;
+    return this.run(
+      response,
+      context,
+      'CreatePool',
+      { kind: 'create', settings, goldenVmId, snapshotId, hostId, datastoreId },
+      true,
+    );
+  }
+
+  @Get()
+  @Requires('inventory:read')
+  @ApiOperation({ summary: 'List pools.' })
+  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'cursor', required: false })
+  @ApiOk(pageSchema(PoolView))
+  @ApiProblems(400)
+  list(@Query(new Validate(ListQuery)) query: ListQuery): Promise<Page<PoolView>> {
+    return this.queries.execute(new ListPools(query.limit ?? 50, query.cursor));
+  }
+
+  @Get(':poolId')
+  @Requires('inventory:read')
+  @ApiOperation({ summary: 'One pool, its chain and its machines.' })
+  @ApiOk(PoolView)
+  @ApiProblems(400, 404)
+  async get(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Res({ passthrough: true }) response: Response,
+  ): Promise<PoolView> {
+    const pool = await this.queries.execute(new GetPool(poolId));
+    response.setHeader('ETag', `"${pool.version}"`);
+    return pool;
+  }
+
+  @Patch(':poolId')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary: 'Change a pool’s name, maximum or spare count; it forks what it then lacks.',
+  })
+  @ApiJsonBody(EditPoolRequest)
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 413, 415)
+  edit(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Body(new Validate(EditPoolRequest)) body: EditPoolRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'EditPool', { kind: 'edit', poolId, changes: body });
+  }
+
+  @Delete(':poolId')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary:
+      'Delete a pool: its machines and parent, then its replica, then its internal template; space returns.',
+  })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  delete(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'DeletePool', { kind: 'delete', poolId });
+  }
+
+  @Post(':poolId/entitlements')
+  @Requires('desktops:assign')
+  @ApiOperation({
+    summary: 'Give a user a desktop: theirs, else a spare at once, else one forked for them.',
+    description:
+      'A new spare is forked to keep the count. At the pool’s maximum, with every machine in use, the request is refused (409 POOL.AT_MAXIMUM). ' +
+      'Concurrent requests never get the same machine. The answer’s result names the desktop.',
+  })
+  @ApiJsonBody(EntitlementRequest)
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 413, 415)
+  entitle(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Body(new Validate(EntitlementRequest)) body: EntitlementRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'EntitleUser', {
+      kind: 'entitle',
+      poolId,
+      userId: body.userId,
+    });
+  }
+
+  @Post(':poolId/machines/:vmId/logoff')
+  @Requires('desktops:assign')
+  @ApiOperation({
+    summary:
+      'Its user logged off: a floating desktop is deleted, a dedicated one refreshed (back to the replica’s state, same name and MAC).',
+  })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  logOff(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'LogOff', { kind: 'logoff', poolId, vmId });
+  }
+}

@@ -1,0 +1,72 @@
+import { Body, Controller, Param, Post, Res } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { InventoryName } from '@dolly/domain';
+import { Requires, Validate } from '@dolly/platform';
+import { type Static, Type } from '@sinclair/typebox';
+import type { Response } from 'express';
+import { OperateOnPool } from '../pools/pool-operations';
+import { Execution } from '../shared/command-execution';
+import { CommandRunner } from '../shared/command-runner';
+import { ApiCommand, ApiJsonBody, ApiProblems } from '../shared/openapi';
+import { Context, type RequestContext } from '../shared/request-context';
+import { GetVm } from './queries/vm.queries';
+import { VmIdParam } from './vm-id.param';
+
+export const InstantCloneRequest = Type.Object(
+  {
+    name: InventoryName('Name of the instant clone.'),
+    folder: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        pattern: '^/',
+        description: 'Default: the parent’s.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'An instant clone of a running VM.' },
+);
+type InstantCloneRequest = Static<typeof InstantCloneRequest>;
+
+@ApiTags('cloning')
+@Controller('vms/:vmId')
+export class InstantCloneController {
+  constructor(
+    private readonly runner: CommandRunner,
+    private readonly queries: QueryBus,
+  ) {}
+
+  @Post('instant-clone')
+  @Requires('vm:clone')
+  @ApiOperation({
+    summary: 'Fork an instant clone from a running VM: no boot, running at once.',
+    description:
+      'The clone shares the parent’s memory image and disks copy-on-write; its writes stay its own. The first fork freezes the parent (its disks turn read-only). ' +
+      'When the parent stands on a replica, the clone is linked to the replica, not the parent: the parent may be deleted while clones run. ' +
+      'A powered-off or suspended VM, or a template, is refused (FORK.SOURCE_*).',
+  })
+  @ApiJsonBody(InstantCloneRequest)
+  @ApiCommand({ creates: true })
+  @ApiProblems(400, 404, 409, 413, 415, 422)
+  fork(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Body(new Validate(InstantCloneRequest)) body: InstantCloneRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    const command = new OperateOnPool(new Execution(context, 'ForkInstantClone'), {
+      kind: 'fork',
+      parentVmId: vmId,
+      ...body,
+    });
+    return this.runner.run(
+      response,
+      command,
+      (outcome) => this.queries.execute(new GetVm(outcome.target.id)),
+      {
+        creates: true,
+      },
+    );
+  }
+}

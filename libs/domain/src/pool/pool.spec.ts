@@ -1,0 +1,269 @@
+import { deciderSpecification } from '@dolly/testing';
+import type { PoolEvent, PoolSettings } from './pool.events';
+import {
+  type ExistingPool,
+  machineName,
+  machinesWanted,
+  namingReasons,
+  poolDecider,
+  teardownNext,
+} from './pool';
+
+const poolId = '0190f3a0-0000-7000-8000-0000000000f1';
+const image = {
+  goldenVmId: '0190f3a0-0000-7000-8000-000000000001',
+  snapshotId: '0190f3a0-0000-7000-8000-00000000a501',
+  templateVmId: '0190f3a0-0000-7000-8000-000000000002',
+  replicaVmId: '0190f3a0-0000-7000-8000-000000000003',
+  parentVmId: '0190f3a0-0000-7000-8000-000000000004',
+  hostId: '0190f3a0-0000-7000-8000-0000000000a1',
+  datastoreId: '0190f3a0-0000-7000-8000-0000000000d1',
+  taskId: '0190f3a0-0000-7000-8000-00000000f000',
+};
+const settings: PoolSettings = {
+  name: 'sales',
+  namingPattern: 'sales-{n:fixed=3}',
+  maxMachines: 3,
+  spareMachines: 1,
+  provisioning: 'on-demand',
+  assignment: 'floating',
+};
+const vm = (n: number) => `0190f3a0-0000-7000-8000-00000000100${n}`;
+const task = (n: number) => `0190f3a0-0000-7000-8000-00000000200${n}`;
+
+const created: PoolEvent = { type: 'PoolCreated', data: { poolId, settings, image } };
+const published: PoolEvent = { type: 'PoolImagePublished', data: { poolId, taskId: image.taskId } };
+const requested = (n: number, userId: string | null = null, number = n): PoolEvent => ({
+  type: 'PoolMachineRequested',
+  data: { poolId, vmId: vm(n), taskId: task(n), name: `sales-00${number}`, number, userId },
+});
+const ready = (n: number): PoolEvent => ({
+  type: 'PoolMachineReady',
+  data: { poolId, vmId: vm(n) },
+});
+const assigned = (n: number, userId: string): PoolEvent => ({
+  type: 'PoolDesktopAssigned',
+  data: { poolId, vmId: vm(n), userId },
+});
+const live = [created, published];
+
+const spec = deciderSpecification(poolDecider);
+const fold = (events: PoolEvent[]) =>
+  events.reduce(poolDecider.evolve, poolDecider.initialState()) as {
+    status: 'present';
+  } & ExistingPool;
+
+describe('Pool naming', () => {
+  it('numbers machines with {n} or zero-padded {n:fixed=N}', () => {
+    expect(machineName('desk-{n}', 7)).toBe('desk-7');
+    expect(machineName('desk-{n:fixed=3}', 7)).toBe('desk-007');
+  });
+
+  it('refuses patterns without exactly one token, with other tokens or characters, too few digits or too long', () => {
+    expect(namingReasons('desk', 10).map((r) => r.code)).toEqual(['POOL.NAMING_TOKEN']);
+    expect(namingReasons('{n}-{n}', 10).map((r) => r.code)).toEqual(['POOL.NAMING_TOKEN']);
+    expect(namingReasons('d_{n}{x}', 10).map((r) => r.code)).toEqual([
+      'POOL.NAMING_UNKNOWN_TOKEN',
+      'POOL.NAMING_CHARACTERS',
+    ]);
+    expect(namingReasons('d-{n:fixed=2}', 100).map((r) => r.code)).toEqual([
+      'POOL.NAMING_TOO_FEW_DIGITS',
+    ]);
+    expect(namingReasons('engineering-{n}', 1000).map((r) => r.code)).toEqual([
+      'POOL.NAMING_TOO_LONG',
+    ]);
+    expect(namingReasons('eng-{n:fixed=4}', 9999)).toEqual([]);
+  });
+});
+
+describe('Pool', () => {
+  it('is created with its image building, refusing bad settings with every reason', () => {
+    spec.given([]).when({ type: 'CreatePool', data: { poolId, settings, image } }).then([created]);
+    spec
+      .given([])
+      .when({
+        type: 'CreatePool',
+        data: { poolId, settings: { ...settings, namingPattern: 'x', spareMachines: 5 }, image },
+      })
+      .thenThrows('POOL.INVALID', ['POOL.NAMING_TOKEN', 'POOL.SPARES_ABOVE_MAXIMUM']);
+  });
+
+  it('forks nothing before its image is published', () => {
+    spec
+      .given([created])
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(1), taskId: task(1), userId: null },
+      })
+      .thenThrows('POOL.IMAGE_NOT_READY');
+    expect(machinesWanted(fold([created]))).toBe(0);
+  });
+
+  it('names each machine with the first free number, and refuses past its maximum', () => {
+    spec
+      .given(live)
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(1), taskId: task(1), userId: null },
+      })
+      .then([requested(1)]);
+    const failedFirst: PoolEvent = {
+      type: 'PoolMachineFailed',
+      data: { poolId, vmId: vm(1), code: 'DISK.FULL', message: 'full' },
+    };
+    spec
+      .given([...live, requested(1), requested(2), failedFirst])
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(3), taskId: task(3), userId: null },
+      })
+      .then([requested(3, null, 1)]);
+    spec
+      .given([...live, requested(1), requested(2), requested(3)])
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(4), taskId: task(4), userId: null },
+      })
+      .thenThrows('POOL.AT_MAXIMUM');
+  });
+
+  it('keeps its spares on demand, or every machine up front', () => {
+    expect(machinesWanted(fold(live))).toBe(1);
+    expect(machinesWanted(fold([...live, requested(1)]))).toBe(0);
+    expect(machinesWanted(fold([...live, requested(1), ready(1), assigned(1, 'ann')]))).toBe(1);
+    const upFront = {
+      ...created,
+      data: { ...created.data, settings: { ...settings, provisioning: 'up-front' as const } },
+    };
+    expect(machinesWanted(fold([upFront, published, requested(1)]))).toBe(2);
+  });
+
+  it('hands one machine to one user only', () => {
+    const withSpare = [...live, requested(1), ready(1)];
+    spec
+      .given(withSpare)
+      .when({ type: 'AssignDesktop', data: { poolId, vmId: vm(1), userId: 'ann' } })
+      .then([assigned(1, 'ann')]);
+    spec
+      .given([...withSpare, assigned(1, 'ann')])
+      .when({ type: 'AssignDesktop', data: { poolId, vmId: vm(1), userId: 'bob' } })
+      .thenThrows('POOL.MACHINE_TAKEN');
+    spec
+      .given([...withSpare, requested(2), assigned(1, 'ann')])
+      .when({ type: 'AssignDesktop', data: { poolId, vmId: vm(2), userId: 'ann' } })
+      .thenThrows('POOL.USER_HAS_DESKTOP');
+  });
+
+  it('deletes a floating desktop at logoff, refreshes a dedicated one and keeps it its user’s', () => {
+    const inUse = [...live, requested(1), ready(1), assigned(1, 'ann')];
+    spec
+      .given(inUse)
+      .when({ type: 'LogOff', data: { poolId, vmId: vm(1) } })
+      .then([
+        {
+          type: 'PoolDesktopLoggedOff',
+          data: { poolId, vmId: vm(1), userId: 'ann', then: 'delete' },
+        },
+      ]);
+    const dedicated = {
+      ...created,
+      data: { ...created.data, settings: { ...settings, assignment: 'dedicated' as const } },
+    };
+    const loggedOff: PoolEvent = {
+      type: 'PoolDesktopLoggedOff',
+      data: { poolId, vmId: vm(1), userId: 'ann', then: 'refresh' },
+    };
+    spec
+      .given([dedicated, published, requested(1), ready(1), assigned(1, 'ann')])
+      .when({ type: 'LogOff', data: { poolId, vmId: vm(1) } })
+      .then([loggedOff]);
+    const after = fold([
+      dedicated,
+      published,
+      requested(1),
+      ready(1),
+      assigned(1, 'ann'),
+      loggedOff,
+    ]);
+    expect(after.machines[0].userId).toBe('ann');
+    spec
+      .given([...live, requested(1), ready(1)])
+      .when({ type: 'LogOff', data: { poolId, vmId: vm(1) } })
+      .thenThrows('POOL.NOT_ASSIGNED');
+  });
+
+  it('will not lower its maximum below the machines it has', () => {
+    spec
+      .given([...live, requested(1), requested(2)])
+      .when({ type: 'EditPool', data: { poolId, maxMachines: 1 } })
+      .thenThrows('POOL.INVALID', ['POOL.MAXIMUM_BELOW_MACHINES']);
+    spec
+      .given(live)
+      .when({ type: 'EditPool', data: { poolId, spareMachines: 2 } })
+      .then([
+        { type: 'PoolEdited', data: { poolId, name: 'sales', maxMachines: 3, spareMachines: 2 } },
+      ]);
+  });
+
+  it('is torn down in order: machines and parent, then replica, then internal template', () => {
+    const deleting: PoolEvent = { type: 'PoolDeletionRequested', data: { poolId } };
+    const removal = (vmId: string): PoolEvent => ({
+      type: 'PoolVmRemovalRequested',
+      data: { poolId, vmId, taskId: task(9) },
+    });
+    const removed = (vmId: string): PoolEvent => ({
+      type: 'PoolVmRemoved',
+      data: { poolId, vmId },
+    });
+    // A fork under way holds the parent back.
+    expect(
+      teardownNext(fold([...live, requested(1), ready(1), requested(2), deleting])).map(
+        (v) => v.vmId,
+      ),
+    ).toEqual([vm(1)]);
+    const forked = [...live, requested(1), ready(1), deleting];
+    expect(teardownNext(fold(forked))).toEqual([
+      { vmId: vm(1), role: 'machine' },
+      { vmId: image.parentVmId, role: 'parent' },
+    ]);
+    const gone = [
+      ...forked,
+      removal(vm(1)),
+      removal(image.parentVmId),
+      removed(vm(1)),
+      removed(image.parentVmId),
+    ];
+    expect(teardownNext(fold(gone))).toEqual([{ vmId: image.replicaVmId, role: 'replica' }]);
+    const noReplica = [...gone, removal(image.replicaVmId), removed(image.replicaVmId)];
+    expect(teardownNext(fold(noReplica))).toEqual([
+      { vmId: image.templateVmId, role: 'internal-template' },
+    ]);
+    spec
+      .given([...noReplica, removal(image.templateVmId)])
+      .when({ type: 'RecordVmRemoved', data: { poolId, vmId: image.templateVmId } })
+      .then([removed(image.templateVmId), { type: 'PoolDeleted', data: { poolId } }]);
+  });
+
+  it('takes no entitlement while being deleted', () => {
+    spec
+      .given([...live, requested(1), ready(1), { type: 'PoolDeletionRequested', data: { poolId } }])
+      .when({ type: 'AssignDesktop', data: { poolId, vmId: vm(1), userId: 'ann' } })
+      .thenThrows('POOL.BEING_DELETED');
+  });
+
+  it('whose image failed is deleted at once: nothing of it was made', () => {
+    spec
+      .given([
+        created,
+        {
+          type: 'PoolImageFailed',
+          data: { poolId, taskId: image.taskId, code: 'DISK.FULL', message: 'full' },
+        },
+      ])
+      .when({ type: 'DeletePool', data: { poolId } })
+      .then([
+        { type: 'PoolDeletionRequested', data: { poolId } },
+        { type: 'PoolDeleted', data: { poolId } },
+      ]);
+  });
+});

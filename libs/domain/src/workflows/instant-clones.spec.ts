@@ -1,0 +1,450 @@
+import { type DomainError } from '../shared/errors';
+import type { Event } from '../shared/decider';
+import type { ExistingPool } from '../pool/pool';
+import type { PoolSettings } from '../pool/pool.events';
+import type { ExistingVm } from '../vm/vm';
+import type { LiveExport, VmEvent } from '../vm/vm.events';
+import {
+  type ChainOutcome,
+  type IdSource,
+  abandonChainJob,
+  completeChainJob,
+  createPool,
+  deletePool,
+  entitle,
+  logOff,
+  startFork,
+} from './instant-clones';
+import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
+
+const hostId = '0190f3a0-0000-7000-8000-0000000000a1';
+const datastoreId = '0190f3a0-0000-7000-8000-0000000000d1';
+const goldenVmId = '0190f3a0-0000-7000-8000-000000000001';
+const diskId = '0190f3a0-0000-7000-8000-00000000d151';
+const snapshotId = '0190f3a0-0000-7000-8000-00000000a501';
+const poolId = '0190f3a0-0000-7000-8000-0000000000f1';
+const GiB = 1024 ** 3;
+
+/** Ids in order, readable in failures: id-1, id-2, ... */
+function counter(): IdSource {
+  let n = 0;
+  return {
+    id: () => `0190f3a0-0000-7000-9000-${String(++n).padStart(12, '0')}`,
+    macAddress: () => `02:00:00:00:00:${(n++ % 256).toString(16).padStart(2, '0')}`,
+  };
+}
+
+const exported = (imageId: string, writable = true): LiveExport => ({
+  imageId,
+  uri: `nbd+unix:///${imageId}?socket=/run/w1.sock`,
+  writable,
+});
+
+const goldenEvents: VmEvent[] = [
+  {
+    type: 'VmCreated',
+    data: {
+      vmId: goldenVmId,
+      name: 'win11-golden',
+      folder: '/golden',
+      role: 'vm',
+      hostId,
+      datastoreId,
+      hardware: {
+        vcpus: 2,
+        memoryBytes: 4 * GiB,
+        hardwareVersion: 'vmx-19',
+        guestOs: 'windows11_64Guest',
+      },
+      disks: [{ diskId, label: 'Hard disk 1', capacityBytes: 32 * GiB, format: 'thin' }],
+      nics: [{ macAddress: '02:00:00:00:01:01', network: 'VM Network' }],
+      biosUuid: '0190f3a0-0000-7000-8000-0000000000b1',
+      origin: { kind: 'new' },
+      provisioningTaskId: '0190f3a0-0000-7000-8000-00000000f000',
+    },
+  },
+  {
+    type: 'VmProvisioned',
+    data: {
+      vmId: goldenVmId,
+      taskId: '0190f3a0-0000-7000-8000-00000000f000',
+      disks: [{ diskId, layerId: 'golden-top', allocatedBytes: 6 * GiB }],
+    },
+  },
+  {
+    type: 'VmSnapshotRequested',
+    data: {
+      vmId: goldenVmId,
+      taskId: '0190f3a0-0000-7000-8000-00000000f001',
+      snapshotId,
+      name: 'v1',
+      description: '',
+    },
+  },
+  {
+    type: 'VmSnapshotTaken',
+    data: {
+      vmId: goldenVmId,
+      taskId: '0190f3a0-0000-7000-8000-00000000f001',
+      snapshotId,
+      name: 'v1',
+      description: '',
+      parentSnapshotId: null,
+      layers: [{ diskId, layerId: 'golden-v1' }],
+      disks: [{ diskId, layerId: 'golden-top-2', allocatedBytes: 0 }],
+    },
+  },
+  {
+    type: 'VmBlockMapsMeasured',
+    data: {
+      vmId: goldenVmId,
+      taskId: '0190f3a0-0000-7000-8000-00000000f001',
+      disks: [
+        {
+          diskId,
+          topLayerId: 'golden-top-2',
+          capacityBytes: 32 * GiB,
+          allocatedBytes: 6 * GiB,
+          extents: [
+            {
+              offsetBytes: 0,
+              lengthBytes: 6 * GiB,
+              layerId: 'golden-v1',
+              zero: false,
+              shared: false,
+            },
+          ],
+          bytesPerLayer: [{ layerId: 'golden-v1', mappedBytes: 6 * GiB, shared: false }],
+        },
+      ],
+    },
+  },
+];
+
+function world(options: { maxHardwareVersion?: string; capacityBytes?: number } = {}) {
+  const streams: [StreamKind, string, Event[]][] = [
+    [
+      'host',
+      hostId,
+      [
+        {
+          type: 'HostRegistered',
+          data: {
+            hostId,
+            name: 'esx-01',
+            cpuCores: 16,
+            memoryBytes: 256 * GiB,
+            maxHardwareVersion: options.maxHardwareVersion ?? 'vmx-19',
+            management: 'managed',
+          },
+        },
+      ],
+    ],
+    [
+      'datastore',
+      datastoreId,
+      [
+        {
+          type: 'DatastoreRegistered',
+          data: {
+            datastoreId,
+            name: 'ds-01',
+            capacityBytes: options.capacityBytes ?? 1024 * GiB,
+            folder: '/srv/ds-01',
+            overcommitRatio: 4,
+          },
+        },
+      ],
+    ],
+    ['vm', goldenVmId, goldenEvents],
+  ];
+  return new Workspace(
+    streams.map(([kind, id, events]) => {
+      const fold = STREAM_FOLDS[kind] as unknown as {
+        evolve: (s: unknown, e: Event) => unknown;
+        initialState: () => unknown;
+      };
+      return { key: { kind, id }, state: events.reduce(fold.evolve, fold.initialState()) };
+    }),
+  );
+}
+
+const settings: PoolSettings = {
+  name: 'sales',
+  namingPattern: 'sales-{n:fixed=2}',
+  maxMachines: 2,
+  spareMachines: 1,
+  provisioning: 'on-demand',
+  assignment: 'floating',
+};
+const imageTask = '0190f3a0-0000-7000-8000-00000000e001';
+const group = { kind: 'group' as const, group: 'ds-01' };
+
+const pool = (ws: Workspace) => ws.pool(poolId) as { status: 'present' } & ExistingPool;
+const vmOf = (ws: Workspace, vmId: string) => ws.vm(vmId) as { status: 'present' } & ExistingVm;
+
+/** A worker takes the task up and reports this outcome. */
+function workerDoes(ws: Workspace, taskId: string, outcome: ChainOutcome, ids: IdSource) {
+  ws.decideTask({ type: 'StartTask', data: { taskId, workerId: 'w1' } });
+  completeChainJob(ws, { taskId, attempt: 1, outcome }, ids);
+}
+
+function builtPool(options: Partial<PoolSettings> = {}) {
+  const ws = world();
+  const ids = counter();
+  createPool(
+    ws,
+    {
+      poolId,
+      taskId: imageTask,
+      settings: { ...settings, ...options },
+      goldenVmId,
+      snapshotId,
+      hostId,
+      datastoreId,
+      placement: group,
+    },
+    ids,
+  );
+  const { image } = pool(ws);
+  const disks = (vmId: string) =>
+    vmOf(ws, vmId).disks.map((d) => ({
+      diskId: d.diskId,
+      layerId: `${d.diskId}-top`,
+      allocatedBytes: 0,
+    }));
+  const parentDisk = vmOf(ws, image.parentVmId).disks[0].diskId;
+  workerDoes(
+    ws,
+    imageTask,
+    {
+      kind: 'pool-image',
+      template: disks(image.templateVmId),
+      replica: disks(image.replicaVmId),
+      parent: disks(image.parentVmId),
+      workerId: 'w1',
+      exports: [exported(parentDisk)],
+      memoryImage: exported('parent-memory'),
+    },
+    ids,
+  );
+  return { ws, ids, image };
+}
+
+/** The fork tasks queued so far that no worker has done yet. */
+function pendingForks(ws: Workspace) {
+  return ws
+    .changes()
+    .filter(
+      ({ key, events }) =>
+        key.kind === 'task' &&
+        events.some((e) => e.type === 'TaskQueued') &&
+        !events.some((e) => e.type === 'TaskSucceeded' || e.type === 'TaskFailed'),
+    )
+    .map(({ key }) => ws.task(key.id))
+    .filter((task) => task.status === 'queued' && task.job.kind === 'fork');
+}
+
+function forkDone(ws: Workspace, ids: IdSource) {
+  for (const task of pendingForks(ws)) {
+    if (task.status === 'absent' || task.job.kind !== 'fork') continue;
+    const job = task.job;
+    workerDoes(
+      ws,
+      task.taskId,
+      {
+        kind: 'fork',
+        disks: job.disks.map((d) => ({
+          diskId: d.diskId,
+          layerId: `${d.diskId}-overlay`,
+          allocatedBytes: 0,
+        })),
+        workerId: 'w1',
+        exports: job.disks.map((d) => exported(d.diskId)),
+        memoryImage: exported(job.memoryImage.imageId),
+        parentExports: [],
+      },
+      ids,
+    );
+  }
+}
+
+describe('Instant-clone chain', () => {
+  it('refuses a pool with every reason: hardware the host cannot run, a datastore too small for the replica', () => {
+    const ws = world({ maxHardwareVersion: 'vmx-17', capacityBytes: 4 * GiB });
+    let refused: DomainError | undefined;
+    try {
+      createPool(
+        ws,
+        {
+          poolId,
+          taskId: imageTask,
+          settings,
+          goldenVmId,
+          snapshotId,
+          hostId,
+          datastoreId,
+          placement: group,
+        },
+        counter(),
+      );
+    } catch (error) {
+      refused = error as DomainError;
+    }
+    expect(refused?.code).toBe('POOL.REFUSED');
+    expect(refused?.reasons.map((r) => r.code).sort()).toEqual([
+      'DATASTORE.CAPACITY_EXCEEDED',
+      'DATASTORE.OVERCOMMIT_EXCEEDED',
+      'HOST.HARDWARE_VERSION_UNSUPPORTED',
+    ]);
+  });
+
+  it('builds internal template, replica and running parent, then forks the spares from the parent', () => {
+    const { ws, ids, image } = builtPool();
+    expect(vmOf(ws, image.templateVmId)).toMatchObject({
+      role: 'internal-template',
+      lifecycle: 'ready',
+    });
+    expect(vmOf(ws, image.replicaVmId)).toMatchObject({
+      role: 'replica',
+      linkedClones: [image.parentVmId],
+    });
+    expect(vmOf(ws, image.parentVmId)).toMatchObject({
+      role: 'parent',
+      powerState: 'poweredOn',
+      live: { workerId: 'w1' },
+    });
+    expect(vmOf(ws, goldenVmId).linkedClones).toEqual([image.templateVmId]);
+    expect(pool(ws)).toMatchObject({
+      imageStatus: 'published',
+      machines: [{ name: 'sales-01', status: 'provisioning', userId: null }],
+    });
+    const [fork] = pendingForks(ws);
+    expect(fork).toMatchObject({
+      placement: { kind: 'worker', workerId: 'w1' },
+      job: { kind: 'fork', replicaVmId: image.replicaVmId, poolId },
+    });
+
+    forkDone(ws, ids);
+    const clone = vmOf(ws, pool(ws).machines[0].vmId);
+    expect(clone).toMatchObject({
+      role: 'instant-clone',
+      powerState: 'poweredOn',
+      lifecycle: 'ready',
+      origin: {
+        kind: 'fork',
+        parentVmId: image.parentVmId,
+        replicaVmId: image.replicaVmId,
+        poolId,
+      },
+    });
+    expect(clone.nics[0].macAddress).not.toBe(vmOf(ws, image.parentVmId).nics[0].macAddress);
+    // Linked to the replica, not to the parent.
+    expect(vmOf(ws, image.replicaVmId).linkedClones).toContain(clone.vmId);
+    expect(vmOf(ws, image.parentVmId)).toMatchObject({ linkedClones: [], forks: [] });
+  });
+
+  it('hands a spare to a user at once and forks a new spare; at the maximum it refuses', () => {
+    const { ws, ids } = builtPool();
+    forkDone(ws, ids);
+    const spare = pool(ws).machines[0];
+    const given = entitle(
+      ws,
+      { poolId, userId: 'ann', taskId: '0190f3a0-0000-7000-8000-00000000e002' },
+      ids,
+    );
+    expect(given).toEqual({ vmId: spare.vmId, name: 'sales-01', status: 'ready', taskId: null });
+    expect(pool(ws).machines.map((m) => [m.name, m.userId, m.status])).toEqual([
+      ['sales-01', 'ann', 'ready'],
+      ['sales-02', null, 'provisioning'],
+    ]);
+    // The same user asking again gets the same desktop, nothing new happens.
+    expect(
+      entitle(ws, { poolId, userId: 'ann', taskId: '0190f3a0-0000-7000-8000-00000000e003' }, ids)
+        .vmId,
+    ).toBe(spare.vmId);
+    // Bob gets the spare being forked; Cy finds the pool full.
+    expect(
+      entitle(ws, { poolId, userId: 'bob', taskId: '0190f3a0-0000-7000-8000-00000000e004' }, ids),
+    ).toMatchObject({ name: 'sales-02', status: 'provisioning' });
+    expect(() =>
+      entitle(ws, { poolId, userId: 'cy', taskId: '0190f3a0-0000-7000-8000-00000000e005' }, ids),
+    ).toThrow(expect.objectContaining({ code: 'POOL.AT_MAXIMUM' }));
+  });
+
+  it('deletes a floating desktop at logoff on the worker holding it, then forks a spare again', () => {
+    const { ws, ids } = builtPool();
+    forkDone(ws, ids);
+    const { vmId } = entitle(
+      ws,
+      { poolId, userId: 'ann', taskId: '0190f3a0-0000-7000-8000-00000000e002' },
+      ids,
+    );
+    forkDone(ws, ids);
+    const logoffTask = '0190f3a0-0000-7000-8000-00000000e006';
+    logOff(ws, { poolId, vmId, taskId: logoffTask }, ids);
+    expect(ws.task(logoffTask)).toMatchObject({
+      placement: { kind: 'worker', workerId: 'w1' },
+      job: { kind: 'delete-vm', vmId, live: true, poolId },
+    });
+    workerDoes(ws, logoffTask, { kind: 'delete-vm' }, ids);
+    expect(ws.vm(vmId).status).toBe('deleted');
+    expect(pool(ws).machines.map((m) => m.userId)).toEqual([null]);
+  });
+
+  it('tears a pool down in order and lets go of the golden image', () => {
+    const { ws, ids } = builtPool();
+    forkDone(ws, ids);
+    deletePool(ws, { poolId }, ids);
+    const deletions = () =>
+      ws
+        .changes()
+        .filter(({ key }) => key.kind === 'task')
+        .map(({ key }) => ws.task(key.id))
+        .filter((task) => task.status === 'queued' && task.job.kind === 'delete-vm');
+    const order: string[] = [];
+    for (let round = 0; round < 5 && deletions().length > 0; round++) {
+      for (const task of deletions()) {
+        if (task.status === 'absent' || task.job.kind !== 'delete-vm') continue;
+        order.push(vmOf(ws, task.job.vmId).role);
+        workerDoes(ws, task.taskId, { kind: 'delete-vm' }, ids);
+      }
+    }
+    expect(order).toEqual(['instant-clone', 'parent', 'replica', 'internal-template']);
+    expect(ws.pool(poolId).status).toBe('deleted');
+    expect(vmOf(ws, goldenVmId).linkedClones).toEqual([]);
+  });
+
+  it('lets a failed fork go without forking again at once', () => {
+    const { ws, ids } = builtPool();
+    const [fork] = pendingForks(ws);
+    if (fork.status === 'absent' || fork.job.kind !== 'fork') throw new Error('no fork');
+    ws.decideTask({ type: 'StartTask', data: { taskId: fork.taskId, workerId: 'w1' } });
+    abandonChainJob(
+      ws,
+      { taskId: fork.taskId, attempt: 1, cancelled: false, code: 'DISK.FULL', message: 'full' },
+      ids,
+    );
+    expect(ws.vm(fork.job.targetVmId).status).toBe('failed');
+    expect(pool(ws).machines).toEqual([]);
+    expect(pendingForks(ws)).toEqual([]);
+  });
+
+  it('forks only from a running VM, never from a template', () => {
+    const ws = world();
+    expect(() =>
+      startFork(
+        ws,
+        {
+          parentVmId: goldenVmId,
+          vmId: 'x',
+          taskId: 'y',
+          name: 'c',
+          poolId: null,
+          operation: 'ForkInstantClone',
+        },
+        counter(),
+      ),
+    ).toThrow(expect.objectContaining({ code: 'FORK.SOURCE_POWERED_OFF' }));
+  });
+});

@@ -1,0 +1,843 @@
+import { THIN_LAYER_OVERHEAD_BYTES } from '../datastore/datastore';
+import type { SpaceClaim } from '../datastore/datastore.events';
+import {
+  type DeleteVmJob,
+  type ForkJob,
+  type Job,
+  type Placement,
+  type PoolImageJob,
+  type RefreshJob,
+  jobDisks,
+} from '../jobs/jobs';
+import {
+  type ExistingPool,
+  type PoolMachine,
+  desktopOf,
+  machinesWanted,
+  nextSpare,
+  teardownNext,
+} from '../pool/pool';
+import type { PoolSettings } from '../pool/pool.events';
+import {
+  DomainError,
+  type ErrorReason,
+  IllegalStateError,
+  NotFoundError,
+  refuseIfAny,
+} from '../shared/errors';
+import { type TaskState } from '../task/task';
+import { type ExistingVm, placementReasons } from '../vm/vm';
+import type { DiskPlacement, LiveExport, VmOrigin, VmRole } from '../vm/vm.events';
+import { type Measurements, physicalNeed, standsOn } from './operations';
+import type { StreamKey, Workspace } from './workspace';
+
+/**
+ * The Horizon chain as decisions across streams: a pool's image (internal template → replica →
+ * running parent), instant clones forked from the parent, desktops handed to users, and a pool's
+ * teardown. Each step is a sequence of commands on the streams it touches, decided in one
+ * Workspace and appended in one transaction.
+ */
+
+/** Where new ids come from: the caller's generator (random in production, fixed in tests). */
+export interface IdSource {
+  id(): string;
+  macAddress(): string;
+}
+
+function present(ws: Workspace, vmId: string): ExistingVm {
+  const state = ws.vm(vmId);
+  if (state.status !== 'present')
+    throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
+  return state;
+}
+
+function existingPool(ws: Workspace, poolId: string): ExistingPool {
+  const state = ws.pool(poolId);
+  if (state.status !== 'present')
+    throw new NotFoundError('POOL.NOT_FOUND', `Pool ${poolId} does not exist`);
+  return state;
+}
+
+function queue(
+  ws: Workspace,
+  taskId: string,
+  operation: string,
+  target: { type: 'vm' | 'pool'; id: string },
+  job: Job,
+  placement: Placement,
+) {
+  ws.decideTask({ type: 'QueueTask', data: { taskId, operation, target, job, placement } });
+}
+
+/** A running VM's disks and memory live in one worker's storage daemon: that worker does its jobs. */
+function workerOf(vm: ExistingVm): Placement {
+  if (!vm.live) throw new IllegalStateError('VM.NOT_LIVE', `${vm.name} is not held by any worker`);
+  return { kind: 'worker', workerId: vm.live.workerId };
+}
+
+function existingTask(ws: Workspace, taskId: string): Exclude<TaskState, { status: 'absent' }> {
+  const task = ws.task(taskId);
+  if (task.status === 'absent')
+    throw new NotFoundError('TASK.NOT_FOUND', `Task ${taskId} does not exist`);
+  return task;
+}
+
+function release(ws: Workspace, datastoreId: string, diskIds: string[], reason: string) {
+  if (ws.datastore(datastoreId).status !== 'registered' || diskIds.length === 0) return;
+  ws.decideDatastore({ type: 'ReleaseSpace', data: { datastoreId, diskIds, reason } });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Fork
+
+export interface ForkRequest {
+  parentVmId: string;
+  vmId: string;
+  taskId: string;
+  name: string;
+  folder?: string;
+  poolId: string | null;
+  operation: string;
+}
+
+/** Forks an instant clone from a running VM: copy-on-write overlays of its disks and memory, no boot. */
+export function startFork(ws: Workspace, request: ForkRequest, ids: IdSource): void {
+  const { vmId, taskId } = request;
+  const parent = present(ws, request.parentVmId);
+  ws.decideVm({ type: 'StartFork', data: { vmId: parent.vmId, taskId, targetVmId: vmId } });
+  const disks = parent.disks.map((disk) => ({
+    ...disk,
+    diskId: ids.id(),
+    format: 'thin' as const,
+  }));
+  const replicaVmId = standsOn(parent);
+  ws.create('vm', vmId);
+  ws.decideVm(
+    {
+      type: 'CreateClone',
+      data: {
+        vmId,
+        name: request.name,
+        folder: request.folder ?? parent.folder,
+        role: 'instant-clone',
+        hostId: parent.hostId,
+        datastoreId: parent.datastoreId,
+        hardware: parent.hardware,
+        disks,
+        nics: parent.nics.map((nic) => ({ ...nic, macAddress: ids.macAddress() })),
+        biosUuid: ids.id(),
+        provisioningTaskId: taskId,
+        origin: { kind: 'fork', parentVmId: parent.vmId, replicaVmId, poolId: request.poolId },
+      },
+    },
+    { host: ws.host(parent.hostId), datastore: ws.datastore(parent.datastoreId) },
+  );
+  ws.decideDatastore({
+    type: 'ReserveSpace',
+    data: {
+      datastoreId: parent.datastoreId,
+      taskId,
+      claims: disks.map((disk) => ({
+        diskId: disk.diskId,
+        physicalBytes: THIN_LAYER_OVERHEAD_BYTES,
+        provisionedBytes: disk.capacityBytes,
+      })),
+    },
+  });
+  const job: ForkJob = {
+    kind: 'fork',
+    parentVmId: parent.vmId,
+    targetVmId: vmId,
+    replicaVmId,
+    poolId: request.poolId,
+    datastoreId: parent.datastoreId,
+    disks: parent.disks.map((disk, index) => ({
+      sourceDiskId: disk.diskId,
+      diskId: disks[index].diskId,
+    })),
+    memoryImage: { sourceImageId: parent.live!.memoryImage.imageId, imageId: ids.id() },
+  };
+  queue(ws, taskId, request.operation, { type: 'vm', id: vmId }, job, workerOf(parent));
+}
+
+function finishFork(
+  ws: Workspace,
+  job: ForkJob,
+  taskId: string,
+  outcome: 'succeeded' | 'failed' | 'cancelled',
+  exports: LiveExport[] | null,
+) {
+  if (ws.vm(job.parentVmId).status !== 'present') return;
+  ws.decideVm({
+    type: 'FinishFork',
+    data: { vmId: job.parentVmId, taskId, targetVmId: job.targetVmId, outcome, exports },
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Pools: create, keep going (spares, teardown), entitle, log off, edit, delete
+
+export interface CreatePoolRequest {
+  poolId: string;
+  taskId: string;
+  settings: PoolSettings;
+  goldenVmId: string;
+  snapshotId: string;
+  hostId: string;
+  datastoreId: string;
+  /** Workers that serve both the golden image's datastore and the pool's. */
+  placement: Placement;
+}
+
+const GOLDEN_ROLES: readonly VmRole[] = ['vm', 'golden-image'];
+
+type Claims = { datastoreId: string; claims: SpaceClaim[] }[];
+
+/** Every reason the chain cannot be built where asked: the golden image, the host, the space. */
+function chainReasons(
+  ws: Workspace,
+  request: CreatePoolRequest,
+  golden: ExistingVm,
+  need: Claims,
+): ErrorReason[] {
+  const reasons: ErrorReason[] = [];
+  if (!GOLDEN_ROLES.includes(golden.role)) {
+    reasons.push({
+      code: 'POOL.GOLDEN_IMAGE_ROLE',
+      detail: `${golden.name} is a ${golden.role}: a golden image is a plain VM with a snapshot`,
+      pointer: '/goldenVmId',
+    });
+  }
+  if (golden.lifecycle !== 'ready') {
+    reasons.push({
+      code: 'POOL.GOLDEN_IMAGE_NOT_READY',
+      detail: `${golden.name} is ${golden.lifecycle}`,
+      pointer: '/goldenVmId',
+    });
+  }
+  if (!golden.snapshots.some((s) => s.snapshotId === request.snapshotId)) {
+    reasons.push({
+      code: 'SNAPSHOT.NOT_FOUND',
+      detail: `${golden.name} has no snapshot ${request.snapshotId}`,
+      pointer: '/snapshotId',
+    });
+  }
+  reasons.push(
+    ...placementReasons(
+      { hostId: request.hostId, datastoreId: request.datastoreId, hardware: golden.hardware },
+      { host: ws.host(request.hostId), datastore: ws.datastore(request.datastoreId) },
+    ),
+  );
+  // The claims are the real reservations when nothing else is wrong.
+  for (const { datastoreId, claims } of need) {
+    if (ws.datastore(datastoreId).status !== 'registered') continue;
+    try {
+      ws.decideDatastore({
+        type: 'ReserveSpace',
+        data: { datastoreId, taskId: request.taskId, claims },
+      });
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+      reasons.push(
+        ...(error.reasons.length > 0
+          ? error.reasons
+          : [{ code: error.code, detail: error.message }]),
+      );
+    }
+  }
+  return reasons;
+}
+
+/**
+ * Creates a pool and starts building its image: a linked clone of the golden snapshot (internal
+ * template), a thin full copy of it on the pool's datastore (replica, frozen), and a linked clone
+ * of the replica powered on (parent). One task on one worker, whose daemon then holds the parent.
+ */
+export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSource): void {
+  const { poolId, settings, taskId } = request;
+  ws.create('pool', poolId);
+  const golden = present(ws, request.goldenVmId);
+  const [templateVmId, replicaVmId, parentVmId] = [ids.id(), ids.id(), ids.id()];
+  const diskIds = golden.disks.map(() => ({
+    template: ids.id(),
+    replica: ids.id(),
+    parent: ids.id(),
+  }));
+  type Member = 'template' | 'replica' | 'parent';
+  // A flattened copy holds what the whole chain holds: as measured, else (never measured) all of it.
+  const dataOf = (disk: ExistingVm['disks'][number]) =>
+    golden.measuredBytes?.[disk.diskId] ?? disk.capacityBytes;
+  const claims = (member: Member): SpaceClaim[] =>
+    golden.disks.map((disk, index) => ({
+      diskId: diskIds[index][member],
+      // The replica is a full copy (thin: what the golden image holds); the others are empty deltas.
+      physicalBytes:
+        member === 'replica'
+          ? physicalNeed('thin', disk.capacityBytes, dataOf(disk))
+          : THIN_LAYER_OVERHEAD_BYTES,
+      provisionedBytes: disk.capacityBytes,
+    }));
+  const need: Claims =
+    golden.datastoreId === request.datastoreId
+      ? [
+          {
+            datastoreId: request.datastoreId,
+            claims: [...claims('template'), ...claims('replica'), ...claims('parent')],
+          },
+        ]
+      : [
+          { datastoreId: golden.datastoreId, claims: claims('template') },
+          { datastoreId: request.datastoreId, claims: [...claims('replica'), ...claims('parent')] },
+        ];
+  ws.decidePool({
+    type: 'CreatePool',
+    data: {
+      poolId,
+      settings,
+      image: {
+        goldenVmId: golden.vmId,
+        snapshotId: request.snapshotId,
+        templateVmId,
+        replicaVmId,
+        parentVmId,
+        hostId: request.hostId,
+        datastoreId: request.datastoreId,
+        taskId,
+      },
+    },
+  });
+  refuseIfAny(
+    'POOL.REFUSED',
+    `Pool ${settings.name} cannot be built from ${golden.name} where asked`,
+    chainReasons(ws, request, golden, need),
+  );
+
+  ws.decideVm({
+    type: 'StartClone',
+    data: {
+      vmId: golden.vmId,
+      taskId,
+      targetVmId: templateVmId,
+      linked: true,
+      snapshotId: request.snapshotId,
+      format: 'same',
+    },
+  });
+  const member = (
+    vmId: string,
+    role: VmRole,
+    which: Member,
+    where: { hostId: string; datastoreId: string },
+    origin: VmOrigin,
+  ) => {
+    ws.create('vm', vmId);
+    ws.decideVm(
+      {
+        type: 'CreateClone',
+        data: {
+          vmId,
+          name: `${settings.name.slice(0, 70)}-${which}`,
+          folder: `/pools/${settings.name}`,
+          role,
+          ...where,
+          hardware: golden.hardware,
+          disks: golden.disks.map((disk, index) => ({
+            ...disk,
+            diskId: diskIds[index][which],
+            format: 'thin',
+          })),
+          nics: golden.nics.map((nic) => ({ ...nic, macAddress: ids.macAddress() })),
+          biosUuid: ids.id(),
+          provisioningTaskId: taskId,
+          origin: origin as Exclude<VmOrigin, { kind: 'new' }>,
+        },
+      },
+      { host: ws.host(where.hostId), datastore: ws.datastore(where.datastoreId) },
+    );
+  };
+  const poolPlace = { hostId: request.hostId, datastoreId: request.datastoreId };
+  const goldenPlace = { hostId: golden.hostId, datastoreId: golden.datastoreId };
+  const linkedTo = (sourceVmId: string, snapshotId: string | null): VmOrigin => ({
+    kind: 'clone',
+    sourceVmId,
+    snapshotId,
+    linked: true,
+    format: 'same',
+  });
+  member(
+    templateVmId,
+    'internal-template',
+    'template',
+    goldenPlace,
+    linkedTo(golden.vmId, request.snapshotId),
+  );
+  member(replicaVmId, 'replica', 'replica', poolPlace, {
+    kind: 'clone',
+    sourceVmId: templateVmId,
+    snapshotId: null,
+    linked: false,
+    format: 'thin',
+  });
+  member(parentVmId, 'parent', 'parent', poolPlace, linkedTo(replicaVmId, null));
+
+  const snapshot = golden.snapshots.find((s) => s.snapshotId === request.snapshotId)!;
+  const job: PoolImageJob = {
+    kind: 'pool-image',
+    poolId,
+    goldenVmId: golden.vmId,
+    templateVmId,
+    replicaVmId,
+    parentVmId,
+    sourceDatastoreId: golden.datastoreId,
+    datastoreId: request.datastoreId,
+    disks: golden.disks.map((disk, index) => ({
+      snapshotLayerId: snapshot.layers.find((l) => l.diskId === disk.diskId)!.layerId,
+      templateDiskId: diskIds[index].template,
+      replicaDiskId: diskIds[index].replica,
+      parentDiskId: diskIds[index].parent,
+      capacityBytes: disk.capacityBytes,
+    })),
+    parentMemory: { imageId: ids.id(), sizeBytes: golden.hardware.memoryBytes },
+  };
+  queue(ws, taskId, 'CreatePool', { type: 'pool', id: poolId }, job, request.placement);
+}
+
+/** Forks one machine for the pool: a spare (userId null) or the desktop a user waits for. */
+function requestMachine(
+  ws: Workspace,
+  pool: ExistingPool,
+  userId: string | null,
+  taskId: string,
+  ids: IdSource,
+): PoolMachine {
+  const vmId = ids.id();
+  ws.decidePool({ type: 'RequestMachine', data: { poolId: pool.poolId, vmId, taskId, userId } });
+  const machine = existingPool(ws, pool.poolId).machines.find((m) => m.vmId === vmId)!;
+  startFork(
+    ws,
+    {
+      parentVmId: pool.image.parentVmId,
+      vmId,
+      taskId,
+      name: machine.name,
+      folder: `/pools/${pool.settings.name}`,
+      poolId: pool.poolId,
+      operation: 'ForkInstantClone',
+    },
+    ids,
+  );
+  return machine;
+}
+
+/** The placement the pool's image was built with: its datastores' workers, for VMs no worker holds. */
+function imagePlacement(ws: Workspace, pool: ExistingPool): Placement {
+  const task = ws.task(pool.image.taskId);
+  if (task.status === 'absent') throw new Error(`Pool ${pool.poolId} has no image task`);
+  return task.placement;
+}
+
+/** Deletes one of the pool's VMs (a machine, or an internal VM at teardown). */
+function requestRemoval(ws: Workspace, pool: ExistingPool, vmId: string, taskId: string) {
+  ws.decidePool({ type: 'RequestVmRemoval', data: { poolId: pool.poolId, vmId, taskId } });
+  const vm = present(ws, vmId);
+  ws.decideVm({ type: 'DeleteVm', data: { vmId, taskId, byPool: true } });
+  const job: DeleteVmJob = {
+    kind: 'delete-vm',
+    vmId,
+    datastoreId: vm.datastoreId,
+    diskIds: vm.disks.map((disk) => disk.diskId),
+    memoryImageId: vm.live?.memoryImage.imageId ?? null,
+    live: vm.powerState === 'poweredOn',
+    linkedTo: standsOn(vm),
+    poolId: pool.poolId,
+  };
+  const placement = vm.live ? workerOf(vm) : imagePlacement(ws, pool);
+  queue(ws, taskId, 'DeleteVm', { type: 'vm', id: vmId }, job, placement);
+}
+
+/**
+ * What a pool does by itself after any change: fork machines to keep its spares (or reach its
+ * maximum up front), and, when it is being deleted, remove its next VMs in order.
+ */
+function keepPoolGoing(
+  ws: Workspace,
+  poolId: string,
+  ids: IdSource,
+  options = { replenish: true },
+) {
+  if (ws.pool(poolId).status !== 'present') return;
+  if (options.replenish) {
+    for (let wanted = machinesWanted(existingPool(ws, poolId)); wanted > 0; wanted--) {
+      requestMachine(ws, existingPool(ws, poolId), null, ids.id(), ids);
+    }
+  }
+  for (const next of teardownNext(existingPool(ws, poolId))) {
+    requestRemoval(ws, existingPool(ws, poolId), next.vmId, ids.id());
+  }
+}
+
+export interface Entitlement {
+  vmId: string;
+  name: string;
+  /** ready: the desktop runs now; provisioning: it is being forked for the user (a task says when). */
+  status: PoolMachine['status'];
+  /** The task forking it, when it was made for this request. */
+  taskId: string | null;
+}
+
+/**
+ * Gives a user a desktop: the one they have, else a spare at once, else a new machine forked for
+ * them (and, either way, new spares to keep the count). At the maximum it refuses with the reason.
+ * Two requests deciding on the same pool version cannot both win: one decides again on fresh state.
+ */
+export function entitle(
+  ws: Workspace,
+  request: { poolId: string; userId: string; taskId: string },
+  ids: IdSource,
+): Entitlement {
+  const pool = existingPool(ws, request.poolId);
+  const held = desktopOf(pool, request.userId);
+  if (held) return { vmId: held.vmId, name: held.name, status: held.status, taskId: null };
+  const spare = nextSpare(pool);
+  let machine: PoolMachine;
+  let taskId: string | null = null;
+  if (spare) {
+    ws.decidePool({
+      type: 'AssignDesktop',
+      data: { poolId: pool.poolId, vmId: spare.vmId, userId: request.userId },
+    });
+    machine = spare;
+  } else {
+    machine = requestMachine(ws, pool, request.userId, request.taskId, ids);
+    taskId = request.taskId;
+  }
+  keepPoolGoing(ws, pool.poolId, ids);
+  return { vmId: machine.vmId, name: machine.name, status: machine.status, taskId };
+}
+
+/** A user logged off: a floating desktop is deleted (and a spare made), a dedicated one refreshed. */
+export function logOff(
+  ws: Workspace,
+  request: { poolId: string; vmId: string; taskId: string },
+  ids: IdSource,
+): void {
+  const [loggedOff] = ws.decidePool({
+    type: 'LogOff',
+    data: { poolId: request.poolId, vmId: request.vmId },
+  });
+  if (loggedOff.type !== 'PoolDesktopLoggedOff') return;
+  const pool = existingPool(ws, request.poolId);
+  if (loggedOff.data.then === 'delete') {
+    requestRemoval(ws, pool, request.vmId, request.taskId);
+  } else {
+    ws.decidePool({ type: 'RequestMachineRefresh', data: { ...request } });
+    const vm = present(ws, request.vmId);
+    ws.decideVm({ type: 'RequestRefresh', data: { vmId: vm.vmId, taskId: request.taskId } });
+    const job: RefreshJob = {
+      kind: 'refresh',
+      vmId: vm.vmId,
+      poolId: pool.poolId,
+      datastoreId: vm.datastoreId,
+      diskIds: vm.disks.map((disk) => disk.diskId),
+      memoryImageId: vm.live!.memoryImage.imageId,
+    };
+    queue(ws, request.taskId, 'RefreshMachine', { type: 'vm', id: vm.vmId }, job, workerOf(vm));
+  }
+  keepPoolGoing(ws, request.poolId, ids);
+}
+
+export function editPool(
+  ws: Workspace,
+  request: { poolId: string } & Partial<
+    Pick<PoolSettings, 'name' | 'maxMachines' | 'spareMachines'>
+  >,
+  ids: IdSource,
+): void {
+  ws.decidePool({ type: 'EditPool', data: request });
+  keepPoolGoing(ws, request.poolId, ids);
+}
+
+export function deletePool(ws: Workspace, request: { poolId: string }, ids: IdSource): void {
+  ws.decidePool({ type: 'DeletePool', data: request });
+  keepPoolGoing(ws, request.poolId, ids);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Outcomes of the chain's jobs
+
+export type ChainOutcome =
+  | {
+      kind: 'fork';
+      disks: DiskPlacement[];
+      workerId: string;
+      exports: LiveExport[];
+      memoryImage: LiveExport;
+      /** The parent's exports when this fork froze it (its first); null when they did not change. */
+      parentExports: LiveExport[] | null;
+    }
+  | {
+      kind: 'pool-image';
+      template: DiskPlacement[];
+      replica: DiskPlacement[];
+      parent: DiskPlacement[];
+      workerId: string;
+      exports: LiveExport[];
+      memoryImage: LiveExport;
+    }
+  | { kind: 'refresh'; disks: DiskPlacement[]; exports: LiveExport[]; memoryImage: LiveExport }
+  | { kind: 'delete-vm' };
+
+/** The jobs whose outcome is decided here: the chain's, and deleting a pool's VM. */
+export function isChainJob(job: Job): boolean {
+  return (
+    job.kind === 'fork' ||
+    job.kind === 'pool-image' ||
+    job.kind === 'refresh' ||
+    (job.kind === 'delete-vm' && job.poolId !== null)
+  );
+}
+
+/** The streams a chain job's outcome surely touches (a decision reads any other it needs). */
+export function chainJobStreams(taskId: string, job: Job): StreamKey[] {
+  const vms = (...ids: (string | null)[]) =>
+    ids.filter((id): id is string => id !== null).map((id) => ({ kind: 'vm' as const, id }));
+  const pool = (poolId: string | null) => (poolId ? [{ kind: 'pool' as const, id: poolId }] : []);
+  const datastores = (...ids: string[]) =>
+    [...new Set(ids)].map((id) => ({ kind: 'datastore' as const, id }));
+  const task = { kind: 'task' as const, id: taskId };
+  switch (job.kind) {
+    case 'fork':
+      return [
+        task,
+        ...vms(job.targetVmId, job.parentVmId, job.replicaVmId),
+        ...datastores(job.datastoreId),
+        ...pool(job.poolId),
+      ];
+    case 'pool-image':
+      return [
+        task,
+        ...vms(job.goldenVmId, job.templateVmId, job.replicaVmId, job.parentVmId),
+        ...datastores(job.sourceDatastoreId, job.datastoreId),
+        ...pool(job.poolId),
+      ];
+    case 'refresh':
+      return [task, ...vms(job.vmId), ...pool(job.poolId)];
+    case 'delete-vm':
+      return [
+        task,
+        ...vms(job.vmId, job.linkedTo),
+        ...datastores(job.datastoreId),
+        ...pool(job.poolId),
+      ];
+    default:
+      return [task, ...vms(jobDisks(job).vmId), ...datastores(jobDisks(job).datastoreId)];
+  }
+}
+
+/** A worker finished its attempt of a chain job: the effect on every stream it touched. */
+export function completeChainJob(
+  ws: Workspace,
+  ending: { taskId: string; attempt: number; outcome: ChainOutcome; measured?: Measurements },
+  ids: IdSource,
+): void {
+  chainOutcome(ws, ending, ids);
+  const { measured } = ending;
+  if (!measured) return;
+  const { job } = existingTask(ws, ending.taskId);
+  const { vmId, datastoreId } = jobDisks(job);
+  if (measured.blockMaps.length > 0 && ws.vm(vmId).status === 'present') {
+    ws.record('vm', vmId, [
+      {
+        type: 'VmBlockMapsMeasured',
+        data: { vmId, taskId: ending.taskId, disks: measured.blockMaps },
+      },
+    ]);
+  }
+  if (measured.usage && ws.datastore(datastoreId).status === 'registered') {
+    ws.record('datastore', datastoreId, [
+      { type: 'DatastoreUsageMeasured', data: { datastoreId, ...measured.usage } },
+    ]);
+  }
+}
+
+function chainOutcome(
+  ws: Workspace,
+  ending: { taskId: string; attempt: number; outcome: ChainOutcome },
+  ids: IdSource,
+): void {
+  const { taskId, attempt, outcome } = ending;
+  const { job } = existingTask(ws, taskId);
+  ws.decideTask({ type: 'SucceedTask', data: { taskId, attempt } });
+  if (job.kind === 'fork' && outcome.kind === 'fork') {
+    const { disks, workerId, exports, memoryImage } = outcome;
+    ws.decideVm({
+      type: 'RecordForked',
+      data: { vmId: job.targetVmId, taskId, disks, workerId, exports, memoryImage },
+    });
+    finishFork(ws, job, taskId, 'succeeded', outcome.parentExports);
+    // Linked to the replica, not to the parent: the parent may go, the replica stays while it lives.
+    if (job.replicaVmId && ws.vm(job.replicaVmId).status === 'present') {
+      ws.decideVm({
+        type: 'AttachLinkedClone',
+        data: { vmId: job.replicaVmId, dependantVmId: job.targetVmId },
+      });
+    }
+    if (job.poolId) {
+      ws.decidePool({
+        type: 'RecordMachineReady',
+        data: { poolId: job.poolId, vmId: job.targetVmId },
+      });
+      keepPoolGoing(ws, job.poolId, ids);
+    }
+    return;
+  }
+  if (job.kind === 'pool-image' && outcome.kind === 'pool-image') {
+    const cloned = (vmId: string, disks: DiskPlacement[]) =>
+      ws.decideVm({ type: 'RecordCloned', data: { vmId, taskId, disks } });
+    cloned(job.templateVmId, outcome.template);
+    ws.decideVm({
+      type: 'FinishClone',
+      data: { vmId: job.goldenVmId, taskId, targetVmId: job.templateVmId, outcome: 'succeeded' },
+    });
+    cloned(job.replicaVmId, outcome.replica);
+    cloned(job.parentVmId, outcome.parent);
+    // The job powered the parent on: said as the power operation it was.
+    ws.decideVm({
+      type: 'RequestPowerChange',
+      data: { vmId: job.parentVmId, taskId, to: 'poweredOn' },
+    });
+    ws.decideVm({
+      type: 'RecordPoweredOn',
+      data: {
+        vmId: job.parentVmId,
+        taskId,
+        workerId: outcome.workerId,
+        exports: outcome.exports,
+        memoryImage: outcome.memoryImage,
+      },
+    });
+    ws.decideVm({
+      type: 'AttachLinkedClone',
+      data: { vmId: job.replicaVmId, dependantVmId: job.parentVmId },
+    });
+    ws.decidePool({ type: 'RecordImagePublished', data: { poolId: job.poolId, taskId } });
+    keepPoolGoing(ws, job.poolId, ids);
+    return;
+  }
+  if (job.kind === 'refresh' && outcome.kind === 'refresh') {
+    const { disks, exports, memoryImage } = outcome;
+    ws.decideVm({
+      type: 'RecordRefreshed',
+      data: { vmId: job.vmId, taskId, disks, exports, memoryImage },
+    });
+    ws.decidePool({ type: 'RecordMachineRefreshed', data: { poolId: job.poolId, vmId: job.vmId } });
+    keepPoolGoing(ws, job.poolId, ids);
+    return;
+  }
+  if (job.kind === 'delete-vm' && job.poolId && outcome.kind === 'delete-vm') {
+    ws.decideVm({ type: 'RecordDeleted', data: { vmId: job.vmId, taskId } });
+    release(ws, job.datastoreId, job.diskIds, 'the VM was deleted');
+    if (job.linkedTo && ws.vm(job.linkedTo).status === 'present') {
+      ws.decideVm({
+        type: 'ReleaseLinkedClone',
+        data: { vmId: job.linkedTo, dependantVmId: job.vmId },
+      });
+    }
+    ws.decidePool({ type: 'RecordVmRemoved', data: { poolId: job.poolId, vmId: job.vmId } });
+    keepPoolGoing(ws, job.poolId, ids);
+    return;
+  }
+  throw new Error(`Outcome ${outcome.kind} does not fit job ${job.kind}`);
+}
+
+/**
+ * A chain job ended without its effect (failed or cancelled); the worker undid what it began.
+ * The streams let go; a pool does not fork again at once after a failure (that could loop), but a
+ * deleting pool goes on with its teardown.
+ */
+export function abandonChainJob(
+  ws: Workspace,
+  ending: { taskId: string; attempt: number; cancelled: boolean; code: string; message: string },
+  ids: IdSource,
+): void {
+  const { taskId, attempt, cancelled, code, message } = ending;
+  const { job } = existingTask(ws, taskId);
+  ws.decideTask(
+    cancelled
+      ? { type: 'ConfirmTaskCancelled', data: { taskId, attempt } }
+      : { type: 'FailTask', data: { taskId, attempt, code, message } },
+  );
+  const failure = { taskId, code, message };
+  const reason = `task ${taskId} ${cancelled ? 'was cancelled' : 'failed'}`;
+  switch (job.kind) {
+    case 'fork': {
+      ws.decideVm({ type: 'RecordProvisioningFailed', data: { vmId: job.targetVmId, ...failure } });
+      finishFork(ws, job, taskId, cancelled ? 'cancelled' : 'failed', null);
+      release(
+        ws,
+        job.datastoreId,
+        job.disks.map((d) => d.diskId),
+        reason,
+      );
+      if (job.poolId) {
+        ws.decidePool({
+          type: 'RecordMachineFailed',
+          data: { poolId: job.poolId, vmId: job.targetVmId, code, message },
+        });
+        keepPoolGoing(ws, job.poolId, ids, { replenish: false });
+      }
+      return;
+    }
+    case 'pool-image': {
+      for (const vmId of [job.templateVmId, job.replicaVmId, job.parentVmId]) {
+        ws.decideVm({ type: 'RecordProvisioningFailed', data: { vmId, ...failure } });
+      }
+      ws.decideVm({
+        type: 'FinishClone',
+        data: {
+          vmId: job.goldenVmId,
+          taskId,
+          targetVmId: job.templateVmId,
+          outcome: cancelled ? 'cancelled' : 'failed',
+        },
+      });
+      const byDatastore = new Map<string, string[]>();
+      for (const disk of job.disks) {
+        byDatastore.set(job.sourceDatastoreId, [
+          ...(byDatastore.get(job.sourceDatastoreId) ?? []),
+          disk.templateDiskId,
+        ]);
+        byDatastore.set(job.datastoreId, [
+          ...(byDatastore.get(job.datastoreId) ?? []),
+          disk.replicaDiskId,
+          disk.parentDiskId,
+        ]);
+      }
+      for (const [datastoreId, diskIds] of byDatastore) release(ws, datastoreId, diskIds, reason);
+      ws.decidePool({
+        type: 'RecordImageFailed',
+        data: { poolId: job.poolId, taskId, code, message },
+      });
+      keepPoolGoing(ws, job.poolId, ids, { replenish: false });
+      return;
+    }
+    case 'refresh':
+      ws.decideVm({ type: 'RecordTaskFailed', data: { vmId: job.vmId, ...failure } });
+      ws.decidePool({
+        type: 'RecordMachineRefreshFailed',
+        data: { poolId: job.poolId, vmId: job.vmId, code, message },
+      });
+      return;
+    case 'delete-vm':
+      ws.decideVm({ type: 'RecordTaskFailed', data: { vmId: job.vmId, ...failure } });
+      if (job.poolId) {
+        ws.decidePool({
+          type: 'RecordRemovalFailed',
+          data: { poolId: job.poolId, vmId: job.vmId, code, message },
+        });
+      }
+      return;
+    default:
+      throw new Error(`Job ${job.kind} is not one of the chain's`);
+  }
+}

@@ -1,0 +1,127 @@
+import { type DatastoreState, datastoreDecider } from '../datastore/datastore';
+import type { DatastoreEvent } from '../datastore/datastore.events';
+import { type HostState, hostDecider } from '../host/host';
+import { type PoolState, poolDecider } from '../pool/pool';
+import type { PoolEvent } from '../pool/pool.events';
+import type { Decider, Event } from '../shared/decider';
+import { type TaskState, taskDecider } from '../task/task';
+import type { TaskEvent } from '../task/task.events';
+import { type VmContext, type VmState, vmDecider } from '../vm/vm';
+import type { VmEvent } from '../vm/vm.events';
+
+/** The kinds of stream a decision across streams reads and writes. */
+export interface StreamKinds {
+  vm: { state: VmState; event: VmEvent; command: Parameters<typeof vmDecider.decide>[0] };
+  task: { state: TaskState; event: TaskEvent; command: Parameters<typeof taskDecider.decide>[0] };
+  datastore: {
+    state: DatastoreState;
+    event: DatastoreEvent;
+    command: Parameters<typeof datastoreDecider.decide>[0];
+  };
+  host: { state: HostState; event: never; command: never };
+  pool: { state: PoolState; event: PoolEvent; command: Parameters<typeof poolDecider.decide>[0] };
+}
+export type StreamKind = keyof StreamKinds;
+
+export interface StreamKey {
+  kind: StreamKind;
+  id: string;
+}
+
+export const streamKey = (kind: StreamKind, id: string) => `${kind}:${id}`;
+
+/** How each kind of stream folds into its state. */
+export const STREAM_FOLDS: {
+  [K in StreamKind]: Pick<
+    Decider<StreamKinds[K]['state'], never, Event>,
+    'initialState' | 'evolve'
+  >;
+} = {
+  vm: vmDecider,
+  task: taskDecider,
+  datastore: datastoreDecider,
+  host: hostDecider as never,
+  pool: poolDecider,
+};
+
+/** A decision needs a stream the caller did not read: read it too and decide again. */
+export class StreamNotLoadedError extends Error {
+  constructor(readonly key: StreamKey) {
+    super(`Stream ${streamKey(key.kind, key.id)} was not read for this decision`);
+  }
+}
+
+/**
+ * The streams one decision reads, and the events it makes on each. Each stream's own decider
+ * decides its part, and the state every later step sees includes what earlier steps decided, so
+ * a workflow reads as a sequence of commands. Streams made in this decision (new VMs, new tasks)
+ * start empty; every other one must have been read.
+ */
+export class Workspace {
+  private readonly states = new Map<string, unknown>();
+  private readonly made = new Map<string, { key: StreamKey; events: Event[] }>();
+
+  constructor(loaded: Iterable<{ key: StreamKey; state: unknown }>) {
+    for (const { key, state } of loaded) this.states.set(streamKey(key.kind, key.id), state);
+  }
+
+  state<K extends StreamKind>(kind: K, id: string): StreamKinds[K]['state'] {
+    const key = streamKey(kind, id);
+    if (!this.states.has(key)) throw new StreamNotLoadedError({ kind, id });
+    return this.states.get(key) as StreamKinds[K]['state'];
+  }
+
+  /** A stream this decision creates (its id is new): it starts empty. */
+  create(kind: StreamKind, id: string): void {
+    const key = streamKey(kind, id);
+    if (!this.states.has(key)) this.states.set(key, STREAM_FOLDS[kind].initialState());
+  }
+
+  vm = (id: string) => this.state('vm', id);
+  pool = (id: string) => this.state('pool', id);
+  task = (id: string) => this.state('task', id);
+  datastore = (id: string) => this.state('datastore', id);
+  host = (id: string) => this.state('host', id);
+
+  decideVm(command: StreamKinds['vm']['command'], context: VmContext = {}): VmEvent[] {
+    const id = command.data.vmId;
+    return this.record('vm', id, vmDecider.decide(command, this.vm(id), context));
+  }
+
+  decidePool(command: StreamKinds['pool']['command']): PoolEvent[] {
+    const id = command.data.poolId;
+    return this.record('pool', id, poolDecider.decide(command, this.pool(id), undefined));
+  }
+
+  decideTask(command: StreamKinds['task']['command']): TaskEvent[] {
+    const id = command.data.taskId;
+    if (command.type === 'QueueTask') this.create('task', id);
+    return this.record('task', id, taskDecider.decide(command, this.task(id), undefined));
+  }
+
+  decideDatastore(command: StreamKinds['datastore']['command']): DatastoreEvent[] {
+    const id = command.data.datastoreId;
+    return this.record(
+      'datastore',
+      id,
+      datastoreDecider.decide(command, this.datastore(id), undefined),
+    );
+  }
+
+  /** Events that need no decision (measurements): folded and kept like decided ones. */
+  record<K extends StreamKind>(kind: K, id: string, events: StreamKinds[K]['event'][]) {
+    if (events.length === 0) return events;
+    const key = streamKey(kind, id);
+    const fold = STREAM_FOLDS[kind] as Pick<Decider<unknown, never, Event>, 'evolve'>;
+    this.states.set(key, events.reduce(fold.evolve, this.states.get(key)));
+    const made = this.made.get(key);
+    if (made) made.events.push(...events);
+    else this.made.set(key, { key: { kind, id }, events: [...events] });
+    return events;
+  }
+
+  /** What the decision made, stream by stream, in the order streams were first written. */
+  changes(): { key: StreamKey; events: Event[] }[] {
+    return [...this.made.values()];
+  }
+}

@@ -1,0 +1,158 @@
+import type { EventMetadata, RecordedEvent, StreamType } from '@dolly/contracts';
+import {
+  ConcurrencyError,
+  type IdSource,
+  type StreamKey,
+  StreamNotLoadedError,
+  STREAM_FOLDS,
+  Workspace,
+  datastoreStreamId,
+  hostStreamId,
+  poolStreamId,
+  streamKey,
+  taskStreamId,
+  vmStreamId,
+} from '@dolly/domain';
+import type { PoolClient } from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import { asDomainEvents } from './command-handler';
+import type { PostgresEventStore } from './event-store';
+
+const STREAM_ID_OF_KIND: Record<StreamKey['kind'], (id: string) => string> = {
+  vm: vmStreamId,
+  task: taskStreamId,
+  datastore: datastoreStreamId,
+  host: hostStreamId,
+  pool: poolStreamId,
+};
+
+export const streamIdOf = (key: StreamKey) => STREAM_ID_OF_KIND[key.kind](key.id);
+
+export interface WorkspaceDecision<Result> {
+  /** The streams to read before deciding; any other the decision turns out to need is read too. */
+  streams: StreamKey[];
+  /**
+   * Decisions on one hot stream (a pool many users ask at once) wait for each other on a lock
+   * held until commit, instead of all deciding on the same version and all but one starting over.
+   */
+  serializeOn?: StreamKey;
+  decide(ws: Workspace, ids: IdSource): Result;
+  ids: IdSource;
+  metadata: EventMetadata;
+  now: string;
+  /** The version the client decided against, on the stream it named (409 when it moved on). */
+  expected?: { stream: StreamKey; version: number };
+  alsoInTransaction?: (client: PoolClient, outcome: WorkspaceOutcome<Result>) => Promise<void>;
+}
+
+export interface WorkspaceOutcome<Result> {
+  result: Result;
+  /** Each written stream's events, by `kind:id`. */
+  events: Map<string, RecordedEvent[]>;
+  /** Every read or written stream's version after the decision, by `kind:id`. */
+  versions: Map<string, number>;
+  changed: boolean;
+}
+
+const MAX_ATTEMPTS = 20;
+const MAX_STREAMS = 20_000;
+
+/**
+ * A decision across any number of streams, some of which it makes (new VMs, new tasks): read,
+ * decide once in a Workspace, append every changed stream at the version it was read (a new
+ * one at 0) in one transaction. A stream the decision needs but was not read is read and the
+ * decision made again; a concurrent change anywhere makes it start over on fresh state.
+ */
+export async function decideInWorkspace<Result>(
+  store: PostgresEventStore,
+  request: WorkspaceDecision<Result>,
+): Promise<WorkspaceOutcome<Result>> {
+  const wanted = new Map(request.streams.map((key) => [streamKey(key.kind, key.id), key]));
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.transaction(async (client) => {
+        for (;;) {
+          const outcome = await attemptDecision(store, client, request, wanted);
+          if (outcome !== 'read-more') return outcome;
+        }
+      });
+    } catch (error) {
+      const clients = request.expected && streamIdOf(request.expected.stream);
+      const retry =
+        error instanceof ConcurrencyError && error.streamId !== clients && attempt < MAX_ATTEMPTS;
+      if (!retry) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+    }
+  }
+}
+
+async function attemptDecision<Result>(
+  store: PostgresEventStore,
+  client: PoolClient,
+  request: WorkspaceDecision<Result>,
+  wanted: Map<string, StreamKey>,
+): Promise<WorkspaceOutcome<Result> | 'read-more'> {
+  if (request.serializeOn) {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [
+      streamIdOf(request.serializeOn),
+    ]);
+  }
+  const keys = [...wanted.values()];
+  const histories = await store.readStreams(keys.map(streamIdOf), client);
+  const versions = new Map<string, number>();
+  const loaded = keys.map((key) => {
+    const history = histories.get(streamIdOf(key))!;
+    versions.set(streamKey(key.kind, key.id), history.length);
+    const fold = STREAM_FOLDS[key.kind] as unknown as {
+      evolve: (state: unknown, event: never) => unknown;
+      initialState: () => unknown;
+    };
+    return { key, state: asDomainEvents<never>(history).reduce(fold.evolve, fold.initialState()) };
+  });
+  if (request.expected) {
+    const { stream, version } = request.expected;
+    const actual = versions.get(streamKey(stream.kind, stream.id)) ?? 0;
+    if (actual !== version) throw new ConcurrencyError(streamIdOf(stream), version, actual);
+  }
+  const ws = new Workspace(loaded);
+  let result: Result;
+  try {
+    result = request.decide(ws, request.ids);
+  } catch (error) {
+    if (!(error instanceof StreamNotLoadedError)) throw error;
+    if (wanted.size >= MAX_STREAMS)
+      throw new Error(`A decision may read at most ${MAX_STREAMS} streams`);
+    wanted.set(streamKey(error.key.kind, error.key.id), error.key);
+    return 'read-more';
+  }
+  const outcome: WorkspaceOutcome<Result> = {
+    result,
+    events: new Map(),
+    versions,
+    changed: false,
+  };
+  for (const { key, events } of ws.changes()) {
+    const name = streamKey(key.kind, key.id);
+    const from = versions.get(name) ?? 0;
+    const appended = await store.appendToStream(
+      streamIdOf(key),
+      key.kind as StreamType,
+      from,
+      events.map((event) => ({
+        eventId: uuidv7(),
+        type: event.type,
+        data: event.data,
+        metadata: request.metadata,
+        occurredAt: request.now,
+      })),
+      client,
+    );
+    if (!appended.success)
+      throw new ConcurrencyError(streamIdOf(key), from, appended.actualVersion);
+    outcome.events.set(name, appended.events);
+    outcome.versions.set(name, appended.nextStreamVersion);
+    outcome.changed = true;
+  }
+  if (request.alsoInTransaction) await request.alsoInTransaction(client, outcome);
+  return outcome;
+}
