@@ -6,7 +6,6 @@ import {
   registerDatastore,
   registerHost,
   vmDefinition,
-  wait,
   workerServes,
 } from './support/inventory';
 import {
@@ -20,32 +19,9 @@ import {
   reads,
   sameContent,
 } from './support/disks';
+import { type Problem, type Vm, commandDone, getVm } from './support/vms';
 
 jest.setTimeout(180_000);
-
-type Export = { imageId: string; uri: string; writable: boolean };
-type Vm = {
-  vmId: string;
-  name: string;
-  role: string;
-  powerState: string;
-  lifecycle: string;
-  biosUuid: string;
-  hardware: { vcpus: number; memoryBytes: number };
-  nics: { macAddress: string }[];
-  disks: { diskId: string; layerId: string | null; format: string; capacityBytes: number }[];
-  origin: { kind: string; sourceVmId?: string; linked?: boolean };
-  snapshots: { snapshotId: string; name: string }[];
-  currentSnapshotId: string | null;
-  linkedClones: string[];
-  live: { exports: Export[]; memoryImage: Export } | null;
-};
-type Problem = {
-  status: number;
-  code: string;
-  detail: string;
-  errors?: { code: string; detail: string }[];
-};
 
 let stack: DollyStack;
 let hostId: string;
@@ -66,19 +42,9 @@ beforeAll(async () => {
 });
 afterAll(() => stack?.stop());
 
-async function vm(vmId: string): Promise<Vm> {
-  return expectStatus(await stack.request<Vm>('GET', `/vms/${vmId}`), 200);
-}
-
-/** Runs a command and waits for its task: the answer's resource is the changed VM. */
-async function done(method: string, path: string, body?: unknown): Promise<Vm> {
-  const answer = await stack.request<Accepted>(method, path, { body, headers: wait(120) });
-  if (answer.status !== 200 && answer.status !== 201)
-    throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
-  if (answer.body.task?.status !== 'succeeded')
-    throw new Error(`${method} ${path}: task ${JSON.stringify(answer.body.task)}`);
-  return answer.body.resource as unknown as Vm;
-}
+const vm = (vmId: string) => getVm(stack, vmId);
+const done = (method: string, path: string, body?: unknown) =>
+  commandDone(stack, method, path, body);
 
 async function newVm(
   format: 'thin' | 'thick-lazy-zeroed' | 'thick-eager-zeroed' = 'thin',

@@ -64,10 +64,11 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
       case 'create': {
         const poolId = uuidv7();
         const golden = await this.current(data.goldenVmId);
-        const placement = await this.placement.forDatastores([
-          golden.datastoreId,
-          data.datastoreId,
-        ]);
+        // What is wrong with the pool itself is said first, with every reason; then whether a
+        // worker can build it.
+        const placement = await this.placement
+          .forDatastores([golden.datastoreId, data.datastoreId])
+          .catch((error: unknown) => error as Error);
         return this.decide(
           execution,
           { type: 'pool', id: poolId },
@@ -80,7 +81,12 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
               { kind: 'datastore', id: data.datastoreId },
               { kind: 'datastore', id: golden.datastoreId },
             ],
-            decide: (ws, ids) => createPool(ws, { ...data, poolId, taskId, placement }, ids),
+            decide: (ws, ids) => {
+              const workers =
+                placement instanceof Error ? { kind: 'group' as const, group: '-' } : placement;
+              createPool(ws, { ...data, poolId, taskId, placement: workers }, ids);
+              if (placement instanceof Error) throw placement;
+            },
           },
         );
       }
