@@ -15,7 +15,7 @@ interface Counters {
   cpu: { total: number; idle: number; iowait: number } | null;
   /** The device's sectors written and milliseconds spent doing I/O (/proc/diskstats). */
   disk: { sectorsWritten: number; ioMs: number } | null;
-  treeCpuMs: number | null;
+  treeCpuMs: Record<string, number> | null;
 }
 
 export interface HostLoad {
@@ -33,11 +33,24 @@ export interface HostLoad {
    * apart and are not in it; the machine's other tenants neither.
    */
   processTreeCpuMs: number | null;
+  /** The same by process: app (api, projector, worker), program, or "<label> children". */
+  processTreeCpuMsByLabel: Record<string, number> | null;
 }
 
-/** CPU time so far of this process and its descendants, children that ended included (cutime). */
-function treeCpuMs(): number | null {
-  const procs = new Map<number, { ppid: number; ticks: number }>();
+/** What a process is called in the breakdown: the Dolly app it runs, else its program. */
+function labelOf(pid: number): string {
+  if (pid === process.pid) return 'bench';
+  const argv = (readOrNull(`/proc/${pid}/cmdline`) ?? '').split('\0');
+  const app = /dist\/apps\/([a-z-]+)\//.exec(argv.join(' '))?.[1];
+  return app ?? argv[0].split('/').at(-1) ?? 'unknown';
+}
+
+/**
+ * CPU milliseconds so far of this process and its descendants, by label: a process's own time
+ * under its label, the time of its children that ended (qemu-img runs) under "<label> children".
+ */
+function treeCpuMs(): Record<string, number> | null {
+  const procs = new Map<number, { ppid: number; ownTicks: number; childTicks: number }>();
   let names: string[];
   try {
     names = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
@@ -48,21 +61,34 @@ function treeCpuMs(): number | null {
     const stat = readOrNull(`/proc/${name}/stat`);
     if (!stat) continue;
     // The command name may hold spaces and parentheses: the fields start after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const fields = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
     // state ppid ... utime(14) stime(15) cutime(16) cstime(17), counted from pid as field 1.
-    const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + Number(fields[i]), 0);
-    procs.set(Number(name), { ppid: Number(fields[1]), ticks });
+    procs.set(Number(name), {
+      ppid: fields[1],
+      ownTicks: fields[11] + fields[12],
+      childTicks: fields[13] + fields[14],
+    });
   }
   const children = new Map<number, number[]>();
   for (const [pid, { ppid }] of procs) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  let ticks = 0;
+  const byLabel: Record<string, number> = {};
+  const add = (label: string, ticks: number) =>
+    (byLabel[label] = (byLabel[label] ?? 0) + (ticks * 1000) / TICKS_PER_SECOND);
   const pending = [process.pid];
   while (pending.length > 0) {
     const pid = pending.pop()!;
-    ticks += procs.get(pid)?.ticks ?? 0;
+    const proc = procs.get(pid);
+    if (proc) {
+      const label = labelOf(pid);
+      add(label, proc.ownTicks);
+      add(`${label} children`, proc.childTicks);
+    }
     pending.push(...(children.get(pid) ?? []));
   }
-  return (ticks * 1000) / TICKS_PER_SECOND;
+  return byLabel;
 }
 
 function readOrNull(path: string): string | null {
@@ -138,10 +164,23 @@ export async function underLoad<T>(
         before.disk && after.disk
           ? (after.disk.sectorsWritten - before.disk.sectorsWritten) * 512
           : null,
-      processTreeCpuMs:
-        before.treeCpuMs !== null && after.treeCpuMs !== null
-          ? after.treeCpuMs - before.treeCpuMs
-          : null,
+      ...treeDelta(before.treeCpuMs, after.treeCpuMs),
     },
+  };
+}
+
+function treeDelta(
+  before: Record<string, number> | null,
+  after: Record<string, number> | null,
+): Pick<HostLoad, 'processTreeCpuMs' | 'processTreeCpuMsByLabel'> {
+  if (!before || !after) return { processTreeCpuMs: null, processTreeCpuMsByLabel: null };
+  const byLabel: Record<string, number> = {};
+  for (const label of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const ms = (after[label] ?? 0) - (before[label] ?? 0);
+    if (ms !== 0) byLabel[label] = ms;
+  }
+  return {
+    processTreeCpuMs: Object.values(byLabel).reduce((a, b) => a + b, 0),
+    processTreeCpuMsByLabel: byLabel,
   };
 }
