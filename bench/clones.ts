@@ -25,7 +25,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { migrateDatabase, withDatabase } from '@dolly/persistence';
 import { DollyStack, TEMPLATE_DATABASE, serverUrl } from '@dolly/testing';
-import { ensureServices } from '../tools/dev/services';
+import { type RunningServices, ensureServices } from '../tools/dev/services';
 import {
   type Accepted,
   GiB,
@@ -253,6 +253,14 @@ interface Datastore {
 
 async function main(): Promise<void> {
   const services = await ensureServices(log);
+  try {
+    await measure(services);
+  } finally {
+    await services.stop();
+  }
+}
+
+async function measure(services: RunningServices): Promise<void> {
   process.env.KAFKA_BROKERS = services.kafkaBrokers;
   process.env.DATABASE_URL = services.databaseUrl;
   // DollyStack copies its database from the migrated template that the test suites' global setup
@@ -621,7 +629,6 @@ async function main(): Promise<void> {
   } finally {
     for (const worker of workers.reverse()) await worker.stop();
     await stack.stop();
-    await services.stop();
   }
 }
 
