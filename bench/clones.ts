@@ -275,7 +275,9 @@ async function measure(services: RunningServices): Promise<void> {
     const hostId = await registerHost(stack);
     const datastore = async (): Promise<Datastore> => {
       const folder = stack.datastoreFolder();
-      return { datastoreId: await registerDatastore(stack, { folder }), folder };
+      // Each linked clone promises its whole capacity (overcommit × 1): room for a few hundred.
+      const capacityBytes = 64 * 1024 * GiB;
+      return { datastoreId: await registerDatastore(stack, { folder, capacityBytes }), folder };
     };
     const source = await datastore();
     const targets: Datastore[] = [];
