@@ -17,7 +17,7 @@
  *
  * BENCH_CLONES_PER_RUN (default 12) full clones per scaling run; BENCH_CLONES_REPEATS (5) single
  * clones, deploys and live clones each; BENCH_LINKED_CLONES (100) sequential linked clones;
- * BENCH_LINKED_BURST (48) linked clones sent 8 at a time.
+ * BENCH_LINKED_BURST (48) linked clones sent 3, then 8, at a time.
  */
 import { statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -46,7 +46,11 @@ const CLONES_PER_RUN = Number(process.env.BENCH_CLONES_PER_RUN ?? 12);
 const REPEATS = Number(process.env.BENCH_CLONES_REPEATS ?? 5);
 const LINKED_CLONES = Number(process.env.BENCH_LINKED_CLONES ?? 100);
 const LINKED_BURST = Number(process.env.BENCH_LINKED_BURST ?? 48);
-const LINKED_CONCURRENCY = 8;
+/**
+ * Linked clones sent at once: as many as one worker runs at once (DOLLY_WORKER_CONCURRENT_JOBS,
+ * 3 by default), and more than that, as a burst of users would.
+ */
+const LINKED_CONCURRENCIES = [3, 8] as const;
 const WORKER_COUNTS = [1, 2, 4] as const;
 const SOURCE_CAPACITY_BYTES = GiB;
 /** Every other MiB of the source is written: half-allocated, the rest reads as zeros. */
@@ -95,6 +99,10 @@ interface Done {
 class Bench {
   /** Commands answered 409 although no If-Match was sent, and sent again (see `command`). */
   readonly conflicts: Record<string, number> = {};
+
+  resent(): number {
+    return Object.values(this.conflicts).reduce((a, b) => a + b, 0);
+  }
 
   constructor(readonly stack: DollyStack) {}
 
@@ -209,6 +217,24 @@ async function lanes<T>(
     }),
   );
   return { results, wallMs: performance.now() - start };
+}
+
+/** A command's result, or why it failed: runs that go on past a failure report both. */
+type Settled = { done: Done } | { error: string };
+const settle = (run: Promise<Done>): Promise<Settled> =>
+  run.then(
+    (done) => ({ done }),
+    (error: Error) => ({ error: error.message }),
+  );
+
+function split(results: Settled[]) {
+  const failed = results.flatMap((r) => ('error' in r ? [r.error] : []));
+  return {
+    done: results.flatMap((r) => ('done' in r ? [r.done] : [])),
+    failed: failed.length,
+    // The stable code of each failure (the task's, or the HTTP problem's).
+    failureCodes: failed.map((e) => /"code":"([A-Z_.]+)"/.exec(e)?.[1] ?? e.slice(0, 200)),
+  };
 }
 
 const bareMs = (t: BareTiming) => t.writeMs + t.fsyncMs;
@@ -379,7 +405,7 @@ async function measure(services: RunningServices): Promise<void> {
 
     // ------------------------------------------------------------ 3. linked clones
     log(
-      `phase 3: ${LINKED_CLONES} linked clones one at a time, ${LINKED_BURST} sent ${LINKED_CONCURRENCY} at a time, vs bare`,
+      `phase 3: ${LINKED_CLONES} linked clones one at a time, ${LINKED_BURST} sent ${LINKED_CONCURRENCIES.join(', then ')} at a time, vs bare`,
     );
     const snapped = await bench.command('POST', `/vms/${sourceVmId}/snapshots`, { name: 'golden' });
     const snapshotId = (await bench.vm(snapped.vmId)).snapshots[0].snapshotId;
@@ -405,16 +431,32 @@ async function measure(services: RunningServices): Promise<void> {
       const bare = async () => linkedBare.push(await bareLinked());
       for (const run of i % 2 ? [bare, ours] : [ours, bare]) await run();
     }
-    const burst = await lanes(LINKED_CONCURRENCY, LINKED_BURST, (k) =>
-      linkedClone(`linked-burst-${k}`),
-    );
-    const bareBurst = await lanes(LINKED_CONCURRENCY, LINKED_BURST, () => bareLinked());
+    // Bursts keep going past a failed clone: what fails, and how, is part of the result.
+    const bursts = [];
+    for (const concurrency of LINKED_CONCURRENCIES) {
+      const resentBefore = bench.resent();
+      const ours = await lanes(concurrency, LINKED_BURST, (k) =>
+        settle(linkedClone(`linked-burst-${concurrency}-${k}`)),
+      );
+      const bare = await lanes(concurrency, LINKED_BURST, () => bareLinked());
+      const { done, failed, failureCodes } = split(ours.results);
+      bursts.push({
+        concurrency,
+        sent: LINKED_BURST,
+        succeeded: done.length,
+        failed,
+        failureCodes,
+        resent409: bench.resent() - resentBefore,
+        dollyPerSecond: round(done.length / (ours.wallMs / 1000), 2),
+        dollyMs: latency(done.map((d) => d.totalMs)),
+        dollyTimelineMedianMs: medianTimeline(done),
+        barePerSecond: round(LINKED_BURST / (bare.wallMs / 1000), 2),
+      });
+    }
     const linkedTrace = await bench.traced(workers[0], () => linkedClone('linked-traced'));
     const linkedMs = latency(linked.map((d) => d.totalMs));
     const linkedBareMs = latency(linkedBare.map(bareMs));
     const linkedBareNoSyncMs = latency(linkedBare.map((t) => t.writeMs));
-    const linkedPerSecond = LINKED_BURST / (burst.wallMs / 1000);
-    const bareLinkedPerSecond = LINKED_BURST / (bareBurst.wallMs / 1000);
 
     // ------------------------------------------------------------ 1. scaling with workers
     // From here on the source datastore is only read: every worker serves it.
@@ -432,9 +474,11 @@ async function measure(services: RunningServices): Promise<void> {
         () => new Promise((resolve) => setTimeout(resolve, 3000)),
       );
       const ours = await underLoad(device, () =>
-        lanes(n, CLONES_PER_RUN, (k) => fullClone(targets[k % n].datastoreId, `scale-${n}-${k}`)),
+        lanes(n, CLONES_PER_RUN, (k) =>
+          settle(fullClone(targets[k % n].datastoreId, `scale-${n}-${k}`)),
+        ),
       );
-      const clones = ours.result.results;
+      const { done: clones, failed, failureCodes } = split(ours.result.results);
       await bench.deleteAll(clones.map((d) => d.vmId));
       await exec('sync', []);
       const bare = await underLoad(device, () =>
@@ -464,8 +508,10 @@ async function measure(services: RunningServices): Promise<void> {
         workers: n,
         dolly: {
           wallMs: round(ours.result.wallMs),
-          clonesPerSecond: round(CLONES_PER_RUN / (ours.result.wallMs / 1000), 3),
-          dataGiBPerSecond: round(dataGiB(CLONES_PER_RUN) / (ours.result.wallMs / 1000), 3),
+          failed,
+          failureCodes,
+          clonesPerSecond: round(clones.length / (ours.result.wallMs / 1000), 3),
+          dataGiBPerSecond: round(dataGiB(clones.length) / (ours.result.wallMs / 1000), 3),
           cloneMs: latency(clones.map((d) => d.totalMs)),
           timelineMedianMs: medianTimeline(clones),
           clonesPerWorker: Object.fromEntries(perWorker),
@@ -518,7 +564,7 @@ async function measure(services: RunningServices): Promise<void> {
         workerCounts: WORKER_COUNTS,
         repeats: REPEATS,
         linkedClones: LINKED_CLONES,
-        linkedBurst: { clones: LINKED_BURST, concurrency: LINKED_CONCURRENCY },
+        linkedBurst: { clones: LINKED_BURST, concurrencies: LINKED_CONCURRENCIES },
         format: 'thin',
         datastores: 'one folder each on the same file system (same device)',
         device,
@@ -559,14 +605,11 @@ async function measure(services: RunningServices): Promise<void> {
           rawDollyMs: linked.map((d) => round(d.totalMs, 2)),
           // The worker's part, clone after clone: whether it grows with the layers on the datastore.
           rawDollyWorkMs: linked.map((d) => round(d.timeline.workMs, 2)),
+          // The API's part: it reads the source VM's whole stream, which every clone lengthens.
+          rawDollyAcceptMs: linked.map((d) => round(d.timeline.acceptMs, 2)),
           rawBareMs: linkedBare.map((t) => round(bareMs(t), 2)),
         },
-        burst: {
-          dollyPerSecond: round(linkedPerSecond, 2),
-          dollyMs: latency(burst.results.map((d) => d.totalMs)),
-          dollyTimelineMedianMs: medianTimeline(burst.results),
-          barePerSecond: round(bareLinkedPerSecond, 2),
-        },
+        bursts,
       },
       deployVersusLiveClone: {
         deployMs: deployed.map((d) => round(d.totalMs)),
@@ -590,7 +633,7 @@ async function measure(services: RunningServices): Promise<void> {
           `${s.dolly.clonesPerSecond}/s, ${s.dolly.dataGiBPerSecond} GiB/s`,
           `${s.bareConvert.clonesPerSecond}/s, ${s.bareConvert.dataGiBPerSecond} GiB/s (raw ${s.rawCopy.fileGiBPerSecond} GiB/s)`,
           `${s.ratioVsOneWorker}x vs 1 worker (bare ${s.bareRatioVsOneProcess}x); ${s.dollyToBareFloor}x floor`,
-          `machine cpu ${s.dolly.load.cpuBusyPercent}% (bare ${s.bareConvert.load.cpuBusyPercent}%), disk ${s.dolly.load.diskUtilisationPercent}% (bare ${s.bareConvert.load.diskUtilisationPercent}%); cpu/clone ${s.dolly.cpuMsPerClone} ms (bare ${s.bareConvert.cpuMsPerClone})`,
+          `${s.dolly.failed ? `${s.dolly.failed} FAILED (${s.dolly.failureCodes.join(', ')}); ` : ''}machine cpu ${s.dolly.load.cpuBusyPercent}% (bare ${s.bareConvert.load.cpuBusyPercent}%), disk ${s.dolly.load.diskUtilisationPercent}% (bare ${s.bareConvert.load.diskUtilisationPercent}%); cpu/clone ${s.dolly.cpuMsPerClone} ms (bare ${s.bareConvert.cpuMsPerClone})`,
         ]),
         [
           '2. full clone end to end (median ms)',
@@ -606,13 +649,13 @@ async function measure(services: RunningServices): Promise<void> {
           `+${round(linkedOverheadP99)} ms at p99`,
           `<= +${GOALS.linkedP99OverheadMs} ms: ${met(linkedOverheadP99 <= GOALS.linkedP99OverheadMs)}`,
         ],
-        [
-          `3. linked clones/s, ${LINKED_CONCURRENCY} at a time`,
-          round(linkedPerSecond, 1),
-          round(bareLinkedPerSecond, 1),
-          `${round(linkedPerSecond / bareLinkedPerSecond, 2)}x`,
-          '',
-        ],
+        ...bursts.map((b) => [
+          `3. linked clones/s, ${b.concurrency} at a time (p50 / p99 ms)`,
+          `${b.dollyPerSecond}/s (${b.dollyMs.p50} / ${b.dollyMs.p99})`,
+          `${b.barePerSecond}/s`,
+          `${round(b.dollyPerSecond / b.barePerSecond, 2)}x`,
+          `${b.failed} of ${b.sent} failed${b.failed ? ` (${[...new Set(b.failureCodes)].join(', ')})` : ''}; ${b.resent409} resent after 409`,
+        ]),
         [
           '4. deploy from template / clone running VM (median ms)',
           `${round(deployMs)} / ${round(liveMs)}`,
