@@ -193,6 +193,7 @@ class Bench {
           command: p.command,
           seenFromMs: from(p.firstSeenMs),
           seenUntilMs: from(p.lastSeenMs),
+          cpuMsWhenLastSeen: p.cpuMs,
         })),
     };
   }
@@ -577,6 +578,7 @@ async function measure(services: RunningServices): Promise<void> {
       scaling: scalingRows,
       fullCloneOverhead: {
         dollyEndToEndMs: single.map((d) => round(d.totalMs)),
+        dollyAcceptMs: single.map((d) => round(d.timeline.acceptMs)),
         dollyTimelineMedianMs: medianTimeline(single),
         workerProcessTrace: fullCloneTrace,
         bareConvertMs: singleBare.map((t) => round(t.writeMs)),

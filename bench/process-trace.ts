@@ -13,18 +13,27 @@ export interface TracedProcess {
   /** Milliseconds since the epoch when first and last seen. */
   firstSeenMs: number;
   lastSeenMs: number;
+  /** CPU milliseconds (user + system) it had used when last seen. */
+  cpuMs: number;
 }
 
-function childrenOf(parent: number): Map<number, string> {
-  const found = new Map<number, string>();
+/** Linux reports process times in USER_HZ ticks, 100 a second. */
+const MS_PER_TICK = 10;
+
+function childrenOf(parent: number): Map<number, { command: string; cpuMs: number }> {
+  const found = new Map<number, { command: string; cpuMs: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== parent) continue;
+      // Fields after the command name: state, ppid, ... utime and stime 12th and 13th.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) !== parent) continue;
       const argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
-      found.set(Number(name), `${argv[0].split('/').at(-1)} ${argv[1] ?? ''}`.trim());
+      found.set(Number(name), {
+        command: `${argv[0].split('/').at(-1)} ${argv[1] ?? ''}`.trim(),
+        cpuMs: (Number(fields[11]) + Number(fields[12])) * MS_PER_TICK,
+      });
     } catch {
       // Gone between listing and reading: too short to matter at this resolution.
     }
@@ -43,10 +52,10 @@ export async function traceChildren<T>(
   const poller = (async () => {
     while (tracing) {
       const at = performance.timeOrigin + performance.now();
-      for (const [child, command] of childrenOf(pid)) {
+      for (const [child, { command, cpuMs }] of childrenOf(pid)) {
         const known = seen.get(child);
-        if (known) known.lastSeenMs = at;
-        else seen.set(child, { pid: child, command, firstSeenMs: at, lastSeenMs: at });
+        if (known) Object.assign(known, { lastSeenMs: at, command, cpuMs });
+        else seen.set(child, { pid: child, command, firstSeenMs: at, lastSeenMs: at, cpuMs });
       }
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
