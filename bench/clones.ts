@@ -187,7 +187,8 @@ class Bench {
       vmId: result.vmId,
       workMs: round(result.timeline.workMs),
       processes: processes
-        .filter((p) => p.command.startsWith('qemu-img'))
+        // The storage daemon lives on; a process caught before its exec shows as setpriv.
+        .filter((p) => !p.command.startsWith('qemu-storage-daemon'))
         .sort((a, b) => a.firstSeenMs - b.firstSeenMs)
         .map((p) => ({
           command: p.command,
