@@ -54,7 +54,9 @@ export async function traceChildren<T>(
       const at = performance.timeOrigin + performance.now();
       for (const [child, { command, cpuMs }] of childrenOf(pid)) {
         const known = seen.get(child);
-        if (known) Object.assign(known, { lastSeenMs: at, command, cpuMs });
+        // An exiting process (a zombie) has an empty command line: keep the name it had.
+        if (known)
+          Object.assign(known, { lastSeenMs: at, command: command || known.command, cpuMs });
         else seen.set(child, { pid: child, command, firstSeenMs: at, lastSeenMs: at, cpuMs });
       }
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
