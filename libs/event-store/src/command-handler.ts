@@ -2,6 +2,7 @@ import { type EventMetadata, type RecordedEvent, type StreamType } from '@dolly/
 import { type Command, ConcurrencyError, type Decider, type Event } from '@dolly/domain';
 import type { PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
+import { CONFLICT_RETRY_ATTEMPTS, backOffAfterConflict } from './conflict-retry';
 import type { BatchedAppends } from './batched-appends';
 import type { PostgresEventStore } from './event-store';
 
@@ -42,9 +43,6 @@ export function asDomainEvents<E extends Event>(
 ): E[] {
   return (recorded ?? []) as unknown as E[];
 }
-
-/** Without an expected version, a command lost to a concurrent one is decided again on fresh state. */
-const MAX_ATTEMPTS = 5;
 
 /**
  * Load, decide, append: the one way a command changes the store. State is folded from the stream
@@ -114,8 +112,9 @@ export class CommandHandler {
         const retry =
           error instanceof ConcurrencyError &&
           request.expectedVersion === undefined &&
-          attempt < MAX_ATTEMPTS;
+          attempt < CONFLICT_RETRY_ATTEMPTS;
         if (!retry) throw error;
+        await backOffAfterConflict(attempt);
       }
     }
   }
@@ -216,8 +215,9 @@ export async function handleAcross<Slots extends Record<string, StreamSlot<unkno
       const retry =
         error instanceof ConcurrencyError &&
         error.streamId !== clientsStream &&
-        attempt < MAX_ATTEMPTS;
+        attempt < CONFLICT_RETRY_ATTEMPTS;
       if (!retry) throw error;
+      await backOffAfterConflict(attempt);
     }
   }
 }

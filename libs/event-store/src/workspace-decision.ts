@@ -15,6 +15,7 @@ import {
 } from '@dolly/domain';
 import type { PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
+import { CONFLICT_RETRY_ATTEMPTS, backOffAfterConflict } from './conflict-retry';
 import { asDomainEvents } from './command-handler';
 import type { PostgresEventStore } from './event-store';
 
@@ -54,7 +55,6 @@ export interface WorkspaceOutcome<Result> {
   changed: boolean;
 }
 
-const MAX_ATTEMPTS = 20;
 const MAX_STREAMS = 20_000;
 
 /**
@@ -79,9 +79,11 @@ export async function decideInWorkspace<Result>(
     } catch (error) {
       const clients = request.expected && streamIdOf(request.expected.stream);
       const retry =
-        error instanceof ConcurrencyError && error.streamId !== clients && attempt < MAX_ATTEMPTS;
+        error instanceof ConcurrencyError &&
+        error.streamId !== clients &&
+        attempt < CONFLICT_RETRY_ATTEMPTS;
       if (!retry) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * attempt));
+      await backOffAfterConflict(attempt);
     }
   }
 }
