@@ -1,11 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type DollyConfig } from '@dolly/config';
 import { workerGroupId, workerOwnGroupId } from '@dolly/contracts';
 import { type Placement, RuleViolationError } from '@dolly/domain';
 import { DOLLY_CONFIG, KAFKA } from '@dolly/platform';
 import { WorkerRow } from '@dolly/read-models';
-import type { Kafka } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import { Repository } from 'typeorm';
 
 /** How long a group's liveness is trusted before asking Kafka again. */
@@ -18,8 +18,12 @@ const LIVENESS_CACHE_MS = 2000;
  * the one worker whose storage daemon holds them.
  */
 @Injectable()
-export class PlacementService {
+export class PlacementService implements OnModuleDestroy {
   private readonly liveness = new Map<string, { live: boolean; at: number }>();
+  /** Requests placed at the same moment share one question to Kafka per group. */
+  private readonly asking = new Map<string, Promise<boolean>>();
+  /** One admin connection for the API's life: connecting one per request cost ~100 ms. */
+  private admin: Promise<Admin> | null = null;
 
   constructor(
     @InjectRepository(WorkerRow) private readonly workers: Repository<WorkerRow>,
@@ -79,19 +83,44 @@ export class PlacementService {
     return { kind: 'worker', workerId };
   }
 
-  private async live(groupId: string): Promise<boolean> {
+  private live(groupId: string): Promise<boolean> {
     const cached = this.liveness.get(groupId);
-    if (cached && Date.now() - cached.at < LIVENESS_CACHE_MS) return cached.live;
-    const admin = this.kafka.admin();
-    await admin.connect();
+    if (cached && Date.now() - cached.at < LIVENESS_CACHE_MS) return Promise.resolve(cached.live);
+    let answer = this.asking.get(groupId);
+    if (!answer) {
+      answer = this.askKafka(groupId).finally(() => this.asking.delete(groupId));
+      this.asking.set(groupId, answer);
+    }
+    return answer;
+  }
+
+  private async askKafka(groupId: string): Promise<boolean> {
     try {
-      const { groups } = await admin.describeGroups([groupId]);
+      const { groups } = await (await this.connectedAdmin()).describeGroups([groupId]);
       const live = groups.some((group) => group.members.length > 0);
       // Only a live group is remembered: one that just started is found at the next request.
       if (live) this.liveness.set(groupId, { live, at: Date.now() });
       return live;
-    } finally {
-      await admin.disconnect();
+    } catch (error) {
+      // A broken connection is not kept: the next request connects afresh.
+      const admin = this.admin;
+      this.admin = null;
+      void admin?.then((a) => a.disconnect()).catch(() => undefined);
+      throw error;
     }
+  }
+
+  private connectedAdmin(): Promise<Admin> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      this.admin = admin.connect().then(() => admin);
+    }
+    return this.admin;
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    const admin = this.admin;
+    this.admin = null;
+    await admin?.then((a) => a.disconnect()).catch(() => undefined);
   }
 }
