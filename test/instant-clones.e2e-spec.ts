@@ -14,13 +14,34 @@ import { type Problem, type Vm, commandDone, getVm } from './support/vms';
 
 jest.setTimeout(300_000);
 
+type Image = {
+  snapshotId: string;
+  templateVmId: string;
+  replicaVmId: string;
+  parentVmId: string;
+  taskId: string;
+};
 type Pool = {
   poolId: string;
-  image: { templateVmId: string; replicaVmId: string; parentVmId: string };
+  image: Image;
   imageStatus: string;
+  push: { image: Image } | null;
+  previousImage: Image | null;
   lifecycle: string;
-  machines: { vmId: string; name: string; status: string; userId: string | null }[];
-  counts: { machines: number; assigned: number; spares: number; provisioning: number };
+  machines: {
+    vmId: string;
+    name: string;
+    status: string;
+    userId: string | null;
+    outdated: boolean;
+  }[];
+  counts: {
+    machines: number;
+    assigned: number;
+    spares: number;
+    provisioning: number;
+    outdated: number;
+  };
 };
 type Desktop = { vmId: string; name: string; status: string; taskId: string | null };
 
@@ -368,5 +389,132 @@ describe('desktop pools', () => {
     expect(refused.body.errors!.map((e) => e.code)).toEqual(
       expect.arrayContaining(['HOST.HARDWARE_VERSION_UNSUPPORTED', 'DATASTORE.CAPACITY_EXCEEDED']),
     );
+  });
+
+  it('pushes a new image: spares replaced at once, a desktop in use (its writer running) at logoff, the old chain removed, and rolls back', async () => {
+    const { golden, snapshotId: v1 } = await goldenImage();
+    const created = await createPool({
+      name: 'pushed',
+      goldenVmId: golden.vmId,
+      snapshotId: v1,
+      namingPattern: 'pu-{n}',
+      maxMachines: 3,
+      spareMachines: 1,
+      provisioning: 'on-demand',
+      assignment: 'dedicated',
+    });
+    const firstImage = created.image;
+    await poolUntil(created.poolId, (p) => p.counts.spares === 1);
+    const ann = await desktopFor(created.poolId, 'ann');
+    const annBefore = await runningVm(ann.vmId);
+    const oldSpare = (
+      await poolUntil(created.poolId, (p) => p.counts.spares === 1 && p.counts.assigned === 1)
+    ).machines.find((m) => m.userId === null)!;
+
+    // The golden image moves on: 0x33 in its first MiB, snapshot v2.
+    await done('POST', `/vms/${golden.vmId}/power-on`);
+    await qemuIo(diskUri(await vm(golden.vmId)), 'write -P 0x33 0 1M');
+    await done('POST', `/vms/${golden.vmId}/power-off`);
+    const v2 = (await done('POST', `/vms/${golden.vmId}/snapshots`, { name: 'v2' }))
+      .currentSnapshotId!;
+
+    // ann works on her desktop all through the push.
+    let writing = true;
+    let writes = 0;
+    const writer = (async () => {
+      while (writing) {
+        await qemuIo(diskUri(annBefore), `write -P 0x55 ${8 * MiB} ${MiB}`);
+        writes++;
+      }
+    })();
+    const pushed = await stack.request<Accepted>('POST', `/pools/${created.poolId}/image`, {
+      body: { goldenVmId: golden.vmId, snapshotId: v2 },
+      headers: wait(120),
+    });
+    const rolled = await poolUntil(
+      created.poolId,
+      (p) =>
+        p.image.snapshotId === v2 &&
+        p.counts.outdated === 1 &&
+        p.counts.spares === 1 &&
+        p.machines.length === 2,
+    ).finally(async () => {
+      writing = false;
+      await writer;
+    });
+    expect(pushed.body.task?.status).toBe('succeeded');
+    expect(writes).toBeGreaterThan(0);
+    expect(rolled.previousImage?.taskId).toBe(firstImage.taskId);
+    // The old spare is gone, its replacement reads the new image; ann keeps her old desktop, as she left it.
+    expect(rolled.machines.map((m) => m.vmId)).not.toContain(oldSpare.vmId);
+    const newSpare = rolled.machines.find((m) => m.userId === null)!;
+    expect(newSpare.outdated).toBe(false);
+    expect(await reads(diskUri(await runningVm(newSpare.vmId)), 0x33, 0, MiB)).toBe(true);
+    expect(rolled.machines.find((m) => m.userId === 'ann')).toMatchObject({
+      vmId: ann.vmId,
+      outdated: true,
+    });
+    expect(await reads(diskUri(annBefore), 0x11, 0, MiB)).toBe(true);
+    expect(await reads(diskUri(annBefore), 0x55, 8 * MiB, MiB)).toBe(true);
+    // The old parent went at once (no fork of it runs); its replica stays under ann's desktop.
+    await stack.eventually(
+      async () => (await stack.request('GET', `/vms/${firstImage.parentVmId}`)).status === 404,
+      30_000,
+    );
+    expect((await stack.request('GET', `/vms/${firstImage.replicaVmId}`)).status).toBe(200);
+
+    // At logoff ann's desktop is refreshed onto the new image: re-forked, same name and MAC.
+    const loggedOff = await stack.request<Accepted>(
+      'POST',
+      `/pools/${created.poolId}/machines/${ann.vmId}/logoff`,
+      { headers: wait(120) },
+    );
+    expect(loggedOff.body.task?.status).toBe('succeeded');
+    const moved = await poolUntil(
+      created.poolId,
+      (p) =>
+        p.counts.outdated === 0 &&
+        p.machines.some((m) => m.userId === 'ann' && m.status === 'ready'),
+    );
+    const annNow = moved.machines.find((m) => m.userId === 'ann')!;
+    expect(annNow.vmId).not.toBe(ann.vmId);
+    const annAfter = await runningVm(annNow.vmId);
+    expect([annAfter.name, annAfter.nics[0].macAddress]).toEqual([
+      annBefore.name,
+      annBefore.nics[0].macAddress,
+    ]);
+    expect(await reads(diskUri(annAfter), 0x33, 0, MiB)).toBe(true);
+    expect(await reads(diskUri(annAfter), 0x55, 8 * MiB, MiB)).toBe(false);
+    // No machine stands on the first image now: its replica and internal template are removed.
+    for (const vmId of [ann.vmId, firstImage.replicaVmId, firstImage.templateVmId]) {
+      await stack.eventually(
+        async () => (await stack.request('GET', `/vms/${vmId}`)).status === 404,
+        60_000,
+      );
+    }
+
+    // Roll back: the first snapshot again, this time logging desktops off at once.
+    const rolledBack = await stack.request<Accepted>(
+      'POST',
+      `/pools/${created.poolId}/image/rollback`,
+      { body: { rollout: 'immediate' }, headers: wait(120) },
+    );
+    expect(rolledBack.body.task?.status).toBe('succeeded');
+    const back = await poolUntil(
+      created.poolId,
+      (p) =>
+        p.image.snapshotId === v1 &&
+        p.counts.outdated === 0 &&
+        p.counts.spares === 1 &&
+        p.machines.some((m) => m.userId === 'ann' && m.status === 'ready'),
+    );
+    for (const machine of back.machines) {
+      expect(await reads(diskUri(await runningVm(machine.vmId)), 0x11, 0, MiB)).toBe(true);
+    }
+    const second = await stack.request<Problem>('POST', `/pools/${created.poolId}/image`, {
+      body: { goldenVmId: golden.vmId, snapshotId: golden.vmId },
+    });
+    expect([second.status, second.body.code]).toEqual([422, 'POOL.REFUSED']);
+    expect(second.body.errors!.map((e) => e.code)).toContain('SNAPSHOT.NOT_FOUND');
   });
 });

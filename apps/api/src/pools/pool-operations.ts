@@ -1,5 +1,7 @@
 import {
   type IdSource,
+  type ExistingPool,
+  type PoolRollout,
   type PoolSettings,
   type StreamKey,
   type Workspace,
@@ -10,6 +12,10 @@ import {
   entitle,
   foldEvents,
   logOff,
+  poolDecider,
+  poolStreamId,
+  pushImage,
+  rollbackImage,
   startFork,
   vmDecider,
   vmStreamId,
@@ -43,6 +49,14 @@ export type PoolOperation =
   | { kind: 'delete'; poolId: string }
   | { kind: 'entitle'; poolId: string; userId: string }
   | { kind: 'logoff'; poolId: string; vmId: string }
+  | {
+      kind: 'push-image';
+      poolId: string;
+      goldenVmId: string;
+      snapshotId: string;
+      rollout: PoolRollout;
+    }
+  | { kind: 'rollback-image'; poolId: string; rollout: PoolRollout }
   | { kind: 'fork'; parentVmId: string; name: string; folder?: string };
 
 /** Pool operations and instant clones: decisions across a pool's streams and those it makes. */
@@ -109,6 +123,28 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
           (ws, ids) => logOff(ws, { poolId: data.poolId, vmId: data.vmId, taskId }, ids),
           [vm(data.vmId)],
         );
+      case 'push-image':
+      case 'rollback-image': {
+        const current = await this.currentPool(data.poolId);
+        const goldenVmId =
+          data.kind === 'push-image' ? data.goldenVmId : current.previousImage?.goldenVmId;
+        const golden = goldenVmId ? await this.current(goldenVmId) : undefined;
+        const placement = await this.placement
+          .forDatastores([
+            golden?.datastoreId ?? current.image.datastoreId,
+            current.image.datastoreId,
+          ])
+          .catch((error: unknown) => error as Error);
+        const { poolId, rollout } = data;
+        return this.onPool(execution, poolId, (ws, ids) => {
+          const workers =
+            placement instanceof Error ? { kind: 'group' as const, group: '-' } : placement;
+          const request = { poolId, taskId, rollout, placement: workers };
+          if (data.kind === 'push-image') pushImage(ws, { ...request, ...data }, ids);
+          else rollbackImage(ws, request, ids);
+          if (placement instanceof Error) throw placement;
+        });
+      }
       case 'fork': {
         const vmId = uuidv7();
         return this.decide(
@@ -178,6 +214,17 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         : undefined,
     });
     return outcomeOf(handled);
+  }
+
+  /** The pool as its stream says now: where it stands decides which workers build a pushed image. */
+  private async currentPool(poolId: string): Promise<ExistingPool> {
+    const state = foldEvents(
+      poolDecider,
+      asDomainEvents(await this.store.readStream(poolStreamId(poolId))),
+    );
+    if (state.status !== 'present')
+      throw new NotFoundError('POOL.NOT_FOUND', `Pool ${poolId} does not exist`);
+    return state;
   }
 
   /** The VM as its stream says now: where the golden image is decides which workers build the image. */

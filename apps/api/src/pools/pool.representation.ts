@@ -1,4 +1,4 @@
-import { PoolImage, PoolSettings } from '@dolly/domain';
+import { POOL_ROLLOUT, PoolImage, PoolSettings, StringEnum, isOutdated } from '@dolly/domain';
 import type { PoolRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -10,6 +10,19 @@ export const PoolView = Type.Object(
     settings: PoolSettings,
     image: PoolImage,
     imageStatus: Type.String({ description: 'building, published or failed.' }),
+    push: Type.Union(
+      [
+        Type.Object({
+          image: PoolImage,
+          rollout: StringEnum(POOL_ROLLOUT, 'How machines will move to it.'),
+        }),
+        Type.Null(),
+      ],
+      { description: 'A pushed image being built (its task says how far), or null.' },
+    ),
+    previousImage: Type.Union([PoolImage, Type.Null()], {
+      description: 'The image before the last push: what a rollback pushes again.',
+    }),
     lifecycle: Type.String({ description: 'active, or deleting (its VMs are being removed).' }),
     machines: Type.Array(
       Type.Object({
@@ -19,6 +32,10 @@ export const PoolView = Type.Object(
         userId: Type.Union([Type.String(), Type.Null()], {
           description: 'Whose desktop it is; null for a spare.',
         }),
+        imageTaskId: Type.String({ description: 'The image it was forked from (its build task).' }),
+        outdated: Type.Boolean({
+          description: 'Forked from an earlier image: it is being replaced (push image).',
+        }),
       }),
     ),
     counts: Type.Object({
@@ -26,6 +43,7 @@ export const PoolView = Type.Object(
       assigned: Type.Integer(),
       spares: Type.Integer({ description: 'Running and nobody’s.' }),
       provisioning: Type.Integer(),
+      outdated: Type.Integer({ description: 'Machines of an earlier image still to replace.' }),
     }),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
@@ -43,13 +61,19 @@ export function poolView(row: PoolRow): PoolView {
     settings: pool.settings,
     image: pool.image,
     imageStatus: pool.imageStatus,
+    push: pool.push,
+    previousImage: pool.previousImage,
     lifecycle: pool.lifecycle,
-    machines: machines.map(({ vmId, name, status, userId }) => ({ vmId, name, status, userId })),
+    machines: machines.map((machine) => {
+      const { vmId, name, status, userId, imageTaskId } = machine;
+      return { vmId, name, status, userId, imageTaskId, outdated: isOutdated(pool, machine) };
+    }),
     counts: {
       machines: machines.length,
       assigned: machines.filter((m) => m.userId !== null).length,
       spares: machines.filter((m) => m.userId === null && m.status === 'ready').length,
       provisioning: machines.filter((m) => m.status === 'provisioning').length,
+      outdated: machines.filter((m) => isOutdated(pool, m)).length,
     },
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { InventoryName, PoolSettings, Uuid } from '@dolly/domain';
+import { InventoryName, POOL_ROLLOUT, PoolSettings, StringEnum, Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
@@ -51,6 +51,27 @@ export const EntitlementRequest = Type.Object(
   { additionalProperties: false, description: 'Give a user a desktop of the pool.' },
 );
 type EntitlementRequest = Static<typeof EntitlementRequest>;
+
+const Rollout = StringEnum(
+  POOL_ROLLOUT,
+  'How desktops in use move to the new image: at-logoff (default: as their users log off) or immediate (their users are logged off now). Spares move at once, never below the spare count.',
+);
+
+export const PushImageRequest = Type.Object(
+  {
+    goldenVmId: Uuid('The golden image: a VM with the snapshot to publish.'),
+    snapshotId: Uuid('The snapshot published as the pool’s new image.'),
+    rollout: Type.Optional(Rollout),
+  },
+  { additionalProperties: false, description: 'Push a new image to a pool.' },
+);
+type PushImageRequest = Static<typeof PushImageRequest>;
+
+export const RollbackImageRequest = Type.Object(
+  { rollout: Type.Optional(Rollout) },
+  { additionalProperties: false, description: 'Push the pool’s previous image again.' },
+);
+type RollbackImageRequest = Static<typeof RollbackImageRequest>;
 
 const PoolIdParam = Uuid('The pool.');
 const ListQuery = Type.Object(PageQuery, { additionalProperties: false });
@@ -207,5 +228,56 @@ export class PoolsController {
     @Res() response: Response,
   ): Promise<void> {
     return this.run(response, context, 'LogOff', { kind: 'logoff', poolId, vmId });
+  }
+
+  @Post(':poolId/image')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary:
+      'Push image: rebuild the pool’s chain from a new golden snapshot and move its machines to it.',
+    description:
+      'A task builds the new internal template, replica and parent where the pool stands (watch it, or cancel it: the pool keeps its image). ' +
+      'Once it is published, new machines fork from it; spares are replaced at once, never below the spare count; desktops in use as their users log off, or at once (rollout immediate). ' +
+      'The earlier chain is removed once no machine stands on it. One push at a time (409 POOL.PUSH_IN_PROGRESS).',
+  })
+  @ApiJsonBody(PushImageRequest)
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 413, 415, 422)
+  pushImage(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Body(new Validate(PushImageRequest)) body: PushImageRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'PushImage', {
+      kind: 'push-image',
+      poolId,
+      goldenVmId: body.goldenVmId,
+      snapshotId: body.snapshotId,
+      rollout: body.rollout ?? 'at-logoff',
+    });
+  }
+
+  @Post(':poolId/image/rollback')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary: 'Roll back: push the image the pool had before its last push again.',
+    description:
+      'A push image of the previous golden snapshot, with the same rollout choices. 409 POOL.NO_PREVIOUS_IMAGE when there was no push.',
+  })
+  @ApiJsonBody(RollbackImageRequest)
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 413, 415, 422)
+  rollbackImage(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Body(new Validate(RollbackImageRequest)) body: RollbackImageRequest,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'RollbackImage', {
+      kind: 'rollback-image',
+      poolId,
+      rollout: body.rollout ?? 'at-logoff',
+    });
   }
 }

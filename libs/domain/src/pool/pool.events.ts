@@ -210,6 +210,46 @@ export const PoolDeletedData = Type.Object(
   },
 );
 
+export const POOL_ROLLOUT = ['at-logoff', 'immediate'] as const;
+export type PoolRollout = (typeof POOL_ROLLOUT)[number];
+
+export const PoolImagePushStartedData = Type.Object(
+  {
+    poolId,
+    image: PoolImage,
+    rollout: StringEnum(
+      POOL_ROLLOUT,
+      'How desktops in use move to the new image: at-logoff (as their users log off) or immediate (their users are logged off at once). Spares move at once either way, never below the spare count.',
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Push image: a new internal template, replica and parent are being built from a golden snapshot; the pool keeps forking from its current image meanwhile.',
+  },
+);
+export const PoolImagePushedData = Type.Object(
+  { poolId, taskId },
+  {
+    additionalProperties: false,
+    description:
+      'The pushed image is built and its parent runs: machines fork from it from now on, and the machines of earlier images are replaced; each earlier image’s chain is removed once no machine stands on it.',
+  },
+);
+export const PoolImagePushFailedData = Type.Object(
+  {
+    poolId,
+    taskId,
+    code: Type.String({ minLength: 1, description: 'Stable code of the reason.' }),
+    message: Type.String({ description: 'The reason, for humans.' }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Building a pushed image failed or was cancelled: nothing of it is left, and the pool keeps its image and machines.',
+  },
+);
+
 type E<Type extends string, Schema extends TSchema> = { type: Type; data: Static<Schema> };
 export type PoolCreated = E<'PoolCreated', typeof PoolCreatedData>;
 export type PoolEvent =
@@ -229,7 +269,10 @@ export type PoolEvent =
   | E<'PoolVmRemoved', typeof PoolVmRemovedData>
   | E<'PoolEdited', typeof PoolEditedData>
   | E<'PoolDeletionRequested', typeof PoolDeletionRequestedData>
-  | E<'PoolDeleted', typeof PoolDeletedData>;
+  | E<'PoolDeleted', typeof PoolDeletedData>
+  | E<'PoolImagePushStarted', typeof PoolImagePushStartedData>
+  | E<'PoolImagePushed', typeof PoolImagePushedData>
+  | E<'PoolImagePushFailed', typeof PoolImagePushFailedData>;
 
 export const POOL_EVENT_SCHEMAS = {
   PoolCreated: PoolCreatedData,
@@ -249,4 +292,7 @@ export const POOL_EVENT_SCHEMAS = {
   PoolEdited: PoolEditedData,
   PoolDeletionRequested: PoolDeletionRequestedData,
   PoolDeleted: PoolDeletedData,
+  PoolImagePushStarted: PoolImagePushStartedData,
+  PoolImagePushed: PoolImagePushedData,
+  PoolImagePushFailed: PoolImagePushFailedData,
 } satisfies Record<PoolEvent['type'], TSchema>;

@@ -2,11 +2,12 @@ import { deciderSpecification } from '@dolly/testing';
 import type { PoolEvent, PoolSettings } from './pool.events';
 import {
   type ExistingPool,
+  desktopsToLogOff,
   machineName,
   machinesWanted,
   namingReasons,
   poolDecider,
-  teardownNext,
+  removalsDue,
 } from './pool';
 
 const poolId = '0190f3a0-0000-7000-8000-0000000000f1';
@@ -217,12 +218,12 @@ describe('Pool', () => {
     });
     // A fork under way holds the parent back.
     expect(
-      teardownNext(fold([...live, requested(1), ready(1), requested(2), deleting])).map(
+      removalsDue(fold([...live, requested(1), ready(1), requested(2), deleting])).map(
         (v) => v.vmId,
       ),
     ).toEqual([vm(1)]);
     const forked = [...live, requested(1), ready(1), deleting];
-    expect(teardownNext(fold(forked))).toEqual([
+    expect(removalsDue(fold(forked))).toEqual([
       { vmId: vm(1), role: 'machine' },
       { vmId: image.parentVmId, role: 'parent' },
     ]);
@@ -233,9 +234,9 @@ describe('Pool', () => {
       removed(vm(1)),
       removed(image.parentVmId),
     ];
-    expect(teardownNext(fold(gone))).toEqual([{ vmId: image.replicaVmId, role: 'replica' }]);
+    expect(removalsDue(fold(gone))).toEqual([{ vmId: image.replicaVmId, role: 'replica' }]);
     const noReplica = [...gone, removal(image.replicaVmId), removed(image.replicaVmId)];
-    expect(teardownNext(fold(noReplica))).toEqual([
+    expect(removalsDue(fold(noReplica))).toEqual([
       { vmId: image.templateVmId, role: 'internal-template' },
     ]);
     spec
@@ -265,5 +266,145 @@ describe('Pool', () => {
         { type: 'PoolDeletionRequested', data: { poolId } },
         { type: 'PoolDeleted', data: { poolId } },
       ]);
+  });
+});
+
+describe('Push image', () => {
+  const pushTask = '0190f3a0-0000-7000-8000-00000000f001';
+  const newImage = {
+    ...image,
+    snapshotId: '0190f3a0-0000-7000-8000-00000000a502',
+    templateVmId: '0190f3a0-0000-7000-8000-000000000012',
+    replicaVmId: '0190f3a0-0000-7000-8000-000000000013',
+    parentVmId: '0190f3a0-0000-7000-8000-000000000014',
+    taskId: pushTask,
+  };
+  const pushStarted = (rollout: 'at-logoff' | 'immediate' = 'at-logoff'): PoolEvent => ({
+    type: 'PoolImagePushStarted',
+    data: { poolId, image: newImage, rollout },
+  });
+  const pushed: PoolEvent = { type: 'PoolImagePushed', data: { poolId, taskId: pushTask } };
+  const removal = (vmId: string): PoolEvent => ({
+    type: 'PoolVmRemovalRequested',
+    data: { poolId, vmId, taskId: task(9) },
+  });
+  const removed = (vmId: string): PoolEvent => ({ type: 'PoolVmRemoved', data: { poolId, vmId } });
+  const ids = (pool: ExistingPool) => removalsDue(pool).map((v) => v.vmId);
+  /** Machine 1 is ann's desktop, machine 2 the spare; both of the first image. */
+  const inUse = [...live, requested(1, 'ann'), ready(1), requested(2), ready(2)];
+
+  it('is refused while the image builds, while another push builds, or elsewhere than the pool', () => {
+    const push = {
+      type: 'PushImage' as const,
+      data: { poolId, image: newImage, rollout: 'at-logoff' as const },
+    };
+    spec.given([created]).when(push).thenThrows('POOL.IMAGE_NOT_READY');
+    spec
+      .given([...inUse, pushStarted()])
+      .when(push)
+      .thenThrows('POOL.PUSH_IN_PROGRESS');
+    spec
+      .given(inUse)
+      .when({ ...push, data: { ...push.data, image: { ...newImage, hostId: vm(7) } } })
+      .thenThrows('POOL.INVALID');
+    spec.given(inUse).when(push).then([pushStarted()]);
+  });
+
+  it('publishes the pushed image, or forgets it when its build fails', () => {
+    spec
+      .given([...inUse, pushStarted()])
+      .when({ type: 'RecordImagePublished', data: { poolId, taskId: pushTask } })
+      .then([pushed]);
+    const failed: PoolEvent = {
+      type: 'PoolImagePushFailed',
+      data: { poolId, taskId: pushTask, code: 'TASK.CANCELLED', message: 'cancelled' },
+    };
+    spec
+      .given([...inUse, pushStarted()])
+      .when({ type: 'RecordImageFailed', data: { ...failed.data } as never })
+      .then([failed]);
+    const after = fold([...inUse, pushStarted(), failed]);
+    expect(after.image.taskId).toBe(image.taskId);
+    expect(after.internalVms.map((v) => v.vmId)).toEqual([
+      image.templateVmId,
+      image.replicaVmId,
+      image.parentVmId,
+    ]);
+  });
+
+  it('keeps forking from the current image while the push builds, and removes nothing', () => {
+    const building = fold([...inUse, pushStarted()]);
+    expect(removalsDue(building)).toEqual([]);
+    expect(machinesWanted(building)).toBe(0);
+  });
+
+  it('replaces spares without dropping below the spare count, desktops at logoff, then the old chain', () => {
+    const afterPush = [...inUse, pushStarted(), pushed];
+    let pool = fold(afterPush);
+    expect(pool.previousImage).toEqual(image);
+    // The old spare does not count: a new one is forked first; the old parent goes (no fork of it runs).
+    expect(machinesWanted(pool)).toBe(1);
+    expect(ids(pool)).toEqual([image.parentVmId]);
+    const replacement = [
+      requested(3, null, 3),
+      removal(image.parentVmId),
+      removed(image.parentVmId),
+    ];
+    pool = fold([...afterPush, ...replacement]);
+    expect(ids(pool)).toEqual([]);
+    expect(pool.machines.find((m) => m.vmId === vm(3))!.imageTaskId).toBe(pushTask);
+    pool = fold([...afterPush, ...replacement, ready(3)]);
+    expect(ids(pool)).toEqual([vm(2)]);
+    // ann's desktop stays until she logs off; the old replica stays while it stands under it.
+    const spareGone = [...afterPush, ...replacement, ready(3), removal(vm(2)), removed(vm(2))];
+    expect(ids(fold(spareGone))).toEqual([]);
+    expect(desktopsToLogOff(fold(spareGone))).toEqual([]);
+    const annGone = [...spareGone, removal(vm(1)), removed(vm(1))];
+    expect(ids(fold(annGone))).toEqual([image.replicaVmId]);
+    const replicaGone = [...annGone, removal(image.replicaVmId), removed(image.replicaVmId)];
+    expect(ids(fold(replicaGone))).toEqual([image.templateVmId]);
+  });
+
+  it('at the maximum, makes room one old spare at a time', () => {
+    const full = [
+      ...live,
+      requested(1),
+      ready(1),
+      requested(2),
+      ready(2),
+      requested(3),
+      ready(3),
+      { type: 'PoolEdited', data: { poolId, name: 'sales', maxMachines: 3, spareMachines: 3 } },
+      pushStarted(),
+      pushed,
+    ] as PoolEvent[];
+    const machinesDue = (events: PoolEvent[]) =>
+      ids(fold(events)).filter((id) => id.startsWith(vm(0).slice(0, -1)));
+    expect(machinesDue(full)).toEqual([vm(1)]);
+    expect(machinesDue([...full, removal(vm(1))])).toEqual([]);
+    expect(machinesDue([...full, removal(vm(1)), requested(4)])).toEqual([]);
+    expect(machinesWanted(fold([...full, removal(vm(1))]))).toBe(1);
+  });
+
+  it('logs every old desktop off at once when the rollout is immediate', () => {
+    const pool = fold([...inUse, pushStarted('immediate'), pushed]);
+    expect(desktopsToLogOff(pool).map((m) => m.vmId)).toEqual([vm(1)]);
+  });
+
+  it('gives a re-forked desktop the name of the one it replaces', () => {
+    spec
+      .given([...inUse, removal(vm(1))])
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(5), taskId: task(5), userId: 'ann', replacing: vm(1) },
+      })
+      .then([requested(5, 'ann', 1)]);
+    spec
+      .given(inUse)
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(5), taskId: task(5), userId: 'ann', replacing: vm(1) },
+      })
+      .thenThrows('POOL.MACHINE_NOT_REMOVING');
   });
 });

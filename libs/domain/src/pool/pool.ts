@@ -5,7 +5,7 @@ import {
   NotFoundError,
   ValidationError,
 } from '../shared/errors';
-import type { PoolCreated, PoolEvent, PoolImage, PoolSettings } from './pool.events';
+import type { PoolCreated, PoolEvent, PoolImage, PoolRollout, PoolSettings } from './pool.events';
 
 export interface PoolMachine {
   vmId: string;
@@ -14,6 +14,8 @@ export interface PoolMachine {
   /** provisioning: being forked; ready: runs; refreshing: going back to the replica's state; removing: being deleted. */
   status: 'provisioning' | 'ready' | 'refreshing' | 'removing';
   userId: string | null;
+  /** The image (its build task) the machine was forked from. */
+  imageTaskId: string;
 }
 
 export type InternalRole = 'parent' | 'replica' | 'internal-template';
@@ -21,11 +23,18 @@ export type InternalRole = 'parent' | 'replica' | 'internal-template';
 export interface ExistingPool {
   poolId: string;
   settings: PoolSettings;
+  /** The image machines are forked from now. */
   image: PoolImage;
   imageStatus: 'building' | 'published' | 'failed';
+  /** A pushed image being built, and how machines will move to it. */
+  push: { image: PoolImage; rollout: PoolRollout } | null;
+  /** How machines of earlier images move to the current one (the last push's choice). */
+  rollout: PoolRollout;
+  /** The image before the last push: what a rollback pushes again. */
+  previousImage: PoolImage | null;
   machines: PoolMachine[];
-  /** The chain's VMs still standing, and whether the pool is deleting them. */
-  internalVms: { vmId: string; role: InternalRole; removing: boolean }[];
+  /** Every image's chain VMs still standing (by the image's task), and whether the pool is deleting them. */
+  internalVms: { vmId: string; role: InternalRole; imageTaskId: string; removing: boolean }[];
   lifecycle: 'active' | 'deleting';
 }
 
@@ -45,8 +54,15 @@ export type RecordImageFailed = Command<
 >;
 export type RequestMachine = Command<
   'RequestMachine',
-  PoolRef & { vmId: string; taskId: string; userId: string | null }
+  PoolRef & {
+    vmId: string;
+    taskId: string;
+    userId: string | null;
+    /** A desktop being removed whose name (number) the new machine takes: a dedicated user's, re-forked from a new image. */
+    replacing?: string;
+  }
 >;
+export type PushImage = Command<'PushImage', PoolRef & { image: PoolImage; rollout: PoolRollout }>;
 export type RecordMachineReady = Command<'RecordMachineReady', PoolRef & { vmId: string }>;
 export type RecordMachineFailed = Command<
   'RecordMachineFailed',
@@ -94,7 +110,8 @@ export type PoolCommand =
   | RecordRemovalFailed
   | RecordVmRemoved
   | EditPool
-  | DeletePool;
+  | DeletePool
+  | PushImage;
 
 // ------------------------------------------------------------------------------------------------
 // Naming: {n} or {n:fixed=N}, names within the 15 characters a Windows desktop's NetBIOS name has
@@ -176,14 +193,20 @@ function settingsReasons(
 export const activeMachines = (pool: ExistingPool) =>
   pool.machines.filter((machine) => machine.status !== 'removing');
 
+/** A machine forked from an image the pool no longer forks from: push image replaces it. */
+export const isOutdated = (pool: ExistingPool, machine: PoolMachine) =>
+  machine.imageTaskId !== pool.image.taskId;
+
 export const desktopOf = (pool: ExistingPool, userId: string) =>
   pool.machines.find((machine) => machine.userId === userId && machine.status !== 'removing');
 
-/** The machine to hand to the next user: a running spare, else one being forked. */
+/** The machine to hand to the next user: a running spare (of the current image first), else one being forked. */
 export function nextSpare(pool: ExistingPool): PoolMachine | undefined {
   const unassigned = pool.machines.filter((machine) => machine.userId === null);
+  const ready = unassigned.filter((machine) => machine.status === 'ready');
   return (
-    unassigned.find((machine) => machine.status === 'ready') ??
+    ready.find((machine) => !isOutdated(pool, machine)) ??
+    ready[0] ??
     unassigned.find(
       (machine) => machine.status === 'provisioning' || machine.status === 'refreshing',
     )
@@ -196,28 +219,76 @@ export function machinesWanted(pool: ExistingPool): number {
   const active = activeMachines(pool);
   const room = pool.settings.maxMachines - active.length;
   if (pool.settings.provisioning === 'up-front') return Math.max(0, room);
-  const spares = active.filter((machine) => machine.userId === null).length;
+  // Spares of an earlier image are being replaced: they do not count.
+  const spares = active.filter(
+    (machine) => machine.userId === null && !isOutdated(pool, machine),
+  ).length;
   return Math.max(0, Math.min(room, pool.settings.spareMachines - spares));
 }
 
-/** The VMs a deleting pool removes next: machines and parent first, then the replica, then the template. */
-export function teardownNext(
+/**
+ * Spares of an earlier image the pool removes now. Ready spares never drop below the spare count:
+ * an old spare goes once a new one is ready, except at the maximum, where no new one can be forked
+ * first: there, one old spare at a time makes room.
+ */
+function outdatedSparesDue(pool: ExistingPool): PoolMachine[] {
+  if (pool.lifecycle !== 'active' || pool.push) return [];
+  const readySpares = pool.machines.filter((m) => m.userId === null && m.status === 'ready');
+  const outdated = readySpares.filter((m) => isOutdated(pool, m));
+  let due = readySpares.length - pool.settings.spareMachines;
+  const atMaximum = activeMachines(pool).length >= pool.settings.maxMachines;
+  const underWay = pool.machines.some(
+    (m) =>
+      (m.status === 'removing' && isOutdated(pool, m)) ||
+      (m.status === 'provisioning' && m.userId === null && !isOutdated(pool, m)),
+  );
+  if (due <= 0 && atMaximum && !underWay) due = 1;
+  return outdated.slice(0, Math.max(0, due));
+}
+
+/** Desktops in use on an earlier image whose users an immediate rollout logs off now. */
+export function desktopsToLogOff(pool: ExistingPool): PoolMachine[] {
+  if (pool.lifecycle !== 'active' || pool.push || pool.rollout !== 'immediate') return [];
+  return pool.machines.filter(
+    (m) => m.userId !== null && m.status === 'ready' && isOutdated(pool, m),
+  );
+}
+
+/**
+ * The VMs the pool removes next: a deleting pool's machines, spares of an earlier image, and the
+ * chain of every image no longer used (all of them when deleting): its parent once no fork from
+ * it runs, its replica once no machine stands on it, then its internal template.
+ */
+export function removalsDue(
   pool: ExistingPool,
 ): { vmId: string; role: InternalRole | 'machine' }[] {
-  if (pool.lifecycle !== 'deleting') return [];
-  const machines = pool.machines
-    .filter((machine) => machine.status === 'ready')
-    .map((machine) => ({ vmId: machine.vmId, role: 'machine' as const }));
-  const standing = (role: InternalRole) => pool.internalVms.find((vm) => vm.role === role);
-  const notYet = (role: InternalRole) => {
-    const vm = standing(role);
-    return vm && !vm.removing ? [{ vmId: vm.vmId, role }] : [];
-  };
-  // Machines still being forked or refreshed are removed once that ends; the parent once no fork runs.
-  if (pool.machines.some((machine) => machine.status === 'provisioning')) return machines;
-  if (pool.machines.length > 0 || standing('parent')) return [...machines, ...notYet('parent')];
-  if (standing('replica')) return notYet('replica');
-  return notYet('internal-template');
+  const deleting = pool.lifecycle === 'deleting';
+  const machines = (
+    deleting
+      ? pool.machines.filter((machine) => machine.status === 'ready')
+      : outdatedSparesDue(pool)
+  ).map((machine) => ({ vmId: machine.vmId, role: 'machine' as const }));
+  const internal: { vmId: string; role: InternalRole }[] = [];
+  for (const imageTaskId of new Set(pool.internalVms.map((vm) => vm.imageTaskId))) {
+    // A chain being built is left to its task; the current one stays while the pool does.
+    const building =
+      imageTaskId === pool.push?.image.taskId ||
+      (imageTaskId === pool.image.taskId && pool.imageStatus === 'building');
+    if (building || (imageTaskId === pool.image.taskId && !deleting)) continue;
+    const standing = (role: InternalRole) =>
+      pool.internalVms.find((vm) => vm.imageTaskId === imageTaskId && vm.role === role);
+    const notYet = (role: InternalRole) => {
+      const vm = standing(role);
+      return vm && !vm.removing ? [{ vmId: vm.vmId, role }] : [];
+    };
+    const itsMachines = pool.machines.filter((machine) => machine.imageTaskId === imageTaskId);
+    // Machines still being forked need the parent; the others stand on the replica, not on it.
+    if (itsMachines.some((machine) => machine.status === 'provisioning')) continue;
+    if (itsMachines.length > 0 || standing('parent')) internal.push(...notYet('parent'));
+    else if (standing('replica')) internal.push(...notYet('replica'));
+    else internal.push(...notYet('internal-template'));
+  }
+  return [...machines, ...internal];
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -249,6 +320,17 @@ function machineOf(pool: ExistingPool, vmId: string): PoolMachine {
   return machine;
 }
 
+function machineNumber(pool: ExistingPool, replacing: string | undefined): number {
+  if (replacing === undefined) return firstFreeNumber(pool);
+  const replaced = machineOf(pool, replacing);
+  if (replaced.status !== 'removing')
+    throw new IllegalStateError(
+      'POOL.MACHINE_NOT_REMOVING',
+      `${replaced.name} is ${replaced.status}: a machine takes its name only as it is removed`,
+    );
+  return replaced.number;
+}
+
 function firstFreeNumber(pool: ExistingPool): number {
   const used = new Set(pool.machines.map((machine) => machine.number));
   let number = 1;
@@ -268,11 +350,12 @@ function requestMachine(command: RequestMachine, state: PoolState): PoolEvent[] 
       'POOL.AT_MAXIMUM',
       `Pool ${pool.settings.name} has its maximum of ${pool.settings.maxMachines} machines, all in use`,
     );
-  const number = firstFreeNumber(pool);
+  const { replacing, ...requested } = command.data;
+  const number = machineNumber(pool, replacing);
   return [
     {
       type: 'PoolMachineRequested',
-      data: { ...command.data, number, name: machineName(pool.settings.namingPattern, number) },
+      data: { ...requested, number, name: machineName(pool.settings.namingPattern, number) },
     },
   ];
 }
@@ -344,6 +427,53 @@ function editPool(command: EditPool, state: PoolState): PoolEvent[] {
   return [{ type: 'PoolEdited', data: { poolId: pool.poolId, ...next } }];
 }
 
+function pushImage(command: PushImage, state: PoolState): PoolEvent[] {
+  const pool = active(state, command.data.poolId);
+  if (pool.imageStatus !== 'published')
+    throw new IllegalStateError(
+      'POOL.IMAGE_NOT_READY',
+      `Pool ${pool.settings.name}'s image is ${pool.imageStatus}: push an image once it is published`,
+    );
+  if (pool.push)
+    throw new IllegalStateError(
+      'POOL.PUSH_IN_PROGRESS',
+      `Pool ${pool.settings.name} is building pushed image task ${pool.push.image.taskId}: cancel it or wait`,
+    );
+  const { image } = command.data;
+  const reasons: ErrorReason[] = [];
+  if (image.hostId !== pool.image.hostId || image.datastoreId !== pool.image.datastoreId) {
+    reasons.push({
+      code: 'POOL.PUSH_PLACEMENT',
+      detail: `A pushed image stands where the pool does (host ${pool.image.hostId}, datastore ${pool.image.datastoreId})`,
+    });
+  }
+  if (reasons.length > 0)
+    throw new ValidationError('POOL.INVALID', 'The pushed image does not fit the pool', reasons);
+  return [{ type: 'PoolImagePushStarted', data: command.data }];
+}
+
+/** The end of an image build: the pool's first image, or a pushed one. */
+function recordImageBuilt(
+  command: RecordImagePublished | RecordImageFailed,
+  state: PoolState,
+): PoolEvent[] {
+  const pool = existing(state, command.data.poolId);
+  const { taskId } = command.data;
+  if (pool.push?.image.taskId === taskId) {
+    return command.type === 'RecordImagePublished'
+      ? [{ type: 'PoolImagePushed', data: command.data }]
+      : [{ type: 'PoolImagePushFailed', data: command.data }];
+  }
+  if (pool.image.taskId !== taskId || pool.imageStatus !== 'building')
+    throw new IllegalStateError(
+      'POOL.NOT_BUILDING',
+      `Pool ${pool.settings.name} is not building image task ${taskId}`,
+    );
+  return command.type === 'RecordImagePublished'
+    ? [{ type: 'PoolImagePublished', data: command.data }]
+    : [{ type: 'PoolImageFailed', data: command.data }];
+}
+
 function recordVmRemoved(command: RecordVmRemoved, state: PoolState): PoolEvent[] {
   const pool = existing(state, command.data.poolId);
   const removed: PoolEvent[] = [{ type: 'PoolVmRemoved', data: command.data }];
@@ -366,17 +496,10 @@ function decide(command: PoolCommand, state: PoolState): PoolEvent[] {
       return [{ type: 'PoolCreated', data: command.data }];
     }
     case 'RecordImagePublished':
-    case 'RecordImageFailed': {
-      const pool = existing(state, poolId);
-      if (pool.image.taskId !== command.data.taskId || pool.imageStatus !== 'building')
-        throw new IllegalStateError(
-          'POOL.NOT_BUILDING',
-          `Pool ${pool.settings.name} is not building image task ${command.data.taskId}`,
-        );
-      return command.type === 'RecordImagePublished'
-        ? [{ type: 'PoolImagePublished', data: command.data }]
-        : [{ type: 'PoolImageFailed', data: command.data }];
-    }
+    case 'RecordImageFailed':
+      return recordImageBuilt(command, state);
+    case 'PushImage':
+      return pushImage(command, state);
     case 'RequestMachine':
       return requestMachine(command, state);
     case 'RecordMachineReady':
@@ -481,8 +604,12 @@ function evolvePresent(pool: ExistingPool, event: Exclude<PoolEvent, PoolCreated
       return present({ imageStatus: 'failed', internalVms: [] });
     case 'PoolMachineRequested': {
       const { vmId, name, number, userId } = event.data;
+      const imageTaskId = pool.image.taskId;
       return present({
-        machines: [...pool.machines, { vmId, name, number, userId, status: 'provisioning' }],
+        machines: [
+          ...pool.machines,
+          { vmId, name, number, userId, status: 'provisioning', imageTaskId },
+        ],
       });
     }
     case 'PoolMachineReady':
@@ -534,10 +661,39 @@ function evolvePresent(pool: ExistingPool, event: Exclude<PoolEvent, PoolCreated
       return present({ lifecycle: 'deleting' });
     case 'PoolDeleted':
       return { status: 'deleted', poolId: pool.poolId };
+    case 'PoolImagePushStarted': {
+      const { image, rollout } = event.data;
+      return present({
+        push: { image, rollout },
+        internalVms: [...pool.internalVms, ...chainVms(image)],
+      });
+    }
+    case 'PoolImagePushed':
+      return present({
+        image: pool.push!.image,
+        rollout: pool.push!.rollout,
+        previousImage: pool.image,
+        push: null,
+      });
+    case 'PoolImagePushFailed':
+      // Its chain's VMs never came to be (their task failed): nothing of them is left to remove.
+      return present({
+        push: null,
+        internalVms: pool.internalVms.filter((vm) => vm.imageTaskId !== event.data.taskId),
+      });
     default:
       return assertNever(event);
   }
 }
+
+const chainVms = (image: PoolImage): ExistingPool['internalVms'] =>
+  (
+    [
+      [image.templateVmId, 'internal-template'],
+      [image.replicaVmId, 'replica'],
+      [image.parentVmId, 'parent'],
+    ] as const
+  ).map(([vmId, role]) => ({ vmId, role, imageTaskId: image.taskId, removing: false }));
 
 function evolve(state: PoolState, event: PoolEvent): PoolState {
   if (event.type === 'PoolCreated') {
@@ -548,12 +704,11 @@ function evolve(state: PoolState, event: PoolEvent): PoolState {
       settings,
       image,
       imageStatus: 'building',
+      push: null,
+      rollout: 'at-logoff',
+      previousImage: null,
       machines: [],
-      internalVms: [
-        { vmId: image.templateVmId, role: 'internal-template', removing: false },
-        { vmId: image.replicaVmId, role: 'replica', removing: false },
-        { vmId: image.parentVmId, role: 'parent', removing: false },
-      ],
+      internalVms: chainVms(image),
       lifecycle: 'active',
     };
   }

@@ -13,6 +13,8 @@ import {
   deletePool,
   entitle,
   logOff,
+  pushImage,
+  rollbackImage,
   startFork,
 } from './instant-clones';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
@@ -206,29 +208,36 @@ function builtPool(options: Partial<PoolSettings> = {}) {
     },
     ids,
   );
-  const { image } = pool(ws);
+  imageBuilt(ws, imageTask, ids);
+  return { ws, ids, image: pool(ws).image };
+}
+
+/** A worker builds the image the task asks for (a pool's first, or a pushed one). */
+function imageBuilt(ws: Workspace, taskId: string, ids: IdSource) {
+  const task = ws.task(taskId);
+  if (task.status === 'absent' || task.job.kind !== 'pool-image') throw new Error('no image task');
+  const { job } = task;
   const disks = (vmId: string) =>
     vmOf(ws, vmId).disks.map((d) => ({
       diskId: d.diskId,
       layerId: `${d.diskId}-top`,
       allocatedBytes: 0,
     }));
-  const parentDisk = vmOf(ws, image.parentVmId).disks[0].diskId;
+  const parentDisk = vmOf(ws, job.parentVmId).disks[0].diskId;
   workerDoes(
     ws,
-    imageTask,
+    taskId,
     {
       kind: 'pool-image',
-      template: disks(image.templateVmId),
-      replica: disks(image.replicaVmId),
-      parent: disks(image.parentVmId),
+      template: disks(job.templateVmId),
+      replica: disks(job.replicaVmId),
+      parent: disks(job.parentVmId),
       workerId: 'w1',
       exports: [exported(parentDisk)],
-      memoryImage: exported('parent-memory'),
+      memoryImage: exported(`${job.parentVmId}-memory`),
     },
     ids,
   );
-  return { ws, ids, image };
 }
 
 /** The fork tasks queued so far that no worker has done yet. */
@@ -446,5 +455,76 @@ describe('Instant-clone chain', () => {
         counter(),
       ),
     ).toThrow(expect.objectContaining({ code: 'FORK.SOURCE_POWERED_OFF' }));
+  });
+
+  const pushTask = '0190f3a0-0000-7000-8000-00000000e101';
+  const push = (ws: Workspace, ids: IdSource, rollout: 'at-logoff' | 'immediate' = 'at-logoff') =>
+    pushImage(
+      ws,
+      { poolId, taskId: pushTask, goldenVmId, snapshotId, rollout, placement: group },
+      ids,
+    );
+
+  it('pushes an image; cancelled, the pool keeps its image and the space comes back', () => {
+    const { ws, ids, image } = builtPool();
+    forkDone(ws, ids);
+    const claimed = () => Object.keys((ws.datastore(datastoreId) as { claims: object }).claims);
+    const before = claimed();
+    push(ws, ids);
+    expect(ws.task(pushTask)).toMatchObject({
+      operation: 'PushImage',
+      target: { type: 'pool', id: poolId },
+      job: { kind: 'pool-image', poolId },
+    });
+    expect(claimed().length).toBe(before.length + 3);
+    expect(() => push(ws, ids)).toThrow(expect.objectContaining({ code: 'POOL.PUSH_IN_PROGRESS' }));
+    ws.decideTask({ type: 'StartTask', data: { taskId: pushTask, workerId: 'w1' } });
+    abandonChainJob(
+      ws,
+      { taskId: pushTask, attempt: 1, cancelled: true, code: 'TASK.CANCELLED', message: 'by ann' },
+      ids,
+    );
+    expect(pool(ws)).toMatchObject({ image, push: null, previousImage: null });
+    expect(pool(ws).internalVms).toHaveLength(3);
+    expect(claimed()).toEqual(before);
+    expect(() =>
+      rollbackImage(ws, { poolId, taskId: pushTask, rollout: 'at-logoff', placement: group }, ids),
+    ).toThrow(expect.objectContaining({ code: 'POOL.NO_PREVIOUS_IMAGE' }));
+  });
+
+  it('moves spares to a pushed image at once and a dedicated desktop at logoff, same name and MAC', () => {
+    const { ws, ids, image } = builtPool({ assignment: 'dedicated', maxMachines: 3 });
+    forkDone(ws, ids);
+    const ann = entitle(ws, { poolId, userId: 'ann', taskId: ids.id() }, ids);
+    forkDone(ws, ids);
+    const annMac = vmOf(ws, ann.vmId).nics[0].macAddress;
+    push(ws, ids);
+    imageBuilt(ws, pushTask, ids);
+    const { image: pushed } = pool(ws);
+    expect(pushed.taskId).toBe(pushTask);
+    expect(pool(ws).previousImage).toEqual(image);
+    // A spare of the new image is forked from its parent; the old parent is removed.
+    expect(
+      pendingForks(ws).map(
+        (t) => t.status !== 'absent' && t.job.kind === 'fork' && t.job.parentVmId,
+      ),
+    ).toEqual([pushed.parentVmId]);
+    expect(vmOf(ws, image.parentVmId).lifecycle).toBe('deleting');
+    forkDone(ws, ids);
+    // With the new spare running, the old one goes.
+    const oldSpare = pool(ws).machines.find(
+      (m) => m.userId === null && m.imageTaskId === imageTask,
+    )!;
+    expect(pool(ws).machines.find((m) => m.vmId === oldSpare.vmId)?.status).toBe('removing');
+
+    logOff(ws, { poolId, vmId: ann.vmId, taskId: ids.id() }, ids);
+    const annNow = pool(ws).machines.find((m) => m.userId === 'ann' && m.status !== 'removing')!;
+    expect(annNow).toMatchObject({ name: ann.name, status: 'provisioning', imageTaskId: pushTask });
+    expect(vmOf(ws, annNow.vmId)).toMatchObject({
+      name: ann.name,
+      nics: [{ macAddress: annMac }],
+      origin: { parentVmId: pushed.parentVmId, replicaVmId: pushed.replicaVmId },
+    });
+    expect(vmOf(ws, ann.vmId).lifecycle).toBe('deleting');
   });
 });

@@ -13,11 +13,13 @@ import {
   type ExistingPool,
   type PoolMachine,
   desktopOf,
+  desktopsToLogOff,
+  isOutdated,
   machinesWanted,
   nextSpare,
-  teardownNext,
+  removalsDue,
 } from '../pool/pool';
-import type { PoolSettings } from '../pool/pool.events';
+import type { PoolImage, PoolRollout, PoolSettings } from '../pool/pool.events';
 import {
   DomainError,
   type ErrorReason,
@@ -98,6 +100,8 @@ export interface ForkRequest {
   folder?: string;
   poolId: string | null;
   operation: string;
+  /** The NICs' MAC addresses, when the clone takes over a desktop's (else new ones). */
+  macAddresses?: string[];
 }
 
 /** Forks an instant clone from a running VM: copy-on-write overlays of its disks and memory, no boot. */
@@ -124,7 +128,10 @@ export function startFork(ws: Workspace, request: ForkRequest, ids: IdSource): v
         datastoreId: parent.datastoreId,
         hardware: parent.hardware,
         disks,
-        nics: parent.nics.map((nic) => ({ ...nic, macAddress: ids.macAddress() })),
+        nics: parent.nics.map((nic, index) => ({
+          ...nic,
+          macAddress: request.macAddresses?.[index] ?? ids.macAddress(),
+        })),
         biosUuid: ids.id(),
         provisioningTaskId: taskId,
         origin: { kind: 'fork', parentVmId: parent.vmId, replicaVmId, poolId: request.poolId },
@@ -177,16 +184,20 @@ function finishFork(
 // ------------------------------------------------------------------------------------------------
 // Pools: create, keep going (spares, teardown), entitle, log off, edit, delete
 
-export interface CreatePoolRequest {
-  poolId: string;
+/** Where and from what a pool's image (internal template, replica, parent) is built. */
+export interface ImageRequest {
   taskId: string;
-  settings: PoolSettings;
   goldenVmId: string;
   snapshotId: string;
   hostId: string;
   datastoreId: string;
   /** Workers that serve both the golden image's datastore and the pool's. */
   placement: Placement;
+}
+
+export interface CreatePoolRequest extends ImageRequest {
+  poolId: string;
+  settings: PoolSettings;
 }
 
 const GOLDEN_ROLES: readonly VmRole[] = ['vm', 'golden-image'];
@@ -196,7 +207,7 @@ type Claims = { datastoreId: string; claims: SpaceClaim[] }[];
 /** Every reason the chain cannot be built where asked: the golden image, the host, the space. */
 function chainReasons(
   ws: Workspace,
-  request: CreatePoolRequest,
+  request: ImageRequest,
   golden: ExistingVm,
   need: Claims,
 ): ErrorReason[] {
@@ -248,14 +259,17 @@ function chainReasons(
   return reasons;
 }
 
-/**
- * Creates a pool and starts building its image: a linked clone of the golden snapshot (internal
- * template), a thin full copy of it on the pool's datastore (replica, frozen), and a linked clone
- * of the replica powered on (parent). One task on one worker, whose daemon then holds the parent.
- */
-export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSource): void {
-  const { poolId, settings, taskId } = request;
-  ws.create('pool', poolId);
+type Member = 'template' | 'replica' | 'parent';
+
+/** A pool image's ids and the space its three members take, decided before anything is built. */
+interface ImagePlan {
+  golden: ExistingVm;
+  image: PoolImage;
+  diskIds: Record<Member, string>[];
+  need: Claims;
+}
+
+function planImage(ws: Workspace, request: ImageRequest, ids: IdSource): ImagePlan {
   const golden = present(ws, request.goldenVmId);
   const [templateVmId, replicaVmId, parentVmId] = [ids.id(), ids.id(), ids.id()];
   const diskIds = golden.disks.map(() => ({
@@ -263,7 +277,6 @@ export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSou
     replica: ids.id(),
     parent: ids.id(),
   }));
-  type Member = 'template' | 'replica' | 'parent';
   // A flattened copy holds what the whole chain holds: as measured, else (never measured) all of it.
   const dataOf = (disk: ExistingVm['disks'][number]) =>
     golden.measuredBytes?.[disk.diskId] ?? disk.capacityBytes;
@@ -289,27 +302,39 @@ export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSou
           { datastoreId: golden.datastoreId, claims: claims('template') },
           { datastoreId: request.datastoreId, claims: [...claims('replica'), ...claims('parent')] },
         ];
-  ws.decidePool({
-    type: 'CreatePool',
-    data: {
-      poolId,
-      settings,
-      image: {
-        goldenVmId: golden.vmId,
-        snapshotId: request.snapshotId,
-        templateVmId,
-        replicaVmId,
-        parentVmId,
-        hostId: request.hostId,
-        datastoreId: request.datastoreId,
-        taskId,
-      },
-    },
-  });
+  const image: PoolImage = {
+    goldenVmId: golden.vmId,
+    snapshotId: request.snapshotId,
+    templateVmId,
+    replicaVmId,
+    parentVmId,
+    hostId: request.hostId,
+    datastoreId: request.datastoreId,
+    taskId: request.taskId,
+  };
+  return { golden, image, diskIds, need };
+}
+
+/**
+ * Builds a pool's image, decided on the pool already: a linked clone of the golden snapshot
+ * (internal template), a thin full copy of it on the pool's datastore (replica, frozen), and a
+ * linked clone of the replica powered on (parent). One task on one worker, whose daemon then
+ * holds the parent. Refused with every reason when the chain cannot stand where asked.
+ */
+function buildImage(
+  ws: Workspace,
+  pool: { poolId: string; name: string },
+  request: ImageRequest,
+  plan: ImagePlan,
+  operation: 'CreatePool' | 'PushImage',
+  ids: IdSource,
+): void {
+  const { golden, image, diskIds } = plan;
+  const { taskId } = request;
   refuseIfAny(
     'POOL.REFUSED',
-    `Pool ${settings.name} cannot be built from ${golden.name} where asked`,
-    chainReasons(ws, request, golden, need),
+    `Pool ${pool.name} cannot be built from ${golden.name} where asked`,
+    chainReasons(ws, request, golden, plan.need),
   );
 
   ws.decideVm({
@@ -317,7 +342,7 @@ export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSou
     data: {
       vmId: golden.vmId,
       taskId,
-      targetVmId: templateVmId,
+      targetVmId: image.templateVmId,
       linked: true,
       snapshotId: request.snapshotId,
       format: 'same',
@@ -336,8 +361,8 @@ export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSou
         type: 'CreateClone',
         data: {
           vmId,
-          name: `${settings.name.slice(0, 70)}-${which}`,
-          folder: `/pools/${settings.name}`,
+          name: `${pool.name.slice(0, 70)}-${which}`,
+          folder: `/pools/${pool.name}`,
           role,
           ...where,
           hardware: golden.hardware,
@@ -365,29 +390,29 @@ export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSou
     format: 'same',
   });
   member(
-    templateVmId,
+    image.templateVmId,
     'internal-template',
     'template',
     goldenPlace,
     linkedTo(golden.vmId, request.snapshotId),
   );
-  member(replicaVmId, 'replica', 'replica', poolPlace, {
+  member(image.replicaVmId, 'replica', 'replica', poolPlace, {
     kind: 'clone',
-    sourceVmId: templateVmId,
+    sourceVmId: image.templateVmId,
     snapshotId: null,
     linked: false,
     format: 'thin',
   });
-  member(parentVmId, 'parent', 'parent', poolPlace, linkedTo(replicaVmId, null));
+  member(image.parentVmId, 'parent', 'parent', poolPlace, linkedTo(image.replicaVmId, null));
 
   const snapshot = golden.snapshots.find((s) => s.snapshotId === request.snapshotId)!;
   const job: PoolImageJob = {
     kind: 'pool-image',
-    poolId,
+    poolId: pool.poolId,
     goldenVmId: golden.vmId,
-    templateVmId,
-    replicaVmId,
-    parentVmId,
+    templateVmId: image.templateVmId,
+    replicaVmId: image.replicaVmId,
+    parentVmId: image.parentVmId,
     sourceDatastoreId: golden.datastoreId,
     datastoreId: request.datastoreId,
     disks: golden.disks.map((disk, index) => ({
@@ -399,7 +424,68 @@ export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSou
     })),
     parentMemory: { imageId: ids.id(), sizeBytes: golden.hardware.memoryBytes },
   };
-  queue(ws, taskId, 'CreatePool', { type: 'pool', id: poolId }, job, request.placement);
+  queue(ws, taskId, operation, { type: 'pool', id: pool.poolId }, job, request.placement);
+}
+
+/** Creates a pool and starts building its image. */
+export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSource): void {
+  const { poolId, settings } = request;
+  ws.create('pool', poolId);
+  const plan = planImage(ws, request, ids);
+  ws.decidePool({ type: 'CreatePool', data: { poolId, settings, image: plan.image } });
+  buildImage(ws, { poolId, name: settings.name }, request, plan, 'CreatePool', ids);
+}
+
+export interface PushImageRequest {
+  poolId: string;
+  taskId: string;
+  goldenVmId: string;
+  snapshotId: string;
+  rollout: PoolRollout;
+  placement: Placement;
+}
+
+/**
+ * Push image: builds a new chain from a golden snapshot where the pool stands; once it is
+ * published the pool forks from it and replaces the machines of its earlier image (keepPoolGoing).
+ * Cancelling the task leaves the pool as it was.
+ */
+export function pushImage(ws: Workspace, request: PushImageRequest, ids: IdSource): void {
+  const pool = existingPool(ws, request.poolId);
+  const imageRequest: ImageRequest = {
+    ...request,
+    hostId: pool.image.hostId,
+    datastoreId: pool.image.datastoreId,
+  };
+  const plan = planImage(ws, imageRequest, ids);
+  ws.decidePool({
+    type: 'PushImage',
+    data: { poolId: pool.poolId, image: plan.image, rollout: request.rollout },
+  });
+  buildImage(
+    ws,
+    { poolId: pool.poolId, name: pool.settings.name },
+    imageRequest,
+    plan,
+    'PushImage',
+    ids,
+  );
+}
+
+/** Rollback: pushes the image the pool had before its last push (its golden snapshot) again. */
+export function rollbackImage(
+  ws: Workspace,
+  request: Omit<PushImageRequest, 'goldenVmId' | 'snapshotId'>,
+  ids: IdSource,
+): void {
+  const pool = existingPool(ws, request.poolId);
+  if (!pool.previousImage)
+    throw new IllegalStateError(
+      'POOL.NO_PREVIOUS_IMAGE',
+      `Pool ${pool.settings.name} has had one image only: there is nothing to roll back to`,
+    );
+  const { goldenVmId, snapshotId } = pool.previousImage;
+  pushImage(ws, { ...request, goldenVmId, snapshotId }, ids);
 }
 
 /** Forks one machine for the pool: a spare (userId null) or the desktop a user waits for. */
@@ -409,9 +495,13 @@ function requestMachine(
   userId: string | null,
   taskId: string,
   ids: IdSource,
+  replacing?: { vmId: string; macAddresses: string[] },
 ): PoolMachine {
   const vmId = ids.id();
-  ws.decidePool({ type: 'RequestMachine', data: { poolId: pool.poolId, vmId, taskId, userId } });
+  ws.decidePool({
+    type: 'RequestMachine',
+    data: { poolId: pool.poolId, vmId, taskId, userId, replacing: replacing?.vmId },
+  });
   const machine = existingPool(ws, pool.poolId).machines.find((m) => m.vmId === vmId)!;
   startFork(
     ws,
@@ -423,6 +513,7 @@ function requestMachine(
       folder: `/pools/${pool.settings.name}`,
       poolId: pool.poolId,
       operation: 'ForkInstantClone',
+      macAddresses: replacing?.macAddresses,
     },
     ids,
   );
@@ -456,8 +547,9 @@ function requestRemoval(ws: Workspace, pool: ExistingPool, vmId: string, taskId:
 }
 
 /**
- * What a pool does by itself after any change: fork machines to keep its spares (or reach its
- * maximum up front), and, when it is being deleted, remove its next VMs in order.
+ * What a pool does by itself after any change: remove what is due (an earlier image's spares and
+ * chain, or, when it is being deleted, its VMs in order), log off desktops an immediate rollout
+ * moves, and fork machines to keep its spares (or reach its maximum up front).
  */
 function keepPoolGoing(
   ws: Workspace,
@@ -466,13 +558,16 @@ function keepPoolGoing(
   options = { replenish: true },
 ) {
   if (ws.pool(poolId).status !== 'present') return;
+  for (const next of removalsDue(existingPool(ws, poolId))) {
+    requestRemoval(ws, existingPool(ws, poolId), next.vmId, ids.id());
+  }
+  for (const desktop of desktopsToLogOff(existingPool(ws, poolId))) {
+    endSession(ws, { poolId, vmId: desktop.vmId, taskId: ids.id() }, ids);
+  }
   if (options.replenish) {
     for (let wanted = machinesWanted(existingPool(ws, poolId)); wanted > 0; wanted--) {
       requestMachine(ws, existingPool(ws, poolId), null, ids.id(), ids);
     }
-  }
-  for (const next of teardownNext(existingPool(ws, poolId))) {
-    requestRemoval(ws, existingPool(ws, poolId), next.vmId, ids.id());
   }
 }
 
@@ -515,8 +610,21 @@ export function entitle(
   return { vmId: machine.vmId, name: machine.name, status: machine.status, taskId };
 }
 
-/** A user logged off: a floating desktop is deleted (and a spare made), a dedicated one refreshed. */
+/**
+ * A user logged off: a floating desktop is deleted (and a spare made), a dedicated one refreshed.
+ * A dedicated desktop of an earlier image is refreshed onto the current one: re-forked from it
+ * under the same name and MAC addresses while the old one is removed.
+ */
 export function logOff(
+  ws: Workspace,
+  request: { poolId: string; vmId: string; taskId: string },
+  ids: IdSource,
+): void {
+  endSession(ws, request, ids);
+  keepPoolGoing(ws, request.poolId, ids);
+}
+
+function endSession(
   ws: Workspace,
   request: { poolId: string; vmId: string; taskId: string },
   ids: IdSource,
@@ -527,8 +635,16 @@ export function logOff(
   });
   if (loggedOff.type !== 'PoolDesktopLoggedOff') return;
   const pool = existingPool(ws, request.poolId);
+  const machine = pool.machines.find((m) => m.vmId === request.vmId)!;
   if (loggedOff.data.then === 'delete') {
     requestRemoval(ws, pool, request.vmId, request.taskId);
+  } else if (isOutdated(pool, machine)) {
+    const macAddresses = present(ws, request.vmId).nics.map((nic) => nic.macAddress);
+    requestRemoval(ws, pool, request.vmId, ids.id());
+    requestMachine(ws, existingPool(ws, pool.poolId), loggedOff.data.userId, request.taskId, ids, {
+      vmId: request.vmId,
+      macAddresses,
+    });
   } else {
     ws.decidePool({ type: 'RequestMachineRefresh', data: { ...request } });
     const vm = present(ws, request.vmId);
@@ -543,7 +659,6 @@ export function logOff(
     };
     queue(ws, request.taskId, 'RefreshMachine', { type: 'vm', id: vm.vmId }, job, workerOf(vm));
   }
-  keepPoolGoing(ws, request.poolId, ids);
 }
 
 export function editPool(
