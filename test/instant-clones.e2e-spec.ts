@@ -26,6 +26,7 @@ type Pool = {
   image: Image;
   imageStatus: string;
   push: { image: Image } | null;
+  scheduledPush: { snapshotId: string; startAt: string } | null;
   previousImage: Image | null;
   lifecycle: string;
   machines: {
@@ -516,5 +517,52 @@ describe('desktop pools', () => {
     });
     expect([second.status, second.body.code]).toEqual([422, 'POOL.REFUSED']);
     expect(second.body.errors!.map((e) => e.code)).toContain('SNAPSHOT.NOT_FOUND');
+  });
+
+  it('starts a scheduled push at its time, and a cancelled schedule never', async () => {
+    const { golden, snapshotId: v1 } = await goldenImage();
+    const created = await createPool({
+      name: 'scheduled',
+      goldenVmId: golden.vmId,
+      snapshotId: v1,
+      namingPattern: 'sc-{n}',
+      maxMachines: 2,
+      spareMachines: 1,
+      provisioning: 'on-demand',
+      assignment: 'floating',
+    });
+    const v2 = (await done('POST', `/vms/${golden.vmId}/snapshots`, { name: 'v2' }))
+      .currentSnapshotId!;
+    const schedule = (seconds: number) =>
+      stack.request<Accepted>('POST', `/pools/${created.poolId}/image`, {
+        body: {
+          goldenVmId: golden.vmId,
+          snapshotId: v2,
+          startAt: new Date(Date.now() + seconds * 1000).toISOString(),
+        },
+        headers: wait(10),
+      });
+    expect((await schedule(3600)).status).toBe(200);
+    expect((await pool(created.poolId)).scheduledPush?.snapshotId).toBe(v2);
+    const twice = await schedule(3600);
+    expect([twice.status, (twice.body as unknown as Problem).code]).toEqual([
+      409,
+      'POOL.PUSH_SCHEDULED',
+    ]);
+    expectStatus(
+      await stack.request('DELETE', `/pools/${created.poolId}/image/schedule`, {
+        headers: wait(10),
+      }),
+      200,
+    );
+    expect((await pool(created.poolId)).scheduledPush).toBeNull();
+
+    expect((await schedule(2)).status).toBe(200);
+    const pushed = await poolUntil(
+      created.poolId,
+      (p) => p.image.snapshotId === v2 && p.push === null && p.counts.outdated === 0,
+    );
+    expect(pushed.scheduledPush).toBeNull();
+    expect(pushed.previousImage?.snapshotId).toBe(v1);
   });
 });

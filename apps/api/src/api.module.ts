@@ -37,6 +37,7 @@ import { GetVmHandler, ListVmsHandler } from './vms/queries/vm.queries';
 import { RenameVmController } from './vms/rename-vm/rename-vm.http.controller';
 import { InstantCloneController } from './vms/instant-clone.http.controller';
 import { OperateOnPoolHandler } from './pools/pool-operations';
+import { PushScheduler } from './pools/push-scheduler';
 import { GetPoolHandler, ListPoolsHandler } from './pools/pool.queries';
 import { PoolsController } from './pools/pools.http.controller';
 
@@ -82,6 +83,7 @@ import { PoolsController } from './pools/pools.http.controller';
     PipelineHealth,
     OperateOnVmHandler,
     OperateOnPoolHandler,
+    PushScheduler,
     ListPoolsHandler,
     GetPoolHandler,
     PlacementService,

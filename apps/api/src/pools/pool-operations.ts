@@ -16,7 +16,9 @@ import {
   poolStreamId,
   pushImage,
   rollbackImage,
+  schedulePush,
   startFork,
+  startScheduledPush,
   vmDecider,
   vmStreamId,
 } from '@dolly/domain';
@@ -57,6 +59,16 @@ export type PoolOperation =
       rollout: PoolRollout;
     }
   | { kind: 'rollback-image'; poolId: string; rollout: PoolRollout }
+  | {
+      kind: 'schedule-push';
+      poolId: string;
+      goldenVmId: string;
+      snapshotId: string;
+      rollout: PoolRollout;
+      startAt: string;
+    }
+  | { kind: 'unschedule-push'; poolId: string }
+  | { kind: 'start-scheduled-push'; poolId: string }
   | { kind: 'fork'; parentVmId: string; name: string; folder?: string };
 
 /** Pool operations and instant clones: decisions across a pool's streams and those it makes. */
@@ -144,6 +156,37 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
           else rollbackImage(ws, request, ids);
           if (placement instanceof Error) throw placement;
         });
+      }
+      case 'schedule-push': {
+        const { kind: _kind, ...schedule } = data;
+        return this.onPool(execution, data.poolId, (ws) => schedulePush(ws, schedule));
+      }
+      case 'unschedule-push':
+        return this.onPool(execution, data.poolId, (ws) =>
+          ws.decidePool({
+            type: 'UnschedulePush',
+            data: {
+              poolId: data.poolId,
+              reason: `cancelled by ${execution.context.principal.id}`,
+              code: null,
+            },
+          }),
+        );
+      case 'start-scheduled-push': {
+        const { scheduledPush, image } = await this.currentPool(data.poolId);
+        if (!scheduledPush) return this.onPool(execution, data.poolId, () => undefined);
+        // A golden image gone since is a reason the push cannot start, said on the pool.
+        const golden = await this.current(scheduledPush.goldenVmId).catch(() => undefined);
+        const placement = await this.placement
+          .forDatastores([golden?.datastoreId ?? image.datastoreId, image.datastoreId])
+          .catch((error: unknown) => error as Error);
+        return this.onPool(execution, data.poolId, (ws, ids) =>
+          startScheduledPush(
+            ws,
+            { poolId: data.poolId, taskId, now: execution.context.now, placement },
+            ids,
+          ),
+        );
       }
       case 'fork': {
         const vmId = uuidv7();

@@ -20,6 +20,18 @@ export const PoolView = Type.Object(
       ],
       { description: 'A pushed image being built (its task says how far), or null.' },
     ),
+    scheduledPush: Type.Union(
+      [
+        Type.Object({
+          goldenVmId: Type.String(),
+          snapshotId: Type.String(),
+          rollout: Type.String(),
+          startAt: Type.String({ format: 'date-time' }),
+        }),
+        Type.Null(),
+      ],
+      { description: 'A push image waiting for its time, or null.' },
+    ),
     previousImage: Type.Union([PoolImage, Type.Null()], {
       description: 'The image before the last push: what a rollback pushes again.',
     }),
@@ -62,6 +74,9 @@ export function poolView(row: PoolRow): PoolView {
     image: pool.image,
     imageStatus: pool.imageStatus,
     push: pool.push,
+    scheduledPush: pool.scheduledPush
+      ? (({ poolId: _poolId, ...schedule }) => schedule)(pool.scheduledPush)
+      : null,
     previousImage: pool.previousImage,
     lifecycle: pool.lifecycle,
     machines: machines.map((machine) => {

@@ -62,6 +62,13 @@ export const PushImageRequest = Type.Object(
     goldenVmId: Uuid('The golden image: a VM with the snapshot to publish.'),
     snapshotId: Uuid('The snapshot published as the pool’s new image.'),
     rollout: Type.Optional(Rollout),
+    startAt: Type.Optional(
+      Type.String({
+        format: 'date-time',
+        description:
+          'When to start (e.g. tonight, outside working hours); absent or past: now. Until then the push can be cancelled (DELETE .../image/schedule).',
+      }),
+    ),
   },
   { additionalProperties: false, description: 'Push a new image to a pool.' },
 );
@@ -249,13 +256,35 @@ export class PoolsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    return this.run(response, context, 'PushImage', {
-      kind: 'push-image',
+    const push = {
       poolId,
       goldenVmId: body.goldenVmId,
       snapshotId: body.snapshotId,
       rollout: body.rollout ?? 'at-logoff',
-    });
+    } as const;
+    const later = body.startAt && Date.parse(body.startAt) > Date.parse(context.now);
+    return later
+      ? this.run(response, context, 'SchedulePush', {
+          kind: 'schedule-push',
+          ...push,
+          startAt: new Date(body.startAt!).toISOString(),
+        })
+      : this.run(response, context, 'PushImage', { kind: 'push-image', ...push });
+  }
+
+  @Delete(':poolId/image/schedule')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary: 'Cancel a scheduled push image before it starts (a started one: cancel its task).',
+  })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  unschedulePush(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'UnschedulePush', { kind: 'unschedule-push', poolId });
   }
 
   @Post(':poolId/image/rollback')

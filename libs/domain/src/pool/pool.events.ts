@@ -250,6 +250,34 @@ export const PoolImagePushFailedData = Type.Object(
   },
 );
 
+export const PoolImagePushScheduledData = Type.Object(
+  {
+    poolId,
+    goldenVmId: Uuid('The golden image.'),
+    snapshotId: Uuid('Its snapshot to publish.'),
+    rollout: StringEnum(POOL_ROLLOUT, 'How machines will move to the new image.'),
+    startAt: Type.String({ format: 'date-time', description: 'When the push starts.' }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A push image is scheduled: at startAt Dolly starts it as a task (PoolImagePushStarted), or unschedules it with the reason it could not.',
+  },
+);
+export const PoolImagePushUnscheduledData = Type.Object(
+  {
+    poolId,
+    reason: Type.String({
+      minLength: 1,
+      description: 'Why: cancelled by an operator, or what kept it from starting at its time.',
+    }),
+    code: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+      description: 'Stable code of what kept it from starting; null when it was cancelled.',
+    }),
+  },
+  { additionalProperties: false, description: 'A scheduled push image will not start.' },
+);
+
 type E<Type extends string, Schema extends TSchema> = { type: Type; data: Static<Schema> };
 export type PoolCreated = E<'PoolCreated', typeof PoolCreatedData>;
 export type PoolEvent =
@@ -272,7 +300,9 @@ export type PoolEvent =
   | E<'PoolDeleted', typeof PoolDeletedData>
   | E<'PoolImagePushStarted', typeof PoolImagePushStartedData>
   | E<'PoolImagePushed', typeof PoolImagePushedData>
-  | E<'PoolImagePushFailed', typeof PoolImagePushFailedData>;
+  | E<'PoolImagePushFailed', typeof PoolImagePushFailedData>
+  | E<'PoolImagePushScheduled', typeof PoolImagePushScheduledData>
+  | E<'PoolImagePushUnscheduled', typeof PoolImagePushUnscheduledData>;
 
 export const POOL_EVENT_SCHEMAS = {
   PoolCreated: PoolCreatedData,
@@ -295,4 +325,8 @@ export const POOL_EVENT_SCHEMAS = {
   PoolImagePushStarted: PoolImagePushStartedData,
   PoolImagePushed: PoolImagePushedData,
   PoolImagePushFailed: PoolImagePushFailedData,
+  PoolImagePushScheduled: PoolImagePushScheduledData,
+  PoolImagePushUnscheduled: PoolImagePushUnscheduledData,
 } satisfies Record<PoolEvent['type'], TSchema>;
+
+export type PoolPushSchedule = Static<typeof PoolImagePushScheduledData>;

@@ -5,7 +5,14 @@ import {
   NotFoundError,
   ValidationError,
 } from '../shared/errors';
-import type { PoolCreated, PoolEvent, PoolImage, PoolRollout, PoolSettings } from './pool.events';
+import type {
+  PoolCreated,
+  PoolEvent,
+  PoolImage,
+  PoolPushSchedule,
+  PoolRollout,
+  PoolSettings,
+} from './pool.events';
 
 export interface PoolMachine {
   vmId: string;
@@ -28,6 +35,8 @@ export interface ExistingPool {
   imageStatus: 'building' | 'published' | 'failed';
   /** A pushed image being built, and how machines will move to it. */
   push: { image: PoolImage; rollout: PoolRollout } | null;
+  /** A push image waiting for its time. */
+  scheduledPush: PoolPushSchedule | null;
   /** How machines of earlier images move to the current one (the last push's choice). */
   rollout: PoolRollout;
   /** The image before the last push: what a rollback pushes again. */
@@ -62,7 +71,20 @@ export type RequestMachine = Command<
     replacing?: string;
   }
 >;
-export type PushImage = Command<'PushImage', PoolRef & { image: PoolImage; rollout: PoolRollout }>;
+export type PushImage = Command<
+  'PushImage',
+  PoolRef & {
+    image: PoolImage;
+    rollout: PoolRollout;
+    /** Started by the scheduler for the push scheduled now (others wait for it, or cancel it). */
+    scheduled?: boolean;
+  }
+>;
+export type SchedulePush = Command<'SchedulePush', PoolPushSchedule>;
+export type UnschedulePush = Command<
+  'UnschedulePush',
+  PoolRef & { reason: string; code: string | null }
+>;
 export type RecordMachineReady = Command<'RecordMachineReady', PoolRef & { vmId: string }>;
 export type RecordMachineFailed = Command<
   'RecordMachineFailed',
@@ -111,7 +133,9 @@ export type PoolCommand =
   | RecordVmRemoved
   | EditPool
   | DeletePool
-  | PushImage;
+  | PushImage
+  | SchedulePush
+  | UnschedulePush;
 
 // ------------------------------------------------------------------------------------------------
 // Naming: {n} or {n:fixed=N}, names within the 15 characters a Windows desktop's NetBIOS name has
@@ -439,7 +463,13 @@ function pushImage(command: PushImage, state: PoolState): PoolEvent[] {
       'POOL.PUSH_IN_PROGRESS',
       `Pool ${pool.settings.name} is building pushed image task ${pool.push.image.taskId}: cancel it or wait`,
     );
-  const { image } = command.data;
+  const { scheduled, ...data } = command.data;
+  if (pool.scheduledPush && !scheduled)
+    throw new IllegalStateError(
+      'POOL.PUSH_SCHEDULED',
+      `Pool ${pool.settings.name} has a push scheduled at ${pool.scheduledPush.startAt}: cancel it first`,
+    );
+  const { image } = data;
   const reasons: ErrorReason[] = [];
   if (image.hostId !== pool.image.hostId || image.datastoreId !== pool.image.datastoreId) {
     reasons.push({
@@ -449,7 +479,17 @@ function pushImage(command: PushImage, state: PoolState): PoolEvent[] {
   }
   if (reasons.length > 0)
     throw new ValidationError('POOL.INVALID', 'The pushed image does not fit the pool', reasons);
-  return [{ type: 'PoolImagePushStarted', data: command.data }];
+  return [{ type: 'PoolImagePushStarted', data }];
+}
+
+function schedulePush(command: SchedulePush, state: PoolState): PoolEvent[] {
+  const pool = active(state, command.data.poolId);
+  if (pool.scheduledPush)
+    throw new IllegalStateError(
+      'POOL.PUSH_SCHEDULED',
+      `Pool ${pool.settings.name} has a push scheduled at ${pool.scheduledPush.startAt}: cancel it first`,
+    );
+  return [{ type: 'PoolImagePushScheduled', data: command.data }];
 }
 
 /** The end of an image build: the pool's first image, or a pushed one. */
@@ -500,6 +540,17 @@ function decide(command: PoolCommand, state: PoolState): PoolEvent[] {
       return recordImageBuilt(command, state);
     case 'PushImage':
       return pushImage(command, state);
+    case 'SchedulePush':
+      return schedulePush(command, state);
+    case 'UnschedulePush': {
+      const pool = existing(state, poolId);
+      if (!pool.scheduledPush)
+        throw new NotFoundError(
+          'POOL.NO_SCHEDULED_PUSH',
+          `Pool ${pool.settings.name} has no push scheduled`,
+        );
+      return [{ type: 'PoolImagePushUnscheduled', data: command.data }];
+    }
     case 'RequestMachine':
       return requestMachine(command, state);
     case 'RecordMachineReady':
@@ -661,10 +712,15 @@ function evolvePresent(pool: ExistingPool, event: Exclude<PoolEvent, PoolCreated
       return present({ lifecycle: 'deleting' });
     case 'PoolDeleted':
       return { status: 'deleted', poolId: pool.poolId };
+    case 'PoolImagePushScheduled':
+      return present({ scheduledPush: event.data });
+    case 'PoolImagePushUnscheduled':
+      return present({ scheduledPush: null });
     case 'PoolImagePushStarted': {
       const { image, rollout } = event.data;
       return present({
         push: { image, rollout },
+        scheduledPush: null,
         internalVms: [...pool.internalVms, ...chainVms(image)],
       });
     }
@@ -705,6 +761,7 @@ function evolve(state: PoolState, event: PoolEvent): PoolState {
       image,
       imageStatus: 'building',
       push: null,
+      scheduledPush: null,
       rollout: 'at-logoff',
       previousImage: null,
       machines: [],

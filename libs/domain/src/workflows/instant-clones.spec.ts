@@ -15,7 +15,9 @@ import {
   logOff,
   pushImage,
   rollbackImage,
+  schedulePush,
   startFork,
+  startScheduledPush,
 } from './instant-clones';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
@@ -526,5 +528,64 @@ describe('Instant-clone chain', () => {
       origin: { parentVmId: pushed.parentVmId, replicaVmId: pushed.replicaVmId },
     });
     expect(vmOf(ws, ann.vmId).lifecycle).toBe('deleting');
+  });
+
+  it('starts a scheduled push at its time, once; one that cannot start is dropped with the reason', () => {
+    const { ws, ids } = builtPool();
+    forkDone(ws, ids);
+    const startAt = '2026-11-27T02:00:00.000Z';
+    schedulePush(ws, { poolId, goldenVmId, snapshotId, rollout: 'at-logoff', startAt });
+    expect(() => push(ws, ids)).toThrow(expect.objectContaining({ code: 'POOL.PUSH_SCHEDULED' }));
+    expect(() =>
+      schedulePush(ws, {
+        poolId,
+        goldenVmId,
+        snapshotId: goldenVmId,
+        rollout: 'at-logoff',
+        startAt,
+      }),
+    ).toThrow(expect.objectContaining({ code: 'SNAPSHOT.NOT_FOUND' }));
+    const turn = (now: string, placement: typeof group | Error = group) =>
+      startScheduledPush(ws, { poolId, taskId: pushTask, now, placement }, ids);
+    expect(turn('2026-11-27T01:59:59.000Z')).toBe(false);
+    expect(pool(ws).push).toBeNull();
+    expect(turn(startAt)).toBe(true);
+    expect(pool(ws)).toMatchObject({ scheduledPush: null, push: { rollout: 'at-logoff' } });
+    expect(ws.task(pushTask)).toMatchObject({ operation: 'PushImage', status: 'queued' });
+    expect(turn(startAt)).toBe(false);
+
+    const other = builtPool();
+    schedulePush(other.ws, { poolId, goldenVmId, snapshotId, rollout: 'immediate', startAt });
+    const noWorker = new (class extends Error {})('no worker');
+    expect(() =>
+      startScheduledPush(
+        other.ws,
+        { poolId, taskId: pushTask, now: startAt, placement: noWorker },
+        other.ids,
+      ),
+    ).toThrow('no worker');
+    // A datastore too small for the new replica: refused, nothing half-made, the schedule dropped.
+    other.ws.decideDatastore({
+      type: 'ReserveSpace',
+      data: {
+        datastoreId,
+        taskId: '0190f3a0-0000-7000-8000-00000000e0ff',
+        claims: [{ diskId: 'filler', physicalBytes: 1015 * GiB, provisionedBytes: 1015 * GiB }],
+      },
+    });
+    expect(
+      startScheduledPush(
+        other.ws,
+        { poolId, taskId: pushTask, now: startAt, placement: group },
+        other.ids,
+      ),
+    ).toBe(false);
+    expect(pool(other.ws)).toMatchObject({ scheduledPush: null, push: null });
+    expect(other.ws.changes().map((c) => c.key.id)).not.toContain(pushTask);
+    const [unscheduled] = other.ws
+      .changes()
+      .flatMap((c) => c.events)
+      .filter((e) => e.type === 'PoolImagePushUnscheduled');
+    expect(unscheduled.data).toMatchObject({ poolId, code: 'POOL.REFUSED' });
   });
 });

@@ -19,7 +19,7 @@ import {
   nextSpare,
   removalsDue,
 } from '../pool/pool';
-import type { PoolImage, PoolRollout, PoolSettings } from '../pool/pool.events';
+import type { PoolImage, PoolPushSchedule, PoolRollout, PoolSettings } from '../pool/pool.events';
 import {
   DomainError,
   type ErrorReason,
@@ -443,6 +443,8 @@ export interface PushImageRequest {
   snapshotId: string;
   rollout: PoolRollout;
   placement: Placement;
+  /** The scheduler starts the push scheduled for now. */
+  scheduled?: boolean;
 }
 
 /**
@@ -460,7 +462,12 @@ export function pushImage(ws: Workspace, request: PushImageRequest, ids: IdSourc
   const plan = planImage(ws, imageRequest, ids);
   ws.decidePool({
     type: 'PushImage',
-    data: { poolId: pool.poolId, image: plan.image, rollout: request.rollout },
+    data: {
+      poolId: pool.poolId,
+      image: plan.image,
+      rollout: request.rollout,
+      scheduled: request.scheduled,
+    },
   });
   buildImage(
     ws,
@@ -470,6 +477,57 @@ export function pushImage(ws: Workspace, request: PushImageRequest, ids: IdSourc
     'PushImage',
     ids,
   );
+}
+
+/** Schedules a push image for later; what is wrong with its golden snapshot is said now. */
+export function schedulePush(ws: Workspace, schedule: PoolPushSchedule): void {
+  const golden = present(ws, schedule.goldenVmId);
+  if (!golden.snapshots.some((s) => s.snapshotId === schedule.snapshotId))
+    throw new NotFoundError(
+      'SNAPSHOT.NOT_FOUND',
+      `${golden.name} has no snapshot ${schedule.snapshotId}`,
+    );
+  ws.decidePool({ type: 'SchedulePush', data: schedule });
+}
+
+/**
+ * The scheduler's turn: starts the pool's scheduled push when its time has come. When it cannot
+ * start (its golden snapshot is gone, no space, no worker), the schedule is dropped with the
+ * reason, rather than tried again every turn. Returns whether a push started.
+ */
+export function startScheduledPush(
+  ws: Workspace,
+  request: { poolId: string; taskId: string; now: string; placement: Placement | Error },
+  ids: IdSource,
+): boolean {
+  const pool = ws.pool(request.poolId);
+  if (pool.status !== 'present' || !pool.scheduledPush) return false;
+  const { goldenVmId, snapshotId, rollout, startAt } = pool.scheduledPush;
+  if (Date.parse(startAt) > Date.parse(request.now)) return false;
+  try {
+    if (request.placement instanceof Error) throw request.placement;
+    const push = { poolId: request.poolId, taskId: request.taskId, goldenVmId, snapshotId };
+    ws.attempt(() =>
+      pushImage(
+        ws,
+        { ...push, rollout, placement: request.placement as Placement, scheduled: true },
+        ids,
+      ),
+    );
+    return true;
+  } catch (error) {
+    if (!(error instanceof DomainError)) throw error;
+    const reasons = error.reasons.map((r) => r.detail).join('; ');
+    ws.decidePool({
+      type: 'UnschedulePush',
+      data: {
+        poolId: request.poolId,
+        reason: `could not start at ${startAt}: ${error.message}${reasons ? ` (${reasons})` : ''}`,
+        code: error.code,
+      },
+    });
+    return false;
+  }
 }
 
 /** Rollback: pushes the image the pool had before its last push (its golden snapshot) again. */

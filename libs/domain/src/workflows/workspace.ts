@@ -120,6 +120,24 @@ export class Workspace {
     return events;
   }
 
+  /**
+   * Runs a step that may be refused part way: on a throw, every stream is back as it was before
+   * the step (states are immutable, so the maps are all there is to put back).
+   */
+  attempt<T>(step: () => T): T {
+    const states = new Map(this.states);
+    const made = new Map([...this.made].map(([key, m]) => [key, { ...m, events: [...m.events] }]));
+    try {
+      return step();
+    } catch (error) {
+      this.states.clear();
+      for (const [key, state] of states) this.states.set(key, state);
+      this.made.clear();
+      for (const [key, m] of made) this.made.set(key, m);
+      throw error;
+    }
+  }
+
   /** What the decision made, stream by stream, in the order streams were first written. */
   changes(): { key: StreamKey; events: Event[] }[] {
     return [...this.made.values()];
