@@ -15,6 +15,7 @@ import {
   poolDecider,
   poolStreamId,
   pushImage,
+  recoverPool,
   rollbackImage,
   schedulePush,
   startFork,
@@ -69,6 +70,7 @@ export type PoolOperation =
     }
   | { kind: 'unschedule-push'; poolId: string }
   | { kind: 'start-scheduled-push'; poolId: string }
+  | { kind: 'recover'; poolId: string }
   | { kind: 'fork'; parentVmId: string; name: string; folder?: string };
 
 /** Pool operations and instant clones: decisions across a pool's streams and those it makes. */
@@ -186,6 +188,36 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
             { poolId: data.poolId, taskId, now: execution.context.now, placement },
             ids,
           ),
+        );
+      }
+      case 'recover': {
+        const current = await this.currentPool(data.poolId);
+        const vmIds = [
+          ...current.machines.map((m) => m.vmId),
+          ...current.internalVms.map((v) => v.vmId),
+        ];
+        const workers = new Set<string>();
+        for (const vmId of vmIds) {
+          const held = await this.current(vmId).catch(() => undefined);
+          if (held?.live) workers.add(held.live.workerId);
+        }
+        const lostWorkers: string[] = [];
+        for (const workerId of workers) {
+          if (!(await this.placement.workerAnswers(workerId))) lostWorkers.push(workerId);
+        }
+        const placement = await this.placement
+          .forDatastores([current.image.datastoreId])
+          .catch((error: unknown) => error as Error);
+        return this.onPool(
+          execution,
+          data.poolId,
+          (ws, ids) => {
+            const workers =
+              placement instanceof Error ? { kind: 'group' as const, group: '-' } : placement;
+            recoverPool(ws, { poolId: data.poolId, taskId, lostWorkers, placement: workers }, ids);
+            if (placement instanceof Error) throw placement;
+          },
+          vmIds.map(vm),
         );
       }
       case 'fork': {

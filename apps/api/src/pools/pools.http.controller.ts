@@ -287,6 +287,24 @@ export class PoolsController {
     return this.run(response, context, 'UnschedulePush', { kind: 'unschedule-push', poolId });
   }
 
+  @Post(':poolId/recover')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary: 'Recover: recreate the machines whose host (worker) is gone.',
+    description:
+      'Each VM of the pool held by a worker that no longer answers is powered off where it stood; each lost machine is forked again under its name, MAC and user and the lost one removed. ' +
+      'When the parent itself is lost, the pool’s image is built again on live workers first (a task, like a push of the same snapshot). 409 POOL.NOTHING_TO_RECOVER when every host answers.',
+  })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409, 422)
+  recover(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'RecoverPool', { kind: 'recover', poolId });
+  }
+
   @Post(':poolId/image/rollback')
   @Requires('pools:write')
   @ApiOperation({

@@ -83,6 +83,11 @@ export class PlacementService implements OnModuleDestroy {
     return { kind: 'worker', workerId };
   }
 
+  /** Whether a worker answers: its own consumer group has a member (Kafka drops it a session timeout after it died). */
+  workerAnswers(workerId: string): Promise<boolean> {
+    return this.live(workerOwnGroupId(this.config.kafkaPrefix, workerId));
+  }
+
   private live(groupId: string): Promise<boolean> {
     const cached = this.liveness.get(groupId);
     if (cached && Date.now() - cached.at < LIVENESS_CACHE_MS) return Promise.resolve(cached.live);

@@ -278,6 +278,21 @@ export const PoolImagePushUnscheduledData = Type.Object(
   { additionalProperties: false, description: 'A scheduled push image will not start.' },
 );
 
+export const PoolMachinesLostData = Type.Object(
+  {
+    poolId,
+    vmIds: Type.Array(vmId, { description: 'The machines whose host is gone.' }),
+    workerIds: Type.Array(Type.String({ minLength: 1 }), {
+      description: 'The workers (hosts) found gone.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Recover: machines whose host is gone. Each is recreated (forked again under its name, MAC and user) once the pool’s parent runs, and the lost one removed.',
+  },
+);
+
 type E<Type extends string, Schema extends TSchema> = { type: Type; data: Static<Schema> };
 export type PoolCreated = E<'PoolCreated', typeof PoolCreatedData>;
 export type PoolEvent =
@@ -302,7 +317,8 @@ export type PoolEvent =
   | E<'PoolImagePushed', typeof PoolImagePushedData>
   | E<'PoolImagePushFailed', typeof PoolImagePushFailedData>
   | E<'PoolImagePushScheduled', typeof PoolImagePushScheduledData>
-  | E<'PoolImagePushUnscheduled', typeof PoolImagePushUnscheduledData>;
+  | E<'PoolImagePushUnscheduled', typeof PoolImagePushUnscheduledData>
+  | E<'PoolMachinesLost', typeof PoolMachinesLostData>;
 
 export const POOL_EVENT_SCHEMAS = {
   PoolCreated: PoolCreatedData,
@@ -327,6 +343,7 @@ export const POOL_EVENT_SCHEMAS = {
   PoolImagePushFailed: PoolImagePushFailedData,
   PoolImagePushScheduled: PoolImagePushScheduledData,
   PoolImagePushUnscheduled: PoolImagePushUnscheduledData,
+  PoolMachinesLost: PoolMachinesLostData,
 } satisfies Record<PoolEvent['type'], TSchema>;
 
 export type PoolPushSchedule = Static<typeof PoolImagePushScheduledData>;

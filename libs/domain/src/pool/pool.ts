@@ -18,8 +18,8 @@ export interface PoolMachine {
   vmId: string;
   name: string;
   number: number;
-  /** provisioning: being forked; ready: runs; refreshing: going back to the replica's state; removing: being deleted. */
-  status: 'provisioning' | 'ready' | 'refreshing' | 'removing';
+  /** provisioning: being forked; ready: runs; refreshing: going back to the replica's state; removing: being deleted; lost: its host is gone, to be recreated. */
+  status: 'provisioning' | 'ready' | 'refreshing' | 'removing' | 'lost';
   userId: string | null;
   /** The image (its build task) the machine was forked from. */
   imageTaskId: string;
@@ -81,6 +81,10 @@ export type PushImage = Command<
   }
 >;
 export type SchedulePush = Command<'SchedulePush', PoolPushSchedule>;
+export type RecordMachinesLost = Command<
+  'RecordMachinesLost',
+  PoolRef & { vmIds: string[]; workerIds: string[] }
+>;
 export type UnschedulePush = Command<
   'UnschedulePush',
   PoolRef & { reason: string; code: string | null }
@@ -135,7 +139,8 @@ export type PoolCommand =
   | DeletePool
   | PushImage
   | SchedulePush
-  | UnschedulePush;
+  | UnschedulePush
+  | RecordMachinesLost;
 
 // ------------------------------------------------------------------------------------------------
 // Naming: {n} or {n:fixed=N}, names within the 15 characters a Windows desktop's NetBIOS name has
@@ -245,7 +250,7 @@ export function machinesWanted(pool: ExistingPool): number {
   if (pool.settings.provisioning === 'up-front') return Math.max(0, room);
   // Spares of an earlier image are being replaced: they do not count.
   const spares = active.filter(
-    (machine) => machine.userId === null && !isOutdated(pool, machine),
+    (machine) => machine.userId === null && !isOutdated(pool, machine) && machine.status !== 'lost',
   ).length;
   return Math.max(0, Math.min(room, pool.settings.spareMachines - spares));
 }
@@ -289,7 +294,7 @@ export function removalsDue(
   const deleting = pool.lifecycle === 'deleting';
   const machines = (
     deleting
-      ? pool.machines.filter((machine) => machine.status === 'ready')
+      ? pool.machines.filter((machine) => machine.status === 'ready' || machine.status === 'lost')
       : outdatedSparesDue(pool)
   ).map((machine) => ({ vmId: machine.vmId, role: 'machine' as const }));
   const internal: { vmId: string; role: InternalRole }[] = [];
@@ -542,6 +547,17 @@ function decide(command: PoolCommand, state: PoolState): PoolEvent[] {
       return pushImage(command, state);
     case 'SchedulePush':
       return schedulePush(command, state);
+    case 'RecordMachinesLost': {
+      const pool = existing(state, poolId);
+      const lost = command.data.vmIds.filter((vmId) =>
+        pool.machines.some(
+          (m) => m.vmId === vmId && m.status !== 'removing' && m.status !== 'lost',
+        ),
+      );
+      return lost.length === 0
+        ? []
+        : [{ type: 'PoolMachinesLost', data: { ...command.data, vmIds: lost } }];
+    }
     case 'UnschedulePush': {
       const pool = existing(state, poolId);
       if (!pool.scheduledPush)
@@ -611,7 +627,7 @@ function decide(command: PoolCommand, state: PoolState): PoolEvent[] {
           `Pool ${pool.settings.name} has no VM ${command.data.vmId}`,
         );
       if (machine?.status === 'removing' || internal?.removing) return [];
-      if (machine && machine.status !== 'ready')
+      if (machine && machine.status !== 'ready' && machine.status !== 'lost')
         throw new IllegalStateError(
           'POOL.MACHINE_NOT_READY',
           `${machine.name} is ${machine.status}: it cannot be removed now`,
@@ -712,6 +728,12 @@ function evolvePresent(pool: ExistingPool, event: Exclude<PoolEvent, PoolCreated
       return present({ lifecycle: 'deleting' });
     case 'PoolDeleted':
       return { status: 'deleted', poolId: pool.poolId };
+    case 'PoolMachinesLost':
+      return present({
+        machines: pool.machines.map((m) =>
+          event.data.vmIds.includes(m.vmId) ? { ...m, status: 'lost' } : m,
+        ),
+      });
     case 'PoolImagePushScheduled':
       return present({ scheduledPush: event.data });
     case 'PoolImagePushUnscheduled':

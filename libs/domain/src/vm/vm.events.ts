@@ -346,6 +346,21 @@ export const VmPoweredOffData = Type.Object(
     description: 'A VM was powered off: its disks are closed and its memory image is gone.',
   },
 );
+export const VmHostLostData = Type.Object(
+  {
+    vmId,
+    workerId: Type.String({
+      minLength: 1,
+      description: 'The worker whose storage daemon held its disks and memory, gone.',
+    }),
+    memoryImageId: Type.Union([Uuid('Its memory image, left on the datastore.'), Type.Null()]),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'The host a running VM ran on is gone (its worker no longer answers): the VM is powered off, as a crashed host leaves it; its disks stay on the datastore as last written.',
+  },
+);
 export const VmSuspendedData = Type.Object(
   { vmId, taskId },
   {
@@ -527,6 +542,7 @@ export type VmPowerChangeRequested = E<'VmPowerChangeRequested', typeof VmPowerC
 export type VmPoweredOn = E<'VmPoweredOn', typeof VmPoweredOnData>;
 export type VmPoweredOff = E<'VmPoweredOff', typeof VmPoweredOffData>;
 export type VmSuspended = E<'VmSuspended', typeof VmSuspendedData>;
+export type VmHostLost = E<'VmHostLost', typeof VmHostLostData>;
 export type VmSnapshotRequested = E<'VmSnapshotRequested', typeof VmSnapshotRequestedData>;
 export type VmSnapshotTaken = E<'VmSnapshotTaken', typeof VmSnapshotTakenData>;
 export type VmRevertRequested = E<'VmRevertRequested', typeof VmRevertRequestedData>;
@@ -575,7 +591,8 @@ export type VmEvent =
   | VmBlockMapsMeasured
   | VmRenamed
   | VmConvertedToTemplate
-  | TemplateConvertedToVm;
+  | TemplateConvertedToVm
+  | VmHostLost;
 
 /** Every VM event's schema, for the catalog. */
 export const VM_EVENT_SCHEMAS = {
@@ -594,6 +611,7 @@ export const VM_EVENT_SCHEMAS = {
   VmPowerChangeRequested: VmPowerChangeRequestedData,
   VmPoweredOn: VmPoweredOnData,
   VmPoweredOff: VmPoweredOffData,
+  VmHostLost: VmHostLostData,
   VmSuspended: VmSuspendedData,
   VmSnapshotRequested: VmSnapshotRequestedData,
   VmSnapshotTaken: VmSnapshotTakenData,

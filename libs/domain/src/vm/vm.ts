@@ -61,6 +61,8 @@ export interface ExistingVm {
   placements: DiskPlacement[];
   /** Bytes each disk's whole chain holds, as last measured (what a flattened copy needs). */
   measuredBytes: Record<string, number>;
+  /** A memory image its lost host left on the datastore: deleted with the VM. */
+  strandedMemoryImageId: string | null;
   busy: {
     taskId: string;
     operation: ExclusiveOperation;
@@ -145,6 +147,7 @@ export type RecordPoweredOn = Command<
   TaskRef & { workerId: string; exports: LiveExport[]; memoryImage: LiveExport }
 >;
 export type RecordPoweredOff = Command<'RecordPoweredOff', TaskRef>;
+export type RecordHostLost = Command<'RecordHostLost', { vmId: string; workerId: string }>;
 export type RecordSuspended = Command<'RecordSuspended', TaskRef>;
 export type TakeSnapshot = Command<
   'TakeSnapshot',
@@ -184,6 +187,7 @@ export type VmCommand =
   | RequestPowerChange
   | RecordPoweredOn
   | RecordPoweredOff
+  | RecordHostLost
   | RecordSuspended
   | TakeSnapshot
   | RecordSnapshotTaken
@@ -203,6 +207,10 @@ export type VmCommand =
 export type VmContext = { host?: HostState; datastore?: DatastoreState };
 
 const isTemplate = (vm: ExistingVm) => vm.role === 'template';
+
+/** The memory image deleting a VM removes: its running one, or one its lost host left behind. */
+export const memoryImageOf = (vm: ExistingVm): string | null =>
+  vm.live?.memoryImage.imageId ?? vm.strandedMemoryImageId;
 
 function existing(state: VmState, vmId: string): ExistingVm {
   if (state.status !== 'present')
@@ -665,6 +673,18 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
         },
       ];
     }
+    case 'RecordHostLost': {
+      const vm = existing(state, vmId);
+      // Only the worker that holds it now: a VM since opened elsewhere lost nothing.
+      return vm.live?.workerId === command.data.workerId
+        ? [
+            {
+              type: 'VmHostLost',
+              data: { ...command.data, memoryImageId: vm.live.memoryImage.imageId },
+            },
+          ]
+        : [];
+    }
     case 'RecordPoweredOff':
       busyWith(state, vmId, command.data.taskId, 'power');
       return [{ type: 'VmPoweredOff', data: command.data }];
@@ -818,6 +838,14 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
       });
     case 'VmPoweredOff':
       return present({ busy: null, powerState: 'poweredOff', live: null });
+    case 'VmHostLost':
+      // Forks under way went with the host: their tasks fail on their own.
+      return present({
+        powerState: 'poweredOff',
+        live: null,
+        forks: [],
+        strandedMemoryImageId: event.data.memoryImageId,
+      });
     case 'VmSuspended':
       // The disks close; the memory image stays with the worker that holds it.
       return present({
@@ -931,6 +959,7 @@ export const vmDecider: Decider<VmState, VmCommand, VmEvent, VmContext> = {
         powerState: 'poweredOff',
         placements: [],
         measuredBytes: {},
+        strandedMemoryImageId: null,
         busy: null,
         clones: [],
         forks: [],

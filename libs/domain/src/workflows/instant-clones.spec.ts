@@ -14,6 +14,7 @@ import {
   entitle,
   logOff,
   pushImage,
+  recoverPool,
   rollbackImage,
   schedulePush,
   startFork,
@@ -587,5 +588,49 @@ describe('Instant-clone chain', () => {
       .flatMap((c) => c.events)
       .filter((e) => e.type === 'PoolImagePushUnscheduled');
     expect(unscheduled.data).toMatchObject({ poolId, code: 'POOL.REFUSED' });
+  });
+
+  it('recovers a pool whose host is gone: rebuilds its image elsewhere, then recreates each desktop under its name, MAC and user', () => {
+    const { ws, ids, image } = builtPool({ assignment: 'dedicated', maxMachines: 3 });
+    forkDone(ws, ids);
+    const ann = entitle(ws, { poolId, userId: 'ann', taskId: ids.id() }, ids);
+    forkDone(ws, ids);
+    const annVm = vmOf(ws, ann.vmId);
+    const recover = (lostWorkers: string[]) =>
+      recoverPool(ws, { poolId, taskId: pushTask, lostWorkers, placement: group }, ids);
+    expect(() => recover(['w9'])).toThrow(
+      expect.objectContaining({ code: 'POOL.NOTHING_TO_RECOVER' }),
+    );
+
+    recover(['w1']);
+    expect(vmOf(ws, image.parentVmId)).toMatchObject({ powerState: 'poweredOff', live: null });
+    expect(vmOf(ws, ann.vmId)).toMatchObject({
+      powerState: 'poweredOff',
+      live: null,
+      strandedMemoryImageId: annVm.live!.memoryImage.imageId,
+    });
+    expect(pool(ws).machines.map((m) => m.status)).toEqual(['lost', 'lost']);
+    // Nothing forks from the lost parent: the image is built again first.
+    expect(pendingForks(ws)).toEqual([]);
+    expect(ws.task(pushTask)).toMatchObject({ operation: 'PushImage', placement: group });
+
+    imageBuilt(ws, pushTask, ids);
+    const annNow = pool(ws).machines.find((m) => m.userId === 'ann' && m.status !== 'removing')!;
+    expect(annNow).toMatchObject({ name: ann.name, status: 'provisioning' });
+    expect(vmOf(ws, annNow.vmId)).toMatchObject({
+      name: ann.name,
+      nics: [{ macAddress: annVm.nics[0].macAddress }],
+      origin: { parentVmId: pool(ws).image.parentVmId },
+    });
+    // The lost VMs are deleted by a worker of their datastore, their files only.
+    const removal = ws
+      .changes()
+      .filter(({ key }) => key.kind === 'task')
+      .map(({ key }) => ws.task(key.id))
+      .find((t) => t.status === 'queued' && t.job.kind === 'delete-vm' && t.job.vmId === ann.vmId);
+    expect(removal).toMatchObject({
+      placement: group,
+      job: { live: false, memoryImageId: annVm.live!.memoryImage.imageId },
+    });
   });
 });

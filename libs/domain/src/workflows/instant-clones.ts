@@ -28,7 +28,7 @@ import {
   refuseIfAny,
 } from '../shared/errors';
 import { type TaskState } from '../task/task';
-import { type ExistingVm, placementReasons } from '../vm/vm';
+import { type ExistingVm, memoryImageOf, placementReasons } from '../vm/vm';
 import type { DiskPlacement, LiveExport, VmOrigin, VmRole } from '../vm/vm.events';
 import { type Measurements, physicalNeed, standsOn } from './operations';
 import type { StreamKey, Workspace } from './workspace';
@@ -595,7 +595,7 @@ function requestRemoval(ws: Workspace, pool: ExistingPool, vmId: string, taskId:
     vmId,
     datastoreId: vm.datastoreId,
     diskIds: vm.disks.map((disk) => disk.diskId),
-    memoryImageId: vm.live?.memoryImage.imageId ?? null,
+    memoryImageId: memoryImageOf(vm),
     live: vm.powerState === 'poweredOn',
     linkedTo: standsOn(vm),
     poolId: pool.poolId,
@@ -622,11 +622,75 @@ function keepPoolGoing(
   for (const desktop of desktopsToLogOff(existingPool(ws, poolId))) {
     endSession(ws, { poolId, vmId: desktop.vmId, taskId: ids.id() }, ids);
   }
+  // Nothing forks from a parent whose host is gone: a recovery builds another first.
+  if (!parentRuns(ws, existingPool(ws, poolId))) return;
+  for (const lost of existingPool(ws, poolId).machines.filter((m) => m.status === 'lost')) {
+    recreate(ws, existingPool(ws, poolId), lost, ids);
+  }
   if (options.replenish) {
     for (let wanted = machinesWanted(existingPool(ws, poolId)); wanted > 0; wanted--) {
       requestMachine(ws, existingPool(ws, poolId), null, ids.id(), ids);
     }
   }
+}
+
+function parentRuns(ws: Workspace, pool: ExistingPool): boolean {
+  if (pool.imageStatus !== 'published' || pool.lifecycle !== 'active') return false;
+  const parent = ws.vm(pool.image.parentVmId);
+  return parent.status === 'present' && parent.live !== null;
+}
+
+/** A machine whose host is gone: forked again under its name, MAC and user; the lost one removed. */
+function recreate(ws: Workspace, pool: ExistingPool, lost: PoolMachine, ids: IdSource) {
+  const macAddresses = present(ws, lost.vmId).nics.map((nic) => nic.macAddress);
+  requestRemoval(ws, pool, lost.vmId, ids.id());
+  requestMachine(ws, existingPool(ws, pool.poolId), lost.userId, ids.id(), ids, {
+    vmId: lost.vmId,
+    macAddresses,
+  });
+}
+
+/**
+ * Recover: the pool's VMs held by workers found gone are powered off where they stood; its lost
+ * machines are recreated from the parent, and, when the parent itself is lost, the pool's image
+ * is built again (a push of the same golden snapshot) on live workers first.
+ */
+export function recoverPool(
+  ws: Workspace,
+  request: { poolId: string; taskId: string; lostWorkers: string[]; placement: Placement },
+  ids: IdSource,
+): void {
+  const pool = existingPool(ws, request.poolId);
+  const onLostWorker = (vmId: string) => {
+    const vm = ws.vm(vmId);
+    return vm.status === 'present' && vm.live && request.lostWorkers.includes(vm.live.workerId)
+      ? vm.live.workerId
+      : null;
+  };
+  const lost = [...pool.machines.map((m) => m.vmId), ...pool.internalVms.map((v) => v.vmId)]
+    .map((vmId) => ({ vmId, workerId: onLostWorker(vmId) }))
+    .filter((vm): vm is { vmId: string; workerId: string } => vm.workerId !== null);
+  if (lost.length === 0)
+    throw new IllegalStateError(
+      'POOL.NOTHING_TO_RECOVER',
+      `Every running VM of pool ${pool.settings.name} is on a worker that answers`,
+    );
+  for (const { vmId, workerId } of lost) {
+    ws.decideVm({ type: 'RecordHostLost', data: { vmId, workerId } });
+  }
+  ws.decidePool({
+    type: 'RecordMachinesLost',
+    data: {
+      poolId: pool.poolId,
+      vmIds: lost.map((vm) => vm.vmId).filter((vmId) => pool.machines.some((m) => m.vmId === vmId)),
+      workerIds: [...new Set(lost.map((vm) => vm.workerId))],
+    },
+  });
+  if (lost.some((vm) => vm.vmId === pool.image.parentVmId)) {
+    const { goldenVmId, snapshotId } = pool.image;
+    pushImage(ws, { ...request, goldenVmId, snapshotId, rollout: pool.rollout }, ids);
+  }
+  keepPoolGoing(ws, pool.poolId, ids);
 }
 
 export interface Entitlement {

@@ -13,7 +13,13 @@ import { type CloneJob, type Job, type Placement, jobDisks } from '../jobs/jobs'
 import { IllegalStateError, NotFoundError } from '../shared/errors';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
-import { type ExistingVm, type VmDefinition, type VmState, vmDecider } from '../vm/vm';
+import {
+  type ExistingVm,
+  type VmDefinition,
+  type VmState,
+  memoryImageOf,
+  vmDecider,
+} from '../vm/vm';
 import type {
   CloneFormat,
   DiskFormat,
@@ -401,7 +407,7 @@ export function requestDelete(
     vmId: vm.vmId,
     datastoreId: vm.datastoreId,
     diskIds: vm.disks.map((disk) => disk.diskId),
-    memoryImageId: vm.live?.memoryImage.imageId ?? null,
+    memoryImageId: memoryImageOf(vm),
     live: vm.powerState === 'poweredOn',
     linkedTo: standsOn(vm),
     poolId: null,
