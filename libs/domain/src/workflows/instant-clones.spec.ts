@@ -612,6 +612,9 @@ describe('Instant-clone chain', () => {
     expect(pool(ws).machines.map((m) => m.status)).toEqual(['lost', 'lost']);
     // Nothing forks from the lost parent: the image is built again first.
     expect(pendingForks(ws)).toEqual([]);
+    expect(() => entitle(ws, { poolId, userId: 'bob', taskId: ids.id() }, ids)).toThrow(
+      expect.objectContaining({ code: 'POOL.PARENT_NOT_RUNNING' }),
+    );
     expect(ws.task(pushTask)).toMatchObject({ operation: 'PushImage', placement: group });
 
     imageBuilt(ws, pushTask, ids);

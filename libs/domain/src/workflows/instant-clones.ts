@@ -555,6 +555,11 @@ function requestMachine(
   ids: IdSource,
   replacing?: { vmId: string; macAddresses: string[] },
 ): PoolMachine {
+  if (pool.imageStatus === 'published' && !parentRuns(ws, pool))
+    throw new IllegalStateError(
+      'POOL.PARENT_NOT_RUNNING',
+      `Pool ${pool.settings.name}'s parent does not run (its host is gone): recover the pool, then ask again`,
+    );
   const vmId = ids.id();
   ws.decidePool({
     type: 'RequestMachine',
