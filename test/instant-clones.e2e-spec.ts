@@ -178,6 +178,13 @@ describe('instant clone of a running VM', () => {
     expect(await reads(memoryUri(second), 0x2a, 0, MiB)).toBe(true);
     const refused = await stack.request<Problem>('DELETE', `/vms/${golden.vmId}`);
     expect([refused.status, refused.body.code]).toEqual([422, 'VM.HAS_LINKED_CLONES']);
+    // Forked by hand, the clones are their maker's to delete; then the golden image can go too.
+    for (const clone of [first, second]) {
+      await done('POST', `/vms/${clone.vmId}/power-off`);
+      await done('DELETE', `/vms/${clone.vmId}`);
+    }
+    await stack.eventually(async () => (await vm(golden.vmId)).linkedClones.length === 0, 30_000);
+    await done('DELETE', `/vms/${golden.vmId}`);
   });
 
   it('refuses to fork from a powered-off VM or a template, with a stable code', async () => {

@@ -689,6 +689,25 @@ describe('VM', () => {
         .when({ type: 'DeleteVm', data: { vmId, taskId, byPool: true } })
         .then([{ type: 'VmDeletionRequested', data: { vmId, taskId } }]);
     });
+
+    it('but an instant clone forked by hand is its maker’s to delete', () => {
+      const fork = (poolId: string | null): VmCreated => ({
+        ...created,
+        data: {
+          ...created.data,
+          role: 'instant-clone',
+          origin: { kind: 'fork', parentVmId: vmId, replicaVmId: null, poolId },
+        },
+      });
+      spec
+        .given([fork(null), provisioned])
+        .when({ type: 'DeleteVm', data: { vmId, taskId } })
+        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId } }]);
+      spec
+        .given([fork(taskId), provisioned])
+        .when({ type: 'DeleteVm', data: { vmId, taskId } })
+        .thenThrows('VM.MANAGED_BY_POOL');
+    });
   });
 
   describe('when deleted', () => {

@@ -540,9 +540,13 @@ export const POOL_MANAGED_ROLES: readonly VmRole[] = [
   'instant-clone',
 ];
 
+/** A pool's own VM: one of its chain, or a machine it forked (a fork made by hand is nobody's). */
+const managedByPool = (vm: ExistingVm) =>
+  POOL_MANAGED_ROLES.includes(vm.role) && !(vm.origin.kind === 'fork' && vm.origin.poolId === null);
+
 function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
   const vm = idle(state, command.data.vmId);
-  if (POOL_MANAGED_ROLES.includes(vm.role) && !command.data.byPool) {
+  if (managedByPool(vm) && !command.data.byPool) {
     throw new IllegalStateError(
       'VM.MANAGED_BY_POOL',
       `${vm.name} is a ${vm.role} of a pool: the pool removes it when it no longer needs it`,
