@@ -4,7 +4,7 @@
  * the summaries the benchmarks print: latencies, host load, timelines. Shared by the benchmarks
  * that drive the API (clones, instant clones).
  */
-import { type DollyStack } from '@dolly/testing';
+import { type DollyStack, type HttpAnswer } from '@dolly/testing';
 import { type Accepted, wait } from '../test/support/inventory';
 import { type Vm } from '../test/support/vms';
 import { type BenchWorker } from './bench-workers';
@@ -70,13 +70,7 @@ export class Bench {
    */
   async command(method: string, path: string, body?: unknown, until = isReady): Promise<Done> {
     const sent = now();
-    let answer = await this.send(method, path, body);
-    while (answer.status === 409 && answer.body.code === 'STREAM.VERSION_CONFLICT') {
-      const kind = `${method} ${path.replace(/[0-9a-f-]{36}/g, '{id}')}`;
-      this.conflicts[kind] = (this.conflicts[kind] ?? 0) + 1;
-      await sleep(10 + Math.random() * 40);
-      answer = await this.send(method, path, body);
-    }
+    const answer = await this.send(method, path, body);
     if (![200, 201, 202].includes(answer.status) || !answer.body.taskId)
       throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
     const taskId = answer.body.taskId;
@@ -121,11 +115,26 @@ export class Bench {
     };
   }
 
-  private send(method: string, path: string, body: unknown) {
-    return this.stack.request<Accepted & { code?: string }>(method, path, {
-      body,
-      headers: wait(WAIT_SECONDS),
-    });
+  /**
+   * Sends a command (waiting for its effect, unless `headers` say otherwise), and sends it again
+   * after a 409 version conflict, counted in `conflicts`.
+   */
+  async send<Body = Accepted>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = wait(WAIT_SECONDS),
+  ): Promise<HttpAnswer<Body & { code?: string }>> {
+    const once = () =>
+      this.stack.request<Body & { code?: string }>(method, path, { body, headers });
+    let answer = await once();
+    while (answer.status === 409 && answer.body.code === 'STREAM.VERSION_CONFLICT') {
+      const kind = `${method} ${path.replace(/[0-9a-f-]{36}/g, '{id}')}`;
+      this.conflicts[kind] = (this.conflicts[kind] ?? 0) + 1;
+      await sleep(10 + Math.random() * 40);
+      answer = await once();
+    }
+    return answer;
   }
 
   async vm(vmId: string): Promise<Vm> {
