@@ -29,6 +29,9 @@ export function exec(command: string, args: string[], cwd?: string): Promise<voi
   });
 }
 
+/** The like-for-like figure: the process and its fsync. */
+export const bareMs = (t: BareTiming) => t.writeMs + t.fsyncMs;
+
 async function timedThenSynced(file: string, write: () => Promise<void>): Promise<BareTiming> {
   const start = performance.now();
   await write();

@@ -6,6 +6,7 @@
  * its apps: the built main.js, the stack's environment, a port and a worker id of its own.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type DollyStack } from '@dolly/testing';
@@ -19,6 +20,7 @@ export class BenchWorker {
     readonly workerId: string,
     private readonly child: ChildProcess,
     private readonly output: string[],
+    private readonly runtimeDir: string,
   ) {}
 
   /** Starts a worker on these datastores and waits until its group can take their jobs. */
@@ -28,17 +30,20 @@ export class BenchWorker {
     datastoreIds: string[],
   ): Promise<BenchWorker> {
     const workerId = stack.workerId(instance);
+    // Its daemon's sockets, in a folder removed when it stops (short: Unix socket paths are too).
+    const runtimeDir = mkdtempSync('/tmp/dolly-bw-');
     const child = spawn(process.execPath, [WORKER_MAIN], {
       env: {
         ...stack.env(),
         DOLLY_WORKER_PORT: '0',
         DOLLY_WORKER_ID: workerId,
         DOLLY_WORKER_DATASTORES: datastoreIds.join(','),
+        DOLLY_WORKER_RUNTIME_DIR: runtimeDir,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const output: string[] = [];
-    const worker = new BenchWorker(instance, workerId, child, output);
+    const worker = new BenchWorker(instance, workerId, child, output, runtimeDir);
     const listening = new Promise<void>((resolve, reject) => {
       const failed = (why: string) =>
         reject(new Error(`${instance} ${why}:\n${output.slice(-30).join('\n')}`));
@@ -79,10 +84,12 @@ export class BenchWorker {
 
   /** SIGTERM and wait: the worker leaves its groups and stops its storage daemon. */
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      this.child.once('exit', () => resolve());
-      this.child.kill('SIGTERM');
-    });
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      await new Promise<void>((resolve) => {
+        this.child.once('exit', () => resolve());
+        this.child.kill('SIGTERM');
+      });
+    }
+    rmSync(this.runtimeDir, { recursive: true, force: true });
   }
 }

@@ -26,21 +26,24 @@ import { join } from 'node:path';
 import { migrateDatabase, withDatabase } from '@dolly/persistence';
 import { DollyStack, TEMPLATE_DATABASE, serverUrl } from '@dolly/testing';
 import { type RunningServices, ensureServices } from '../tools/dev/services';
-import {
-  type Accepted,
-  GiB,
-  MiB,
-  registerDatastore,
-  registerHost,
-  vmDefinition,
-  wait,
-} from '../test/support/inventory';
+import { GiB, MiB, registerDatastore, registerHost, vmDefinition } from '../test/support/inventory';
 import { layerFile, qemuImgInfo, qemuIo, sameContent } from '../test/support/disks';
-import { type BareTiming, bareConvert, bareOverlay, exec, rawCopy } from './bare-qemu';
+import { type BareTiming, bareConvert, bareMs, bareOverlay, exec, rawCopy } from './bare-qemu';
 import { BenchWorker } from './bench-workers';
-import { traceChildren } from './process-trace';
 import { type HostLoad, deviceOf, underLoad } from './host-load';
-import { report, round, summarise } from './support';
+import { report, round } from './support';
+import {
+  Bench,
+  type Done,
+  lanes,
+  latency,
+  loadSummary,
+  log,
+  median,
+  medianTimeline,
+  settle,
+  split,
+} from './timed-commands';
 
 const CLONES_PER_RUN = Number(process.env.BENCH_CLONES_PER_RUN ?? 12);
 const REPEATS = Number(process.env.BENCH_CLONES_REPEATS ?? 5);
@@ -55,224 +58,7 @@ const WORKER_COUNTS = [1, 2, 4] as const;
 const SOURCE_CAPACITY_BYTES = GiB;
 /** Every other MiB of the source is written: half-allocated, the rest reads as zeros. */
 const DATA_BYTES = SOURCE_CAPACITY_BYTES / 2;
-/** Longest Prefer: wait the API grants (MAX_WAIT_SECONDS); longer work is polled. */
-const WAIT_SECONDS = 60;
 const GOALS = { fullCloneOverheadRatio: 1.2, linkedP99OverheadMs: 50 };
-
-type Vm = {
-  vmId: string;
-  lifecycle: string;
-  disks: { layerId: string | null }[];
-  snapshots: { snapshotId: string }[];
-  live: { exports: { uri: string }[] } | null;
-};
-
-/** Epoch milliseconds with sub-millisecond precision, comparable with PostgreSQL's clock. */
-const now = () => performance.timeOrigin + performance.now();
-const log = (line: string) =>
-  console.log(`[bench +${(performance.now() / 1000).toFixed(0)} s] ${line}`);
-const median = (samples: number[]) => summarise(samples).p50;
-
-/** Where one task's time went, from its events' commit times (event_store.events.recorded_at). */
-interface Timeline {
-  /** Command sent → TaskQueued committed: the API decided and appended. */
-  acceptMs: number;
-  /** TaskQueued → TaskStarted: outbox relay, Kafka, the worker's consumer, its start event. */
-  toWorkerMs: number;
-  /** TaskStarted → TaskSucceeded: the disk work, the block map and space measured, the report. */
-  workMs: number;
-  /** TaskSucceeded → answer: relay, projector, the API's waiter, the response. */
-  toReadModelMs: number;
-}
-
-interface Done {
-  taskId: string;
-  vmId: string;
-  layerId: string | null;
-  workerId: string;
-  totalMs: number;
-  timeline: Timeline;
-  /** When the worker started and ended the task (epoch ms), to place a process trace. */
-  workerStartedAtMs: number;
-}
-
-class Bench {
-  /** Commands answered 409 although no If-Match was sent, and sent again (see `command`). */
-  readonly conflicts: Record<string, number> = {};
-
-  resent(): number {
-    return Object.values(this.conflicts).reduce((a, b) => a + b, 0);
-  }
-
-  constructor(readonly stack: DollyStack) {}
-
-  /**
-   * Sends a command and returns once its task succeeded and the VM it made or changed reads as
-   * ready: Prefer: wait answers then; past the API's longest wait, the task and VM are polled.
-   * A 409 version conflict is sent again after a short random pause, as a client would: the API
-   * decides again itself only a few times, and concurrent clones of one source all append to
-   * its stream. The time counts from the first send.
-   */
-  async command(method: string, path: string, body?: unknown): Promise<Done> {
-    const sent = now();
-    let answer = await this.send(method, path, body);
-    while (answer.status === 409 && answer.body.code === 'STREAM.VERSION_CONFLICT') {
-      const kind = `${method} ${path.replace(/[0-9a-f-]{36}/g, '{id}')}`;
-      this.conflicts[kind] = (this.conflicts[kind] ?? 0) + 1;
-      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40));
-      answer = await this.send(method, path, body);
-    }
-    if (![200, 201, 202].includes(answer.status) || !answer.body.taskId)
-      throw new Error(`${method} ${path}: HTTP ${answer.status} ${JSON.stringify(answer.body)}`);
-    const taskId = answer.body.taskId;
-    const vmId = answer.body.target.id;
-    let task = answer.body.task;
-    let vm = answer.body.resource as Vm | undefined;
-    while (!task || task.status === 'queued' || task.status === 'running') {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      task = (await this.stack.request<Accepted['task']>('GET', `/tasks/${taskId}`)).body;
-    }
-    if (task.status !== 'succeeded')
-      throw new Error(`${method} ${path}: task ${taskId} ${JSON.stringify(task)}`);
-    while (method !== 'DELETE' && vm?.lifecycle !== 'ready') {
-      if (vm) await new Promise((resolve) => setTimeout(resolve, 50));
-      vm = (await this.stack.request<Vm>('GET', `/vms/${vmId}`)).body;
-    }
-    const answered = now();
-    const { rows } = await this.stack.database.pool.query<{
-      type: string;
-      at: number;
-      worker: string | null;
-    }>(
-      `SELECT type, extract(epoch FROM recorded_at) * 1000 AS at, data->>'workerId' AS worker
-         FROM event_store.events WHERE stream_id = $1 ORDER BY stream_version`,
-      [`task-${taskId}`],
-    );
-    const at = (type: string) => Number(rows.find((row) => row.type === type)?.at ?? NaN);
-    return {
-      taskId,
-      vmId,
-      layerId: vm?.disks?.[0]?.layerId ?? null,
-      workerId: rows.find((row) => row.type === 'TaskStarted')?.worker ?? 'none',
-      totalMs: answered - sent,
-      timeline: {
-        acceptMs: at('TaskQueued') - sent,
-        toWorkerMs: at('TaskStarted') - at('TaskQueued'),
-        workMs: at('TaskSucceeded') - at('TaskStarted'),
-        toReadModelMs: answered - at('TaskSucceeded'),
-      },
-      workerStartedAtMs: at('TaskStarted'),
-    };
-  }
-
-  private send(method: string, path: string, body: unknown) {
-    return this.stack.request<Accepted & { code?: string }>(method, path, {
-      body,
-      headers: wait(WAIT_SECONDS),
-    });
-  }
-
-  async vm(vmId: string): Promise<Vm> {
-    return (await this.stack.request<Vm>('GET', `/vms/${vmId}`)).body;
-  }
-
-  /**
-   * Runs one command while tracing the QEMU processes the worker runs for it: which, and when,
-   * from the worker's start of the task. Not a timed sample (the tracing polls /proc).
-   */
-  async traced(worker: BenchWorker, run: () => Promise<Done>) {
-    const { result, processes } = await traceChildren(worker.pid, run);
-    const from = (ms: number) => round(ms - result.workerStartedAtMs);
-    return {
-      vmId: result.vmId,
-      workMs: round(result.timeline.workMs),
-      processes: processes
-        // The storage daemon lives on; a process caught before its exec shows as setpriv.
-        .filter((p) => !p.command.startsWith('qemu-storage-daemon'))
-        .sort((a, b) => a.firstSeenMs - b.firstSeenMs)
-        .map((p) => ({
-          command: p.command,
-          seenFromMs: from(p.firstSeenMs),
-          seenUntilMs: from(p.lastSeenMs),
-          cpuMsWhenLastSeen: p.cpuMs,
-        })),
-    };
-  }
-
-  /** Removes clones between runs (not timed), so every run starts on the same datastores. */
-  async deleteAll(vmIds: string[]): Promise<void> {
-    for (const vmId of vmIds) await this.command('DELETE', `/vms/${vmId}`);
-  }
-}
-
-/** Runs `count` items with one closed loop per lane; lane i takes items i, i+n, i+2n...: item k always meets lane k mod n. */
-async function lanes<T>(
-  n: number,
-  count: number,
-  item: (k: number) => Promise<T>,
-): Promise<{ results: T[]; wallMs: number }> {
-  const results: T[] = [];
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: n }, async (_, lane) => {
-      for (let k = lane; k < count; k += n) results[k] = await item(k);
-    }),
-  );
-  return { results, wallMs: performance.now() - start };
-}
-
-/** A command's result, or why it failed: runs that go on past a failure report both. */
-type Settled = { done: Done } | { error: string };
-const settle = (run: Promise<Done>): Promise<Settled> =>
-  run.then(
-    (done) => ({ done }),
-    (error: Error) => ({ error: error.message }),
-  );
-
-function split(results: Settled[]) {
-  const failed = results.flatMap((r) => ('error' in r ? [r.error] : []));
-  return {
-    done: results.flatMap((r) => ('done' in r ? [r.done] : [])),
-    failed: failed.length,
-    // The stable code of each failure (the task's, or the HTTP problem's).
-    failureCodes: failed.map((e) => /"code":"([A-Z_.]+)"/.exec(e)?.[1] ?? e.slice(0, 200)),
-  };
-}
-
-const bareMs = (t: BareTiming) => t.writeMs + t.fsyncMs;
-
-function medianTimeline(done: Done[]): Record<keyof Timeline, number> {
-  const pick = (key: keyof Timeline) => round(median(done.map((d) => d.timeline[key])));
-  return {
-    acceptMs: pick('acceptMs'),
-    toWorkerMs: pick('toWorkerMs'),
-    workMs: pick('workMs'),
-    toReadModelMs: pick('toReadModelMs'),
-  };
-}
-
-const percent = (share: number | null) => (share === null ? null : round(share * 100));
-const loadSummary = (load: HostLoad) => ({
-  cpuBusyPercent: percent(load.cpuBusy),
-  cpuIowaitPercent: percent(load.cpuIowait),
-  diskUtilisationPercent: percent(load.diskUtilisation),
-  diskWrittenBytes: load.diskWrittenBytes,
-  processTreeCpuMs: load.processTreeCpuMs === null ? null : round(load.processTreeCpuMs),
-  processTreeCpuMsByLabel:
-    load.processTreeCpuMsByLabel &&
-    Object.fromEntries(
-      Object.entries(load.processTreeCpuMsByLabel).map(([label, ms]) => [label, round(ms)]),
-    ),
-});
-const latency = (samples: number[]) => {
-  const s = summarise(samples);
-  return {
-    p50: round(s.p50, 2),
-    p99: round(s.p99, 2),
-    max: round(s.max, 2),
-    mean: round(s.mean, 2),
-  };
-};
 
 interface Datastore {
   datastoreId: string;
