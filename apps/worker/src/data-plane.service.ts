@@ -17,6 +17,12 @@ export interface ServedDatastores {
   datastoreIds: string[];
 }
 
+interface ReachableDatastore {
+  datastore_id: string;
+  folder: string;
+  capacity_bytes: string;
+}
+
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
 function reachable(folder: string): boolean {
@@ -71,13 +77,9 @@ export class DataPlaneService implements OnApplicationShutdown {
     return this.served;
   }
 
-  /** Looks at the registered datastores; when the reachable set changed, restarts the engine on it and announces it. */
-  async rescan(): Promise<boolean> {
-    const { rows } = await this.pool.query<{
-      datastore_id: string;
-      folder: string;
-      capacity_bytes: string;
-    }>(
+  /** Looks at the registered datastores: the reachable set when it differs from the one served, else null. */
+  async scan(): Promise<ReachableDatastore[] | null> {
+    const { rows } = await this.pool.query<ReachableDatastore>(
       `SELECT datastore_id::text, state->>'folder' AS folder, capacity_bytes::text FROM read_model.datastores ORDER BY datastore_id`,
     );
     const { datastoreFilter } = this.settings;
@@ -94,9 +96,14 @@ export class DataPlaneService implements OnApplicationShutdown {
     }
     const reached = wanted.filter((row) => reachable(row.folder));
     const ids = reached.map((row) => row.datastore_id);
-    if (this.served && this.served.datastoreIds.join() === ids.join()) return false;
-    if (ids.length === 0) return false;
+    if (this.served && this.served.datastoreIds.join() === ids.join()) return null;
+    if (ids.length === 0) return null;
+    return reached;
+  }
 
+  /** Restarts the engine on a new datastore set and announces it; no job may be using the engine. */
+  async serve(reached: ReachableDatastore[]): Promise<void> {
+    const ids = reached.map((row) => row.datastore_id);
     await this.plane?.stop();
     this.plane = await startDiskDataPlane({
       datastores: reached.map((row) => ({
@@ -114,7 +121,6 @@ export class DataPlaneService implements OnApplicationShutdown {
     );
     this.served = { group: workerGroup(ids, digest), datastoreIds: ids };
     await this.announce(this.served);
-    return true;
   }
 
   private async announce(served: ServedDatastores): Promise<void> {

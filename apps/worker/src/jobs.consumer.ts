@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -57,6 +58,11 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly reporter: TaskReporter;
   private readonly running = new Map<string, AbortController>();
+  /** Tasks past the gate: they use the engine, which must not restart under them. */
+  private usingEngine = 0;
+  /** Set while the engine restarts on a new datastore set: tasks wait at the gate. */
+  private restarting: Promise<void> | undefined;
+  private scanning = false;
   private readonly jobsDone;
 
   constructor(
@@ -108,11 +114,14 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     await this.producer?.disconnect().catch(() => undefined);
   }
 
+  /** A new datastore set restarts the engine, then the worker joins the group that serves it. */
   private async rescan(): Promise<void> {
+    if (this.scanning) return;
+    this.scanning = true;
     try {
-      // Only between jobs: a new datastore set restarts the engine.
-      if (this.running.size > 0) return;
-      if (!(await this.dataPlane.rescan())) return;
+      const reached = await this.dataPlane.scan();
+      if (!reached) return;
+      await this.restartEngine(reached);
       const served = this.dataPlane.current!;
       await this.consumers.get('group')?.disconnect();
       this.consumers.delete('group');
@@ -123,6 +132,25 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       );
     } catch (error) {
       this.logger.error({ error: (error as Error).message }, 'datastore scan failed; trying again');
+    } finally {
+      this.scanning = false;
+    }
+  }
+
+  /**
+   * Tasks arriving meanwhile wait at the gate, and the restart waits for the tasks already using
+   * the engine: a job never runs on a stopped engine. The gate opens before the old group's
+   * consumer is disconnected, since disconnecting waits for its handlers, those at the gate too.
+   */
+  private async restartEngine(reached: Parameters<DataPlaneService['serve']>[0]): Promise<void> {
+    let reopen!: () => void;
+    this.restarting = new Promise((resolve) => (reopen = resolve));
+    try {
+      while (this.usingEngine > 0) await sleep(50);
+      await this.dataPlane.serve(reached);
+    } finally {
+      this.restarting = undefined;
+      reopen();
     }
   }
 
@@ -168,6 +196,16 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async runTask(taskId: string, correlationId: string): Promise<void> {
+    while (this.restarting) await this.restarting;
+    this.usingEngine++;
+    try {
+      await this.runStartedTask(taskId, correlationId);
+    } finally {
+      this.usingEngine--;
+    }
+  }
+
+  private async runStartedTask(taskId: string, correlationId: string): Promise<void> {
     const started = await this.reporter.start(taskId, correlationId);
     if (!started) return;
     const { attempt, job } = started;
@@ -305,7 +343,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
           { code: (error as DiskEngineError).code, attempt },
           'disk engine busy; trying the job again',
         );
-        await new Promise((resolve) => setTimeout(resolve, BUSY_RETRY_MS));
+        await sleep(BUSY_RETRY_MS);
       }
     }
   }
