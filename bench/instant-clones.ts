@@ -100,9 +100,16 @@ type Pool = {
   poolId: string;
   imageStatus: string;
   lifecycle: string;
-  image: { parentVmId: string; replicaVmId: string };
+  image: { parentVmId: string; replicaVmId: string; snapshotId: string };
+  push: unknown;
   machines: { vmId: string; name: string; status: string; userId: string | null }[];
-  counts: { machines: number; assigned: number; spares: number; provisioning: number };
+  counts: {
+    machines: number;
+    assigned: number;
+    spares: number;
+    provisioning: number;
+    outdated: number;
+  };
 };
 type Desktop = { vmId: string; name: string; status: string; taskId: string | null };
 
@@ -197,6 +204,18 @@ interface Teardown {
 interface PoolAtScale {
   maxMachines: number;
   spareMachines: number;
+  /** Push image rolled through every desktop: each user logs off and comes back to the new image. */
+  push?: Audit & {
+    imageBuiltMs: number;
+    users: number;
+    rolledThroughMs: number;
+    desktopsPerSecond: number;
+    logoffAnswerMs: Latency;
+    logoffRefusals: string[];
+    timedOut: boolean;
+    countsAfter: Pool['counts'] | undefined;
+    load: LoadSummary;
+  };
   imageBuiltMs?: number;
   sparesReadyAfterCreateMs?: number;
   rush?: Audit & {
@@ -975,6 +994,69 @@ async function measure(services: RunningServices): Promise<void> {
         datastoreEvents: await streamLength('datastore', last.datastore.datastoreId),
         hostEvents: await streamLength('host', hostId),
       };
+
+      // Push image through all of them: a new golden snapshot; each user logs off (their floating
+      // desktop goes) and asks again, getting one forked from the new image.
+      log(`phase 4: push image, rolled through ${everyone.length} desktops as users log off`);
+      const v2 = (await bench.command('POST', `/vms/${deskGolden.vmId}/snapshots`, { name: 'v2' }))
+        .vm!.currentSnapshotId!;
+      const pushRun = await underLoad(device, async () => {
+        const started = now();
+        const pushed = await bench.send('POST', `/pools/${big.poolId}/image`, {
+          goldenVmId: deskGolden.vmId,
+          snapshotId: v2,
+        });
+        if (![200, 202].includes(pushed.status))
+          throw new Error(`push image: HTTP ${pushed.status} ${JSON.stringify(pushed.body)}`);
+        const built = await watchPool(
+          big.poolId,
+          (p) => p.image.snapshotId === v2 && p.push === null,
+        );
+        const imageBuiltAt = built.doneAt;
+        const current = built.pool!;
+        const logoffMs: number[] = [];
+        const logoffCodes: string[] = [];
+        const back = await lanes(RUSH_USERS, everyone.length, async (k) => {
+          const userId = everyone[k].userId;
+          const desktop = current.machines.find((m) => m.userId === userId);
+          if (desktop) {
+            const sentAt = now();
+            const off = await bench.send(
+              'POST',
+              `/pools/${big.poolId}/machines/${desktop.vmId}/logoff`,
+              undefined,
+              {},
+            );
+            logoffMs.push(now() - sentAt);
+            if (off.body.code) logoffCodes.push(off.body.code);
+          }
+          return entitleUser(userId);
+        });
+        const rolled = await watchPool(
+          big.poolId,
+          (p) =>
+            p.counts.outdated === 0 &&
+            p.counts.machines === POOL_MAX &&
+            p.counts.provisioning === 0 &&
+            p.machines.every((m) => m.status === 'ready'),
+        );
+        return { started, imageBuiltAt, back: back.results, rolled, logoffMs, logoffCodes };
+      });
+      const { rolled } = pushRun.result;
+      const rolledMs = rolled.doneAt - pushRun.result.imageBuiltAt;
+      scale.push = {
+        ...audit(rolled.pool!, pushRun.result.back),
+        imageBuiltMs: round(pushRun.result.imageBuiltAt - pushRun.result.started),
+        users: everyone.length,
+        rolledThroughMs: round(rolledMs),
+        desktopsPerSecond: round(everyone.length / (rolledMs / 1000), 2),
+        logoffAnswerMs: latency(pushRun.result.logoffMs),
+        logoffRefusals: [...new Set(pushRun.result.logoffCodes)],
+        timedOut: rolled.timedOut,
+        countsAfter: rolled.pool?.counts,
+        load: loadSummary(pushRun.load),
+      };
+
       log(`phase 4: deleting the pool of ${full.pool?.counts.machines} machines`);
       scale.teardown = await deletePool(big.poolId);
     } catch (error) {
@@ -1107,6 +1189,17 @@ async function measure(services: RunningServices): Promise<void> {
           '',
           teardown
             ? `teardown ${teardown.gone ? 'done' : 'NOT done'} in ${round(teardown.ms / 1000, 1)} s`
+            : '',
+        ],
+        [
+          `4. push image rolled through the pool (users log off, come back)`,
+          scale.push
+            ? `${scale.push.users} desktops in ${round(scale.push.rolledThroughMs / 1000, 1)} s: ${scale.push.desktopsPerSecond}/s`
+            : `FAILED: ${scale.error ?? 'not run'}`,
+          '',
+          '',
+          scale.push
+            ? `image built in ${round(scale.push.imageBuiltMs / 1000, 1)} s; outdated after ${scale.push.countsAfter?.outdated}; each on one machine: ${scale.push.usersOnExactlyOneMachine}/${scale.push.users}; distinct ${scale.push.distinctDesktopsGiven}${scale.push.timedOut ? '; TIMED OUT' : ''}`
             : '',
         ],
       ],
