@@ -7,6 +7,7 @@ import {
   type Measurements,
   type TaskState,
   type ChainOutcome,
+  type StreamKey,
   type Workspace,
   abandonChainJob,
   abandonJob,
@@ -172,7 +173,10 @@ export class TaskReporter {
     );
   }
 
-  /** The chain's jobs touch a pool and whatever it does next (new spares, its teardown). */
+  /**
+   * The chain's jobs touch a pool and whatever it does next (new spares, its teardown): their
+   * outcomes queue on the pool, or, for a fork made by hand, on its parent, which every fork writes.
+   */
   private async decideChain(
     taskId: string,
     correlationId: string,
@@ -180,10 +184,12 @@ export class TaskReporter {
     task: Exclude<TaskState, { status: 'absent' }>,
     decide: (ws: Workspace) => void,
   ): Promise<void> {
-    const pool = chainJobStreams(taskId, task.job).find((key) => key.kind === 'pool');
+    const streams = chainJobStreams(taskId, task.job);
+    const parent: StreamKey | undefined =
+      task.job.kind === 'fork' ? { kind: 'vm', id: task.job.parentVmId } : undefined;
     await decideInWorkspace(this.store, {
-      streams: chainJobStreams(taskId, task.job),
-      serializeOn: pool,
+      streams,
+      serializeOn: streams.find((key) => key.kind === 'pool') ?? parent,
       decide,
       ids: randomIds,
       metadata: this.metadata(taskId, correlationId, command),

@@ -1,6 +1,7 @@
 import {
   type IdSource,
   type ExistingPool,
+  type Placement,
   type PoolRollout,
   type PoolSettings,
   type StreamKey,
@@ -79,6 +80,18 @@ export class OperateOnPool extends DollyCommand<PoolOperation> {}
 const pool = (id: string): StreamKey => ({ kind: 'pool', id });
 const vm = (id: string): StreamKey => ({ kind: 'vm', id });
 
+/** Stands for the workers while none can be found: the decision is refused for it in the end. */
+const NO_WORKERS: Placement = { kind: 'group', group: '-' };
+
+/**
+ * Decides with the workers found; when none can do the work, decides all the same, so that what
+ * is wrong with the request itself is said first, with every reason, then refuses for the workers.
+ */
+function withWorkers(placement: Placement | Error, decide: (workers: Placement) => void): void {
+  decide(placement instanceof Error ? NO_WORKERS : placement);
+  if (placement instanceof Error) throw placement;
+}
+
 @CommandHandler(OperateOnPool)
 export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
   constructor(
@@ -94,9 +107,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         const golden = await this.current(data.goldenVmId);
         // What is wrong with the pool itself is said first, with every reason; then whether a
         // worker can build it.
-        const placement = await this.placement
-          .forDatastores([golden.datastoreId, data.datastoreId])
-          .catch((error: unknown) => error as Error);
+        const placement = await this.workersFor([golden.datastoreId, data.datastoreId]);
         return this.decide(
           execution,
           { type: 'pool', id: poolId },
@@ -109,12 +120,10 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
               { kind: 'datastore', id: data.datastoreId },
               { kind: 'datastore', id: golden.datastoreId },
             ],
-            decide: (ws, ids) => {
-              const workers =
-                placement instanceof Error ? { kind: 'group' as const, group: '-' } : placement;
-              createPool(ws, { ...data, poolId, taskId, placement: workers }, ids);
-              if (placement instanceof Error) throw placement;
-            },
+            decide: (ws, ids) =>
+              withWorkers(placement, (workers) =>
+                createPool(ws, { ...data, poolId, taskId, placement: workers }, ids),
+              ),
           },
         );
       }
@@ -143,21 +152,18 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         const goldenVmId =
           data.kind === 'push-image' ? data.goldenVmId : current.previousImage?.goldenVmId;
         const golden = goldenVmId ? await this.current(goldenVmId) : undefined;
-        const placement = await this.placement
-          .forDatastores([
-            golden?.datastoreId ?? current.image.datastoreId,
-            current.image.datastoreId,
-          ])
-          .catch((error: unknown) => error as Error);
+        const placement = await this.workersFor([
+          golden?.datastoreId ?? current.image.datastoreId,
+          current.image.datastoreId,
+        ]);
         const { poolId, rollout } = data;
-        return this.onPool(execution, poolId, (ws, ids) => {
-          const workers =
-            placement instanceof Error ? { kind: 'group' as const, group: '-' } : placement;
-          const request = { poolId, taskId, rollout, placement: workers };
-          if (data.kind === 'push-image') pushImage(ws, { ...request, ...data }, ids);
-          else rollbackImage(ws, request, ids);
-          if (placement instanceof Error) throw placement;
-        });
+        return this.onPool(execution, poolId, (ws, ids) =>
+          withWorkers(placement, (workers) => {
+            const request = { poolId, taskId, rollout, placement: workers };
+            if (data.kind === 'push-image') pushImage(ws, { ...request, ...data }, ids);
+            else rollbackImage(ws, request, ids);
+          }),
+        );
       }
       case 'schedule-push': {
         const { kind: _kind, ...schedule } = data;
@@ -179,9 +185,10 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         if (!scheduledPush) return this.onPool(execution, data.poolId, () => undefined);
         // A golden image gone since is a reason the push cannot start, said on the pool.
         const golden = await this.current(scheduledPush.goldenVmId).catch(() => undefined);
-        const placement = await this.placement
-          .forDatastores([golden?.datastoreId ?? image.datastoreId, image.datastoreId])
-          .catch((error: unknown) => error as Error);
+        const placement = await this.workersFor([
+          golden?.datastoreId ?? image.datastoreId,
+          image.datastoreId,
+        ]);
         return this.onPool(execution, data.poolId, (ws, ids) =>
           startScheduledPush(
             ws,
@@ -197,26 +204,26 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
           ...current.internalVms.map((v) => v.vmId),
         ];
         const workers = new Set<string>();
-        for (const vmId of vmIds) {
-          const held = await this.current(vmId).catch(() => undefined);
-          if (held?.live) workers.add(held.live.workerId);
+        for (const history of (await this.store.readStreams(vmIds.map(vmStreamId))).values()) {
+          const held = foldEvents(vmDecider, asDomainEvents(history));
+          if (held.status === 'present' && held.live) workers.add(held.live.workerId);
         }
         const lostWorkers: string[] = [];
         for (const workerId of workers) {
           if (!(await this.placement.workerAnswers(workerId))) lostWorkers.push(workerId);
         }
-        const placement = await this.placement
-          .forDatastores([current.image.datastoreId])
-          .catch((error: unknown) => error as Error);
+        const placement = await this.workersFor([current.image.datastoreId]);
         return this.onPool(
           execution,
           data.poolId,
-          (ws, ids) => {
-            const workers =
-              placement instanceof Error ? { kind: 'group' as const, group: '-' } : placement;
-            recoverPool(ws, { poolId: data.poolId, taskId, lostWorkers, placement: workers }, ids);
-            if (placement instanceof Error) throw placement;
-          },
+          (ws, ids) =>
+            withWorkers(placement, (workers) =>
+              recoverPool(
+                ws,
+                { poolId: data.poolId, taskId, lostWorkers, placement: workers },
+                ids,
+              ),
+            ),
           vmIds.map(vm),
         );
       }
@@ -227,6 +234,8 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
           { type: 'vm', id: vmId },
           {
             streams: [vm(data.parentVmId)],
+            // Every fork writes to its parent's stream: forks of one parent queue, not collide.
+            serializeOn: vm(data.parentVmId),
             decide: (ws, ids) =>
               startFork(
                 ws,
@@ -237,6 +246,11 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         );
       }
     }
+  }
+
+  /** The workers that reach these datastores, or why none can (said after the request's own faults). */
+  private workersFor(datastoreIds: string[]): Promise<Placement | Error> {
+    return this.placement.forDatastores(datastoreIds).catch((error: unknown) => error as Error);
   }
 
   /** A decision on a pool: serialised per pool, so many users asking at once queue rather than collide. */
