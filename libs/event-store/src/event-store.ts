@@ -202,6 +202,25 @@ export class PostgresEventStore {
     return streams;
   }
 
+  /** Each stream's events after the version given for it (what a reader holding that version lacks). */
+  async readStreamsAfter(
+    after: ReadonlyMap<string, number>,
+    db: Queryable = this.pool,
+  ): Promise<Map<string, RecordedEvent[]>> {
+    const streamIds = [...after.keys()];
+    const streams = new Map<string, RecordedEvent[]>(streamIds.map((id) => [id, []]));
+    if (streamIds.length === 0) return streams;
+    const { rows } = await db.query<EventRow>(
+      `WITH known AS (SELECT * FROM unnest($1::text[], $2::int[]) AS k(known_stream, known_version))
+       SELECT ${EVENT_COLUMNS} FROM event_store.events
+         JOIN known ON stream_id = known_stream AND stream_version > known_version
+        ORDER BY stream_id, stream_version`,
+      [streamIds, streamIds.map((id) => after.get(id)!)],
+    );
+    for (const row of rows) streams.get(row.stream_id)!.push(rowToEvent(row));
+    return streams;
+  }
+
   /**
    * The next events in the global order after a checkpoint. Only transactions older than every
    * transaction still in progress are read, so an event that commits later always sorts after

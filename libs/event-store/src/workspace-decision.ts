@@ -88,6 +88,35 @@ export async function decideInWorkspace<Result>(
   }
 }
 
+/**
+ * Streams this process decided on lately, folded, by store: a decision reads only the events
+ * after the version it holds. Long streams (a pool of hundreds of machines, a parent forked
+ * hundreds of times) are then not replayed whole at every decision. Only states read from
+ * committed events are kept (evolve returns new objects: a state is never changed in place).
+ */
+const foldedStreams = new WeakMap<
+  PostgresEventStore,
+  Map<string, { version: number; state: unknown }>
+>();
+const MAX_FOLDED_STREAMS = 20_000;
+
+function foldedOf(store: PostgresEventStore) {
+  let folded = foldedStreams.get(store);
+  if (!folded) foldedStreams.set(store, (folded = new Map()));
+  return folded;
+}
+
+function remember(
+  folded: Map<string, { version: number; state: unknown }>,
+  streamId: string,
+  entry: { version: number; state: unknown },
+) {
+  // A Map keeps insertion order: re-inserting marks it used, the first key is the least recent.
+  folded.delete(streamId);
+  folded.set(streamId, entry);
+  if (folded.size > MAX_FOLDED_STREAMS) folded.delete(folded.keys().next().value!);
+}
+
 async function attemptDecision<Result>(
   store: PostgresEventStore,
   client: PoolClient,
@@ -100,16 +129,28 @@ async function attemptDecision<Result>(
     ]);
   }
   const keys = [...wanted.values()];
-  const histories = await store.readStreams(keys.map(streamIdOf), client);
+  const folded = foldedOf(store);
+  const newer = await store.readStreamsAfter(
+    new Map(keys.map((key) => [streamIdOf(key), folded.get(streamIdOf(key))?.version ?? 0])),
+    client,
+  );
   const versions = new Map<string, number>();
   const loaded = keys.map((key) => {
-    const history = histories.get(streamIdOf(key))!;
-    versions.set(streamKey(key.kind, key.id), history.length);
+    const streamId = streamIdOf(key);
+    const known = folded.get(streamId);
+    const events = newer.get(streamId)!;
     const fold = STREAM_FOLDS[key.kind] as unknown as {
       evolve: (state: unknown, event: never) => unknown;
       initialState: () => unknown;
     };
-    return { key, state: asDomainEvents<never>(history).reduce(fold.evolve, fold.initialState()) };
+    const state = asDomainEvents<never>(events).reduce(
+      fold.evolve,
+      known ? known.state : fold.initialState(),
+    );
+    const version = (known?.version ?? 0) + events.length;
+    versions.set(streamKey(key.kind, key.id), version);
+    remember(folded, streamId, { version, state });
+    return { key, state };
   });
   if (request.expected) {
     const { stream, version } = request.expected;
