@@ -594,7 +594,8 @@ describe('Instant-clone chain', () => {
     const { ws, ids, image } = builtPool({ assignment: 'dedicated', maxMachines: 3 });
     forkDone(ws, ids);
     const ann = entitle(ws, { poolId, userId: 'ann', taskId: ids.id() }, ids);
-    forkDone(ws, ids);
+    // The spare forked after ann took hers is still under way on w1 when w1 dies.
+    const [inFlight] = pendingForks(ws);
     const annVm = vmOf(ws, ann.vmId);
     const recover = (lostWorkers: string[]) =>
       recoverPool(ws, { poolId, taskId: pushTask, lostWorkers, placement: group }, ids);
@@ -609,7 +610,13 @@ describe('Instant-clone chain', () => {
       live: null,
       strandedMemoryImageId: annVm.live!.memoryImage.imageId,
     });
-    expect(pool(ws).machines.map((m) => m.status)).toEqual(['lost', 'lost']);
+    // The fork w1 held fails as w1 would have reported it; its machine is gone from the pool.
+    const failed = ws
+      .changes()
+      .find(({ key }) => key.id === inFlight.taskId)!
+      .events.find((e) => e.type === 'TaskFailed');
+    expect(failed?.data).toMatchObject({ code: 'WORKER.LOST' });
+    expect(pool(ws).machines.map((m) => m.status)).toEqual(['lost']);
     // Nothing forks from the lost parent: the image is built again first.
     expect(pendingForks(ws)).toEqual([]);
     expect(() => entitle(ws, { poolId, userId: 'bob', taskId: ids.id() }, ids)).toThrow(

@@ -666,13 +666,15 @@ export function recoverPool(
   ids: IdSource,
 ): void {
   const pool = existingPool(ws, request.poolId);
+  const poolVms = [...pool.machines.map((m) => m.vmId), ...pool.internalVms.map((v) => v.vmId)];
+  abandonWorkOfLostWorkers(ws, poolVms, request.lostWorkers, ids);
   const onLostWorker = (vmId: string) => {
     const vm = ws.vm(vmId);
     return vm.status === 'present' && vm.live && request.lostWorkers.includes(vm.live.workerId)
       ? vm.live.workerId
       : null;
   };
-  const lost = [...pool.machines.map((m) => m.vmId), ...pool.internalVms.map((v) => v.vmId)]
+  const lost = poolVms
     .map((vmId) => ({ vmId, workerId: onLostWorker(vmId) }))
     .filter((vm): vm is { vmId: string; workerId: string } => vm.workerId !== null);
   if (lost.length === 0)
@@ -696,6 +698,41 @@ export function recoverPool(
     pushImage(ws, { ...request, goldenVmId, snapshotId, rollout: pool.rollout }, ids);
   }
   keepPoolGoing(ws, pool.poolId, ids);
+}
+
+/**
+ * Jobs a lost worker held (a fork, a refresh, a delete of a running machine) will never end:
+ * they fail now, as the worker would have reported, so that what waits for them goes on.
+ */
+function abandonWorkOfLostWorkers(
+  ws: Workspace,
+  vmIds: string[],
+  lostWorkers: string[],
+  ids: IdSource,
+) {
+  for (const vmId of vmIds) {
+    const vm = ws.vm(vmId);
+    if (vm.status !== 'present') continue;
+    const taskId =
+      vm.busy?.taskId ?? (vm.lifecycle === 'provisioning' ? vm.provisioningTaskId : null);
+    if (!taskId) continue;
+    const task = ws.task(taskId);
+    if (task.status !== 'queued' && task.status !== 'running') continue;
+    const { placement } = task;
+    if (placement.kind !== 'worker' || !lostWorkers.includes(placement.workerId)) continue;
+    if (!isChainJob(task.job)) continue;
+    abandonChainJob(
+      ws,
+      {
+        taskId,
+        attempt: task.attempt,
+        cancelled: false,
+        code: 'WORKER.LOST',
+        message: `Worker ${placement.workerId}, which held this job, is gone`,
+      },
+      ids,
+    );
+  }
 }
 
 export interface Entitlement {
