@@ -5,8 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/dev/bootstrap.sh
-echo "test: lint" >&2
+echo "test: lint and types" >&2
 npx eslint . --max-warnings=0
+# The build compiles the apps only: specs, tests, tools and benchmarks are type-checked here.
+npx tsc --noEmit -p tsconfig.json
 npx prettier --check . --log-level warn
 echo "test: jest" >&2
 exec npx jest --maxWorkers=2 "$@"

@@ -596,6 +596,7 @@ describe('Instant-clone chain', () => {
     const ann = entitle(ws, { poolId, userId: 'ann', taskId: ids.id() }, ids);
     // The spare forked after ann took hers is still under way on w1 when w1 dies.
     const [inFlight] = pendingForks(ws);
+    if (inFlight.status === 'absent') throw new Error('no fork under way');
     const annVm = vmOf(ws, ann.vmId);
     const recover = (lostWorkers: string[]) =>
       recoverPool(ws, { poolId, taskId: pushTask, lostWorkers, placement: group }, ids);
