@@ -4,7 +4,9 @@
  * the summaries the benchmarks print: latencies, host load, timelines. Shared by the benchmarks
  * that drive the API (clones, instant clones).
  */
-import { type DollyStack, type HttpAnswer } from '@dolly/testing';
+import { migrateDatabase, withDatabase } from '@dolly/persistence';
+import { DollyStack, type HttpAnswer, TEMPLATE_DATABASE, serverUrl } from '@dolly/testing';
+import { ensureServices } from '../tools/dev/services';
 import { type Accepted, wait } from '../test/support/inventory';
 import { type Vm } from '../test/support/vms';
 import { type BenchWorker } from './bench-workers';
@@ -239,3 +241,43 @@ export const latency = (samples: number[]) => {
     mean: round(s.mean, 2),
   };
 };
+
+/**
+ * Runs a benchmark against the whole of Dolly: PostgreSQL and Kafka found or started, the api
+ * and projector started as processes, and the workers the benchmark adds stopped after it (with
+ * their last log lines when it failed). The process exits 1 on failure.
+ */
+export function runBenchmark(
+  measure: (stack: DollyStack, workers: BenchWorker[]) => Promise<void>,
+): void {
+  const run = async () => {
+    const services = await ensureServices(log);
+    try {
+      process.env.KAFKA_BROKERS = services.kafkaBrokers;
+      process.env.DATABASE_URL = services.databaseUrl;
+      // DollyStack copies its database from the migrated template that the test suites' global
+      // setup makes: a machine (or a change of migrations) that has not run the tests yet has none.
+      await migrateDatabase(withDatabase(serverUrl(), TEMPLATE_DATABASE));
+      const stack = await DollyStack.start(['api', 'projector'], { DOLLY_LOG_LEVEL: 'warn' });
+      const workers: BenchWorker[] = [];
+      try {
+        await measure(stack, workers);
+      } catch (error) {
+        for (const worker of workers)
+          console.error(
+            `--- ${worker.instance} (last lines)\n${worker.logs().slice(-20).join('\n')}`,
+          );
+        throw error;
+      } finally {
+        for (const worker of workers.reverse()) await worker.stop();
+        await stack.stop();
+      }
+    } finally {
+      await services.stop();
+    }
+  };
+  run().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
