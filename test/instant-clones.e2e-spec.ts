@@ -10,41 +10,10 @@ import {
   workerServes,
 } from './support/inventory';
 import { images, layerFile, qemuIo, reads, sameContent } from './support/disks';
+import { type Desktop, type Pool } from './support/pools';
 import { type Problem, type Vm, commandDone, getVm } from './support/vms';
 
 jest.setTimeout(300_000);
-
-type Image = {
-  snapshotId: string;
-  templateVmId: string;
-  replicaVmId: string;
-  parentVmId: string;
-  taskId: string;
-};
-type Pool = {
-  poolId: string;
-  image: Image;
-  imageStatus: string;
-  push: { image: Image } | null;
-  scheduledPush: { snapshotId: string; startAt: string } | null;
-  previousImage: Image | null;
-  lifecycle: string;
-  machines: {
-    vmId: string;
-    name: string;
-    status: string;
-    userId: string | null;
-    outdated: boolean;
-  }[];
-  counts: {
-    machines: number;
-    assigned: number;
-    spares: number;
-    provisioning: number;
-    outdated: number;
-  };
-};
-type Desktop = { vmId: string; name: string; status: string; taskId: string | null };
 
 let stack: DollyStack;
 let hostId: string;

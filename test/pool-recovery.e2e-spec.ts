@@ -9,15 +9,10 @@ import {
   workerServes,
 } from './support/inventory';
 import { qemuIo, reads } from './support/disks';
+import { type Pool } from './support/pools';
 import { type Problem, type Vm, commandDone, getVm } from './support/vms';
 
 jest.setTimeout(300_000);
-
-type Pool = {
-  image: { parentVmId: string };
-  machines: { vmId: string; name: string; status: string; userId: string | null }[];
-  counts: { spares: number; machines: number };
-};
 
 let stack: DollyStack;
 beforeAll(async () => {
