@@ -260,6 +260,8 @@ describe('the inventory through the whole pipeline (api → store → outbox →
 
   it('lists VMs filtered and in cursor pages, without gaps or repeats', async () => {
     const otherDatastore = await registerDatastore(stack);
+    // A worker picks a new datastore up at its next scan and joins the group that serves it.
+    await workerServes(stack, otherDatastore);
     const created = [];
     for (let i = 0; i < 7; i++) created.push(await createVm(stack, hostId, otherDatastore));
     expect(
