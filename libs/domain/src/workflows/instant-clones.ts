@@ -1,7 +1,6 @@
 import { THIN_LAYER_OVERHEAD_BYTES } from '../datastore/datastore';
 import type { SpaceClaim } from '../datastore/datastore.events';
 import {
-  type DeleteVmJob,
   type ForkJob,
   type Job,
   type Placement,
@@ -28,9 +27,9 @@ import {
   refuseIfAny,
 } from '../shared/errors';
 import { type TaskState } from '../task/task';
-import { type ExistingVm, memoryImageOf, placementReasons } from '../vm/vm';
+import { type ExistingVm, placementReasons } from '../vm/vm';
 import type { DiskPlacement, LiveExport, VmOrigin, VmRole } from '../vm/vm.events';
-import { type Measurements, physicalNeed, standsOn } from './operations';
+import { type Measurements, deleteVmJob, physicalNeed, standsOn } from './operations';
 import type { StreamKey, Workspace } from './workspace';
 
 /**
@@ -595,18 +594,8 @@ function requestRemoval(ws: Workspace, pool: ExistingPool, vmId: string, taskId:
   ws.decidePool({ type: 'RequestVmRemoval', data: { poolId: pool.poolId, vmId, taskId } });
   const vm = present(ws, vmId);
   ws.decideVm({ type: 'DeleteVm', data: { vmId, taskId, byPool: true } });
-  const job: DeleteVmJob = {
-    kind: 'delete-vm',
-    vmId,
-    datastoreId: vm.datastoreId,
-    diskIds: vm.disks.map((disk) => disk.diskId),
-    memoryImageId: memoryImageOf(vm),
-    live: vm.powerState === 'poweredOn',
-    linkedTo: standsOn(vm),
-    poolId: pool.poolId,
-  };
   const placement = vm.live ? workerOf(vm) : imagePlacement(ws, pool);
-  queue(ws, taskId, 'DeleteVm', { type: 'vm', id: vmId }, job, placement);
+  queue(ws, taskId, 'DeleteVm', { type: 'vm', id: vmId }, deleteVmJob(vm, pool.poolId), placement);
 }
 
 /**

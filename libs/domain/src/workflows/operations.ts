@@ -9,7 +9,7 @@ import type {
   SpaceClaim,
 } from '../datastore/datastore.events';
 import type { HostState } from '../host/host';
-import { type CloneJob, type Job, type Placement, jobDisks } from '../jobs/jobs';
+import { type CloneJob, type DeleteVmJob, type Job, type Placement, jobDisks } from '../jobs/jobs';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
@@ -392,6 +392,20 @@ export function standsOn(vm: ExistingVm): string | null {
   return null;
 }
 
+/** Deleting a VM's disks and memory image: closed first when it runs, its source let go after. */
+export function deleteVmJob(vm: ExistingVm, poolId: string | null): DeleteVmJob {
+  return {
+    kind: 'delete-vm',
+    vmId: vm.vmId,
+    datastoreId: vm.datastoreId,
+    diskIds: vm.disks.map((disk) => disk.diskId),
+    memoryImageId: memoryImageOf(vm),
+    live: vm.powerState === 'poweredOn',
+    linkedTo: standsOn(vm),
+    poolId,
+  };
+}
+
 export function requestDelete(
   input: { vmId: string; taskId: string; placement: Placement; byPool?: boolean },
   state: VmState,
@@ -402,19 +416,15 @@ export function requestDelete(
     state,
     {},
   );
-  const job: Job = {
-    kind: 'delete-vm',
-    vmId: vm.vmId,
-    datastoreId: vm.datastoreId,
-    diskIds: vm.disks.map((disk) => disk.diskId),
-    memoryImageId: memoryImageOf(vm),
-    live: vm.powerState === 'poweredOn',
-    linkedTo: standsOn(vm),
-    poolId: null,
-  };
   return {
     vm: events,
-    task: queue(input.taskId, 'DeleteVm', { type: 'vm', id: vm.vmId }, job, input.placement),
+    task: queue(
+      input.taskId,
+      'DeleteVm',
+      { type: 'vm', id: vm.vmId },
+      deleteVmJob(vm, null),
+      input.placement,
+    ),
   };
 }
 
