@@ -16,7 +16,6 @@ import {
   completeJob,
   isChainJob,
   jobDisks,
-  foldEvents,
   taskDecider,
   taskStreamId,
 } from '@dolly/domain';
@@ -25,8 +24,8 @@ import { randomIds } from '@dolly/platform';
 import {
   type PostgresEventStore,
   type StreamSlot,
-  asDomainEvents,
   decideInWorkspace,
+  streamState,
   handleAcross,
   vmSlot,
   datastoreSlot,
@@ -81,10 +80,7 @@ export class TaskReporter {
   }
 
   async task(taskId: string): Promise<TaskState> {
-    return foldEvents(
-      taskDecider,
-      asDomainEvents(await this.store.readStream(taskStreamId(taskId))),
-    );
+    return streamState(this.store, taskDecider, taskStreamId(taskId));
   }
 
   /** Starts the next attempt; null when the task ended meanwhile (cancelled before it started, done by another). */

@@ -1,5 +1,11 @@
 import { type EventMetadata, type RecordedEvent, type StreamType } from '@dolly/contracts';
-import { type Command, ConcurrencyError, type Decider, type Event } from '@dolly/domain';
+import {
+  type Command,
+  ConcurrencyError,
+  type Decider,
+  type Event,
+  foldEvents,
+} from '@dolly/domain';
 import type { PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { CONFLICT_RETRY_ATTEMPTS, backOffAfterConflict } from './conflict-retry';
@@ -42,6 +48,15 @@ export function asDomainEvents<E extends Event>(
   recorded: readonly RecordedEvent[] | undefined,
 ): E[] {
   return (recorded ?? []) as unknown as E[];
+}
+
+/** A stream's state now, folded from every event it holds. */
+export async function streamState<State, E extends Event>(
+  store: PostgresEventStore,
+  fold: Pick<Decider<State, never, E, unknown>, 'evolve' | 'initialState'>,
+  streamId: string,
+): Promise<State> {
+  return foldEvents(fold, asDomainEvents<E>(await store.readStream(streamId)));
 }
 
 /**

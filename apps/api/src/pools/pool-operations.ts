@@ -1,20 +1,16 @@
 import {
   type IdSource,
-  type ExistingPool,
   type Placement,
   type PoolRollout,
   type PoolSettings,
   type StreamKey,
   type Workspace,
-  NotFoundError,
   createPool,
   deletePool,
   editPool,
   entitle,
   foldEvents,
   logOff,
-  poolDecider,
-  poolStreamId,
   pushImage,
   recoverPool,
   rollbackImage,
@@ -34,6 +30,7 @@ import { randomIds } from '@dolly/platform';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { v7 as uuidv7 } from 'uuid';
 import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
+import { currentPool, currentVm } from '../shared/current-state';
 import { PlacementService } from '../shared/placement';
 
 export type PoolOperation =
@@ -104,7 +101,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
     switch (data.kind) {
       case 'create': {
         const poolId = uuidv7();
-        const golden = await this.current(data.goldenVmId);
+        const golden = await currentVm(this.store, data.goldenVmId);
         // What is wrong with the pool itself is said first, with every reason; then whether a
         // worker can build it.
         const placement = await this.workersFor([golden.datastoreId, data.datastoreId]);
@@ -148,10 +145,10 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         );
       case 'push-image':
       case 'rollback-image': {
-        const current = await this.currentPool(data.poolId);
+        const current = await currentPool(this.store, data.poolId);
         const goldenVmId =
           data.kind === 'push-image' ? data.goldenVmId : current.previousImage?.goldenVmId;
-        const golden = goldenVmId ? await this.current(goldenVmId) : undefined;
+        const golden = goldenVmId ? await currentVm(this.store, goldenVmId) : undefined;
         const placement = await this.workersFor([
           golden?.datastoreId ?? current.image.datastoreId,
           current.image.datastoreId,
@@ -181,10 +178,10 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
           }),
         );
       case 'start-scheduled-push': {
-        const { scheduledPush, image } = await this.currentPool(data.poolId);
+        const { scheduledPush, image } = await currentPool(this.store, data.poolId);
         if (!scheduledPush) return this.onPool(execution, data.poolId, () => undefined);
         // A golden image gone since is a reason the push cannot start, said on the pool.
-        const golden = await this.current(scheduledPush.goldenVmId).catch(() => undefined);
+        const golden = await currentVm(this.store, scheduledPush.goldenVmId).catch(() => undefined);
         const placement = await this.workersFor([
           golden?.datastoreId ?? image.datastoreId,
           image.datastoreId,
@@ -198,7 +195,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         );
       }
       case 'recover': {
-        const current = await this.currentPool(data.poolId);
+        const current = await currentPool(this.store, data.poolId);
         const vmIds = [
           ...current.machines.map((m) => m.vmId),
           ...current.internalVms.map((v) => v.vmId),
@@ -303,27 +300,5 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         : undefined,
     });
     return outcomeOf(handled);
-  }
-
-  /** The pool as its stream says now: where it stands decides which workers build a pushed image. */
-  private async currentPool(poolId: string): Promise<ExistingPool> {
-    const state = foldEvents(
-      poolDecider,
-      asDomainEvents(await this.store.readStream(poolStreamId(poolId))),
-    );
-    if (state.status !== 'present')
-      throw new NotFoundError('POOL.NOT_FOUND', `Pool ${poolId} does not exist`);
-    return state;
-  }
-
-  /** The VM as its stream says now: where the golden image is decides which workers build the image. */
-  private async current(vmId: string) {
-    const state = foldEvents(
-      vmDecider,
-      asDomainEvents(await this.store.readStream(vmStreamId(vmId))),
-    );
-    if (state.status !== 'present')
-      throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
-    return state;
   }
 }

@@ -8,20 +8,17 @@ import {
   type VmRole,
   type VmState,
   IllegalStateError,
-  NotFoundError,
-  foldEvents,
   provisionNewVm,
   requestDelete,
   requestPower,
   requestSnapshotAction,
   startClone,
   vmDecider,
-  vmStreamId,
 } from '@dolly/domain';
 import {
   PostgresEventStore,
+  type HandledAcross,
   type StreamSlot,
-  asDomainEvents,
   handleAcross,
   vmSlot,
   hostSlot,
@@ -30,6 +27,7 @@ import {
 } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
+import { currentVm } from '../shared/current-state';
 import { PlacementService } from '../shared/placement';
 import { newIdentity } from './clone-vm/new-identity';
 
@@ -103,7 +101,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
       }
       case 'clone': {
         const { request } = data;
-        const source = await this.current(request.sourceVmId);
+        const source = await currentVm(this.store, request.sourceVmId);
         if (source.role !== data.sourceRole) {
           throw new IllegalStateError(
             data.sourceRole === 'template' ? 'VM.NOT_A_TEMPLATE' : 'VM.IS_TEMPLATE',
@@ -133,7 +131,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
         });
       }
       case 'power': {
-        const vm = await this.current(data.vmId);
+        const vm = await currentVm(this.store, data.vmId);
         const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
@@ -152,7 +150,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
         });
       }
       case 'snapshot': {
-        const vm = await this.current(data.vmId);
+        const vm = await currentVm(this.store, data.vmId);
         const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
@@ -160,7 +158,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
         });
       }
       case 'delete': {
-        const vm = await this.current(data.vmId);
+        const vm = await currentVm(this.store, data.vmId);
         const placement = await this.placement.forDatastores([vm.datastoreId]);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
@@ -173,17 +171,6 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
           decide: (s) => ({ vm: vmDecider.decide(data.command, s.vm, {}) }),
         });
     }
-  }
-
-  /** The VM as its stream says now, to choose who does the job before deciding. */
-  private async current(vmId: string) {
-    const state = foldEvents(
-      vmDecider,
-      asDomainEvents(await this.store.readStream(vmStreamId(vmId))),
-    );
-    if (state.status !== 'present')
-      throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} does not exist`);
-    return state;
   }
 
   private async decide<
@@ -200,6 +187,12 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
   ): Promise<CommandOutcome> {
     const target = { type: 'vm' as const, id: vmId };
     const decision = execution.decision(target);
+    const outcomeOf = (handled: HandledAcross<Slots>): CommandOutcome => ({
+      target,
+      streamVersion: handled.versions.vm,
+      changed: Object.values(handled.events).some((events) => (events?.length ?? 0) > 0),
+      async: (handled.events.task?.length ?? 0) > 0,
+    });
     const handled = await handleAcross(this.store, {
       slots: request.slots,
       decide: (states) => request.decide(states) as Partial<Record<keyof Slots, never[]>>,
@@ -210,20 +203,9 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
           ? undefined
           : { slot: 'vm', version: decision.expectedVersion },
       alsoInTransaction: execution.alsoInTransaction
-        ? (client, outcome) =>
-            execution.alsoInTransaction!(client, {
-              target,
-              streamVersion: outcome.versions.vm,
-              changed: Object.values(outcome.events).some((events) => (events?.length ?? 0) > 0),
-              async: (outcome.events.task?.length ?? 0) > 0,
-            })
+        ? (client, outcome) => execution.alsoInTransaction!(client, outcomeOf(outcome))
         : undefined,
     });
-    return {
-      target,
-      streamVersion: handled.versions.vm,
-      changed: Object.values(handled.events).some((events) => (events?.length ?? 0) > 0),
-      async: (handled.events.task?.length ?? 0) > 0,
-    };
+    return outcomeOf(handled);
   }
 }
