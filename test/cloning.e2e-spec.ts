@@ -1,5 +1,6 @@
 import { DollyStack } from '@dolly/testing';
 import {
+  datastoreFolderOf,
   type Accepted,
   MiB,
   expectStatus,
@@ -32,12 +33,7 @@ beforeAll(async () => {
   stack = await DollyStack.start();
   hostId = await registerHost(stack);
   datastoreId = await registerDatastore(stack);
-  folder = (
-    await stack.database.pool.query(
-      `SELECT state->>'folder' AS folder FROM read_model.datastores WHERE datastore_id = $1`,
-      [datastoreId],
-    )
-  ).rows[0].folder;
+  folder = await datastoreFolderOf(stack, datastoreId);
   await workerServes(stack, datastoreId);
 });
 afterAll(() => stack?.stop());
@@ -310,12 +306,7 @@ describe('space and cancel', () => {
         { capacityBytes: 160 * MiB, format: 'thick-lazy-zeroed' },
       ]),
     );
-    const smallFolder = (
-      await stack.database.pool.query(
-        `SELECT state->>'folder' AS folder FROM read_model.datastores WHERE datastore_id = $1`,
-        [small],
-      )
-    ).rows[0].folder;
+    const smallFolder = await datastoreFolderOf(stack, small);
     const before = images(smallFolder);
     const refused = await stack.request<Problem>('POST', `/vms/${source.vmId}/clone`, {
       body: { name: 'too-big' },

@@ -1,5 +1,6 @@
 import { DollyStack } from '@dolly/testing';
 import {
+  datastoreFolderOf,
   type Accepted,
   MiB,
   expectStatus,
@@ -24,12 +25,7 @@ beforeAll(async () => {
   stack = await DollyStack.start();
   hostId = await registerHost(stack);
   datastoreId = await registerDatastore(stack);
-  folder = (
-    await stack.database.pool.query(
-      `SELECT state->>'folder' AS folder FROM read_model.datastores WHERE datastore_id = $1`,
-      [datastoreId],
-    )
-  ).rows[0].folder;
+  folder = await datastoreFolderOf(stack, datastoreId);
   await workerServes(stack, datastoreId);
 });
 afterAll(() => stack?.stop());

@@ -1,5 +1,6 @@
 import { DollyStack } from '@dolly/testing';
 import {
+  datastoreFolderOf,
   type Accepted,
   MiB,
   expectStatus,
@@ -44,12 +45,7 @@ async function done<T>(method: string, path: string, body?: unknown): Promise<T>
 it('finishes a 1 GiB full clone once when the worker doing it is killed with SIGKILL, and leaves nothing to repair', async () => {
   const hostId = await registerHost(stack);
   const datastoreId = await registerDatastore(stack);
-  const folder = (
-    await stack.database.pool.query(
-      `SELECT state->>'folder' AS folder FROM read_model.datastores WHERE datastore_id = $1`,
-      [datastoreId],
-    )
-  ).rows[0].folder;
+  const folder = await datastoreFolderOf(stack, datastoreId);
   await workerServes(stack, datastoreId);
 
   // A 1 GiB VM, half allocated: every other 1 MiB holds data.

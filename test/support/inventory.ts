@@ -64,6 +64,15 @@ export async function registerDatastore(
   ).target.id;
 }
 
+/** The folder a registered datastore keeps its layer files in. */
+export async function datastoreFolderOf(stack: DollyStack, datastoreId: string): Promise<string> {
+  const { rows } = await stack.database.pool.query<{ folder: string }>(
+    `SELECT state->>'folder' AS folder FROM read_model.datastores WHERE datastore_id = $1`,
+    [datastoreId],
+  );
+  return rows[0].folder;
+}
+
 export type DiskSpec = {
   capacityBytes: number;
   format: 'thin' | 'thick-lazy-zeroed' | 'thick-eager-zeroed';
