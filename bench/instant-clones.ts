@@ -801,7 +801,7 @@ runBenchmark(async (stack, workers) => {
     for (const [i, g] of goldens.entries())
       pools.push(await createPool(g, poolSettings(`p${n}${i}`, BURST, 0)));
     placement[`${n} worker(s): pools' parents run on`] = await Promise.all(
-      pools.map((p) => liveOn(p.pool.image.parentVmId)),
+      pools.map((p) => liveOn(p.pool.image.parents[0].parentVmId)),
     );
     await exec('sync', []);
     await poolBurst(pools);
@@ -946,8 +946,8 @@ runBenchmark(async (stack, workers) => {
     };
     scale.streams = {
       poolEvents: await streamLength('pool', big.poolId),
-      parentEvents: await streamLength('vm', big.pool.image.parentVmId),
-      replicaEvents: await streamLength('vm', big.pool.image.replicaVmId),
+      parentEvents: await streamLength('vm', big.pool.image.parents[0].parentVmId),
+      replicaEvents: await streamLength('vm', big.pool.image.replicas[0].replicaVmId),
       datastoreEvents: await streamLength('datastore', last.datastore.datastoreId),
       hostEvents: await streamLength('host', hostId),
     };

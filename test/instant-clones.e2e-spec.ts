@@ -206,18 +206,21 @@ describe('desktop pools', () => {
     const { image } = created;
     for (const [vmId, role] of [
       [image.templateVmId, 'internal-template'],
-      [image.replicaVmId, 'replica'],
-      [image.parentVmId, 'parent'],
+      [image.replicas[0].replicaVmId, 'replica'],
+      [image.parents[0].parentVmId, 'parent'],
     ]) {
       expect((await vm(vmId)).role).toBe(role);
     }
-    expect((await vm(image.parentVmId)).powerState).toBe('poweredOn');
+    expect((await runningVm(image.parents[0].parentVmId)).powerState).toBe('poweredOn');
     const listed = expectStatus(
       await stack.request<{ items: Vm[] }>('GET', '/vms?role=replica&limit=200'),
       200,
     );
-    expect(listed.items.map((v) => v.vmId)).toContain(image.replicaVmId);
-    const protectedReplica = await stack.request<Problem>('DELETE', `/vms/${image.replicaVmId}`);
+    expect(listed.items.map((v) => v.vmId)).toContain(image.replicas[0].replicaVmId);
+    const protectedReplica = await stack.request<Problem>(
+      'DELETE',
+      `/vms/${image.replicas[0].replicaVmId}`,
+    );
     expect([protectedReplica.status, protectedReplica.body.code]).toEqual([
       409,
       'VM.MANAGED_BY_POOL',
@@ -227,7 +230,10 @@ describe('desktop pools', () => {
     expect(spares.machines.map((m) => m.name)).toEqual(['sales-01', 'sales-02']);
     for (const machine of spares.machines) {
       const desktop = await runningVm(machine.vmId);
-      expect(desktop.origin).toMatchObject({ kind: 'fork', replicaVmId: image.replicaVmId });
+      expect(desktop.origin).toMatchObject({
+        kind: 'fork',
+        replicaVmId: image.replicas[0].replicaVmId,
+      });
       expect(await reads(diskUri(desktop), 0x11, 0, 4 * MiB)).toBe(true);
     }
 
@@ -267,7 +273,12 @@ describe('desktop pools', () => {
       async () => (await stack.request('GET', `/pools/${created.poolId}`)).status === 404,
       120_000,
     );
-    for (const vmId of [image.templateVmId, image.replicaVmId, image.parentVmId, ...desktops]) {
+    for (const vmId of [
+      image.templateVmId,
+      image.replicas[0].replicaVmId,
+      image.parents[0].parentVmId,
+      ...desktops,
+    ]) {
       expect((await stack.request('GET', `/vms/${vmId}`)).status).toBe(404);
     }
     expect((await vm(golden.vmId)).linkedClones).toEqual([]);
@@ -277,6 +288,102 @@ describe('desktop pools', () => {
     expect(images(folder).filter((name) => !before.includes(name))).toHaveLength(
       imagesWithGolden.length - before.length,
     );
+  });
+
+  it('stands on two hosts and two datastores: a replica on each datastore, a parent per host and datastore, desktops spread and apart', async () => {
+    const secondHost = await registerHost(stack);
+    const secondStore = await registerDatastore(stack);
+    const secondFolder = await datastoreFolderOf(stack, secondStore);
+    await workerServes(stack, secondStore);
+    const { golden, snapshotId } = await goldenImage();
+    const claimedOn = async (id: string) =>
+      Number(
+        (
+          await stack.database.pool.query(
+            'SELECT claimed_physical_bytes FROM read_model.datastores WHERE datastore_id = $1',
+            [id],
+          )
+        ).rows[0].claimed_physical_bytes,
+      );
+    const secondBefore = images(secondFolder);
+    const created = await createPool({
+      name: 'sites',
+      goldenVmId: golden.vmId,
+      snapshotId,
+      hostIds: [hostId, secondHost],
+      datastoreIds: [datastoreId, secondStore],
+      hostId: undefined,
+      datastoreId: undefined,
+      namingPattern: 'site-{n}',
+      maxMachines: 6,
+      spareMachines: 4,
+      provisioning: 'on-demand',
+      assignment: 'floating',
+    });
+    const { image } = created;
+    expect(image.replicas.map((r) => r.datastoreId)).toEqual([datastoreId, secondStore]);
+    expect(image.parents.map((p) => `${p.hostId}/${p.datastoreId}`).sort()).toEqual(
+      [hostId, secondHost]
+        .flatMap((h) => [datastoreId, secondStore].map((d) => `${h}/${d}`))
+        .sort(),
+    );
+    for (const replica of image.replicas) {
+      expect(await vm(replica.replicaVmId)).toMatchObject({
+        role: 'replica',
+        datastoreId: replica.datastoreId,
+      });
+    }
+    for (const parent of image.parents) {
+      const running = await runningVm(parent.parentVmId);
+      expect(running).toMatchObject({
+        role: 'parent',
+        hostId: parent.hostId,
+        datastoreId: parent.datastoreId,
+      });
+    }
+    // The second datastore holds its own replica's copy, claimed on it.
+    expect(await claimedOn(secondStore)).toBeGreaterThan(4 * MiB);
+
+    const spares = await poolUntil(created.poolId, (p) => p.counts.spares === 4);
+    expect(new Set(spares.machines.map((m) => m.parentVmId))).toEqual(
+      new Set(image.parents.map((p) => p.parentVmId)),
+    );
+    const desktops: Vm[] = [];
+    for (const machine of spares.machines) {
+      const parent = image.parents.find((p) => p.parentVmId === machine.parentVmId)!;
+      const replica = image.replicas.find((r) => r.datastoreId === parent.datastoreId)!;
+      const desktop = await runningVm(machine.vmId);
+      expect(desktop).toMatchObject({
+        hostId: parent.hostId,
+        datastoreId: parent.datastoreId,
+        origin: { kind: 'fork', parentVmId: parent.parentVmId, replicaVmId: replica.replicaVmId },
+      });
+      expect(await reads(diskUri(desktop), 0x11, 0, 4 * MiB)).toBe(true);
+      desktops.push(desktop);
+    }
+    // A desktop's writes stay its own, on either datastore.
+    const [first, ...others] = desktops;
+    await qemuIo(diskUri(first), 'write -P 0x22 0 1M');
+    expect(await reads(diskUri(first), 0x22, 0, 1 * MiB)).toBe(true);
+    for (const other of others) expect(await reads(diskUri(other), 0x11, 0, 4 * MiB)).toBe(true);
+    const ann = await desktopFor(created.poolId, 'ann');
+    expect(spares.machines.map((m) => m.vmId)).toContain(ann.vmId);
+
+    expectStatus(await stack.request('DELETE', `/pools/${created.poolId}`), 202);
+    await stack.eventually(
+      async () => (await stack.request('GET', `/pools/${created.poolId}`)).status === 404,
+      120_000,
+    );
+    const made = [
+      image.templateVmId,
+      ...image.replicas.map((r) => r.replicaVmId),
+      ...image.parents.map((p) => p.parentVmId),
+      ...desktops.map((d) => d.vmId),
+    ];
+    for (const vmId of made) expect((await stack.request('GET', `/vms/${vmId}`)).status).toBe(404);
+    // Nothing of the pool is left on the second datastore: its space and its files are back.
+    await stack.eventually(async () => (await claimedOn(secondStore)) === 0, 30_000);
+    await stack.eventually(async () => images(secondFolder).length === secondBefore.length, 30_000);
   });
 
   it('never hands one desktop to two users under concurrent requests', async () => {
@@ -362,6 +469,42 @@ describe('desktop pools', () => {
     expect(refused.body.errors!.map((e) => e.code)).toEqual(
       expect.arrayContaining(['HOST.HARDWARE_VERSION_UNSUPPORTED', 'DATASTORE.CAPACITY_EXCEEDED']),
     );
+    // The bad host among good ones is named once, whatever the datastores; no host at all is said too.
+    const amongGood = await stack.request<Problem>('POST', '/pools', {
+      body: {
+        name: 'some-good',
+        goldenVmId: golden.vmId,
+        snapshotId,
+        hostIds: [hostId, oldHost],
+        datastoreIds: [datastoreId, tiny],
+        namingPattern: 'sg-{n}',
+        maxMachines: 2,
+        spareMachines: 1,
+        provisioning: 'on-demand',
+        assignment: 'floating',
+      },
+    });
+    expect(amongGood.status).toBe(422);
+    expect(
+      amongGood.body.errors!.filter((e) => e.code === 'HOST.HARDWARE_VERSION_UNSUPPORTED'),
+    ).toHaveLength(1);
+    const nowhere = await stack.request<Problem>('POST', '/pools', {
+      body: {
+        name: 'no-host',
+        goldenVmId: golden.vmId,
+        snapshotId,
+        datastoreIds: [datastoreId],
+        namingPattern: 'nh-{n}',
+        maxMachines: 2,
+        spareMachines: 1,
+        provisioning: 'on-demand',
+        assignment: 'floating',
+      },
+    });
+    expect([nowhere.status, nowhere.body.errors?.map((e) => e.code)]).toEqual([
+      422,
+      ['POOL.NO_SITES'],
+    ]);
   });
 
   it('pushes a new image: spares replaced at once, a desktop in use (its writer running) at logoff, the old chain removed, and rolls back', async () => {
@@ -431,10 +574,13 @@ describe('desktop pools', () => {
     expect(await reads(diskUri(annBefore), 0x55, 8 * MiB, MiB)).toBe(true);
     // The old parent went at once (no fork of it runs); its replica stays under ann's desktop.
     await stack.eventually(
-      async () => (await stack.request('GET', `/vms/${firstImage.parentVmId}`)).status === 404,
+      async () =>
+        (await stack.request('GET', `/vms/${firstImage.parents[0].parentVmId}`)).status === 404,
       30_000,
     );
-    expect((await stack.request('GET', `/vms/${firstImage.replicaVmId}`)).status).toBe(200);
+    expect((await stack.request('GET', `/vms/${firstImage.replicas[0].replicaVmId}`)).status).toBe(
+      200,
+    );
 
     // At logoff ann's desktop is refreshed onto the new image: re-forked, same name and MAC.
     const loggedOff = await stack.request<Accepted>(
@@ -459,7 +605,7 @@ describe('desktop pools', () => {
     expect(await reads(diskUri(annAfter), 0x33, 0, MiB)).toBe(true);
     expect(await reads(diskUri(annAfter), 0x55, 8 * MiB, MiB)).toBe(false);
     // No machine stands on the first image now: its replica and internal template are removed.
-    for (const vmId of [ann.vmId, firstImage.replicaVmId, firstImage.templateVmId]) {
+    for (const vmId of [ann.vmId, firstImage.replicas[0].replicaVmId, firstImage.templateVmId]) {
       await stack.eventually(
         async () => (await stack.request('GET', `/vms/${vmId}`)).status === 404,
         60_000,

@@ -79,7 +79,7 @@ it('recovers a pool whose host is killed: its image is rebuilt on a live worker 
   }, 120_000);
 
   // The worker holding the parent and every machine dies, its storage daemon with it.
-  const parent = await getVm(stack, before.image.parentVmId);
+  const parent = await getVm(stack, before.image.parents[0].parentVmId);
   const victim = ['worker-a', 'worker-b'].find(
     (instance) => stack.workerId(instance) === parent.live!.workerId,
   )!;
@@ -119,7 +119,7 @@ it('recovers a pool whose host is killed: its image is rebuilt on a live worker 
   expect(annAfter.live!.workerId).not.toBe(parent.live!.workerId);
   // What ann wrote went with the host (crash-consistent, nothing kept); she is back at the image.
   expect(await reads(annAfter.live!.exports[0].uri, 0x11, 0, 4 * MiB)).toBe(true);
-  expect(after.image.parentVmId).not.toBe(parent.vmId);
+  expect(after.image.parents[0].parentVmId).not.toBe(parent.vmId);
   for (const vmId of [ann.vmId, parent.vmId, ...before.machines.map((m) => m.vmId)]) {
     await stack.eventually(
       async () => (await stack.request('GET', `/vms/${vmId}`)).status === 404,

@@ -2,8 +2,8 @@
 export type PoolImage = {
   snapshotId: string;
   templateVmId: string;
-  replicaVmId: string;
-  parentVmId: string;
+  replicas: { datastoreId: string; replicaVmId: string }[];
+  parents: { hostId: string; datastoreId: string; parentVmId: string }[];
   taskId: string;
 };
 
@@ -21,6 +21,7 @@ export type Pool = {
     name: string;
     status: string;
     userId: string | null;
+    parentVmId: string;
     outdated: boolean;
   }[];
   counts: {

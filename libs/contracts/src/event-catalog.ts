@@ -4,13 +4,16 @@ import {
   DatastoreSpaceReservedData,
   DatastoreUsageMeasuredData,
   HostRegisteredData,
+  POOL_EVENT_EARLIER_VERSIONS,
   POOL_EVENT_SCHEMAS,
   TaskCancelRequestedData,
   TaskCancelledData,
   TaskFailedData,
   TaskQueuedData,
+  TaskQueuedDataV1,
   TaskStartedData,
   TaskSucceededData,
+  taskQueuedFromV1,
   VM_EVENT_SCHEMAS,
   WorkerAnnouncedData,
 } from '@dolly/domain';
@@ -39,14 +42,28 @@ export interface CatalogEntry {
   versions: readonly EventSchemaVersion[];
 }
 
-const v1 = (schema: TSchema): EventSchemaVersion[] => [{ version: 1, schema, since: '0.1.0' }];
+/** The Dolly release each schema version came with: v1 with 0.1.0, v2 with 0.2.0, ... */
+const since = (version: number) => `0.${version}.0`;
 
-/** The summary of an event type is its schema's description: one text, one place. */
-const entry = (type: string, streamType: StreamType, schema: TSchema): CatalogEntry => ({
+/**
+ * The summary of an event type is its current schema's description: one text, one place. Earlier
+ * versions, oldest first, each say how their data reads as the version after them.
+ */
+const entry = (
+  type: string,
+  streamType: StreamType,
+  schema: TSchema,
+  earlier: readonly { schema: TSchema; upcastToNext: (data: unknown) => unknown }[] = [],
+): CatalogEntry => ({
   type,
   streamType,
   summary: schema.description ?? type,
-  versions: v1(schema),
+  versions: [...earlier.map((e) => e.schema), schema].map((versionSchema, index) => ({
+    version: index + 1,
+    schema: versionSchema,
+    since: since(index + 1),
+    upcastFromPrevious: index === 0 ? undefined : earlier[index - 1].upcastToNext,
+  })),
 });
 
 export const EVENT_CATALOG: readonly CatalogEntry[] = [
@@ -56,14 +73,23 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('DatastoreSpaceReleased', 'datastore', DatastoreSpaceReleasedData),
   entry('DatastoreUsageMeasured', 'datastore', DatastoreUsageMeasuredData),
   ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) => entry(type, 'vm', schema)),
-  entry('TaskQueued', 'task', TaskQueuedData),
+  entry('TaskQueued', 'task', TaskQueuedData, [
+    { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
+  ]),
   entry('TaskStarted', 'task', TaskStartedData),
   entry('TaskSucceeded', 'task', TaskSucceededData),
   entry('TaskFailed', 'task', TaskFailedData),
   entry('TaskCancelRequested', 'task', TaskCancelRequestedData),
   entry('TaskCancelled', 'task', TaskCancelledData),
   entry('WorkerAnnounced', 'worker', WorkerAnnouncedData),
-  ...Object.entries(POOL_EVENT_SCHEMAS).map(([type, schema]) => entry(type, 'pool', schema)),
+  ...Object.entries(POOL_EVENT_SCHEMAS).map(([type, schema]) =>
+    entry(
+      type,
+      'pool',
+      schema,
+      POOL_EVENT_EARLIER_VERSIONS[type as keyof typeof POOL_EVENT_SCHEMAS],
+    ),
+  ),
 ];
 
 const byType = new Map(EVENT_CATALOG.map((entry) => [entry.type, entry]));

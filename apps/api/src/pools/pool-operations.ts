@@ -1,6 +1,8 @@
 import {
+  type ExistingVm,
   type IdSource,
   type Placement,
+  type PoolImage,
   type PoolRollout,
   type PoolSettings,
   type StreamKey,
@@ -11,6 +13,7 @@ import {
   entitle,
   foldEvents,
   logOff,
+  poolSites,
   pushImage,
   recoverPool,
   rollbackImage,
@@ -39,8 +42,8 @@ export type PoolOperation =
       settings: PoolSettings;
       goldenVmId: string;
       snapshotId: string;
-      hostId: string;
-      datastoreId: string;
+      hostIds: string[];
+      datastoreIds: string[];
     }
   | {
       kind: 'edit';
@@ -104,7 +107,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         const golden = await currentVm(this.store, data.goldenVmId);
         // What is wrong with the pool itself is said first, with every reason; then whether a
         // worker can build it.
-        const placement = await this.workersFor([golden.datastoreId, data.datastoreId]);
+        const placement = await this.workersFor([golden.datastoreId, ...data.datastoreIds]);
         return this.decide(
           execution,
           { type: 'pool', id: poolId },
@@ -112,10 +115,14 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
             streams: [
               pool(poolId),
               vm(data.goldenVmId),
-              { kind: 'host', id: data.hostId },
-              { kind: 'host', id: golden.hostId },
-              { kind: 'datastore', id: data.datastoreId },
-              { kind: 'datastore', id: golden.datastoreId },
+              ...[...new Set([...data.hostIds, golden.hostId])].map((id): StreamKey => ({
+                kind: 'host',
+                id,
+              })),
+              ...[...new Set([...data.datastoreIds, golden.datastoreId])].map((id): StreamKey => ({
+                kind: 'datastore',
+                id,
+              })),
             ],
             decide: (ws, ids) =>
               withWorkers(placement, (workers) =>
@@ -149,10 +156,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         const goldenVmId =
           data.kind === 'push-image' ? data.goldenVmId : current.previousImage?.goldenVmId;
         const golden = goldenVmId ? await currentVm(this.store, goldenVmId) : undefined;
-        const placement = await this.workersFor([
-          golden?.datastoreId ?? current.image.datastoreId,
-          current.image.datastoreId,
-        ]);
+        const placement = await this.imageWorkers(current.image, golden);
         const { poolId, rollout } = data;
         return this.onPool(execution, poolId, (ws, ids) =>
           withWorkers(placement, (workers) => {
@@ -182,10 +186,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         if (!scheduledPush) return this.onPool(execution, data.poolId, () => undefined);
         // A golden image gone since is a reason the push cannot start, said on the pool.
         const golden = await currentVm(this.store, scheduledPush.goldenVmId).catch(() => undefined);
-        const placement = await this.workersFor([
-          golden?.datastoreId ?? image.datastoreId,
-          image.datastoreId,
-        ]);
+        const placement = await this.imageWorkers(image, golden);
         return this.onPool(execution, data.poolId, (ws, ids) =>
           startScheduledPush(
             ws,
@@ -209,7 +210,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
         for (const workerId of workers) {
           if (!(await this.placement.workerAnswers(workerId))) lostWorkers.push(workerId);
         }
-        const placement = await this.workersFor([current.image.datastoreId]);
+        const placement = await this.imageWorkers(current.image);
         return this.onPool(
           execution,
           data.poolId,
@@ -248,6 +249,16 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
   /** The workers that reach these datastores, or why none can (said after the request's own faults). */
   private workersFor(datastoreIds: string[]): Promise<Placement | Error> {
     return this.placement.forDatastores(datastoreIds).catch((error: unknown) => error as Error);
+  }
+
+  /**
+   * Workers that can build an image where the pool stands: serving each of its datastores and the
+   * golden image's (the internal template's), the pool's current golden image when none is given.
+   */
+  private async imageWorkers(image: PoolImage, golden?: ExistingVm): Promise<Placement | Error> {
+    const source = golden ?? (await currentVm(this.store, image.goldenVmId).catch(() => undefined));
+    const { datastoreIds } = poolSites(image);
+    return this.workersFor(source ? [source.datastoreId, ...datastoreIds] : datastoreIds);
   }
 
   /** A decision on a pool: serialised per pool, so many users asking at once queue rather than collide. */

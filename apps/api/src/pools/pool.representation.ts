@@ -45,6 +45,9 @@ export const PoolView = Type.Object(
           description: 'Whose desktop it is; null for a spare.',
         }),
         imageTaskId: Type.String({ description: 'The image it was forked from (its build task).' }),
+        parentVmId: Type.String({
+          description: 'The parent it was forked from: its host and datastore (image.parents).',
+        }),
         outdated: Type.Boolean({
           description: 'Forked from an earlier image: it is being replaced (push image).',
         }),
@@ -80,8 +83,9 @@ export function poolView(row: PoolRow): PoolView {
     previousImage: pool.previousImage,
     lifecycle: pool.lifecycle,
     machines: machines.map((machine) => {
-      const { vmId, name, status, userId, imageTaskId } = machine;
-      return { vmId, name, status, userId, imageTaskId, outdated: isOutdated(pool, machine) };
+      const { vmId, name, status, userId, imageTaskId, parentVmId } = machine;
+      const outdated = isOutdated(pool, machine);
+      return { vmId, name, status, userId, imageTaskId, parentVmId, outdated };
     }),
     counts: {
       machines: machines.length,

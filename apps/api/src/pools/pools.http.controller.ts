@@ -1,7 +1,15 @@
 import { Body, Controller, Delete, Get, Param, Patch, Post, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { InventoryName, POOL_ROLLOUT, PoolSettings, StringEnum, Uuid } from '@dolly/domain';
+import {
+  InventoryName,
+  POOL_MAX_DATASTORES,
+  POOL_MAX_HOSTS,
+  POOL_ROLLOUT,
+  PoolSettings,
+  StringEnum,
+  Uuid,
+} from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
@@ -22,8 +30,24 @@ export const CreatePoolRequest = Type.Composite(
     Type.Object({
       goldenVmId: Uuid('The golden image: a VM with the snapshot to publish.'),
       snapshotId: Uuid('The snapshot published as the pool’s image.'),
-      hostId: Uuid('The host its parent and machines run on.'),
-      datastoreId: Uuid('The datastore of its replica, parent and machines.'),
+      hostIds: Type.Optional(
+        Type.Array(Uuid('A host.'), {
+          minItems: 1,
+          maxItems: POOL_MAX_HOSTS,
+          uniqueItems: true,
+          description: 'The hosts its machines run on: a parent runs on each, for each datastore.',
+        }),
+      ),
+      datastoreIds: Type.Optional(
+        Type.Array(Uuid('A datastore.'), {
+          minItems: 1,
+          maxItems: POOL_MAX_DATASTORES,
+          uniqueItems: true,
+          description: 'The datastores its machines stand on: a replica on each.',
+        }),
+      ),
+      hostId: Type.Optional(Uuid('One host: short for hostIds with one item.')),
+      datastoreId: Type.Optional(Uuid('One datastore: short for datastoreIds with one item.')),
     }),
   ],
   { additionalProperties: false, description: 'A desktop pool of instant clones.' },
@@ -117,7 +141,7 @@ export class PoolsController {
   @ApiOperation({
     summary: 'Create a desktop pool from a golden image’s snapshot.',
     description:
-      'Builds the chain: internal template (linked clone of the snapshot), replica (thin full copy, read-only), running parent; then forks machines (spares, or all up front). ' +
+      'Builds the chain: internal template (linked clone of the snapshot), a replica on each datastore (thin full copy, read-only), a running parent for each host and datastore; then forks machines (spares, or all up front), spread over the parents. ' +
       'A pool whose host cannot run the golden image’s hardware, or whose datastore cannot hold the replica, is refused with every reason.',
   })
   @ApiJsonBody(CreatePoolRequest)
@@ -128,12 +152,17 @@ export class PoolsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const { goldenVmId, snapshotId, hostId, datastoreId, ...settings } = body;
+    const { goldenVmId, snapshotId, hostId, hostIds, datastoreId, datastoreIds, ...settings } =
+      body;
+    const sites = {
+      hostIds: [...new Set([...(hostIds ?? []), ...(hostId ? [hostId] : [])])],
+      datastoreIds: [...new Set([...(datastoreIds ?? []), ...(datastoreId ? [datastoreId] : [])])],
+    };
     return this.run(
       response,
       context,
       'CreatePool',
-      { kind: 'create', settings, goldenVmId, snapshotId, hostId, datastoreId },
+      { kind: 'create', settings, goldenVmId, snapshotId, ...sites },
       true,
     );
   }

@@ -35,6 +35,24 @@ export interface JobContext {
 const operationId = (context: JobContext, ...parts: string[]) =>
   [context.taskId, ...parts].join('.');
 
+/** Freezes a disk's top layer: from now on others may stand on it. */
+async function freeze(context: JobContext, diskId: string): Promise<void> {
+  await context.engine.freeze(
+    { operationId: operationId(context, 'freeze', diskId), diskId },
+    { signal: context.signal },
+  );
+}
+
+/** Opens a disk for a running VM and exports it over NBD. */
+async function openLive(context: JobContext, diskId: string): Promise<LiveExport> {
+  return asVmExport(
+    await context.engine.openLive(
+      { operationId: operationId(context, 'open', diskId), target: { diskId } },
+      { signal: context.signal },
+    ),
+  );
+}
+
 /** Progress of several engine operations run one after the other, as one bar. */
 function progressOverSteps(context: JobContext, totals: number[]) {
   const total = totals.reduce((a, b) => a + b, 0);
@@ -86,10 +104,7 @@ async function frozenSource(context: JobContext, job: CloneJob, disk: CloneJob['
   const source = inventory.disks.find((d) => d.diskId === disk.sourceDiskId);
   const top = source && inventory.layers.find((l) => l.layerId === source.topLayerId);
   if (top && !top.frozen) {
-    await context.engine.freeze(
-      { operationId: operationId(context, 'freeze', disk.sourceDiskId), diskId: disk.sourceDiskId },
-      { signal: context.signal },
-    );
+    await freeze(context, disk.sourceDiskId);
   }
   void job;
   return { diskId: disk.sourceDiskId };
@@ -150,16 +165,7 @@ async function power(job: PowerJob, context: JobContext): Promise<JobOutcome> {
   const memoryId = job.memoryImage.imageId;
   if (job.to === 'poweredOn') {
     const exports: LiveExport[] = [];
-    for (const diskId of job.diskIds) {
-      exports.push(
-        asVmExport(
-          await engine.openLive(
-            { operationId: operationId(context, 'open', diskId), target: { diskId } },
-            { signal: context.signal },
-          ),
-        ),
-      );
-    }
+    for (const diskId of job.diskIds) exports.push(await openLive(context, diskId));
     if (job.from !== 'suspended') {
       // A fresh memory image, sized to the VM's memory; thin: it takes space as the guest writes it.
       await engine.createDisk(
@@ -174,12 +180,7 @@ async function power(job: PowerJob, context: JobContext): Promise<JobOutcome> {
         { signal: context.signal },
       );
     }
-    const memoryImage = asVmExport(
-      await engine.openLive(
-        { operationId: operationId(context, 'open', memoryId), target: { diskId: memoryId } },
-        { signal: context.signal },
-      ),
-    );
+    const memoryImage = await openLive(context, memoryId);
     context.progress('done', 1, 1);
     return { kind: 'power', to: 'poweredOn', workerId: context.workerId, exports, memoryImage };
   }
@@ -338,22 +339,22 @@ async function fork(job: ForkJob, context: JobContext): Promise<ChainOutcome> {
 }
 
 /**
- * A pool's image, one disk at a time: the internal template (a linked clone of the golden
- * snapshot, frozen), the replica (a thin flattened copy of it, frozen: the read-only base), and
- * the parent (a linked clone of the replica), whose disks and a fresh memory image are opened.
+ * A pool's image: the internal template (a linked clone of the golden snapshot, frozen), a replica
+ * on each datastore (a thin flattened copy of the template, frozen: the read-only base), and each
+ * parent (a linked clone of its datastore's replica), whose disks and a fresh memory image are
+ * opened. Progress counts the replicas' copies, the only long part.
  */
 async function poolImage(job: PoolImageJob, context: JobContext): Promise<ChainOutcome> {
   const { engine, signal } = context;
+  const copies = job.replicas.flatMap((replica) =>
+    replica.diskIds.map((diskId, index) => ({ replica, diskId, source: job.disks[index] })),
+  );
   const steps = progressOverSteps(
     context,
-    job.disks.map((d) => d.capacityBytes),
+    copies.map((copy) => copy.source.capacityBytes),
   );
   const template: DiskPlacement[] = [];
-  const replica: DiskPlacement[] = [];
-  const parent: DiskPlacement[] = [];
-  const exports: LiveExport[] = [];
-  for (const [index, disk] of job.disks.entries()) {
-    const step = steps.step(index);
+  for (const disk of job.disks) {
     template.push(
       placementOf(
         await engine.linkedClone(
@@ -367,86 +368,68 @@ async function poolImage(job: PoolImageJob, context: JobContext): Promise<ChainO
         ),
       ),
     );
-    await engine.freeze(
-      {
-        operationId: operationId(context, 'freeze', disk.templateDiskId),
-        diskId: disk.templateDiskId,
-      },
-      { signal },
-    );
-    replica.push(
+    await freeze(context, disk.templateDiskId);
+  }
+  const replicas = new Map<string, DiskPlacement[]>(job.replicas.map((r) => [r.replicaVmId, []]));
+  for (const [index, { replica, diskId, source }] of copies.entries()) {
+    replicas.get(replica.replicaVmId)!.push(
       placementOf(
         await engine.fullClone(
           {
-            operationId: operationId(context, 'replica', disk.replicaDiskId),
-            source: { diskId: disk.templateDiskId },
-            diskId: disk.replicaDiskId,
-            datastoreId: job.datastoreId,
+            operationId: operationId(context, 'replica', diskId),
+            source: { diskId: source.templateDiskId },
+            diskId,
+            datastoreId: replica.datastoreId,
             format: 'thin',
           },
-          step,
+          steps.step(index),
         ),
       ),
     );
-    await engine.freeze(
+    await freeze(context, diskId);
+  }
+  const replicaDisks = new Map(job.replicas.map((r) => [r.replicaVmId, r.diskIds]));
+  const parents: Extract<ChainOutcome, { kind: 'pool-image' }>['parents'] = [];
+  for (const parent of job.parents) {
+    const disks: DiskPlacement[] = [];
+    const exports: LiveExport[] = [];
+    for (const [index, diskId] of parent.diskIds.entries()) {
+      disks.push(
+        placementOf(
+          await engine.linkedClone(
+            {
+              operationId: operationId(context, 'parent', diskId),
+              source: { diskId: replicaDisks.get(parent.replicaVmId)![index] },
+              diskId,
+              datastoreId: parent.datastoreId,
+            },
+            { signal },
+          ),
+        ),
+      );
+      exports.push(await openLive(context, diskId));
+    }
+    const memoryId = parent.memory.imageId;
+    await engine.createDisk(
       {
-        operationId: operationId(context, 'freeze', disk.replicaDiskId),
-        diskId: disk.replicaDiskId,
+        operationId: operationId(context, 'memory', memoryId),
+        datastoreId: parent.datastoreId,
+        diskId: memoryId,
+        kind: 'memory',
+        format: 'thin',
+        capacityBytes: parent.memory.sizeBytes,
       },
       { signal },
     );
-    parent.push(
-      placementOf(
-        await engine.linkedClone(
-          {
-            operationId: operationId(context, 'parent', disk.parentDiskId),
-            source: { diskId: disk.replicaDiskId },
-            diskId: disk.parentDiskId,
-            datastoreId: job.datastoreId,
-          },
-          { signal },
-        ),
-      ),
-    );
-    exports.push(
-      asVmExport(
-        await engine.openLive(
-          {
-            operationId: operationId(context, 'open', disk.parentDiskId),
-            target: { diskId: disk.parentDiskId },
-          },
-          { signal },
-        ),
-      ),
-    );
+    parents.push({ disks, exports, memoryImage: await openLive(context, memoryId) });
   }
-  const memoryId = job.parentMemory.imageId;
-  await engine.createDisk(
-    {
-      operationId: operationId(context, 'memory'),
-      datastoreId: job.datastoreId,
-      diskId: memoryId,
-      kind: 'memory',
-      format: 'thin',
-      capacityBytes: job.parentMemory.sizeBytes,
-    },
-    { signal },
-  );
-  const memoryImage = asVmExport(
-    await engine.openLive(
-      { operationId: operationId(context, 'open', memoryId), target: { diskId: memoryId } },
-      { signal },
-    ),
-  );
   steps.done();
   return {
     kind: 'pool-image',
     template,
-    replica,
-    parent,
+    replicas: job.replicas.map((r) => replicas.get(r.replicaVmId)!),
+    parents,
     workerId: context.workerId,
-    exports,
-    memoryImage,
   };
 }
 

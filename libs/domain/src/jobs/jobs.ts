@@ -1,4 +1,4 @@
-import { type Static, Type } from '@sinclair/typebox';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { StringEnum, Uuid } from '../shared/schema';
 import { CloneFormat, DiskFormat, PowerState } from '../vm/vm.events';
 
@@ -164,7 +164,8 @@ export const ForkJob = Type.Object(
   },
 );
 
-export const PoolImageJob = Type.Object(
+/** Building a pool's image as TaskQueued v1 carried it: one replica, one parent. */
+export const PoolImageJobV1 = Type.Object(
   {
     kind: Type.Literal('pool-image'),
     poolId: Uuid('The pool.'),
@@ -200,6 +201,100 @@ export const PoolImageJob = Type.Object(
       'Build a pool’s image: internal template (linked clone of the golden snapshot), replica (thin full copy, frozen), parent (linked clone of the replica, powered on).',
   },
 );
+export type PoolImageJobV1 = Static<typeof PoolImageJobV1>;
+
+const diskIdsByGoldenDisk = (what: string) =>
+  Type.Array(Uuid(what), {
+    description: `${what}, one per disk of the golden image, in its order.`,
+  });
+
+export const PoolImageJob = Type.Object(
+  {
+    kind: Type.Literal('pool-image'),
+    poolId: Uuid('The pool.'),
+    goldenVmId: Uuid('The golden image.'),
+    templateVmId: Uuid('The internal template to make.'),
+    sourceDatastoreId: Uuid('The golden image’s datastore (the internal template stays on it).'),
+    disks: Type.Array(
+      Type.Object(
+        {
+          snapshotLayerId: Type.String({
+            minLength: 1,
+            description: 'The golden snapshot’s layer.',
+          }),
+          templateDiskId: Uuid('The internal template’s disk.'),
+          capacityBytes: Type.Integer({ minimum: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    replicas: Type.Array(
+      Type.Object(
+        {
+          replicaVmId: Uuid('The replica to make.'),
+          datastoreId: Uuid('Its datastore.'),
+          diskIds: diskIdsByGoldenDisk('The replica’s disks'),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, description: 'One per datastore: thin full copies of the template, frozen.' },
+    ),
+    parents: Type.Array(
+      Type.Object(
+        {
+          parentVmId: Uuid('The parent to make and power on.'),
+          replicaVmId: Uuid('The replica it is a linked clone of.'),
+          datastoreId: Uuid('Its datastore (its replica’s).'),
+          diskIds: diskIdsByGoldenDisk('The parent’s disks'),
+          memory: Type.Object(
+            {
+              imageId: Uuid('The parent’s memory image.'),
+              sizeBytes: Type.Integer({ minimum: 1 }),
+            },
+            { additionalProperties: false },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        minItems: 1,
+        description: 'One per host and datastore: linked clones of a replica, powered on.',
+      },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Build a pool’s image: internal template (linked clone of the golden snapshot), a replica per datastore (thin full copy, frozen), a parent per host and datastore (linked clone of its replica, powered on).',
+  },
+);
+
+/** A v1 image job (one replica, one parent) in today's terms. */
+export function poolImageJobFromV1(job: PoolImageJobV1): PoolImageJob {
+  const { poolId, goldenVmId, templateVmId, replicaVmId, parentVmId, datastoreId } = job;
+  return {
+    kind: 'pool-image',
+    poolId,
+    goldenVmId,
+    templateVmId,
+    sourceDatastoreId: job.sourceDatastoreId,
+    disks: job.disks.map(({ snapshotLayerId, templateDiskId, capacityBytes }) => ({
+      snapshotLayerId,
+      templateDiskId,
+      capacityBytes,
+    })),
+    replicas: [{ replicaVmId, datastoreId, diskIds: job.disks.map((d) => d.replicaDiskId) }],
+    parents: [
+      {
+        parentVmId,
+        replicaVmId,
+        datastoreId,
+        diskIds: job.disks.map((d) => d.parentDiskId),
+        memory: job.parentMemory,
+      },
+    ],
+  };
+}
 
 export const RefreshJob = Type.Object(
   {
@@ -236,12 +331,14 @@ export const DeleteVmJob = Type.Object(
   },
 );
 
-export const Job = Type.Union(
-  [CreateDisksJob, CloneJob, PowerJob, SnapshotJob, ForkJob, PoolImageJob, RefreshJob, DeleteVmJob],
-  {
-    description: 'What a worker must do, by kind.',
-  },
-);
+const jobOfKinds = <PoolImage extends TSchema>(poolImage: PoolImage) =>
+  Type.Union(
+    [CreateDisksJob, CloneJob, PowerJob, SnapshotJob, ForkJob, poolImage, RefreshJob, DeleteVmJob],
+    { description: 'What a worker must do, by kind.' },
+  );
+/** Jobs as TaskQueued v1 carried them. */
+export const JobV1 = jobOfKinds(PoolImageJobV1);
+export const Job = jobOfKinds(PoolImageJob);
 export type Job = Static<typeof Job>;
 export type CreateDisksJob = Static<typeof CreateDisksJob>;
 export type CloneJob = Static<typeof CloneJob>;
@@ -272,12 +369,11 @@ export function jobDisks(job: Job): { vmId: string; datastoreId: string; diskIds
         datastoreId: job.datastoreId,
         diskIds: job.disks.map((d) => d.diskId),
       };
-    case 'pool-image':
-      return {
-        vmId: job.parentVmId,
-        datastoreId: job.datastoreId,
-        diskIds: job.disks.map((d) => d.parentDiskId),
-      };
+    case 'pool-image': {
+      // Its first parent stands for the image's block maps (the others share its replica's).
+      const [parent] = job.parents;
+      return { vmId: parent.parentVmId, datastoreId: parent.datastoreId, diskIds: parent.diskIds };
+    }
     case 'create-disks':
     case 'snapshot':
       return {

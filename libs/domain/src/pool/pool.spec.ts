@@ -1,24 +1,27 @@
 import { deciderSpecification } from '@dolly/testing';
-import type { PoolEvent, PoolSettings } from './pool.events';
+import type { PoolEvent, PoolImage, PoolSettings } from './pool.events';
 import {
   type ExistingPool,
   desktopsToLogOff,
   machineName,
   machinesWanted,
   namingReasons,
+  parentForNextMachine,
   poolDecider,
   removalsDue,
 } from './pool';
 
 const poolId = '0190f3a0-0000-7000-8000-0000000000f1';
-const image = {
+const hostId = '0190f3a0-0000-7000-8000-0000000000a1';
+const datastoreId = '0190f3a0-0000-7000-8000-0000000000d1';
+const parentVmId = '0190f3a0-0000-7000-8000-000000000004';
+const replicaVmId = '0190f3a0-0000-7000-8000-000000000003';
+const image: PoolImage = {
   goldenVmId: '0190f3a0-0000-7000-8000-000000000001',
   snapshotId: '0190f3a0-0000-7000-8000-00000000a501',
   templateVmId: '0190f3a0-0000-7000-8000-000000000002',
-  replicaVmId: '0190f3a0-0000-7000-8000-000000000003',
-  parentVmId: '0190f3a0-0000-7000-8000-000000000004',
-  hostId: '0190f3a0-0000-7000-8000-0000000000a1',
-  datastoreId: '0190f3a0-0000-7000-8000-0000000000d1',
+  replicas: [{ datastoreId, replicaVmId }],
+  parents: [{ hostId, datastoreId, parentVmId }],
   taskId: '0190f3a0-0000-7000-8000-00000000f000',
 };
 const settings: PoolSettings = {
@@ -34,9 +37,22 @@ const task = (n: number) => `0190f3a0-0000-7000-8000-00000000200${n}`;
 
 const created: PoolEvent = { type: 'PoolCreated', data: { poolId, settings, image } };
 const published: PoolEvent = { type: 'PoolImagePublished', data: { poolId, taskId: image.taskId } };
-const requested = (n: number, userId: string | null = null, number = n): PoolEvent => ({
+const requested = (
+  n: number,
+  userId: string | null = null,
+  number = n,
+  parent = parentVmId,
+): PoolEvent => ({
   type: 'PoolMachineRequested',
-  data: { poolId, vmId: vm(n), taskId: task(n), name: `sales-00${number}`, number, userId },
+  data: {
+    poolId,
+    vmId: vm(n),
+    taskId: task(n),
+    name: `sales-00${number}`,
+    number,
+    userId,
+    parentVmId: parent,
+  },
 });
 const ready = (n: number): PoolEvent => ({
   type: 'PoolMachineReady',
@@ -94,7 +110,7 @@ describe('Pool', () => {
       .given([created])
       .when({
         type: 'RequestMachine',
-        data: { poolId, vmId: vm(1), taskId: task(1), userId: null },
+        data: { poolId, vmId: vm(1), taskId: task(1), userId: null, parentVmId },
       })
       .thenThrows('POOL.IMAGE_NOT_READY');
     expect(machinesWanted(fold([created]))).toBe(0);
@@ -105,7 +121,7 @@ describe('Pool', () => {
       .given(live)
       .when({
         type: 'RequestMachine',
-        data: { poolId, vmId: vm(1), taskId: task(1), userId: null },
+        data: { poolId, vmId: vm(1), taskId: task(1), userId: null, parentVmId },
       })
       .then([requested(1)]);
     const failedFirst: PoolEvent = {
@@ -116,14 +132,14 @@ describe('Pool', () => {
       .given([...live, requested(1), requested(2), failedFirst])
       .when({
         type: 'RequestMachine',
-        data: { poolId, vmId: vm(3), taskId: task(3), userId: null },
+        data: { poolId, vmId: vm(3), taskId: task(3), userId: null, parentVmId },
       })
       .then([requested(3, null, 1)]);
     spec
       .given([...live, requested(1), requested(2), requested(3)])
       .when({
         type: 'RequestMachine',
-        data: { poolId, vmId: vm(4), taskId: task(4), userId: null },
+        data: { poolId, vmId: vm(4), taskId: task(4), userId: null, parentVmId },
       })
       .thenThrows('POOL.AT_MAXIMUM');
   });
@@ -225,17 +241,17 @@ describe('Pool', () => {
     const forked = [...live, requested(1), ready(1), deleting];
     expect(removalsDue(fold(forked))).toEqual([
       { vmId: vm(1), role: 'machine' },
-      { vmId: image.parentVmId, role: 'parent' },
+      { vmId: parentVmId, role: 'parent' },
     ]);
     const gone = [
       ...forked,
       removal(vm(1)),
-      removal(image.parentVmId),
+      removal(parentVmId),
       removed(vm(1)),
-      removed(image.parentVmId),
+      removed(parentVmId),
     ];
-    expect(removalsDue(fold(gone))).toEqual([{ vmId: image.replicaVmId, role: 'replica' }]);
-    const noReplica = [...gone, removal(image.replicaVmId), removed(image.replicaVmId)];
+    expect(removalsDue(fold(gone))).toEqual([{ vmId: replicaVmId, role: 'replica' }]);
+    const noReplica = [...gone, removal(replicaVmId), removed(replicaVmId)];
     expect(removalsDue(fold(noReplica))).toEqual([
       { vmId: image.templateVmId, role: 'internal-template' },
     ]);
@@ -271,12 +287,14 @@ describe('Pool', () => {
 
 describe('Push image', () => {
   const pushTask = '0190f3a0-0000-7000-8000-00000000f001';
-  const newImage = {
+  const newParentVmId = '0190f3a0-0000-7000-8000-000000000014';
+  const newReplicaVmId = '0190f3a0-0000-7000-8000-000000000013';
+  const newImage: PoolImage = {
     ...image,
     snapshotId: '0190f3a0-0000-7000-8000-00000000a502',
     templateVmId: '0190f3a0-0000-7000-8000-000000000012',
-    replicaVmId: '0190f3a0-0000-7000-8000-000000000013',
-    parentVmId: '0190f3a0-0000-7000-8000-000000000014',
+    replicas: [{ datastoreId, replicaVmId: newReplicaVmId }],
+    parents: [{ hostId, datastoreId, parentVmId: newParentVmId }],
     taskId: pushTask,
   };
   const pushStarted = (rollout: 'at-logoff' | 'immediate' = 'at-logoff'): PoolEvent => ({
@@ -305,7 +323,13 @@ describe('Push image', () => {
       .thenThrows('POOL.PUSH_IN_PROGRESS');
     spec
       .given(inUse)
-      .when({ ...push, data: { ...push.data, image: { ...newImage, hostId: vm(7) } } })
+      .when({
+        ...push,
+        data: {
+          ...push.data,
+          image: { ...newImage, parents: [{ ...newImage.parents[0], hostId: vm(7) }] },
+        },
+      })
       .thenThrows('POOL.INVALID');
     spec.given(inUse).when(push).then([pushStarted()]);
   });
@@ -327,8 +351,8 @@ describe('Push image', () => {
     expect(after.image.taskId).toBe(image.taskId);
     expect(after.internalVms.map((v) => v.vmId)).toEqual([
       image.templateVmId,
-      image.replicaVmId,
-      image.parentVmId,
+      replicaVmId,
+      parentVmId,
     ]);
   });
 
@@ -344,12 +368,8 @@ describe('Push image', () => {
     expect(pool.previousImage).toEqual(image);
     // The old spare does not count: a new one is forked first; the old parent goes (no fork of it runs).
     expect(machinesWanted(pool)).toBe(1);
-    expect(ids(pool)).toEqual([image.parentVmId]);
-    const replacement = [
-      requested(3, null, 3),
-      removal(image.parentVmId),
-      removed(image.parentVmId),
-    ];
+    expect(ids(pool)).toEqual([parentVmId]);
+    const replacement = [requested(3, null, 3), removal(parentVmId), removed(parentVmId)];
     pool = fold([...afterPush, ...replacement]);
     expect(ids(pool)).toEqual([]);
     expect(pool.machines.find((m) => m.vmId === vm(3))!.imageTaskId).toBe(pushTask);
@@ -360,8 +380,8 @@ describe('Push image', () => {
     expect(ids(fold(spareGone))).toEqual([]);
     expect(desktopsToLogOff(fold(spareGone))).toEqual([]);
     const annGone = [...spareGone, removal(vm(1)), removed(vm(1))];
-    expect(ids(fold(annGone))).toEqual([image.replicaVmId]);
-    const replicaGone = [...annGone, removal(image.replicaVmId), removed(image.replicaVmId)];
+    expect(ids(fold(annGone))).toEqual([replicaVmId]);
+    const replicaGone = [...annGone, removal(replicaVmId), removed(replicaVmId)];
     expect(ids(fold(replicaGone))).toEqual([image.templateVmId]);
   });
 
@@ -396,15 +416,126 @@ describe('Push image', () => {
       .given([...inUse, removal(vm(1))])
       .when({
         type: 'RequestMachine',
-        data: { poolId, vmId: vm(5), taskId: task(5), userId: 'ann', replacing: vm(1) },
+        data: { poolId, vmId: vm(5), taskId: task(5), userId: 'ann', replacing: vm(1), parentVmId },
       })
       .then([requested(5, 'ann', 1)]);
     spec
       .given(inUse)
       .when({
         type: 'RequestMachine',
-        data: { poolId, vmId: vm(5), taskId: task(5), userId: 'ann', replacing: vm(1) },
+        data: { poolId, vmId: vm(5), taskId: task(5), userId: 'ann', replacing: vm(1), parentVmId },
       })
       .thenThrows('POOL.MACHINE_NOT_REMOVING');
+  });
+});
+
+describe('A pool on several hosts and datastores', () => {
+  const id = (n: number) => `0190f3a0-0000-7000-8000-0000000030${String(n).padStart(2, '0')}`;
+  const [hostA, hostB, storeA, storeB] = [id(1), id(2), id(3), id(4)];
+  const replicas = [
+    { datastoreId: storeA, replicaVmId: id(11) },
+    { datastoreId: storeB, replicaVmId: id(12) },
+  ];
+  const parents = [
+    { hostId: hostA, datastoreId: storeA, parentVmId: id(21) },
+    { hostId: hostA, datastoreId: storeB, parentVmId: id(22) },
+    { hostId: hostB, datastoreId: storeA, parentVmId: id(23) },
+    { hostId: hostB, datastoreId: storeB, parentVmId: id(24) },
+  ];
+  const sites: PoolImage = { ...image, replicas, parents };
+  const big = { ...settings, maxMachines: 9 };
+  const createdOnSites: PoolEvent = {
+    type: 'PoolCreated',
+    data: { poolId, settings: big, image: sites },
+  };
+  const onSites = [createdOnSites, published];
+  const forkedFrom = (n: number, parent: string) => requested(n, null, n, parent);
+  const everyParent = () => true;
+
+  it('spreads its machines over its parents, and only over those running', () => {
+    const next = (events: PoolEvent[], running: (vmId: string) => boolean = everyParent) =>
+      parentForNextMachine(fold(events), running);
+    expect(next(onSites)).toBe(id(21));
+    expect(next([...onSites, forkedFrom(1, id(21))])).toBe(id(22));
+    expect(
+      next([...onSites, forkedFrom(1, id(21)), forkedFrom(2, id(22)), forkedFrom(3, id(23))]),
+    ).toBe(id(24));
+    expect(next([...onSites, forkedFrom(1, id(21))], (vmId) => vmId === id(21))).toBe(id(21));
+    expect(next(onSites, () => false)).toBeUndefined();
+    // A machine removed no longer weighs on its parent.
+    const removing: PoolEvent = {
+      type: 'PoolVmRemovalRequested',
+      data: { poolId, vmId: vm(1), taskId: task(9) },
+    };
+    expect(next([...onSites, forkedFrom(1, id(21)), ready(1), removing])).toBe(id(21));
+  });
+
+  it('forks only from a parent of its current image', () => {
+    spec
+      .given(onSites)
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(1), taskId: task(1), userId: null, parentVmId: id(24) },
+      })
+      .then([forkedFrom(1, id(24))]);
+    spec
+      .given(onSites)
+      .when({
+        type: 'RequestMachine',
+        data: { poolId, vmId: vm(1), taskId: task(1), userId: null, parentVmId },
+      })
+      .thenThrows('POOL.NOT_A_PARENT');
+  });
+
+  it('refuses a pushed image on other sites than its own', () => {
+    const pushed = (image: PoolImage) => ({
+      type: 'PushImage' as const,
+      data: { poolId, image, rollout: 'at-logoff' as const },
+    });
+    const newSites = { ...sites, taskId: id(90) };
+    spec
+      .given(onSites)
+      .when(pushed({ ...newSites, parents: [...parents].reverse() }))
+      .then([
+        {
+          type: 'PoolImagePushStarted',
+          data: {
+            poolId,
+            image: { ...newSites, parents: [...parents].reverse() },
+            rollout: 'at-logoff',
+          },
+        },
+      ]);
+    spec
+      .given(onSites)
+      .when(pushed({ ...newSites, parents: parents.slice(0, 3) }))
+      .thenThrows('POOL.INVALID', ['POOL.PUSH_PLACEMENT']);
+  });
+
+  it('is torn down in order: machines and every parent, then every replica, then the template', () => {
+    const removal = (vmId: string): PoolEvent => ({
+      type: 'PoolVmRemovalRequested',
+      data: { poolId, vmId, taskId: task(9) },
+    });
+    const removed = (vmId: string): PoolEvent => ({
+      type: 'PoolVmRemoved',
+      data: { poolId, vmId },
+    });
+    const deleting: PoolEvent = { type: 'PoolDeletionRequested', data: { poolId } };
+    const forked = [...onSites, forkedFrom(1, id(23)), ready(1), deleting];
+    const due = (events: PoolEvent[]) => removalsDue(fold(events)).map((v) => v.vmId);
+    expect(due(forked)).toEqual([vm(1), id(21), id(22), id(23), id(24)]);
+    const parentsGone = [vm(1), id(21), id(22), id(23)].flatMap((vmId) => [
+      removal(vmId),
+      removed(vmId),
+    ]);
+    // One parent still stands: the replicas stay.
+    expect(due([...forked, ...parentsGone, removal(id(24))])).toEqual([]);
+    const noParent = [...forked, ...parentsGone, removal(id(24)), removed(id(24))];
+    expect(due(noParent)).toEqual([id(11), id(12)]);
+    const oneReplica = [...noParent, removal(id(11)), removed(id(11))];
+    expect(due([...oneReplica, removal(id(12))])).toEqual([]);
+    const lastReplica = [...oneReplica, removal(id(12)), removed(id(12))];
+    expect(due(lastReplica)).toEqual([image.templateVmId]);
   });
 });

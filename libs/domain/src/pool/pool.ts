@@ -23,6 +23,8 @@ export interface PoolMachine {
   userId: string | null;
   /** The image (its build task) the machine was forked from. */
   imageTaskId: string;
+  /** The parent it was forked from: its host and datastore. */
+  parentVmId: string;
 }
 
 export type InternalRole = 'parent' | 'replica' | 'internal-template';
@@ -67,6 +69,8 @@ export type RequestMachine = Command<
     vmId: string;
     taskId: string;
     userId: string | null;
+    /** One of the current image's parents: where it runs and stands. */
+    parentVmId: string;
     /** A desktop being removed whose name (number) the new machine takes: a dedicated user's, re-forked from a new image. */
     replacing?: string;
   }
@@ -229,6 +233,27 @@ export const isOutdated = (pool: ExistingPool, machine: PoolMachine) =>
 export const desktopOf = (pool: ExistingPool, userId: string) =>
   pool.machines.find((machine) => machine.userId === userId && machine.status !== 'removing');
 
+/** Where the image's parents are: the pool's sites, in a stable order for comparing. */
+export const imageSites = (image: PoolImage) =>
+  image.parents.map((p) => `${p.hostId}/${p.datastoreId}`).sort();
+
+/**
+ * The parent the next machine forks from: of those given (the ones running), the one with the
+ * fewest machines of the current image, so machines spread over the pool's hosts and datastores.
+ */
+export function parentForNextMachine(
+  pool: ExistingPool,
+  running: (parentVmId: string) => boolean,
+): string | undefined {
+  const load = (parentVmId: string) =>
+    activeMachines(pool).filter((machine) => machine.parentVmId === parentVmId).length;
+  const candidates = pool.image.parents.filter((p) => running(p.parentVmId));
+  return candidates.reduce<PoolImage['parents'][number] | undefined>(
+    (best, next) => (best && load(best.parentVmId) <= load(next.parentVmId) ? best : next),
+    undefined,
+  )?.parentVmId;
+}
+
 /** The machine to hand to the next user: a running spare (of the current image first), else one being forked. */
 export function nextSpare(pool: ExistingPool): PoolMachine | undefined {
   const unassigned = pool.machines.filter((machine) => machine.userId === null);
@@ -305,16 +330,16 @@ export function removalsDue(
       (imageTaskId === pool.image.taskId && pool.imageStatus === 'building');
     if (building || (imageTaskId === pool.image.taskId && !deleting)) continue;
     const standing = (role: InternalRole) =>
-      pool.internalVms.find((vm) => vm.imageTaskId === imageTaskId && vm.role === role);
-    const notYet = (role: InternalRole) => {
-      const vm = standing(role);
-      return vm && !vm.removing ? [{ vmId: vm.vmId, role }] : [];
-    };
+      pool.internalVms.filter((vm) => vm.imageTaskId === imageTaskId && vm.role === role);
+    const notYet = (role: InternalRole) =>
+      standing(role)
+        .filter((vm) => !vm.removing)
+        .map((vm) => ({ vmId: vm.vmId, role }));
     const itsMachines = pool.machines.filter((machine) => machine.imageTaskId === imageTaskId);
-    // Machines still being forked need the parent; the others stand on the replica, not on it.
+    // Machines still being forked need the parents; the others stand on the replicas, not on them.
     if (itsMachines.some((machine) => machine.status === 'provisioning')) continue;
-    if (itsMachines.length > 0 || standing('parent')) internal.push(...notYet('parent'));
-    else if (standing('replica')) internal.push(...notYet('replica'));
+    if (itsMachines.length > 0 || standing('parent').length > 0) internal.push(...notYet('parent'));
+    else if (standing('replica').length > 0) internal.push(...notYet('replica'));
     else internal.push(...notYet('internal-template'));
   }
   return [...machines, ...internal];
@@ -380,6 +405,11 @@ function requestMachine(command: RequestMachine, state: PoolState): PoolEvent[] 
       `Pool ${pool.settings.name} has its maximum of ${pool.settings.maxMachines} machines, all in use`,
     );
   const { replacing, ...requested } = command.data;
+  if (!pool.image.parents.some((p) => p.parentVmId === requested.parentVmId))
+    throw new IllegalStateError(
+      'POOL.NOT_A_PARENT',
+      `${requested.parentVmId} is not a parent of pool ${pool.settings.name}'s current image`,
+    );
   const number = machineNumber(pool, replacing);
   return [
     {
@@ -476,10 +506,10 @@ function pushImage(command: PushImage, state: PoolState): PoolEvent[] {
     );
   const { image } = data;
   const reasons: ErrorReason[] = [];
-  if (image.hostId !== pool.image.hostId || image.datastoreId !== pool.image.datastoreId) {
+  if (imageSites(image).join() !== imageSites(pool.image).join()) {
     reasons.push({
       code: 'POOL.PUSH_PLACEMENT',
-      detail: `A pushed image stands where the pool does (host ${pool.image.hostId}, datastore ${pool.image.datastoreId})`,
+      detail: `A pushed image stands where the pool does: a parent on each of ${imageSites(pool.image).join(', ')} (host/datastore)`,
     });
   }
   if (reasons.length > 0)
@@ -672,10 +702,12 @@ function evolvePresent(pool: ExistingPool, event: Exclude<PoolEvent, PoolCreated
     case 'PoolMachineRequested': {
       const { vmId, name, number, userId } = event.data;
       const imageTaskId = pool.image.taskId;
+      // v1 events name no parent: their pools had one.
+      const parentVmId = event.data.parentVmId ?? pool.image.parents[0].parentVmId;
       return present({
         machines: [
           ...pool.machines,
-          { vmId, name, number, userId, status: 'provisioning', imageTaskId },
+          { vmId, name, number, userId, status: 'provisioning', imageTaskId, parentVmId },
         ],
       });
     }
@@ -765,13 +797,11 @@ function evolvePresent(pool: ExistingPool, event: Exclude<PoolEvent, PoolCreated
 }
 
 const chainVms = (image: PoolImage): ExistingPool['internalVms'] =>
-  (
-    [
-      [image.templateVmId, 'internal-template'],
-      [image.replicaVmId, 'replica'],
-      [image.parentVmId, 'parent'],
-    ] as const
-  ).map(([vmId, role]) => ({ vmId, role, imageTaskId: image.taskId, removing: false }));
+  [
+    { vmId: image.templateVmId, role: 'internal-template' as const },
+    ...image.replicas.map((r) => ({ vmId: r.replicaVmId, role: 'replica' as const })),
+    ...image.parents.map((p) => ({ vmId: p.parentVmId, role: 'parent' as const })),
+  ].map((vm) => ({ ...vm, imageTaskId: image.taskId, removing: false }));
 
 function evolve(state: PoolState, event: PoolEvent): PoolState {
   if (event.type === 'PoolCreated') {

@@ -1,6 +1,7 @@
 import { type DomainError } from '../shared/errors';
 import type { Event } from '../shared/decider';
 import type { ExistingPool } from '../pool/pool';
+import { spaceTotals } from '../datastore/datastore';
 import type { PoolSettings } from '../pool/pool.events';
 import type { ExistingVm } from '../vm/vm';
 import type { LiveExport, VmEvent } from '../vm/vm.events';
@@ -24,6 +25,9 @@ import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
 const hostId = '0190f3a0-0000-7000-8000-0000000000a1';
 const datastoreId = '0190f3a0-0000-7000-8000-0000000000d1';
+/** A second host and datastore, for pools on several. */
+const hostId2 = '0190f3a0-0000-7000-8000-0000000000a2';
+const datastoreId2 = '0190f3a0-0000-7000-8000-0000000000d2';
 const goldenVmId = '0190f3a0-0000-7000-8000-000000000001';
 const diskId = '0190f3a0-0000-7000-8000-00000000d151';
 const snapshotId = '0190f3a0-0000-7000-8000-00000000a501';
@@ -126,41 +130,36 @@ const goldenEvents: VmEvent[] = [
   },
 ];
 
-function world(options: { maxHardwareVersion?: string; capacityBytes?: number } = {}) {
+function world(
+  options: { maxHardwareVersion?: string; capacityBytes?: number; hostId2Version?: string } = {},
+) {
+  const host = (id: string, name: string, maxHardwareVersion: string): Event => ({
+    type: 'HostRegistered',
+    data: {
+      hostId: id,
+      name,
+      cpuCores: 16,
+      memoryBytes: 256 * GiB,
+      maxHardwareVersion,
+      management: 'managed',
+    },
+  });
+  const datastore = (id: string, name: string): Event => ({
+    type: 'DatastoreRegistered',
+    data: {
+      datastoreId: id,
+      name,
+      capacityBytes: options.capacityBytes ?? 1024 * GiB,
+      folder: `/srv/${name}`,
+      overcommitRatio: 4,
+    },
+  });
+  const version = options.maxHardwareVersion ?? 'vmx-19';
   const streams: [StreamKind, string, Event[]][] = [
-    [
-      'host',
-      hostId,
-      [
-        {
-          type: 'HostRegistered',
-          data: {
-            hostId,
-            name: 'esx-01',
-            cpuCores: 16,
-            memoryBytes: 256 * GiB,
-            maxHardwareVersion: options.maxHardwareVersion ?? 'vmx-19',
-            management: 'managed',
-          },
-        },
-      ],
-    ],
-    [
-      'datastore',
-      datastoreId,
-      [
-        {
-          type: 'DatastoreRegistered',
-          data: {
-            datastoreId,
-            name: 'ds-01',
-            capacityBytes: options.capacityBytes ?? 1024 * GiB,
-            folder: '/srv/ds-01',
-            overcommitRatio: 4,
-          },
-        },
-      ],
-    ],
+    ['host', hostId, [host(hostId, 'esx-01', version)]],
+    ['host', hostId2, [host(hostId2, 'esx-02', options.hostId2Version ?? version)]],
+    ['datastore', datastoreId, [datastore(datastoreId, 'ds-01')]],
+    ['datastore', datastoreId2, [datastore(datastoreId2, 'ds-02')]],
     ['vm', goldenVmId, goldenEvents],
   ];
   return new Workspace(
@@ -194,7 +193,10 @@ function workerDoes(ws: Workspace, taskId: string, outcome: ChainOutcome, ids: I
   completeChainJob(ws, { taskId, attempt: 1, outcome }, ids);
 }
 
-function builtPool(options: Partial<PoolSettings> = {}) {
+function builtPool(
+  options: Partial<PoolSettings> = {},
+  sites = { hostIds: [hostId], datastoreIds: [datastoreId] },
+) {
   const ws = world();
   const ids = counter();
   createPool(
@@ -205,8 +207,7 @@ function builtPool(options: Partial<PoolSettings> = {}) {
       settings: { ...settings, ...options },
       goldenVmId,
       snapshotId,
-      hostId,
-      datastoreId,
+      ...sites,
       placement: group,
     },
     ids,
@@ -226,18 +227,19 @@ function imageBuilt(ws: Workspace, taskId: string, ids: IdSource) {
       layerId: `${d.diskId}-top`,
       allocatedBytes: 0,
     }));
-  const parentDisk = vmOf(ws, job.parentVmId).disks[0].diskId;
   workerDoes(
     ws,
     taskId,
     {
       kind: 'pool-image',
       template: disks(job.templateVmId),
-      replica: disks(job.replicaVmId),
-      parent: disks(job.parentVmId),
+      replicas: job.replicas.map((replica) => disks(replica.replicaVmId)),
+      parents: job.parents.map((parent) => ({
+        disks: disks(parent.parentVmId),
+        exports: parent.diskIds.map((id) => exported(id)),
+        memoryImage: exported(parent.memory.imageId),
+      })),
       workerId: 'w1',
-      exports: [exported(parentDisk)],
-      memoryImage: exported(`${job.parentVmId}-memory`),
     },
     ids,
   );
@@ -294,8 +296,8 @@ describe('Instant-clone chain', () => {
           settings,
           goldenVmId,
           snapshotId,
-          hostId,
-          datastoreId,
+          hostIds: [hostId],
+          datastoreIds: [datastoreId],
           placement: group,
         },
         counter(),
@@ -317,11 +319,11 @@ describe('Instant-clone chain', () => {
       role: 'internal-template',
       lifecycle: 'ready',
     });
-    expect(vmOf(ws, image.replicaVmId)).toMatchObject({
+    expect(vmOf(ws, image.replicas[0].replicaVmId)).toMatchObject({
       role: 'replica',
-      linkedClones: [image.parentVmId],
+      linkedClones: [image.parents[0].parentVmId],
     });
-    expect(vmOf(ws, image.parentVmId)).toMatchObject({
+    expect(vmOf(ws, image.parents[0].parentVmId)).toMatchObject({
       role: 'parent',
       powerState: 'poweredOn',
       live: { workerId: 'w1' },
@@ -334,7 +336,7 @@ describe('Instant-clone chain', () => {
     const [fork] = pendingForks(ws);
     expect(fork).toMatchObject({
       placement: { kind: 'worker', workerId: 'w1' },
-      job: { kind: 'fork', replicaVmId: image.replicaVmId, poolId },
+      job: { kind: 'fork', replicaVmId: image.replicas[0].replicaVmId, poolId },
     });
 
     forkDone(ws, ids);
@@ -345,15 +347,17 @@ describe('Instant-clone chain', () => {
       lifecycle: 'ready',
       origin: {
         kind: 'fork',
-        parentVmId: image.parentVmId,
-        replicaVmId: image.replicaVmId,
+        parentVmId: image.parents[0].parentVmId,
+        replicaVmId: image.replicas[0].replicaVmId,
         poolId,
       },
     });
-    expect(clone.nics[0].macAddress).not.toBe(vmOf(ws, image.parentVmId).nics[0].macAddress);
+    expect(clone.nics[0].macAddress).not.toBe(
+      vmOf(ws, image.parents[0].parentVmId).nics[0].macAddress,
+    );
     // Linked to the replica, not to the parent.
-    expect(vmOf(ws, image.replicaVmId).linkedClones).toContain(clone.vmId);
-    expect(vmOf(ws, image.parentVmId)).toMatchObject({ linkedClones: [], forks: [] });
+    expect(vmOf(ws, image.replicas[0].replicaVmId).linkedClones).toContain(clone.vmId);
+    expect(vmOf(ws, image.parents[0].parentVmId)).toMatchObject({ linkedClones: [], forks: [] });
   });
 
   it('hands a spare to a user at once and forks a new spare; at the maximum it refuses', () => {
@@ -425,6 +429,108 @@ describe('Instant-clone chain', () => {
     expect(order).toEqual(['instant-clone', 'parent', 'replica', 'internal-template']);
     expect(ws.pool(poolId).status).toBe('deleted');
     expect(vmOf(ws, goldenVmId).linkedClones).toEqual([]);
+  });
+
+  it('stands on several hosts and datastores: a replica per datastore, a parent per host and datastore, machines spread over them', () => {
+    const sites = { hostIds: [hostId, hostId2], datastoreIds: [datastoreId, datastoreId2] };
+    const { ws, ids, image } = builtPool({ spareMachines: 4, maxMachines: 8 }, sites);
+    expect(image.replicas.map((r) => r.datastoreId)).toEqual([datastoreId, datastoreId2]);
+    expect(image.parents.map((p) => [p.hostId, p.datastoreId])).toEqual([
+      [hostId, datastoreId],
+      [hostId, datastoreId2],
+      [hostId2, datastoreId],
+      [hostId2, datastoreId2],
+    ]);
+    for (const replica of image.replicas) {
+      const onIt = image.parents.filter((p) => p.datastoreId === replica.datastoreId);
+      expect(vmOf(ws, replica.replicaVmId)).toMatchObject({
+        role: 'replica',
+        datastoreId: replica.datastoreId,
+        linkedClones: onIt.map((p) => p.parentVmId),
+      });
+    }
+    for (const parent of image.parents) {
+      expect(vmOf(ws, parent.parentVmId)).toMatchObject({
+        role: 'parent',
+        hostId: parent.hostId,
+        datastoreId: parent.datastoreId,
+        powerState: 'poweredOn',
+      });
+    }
+    // Each datastore holds its replica's full copy: both reserved it.
+    const claimed = (id: string) => {
+      const datastore = ws.datastore(id);
+      return datastore.status === 'registered' ? spaceTotals(datastore).physicalBytes : 0;
+    };
+    expect(claimed(datastoreId2)).toBeGreaterThan(6 * GiB);
+    expect(claimed(datastoreId)).toBeGreaterThan(claimed(datastoreId2));
+
+    // The four spares fork one from each parent, where that parent stands.
+    const forks = pendingForks(ws).map(
+      (t) => (t.status !== 'absent' && t.job.kind === 'fork' ? t.job : null)!,
+    );
+    expect(forks.map((f) => f.parentVmId).sort()).toEqual(
+      image.parents.map((p) => p.parentVmId).sort(),
+    );
+    forkDone(ws, ids);
+    for (const machine of pool(ws).machines) {
+      const parent = image.parents.find((p) => p.parentVmId === machine.parentVmId)!;
+      const replica = image.replicas.find((r) => r.datastoreId === parent.datastoreId)!;
+      expect(vmOf(ws, machine.vmId)).toMatchObject({
+        hostId: parent.hostId,
+        datastoreId: parent.datastoreId,
+        origin: { parentVmId: parent.parentVmId, replicaVmId: replica.replicaVmId },
+      });
+    }
+
+    deletePool(ws, { poolId }, ids);
+    const order: string[] = [];
+    for (let round = 0; round < 5; round++) {
+      const due = ws
+        .changes()
+        .filter(({ key }) => key.kind === 'task')
+        .map(({ key }) => ws.task(key.id))
+        .filter((task) => task.status === 'queued' && task.job.kind === 'delete-vm');
+      for (const task of due) {
+        if (task.status === 'absent' || task.job.kind !== 'delete-vm') continue;
+        order.push(vmOf(ws, task.job.vmId).role);
+        workerDoes(ws, task.taskId, { kind: 'delete-vm' }, ids);
+      }
+    }
+    expect(order).toEqual([
+      ...Array<string>(4).fill('instant-clone'),
+      ...Array<string>(4).fill('parent'),
+      'replica',
+      'replica',
+      'internal-template',
+    ]);
+    expect(ws.pool(poolId).status).toBe('deleted');
+    expect(claimed(datastoreId2)).toBe(0);
+  });
+
+  it('refuses a pool on a host that cannot run the golden image once, however many datastores it spans', () => {
+    const ws = world({ hostId2Version: 'vmx-17' });
+    const attempt = () =>
+      createPool(
+        ws,
+        {
+          poolId,
+          taskId: imageTask,
+          settings,
+          goldenVmId,
+          snapshotId,
+          hostIds: [hostId, hostId2],
+          datastoreIds: [datastoreId, datastoreId2],
+          placement: group,
+        },
+        counter(),
+      );
+    expect(attempt).toThrow(
+      expect.objectContaining({
+        code: 'POOL.REFUSED',
+        reasons: [expect.objectContaining({ code: 'HOST.HARDWARE_VERSION_UNSUPPORTED' })],
+      }),
+    );
   });
 
   it('lets a failed fork go without forking again at once', () => {
@@ -511,8 +617,8 @@ describe('Instant-clone chain', () => {
       pendingForks(ws).map(
         (t) => t.status !== 'absent' && t.job.kind === 'fork' && t.job.parentVmId,
       ),
-    ).toEqual([pushed.parentVmId]);
-    expect(vmOf(ws, image.parentVmId).lifecycle).toBe('deleting');
+    ).toEqual([pushed.parents[0].parentVmId]);
+    expect(vmOf(ws, image.parents[0].parentVmId).lifecycle).toBe('deleting');
     forkDone(ws, ids);
     // With the new spare running, the old one goes.
     const oldSpare = pool(ws).machines.find(
@@ -526,7 +632,10 @@ describe('Instant-clone chain', () => {
     expect(vmOf(ws, annNow.vmId)).toMatchObject({
       name: ann.name,
       nics: [{ macAddress: annMac }],
-      origin: { parentVmId: pushed.parentVmId, replicaVmId: pushed.replicaVmId },
+      origin: {
+        parentVmId: pushed.parents[0].parentVmId,
+        replicaVmId: pushed.replicas[0].replicaVmId,
+      },
     });
     expect(vmOf(ws, ann.vmId).lifecycle).toBe('deleting');
   });
@@ -605,7 +714,10 @@ describe('Instant-clone chain', () => {
     );
 
     recover(['w1']);
-    expect(vmOf(ws, image.parentVmId)).toMatchObject({ powerState: 'poweredOff', live: null });
+    expect(vmOf(ws, image.parents[0].parentVmId)).toMatchObject({
+      powerState: 'poweredOff',
+      live: null,
+    });
     expect(vmOf(ws, ann.vmId)).toMatchObject({
       powerState: 'poweredOff',
       live: null,
@@ -631,7 +743,7 @@ describe('Instant-clone chain', () => {
     expect(vmOf(ws, annNow.vmId)).toMatchObject({
       name: ann.name,
       nics: [{ macAddress: annVm.nics[0].macAddress }],
-      origin: { parentVmId: pool(ws).image.parentVmId },
+      origin: { parentVmId: pool(ws).image.parents[0].parentVmId },
     });
     // The lost VMs are deleted by a worker of their datastore, their files only.
     const removal = ws

@@ -16,6 +16,7 @@ import {
   isOutdated,
   machinesWanted,
   nextSpare,
+  parentForNextMachine,
   removalsDue,
 } from '../pool/pool';
 import type { PoolImage, PoolPushSchedule, PoolRollout, PoolSettings } from '../pool/pool.events';
@@ -183,14 +184,16 @@ function finishFork(
 // ------------------------------------------------------------------------------------------------
 // Pools: create, keep going (spares, teardown), entitle, log off, edit, delete
 
-/** Where and from what a pool's image (internal template, replica, parent) is built. */
+/** Where and from what a pool's image (internal template, replicas, parents) is built. */
 export interface ImageRequest {
   taskId: string;
   goldenVmId: string;
   snapshotId: string;
-  hostId: string;
-  datastoreId: string;
-  /** Workers that serve both the golden image's datastore and the pool's. */
+  /** The pool's hosts: a parent runs on each, for each of its datastores. */
+  hostIds: string[];
+  /** The pool's datastores: a replica on each. */
+  datastoreIds: string[];
+  /** Workers that serve the golden image's datastore and every datastore of the pool. */
   placement: Placement;
 }
 
@@ -232,12 +235,27 @@ function chainReasons(
       pointer: '/snapshotId',
     });
   }
-  reasons.push(
-    ...placementReasons(
-      { hostId: request.hostId, datastoreId: request.datastoreId, hardware: golden.hardware },
-      { host: ws.host(request.hostId), datastore: ws.datastore(request.datastoreId) },
-    ),
-  );
+  if (request.hostIds.length === 0 || request.datastoreIds.length === 0) {
+    reasons.push({
+      code: 'POOL.NO_SITES',
+      detail: 'A pool needs at least one host and one datastore',
+      pointer: request.hostIds.length === 0 ? '/hostIds' : '/datastoreIds',
+    });
+  }
+  // Each host and each datastore is said once, however many sites it is part of.
+  const said = new Set<string>();
+  for (const hostId of request.hostIds) {
+    for (const datastoreId of request.datastoreIds) {
+      for (const reason of placementReasons(
+        { hostId, datastoreId, hardware: golden.hardware },
+        { host: ws.host(hostId), datastore: ws.datastore(datastoreId) },
+      )) {
+        const key = `${reason.code}|${reason.detail}`;
+        if (!said.has(key)) reasons.push(reason);
+        said.add(key);
+      }
+    }
+  }
   // The claims are the real reservations when nothing else is wrong.
   for (const { datastoreId, claims } of need) {
     if (ws.datastore(datastoreId).status !== 'registered') continue;
@@ -258,67 +276,95 @@ function chainReasons(
   return reasons;
 }
 
-type Member = 'template' | 'replica' | 'parent';
-
-/** A pool image's ids and the space its three members take, decided before anything is built. */
+/** A pool image's ids and the space its members take, decided before anything is built. */
 interface ImagePlan {
   golden: ExistingVm;
   image: PoolImage;
-  diskIds: Record<Member, string>[];
+  job: PoolImageJob;
   need: Claims;
 }
 
-function planImage(ws: Workspace, request: ImageRequest, ids: IdSource): ImagePlan {
+function planImage(ws: Workspace, poolId: string, request: ImageRequest, ids: IdSource): ImagePlan {
   const golden = present(ws, request.goldenVmId);
-  const [templateVmId, replicaVmId, parentVmId] = [ids.id(), ids.id(), ids.id()];
-  const diskIds = golden.disks.map(() => ({
-    template: ids.id(),
-    replica: ids.id(),
-    parent: ids.id(),
+  const snapshot = golden.snapshots.find((s) => s.snapshotId === request.snapshotId);
+  const diskIds = () => golden.disks.map(() => ids.id());
+  const replicas = [...new Set(request.datastoreIds)].map((datastoreId) => ({
+    replicaVmId: ids.id(),
+    datastoreId,
+    diskIds: diskIds(),
   }));
+  const sites = [...new Set(request.hostIds)].flatMap((hostId) =>
+    replicas.map((replica) => ({
+      hostId,
+      parent: {
+        parentVmId: ids.id(),
+        replicaVmId: replica.replicaVmId,
+        datastoreId: replica.datastoreId,
+        diskIds: diskIds(),
+        memory: { imageId: ids.id(), sizeBytes: golden.hardware.memoryBytes },
+      },
+    })),
+  );
+  const job: PoolImageJob = {
+    kind: 'pool-image',
+    poolId,
+    goldenVmId: golden.vmId,
+    templateVmId: ids.id(),
+    sourceDatastoreId: golden.datastoreId,
+    disks: golden.disks.map((disk) => ({
+      // A missing snapshot is refused with its reason before the job is queued.
+      snapshotLayerId: snapshot?.layers.find((l) => l.diskId === disk.diskId)?.layerId ?? '-',
+      templateDiskId: ids.id(),
+      capacityBytes: disk.capacityBytes,
+    })),
+    replicas,
+    parents: sites.map((site) => site.parent),
+  };
   // A flattened copy holds what the whole chain holds: as measured, else (never measured) all of it.
   const dataOf = (disk: ExistingVm['disks'][number]) =>
     golden.measuredBytes?.[disk.diskId] ?? disk.capacityBytes;
-  const claims = (member: Member): SpaceClaim[] =>
-    golden.disks.map((disk, index) => ({
-      diskId: diskIds[index][member],
-      // The replica is a full copy (thin: what the golden image holds); the others are empty deltas.
-      physicalBytes:
-        member === 'replica'
+  const byDatastore = new Map<string, SpaceClaim[]>();
+  /** A replica is a full copy (thin: what the golden image holds); the others are empty deltas. */
+  const claim = (datastoreId: string, memberDiskIds: string[], fullCopy: boolean) =>
+    byDatastore.set(datastoreId, [
+      ...(byDatastore.get(datastoreId) ?? []),
+      ...golden.disks.map((disk, index) => ({
+        diskId: memberDiskIds[index],
+        physicalBytes: fullCopy
           ? physicalNeed('thin', disk.capacityBytes, dataOf(disk))
           : THIN_LAYER_OVERHEAD_BYTES,
-      provisionedBytes: disk.capacityBytes,
-    }));
-  const need: Claims =
-    golden.datastoreId === request.datastoreId
-      ? [
-          {
-            datastoreId: request.datastoreId,
-            claims: [...claims('template'), ...claims('replica'), ...claims('parent')],
-          },
-        ]
-      : [
-          { datastoreId: golden.datastoreId, claims: claims('template') },
-          { datastoreId: request.datastoreId, claims: [...claims('replica'), ...claims('parent')] },
-        ];
+        provisionedBytes: disk.capacityBytes,
+      })),
+    ]);
+  claim(
+    golden.datastoreId,
+    job.disks.map((d) => d.templateDiskId),
+    false,
+  );
+  for (const replica of replicas) claim(replica.datastoreId, replica.diskIds, true);
+  for (const { parent } of sites) claim(parent.datastoreId, parent.diskIds, false);
   const image: PoolImage = {
     goldenVmId: golden.vmId,
     snapshotId: request.snapshotId,
-    templateVmId,
-    replicaVmId,
-    parentVmId,
-    hostId: request.hostId,
-    datastoreId: request.datastoreId,
+    templateVmId: job.templateVmId,
+    replicas: replicas.map(({ datastoreId, replicaVmId }) => ({ datastoreId, replicaVmId })),
+    parents: sites.map(({ hostId, parent }) => ({
+      hostId,
+      datastoreId: parent.datastoreId,
+      parentVmId: parent.parentVmId,
+    })),
     taskId: request.taskId,
   };
-  return { golden, image, diskIds, need };
+  const need = [...byDatastore].map(([datastoreId, claims]) => ({ datastoreId, claims }));
+  return { golden, image, job, need };
 }
 
 /**
  * Builds a pool's image, decided on the pool already: a linked clone of the golden snapshot
- * (internal template), a thin full copy of it on the pool's datastore (replica, frozen), and a
- * linked clone of the replica powered on (parent). One task on one worker, whose daemon then
- * holds the parent. Refused with every reason when the chain cannot stand where asked.
+ * (internal template), a thin full copy of it on each of the pool's datastores (replicas, frozen),
+ * and for each host and datastore a linked clone of that datastore's replica, powered on (parents).
+ * One task on one worker, whose daemon then holds the parents. Refused with every reason when the
+ * chain cannot stand where asked.
  */
 function buildImage(
   ws: Workspace,
@@ -328,7 +374,7 @@ function buildImage(
   operation: 'CreatePool' | 'PushImage',
   ids: IdSource,
 ): void {
-  const { golden, image, diskIds } = plan;
+  const { golden, image, job } = plan;
   const { taskId } = request;
   refuseIfAny(
     'POOL.REFUSED',
@@ -350,9 +396,10 @@ function buildImage(
   const member = (
     vmId: string,
     role: VmRole,
-    which: Member,
+    name: string,
+    diskIds: string[],
     where: { hostId: string; datastoreId: string },
-    origin: VmOrigin,
+    origin: Exclude<VmOrigin, { kind: 'new' }>,
   ) => {
     ws.create('vm', vmId);
     ws.decideVm(
@@ -360,69 +407,73 @@ function buildImage(
         type: 'CreateClone',
         data: {
           vmId,
-          name: `${pool.name.slice(0, 70)}-${which}`,
+          name: `${pool.name.slice(0, 70)}-${name}`,
           folder: `/pools/${pool.name}`,
           role,
           ...where,
           hardware: golden.hardware,
           disks: golden.disks.map((disk, index) => ({
             ...disk,
-            diskId: diskIds[index][which],
+            diskId: diskIds[index],
             format: 'thin',
           })),
           nics: golden.nics.map((nic) => ({ ...nic, macAddress: ids.macAddress() })),
           biosUuid: ids.id(),
           provisioningTaskId: taskId,
-          origin: origin as Exclude<VmOrigin, { kind: 'new' }>,
+          origin,
         },
       },
       { host: ws.host(where.hostId), datastore: ws.datastore(where.datastoreId) },
     );
   };
-  const poolPlace = { hostId: request.hostId, datastoreId: request.datastoreId };
-  const goldenPlace = { hostId: golden.hostId, datastoreId: golden.datastoreId };
-  const linkedTo = (sourceVmId: string, snapshotId: string | null): VmOrigin => ({
+  const linkedTo = (
+    sourceVmId: string,
+    snapshotId: string | null,
+  ): Exclude<VmOrigin, { kind: 'new' }> => ({
     kind: 'clone',
     sourceVmId,
     snapshotId,
     linked: true,
     format: 'same',
   });
+  // One of each keeps its plain name; more are numbered.
+  const numbered = (which: string, index: number, count: number) =>
+    count === 1 ? which : `${which}-${index + 1}`;
   member(
     image.templateVmId,
     'internal-template',
     'template',
-    goldenPlace,
+    job.disks.map((d) => d.templateDiskId),
+    { hostId: golden.hostId, datastoreId: golden.datastoreId },
     linkedTo(golden.vmId, request.snapshotId),
   );
-  member(image.replicaVmId, 'replica', 'replica', poolPlace, {
-    kind: 'clone',
-    sourceVmId: image.templateVmId,
-    snapshotId: null,
-    linked: false,
-    format: 'thin',
-  });
-  member(image.parentVmId, 'parent', 'parent', poolPlace, linkedTo(image.replicaVmId, null));
-
-  const snapshot = golden.snapshots.find((s) => s.snapshotId === request.snapshotId)!;
-  const job: PoolImageJob = {
-    kind: 'pool-image',
-    poolId: pool.poolId,
-    goldenVmId: golden.vmId,
-    templateVmId: image.templateVmId,
-    replicaVmId: image.replicaVmId,
-    parentVmId: image.parentVmId,
-    sourceDatastoreId: golden.datastoreId,
-    datastoreId: request.datastoreId,
-    disks: golden.disks.map((disk, index) => ({
-      snapshotLayerId: snapshot.layers.find((l) => l.diskId === disk.diskId)!.layerId,
-      templateDiskId: diskIds[index].template,
-      replicaDiskId: diskIds[index].replica,
-      parentDiskId: diskIds[index].parent,
-      capacityBytes: disk.capacityBytes,
-    })),
-    parentMemory: { imageId: ids.id(), sizeBytes: golden.hardware.memoryBytes },
-  };
+  // A replica runs nowhere; it is registered with the first host, as the parents of its datastore run on theirs.
+  for (const [index, replica] of job.replicas.entries()) {
+    member(
+      replica.replicaVmId,
+      'replica',
+      numbered('replica', index, job.replicas.length),
+      replica.diskIds,
+      { hostId: image.parents[0].hostId, datastoreId: replica.datastoreId },
+      {
+        kind: 'clone',
+        sourceVmId: image.templateVmId,
+        snapshotId: null,
+        linked: false,
+        format: 'thin',
+      },
+    );
+  }
+  for (const [index, parent] of job.parents.entries()) {
+    member(
+      parent.parentVmId,
+      'parent',
+      numbered('parent', index, job.parents.length),
+      parent.diskIds,
+      { hostId: image.parents[index].hostId, datastoreId: parent.datastoreId },
+      linkedTo(parent.replicaVmId, null),
+    );
+  }
   queue(ws, taskId, operation, { type: 'pool', id: pool.poolId }, job, request.placement);
 }
 
@@ -430,7 +481,7 @@ function buildImage(
 export function createPool(ws: Workspace, request: CreatePoolRequest, ids: IdSource): void {
   const { poolId, settings } = request;
   ws.create('pool', poolId);
-  const plan = planImage(ws, request, ids);
+  const plan = planImage(ws, poolId, request, ids);
   ws.decidePool({ type: 'CreatePool', data: { poolId, settings, image: plan.image } });
   buildImage(ws, { poolId, name: settings.name }, request, plan, 'CreatePool', ids);
 }
@@ -453,12 +504,8 @@ export interface PushImageRequest {
  */
 export function pushImage(ws: Workspace, request: PushImageRequest, ids: IdSource): void {
   const pool = existingPool(ws, request.poolId);
-  const imageRequest: ImageRequest = {
-    ...request,
-    hostId: pool.image.hostId,
-    datastoreId: pool.image.datastoreId,
-  };
-  const plan = planImage(ws, imageRequest, ids);
+  const imageRequest: ImageRequest = { ...request, ...poolSites(pool.image) };
+  const plan = planImage(ws, pool.poolId, imageRequest, ids);
   ws.decidePool({
     type: 'PushImage',
     data: {
@@ -476,6 +523,14 @@ export function pushImage(ws: Workspace, request: PushImageRequest, ids: IdSourc
     'PushImage',
     ids,
   );
+}
+
+/** The hosts and datastores an image stands on. */
+export function poolSites(image: PoolImage): { hostIds: string[]; datastoreIds: string[] } {
+  return {
+    hostIds: [...new Set(image.parents.map((p) => p.hostId))],
+    datastoreIds: image.replicas.map((r) => r.datastoreId),
+  };
 }
 
 /** Schedules a push image for later; what is wrong with its golden snapshot is said now. */
@@ -554,21 +609,29 @@ function requestMachine(
   ids: IdSource,
   replacing?: { vmId: string; macAddresses: string[] },
 ): PoolMachine {
-  if (pool.imageStatus === 'published' && !parentRuns(ws, pool))
+  const parentVmId = parentForNextMachine(pool, (vmId) => runs(ws, vmId));
+  if (pool.imageStatus === 'published' && !parentVmId)
     throw new IllegalStateError(
       'POOL.PARENT_NOT_RUNNING',
-      `Pool ${pool.settings.name}'s parent does not run (its host is gone): recover the pool, then ask again`,
+      `No parent of pool ${pool.settings.name} runs (their host is gone): recover the pool, then ask again`,
     );
   const vmId = ids.id();
   ws.decidePool({
     type: 'RequestMachine',
-    data: { poolId: pool.poolId, vmId, taskId, userId, replacing: replacing?.vmId },
+    data: {
+      poolId: pool.poolId,
+      vmId,
+      taskId,
+      userId,
+      parentVmId: parentVmId ?? pool.image.parents[0].parentVmId,
+      replacing: replacing?.vmId,
+    },
   });
   const machine = existingPool(ws, pool.poolId).machines.find((m) => m.vmId === vmId)!;
   startFork(
     ws,
     {
-      parentVmId: pool.image.parentVmId,
+      parentVmId: machine.parentVmId,
       vmId,
       taskId,
       name: machine.name,
@@ -628,10 +691,15 @@ function keepPoolGoing(
   }
 }
 
+function runs(ws: Workspace, vmId: string): boolean {
+  const vm = ws.vm(vmId);
+  return vm.status === 'present' && vm.live !== null;
+}
+
+/** Whether the pool can fork now: its image is published and a parent of it runs. */
 function parentRuns(ws: Workspace, pool: ExistingPool): boolean {
   if (pool.imageStatus !== 'published' || pool.lifecycle !== 'active') return false;
-  const parent = ws.vm(pool.image.parentVmId);
-  return parent.status === 'present' && parent.live !== null;
+  return pool.image.parents.some((p) => runs(ws, p.parentVmId));
 }
 
 /** A machine whose host is gone: forked again under its name, MAC and user; the lost one removed. */
@@ -682,7 +750,7 @@ export function recoverPool(
       workerIds: [...new Set(lost.map((vm) => vm.workerId))],
     },
   });
-  if (lost.some((vm) => vm.vmId === pool.image.parentVmId)) {
+  if (lost.some((vm) => pool.image.parents.some((p) => p.parentVmId === vm.vmId))) {
     const { goldenVmId, snapshotId } = pool.image;
     pushImage(ws, { ...request, goldenVmId, snapshotId, rollout: pool.rollout }, ids);
   }
@@ -846,11 +914,11 @@ export type ChainOutcome =
   | {
       kind: 'pool-image';
       template: DiskPlacement[];
-      replica: DiskPlacement[];
-      parent: DiskPlacement[];
+      /** By replica, in the job's order. */
+      replicas: DiskPlacement[][];
+      /** By parent, in the job's order: each runs on the worker. */
+      parents: { disks: DiskPlacement[]; exports: LiveExport[]; memoryImage: LiveExport }[];
       workerId: string;
-      exports: LiveExport[];
-      memoryImage: LiveExport;
     }
   | { kind: 'refresh'; disks: DiskPlacement[]; exports: LiveExport[]; memoryImage: LiveExport }
   | { kind: 'delete-vm' };
@@ -884,8 +952,13 @@ export function chainJobStreams(taskId: string, job: Job): StreamKey[] {
     case 'pool-image':
       return [
         task,
-        ...vms(job.goldenVmId, job.templateVmId, job.replicaVmId, job.parentVmId),
-        ...datastores(job.sourceDatastoreId, job.datastoreId),
+        ...vms(
+          job.goldenVmId,
+          job.templateVmId,
+          ...job.replicas.map((r) => r.replicaVmId),
+          ...job.parents.map((p) => p.parentVmId),
+        ),
+        ...datastores(job.sourceDatastoreId, ...job.replicas.map((r) => r.datastoreId)),
         ...pool(job.poolId),
       ];
     case 'refresh':
@@ -967,27 +1040,24 @@ function chainOutcome(
       type: 'FinishClone',
       data: { vmId: job.goldenVmId, taskId, targetVmId: job.templateVmId, outcome: 'succeeded' },
     });
-    cloned(job.replicaVmId, outcome.replica);
-    cloned(job.parentVmId, outcome.parent);
-    // The job powered the parent on: said as the power operation it was.
-    ws.decideVm({
-      type: 'RequestPowerChange',
-      data: { vmId: job.parentVmId, taskId, to: 'poweredOn' },
-    });
-    ws.decideVm({
-      type: 'RecordPoweredOn',
-      data: {
-        vmId: job.parentVmId,
-        taskId,
-        workerId: outcome.workerId,
-        exports: outcome.exports,
-        memoryImage: outcome.memoryImage,
-      },
-    });
-    ws.decideVm({
-      type: 'AttachLinkedClone',
-      data: { vmId: job.replicaVmId, dependantVmId: job.parentVmId },
-    });
+    job.replicas.forEach((replica, index) => cloned(replica.replicaVmId, outcome.replicas[index]));
+    for (const [index, parent] of job.parents.entries()) {
+      const { disks, exports, memoryImage } = outcome.parents[index];
+      cloned(parent.parentVmId, disks);
+      // The job powered the parent on: said as the power operation it was.
+      ws.decideVm({
+        type: 'RequestPowerChange',
+        data: { vmId: parent.parentVmId, taskId, to: 'poweredOn' },
+      });
+      ws.decideVm({
+        type: 'RecordPoweredOn',
+        data: { vmId: parent.parentVmId, taskId, workerId: outcome.workerId, exports, memoryImage },
+      });
+      ws.decideVm({
+        type: 'AttachLinkedClone',
+        data: { vmId: parent.replicaVmId, dependantVmId: parent.parentVmId },
+      });
+    }
     ws.decidePool({ type: 'RecordImagePublished', data: { poolId: job.poolId, taskId } });
     keepPoolGoing(ws, job.poolId, ids);
     return;
@@ -1057,7 +1127,16 @@ export function abandonChainJob(
       return;
     }
     case 'pool-image': {
-      for (const vmId of [job.templateVmId, job.replicaVmId, job.parentVmId]) {
+      const members = [
+        {
+          vmId: job.templateVmId,
+          datastoreId: job.sourceDatastoreId,
+          diskIds: job.disks.map((d) => d.templateDiskId),
+        },
+        ...job.replicas.map((r) => ({ vmId: r.replicaVmId, ...r })),
+        ...job.parents.map((p) => ({ vmId: p.parentVmId, ...p })),
+      ];
+      for (const { vmId } of members) {
         ws.decideVm({ type: 'RecordProvisioningFailed', data: { vmId, ...failure } });
       }
       ws.decideVm({
@@ -1070,16 +1149,8 @@ export function abandonChainJob(
         },
       });
       const byDatastore = new Map<string, string[]>();
-      for (const disk of job.disks) {
-        byDatastore.set(job.sourceDatastoreId, [
-          ...(byDatastore.get(job.sourceDatastoreId) ?? []),
-          disk.templateDiskId,
-        ]);
-        byDatastore.set(job.datastoreId, [
-          ...(byDatastore.get(job.datastoreId) ?? []),
-          disk.replicaDiskId,
-          disk.parentDiskId,
-        ]);
+      for (const { datastoreId, diskIds } of members) {
+        byDatastore.set(datastoreId, [...(byDatastore.get(datastoreId) ?? []), ...diskIds]);
       }
       for (const [datastoreId, diskIds] of byDatastore) release(ws, datastoreId, diskIds, reason);
       ws.decidePool({
