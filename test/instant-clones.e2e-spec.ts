@@ -405,6 +405,12 @@ describe('desktop pools', () => {
     const given = answers.map((a) => a.body.result.vmId);
     expect(new Set(given).size).toBe(users.length);
     const settled = await poolUntil(created.poolId, (p) => p.counts.provisioning === 0);
+    // Every fork succeeded (a failed one would leave its user without a desktop): said with why.
+    const { rows: failedForks } = await stack.database.pool.query<{ data: unknown }>(
+      `SELECT data FROM event_store.events WHERE stream_id = $1 AND type = 'PoolMachineFailed'`,
+      [`pool-${created.poolId}`],
+    );
+    expect(failedForks.map((row) => row.data)).toEqual([]);
     for (const user of users) {
       expect(settled.machines.filter((m) => m.userId === user)).toHaveLength(1);
     }

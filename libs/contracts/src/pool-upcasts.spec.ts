@@ -14,6 +14,7 @@ import {
 } from '@dolly/domain';
 import { FormatRegistry, type Static, TypeRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { numberedId, poolImageV1 } from '@dolly/testing';
 import { currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
 // Value.Check knows neither the uuid format (Ajv has it from ajv-formats) nor the Unsafe kind that
@@ -28,7 +29,7 @@ if (!TypeRegistry.Has('Unsafe'))
       (schema.enum === undefined || schema.enum.includes(value)),
   );
 
-const id = (n: number) => `0190f3a0-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
+const id = numberedId;
 const poolId = id(0xf1);
 const hostId = id(0xa1);
 const datastoreId = id(0xd1);
@@ -40,16 +41,7 @@ const settings = {
   provisioning: 'on-demand',
   assignment: 'floating',
 } as const;
-const imageV1 = (n: number): PoolImageV1 => ({
-  goldenVmId: id(0x100),
-  snapshotId: id(0x200 + n),
-  templateVmId: id(0x300 + n),
-  replicaVmId: id(0x400 + n),
-  parentVmId: id(0x500 + n),
-  hostId,
-  datastoreId,
-  taskId: id(0x600 + n),
-});
+const imageV1 = (n: number) => poolImageV1(n, { hostId, datastoreId });
 const image = imageV1(1);
 
 const createdV1 = { poolId, settings, image };

@@ -3,3 +3,4 @@ export * from './test-database';
 export * from './dolly-stack';
 export * from './kafka-fixtures';
 export * from './event-fixtures';
+export * from './pool-fixtures';

@@ -193,12 +193,15 @@ function workerDoes(ws: Workspace, taskId: string, outcome: ChainOutcome, ids: I
   completeChainJob(ws, { taskId, attempt: 1, outcome }, ids);
 }
 
-function builtPool(
+const oneSite = { hostIds: [hostId], datastoreIds: [datastoreId] };
+
+/** Creates the pool of the golden image's snapshot where asked. */
+function createPoolIn(
+  ws: Workspace,
+  ids: IdSource,
   options: Partial<PoolSettings> = {},
-  sites = { hostIds: [hostId], datastoreIds: [datastoreId] },
+  sites = oneSite,
 ) {
-  const ws = world();
-  const ids = counter();
   createPool(
     ws,
     {
@@ -212,6 +215,12 @@ function builtPool(
     },
     ids,
   );
+}
+
+function builtPool(options: Partial<PoolSettings> = {}, sites = oneSite) {
+  const ws = world();
+  const ids = counter();
+  createPoolIn(ws, ids, options, sites);
   imageBuilt(ws, imageTask, ids);
   return { ws, ids, image: pool(ws).image };
 }
@@ -288,20 +297,7 @@ describe('Instant-clone chain', () => {
     const ws = world({ maxHardwareVersion: 'vmx-17', capacityBytes: 4 * GiB });
     let refused: DomainError | undefined;
     try {
-      createPool(
-        ws,
-        {
-          poolId,
-          taskId: imageTask,
-          settings,
-          goldenVmId,
-          snapshotId,
-          hostIds: [hostId],
-          datastoreIds: [datastoreId],
-          placement: group,
-        },
-        counter(),
-      );
+      createPoolIn(ws, counter());
     } catch (error) {
       refused = error as DomainError;
     }
@@ -511,19 +507,14 @@ describe('Instant-clone chain', () => {
   it('refuses a pool on a host that cannot run the golden image once, however many datastores it spans', () => {
     const ws = world({ hostId2Version: 'vmx-17' });
     const attempt = () =>
-      createPool(
+      createPoolIn(
         ws,
+        counter(),
+        {},
         {
-          poolId,
-          taskId: imageTask,
-          settings,
-          goldenVmId,
-          snapshotId,
           hostIds: [hostId, hostId2],
           datastoreIds: [datastoreId, datastoreId2],
-          placement: group,
         },
-        counter(),
       );
     expect(attempt).toThrow(
       expect.objectContaining({

@@ -6,7 +6,7 @@ import {
   poolDecider,
   removalsDue,
 } from '@dolly/domain';
-import { type TestDatabase, createTestDatabase } from '@dolly/testing';
+import { type TestDatabase, createTestDatabase, numberedId, poolImageV1 } from '@dolly/testing';
 import type { PoolClient } from 'pg';
 import type { QueryRunner } from 'typeorm';
 import { PoolSites1764000000003 } from './1764000000003-pool-sites';
@@ -44,7 +44,7 @@ const down = () => inOneSession((migration, queryRunner) => migration.down(query
 // ------------------------------------------------------------------------------------------------
 // Histories as v1 events said them, and the rows the earlier decider folded from them
 
-const id = (n: number) => `0190f3a0-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
+const id = numberedId;
 const hostId = id(0xa1);
 const datastoreId = id(0xd1);
 const settings = {
@@ -56,17 +56,7 @@ const settings = {
   assignment: 'dedicated',
 } as const;
 
-/** Image n of a one-host, one-datastore pool, in v1 terms. */
-const imageV1 = (n: number): PoolImageV1 => ({
-  goldenVmId: id(0x100),
-  snapshotId: id(0x200 + n),
-  templateVmId: id(0x300 + n),
-  replicaVmId: id(0x400 + n),
-  parentVmId: id(0x500 + n),
-  hostId,
-  datastoreId,
-  taskId: id(0x600 + n),
-});
+const imageV1 = (n: number) => poolImageV1(n, { hostId, datastoreId });
 /** The chain VMs of a v1 image, in the order the earlier decider listed them. */
 const chainV1 = (image: PoolImageV1, removing = false) =>
   (
