@@ -16,6 +16,20 @@ async function projectedEverything(stack: DollyStack): Promise<boolean> {
   return rows[0].stored === rows[0].projected;
 }
 
+/** Where the pipeline stands, for a failure to say: outbox, store, read model, projector's log. */
+async function pipelineState(stack: DollyStack): Promise<string> {
+  const { rows } = await stack.database.pool.query(
+    `SELECT (SELECT count(*) FROM event_store.outbox)::int AS outbox,
+            (SELECT count(*) FROM event_store.events)::int AS stored,
+            (SELECT count(*) FROM read_model.audit_log)::int AS projected`,
+  );
+  return [
+    `outbox ${rows[0].outbox}, stored ${rows[0].stored}, projected ${rows[0].projected}`,
+    'projector log (last lines):',
+    ...stack.logs('projector').slice(-40),
+  ].join('\n');
+}
+
 /** Commands in flight from several clients at once: create VMs and rename each four times. */
 async function workload(
   stack: DollyStack,
@@ -119,7 +133,11 @@ describe('Kafka stopped and restarted mid-run', () => {
     expect(rows[0].n).toBeGreaterThan(0);
 
     await broker.start();
-    await stack.eventually(() => projectedEverything(stack), 120_000);
+    await stack
+      .eventually(() => projectedEverything(stack), 120_000)
+      .catch(async (error: Error) => {
+        throw new Error(`${error.message}\n${await pipelineState(stack)}`);
+      });
     const outbox = await stack.database.pool.query(
       'SELECT count(*)::int AS n FROM event_store.outbox',
     );

@@ -12,7 +12,7 @@ import {
   fromKafkaMessage,
 } from '@dolly/contracts';
 import { PostgresEventStore } from '@dolly/event-store';
-import { ensureTopics } from '@dolly/messaging';
+import { SupervisedConsumer, ensureTopics } from '@dolly/messaging';
 import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
 import { LIVE_SCHEMA, PROJECTED_CHANNEL, applyEvents } from '@dolly/read-models';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
@@ -27,8 +27,7 @@ import type { Pool } from 'pg';
  */
 @Injectable()
 export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
-  private consumer: Consumer | undefined;
-  private crashed: string | null = null;
+  private consumer: SupervisedConsumer | undefined;
   private readonly lagByPartition = new Map<string, number>();
   private readonly store: PostgresEventStore;
   private readonly applied;
@@ -72,34 +71,37 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
       this.kafka,
       topics.map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
     );
-    const consumer = this.kafka.consumer({
-      groupId: `${this.config.kafkaPrefix}${PROJECTOR_GROUP}`,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      maxWaitTimeInMs: 100,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
-    });
-    consumer.on(consumer.events.CRASH, (event) => {
-      this.crashed = event.payload.error.message;
-      this.logger.error(
-        { error: event.payload.error.message, restart: event.payload.restart },
-        'projector consumer crashed',
-      );
-    });
-    consumer.on(consumer.events.GROUP_JOIN, () => {
-      this.crashed = null;
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.project(payload),
-    });
+    const consumer = new SupervisedConsumer(
+      this.kafka,
+      {
+        groupId: `${this.config.kafkaPrefix}${PROJECTOR_GROUP}`,
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
+        maxWaitTimeInMs: 100,
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+      },
+      async (running) => {
+        await running.subscribe({ topics, fromBeginning: true });
+        await running.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: 1,
+          eachBatch: (payload) => this.project(payload, running),
+        });
+      },
+      {
+        log: {
+          warn: (message, extra) => this.logger.warn(extra, message),
+          error: (message, extra) => this.logger.error(extra, message),
+        },
+      },
+    );
+    await consumer.run();
     this.consumer = consumer;
     this.health.register('kafka', async () =>
-      this.crashed ? { status: 'down', details: { error: this.crashed } } : { status: 'up' },
+      consumer.crashed
+        ? { status: 'down', details: { error: consumer.crashed } }
+        : { status: 'up' },
     );
     this.health.register('projector-lag', async () => ({
       status: 'up',
@@ -108,16 +110,14 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
   }
 
   async onApplicationShutdown(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.consumer?.stop();
   }
 
-  private async project({
-    batch,
-    resolveOffset,
-    heartbeat,
-    isRunning,
-    isStale,
-  }: EachBatchPayload): Promise<void> {
+  /** One batch, committed through the consumer that fetched it. */
+  private async project(
+    { batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload,
+    consumer: Consumer,
+  ): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const started = process.hrtime.bigint();
     const { topic, partition } = batch;
@@ -139,7 +139,7 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
       return { ...result, alreadyApplied: batch.messages.length - fresh.length };
     });
     resolveOffset(lastOffset);
-    await this.consumer!.commitOffsets([
+    await consumer.commitOffsets([
       { topic, partition, offset: (BigInt(lastOffset) + 1n).toString() },
     ]);
     await heartbeat();

@@ -4,3 +4,4 @@ export * from './partitioning';
 export * from './partition-tails';
 export * from './event-publisher';
 export * from './consumer-lag';
+export * from './supervised-consumer';
