@@ -68,6 +68,8 @@ describe('SupervisedConsumer (real Kafka)', () => {
     const { topic, groupId } = await oneMessage();
     let calls = 0;
     let handledBy = 0;
+    let release!: () => void;
+    const hang = new Promise<void>((resolve) => (release = resolve));
     const replaced: string[] = [];
     const supervised = new SupervisedConsumer(
       kafka,
@@ -77,8 +79,8 @@ describe('SupervisedConsumer (real Kafka)', () => {
         await consumer.subscribe({ topics: [topic], fromBeginning: true });
         await consumer.run({
           eachMessage: async () => {
-            // The first consumer's handler never returns: it fetches nothing more.
-            if (generation === 1) await new Promise(() => undefined);
+            // The first consumer's handler does not return (until the test ends): it fetches nothing more.
+            if (generation === 1) await hang;
             handledBy = generation;
           },
         });
@@ -95,6 +97,7 @@ describe('SupervisedConsumer (real Kafka)', () => {
       expect(replaced[0]).toMatch(/^no fetch for \d+ ms$/);
       expect(handledBy).toBe(calls);
     } finally {
+      release();
       await supervised.stop();
     }
   });
