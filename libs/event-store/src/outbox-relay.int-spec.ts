@@ -150,6 +150,35 @@ describe('outbox relay', () => {
     }
   }, 60_000);
 
+  it('publishes an appended event at once, woken by its commit rather than by polling', async () => {
+    const kafka = testKafka();
+    const prefix = await freshTopics(kafka);
+    const publisher = new EventPublisher(
+      kafka,
+      (event) => eventTopic(event.streamType, prefix),
+      prefix,
+    );
+    // It would look by itself only after a minute.
+    const relay = new OutboxRelay(db.pool, publisher, {
+      databaseUrl: db.url,
+      log: quiet,
+      pollIntervalMs: 60_000,
+    });
+    relay.start();
+    try {
+      await until(async () => relay.status.leader);
+      // Its first look found nothing: it sleeps now.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      await appendMany(store, 1, 1);
+      await until(async () => (await outboxSize(db)) === 0, 10_000);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await consumeEvents(kafka, [eventTopic('vm', prefix)], 1)).toHaveLength(1);
+    } finally {
+      await relay.stop();
+    }
+  }, 60_000);
+
   describe('when Kafka goes down', () => {
     let broker: IsolatedKafka;
     beforeAll(async () => {

@@ -12,7 +12,7 @@ export interface RelayLog {
 export interface RelayOptions {
   databaseUrl: string;
   batchSize?: number;
-  /** How often to look for events committed by other processes. */
+  /** How often to look for events when no notification came (appends notify; this is the fallback). */
   pollIntervalMs?: number;
   maxBackoffMs?: number;
   log: RelayLog;
@@ -29,6 +29,8 @@ export interface RelayStatus {
 
 /** Only one relay publishes at a time (per database): the holder of this advisory lock. */
 const RELAY_LOCK = 0x72656c6179; // "relay"
+/** Notified at the commit of whatever adds to the outbox (migration OutboxNotify). */
+const OUTBOX_CHANNEL = 'dolly_outbox';
 
 const NEXT_BATCH_SQL = `
   SELECT e.global_position::text AS global_position, e.transaction_id::text AS transaction_id, e.event_id,
@@ -69,7 +71,7 @@ export class OutboxRelay {
     private readonly options: RelayOptions,
   ) {
     this.batchSize = options.batchSize ?? 500;
-    this.pollIntervalMs = options.pollIntervalMs ?? 20;
+    this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
   }
 
@@ -189,7 +191,12 @@ export class OutboxRelay {
         this.lockClient = undefined;
         client.end().catch(() => undefined);
       });
+      // What is appended wakes the leader (migration OutboxNotify): no busy polling.
+      client.on('notification', () => {
+        if (this.state.leader) this.wake();
+      });
       await client.connect();
+      await client.query(`LISTEN ${OUTBOX_CHANNEL}`);
       this.lockClient = client;
     }
     const { rows } = await this.lockClient.query<{ acquired: boolean }>(

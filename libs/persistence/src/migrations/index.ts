@@ -2,6 +2,7 @@ import { EventStore1764000000000 } from './1764000000000-event-store';
 import { ReadModels1764000000001 } from './1764000000001-read-models';
 import { Pools1764000000002 } from './1764000000002-pools';
 import { PoolSites1764000000003 } from './1764000000003-pool-sites';
+import { OutboxNotify1764000000004 } from './1764000000004-outbox-notify';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   ReadModels1764000000001,
   Pools1764000000002,
   PoolSites1764000000003,
+  OutboxNotify1764000000004,
 ];
