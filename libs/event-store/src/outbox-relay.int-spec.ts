@@ -179,6 +179,40 @@ describe('outbox relay', () => {
     }
   }, 60_000);
 
+  it('publishes an event held back behind an older open transaction as soon as that one ends, though its end notifies nothing', async () => {
+    const kafka = testKafka();
+    const prefix = await freshTopics(kafka);
+    const publisher = new EventPublisher(
+      kafka,
+      (event) => eventTopic(event.streamType, prefix),
+      prefix,
+    );
+    const relay = new OutboxRelay(db.pool, publisher, {
+      databaseUrl: db.url,
+      log: quiet,
+      pollIntervalMs: 60_000,
+    });
+    relay.start();
+    const older = await db.pool.connect();
+    try {
+      await until(async () => relay.status.leader);
+      // A transaction with an id older than the append's, still open: the store's order holds
+      // the event back until it ends.
+      await older.query('BEGIN');
+      await older.query('SELECT pg_current_xact_id()');
+      await appendMany(store, 1, 1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await outboxSize(db)).toBe(1);
+      await older.query('COMMIT');
+      await until(async () => (await outboxSize(db)) === 0, 10_000);
+      expect(await consumeEvents(kafka, [eventTopic('vm', prefix)], 1)).toHaveLength(1);
+    } finally {
+      await older.query('ROLLBACK').catch(() => undefined);
+      older.release();
+      await relay.stop();
+    }
+  }, 60_000);
+
   describe('when Kafka goes down', () => {
     let broker: IsolatedKafka;
     beforeAll(async () => {

@@ -31,6 +31,8 @@ export interface RelayStatus {
 const RELAY_LOCK = 0x72656c6179; // "relay"
 /** Notified at the commit of whatever adds to the outbox (migration OutboxNotify). */
 const OUTBOX_CHANNEL = 'dolly_outbox';
+/** How soon to look again for events held back behind an older open transaction. */
+const HELD_BACK_POLL_MS = 10;
 
 const NEXT_BATCH_SQL = `
   SELECT e.global_position::text AS global_position, e.transaction_id::text AS transaction_id, e.event_id,
@@ -122,7 +124,8 @@ export class OutboxRelay {
         }
         this.state.consecutiveFailures = 0;
         this.state.lastError = null;
-        if (published < this.batchSize) await this.sleep(this.pollIntervalMs);
+        if (published < this.batchSize)
+          await this.sleep((await this.heldBack()) ? HELD_BACK_POLL_MS : this.pollIntervalMs);
       } catch (error) {
         this.state.consecutiveFailures += 1;
         this.state.lastError = (error as Error).message;
@@ -176,6 +179,17 @@ export class OutboxRelay {
       rows.map((row: { enqueued_at: Date }) => (now - row.enqueued_at.getTime()) / 1000),
     );
     return batch.length;
+  }
+
+  /**
+   * Whether events wait in the outbox behind an older transaction still open (any transaction of
+   * the database, which does not notify when it ends): they are looked for again shortly.
+   */
+  private async heldBack(): Promise<boolean> {
+    const { rows } = await this.pool.query<{ waiting: boolean }>(
+      'SELECT EXISTS (SELECT 1 FROM event_store.outbox) AS waiting',
+    );
+    return rows[0].waiting;
   }
 
   private async holdLeadership(): Promise<boolean> {

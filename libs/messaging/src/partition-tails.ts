@@ -85,12 +85,18 @@ export async function readTailEventIds(
             },
           })
           .then(() => {
-            for (const target of wanted.values()) {
-              consumer.seek({
-                topic: target.topic,
-                partition: target.partition,
-                offset: String(target.from),
-              });
+            // A consumer that crashed as it joined (a broker just back) cannot seek: the read fails.
+            try {
+              for (const target of wanted.values()) {
+                consumer.seek({
+                  topic: target.topic,
+                  partition: target.partition,
+                  offset: String(target.from),
+                });
+              }
+            } catch (error) {
+              clearTimeout(timer);
+              reject(error as Error);
             }
           }, reject);
       });
