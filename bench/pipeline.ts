@@ -20,7 +20,9 @@ const HALF_RATE_SECONDS = Number(process.env.BENCH_HALF_RATE_SECONDS ?? 15);
 const FLOOR_SECONDS = 5;
 const GiB = 1024 ** 3;
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+// Idle sockets go after 4 s, before the API's keep-alive timeout (Node's 5 s) closes them: a socket
+// the server closes just as it is reused fails with ECONNRESET.
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY, timeout: 4_000 });
 
 function post(
   url: string,
@@ -215,7 +217,10 @@ async function main(): Promise<void> {
     await clock.start(stack.database.url);
     let failures = 0;
     const send = async (i: number) => {
-      const answer = await post(`${stack.apiUrl}/vms`, token, vm(i));
+      const answer = await post(`${stack.apiUrl}/vms`, token, vm(i)).catch((error: Error) => ({
+        status: 0,
+        body: error.message,
+      }));
       if (answer.status !== 202) failures += 1;
       else clock.accepted(JSON.parse(answer.body).taskId);
     };
