@@ -24,6 +24,8 @@ export class SupervisedConsumer {
   private lastFetchAt = Date.now();
   private watchdog: NodeJS.Timeout | undefined;
   private replacing: Promise<void> | undefined;
+  /** Replaced consumers still disconnecting. */
+  private readonly retiring = new Set<Promise<void>>();
   private stopped = false;
   private crash: string | null = null;
   private readonly stallMs: number;
@@ -57,6 +59,7 @@ export class SupervisedConsumer {
     if (this.watchdog) clearInterval(this.watchdog);
     await this.replacing;
     await this.consumer?.disconnect();
+    await within(10_000, Promise.all(this.retiring));
   }
 
   private async startOne(): Promise<void> {
@@ -85,11 +88,13 @@ export class SupervisedConsumer {
     this.options.log.error('consumer replaced', { reason, groupId: this.config.groupId });
     const old = this.consumer;
     this.replacing = (async () => {
-      // A hung consumer may never finish disconnecting: it is let go after a while.
-      await Promise.race([
-        old?.disconnect().catch(() => undefined),
-        new Promise((resolve) => setTimeout(resolve, 10_000).unref()),
-      ]);
+      if (old) {
+        const disconnected = old.disconnect().catch(() => undefined);
+        this.retiring.add(disconnected);
+        void disconnected.finally(() => this.retiring.delete(disconnected));
+        // A hung consumer may never finish disconnecting: it is let go after a while.
+        await within(10_000, disconnected);
+      }
       while (!this.stopped) {
         try {
           await this.startOne();
@@ -102,4 +107,11 @@ export class SupervisedConsumer {
       }
     })().finally(() => (this.replacing = undefined));
   }
+}
+
+/** Waits for `work`, or for `ms` at most. */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
