@@ -63,6 +63,12 @@ const assigned = (n: number, userId: string): PoolEvent => ({
   data: { poolId, vmId: vm(n), userId },
 });
 const live = [created, published];
+const deleting: PoolEvent = { type: 'PoolDeletionRequested', data: { poolId } };
+const removal = (vmId: string): PoolEvent => ({
+  type: 'PoolVmRemovalRequested',
+  data: { poolId, vmId, taskId: task(9) },
+});
+const removed = (vmId: string): PoolEvent => ({ type: 'PoolVmRemoved', data: { poolId, vmId } });
 
 const spec = deciderSpecification(poolDecider);
 const fold = (events: PoolEvent[]) =>
@@ -223,15 +229,6 @@ describe('Pool', () => {
   });
 
   it('is torn down in order: machines and parent, then replica, then internal template', () => {
-    const deleting: PoolEvent = { type: 'PoolDeletionRequested', data: { poolId } };
-    const removal = (vmId: string): PoolEvent => ({
-      type: 'PoolVmRemovalRequested',
-      data: { poolId, vmId, taskId: task(9) },
-    });
-    const removed = (vmId: string): PoolEvent => ({
-      type: 'PoolVmRemoved',
-      data: { poolId, vmId },
-    });
     // A fork under way holds the parent back.
     expect(
       removalsDue(fold([...live, requested(1), ready(1), requested(2), deleting])).map(
@@ -302,11 +299,6 @@ describe('Push image', () => {
     data: { poolId, image: newImage, rollout },
   });
   const pushed: PoolEvent = { type: 'PoolImagePushed', data: { poolId, taskId: pushTask } };
-  const removal = (vmId: string): PoolEvent => ({
-    type: 'PoolVmRemovalRequested',
-    data: { poolId, vmId, taskId: task(9) },
-  });
-  const removed = (vmId: string): PoolEvent => ({ type: 'PoolVmRemoved', data: { poolId, vmId } });
   const ids = (pool: ExistingPool) => removalsDue(pool).map((v) => v.vmId);
   /** Machine 1 is ann's desktop, machine 2 the spare; both of the first image. */
   const inUse = [...live, requested(1, 'ann'), ready(1), requested(2), ready(2)];
@@ -513,15 +505,6 @@ describe('A pool on several hosts and datastores', () => {
   });
 
   it('is torn down in order: machines and every parent, then every replica, then the template', () => {
-    const removal = (vmId: string): PoolEvent => ({
-      type: 'PoolVmRemovalRequested',
-      data: { poolId, vmId, taskId: task(9) },
-    });
-    const removed = (vmId: string): PoolEvent => ({
-      type: 'PoolVmRemoved',
-      data: { poolId, vmId },
-    });
-    const deleting: PoolEvent = { type: 'PoolDeletionRequested', data: { poolId } };
     const forked = [...onSites, forkedFrom(1, id(23)), ready(1), deleting];
     const due = (events: PoolEvent[]) => removalsDue(fold(events)).map((v) => v.vmId);
     expect(due(forked)).toEqual([vm(1), id(21), id(22), id(23), id(24)]);
