@@ -457,6 +457,8 @@ describe('desktop pools', () => {
     const { golden, snapshotId } = await goldenImage();
     const oldHost = await registerHost(stack, { maxHardwareVersion: 'vmx-15' });
     const tiny = await registerDatastore(stack, { capacityBytes: 4 * MiB });
+    // The worker restarts its engine to serve it: done here, not under the next test's VMs.
+    await workerServes(stack, tiny);
     const refused = await stack.request<Problem>('POST', '/pools', {
       body: {
         name: 'nowhere',
