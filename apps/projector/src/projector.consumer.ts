@@ -85,10 +85,7 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
         await running.run({
           autoCommit: false,
           eachBatchAutoResolve: false,
-          // A command's events land on several topics (its VM's, its task's, its datastore's...):
-          // their batches are applied side by side. Each stream lives in one partition, and a
-          // batch touches only its own streams' rows, so concurrent batches do not meet.
-          partitionsConsumedConcurrently: 3,
+          partitionsConsumedConcurrently: 1,
           eachBatch: (payload) => this.project(payload, running),
         });
       },
