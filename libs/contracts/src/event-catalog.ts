@@ -1,5 +1,7 @@
 import {
   DatastoreRegisteredData,
+  DatastoreRemovedData,
+  DatastoreRenamedData,
   DatastoreSpaceReleasedData,
   DatastoreSpaceReservedData,
   DatastoreUsageMeasuredData,
@@ -18,6 +20,7 @@ import {
   WorkerAnnouncedData,
 } from '@dolly/domain';
 import type { TSchema } from '@sinclair/typebox';
+import { DATASTORE_REGISTERED_EARLIER } from './earlier-versions';
 
 /**
  * Every event type Dolly publishes, with each schema version it has ever had. A published
@@ -68,7 +71,9 @@ const entry = (
 
 export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('HostRegistered', 'host', HostRegisteredData),
-  entry('DatastoreRegistered', 'datastore', DatastoreRegisteredData),
+  entry('DatastoreRegistered', 'datastore', DatastoreRegisteredData, DATASTORE_REGISTERED_EARLIER),
+  entry('DatastoreRenamed', 'datastore', DatastoreRenamedData),
+  entry('DatastoreRemoved', 'datastore', DatastoreRemovedData),
   entry('DatastoreSpaceReserved', 'datastore', DatastoreSpaceReservedData),
   entry('DatastoreSpaceReleased', 'datastore', DatastoreSpaceReleasedData),
   entry('DatastoreUsageMeasured', 'datastore', DatastoreUsageMeasuredData),

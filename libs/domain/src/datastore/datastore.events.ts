@@ -11,7 +11,7 @@ export const DatastoreRegisteredData = Type.Object(
       maxLength: 4096,
       pattern: '^/',
       description:
-        'Absolute path of the folder holding its disks, as the workers serving it see it.',
+        'Absolute path of the folder holding its disks, with symlinks resolved: inside one of the datastore roots the operator allows, and inside or around no other datastore.',
     }),
     overcommitRatio: Type.Number({
       minimum: 1,
@@ -19,8 +19,39 @@ export const DatastoreRegisteredData = Type.Object(
       description:
         'How far thin provisioning may promise beyond capacity: 1 means never promise more than capacity.',
     }),
+    adopted: Type.Boolean({
+      description:
+        "The folder already held a Dolly datastore (another installation's, or this one's before it was removed), taken over as it is, under the id it carries; false: the folder was empty or absent and is made a new datastore.",
+    }),
   },
   { additionalProperties: false, description: 'A datastore joined the inventory.' },
+);
+
+export const DatastoreRenamedData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    name: InventoryName('Its new name.'),
+    previousName: InventoryName('Its name before.'),
+  },
+  { additionalProperties: false, description: 'A datastore was renamed.' },
+);
+
+export const DatastoreRemovedData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    name: InventoryName('Its name when it was removed.'),
+    folder: Type.String({
+      minLength: 1,
+      maxLength: 4096,
+      description:
+        'Its folder, left as it is on the storage (its Dolly metadata included), so it can be adopted again.',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A datastore left the inventory, with nothing standing on it; its folder is kept, no longer served.',
+  },
 );
 
 export const SpaceClaim = Type.Object(
@@ -85,6 +116,14 @@ export type DatastoreRegistered = {
   type: 'DatastoreRegistered';
   data: Static<typeof DatastoreRegisteredData>;
 };
+export type DatastoreRenamed = {
+  type: 'DatastoreRenamed';
+  data: Static<typeof DatastoreRenamedData>;
+};
+export type DatastoreRemoved = {
+  type: 'DatastoreRemoved';
+  data: Static<typeof DatastoreRemovedData>;
+};
 export type DatastoreSpaceReserved = {
   type: 'DatastoreSpaceReserved';
   data: Static<typeof DatastoreSpaceReservedData>;
@@ -95,4 +134,9 @@ export type DatastoreSpaceReleased = {
 };
 
 export type DatastoreEvent =
-  DatastoreRegistered | DatastoreSpaceReserved | DatastoreSpaceReleased | DatastoreUsageMeasured;
+  | DatastoreRegistered
+  | DatastoreRenamed
+  | DatastoreRemoved
+  | DatastoreSpaceReserved
+  | DatastoreSpaceReleased
+  | DatastoreUsageMeasured;

@@ -4,6 +4,7 @@ import {
   IllegalStateError,
   NotFoundError,
   RuleViolationError,
+  refuseIfAny,
 } from '../shared/errors';
 import type {
   DatastoreEvent,
@@ -11,6 +12,7 @@ import type {
   DatastoreUsageMeasured,
   SpaceClaim,
 } from './datastore.events';
+import { type FolderFacts, type PlacedDatastore, folderReasons } from './datastore-folder';
 
 export type DatastoreState =
   | { status: 'unregistered' }
@@ -19,9 +21,29 @@ export type DatastoreState =
       claims: Record<string, SpaceClaim>;
       /** As last measured by a worker (null before any). */
       usage: Omit<DatastoreUsageMeasured['data'], 'datastoreId'> | null;
-    } & DatastoreRegistered['data']);
+    } & DatastoreRegistered['data'])
+  /** Left the inventory; its folder may be adopted again under the same id. */
+  | { status: 'removed'; datastoreId: string; name: string; folder: string };
 
-export type RegisterDatastore = Command<'RegisterDatastore', DatastoreRegistered['data']>;
+export type RegisteredDatastore = Extract<DatastoreState, { status: 'registered' }>;
+
+/**
+ * `folder` is where the request's folder really is (symlinks resolved); `folderFacts` what the
+ * adapter found there and the roots it was checked against.
+ */
+export type RegisterDatastore = Command<
+  'RegisterDatastore',
+  Omit<DatastoreRegistered['data'], 'adopted'> & { adopt: boolean; folderFacts: FolderFacts }
+>;
+export type RenameDatastore = Command<'RenameDatastore', { datastoreId: string; name: string }>;
+/**
+ * `vmIdsOnIt`: the VMs the inventory shows on it. Disks claim space on the datastore's own stream;
+ * a VM without disks is known only to the inventory.
+ */
+export type RemoveDatastore = Command<
+  'RemoveDatastore',
+  { datastoreId: string; vmIdsOnIt: string[] }
+>;
 export type ReserveSpace = Command<
   'ReserveSpace',
   { datastoreId: string; taskId: string; claims: SpaceClaim[] }
@@ -31,7 +53,13 @@ export type ReleaseSpace = Command<
   { datastoreId: string; diskIds: string[]; reason: string }
 >;
 export type RecordUsage = Command<'RecordUsage', DatastoreUsageMeasured['data']>;
-export type DatastoreCommand = RegisterDatastore | ReserveSpace | ReleaseSpace | RecordUsage;
+export type DatastoreCommand =
+  RegisterDatastore | RenameDatastore | RemoveDatastore | ReserveSpace | ReleaseSpace | RecordUsage;
+
+/** What a registration must not collide with: every other datastore in the inventory. */
+export interface DatastoreContext {
+  others: PlacedDatastore[];
+}
 
 export const datastoreStreamId = (datastoreId: string) => `datastore-${datastoreId}`;
 
@@ -50,7 +78,7 @@ export interface SpaceTotals {
 }
 
 export function spaceTotals(
-  datastore: Extract<DatastoreState, { status: 'registered' }>,
+  datastore: RegisteredDatastore,
   without: readonly string[] = [],
 ): SpaceTotals {
   const claims = Object.values(datastore.claims).filter((claim) => !without.includes(claim.diskId));
@@ -62,14 +90,82 @@ export function spaceTotals(
   };
 }
 
-function registerDatastore(command: RegisterDatastore, state: DatastoreState): DatastoreEvent[] {
-  if (state.status !== 'unregistered') {
+function registered(state: DatastoreState, datastoreId: string): RegisteredDatastore {
+  if (state.status !== 'registered')
+    throw new NotFoundError('DATASTORE.NOT_FOUND', `Datastore ${datastoreId} is not registered`);
+  return state;
+}
+
+/**
+ * A folder becomes a datastore only where the operator allows datastores, where no other one
+ * stands, and where nobody else's files are: a worker initialises it and may later move unknown
+ * files aside (check), so a folder holding anything else is never taken. A folder that holds a
+ * Dolly datastore already is taken only when asked to (adopt), under the id it carries.
+ */
+function registerDatastore(
+  command: RegisterDatastore,
+  state: DatastoreState,
+  context: DatastoreContext,
+): DatastoreEvent[] {
+  const { adopt, folderFacts, ...data } = command.data;
+  if (state.status === 'registered') {
     throw new IllegalStateError(
       'DATASTORE.ALREADY_REGISTERED',
-      `Datastore ${command.data.datastoreId} is already registered`,
+      `Datastore ${data.datastoreId} is already registered (as ${state.name})`,
     );
   }
-  return [{ type: 'DatastoreRegistered', data: command.data }];
+  if (state.status === 'removed' && !adopt) {
+    throw new IllegalStateError(
+      'DATASTORE.REMOVED',
+      `Datastore ${data.datastoreId} was removed: adopt its folder to bring it back`,
+    );
+  }
+  const others = context.others.filter((other) => other.datastoreId !== data.datastoreId);
+  refuseIfAny(
+    'DATASTORE.FOLDER_REFUSED',
+    `${folderFacts.requested} cannot be a datastore's folder`,
+    folderReasons({ ...folderFacts, datastoreId: data.datastoreId }, adopt, others),
+  );
+  return [
+    {
+      type: 'DatastoreRegistered',
+      data: { ...data, folder: folderFacts.canonical, adopted: adopt },
+    },
+  ];
+}
+
+function renameDatastore(command: RenameDatastore, state: DatastoreState): DatastoreEvent[] {
+  const datastore = registered(state, command.data.datastoreId);
+  if (datastore.name === command.data.name) return [];
+  return [
+    {
+      type: 'DatastoreRenamed',
+      data: { ...command.data, previousName: datastore.name },
+    },
+  ];
+}
+
+/** Only an empty datastore leaves: no disk or memory image claims its space, no VM names it. */
+function removeDatastore(command: RemoveDatastore, state: DatastoreState): DatastoreEvent[] {
+  const datastore = registered(state, command.data.datastoreId);
+  const reasons: ErrorReason[] = [
+    ...Object.keys(datastore.claims).map((diskId) => ({
+      code: 'DATASTORE.DISK_STANDS_ON_IT',
+      detail: `Disk ${diskId} is on ${datastore.name}: delete its VM (or move it) first`,
+    })),
+    ...command.data.vmIdsOnIt.map((vmId) => ({
+      code: 'DATASTORE.VM_STANDS_ON_IT',
+      detail: `VM ${vmId} is registered on ${datastore.name}: delete it first`,
+    })),
+  ];
+  if (reasons.length > 0)
+    throw new IllegalStateError(
+      'DATASTORE.IN_USE',
+      `${datastore.name} is in use: ${reasons.length} thing(s) stand on it`,
+      reasons,
+    );
+  const { datastoreId, name, folder } = datastore;
+  return [{ type: 'DatastoreRemoved', data: { datastoreId, name, folder } }];
 }
 
 /**
@@ -78,13 +174,9 @@ function registerDatastore(command: RegisterDatastore, state: DatastoreState): D
  * concurrent requests cannot both take the last bytes: one of them decides again and is refused.
  */
 function reserveSpace(command: ReserveSpace, state: DatastoreState): DatastoreEvent[] {
-  if (state.status !== 'registered')
-    throw new NotFoundError(
-      'DATASTORE.NOT_FOUND',
-      `Datastore ${command.data.datastoreId} is not registered`,
-    );
+  const datastore = registered(state, command.data.datastoreId);
   const totals = spaceTotals(
-    state,
+    datastore,
     command.data.claims.map((claim) => claim.diskId),
   );
   const physical = command.data.claims.reduce((sum, claim) => sum + claim.physicalBytes, 0);
@@ -94,7 +186,7 @@ function reserveSpace(command: ReserveSpace, state: DatastoreState): DatastoreEv
     reasons.push({
       code: 'DATASTORE.CAPACITY_EXCEEDED',
       detail:
-        `${state.name} holds ${totals.capacityBytes} bytes, ${totals.physicalBytes} are claimed, ` +
+        `${datastore.name} holds ${totals.capacityBytes} bytes, ${totals.physicalBytes} are claimed, ` +
         `${totals.capacityBytes - totals.physicalBytes} are free; the disks need ${physical}`,
     });
   }
@@ -102,48 +194,48 @@ function reserveSpace(command: ReserveSpace, state: DatastoreState): DatastoreEv
     reasons.push({
       code: 'DATASTORE.OVERCOMMIT_EXCEEDED',
       detail:
-        `${state.name} may promise ${totals.provisionableBytes} bytes (capacity × ${state.overcommitRatio}), ` +
+        `${datastore.name} may promise ${totals.provisionableBytes} bytes (capacity × ${datastore.overcommitRatio}), ` +
         `${totals.provisionedBytes} are promised; the disks would add ${provisioned}`,
     });
   }
   if (reasons.length > 0)
     throw new RuleViolationError(
       'DATASTORE.INSUFFICIENT_SPACE',
-      `${state.name} cannot hold these disks`,
+      `${datastore.name} cannot hold these disks`,
       reasons,
     );
   return [{ type: 'DatastoreSpaceReserved', data: command.data }];
 }
 
 function releaseSpace(command: ReleaseSpace, state: DatastoreState): DatastoreEvent[] {
-  if (state.status !== 'registered')
-    throw new NotFoundError(
-      'DATASTORE.NOT_FOUND',
-      `Datastore ${command.data.datastoreId} is not registered`,
-    );
-  const held = command.data.diskIds.filter((diskId) => diskId in state.claims);
+  const datastore = registered(state, command.data.datastoreId);
+  const held = command.data.diskIds.filter((diskId) => diskId in datastore.claims);
   return held.length === 0
     ? []
     : [{ type: 'DatastoreSpaceReleased', data: { ...command.data, diskIds: held } }];
 }
 
-export const datastoreDecider: Decider<DatastoreState, DatastoreCommand, DatastoreEvent> = {
+export const datastoreDecider: Decider<
+  DatastoreState,
+  DatastoreCommand,
+  DatastoreEvent,
+  DatastoreContext | undefined
+> = {
   initialState: () => ({ status: 'unregistered' }),
-  decide(command, state) {
+  decide(command, state, context) {
     switch (command.type) {
       case 'RegisterDatastore':
-        return registerDatastore(command, state);
+        return registerDatastore(command, state, context ?? { others: [] });
+      case 'RenameDatastore':
+        return renameDatastore(command, state);
+      case 'RemoveDatastore':
+        return removeDatastore(command, state);
       case 'ReserveSpace':
         return reserveSpace(command, state);
       case 'ReleaseSpace':
         return releaseSpace(command, state);
       case 'RecordUsage':
-        if (state.status !== 'registered') {
-          throw new NotFoundError(
-            'DATASTORE.NOT_FOUND',
-            `Datastore ${command.data.datastoreId} is not registered`,
-          );
-        }
+        registered(state, command.data.datastoreId);
         return [{ type: 'DatastoreUsageMeasured', data: command.data }];
       default:
         return assertNever(command);
@@ -153,6 +245,12 @@ export const datastoreDecider: Decider<DatastoreState, DatastoreCommand, Datasto
     switch (event.type) {
       case 'DatastoreRegistered':
         return { status: 'registered', ...event.data, claims: {}, usage: null };
+      case 'DatastoreRenamed':
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
+        return { ...state, name: event.data.name };
+      case 'DatastoreRemoved':
+        return { status: 'removed', ...event.data };
       case 'DatastoreSpaceReserved':
       case 'DatastoreSpaceReleased': {
         if (state.status !== 'registered')

@@ -45,8 +45,8 @@ export class NotFoundError extends DomainError {
 }
 
 export class IllegalStateError extends DomainError {
-  constructor(code: string, message: string) {
-    super('illegal-state', code, message);
+  constructor(code: string, message: string, reasons: readonly ErrorReason[] = []) {
+    super('illegal-state', code, message, reasons);
   }
 }
 

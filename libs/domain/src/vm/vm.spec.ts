@@ -29,6 +29,7 @@ const datastore: DatastoreState = {
   capacityBytes: 1024 ** 4,
   folder: '/srv/ds-01',
   overcommitRatio: 2,
+  adopted: false,
   claims: {},
   usage: null,
 };

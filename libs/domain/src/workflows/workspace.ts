@@ -1,4 +1,8 @@
-import { type DatastoreState, datastoreDecider } from '../datastore/datastore';
+import {
+  type DatastoreContext,
+  type DatastoreState,
+  datastoreDecider,
+} from '../datastore/datastore';
 import type { DatastoreEvent } from '../datastore/datastore.events';
 import { type HostState, hostDecider } from '../host/host';
 import { type PoolState, poolDecider } from '../pool/pool';
@@ -99,13 +103,24 @@ export class Workspace {
     return this.record('task', id, taskDecider.decide(command, this.task(id), undefined));
   }
 
-  decideDatastore(command: StreamKinds['datastore']['command']): DatastoreEvent[] {
+  decideDatastore(
+    command: StreamKinds['datastore']['command'],
+    context?: DatastoreContext,
+  ): DatastoreEvent[] {
     const id = command.data.datastoreId;
     return this.record(
       'datastore',
       id,
-      datastoreDecider.decide(command, this.datastore(id), undefined),
+      datastoreDecider.decide(command, this.datastore(id), context),
     );
+  }
+
+  /** The ids of every stream of a kind this decision read or made. */
+  idsOf(kind: StreamKind): string[] {
+    const prefix = streamKey(kind, '');
+    return [...this.states.keys()]
+      .filter((key) => key.startsWith(prefix))
+      .map((key) => key.slice(prefix.length));
   }
 
   /** Events that need no decision (measurements): folded and kept like decided ones. */
