@@ -89,6 +89,15 @@ export const DISK_ERROR_CODES = {
     retryable: true,
     meaning: 'the storage daemon is down or restarting',
   },
+  'DISK.DATASTORE_FOREIGN': {
+    retryable: false,
+    meaning: "the datastore's folder holds another datastore: nothing in it is touched",
+  },
+  'DISK.DATASTORE_NOT_EMPTY': {
+    retryable: false,
+    meaning:
+      "the datastore's folder holds files that are not a Dolly datastore (or is no folder): nothing in it is touched",
+  },
   'DISK.QEMU_FAILED': {
     retryable: true,
     meaning: 'QEMU refused or failed; details hold what it said',

@@ -26,3 +26,9 @@ export {
 export { type BlockMapExtent, type LayerBytes } from './model/block-map';
 export { type DiskSpace } from './model/space';
 export { DEFAULT_MAX_CHAIN_DEPTH } from './model/chain-depth';
+export {
+  canonicalPath,
+  claimDatastoreFolder,
+  gatherFolderFacts,
+  inspectDatastoreFolder,
+} from './store/datastore-folder';

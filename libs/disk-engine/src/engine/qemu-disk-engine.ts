@@ -66,6 +66,7 @@ import { type NbdListen, StorageDaemon, type TlsConfig } from '../daemon/storage
 import { NbdClient } from '../nbd/nbd-client';
 import * as qemuImg from '../qemu/qemu-img';
 import { run } from '../qemu/process';
+import { claimDatastoreFolder } from '../store/datastore-folder';
 import { DatastoreStore } from '../store/datastore-store';
 import { fsyncPath, publish } from '../store/fs-atomic';
 import {
@@ -241,14 +242,10 @@ export class QemuDiskEngine implements DiskEnginePort {
     try {
       for (const ds of config.datastores) {
         assertValidId('datastore', ds.datastoreId);
-        const root = await stat(ds.path).then(
-          (s) => (s.isDirectory() ? ds.path : undefined),
-          () => undefined,
-        );
-        if (!root)
-          throw new DiskEngineError('DISK.NOT_FOUND', `datastore folder ${ds.path} is missing`, {
-            ...ds,
-          });
+        // Nothing is written in a folder this datastore did not initialise (check would move
+        // somebody's files aside): an empty one is initialised now, anything else refused.
+        await claimDatastoreFolder(ds.path, ds.datastoreId, owners.self.startedAt);
+        const root = ds.path;
         const store = new DatastoreStore(ds.datastoreId, root, config.lockTimeoutMs);
         const loaded = await store.load();
         datastores.set(ds.datastoreId, {
