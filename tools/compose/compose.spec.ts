@@ -7,7 +7,12 @@ const root = join(__dirname, '..', '..');
 const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<
     string,
-    { image?: string; command?: string[]; environment?: Record<string, unknown> }
+    {
+      image?: string;
+      command?: string[];
+      environment?: Record<string, unknown>;
+      volumes?: string[];
+    }
   >;
 };
 
@@ -30,4 +35,13 @@ describe('docker-compose.yml', () => {
       );
     },
   );
+
+  it('gives the API and the worker the same datastore roots, mounted where they say', () => {
+    for (const app of ['api', 'worker']) {
+      const service = compose.services[app];
+      const roots = String(service.environment?.DOLLY_DATASTORE_ROOTS ?? '');
+      expect([app, roots]).toEqual([app, '/srv/dolly']);
+      expect(service.volumes?.some((volume) => volume.split(':')[1] === roots)).toBe(true);
+    }
+  });
 });

@@ -71,8 +71,11 @@ async function main(): Promise<void> {
   };
   if (!env.DOLLY_API_TOKENS && !env.DOLLY_API_TOKENS_FILE)
     env.DOLLY_API_TOKENS_FILE = ensureLocalTokens();
-  // Datastores registered under .local/datastores get their folder made by the local worker.
-  env.DOLLY_WORKER_DATASTORE_ROOT ??= join(LOCAL_DIR, 'datastores');
+  // Datastores may be registered only inside the roots; the local worker makes their folders.
+  if (!env.DOLLY_DATASTORE_ROOTS) {
+    env.DOLLY_DATASTORE_ROOTS = join(LOCAL_DIR, 'datastores');
+    mkdirSync(env.DOLLY_DATASTORE_ROOTS, { recursive: true });
+  }
   const config = loadConfig(env);
   const logsDir = join(LOCAL_DIR, 'logs');
   mkdirSync(logsDir, { recursive: true });
@@ -127,7 +130,7 @@ async function main(): Promise<void> {
     say(`  Tokens:    ${LOCAL_TOKENS_FILE} (one per role)`);
   say(`  Logs:      ${logsDir}`);
   say(
-    `  Datastores: register folders under ${env.DOLLY_WORKER_DATASTORE_ROOT} (the local worker makes them)`,
+    `  Datastores: register folders inside ${env.DOLLY_DATASTORE_ROOTS} (the local worker makes them)`,
   );
   say(`  Try:       npm run dolly -- hosts list`);
   say('Ctrl-C stops everything started here.');

@@ -15,6 +15,11 @@ import {
   ListHostsHandler,
 } from './inventory/inventory.queries';
 import { DecideDatastoreHandler, DecideHostHandler } from './inventory/register.commands';
+import { RegisterDatastoreController } from './datastores/register-datastore/register-datastore.http.controller';
+import { RegisterDatastoreHandler } from './datastores/register-datastore/register-datastore.handler';
+import { RenameDatastoreController } from './datastores/rename-datastore/rename-datastore.http.controller';
+import { RemoveDatastoreController } from './datastores/remove-datastore/remove-datastore.http.controller';
+import { RemoveDatastoreHandler } from './datastores/remove-datastore/remove-datastore.handler';
 import { CommandRunner } from './shared/command-runner';
 import { IdempotencyStore } from './shared/idempotency';
 import { ProjectionWaiter } from './shared/projection-waiter';
@@ -56,6 +61,9 @@ import { PoolsController } from './pools/pools.http.controller';
     VmsQueryController,
     HostsController,
     DatastoresController,
+    RegisterDatastoreController,
+    RenameDatastoreController,
+    RemoveDatastoreController,
     TasksController,
     BlockMapController,
     CloneVmController,
@@ -89,6 +97,8 @@ import { PoolsController } from './pools/pools.http.controller';
     PlacementService,
     DecideHostHandler,
     DecideDatastoreHandler,
+    RegisterDatastoreHandler,
+    RemoveDatastoreHandler,
     ListVmsHandler,
     GetVmHandler,
     StreamAuditLogHandler,

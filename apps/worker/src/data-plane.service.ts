@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { accessSync, constants, mkdirSync } from 'node:fs';
-import { resolve, sep } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { type DollyConfig } from '@dolly/config';
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
-import { workerDecider, workerGroup } from '@dolly/domain';
+import { type DiskDataPlane, gatherFolderFacts, startDiskDataPlane } from '@dolly/disk-engine';
+import { type ErrorReason, servingReasons, workerDecider, workerGroup } from '@dolly/domain';
 import { PostgresEventStore, handleAcross, workerSlot } from '@dolly/event-store';
-import { HealthRegistry, PG_POOL } from '@dolly/platform';
+import { DOLLY_CONFIG, HealthRegistry, PG_POOL } from '@dolly/platform';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
 import { type WorkerSettings } from './worker-settings';
@@ -19,35 +19,39 @@ export interface ServedDatastores {
 
 interface ReachableDatastore {
   datastore_id: string;
+  name: string;
   folder: string;
   capacity_bytes: string;
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest('hex');
-
-function reachable(folder: string): boolean {
-  try {
-    accessSync(folder, constants.R_OK | constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
+/** A registered datastore this worker will not touch, and why. */
+export interface RefusedDatastore {
+  datastoreId: string;
+  name: string;
+  folder: string;
+  reasons: ErrorReason[];
 }
 
+const digest = (text: string) => createHash('sha256').update(text).digest('hex');
+
 /**
- * The worker's disks: which registered datastores it reaches (their folder is here), the disk
- * engine over them, and the announcement that tells placement which jobs it can take. A datastore
- * registered later is picked up by the next scan: the engine restarts over the new set (its
- * daemon brings running VMs' exports back).
+ * The worker's disks: which registered datastores it serves (their folder is inside its datastore
+ * roots), the disk engine over them, and the announcement that tells placement which jobs it can
+ * take. A datastore registered later is picked up by the next scan: the engine restarts over the
+ * new set (its daemon brings running VMs' exports back). Before it touches a folder it checks
+ * what the API checked at registration, again, where the folder is: a registration it should never
+ * have been given leaves the folder untouched and is reported (health, logs).
  */
 @Injectable()
 export class DataPlaneService implements OnApplicationShutdown {
   private plane: DiskDataPlane | undefined;
   private served: ServedDatastores | undefined;
+  private refused: RefusedDatastore[] = [];
   private readonly store: PostgresEventStore;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
     @Inject(WORKER_SETTINGS) readonly settings: WorkerSettings,
     private readonly health: HealthRegistry,
     private readonly logger: PinoLogger,
@@ -62,9 +66,13 @@ export class DataPlaneService implements OnApplicationShutdown {
               datastores: this.served?.datastoreIds.length ?? 0,
               group: this.served?.group,
               startupCheck: this.plane.report.check,
+              refused: this.refused,
             },
           }
-        : { status: 'down', details: { error: 'no datastore reachable yet' } },
+        : {
+            status: 'down',
+            details: { error: 'no datastore reachable yet', refused: this.refused },
+          },
     );
   }
 
@@ -77,28 +85,72 @@ export class DataPlaneService implements OnApplicationShutdown {
     return this.served;
   }
 
-  /** Looks at the registered datastores: the reachable set when it differs from the one served, else null. */
+  /**
+   * Looks at the registered datastores: the set this worker may serve when it differs from the one
+   * served, else null. A folder still to be made is made (it is inside a root); one that is not
+   * where it may be, or holds anything but its datastore, is refused and left untouched.
+   */
   async scan(): Promise<ReachableDatastore[] | null> {
     const { rows } = await this.pool.query<ReachableDatastore>(
-      `SELECT datastore_id::text, state->>'folder' AS folder, capacity_bytes::text FROM read_model.datastores ORDER BY datastore_id`,
+      `SELECT datastore_id::text, name, state->>'folder' AS folder, capacity_bytes::text FROM read_model.datastores ORDER BY datastore_id`,
     );
     const { datastoreFilter } = this.settings;
     const wanted = rows.filter((row) =>
       datastoreFilter ? datastoreFilter.includes(row.datastore_id) : true,
     );
-    const { datastoreRoot } = this.settings;
+    const reached: ReachableDatastore[] = [];
+    const refused: RefusedDatastore[] = [];
     for (const row of wanted) {
-      // A datastore named for this worker, or under its datastore root, gets its folder made;
-      // any other folder must be here already (a worker makes no folder it was not told to).
-      const underRoot =
-        datastoreRoot !== null && resolve(row.folder).startsWith(`${datastoreRoot}${sep}`);
-      if (datastoreFilter || underRoot) mkdirSync(row.folder, { recursive: true });
+      const others = rows
+        .filter((other) => other.datastore_id !== row.datastore_id)
+        .map((other) => ({
+          datastoreId: other.datastore_id,
+          name: other.name,
+          folder: other.folder,
+        }));
+      const check = async () => {
+        const facts = await gatherFolderFacts(row.folder, this.config.datastoreRoots);
+        return {
+          facts,
+          reasons: servingReasons({ ...facts, datastoreId: row.datastore_id }, others),
+        };
+      };
+      let { facts, reasons } = await check();
+      if (reasons.length === 0 && facts.contents.kind === 'absent') {
+        await mkdir(row.folder, { recursive: true, mode: 0o750 });
+        // Made through whatever the path is now: it must still be where it may be.
+        ({ facts, reasons } = await check());
+      }
+      if (reasons.length === 0) reached.push(row);
+      else
+        refused.push({
+          datastoreId: row.datastore_id,
+          name: row.name,
+          folder: row.folder,
+          reasons,
+        });
     }
-    const reached = wanted.filter((row) => reachable(row.folder));
+    this.noteRefused(refused);
     const ids = reached.map((row) => row.datastore_id);
     if (this.served && this.served.datastoreIds.join() === ids.join()) return null;
     if (ids.length === 0) return null;
     return reached;
+  }
+
+  /** Says once (not at every scan) which datastores this worker will not touch, and why. */
+  private noteRefused(refused: RefusedDatastore[]): void {
+    const key = (list: RefusedDatastore[]) => JSON.stringify(list);
+    if (key(refused) !== key(this.refused))
+      for (const datastore of refused)
+        this.logger.error(
+          {
+            datastoreId: datastore.datastoreId,
+            folder: datastore.folder,
+            reasons: datastore.reasons,
+          },
+          `datastore ${datastore.name} is not served: its folder is not one this worker may touch`,
+        );
+    this.refused = refused;
   }
 
   /** Restarts the engine on a new datastore set and announces it; no job may be using the engine. */

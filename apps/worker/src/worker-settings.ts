@@ -1,13 +1,11 @@
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 /** What makes this worker itself: its id (stable across restarts) and where its daemon keeps sockets. */
 export interface WorkerSettings {
   workerId: string;
-  /** Only these datastores (ids), when set; otherwise every registered datastore whose folder is here. */
+  /** Only these datastores (ids), when set; otherwise every registered datastore inside its roots. */
   datastoreFilter: string[] | null;
-  /** Folders under this root are made when missing (a datastore registered there is served at once). */
-  datastoreRoot: string | null;
   runtimeDir: string;
   /** How often to look for datastores registered since. */
   rescanMs: number;
@@ -23,9 +21,6 @@ export function workerSettings(env: NodeJS.ProcessEnv = process.env): WorkerSett
   return {
     workerId,
     datastoreFilter: filter && filter.length > 0 ? filter : null,
-    datastoreRoot: env.DOLLY_WORKER_DATASTORE_ROOT
-      ? resolve(env.DOLLY_WORKER_DATASTORE_ROOT)
-      : null,
     // Unix socket paths are limited to ~100 bytes: keep it short.
     runtimeDir: env.DOLLY_WORKER_RUNTIME_DIR || join('/tmp', `dolly-${workerId}`.slice(0, 40)),
     rescanMs: Number(env.DOLLY_WORKER_RESCAN_MS ?? 2000),

@@ -2,6 +2,8 @@
  * Dolly's settings, from the environment, with defaults that run the local stack: PostgreSQL on
  * 127.0.0.1:5432 as postgres, and the project's own Kafka broker on 127.0.0.1:19092.
  */
+import { delimiter, isAbsolute, normalize } from 'node:path';
+
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/dolly';
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:19092';
 
@@ -17,6 +19,11 @@ export interface DollyConfig {
   projectorPort: number;
   workerPort: number;
   logLevel: string;
+  /**
+   * The folders datastores may live in (DOLLY_DATASTORE_ROOTS, separated like PATH): a datastore's
+   * folder lies strictly inside one. None: no datastore can be registered or served.
+   */
+  datastoreRoots: string[];
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -27,6 +34,19 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
     throw new Error(`${name} must be a TCP port number (0-65535), not '${raw}'`);
   }
   return value;
+}
+
+function datastoreRoots(raw: string | undefined): string[] {
+  const roots = (raw ?? '')
+    .split(delimiter)
+    .map((root) => root.trim())
+    .filter(Boolean);
+  const relative = roots.filter((root) => !isAbsolute(root));
+  if (relative.length > 0)
+    throw new Error(
+      `DOLLY_DATASTORE_ROOTS must list absolute folders (separated by '${delimiter}'), not ${relative.map((r) => `'${r}'`).join(', ')}`,
+    );
+  return roots.map((root) => (root === '/' ? root : normalize(root).replace(/\/+$/, '')));
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
@@ -44,5 +64,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     projectorPort: port(env, 'DOLLY_PROJECTOR_PORT', 8081),
     workerPort: port(env, 'DOLLY_WORKER_PORT', 8082),
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
+    datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
   };
 }

@@ -187,6 +187,15 @@ export class PostgresEventStore {
     return rows.map(rowToEvent);
   }
 
+  /** The id of every stream of a type that has an event. */
+  async streamIdsOfType(streamType: StreamType, db: Queryable = this.pool): Promise<string[]> {
+    const { rows } = await db.query<{ stream_id: string }>(
+      `SELECT stream_id FROM event_store.events WHERE stream_type = $1 AND stream_version = 1 ORDER BY stream_id`,
+      [streamType],
+    );
+    return rows.map((row) => row.stream_id);
+  }
+
   /** Several streams in one round trip, each in version order. */
   async readStreams(
     streamIds: readonly string[],

@@ -29,6 +29,18 @@ const STREAM_ID_OF_KIND: Record<StreamKey['kind'], (id: string) => string> = {
 
 export const streamIdOf = (key: StreamKey) => STREAM_ID_OF_KIND[key.kind](key.id);
 
+/** Every stream of a kind the store holds. */
+export async function streamsOfKind(
+  store: PostgresEventStore,
+  kind: StreamKey['kind'],
+  client: PoolClient,
+): Promise<StreamKey[]> {
+  const prefix = streamIdOf({ kind, id: '' });
+  return (await store.streamIdsOfType(kind as StreamType, client))
+    .filter((streamId) => streamId.startsWith(prefix))
+    .map((streamId) => ({ kind, id: streamId.slice(prefix.length) }));
+}
+
 export interface WorkspaceDecision<Result> {
   /** The streams to read before deciding; any other the decision turns out to need is read too. */
   streams: StreamKey[];
@@ -37,6 +49,11 @@ export interface WorkspaceDecision<Result> {
    * held until commit, instead of all deciding on the same version and all but one starting over.
    */
   serializeOn?: StreamKey;
+  /**
+   * Streams to read besides `streams` that only the store can name (every datastore, say), listed
+   * once the serializing lock is held, so none that a concurrent decision adds is missed.
+   */
+  discover?: (client: PoolClient) => Promise<StreamKey[]>;
   decide(ws: Workspace, ids: IdSource): Result;
   ids: IdSource;
   metadata: EventMetadata;
@@ -128,6 +145,8 @@ async function attemptDecision<Result>(
       streamIdOf(request.serializeOn),
     ]);
   }
+  if (request.discover)
+    for (const key of await request.discover(client)) wanted.set(streamKey(key.kind, key.id), key);
   const keys = [...wanted.values()];
   const folded = foldedOf(store);
   const newer = await store.readStreamsAfter(

@@ -38,12 +38,16 @@ export class DollyStack {
   /** By instance name: an app's name, or a name of its own for a second worker. */
   private readonly running = new Map<string, RunningApp>();
   private readonly folders: string[] = [];
+  /** The one folder this stack's datastores may live in (DOLLY_DATASTORE_ROOTS), removed with it. */
+  readonly datastoreRoot: string;
 
   private constructor(
     readonly database: TestDatabase,
     readonly kafkaPrefix: string,
     private readonly extraEnv: NodeJS.ProcessEnv,
   ) {
+    this.datastoreRoot = mkdtempSync(join(tmpdir(), 'dolly-roots-'));
+    this.folders.push(this.datastoreRoot);
     this.tokens = {
       admin: randomBytes(16).toString('hex'),
       operator: randomBytes(16).toString('hex'),
@@ -86,6 +90,7 @@ export class DollyStack {
   env(): NodeJS.ProcessEnv {
     return {
       ...process.env,
+      DOLLY_DATASTORE_ROOTS: this.datastoreRoot,
       ...this.extraEnv,
       DATABASE_URL: this.database.url,
       DOLLY_KAFKA_PREFIX: this.kafkaPrefix,
@@ -101,11 +106,9 @@ export class DollyStack {
     return `${instance}-${this.kafkaPrefix.replace(/[^a-z0-9]/gi, '')}`;
   }
 
-  /** A datastore folder of the test's own, removed with the stack. */
+  /** A datastore folder of the test's own, empty, inside the stack's datastore root. */
   datastoreFolder(): string {
-    const folder = mkdtempSync(join(tmpdir(), 'dolly-ds-'));
-    this.folders.push(folder);
-    return folder;
+    return mkdtempSync(join(this.datastoreRoot, 'ds-'));
   }
 
   async startApp(app: AppName, instance: string = app): Promise<void> {

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { DatastoreRegisteredData, HostRegisteredData, Uuid } from '@dolly/domain';
+import { HostRegisteredData, Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
@@ -13,7 +13,7 @@ import { type Page, PageQuery, pageSchema } from '../shared/pagination';
 import { Context, type RequestContext } from '../shared/request-context';
 import { GetDatastore, GetHost, ListDatastores, ListHosts } from './inventory.queries';
 import { DatastoreView, HostView } from './inventory.representation';
-import { DecideDatastoreCommand, DecideHostCommand } from './register.commands';
+import { DecideHostCommand } from './register.commands';
 
 const { hostId: _hostId, ...hostFields } = HostRegisteredData.properties;
 export const RegisterHostRequest = Type.Object(hostFields, {
@@ -21,17 +21,6 @@ export const RegisterHostRequest = Type.Object(hostFields, {
   description: 'A compute host to add.',
 });
 type RegisterHostRequest = Static<typeof RegisterHostRequest>;
-
-const {
-  datastoreId: _datastoreId,
-  overcommitRatio,
-  ...datastoreFields
-} = DatastoreRegisteredData.properties;
-export const RegisterDatastoreRequest = Type.Object(
-  { ...datastoreFields, overcommitRatio: Type.Optional({ ...overcommitRatio, default: 1 }) },
-  { additionalProperties: false, description: 'A datastore to add.' },
-);
-type RegisterDatastoreRequest = Static<typeof RegisterDatastoreRequest>;
 
 const ListQuery = Type.Object(PageQuery, { additionalProperties: false });
 type ListQuery = Static<typeof ListQuery>;
@@ -95,30 +84,6 @@ export class DatastoresController {
     private readonly runner: CommandRunner,
     private readonly queries: QueryBus,
   ) {}
-
-  @Post()
-  @Requires('infrastructure:write')
-  @ApiOperation({ summary: 'Register a datastore: a folder the workers serving it can reach.' })
-  @ApiJsonBody(RegisterDatastoreRequest)
-  @ApiCommand({ creates: true })
-  @ApiProblems(400, 409, 413, 415)
-  register(
-    @Body(new Validate(RegisterDatastoreRequest)) body: RegisterDatastoreRequest,
-    @Context() context: RequestContext,
-    @Res() response: Response,
-  ): Promise<void> {
-    const datastoreId = uuidv7();
-    const command = new DecideDatastoreCommand(new Execution(context, 'RegisterDatastore'), {
-      type: 'RegisterDatastore',
-      data: { datastoreId, ...body, overcommitRatio: body.overcommitRatio ?? 1 },
-    });
-    return this.runner.run(
-      response,
-      command,
-      () => this.queries.execute(new GetDatastore(datastoreId)),
-      { creates: true },
-    );
-  }
 
   @Get()
   @Requires('inventory:read')

@@ -17,8 +17,11 @@ export const DatastoreView = Type.Object({
   datastoreId: Type.String({ format: 'uuid' }),
   name: Type.String(),
   capacityBytes: Type.Integer(),
-  folder: Type.String(),
+  folder: Type.String({ description: 'Its folder, with symlinks resolved.' }),
   overcommitRatio: Type.Number(),
+  adopted: Type.Boolean({
+    description: 'Registered by adopting a Dolly datastore its folder already held.',
+  }),
   space: Type.Object(
     {
       claimedPhysicalBytes: Type.Integer({
@@ -71,6 +74,8 @@ export function datastoreView(row: DatastoreRow): DatastoreView {
     capacityBytes: row.capacityBytes,
     folder: row.state.folder,
     overcommitRatio: row.state.overcommitRatio,
+    // Rows folded before adoption existed carry no flag: none of them was adopted.
+    adopted: row.state.adopted === true,
     space: {
       claimedPhysicalBytes: row.claimedPhysicalBytes,
       claimedProvisionedBytes: row.claimedProvisionedBytes,

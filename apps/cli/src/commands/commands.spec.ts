@@ -328,3 +328,59 @@ describe('reading', () => {
     expect(run.stdout).toContain('512 GiB of 2 TiB provisionable (25%)');
   });
 });
+
+describe('dolly datastores', () => {
+  const DATASTORE_ID = '0196a3c0-0000-7000-8000-0000000000e1';
+  const target = { type: 'datastore', id: DATASTORE_ID };
+
+  it('register --adopt asks to take over the datastore the folder holds', async () => {
+    api.on('POST', '/datastores', (_request, response) =>
+      sendJson(response, 202, accepted(TASK_ID, target)),
+    );
+
+    const run = await runCli(
+      api,
+      words(
+        'datastores register --name ds-01 --capacity 1TiB --folder /srv/dolly/ds-01 --adopt --no-wait',
+      ),
+    );
+
+    expect(run.code).toBe(0);
+    expect(api.requestsTo('POST', '/datastores')[0].body).toEqual({
+      name: 'ds-01',
+      capacityBytes: 1024 * GiB,
+      folder: '/srv/dolly/ds-01',
+      overcommitRatio: 1,
+      adopt: true,
+    });
+  });
+
+  it('rename and remove name the datastore; a refusal says what stands on it', async () => {
+    api.on('POST', `/datastores/${DATASTORE_ID}/rename`, (_request, response) =>
+      sendJson(response, 202, accepted(TASK_ID, target)),
+    );
+    api.on('DELETE', `/datastores/${DATASTORE_ID}`, (_request, response) =>
+      sendProblem(response, {
+        status: 409,
+        code: 'DATASTORE.IN_USE',
+        detail: 'ds-01 is in use: 1 thing(s) stand on it',
+        errors: [
+          {
+            code: 'DATASTORE.VM_STANDS_ON_IT',
+            detail: `VM ${VM_ID} is registered on ds-01: delete it first`,
+          },
+        ],
+      }),
+    );
+
+    const renamed = await runCli(api, words(`datastores rename ${DATASTORE_ID} gold --no-wait`));
+    const removed = await runCli(api, words(`datastores remove ${DATASTORE_ID}`));
+
+    expect(renamed.code).toBe(0);
+    expect(api.requestsTo('POST', `/datastores/${DATASTORE_ID}/rename`)[0].body).toEqual({
+      name: 'gold',
+    });
+    expect(removed.code).toBe(1);
+    expect(removed.stderr).toContain(`VM ${VM_ID} is registered on ds-01: delete it first`);
+  });
+});

@@ -23,12 +23,20 @@ export function datastoreCommands(program: Command): void {
       .description('Register a datastore')
       .requiredOption('--name <name>')
       .requiredOption('--capacity <size>', 'usable capacity (e.g. 2TiB)', parseSize)
-      .requiredOption('--folder <path>', 'absolute folder the workers reach')
+      .requiredOption(
+        '--folder <path>',
+        'absolute folder the workers reach, inside a datastore root, absent or empty',
+      )
       .option(
         '--overcommit-ratio <ratio>',
         'how far thin disks may promise beyond capacity',
         parseRatio,
         1,
+      )
+      .option(
+        '--adopt',
+        'take over the Dolly datastore the folder already holds, under its own id',
+        false,
       ),
   ).action((options, command: Command) =>
     runTask(command, (client) =>
@@ -37,7 +45,24 @@ export function datastoreCommands(program: Command): void {
         capacityBytes: options.capacity,
         folder: options.folder,
         overcommitRatio: options.overcommitRatio,
+        adopt: options.adopt,
       }),
+    ),
+  );
+  startsTask(
+    datastores.command('rename <datastoreId> <name>').description('Rename a datastore'),
+  ).action((datastoreId: string, name: string, _options, command: Command) =>
+    runTask(command, (client) =>
+      client.post<CommandAccepted>(`/datastores/${segment(datastoreId)}/rename`, { name }),
+    ),
+  );
+  startsTask(
+    datastores
+      .command('remove <datastoreId>')
+      .description('Remove a datastore nothing stands on (its folder stays, to adopt again)'),
+  ).action((datastoreId: string, _options, command: Command) =>
+    runTask(command, (client) =>
+      client.delete<CommandAccepted>(`/datastores/${segment(datastoreId)}`),
     ),
   );
   datastores
