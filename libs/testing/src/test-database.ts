@@ -38,7 +38,7 @@ export async function createTestDatabase(poolSize = 10): Promise<TestDatabase> {
   const url = withDatabase(serverUrl(), name);
   for (let attempt = 1; ; attempt++) {
     try {
-      await ensureDatabase(url, TEMPLATE_DATABASE);
+      await ensureDatabase(url, { template: TEMPLATE_DATABASE });
       break;
     } catch (error) {
       // Another run is still connected to the template for a moment.
