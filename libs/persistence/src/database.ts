@@ -14,6 +14,17 @@ export function withDatabase(databaseUrl: string, name: string): string {
   return url.toString();
 }
 
+/**
+ * The same server and database as another role, without a password: how `npm start` reaches a
+ * trust-authenticated server as each of Dolly's roles.
+ */
+export function withUser(databaseUrl: string, user: string): string {
+  const url = new URL(databaseUrl);
+  url.username = encodeURIComponent(user);
+  url.password = '';
+  return url.toString();
+}
+
 /** A URL safe to print: no password. */
 export function redact(databaseUrl: string): string {
   const url = new URL(databaseUrl);
