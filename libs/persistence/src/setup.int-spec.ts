@@ -5,7 +5,12 @@ import { loadConfig } from '@dolly/config';
 import { TEST_DATABASE_PREFIX, serverUrl } from '@dolly/testing';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { SchemaNotReadyError, migrateDatabase, requireMigratedSchema } from './data-source';
+import {
+  SchemaNotReadyError,
+  dataSourceOptions,
+  migrateDatabase,
+  requireMigratedSchema,
+} from './data-source';
 import { dropDatabase, ensureDatabase, withDatabase, withUser } from './database';
 import { MIGRATIONS } from './migrations';
 import { APP_LOGIN_ROLES, DOLLY_SCHEMAS, MIGRATIONS_TABLE, OWNER_ROLE } from './roles';
@@ -119,7 +124,51 @@ describe('preparing the database before the apps start', () => {
   });
 });
 
-describe('an app starting on a database that is not ready', () => {
+describe('the least-privilege migration', () => {
+  it('takes back what it granted when undone, and grants it again when redone', async () => {
+    const url = freshDatabaseUrl();
+    await prepareDatabase(loadConfig({ DATABASE_URL: url }), silent);
+    const canRead = async () => {
+      const api = new Client({ connectionString: withUser(url, APP_LOGIN_ROLES.api) });
+      await api.connect();
+      try {
+        await api.query('SELECT 1 FROM event_store.events LIMIT 1');
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await api.end();
+      }
+    };
+    const owner = new DataSource(
+      dataSourceOptions({ databaseUrl: url, poolSize: 1, sessionRole: OWNER_ROLE }),
+    );
+    await owner.initialize();
+    try {
+      expect(await canRead()).toBe(true);
+
+      await owner.undoLastMigration({ transaction: 'each' });
+      expect(await canRead()).toBe(false);
+
+      await owner.runMigrations({ transaction: 'each' });
+      expect(await canRead()).toBe(true);
+    } finally {
+      await owner.destroy();
+    }
+  });
+});
+
+describe('an app checking the database at start', () => {
+  it('learns when it connected as a superuser (the app then warns)', async () => {
+    const url = freshDatabaseUrl();
+    await prepareDatabase(loadConfig({ DATABASE_URL: url }), silent);
+
+    await expect(requireMigratedSchema(url)).resolves.toEqual({
+      role: 'postgres',
+      superuser: true,
+    });
+  });
+
   it('is told the database does not exist, and how to make it', async () => {
     const url = freshDatabaseUrl();
 
