@@ -1,4 +1,5 @@
-# Dolly's apps (api, projector, worker) in one image; docker-compose.yml picks the app by command.
+# Dolly's apps (api, projector, worker) and its migration (dist/libs/persistence/src/migrate.js) in
+# one image; docker-compose.yml picks which by command.
 FROM node:20-bookworm-slim AS build
 WORKDIR /dolly
 COPY package.json package-lock.json ./

@@ -34,7 +34,7 @@ export class BenchWorker {
     const runtimeDir = mkdtempSync('/tmp/dolly-bw-');
     const child = spawn(process.execPath, [WORKER_MAIN], {
       env: {
-        ...stack.env(),
+        ...stack.env('worker'),
         DOLLY_WORKER_PORT: '0',
         DOLLY_WORKER_ID: workerId,
         DOLLY_WORKER_DATASTORES: datastoreIds.join(','),

@@ -8,7 +8,7 @@
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { DollyStack, testKafka } from '@dolly/testing';
+import { DollyStack, ensureTemplateDatabase, testKafka } from '@dolly/testing';
 import { Client, Pool } from 'pg';
 import { ensureServices } from '../tools/dev/services';
 import { vmDefinition } from '../test/support/inventory';
@@ -186,6 +186,9 @@ const meanMs = (metrics: Map<string, number>, name: string) =>
 async function main(): Promise<void> {
   const services = await ensureServices((line) => console.log(`[bench] ${line}`));
   process.env.KAFKA_BROKERS = services.kafkaBrokers;
+  process.env.DATABASE_URL = services.databaseUrl;
+  // DollyStack copies its database from the template the test suites make: make it if missing.
+  await ensureTemplateDatabase();
   console.log(`[bench] floors: ${FLOOR_SECONDS} s each`);
   const stack = await DollyStack.start(['api', 'projector'], { DOLLY_LOG_LEVEL: 'warn' });
   try {

@@ -4,8 +4,7 @@
  * the summaries the benchmarks print: latencies, host load, timelines. Shared by the benchmarks
  * that drive the API (clones, instant clones).
  */
-import { migrateDatabase, withDatabase } from '@dolly/persistence';
-import { DollyStack, type HttpAnswer, TEMPLATE_DATABASE, serverUrl } from '@dolly/testing';
+import { DollyStack, type HttpAnswer, ensureTemplateDatabase } from '@dolly/testing';
 import { ensureServices } from '../tools/dev/services';
 import { type Accepted, wait } from '../test/support/inventory';
 import { type Vm } from '../test/support/vms';
@@ -257,7 +256,7 @@ export function runBenchmark(
       process.env.DATABASE_URL = services.databaseUrl;
       // DollyStack copies its database from the migrated template that the test suites' global
       // setup makes: a machine (or a change of migrations) that has not run the tests yet has none.
-      await migrateDatabase(withDatabase(serverUrl(), TEMPLATE_DATABASE));
+      await ensureTemplateDatabase();
       const stack = await DollyStack.start(['api', 'projector'], { DOLLY_LOG_LEVEL: 'warn' });
       const workers: BenchWorker[] = [];
       try {

@@ -218,3 +218,21 @@ describe('bad input', () => {
     expect([missing.status, missing.body.code]).toEqual([404, 'VM.NOT_FOUND']);
   });
 });
+
+describe('database roles', () => {
+  // Every e2e suite runs the apps this way, so each proves the grants suffice for what it does.
+  it('runs each app as its own role, none a superuser', async () => {
+    const { rows } = await stack.database.pool.query(
+      `SELECT DISTINCT a.application_name AS app, a.usename AS role, r.rolsuper AS superuser
+         FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
+        WHERE a.datname = current_database() AND a.application_name LIKE 'dolly-%' ORDER BY 1`,
+    );
+
+    expect(rows).toEqual([
+      { app: 'dolly-api', role: 'dolly_api_login', superuser: false },
+      { app: 'dolly-api-projection-listener', role: 'dolly_api_login', superuser: false },
+      { app: 'dolly-projector', role: 'dolly_projector_login', superuser: false },
+      { app: 'dolly-relay-lock', role: 'dolly_projector_login', superuser: false },
+    ]);
+  });
+});

@@ -1,13 +1,15 @@
 /**
- * `npm start`: runs the whole of Dolly locally. Finds or starts PostgreSQL and Kafka, then runs the
- * api, projector and worker from the build, prints where to find them, and on Ctrl-C stops every
- * process it started (the broker and the database too, if it started them).
+ * `npm start`: runs the whole of Dolly locally. Finds or starts PostgreSQL and Kafka, makes Dolly's
+ * roles and database and migrates it as the owner (once, before any app), then runs the api,
+ * projector and worker from the build, each as its own database role, prints where to find them,
+ * and on Ctrl-C stops every process it started (the broker and the database too, if it started them).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../libs/config/src/config';
+import { prepareDatabase, redact } from '../../libs/persistence/src';
 import {
   LOCAL_DIR,
   LOCAL_TOKENS_FILE,
@@ -79,9 +81,16 @@ async function main(): Promise<void> {
   const config = loadConfig(env);
   const logsDir = join(LOCAL_DIR, 'logs');
   mkdirSync(logsDir, { recursive: true });
+  const database = await prepareDatabase(config, say).catch(async (error: unknown) => {
+    await services.stop();
+    throw error;
+  });
 
   const children = new Map<App, ChildProcess>(
-    APPS.map((app) => [app, startApp(app, env, logsDir)]),
+    APPS.map((app) => [
+      app,
+      startApp(app, { ...env, DATABASE_URL: database.appUrls[app] }, logsDir),
+    ]),
   );
   let stopping = false;
   const stop = async (code: number) => {
@@ -125,7 +134,7 @@ async function main(): Promise<void> {
     `  Docs:      ${apiUrl}/docs   (OpenAPI: ${apiUrl}/openapi.json, AsyncAPI: ${apiUrl}/asyncapi.json)`,
   );
   say(`  Kafka:     ${services.kafkaBrokers}${services.started.kafka ? ' (started for you)' : ''}`);
-  say(`  Database:  ${services.databaseUrl.replace(/:[^:@/]*@/, ':***@')}`);
+  say(`  Database:  ${redact(database.appUrls.api)} (each app as its own role)`);
   if (env.DOLLY_API_TOKENS_FILE === LOCAL_TOKENS_FILE)
     say(`  Tokens:    ${LOCAL_TOKENS_FILE} (one per role)`);
   say(`  Logs:      ${logsDir}`);

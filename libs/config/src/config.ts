@@ -7,8 +7,18 @@ import { delimiter, isAbsolute, normalize } from 'node:path';
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/dolly';
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:19092';
 
+export const APP_NAMES = ['api', 'projector', 'worker'] as const;
+export type AppName = (typeof APP_NAMES)[number];
+
 export interface DollyConfig {
+  /** What this app connects with (DATABASE_URL); for `npm start` and `npm run migrate`, the server and database. */
   databaseUrl: string;
+  /** Who migrates, as the owner (DATABASE_MIGRATION_URL); unset: DATABASE_URL's server as dolly_owner. */
+  databaseMigrationUrl: string | undefined;
+  /** A superuser who makes Dolly's roles and database before migrating (DATABASE_ADMIN_URL). */
+  databaseAdminUrl: string | undefined;
+  /** `npm start`: each app's own connection (DOLLY_API_DATABASE_URL, ...); unset: its login role. */
+  appDatabaseUrls: Partial<Record<AppName, string>>;
   kafkaBrokers: string[];
   /** Prepended to every topic and consumer group: lets installations and test runs share a broker. */
   kafkaPrefix: string;
@@ -56,6 +66,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     .filter(Boolean);
   return {
     databaseUrl: env.DATABASE_URL || DEFAULT_DATABASE_URL,
+    databaseMigrationUrl: env.DATABASE_MIGRATION_URL || undefined,
+    databaseAdminUrl: env.DATABASE_ADMIN_URL || undefined,
+    appDatabaseUrls: Object.fromEntries(
+      APP_NAMES.flatMap((app) => {
+        const url = env[`DOLLY_${app.toUpperCase()}_DATABASE_URL`];
+        return url ? [[app, url]] : [];
+      }),
+    ),
     kafkaBrokers: brokers,
     kafkaPrefix: env.DOLLY_KAFKA_PREFIX ?? '',
     externalKafka: Boolean(env.KAFKA_BROKERS),

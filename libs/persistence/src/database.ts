@@ -14,6 +14,17 @@ export function withDatabase(databaseUrl: string, name: string): string {
   return url.toString();
 }
 
+/**
+ * The same server and database as another role, without a password: how `npm start` reaches a
+ * trust-authenticated server as each of Dolly's roles.
+ */
+export function withUser(databaseUrl: string, user: string): string {
+  const url = new URL(databaseUrl);
+  url.username = encodeURIComponent(user);
+  url.password = '';
+  return url.toString();
+}
+
 /** A URL safe to print: no password. */
 export function redact(databaseUrl: string): string {
   const url = new URL(databaseUrl);
@@ -22,9 +33,21 @@ export function redact(databaseUrl: string): string {
 }
 
 const DUPLICATE_DATABASE = '42P04';
+/** A CREATE DATABASE that lost the race to a concurrent one fails on pg_database's unique index. */
+const UNIQUE_VIOLATION = '23505';
 
-/** Creates the database named in the URL when it does not exist yet (optionally from a template). */
-export async function ensureDatabase(databaseUrl: string, template?: string): Promise<boolean> {
+export interface NewDatabase {
+  /** Copied from this database (its objects, their owners and grants). */
+  template?: string;
+  /** The role that owns it (the creator otherwise). */
+  owner?: string;
+}
+
+/** Creates the database named in the URL when it does not exist yet; true when this call made it. */
+export async function ensureDatabase(
+  databaseUrl: string,
+  { template, owner }: NewDatabase = {},
+): Promise<boolean> {
   const name = databaseName(databaseUrl);
   const admin = new Client({ connectionString: withDatabase(databaseUrl, 'postgres') });
   try {
@@ -38,16 +61,16 @@ export async function ensureDatabase(databaseUrl: string, template?: string): Pr
   try {
     const { rowCount } = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (rowCount) return false;
-    const quoted = admin.escapeIdentifier(name);
+    const options = [
+      template ? `TEMPLATE ${admin.escapeIdentifier(template)}` : '',
+      owner ? `OWNER ${admin.escapeIdentifier(owner)}` : '',
+    ].join(' ');
     try {
-      await admin.query(
-        template
-          ? `CREATE DATABASE ${quoted} TEMPLATE ${admin.escapeIdentifier(template)}`
-          : `CREATE DATABASE ${quoted}`,
-      );
+      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)} ${options}`);
     } catch (error) {
-      // Two processes starting together may both try: the loser finds it made.
-      if ((error as { code?: string }).code !== DUPLICATE_DATABASE) throw error;
+      // Two processes may both try: the loser finds it made, told so by either code.
+      const code = (error as { code?: string }).code;
+      if (code !== DUPLICATE_DATABASE && code !== UNIQUE_VIOLATION) throw error;
       return false;
     }
     return true;

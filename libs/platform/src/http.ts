@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { type DollyConfig, loadConfig } from '@dolly/config';
-import { migrateDatabase } from '@dolly/persistence';
+import { SchemaNotReadyError, requireMigratedSchema } from '@dolly/persistence';
 import { Logger } from 'nestjs-pino';
 import { Metrics } from './metrics';
 import { problem, sendProblem } from './problem';
@@ -123,8 +123,9 @@ export async function listen(
 }
 
 /**
- * Starts a Dolly app: migrates the database (apps started together take turns), creates the HTTP
- * app, lets the caller add to it, listens, and exits with one JSON line if any of it fails.
+ * Starts a Dolly app: checks that the database is migrated to what this build needs (apps never
+ * migrate: `npm run migrate` does, as the owner), creates the HTTP app, lets the caller add to it,
+ * listens, and exits with one JSON line if any of it fails.
  */
 export function runService(
   service: 'api' | 'projector' | 'worker',
@@ -134,7 +135,11 @@ export function runService(
 ): void {
   (async () => {
     const config = loadConfig();
-    await migrateDatabase(config.databaseUrl);
+    const connected = await requireMigratedSchema(config.databaseUrl);
+    if (connected.superuser)
+      process.stdout.write(
+        `${JSON.stringify({ level: 'warn', service: `dolly-${service}`, message: `connected to PostgreSQL as ${connected.role}, a superuser: connect as a member of dolly_${service} (README: PostgreSQL roles)` })}\n`,
+      );
     const app = await createHttpApp(module);
     configure?.(app);
     await listen(app, port(config), service);
@@ -143,7 +148,11 @@ export function runService(
       JSON.stringify({
         level: 'fatal',
         service: `dolly-${service}`,
-        message: String((error as Error)?.stack ?? error),
+        // An expected refusal is said in one line; anything else with where it came from.
+        message:
+          error instanceof SchemaNotReadyError
+            ? error.message
+            : String((error as Error)?.stack ?? error),
       }),
     );
     process.exit(1);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { APP_LOGIN_ROLES, withUser } from '@dolly/persistence';
 import { type TestDatabase, createTestDatabase } from './test-database';
 
 export type AppName = 'api' | 'projector' | 'worker';
@@ -87,12 +88,13 @@ export class DollyStack {
     return running.url;
   }
 
-  env(): NodeJS.ProcessEnv {
+  /** What an app runs with: its own login role, as in production (the test itself may look as the superuser). */
+  env(app: AppName): NodeJS.ProcessEnv {
     return {
       ...process.env,
       DOLLY_DATASTORE_ROOTS: this.datastoreRoot,
       ...this.extraEnv,
-      DATABASE_URL: this.database.url,
+      DATABASE_URL: withUser(this.database.url, APP_LOGIN_ROLES[app]),
       DOLLY_KAFKA_PREFIX: this.kafkaPrefix,
       DOLLY_API_TOKENS: JSON.stringify(
         Object.entries(this.tokens).map(([role, token]) => ({ role, token, name: `test-${role}` })),
@@ -120,7 +122,7 @@ export class DollyStack {
       [...nodeArgs, join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
       {
         env: {
-          ...this.env(),
+          ...this.env(app),
           [PORT_ENV[app]]: '0',
           ...(app === 'worker'
             ? { DOLLY_WORKER_ID: this.workerId(instance), DOLLY_WORKER_RESCAN_MS: '300' }

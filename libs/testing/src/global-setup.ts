@@ -1,9 +1,9 @@
 // Global setup runs outside Jest's module mapping: resolve the @dolly/* aliases from tsconfig.json here.
 import 'tsconfig-paths/register';
-import { dropDatabase, migrateDatabase, withDatabase } from '@dolly/persistence';
+import { dropDatabase, withDatabase } from '@dolly/persistence';
 import { Client } from 'pg';
 import { type RunningServices, ensureServices } from '../../../tools/dev/services';
-import { TEMPLATE_DATABASE, TEST_DATABASE_PREFIX, serverUrl } from './test-database';
+import { TEST_DATABASE_PREFIX, ensureTemplateDatabase, serverUrl } from './test-database';
 
 /** Test databases older than this were left by a run that was killed. */
 const ABANDONED_AFTER_SECONDS = 6 * 3600;
@@ -14,8 +14,8 @@ declare global {
 
 /**
  * Runs once before the integration and end-to-end suites: finds or starts PostgreSQL and Kafka
- * (tests use real ones, always), makes the migrated template database that each test file copies,
- * and clears databases that killed runs left behind.
+ * (tests use real ones, always), makes Dolly's roles and the migrated template database that each
+ * test file copies, and clears databases that killed runs left behind.
  */
 export default async function globalSetup(): Promise<void> {
   // Each Jest project runs this; the first one's services are the ones teardown stops.
@@ -43,5 +43,5 @@ export default async function globalSetup(): Promise<void> {
   } finally {
     await admin.end();
   }
-  await migrateDatabase(withDatabase(serverUrl(), TEMPLATE_DATABASE));
+  await ensureTemplateDatabase();
 }

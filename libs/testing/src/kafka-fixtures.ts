@@ -14,8 +14,8 @@ export function testKafka(brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:1909
 
 export const uniquePrefix = () => `t${randomBytes(4).toString('hex')}.`;
 
-/** Two free neighbouring ports (broker and controller). */
-async function freePortPair(): Promise<number> {
+/** Two free neighbouring ports (a broker and its controller). */
+export async function freePortPair(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = createServer().listen(0, '127.0.0.1', () => {

@@ -1,6 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DEFAULT_DATABASE_URL } from '@dolly/config';
-import { MIGRATIONS, dropDatabase, ensureDatabase, withDatabase } from '@dolly/persistence';
+import {
+  MIGRATIONS,
+  OWNER_ROLE,
+  dropDatabase,
+  ensureDatabase,
+  migrateDatabase,
+  setUpDatabase,
+  withDatabase,
+  withUser,
+} from '@dolly/persistence';
 import { Pool } from 'pg';
 
 /**
@@ -15,6 +24,16 @@ export const TEMPLATE_DATABASE = `dolly_test_template_${createHash('sha256')
   )
   .digest('hex')
   .slice(0, 12)}`;
+
+/**
+ * Makes the template as `npm start` makes Dolly's database: the roles and the database as the
+ * superuser, the migrations as the owner. Copies carry its owners, grants and default privileges.
+ */
+export async function ensureTemplateDatabase(): Promise<void> {
+  const template = withDatabase(serverUrl(), TEMPLATE_DATABASE);
+  await setUpDatabase(serverUrl(), template);
+  await migrateDatabase(withUser(template, OWNER_ROLE));
+}
 
 /** Test databases are named with their creation time, so a later run can clear what a killed one left. */
 export const TEST_DATABASE_PREFIX = 'dolly_test_db_';
@@ -38,7 +57,7 @@ export async function createTestDatabase(poolSize = 10): Promise<TestDatabase> {
   const url = withDatabase(serverUrl(), name);
   for (let attempt = 1; ; attempt++) {
     try {
-      await ensureDatabase(url, TEMPLATE_DATABASE);
+      await ensureDatabase(url, { template: TEMPLATE_DATABASE, owner: OWNER_ROLE });
       break;
     } catch (error) {
       // Another run is still connected to the template for a moment.

@@ -3,6 +3,7 @@ import { ReadModels1764000000001 } from './1764000000001-read-models';
 import { Pools1764000000002 } from './1764000000002-pools';
 import { PoolSites1764000000003 } from './1764000000003-pool-sites';
 import { OutboxNotify1764000000004 } from './1764000000004-outbox-notify';
+import { LeastPrivilege1764000000005 } from './1764000000005-least-privilege';
 import { StreamStarts1764000000010 } from './1764000000010-stream-starts';
 
 /** Every migration, oldest first. The only way the schema changes. */
@@ -12,5 +13,6 @@ export const MIGRATIONS = [
   Pools1764000000002,
   PoolSites1764000000003,
   OutboxNotify1764000000004,
+  LeastPrivilege1764000000005,
   StreamStarts1764000000010,
 ];
