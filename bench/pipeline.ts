@@ -77,8 +77,8 @@ async function postgresFloor(databaseUrl: string): Promise<number> {
 }
 
 /** Kafka floor: the relay's producer settings (idempotent, acks=all, one request in flight), batches of 500. */
-async function kafkaFloor(brokers: string): Promise<number> {
-  const kafka = testKafka(brokers);
+async function kafkaFloor(): Promise<number> {
+  const kafka = testKafka();
   const topic = `bench-floor-${randomBytes(4).toString('hex')}`;
   const admin = kafka.admin();
   await admin.connect();
@@ -185,12 +185,12 @@ const meanMs = (metrics: Map<string, number>, name: string) =>
 
 async function main(): Promise<void> {
   const services = await ensureServices((line) => console.log(`[bench] ${line}`));
-  process.env.KAFKA_BROKERS = services.kafkaBrokers;
+  Object.assign(process.env, services.kafkaEnv);
   console.log(`[bench] floors: ${FLOOR_SECONDS} s each`);
   const stack = await DollyStack.start(['api', 'projector'], { DOLLY_LOG_LEVEL: 'warn' });
   try {
     const pgPerSecond = await postgresFloor(stack.database.url);
-    const kafkaPerSecond = await kafkaFloor(services.kafkaBrokers);
+    const kafkaPerSecond = await kafkaFloor();
     const token = stack.tokens.admin;
     const hostId = JSON.parse(
       (

@@ -4,18 +4,28 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RecordedEvent, fromKafkaMessage } from '@dolly/contracts';
-import { createKafka } from '@dolly/messaging';
+import { loadConfig } from '@dolly/config';
+import { createKafka, kafkaConnection } from '@dolly/messaging';
 import type { Kafka } from 'kafkajs';
-import { ensureKafkaRunning, stopKafka } from '../../../tools/kafka/local-kafka';
+import {
+  ensureKafkaRunning,
+  localKafkaClientEnv,
+  stopKafka,
+} from '../../../tools/kafka/local-kafka';
 
-export function testKafka(brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092'): Kafka {
-  return createKafka({ brokers: brokers.split(','), clientId: 'dolly-test' });
+/**
+ * A client as Dolly's apps make one from the environment (KAFKA_BROKERS, KAFKA_SASL_*): the
+ * suites' global setup puts the local broker and Dolly's principal there; an IsolatedKafka's
+ * `env` is another broker's.
+ */
+export function testKafka(env: NodeJS.ProcessEnv = process.env): Kafka {
+  return createKafka({ ...kafkaConnection(loadConfig(env)), clientId: 'dolly-test' });
 }
 
 export const uniquePrefix = () => `t${randomBytes(4).toString('hex')}.`;
 
 /** Two free neighbouring ports (broker and controller). */
-async function freePortPair(): Promise<number> {
+export async function freePortPair(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
       const server = createServer().listen(0, '127.0.0.1', () => {
@@ -57,6 +67,11 @@ export class IsolatedKafka {
 
   get brokers(): string {
     return `127.0.0.1:${this.port}`;
+  }
+
+  /** KAFKA_BROKERS and Dolly's principal on this broker: for DollyStack.start and testKafka. */
+  get env(): Record<string, string> {
+    return localKafkaClientEnv({ dir: this.dir, port: this.port });
   }
 
   async start(): Promise<void> {
