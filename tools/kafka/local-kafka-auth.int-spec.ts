@@ -3,17 +3,16 @@
 // consume Dolly's events and nothing else, and lets Dolly's own principal produce and consume.
 // kcat plays the client that is not ours. A second part upgrades a data dir that was formatted
 // and run before the broker had authentication.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { eventTopic, progressTopic } from '@dolly/contracts';
-import { freePortPair, testKafka, uniquePrefix } from '@dolly/testing';
+import { CustomKafka, freePortPair, testKafka, uniquePrefix } from '@dolly/testing';
 import {
   LOCAL_KAFKA_SASL_MECHANISM,
   allowIntegratorToConsume,
-  ensureKafkaJars,
   ensureKafkaRunning,
   localKafkaCredentials,
   localKafkaFiles,
@@ -328,7 +327,7 @@ describe('a data dir formatted and running before the broker had authentication'
   let opts: LocalKafkaOptions;
   let brokers: string;
   const logLines: string[] = [];
-  let legacyBroker: ChildProcess | undefined;
+  let legacyBroker: CustomKafka | undefined;
 
   beforeAll(async () => {
     const port = await freePortPair();
@@ -340,7 +339,7 @@ describe('a data dir formatted and running before the broker had authentication'
   });
 
   afterAll(async () => {
-    legacyBroker?.kill('SIGKILL');
+    legacyBroker?.kill();
     await stopKafka(opts);
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -394,72 +393,27 @@ describe('a data dir formatted and running before the broker had authentication'
  * clients and one for the controller, storage formatted without SCRAM users, the broker running
  * with dir/server.properties and its pid in dir/broker.pid.
  */
-async function startLegacyBroker(dir: string, port: number): Promise<ChildProcess> {
-  const jars = await ensureKafkaJars();
-  const classPath = fs
-    .readdirSync(jars)
-    .filter((file) => file.endsWith('.jar'))
-    .sort()
-    .map((file) => path.join(jars, file))
-    .join(':');
-  const propertiesFile = path.join(dir, 'server.properties');
-  fs.writeFileSync(
-    propertiesFile,
-    [
-      'process.roles=broker,controller',
-      'node.id=1',
-      `controller.quorum.voters=1@127.0.0.1:${port + 1}`,
-      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${port + 1}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
-      'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-      'controller.listener.names=CONTROLLER',
-      'inter.broker.listener.name=PLAINTEXT',
-      `log.dirs=${path.join(dir, 'data')}`,
-      'offsets.topic.replication.factor=1',
-      'transaction.state.log.replication.factor=1',
-      'transaction.state.log.min.isr=1',
-      'share.coordinator.state.topic.replication.factor=1',
-      'share.coordinator.state.topic.min.isr=1',
-      'num.partitions=1',
-      '',
-    ].join('\n'),
-  );
-  const logsDir = path.join(dir, 'logs');
-  fs.mkdirSync(logsDir, { recursive: true });
-  const java = [
-    '-XX:TieredStopAtLevel=1',
-    `-Dkafka.logs.dir=${logsDir}`,
-    `-Dlog4j2.configurationFile=${path.join(__dirname, 'log4j2.xml')}`,
-    '-cp',
-    classPath,
-  ];
-  await new Promise<void>((resolve, reject) => {
-    const format = spawn(
-      'java',
-      [
-        ...java,
-        'kafka.tools.StorageTool',
-        'format',
-        '--cluster-id',
-        // A Kafka Uuid (16 bytes, base64url); one starting with '-' would read as an option.
-        `A${randomBytes(16).toString('base64url').slice(1)}`,
-        '--config',
-        propertiesFile,
-      ],
-      { stdio: 'ignore' },
-    );
-    format.once('error', reject);
-    format.once('exit', (code) =>
-      code === 0 ? resolve() : reject(new Error(`format exited ${code}`)),
-    );
-  });
-  const broker = spawn('java', ['-Xmx256m', ...java, 'kafka.Kafka', propertiesFile], {
-    stdio: 'ignore',
+async function startLegacyBroker(dir: string, port: number): Promise<CustomKafka> {
+  const broker = await CustomKafka.start({
+    dir,
+    properties: {
+      'process.roles': 'broker,controller',
+      'node.id': 1,
+      'controller.quorum.voters': `1@127.0.0.1:${port + 1}`,
+      listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${port + 1}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'controller.listener.names': 'CONTROLLER',
+      'inter.broker.listener.name': 'PLAINTEXT',
+      'offsets.topic.replication.factor': 1,
+      'transaction.state.log.replication.factor': 1,
+      'transaction.state.log.min.isr': 1,
+      'share.coordinator.state.topic.replication.factor': 1,
+      'share.coordinator.state.topic.min.isr': 1,
+      'num.partitions': 1,
+    },
+    ready: async () => (await kcat(['-b', `127.0.0.1:${port}`, '-L', '-m', '2'])).code === 0,
   });
   fs.writeFileSync(path.join(dir, 'broker.pid'), `${broker.pid}\n`);
-  const deadline = Date.now() + 60_000;
-  while ((await kcat(['-b', `127.0.0.1:${port}`, '-L', '-m', '2'])).code !== 0) {
-    if (Date.now() > deadline) throw new Error('the legacy broker did not answer within 60 s');
-  }
   return broker;
 }
