@@ -77,8 +77,8 @@ async function postgresFloor(databaseUrl: string): Promise<number> {
 }
 
 /** Kafka floor: the relay's producer settings (idempotent, acks=all, one request in flight), batches of 500. */
-async function kafkaFloor(brokers: string): Promise<number> {
-  const kafka = testKafka(brokers);
+async function kafkaFloor(): Promise<number> {
+  const kafka = testKafka();
   const topic = `bench-floor-${randomBytes(4).toString('hex')}`;
   const admin = kafka.admin();
   await admin.connect();
@@ -189,11 +189,12 @@ async function main(): Promise<void> {
   process.env.DATABASE_URL = services.databaseUrl;
   // DollyStack copies its database from the template the test suites make: make it if missing.
   await ensureTemplateDatabase();
+  Object.assign(process.env, services.kafkaEnv);
   console.log(`[bench] floors: ${FLOOR_SECONDS} s each`);
   const stack = await DollyStack.start(['api', 'projector'], { DOLLY_LOG_LEVEL: 'warn' });
   try {
     const pgPerSecond = await postgresFloor(stack.database.url);
-    const kafkaPerSecond = await kafkaFloor(services.kafkaBrokers);
+    const kafkaPerSecond = await kafkaFloor();
     const token = stack.tokens.admin;
     const hostId = JSON.parse(
       (

@@ -252,7 +252,7 @@ export function runBenchmark(
   const run = async () => {
     const services = await ensureServices(log);
     try {
-      process.env.KAFKA_BROKERS = services.kafkaBrokers;
+      Object.assign(process.env, services.kafkaEnv);
       process.env.DATABASE_URL = services.databaseUrl;
       // DollyStack copies its database from the migrated template that the test suites' global
       // setup makes: a machine (or a change of migrations) that has not run the tests yet has none.

@@ -3,6 +3,7 @@ import { eventTopic } from '@dolly/contracts';
 import { DollyStack } from '@dolly/testing';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
+import { allowIntegratorToConsume, localKafkaCredentials } from '../tools/kafka/local-kafka';
 import { createVm, registerDatastore, registerHost } from './support/inventory';
 
 /** A message as kcat prints it with -J: headers are a flat [name, value, name, value...] list. */
@@ -18,10 +19,12 @@ interface KcatMessage {
 let stack: DollyStack;
 beforeAll(async () => {
   stack = await DollyStack.start(['api', 'projector']);
+  // What an operator does for an integrator: read access to this installation's event topics.
+  await allowIntegratorToConsume(stack.kafkaPrefix);
 }, 120_000);
 afterAll(() => stack?.stop());
 
-it('can be consumed by a client that is not ours (kcat), with CloudEvents headers and payloads valid against the published schemas', async () => {
+it('can be consumed by a client that is not ours (kcat) as the read-only integrator principal, with CloudEvents headers and payloads valid against the published schemas', async () => {
   const hostId = await registerHost(stack);
   const datastoreId = await registerDatastore(stack);
   const vmId = await createVm(stack, hostId, datastoreId);
@@ -30,11 +33,21 @@ it('can be consumed by a client that is not ours (kcat), with CloudEvents header
     headers: { prefer: 'wait=10' },
   });
 
+  const { integrator } = localKafkaCredentials();
   const output = execFileSync(
     'kcat',
     [
       '-b',
       process.env.KAFKA_BROKERS!,
+      // SASL/PLAIN: Debian 12's kcat (librdkafka 2.0.2) cannot do SCRAM against Kafka 4.
+      '-X',
+      'security.protocol=SASL_PLAINTEXT',
+      '-X',
+      'sasl.mechanisms=PLAIN',
+      '-X',
+      `sasl.username=${integrator.username}`,
+      '-X',
+      `sasl.password=${integrator.password}`,
       '-C',
       '-t',
       eventTopic('vm', stack.kafkaPrefix),

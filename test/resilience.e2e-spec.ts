@@ -111,7 +111,7 @@ describe('Kafka stopped and restarted mid-run', () => {
   let stack: DollyStack;
   beforeAll(async () => {
     broker = await IsolatedKafka.start();
-    stack = await DollyStack.start(['api', 'projector'], { KAFKA_BROKERS: broker.brokers });
+    stack = await DollyStack.start(['api', 'projector'], broker.env);
   }, 180_000);
   afterAll(async () => {
     await stack?.stop();
@@ -156,7 +156,7 @@ describe('Kafka stopped and restarted mid-run', () => {
       await stack.database.pool.query('SELECT count(*)::int AS n FROM event_store.events')
     ).rows[0].n;
     const onKafka = await consumeEvents(
-      testKafka(broker.brokers),
+      testKafka(broker.env),
       allEventTopics(stack.kafkaPrefix),
       stored,
     );

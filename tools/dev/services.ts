@@ -9,7 +9,12 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { DEFAULT_DATABASE_URL } from '../../libs/config/src/config';
-import { ensureKafkaRunning, stopKafka } from '../kafka/local-kafka';
+import {
+  ensureKafkaRunning,
+  localKafkaClientEnv,
+  localKafkaFiles,
+  stopKafka,
+} from '../kafka/local-kafka';
 
 export const REPO_ROOT = join(__dirname, '..', '..');
 export const LOCAL_DIR = join(REPO_ROOT, '.local');
@@ -17,6 +22,13 @@ export const LOCAL_DIR = join(REPO_ROOT, '.local');
 export interface RunningServices {
   databaseUrl: string;
   kafkaBrokers: string;
+  /**
+   * The environment Dolly's apps and tests need for this Kafka: KAFKA_BROKERS, and for the local
+   * broker Dolly's principal (KAFKA_SASL_*). An external Kafka's settings stay in the environment.
+   */
+  kafkaEnv: Record<string, string>;
+  /** The local broker's principals and passwords; none with an external Kafka. */
+  kafkaCredentialsFile?: string;
   /** What this call started (and stop() stops); what it found running is left alone. */
   started: { postgresql: boolean; kafka: boolean };
   stop(): Promise<void>;
@@ -80,19 +92,23 @@ export async function ensureServices(
   log: (line: string) => void = () => undefined,
 ): Promise<RunningServices> {
   const postgres = await ensurePostgres(log);
-  let kafkaBrokers = process.env.KAFKA_BROKERS;
+  let kafkaEnv: Record<string, string>;
   let kafkaStarted = false;
-  if (!kafkaBrokers) {
+  if (process.env.KAFKA_BROKERS) {
+    kafkaEnv = { KAFKA_BROKERS: process.env.KAFKA_BROKERS };
+  } else {
     log(
       'Starting the local Kafka broker (first run resolves its jars with Maven: a minute or two)',
     );
     const kafka = await ensureKafkaRunning({ log });
-    kafkaBrokers = kafka.brokers;
+    kafkaEnv = localKafkaClientEnv();
     kafkaStarted = kafka.startedHere;
   }
   return {
     databaseUrl: postgres.databaseUrl,
-    kafkaBrokers,
+    kafkaBrokers: kafkaEnv.KAFKA_BROKERS,
+    kafkaEnv,
+    ...(process.env.KAFKA_BROKERS ? {} : { kafkaCredentialsFile: localKafkaFiles().credentials }),
     started: { postgresql: postgres.startedHere !== undefined, kafka: kafkaStarted },
     async stop() {
       if (kafkaStarted) await stopKafka();

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: services.databaseUrl,
-    KAFKA_BROKERS: services.kafkaBrokers,
+    ...services.kafkaEnv,
   };
   if (!env.DOLLY_API_TOKENS && !env.DOLLY_API_TOKENS_FILE)
     env.DOLLY_API_TOKENS_FILE = ensureLocalTokens();
@@ -134,6 +134,8 @@ async function main(): Promise<void> {
     `  Docs:      ${apiUrl}/docs   (OpenAPI: ${apiUrl}/openapi.json, AsyncAPI: ${apiUrl}/asyncapi.json)`,
   );
   say(`  Kafka:     ${services.kafkaBrokers}${services.started.kafka ? ' (started for you)' : ''}`);
+  if (services.kafkaCredentialsFile)
+    say(`  Kafka principals: ${services.kafkaCredentialsFile} (dolly; integrator: read-only)`);
   say(`  Database:  ${redact(database.appUrls.api)} (each app as its own role)`);
   if (env.DOLLY_API_TOKENS_FILE === LOCAL_TOKENS_FILE)
     say(`  Tokens:    ${LOCAL_TOKENS_FILE} (one per role)`);

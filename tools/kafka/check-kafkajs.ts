@@ -13,16 +13,25 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import {
+  AclOperationTypes,
+  AclPermissionTypes,
+  AclResourceTypes,
   CompressionTypes,
   ConfigResourceTypes,
   Kafka,
   logLevel,
   Partitioners,
+  ResourcePatternTypes,
   type Consumer,
   type EachBatchPayload,
   type LogEntry,
 } from 'kafkajs';
-import { ensureKafkaRunning, stopKafka } from './local-kafka';
+import {
+  LOCAL_KAFKA_SASL_MECHANISM,
+  ensureKafkaRunning,
+  localKafkaCredentials,
+  stopKafka,
+} from './local-kafka';
 
 const DEFAULT_VERSIONS = ['4.4.0', '4.3.1', '4.2.2', '4.1.2', '4.0.2', '4.0.0', '3.9.1'];
 const COMPAT_ROOT = path.resolve(__dirname, '..', '..', '.local', 'kafka-compat');
@@ -109,9 +118,12 @@ async function checkRelease(version: string, port: number): Promise<ReleaseResul
   }
 
   const clientLog: string[] = [];
+  // As Dolly's apps connect: SASL/SCRAM-SHA-512 as the dolly principal, under the broker's ACLs.
+  const credentials = localKafkaCredentials({ dir, port, version });
   const kafka = new Kafka({
     clientId: `compat-${version}`,
     brokers: [`127.0.0.1:${port}`],
+    sasl: { mechanism: LOCAL_KAFKA_SASL_MECHANISM, ...credentials.dolly },
     retry: { retries: 3, initialRetryTime: 200 },
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) =>
@@ -210,7 +222,7 @@ async function checkRelease(version: string, port: number): Promise<ReleaseResul
     return `${result.apiVersions.length} kafkajs APIs fit`;
   });
 
-  await step('admin.connect + describeCluster', async () => {
+  await step('admin.connect (SASL/SCRAM-SHA-512, under ACLs) + describeCluster', async () => {
     await admin.connect();
     const cluster = await admin.describeCluster();
     return `controller ${cluster.controller}, ${cluster.brokers.length} broker(s)`;
@@ -416,8 +428,30 @@ async function checkRelease(version: string, port: number): Promise<ReleaseResul
     'transactional producer: commit, abort, sendOffsets (read_committed consumer)',
     async () => {
       const seen = observed.byMember.get('a') ?? [];
+      const transactionalId = `compat-txn-${version}`;
+      // Dolly's services use no transactions, so the local broker's ACLs grant the dolly
+      // principal none: the broker's super user grants this one for the check.
+      const superUser = new Kafka({
+        clientId: `compat-${version}-super-user`,
+        brokers: [`127.0.0.1:${port}`],
+        sasl: { mechanism: 'plain', ...credentials.broker },
+        logLevel: logLevel.NOTHING,
+      }).admin();
+      await superUser.connect();
+      await superUser.createAcls({
+        acl: [AclOperationTypes.WRITE, AclOperationTypes.DESCRIBE].map((operation) => ({
+          principal: `User:${credentials.dolly.username}`,
+          host: '*',
+          resourceType: AclResourceTypes.TRANSACTIONAL_ID,
+          resourceName: transactionalId,
+          resourcePatternType: ResourcePatternTypes.LITERAL,
+          operation,
+          permissionType: AclPermissionTypes.ALLOW,
+        })),
+      });
+      await superUser.disconnect();
       const transactional = kafka.producer({
-        transactionalId: `compat-txn-${version}`,
+        transactionalId,
         idempotent: true,
         maxInFlightRequests: 1,
         createPartitioner: Partitioners.DefaultPartitioner,

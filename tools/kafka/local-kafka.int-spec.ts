@@ -6,10 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import { testKafka } from '@dolly/testing';
+import type { Kafka } from 'kafkajs';
 import {
   ensureKafkaRunning,
   kafkaRunning,
+  localKafkaClientEnv,
   restartKafka,
   stopKafka,
   type LocalKafkaOptions,
@@ -27,13 +29,9 @@ describe('local Kafka broker', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dolly-kafka-int-'));
   const opts: LocalKafkaOptions = { dir, port: TEST_PORT };
   const brokers = `127.0.0.1:${TEST_PORT}`;
-  // The first join of a fresh broker logs "coordinator not available" while it creates
-  // __consumer_offsets: expected, and not worth a screen of test output.
-  const kafka = new Kafka({
-    clientId: 'local-kafka-int-spec',
-    brokers: [brokers],
-    logLevel: logLevel.NOTHING,
-  });
+  // As Dolly's principal, with the credentials the first start makes. (Quiet: the first join of a
+  // fresh broker logs "coordinator not available" while it creates __consumer_offsets.)
+  const kafka = () => testKafka(localKafkaClientEnv(opts));
   let clusterIdAtFirstStart = '';
 
   afterAll(async () => {
@@ -46,7 +44,7 @@ describe('local Kafka broker', () => {
 
     expect(started).toEqual({ brokers, startedHere: true });
     expect(await kafkaRunning(opts)).toBe(true);
-    clusterIdAtFirstStart = await clusterId(kafka);
+    clusterIdAtFirstStart = await clusterId(kafka());
   });
 
   it('only reports a broker that already runs', async () => {
@@ -59,9 +57,9 @@ describe('local Kafka broker', () => {
   });
 
   it('carries a message from a kafkajs producer to a consumer group', async () => {
-    await produceOne(kafka, 'before-restart');
+    await produceOne(kafka(), 'before-restart');
 
-    const received = await consumeFromBeginning(kafka, GROUP_ID, 1);
+    const received = await consumeFromBeginning(kafka(), GROUP_ID, 1);
 
     expect(received).toEqual(['before-restart']);
   });
@@ -78,12 +76,12 @@ describe('local Kafka broker', () => {
       env: { ...process.env, DOLLY_KAFKA_DIR: dir, DOLLY_KAFKA_PORT: String(TEST_PORT) },
     });
     expect(await kafkaRunning(opts)).toBe(true);
-    expect(await clusterId(kafka)).toBe(clusterIdAtFirstStart);
+    expect(await clusterId(kafka())).toBe(clusterIdAtFirstStart);
 
-    expect(await consumeFromBeginning(kafka, `${GROUP_ID}-after-restart`, 1)).toEqual([
+    expect(await consumeFromBeginning(kafka(), `${GROUP_ID}-after-restart`, 1)).toEqual([
       'before-restart',
     ]);
-    const admin = kafka.admin();
+    const admin = kafka().admin();
     await admin.connect();
     const [committed] = await admin.fetchOffsets({ groupId: GROUP_ID, topics: [TOPIC] });
     await admin.disconnect();
@@ -92,7 +90,7 @@ describe('local Kafka broker', () => {
 
   it('lets a connected idempotent producer carry on after a restart', async () => {
     // The outbox relay keeps one producer for its whole life: a broker outage must not need a new one.
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka().producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
     try {
       await producer.send({
@@ -111,7 +109,7 @@ describe('local Kafka broker', () => {
       await producer.disconnect();
     }
 
-    expect(await consumeFromBeginning(kafka, `${GROUP_ID}-after-outage`, 3)).toEqual([
+    expect(await consumeFromBeginning(kafka(), `${GROUP_ID}-after-outage`, 3)).toEqual([
       'before-restart',
       'before-outage',
       'after-outage',
@@ -125,7 +123,7 @@ describe('local Kafka broker', () => {
 
     expect(await ensureKafkaRunning(opts)).toEqual({ brokers, startedHere: true });
 
-    expect(await consumeFromBeginning(kafka, `${GROUP_ID}-after-kill`, 3)).toEqual([
+    expect(await consumeFromBeginning(kafka(), `${GROUP_ID}-after-kill`, 3)).toEqual([
       'before-restart',
       'before-outage',
       'after-outage',

@@ -9,6 +9,12 @@
  * integration tests stop and restart the broker mid-run, so both keep the data (same cluster id,
  * same log dirs) and both are bounded in time.
  *
+ * No client gets in without credentials. Clients authenticate with SASL/SCRAM-SHA-512 and Kafka's
+ * own ACLs (StandardAuthorizer) decide what each principal may do: `dolly` (Dolly's services) reads
+ * and writes, `integrator` only reads Dolly's event topics. The broker itself uses SASL/PLAIN on
+ * the controller listener (KRaft controllers cannot use SCRAM) and between its own components, as
+ * the only super user. The passwords are made at the first start, in <dir>/credentials.json (0600).
+ *
  * Environment: DOLLY_KAFKA_PORT (client port, default 19092; the controller listens on port + 1),
  * DOLLY_KAFKA_DIR (data, logs, pid file; default <repo>/.local/kafka), DOLLY_KAFKA_VERSION (only
  * to re-run the compatibility check against another release; see COMPATIBILITY.md).
@@ -18,7 +24,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import {
+  AclOperationTypes,
+  AclPermissionTypes,
+  AclResourceTypes,
+  type AclEntry,
+  type Admin,
+  Kafka,
+  logLevel,
+  ResourcePatternTypes,
+  type SASLOptions,
+} from 'kafkajs';
+import { allEventTopics } from '../../libs/contracts/src/topics';
 
 /** The newest Kafka release that passes check-kafkajs.ts with kafkajs 2.2.4 (COMPATIBILITY.md). */
 export const KAFKA_VERSION = '4.4.0';
@@ -30,6 +47,27 @@ const JARS_ROOT = path.join(REPO_ROOT, '.local', 'kafka');
 const HEAP_MAX = '384m';
 const BROKER_NODE_ID = 1;
 const POLL_INTERVAL_MS = 100;
+
+/** How clients authenticate to the local broker (kafkajs's name; Kafka's is SCRAM-SHA-512). */
+export const LOCAL_KAFKA_SASL_MECHANISM = 'scram-sha-512';
+const SCRAM_MECHANISM = 'SCRAM-SHA-512';
+/** The consumer groups an integrator may use: its own, named integrator.<anything>. */
+export const INTEGRATOR_GROUP_PREFIX = 'integrator.';
+
+export interface KafkaPrincipal {
+  username: string;
+  password: string;
+}
+
+/** The principals of the local broker, as <dir>/credentials.json holds them. */
+export interface LocalKafkaCredentials {
+  /** Dolly's services: Dolly's topics and consumer groups, topic creation, idempotent producing. */
+  dolly: KafkaPrincipal;
+  /** Integrators: read Dolly's event topics, in consumer groups named integrator.*; never write. */
+  integrator: KafkaPrincipal;
+  /** The broker itself (SASL/PLAIN), the only super user: controller, ACLs and SCRAM users. */
+  broker: KafkaPrincipal;
+}
 
 export interface LocalKafkaOptions {
   /** Data, logs and pid file. Default: env DOLLY_KAFKA_DIR, else <repo>/.local/kafka. */
@@ -59,6 +97,9 @@ interface LocalKafkaConfig {
   logsDir: string;
   pidFile: string;
   propertiesFile: string;
+  credentialsFile: string;
+  /** Client properties of the super user, for Kafka's own tools (--command-config). */
+  adminClientFile: string;
   startTimeoutMs: number;
   stopTimeoutMs: number;
   jvmOptions: string[];
@@ -93,6 +134,8 @@ function resolveKafkaConfig(opts: LocalKafkaOptions = {}): LocalKafkaConfig {
     logsDir: path.join(dir, 'logs'),
     pidFile: path.join(dir, 'broker.pid'),
     propertiesFile: path.join(dir, 'server.properties'),
+    credentialsFile: path.join(dir, 'credentials.json'),
+    adminClientFile: path.join(dir, 'admin-client.properties'),
     startTimeoutMs: opts.startTimeoutMs ?? 60_000,
     stopTimeoutMs: opts.stopTimeoutMs ?? 20_000,
     jvmOptions:
@@ -116,7 +159,10 @@ function parsePort(raw: string | undefined): number | undefined {
 // ---------------------------------------------------------------------------------------------
 // Public API
 
-/** Starts the broker unless this dir's broker already runs; resolves once it answers. */
+/**
+ * Starts the broker unless this dir's broker already runs; resolves once it answers and its
+ * principals can log in with the permissions they should have.
+ */
 export async function ensureKafkaRunning(
   opts: LocalKafkaOptions = {},
 ): Promise<{ brokers: string; startedHere: boolean }> {
@@ -124,20 +170,28 @@ export async function ensureKafkaRunning(
   fs.mkdirSync(config.dir, { recursive: true });
   // Two callers (a dev stack and a test run) may start at once: only one may format and spawn.
   return withLock(lockDir(config), config.startTimeoutMs + 120_000, async () => {
+    const credentials = ensureCredentials(config);
     const running = await brokerPidOf(config);
-    if (running !== undefined) {
+    if (running !== undefined && startedWithAuthentication(config)) {
       assertSamePort(config);
-      await waitUntilReady(config, running);
+      await waitUntilReady(config, running, credentials);
       return { brokers: config.brokers, startedHere: false };
+    }
+    if (running !== undefined) {
+      config.log(
+        `the broker of ${config.dir} (pid ${running}) was started without authentication, before this version: restarting it with SASL and ACLs`,
+      );
+      await stopBroker(config, running);
     }
     fs.rmSync(config.pidFile, { force: true });
     const javaVersion = requireJava();
     await assertPortsFree(config);
     await ensureKafkaJars(opts);
-    writeServerProperties(config);
-    formatStorageOnce(config);
+    writeServerProperties(config, credentials);
+    formatStorageOnce(config, credentials);
     const pid = spawnBroker(config, javaVersion);
-    await waitUntilReady(config, pid);
+    await waitUntilReady(config, pid, credentials);
+    await ensurePrincipals(config, credentials);
     return { brokers: config.brokers, startedHere: true };
   });
 }
@@ -157,19 +211,24 @@ export async function stopKafka(opts: LocalKafkaOptions = {}): Promise<boolean> 
         fs.rmSync(config.pidFile, { force: true });
         return false;
       }
-      signal(pid, 'SIGTERM');
-      if (!(await waitForExit(pid, config.stopTimeoutMs))) {
-        config.log(`broker pid ${pid} ignored SIGTERM for ${config.stopTimeoutMs} ms: killing it`);
-        signal(pid, 'SIGKILL');
-        if (!(await waitForExit(pid, 5_000))) {
-          throw new LocalKafkaError(`broker pid ${pid} survived SIGKILL`);
-        }
-      }
-      fs.rmSync(config.pidFile, { force: true });
-      adoptClassDataArchive(config);
+      await stopBroker(config, pid);
       return true;
     },
   );
+}
+
+/** SIGTERM, then SIGKILL after stopTimeoutMs; the caller holds the start lock. */
+async function stopBroker(config: LocalKafkaConfig, pid: number): Promise<void> {
+  signal(pid, 'SIGTERM');
+  if (!(await waitForExit(pid, config.stopTimeoutMs))) {
+    config.log(`broker pid ${pid} ignored SIGTERM for ${config.stopTimeoutMs} ms: killing it`);
+    signal(pid, 'SIGKILL');
+    if (!(await waitForExit(pid, 5_000))) {
+      throw new LocalKafkaError(`broker pid ${pid} survived SIGKILL`);
+    }
+  }
+  fs.rmSync(config.pidFile, { force: true });
+  adoptClassDataArchive(config);
 }
 
 function lockDir(config: LocalKafkaConfig): string {
@@ -194,21 +253,79 @@ export async function kafkaStatus(opts: LocalKafkaOptions = {}): Promise<KafkaSt
   const pid = await brokerPidOf(config);
   if (pid === undefined) return { state: 'stopped', brokers: config.brokers, dir: config.dir };
   const brokers = runningBrokers(config) ?? config.brokers;
-  const answers = await describeCluster(brokers, 2_000).then(
+  const credentials = startedWithAuthentication(config) ? readCredentials(config) : undefined;
+  const answers = await describeCluster(brokers, 2_000, credentials && superUser(credentials)).then(
     () => true,
     () => false,
   );
   return { state: answers ? 'running' : 'starting', brokers, dir: config.dir, pid };
 }
 
+/** The files of this dir's broker that hold secrets: readable by their owner only. */
+export function localKafkaFiles(opts: LocalKafkaOptions = {}): {
+  /** The principals' user names and passwords (made at the first start). */
+  credentials: string;
+  /** Client properties of the broker's super user, for Kafka's tools (--command-config). */
+  adminClient: string;
+  serverProperties: string;
+} {
+  const config = resolveKafkaConfig(opts);
+  return {
+    credentials: config.credentialsFile,
+    adminClient: config.adminClientFile,
+    serverProperties: config.propertiesFile,
+  };
+}
+
+/** The principals of this dir's broker; it must have started once. */
+export function localKafkaCredentials(opts: LocalKafkaOptions = {}): LocalKafkaCredentials {
+  const config = resolveKafkaConfig(opts);
+  if (!fs.existsSync(config.credentialsFile)) {
+    throw new LocalKafkaError(
+      `no Kafka credentials in ${config.credentialsFile} yet: start the broker first (npm run kafka:start)`,
+    );
+  }
+  return readCredentials(config);
+}
+
+/** What Dolly's apps need in their environment to use this dir's broker as Dolly's principal. */
+export function localKafkaClientEnv(opts: LocalKafkaOptions = {}): Record<string, string> {
+  const config = resolveKafkaConfig(opts);
+  const { dolly } = localKafkaCredentials(opts);
+  return {
+    KAFKA_BROKERS: config.brokers,
+    KAFKA_SASL_MECHANISM: LOCAL_KAFKA_SASL_MECHANISM,
+    KAFKA_SASL_USERNAME: dolly.username,
+    KAFKA_SASL_PASSWORD: dolly.password,
+  };
+}
+
+/**
+ * Lets the integrator principal read the event topics of the installation with this prefix
+ * (DOLLY_KAFKA_PREFIX), as an operator grants read access to an integrator.
+ */
+export async function allowIntegratorToConsume(
+  prefix: string,
+  opts: LocalKafkaOptions = {},
+): Promise<void> {
+  const config = resolveKafkaConfig(opts);
+  const credentials = localKafkaCredentials(opts);
+  await withAdmin(config.brokers, superUser(credentials), (admin) =>
+    admin.createAcls({ acl: integratorAcls(credentials, prefix) }),
+  );
+}
+
 /** Resolves the broker jars with Maven once per version; returns their directory. */
 export async function ensureKafkaJars(opts: LocalKafkaOptions = {}): Promise<string> {
   const config = resolveKafkaConfig(opts);
-  const completeMarker = path.join(config.jarsDir, '.complete');
-  if (fs.existsSync(completeMarker)) return config.jarsDir;
+  // Kafka's own tools (kafka-configs) came later than the broker jars: a dir without them is resolved again.
+  const complete = () =>
+    fs.existsSync(path.join(config.jarsDir, '.complete')) &&
+    fs.existsSync(path.join(config.jarsDir, `kafka-tools-${config.version}.jar`));
+  if (complete()) return config.jarsDir;
   fs.mkdirSync(JARS_ROOT, { recursive: true });
   return withLock(`${config.jarsDir}.lock`, 15 * 60_000, async () => {
-    if (fs.existsSync(completeMarker)) return config.jarsDir;
+    if (complete()) return config.jarsDir;
     requireTool(
       'mvn',
       ['-v'],
@@ -247,20 +364,40 @@ export async function ensureKafkaJars(opts: LocalKafkaOptions = {}): Promise<str
 // ---------------------------------------------------------------------------------------------
 // Configuring, formatting and spawning
 
-function writeServerProperties(config: LocalKafkaConfig): void {
+function writeServerProperties(config: LocalKafkaConfig, credentials: LocalKafkaCredentials): void {
   const listenerHost = '127.0.0.1';
+  const { broker, dolly, integrator } = credentials;
   const properties: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': BROKER_NODE_ID,
     // A static voter set (not KIP-853's dynamic quorum): the controller port may change between
     // runs without re-formatting.
     'controller.quorum.voters': `${BROKER_NODE_ID}@${listenerHost}:${config.controllerPort}`,
-    listeners: `PLAINTEXT://${listenerHost}:${config.port},CONTROLLER://${listenerHost}:${config.controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${listenerHost}:${config.port}`,
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    listeners: `CLIENT://${listenerHost}:${config.port},CONTROLLER://${listenerHost}:${config.controllerPort}`,
+    'advertised.listeners': `CLIENT://${listenerHost}:${config.port}`,
+    // Both listeners demand SASL: nothing answers a client that has no credentials.
+    'listener.security.protocol.map': 'CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
+    'inter.broker.listener.name': 'CLIENT',
     'log.dirs': config.dataDir,
+
+    // Clients log in with SCRAM (users in the cluster metadata, made at format time), Dolly's apps
+    // among them. The broker's own principal logs in with PLAIN against this file's password:
+    // KRaft controllers cannot use SCRAM, and the broker must log in before any SCRAM user exists
+    // (an upgraded data dir). On this loopback-only listener PLAIN also takes Dolly's and the
+    // integrator's passwords: librdkafka before 2.6.1 (Debian 12's kcat) fails SCRAM against
+    // Kafka 4 (its client-final nonce, librdkafka#4895), and PLAIN is what it can use.
+    'sasl.enabled.mechanisms': `${SCRAM_MECHANISM},PLAIN`,
+    'listener.name.client.scram-sha-512.sasl.jaas.config':
+      'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.client.plain.sasl.jaas.config': plainLogin(broker, [broker, dolly, integrator]),
+    'listener.name.controller.sasl.enabled.mechanisms': 'PLAIN',
+    'listener.name.controller.plain.sasl.jaas.config': plainLogin(broker, [broker]),
+    'sasl.mechanism.inter.broker.protocol': 'PLAIN',
+    'sasl.mechanism.controller.protocol': 'PLAIN',
+    'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'super.users': `User:${credentials.broker.username}`,
+    'allow.everyone.if.no.acl.found': false,
 
     // One broker: every replication factor and ISR is 1, or internal topics never get created.
     'default.replication.factor': 1,
@@ -300,16 +437,44 @@ function writeServerProperties(config: LocalKafkaConfig): void {
   const text = Object.entries(properties)
     .map(([key, value]) => `${key}=${value}`)
     .join('\n');
-  fs.writeFileSync(
+  // It holds the broker's password: its owner's eyes only, like credentials.json.
+  writePrivateFile(
     config.propertiesFile,
     `# Written by tools/kafka/local-kafka.ts at every start; edit that file instead.\n${text}\n`,
   );
+  writePrivateFile(
+    config.adminClientFile,
+    [
+      `# The broker's own principal (a super user) for Kafka's tools: --command-config ${config.adminClientFile}`,
+      `bootstrap.servers=${config.brokers}`,
+      'security.protocol=SASL_PLAINTEXT',
+      'sasl.mechanism=PLAIN',
+      `sasl.jaas.config=${plainLogin(broker, [])}`,
+      '',
+    ].join('\n'),
+  );
 }
 
-function formatStorageOnce(config: LocalKafkaConfig): void {
+/** A JAAS line for SASL/PLAIN: who logs in, and (on a listener) whom it accepts. */
+function plainLogin(login: KafkaPrincipal, accepted: KafkaPrincipal[]): string {
+  const users = accepted.map((user) => ` user_${user.username}="${user.password}"`).join('');
+  return `org.apache.kafka.common.security.plain.PlainLoginModule required username="${login.username}" password="${login.password}"${users};`;
+}
+
+/** True when the running broker's server.properties (written when it started) demands SASL. */
+function startedWithAuthentication(config: LocalKafkaConfig): boolean {
+  return /^sasl\.enabled\.mechanisms=/m.test(readIfExists(config.propertiesFile));
+}
+
+function formatStorageOnce(config: LocalKafkaConfig, credentials: LocalKafkaCredentials): void {
   if (fs.existsSync(path.join(config.dataDir, 'meta.properties'))) return;
   const clusterId = newClusterId();
   config.log(`formatting KRaft storage in ${config.dataDir} (cluster id ${clusterId})`);
+  // The SCRAM users go into the first metadata records (KIP-900): they can log in at the first start.
+  const scramUsers = [credentials.dolly, credentials.integrator].flatMap((principal) => [
+    '--add-scram',
+    `${SCRAM_MECHANISM}=[name=${principal.username},password=${principal.password}]`,
+  ]);
   fs.mkdirSync(config.logsDir, { recursive: true });
   const result = spawnSync(
     'java',
@@ -324,6 +489,7 @@ function formatStorageOnce(config: LocalKafkaConfig): void {
       clusterId,
       '--config',
       config.propertiesFile,
+      ...scramUsers,
     ],
     { cwd: config.dir, encoding: 'utf8', timeout: 60_000 },
   );
@@ -342,6 +508,248 @@ function newClusterId(): string {
     // Kafka's own generator skips ids starting with '-': a command line would read them as flags.
     if (!id.startsWith('-')) return id;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Principals: credentials, SCRAM users and ACLs
+
+/** The credentials of this dir, made at its first start: random passwords, readable by the owner only. */
+function ensureCredentials(config: LocalKafkaConfig): LocalKafkaCredentials {
+  if (fs.existsSync(config.credentialsFile)) {
+    fs.chmodSync(config.credentialsFile, 0o600);
+    return readCredentials(config);
+  }
+  const principal = (username: string): KafkaPrincipal => ({
+    username,
+    password: randomBytes(24).toString('hex'),
+  });
+  const credentials: LocalKafkaCredentials = {
+    dolly: principal('dolly'),
+    integrator: principal('integrator'),
+    broker: principal('broker'),
+  };
+  writePrivateFile(config.credentialsFile, `${JSON.stringify(credentials, null, 2)}\n`);
+  return credentials;
+}
+
+function readCredentials(config: LocalKafkaConfig): LocalKafkaCredentials {
+  let credentials: Partial<Record<keyof LocalKafkaCredentials, Partial<KafkaPrincipal>>>;
+  try {
+    credentials = JSON.parse(fs.readFileSync(config.credentialsFile, 'utf8')) as typeof credentials;
+  } catch (error) {
+    throw new LocalKafkaError(
+      `cannot read the Kafka credentials in ${config.credentialsFile} (${error instanceof Error ? error.message : String(error)}): delete the file and start the broker again to make new ones`,
+    );
+  }
+  for (const name of ['dolly', 'integrator', 'broker'] as const) {
+    const principal = credentials[name];
+    if (typeof principal?.username !== 'string' || typeof principal.password !== 'string') {
+      throw new LocalKafkaError(
+        `${config.credentialsFile} has no user name and password for "${name}": delete the file and start the broker again to make new ones`,
+      );
+    }
+  }
+  return credentials as LocalKafkaCredentials;
+}
+
+/** Written through a private temporary file and renamed: never readable by others, never half-written. */
+function writePrivateFile(file: string, content: string): void {
+  const scratch = `${file}.${randomBytes(4).toString('hex')}.partial`;
+  fs.writeFileSync(scratch, content, { mode: 0o600 });
+  fs.renameSync(scratch, file);
+}
+
+function superUser(credentials: LocalKafkaCredentials): SASLOptions {
+  return { mechanism: 'plain', ...credentials.broker };
+}
+
+function scram(principal: KafkaPrincipal): SASLOptions {
+  return { mechanism: LOCAL_KAFKA_SASL_MECHANISM, ...principal };
+}
+
+/**
+ * Makes sure the principals can log in and do what they should: grants the ACLs (granting an ACL
+ * that exists changes nothing), then logs in as each SCRAM user. A data dir formatted before the
+ * broker had authentication has no SCRAM users (and one whose credentials.json was replaced has
+ * other passwords): those are set through the Admin API with Kafka's own kafka-configs, so the
+ * topics, offsets and cluster id stay as they were.
+ */
+async function ensurePrincipals(
+  config: LocalKafkaConfig,
+  credentials: LocalKafkaCredentials,
+): Promise<void> {
+  // ACLs are not needed to log in: both at once, as every start waits for this.
+  const [, refused] = await Promise.all([
+    withAdmin(config.brokers, superUser(credentials), (admin) =>
+      admin.createAcls({ acl: localAcls(credentials) }),
+    ),
+    principalsRefused(config, [credentials.dolly, credentials.integrator]),
+  ]);
+  if (refused.length === 0) return;
+  config.log(
+    `the data in ${config.dataDir} predates authentication (or credentials.json was replaced): adding the SCRAM users ${refused.map((p) => p.username).join(', ')} with Kafka's kafka-configs`,
+  );
+  for (const principal of refused) {
+    // The password goes in a private file, not on a command line that `ps` shows. In a file the
+    // value has no brackets (on the command line it is SCRAM-SHA-512=[password=...]).
+    const configFile = path.join(config.dir, `scram-${principal.username}.properties`);
+    writePrivateFile(configFile, `${SCRAM_MECHANISM}=password=${principal.password}\n`);
+    try {
+      const result = await runKafkaTool(
+        configCommandClass(config.version),
+        [
+          '--bootstrap-server',
+          config.brokers,
+          '--command-config',
+          config.adminClientFile,
+          '--alter',
+          '--entity-type',
+          'users',
+          '--entity-name',
+          principal.username,
+          '--add-config-file',
+          configFile,
+        ],
+        config,
+      );
+      if (result.code !== 0) {
+        throw new LocalKafkaError(
+          `kafka-configs could not set the SCRAM user ${principal.username} (exit ${result.code}):\n${lastLines(result.output, 15).split(principal.password).join('***')}`,
+        );
+      }
+    } finally {
+      fs.rmSync(configFile, { force: true });
+    }
+  }
+  // A new SCRAM credential reaches the broker's cache through the metadata log: moments, not more.
+  const deadline = Date.now() + 15_000;
+  let stillRefused = refused;
+  while (stillRefused.length > 0 && Date.now() < deadline) {
+    await sleep(POLL_INTERVAL_MS);
+    stillRefused = await principalsRefused(config, refused);
+  }
+  if (stillRefused.length > 0) {
+    throw new LocalKafkaError(
+      `the broker still refuses ${stillRefused.map((p) => p.username).join(', ')} after kafka-configs set their SCRAM credentials; see ${brokerLogHint(config)}`,
+    );
+  }
+}
+
+/** The principals whose SCRAM login the broker refuses; any other failure is an error. */
+async function principalsRefused(
+  config: LocalKafkaConfig,
+  principals: KafkaPrincipal[],
+): Promise<KafkaPrincipal[]> {
+  const refused = await Promise.all(
+    principals.map((principal) =>
+      describeCluster(config.brokers, 5_000, scram(principal)).then(
+        () => false,
+        (error: unknown) => {
+          if (isAuthenticationFailure(error)) return true;
+          throw error;
+        },
+      ),
+    ),
+  );
+  return principals.filter((_, i) => refused[i]);
+}
+
+function isAuthenticationFailure(error: unknown): boolean {
+  for (
+    let cause = error;
+    cause instanceof Error;
+    cause = (cause as { originalError?: unknown }).originalError
+  ) {
+    if (cause.name === 'KafkaJSSASLAuthenticationError') return true;
+  }
+  return false;
+}
+
+function configCommandClass(version: string): string {
+  // Kafka 4.0 moved kafka-configs from the Scala core to the tools module.
+  return version.startsWith('3.')
+    ? 'kafka.admin.ConfigCommand'
+    : 'org.apache.kafka.tools.ConfigCommand';
+}
+
+/**
+ * Who may do what on the local broker. It is Dolly's own broker, where each test file's
+ * installation has topics and groups of its own prefix (DOLLY_KAFKA_PREFIX): Dolly's principal
+ * gets every topic and group, not `dolly.`-prefixed ones only. The integrator reads the event
+ * topics of the unprefixed installation (`npm start`'s); allowIntegratorToConsume adds a prefix's.
+ */
+function localAcls(credentials: LocalKafkaCredentials): AclEntry[] {
+  const dolly = `User:${credentials.dolly.username}`;
+  return [
+    ...allow(dolly, AclResourceTypes.TOPIC, '*', ResourcePatternTypes.LITERAL, [
+      AclOperationTypes.ALL,
+    ]),
+    ...allow(dolly, AclResourceTypes.GROUP, '*', ResourcePatternTypes.LITERAL, [
+      AclOperationTypes.ALL,
+    ]),
+    // Creating topics, reading the cluster's metadata, and the idempotent producer's id.
+    ...allow(dolly, AclResourceTypes.CLUSTER, 'kafka-cluster', ResourcePatternTypes.LITERAL, [
+      AclOperationTypes.CREATE,
+      AclOperationTypes.DESCRIBE,
+      AclOperationTypes.IDEMPOTENT_WRITE,
+    ]),
+    ...integratorAcls(credentials, ''),
+  ];
+}
+
+function integratorAcls(credentials: LocalKafkaCredentials, prefix: string): AclEntry[] {
+  const integrator = `User:${credentials.integrator.username}`;
+  return [
+    ...allEventTopics(prefix).flatMap((topic) =>
+      allow(integrator, AclResourceTypes.TOPIC, topic, ResourcePatternTypes.LITERAL, [
+        AclOperationTypes.READ,
+        AclOperationTypes.DESCRIBE,
+      ]),
+    ),
+    ...allow(
+      integrator,
+      AclResourceTypes.GROUP,
+      INTEGRATOR_GROUP_PREFIX,
+      ResourcePatternTypes.PREFIXED,
+      [AclOperationTypes.READ, AclOperationTypes.DESCRIBE],
+    ),
+  ];
+}
+
+function allow(
+  principal: string,
+  resourceType: AclResourceTypes,
+  resourceName: string,
+  resourcePatternType: ResourcePatternTypes,
+  operations: AclOperationTypes[],
+): AclEntry[] {
+  return operations.map((operation) => ({
+    principal,
+    host: '*',
+    resourceType,
+    resourceName,
+    resourcePatternType,
+    operation,
+    permissionType: AclPermissionTypes.ALLOW,
+  }));
+}
+
+/** Runs one of Kafka's own command-line tools (kafka-configs, kafka-acls...) from the jars. */
+export async function runKafkaTool(
+  mainClass: string,
+  args: string[],
+  opts: LocalKafkaOptions | LocalKafkaConfig = {},
+): Promise<{ code: number; output: string }> {
+  const config = 'jarsDir' in opts ? opts : resolveKafkaConfig(opts);
+  await ensureKafkaJars({ version: config.version });
+  const logging = config.version.startsWith('3.')
+    ? loggingJvmArgs(config)
+    : [`-Dlog4j2.configurationFile=${path.join(__dirname, 'log4j2-tools.xml')}`];
+  return run(
+    'java',
+    ['-XX:TieredStopAtLevel=1', ...logging, '-cp', classPath(config), mainClass, ...args],
+    config.dir,
+  );
 }
 
 function spawnBroker(config: LocalKafkaConfig, javaVersion: string): number {
@@ -534,7 +942,11 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return !processAlive(pid);
 }
 
-async function waitUntilReady(config: LocalKafkaConfig, pid: number): Promise<void> {
+async function waitUntilReady(
+  config: LocalKafkaConfig,
+  pid: number,
+  credentials: LocalKafkaCredentials,
+): Promise<void> {
   const brokers = runningBrokers(config) ?? config.brokers;
   const deadline = Date.now() + config.startTimeoutMs;
   let lastError = 'no answer yet';
@@ -546,9 +958,14 @@ async function waitUntilReady(config: LocalKafkaConfig, pid: number): Promise<vo
     }
     if (await portAnswers(config.port)) {
       try {
-        await describeCluster(brokers, 3_000);
+        await describeCluster(brokers, 3_000, superUser(credentials));
         return;
       } catch (error) {
+        if (isAuthenticationFailure(error)) {
+          throw new LocalKafkaError(
+            `the Kafka broker pid ${pid} on ${brokers} refuses the broker password in ${config.credentialsFile} (was the file replaced while it ran?): restart it with npm run kafka:stop && npm run kafka:start`,
+          );
+        }
         lastError = error instanceof Error ? error.message : String(error);
       }
     }
@@ -561,7 +978,7 @@ async function waitUntilReady(config: LocalKafkaConfig, pid: number): Promise<vo
 
 /** The brokers a running broker was started with: the port in its server.properties. */
 function runningBrokers(config: LocalKafkaConfig): string | undefined {
-  const match = /^advertised\.listeners=PLAINTEXT:\/\/([^,\s]+)$/m.exec(
+  const match = /^advertised\.listeners=[A-Z_]+:\/\/([^,\s]+)$/m.exec(
     readIfExists(config.propertiesFile),
   );
   return match?.[1];
@@ -586,10 +1003,35 @@ async function assertPortsFree(config: LocalKafkaConfig): Promise<void> {
   }
 }
 
-async function describeCluster(brokers: string, timeoutMs: number): Promise<void> {
+async function describeCluster(
+  brokers: string,
+  timeoutMs: number,
+  sasl: SASLOptions | undefined,
+): Promise<void> {
+  await withAdmin(
+    brokers,
+    sasl,
+    async (admin) => {
+      const cluster = await admin.describeCluster();
+      // The controller id is only known once the broker has registered with the KRaft quorum.
+      if (cluster.brokers.length === 0 || cluster.controller === null || cluster.controller < 0) {
+        throw new Error('broker has not registered with the controller yet');
+      }
+    },
+    timeoutMs,
+  );
+}
+
+async function withAdmin<T>(
+  brokers: string,
+  sasl: SASLOptions | undefined,
+  action: (admin: Admin) => Promise<T>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const kafka = new Kafka({
     clientId: 'dolly-local-kafka',
     brokers: [brokers],
+    ...(sasl ? { sasl } : {}),
     connectionTimeout: timeoutMs,
     requestTimeout: timeoutMs,
     retry: { retries: 0 },
@@ -599,11 +1041,7 @@ async function describeCluster(brokers: string, timeoutMs: number): Promise<void
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    // The controller id is only known once the broker has registered with the KRaft quorum.
-    if (cluster.brokers.length === 0 || cluster.controller === null || cluster.controller < 0) {
-      throw new Error('broker has not registered with the controller yet');
-    }
+    return await action(admin);
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

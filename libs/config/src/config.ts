@@ -3,12 +3,29 @@
  * 127.0.0.1:5432 as postgres, and the project's own Kafka broker on 127.0.0.1:19092.
  */
 import { delimiter, isAbsolute, normalize } from 'node:path';
+import { readFileSync } from 'node:fs';
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/dolly';
 export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:19092';
 
 export const APP_NAMES = ['api', 'projector', 'worker'] as const;
 export type AppName = (typeof APP_NAMES)[number];
+/** The SASL mechanisms kafkajs speaks with a user name and password. */
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+export interface KafkaSaslSettings {
+  mechanism: KafkaSaslMechanism;
+  username: string;
+  password: string;
+}
+
+/** TLS to the brokers, PEM contents; without `ca` the system's trusted CAs apply. */
+export interface KafkaTlsSettings {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
 
 export interface DollyConfig {
   /** What this app connects with (DATABASE_URL); for `npm start` and `npm run migrate`, the server and database. */
@@ -20,6 +37,10 @@ export interface DollyConfig {
   /** `npm start`: each app's own connection (DOLLY_API_DATABASE_URL, ...); unset: its login role. */
   appDatabaseUrls: Partial<Record<AppName, string>>;
   kafkaBrokers: string[];
+  /** SASL authentication to Kafka: KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD. */
+  kafkaSasl?: KafkaSaslSettings;
+  /** TLS to Kafka: KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE. */
+  kafkaTls?: KafkaTlsSettings;
   /** Prepended to every topic and consumer group: lets installations and test runs share a broker. */
   kafkaPrefix: string;
   /** Whether KAFKA_BROKERS / DATABASE_URL came from the environment (external services). */
@@ -75,6 +96,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
       }),
     ),
     kafkaBrokers: brokers,
+    ...loadKafkaSecurity(env),
     kafkaPrefix: env.DOLLY_KAFKA_PREFIX ?? '',
     externalKafka: Boolean(env.KAFKA_BROKERS),
     externalDatabase: Boolean(env.DATABASE_URL),
@@ -84,4 +106,127 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
   };
+}
+
+/**
+ * SASL and TLS to Kafka. Every problem is reported at once, in one error: a service that will not
+ * start should say everything that is wrong with its settings the first time.
+ */
+function loadKafkaSecurity(env: NodeJS.ProcessEnv): {
+  kafkaSasl?: KafkaSaslSettings;
+  kafkaTls?: KafkaTlsSettings;
+} {
+  const problems: string[] = [];
+  const kafkaSasl = loadKafkaSasl(env, problems);
+  const kafkaTls = loadKafkaTls(env, problems);
+  if (problems.length > 0) {
+    throw new Error(`Kafka settings are not valid:\n- ${problems.join('\n- ')}`);
+  }
+  return {
+    ...(kafkaSasl ? { kafkaSasl } : {}),
+    ...(kafkaTls ? { kafkaTls } : {}),
+  };
+}
+
+function loadKafkaSasl(env: NodeJS.ProcessEnv, problems: string[]): KafkaSaslSettings | undefined {
+  const rawMechanism = env.KAFKA_SASL_MECHANISM ?? '';
+  const username = secret(env, 'KAFKA_SASL_USERNAME', problems);
+  const password = secret(env, 'KAFKA_SASL_PASSWORD', problems);
+  if (rawMechanism === '') {
+    const given = [
+      ['KAFKA_SASL_USERNAME', username],
+      ['KAFKA_SASL_PASSWORD', password],
+    ].filter(([, value]) => value !== undefined);
+    if (given.length > 0) {
+      problems.push(
+        `${given.map(([name]) => name).join(' and ')} ${given.length > 1 ? 'are' : 'is'} set but KAFKA_SASL_MECHANISM is not: set it to ${KAFKA_SASL_MECHANISMS.join(', ')}`,
+      );
+    }
+    return undefined;
+  }
+  const mechanism = KAFKA_SASL_MECHANISMS.find((known) => known === rawMechanism.toLowerCase());
+  if (!mechanism) {
+    problems.push(
+      `KAFKA_SASL_MECHANISM must be one of ${KAFKA_SASL_MECHANISMS.join(', ')}, not '${rawMechanism}'`,
+    );
+  }
+  if (username === undefined) {
+    problems.push(`KAFKA_SASL_USERNAME or KAFKA_SASL_USERNAME_FILE is required with SASL`);
+  }
+  if (password === undefined) {
+    problems.push(`KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required with SASL`);
+  }
+  if (!mechanism || username === undefined || password === undefined) return undefined;
+  return { mechanism, username, password };
+}
+
+/** NAME, or the contents of the file NAME_FILE (for secrets mounted as files), trailing newlines off. */
+function secret(env: NodeJS.ProcessEnv, name: string, problems: string[]): string | undefined {
+  const direct = env[name] || undefined;
+  const fileName = `${name}_FILE`;
+  const file = env[fileName] || undefined;
+  if (direct !== undefined && file !== undefined) {
+    problems.push(`set ${name} or ${fileName}, not both`);
+    return undefined;
+  }
+  if (file === undefined) return direct;
+  const contents = readSettingFile(fileName, file, problems)?.replace(/[\r\n]+$/, '');
+  if (contents === '') {
+    problems.push(`${fileName}: ${file} is empty`);
+    return undefined;
+  }
+  return contents;
+}
+
+function readSettingFile(name: string, file: string, problems: string[]): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    problems.push(`${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code})`);
+    return undefined;
+  }
+}
+
+const KAFKA_SSL_VALUES: Record<string, boolean | undefined> = {
+  true: true,
+  '1': true,
+  false: false,
+  '0': false,
+  '': undefined,
+};
+
+const TLS_FILES = {
+  ca: 'KAFKA_SSL_CA_FILE',
+  cert: 'KAFKA_SSL_CERT_FILE',
+  key: 'KAFKA_SSL_KEY_FILE',
+} as const;
+
+function loadKafkaTls(env: NodeJS.ProcessEnv, problems: string[]): KafkaTlsSettings | undefined {
+  const rawSsl = (env.KAFKA_SSL ?? '').toLowerCase();
+  if (!Object.hasOwn(KAFKA_SSL_VALUES, rawSsl)) {
+    problems.push(`KAFKA_SSL must be true or false, not '${env.KAFKA_SSL}'`);
+    return undefined;
+  }
+  const ssl = KAFKA_SSL_VALUES[rawSsl];
+  const given = Object.values(TLS_FILES).filter((name) => env[name]);
+  if (ssl === false && given.length > 0) {
+    problems.push(
+      `${given.join(', ')} ${given.length > 1 ? 'are' : 'is'} set but KAFKA_SSL is false: unset ${given.length > 1 ? 'them' : 'it'} or set KAFKA_SSL=true`,
+    );
+  }
+  if (Boolean(env[TLS_FILES.cert]) !== Boolean(env[TLS_FILES.key])) {
+    problems.push(
+      `${TLS_FILES.cert} and ${TLS_FILES.key} go together: a client certificate needs its key`,
+    );
+  }
+  // A CA or a client certificate only means anything over TLS: giving one turns TLS on.
+  if (ssl === false || (ssl === undefined && given.length === 0)) return undefined;
+  const tls: KafkaTlsSettings = {};
+  for (const [field, name] of Object.entries(TLS_FILES) as [keyof KafkaTlsSettings, string][]) {
+    const file = env[name];
+    if (!file) continue;
+    const contents = readSettingFile(name, file, problems);
+    if (contents !== undefined) tls[field] = contents;
+  }
+  return tls;
 }

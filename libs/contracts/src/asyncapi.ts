@@ -1,6 +1,6 @@
 import { EVENT_CATALOG } from './event-catalog';
 import { ceType, dataSchemaUri } from './cloud-events';
-import { EVENT_TOPIC_PARTITIONS, STREAM_TYPES, eventTopic } from './topics';
+import { EVENT_TOPIC_PARTITIONS, STREAM_TYPES, allEventTopics, eventTopic } from './topics';
 
 /** A schema as published: plain JSON, without TypeBox's symbols. */
 export function publishedSchema(schema: unknown): Record<string, unknown> {
@@ -80,15 +80,47 @@ const cloudEventsHeaders = (type: string, version: number) => ({
   },
 });
 
+/** How clients log in to the brokers: the SASL mechanism (kafkajs's names), and whether over TLS. */
+export interface AsyncApiKafkaSecurity {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  tls?: boolean;
+}
+
+/** Dolly's own brokers (the local one, docker compose): SASL/SCRAM-SHA-512, no TLS. */
+export const DOLLY_BROKER_SECURITY: AsyncApiKafkaSecurity = { mechanism: 'scram-sha-512' };
+
+const SECURITY_SCHEME_TYPES = {
+  plain: 'plain',
+  'scram-sha-256': 'scramSha256',
+  'scram-sha-512': 'scramSha512',
+} as const;
+
+const SECURITY_SCHEME = 'kafkaPrincipal';
+
+function securityScheme(security: AsyncApiKafkaSecurity, prefix: string): Record<string, unknown> {
+  return {
+    type: SECURITY_SCHEME_TYPES[security.mechanism],
+    description:
+      `SASL/${security.mechanism.toUpperCase()}${security.tls ? ' over TLS' : ''} with the user name and password of a Kafka principal; ` +
+      "Kafka's own ACLs decide what each principal may do. Dolly's own principal (dolly) reads and writes Dolly's topics: " +
+      'only Dolly writes them. An integrator gets a read-only principal from Dolly’s operator: it may read and describe ' +
+      `the event topics (${allEventTopics(prefix).join(', ')}) and keep offsets in consumer groups of its own ` +
+      '(named integrator.* on Dolly’s own brokers); it cannot produce, and sees no other topic.',
+  };
+}
+
 /**
  * The AsyncAPI 3.0 document of Dolly's topics: every event type and schema version, with its
- * CloudEvents headers, so another service can consume without Dolly's code.
+ * CloudEvents headers, so another service can consume without Dolly's code; and how to log in
+ * (`security`: the brokers' SASL mechanism, DOLLY_BROKER_SECURITY unless given; null: none).
  */
 export function asyncApiDocument(options: {
   version: string;
   brokers: string[];
   prefix?: string;
+  security?: AsyncApiKafkaSecurity | null;
 }): Record<string, unknown> {
+  const security = options.security === undefined ? DOLLY_BROKER_SECURITY : options.security;
   const messages: Record<string, unknown> = {};
   const channels: Record<string, unknown> = {};
   const operations: Record<string, unknown> = {};
@@ -156,11 +188,27 @@ export function asyncApiDocument(options: {
     servers: Object.fromEntries(
       options.brokers.map((host, i) => [
         `broker${i}`,
-        { host, protocol: 'kafka', protocolVersion: '3.9' },
+        {
+          host,
+          protocol: security?.tls ? 'kafka-secure' : 'kafka',
+          protocolVersion: '3.9',
+          ...(security
+            ? { security: [{ $ref: `#/components/securitySchemes/${SECURITY_SCHEME}` }] }
+            : {}),
+        },
       ]),
     ),
     channels,
     operations,
-    components: { messages },
+    components: {
+      messages,
+      ...(security
+        ? {
+            securitySchemes: {
+              [SECURITY_SCHEME]: securityScheme(security, options.prefix ?? ''),
+            },
+          }
+        : {}),
+    },
   };
 }

@@ -202,7 +202,7 @@ describe('outbox relay', () => {
     afterAll(() => broker.destroy(), 60_000);
 
     it('keeps commands succeeding, holds events in the outbox, and delivers them all once, in order, when Kafka is back', async () => {
-      const kafka = testKafka(broker.brokers);
+      const kafka = testKafka(broker.env);
       const prefix = await freshTopics(kafka);
       const relay = relayTo(kafka, prefix);
       relay.start();

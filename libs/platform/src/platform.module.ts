@@ -2,7 +2,7 @@ import { type DynamicModule, Global, Inject, Module, type OnModuleInit } from '@
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { type DollyConfig, loadConfig } from '@dolly/config';
-import { createKafka } from '@dolly/messaging';
+import { createKafka, kafkaConnection } from '@dolly/messaging';
 import { dataSourceOptions } from '@dolly/persistence';
 import type { Kafka } from 'kafkajs';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
@@ -107,7 +107,7 @@ export class PlatformModule {
           useFactory: (dollyConfig: DollyConfig, logger: PinoLogger): Kafka => {
             logger.setContext('kafka');
             return createKafka({
-              brokers: dollyConfig.kafkaBrokers,
+              ...kafkaConnection(dollyConfig),
               clientId: `dolly-${options.service}`,
               log: (level, message, extra) => logger[level](extra, message),
             });

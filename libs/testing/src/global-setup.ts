@@ -25,7 +25,7 @@ export default async function globalSetup(): Promise<void> {
   const services = globalThis.dollyTestServices;
   // Test workers start after this and inherit the environment.
   process.env.DATABASE_URL = services.databaseUrl;
-  process.env.KAFKA_BROKERS = services.kafkaBrokers;
+  Object.assign(process.env, services.kafkaEnv);
 
   const admin = new Client({ connectionString: withDatabase(serverUrl(), 'postgres') });
   await admin.connect();

@@ -1,15 +1,28 @@
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RecordedEvent, fromKafkaMessage } from '@dolly/contracts';
-import { createKafka } from '@dolly/messaging';
+import { loadConfig } from '@dolly/config';
+import { createKafka, kafkaConnection } from '@dolly/messaging';
 import type { Kafka } from 'kafkajs';
-import { ensureKafkaRunning, stopKafka } from '../../../tools/kafka/local-kafka';
+import {
+  ensureKafkaJars,
+  ensureKafkaRunning,
+  localKafkaClientEnv,
+  runKafkaTool,
+  stopKafka,
+} from '../../../tools/kafka/local-kafka';
 
-export function testKafka(brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092'): Kafka {
-  return createKafka({ brokers: brokers.split(','), clientId: 'dolly-test' });
+/**
+ * A client as Dolly's apps make one from the environment (KAFKA_BROKERS, KAFKA_SASL_*): the
+ * suites' global setup puts the local broker and Dolly's principal there; an IsolatedKafka's
+ * `env` is another broker's.
+ */
+export function testKafka(env: NodeJS.ProcessEnv = process.env): Kafka {
+  return createKafka({ ...kafkaConnection(loadConfig(env)), clientId: 'dolly-test' });
 }
 
 export const uniquePrefix = () => `t${randomBytes(4).toString('hex')}.`;
@@ -59,6 +72,11 @@ export class IsolatedKafka {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** KAFKA_BROKERS and Dolly's principal on this broker: for DollyStack.start and testKafka. */
+  get env(): Record<string, string> {
+    return localKafkaClientEnv({ dir: this.dir, port: this.port });
+  }
+
   async start(): Promise<void> {
     await ensureKafkaRunning({ dir: this.dir, port: this.port });
   }
@@ -70,6 +88,95 @@ export class IsolatedKafka {
   async destroy(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A broker configured by the test itself, on the local broker's jars, for what
+ * tools/kafka/local-kafka.ts never configures (a broker from before authentication, TLS): its
+ * storage formatted (with these SCRAM users), the JVM started; `ready` says when it answers.
+ */
+export class CustomKafka {
+  private constructor(
+    readonly dir: string,
+    private readonly broker: ChildProcess,
+  ) {}
+
+  static async start(options: {
+    dir: string;
+    properties: Record<string, string | number>;
+    /** SCRAM-SHA-512 users, bootstrapped at format time (kafka-storage --add-scram). */
+    scramUsers?: { username: string; password: string }[];
+    /** Extra JVM options (a JAAS file...). */
+    jvmOptions?: string[];
+    ready: () => Promise<boolean>;
+  }): Promise<CustomKafka> {
+    const { dir } = options;
+    const propertiesFile = join(dir, 'server.properties');
+    writeFileSync(
+      propertiesFile,
+      Object.entries({ 'log.dirs': join(dir, 'data'), ...options.properties })
+        .map(([key, value]) => `${key}=${value}\n`)
+        .join(''),
+    );
+    const format = await runKafkaTool(
+      'kafka.tools.StorageTool',
+      [
+        'format',
+        '--cluster-id',
+        // A Kafka Uuid (16 bytes, base64url); one starting with '-' would read as an option.
+        `A${randomBytes(16).toString('base64url').slice(1)}`,
+        '--config',
+        propertiesFile,
+        ...(options.scramUsers ?? []).flatMap(({ username, password }) => [
+          '--add-scram',
+          `SCRAM-SHA-512=[name=${username},password=${password}]`,
+        ]),
+      ],
+      { dir },
+    );
+    if (format.code !== 0) throw new Error(`kafka-storage format failed:\n${format.output}`);
+    const jars = await ensureKafkaJars();
+    const classPath = readdirSync(jars)
+      .filter((file) => file.endsWith('.jar'))
+      .sort()
+      .map((file) => join(jars, file))
+      .join(':');
+    const logsDir = join(dir, 'logs');
+    mkdirSync(logsDir, { recursive: true });
+    const broker = spawn(
+      'java',
+      [
+        '-Xmx256m',
+        '-XX:TieredStopAtLevel=1',
+        `-Dkafka.logs.dir=${logsDir}`,
+        `-Dlog4j2.configurationFile=${join(__dirname, '..', '..', '..', 'tools', 'kafka', 'log4j2.xml')}`,
+        ...(options.jvmOptions ?? []),
+        '-cp',
+        classPath,
+        'kafka.Kafka',
+        propertiesFile,
+      ],
+      { stdio: 'ignore' },
+    );
+    const kafka = new CustomKafka(dir, broker);
+    const deadline = Date.now() + 60_000;
+    while (!(await options.ready())) {
+      if (broker.exitCode !== null || Date.now() > deadline) {
+        kafka.kill();
+        throw new Error(`the broker in ${dir} did not answer within 60 s; see ${logsDir}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    return kafka;
+  }
+
+  get pid(): number {
+    return this.broker.pid!;
+  }
+
+  kill(): void {
+    if (this.broker.exitCode === null) this.broker.kill('SIGKILL');
   }
 }
 

@@ -22,6 +22,10 @@ export class ContractsController {
       version,
       brokers: this.config.kafkaBrokers,
       prefix: this.config.kafkaPrefix,
+      // How this installation's brokers want clients to log in: as Dolly itself does.
+      security: this.config.kafkaSasl
+        ? { mechanism: this.config.kafkaSasl.mechanism, tls: this.config.kafkaTls !== undefined }
+        : null,
     });
   }
 

@@ -1,0 +1,149 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from './config';
+
+describe('Kafka authentication and TLS settings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dolly-config-spec-'));
+  const file = (name: string, content: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    return path;
+  };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const brokers = { KAFKA_BROKERS: 'kafka-1:9092,kafka-2:9092' };
+
+  it('connects without SASL or TLS when none is set', () => {
+    const config = loadConfig(brokers);
+
+    expect(config.kafkaSasl).toBeUndefined();
+    expect(config.kafkaTls).toBeUndefined();
+  });
+
+  it('reads the SASL mechanism (any case), user name and password', () => {
+    const config = loadConfig({
+      ...brokers,
+      KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+      KAFKA_SASL_USERNAME: 'dolly',
+      KAFKA_SASL_PASSWORD: 's3cret',
+    });
+
+    expect(config.kafkaSasl).toEqual({
+      mechanism: 'scram-sha-512',
+      username: 'dolly',
+      password: 's3cret',
+    });
+  });
+
+  it('reads the user name and password from files, without the final newline', () => {
+    const config = loadConfig({
+      ...brokers,
+      KAFKA_SASL_MECHANISM: 'scram-sha-256',
+      KAFKA_SASL_USERNAME_FILE: file('user', 'dolly\n'),
+      KAFKA_SASL_PASSWORD_FILE: file('password', 'from a file\n'),
+    });
+
+    expect(config.kafkaSasl).toEqual({
+      mechanism: 'scram-sha-256',
+      username: 'dolly',
+      password: 'from a file',
+    });
+  });
+
+  it('refuses a mechanism kafkajs does not speak, and names the ones it does', () => {
+    expect(() =>
+      loadConfig({
+        ...brokers,
+        KAFKA_SASL_MECHANISM: 'GSSAPI',
+        KAFKA_SASL_USERNAME: 'dolly',
+        KAFKA_SASL_PASSWORD: 'x',
+      }),
+    ).toThrow(
+      /KAFKA_SASL_MECHANISM must be one of plain, scram-sha-256, scram-sha-512, not 'GSSAPI'/,
+    );
+  });
+
+  it('refuses a mechanism without a user name and password, naming both', () => {
+    expect(() => loadConfig({ ...brokers, KAFKA_SASL_MECHANISM: 'plain' })).toThrow(
+      /KAFKA_SASL_USERNAME or KAFKA_SASL_USERNAME_FILE is required[\s\S]*KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE is required/,
+    );
+  });
+
+  it('refuses credentials without a mechanism', () => {
+    expect(() =>
+      loadConfig({ ...brokers, KAFKA_SASL_USERNAME: 'dolly', KAFKA_SASL_PASSWORD: 'x' }),
+    ).toThrow(
+      /KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are set but KAFKA_SASL_MECHANISM is not/,
+    );
+  });
+
+  it('refuses a password given both ways', () => {
+    expect(() =>
+      loadConfig({
+        ...brokers,
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME: 'dolly',
+        KAFKA_SASL_PASSWORD: 'x',
+        KAFKA_SASL_PASSWORD_FILE: file('other', 'y'),
+      }),
+    ).toThrow(/set KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE, not both/);
+  });
+
+  it('names a secret file it cannot read, and an empty one', () => {
+    const missing = join(dir, 'missing');
+    expect(() =>
+      loadConfig({
+        ...brokers,
+        KAFKA_SASL_MECHANISM: 'plain',
+        KAFKA_SASL_USERNAME_FILE: file('empty', '\n'),
+        KAFKA_SASL_PASSWORD_FILE: missing,
+      }),
+    ).toThrow(
+      new RegExp(
+        `KAFKA_SASL_USERNAME_FILE: .*empty is empty[\\s\\S]*KAFKA_SASL_PASSWORD_FILE: cannot read ${missing}`,
+      ),
+    );
+  });
+
+  it('speaks TLS with the system CAs when KAFKA_SSL is true', () => {
+    expect(loadConfig({ ...brokers, KAFKA_SSL: 'true' }).kafkaTls).toEqual({});
+    expect(loadConfig({ ...brokers, KAFKA_SSL: 'false' }).kafkaTls).toBeUndefined();
+  });
+
+  it('speaks TLS with a CA, a client certificate and its key read from files', () => {
+    const config = loadConfig({
+      ...brokers,
+      KAFKA_SSL_CA_FILE: file('ca.pem', 'CA PEM'),
+      KAFKA_SSL_CERT_FILE: file('cert.pem', 'CERT PEM'),
+      KAFKA_SSL_KEY_FILE: file('key.pem', 'KEY PEM'),
+    });
+
+    expect(config.kafkaTls).toEqual({ ca: 'CA PEM', cert: 'CERT PEM', key: 'KEY PEM' });
+  });
+
+  it('refuses a KAFKA_SSL that is not true or false', () => {
+    expect(() => loadConfig({ ...brokers, KAFKA_SSL: 'yes' })).toThrow(
+      /KAFKA_SSL must be true or false, not 'yes'/,
+    );
+  });
+
+  it('refuses TLS files with KAFKA_SSL=false, and a certificate without its key', () => {
+    expect(() =>
+      loadConfig({
+        ...brokers,
+        KAFKA_SSL: 'false',
+        KAFKA_SSL_CA_FILE: file('ca2.pem', 'CA PEM'),
+        KAFKA_SSL_CERT_FILE: file('cert2.pem', 'CERT PEM'),
+      }),
+    ).toThrow(
+      /KAFKA_SSL_CA_FILE, KAFKA_SSL_CERT_FILE are set but KAFKA_SSL is false[\s\S]*KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together/,
+    );
+  });
+
+  it('refuses a TLS file it cannot read', () => {
+    expect(() => loadConfig({ ...brokers, KAFKA_SSL_CA_FILE: join(dir, 'nope.pem') })).toThrow(
+      /KAFKA_SSL_CA_FILE: cannot read .*nope\.pem/,
+    );
+  });
+});
