@@ -8,7 +8,8 @@
  */
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { DollyStack, testKafka } from '@dolly/testing';
+import { migrateDatabase, withDatabase } from '@dolly/persistence';
+import { DollyStack, TEMPLATE_DATABASE, serverUrl, testKafka } from '@dolly/testing';
 import { Client, Pool } from 'pg';
 import { ensureServices } from '../tools/dev/services';
 import { vmDefinition } from '../test/support/inventory';
@@ -186,6 +187,10 @@ const meanMs = (metrics: Map<string, number>, name: string) =>
 async function main(): Promise<void> {
   const services = await ensureServices((line) => console.log(`[bench] ${line}`));
   process.env.KAFKA_BROKERS = services.kafkaBrokers;
+  process.env.DATABASE_URL = services.databaseUrl;
+  // As in bench/timed-commands.ts: the stack copies the migrated template that the test suites'
+  // global setup makes, and a run that has not made it (or made it under another name) has none.
+  await migrateDatabase(withDatabase(serverUrl(), TEMPLATE_DATABASE));
   console.log(`[bench] floors: ${FLOOR_SECONDS} s each`);
   const stack = await DollyStack.start(['api', 'projector'], { DOLLY_LOG_LEVEL: 'warn' });
   try {
