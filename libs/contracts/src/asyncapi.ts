@@ -22,7 +22,8 @@ export function eventSchemaDocument(
   };
 }
 
-const cloudEventsHeaders = (type: string, version: number) => ({
+/** The CloudEvents headers of one event type and schema version, as JSON Schema (Kafka headers are text). */
+export const cloudEventsHeaders = (type: string, version: number) => ({
   type: 'object',
   required: [
     'ce_specversion',
