@@ -23,10 +23,13 @@ export interface ConsumedMessage {
 
 export type Checked<T> = { ok: true; value: T } | ({ ok: false } & Refusal);
 
+/** How long a detail may grow: it travels as a header and shows in /health (and quotes the sender). */
+const MAX_DETAIL = 1_000;
+
 const refuse = (reason: DeadLetterReason, detail: string): Checked<never> => ({
   ok: false,
   reason,
-  detail,
+  detail: detail.length > MAX_DETAIL ? `${detail.slice(0, MAX_DETAIL)}...` : detail,
 });
 
 /** Every violation, not the first: ajv with allErrors, formats as the published schemas use them. */
@@ -52,11 +55,8 @@ function validatorsOf(type: string, schemaVersion: number) {
 
 const validateProgress = ajv.compile(JSON.parse(JSON.stringify(TaskProgressMessage)) as object);
 
-/** How long a detail may grow: it travels as a header and shows in /health. */
-const MAX_DETAIL = 1_000;
-
 function described(errors: ErrorObject[] | null | undefined, root: string): string {
-  const text = (errors ?? [])
+  return (errors ?? [])
     .map((error) => {
       const at = `${root}${error.instancePath}`;
       const extra =
@@ -66,12 +66,22 @@ function described(errors: ErrorObject[] | null | undefined, root: string): stri
       return `${at || '/'} ${error.message ?? 'is invalid'}${extra}`;
     })
     .join('; ');
-  return text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL)}...` : text;
+}
+
+/** A message's value as JSON, or the refusal (for the reason given) when it has none or is not JSON. */
+function jsonValue(message: ConsumedMessage, malformed: DeadLetterReason): Checked<unknown> {
+  if (!message.value) return refuse(malformed, 'no value');
+  try {
+    return { ok: true, value: JSON.parse(message.value.toString('utf8')) as unknown };
+  } catch (error) {
+    return refuse(malformed, `value is not JSON: ${(error as Error).message}`);
+  }
 }
 
 /** Kafka headers as text, one value each: a header given twice is ambiguous, so refused. */
 function textHeaders(headers: IHeaders | undefined): Checked<Record<string, string>> {
-  const text: Record<string, string> = {};
+  // No prototype: a header named __proto__ is a header like any other.
+  const text = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(headers ?? {})) {
     if (value === undefined) continue;
     if (Array.isArray(value) && value.length !== 1)
@@ -135,13 +145,9 @@ export function readEventMessage(
       `${named.type} belongs to ${streamType} streams on ${eventTopic(streamType, prefix)}, keyed by ce_subject; got ${misplaced.join(', ')}`,
     );
 
-  if (!message.value) return refuse('EVENT.MALFORMED', 'no value');
-  let data: unknown;
-  try {
-    data = JSON.parse(message.value.toString('utf8'));
-  } catch (error) {
-    return refuse('EVENT.MALFORMED', `value is not JSON: ${(error as Error).message}`);
-  }
+  const parsed = jsonValue(message, 'EVENT.MALFORMED');
+  if (!parsed.ok) return parsed;
+  const data = parsed.value;
   if (!validators.data(data))
     return refuse('EVENT.INVALID_DATA', described(validators.data.errors, 'data'));
   return { ok: true, value: fromKafkaMessage(message) };
@@ -195,13 +201,9 @@ export function readProgressMessage(
   message: ConsumedMessage,
   now: Date,
 ): Checked<TaskProgressMessage> {
-  if (!message.value) return refuse('PROGRESS.MALFORMED', 'no value');
-  let progress: unknown;
-  try {
-    progress = JSON.parse(message.value.toString('utf8'));
-  } catch (error) {
-    return refuse('PROGRESS.MALFORMED', `value is not JSON: ${(error as Error).message}`);
-  }
+  const parsed = jsonValue(message, 'PROGRESS.MALFORMED');
+  if (!parsed.ok) return parsed;
+  const progress = parsed.value;
   if (!validateProgress(progress))
     return refuse('PROGRESS.MALFORMED', described(validateProgress.errors, ''));
   const report = progress as TaskProgressMessage;
