@@ -8,22 +8,34 @@ import { type DollyConfig } from '@dolly/config';
 import {
   EVENT_TOPIC_PARTITIONS,
   PROJECTOR_GROUP,
+  type RecordedEvent,
   allEventTopics,
-  fromKafkaMessage,
+  readEventMessage,
 } from '@dolly/contracts';
-import { PostgresEventStore } from '@dolly/event-store';
-import { SupervisedConsumer, ensureTopics } from '@dolly/messaging';
-import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
+import { PostgresEventStore, verifyAgainstStore } from '@dolly/event-store';
+import { type DeadLetter, SupervisedConsumer, ensureTopics } from '@dolly/messaging';
+import {
+  DOLLY_CONFIG,
+  DeadLetters,
+  HealthRegistry,
+  KAFKA,
+  Metrics,
+  PG_POOL,
+} from '@dolly/platform';
 import { LIVE_SCHEMA, PROJECTED_CHANNEL, applyEvents } from '@dolly/read-models';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 
 /**
  * Consumes Dolly's event topics into the read models. Each Kafka batch is one PostgreSQL
  * transaction that applies the events and records the partition's next offset; Kafka offsets are
  * committed only after it. A batch seen again (a crash between the two commits, a rebalance) is
  * recognised by the recorded offset, a republished event by its stream version.
+ *
+ * Only genuine events are applied: a message must be a Dolly CloudEvent valid against the published
+ * schemas, and the store must hold that very event at its stream and version (one query per batch).
+ * The rest are dead-lettered, and the partition goes on.
  */
 @Injectable()
 export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -41,6 +53,7 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
     private readonly metrics: Metrics,
     private readonly health: HealthRegistry,
+    private readonly deadLetters: DeadLetters,
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('projector');
@@ -67,14 +80,14 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
 
   async onApplicationBootstrap(): Promise<void> {
     const topics = allEventTopics(this.config.kafkaPrefix);
-    await ensureTopics(
-      this.kafka,
-      topics.map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
-    );
+    await ensureTopics(this.kafka, [
+      ...topics.map((topic) => ({ topic, numPartitions: EVENT_TOPIC_PARTITIONS })),
+      this.deadLetters.topic,
+    ]);
     const consumer = new SupervisedConsumer(
       this.kafka,
       {
-        groupId: `${this.config.kafkaPrefix}${PROJECTOR_GROUP}`,
+        groupId: this.groupId,
         sessionTimeout: 10_000,
         heartbeatInterval: 1_000,
         maxWaitTimeInMs: 100,
@@ -129,14 +142,17 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
       );
       const nextOffset = BigInt(rows[0]?.next_offset ?? '0');
       const fresh = batch.messages.filter((message) => BigInt(message.offset) >= nextOffset);
-      const result = await applyEvents(client, LIVE_SCHEMA, fresh.map(fromKafkaMessage));
+      const { genuine, refused } = await this.sort(topic, partition, fresh, client);
+      // Before the commit past them: a crash in between writes a letter twice, never loses one.
+      await this.deadLetters.publish(this.groupId, refused);
+      const result = await applyEvents(client, LIVE_SCHEMA, genuine);
       await client.query(
         `INSERT INTO ${LIVE_SCHEMA}.projector_offsets (topic, partition, next_offset) VALUES ($1, $2, $3)
          ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset`,
         [topic, partition, (BigInt(lastOffset) + 1n).toString()],
       );
       await client.query('SELECT pg_notify($1, $2)', [PROJECTED_CHANNEL, '']);
-      return { ...result, alreadyApplied: batch.messages.length - fresh.length };
+      return { ...result, alreadyApplied: batch.messages.length - fresh.length, refused };
     });
     resolveOffset(lastOffset);
     await consumer.commitOffsets([
@@ -144,6 +160,7 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
     ]);
     await heartbeat();
 
+    this.deadLetters.count(this.groupId, outcome.refused);
     this.applied.inc({ topic }, outcome.applied);
     if (outcome.alreadyApplied) this.skipped.inc({ reason: 'offset' }, outcome.alreadyApplied);
     if (outcome.skippedAsDuplicates)
@@ -157,5 +174,43 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
     this.lagByPartition.set(`${topic}:${partition}`, lag);
     this.lagGauge.set({ topic, partition: String(partition) }, lag);
     this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+  }
+
+  private get groupId(): string {
+    return `${this.config.kafkaPrefix}${PROJECTOR_GROUP}`;
+  }
+
+  /**
+   * Genuine events (as the store holds them), in the partition's order, and letters for the rest:
+   * what is not a Dolly event for this topic, and what the store does not hold as it came.
+   */
+  private async sort(
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    client: PoolClient,
+  ): Promise<{ genuine: RecordedEvent[]; refused: DeadLetter[] }> {
+    const checked = messages.map((message) => ({
+      message,
+      check: readEventMessage(message, topic, this.config.kafkaPrefix),
+    }));
+    const claimed = checked.flatMap(({ check }) => (check.ok ? [check.value] : []));
+    const verdicts = (await verifyAgainstStore(this.store, claimed, client)).values();
+    const genuine: RecordedEvent[] = [];
+    const refused: DeadLetter[] = [];
+    for (const { message, check } of checked) {
+      const verdict = check.ok ? verdicts.next().value! : { genuine: false as const, ...check };
+      if (verdict.genuine) genuine.push(verdict.event);
+      else
+        refused.push({
+          topic,
+          partition,
+          offset: message.offset,
+          message,
+          reason: verdict.reason,
+          detail: verdict.detail,
+        });
+    }
+    return { genuine, refused };
   }
 }

@@ -1,11 +1,11 @@
 import { Module } from '@nestjs/common';
-import { PlatformModule } from '@dolly/platform';
+import { DeadLetters, PlatformModule } from '@dolly/platform';
 import { ProjectorConsumer } from './projector.consumer';
 import { ProgressConsumer } from './progress.consumer';
 import { RelayService } from './relay.service';
 
 @Module({
   imports: [PlatformModule.forRoot({ service: 'projector', poolSize: 5 })],
-  providers: [ProjectorConsumer, RelayService, ProgressConsumer],
+  providers: [DeadLetters, ProjectorConsumer, RelayService, ProgressConsumer],
 })
 export class ProjectorModule {}

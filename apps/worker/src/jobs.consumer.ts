@@ -8,9 +8,10 @@ import {
 import { type DollyConfig } from '@dolly/config';
 import {
   EVENT_TOPIC_PARTITIONS,
-  fromKafkaMessage,
   jobsTopic,
+  parseCeType,
   progressTopic,
+  readEventMessage,
   workerGroupId,
   workerOwnGroupId,
   type TaskProgressMessage,
@@ -24,10 +25,17 @@ import {
   type Placement,
   type TaskQueued,
 } from '@dolly/domain';
-import { PostgresEventStore } from '@dolly/event-store';
+import { PostgresEventStore, verifyAgainstStore } from '@dolly/event-store';
 import { ensureTopics } from '@dolly/messaging';
-import { DOLLY_CONFIG, HealthRegistry, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
-import type { Consumer, EachMessagePayload, Kafka, Producer } from 'kafkajs';
+import {
+  DOLLY_CONFIG,
+  DeadLetters,
+  HealthRegistry,
+  KAFKA,
+  Metrics,
+  PG_POOL,
+} from '@dolly/platform';
+import type { Consumer, EachMessagePayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
 import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
@@ -50,6 +58,10 @@ type StopReason = 'cancelled' | 'superseded' | 'shutdown';
  * consumer groups: the group of the workers that reach the same datastores (any of them may do
  * its jobs: more workers, more throughput, and a job a dead worker held goes to another), and a
  * group of its own (jobs only it can do: its storage daemon holds a running VM's disks).
+ *
+ * A job is run only when its TaskQueued is genuine: valid against the published schemas, and held
+ * by the store as it came, job and placement included. A forged one addressed to this worker is
+ * dead-lettered; other messages on the topic are the projector's to judge (it reads them all).
  */
 @Injectable()
 export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -57,6 +69,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   private producer: Producer | undefined;
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly reporter: TaskReporter;
+  private readonly store: PostgresEventStore;
   private readonly running = new Map<string, AbortController>();
   /** Tasks past the gate: they use the engine, which must not restart under them. */
   private usingEngine = 0;
@@ -72,11 +85,13 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(WORKER_SETTINGS) private readonly settings: WorkerSettings,
     private readonly dataPlane: DataPlaneService,
     private readonly health: HealthRegistry,
+    private readonly deadLetters: DeadLetters,
     metrics: Metrics,
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('jobs');
-    this.reporter = new TaskReporter(new PostgresEventStore(pool), settings.workerId);
+    this.store = new PostgresEventStore(pool);
+    this.reporter = new TaskReporter(this.store, settings.workerId);
     this.jobsDone = metrics.counter('dolly_worker_jobs_total', 'Jobs this worker ran to an end', [
       'kind',
       'outcome',
@@ -92,6 +107,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
         numPartitions: EVENT_TOPIC_PARTITIONS,
         configEntries: [{ name: 'retention.ms', value: '3600000' }],
       },
+      this.deadLetters.topic,
     ]);
     this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
@@ -168,7 +184,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     await consumer.subscribe({ topics: [jobsTopic(this.config.kafkaPrefix)], fromBeginning: true });
     await consumer.run({
       partitionsConsumedConcurrently: this.settings.concurrentJobs,
-      eachMessage: (payload) => this.onMessage(which, payload),
+      eachMessage: (payload) => this.onMessage(which, groupId, payload),
     });
     this.consumers.set(which, consumer);
   }
@@ -181,18 +197,39 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
 
   private async onMessage(
     which: 'group' | 'own',
-    { message, heartbeat }: EachMessagePayload,
+    groupId: string,
+    { topic, partition, message, heartbeat }: EachMessagePayload,
   ): Promise<void> {
-    const event = fromKafkaMessage(message);
-    if (event.type !== 'TaskQueued') return;
-    const queued = event.data as TaskQueued['data'];
-    if (!this.mine(which, queued.placement)) return;
+    const placement = claimedJobPlacement(message);
+    if (!placement || !this.mine(which, placement)) return;
+    const queued = await this.genuineJob(topic, message);
+    if (!queued.ok) {
+      const { reason, detail } = queued;
+      await this.deadLetters.send(groupId, [
+        { topic, partition, offset: message.offset, message, reason, detail },
+      ]);
+      return;
+    }
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
     try {
-      await this.runTask(queued.taskId, event.metadata.correlationId);
+      await this.runTask(queued.data.taskId, queued.correlationId);
     } finally {
       clearInterval(beat);
     }
+  }
+
+  /** The TaskQueued a message claims to be, if it is valid and the store holds it as it came. */
+  private async genuineJob(topic: string, message: KafkaMessage) {
+    const check = readEventMessage(message, topic, this.config.kafkaPrefix);
+    if (!check.ok) return check;
+    const [verdict] = await verifyAgainstStore(this.store, [check.value]);
+    if (!verdict.genuine) return { ok: false as const, ...verdict };
+    const { data, metadata } = verdict.event;
+    return {
+      ok: true as const,
+      data: data as TaskQueued['data'],
+      correlationId: metadata.correlationId,
+    };
   }
 
   private async runTask(taskId: string, correlationId: string): Promise<void> {
@@ -389,4 +426,21 @@ function isSuperseded(error: unknown): boolean {
 function errorCode(error: unknown): string {
   if (error instanceof DiskEngineError || error instanceof DomainError) return error.code;
   return 'WORKER.INTERNAL';
+}
+
+/**
+ * Whose job a message on the task topic says it is, read leniently: only the group it names acts
+ * on it, and dead-letters it if it is forged (so one letter per forged job, not one per group).
+ * Undefined for anything that is not even a readable TaskQueued: the projector judges that.
+ */
+function claimedJobPlacement(message: KafkaMessage): Placement | undefined {
+  const type = message.headers?.ce_type?.toString();
+  if (parseCeType(type ?? '')?.type !== 'TaskQueued' || !message.value) return undefined;
+  try {
+    const placement = (JSON.parse(message.value.toString('utf8')) as { placement?: unknown })
+      ?.placement as Placement | undefined;
+    return typeof placement === 'object' && placement !== null ? placement : undefined;
+  } catch {
+    return undefined;
+  }
 }

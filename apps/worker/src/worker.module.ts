@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { PlatformModule } from '@dolly/platform';
+import { DeadLetters, PlatformModule } from '@dolly/platform';
 import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
 import { JobsConsumer } from './jobs.consumer';
 import { workerSettings } from './worker-settings';
@@ -10,6 +10,7 @@ import { workerSettings } from './worker-settings';
   providers: [
     { provide: WORKER_SETTINGS, useFactory: () => workerSettings() },
     DataPlaneService,
+    DeadLetters,
     JobsConsumer,
   ],
 })

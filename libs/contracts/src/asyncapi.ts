@@ -1,6 +1,13 @@
 import { EVENT_CATALOG } from './event-catalog';
 import { ceType, dataSchemaUri } from './cloud-events';
-import { EVENT_TOPIC_PARTITIONS, STREAM_TYPES, allEventTopics, eventTopic } from './topics';
+import { DEAD_LETTER_HEADERS, DEAD_LETTER_REASONS } from './dead-letters';
+import {
+  EVENT_TOPIC_PARTITIONS,
+  STREAM_TYPES,
+  allEventTopics,
+  deadLetterTopic,
+  eventTopic,
+} from './topics';
 
 /** A schema as published: plain JSON, without TypeBox's symbols. */
 export function publishedSchema(schema: unknown): Record<string, unknown> {
@@ -22,7 +29,8 @@ export function eventSchemaDocument(
   };
 }
 
-const cloudEventsHeaders = (type: string, version: number) => ({
+/** The CloudEvents headers of one event type and schema version, as JSON Schema (Kafka headers are text). */
+export const cloudEventsHeaders = (type: string, version: number) => ({
   type: 'object',
   required: [
     'ce_specversion',
@@ -109,6 +117,63 @@ function securityScheme(security: AsyncApiKafkaSecurity, prefix: string): Record
   };
 }
 
+const DEAD_LETTER_HEADER_DESCRIPTIONS: Record<keyof typeof DEAD_LETTER_HEADERS, string> = {
+  reason: 'Why it was refused: a stable code.',
+  detail: 'The particulars, for people (which field, which header, what differs from the store).',
+  topic: 'The topic it was consumed from.',
+  partition: 'Its partition there (decimal).',
+  offset: 'Its offset there (decimal).',
+  consumer:
+    'The consumer group that refused it (several may refuse one message, each writes a letter).',
+  time: 'When it was refused (ISO 8601).',
+};
+
+/** A message a consumer refused, as the dead-letter topic holds it. */
+const deadLetterMessage = () => ({
+  name: 'DeadLetter',
+  title: 'A consumed message that a consumer refused',
+  summary:
+    'The original key, value and headers as they came, with dolly_deadletter_* headers saying where it was found and why.',
+  contentType: 'application/octet-stream',
+  headers: {
+    type: 'object',
+    required: Object.values(DEAD_LETTER_HEADERS),
+    properties: Object.fromEntries(
+      (Object.keys(DEAD_LETTER_HEADERS) as (keyof typeof DEAD_LETTER_HEADERS)[]).map((name) => [
+        DEAD_LETTER_HEADERS[name],
+        name === 'reason'
+          ? {
+              type: 'string',
+              enum: Object.keys(DEAD_LETTER_REASONS),
+              description: `${DEAD_LETTER_HEADER_DESCRIPTIONS.reason} ${Object.entries(
+                DEAD_LETTER_REASONS,
+              )
+                .map(([code, meaning]) => `${code}: ${meaning}.`)
+                .join(' ')}`,
+            }
+          : { type: 'string', description: DEAD_LETTER_HEADER_DESCRIPTIONS[name] },
+      ]),
+    ),
+    additionalProperties: {
+      type: 'string',
+      description:
+        'The original message’s own headers, as they came (any of the names above it had are dropped).',
+    },
+  },
+  payload: {
+    description:
+      'The original message’s value, byte for byte: not necessarily JSON, and absent when it had none.',
+  },
+  bindings: {
+    kafka: {
+      key: {
+        type: 'string',
+        description: 'The original message’s key, as it came (may be absent).',
+      },
+    },
+  },
+});
+
 /**
  * The AsyncAPI 3.0 document of Dolly's topics: every event type and schema version, with its
  * CloudEvents headers, so another service can consume without Dolly's code; and how to log in
@@ -175,6 +240,22 @@ export function asyncApiDocument(options: {
       })),
     };
   }
+  messages.DeadLetter = deadLetterMessage();
+  channels.deadLetters = {
+    address: deadLetterTopic(options.prefix),
+    title: 'dead letters',
+    description:
+      'Messages the projector and the workers refused (forged, malformed, misaddressed), kept for people and alerts; ' +
+      'Dolly never consumes them. One partition: letters read in the order they were written.',
+    messages: { DeadLetter: { $ref: '#/components/messages/DeadLetter' } },
+    bindings: { kafka: { partitions: 1, topicConfiguration: { 'cleanup.policy': ['delete'] } } },
+  };
+  operations.consumeDeadLetters = {
+    action: 'receive',
+    channel: { $ref: '#/channels/deadLetters' },
+    summary: 'Consume dead letters (to alert on them, or to look into them).',
+    messages: [{ $ref: '#/channels/deadLetters/messages/DeadLetter' }],
+  };
   return {
     asyncapi: '3.0.0',
     info: {

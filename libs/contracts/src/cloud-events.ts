@@ -19,6 +19,12 @@ export function dataSchemaUri(type: string, schemaVersion: number): string {
 
 const CE_TYPE = /^io\.dolly\.([A-Za-z]+)\.v(\d+)$/;
 
+/** The event type and schema version a ce_type names (`io.dolly.VmCreated.v2`), if it is Dolly's form. */
+export function parseCeType(text: string): { type: string; schemaVersion: number } | undefined {
+  const match = CE_TYPE.exec(text);
+  return match ? { type: match[1], schemaVersion: Number(match[2]) } : undefined;
+}
+
 export interface KafkaEventMessage {
   key: string;
   value: string;

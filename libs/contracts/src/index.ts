@@ -4,3 +4,5 @@ export * from './recorded-event';
 export * from './cloud-events';
 export * from './asyncapi';
 export * from './published';
+export * from './dead-letters';
+export * from './message-checks';

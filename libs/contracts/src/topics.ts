@@ -1,3 +1,4 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { StreamType } from './event-catalog';
 
 /**
@@ -40,16 +41,36 @@ export const workerOwnGroupId = (prefix: string, workerId: string) =>
   `${prefix}dolly-worker-${workerId}`;
 
 /**
+ * Where consumers put the messages they refuse (forged, malformed, misaddressed): the original
+ * key, value and headers, with `dolly_deadletter_*` headers saying where it came from and why
+ * (`DEAD_LETTER_HEADERS`). Never consumed by Dolly itself: it is for people and alerts.
+ */
+export const deadLetterTopic = (prefix = '') => `${prefix}dolly.deadletter`;
+
+const Uuid = (description: string) => Type.String({ format: 'uuid', description });
+const Bytes = (description: string) =>
+  Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description });
+
+/**
  * A message on the progress topic (JSON, keyed by task id): how far a worker's attempt of a task
  * got. Not an event: frequent, short-lived (the topic keeps an hour), the newest one wins.
  */
-export interface TaskProgressMessage {
-  taskId: string;
-  attempt: number;
-  /** What the worker does now (copy, merge, create...). */
-  phase: string;
-  doneBytes: number;
-  totalBytes: number;
-  /** ISO 8601. */
-  reportedAt: string;
-}
+export const TaskProgressMessage = Type.Object(
+  {
+    taskId: Uuid('The task.'),
+    attempt: Type.Integer({ minimum: 1, description: 'The attempt reporting.' }),
+    phase: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'What the worker does now (copy, merge, create...).',
+    }),
+    doneBytes: Bytes('Bytes done so far.'),
+    totalBytes: Bytes('Bytes to do in all.'),
+    reportedAt: Type.String({ format: 'date-time', description: 'ISO 8601.' }),
+  },
+  {
+    additionalProperties: false,
+    description: "How far a worker's attempt of a task got (progress topic, keyed by task id).",
+  },
+);
+export type TaskProgressMessage = Static<typeof TaskProgressMessage>;

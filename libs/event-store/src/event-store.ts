@@ -38,7 +38,7 @@ export interface GlobalReadResult {
   checkpoint: GlobalCheckpoint;
 }
 
-type Queryable = Pick<Pool | PoolClient, 'query'>;
+export type Queryable = Pick<Pool | PoolClient, 'query'>;
 
 const UNIQUE_VIOLATION = '23505';
 
@@ -255,6 +255,26 @@ export class PostgresEventStore {
         ? { transactionId: last.transaction_id, globalPosition: last.global_position }
         : after,
     };
+  }
+
+  /**
+   * The events at some places (stream and version), in one round trip, by the index of each place:
+   * undefined where the store has none. What consumers hold a Kafka message against.
+   */
+  async eventsAt(
+    places: readonly { streamId: string; streamVersion: number }[],
+    db: Queryable = this.pool,
+  ): Promise<(RecordedEvent | undefined)[]> {
+    const found: (RecordedEvent | undefined)[] = places.map(() => undefined);
+    if (places.length === 0) return found;
+    const { rows } = await db.query<EventRow & { place: number }>(
+      `SELECT place::int AS place, ${EVENT_COLUMNS}
+         FROM unnest($1::text[], $2::int[]) WITH ORDINALITY AS p(place_stream, place_version, place)
+         JOIN event_store.events ON stream_id = place_stream AND stream_version = place_version`,
+      [places.map((place) => place.streamId), places.map((place) => place.streamVersion)],
+    );
+    for (const row of rows) found[row.place - 1] = rowToEvent(row);
+    return found;
   }
 
   /** Events recorded for a task, in order: what a task is made of before it is projected. */

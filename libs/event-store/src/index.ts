@@ -4,3 +4,4 @@ export * from './outbox-relay';
 export * from './batched-appends';
 export * from './slots';
 export * from './workspace-decision';
+export * from './genuine-events';

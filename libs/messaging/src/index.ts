@@ -5,3 +5,4 @@ export * from './partition-tails';
 export * from './event-publisher';
 export * from './consumer-lag';
 export * from './supervised-consumer';
+export * from './dead-letters';

@@ -7,3 +7,4 @@ export * from './problem';
 export * from './tokens';
 export * from './validation';
 export * from './identity';
+export * from './dead-letters';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { type RecordedEvent, fromKafkaMessage } from '@dolly/contracts';
 import { loadConfig } from '@dolly/config';
 import { createKafka, kafkaConnection } from '@dolly/messaging';
-import type { Kafka } from 'kafkajs';
+import type { IHeaders, Kafka } from 'kafkajs';
 import {
   ensureKafkaJars,
   ensureKafkaRunning,
@@ -180,6 +180,57 @@ export class CustomKafka {
   }
 }
 
+/** A message as a consumer got it, with where it was. */
+export interface ConsumedKafkaMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+/**
+ * Reads every message of some topics from the beginning (as a group of its own), until `enough`
+ * says the messages so far are enough; then reads on for `lingerMs`, for what should not come.
+ */
+export async function readMessages(
+  kafka: Kafka,
+  topics: string[],
+  enough: (messages: readonly ConsumedKafkaMessage[]) => boolean,
+  { timeoutMs = 30_000, lingerMs = 0 }: { timeoutMs?: number; lingerMs?: number } = {},
+): Promise<ConsumedKafkaMessage[]> {
+  const consumer = kafka.consumer({
+    groupId: `dolly-test-reader-${randomBytes(4).toString('hex')}`,
+    maxWaitTimeInMs: 100,
+  });
+  const messages: ConsumedKafkaMessage[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`Not enough within ${timeoutMs} ms: ${messages.length} messages`)),
+        timeoutMs,
+      );
+      void consumer.run({
+        eachMessage: async ({ topic, partition, message }) => {
+          const { key, value, offset } = message;
+          messages.push({ topic, partition, offset, key, value, headers: message.headers ?? {} });
+          if (enough(messages)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      });
+    });
+    if (lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
+  } finally {
+    await consumer.disconnect();
+  }
+  return messages;
+}
+
 /** Reads every message of some topics from the beginning, until `count` have arrived. */
 export async function consumeEvents(
   kafka: Kafka,
@@ -187,33 +238,10 @@ export async function consumeEvents(
   count: number,
   timeoutMs = 30_000,
 ): Promise<RecordedEvent[]> {
-  const consumer = kafka.consumer({
-    groupId: `dolly-test-reader-${randomBytes(4).toString('hex')}`,
-    maxWaitTimeInMs: 100,
+  // Anything beyond count is a duplicate: give it a moment to show up.
+  const messages = await readMessages(kafka, topics, (so) => so.length >= count, {
+    timeoutMs,
+    lingerMs: 1000,
   });
-  const events: RecordedEvent[] = [];
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`Only ${events.length} of ${count} events arrived`)),
-        timeoutMs,
-      );
-      void consumer.run({
-        eachMessage: async ({ message }) => {
-          events.push(fromKafkaMessage(message));
-          if (events.length >= count) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      });
-    });
-    // Anything beyond count is a duplicate: give it a moment to show up.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  } finally {
-    await consumer.disconnect();
-  }
-  return events;
+  return messages.map(fromKafkaMessage);
 }
