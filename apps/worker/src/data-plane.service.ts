@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { type DiskDataPlane, prepareStorageDaemon, startDiskDataPlane } from '@dolly/disk-engine';
 import { workerDecider, workerGroup } from '@dolly/domain';
 import { PostgresEventStore, handleAcross, workerSlot } from '@dolly/event-store';
 import { HealthRegistry, PG_POOL } from '@dolly/platform';
@@ -41,7 +41,7 @@ function reachable(folder: string): boolean {
  * daemon brings running VMs' exports back).
  */
 @Injectable()
-export class DataPlaneService implements OnApplicationShutdown {
+export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
   private plane: DiskDataPlane | undefined;
   private served: ServedDatastores | undefined;
   private readonly store: PostgresEventStore;
@@ -66,6 +66,20 @@ export class DataPlaneService implements OnApplicationShutdown {
           }
         : { status: 'down', details: { error: 'no datastore reachable yet' } },
     );
+  }
+
+  /**
+   * Refuses to start on an unsafe runtime folder or NBD setting, before any job is taken: the
+   * disk engine checks again before each start of its daemon.
+   */
+  async onModuleInit(): Promise<void> {
+    const { runtimeDir, nbd, tls } = this.settings;
+    await prepareStorageDaemon({ runtimeDir, nbd, tls });
+    if (nbd?.kind === 'tcp' && !tls)
+      this.logger.warn(
+        { nbd },
+        'NBD over TCP without TLS: every local user may connect to the live disks (the Unix socket is owner-only)',
+      );
   }
 
   get engine() {
@@ -112,6 +126,8 @@ export class DataPlaneService implements OnApplicationShutdown {
         capacityBytes: Number(row.capacity_bytes),
       })),
       runtimeDir: this.settings.runtimeDir,
+      nbd: this.settings.nbd,
+      tls: this.settings.tls,
       workerId: this.settings.workerId,
     });
     const { check, reopenedExports } = this.plane.report;
