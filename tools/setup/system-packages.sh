@@ -3,8 +3,9 @@
 # Not root: prints the one apt-get line to run, and fails if a binary is missing.
 set -euo pipefail
 
-packages=(qemu-utils qemu-system-common libnbd-bin kcat)
-binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat)
+# openssl: the tests make TLS certificates for NBD over TCP (README, Security).
+packages=(qemu-utils qemu-system-common libnbd-bin kcat openssl)
+binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat openssl)
 
 missing_binaries() {
   local b
