@@ -3,7 +3,7 @@
 # Not root: prints the one apt-get line to run, and fails if a binary is missing.
 set -euo pipefail
 
-# openssl: the Kafka TLS test makes its own CA and certificates.
+# openssl: the tests make their own CAs and certificates (Kafka over TLS, NBD over TCP).
 packages=(qemu-utils qemu-system-common libnbd-bin kcat openssl)
 binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat openssl)
 

@@ -74,7 +74,8 @@ export const CLONE_FORMATS: CloneFormat[] = [
 
 export interface LiveExport {
   imageId: string;
-  uri: string;
+  /** Only for roles that may attach disks (admin, operator). */
+  uri?: string;
   writable: boolean;
 }
 

@@ -34,7 +34,7 @@ const NIC_COLUMNS: Column<VmView['nics'][number]>[] = [
 
 const EXPORT_COLUMNS: Column<LiveExport & { what: string }>[] = [
   { header: 'Image', value: (e) => `${e.imageId} (${e.what})` },
-  { header: 'NBD URI', value: (e) => e.uri },
+  { header: 'NBD URI', value: (e) => e.uri ?? '(shown to admin and operator only)' },
   { header: 'Access', value: (e) => (e.writable ? 'read-write' : 'read-only') },
 ];
 

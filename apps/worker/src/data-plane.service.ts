@@ -1,8 +1,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { type DollyConfig } from '@dolly/config';
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { type DiskDataPlane, gatherFolderFacts, startDiskDataPlane } from '@dolly/disk-engine';
+import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import {
+  type DiskDataPlane,
+  gatherFolderFacts,
+  prepareStorageDaemon,
+  startDiskDataPlane,
+} from '@dolly/disk-engine';
 import { type ErrorReason, servingReasons, workerDecider, workerGroup } from '@dolly/domain';
 import { PostgresEventStore, handleAcross, workerSlot } from '@dolly/event-store';
 import { DOLLY_CONFIG, HealthRegistry, PG_POOL } from '@dolly/platform';
@@ -43,7 +48,7 @@ const digest = (text: string) => createHash('sha256').update(text).digest('hex')
  * have been given leaves the folder untouched and is reported (health, logs).
  */
 @Injectable()
-export class DataPlaneService implements OnApplicationShutdown {
+export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
   private plane: DiskDataPlane | undefined;
   private served: ServedDatastores | undefined;
   private refused: RefusedDatastore[] = [];
@@ -74,6 +79,20 @@ export class DataPlaneService implements OnApplicationShutdown {
             details: { error: 'no datastore reachable yet', refused: this.refused },
           },
     );
+  }
+
+  /**
+   * Refuses to start on an unsafe runtime folder or NBD setting, before any job is taken: the
+   * disk engine checks again before each start of its daemon.
+   */
+  async onModuleInit(): Promise<void> {
+    const { runtimeDir, nbd, tls } = this.settings;
+    await prepareStorageDaemon({ runtimeDir, nbd, tls });
+    if (nbd?.kind === 'tcp' && !tls)
+      this.logger.warn(
+        { nbd },
+        'NBD over TCP without TLS: every local user may connect to the live disks (the Unix socket is owner-only)',
+      );
   }
 
   get engine() {
@@ -164,6 +183,8 @@ export class DataPlaneService implements OnApplicationShutdown {
         capacityBytes: Number(row.capacity_bytes),
       })),
       runtimeDir: this.settings.runtimeDir,
+      nbd: this.settings.nbd,
+      tls: this.settings.tls,
       workerId: this.settings.workerId,
     });
     const { check, reopenedExports } = this.plane.report;

@@ -85,6 +85,15 @@ export const DISK_ERROR_CODES = {
     retryable: true,
     meaning: 'the caller aborted; nothing of it is left behind',
   },
+  'DISK.UNSAFE_RUNTIME_DIR': {
+    retryable: false,
+    meaning:
+      'the storage daemon will not start in a runtime folder others may enter or replace (details name it)',
+  },
+  'DISK.BAD_NBD_SERVER_CONFIG': {
+    retryable: false,
+    meaning: 'an NBD listen address or TLS setting that cannot be honoured safely',
+  },
   'DISK.DAEMON_UNAVAILABLE': {
     retryable: true,
     meaning: 'the storage daemon is down or restarting',

@@ -12,7 +12,15 @@ export {
 export { type OperationTiming } from './engine/operation-runner';
 export { type CheckFinding, type FindingAction, type FindingKind } from './engine/check';
 export { type DaemonTuning, DEFAULT_TUNING } from './daemon/live-graph';
-export { type NbdEndpoint, type NbdListen, type TlsConfig } from './daemon/storage-daemon';
+export {
+  type NbdEndpoint,
+  type NbdListen,
+  type StorageDaemonConfig,
+  type TlsConfig,
+  isLoopback,
+  prepareStorageDaemon,
+} from './daemon/storage-daemon';
+export { UNIX_SOCKET_PATH_MAX_BYTES } from './daemon/runtime-dir';
 export { NbdClient, NbdError, type NbdTarget } from './nbd/nbd-client';
 export * from './model/events';
 export {

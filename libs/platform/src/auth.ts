@@ -29,8 +29,19 @@ export const PERMISSIONS = {
   'tasks:read': ['admin', 'operator', 'auditor', 'host-client'],
   'audit:read': ['admin', 'operator', 'auditor'],
   'operations:read': ['admin', 'operator', 'auditor'],
+  /**
+   * Reading and writing a running VM's disks and memory directly, over NBD: its export URIs
+   * (with the socket path or the NBD server's address) are shown only to these roles. Others see
+   * that the VM is live, where, and which images are exported, never how to reach them.
+   */
+  'disks:attach': ['admin', 'operator'],
 } as const satisfies Record<string, readonly Role[]>;
 export type Permission = keyof typeof PERMISSIONS;
+
+export function isAllowed(role: Role, permission: Permission): boolean {
+  const allowed: readonly Role[] = PERMISSIONS[permission];
+  return allowed.includes(role);
+}
 
 export interface Principal {
   /** Name of the token's holder, as the operator configured it; recorded as the actor of events. */
@@ -126,8 +137,8 @@ export class AuthGuard implements CanActivate {
         'AUTH.NO_PERMISSION_DECLARED',
         'This endpoint declares no permission',
       );
-    const allowed: readonly Role[] = PERMISSIONS[permission];
-    if (!allowed.includes(principal.role)) {
+    if (!isAllowed(principal.role, permission)) {
+      const allowed: readonly Role[] = PERMISSIONS[permission];
       throw new ForbiddenError(
         'AUTH.ROLE_NOT_ALLOWED',
         `The ${principal.role} role may not do this (${permission} needs ${allowed.join(' or ')})` +

@@ -4,3 +4,4 @@ export * from './dolly-stack';
 export * from './kafka-fixtures';
 export * from './event-fixtures';
 export * from './pool-fixtures';
+export * from './tls-certificates';

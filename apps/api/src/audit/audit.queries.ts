@@ -2,6 +2,7 @@ import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { AuditEntryRow } from '@dolly/read-models';
 import { Repository } from 'typeorm';
+import { type Reader } from '../shared/live-disk-access';
 import { type Page, findPage } from '../shared/pagination';
 import { type AuditEntryView, auditEntryView } from './audit.representation';
 
@@ -10,7 +11,8 @@ export class StreamAuditLog extends Query<Page<AuditEntryView>> {
   constructor(
     readonly streamId: string,
     readonly limit: number,
-    readonly cursor?: string,
+    readonly cursor: string | undefined,
+    readonly reader: Reader,
   ) {
     super();
   }
@@ -22,13 +24,13 @@ export class StreamAuditLogHandler implements IQueryHandler<StreamAuditLog> {
     @InjectRepository(AuditEntryRow) private readonly entries: Repository<AuditEntryRow>,
   ) {}
 
-  execute({ streamId, limit, cursor }: StreamAuditLog): Promise<Page<AuditEntryView>> {
+  execute({ streamId, limit, cursor, reader }: StreamAuditLog): Promise<Page<AuditEntryView>> {
     return findPage(this.entries, {
       where: { streamId },
       key: 'streamVersion',
       limit,
       cursor,
-      view: auditEntryView,
+      view: (row) => auditEntryView(row, reader),
       parseKey: Number,
     });
   }

@@ -1,5 +1,6 @@
 import type { AuditEntryRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
+import { type Reader, eventDataView } from '../shared/live-disk-access';
 
 export const AuditEntryView = Type.Object(
   {
@@ -15,13 +16,16 @@ export const AuditEntryView = Type.Object(
     correlationId: Type.String({ format: 'uuid' }),
     causationId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
     taskId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
-    data: Type.Unknown(),
+    data: Type.Unknown({
+      description:
+        "The event's data, as its schema says; live exports' NBD URIs (`uri`) only for roles that may attach disks (disks:attach).",
+    }),
   },
   { description: 'One recorded change, with who made it and when.' },
 );
 export type AuditEntryView = Static<typeof AuditEntryView>;
 
-export function auditEntryView(row: AuditEntryRow): AuditEntryView {
+export function auditEntryView(row: AuditEntryRow, reader: Reader): AuditEntryView {
   return {
     eventId: row.eventId,
     type: row.type,
@@ -33,6 +37,6 @@ export function auditEntryView(row: AuditEntryRow): AuditEntryView {
     correlationId: row.correlationId,
     causationId: row.causationId,
     taskId: row.taskId,
-    data: row.data,
+    data: eventDataView(row.data, reader),
   };
 }

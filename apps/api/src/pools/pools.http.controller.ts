@@ -131,7 +131,7 @@ export class PoolsController {
       async (outcome) =>
         outcome.target.type === 'pool'
           ? this.queries.execute(new GetPool(outcome.target.id))
-          : this.queries.execute(new GetVm(outcome.target.id)),
+          : this.queries.execute(new GetVm(outcome.target.id, context.principal)),
       { creates },
     );
   }

@@ -79,3 +79,9 @@ export function requestContext(request: AuthenticatedRequest): RequestContext {
 export const Context = createParamDecorator((_: unknown, execution: ExecutionContext) =>
   requestContext(execution.switchToHttp().getRequest<AuthenticatedRequest>()),
 );
+
+/** `@Caller() caller: Principal` in a query endpoint: who reads, for what the answer may show. */
+export const Caller = createParamDecorator(
+  (_: unknown, execution: ExecutionContext) =>
+    execution.switchToHttp().getRequest<AuthenticatedRequest>().principal!,
+);

@@ -63,7 +63,7 @@ export class InstantCloneController {
     return this.runner.run(
       response,
       command,
-      (outcome) => this.queries.execute(new GetVm(outcome.target.id)),
+      (outcome) => this.queries.execute(new GetVm(outcome.target.id, context.principal)),
       {
         creates: true,
       },

@@ -94,7 +94,9 @@ export function nbdUri(endpoint: NbdEndpoint, exportName: string): string {
   if (endpoint.kind === 'unix') {
     return `${endpoint.tls ? 'nbds' : 'nbd'}+unix:///${name}?socket=${endpoint.socketPath}`;
   }
-  return `${endpoint.tls ? 'nbds' : 'nbd'}://${endpoint.host}:${endpoint.port}/${name}`;
+  // An IPv6 address goes in brackets (RFC 3986), as libnbd and QEMU read it.
+  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  return `${endpoint.tls ? 'nbds' : 'nbd'}://${host}:${endpoint.port}/${name}`;
 }
 
 export class LiveGraph {

@@ -1,26 +1,47 @@
 /**
  * Supervises the worker's one qemu-storage-daemon: spawns it (owner-only umask, parent-death
  * signal TERM so it flushes and quits if the worker dies), connects its QMP socket, starts its
- * NBD server (Unix socket 0600, or TCP on 127.0.0.1, TLS through tls-creds-x509 when
- * configured), and notices when it exits. A daemon left by a killed worker is found through its
- * pid file and told to quit before a new one starts.
+ * NBD server (Unix socket 0600, or TCP: on loopback, or beyond it only with TLS through
+ * tls-creds-x509), and notices when it exits. A daemon left by a killed worker is found through its
+ * pid file and told to quit before a new one starts. Nothing starts (nor is a leftover looked
+ * for) until the runtime folder passed its checks (runtime-dir.ts) and the NBD settings theirs:
+ * every start goes through `prepareStorageDaemon`, so no caller can skip them.
  */
 import { type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { constants, existsSync, readFileSync } from 'node:fs';
+import { access, chmod, readFile, rm, stat } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { hostname } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DiskEngineError } from '../errors';
 import { spawnBound } from '../qemu/process';
 import { JobSupervisor } from '../qmp/jobs';
 import { QmpClient } from '../qmp/qmp-client';
+import { prepareRuntimeDir } from './runtime-dir';
 
 export const QEMU_STORAGE_DAEMON = process.env.DOLLY_QEMU_STORAGE_DAEMON ?? 'qemu-storage-daemon';
 
-export type NbdListen = { kind: 'unix' } | { kind: 'tcp'; host?: string; port: number };
+export type NbdListen =
+  | { kind: 'unix' }
+  | {
+      kind: 'tcp';
+      /** The address listened on (default 127.0.0.1); beyond loopback only with TLS. */
+      host?: string;
+      port: number;
+      /**
+       * The host name in exported URIs, which clients connect to and the server certificate
+       * names; default: `host`, or this machine's name when `host` is a wildcard (0.0.0.0, ::).
+       */
+      publicHost?: string;
+    };
 
 export interface TlsConfig {
-  /** Folder with ca-cert.pem, server-cert.pem and server-key.pem (QEMU's x509 layout). */
+  /**
+   * Folder with ca-cert.pem, server-cert.pem and server-key.pem (QEMU's x509 layout). With
+   * `verifyPeer`, also client-cert.pem and client-key.pem: the engine reads its own exports
+   * (live block maps) as a client.
+   */
   certDir: string;
   /** Require client certificates signed by the CA. */
   verifyPeer?: boolean;
@@ -41,6 +62,69 @@ export type NbdEndpoint =
   | { kind: 'tcp'; host: string; port: number; tls: boolean };
 
 const TLS_OBJECT_ID = 'dolly-tls';
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]']);
+
+function refuseNbd(problem: string): never {
+  throw new DiskEngineError('DISK.BAD_NBD_SERVER_CONFIG', problem);
+}
+
+/** Loopback addresses, and the name that stands for them: reachable from this machine only. */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIP(bare) === 4) return bare.startsWith('127.');
+  if (isIP(bare) === 6) return bare === '::1' || /^::ffff:127\./i.test(bare);
+  return false;
+}
+
+/** Files QEMU's tls-creds-x509 loads as a server; with verify-peer, the engine's own client pair. */
+async function checkCertDir(tls: TlsConfig): Promise<void> {
+  const { certDir } = tls;
+  if (!isAbsolute(certDir)) refuseNbd(`the TLS folder ${certDir} must be an absolute path`);
+  const needed = ['ca-cert.pem', 'server-cert.pem', 'server-key.pem'];
+  if (tls.verifyPeer) needed.push('client-cert.pem', 'client-key.pem');
+  const missing: string[] = [];
+  for (const file of needed) {
+    await access(join(certDir, file), constants.R_OK).catch(() => missing.push(file));
+  }
+  if (missing.length > 0)
+    refuseNbd(
+      `the TLS folder ${certDir} lacks ${missing.join(', ')}` +
+        (tls.verifyPeer && missing.some((f) => f.startsWith('client-'))
+          ? ' (with verify-peer the worker reads its own exports with a client certificate of the same CA)'
+          : ''),
+    );
+  for (const key of ['server-key.pem', 'client-key.pem']) {
+    const mode = await stat(join(certDir, key)).then(
+      (s) => s.mode,
+      () => 0,
+    );
+    if (mode & 0o004)
+      refuseNbd(`${join(certDir, key)} may be read by any user: chmod o-r it (0600 or 0640)`);
+  }
+}
+
+/**
+ * Checks the NBD settings and makes (or checks) the runtime folder; throws
+ * DISK.BAD_NBD_SERVER_CONFIG or DISK.UNSAFE_RUNTIME_DIR with what is wrong. The daemon runs it
+ * before every start; a worker may run it at its own start to fail before taking work.
+ */
+export async function prepareStorageDaemon(config: StorageDaemonConfig): Promise<void> {
+  const { nbd, tls } = config;
+  if (nbd?.kind === 'tcp') {
+    if (!Number.isInteger(nbd.port) || nbd.port < 1 || nbd.port > 65535)
+      refuseNbd(`NBD port ${nbd.port} is not a TCP port (1-65535; the URIs name it, so not 0)`);
+    const host = nbd.host ?? '127.0.0.1';
+    if (!isLoopback(host) && !tls)
+      refuseNbd(
+        `NBD on ${host}:${nbd.port} is reachable from other machines: it needs TLS (a certificate folder), ` +
+          'or listen on a loopback address (127.0.0.1, ::1), or use the Unix socket',
+      );
+  }
+  if (tls) await checkCertDir(tls);
+  await prepareRuntimeDir(config.runtimeDir);
+}
+
 const START_TIMEOUT_MS = 10_000;
 
 export class StorageDaemon {
@@ -71,9 +155,18 @@ export class StorageDaemon {
   get endpoint(): NbdEndpoint {
     const tls = this.config.tls !== undefined;
     const nbd = this.config.nbd ?? { kind: 'unix' };
-    return nbd.kind === 'unix'
-      ? { kind: 'unix', socketPath: join(this.config.runtimeDir, 'nbd.sock'), tls }
-      : { kind: 'tcp', host: nbd.host ?? '127.0.0.1', port: nbd.port, tls };
+    if (nbd.kind === 'unix')
+      return { kind: 'unix', socketPath: join(this.config.runtimeDir, 'nbd.sock'), tls };
+    const host = nbd.host ?? '127.0.0.1';
+    const publicHost = nbd.publicHost ?? (WILDCARD_HOSTS.has(host) ? hostname() : host);
+    return { kind: 'tcp', host: publicHost, port: nbd.port, tls };
+  }
+
+  /** The TCP address the NBD server listens on (the endpoint names the one clients use). */
+  private listenAddress(): { host: string; port: string } {
+    const nbd = this.config.nbd;
+    if (nbd?.kind !== 'tcp') throw new Error('the NBD server listens on a Unix socket');
+    return { host: (nbd.host ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'), port: String(nbd.port) };
   }
 
   onExit(listener: (how: { code: number | null; signal: string | null }) => void): () => void {
@@ -84,8 +177,12 @@ export class StorageDaemon {
   async start(): Promise<void> {
     if (this._state === 'running' || this._state === 'starting') return;
     this._state = 'starting';
-    await mkdir(this.config.runtimeDir, { recursive: true, mode: 0o700 });
-    await this.stopLeftover();
+    try {
+      await this.stopLeftover();
+    } catch (error) {
+      this._state = 'stopped';
+      throw error;
+    }
     await rm(this.qmpSocketPath, { force: true });
     const child = spawnBound(
       'sh',
@@ -180,15 +277,19 @@ export class StorageDaemon {
       addr:
         endpoint.kind === 'unix'
           ? { type: 'unix', data: { path: endpoint.socketPath } }
-          : { type: 'inet', data: { host: endpoint.host, port: String(endpoint.port) } },
+          : { type: 'inet', data: this.listenAddress() },
       ...(tls ? { 'tls-creds': TLS_OBJECT_ID } : {}),
     });
     // The umask already made it owner-only; 0600 is the documented mode.
     if (endpoint.kind === 'unix') await chmod(endpoint.socketPath, 0o600);
   }
 
-  /** A daemon from a worker that was killed: ask it to quit (it flushes), or kill it. */
+  /**
+   * A daemon from a worker that was killed: ask it to quit (it flushes), or kill it. Only once
+   * the runtime folder passed its checks: its pid file and QMP socket are trusted from then on.
+   */
   async stopLeftover(): Promise<void> {
+    await prepareStorageDaemon(this.config);
     let pid: number;
     try {
       pid = Number((await readFile(this.pidFilePath, 'utf8')).trim());

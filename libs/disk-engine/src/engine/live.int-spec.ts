@@ -2,9 +2,10 @@
  * Disks in use: NBD exports from the worker's qemu-storage-daemon, read and written by QEMU's
  * own tools and by an NBD client that knows exactly which writes were acknowledged.
  */
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { makeTestCertificates } from '@dolly/testing';
 import { type LiveExport } from '../daemon/live-graph';
 import { NbdClient } from '../nbd/nbd-client';
 import { run } from '../qemu/process';
@@ -139,64 +140,8 @@ describe('NBD exports', () => {
 });
 
 describe('TLS', () => {
-  /** A CA and a server certificate for 127.0.0.1, in QEMU's x509 folder layout. */
-  async function certificates(): Promise<{ serverDir: string; clientDir: string }> {
-    const serverDir = join(box.dir, 'tls-server');
-    const clientDir = join(box.dir, 'tls-client');
-    await mkdir(serverDir);
-    await mkdir(clientDir);
-    const ssl = (...args: string[]) => run('openssl', args);
-    await ssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=dolly-test-ca',
-      '-keyout',
-      join(serverDir, 'ca-key.pem'),
-      '-out',
-      join(serverDir, 'ca-cert.pem'),
-    );
-    await ssl(
-      'req',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-keyout',
-      join(serverDir, 'server-key.pem'),
-      '-out',
-      join(serverDir, 'server.csr'),
-    );
-    await writeFile(join(serverDir, 'san.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    await ssl(
-      'x509',
-      '-req',
-      '-days',
-      '1',
-      '-in',
-      join(serverDir, 'server.csr'),
-      '-CA',
-      join(serverDir, 'ca-cert.pem'),
-      '-CAkey',
-      join(serverDir, 'ca-key.pem'),
-      '-CAcreateserial',
-      '-extfile',
-      join(serverDir, 'san.cnf'),
-      '-out',
-      join(serverDir, 'server-cert.pem'),
-    );
-    await writeFile(join(clientDir, 'ca-cert.pem'), await readFile(join(serverDir, 'ca-cert.pem')));
-    return { serverDir, clientDir };
-  }
-
   it('exports over TLS when configured, and refuses clients that do not speak it', async () => {
-    const { serverDir, clientDir } = await certificates();
+    const { serverDir, clientDir } = await makeTestCertificates(join(box.dir, 'tls'));
     const port = await freePort();
     engine = await startEngine(box, { nbd: { kind: 'tcp', port }, tls: { certDir: serverDir } });
     const live = await liveDisk('vm');

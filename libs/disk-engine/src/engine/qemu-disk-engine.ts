@@ -1670,9 +1670,10 @@ export class QemuDiskEngine implements DiskEnginePort {
 
   /** Live block status, straight from the daemon: base:allocation joined with qemu:allocation-depth. */
   private async nbdExtents(exported: LiveExport) {
+    // Over TLS libnbd takes the CA (and, for verify-peer, the client pair) from the server's folder.
     const uri =
       exported.endpoint.tls && this.config.tls
-        ? `${exported.uri}&tls-certificates=${this.config.tls.certDir}`
+        ? `${exported.uri}${exported.uri.includes('?') ? '&' : '?'}tls-certificates=${this.config.tls.certDir}`
         : exported.uri;
     const mapOf = async (context: string) =>
       JSON.parse(

@@ -76,6 +76,8 @@ export class ChangePowerController {
       to,
       operation,
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+    return this.runner.run(response, command, () =>
+      this.queries.execute(new GetVm(vmId, context.principal)),
+    );
   }
 }

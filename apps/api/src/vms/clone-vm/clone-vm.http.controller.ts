@@ -27,9 +27,14 @@ export function runClone(
     kind: 'clone',
     ...operation,
   });
-  return runner.run(response, command, (outcome) => queries.execute(new GetVm(outcome.target.id)), {
-    creates: true,
-  });
+  return runner.run(
+    response,
+    command,
+    (outcome) => queries.execute(new GetVm(outcome.target.id, context.principal)),
+    {
+      creates: true,
+    },
+  );
 }
 
 interface CloneBody {

@@ -34,7 +34,9 @@ export class ConvertVmController {
       kind: 'decide',
       command: { type: 'ConvertVmToTemplate', data: { vmId } },
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+    return this.runner.run(response, command, () =>
+      this.queries.execute(new GetVm(vmId, context.principal)),
+    );
   }
 
   @Post('convert-to-vm')
@@ -51,6 +53,8 @@ export class ConvertVmController {
       kind: 'decide',
       command: { type: 'ConvertTemplateToVm', data: { vmId } },
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+    return this.runner.run(response, command, () =>
+      this.queries.execute(new GetVm(vmId, context.principal)),
+    );
   }
 }

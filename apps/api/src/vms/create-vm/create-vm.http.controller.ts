@@ -55,8 +55,13 @@ export class CreateVmController {
         biosUuid: uuidv7(),
       },
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)), {
-      creates: true,
-    });
+    return this.runner.run(
+      response,
+      command,
+      () => this.queries.execute(new GetVm(vmId, context.principal)),
+      {
+        creates: true,
+      },
+    );
   }
 }

@@ -3,6 +3,7 @@ import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { VmRow } from '@dolly/read-models';
 import { Repository } from 'typeorm';
+import { type Reader } from '../../shared/live-disk-access';
 import { type Page, findPage } from '../../shared/pagination';
 import { type VmView, vmView } from './vm.representation';
 
@@ -17,14 +18,18 @@ export class ListVms extends Query<Page<VmView>> {
   constructor(
     readonly filter: VmFilter,
     readonly limit: number,
-    readonly cursor?: string,
+    readonly cursor: string | undefined,
+    readonly reader: Reader,
   ) {
     super();
   }
 }
 
 export class GetVm extends Query<VmView> {
-  constructor(readonly vmId: string) {
+  constructor(
+    readonly vmId: string,
+    readonly reader: Reader,
+  ) {
     super();
   }
 }
@@ -33,8 +38,14 @@ export class GetVm extends Query<VmView> {
 export class ListVmsHandler implements IQueryHandler<ListVms> {
   constructor(@InjectRepository(VmRow) private readonly vms: Repository<VmRow>) {}
 
-  execute({ filter, limit, cursor }: ListVms): Promise<Page<VmView>> {
-    return findPage(this.vms, { where: filter, key: 'vmId', limit, cursor, view: vmView });
+  execute({ filter, limit, cursor, reader }: ListVms): Promise<Page<VmView>> {
+    return findPage(this.vms, {
+      where: filter,
+      key: 'vmId',
+      limit,
+      cursor,
+      view: (row) => vmView(row, reader),
+    });
   }
 }
 
@@ -42,13 +53,13 @@ export class ListVmsHandler implements IQueryHandler<ListVms> {
 export class GetVmHandler implements IQueryHandler<GetVm> {
   constructor(@InjectRepository(VmRow) private readonly vms: Repository<VmRow>) {}
 
-  async execute({ vmId }: GetVm): Promise<VmView> {
+  async execute({ vmId, reader }: GetVm): Promise<VmView> {
     const row = await this.vms.findOneBy({ vmId });
     if (!row)
       throw new NotFoundError(
         'VM.NOT_FOUND',
         `VM ${vmId} does not exist (or is not projected yet)`,
       );
-    return vmView(row);
+    return vmView(row, reader);
   }
 }

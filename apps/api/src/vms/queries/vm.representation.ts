@@ -1,14 +1,7 @@
-import {
-  LiveExport,
-  Nic,
-  PowerState,
-  VirtualDisk,
-  VirtualHardware,
-  VmOrigin,
-  VmRole,
-} from '@dolly/domain';
+import { Nic, PowerState, VirtualDisk, VirtualHardware, VmOrigin, VmRole } from '@dolly/domain';
 import type { VmRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
+import { LiveExportView, type Reader, liveExportView } from '../../shared/live-disk-access';
 
 const Uuid = Type.String({ format: 'uuid' });
 
@@ -61,13 +54,16 @@ export const VmView = Type.Object(
     live: Type.Union(
       [
         Type.Object({
-          workerId: Type.String(),
-          exports: Type.Array(LiveExport),
-          memoryImage: LiveExport,
+          workerId: Type.String({ description: 'The worker whose storage daemon holds them.' }),
+          exports: Type.Array(LiveExportView),
+          memoryImage: LiveExportView,
         }),
         Type.Null(),
       ],
-      { description: 'While powered on: its disks and memory image, open and exported over NBD.' },
+      {
+        description:
+          'While powered on: its disks and memory image, open and exported over NBD (their URIs for roles that may attach disks only).',
+      },
     ),
     createdAt: Type.String({ format: 'date-time' }),
     updatedAt: Type.String({ format: 'date-time' }),
@@ -79,7 +75,8 @@ export const VmView = Type.Object(
 );
 export type VmView = Static<typeof VmView>;
 
-export function vmView(row: VmRow): VmView {
+/** The VM as `reader` may see it (live exports' URIs only for roles that may attach disks). */
+export function vmView(row: VmRow, reader: Reader): VmView {
   const vm = row.state;
   return {
     vmId: vm.vmId,
@@ -114,7 +111,11 @@ export function vmView(row: VmRow): VmView {
       parentSnapshotId,
     })),
     currentSnapshotId: vm.currentSnapshotId,
-    live: vm.live,
+    live: vm.live && {
+      workerId: vm.live.workerId,
+      exports: vm.live.exports.map((exported) => liveExportView(exported, reader)),
+      memoryImage: liveExportView(vm.live.memoryImage, reader),
+    },
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     version: row.version,

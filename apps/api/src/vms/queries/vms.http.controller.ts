@@ -2,12 +2,13 @@ import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { POWER_STATES, StringEnum, Uuid, VM_ROLES, vmStreamId } from '@dolly/domain';
-import { Requires, Validate } from '@dolly/platform';
+import { type Principal, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { AuditEntryView } from '../../audit/audit.representation';
 import { StreamAuditLog } from '../../audit/audit.queries';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
+import { Caller } from '../../shared/request-context';
 import { type Page, PageQuery, pageSchema } from '../../shared/pagination';
 import { VmIdParam } from '../vm-id.param';
 import { ListVms, GetVm } from './vm.queries';
@@ -45,9 +46,12 @@ export class VmsQueryController {
   @ApiQuery({ name: 'cursor', required: false })
   @ApiOk(pageSchema(VmView))
   @ApiProblems(400)
-  list(@Query(new Validate(ListVmsQuery)) query: ListVmsQuery): Promise<Page<VmView>> {
+  list(
+    @Query(new Validate(ListVmsQuery)) query: ListVmsQuery,
+    @Caller() caller: Principal,
+  ): Promise<Page<VmView>> {
     const { limit = 50, cursor, ...filter } = query;
-    return this.queries.execute(new ListVms(filter, limit, cursor));
+    return this.queries.execute(new ListVms(filter, limit, cursor, caller));
   }
 
   @Get(':vmId')
@@ -60,8 +64,9 @@ export class VmsQueryController {
   async get(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
     @Res({ passthrough: true }) response: Response,
+    @Caller() caller: Principal,
   ): Promise<VmView> {
-    const vm = await this.queries.execute(new GetVm(vmId));
+    const vm = await this.queries.execute(new GetVm(vmId, caller));
     response.setHeader('ETag', `"${vm.version}"`);
     return vm;
   }
@@ -79,9 +84,10 @@ export class VmsQueryController {
   auditLog(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
     @Query(new Validate(AuditQuery)) query: AuditQuery,
+    @Caller() caller: Principal,
   ): Promise<Page<AuditEntryView>> {
     return this.queries.execute(
-      new StreamAuditLog(vmStreamId(vmId), query.limit ?? 50, query.cursor),
+      new StreamAuditLog(vmStreamId(vmId), query.limit ?? 50, query.cursor, caller),
     );
   }
 }

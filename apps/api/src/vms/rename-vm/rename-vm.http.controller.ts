@@ -46,6 +46,8 @@ export class RenameVmController {
       kind: 'decide',
       command: { type: 'RenameVm', data: { vmId, name: body.name } },
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+    return this.runner.run(response, command, () =>
+      this.queries.execute(new GetVm(vmId, context.principal)),
+    );
   }
 }

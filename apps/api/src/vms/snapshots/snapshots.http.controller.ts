@@ -2,14 +2,14 @@ import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common'
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
-import { Requires, Validate } from '@dolly/platform';
+import { type Principal, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../../shared/openapi';
-import { Context, type RequestContext } from '../../shared/request-context';
+import { Caller, Context, type RequestContext } from '../../shared/request-context';
 import { GetVm } from '../queries/vm.queries';
 import { VmView } from '../queries/vm.representation';
 import { VmIdParam } from '../vm-id.param';
@@ -38,8 +38,8 @@ export class SnapshotsController {
   @ApiOperation({ summary: "A VM's snapshots, oldest first, and which one it runs from." })
   @ApiOk(Type.Pick(VmView, ['snapshots', 'currentSnapshotId']))
   @ApiProblems(400, 404)
-  async list(@Param('vmId', new Validate(VmIdParam)) vmId: string) {
-    const { snapshots, currentSnapshotId } = await this.queries.execute(new GetVm(vmId));
+  async list(@Param('vmId', new Validate(VmIdParam)) vmId: string, @Caller() caller: Principal) {
+    const { snapshots, currentSnapshotId } = await this.queries.execute(new GetVm(vmId, caller));
     return { snapshots, currentSnapshotId };
   }
 
@@ -66,7 +66,9 @@ export class SnapshotsController {
       name: body.name,
       description: body.description ?? '',
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+    return this.runner.run(response, command, () =>
+      this.queries.execute(new GetVm(vmId, context.principal)),
+    );
   }
 
   @Post(':snapshotId/revert')
@@ -86,7 +88,9 @@ export class SnapshotsController {
       vmId,
       snapshotId,
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+    return this.runner.run(response, command, () =>
+      this.queries.execute(new GetVm(vmId, context.principal)),
+    );
   }
 
   @Delete(':snapshotId')
@@ -106,6 +110,8 @@ export class SnapshotsController {
       vmId,
       snapshotId,
     });
-    return this.runner.run(response, command, () => this.queries.execute(new GetVm(vmId)));
+    return this.runner.run(response, command, () =>
+      this.queries.execute(new GetVm(vmId, context.principal)),
+    );
   }
 }
