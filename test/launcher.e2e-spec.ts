@@ -132,7 +132,7 @@ describe('npm start on a PostgreSQL without a Dolly database', () => {
       DOLLY_WORKER_PORT: String(workerPort),
       DOLLY_WORKER_ID: `launcher-${randomBytes(3).toString('hex')}`,
       DOLLY_WORKER_RUNTIME_DIR: runtimeDir,
-      DOLLY_WORKER_DATASTORE_ROOT: datastoreRoot,
+      DOLLY_DATASTORE_ROOTS: datastoreRoot,
       DOLLY_WORKER_RESCAN_MS: '300',
     };
     // What the suite's global setup found is not the launcher's: it finds or starts its own.
