@@ -1,5 +1,15 @@
-import { Bytes, type DatastoreRegistered, InventoryName, Uuid } from '@dolly/domain';
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import {
+  Bytes,
+  type DatastoreRegistered,
+  InventoryName,
+  Uuid,
+  type VmCreated,
+  VmCreatedData,
+  VmDeletionRequestedData,
+  type VmEvent,
+  VmPowerChangeRequestedData,
+} from '@dolly/domain';
+import { type Static, type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 
 /**
  * Schemas of event versions that are no longer current, frozen as they were published, each with
@@ -41,3 +51,33 @@ export const datastoreRegisteredFromV1 = (data: unknown): DatastoreRegistered['d
 export const DATASTORE_REGISTERED_EARLIER: readonly EarlierVersion[] = [
   { schema: DatastoreRegisteredDataV1, upcastToNext: datastoreRegisteredFromV1 },
 ];
+
+/** The same object schema without the fields a later version added (they were appended last). */
+function without(schema: TObject, added: readonly string[]): TObject {
+  const { properties, required: _required, type: _type, ...options } = schema;
+  const kept: TProperties = Object.fromEntries(
+    Object.entries(properties).filter(([name]) => !added.includes(name)),
+  );
+  return Type.Object(kept, options);
+}
+
+/** Before v2 no VM recorded its pool: a pool's instant clones named it in their origin. */
+export const vmCreatedFromV1 = (data: unknown): VmCreated['data'] => {
+  const v1 = data as Omit<VmCreated['data'], 'poolId'>;
+  return { ...v1, poolId: v1.origin.kind === 'fork' ? v1.origin.poolId : null };
+};
+
+/** Before v2 nothing could be forced past a pool's protection. */
+const notForced = (data: unknown) => ({ ...(data as object), forced: false });
+
+export const VM_EVENT_EARLIER_VERSIONS: Partial<
+  Record<VmEvent['type'], readonly EarlierVersion[]>
+> = {
+  VmCreated: [{ schema: without(VmCreatedData, ['poolId']), upcastToNext: vmCreatedFromV1 }],
+  VmPowerChangeRequested: [
+    { schema: without(VmPowerChangeRequestedData, ['forced']), upcastToNext: notForced },
+  ],
+  VmDeletionRequested: [
+    { schema: without(VmDeletionRequestedData, ['forced']), upcastToNext: notForced },
+  ],
+};

@@ -20,7 +20,7 @@ import {
   WorkerAnnouncedData,
 } from '@dolly/domain';
 import type { TSchema } from '@sinclair/typebox';
-import { DATASTORE_REGISTERED_EARLIER } from './earlier-versions';
+import { DATASTORE_REGISTERED_EARLIER, VM_EVENT_EARLIER_VERSIONS } from './earlier-versions';
 
 /**
  * Every event type Dolly publishes, with each schema version it has ever had. A published
@@ -77,7 +77,9 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('DatastoreSpaceReserved', 'datastore', DatastoreSpaceReservedData),
   entry('DatastoreSpaceReleased', 'datastore', DatastoreSpaceReleasedData),
   entry('DatastoreUsageMeasured', 'datastore', DatastoreUsageMeasuredData),
-  ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) => entry(type, 'vm', schema)),
+  ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) =>
+    entry(type, 'vm', schema, VM_EVENT_EARLIER_VERSIONS[type as keyof typeof VM_EVENT_SCHEMAS]),
+  ),
   entry('TaskQueued', 'task', TaskQueuedData, [
     { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
   ]),

@@ -167,6 +167,10 @@ export const VmCreatedData = Type.Object(
     provisioningTaskId: Type.Union([taskId, Type.Null()], {
       description: 'The task making its disks; null when it has none.',
     }),
+    poolId: Type.Union([Uuid('The pool that made it.'), Type.Null()], {
+      description:
+        'The pool that made it and alone changes it (its internal template, replicas, parents and desktops); null for a VM people made, an instant clone forked by hand included.',
+    }),
   },
   {
     additionalProperties: false,
@@ -230,7 +234,15 @@ export const VmCloneFinishedData = Type.Object(
   { additionalProperties: false, description: 'A clone of this VM or template ended.' },
 );
 export const VmPowerChangeRequestedData = Type.Object(
-  { vmId, taskId, to: PowerState },
+  {
+    vmId,
+    taskId,
+    to: PowerState,
+    forced: Type.Boolean({
+      description:
+        "An admin acted on a pool's desktop outside its pool (force), overriding the pool's protection; false otherwise.",
+    }),
+  },
   {
     additionalProperties: false,
     description: 'A power operation started; the VM takes no other operation until it ends.',
@@ -428,7 +440,14 @@ export const VmSnapshotDeletedData = Type.Object(
   },
 );
 export const VmDeletionRequestedData = Type.Object(
-  { vmId, taskId },
+  {
+    vmId,
+    taskId,
+    forced: Type.Boolean({
+      description:
+        "An admin acted on a pool's desktop outside its pool (force), overriding the pool's protection; false otherwise.",
+    }),
+  },
   { additionalProperties: false, description: 'Deleting a VM or template started.' },
 );
 export const VmDeletedData = Type.Object(

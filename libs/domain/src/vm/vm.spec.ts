@@ -2,7 +2,7 @@ import { deciderSpecification } from '@dolly/testing';
 import type { DatastoreState } from '../datastore/datastore';
 import type { HostState } from '../host/host';
 import type { LiveExport, VmCreated, VmEvent } from './vm.events';
-import { type VmContext, type VmDefinition, vmDecider } from './vm';
+import { type VmCommand, type VmContext, type VmDefinition, vmDecider } from './vm';
 
 const vmId = '0190f3a0-0000-7000-8000-000000000001';
 const hostId = '0190f3a0-0000-7000-8000-0000000000a1';
@@ -66,7 +66,13 @@ const memory: LiveExport = {
 
 const created: VmCreated = {
   type: 'VmCreated',
-  data: { ...definition, role: 'vm', origin: { kind: 'new' }, provisioningTaskId: makeTask },
+  data: {
+    ...definition,
+    role: 'vm',
+    origin: { kind: 'new' },
+    provisioningTaskId: makeTask,
+    poolId: null,
+  },
 };
 const provisioned: VmEvent = {
   type: 'VmProvisioned',
@@ -75,7 +81,7 @@ const provisioned: VmEvent = {
 const ready = [created, provisioned];
 const powerRequested = (to: 'poweredOn' | 'poweredOff' | 'suspended', task = taskId): VmEvent => ({
   type: 'VmPowerChangeRequested',
-  data: { vmId, taskId: task, to },
+  data: { vmId, taskId: task, to, forced: false },
 });
 const poweredOn = (task = taskId): VmEvent => ({
   type: 'VmPoweredOn',
@@ -272,9 +278,9 @@ describe('VM', () => {
       spec
         .given(ready)
         .when({ type: 'DeleteVm', data: { vmId, taskId } })
-        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId } }]);
+        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId, forced: false } }]);
       spec
-        .given([...ready, { type: 'VmDeletionRequested', data: { vmId, taskId } }])
+        .given([...ready, { type: 'VmDeletionRequested', data: { vmId, taskId, forced: false } }])
         .when({ type: 'RecordDeleted', data: { vmId, taskId } })
         .then([{ type: 'VmDeleted', data: { vmId, taskId } }]);
     });
@@ -282,7 +288,7 @@ describe('VM', () => {
     it('stays when deleting fails', () => {
       const failing: VmEvent[] = [
         ...ready,
-        { type: 'VmDeletionRequested', data: { vmId, taskId } },
+        { type: 'VmDeletionRequested', data: { vmId, taskId, forced: false } },
       ];
       spec
         .given(failing)
@@ -494,7 +500,7 @@ describe('VM', () => {
           { type: 'VmLinkedCloneReleased', data: { vmId, dependantVmId: cloneId } },
         ])
         .when({ type: 'DeleteVm', data: { vmId, taskId: 'd' } })
-        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId: 'd' } }]);
+        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId: 'd', forced: false } }]);
     });
   });
 
@@ -672,42 +678,170 @@ describe('VM', () => {
   });
 
   describe('made by a pool', () => {
-    const parent: VmCreated = { ...created, data: { ...created.data, role: 'parent' } };
+    const poolId = '0190f3a0-0000-7000-8000-0000000000c1';
+    const otherPool = '0190f3a0-0000-7000-8000-0000000000c2';
+    const byPool = { by: 'pool', poolId } as const;
+    const forcing = { by: 'person', force: true } as const;
+    const madeAs = (
+      role: 'internal-template' | 'replica' | 'parent' | 'instant-clone',
+    ): VmCreated => ({
+      ...created,
+      data: {
+        ...created.data,
+        role,
+        poolId,
+        origin:
+          role === 'instant-clone'
+            ? { kind: 'fork', parentVmId: cloneId, replicaVmId: null, poolId }
+            : created.data.origin,
+      },
+    });
+    const runningAs = (role: Parameters<typeof madeAs>[0]) => [
+      madeAs(role),
+      provisioned,
+      powerRequested('poweredOn', 'power-1'),
+      poweredOn('power-1'),
+      ...snapshotTaken,
+    ];
+    /** Every command a person sends a VM, as the API sends it. */
+    const personCommands = (requester?: {
+      by: 'person';
+      force: boolean;
+    }): [string, VmCommand][] => [
+      [
+        'power off',
+        { type: 'RequestPowerChange', data: { vmId, taskId, to: 'poweredOff', requester } },
+      ],
+      [
+        'suspend',
+        { type: 'RequestPowerChange', data: { vmId, taskId, to: 'suspended', requester } },
+      ],
+      ['refresh', { type: 'RequestRefresh', data: { vmId, taskId, requester } }],
+      ['delete', { type: 'DeleteVm', data: { vmId, taskId, requester } }],
+      [
+        'take a snapshot',
+        {
+          type: 'TakeSnapshot',
+          data: { vmId, taskId, snapshotId: cloneId, name: 's', description: '', requester },
+        },
+      ],
+      ['revert', { type: 'RevertToSnapshot', data: { vmId, taskId, snapshotId, requester } }],
+      [
+        'delete a snapshot',
+        { type: 'DeleteSnapshot', data: { vmId, taskId, snapshotId, requester } },
+      ],
+      ['rename', { type: 'RenameVm', data: { vmId, name: 'mine-now', requester } }],
+      ['convert to template', { type: 'ConvertVmToTemplate', data: { vmId, requester } }],
+      [
+        'clone',
+        {
+          type: 'StartClone',
+          data: {
+            vmId,
+            taskId,
+            targetVmId: cloneId,
+            linked: false,
+            snapshotId: null,
+            format: 'same',
+            requester,
+          },
+        },
+      ],
+      ['fork', { type: 'StartFork', data: { vmId, taskId, targetVmId: cloneId, requester } }],
+    ];
 
-    it('is deleted by its pool only, even running', () => {
-      const runningParent = [
-        parent,
-        provisioned,
-        powerRequested('poweredOn', 'power-1'),
-        poweredOn('power-1'),
-      ];
-      spec
-        .given(runningParent)
-        .when({ type: 'DeleteVm', data: { vmId, taskId } })
-        .thenThrows('VM.MANAGED_BY_POOL');
-      spec
-        .given(runningParent)
-        .when({ type: 'DeleteVm', data: { vmId, taskId, byPool: true } })
-        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId } }]);
+    describe.each(['internal-template', 'replica', 'parent'] as const)('its %s', (role) => {
+      it.each(personCommands())('takes no "%s" from a person', (_name, command) => {
+        const error = spec.given(runningAs(role)).when(command).thenThrows('VM.MANAGED_BY_POOL');
+        expect(error.message).toContain(`the ${role} of pool ${poolId}`);
+      });
+
+      it.each(personCommands(forcing))('takes no "%s" even forced', (_name, command) => {
+        spec.given(runningAs(role)).when(command).thenThrows('VM.MANAGED_BY_POOL');
+      });
+
+      it('takes its own pool’s commands, and no other pool’s', () => {
+        spec
+          .given(runningAs(role))
+          .when({
+            type: 'StartFork',
+            data: { vmId, taskId, targetVmId: cloneId, requester: byPool },
+          })
+          .then([{ type: 'VmForkStarted', data: { vmId, taskId, targetVmId: cloneId } }]);
+        spec
+          .given(runningAs(role))
+          .when({ type: 'DeleteVm', data: { vmId, taskId, requester: byPool } })
+          .then([{ type: 'VmDeletionRequested', data: { vmId, taskId, forced: false } }]);
+        spec
+          .given(runningAs(role))
+          .when({
+            type: 'DeleteVm',
+            data: { vmId, taskId, requester: { by: 'pool', poolId: otherPool } },
+          })
+          .thenThrows('VM.MANAGED_BY_POOL');
+      });
+    });
+
+    describe('its desktop', () => {
+      const desktop = runningAs('instant-clone');
+
+      it.each(personCommands())('takes no "%s" from a person', (_name, command) => {
+        const error = spec.given(desktop).when(command).thenThrows('VM.MANAGED_BY_POOL');
+        expect(error.message).toContain(`a desktop of pool ${poolId}`);
+      });
+
+      it('is powered and deleted by force, and the events say so', () => {
+        spec
+          .given(desktop)
+          .when({
+            type: 'RequestPowerChange',
+            data: { vmId, taskId, to: 'poweredOff', requester: forcing },
+          })
+          .then([
+            {
+              type: 'VmPowerChangeRequested',
+              data: { vmId, taskId, to: 'poweredOff', forced: true },
+            },
+          ]);
+        spec
+          .given(desktop)
+          .when({ type: 'DeleteVm', data: { vmId, taskId, requester: forcing } })
+          .then([{ type: 'VmDeletionRequested', data: { vmId, taskId, forced: true } }]);
+      });
+
+      it.each(
+        personCommands(forcing).filter(
+          ([name]) => !['power off', 'suspend', 'delete'].includes(name),
+        ),
+      )('takes no "%s" even forced', (_name, command) => {
+        spec.given(desktop).when(command).thenThrows('VM.MANAGED_BY_POOL');
+      });
+
+      it('is refreshed and removed by its pool, running', () => {
+        spec
+          .given(desktop)
+          .when({ type: 'RequestRefresh', data: { vmId, taskId, requester: byPool } })
+          .then([{ type: 'VmRefreshRequested', data: { vmId, taskId } }]);
+        spec
+          .given(desktop)
+          .when({ type: 'DeleteVm', data: { vmId, taskId, requester: byPool } })
+          .then([{ type: 'VmDeletionRequested', data: { vmId, taskId, forced: false } }]);
+      });
     });
 
     it('but an instant clone forked by hand is its maker’s to delete', () => {
-      const fork = (poolId: string | null): VmCreated => ({
+      const fork: VmCreated = {
         ...created,
         data: {
           ...created.data,
           role: 'instant-clone',
-          origin: { kind: 'fork', parentVmId: vmId, replicaVmId: null, poolId },
+          origin: { kind: 'fork', parentVmId: cloneId, replicaVmId: null, poolId: null },
         },
-      });
+      };
       spec
-        .given([fork(null), provisioned])
+        .given([fork, provisioned])
         .when({ type: 'DeleteVm', data: { vmId, taskId } })
-        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId } }]);
-      spec
-        .given([fork(taskId), provisioned])
-        .when({ type: 'DeleteVm', data: { vmId, taskId } })
-        .thenThrows('VM.MANAGED_BY_POOL');
+        .then([{ type: 'VmDeletionRequested', data: { vmId, taskId, forced: false } }]);
     });
   });
 
@@ -715,7 +849,7 @@ describe('VM', () => {
     it('is gone for every command', () => {
       const deleted: VmEvent[] = [
         ...ready,
-        { type: 'VmDeletionRequested', data: { vmId, taskId } },
+        { type: 'VmDeletionRequested', data: { vmId, taskId, forced: false } },
         { type: 'VmDeleted', data: { vmId, taskId } },
       ];
       spec

@@ -53,6 +53,8 @@ export interface ExistingVm {
   nics: Nic[];
   biosUuid: string;
   origin: VmOrigin;
+  /** The pool that made it and alone changes it; null for VMs people made. */
+  poolId: string | null;
   /** provisioning: its disks are being made; ready: usable; deleting: on its way out. */
   lifecycle: 'provisioning' | 'ready' | 'deleting';
   provisioningTaskId: string | null;
@@ -94,7 +96,18 @@ type TaskRef = VmId & { taskId: string };
 type Failure = TaskRef & { code: string; message: string };
 
 /** Everything VmCreated says except what the decision fills in. */
-export type VmDefinition = Omit<VmCreated['data'], 'role' | 'origin' | 'provisioningTaskId'>;
+export type VmDefinition = Omit<
+  VmCreated['data'],
+  'role' | 'origin' | 'provisioningTaskId' | 'poolId'
+>;
+
+/**
+ * Who asks for an operation on a VM: a person (through the API; an admin may force power and
+ * delete past a pool's protection of its desktops, the API lets no one else), or the pool that
+ * owns the VM, doing its own work. Absent: a person, no force.
+ */
+export type Requester = { by: 'person'; force: boolean } | { by: 'pool'; poolId: string };
+type Requested = { requester?: Requester };
 
 export type CreateVm = Command<'CreateVm', VmDefinition & { provisioningTaskId: string | null }>;
 /** The target side of a clone: the new VM, made in the inventory while its disks are copied. */
@@ -104,6 +117,8 @@ export type CreateClone = Command<
     role: VmRole;
     provisioningTaskId: string;
     origin: Exclude<VmOrigin, { kind: 'new' }>;
+    /** The pool making it (its chain, its machines), which alone changes it; null otherwise. */
+    poolId: string | null;
   }
 >;
 export type RecordProvisioned = Command<'RecordProvisioned', TaskRef & { disks: DiskPlacement[] }>;
@@ -120,13 +135,19 @@ export type RecordForked = Command<
 export type RecordProvisioningFailed = Command<'RecordProvisioningFailed', Failure>;
 export type StartClone = Command<
   'StartClone',
-  TaskRef & { targetVmId: string; linked: boolean; snapshotId: string | null; format: CloneFormat }
+  TaskRef &
+    Requested & {
+      targetVmId: string;
+      linked: boolean;
+      snapshotId: string | null;
+      format: CloneFormat;
+    }
 >;
 export type FinishClone = Command<
   'FinishClone',
   TaskRef & { targetVmId: string; outcome: 'succeeded' | 'failed' | 'cancelled' }
 >;
-export type StartFork = Command<'StartFork', TaskRef & { targetVmId: string }>;
+export type StartFork = Command<'StartFork', TaskRef & Requested & { targetVmId: string }>;
 export type FinishFork = Command<
   'FinishFork',
   TaskRef & {
@@ -136,12 +157,15 @@ export type FinishFork = Command<
   }
 >;
 export type AttachLinkedClone = Command<'AttachLinkedClone', VmId & { dependantVmId: string }>;
-export type RequestRefresh = Command<'RequestRefresh', TaskRef>;
+export type RequestRefresh = Command<'RequestRefresh', TaskRef & Requested>;
 export type RecordRefreshed = Command<
   'RecordRefreshed',
   TaskRef & { disks: DiskPlacement[]; exports: LiveExport[]; memoryImage: LiveExport }
 >;
-export type RequestPowerChange = Command<'RequestPowerChange', TaskRef & { to: PowerState }>;
+export type RequestPowerChange = Command<
+  'RequestPowerChange',
+  TaskRef & Requested & { to: PowerState }
+>;
 export type RecordPoweredOn = Command<
   'RecordPoweredOn',
   TaskRef & { workerId: string; exports: LiveExport[]; memoryImage: LiveExport }
@@ -151,24 +175,29 @@ export type RecordHostLost = Command<'RecordHostLost', { vmId: string; workerId:
 export type RecordSuspended = Command<'RecordSuspended', TaskRef>;
 export type TakeSnapshot = Command<
   'TakeSnapshot',
-  TaskRef & { snapshotId: string; name: string; description: string }
+  TaskRef & Requested & { snapshotId: string; name: string; description: string }
 >;
 export type RecordSnapshotTaken = Command<
   'RecordSnapshotTaken',
   TaskRef & { layers: { diskId: string; layerId: string }[]; disks: DiskPlacement[] }
 >;
-export type RevertToSnapshot = Command<'RevertToSnapshot', TaskRef & { snapshotId: string }>;
+export type RevertToSnapshot = Command<
+  'RevertToSnapshot',
+  TaskRef & Requested & { snapshotId: string }
+>;
 export type RecordReverted = Command<'RecordReverted', TaskRef & { disks: DiskPlacement[] }>;
-export type DeleteSnapshot = Command<'DeleteSnapshot', TaskRef & { snapshotId: string }>;
+export type DeleteSnapshot = Command<
+  'DeleteSnapshot',
+  TaskRef & Requested & { snapshotId: string }
+>;
 export type RecordSnapshotDeleted = Command<'RecordSnapshotDeleted', TaskRef>;
-/** `byPool`: a pool removing a VM of its own (operators cannot delete those directly). */
-export type DeleteVm = Command<'DeleteVm', TaskRef & { byPool?: boolean }>;
+export type DeleteVm = Command<'DeleteVm', TaskRef & Requested>;
 export type RecordDeleted = Command<'RecordDeleted', TaskRef>;
 export type RecordTaskFailed = Command<'RecordTaskFailed', Failure>;
 export type ReleaseLinkedClone = Command<'ReleaseLinkedClone', VmId & { dependantVmId: string }>;
-export type RenameVm = Command<'RenameVm', VmId & { name: string }>;
-export type ConvertVmToTemplate = Command<'ConvertVmToTemplate', VmId>;
-export type ConvertTemplateToVm = Command<'ConvertTemplateToVm', VmId>;
+export type RenameVm = Command<'RenameVm', VmId & Requested & { name: string }>;
+export type ConvertVmToTemplate = Command<'ConvertVmToTemplate', VmId & Requested>;
+export type ConvertTemplateToVm = Command<'ConvertTemplateToVm', VmId & Requested>;
 
 export type VmCommand =
   | CreateVm
@@ -232,6 +261,20 @@ function idle(state: VmState, vmId: string): ExistingVm {
     );
   }
   return vm;
+}
+
+/**
+ * Idle, once the pool's protection let the requester through: a pool's VM is refused as such,
+ * whatever state it is in. Says whether it goes ahead by force.
+ */
+function guarded(
+  state: VmState,
+  vmId: string,
+  operation: VmOperation,
+  requester: Requester | undefined,
+): { vm: ExistingVm; forced: boolean } {
+  const forced = guardPoolVm(existing(state, vmId), operation, requester);
+  return { vm: idle(state, vmId), forced };
 }
 
 /** The worker reports the outcome of the operation the VM is busy with, and no other. */
@@ -360,7 +403,12 @@ function createVm(command: CreateVm, state: VmState, context: VmContext): VmEven
   if (command.data.disks.length > 0 !== (command.data.provisioningTaskId !== null)) {
     throw new Error('A VM with disks is made by a task, and only then');
   }
-  return [{ type: 'VmCreated', data: { ...command.data, role: 'vm', origin: { kind: 'new' } } }];
+  return [
+    {
+      type: 'VmCreated',
+      data: { ...command.data, role: 'vm', origin: { kind: 'new' }, poolId: null },
+    },
+  ];
 }
 
 function createClone(command: CreateClone, state: VmState, context: VmContext): VmEvent[] {
@@ -371,8 +419,10 @@ function createClone(command: CreateClone, state: VmState, context: VmContext): 
 }
 
 function startClone(command: StartClone, state: VmState): VmEvent[] {
-  const { vmId, snapshotId, linked } = command.data;
+  const { requester, ...data } = command.data;
+  const { vmId, snapshotId, linked } = data;
   const vm = existing(state, vmId);
+  guardPoolVm(vm, 'clone', requester);
   if (vm.lifecycle !== 'ready')
     throw new IllegalStateError(
       vm.lifecycle === 'provisioning' ? 'VM.PROVISIONING' : 'VM.BEING_DELETED',
@@ -398,7 +448,7 @@ function startClone(command: StartClone, state: VmState): VmEvent[] {
       ],
     );
   }
-  if (linked && command.data.format !== 'same') {
+  if (linked && data.format !== 'same') {
     throw new RuleViolationError(
       'CLONE.LINKED_HAS_NO_FORMAT',
       'A linked clone copies nothing, so it takes no disk format',
@@ -411,7 +461,7 @@ function startClone(command: StartClone, state: VmState): VmEvent[] {
       ],
     );
   }
-  return [{ type: 'VmBeingCloned', data: command.data }];
+  return [{ type: 'VmBeingCloned', data }];
 }
 
 function finishClone(command: FinishClone, state: VmState): VmEvent[] {
@@ -427,7 +477,8 @@ function finishClone(command: FinishClone, state: VmState): VmEvent[] {
 
 /** Instant clones fork from a running VM (a pool's parent, or any running VM as vSphere allows). */
 function startFork(command: StartFork, state: VmState): VmEvent[] {
-  const vm = idle(state, command.data.vmId);
+  const { requester, ...data } = command.data;
+  const { vm } = guarded(state, data.vmId, 'fork', requester);
   if (isTemplate(vm))
     throw new IllegalStateError(
       'FORK.SOURCE_IS_TEMPLATE',
@@ -443,7 +494,7 @@ function startFork(command: StartFork, state: VmState): VmEvent[] {
       vm.powerState === 'suspended' ? 'FORK.SOURCE_SUSPENDED' : 'FORK.SOURCE_POWERED_OFF',
       `${vm.name} is ${vm.powerState}: instant clones fork from a running VM, with no boot`,
     );
-  return [{ type: 'VmForkStarted', data: command.data }];
+  return [{ type: 'VmForkStarted', data }];
 }
 
 function finishFork(command: FinishFork, state: VmState): VmEvent[] {
@@ -463,8 +514,9 @@ const POWER_TRANSITIONS: Record<PowerState, PowerState[]> = {
 };
 
 function requestPowerChange(command: RequestPowerChange, state: VmState): VmEvent[] {
-  const { to } = command.data;
-  const vm = idle(state, command.data.vmId);
+  const { requester, ...data } = command.data;
+  const { to } = data;
+  const { vm, forced } = guarded(state, data.vmId, 'power', requester);
   if (to === 'poweredOn' && isTemplate(vm)) {
     throw new IllegalStateError(
       'VM.IS_TEMPLATE',
@@ -485,40 +537,40 @@ function requestPowerChange(command: RequestPowerChange, state: VmState): VmEven
     }[to];
     throw new IllegalStateError(code, `${vm.name} is ${vm.powerState}: it cannot go ${to}`);
   }
-  return [{ type: 'VmPowerChangeRequested', data: command.data }];
+  return [{ type: 'VmPowerChangeRequested', data: { ...data, forced } }];
 }
 
 function takeSnapshot(command: TakeSnapshot, state: VmState): VmEvent[] {
-  const vm = idle(state, command.data.vmId);
+  const { requester, ...data } = command.data;
+  const { vm } = guarded(state, data.vmId, 'snapshot', requester);
   if (isTemplate(vm))
     throw new IllegalStateError(
       'VM.IS_TEMPLATE',
       `${vm.name} is a template: its disks are frozen already`,
     );
-  if (vm.snapshots.some((s) => s.snapshotId === command.data.snapshotId)) {
-    throw new IllegalStateError(
-      'SNAPSHOT.ALREADY_EXISTS',
-      `Snapshot ${command.data.snapshotId} exists`,
-    );
+  if (vm.snapshots.some((s) => s.snapshotId === data.snapshotId)) {
+    throw new IllegalStateError('SNAPSHOT.ALREADY_EXISTS', `Snapshot ${data.snapshotId} exists`);
   }
-  return [{ type: 'VmSnapshotRequested', data: command.data }];
+  return [{ type: 'VmSnapshotRequested', data }];
 }
 
 function revertToSnapshot(command: RevertToSnapshot, state: VmState): VmEvent[] {
-  const vm = idle(state, command.data.vmId);
-  snapshotOf(vm, command.data.snapshotId);
+  const { requester, ...data } = command.data;
+  const { vm } = guarded(state, data.vmId, 'snapshot', requester);
+  snapshotOf(vm, data.snapshotId);
   if (vm.powerState !== 'poweredOff') {
     throw new IllegalStateError(
       'VM.NOT_POWERED_OFF',
       `${vm.name} is ${vm.powerState}: power it off before reverting`,
     );
   }
-  return [{ type: 'VmRevertRequested', data: command.data }];
+  return [{ type: 'VmRevertRequested', data }];
 }
 
 function deleteSnapshot(command: DeleteSnapshot, state: VmState): VmEvent[] {
-  const vm = idle(state, command.data.vmId);
-  snapshotOf(vm, command.data.snapshotId);
+  const { requester, ...data } = command.data;
+  const { vm } = guarded(state, data.vmId, 'snapshot', requester);
+  snapshotOf(vm, data.snapshotId);
   if (vm.linkedClones.length > 0) {
     throw new RuleViolationError(
       'SNAPSHOT.HAS_LINKED_CLONES',
@@ -529,7 +581,7 @@ function deleteSnapshot(command: DeleteSnapshot, state: VmState): VmEvent[] {
       })),
     );
   }
-  return [{ type: 'VmSnapshotDeletionRequested', data: command.data }];
+  return [{ type: 'VmSnapshotDeletionRequested', data }];
 }
 
 /** Roles a pool makes and removes itself. */
@@ -544,16 +596,54 @@ export const POOL_MANAGED_ROLES: readonly VmRole[] = [
 const managedByPool = (vm: ExistingVm) =>
   POOL_MANAGED_ROLES.includes(vm.role) && !(vm.origin.kind === 'fork' && vm.origin.poolId === null);
 
-function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
-  const vm = idle(state, command.data.vmId);
-  if (managedByPool(vm) && !command.data.byPool) {
-    throw new IllegalStateError(
-      'VM.MANAGED_BY_POOL',
-      `${vm.name} is a ${vm.role} of a pool: the pool removes it when it no longer needs it`,
-    );
+/** The operations people ask of a VM, as its pool's protection tells them apart. */
+export type VmOperation =
+  'power' | 'refresh' | 'delete' | 'snapshot' | 'rename' | 'convert' | 'clone' | 'fork';
+
+/** What an admin may force on a pool's desktop, when its pool cannot do it. */
+export const FORCIBLE_OPERATIONS: readonly VmOperation[] = ['power', 'delete'];
+/** What a pool does to its desktops on request (log off, refresh, remove). */
+const THROUGH_THE_POOL: readonly VmOperation[] = ['power', 'refresh', 'delete'];
+
+const PERSON: Requester = { by: 'person', force: false };
+
+/**
+ * As Horizon protects its entities: a pool's internal template, replicas and parents take no
+ * command but their own pool's; its desktops are powered, refreshed and removed through the pool
+ * (log off, refresh, remove) and take nothing else, save power and delete that an admin forces.
+ * Says whether the operation goes ahead by force (the event records it).
+ */
+export function guardPoolVm(
+  vm: ExistingVm,
+  operation: VmOperation,
+  requester: Requester = PERSON,
+): boolean {
+  if (!managedByPool(vm)) return false;
+  const pool = vm.poolId ? `pool ${vm.poolId}` : 'a pool';
+  const refuse = (why: string) =>
+    new IllegalStateError('VM.MANAGED_BY_POOL', `${vm.name} is ${why}`);
+  if (requester.by === 'pool') {
+    if (vm.poolId !== null && requester.poolId !== vm.poolId)
+      throw refuse(`a ${vm.role} of ${pool}, not of pool ${requester.poolId}`);
+    return false;
   }
-  // A pool removes its running clones at once (floating desktops at logoff); people power off first.
-  if (vm.powerState !== 'poweredOff' && !command.data.byPool) {
+  if (vm.role !== 'instant-clone')
+    throw refuse(`the ${vm.role} of ${pool}: it takes no command but its pool's, not even forced`);
+  if (requester.force && FORCIBLE_OPERATIONS.includes(operation)) return true;
+  throw refuse(
+    THROUGH_THE_POOL.includes(operation)
+      ? `a desktop of ${pool}: it is powered, refreshed and removed through its pool (log off, refresh, remove)` +
+          (FORCIBLE_OPERATIONS.includes(operation) ? '; an admin may force it' : '')
+      : `a desktop of ${pool}: only its pool changes it`,
+  );
+}
+
+function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
+  const { requester = PERSON } = command.data;
+  const { vm, forced } = guarded(state, command.data.vmId, 'delete', requester);
+  // A pool removes its running clones at once (floating desktops at logoff), as does an admin
+  // forcing it through the pool; people power off first.
+  if (vm.powerState !== 'poweredOff' && requester.by === 'person' && !forced) {
     throw new IllegalStateError(
       'VM.NOT_POWERED_OFF',
       `${vm.name} is ${vm.powerState}: power it off before deleting it`,
@@ -575,11 +665,16 @@ function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
       })),
     );
   }
-  return [{ type: 'VmDeletionRequested', data: { vmId: vm.vmId, taskId: command.data.taskId } }];
+  return [
+    {
+      type: 'VmDeletionRequested',
+      data: { vmId: vm.vmId, taskId: command.data.taskId, forced },
+    },
+  ];
 }
 
 function convertToTemplate(command: ConvertVmToTemplate, state: VmState): VmEvent[] {
-  const vm = idle(state, command.data.vmId);
+  const { vm } = guarded(state, command.data.vmId, 'convert', command.data.requester);
   if (vm.role !== 'vm')
     throw new IllegalStateError(
       'VM.NOT_CONVERTIBLE',
@@ -595,7 +690,7 @@ function convertToTemplate(command: ConvertVmToTemplate, state: VmState): VmEven
 }
 
 function convertToVm(command: ConvertTemplateToVm, state: VmState): VmEvent[] {
-  const vm = idle(state, command.data.vmId);
+  const { vm } = guarded(state, command.data.vmId, 'convert', command.data.requester);
   if (!isTemplate(vm))
     throw new IllegalStateError('VM.NOT_A_TEMPLATE', `${vm.name} is not a template`);
   if (vm.linkedClones.length > 0) {
@@ -655,13 +750,14 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
       return [{ type: 'VmLinkedCloneAttached', data: command.data }];
     }
     case 'RequestRefresh': {
-      const vm = idle(state, vmId);
+      const { requester, ...data } = command.data;
+      const { vm } = guarded(state, vmId, 'refresh', requester);
       if (vm.origin.kind !== 'fork' || vm.powerState !== 'poweredOn')
         throw new IllegalStateError(
           'VM.NOT_REFRESHABLE',
           `${vm.name} is not a running instant clone: only those go back to their fork state`,
         );
-      return [{ type: 'VmRefreshRequested', data: command.data }];
+      return [{ type: 'VmRefreshRequested', data }];
     }
     case 'RecordRefreshed':
       busyWith(state, vmId, command.data.taskId, 'refresh');
@@ -757,6 +853,7 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
     }
     case 'RenameVm': {
       const vm = existing(state, vmId);
+      guardPoolVm(vm, 'rename', command.data.requester);
       if (vm.name === command.data.name) return [];
       return [
         { type: 'VmRenamed', data: { vmId, name: command.data.name, previousName: vm.name } },

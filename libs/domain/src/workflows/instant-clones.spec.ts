@@ -70,6 +70,7 @@ const goldenEvents: VmEvent[] = [
       biosUuid: '0190f3a0-0000-7000-8000-0000000000b1',
       origin: { kind: 'new' },
       provisioningTaskId: '0190f3a0-0000-7000-8000-00000000f000',
+      poolId: null,
     },
   },
   {

@@ -28,7 +28,7 @@ import {
   refuseIfAny,
 } from '../shared/errors';
 import { type TaskState } from '../task/task';
-import { type ExistingVm, placementReasons } from '../vm/vm';
+import { type ExistingVm, type Requester, placementReasons } from '../vm/vm';
 import type { DiskPlacement, LiveExport, VmOrigin, VmRole } from '../vm/vm.events';
 import { type Measurements, deleteVmJob, physicalNeed, standsOn } from './operations';
 import type { StreamKey, Workspace } from './workspace';
@@ -108,7 +108,14 @@ export interface ForkRequest {
 export function startFork(ws: Workspace, request: ForkRequest, ids: IdSource): void {
   const { vmId, taskId } = request;
   const parent = present(ws, request.parentVmId);
-  ws.decideVm({ type: 'StartFork', data: { vmId: parent.vmId, taskId, targetVmId: vmId } });
+  // A pool forks its machines from its own parent; anyone may fork from a running VM of theirs.
+  const requester: Requester = request.poolId
+    ? { by: 'pool', poolId: request.poolId }
+    : { by: 'person', force: false };
+  ws.decideVm({
+    type: 'StartFork',
+    data: { vmId: parent.vmId, taskId, targetVmId: vmId, requester },
+  });
   const disks = parent.disks.map((disk) => ({
     ...disk,
     diskId: ids.id(),
@@ -135,6 +142,7 @@ export function startFork(ws: Workspace, request: ForkRequest, ids: IdSource): v
         biosUuid: ids.id(),
         provisioningTaskId: taskId,
         origin: { kind: 'fork', parentVmId: parent.vmId, replicaVmId, poolId: request.poolId },
+        poolId: request.poolId,
       },
     },
     { host: ws.host(parent.hostId), datastore: ws.datastore(parent.datastoreId) },
@@ -421,6 +429,7 @@ function buildImage(
           biosUuid: ids.id(),
           provisioningTaskId: taskId,
           origin,
+          poolId: pool.poolId,
         },
       },
       { host: ws.host(where.hostId), datastore: ws.datastore(where.datastoreId) },
@@ -652,11 +661,20 @@ function imagePlacement(ws: Workspace, pool: ExistingPool): Placement {
   return task.placement;
 }
 
-/** Deletes one of the pool's VMs (a machine, or an internal VM at teardown). */
-function requestRemoval(ws: Workspace, pool: ExistingPool, vmId: string, taskId: string) {
+/**
+ * Deletes one of the pool's VMs (a machine, or an internal VM at teardown); on the pool's own say,
+ * or on an admin's who forced it (recorded on the VM's deletion).
+ */
+function requestRemoval(
+  ws: Workspace,
+  pool: ExistingPool,
+  vmId: string,
+  taskId: string,
+  requester: Requester = { by: 'pool', poolId: pool.poolId },
+) {
   ws.decidePool({ type: 'RequestVmRemoval', data: { poolId: pool.poolId, vmId, taskId } });
   const vm = present(ws, vmId);
-  ws.decideVm({ type: 'DeleteVm', data: { vmId, taskId, byPool: true } });
+  ws.decideVm({ type: 'DeleteVm', data: { vmId, taskId, requester } });
   const placement = vm.live ? workerOf(vm) : imagePlacement(ws, pool);
   queue(ws, taskId, 'DeleteVm', { type: 'vm', id: vmId }, deleteVmJob(vm, pool.poolId), placement);
 }
@@ -867,19 +885,72 @@ function endSession(
       macAddresses,
     });
   } else {
-    ws.decidePool({ type: 'RequestMachineRefresh', data: { ...request } });
-    const vm = present(ws, request.vmId);
-    ws.decideVm({ type: 'RequestRefresh', data: { vmId: vm.vmId, taskId: request.taskId } });
-    const job: RefreshJob = {
-      kind: 'refresh',
-      vmId: vm.vmId,
-      poolId: pool.poolId,
-      datastoreId: vm.datastoreId,
-      diskIds: vm.disks.map((disk) => disk.diskId),
-      memoryImageId: vm.live!.memoryImage.imageId,
-    };
-    queue(ws, request.taskId, 'RefreshMachine', { type: 'vm', id: vm.vmId }, job, workerOf(vm));
+    refresh(ws, request);
   }
+}
+
+/** A desktop back to its fork state (the replica's disks, the parent's memory), same name and MAC. */
+function refresh(ws: Workspace, request: { poolId: string; vmId: string; taskId: string }) {
+  ws.decidePool({ type: 'RequestMachineRefresh', data: { ...request } });
+  const vm = present(ws, request.vmId);
+  ws.decideVm({
+    type: 'RequestRefresh',
+    data: {
+      vmId: vm.vmId,
+      taskId: request.taskId,
+      requester: { by: 'pool', poolId: request.poolId },
+    },
+  });
+  const job: RefreshJob = {
+    kind: 'refresh',
+    vmId: vm.vmId,
+    poolId: request.poolId,
+    datastoreId: vm.datastoreId,
+    diskIds: vm.disks.map((disk) => disk.diskId),
+    memoryImageId: vm.live!.memoryImage.imageId,
+  };
+  queue(ws, request.taskId, 'RefreshMachine', { type: 'vm', id: vm.vmId }, job, workerOf(vm));
+}
+
+function machineOfPool(pool: ExistingPool, vmId: string): PoolMachine {
+  const machine = pool.machines.find((m) => m.vmId === vmId);
+  if (!machine)
+    throw new NotFoundError(
+      'POOL.MACHINE_NOT_FOUND',
+      `Pool ${pool.settings.name} has no desktop ${vmId}`,
+    );
+  return machine;
+}
+
+/** Refresh, as Horizon's: the desktop goes back to its fork state, and its user keeps it. */
+export function refreshMachine(
+  ws: Workspace,
+  request: { poolId: string; vmId: string; taskId: string },
+): void {
+  machineOfPool(existingPool(ws, request.poolId), request.vmId);
+  refresh(ws, request);
+}
+
+/**
+ * Remove, as Horizon's: the pool deletes one of its desktops (its user, if any, loses it) and
+ * forks spares to keep its count. `forced`: an admin deleting the desktop as a VM, past the pool's
+ * protection; the pool removes it all the same, so it never hands out a desktop that is gone.
+ */
+export function removeMachine(
+  ws: Workspace,
+  request: { poolId: string; vmId: string; taskId: string; forced: boolean },
+  ids: IdSource,
+): void {
+  const pool = existingPool(ws, request.poolId);
+  machineOfPool(pool, request.vmId);
+  requestRemoval(
+    ws,
+    pool,
+    request.vmId,
+    request.taskId,
+    request.forced ? { by: 'person', force: true } : undefined,
+  );
+  keepPoolGoing(ws, pool.poolId, ids);
 }
 
 export function editPool(
@@ -1047,7 +1118,12 @@ function chainOutcome(
       // The job powered the parent on: said as the power operation it was.
       ws.decideVm({
         type: 'RequestPowerChange',
-        data: { vmId: parent.parentVmId, taskId, to: 'poweredOn' },
+        data: {
+          vmId: parent.parentVmId,
+          taskId,
+          to: 'poweredOn',
+          requester: { by: 'pool', poolId: job.poolId },
+        },
       });
       ws.decideVm({
         type: 'RecordPoweredOn',

@@ -15,6 +15,7 @@ import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
 import {
   type ExistingVm,
+  type Requester,
   type VmDefinition,
   type VmState,
   memoryImageOf,
@@ -226,6 +227,7 @@ export function startClone(
           linked: input.linked,
           format: input.format,
         },
+        poolId: null,
       },
     },
     states.target,
@@ -286,12 +288,14 @@ export function requestPower(
     memoryImageId: string;
     placement: Placement;
     operation: string;
+    requester: Requester;
   },
   state: VmState,
 ): Changes {
   const vm = present(state, input.vmId);
+  const { taskId, to, requester } = input;
   const events = vmDecider.decide(
-    { type: 'RequestPowerChange', data: { vmId: vm.vmId, taskId: input.taskId, to: input.to } },
+    { type: 'RequestPowerChange', data: { vmId: vm.vmId, taskId, to, requester } },
     state,
     {},
   );
@@ -407,12 +411,13 @@ export function deleteVmJob(vm: ExistingVm, poolId: string | null): DeleteVmJob 
 }
 
 export function requestDelete(
-  input: { vmId: string; taskId: string; placement: Placement; byPool?: boolean },
+  input: { vmId: string; taskId: string; placement: Placement; requester: Requester },
   state: VmState,
 ): Changes {
   const vm = present(state, input.vmId);
+  const { taskId, requester } = input;
   const events = vmDecider.decide(
-    { type: 'DeleteVm', data: { vmId: vm.vmId, taskId: input.taskId, byPool: input.byPool } },
+    { type: 'DeleteVm', data: { vmId: vm.vmId, taskId, requester } },
     state,
     {},
   );
@@ -549,6 +554,7 @@ function outcomeChanges(
                 memoryImageId: followUp.memoryImageId,
                 placement: followUp.placement,
                 operation: 'PowerOnVm',
+                requester: { by: 'person', force: false },
               },
               cloned.reduce(vmDecider.evolve, states.vm),
             )
