@@ -16,6 +16,8 @@ import {
   poolSites,
   pushImage,
   recoverPool,
+  refreshMachine,
+  removeMachine,
   rollbackImage,
   schedulePush,
   startFork,
@@ -53,6 +55,8 @@ export type PoolOperation =
   | { kind: 'delete'; poolId: string }
   | { kind: 'entitle'; poolId: string; userId: string }
   | { kind: 'logoff'; poolId: string; vmId: string }
+  | { kind: 'refresh-machine'; poolId: string; vmId: string }
+  | { kind: 'remove-machine'; poolId: string; vmId: string; forced: boolean }
   | {
       kind: 'push-image';
       poolId: string;
@@ -148,6 +152,25 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
           execution,
           data.poolId,
           (ws, ids) => logOff(ws, { poolId: data.poolId, vmId: data.vmId, taskId }, ids),
+          [vm(data.vmId)],
+        );
+      case 'refresh-machine':
+        return this.onPool(
+          execution,
+          data.poolId,
+          (ws) => refreshMachine(ws, { poolId: data.poolId, vmId: data.vmId, taskId }),
+          [vm(data.vmId)],
+        );
+      case 'remove-machine':
+        return this.onPool(
+          execution,
+          data.poolId,
+          (ws, ids) =>
+            removeMachine(
+              ws,
+              { poolId: data.poolId, vmId: data.vmId, taskId, forced: data.forced },
+              ids,
+            ),
           [vm(data.vmId)],
         );
       case 'push-image':

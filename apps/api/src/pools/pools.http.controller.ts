@@ -266,6 +266,47 @@ export class PoolsController {
     return this.run(response, context, 'LogOff', { kind: 'logoff', poolId, vmId });
   }
 
+  @Post(':poolId/machines/:vmId/refresh')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary:
+      'Refresh a desktop: back to its fork state (the replica’s disks, the parent’s memory), same name, MAC and user.',
+    description:
+      'A pool’s desktops are powered, refreshed and removed through their pool only (409 VM.MANAGED_BY_POOL on /vms).',
+  })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  refresh(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'RefreshMachine', { kind: 'refresh-machine', poolId, vmId });
+  }
+
+  @Delete(':poolId/machines/:vmId')
+  @Requires('pools:write')
+  @ApiOperation({
+    summary:
+      'Remove a desktop: the pool deletes it (its user loses it) and forks spares to keep its count.',
+  })
+  @ApiCommand()
+  @ApiProblems(400, 404, 409)
+  remove(
+    @Param('poolId', new Validate(PoolIdParam)) poolId: string,
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Context() context: RequestContext,
+    @Res() response: Response,
+  ): Promise<void> {
+    return this.run(response, context, 'RemoveMachine', {
+      kind: 'remove-machine',
+      poolId,
+      vmId,
+      forced: false,
+    });
+  }
+
   @Post(':poolId/image')
   @Requires('pools:write')
   @ApiOperation({

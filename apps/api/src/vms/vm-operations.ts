@@ -8,6 +8,7 @@ import {
   type VmRole,
   type VmState,
   IllegalStateError,
+  guardPoolVm,
   provisionNewVm,
   requestDelete,
   requestPower,
@@ -25,7 +26,8 @@ import {
   datastoreSlot,
   taskSlot,
 } from '@dolly/event-store';
-import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { OperateOnPool } from '../pools/pool-operations';
 import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
 import { currentVm } from '../shared/current-state';
 import { PlacementService } from '../shared/placement';
@@ -47,6 +49,8 @@ export type VmOperation =
       vmId: string;
       to: PowerState;
       operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm';
+      /** An admin past a pool's protection of its desktop. */
+      force: boolean;
     }
   | {
       kind: 'snapshot';
@@ -57,7 +61,7 @@ export type VmOperation =
       description: string;
     }
   | { kind: 'snapshot'; action: 'revert' | 'delete'; vmId: string; snapshotId: string }
-  | { kind: 'delete'; vmId: string }
+  | { kind: 'delete'; vmId: string; force: boolean }
   | {
       kind: 'decide';
       command: Extract<
@@ -74,6 +78,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
   constructor(
     private readonly store: PostgresEventStore,
     private readonly placement: PlacementService,
+    private readonly bus: CommandBus,
   ) {}
 
   async execute({ execution, data }: OperateOnVm): Promise<CommandOutcome> {
@@ -102,6 +107,8 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
       case 'clone': {
         const { request } = data;
         const source = await currentVm(this.store, request.sourceVmId);
+        // A pool's VM is refused as such, whatever else is wrong with the request.
+        guardPoolVm(source, 'clone');
         if (source.role !== data.sourceRole) {
           throw new IllegalStateError(
             data.sourceRole === 'template' ? 'VM.NOT_A_TEMPLATE' : 'VM.IS_TEMPLATE',
@@ -144,6 +151,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
                 memoryImageId: randomUUID(),
                 placement,
                 operation: data.operation,
+                requester: { by: 'person', force: data.force },
               },
               s.vm,
             ),
@@ -159,10 +167,29 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
       }
       case 'delete': {
         const vm = await currentVm(this.store, data.vmId);
+        // A desktop an admin forces out is removed by its pool all the same: the pool must know.
+        if (data.force && vm.role === 'instant-clone' && vm.poolId)
+          return this.bus.execute(
+            new OperateOnPool(execution, {
+              kind: 'remove-machine',
+              poolId: vm.poolId,
+              vmId: vm.vmId,
+              forced: true,
+            }),
+          );
         const placement = await this.placement.forDatastores([vm.datastoreId]);
         return this.decide(execution, data.vmId, {
           slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
-          decide: (s) => requestDelete({ vmId: data.vmId, taskId, placement }, s.vm),
+          decide: (s) =>
+            requestDelete(
+              {
+                vmId: data.vmId,
+                taskId,
+                placement,
+                requester: { by: 'person', force: data.force },
+              },
+              s.vm,
+            ),
         });
       }
       case 'decide':

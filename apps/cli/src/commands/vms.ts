@@ -65,6 +65,9 @@ const VM_OPERATIONS = [
   ['convert-to-vm', 'Convert a template back to a VM'],
 ] as const;
 
+const POWER_OPERATIONS: readonly string[] = ['power-on', 'power-off', 'suspend'];
+const FORCE_HELP = "admin only: act on a pool's desktop outside its pool (recorded in the event)";
+
 export function vmCommands(program: Command): Command {
   const vms = program.command('vms').description('VMs and templates');
   startsTask(
@@ -120,11 +123,15 @@ export function vmCommands(program: Command): Command {
       show(await client.get<VmView>(`/vms/${segment(vmId)}`), json, printVm);
     });
   for (const [operation, description] of VM_OPERATIONS) {
-    startsTask(vms.command(`${operation} <vmId>`).description(description)).action(
-      (vmId: string, _options, command: Command) =>
-        runTask(command, (client) =>
-          client.post<CommandAccepted>(`/vms/${segment(vmId)}/${operation}`),
+    const forcible = POWER_OPERATIONS.includes(operation);
+    const subcommand = vms.command(`${operation} <vmId>`).description(description);
+    if (forcible) subcommand.option('--force', FORCE_HELP, false);
+    startsTask(subcommand).action((vmId: string, options: { force?: boolean }, command: Command) =>
+      runTask(command, (client) =>
+        client.post<CommandAccepted>(
+          `/vms/${segment(vmId)}/${operation}${query({ force: options.force ? 'true' : undefined })}`,
         ),
+      ),
     );
   }
   startsTask(vms.command('rename <vmId> <name>').description('Rename a VM or template')).action(
@@ -134,9 +141,16 @@ export function vmCommands(program: Command): Command {
       ),
   );
   startsTask(
-    vms.command('delete <vmId>').description('Delete a powered-off VM or a template'),
-  ).action((vmId: string, _options, command: Command) =>
-    runTask(command, (client) => client.delete<CommandAccepted>(`/vms/${segment(vmId)}`)),
+    vms
+      .command('delete <vmId>')
+      .description('Delete a powered-off VM or a template')
+      .option('--force', FORCE_HELP, false),
+  ).action((vmId: string, options: { force: boolean }, command: Command) =>
+    runTask(command, (client) =>
+      client.delete<CommandAccepted>(
+        `/vms/${segment(vmId)}${query({ force: options.force ? 'true' : undefined })}`,
+      ),
+    ),
   );
   startsTask(
     withPlacement(

@@ -5,6 +5,7 @@ import { PoolSites1764000000003 } from './1764000000003-pool-sites';
 import { OutboxNotify1764000000004 } from './1764000000004-outbox-notify';
 import { LeastPrivilege1764000000005 } from './1764000000005-least-privilege';
 import { StreamStarts1764000000010 } from './1764000000010-stream-starts';
+import { ReadModelStatesV21764000000011 } from './1764000000011-read-model-states-v2';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   OutboxNotify1764000000004,
   LeastPrivilege1764000000005,
   StreamStarts1764000000010,
+  ReadModelStatesV21764000000011,
 ];

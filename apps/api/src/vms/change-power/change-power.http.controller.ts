@@ -1,6 +1,6 @@
-import { Controller, Param, Post, Res } from '@nestjs/common';
+import { Controller, Param, Post, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Requires, Validate } from '@dolly/platform';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
@@ -10,6 +10,7 @@ import { Context, type RequestContext } from '../../shared/request-context';
 import { OperateOnVm } from '../vm-operations';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
+import { ForceQuery, forced } from '../force';
 
 /** Power operations: the only commands a host client may send. */
 @ApiTags('vms')
@@ -25,45 +26,52 @@ export class ChangePowerController {
   @ApiOperation({
     summary: 'Power on a VM (a suspended VM resumes from its memory image). Templates cannot.',
   })
+  @ApiQuery({ name: 'force', required: false, type: Boolean })
   @ApiCommand()
-  @ApiProblems(400, 404, 409)
+  @ApiProblems(400, 403, 404, 409)
   powerOn(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Query(new Validate(ForceQuery)) query: ForceQuery,
     @Context() context: RequestContext,
     @Res() response: Response,
   ) {
-    return this.send('PowerOnVm', vmId, context, response);
+    return this.send('PowerOnVm', vmId, forced(query, context), context, response);
   }
 
   @Post('power-off')
   @Requires('vm:power')
   @ApiOperation({ summary: 'Power off a running or suspended VM.' })
+  @ApiQuery({ name: 'force', required: false, type: Boolean })
   @ApiCommand()
-  @ApiProblems(400, 404, 409)
+  @ApiProblems(400, 403, 404, 409)
   powerOff(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Query(new Validate(ForceQuery)) query: ForceQuery,
     @Context() context: RequestContext,
     @Res() response: Response,
   ) {
-    return this.send('PowerOffVm', vmId, context, response);
+    return this.send('PowerOffVm', vmId, forced(query, context), context, response);
   }
 
   @Post('suspend')
   @Requires('vm:power')
   @ApiOperation({ summary: 'Suspend a running VM, keeping its memory image.' })
+  @ApiQuery({ name: 'force', required: false, type: Boolean })
   @ApiCommand()
-  @ApiProblems(400, 404, 409)
+  @ApiProblems(400, 403, 404, 409)
   suspend(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Query(new Validate(ForceQuery)) query: ForceQuery,
     @Context() context: RequestContext,
     @Res() response: Response,
   ) {
-    return this.send('SuspendVm', vmId, context, response);
+    return this.send('SuspendVm', vmId, forced(query, context), context, response);
   }
 
   private send(
     operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm',
     vmId: string,
+    force: boolean,
     context: RequestContext,
     response: Response,
   ) {
@@ -75,6 +83,7 @@ export class ChangePowerController {
       vmId,
       to,
       operation,
+      force,
     });
     return this.runner.run(response, command, () =>
       this.queries.execute(new GetVm(vmId, context.principal)),

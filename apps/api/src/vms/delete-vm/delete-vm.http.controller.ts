@@ -1,5 +1,5 @@
-import { Controller, Delete, Param, Res } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Delete, Param, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Requires, Validate } from '@dolly/platform';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
@@ -8,6 +8,7 @@ import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
 import { OperateOnVm } from '../vm-operations';
 import { VmIdParam } from '../vm-id.param';
+import { ForceQuery, forced } from '../force';
 
 @ApiTags('vms')
 @Controller('vms/:vmId')
@@ -16,15 +17,25 @@ export class DeleteVmController {
 
   @Delete()
   @Requires('inventory:write')
-  @ApiOperation({ summary: 'Delete a powered-off VM or a template.' })
+  @ApiOperation({
+    summary: 'Delete a powered-off VM or a template.',
+    description:
+      'A pool’s VMs are removed by their pool (DELETE /pools/{poolId}/machines/{vmId}); an admin may force the removal of a desktop here (force=true), which its pool then carries out.',
+  })
+  @ApiQuery({ name: 'force', required: false, type: Boolean })
   @ApiCommand()
-  @ApiProblems(400, 404, 409)
+  @ApiProblems(400, 403, 404, 409)
   delete(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Query(new Validate(ForceQuery)) query: ForceQuery,
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'DeleteVm'), { kind: 'delete', vmId });
+    const command = new OperateOnVm(new Execution(context, 'DeleteVm'), {
+      kind: 'delete',
+      vmId,
+      force: forced(query, context),
+    });
     return this.runner.run(response, command, async (outcome) => ({
       vmId: outcome.target.id,
       deleted: true,

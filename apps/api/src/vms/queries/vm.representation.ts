@@ -32,6 +32,10 @@ export const VmView = Type.Object(
     nics: Type.Array(Nic),
     biosUuid: Uuid,
     origin: VmOrigin,
+    poolId: Type.Union([Uuid, Type.Null()], {
+      description:
+        'The pool that owns it and alone changes it (its internal template, replicas, parents, desktops); null otherwise.',
+    }),
     busyWith: Type.Union([Type.Object({ taskId: Uuid, operation: Type.String() }), Type.Null()]),
     clonesInProgress: Type.Array(
       Type.Object({ taskId: Uuid, targetVmId: Uuid, linked: Type.Boolean() }),
@@ -99,6 +103,7 @@ export function vmView(row: VmRow, reader: Reader): VmView {
     nics: vm.nics,
     biosUuid: vm.biosUuid,
     origin: vm.origin,
+    poolId: vm.poolId,
     busyWith: vm.busy && { taskId: vm.busy.taskId, operation: vm.busy.operation },
     clonesInProgress: vm.clones,
     // Rows written before forks existed have no list.
