@@ -10,7 +10,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PostgresEventStore } from '@dolly/event-store';
-import { DollyStack } from '@dolly/testing';
+import { DollyStack, testMetadata } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import {
   type Accepted,
@@ -188,13 +188,10 @@ describe('a worker given a datastore it should never have been given', () => {
             overcommitRatio: 1,
             adopted: false,
           },
-          metadata: {
-            correlationId: uuidv7(),
-            causationId: null,
+          metadata: testMetadata({
             actor: { id: 'intruder', role: 'admin' },
-            taskId: null,
             command: 'RegisterDatastore',
-          },
+          }),
           occurredAt: new Date().toISOString(),
         },
       ]);

@@ -1,24 +1,11 @@
+import { vmCreatedDataV1 } from '@dolly/testing';
 import { catalogEntry, currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
 /** Events recorded before the security release read as their current versions, meaning what they meant. */
 const vmId = '0190f3a0-0000-7000-8000-000000000001';
 const taskId = '0190f3a0-0000-7000-8000-00000000f001';
 const poolId = '0190f3a0-0000-7000-8000-0000000000c1';
-const hardware = { vcpus: 1, memoryBytes: 1024 ** 3, hardwareVersion: 'vmx-19', guestOs: 'other' };
-const vmCreatedV1 = (origin: unknown, role = 'vm') => ({
-  vmId,
-  name: 'web-01',
-  folder: '/dc/vm',
-  role,
-  hostId: vmId,
-  datastoreId: vmId,
-  hardware,
-  disks: [],
-  nics: [],
-  biosUuid: vmId,
-  origin,
-  provisioningTaskId: null,
-});
+const vmCreatedV1 = (origin: unknown, role = 'vm') => vmCreatedDataV1(vmId, role, origin);
 
 describe('upcasting to the security release’s versions', () => {
   it('is where the catalog says the current versions are', () => {

@@ -12,6 +12,19 @@ beforeEach(async () => {
 });
 afterEach(() => box.cleanup());
 
+/** The sandbox's datastore, initialised by an engine that made disk d1 there and stopped. */
+async function datastoreWithOneDisk(): Promise<void> {
+  const engine = await startEngine(box);
+  await engine.createDisk({
+    operationId: opId(),
+    datastoreId: 'ds1',
+    diskId: 'd1',
+    capacityBytes: GIB,
+    format: 'thin',
+  });
+  await engine.stop();
+}
+
 const identity = (folder: string) => join(folder, '.dolly', 'datastore.json');
 
 async function refusal(start: Promise<unknown>): Promise<string> {
@@ -57,15 +70,7 @@ describe('an engine touches only folders it initialised', () => {
   });
 
   it('initialises an empty folder as its datastore, and knows it again', async () => {
-    const engine = await startEngine(box);
-    await engine.createDisk({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'd1',
-      capacityBytes: GIB,
-      format: 'thin',
-    });
-    await engine.stop();
+    await datastoreWithOneDisk();
     expect(JSON.parse(await readFile(identity(box.datastorePath), 'utf8')).datastoreId).toBe('ds1');
 
     const again = await startEngine(box);
@@ -74,15 +79,7 @@ describe('an engine touches only folders it initialised', () => {
   });
 
   it('recognises a datastore initialised before identity files, by its log', async () => {
-    const engine = await startEngine(box);
-    await engine.createDisk({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'd1',
-      capacityBytes: GIB,
-      format: 'thin',
-    });
-    await engine.stop();
+    await datastoreWithOneDisk();
     await rm(identity(box.datastorePath));
 
     expect(await inspectDatastoreFolder(box.datastorePath)).toEqual({

@@ -1,6 +1,6 @@
 import { upcastToCurrent } from '@dolly/contracts';
 import { datastoreDecider, vmDecider } from '@dolly/domain';
-import { type TestDatabase, createTestDatabase, numberedId } from '@dolly/testing';
+import { type TestDatabase, createTestDatabase, numberedId, vmCreatedDataV1 } from '@dolly/testing';
 import type { QueryRunner } from 'typeorm';
 import { ReadModelStatesV21764000000011 } from './1764000000011-read-model-states-v2';
 
@@ -23,21 +23,7 @@ const runner = () =>
 
 const id = numberedId;
 const poolId = id(0xc1);
-const hardware = { vcpus: 1, memoryBytes: 1024 ** 3, hardwareVersion: 'vmx-19', guestOs: 'other' };
-const vmCreatedV1 = (vmId: string, role: string, origin: unknown) => ({
-  vmId,
-  name: `vm-${vmId.slice(-2)}`,
-  folder: '/dc/vm',
-  role,
-  hostId: id(0xa1),
-  datastoreId: id(0xd1),
-  hardware,
-  disks: [],
-  nics: [],
-  biosUuid: vmId,
-  origin,
-  provisioningTaskId: null,
-});
+const vmCreatedV1 = vmCreatedDataV1;
 const v1Vms = [
   vmCreatedV1(id(1), 'vm', { kind: 'new' }),
   vmCreatedV1(id(2), 'instant-clone', {
