@@ -136,6 +136,9 @@ export async function inspectDatastoreFolder(folder: string): Promise<FolderCont
   try {
     const stats = await lstat(folder);
     if (!stats.isDirectory()) return { kind: 'not-a-folder' };
+    // An initialised datastore says whose it is at once (workers look at every scan): no listing.
+    const identity = await readJson<Identity>(identityPath(folder));
+    if (identity) return { kind: 'datastore', datastoreId: identity.datastoreId };
     const entries = await readdir(folder);
     if (entries.length === 0) return { kind: 'empty' };
     if (entries.includes(METADATA_DIR)) {
