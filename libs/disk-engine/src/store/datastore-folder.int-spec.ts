@@ -101,7 +101,8 @@ describe('what a folder is', () => {
     const facts = await gatherFolderFacts(join(root, 'escape'), [root]);
 
     expect(facts.canonical).toBe('/etc');
-    expect(facts.contents.kind).toBe('files');
+    // Outside every root nothing is looked at: no folder outside them reveals what it holds.
+    expect(facts.contents.kind).toBe('not-looked-at');
   });
 
   it('tells an absent folder, a file, and a path through a file', async () => {

@@ -9,7 +9,7 @@
  * Datastores initialised before this file existed are recognised by their metadata (the manifest,
  * or the log's first operation, names the datastore) and get the file at their next load.
  */
-import type { FolderContents, FolderFacts } from '@dolly/domain';
+import { type FolderContents, type FolderFacts, isInside } from '@dolly/domain';
 import { lstat, mkdir, open, readFile, readdir, realpath } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -123,11 +123,12 @@ export async function gatherFolderFacts(
       contents: { kind: 'unreadable', reason: (error as Error).message },
     };
   }
+  const mayLook = resolvedRoots.some((root) => root === canonical || isInside(canonical, root));
   return {
     requested,
     canonical,
     roots: resolvedRoots,
-    contents: await inspectDatastoreFolder(canonical),
+    contents: mayLook ? await inspectDatastoreFolder(canonical) : { kind: 'not-looked-at' },
   };
 }
 
@@ -207,10 +208,11 @@ export async function claimDatastoreFolder(
       );
     case 'not-a-folder':
       throw refuse('DISK.DATASTORE_NOT_EMPTY', 'is not a folder');
+    case 'not-looked-at':
     case 'unreadable':
       throw new DiskEngineError(
         'DISK.NOT_FOUND',
-        `datastore folder ${folder} cannot be read: ${found.reason}`,
+        `datastore folder ${folder} cannot be read: ${'reason' in found ? found.reason : 'not looked at'}`,
         { datastoreId, folder },
       );
     default: {

@@ -20,7 +20,9 @@ export type FolderContents =
   /** Anything else: somebody's files, never to be touched. */
   | { kind: 'files'; examples: string[] }
   | { kind: 'not-a-folder' }
-  | { kind: 'unreadable'; reason: string };
+  | { kind: 'unreadable'; reason: string }
+  /** Outside every root: not looked at, so that nothing outside them reveals itself. */
+  | { kind: 'not-looked-at' };
 
 export interface FolderFacts {
   /** The folder as it was asked for. */
@@ -150,6 +152,8 @@ function contentReasons(
 ): ErrorReason[] {
   const reason = (code: string, detail: string) => [{ code, detail, pointer }];
   switch (contents.kind) {
+    case 'not-looked-at':
+      return [];
     case 'absent':
     case 'empty':
       return adopt
