@@ -247,3 +247,28 @@ describe('reading the global order', () => {
     expect([...seen].sort()).toEqual([...written].sort());
   }, 60_000);
 });
+
+describe('a session PostgreSQL ends while a transaction holds it (a server restart)', () => {
+  it('fails that transaction, and the process lives on: the error is heard, the connection dropped', async () => {
+    const uncaught: Error[] = [];
+    const hear = (error: Error) => uncaught.push(error);
+    process.prependListener('uncaughtException', hear);
+    try {
+      await expect(
+        store.transaction(async (client) => {
+          const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          // What a restart does to every session (57P01), while this one is between two queries.
+          await db.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        }),
+      ).rejects.toThrow();
+      expect(uncaught).toEqual([]);
+      // The pool goes on with healthy connections.
+      await expect(
+        store.transaction(async (client) => client.query('SELECT 1')),
+      ).resolves.toBeTruthy();
+    } finally {
+      process.removeListener('uncaughtException', hear);
+    }
+  });
+});

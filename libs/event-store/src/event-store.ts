@@ -6,6 +6,7 @@ import {
   upcastToCurrent,
 } from '@dolly/contracts';
 import type { Pool, PoolClient } from 'pg';
+import { checkOut } from './check-out';
 
 /** An event about to be appended: the store gives it its stream version and global position. */
 export interface NewEvent {
@@ -289,7 +290,7 @@ export class PostgresEventStore {
 
   /** Runs work in one transaction on one connection; it commits when the work returns. */
   async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await checkOut(this.pool);
     try {
       await client.query('BEGIN');
       const result = await work(client);
