@@ -57,15 +57,20 @@ export class DollyStack {
     };
   }
 
+  /**
+   * `database`: a migrated database made elsewhere (on a server of the test's own); the stack
+   * uses it and lets it go at stop. Default: a fresh copy of the template on the shared server.
+   */
   static async start(
     apps: AppName[] = ['api', 'projector', 'worker'],
     extraEnv: NodeJS.ProcessEnv = {},
+    database?: TestDatabase,
   ): Promise<DollyStack> {
     if (!existsSync(join(REPO_ROOT, 'dist', 'apps', 'api', 'src', 'main.js'))) {
       throw new Error('The apps are not built: run npm run build (npm test does it)');
     }
     const stack = new DollyStack(
-      await createTestDatabase(5),
+      database ?? (await createTestDatabase(5)),
       `t${randomBytes(4).toString('hex')}.`,
       extraEnv,
     );
