@@ -4,10 +4,9 @@ import { UnavailableError, isDatabaseUnavailable, toProblem } from './problem';
 const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), {
   code: 'ECONNREFUSED',
 });
-const shutDown = Object.assign(
-  new Error('terminating connection due to administrator command'),
-  { code: '57P01' },
-);
+const shutDown = Object.assign(new Error('terminating connection due to administrator command'), {
+  code: '57P01',
+});
 const startingUp = Object.assign(new Error('the database system is starting up'), {
   code: '57P03',
 });
