@@ -15,6 +15,12 @@ export interface RelayOptions {
   /** How often to look for events when no notification came (appends notify; this is the fallback). */
   pollIntervalMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Longest a Kafka step (a send, a look at what already arrived, dropping the producer) may take
+   * before it counts as failed. kafkajs calls can hang after a broker restart, with no error (as
+   * its consumers can, kafkajs#659): a relay awaiting one would publish nothing again, silently.
+   */
+  kafkaStepTimeoutMs?: number;
   log: RelayLog;
   /** Told after every published batch, with how long each event waited in the outbox, for metrics. */
   onPublished?: (events: readonly RecordedEvent[], waitedSeconds: readonly number[]) => void;
@@ -66,6 +72,7 @@ export class OutboxRelay {
   private readonly batchSize: number;
   private readonly pollIntervalMs: number;
   private readonly maxBackoffMs: number;
+  private readonly kafkaStepTimeoutMs: number;
 
   constructor(
     private readonly pool: Pool,
@@ -75,6 +82,20 @@ export class OutboxRelay {
     this.batchSize = options.batchSize ?? 500;
     this.pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
+    this.kafkaStepTimeoutMs = options.kafkaStepTimeoutMs ?? 60_000;
+  }
+
+  /** A Kafka step, failed when it takes longer than kafkaStepTimeoutMs (see there). */
+  private bounded<T>(step: string, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new Error(`Kafka: ${step} did not finish within ${this.kafkaStepTimeoutMs} ms`)),
+        this.kafkaStepTimeoutMs,
+      );
+    });
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
 
   get status(): RelayStatus {
@@ -130,7 +151,8 @@ export class OutboxRelay {
         this.state.consecutiveFailures += 1;
         this.state.lastError = (error as Error).message;
         this.mustReconcile = true;
-        await this.publisher.reset();
+        // A fresh producer next time; one that does not even let go in time is left behind.
+        await this.bounded('dropping the producer', this.publisher.reset()).catch(() => undefined);
         const backoff = Math.min(
           this.maxBackoffMs,
           100 * 2 ** Math.min(this.state.consecutiveFailures, 10),
@@ -156,7 +178,7 @@ export class OutboxRelay {
     const batch = rows.map(rowToEvent);
     let toSend = batch;
     if (this.mustReconcile) {
-      toSend = await this.publisher.unpublished(batch);
+      toSend = await this.bounded('reading what arrived', this.publisher.unpublished(batch));
       if (toSend.length < batch.length) {
         this.options.log.info('outbox relay found events already in Kafka', {
           alreadyPublished: batch.length - toSend.length,
@@ -166,7 +188,7 @@ export class OutboxRelay {
     }
     // Anything from here to the delete may fail after Kafka has the events: check before resending.
     this.mustReconcile = true;
-    await this.publisher.publish(toSend);
+    await this.bounded('sending', this.publisher.publish(toSend));
     await this.pool.query(
       'DELETE FROM event_store.outbox WHERE global_position = ANY($1::bigint[])',
       [batch.map((event) => event.globalPosition)],

@@ -102,13 +102,31 @@ export async function readTailEventIds(
       });
       await finished;
     } finally {
-      await consumer.disconnect().catch(() => undefined);
-      await admin.deleteGroups([groupId]).catch(() => undefined);
+      // A consumer that crashed as it joined (a broker just back) may never finish disconnecting:
+      // it is let go after a while, or the read would never return.
+      await within(
+        10_000,
+        consumer.disconnect().catch(() => undefined),
+      );
+      await within(
+        10_000,
+        admin.deleteGroups([groupId]).catch(() => undefined),
+      );
     }
     return found;
   } finally {
-    await admin.disconnect();
+    await within(
+      10_000,
+      admin.disconnect().catch(() => undefined),
+    );
   }
+}
+
+/** Waits for `work`, or for `ms` at most. */
+async function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 export { tailKey };
