@@ -242,10 +242,11 @@ export class PostgresEventStore {
     db: Queryable = this.pool,
   ): Promise<GlobalReadResult> {
     const { rows } = await db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM event_store.events
-        WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY transaction_id, global_position
+      // e.: the columns, not the text EVENT_COLUMNS makes of them ('10' sorts before '9').
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events e
+        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.global_position
         LIMIT $3`,
       [after.transactionId, after.globalPosition, limit],
     );
@@ -281,8 +282,8 @@ export class PostgresEventStore {
   /** Events recorded for a task, in order: what a task is made of before it is projected. */
   async readTask(taskId: string, db: Queryable = this.pool): Promise<RecordedEvent[]> {
     const { rows } = await db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM event_store.events WHERE metadata->>'taskId' = $1
-        ORDER BY transaction_id, global_position`,
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events e WHERE metadata->>'taskId' = $1
+        ORDER BY e.transaction_id, e.global_position`,
       [taskId],
     );
     return rows.map(rowToEvent);
