@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { within } from './within';
 
 export interface TailRequest {
   topic: string;
@@ -120,13 +121,6 @@ export async function readTailEventIds(
       admin.disconnect().catch(() => undefined),
     );
   }
-}
-
-/** Waits for `work`, or for `ms` at most. */
-async function within(ms: number, work: Promise<unknown>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
 }
 
 export { tailKey };
