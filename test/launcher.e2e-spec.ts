@@ -44,6 +44,19 @@ function descendants(pid: number): number[] {
   return children.flatMap((child) => [child, ...descendants(child)]);
 }
 
+/**
+ * A line the operator would take for trouble: a warning or error an app logged (the launcher
+ * prints those as `[dolly] <app> <level>: message`; kafkajs's own logger writes "level":"ERROR"),
+ * or an app's raw stderr that says so.
+ */
+function alarming(line: string): boolean {
+  return (
+    /^\[dolly\] \S+ (warn|error|fatal|WARN|ERROR)\b/.test(line) ||
+    /"level":\s*"?(warn|error|fatal|WARN|ERROR|40|50|60)\b/.test(line) ||
+    /\b(warning|error)\b/i.test(line.replace(/^\[dolly\] /, '')) && !line.startsWith('[dolly]   ')
+  );
+}
+
 interface HealthReport {
   status: string;
   checks: Record<string, { status: string }>;
@@ -223,5 +236,8 @@ describe('npm start on a PostgreSQL without a Dolly database', () => {
     expect(output).toContain('[dolly] stopped');
     const left = [...started, broker].filter(running);
     expect(left).toEqual([]);
+    // A healthy start and stop says nothing the operator must act on: no app logged a warning or
+    // an error (the launcher shows those as `[dolly] <app> <level>: ...`), kafkajs included.
+    expect(output.filter(alarming)).toEqual([]);
   });
 });
