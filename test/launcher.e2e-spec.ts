@@ -53,7 +53,7 @@ function alarming(line: string): boolean {
   return (
     /^\[dolly\] \S+ (warn|error|fatal|WARN|ERROR)\b/.test(line) ||
     /"level":\s*"?(warn|error|fatal|WARN|ERROR|40|50|60)\b/.test(line) ||
-    /\b(warning|error)\b/i.test(line.replace(/^\[dolly\] /, '')) && !line.startsWith('[dolly]   ')
+    (/\b(warning|error)\b/i.test(line.replace(/^\[dolly\] /, '')) && !line.startsWith('[dolly]   '))
   );
 }
 
