@@ -5,12 +5,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
-import {
-  EVENT_TOPIC_PARTITIONS,
-  progressTopic,
-  readProgressMessage,
-  type TaskProgressMessage,
-} from '@dolly/contracts';
+import { progressTopic, readProgressMessage, type TaskProgressMessage } from '@dolly/contracts';
 import { type TaskEvent, foldEvents, taskDecider, taskStreamId } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
 import { type DeadLetter, ensureTopics, progressTopicSpec } from '@dolly/messaging';
