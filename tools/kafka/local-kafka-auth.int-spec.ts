@@ -16,6 +16,7 @@ import {
   ensureKafkaRunning,
   localKafkaCredentials,
   localKafkaFiles,
+  revokeIntegratorConsuming,
   runKafkaTool,
   stopKafka,
   type LocalKafkaOptions,
@@ -137,6 +138,7 @@ describe('the local broker the suites run on', () => {
     await producer.disconnect();
     await allowIntegratorToConsume(prefix);
   });
+  afterAll(() => revokeIntegratorConsuming(prefix));
 
   it('keeps its credentials in a file only its owner can read, and passes Dolly’s to the suites', () => {
     for (const file of Object.values(localKafkaFiles())) {

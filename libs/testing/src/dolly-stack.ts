@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { APP_LOGIN_ROLES, withUser } from '@dolly/persistence';
+import { removeKafkaPrefix } from './kafka-fixtures';
 import { type TestDatabase, createTestDatabase } from './test-database';
 
 export type AppName = 'api' | 'projector' | 'worker';
@@ -177,6 +178,9 @@ export class DollyStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.running.keys()].map((instance) => this.kill(instance, 'SIGTERM')));
+    // The stack's topics and consumer groups (all under its prefix) go with it, on the broker its
+    // apps used (extraEnv may name another): the local broker that `npm start` serves keeps none.
+    await removeKafkaPrefix(this.kafkaPrefix, { ...process.env, ...this.extraEnv });
     await this.database.drop();
     for (const folder of this.folders) rmSync(folder, { recursive: true, force: true });
   }

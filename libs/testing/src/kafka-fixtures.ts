@@ -25,7 +25,69 @@ export function testKafka(env: NodeJS.ProcessEnv = process.env): Kafka {
   return createKafka({ ...kafkaConnection(loadConfig(env)), clientId: 'dolly-test' });
 }
 
-export const uniquePrefix = () => `t${randomBytes(4).toString('hex')}.`;
+/** The prefixes uniquePrefix() gave out in this test file: removeIssuedPrefixes() removes them. */
+const issuedPrefixes = new Set<string>();
+
+/** A topic and group prefix of the test's own (DOLLY_KAFKA_PREFIX); removed when the file ends. */
+export const uniquePrefix = () => {
+  const prefix = `t${randomBytes(4).toString('hex')}.`;
+  issuedPrefixes.add(prefix);
+  return prefix;
+};
+
+/**
+ * Removes what a test made on a broker under its prefix: the topics, then the consumer groups
+ * (a group can be deleted once its members are gone: a killed consumer's leaves when its session
+ * times out, so this waits up to `groupsTimeoutMs`). A broker that does not answer is skipped:
+ * an isolated broker is removed whole.
+ */
+export async function removeKafkaPrefix(
+  prefix: string,
+  env: NodeJS.ProcessEnv = process.env,
+  { groupsTimeoutMs = 30_000 }: { groupsTimeoutMs?: number } = {},
+): Promise<void> {
+  if (!/^t[0-9a-f]+\.$/.test(prefix)) throw new Error(`Not a test's prefix: "${prefix}"`);
+  const admin = createKafka({
+    ...kafkaConnection(loadConfig(env)),
+    clientId: 'dolly-test-cleanup',
+    // One try: a broker the test stopped (or removed) has nothing left to clean.
+  }).admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+  } catch {
+    return;
+  }
+  try {
+    const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+    const deadline = Date.now() + groupsTimeoutMs;
+    for (;;) {
+      const groups = (await admin.listGroups()).groups
+        .map(({ groupId }) => groupId)
+        .filter((groupId) => groupId.startsWith(prefix));
+      if (groups.length === 0) return;
+      try {
+        await admin.deleteGroups(groups);
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `Consumer groups ${groups.join(', ')} still have members after ${groupsTimeoutMs} ms: ${(error as Error).message}`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Removes the topics and groups of every prefix uniquePrefix() gave out (tools/jest's setup runs it). */
+export async function removeIssuedPrefixes(): Promise<void> {
+  for (const prefix of issuedPrefixes) {
+    await removeKafkaPrefix(prefix);
+    issuedPrefixes.delete(prefix);
+  }
+}
 
 /** Two free neighbouring ports (a broker and its controller). */
 export async function freePortPair(): Promise<number> {
@@ -200,8 +262,9 @@ export async function readMessages(
   enough: (messages: readonly ConsumedKafkaMessage[]) => boolean,
   { timeoutMs = 30_000, lingerMs = 0 }: { timeoutMs?: number; lingerMs?: number } = {},
 ): Promise<ConsumedKafkaMessage[]> {
+  const groupId = `dolly-test-reader-${randomBytes(4).toString('hex')}`;
   const consumer = kafka.consumer({
-    groupId: `dolly-test-reader-${randomBytes(4).toString('hex')}`,
+    groupId,
     maxWaitTimeInMs: 100,
   });
   const messages: ConsumedKafkaMessage[] = [];
@@ -227,6 +290,10 @@ export async function readMessages(
     if (lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
   } finally {
     await consumer.disconnect();
+    // The reader's group was for this read only.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([groupId]).finally(() => admin.disconnect());
   }
   return messages;
 }
