@@ -212,7 +212,8 @@ async function main(): Promise<void> {
         await post(`${stack.apiUrl}/datastores`, token, {
           name: 'bench-ds',
           capacityBytes: 1024 ** 5,
-          folder: '/srv/bench',
+          // Registered only (no worker runs here), inside the stack's datastore root as required.
+          folder: stack.datastoreFolder(),
         })
       ).body,
     ).target.id;
