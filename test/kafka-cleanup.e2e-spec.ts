@@ -1,11 +1,14 @@
 // The suites share the local broker with `npm start`: what a test makes there (topics, consumer
 // groups, ACLs, all under a prefix of its own) must be gone when it ends, or the broker fills with
 // dead installations (90 topics after one run).
+import { randomBytes } from 'node:crypto';
 import { allEventTopics, progressTopic } from '@dolly/contracts';
 import {
   DollyStack,
   readMessages,
+  removeAbandonedPrefixes,
   removeIssuedPrefixes,
+  removeKafkaPrefix,
   testKafka,
   uniquePrefix,
 } from '@dolly/testing';
@@ -120,4 +123,28 @@ it("removes a test's own prefixes and reader groups, and the integrator's ACLs w
   // What the setup file (tools/jest/remove-test-prefixes.ts) runs when a test file ends.
   await removeIssuedPrefixes();
   expect(await leftOnBroker(prefix)).toEqual({ topics: [], groups: [] });
+});
+
+it('removes what a killed run left, once it is older than the suites allow, and nothing newer', async () => {
+  const secondsAgo = (seconds: number) =>
+    `t${Math.floor(Date.now() / 1000 - seconds)
+      .toString(16)
+      .padStart(8, '0')}${randomBytes(4).toString('hex')}.`;
+  const abandoned = secondsAgo(7 * 3600);
+  const recent = secondsAgo(60);
+  const admin = testKafka().admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [abandoned, recent].map((prefix) => ({
+      topic: `${prefix}dolly.vm.events`,
+      numPartitions: 1,
+    })),
+    waitForLeaders: true,
+  });
+  await admin.disconnect();
+
+  expect(await removeAbandonedPrefixes(6 * 3600)).toEqual([abandoned]);
+  expect(await leftOnBroker(abandoned)).toEqual({ topics: [], groups: [] });
+  expect((await leftOnBroker(recent)).topics).toEqual([`${recent}dolly.vm.events`]);
+  await removeKafkaPrefix(recent);
 });

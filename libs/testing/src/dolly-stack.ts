@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { APP_LOGIN_ROLES, withUser } from '@dolly/persistence';
-import { removeKafkaPrefix } from './kafka-fixtures';
+import { removeKafkaPrefix, testPrefix } from './kafka-fixtures';
 import { type TestDatabase, createTestDatabase } from './test-database';
 
 export type AppName = 'api' | 'projector' | 'worker';
@@ -65,11 +65,7 @@ export class DollyStack {
     if (!existsSync(join(REPO_ROOT, 'dist', 'apps', 'api', 'src', 'main.js'))) {
       throw new Error('The apps are not built: run npm run build (npm test does it)');
     }
-    const stack = new DollyStack(
-      await createTestDatabase(5),
-      `t${randomBytes(4).toString('hex')}.`,
-      extraEnv,
-    );
+    const stack = new DollyStack(await createTestDatabase(5), testPrefix(), extraEnv);
     try {
       for (const app of apps) await stack.startApp(app);
     } catch (error) {

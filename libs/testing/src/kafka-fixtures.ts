@@ -25,12 +25,23 @@ export function testKafka(env: NodeJS.ProcessEnv = process.env): Kafka {
   return createKafka({ ...kafkaConnection(loadConfig(env)), clientId: 'dolly-test' });
 }
 
+/**
+ * A test's topic and group prefix: `t`, its creation time (seconds, 8 hex digits) and 4 random
+ * bytes, so that a later run can tell what a killed run left (removeAbandonedPrefixes).
+ */
+export const testPrefix = () =>
+  `t${Math.floor(Date.now() / 1000)
+    .toString(16)
+    .padStart(8, '0')}${randomBytes(4).toString('hex')}.`;
+
+const TEST_PREFIX = /^t([0-9a-f]{8})[0-9a-f]{8}\./;
+
 /** The prefixes uniquePrefix() gave out in this test file: removeIssuedPrefixes() removes them. */
 const issuedPrefixes = new Set<string>();
 
 /** A topic and group prefix of the test's own (DOLLY_KAFKA_PREFIX); removed when the file ends. */
 export const uniquePrefix = () => {
-  const prefix = `t${randomBytes(4).toString('hex')}.`;
+  const prefix = testPrefix();
   issuedPrefixes.add(prefix);
   return prefix;
 };
@@ -76,6 +87,41 @@ export async function removeKafkaPrefix(
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Removes the topics and consumer groups of test prefixes made more than `olderThanSeconds` ago:
+ * what a killed run left behind (the suites' global setup runs it, as it drops such databases).
+ */
+export async function removeAbandonedPrefixes(
+  olderThanSeconds: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
+  const admin = testKafka(env).admin();
+  await admin.connect();
+  try {
+    const names = [
+      ...(await admin.listTopics()),
+      ...(await admin.listGroups()).groups.map(({ groupId }) => groupId),
+    ];
+    const now = Date.now() / 1000;
+    const abandoned = new Set<string>();
+    for (const name of names) {
+      const match = TEST_PREFIX.exec(name);
+      if (match && now - parseInt(match[1], 16) > olderThanSeconds) abandoned.add(match[0]);
+    }
+    const removed: string[] = [];
+    for (const prefix of abandoned) {
+      // A group that still has members is still in use (a run that long): it stays.
+      await removeKafkaPrefix(prefix, env, { groupsTimeoutMs: 0 }).then(
+        () => removed.push(prefix),
+        () => undefined,
+      );
+    }
+    return removed;
   } finally {
     await admin.disconnect();
   }
