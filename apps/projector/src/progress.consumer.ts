@@ -5,15 +5,10 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
-import {
-  EVENT_TOPIC_PARTITIONS,
-  progressTopic,
-  readProgressMessage,
-  type TaskProgressMessage,
-} from '@dolly/contracts';
+import { progressTopic, readProgressMessage, type TaskProgressMessage } from '@dolly/contracts';
 import { type TaskEvent, foldEvents, taskDecider, taskStreamId } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
-import { type DeadLetter, ensureTopics } from '@dolly/messaging';
+import { type DeadLetter, ensureTopics, progressTopicSpec } from '@dolly/messaging';
 import { DOLLY_CONFIG, DeadLetters, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
 import type { Consumer, Kafka } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
@@ -56,11 +51,7 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     const topic = progressTopic(this.config.kafkaPrefix);
     await ensureTopics(this.kafka, [
-      {
-        topic,
-        numPartitions: EVENT_TOPIC_PARTITIONS,
-        configEntries: [{ name: 'retention.ms', value: '3600000' }],
-      },
+      progressTopicSpec(this.config.kafkaPrefix),
       this.deadLetters.topic,
     ]);
     const groupId = `${this.config.kafkaPrefix}dolly-progress`;

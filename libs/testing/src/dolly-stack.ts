@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { APP_LOGIN_ROLES, withUser } from '@dolly/persistence';
+import { removeKafkaPrefix, testPrefix } from './kafka-fixtures';
 import { type TestDatabase, createTestDatabase } from './test-database';
 
 export type AppName = 'api' | 'projector' | 'worker';
@@ -64,11 +65,7 @@ export class DollyStack {
     if (!existsSync(join(REPO_ROOT, 'dist', 'apps', 'api', 'src', 'main.js'))) {
       throw new Error('The apps are not built: run npm run build (npm test does it)');
     }
-    const stack = new DollyStack(
-      await createTestDatabase(5),
-      `t${randomBytes(4).toString('hex')}.`,
-      extraEnv,
-    );
+    const stack = new DollyStack(await createTestDatabase(5), testPrefix(), extraEnv);
     try {
       for (const app of apps) await stack.startApp(app);
     } catch (error) {
@@ -177,6 +174,9 @@ export class DollyStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.running.keys()].map((instance) => this.kill(instance, 'SIGTERM')));
+    // The stack's topics and consumer groups (all under its prefix) go with it, on the broker its
+    // apps used (extraEnv may name another): the local broker that `npm start` serves keeps none.
+    await removeKafkaPrefix(this.kafkaPrefix, { ...process.env, ...this.extraEnv });
     await this.database.drop();
     for (const folder of this.folders) rmSync(folder, { recursive: true, force: true });
   }
