@@ -212,7 +212,9 @@ export class ProjectionWaiter implements OnApplicationShutdown {
     }
     for (const watcher of watched.watchers) {
       const task = tasks.get(watcher.taskId);
-      if (task && this.watchers.has(watcher)) watcher.seen(task.view);
+      // An implicit row is a synchronous task's (its stream ended at its first look), or a worker
+      // task's whose own stream is not projected yet: it tells a stream nothing.
+      if (task && !task.row.implicit && this.watchers.has(watcher)) watcher.seen(task.view);
     }
   }
 

@@ -1,11 +1,11 @@
-import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { StringEnum, Uuid } from '@dolly/domain';
 import { type DollyConfig } from '@dolly/config';
 import { DOLLY_CONFIG, type Principal, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { Execution } from '../shared/command-execution';
 import { CommandRunner } from '../shared/command-runner';
 import { ApiCommand, ApiOk, ApiProblems } from '../shared/openapi';
@@ -77,13 +77,13 @@ export class TasksController {
   async stream(
     @Param('taskId', new Validate(Uuid('The task.'))) taskId: string,
     @Caller() caller: Principal,
-    @Req() request: Request,
     @Res() response: Response,
   ): Promise<void> {
     const release = this.slots.take(caller);
     try {
+      // The response closes when the client goes (the request's own 'close' comes as soon as it is read).
       const closed = new AbortController();
-      request.on('close', () => closed.abort());
+      response.on('close', () => closed.abort());
       await streamTask(
         response,
         taskId,
