@@ -254,3 +254,26 @@ describe('commands per principal', () => {
     ).toBe(202);
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('documents 429 with Retry-After on commands and on progress streams', async () => {
+    type Operation = { responses: Record<string, { headers?: Record<string, unknown> }> };
+    const document = (
+      await stack.request<{ paths: Record<string, Record<string, Operation>> }>(
+        'GET',
+        '/openapi.json',
+      )
+    ).body;
+
+    for (const [path, method] of [
+      ['/vms/{vmId}/rename', 'post'],
+      ['/tasks/{taskId}/stream', 'get'],
+    ]) {
+      const refused = document.paths[path][method].responses['429'];
+      expect([path, refused?.headers && Object.keys(refused.headers)]).toEqual([
+        path,
+        ['Retry-After'],
+      ]);
+    }
+  });
+});
