@@ -30,7 +30,7 @@ export async function streamTask(
   let open = false;
   let seenBeforeOpen: TaskView | undefined;
   let ended = false;
-  let unwatch: (() => void) | undefined;
+  const watching: { stop?: () => void } = {};
   let finished!: () => void;
   const closed = new Promise<void>((resolve) => (finished = resolve));
   const timers: NodeJS.Timeout[] = [];
@@ -38,7 +38,7 @@ export async function streamTask(
     if (ended) return;
     ended = true;
     for (const timer of timers) clearTimeout(timer);
-    unwatch?.();
+    watching.stop?.();
     response.end();
     finished();
   };
@@ -57,7 +57,8 @@ export async function streamTask(
     if (done) close();
   };
 
-  unwatch = await source.watch({ taskId, seen: show, stop: close });
+  const unwatch = await source.watch({ taskId, seen: show, stop: close });
+  watching.stop = unwatch;
   try {
     const first = await source.read();
     response.status(200);
