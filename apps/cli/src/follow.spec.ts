@@ -167,6 +167,16 @@ describe('dolly tasks watch', () => {
   });
 });
 
+/** The API's answer to cancelling TASK_ID. */
+const cancelAccepted = {
+  taskId: '0196a3c0-0000-7000-8000-0000000000ee',
+  status: 'succeeded',
+  changed: true,
+  projected: false,
+  target: { type: 'task', id: TASK_ID, version: 3 },
+  links: { task: '/tasks/0196a3c0-0000-7000-8000-0000000000ee', target: `/tasks/${TASK_ID}` },
+};
+
 describe('dolly tasks cancel', () => {
   let api: FakeApi;
   beforeEach(async () => (api = await FakeApi.start()));
@@ -174,14 +184,7 @@ describe('dolly tasks cancel', () => {
 
   it('asks the API to cancel, then follows the task to its end: exit 2 once cancelled', async () => {
     api.on('POST', `/tasks/${TASK_ID}/cancel`, (_request, response) =>
-      sendJson(response, 202, {
-        taskId: '0196a3c0-0000-7000-8000-0000000000ee',
-        status: 'succeeded',
-        changed: true,
-        projected: false,
-        target: { type: 'task', id: TASK_ID, version: 3 },
-        links: { task: '/tasks/0196a3c0-0000-7000-8000-0000000000ee', target: `/tasks/${TASK_ID}` },
-      }),
+      sendJson(response, 202, cancelAccepted),
     );
     api.on('GET', STREAM, (_request, response) =>
       sendTaskStream(response, [
@@ -213,14 +216,7 @@ describe('when the API is busy (429 with Retry-After)', () => {
     api.on('POST', `/tasks/${TASK_ID}/cancel`, (_request, response) => {
       commands += 1;
       if (commands === 1) return busy(response, 'LIMIT.COMMAND_RATE');
-      sendJson(response, 202, {
-        taskId: '0196a3c0-0000-7000-8000-0000000000ee',
-        status: 'succeeded',
-        changed: true,
-        projected: false,
-        target: { type: 'task', id: TASK_ID, version: 3 },
-        links: { task: '/tasks/0196a3c0-0000-7000-8000-0000000000ee', target: `/tasks/${TASK_ID}` },
-      });
+      sendJson(response, 202, cancelAccepted);
     });
     let streams = 0;
     api.on('GET', STREAM, (_request, response) => {

@@ -16,6 +16,13 @@ import {
 import type { Counter, Gauge } from 'prom-client';
 import type { Observable } from 'rxjs';
 
+const refusedRequests = (metrics: Metrics) =>
+  metrics.counter(
+    'dolly_api_refused_requests_total',
+    'Requests answered 429, by the limit they met',
+    ['limit'],
+  );
+
 /** A refused wait may try again this soon: streams and waits end all the time. */
 export const WAIT_RETRY_AFTER_SECONDS = 2;
 
@@ -37,11 +44,7 @@ export class WaitSlots {
       'dolly_api_open_waits',
       'Progress streams and Prefer: wait requests open now',
     );
-    this.refused = metrics.counter(
-      'dolly_api_refused_requests_total',
-      'Requests answered 429, by the limit they met',
-      ['limit'],
-    );
+    this.refused = refusedRequests(metrics);
   }
 
   /** Takes a slot for the principal, or refuses (429); the answer frees it, once. */
@@ -120,11 +123,7 @@ export class CommandRateLimit implements NestInterceptor {
 
   constructor(@Inject(DOLLY_CONFIG) config: DollyConfig, metrics: Metrics) {
     this.limits = config.apiLimits;
-    this.refused = metrics.counter(
-      'dolly_api_refused_requests_total',
-      'Requests answered 429, by the limit they met',
-      ['limit'],
-    );
+    this.refused = refusedRequests(metrics);
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
