@@ -24,6 +24,8 @@ const BURST = 10;
 let stack: DollyStack;
 let stuckTaskId: string;
 let vmId: string;
+let hostId: string;
+let datastoreId: string;
 
 type Problem = { status: number; code: string; detail: string };
 
@@ -34,8 +36,8 @@ beforeAll(async () => {
     DOLLY_API_COMMANDS_PER_SECOND: '1',
     DOLLY_API_COMMAND_BURST: String(BURST),
   });
-  const hostId = await registerHost(stack);
-  const datastoreId = await registerDatastore(stack);
+  hostId = await registerHost(stack);
+  datastoreId = await registerDatastore(stack);
   await workerServes(stack, datastoreId);
   vmId = expectStatus(
     await stack.request<Accepted>('POST', '/vms', {
@@ -217,6 +219,30 @@ describe('one query per notification, however many wait', () => {
     await Promise.all(open.map((stream) => stream.ended));
     for (const stream of open) expect(stream.events).toEqual(['progress', 'end']);
     await stack.eventually(async () => (await metric('dolly_api_open_waits')) === 0);
+  });
+});
+
+describe('the listening connection', () => {
+  it('is made again when lost, and the streams then look at once: a notification missed meanwhile is not', async () => {
+    const another = expectStatus(
+      await stack.request<Accepted>('POST', '/vms', {
+        body: vmDefinition(hostId, datastoreId, undefined, [
+          { capacityBytes: 16 * 1024 ** 2, format: 'thin' },
+        ]),
+      }),
+      202,
+    ).taskId!;
+    const stream = await openStream('operator', another);
+    expect(stream.status).toBe(200);
+
+    await stack.database.pool.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name = 'dolly-api-projection-listener'`,
+    );
+    expectStatus(await stack.request('POST', `/tasks/${another}/cancel`), 202);
+
+    await stream.ended;
+    expect(stream.events).toEqual(['progress', 'end']);
   });
 });
 
