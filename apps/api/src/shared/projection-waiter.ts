@@ -107,8 +107,9 @@ export class ProjectionWaiter implements OnApplicationShutdown {
    * stream reads the task once itself after watching, so nothing between is missed.
    */
   async watchTask(watcher: TaskWatcher): Promise<() => void> {
-    await this.listen();
+    const listening = await this.tryToListen();
     this.watchers.add(watcher);
+    if (!listening) this.reconnectSoon();
     return () => this.watchers.delete(watcher);
   }
 
@@ -127,7 +128,7 @@ export class ProjectionWaiter implements OnApplicationShutdown {
     alone: (waiter: W) => Watched,
     timeoutMs: number,
   ): Promise<boolean> {
-    await this.listen();
+    const listening = await this.tryToListen();
     return new Promise<boolean>((resolve) => {
       const finish = (met: boolean) => {
         clearTimeout(timer);
@@ -137,6 +138,7 @@ export class ProjectionWaiter implements OnApplicationShutdown {
       const waiter = make(() => finish(true));
       const timer = setTimeout(() => finish(false), Math.max(0, timeoutMs));
       waiters.add(waiter);
+      if (!listening) this.reconnectSoon();
       // What the read model shows already (this request's own look; notifications from now on
       // are answered with everyone's).
       void this.answer(alone(waiter), 'wait').catch((error: unknown) =>
@@ -220,6 +222,17 @@ export class ProjectionWaiter implements OnApplicationShutdown {
 
   private busy(): boolean {
     return this.taskWaiters.size + this.streamWaiters.size + this.watchers.size > 0;
+  }
+
+  /** False when PostgreSQL cannot be reached now: the waiter waits while the connection is made again. */
+  private tryToListen(): Promise<boolean> {
+    return this.listen().then(
+      () => true,
+      (error: unknown) => {
+        this.logger.warn({ err: error }, 'cannot listen for projections now; trying again');
+        return false;
+      },
+    );
   }
 
   private listen(): Promise<void> {
