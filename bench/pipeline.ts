@@ -191,11 +191,7 @@ async function main(): Promise<void> {
   await ensureTemplateDatabase();
   Object.assign(process.env, services.kafkaEnv);
   console.log(`[bench] floors: ${FLOOR_SECONDS} s each`);
-  // The pipeline's own throughput is measured, not the per-principal command rate limit.
-  const stack = await DollyStack.start(['api', 'projector'], {
-    DOLLY_LOG_LEVEL: 'warn',
-    DOLLY_API_COMMANDS_PER_SECOND: '0',
-  });
+  const stack = await DollyStack.start(['api', 'projector'], { DOLLY_LOG_LEVEL: 'warn' });
   try {
     const pgPerSecond = await postgresFloor(stack.database.url);
     const kafkaPerSecond = await kafkaFloor();
