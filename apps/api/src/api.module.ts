@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchedAppends, CommandHandler, PostgresEventStore } from '@dolly/event-store';
@@ -23,6 +24,7 @@ import { RemoveDatastoreHandler } from './datastores/remove-datastore/remove-dat
 import { CommandRunner } from './shared/command-runner';
 import { IdempotencyStore } from './shared/idempotency';
 import { ProjectionWaiter } from './shared/projection-waiter';
+import { CommandRateLimit, WaitSlots } from './shared/request-limits';
 import { PipelineHealth } from './shared/pipeline-health';
 import { GetTaskHandler, ListTasksHandler } from './tasks/task.queries';
 import { TasksController } from './tasks/tasks.http.controller';
@@ -88,6 +90,8 @@ import { PoolsController } from './pools/pools.http.controller';
     CommandRunner,
     IdempotencyStore,
     ProjectionWaiter,
+    WaitSlots,
+    { provide: APP_INTERCEPTOR, useClass: CommandRateLimit },
     PipelineHealth,
     OperateOnVmHandler,
     OperateOnPoolHandler,

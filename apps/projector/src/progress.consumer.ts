@@ -13,6 +13,7 @@ import { DOLLY_CONFIG, DeadLetters, KAFKA, Metrics, PG_POOL } from '@dolly/platf
 import type { Consumer, Kafka } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
+import { PROJECTED_CHANNEL } from '@dolly/read-models';
 
 /**
  * Keeps the latest progress of running tasks, from the progress topic (not events: they would
@@ -121,5 +122,7 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
         [p.taskId, p.attempt, p.phase, p.doneBytes, p.totalBytes, p.reportedAt],
       );
     }
+    // Progress streams are woken by this, as by a projected batch: they never poll.
+    if (latest.size > 0) await this.pool.query('SELECT pg_notify($1, $2)', [PROJECTED_CHANNEL, '']);
   }
 }

@@ -147,3 +147,45 @@ describe('Kafka authentication and TLS settings', () => {
     );
   });
 });
+
+describe('API limits', () => {
+  it('bounds waits and commands by default', () => {
+    expect(loadConfig({}).apiLimits).toEqual({
+      maxWaitsPerPrincipal: 200,
+      maxWaits: 1000,
+      commandsPerSecond: 200,
+      commandBurst: 400,
+      streamMaxSeconds: 3600,
+    });
+  });
+
+  it('reads each limit; a command rate of 0 means no limit', () => {
+    const limits = loadConfig({
+      DOLLY_API_MAX_WAITS_PER_PRINCIPAL: '2',
+      DOLLY_API_MAX_WAITS: '3',
+      DOLLY_API_COMMANDS_PER_SECOND: '0',
+      DOLLY_API_COMMAND_BURST: '5',
+      DOLLY_API_STREAM_MAX_SECONDS: '60',
+    }).apiLimits;
+
+    expect(limits).toEqual({
+      maxWaitsPerPrincipal: 2,
+      maxWaits: 3,
+      commandsPerSecond: 0,
+      commandBurst: 5,
+      streamMaxSeconds: 60,
+    });
+  });
+
+  it('refuses a limit that is not a whole number, or zero where zero would refuse everything', () => {
+    expect(() => loadConfig({ DOLLY_API_MAX_WAITS: '1.5' })).toThrow(
+      "DOLLY_API_MAX_WAITS must be a whole number of at least 1, not '1.5'",
+    );
+    expect(() => loadConfig({ DOLLY_API_COMMAND_BURST: '0' })).toThrow(
+      /DOLLY_API_COMMAND_BURST must be a whole number of at least 1/,
+    );
+    expect(() => loadConfig({ DOLLY_API_COMMANDS_PER_SECOND: '-1' })).toThrow(
+      /DOLLY_API_COMMANDS_PER_SECOND must be a whole number of at least 0/,
+    );
+  });
+});

@@ -55,6 +55,45 @@ export interface DollyConfig {
    * folder lies strictly inside one. None: no datastore can be registered or served.
    */
   datastoreRoots: string[];
+  /** Bounded work per request: see {@link ApiLimits}. */
+  apiLimits: ApiLimits;
+}
+
+/**
+ * What one principal, and everyone together, may hold open or send to the API. Past a limit the
+ * API answers 429 with Retry-After.
+ */
+export interface ApiLimits {
+  /** Open progress streams and `Prefer: wait` requests of one principal (DOLLY_API_MAX_WAITS_PER_PRINCIPAL). */
+  maxWaitsPerPrincipal: number;
+  /** Open progress streams and `Prefer: wait` requests in all (DOLLY_API_MAX_WAITS). */
+  maxWaits: number;
+  /** Commands per second a principal may send, sustained (DOLLY_API_COMMANDS_PER_SECOND); 0: no limit. */
+  commandsPerSecond: number;
+  /** Commands a principal may send at once, above the sustained rate (DOLLY_API_COMMAND_BURST). */
+  commandBurst: number;
+  /** A progress stream is closed after this long; the client opens it again (DOLLY_API_STREAM_MAX_SECONDS). */
+  streamMaxSeconds: number;
+}
+
+function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, minimum = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < minimum) {
+    throw new Error(`${name} must be a whole number of at least ${minimum}, not '${raw}'`);
+  }
+  return value;
+}
+
+function apiLimits(env: NodeJS.ProcessEnv): ApiLimits {
+  return {
+    maxWaitsPerPrincipal: whole(env, 'DOLLY_API_MAX_WAITS_PER_PRINCIPAL', 200),
+    maxWaits: whole(env, 'DOLLY_API_MAX_WAITS', 1000),
+    commandsPerSecond: whole(env, 'DOLLY_API_COMMANDS_PER_SECOND', 200, 0),
+    commandBurst: whole(env, 'DOLLY_API_COMMAND_BURST', 400),
+    streamMaxSeconds: whole(env, 'DOLLY_API_STREAM_MAX_SECONDS', 3600),
+  };
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -105,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     workerPort: port(env, 'DOLLY_WORKER_PORT', 8082),
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
+    apiLimits: apiLimits(env),
   };
 }
 

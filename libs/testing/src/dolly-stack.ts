@@ -90,6 +90,8 @@ export class DollyStack {
     return {
       ...process.env,
       DOLLY_DATASTORE_ROOTS: this.datastoreRoot,
+      // Workloads in tests send commands as fast as they can; a test of the rate limit sets it.
+      DOLLY_API_COMMANDS_PER_SECOND: '0',
       ...this.extraEnv,
       DATABASE_URL: withUser(this.database.url, APP_LOGIN_ROLES[app]),
       DOLLY_KAFKA_PREFIX: this.kafkaPrefix,
