@@ -5,6 +5,7 @@ import { spaceTotals } from '../datastore/datastore';
 import type { PoolSettings } from '../pool/pool.events';
 import type { ExistingVm } from '../vm/vm';
 import type { LiveExport, VmEvent } from '../vm/vm.events';
+import { blockMapsMeasured } from '../vm/block-map-events';
 import {
   type ChainOutcome,
   type IdSource,
@@ -104,31 +105,18 @@ const goldenEvents: VmEvent[] = [
       disks: [{ diskId, layerId: 'golden-top-2', allocatedBytes: 0 }],
     },
   },
-  {
-    type: 'VmBlockMapsMeasured',
-    data: {
-      vmId: goldenVmId,
-      taskId: '0190f3a0-0000-7000-8000-00000000f001',
-      disks: [
-        {
-          diskId,
-          topLayerId: 'golden-top-2',
-          capacityBytes: 32 * GiB,
-          allocatedBytes: 6 * GiB,
-          extents: [
-            {
-              offsetBytes: 0,
-              lengthBytes: 6 * GiB,
-              layerId: 'golden-v1',
-              zero: false,
-              shared: false,
-            },
-          ],
-          bytesPerLayer: [{ layerId: 'golden-v1', mappedBytes: 6 * GiB, shared: false }],
-        },
+  ...blockMapsMeasured(goldenVmId, '0190f3a0-0000-7000-8000-00000000f001', [
+    {
+      diskId,
+      topLayerId: 'golden-top-2',
+      capacityBytes: 32 * GiB,
+      allocatedBytes: 6 * GiB,
+      extents: [
+        { offsetBytes: 0, lengthBytes: 6 * GiB, layerId: 'golden-v1', zero: false, shared: false },
       ],
+      bytesPerLayer: [{ layerId: 'golden-v1', mappedBytes: 6 * GiB, shared: false }],
     },
-  },
+  ]),
 ];
 
 function world(
