@@ -55,6 +55,25 @@ export interface DollyConfig {
    * folder lies strictly inside one. None: no datastore can be registered or served.
    */
   datastoreRoots: string[];
+  /** The largest event the store takes, as a Kafka message (DOLLY_EVENT_MAX_BYTES). In bytes. */
+  eventMaxBytes: number;
+  /**
+   * PostgreSQL ends a Dolly session left idle inside a transaction this long
+   * (DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS; 0: never): an open transaction holds the relay back.
+   */
+  pgIdleInTransactionTimeoutMs: number;
+  /** How long the relay may be held back by an open transaction before it says so (DOLLY_RELAY_HELD_BACK_WARNING_MS). */
+  relayHeldBackWarningMs: number;
+}
+
+function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, minimum = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < minimum) {
+    throw new Error(`${name} must be a whole number of at least ${minimum}, not '${raw}'`);
+  }
+  return value;
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -105,6 +124,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     workerPort: port(env, 'DOLLY_WORKER_PORT', 8082),
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
+    eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 1024),
+    pgIdleInTransactionTimeoutMs: whole(env, 'DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 0),
+    relayHeldBackWarningMs: whole(env, 'DOLLY_RELAY_HELD_BACK_WARNING_MS', 30_000, 0),
   };
 }
 
