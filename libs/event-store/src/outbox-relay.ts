@@ -103,8 +103,7 @@ export function refusedAsTooLarge(error: unknown): boolean {
       errors?: unknown[];
     };
     if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') return true;
-    if (/larger than the max message size|message size too large/i.test(message ?? ''))
-      return true;
+    if (/larger than the max message size|message size too large/i.test(message ?? '')) return true;
     return look(cause) || look(originalError) || (errors ?? []).some(look);
   };
   return look(error);

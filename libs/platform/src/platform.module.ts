@@ -100,8 +100,9 @@ export class PlatformModule {
           provide: PG_POOL,
           inject: [DataSource, PinoLogger],
           useFactory: (dataSource: DataSource, logger: PinoLogger) =>
-            survivesEndedSessions((dataSource.driver as PostgresDriver).master as Pool, (message, error) =>
-              logger.warn({ error: error.message }, message),
+            survivesEndedSessions(
+              (dataSource.driver as PostgresDriver).master as Pool,
+              (message, error) => logger.warn({ error: error.message }, message),
             ),
         },
         {
