@@ -124,7 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     workerPort: port(env, 'DOLLY_WORKER_PORT', 8082),
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
-    eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 1024),
+    // At least a block map part (256 KiB) with its envelope.
+    eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 300_000),
     pgIdleInTransactionTimeoutMs: whole(env, 'DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 0),
     relayHeldBackWarningMs: whole(env, 'DOLLY_RELAY_HELD_BACK_WARNING_MS', 30_000, 0),
   };
