@@ -534,7 +534,8 @@ export const BlockMapRun = Type.Object(
     count: Type.Integer({ minimum: 1, description: 'How many extents the run holds.' }),
     strideBytes: Type.Integer({
       minimum: 0,
-      description: 'From the start of one extent to the next (more than lengthBytes); 0 when count is 1.',
+      description:
+        'From the start of one extent to the next (more than lengthBytes); 0 when count is 1.',
     }),
   },
   { additionalProperties: false },
@@ -548,7 +549,8 @@ export const DiskBlockMapRuns = Type.Object(
     capacityBytes: Type.Integer({ minimum: 0 }),
     allocatedBytes: Type.Integer({
       minimum: 0,
-      description: 'Virtual bytes some layer of its chain holds (the whole map, every part). In bytes.',
+      description:
+        'Virtual bytes some layer of its chain holds (the whole map, every part). In bytes.',
     }),
     bytesPerLayer: DiskBlockMap.properties.bytesPerLayer,
     runs: Type.Array(BlockMapRun, { description: 'Allocated ranges as runs, in offset order.' }),
