@@ -3,7 +3,8 @@ import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchedAppends, CommandHandler, PostgresEventStore } from '@dolly/event-store';
-import { PG_POOL, PlatformModule } from '@dolly/platform';
+import { DOLLY_CONFIG, PG_POOL, PlatformModule } from '@dolly/platform';
+import type { DollyConfig } from '@dolly/config';
 import { READ_MODEL_ENTITIES } from '@dolly/read-models';
 import type { Pool } from 'pg';
 import { StreamAuditLogHandler } from './audit/audit.queries';
@@ -78,8 +79,9 @@ import { PoolsController } from './pools/pools.http.controller';
   providers: [
     {
       provide: PostgresEventStore,
-      inject: [PG_POOL],
-      useFactory: (pool: Pool) => new PostgresEventStore(pool),
+      inject: [PG_POOL, DOLLY_CONFIG],
+      useFactory: (pool: Pool, config: DollyConfig) =>
+        new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes }),
     },
     {
       provide: CommandHandler,

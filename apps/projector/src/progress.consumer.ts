@@ -41,7 +41,7 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('progress');
-    this.store = new PostgresEventStore(pool);
+    this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
     this.dropped = metrics.counter(
       'dolly_projector_progress_dropped_total',
       'Progress messages not kept: not a progress report (also dead-lettered), or of no running attempt',

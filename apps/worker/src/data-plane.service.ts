@@ -62,7 +62,7 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('data-plane');
-    this.store = new PostgresEventStore(pool);
+    this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
     this.health.register('disk-engine', async () =>
       this.plane
         ? {

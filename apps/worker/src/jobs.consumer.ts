@@ -97,7 +97,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('jobs');
-    this.store = new PostgresEventStore(pool);
+    this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
     this.reporter = new TaskReporter(this.store, settings.workerId);
     this.jobsDone = metrics.counter('dolly_worker_jobs_total', 'Jobs this worker ran to an end', [
       'kind',

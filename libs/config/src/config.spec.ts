@@ -189,3 +189,33 @@ describe('API limits', () => {
     );
   });
 });
+
+describe('limits of the event store and the relay', () => {
+  it('defaults to 1 MB events, a minute idle in a transaction, a warning past 30 s held back', () => {
+    expect(loadConfig({})).toMatchObject({
+      eventMaxBytes: 1_000_000,
+      pgIdleInTransactionTimeoutMs: 60_000,
+      relayHeldBackWarningMs: 30_000,
+    });
+    expect(
+      loadConfig({
+        DOLLY_EVENT_MAX_BYTES: '500000',
+        DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0',
+        DOLLY_RELAY_HELD_BACK_WARNING_MS: '5000',
+      }),
+    ).toMatchObject({
+      eventMaxBytes: 500_000,
+      pgIdleInTransactionTimeoutMs: 0,
+      relayHeldBackWarningMs: 5_000,
+    });
+  });
+
+  it('refuses an event limit a block map part would not fit in, and what is not a number', () => {
+    expect(() => loadConfig({ DOLLY_EVENT_MAX_BYTES: '100000' })).toThrow(
+      /DOLLY_EVENT_MAX_BYTES must be a whole number of at least 300000/,
+    );
+    expect(() => loadConfig({ DOLLY_RELAY_HELD_BACK_WARNING_MS: '30s' })).toThrow(
+      /DOLLY_RELAY_HELD_BACK_WARNING_MS/,
+    );
+  });
+});

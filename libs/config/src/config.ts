@@ -57,6 +57,15 @@ export interface DollyConfig {
   datastoreRoots: string[];
   /** Bounded work per request: see {@link ApiLimits}. */
   apiLimits: ApiLimits;
+  /** The largest event the store takes, as a Kafka message (DOLLY_EVENT_MAX_BYTES). In bytes. */
+  eventMaxBytes: number;
+  /**
+   * PostgreSQL ends a Dolly session left idle inside a transaction this long
+   * (DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS; 0: never): an open transaction holds the relay back.
+   */
+  pgIdleInTransactionTimeoutMs: number;
+  /** How long the relay may be held back by an open transaction before it says so (DOLLY_RELAY_HELD_BACK_WARNING_MS). */
+  relayHeldBackWarningMs: number;
 }
 
 /**
@@ -145,6 +154,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
     apiLimits: apiLimits(env),
+    // At least a block map part (256 KiB) with its envelope.
+    eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 300_000),
+    pgIdleInTransactionTimeoutMs: whole(env, 'DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 0),
+    relayHeldBackWarningMs: whole(env, 'DOLLY_RELAY_HELD_BACK_WARNING_MS', 30_000, 0),
   };
 }
 
