@@ -24,6 +24,7 @@ import {
   type SnapshotDisk,
 } from './port';
 import {
+  type DegradedDatastore,
   QemuDiskEngine,
   type QemuDiskEngineConfig,
   type StartReport,
@@ -51,13 +52,16 @@ export type DiskJobOutcome =
 
 export interface DiskDataPlane {
   engine: DiskEnginePort;
+  /** `inaccessible`: the datastores left out because their folder could not be opened. */
   report: StartReport;
+  /** Served datastores whose last check could not judge every layer (left as they are). */
+  degraded(): DegradedDatastore[];
   stop(): Promise<void>;
 }
 
 export async function startDiskDataPlane(config: QemuDiskEngineConfig): Promise<DiskDataPlane> {
   const { engine, report } = await QemuDiskEngine.start(config);
-  return { engine, report, stop: () => engine.stop() };
+  return { engine, report, degraded: () => engine.degraded(), stop: () => engine.stop() };
 }
 
 function dispatch(

@@ -8,7 +8,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
-import { DiskEngineError } from '../errors';
+import { DiskEngineError, isDiskEngineError } from '../errors';
 import {
   type BlockMap,
   compactBlockMap,
@@ -143,6 +143,8 @@ export interface QemuDiskEngineConfig {
   workerId?: string;
   /** How long an operation waits for another worker's section of a datastore (default 10 s). */
   lockTimeoutMs?: number;
+  /** How long check lets one qemu-img run take before it counts as no answer (default 120 s). */
+  checkImageTimeoutMs?: number;
   /**
    * Called when this engine finished an operation another worker left cut short (that worker
    * gone): rolled forward or back, as check would at a start.
@@ -153,6 +155,24 @@ export interface QemuDiskEngineConfig {
 export interface StartReport {
   check: CheckReport;
   reopenedExports: LiveExport[];
+  /** Datastores whose folder could not be opened: left out, the engine serves the others. */
+  inaccessible: InaccessibleDatastore[];
+}
+
+/** A datastore the engine could not open, and why (vSphere: an inaccessible datastore). */
+export interface InaccessibleDatastore {
+  datastoreId: string;
+  /** A stable code: DISK.NOT_FOUND, DISK.DATASTORE_FOREIGN, DISK.DATASTORE_NOT_EMPTY, DISK.IO... */
+  code: string;
+  reason: string;
+}
+
+/** A datastore served, but whose last check could not judge some layers (they are left as they are). */
+export interface DegradedDatastore {
+  datastoreId: string;
+  reason: string;
+  /** The layers qemu-img gave no answer on. */
+  layerIds: string[];
 }
 
 /** Allocated bytes per layer of a datastore, as last measured. */
@@ -184,6 +204,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   private temporaryExports = 0;
   private readonly restartListeners = new Set<(reopened: LiveExport[]) => void>();
   private readonly liveState: LiveState;
+  private readonly degradedBy = new Map<string, DegradedDatastore>();
 
   private constructor(
     private readonly config: QemuDiskEngineConfig,
@@ -239,29 +260,33 @@ export class QemuDiskEngine implements DiskEnginePort {
       await owners.release();
       for (const ds of datastores.values()) await ds.store.close();
     };
+    const inaccessible: InaccessibleDatastore[] = [];
     try {
+      // Each datastore is opened on its own: one that cannot be is left out, with its reason.
       for (const ds of config.datastores) {
         assertValidId('datastore', ds.datastoreId);
-        // Nothing is written in a folder this datastore did not initialise (check would move
-        // somebody's files aside): an empty one is initialised now, anything else refused.
-        await claimDatastoreFolder(ds.path, ds.datastoreId, owners.self.startedAt);
-        const root = ds.path;
-        const store = new DatastoreStore(ds.datastoreId, root, config.lockTimeoutMs);
-        const loaded = await store.load();
-        datastores.set(ds.datastoreId, {
-          datastoreId: ds.datastoreId,
-          root,
-          capacityBytes: ds.capacityBytes,
-          store,
-        });
-        await owners.hold(root);
-        await owners.forgetGone(root);
-        graphs.push(loaded.graph);
-        records.push(...loaded.records.values());
+        let store: DatastoreStore | undefined;
+        try {
+          const opened = await openDatastore(ds, owners, config.lockTimeoutMs);
+          store = opened.store;
+          await owners.hold(ds.path);
+          await owners.forgetGone(ds.path);
+          datastores.set(ds.datastoreId, {
+            datastoreId: ds.datastoreId,
+            root: ds.path,
+            capacityBytes: ds.capacityBytes,
+            store,
+          });
+          graphs.push(opened.loaded.graph);
+          records.push(...opened.loaded.records.values());
+        } catch (error) {
+          await store?.close().catch(() => undefined);
+          inaccessible.push(inaccessibleBecause(ds.datastoreId, error));
+        }
       }
       const engine = new QemuDiskEngine(config, datastores, mergeGraphs(graphs), records, owners);
       const report = await engine.boot();
-      return { engine, report };
+      return { engine, report: { ...report, inaccessible } };
     } catch (error) {
       await closeAll().catch(() => undefined);
       throw error;
@@ -277,7 +302,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     return this.live.nodeCount();
   }
 
-  private async boot(): Promise<StartReport> {
+  private async boot(): Promise<Omit<StartReport, 'inaccessible'>> {
     await this.daemon.stopLeftover();
     const specs = await this.liveState.load();
     // Images that were open for writing when the worker stopped: where a crash leaves leaks.
@@ -289,7 +314,12 @@ export class QemuDiskEngine implements DiskEnginePort {
         'diskId' in spec.target ? this.runner.graph.disks[spec.target.diskId] : undefined;
       if (disk) suspects.add(disk.topLayerId);
     }
-    const check = await this.checkAll({ repair: true, deep: false, suspects });
+    const check = await this.checkAll({
+      repair: true,
+      deep: false,
+      suspects,
+      imageTimeoutMs: this.config.checkImageTimeoutMs,
+    });
     await this.daemon.start();
     this.daemon.onExit(() => void this.onDaemonExit());
     const reopenedExports = await this.reopenExports(specs);
@@ -1702,13 +1732,19 @@ export class QemuDiskEngine implements DiskEnginePort {
   async check(command: CheckDatastores): Promise<CheckReport> {
     assertValidId('operation', command.operationId);
     this.runner.refreshAll();
-    return this.checkAll({ repair: command.repair, deep: true, suspects: new Set() });
+    return this.checkAll({
+      repair: command.repair,
+      deep: true,
+      suspects: new Set(),
+      imageTimeoutMs: this.config.checkImageTimeoutMs,
+    });
   }
 
   private async checkAll(scope: {
     repair: boolean;
     deep: boolean;
     suspects: ReadonlySet<string>;
+    imageTimeoutMs?: number;
   }): Promise<CheckReport> {
     const findings: CheckFinding[] = [];
     let imagesChecked = 0;
@@ -1736,9 +1772,34 @@ export class QemuDiskEngine implements DiskEnginePort {
       );
       findings.push(...result.findings);
       imagesChecked += result.imagesChecked;
+      this.noteDegraded(ds.datastoreId, result.findings);
       if (scope.repair) await this.pruneTemplates(ds.datastoreId);
     }
     return { checkedAt: this.now(), imagesChecked, findings, clean: findings.length === 0 };
+  }
+
+  /**
+   * A check that found layers qemu-img gave no answer on (it could not run, crashed, timed out)
+   * leaves them as they are and the datastore degraded, until a check judges them all.
+   */
+  private noteDegraded(datastoreId: string, findings: CheckFinding[]): void {
+    const unanswered = findings.filter((f) => f.kind === 'undetermined');
+    if (unanswered.length === 0) {
+      this.degradedBy.delete(datastoreId);
+      return;
+    }
+    const first = unanswered[0].detail ?? {};
+    const said = typeof first.message === 'string' ? `: ${first.message}` : '';
+    this.degradedBy.set(datastoreId, {
+      datastoreId,
+      reason: `qemu-img gave no answer on ${unanswered.length} layer(s)${said}; they are left as they are`,
+      layerIds: unanswered.map((f) => f.subject),
+    });
+  }
+
+  /** The served datastores whose last check could not judge every layer. */
+  degraded(): DegradedDatastore[] {
+    return [...this.degradedBy.values()];
   }
 
   /** Quarantine is an operation like any other: logged started, then committed. */
@@ -1756,6 +1817,47 @@ export class QemuDiskEngine implements DiskEnginePort {
       }),
     );
   }
+}
+
+/**
+ * Opens one datastore as the engine does at its start: its folder claimed (an empty one
+ * initialised, anything else refused untouched) and its log loaded under the log lock.
+ */
+async function openDatastore(ds: DatastoreConfig, owners: Owners, lockTimeoutMs?: number) {
+  // Nothing is written in a folder this datastore did not initialise (check would move
+  // somebody's files aside): an empty one is initialised now, anything else refused.
+  await claimDatastoreFolder(ds.path, ds.datastoreId, owners.self.startedAt);
+  const store = new DatastoreStore(ds.datastoreId, ds.path, lockTimeoutMs);
+  const loaded = await store.load();
+  return { store, loaded };
+}
+
+/**
+ * Whether a datastore the engine left out can be opened now (a worker retries with this before
+ * it restarts its engine to take it back): opened and closed again, nothing held.
+ */
+export async function probeDatastore(
+  ds: DatastoreConfig,
+  lockTimeoutMs?: number,
+): Promise<InaccessibleDatastore | null> {
+  const owners = Owners.create(randomUUID(), new Date().toISOString());
+  try {
+    const { store } = await openDatastore(ds, owners, lockTimeoutMs);
+    await store.close();
+    return null;
+  } catch (error) {
+    return inaccessibleBecause(ds.datastoreId, error);
+  }
+}
+
+function inaccessibleBecause(datastoreId: string, error: unknown): InaccessibleDatastore {
+  if (isDiskEngineError(error)) return { datastoreId, code: error.code, reason: error.message };
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  return {
+    datastoreId,
+    code: errno ? `DISK.IO.${errno}` : 'DISK.IO',
+    reason: error instanceof Error ? error.message : String(error),
+  };
 }
 
 /** What the model needs to decide a new standalone disk, from a create or an import. */
