@@ -55,6 +55,23 @@ export interface DollyConfig {
    * folder lies strictly inside one. None: no datastore can be registered or served.
    */
   datastoreRoots: string[];
+  /**
+   * A datastore a worker cannot open is tried again after DOLLY_WORKER_DATASTORE_RETRY_MIN_MS,
+   * the pause doubling at each failure up to DOLLY_WORKER_DATASTORE_RETRY_MAX_MS.
+   */
+  datastoreRetryMinMs: number;
+  datastoreRetryMaxMs: number;
+  /** DOLLY_CHECK_IMAGE_TIMEOUT_MS: a qemu-img run in check taking longer gives no answer. */
+  checkImageTimeoutMs: number;
+}
+
+function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name} must be a whole number of milliseconds (1 or more), not '${raw}'`);
+  return value;
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -78,6 +95,16 @@ function datastoreRoots(raw: string | undefined): string[] {
       `DOLLY_DATASTORE_ROOTS must list absolute folders (separated by '${delimiter}'), not ${relative.map((r) => `'${r}'`).join(', ')}`,
     );
   return roots.map((root) => (root === '/' ? root : normalize(root).replace(/\/+$/, '')));
+}
+
+function datastoreRetry(env: NodeJS.ProcessEnv) {
+  const datastoreRetryMinMs = milliseconds(env, 'DOLLY_WORKER_DATASTORE_RETRY_MIN_MS', 2_000);
+  const datastoreRetryMaxMs = milliseconds(env, 'DOLLY_WORKER_DATASTORE_RETRY_MAX_MS', 300_000);
+  if (datastoreRetryMaxMs < datastoreRetryMinMs)
+    throw new Error(
+      `DOLLY_WORKER_DATASTORE_RETRY_MAX_MS (${datastoreRetryMaxMs}) must not be below DOLLY_WORKER_DATASTORE_RETRY_MIN_MS (${datastoreRetryMinMs})`,
+    );
+  return { datastoreRetryMinMs, datastoreRetryMaxMs };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
@@ -105,6 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     workerPort: port(env, 'DOLLY_WORKER_PORT', 8082),
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
+    ...datastoreRetry(env),
+    checkImageTimeoutMs: milliseconds(env, 'DOLLY_CHECK_IMAGE_TIMEOUT_MS', 120_000),
   };
 }
 

@@ -1,4 +1,6 @@
 import {
+  DatastoreAccessibleData,
+  DatastoreInaccessibleData,
   DatastoreRegisteredData,
   DatastoreRemovedData,
   DatastoreRenamedData,
@@ -77,6 +79,8 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('DatastoreSpaceReserved', 'datastore', DatastoreSpaceReservedData),
   entry('DatastoreSpaceReleased', 'datastore', DatastoreSpaceReleasedData),
   entry('DatastoreUsageMeasured', 'datastore', DatastoreUsageMeasuredData),
+  entry('DatastoreInaccessible', 'datastore', DatastoreInaccessibleData),
+  entry('DatastoreAccessible', 'datastore', DatastoreAccessibleData),
   ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) =>
     entry(type, 'vm', schema, VM_EVENT_EARLIER_VERSIONS[type as keyof typeof VM_EVENT_SCHEMAS]),
   ),

@@ -22,6 +22,13 @@ export const DatastoreView = Type.Object({
   adopted: Type.Boolean({
     description: 'Registered by adopting a Dolly datastore its folder already held.',
   }),
+  accessibility: Type.Union([Type.Literal('accessible'), Type.Literal('inaccessible')], {
+    description:
+      'inaccessible while a worker cannot open its folder (it serves its other datastores and retries this one, backing off); its disks cannot be reached through that worker.',
+  }),
+  accessibilityReason: Type.Union([Type.String(), Type.Null()], {
+    description: 'Why, worker by worker (`<worker>: <code>: <reason>`); null when accessible.',
+  }),
   space: Type.Object(
     {
       claimedPhysicalBytes: Type.Integer({
@@ -76,6 +83,8 @@ export function datastoreView(row: DatastoreRow): DatastoreView {
     overcommitRatio: row.state.overcommitRatio,
     // Rows folded before adoption existed carry no flag: none of them was adopted.
     adopted: row.state.adopted === true,
+    accessibility: row.accessibility,
+    accessibilityReason: row.accessibilityReason,
     space: {
       claimedPhysicalBytes: row.claimedPhysicalBytes,
       claimedProvisionedBytes: row.claimedProvisionedBytes,

@@ -108,6 +108,52 @@ export const DatastoreUsageMeasuredData = Type.Object(
   },
 );
 
+const WorkerIdSchema = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '^[A-Za-z0-9._-]+$',
+  description: 'The worker that tried to open it.',
+});
+
+export const DatastoreInaccessibleData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    workerId: WorkerIdSchema,
+    code: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'Why, as a stable code: DISK.NOT_FOUND, DISK.DATASTORE_FOREIGN, DISK.DATASTORE_NOT_EMPTY, DISK.IO.<errno>, DATASTORE.FOLDER_...',
+    }),
+    reason: Type.String({ maxLength: 4000, description: 'Why, for the operator.' }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "A worker cannot open the datastore's folder: it serves its other datastores and tries this one again, backing off. Its disks cannot be reached through that worker until it is accessible again.",
+  },
+);
+
+export const DatastoreAccessibleData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    workerId: WorkerIdSchema,
+  },
+  {
+    additionalProperties: false,
+    description: 'A worker that could not open the datastore opened it again and serves it.',
+  },
+);
+
+export type DatastoreInaccessible = {
+  type: 'DatastoreInaccessible';
+  data: Static<typeof DatastoreInaccessibleData>;
+};
+export type DatastoreAccessible = {
+  type: 'DatastoreAccessible';
+  data: Static<typeof DatastoreAccessibleData>;
+};
+
 export type DatastoreUsageMeasured = {
   type: 'DatastoreUsageMeasured';
   data: Static<typeof DatastoreUsageMeasuredData>;
@@ -139,4 +185,6 @@ export type DatastoreEvent =
   | DatastoreRemoved
   | DatastoreSpaceReserved
   | DatastoreSpaceReleased
-  | DatastoreUsageMeasured;
+  | DatastoreUsageMeasured
+  | DatastoreInaccessible
+  | DatastoreAccessible;
