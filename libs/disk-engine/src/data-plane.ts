@@ -21,6 +21,7 @@ import {
   type Materialise,
   type OpenLive,
   type OperationOptions,
+  type RestoreQuarantined,
   type SnapshotDisk,
 } from './port';
 import {
@@ -44,7 +45,8 @@ export type DiskJob =
   | { kind: 'fork'; command: Fork }
   | { kind: 'openLive'; command: OpenLive }
   | { kind: 'closeLive'; command: CloseLive }
-  | { kind: 'check'; command: CheckDatastores };
+  | { kind: 'check'; command: CheckDatastores }
+  | { kind: 'restoreQuarantined'; command: RestoreQuarantined };
 
 export type DiskJobOutcome =
   | { operationId: string; kind: DiskJob['kind']; status: 'succeeded'; result: unknown }
@@ -98,6 +100,8 @@ function dispatch(
       return engine.closeLive(job.command, options).then(() => null);
     case 'check':
       return engine.check(job.command, options);
+    case 'restoreQuarantined':
+      return engine.restoreQuarantined(job.command, options);
     default: {
       const unknown: never = job;
       return Promise.reject(new Error(`unknown disk job ${JSON.stringify(unknown)}`));

@@ -243,7 +243,7 @@ export async function checkDatastore(
   return { findings, imagesChecked };
 }
 
-type LayerProblem =
+export type LayerProblem =
   | { kind: 'qcow2-leaks'; repaired: boolean; detail: Record<string, unknown> }
   | { kind: Exclude<FindingKind, 'qcow2-leaks'>; detail?: Record<string, unknown> };
 
@@ -261,7 +261,8 @@ const DEFAULT_IMAGE_TIMEOUT_MS = 120_000;
 /** Pauses before asking again for an image another process holds: a killed worker's qemu-img dies within them. */
 const HELD_RETRY_PAUSES_MS = [50, 200, 750];
 
-async function inspectLayer(
+/** One layer's image against the graph: undefined when sound. */
+export async function inspectLayer(
   root: string,
   graph: LayerGraph,
   layer: Layer,

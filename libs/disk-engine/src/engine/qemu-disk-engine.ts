@@ -6,7 +6,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { rename, rm, stat, statfs } from 'node:fs/promises';
+import { lstat, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
 import { DiskEngineError, isDiskEngineError } from '../errors';
 import {
@@ -46,6 +46,7 @@ import {
   mergeGraphs,
 } from '../model/layer-graph';
 import { assertValidId, temporaryFileName } from '../model/names';
+import { metadataPaths } from '../store/datastore-store';
 import { type OperationRecord } from '../model/operation-log';
 import {
   type DatastoreSpace,
@@ -90,7 +91,9 @@ import {
   type OpenLive,
   type OperationOptions,
   type OperationResult,
+  type QuarantineEntry,
   type ReadRange,
+  type RestoreQuarantined,
   type RevertDisk,
   type SnapshotDisk,
   type SnapshotResult,
@@ -100,6 +103,7 @@ import {
   type CheckHost,
   type CheckReport,
   checkDatastore,
+  inspectLayer,
   quarantineEvents,
 } from './check';
 import { diskKey, layerKey } from './locks';
@@ -1800,6 +1804,119 @@ export class QemuDiskEngine implements DiskEnginePort {
   /** The served datastores whose last check could not judge every layer. */
   degraded(): DegradedDatastore[] {
     return [...this.degradedBy.values()];
+  }
+
+  async quarantined(datastoreId: string): Promise<QuarantineEntry[]> {
+    assertValidId('datastore', datastoreId);
+    this.runner.refreshAll();
+    const root = this.rootOf(datastoreId);
+    const graph = this.runner.graph;
+    const size = (path: string) =>
+      lstat(path).then(
+        (s) => s.size,
+        () => 0,
+      );
+    const entries: QuarantineEntry[] = [];
+    for (const layer of layersOfDatastore(graph, datastoreId).filter((l) => l.quarantined))
+      entries.push({
+        kind: 'layer',
+        entry: layer.layerId,
+        fileName: layer.fileName,
+        sizeBytes: await size(join(root, layer.fileName)),
+        diskIds: Object.values(graph.disks)
+          .filter((d) => chainOf(graph, d.topLayerId).some((l) => l.layerId === layer.layerId))
+          .map((d) => d.diskId)
+          .sort(),
+        restorable: true,
+      });
+    const folder = metadataPaths(root).quarantine;
+    const names = await readdir(folder).catch(() => [] as string[]);
+    for (const name of names.sort())
+      entries.push({
+        kind: 'file',
+        entry: name,
+        fileName: name,
+        sizeBytes: await size(join(folder, name)),
+        diskIds: [],
+        restorable: false,
+      });
+    return entries;
+  }
+
+  /**
+   * A quarantined layer comes back only when it is sound now: its file a regular file (no
+   * symlink), a qcow2 on the backing its graph says, passing `qemu-img check`, and nothing below
+   * it quarantined (restore from the bottom up). Checked again in the operation's section.
+   */
+  async restoreQuarantined(
+    command: RestoreQuarantined,
+    options?: OperationOptions,
+  ): Promise<OperationResult> {
+    assertValidId('datastore', command.datastoreId);
+    assertValidId('layer', command.layerId);
+    const { operationId, datastoreId, layerId } = command;
+    const report = this.progress(options, operationId, 'inspect');
+    const quarantinedLayer = (graph: LayerGraph) => {
+      const layer = graph.layers[layerId];
+      if (!layer || layer.datastoreId !== datastoreId || !layer.quarantined)
+        throw new DiskEngineError(
+          'DISK.NOT_QUARANTINED',
+          `no quarantined layer ${layerId} on datastore ${datastoreId}`,
+          { datastoreId, layerId },
+        );
+      const below = chainOf(graph, layerId)
+        .slice(1)
+        .find((l) => l.quarantined);
+      if (below)
+        throw new DiskEngineError(
+          'DISK.QUARANTINED',
+          `layer ${below.layerId} below ${layerId} is quarantined: restore it first`,
+          { layerId: below.layerId },
+        );
+      return layer;
+    };
+    return this.runner.run(
+      'restoreQuarantined',
+      command,
+      async () => {
+        this.runner.refreshAll();
+        const graph = this.runner.graph;
+        const layer = quarantinedLayer(graph);
+        const path = join(this.rootOf(datastoreId), layer.fileName);
+        report?.(0, 2);
+        const file = await lstat(path).catch(() => undefined);
+        const problem = !file
+          ? { kind: 'missing-file', detail: {} }
+          : !file.isFile()
+            ? { kind: 'not-a-regular-file', detail: { symlink: file.isSymbolicLink() } }
+            : await inspectLayer(this.rootOf(datastoreId), graph, layer, {
+                repair: false,
+                forceShare: true,
+                timeoutMs: this.config.checkImageTimeoutMs ?? 120_000,
+              });
+        if (problem && !(problem.kind === 'qcow2-leaks'))
+          throw new DiskEngineError(
+            'DISK.STILL_BROKEN',
+            `layer ${layerId} is still not sound (${problem.kind}): it stays quarantined`,
+            { layerId, problem: problem.kind, ...(problem.detail ?? {}) },
+          );
+        report?.(1, 2);
+      },
+      (graph) => {
+        quarantinedLayer(graph);
+        const events: DiskEngineEvent[] = [
+          { type: 'LayerRestored', data: { datastoreId, layerId } },
+        ];
+        return {
+          datastoreId,
+          events,
+          intent: { temporaryFiles: [], publishedFiles: [], removedFiles: [] },
+          locks: { exclusive: [layerKey(layerId)], shared: [] },
+          result: { operationId, events },
+          afterCommit: async () => report?.(2, 2),
+        };
+      },
+    );
   }
 
   /** Quarantine is an operation like any other: logged started, then committed. */
