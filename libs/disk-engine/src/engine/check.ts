@@ -24,12 +24,12 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDiskEngineError } from '../errors';
+import { DiskEngineError, isDiskEngineError } from '../errors';
 import { type DiskEngineEvent } from '../model/events';
 import { type Layer, type LayerGraph, chainOf, layersOfDatastore } from '../model/layer-graph';
 import { isTemporaryFileName } from '../model/names';
 import { type OperationRecord } from '../model/operation-log';
-import { check as qemuCheck, info, probeImage } from '../qemu/qemu-img';
+import { check as qemuCheck, probeImage } from '../qemu/qemu-img';
 import { METADATA_DIR, metadataPaths } from '../store/datastore-store';
 
 export type FindingKind =
@@ -106,19 +106,29 @@ async function fileExists(root: string, name: string): Promise<boolean> {
   return readdir(root).then((names) => names.includes(name));
 }
 
-/** Whether an operation's in-place change finished, judged from the image headers. */
-export async function probeHolds(root: string, record: OperationRecord): Promise<boolean> {
+/**
+ * Whether an operation's in-place change finished, judged from the image headers. Only QEMU's
+ * answer decides: a qemu-img that gives none (cannot run, crashes, times out, prints nonsense)
+ * makes it `undetermined`, and the operation is left as it is for a later check: rolling back a
+ * change that finished would remove what it published.
+ */
+export async function probeHolds(
+  root: string,
+  record: OperationRecord,
+  timeoutMs?: number,
+): Promise<boolean | 'undetermined'> {
   const probe = record.intent.completedWhen;
   if (!probe) return false;
   if (probe.absentFileName && (await fileExists(root, probe.absentFileName))) return false;
   if (!(await fileExists(root, probe.fileName))) return false;
-  try {
-    const image = await info(join(root, probe.fileName), 'qcow2', { forceShare: true });
-    return image.backingFileName === probe.backingFileName;
-  } catch {
-    return false;
-  }
+  const seen = await probeImage(join(root, probe.fileName), { forceShare: true, timeoutMs });
+  if (seen.kind === 'undetermined') return 'undetermined';
+  if (seen.kind === 'refused' || seen.info.format !== 'qcow2') return false;
+  return seen.info.backingFileName === probe.backingFileName;
 }
+
+/** Thrown by finishCutShort when qemu-img could not say whether the change finished. */
+export const UNDETERMINED_PROBE = 'qemu-img gave no answer on whether the operation finished';
 
 export async function checkDatastore(
   host: CheckHost,
@@ -147,11 +157,26 @@ export async function checkDatastore(
         if ('layerId' in event.data) touched.add(event.data.layerId);
         if (event.type === 'LayerMerged') touched.add(event.data.mergedLayerId);
       }
-      const action = scope.repair
-        ? await host.finishCutShort(record)
-        : (await probeHolds(root, record))
-          ? 'rolled-forward'
-          : 'rolled-back';
+      let action: 'rolled-forward' | 'rolled-back';
+      try {
+        const holds = scope.repair ? undefined : await probeHolds(root, record);
+        if (holds === 'undetermined')
+          throw new DiskEngineError('DISK.QEMU_FAILED', UNDETERMINED_PROBE, { undetermined: true });
+        action = scope.repair
+          ? await host.finishCutShort(record)
+          : holds
+            ? 'rolled-forward'
+            : 'rolled-back';
+      } catch (error) {
+        if (!isDiskEngineError(error, 'DISK.QEMU_FAILED') || !error.details.undetermined)
+          throw error;
+        // Left as it is (neither rolled forward nor back) until qemu-img answers.
+        found('undetermined', record.operationId, 'reported', {
+          kind: record.kind,
+          message: UNDETERMINED_PROBE,
+        });
+        continue;
+      }
       found('unfinished-operation', record.operationId, scope.repair ? action : 'reported', {
         kind: record.kind,
         ...(scope.repair ? {} : { would: action }),

@@ -8,6 +8,9 @@
 import { chmod, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MIB, type Sandbox, opId, sandbox } from '../testing/fixtures';
+import { type OperationRecord } from '../model/operation-log';
+import * as qemuImg from '../qemu/qemu-img';
+import { probeHolds } from './check';
 import { QemuDiskEngine, probeDatastore } from './qemu-disk-engine';
 
 jest.setTimeout(120_000);
@@ -220,5 +223,33 @@ describe('check with a qemu-img that gives no answer', () => {
         .map((l) => l.layerId),
     ).toEqual([top]);
     expect(e.degraded()).toEqual([]);
+  });
+});
+
+describe('finishing an operation cut short, with a qemu-img that gives no answer', () => {
+  it('neither rolls it forward nor back: undetermined, until qemu-img answers', async () => {
+    const root = box.datastorePath;
+    await qemuImg.create({
+      file: join(root, 'base.qcow2'),
+      capacityBytes: MIB,
+      clusterSizeBytes: 65536,
+      format: 'thin',
+    });
+    await qemuImg.create({
+      file: join(root, 'top.qcow2'),
+      capacityBytes: MIB,
+      clusterSizeBytes: 65536,
+      format: 'thin',
+      backingFileName: 'base.qcow2',
+      cwd: root,
+    });
+    const record = {
+      intent: { completedWhen: { fileName: 'top.qcow2', backingFileName: 'base.qcow2' } },
+    } as unknown as OperationRecord;
+
+    process.env.DOLLY_QEMU_IMG = '/bin/false';
+    await expect(probeHolds(root, record)).resolves.toBe('undetermined');
+    delete process.env.DOLLY_QEMU_IMG;
+    await expect(probeHolds(root, record)).resolves.toBe(true);
   });
 });

@@ -175,8 +175,8 @@ export interface InaccessibleDatastore {
 export interface DegradedDatastore {
   datastoreId: string;
   reason: string;
-  /** The layers qemu-img gave no answer on. */
-  layerIds: string[];
+  /** The layers (or operations cut short) qemu-img gave no answer on: left as they are. */
+  subjects: string[];
 }
 
 /** Allocated bytes per layer of a datastore, as last measured. */
@@ -1796,8 +1796,8 @@ export class QemuDiskEngine implements DiskEnginePort {
     const said = typeof first.message === 'string' ? `: ${first.message}` : '';
     this.degradedBy.set(datastoreId, {
       datastoreId,
-      reason: `qemu-img gave no answer on ${unanswered.length} layer(s)${said}; they are left as they are`,
-      layerIds: unanswered.map((f) => f.subject),
+      reason: `qemu-img gave no answer on ${unanswered.length} layer(s) or operation(s)${said}; they are left as they are`,
+      subjects: unanswered.map((f) => f.subject),
     });
   }
 
