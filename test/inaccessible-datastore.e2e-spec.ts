@@ -139,7 +139,11 @@ it('marks it inaccessible, keeps serving the others, retries with backoff and ta
     async () => (await eventsOf(bad, 'DatastoreInaccessible')) === 2 || false,
     30_000,
   );
-  expect((await accessibility(bad)).accessibility_reason).toContain('DATASTORE.');
+  // The read model follows (projected from the event).
+  await stack.eventually(
+    async () => (await accessibility(bad)).accessibility_reason?.includes('DATASTORE.') || false,
+    30_000,
+  );
 
   // Repaired (an empty folder again): the worker takes it back and says so, once.
   rmSync(badFolder, { force: true });
@@ -156,4 +160,55 @@ it('marks it inaccessible, keeps serving the others, retries with backoff and ta
   }, 30_000);
   expect(after.body.checks['disk-engine'].details!.inaccessible).toEqual([]);
   expectStatus(await stack.request<Accepted>('DELETE', `/vms/${vmId}`, { headers: wait() }), 200);
+});
+
+it('shows admins what check moved aside on a datastore, and nobody else', async () => {
+  const datastoreId = await registerDatastore(stack);
+  await workerServes(stack, datastoreId);
+  const folder = await datastoreFolderOf(stack, datastoreId);
+
+  // An image no layer names: the worker's start-up check moves it aside.
+  await stack.kill('worker');
+  writeFileSync(join(folder, 'stray.qcow2'), 'not a layer of this datastore');
+  await stack.startApp('worker');
+
+  type Quarantine = {
+    datastoreId: string;
+    observed: boolean;
+    entries: { kind: string; entry: string; restorable: boolean; sizeBytes: number }[];
+  };
+  const seen = await stack.eventually(async () => {
+    const answer = await stack.request<Quarantine>('GET', `/datastores/${datastoreId}/quarantine`);
+    return answer.status === 200 && answer.body.entries.length > 0 && answer.body;
+  }, 60_000);
+  expect(seen.observed).toBe(true);
+  expect(seen.entries).toEqual([
+    expect.objectContaining({
+      kind: 'file',
+      entry: expect.stringMatching(/-stray\.qcow2$/),
+      restorable: false,
+      sizeBytes: 'not a layer of this datastore'.length,
+    }),
+  ]);
+
+  // Admin only: every other role is refused with the reason; hostile ids are refused as such.
+  for (const role of ['operator', 'auditor', 'host-client'] as const) {
+    const refused = await stack.request<{ code: string }>(
+      'GET',
+      `/datastores/${datastoreId}/quarantine`,
+      { role },
+    );
+    expect([role, refused.status, refused.body.code]).toEqual([role, 403, 'AUTH.ROLE_NOT_ALLOWED']);
+  }
+  // `..` (also as %2E%2E) is resolved by the URL itself: no such route (404); a `..` with an
+  // encoded slash reaches the route and is not a uuid (400).
+  const statusOf = async (id: string) =>
+    (await stack.request('GET', `/datastores/${id}/quarantine`)).status;
+  for (const id of ['..', '%2E%2E']) expect([id, await statusOf(id)]).toEqual([id, 404]);
+  for (const id of ['..%2F..%2Fetc', 'not-a-uuid', `${datastoreId}%2F..`])
+    expect([id, await statusOf(id)]).toEqual([id, 400]);
+  expect(
+    (await stack.request('GET', `/datastores/0190f3a0-0000-7000-8000-0000000000ff/quarantine`))
+      .status,
+  ).toBe(404);
 });

@@ -10,6 +10,7 @@ import { ContractsController } from './contracts/contracts.http.controller';
 import { DatastoresController, HostsController } from './inventory/inventory.http.controller';
 import {
   GetDatastoreHandler,
+  GetQuarantineHandler,
   GetHostHandler,
   ListDatastoresHandler,
   ListHostsHandler,
@@ -106,6 +107,7 @@ import { PoolsController } from './pools/pools.http.controller';
     GetHostHandler,
     ListDatastoresHandler,
     GetDatastoreHandler,
+    GetQuarantineHandler,
     ListTasksHandler,
     GetTaskHandler,
     CancelTaskHandler,

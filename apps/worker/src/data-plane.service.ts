@@ -82,6 +82,8 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
   private readonly refusedBy = new Map<string, RefusedDatastore>();
   private readonly inaccessible = new Map<string, InaccessibleDatastore & { retryAt: number }>();
   private readonly store: PostgresEventStore;
+  /** What this worker last recorded of each datastore's quarantine. */
+  private readonly quarantineSeen = new Map<string, string>();
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -216,6 +218,7 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       }
       reached.push(row);
     }
+    await this.observeQuarantine();
     const ids = reached.map((row) => row.datastore_id);
     if (this.served && this.served.datastoreIds.join() === ids.join()) {
       for (const row of reached) await this.markAccessible(row.datastore_id);
@@ -292,6 +295,39 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       },
       now: new Date().toISOString(),
     });
+  }
+
+  /**
+   * Records what check moved aside on each served datastore when it differs from what this
+   * worker last recorded (after its start, a check, a restore): the API shows it to admins.
+   */
+  private async observeQuarantine(): Promise<void> {
+    if (!this.plane || !this.served) return;
+    const { workerId } = this.settings;
+    for (const datastoreId of this.served.datastoreIds) {
+      const entries = (await this.plane.engine.quarantined(datastoreId)).slice(0, 1000);
+      const key = JSON.stringify(entries);
+      if (this.quarantineSeen.get(datastoreId) === key) continue;
+      await handleAcross(this.store, {
+        slots: { datastore: datastoreSlot(datastoreId) },
+        decide: (s) => ({
+          datastore: datastoreDecider.decide(
+            { type: 'ObserveQuarantine', data: { datastoreId, workerId, entries } },
+            s.datastore,
+            undefined,
+          ),
+        }),
+        metadata: {
+          correlationId: randomUUID(),
+          causationId: null,
+          actor: { id: workerId, role: 'worker' },
+          taskId: null,
+          command: 'ObserveQuarantine',
+        },
+        now: new Date().toISOString(),
+      });
+      this.quarantineSeen.set(datastoreId, key);
+    }
   }
 
   private refusedList(): RefusedDatastore[] {

@@ -7,8 +7,10 @@ import { type Page, findPage } from '../shared/pagination';
 import {
   type DatastoreView,
   type HostView,
+  type QuarantineView,
   datastoreView,
   hostView,
+  quarantineView,
 } from './inventory.representation';
 
 export class ListHosts extends Query<Page<HostView>> {
@@ -70,6 +72,29 @@ export class ListDatastoresHandler implements IQueryHandler<ListDatastores> {
 
   execute({ limit, cursor }: ListDatastores): Promise<Page<DatastoreView>> {
     return findPage(this.datastores, { key: 'datastoreId', limit, cursor, view: datastoreView });
+  }
+}
+
+export class GetQuarantine extends Query<QuarantineView> {
+  constructor(readonly datastoreId: string) {
+    super();
+  }
+}
+
+@QueryHandler(GetQuarantine)
+export class GetQuarantineHandler implements IQueryHandler<GetQuarantine> {
+  constructor(
+    @InjectRepository(DatastoreRow) private readonly datastores: Repository<DatastoreRow>,
+  ) {}
+
+  async execute({ datastoreId }: GetQuarantine): Promise<QuarantineView> {
+    const row = await this.datastores.findOneBy({ datastoreId });
+    if (!row)
+      throw new NotFoundError(
+        'DATASTORE.NOT_FOUND',
+        `Datastore ${datastoreId} is not registered (or not projected yet)`,
+      );
+    return quarantineView(row);
   }
 }
 

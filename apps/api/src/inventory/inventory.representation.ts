@@ -1,4 +1,4 @@
-import { HostManagement } from '@dolly/domain';
+import { HostManagement, QuarantineEntry } from '@dolly/domain';
 import type { DatastoreRow, HostRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -93,5 +93,26 @@ export function datastoreView(row: DatastoreRow): DatastoreView {
       measured: row.state.usage,
     },
     registeredAt: row.registeredAt.toISOString(),
+  };
+}
+
+export const QuarantineView = Type.Object(
+  {
+    datastoreId: Type.String({ format: 'uuid' }),
+    entries: Type.Array(QuarantineEntry, {
+      description:
+        'What check moved aside, as a worker serving it last saw it: quarantined layers (restorable once sound) and files no layer named.',
+    }),
+    observed: Type.Boolean({ description: 'false: no worker has reported on it yet.' }),
+  },
+  { additionalProperties: false },
+);
+export type QuarantineView = Static<typeof QuarantineView>;
+
+export function quarantineView(row: DatastoreRow): QuarantineView {
+  return {
+    datastoreId: row.datastoreId,
+    entries: row.state.quarantine ?? [],
+    observed: row.state.quarantine !== undefined,
   };
 }

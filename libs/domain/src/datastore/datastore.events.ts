@@ -145,6 +145,51 @@ export const DatastoreAccessibleData = Type.Object(
   },
 );
 
+export const QuarantineEntry = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('layer'), Type.Literal('file')], {
+      description:
+        'layer: a quarantined layer (its file in place, refused to every use); file: an image no layer named, moved to .dolly/quarantine/.',
+    }),
+    entry: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'The layer id, or the file name in .dolly/quarantine/.',
+    }),
+    fileName: Type.String({ minLength: 1, maxLength: 255 }),
+    sizeBytes: Bytes('What its file takes.'),
+    diskIds: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+      maxItems: 1000,
+      description: 'layer: the disks whose chain reads it.',
+    }),
+    restorable: Type.Boolean({
+      description: 'A quarantined layer may be restored once sound; a moved-aside file cannot.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type QuarantineEntry = Static<typeof QuarantineEntry>;
+
+export const DatastoreQuarantineObservedData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    workerId: WorkerIdSchema,
+    entries: Type.Array(QuarantineEntry, {
+      maxItems: 1000,
+      description: 'Everything check has moved aside on it now (empty: nothing).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A worker looked at what check moved aside on the datastore (after its start, a check or a restore) and it differs from what was recorded.',
+  },
+);
+export type DatastoreQuarantineObserved = {
+  type: 'DatastoreQuarantineObserved';
+  data: Static<typeof DatastoreQuarantineObservedData>;
+};
+
 export type DatastoreInaccessible = {
   type: 'DatastoreInaccessible';
   data: Static<typeof DatastoreInaccessibleData>;
@@ -187,4 +232,5 @@ export type DatastoreEvent =
   | DatastoreSpaceReleased
   | DatastoreUsageMeasured
   | DatastoreInaccessible
-  | DatastoreAccessible;
+  | DatastoreAccessible
+  | DatastoreQuarantineObserved;

@@ -400,4 +400,40 @@ describe('Datastore', () => {
       expect(after).toEqual(fold([registered]));
     });
   });
+
+  describe('quarantine', () => {
+    const entries = [
+      {
+        kind: 'file' as const,
+        entry: '2026-12-03T00:00:00.000Z-stray.qcow2',
+        fileName: '2026-12-03T00:00:00.000Z-stray.qcow2',
+        sizeBytes: 196_608,
+        diskIds: [],
+        restorable: false,
+      },
+    ];
+    const observe = (list: typeof entries) => ({
+      type: 'ObserveQuarantine' as const,
+      data: { datastoreId, workerId: 'w1', entries: list },
+    });
+    const observed = {
+      type: 'DatastoreQuarantineObserved' as const,
+      data: { datastoreId, workerId: 'w1', entries },
+    };
+
+    it('records what a worker sees moved aside, only when it changed', () => {
+      spec.given([registered]).when(observe([])).then([]);
+      spec.given([registered]).when(observe(entries)).then([observed]);
+      spec.given([registered, observed]).when(observe(entries)).then([]);
+      spec
+        .given([registered, observed])
+        .when(observe([]))
+        .then([
+          {
+            type: 'DatastoreQuarantineObserved',
+            data: { datastoreId, workerId: 'w1', entries: [] },
+          },
+        ]);
+    });
+  });
 });

@@ -8,6 +8,7 @@ import {
 } from '../shared/errors';
 import type {
   DatastoreEvent,
+  DatastoreQuarantineObserved,
   DatastoreRegistered,
   DatastoreUsageMeasured,
   SpaceClaim,
@@ -23,6 +24,8 @@ export type DatastoreState =
       usage: Omit<DatastoreUsageMeasured['data'], 'datastoreId'> | null;
       /** The workers that cannot open its folder, and why; absent while every worker can. */
       inaccessible?: Record<string, { code: string; reason: string }>;
+      /** What check has moved aside on it, as a worker last saw it; absent before any. */
+      quarantine?: DatastoreQuarantineObserved['data']['entries'];
     } & DatastoreRegistered['data'])
   /** Left the inventory; its folder may be adopted again under the same id. */
   | { status: 'removed'; datastoreId: string; name: string; folder: string };
@@ -64,7 +67,9 @@ export type ReportAccessibility = Command<
     problem: { code: string; reason: string } | null;
   }
 >;
+export type ObserveQuarantine = Command<'ObserveQuarantine', DatastoreQuarantineObserved['data']>;
 export type DatastoreCommand =
+  | ObserveQuarantine
   | RegisterDatastore
   | RenameDatastore
   | RemoveDatastore
@@ -294,6 +299,12 @@ export const datastoreDecider: Decider<
         return [{ type: 'DatastoreUsageMeasured', data: command.data }];
       case 'ReportAccessibility':
         return reportAccessibility(command, state);
+      case 'ObserveQuarantine': {
+        if (state.status !== 'registered') return [];
+        const same =
+          JSON.stringify(state.quarantine ?? []) === JSON.stringify(command.data.entries);
+        return same ? [] : [{ type: 'DatastoreQuarantineObserved', data: command.data }];
+      }
       default:
         return assertNever(command);
     }
@@ -323,6 +334,11 @@ export const datastoreDecider: Decider<
           throw new Error(`${event.type} applied to an unregistered datastore`);
         const { datastoreId: _datastoreId, ...usage } = event.data;
         return { ...state, usage };
+      }
+      case 'DatastoreQuarantineObserved': {
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
+        return { ...state, quarantine: event.data.entries };
       }
       case 'DatastoreInaccessible': {
         if (state.status !== 'registered')
