@@ -11,6 +11,8 @@ import {
 } from '@dolly/disk-engine';
 import {
   type ErrorReason,
+  type ObserveQuarantine,
+  type ReportAccessibility,
   datastoreDecider,
   servingReasons,
   workerDecider,
@@ -268,30 +270,33 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** The datastore's stream records a change of what this worker finds (nothing if the same). */
-  private async report(datastoreId: string, problem: Problem | null): Promise<void> {
+  private report(datastoreId: string, problem: Problem | null): Promise<void> {
+    const { workerId } = this.settings;
+    return this.decideOnDatastore(datastoreId, {
+      type: 'ReportAccessibility',
+      data: {
+        datastoreId,
+        workerId,
+        problem: problem && { ...problem, reason: problem.reason.slice(0, 4000) },
+      },
+    });
+  }
+
+  /** A worker's own command on a datastore's stream (the decider records only changes). */
+  private async decideOnDatastore(
+    datastoreId: string,
+    command: ReportAccessibility | ObserveQuarantine,
+  ): Promise<void> {
     const { workerId } = this.settings;
     await handleAcross(this.store, {
       slots: { datastore: datastoreSlot(datastoreId) },
-      decide: (s) => ({
-        datastore: datastoreDecider.decide(
-          {
-            type: 'ReportAccessibility',
-            data: {
-              datastoreId,
-              workerId,
-              problem: problem && { ...problem, reason: problem.reason.slice(0, 4000) },
-            },
-          },
-          s.datastore,
-          undefined,
-        ),
-      }),
+      decide: (s) => ({ datastore: datastoreDecider.decide(command, s.datastore, undefined) }),
       metadata: {
         correlationId: randomUUID(),
         causationId: null,
         actor: { id: workerId, role: 'worker' },
         taskId: null,
-        command: 'ReportAccessibility',
+        command: command.type,
       },
       now: new Date().toISOString(),
     });
@@ -308,23 +313,9 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       const entries = (await this.plane.engine.quarantined(datastoreId)).slice(0, 1000);
       const key = JSON.stringify(entries);
       if (this.quarantineSeen.get(datastoreId) === key) continue;
-      await handleAcross(this.store, {
-        slots: { datastore: datastoreSlot(datastoreId) },
-        decide: (s) => ({
-          datastore: datastoreDecider.decide(
-            { type: 'ObserveQuarantine', data: { datastoreId, workerId, entries } },
-            s.datastore,
-            undefined,
-          ),
-        }),
-        metadata: {
-          correlationId: randomUUID(),
-          causationId: null,
-          actor: { id: workerId, role: 'worker' },
-          taskId: null,
-          command: 'ObserveQuarantine',
-        },
-        now: new Date().toISOString(),
+      await this.decideOnDatastore(datastoreId, {
+        type: 'ObserveQuarantine',
+        data: { datastoreId, workerId, entries },
       });
       this.quarantineSeen.set(datastoreId, key);
     }

@@ -75,6 +75,19 @@ export class ListDatastoresHandler implements IQueryHandler<ListDatastores> {
   }
 }
 
+async function registeredDatastore(
+  datastores: Repository<DatastoreRow>,
+  datastoreId: string,
+): Promise<DatastoreRow> {
+  const row = await datastores.findOneBy({ datastoreId });
+  if (!row)
+    throw new NotFoundError(
+      'DATASTORE.NOT_FOUND',
+      `Datastore ${datastoreId} is not registered (or not projected yet)`,
+    );
+  return row;
+}
+
 export class GetQuarantine extends Query<QuarantineView> {
   constructor(readonly datastoreId: string) {
     super();
@@ -88,13 +101,7 @@ export class GetQuarantineHandler implements IQueryHandler<GetQuarantine> {
   ) {}
 
   async execute({ datastoreId }: GetQuarantine): Promise<QuarantineView> {
-    const row = await this.datastores.findOneBy({ datastoreId });
-    if (!row)
-      throw new NotFoundError(
-        'DATASTORE.NOT_FOUND',
-        `Datastore ${datastoreId} is not registered (or not projected yet)`,
-      );
-    return quarantineView(row);
+    return quarantineView(await registeredDatastore(this.datastores, datastoreId));
   }
 }
 
@@ -105,12 +112,6 @@ export class GetDatastoreHandler implements IQueryHandler<GetDatastore> {
   ) {}
 
   async execute({ datastoreId }: GetDatastore): Promise<DatastoreView> {
-    const row = await this.datastores.findOneBy({ datastoreId });
-    if (!row)
-      throw new NotFoundError(
-        'DATASTORE.NOT_FOUND',
-        `Datastore ${datastoreId} is not registered (or not projected yet)`,
-      );
-    return datastoreView(row);
+    return datastoreView(await registeredDatastore(this.datastores, datastoreId));
   }
 }
