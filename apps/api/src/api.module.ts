@@ -12,6 +12,7 @@ import { ContractsController } from './contracts/contracts.http.controller';
 import { DatastoresController, HostsController } from './inventory/inventory.http.controller';
 import {
   GetDatastoreHandler,
+  GetQuarantineHandler,
   GetHostHandler,
   ListDatastoresHandler,
   ListHostsHandler,
@@ -112,6 +113,7 @@ import { PoolsController } from './pools/pools.http.controller';
     GetHostHandler,
     ListDatastoresHandler,
     GetDatastoreHandler,
+    GetQuarantineHandler,
     ListTasksHandler,
     GetTaskHandler,
     CancelTaskHandler,

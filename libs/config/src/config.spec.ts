@@ -219,3 +219,31 @@ describe('limits of the event store and the relay', () => {
     );
   });
 });
+
+describe('datastore retry and check settings', () => {
+  it('backs off from 2 s to 5 min by default, and gives qemu-img 2 min in check', () => {
+    expect(loadConfig({})).toMatchObject({
+      datastoreRetryMinMs: 2_000,
+      datastoreRetryMaxMs: 300_000,
+      checkImageTimeoutMs: 120_000,
+    });
+  });
+
+  it('reads them, and refuses a maximum below the minimum or a pause that is no number', () => {
+    expect(
+      loadConfig({
+        DOLLY_WORKER_DATASTORE_RETRY_MIN_MS: '100',
+        DOLLY_WORKER_DATASTORE_RETRY_MAX_MS: '400',
+      }),
+    ).toMatchObject({ datastoreRetryMinMs: 100, datastoreRetryMaxMs: 400 });
+    expect(() =>
+      loadConfig({
+        DOLLY_WORKER_DATASTORE_RETRY_MIN_MS: '500',
+        DOLLY_WORKER_DATASTORE_RETRY_MAX_MS: '400',
+      }),
+    ).toThrow(/must not be below DOLLY_WORKER_DATASTORE_RETRY_MIN_MS/);
+    expect(() => loadConfig({ DOLLY_CHECK_IMAGE_TIMEOUT_MS: 'soon' })).toThrow(
+      /DOLLY_CHECK_IMAGE_TIMEOUT_MS must be a whole number/,
+    );
+  });
+});

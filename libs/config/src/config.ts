@@ -66,6 +66,14 @@ export interface DollyConfig {
   pgIdleInTransactionTimeoutMs: number;
   /** How long the relay may be held back by an open transaction before it says so (DOLLY_RELAY_HELD_BACK_WARNING_MS). */
   relayHeldBackWarningMs: number;
+  /**
+   * A datastore a worker cannot open is tried again after DOLLY_WORKER_DATASTORE_RETRY_MIN_MS,
+   * the pause doubling at each failure up to DOLLY_WORKER_DATASTORE_RETRY_MAX_MS.
+   */
+  datastoreRetryMinMs: number;
+  datastoreRetryMaxMs: number;
+  /** DOLLY_CHECK_IMAGE_TIMEOUT_MS: a qemu-img run in check taking longer gives no answer. */
+  checkImageTimeoutMs: number;
 }
 
 /**
@@ -128,6 +136,16 @@ function datastoreRoots(raw: string | undefined): string[] {
   return roots.map((root) => (root === '/' ? root : normalize(root).replace(/\/+$/, '')));
 }
 
+function datastoreRetry(env: NodeJS.ProcessEnv) {
+  const datastoreRetryMinMs = whole(env, 'DOLLY_WORKER_DATASTORE_RETRY_MIN_MS', 2_000);
+  const datastoreRetryMaxMs = whole(env, 'DOLLY_WORKER_DATASTORE_RETRY_MAX_MS', 300_000);
+  if (datastoreRetryMaxMs < datastoreRetryMinMs)
+    throw new Error(
+      `DOLLY_WORKER_DATASTORE_RETRY_MAX_MS (${datastoreRetryMaxMs}) must not be below DOLLY_WORKER_DATASTORE_RETRY_MIN_MS (${datastoreRetryMinMs})`,
+    );
+  return { datastoreRetryMinMs, datastoreRetryMaxMs };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
   const brokers = (env.KAFKA_BROKERS || DEFAULT_KAFKA_BROKERS)
     .split(',')
@@ -158,6 +176,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 300_000),
     pgIdleInTransactionTimeoutMs: whole(env, 'DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 0),
     relayHeldBackWarningMs: whole(env, 'DOLLY_RELAY_HELD_BACK_WARNING_MS', 30_000, 0),
+    ...datastoreRetry(env),
+    checkImageTimeoutMs: whole(env, 'DOLLY_CHECK_IMAGE_TIMEOUT_MS', 120_000),
   };
 }
 
