@@ -30,7 +30,10 @@ module.exports = {
     {
       ...common,
       displayName: 'integration',
-      setupFilesAfterEnv: ['<rootDir>/tools/jest/real-services-timeout.ts'],
+      setupFilesAfterEnv: [
+        '<rootDir>/tools/jest/real-services-timeout.ts',
+        '<rootDir>/tools/jest/remove-test-prefixes.ts',
+      ],
       testMatch: ['<rootDir>/{apps,libs,tools}/**/*.int-spec.ts'],
       globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',
@@ -38,7 +41,10 @@ module.exports = {
     {
       ...common,
       displayName: 'e2e',
-      setupFilesAfterEnv: ['<rootDir>/tools/jest/real-services-timeout.ts'],
+      setupFilesAfterEnv: [
+        '<rootDir>/tools/jest/real-services-timeout.ts',
+        '<rootDir>/tools/jest/remove-test-prefixes.ts',
+      ],
       testMatch: ['<rootDir>/test/**/*.e2e-spec.ts'],
       globalSetup: '<rootDir>/libs/testing/src/global-setup.ts',
       globalTeardown: '<rootDir>/libs/testing/src/global-teardown.ts',

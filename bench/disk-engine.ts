@@ -10,7 +10,8 @@
  *  - 1,000 linked clones of one base: time, bytes on disk per clone, worker memory; forks open in
  *    the daemon: its memory as their number and their size grow;
  *  - how long a writer stalls during a point-in-time copy and a live snapshot.
- * Prints tables and writes bench/results/disk-engine.json. DOLLY_BENCH_QUICK=1: smaller counts.
+ * Prints tables and writes bench/results/disk-engine.json (BENCH_RESULTS_DIR: elsewhere).
+ * DOLLY_BENCH_QUICK=1: smaller counts.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +29,7 @@ import {
 } from '@dolly/disk-engine';
 import { QmpClient } from '../libs/disk-engine/src/qmp/qmp-client';
 import { JobSupervisor } from '../libs/disk-engine/src/qmp/jobs';
+import { RESULTS_DIR } from './support';
 
 const QUICK = process.env.DOLLY_BENCH_QUICK === '1';
 /** DOLLY_BENCH_ONLY=latency,full,io,many,stall runs those parts only (for working on one). */
@@ -860,12 +862,10 @@ async function main(): Promise<void> {
     rows,
     ...extra,
   };
-  await mkdir(join(__dirname, 'results'), { recursive: true });
-  await writeFile(
-    join(__dirname, 'results', ONLY ? 'disk-engine.partial.json' : 'disk-engine.json'),
-    `${JSON.stringify(results, null, 2)}\n`,
-  );
-  console.log(`written bench/results/${ONLY ? 'disk-engine.partial.json' : 'disk-engine.json'}`);
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, ONLY ? 'disk-engine.partial.json' : 'disk-engine.json');
+  await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`written ${file}`);
 }
 
 main().catch((error) => {

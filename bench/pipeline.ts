@@ -180,6 +180,12 @@ async function scrape(url: string, token: string): Promise<Map<string, number>> 
   return values;
 }
 
+/** The id of what a command made; a refused command stops the bench with the API's answer. */
+function accepted(answer: { status: number; body: string }): string {
+  if (answer.status !== 202) throw new Error(`The API answered ${answer.status}: ${answer.body}`);
+  return (JSON.parse(answer.body) as { target: { id: string } }).target.id;
+}
+
 const meanMs = (metrics: Map<string, number>, name: string) =>
   round(((metrics.get(`${name}_sum`) ?? 0) / (metrics.get(`${name}_count`) || 1)) * 1000, 2);
 
@@ -196,26 +202,23 @@ async function main(): Promise<void> {
     const pgPerSecond = await postgresFloor(stack.database.url);
     const kafkaPerSecond = await kafkaFloor();
     const token = stack.tokens.admin;
-    const hostId = JSON.parse(
-      (
-        await post(`${stack.apiUrl}/hosts`, token, {
-          name: 'bench-host',
-          cpuCores: 64,
-          memoryBytes: 1024 * GiB,
-          maxHardwareVersion: 'vmx-21',
-          management: 'managed',
-        })
-      ).body,
-    ).target.id;
-    const datastoreId = JSON.parse(
-      (
-        await post(`${stack.apiUrl}/datastores`, token, {
-          name: 'bench-ds',
-          capacityBytes: 1024 ** 5,
-          folder: '/srv/bench',
-        })
-      ).body,
-    ).target.id;
+    const hostId = accepted(
+      await post(`${stack.apiUrl}/hosts`, token, {
+        name: 'bench-host',
+        cpuCores: 64,
+        memoryBytes: 1024 * GiB,
+        maxHardwareVersion: 'vmx-21',
+        management: 'managed',
+      }),
+    );
+    const datastoreId = accepted(
+      await post(`${stack.apiUrl}/datastores`, token, {
+        name: 'bench-ds',
+        capacityBytes: 1024 ** 5,
+        // Registered only (no worker runs here), inside the stack's datastore root as required.
+        folder: stack.datastoreFolder(),
+      }),
+    );
     const vm = (i: number) => vmDefinition(hostId, datastoreId, `bench-${i}`);
     const clock = new ProjectionClock();
     await clock.start(stack.database.url);

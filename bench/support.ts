@@ -1,8 +1,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import Table from 'cli-table3';
 
-export const RESULTS_DIR = join(__dirname, 'results');
+/**
+ * Where results go: bench/results/, or BENCH_RESULTS_DIR (a short run's numbers, e.g. a fresh
+ * clone's check that every bench runs, then do not replace the full run's).
+ */
+export const RESULTS_DIR = process.env.BENCH_RESULTS_DIR
+  ? resolve(process.env.BENCH_RESULTS_DIR)
+  : join(__dirname, 'results');
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -32,7 +38,7 @@ export function summarise(samples: number[]): {
 
 export const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 10 ** digits;
 
-/** Prints rows as a table and writes the whole result as JSON under bench/results/. */
+/** Prints rows as a table and writes the whole result as JSON under RESULTS_DIR. */
 export function report(
   name: string,
   rows: (string | number)[][],

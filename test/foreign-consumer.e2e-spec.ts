@@ -3,7 +3,11 @@ import { eventTopic } from '@dolly/contracts';
 import { DollyStack } from '@dolly/testing';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
-import { allowIntegratorToConsume, localKafkaCredentials } from '../tools/kafka/local-kafka';
+import {
+  allowIntegratorToConsume,
+  localKafkaCredentials,
+  revokeIntegratorConsuming,
+} from '../tools/kafka/local-kafka';
 import { createVm, registerDatastore, registerHost } from './support/inventory';
 
 /** A message as kcat prints it with -J: headers are a flat [name, value, name, value...] list. */
@@ -22,7 +26,10 @@ beforeAll(async () => {
   // What an operator does for an integrator: read access to this installation's event topics.
   await allowIntegratorToConsume(stack.kafkaPrefix);
 }, 120_000);
-afterAll(() => stack?.stop());
+afterAll(async () => {
+  if (stack) await revokeIntegratorConsuming(stack.kafkaPrefix);
+  await stack?.stop();
+});
 
 it('can be consumed by a client that is not ours (kcat) as the read-only integrator principal, with CloudEvents headers and payloads valid against the published schemas', async () => {
   const hostId = await registerHost(stack);

@@ -1,6 +1,7 @@
 // `npm start` as a user runs it on a machine whose PostgreSQL has no Dolly database yet: the real
 // launcher (tools/dev/stack.ts, what run.sh runs after the set-up), its own broker, ports and
-// database. It must come up on the first try, answer /health with every part up, and on Ctrl-C
+// database. It must come up on the first try, answer /health with every part up, log no warning
+// or error (a healthy start has nothing the operator must act on), and on Ctrl-C
 // leave nothing running that it started.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,6 +43,17 @@ function descendants(pid: number): number[] {
     return [];
   }
   return children.flatMap((child) => [child, ...descendants(child)]);
+}
+
+/**
+ * A line the operator would take for trouble: a warning or error an app logged (the launcher shows
+ * those as `[dolly] <app> <level>: message`; kafkajs's own logger writes "level":"ERROR"; pino's
+ * numbers are 40 and up), or anything else that says so. The launcher's indented summary lines
+ * (addresses, files) are not.
+ */
+function alarming(line: string): boolean {
+  if (line.startsWith('[dolly]   ')) return false;
+  return /\b(warn|warning|error|fatal)\b/i.test(line) || /"level":\s*(40|50|60)\b/.test(line);
 }
 
 interface HealthReport {
@@ -223,5 +235,8 @@ describe('npm start on a PostgreSQL without a Dolly database', () => {
     expect(output).toContain('[dolly] stopped');
     const left = [...started, broker].filter(running);
     expect(left).toEqual([]);
+    // A healthy start and stop says nothing the operator must act on: no app logged a warning or
+    // an error (the launcher shows those as `[dolly] <app> <level>: ...`), kafkajs included.
+    expect(output.filter(alarming)).toEqual([]);
   });
 });

@@ -1,14 +1,15 @@
 /**
  * `npm start`: runs the whole of Dolly locally. Finds or starts PostgreSQL and Kafka, makes Dolly's
- * roles and database and migrates it as the owner (once, before any app), then runs the api,
- * projector and worker from the build, each as its own database role, prints where to find them,
- * and on Ctrl-C stops every process it started (the broker and the database too, if it started them).
+ * roles and database and migrates it as the owner (once, before any app), makes Dolly's Kafka
+ * topics and waits until the broker serves them, then runs the api, projector and worker from the
+ * build, each as its own database role, prints where to find them, and on Ctrl-C stops every process it started (the broker and the database too, if it started them).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../libs/config/src/config';
+import { createKafka, kafkaConnection, prepareKafka } from '../../libs/messaging/src';
 import { prepareDatabase, redact } from '../../libs/persistence/src';
 import {
   LOCAL_DIR,
@@ -82,6 +83,16 @@ async function main(): Promise<void> {
   const logsDir = join(LOCAL_DIR, 'logs');
   mkdirSync(logsDir, { recursive: true });
   const database = await prepareDatabase(config, say).catch(async (error: unknown) => {
+    await services.stop();
+    throw error;
+  });
+  // Dolly's topics made, and the broker past its first seconds (leaders elected, coordinators
+  // loaded), before any app connects: the apps then start without a single retried request.
+  say('Preparing Kafka (topics, leaders, coordinators)');
+  await prepareKafka(
+    createKafka({ ...kafkaConnection(config), clientId: 'dolly-launcher' }),
+    config.kafkaPrefix,
+  ).catch(async (error: unknown) => {
     await services.stop();
     throw error;
   });

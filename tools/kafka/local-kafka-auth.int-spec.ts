@@ -16,6 +16,7 @@ import {
   ensureKafkaRunning,
   localKafkaCredentials,
   localKafkaFiles,
+  revokeIntegratorConsuming,
   runKafkaTool,
   stopKafka,
   type LocalKafkaOptions,
@@ -137,6 +138,7 @@ describe('the local broker the suites run on', () => {
     await producer.disconnect();
     await allowIntegratorToConsume(prefix);
   });
+  afterAll(() => revokeIntegratorConsuming(prefix));
 
   it('keeps its credentials in a file only its owner can read, and passes Dolly’s to the suites', () => {
     for (const file of Object.values(localKafkaFiles())) {
@@ -292,7 +294,12 @@ describe('the local broker the suites run on', () => {
         vmEvents,
       ]);
 
-    const own = await groupRead(`integrator.${randomBytes(4).toString('hex')}`);
+    const ownGroup = `integrator.${randomBytes(4).toString('hex')}`;
+    const own = await groupRead(ownGroup);
+    // The group was the test's: it goes (Dolly's principal may delete any group here).
+    const admin = testKafka().admin();
+    await admin.connect();
+    await admin.deleteGroups([ownGroup]).finally(() => admin.disconnect());
     expect({ code: own.code, stdout: own.stdout }).toEqual({
       code: 0,
       stdout: 'VmCreated\nVmRenamed\n',

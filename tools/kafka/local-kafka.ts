@@ -315,6 +315,22 @@ export async function allowIntegratorToConsume(
   );
 }
 
+/** Takes back what allowIntegratorToConsume granted for this prefix (its event topics only). */
+export async function revokeIntegratorConsuming(
+  prefix: string,
+  opts: LocalKafkaOptions = {},
+): Promise<void> {
+  if (!prefix) throw new Error('The unprefixed installation keeps its integrator');
+  const config = resolveKafkaConfig(opts);
+  const credentials = localKafkaCredentials(opts);
+  const topicAcls = integratorAcls(credentials, prefix).filter(
+    (acl) => acl.resourceType === AclResourceTypes.TOPIC,
+  );
+  await withAdmin(config.brokers, superUser(credentials), (admin) =>
+    admin.deleteAcls({ filters: topicAcls }),
+  );
+}
+
 /** Resolves the broker jars with Maven once per version; returns their directory. */
 export async function ensureKafkaJars(opts: LocalKafkaOptions = {}): Promise<string> {
   const config = resolveKafkaConfig(opts);

@@ -1,8 +1,10 @@
 import { Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { BatchedAppends, CommandHandler, PostgresEventStore } from '@dolly/event-store';
-import { PG_POOL, PlatformModule } from '@dolly/platform';
+import { DOLLY_CONFIG, PG_POOL, PlatformModule } from '@dolly/platform';
+import type { DollyConfig } from '@dolly/config';
 import { READ_MODEL_ENTITIES } from '@dolly/read-models';
 import type { Pool } from 'pg';
 import { StreamAuditLogHandler } from './audit/audit.queries';
@@ -10,6 +12,7 @@ import { ContractsController } from './contracts/contracts.http.controller';
 import { DatastoresController, HostsController } from './inventory/inventory.http.controller';
 import {
   GetDatastoreHandler,
+  GetQuarantineHandler,
   GetHostHandler,
   ListDatastoresHandler,
   ListHostsHandler,
@@ -23,6 +26,7 @@ import { RemoveDatastoreHandler } from './datastores/remove-datastore/remove-dat
 import { CommandRunner } from './shared/command-runner';
 import { IdempotencyStore } from './shared/idempotency';
 import { ProjectionWaiter } from './shared/projection-waiter';
+import { CommandRateLimit, WaitSlots } from './shared/request-limits';
 import { PipelineHealth } from './shared/pipeline-health';
 import { GetTaskHandler, ListTasksHandler } from './tasks/task.queries';
 import { TasksController } from './tasks/tasks.http.controller';
@@ -76,8 +80,9 @@ import { PoolsController } from './pools/pools.http.controller';
   providers: [
     {
       provide: PostgresEventStore,
-      inject: [PG_POOL],
-      useFactory: (pool: Pool) => new PostgresEventStore(pool),
+      inject: [PG_POOL, DOLLY_CONFIG],
+      useFactory: (pool: Pool, config: DollyConfig) =>
+        new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes }),
     },
     {
       provide: CommandHandler,
@@ -88,6 +93,8 @@ import { PoolsController } from './pools/pools.http.controller';
     CommandRunner,
     IdempotencyStore,
     ProjectionWaiter,
+    WaitSlots,
+    { provide: APP_INTERCEPTOR, useClass: CommandRateLimit },
     PipelineHealth,
     OperateOnVmHandler,
     OperateOnPoolHandler,
@@ -106,6 +113,7 @@ import { PoolsController } from './pools/pools.http.controller';
     GetHostHandler,
     ListDatastoresHandler,
     GetDatastoreHandler,
+    GetQuarantineHandler,
     ListTasksHandler,
     GetTaskHandler,
     CancelTaskHandler,

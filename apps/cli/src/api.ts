@@ -130,6 +130,9 @@ export interface DatastoreView {
   capacityBytes: number;
   folder: string;
   overcommitRatio: number;
+  /** Absent from servers before accessibility was recorded. */
+  accessibility?: 'accessible' | 'inaccessible';
+  accessibilityReason?: string | null;
   space?: {
     claimedPhysicalBytes: number;
     claimedProvisionedBytes: number;

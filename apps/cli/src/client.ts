@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Problem } from './api';
 
 export interface ClientOptions {
@@ -25,6 +26,11 @@ export class ApiUnreachable extends Error {
     );
   }
 }
+
+/** How many times in a row a request the API refused for a limit (429) is sent again. */
+export const BUSY_RETRIES = 5;
+/** The longest Retry-After the CLI waits for; a longer one is shown to the user as it is. */
+const LONGEST_RETRY_AFTER_SECONDS = 60;
 
 /** The local stack writes its tokens here; the CLI uses the admin one when none is given. */
 export const LOCAL_TOKENS_FILE = join(__dirname, '..', '..', '..', '..', '.local', 'tokens.json');
@@ -75,7 +81,34 @@ export class DollyClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /**
+   * A 429 (too many commands, too many open streams) changed nothing: wait as long as its
+   * Retry-After says, then send the request again, a few times.
+   */
   private async fetch(
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    body?: unknown,
+  ): Promise<Response> {
+    for (let attempt = 0; ; attempt++) {
+      const response = await this.fetchOnce(method, path, headers, signal, body);
+      const seconds = retryAfterSeconds(response);
+      if (
+        response.status !== 429 ||
+        seconds === undefined ||
+        seconds > LONGEST_RETRY_AFTER_SECONDS ||
+        attempt >= BUSY_RETRIES
+      )
+        return response;
+      await response.body?.cancel().catch(() => undefined);
+      console.error(`The Dolly API is busy (429): trying again in ${seconds} s`);
+      await sleep(seconds * 1000, undefined, { signal });
+    }
+  }
+
+  private async fetchOnce(
     method: string,
     path: string,
     headers: Record<string, string>,
@@ -95,6 +128,13 @@ export class DollyClient {
       throw new ApiUnreachable(this.options.api, error);
     }
   }
+}
+
+/** Retry-After in whole seconds (the API sends no dates); undefined when absent or not a number. */
+function retryAfterSeconds(response: Response): number | undefined {
+  const header = response.headers.get('retry-after');
+  if (header === null || !/^\s*\d+\s*$/.test(header)) return undefined;
+  return Number(header);
 }
 
 async function problemOf(response: Response): Promise<ApiProblem> {

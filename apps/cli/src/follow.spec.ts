@@ -167,6 +167,16 @@ describe('dolly tasks watch', () => {
   });
 });
 
+/** The API's answer to cancelling TASK_ID. */
+const cancelAccepted = {
+  taskId: '0196a3c0-0000-7000-8000-0000000000ee',
+  status: 'succeeded',
+  changed: true,
+  projected: false,
+  target: { type: 'task', id: TASK_ID, version: 3 },
+  links: { task: '/tasks/0196a3c0-0000-7000-8000-0000000000ee', target: `/tasks/${TASK_ID}` },
+};
+
 describe('dolly tasks cancel', () => {
   let api: FakeApi;
   beforeEach(async () => (api = await FakeApi.start()));
@@ -174,14 +184,7 @@ describe('dolly tasks cancel', () => {
 
   it('asks the API to cancel, then follows the task to its end: exit 2 once cancelled', async () => {
     api.on('POST', `/tasks/${TASK_ID}/cancel`, (_request, response) =>
-      sendJson(response, 202, {
-        taskId: '0196a3c0-0000-7000-8000-0000000000ee',
-        status: 'succeeded',
-        changed: true,
-        projected: false,
-        target: { type: 'task', id: TASK_ID, version: 3 },
-        links: { task: '/tasks/0196a3c0-0000-7000-8000-0000000000ee', target: `/tasks/${TASK_ID}` },
-      }),
+      sendJson(response, 202, cancelAccepted),
     );
     api.on('GET', STREAM, (_request, response) =>
       sendTaskStream(response, [
@@ -195,5 +198,49 @@ describe('dolly tasks cancel', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(`CloneVm ${TASK_ID}: cancelling`);
     expect(run.stderr).toContain('CloneVm cancelled');
+  });
+});
+
+describe('when the API is busy (429 with Retry-After)', () => {
+  let api: FakeApi;
+  beforeEach(async () => (api = await FakeApi.start()));
+  afterEach(() => api.close());
+
+  const busy = (response: import('node:http').ServerResponse, code: string) => {
+    response.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+    response.end(JSON.stringify({ status: 429, code, detail: 'Past a limit.' }));
+  };
+
+  it('sends the refused command again after Retry-After, then opens the stream again once refused', async () => {
+    let commands = 0;
+    api.on('POST', `/tasks/${TASK_ID}/cancel`, (_request, response) => {
+      commands += 1;
+      if (commands === 1) return busy(response, 'LIMIT.COMMAND_RATE');
+      sendJson(response, 202, cancelAccepted);
+    });
+    let streams = 0;
+    api.on('GET', STREAM, (_request, response) => {
+      streams += 1;
+      if (streams === 1) return busy(response, 'LIMIT.WAITS_PER_PRINCIPAL');
+      sendTaskStream(response, [taskView({ status: 'cancelled', cancelRequested: true })]);
+    });
+
+    const run = await runCli(api, ['tasks', 'cancel', TASK_ID]);
+
+    expect(run.code).toBe(2);
+    expect(api.requestsTo('POST', `/tasks/${TASK_ID}/cancel`)).toHaveLength(2);
+    expect(api.requestsTo('GET', STREAM)).toHaveLength(2);
+    expect(run.stderr).toContain('The Dolly API is busy (429): trying again in 1 s');
+    expect(run.stderr).toContain('CloneVm cancelled');
+  });
+
+  it('gives up after a few refusals and shows the problem', async () => {
+    api.on('GET', STREAM, (_request, response) => busy(response, 'LIMIT.WAITS'));
+
+    const run = await runCli(api, ['tasks', 'watch', TASK_ID]);
+
+    expect(run.code).not.toBe(0);
+    expect(api.requestsTo('GET', STREAM)).toHaveLength(6);
+    expect(run.stderr).toContain('LIMIT.WAITS');
   });
 });

@@ -88,6 +88,10 @@ export function printDatastore(datastore: DatastoreView): void {
     ['Datastore id', datastore.datastoreId],
     ['Name', datastore.name],
     ['Folder', datastore.folder],
+    ['Accessibility', datastore.accessibility ?? ''],
+    ...(datastore.accessibilityReason
+      ? [['Inaccessible because', datastore.accessibilityReason] as [string, string]]
+      : []),
     ['Capacity', humanBytes(datastore.capacityBytes)],
     ['Overcommit ratio', datastore.overcommitRatio],
     ...(space

@@ -5,19 +5,15 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
-import {
-  EVENT_TOPIC_PARTITIONS,
-  progressTopic,
-  readProgressMessage,
-  type TaskProgressMessage,
-} from '@dolly/contracts';
+import { progressTopic, readProgressMessage, type TaskProgressMessage } from '@dolly/contracts';
 import { type TaskEvent, foldEvents, taskDecider, taskStreamId } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
-import { type DeadLetter, ensureTopics } from '@dolly/messaging';
+import { type DeadLetter, ensureTopics, progressTopicSpec } from '@dolly/messaging';
 import { DOLLY_CONFIG, DeadLetters, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
 import type { Consumer, Kafka } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
+import { PROJECTED_CHANNEL } from '@dolly/read-models';
 
 /**
  * Keeps the latest progress of running tasks, from the progress topic (not events: they would
@@ -45,7 +41,7 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('progress');
-    this.store = new PostgresEventStore(pool);
+    this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
     this.dropped = metrics.counter(
       'dolly_projector_progress_dropped_total',
       'Progress messages not kept: not a progress report (also dead-lettered), or of no running attempt',
@@ -56,11 +52,7 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
   async onApplicationBootstrap(): Promise<void> {
     const topic = progressTopic(this.config.kafkaPrefix);
     await ensureTopics(this.kafka, [
-      {
-        topic,
-        numPartitions: EVENT_TOPIC_PARTITIONS,
-        configEntries: [{ name: 'retention.ms', value: '3600000' }],
-      },
+      progressTopicSpec(this.config.kafkaPrefix),
       this.deadLetters.topic,
     ]);
     const groupId = `${this.config.kafkaPrefix}dolly-progress`;
@@ -130,5 +122,7 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
         [p.taskId, p.attempt, p.phase, p.doneBytes, p.totalBytes, p.reportedAt],
       );
     }
+    // Progress streams are woken by this, as by a projected batch: they never poll.
+    if (latest.size > 0) await this.pool.query('SELECT pg_notify($1, $2)', [PROJECTED_CHANNEL, '']);
   }
 }

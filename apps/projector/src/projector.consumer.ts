@@ -57,7 +57,7 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('projector');
-    this.store = new PostgresEventStore(pool);
+    this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
     this.applied = metrics.counter(
       'dolly_projector_events_applied_total',
       'Events applied to the read models',

@@ -71,13 +71,25 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
       error: (message: string, extra?: Record<string, unknown>) =>
         this.logger.error(extra ?? {}, message),
     };
+    const skipped = this.metrics.counter(
+      'dolly_relay_events_skipped_total',
+      'Events the broker refused as too large: kept in the store, left out of Kafka',
+    );
+    const heldBack = this.metrics.gauge(
+      'dolly_relay_held_back_seconds',
+      'How long committed events have waited behind an older transaction still open (0: none)',
+    );
     this.relay = new OutboxRelay(this.pool, publisher, {
       databaseUrl: this.config.databaseUrl,
       log,
+      maxBatchBytes: this.config.eventMaxBytes,
+      heldBackWarningMs: this.config.relayHeldBackWarningMs,
       onPublished: (events, waitedSeconds) => {
         published.inc(events.length);
         for (const seconds of waitedSeconds) waited.observe(seconds);
       },
+      onSkipped: () => skipped.inc(),
+      onHeldBack: (seconds) => heldBack.set(seconds),
     });
     this.relay.start();
     const lag = this.metrics.gauge('dolly_relay_outbox_events', 'Events waiting in the outbox');
@@ -88,7 +100,14 @@ export class RelayService implements OnApplicationBootstrap, OnApplicationShutdo
       const failing = status.consecutiveFailures > 0;
       return {
         status: failing ? 'down' : 'up',
-        details: { leader: status.leader, outboxEvents: pending, lastError: status.lastError },
+        details: {
+          leader: status.leader,
+          outboxEvents: pending,
+          lastError: status.lastError,
+          skippedEvents: status.skippedEvents,
+          // Who keeps committed events from being published, past DOLLY_RELAY_HELD_BACK_WARNING_MS.
+          heldBack: status.heldBack,
+        },
       };
     });
   }

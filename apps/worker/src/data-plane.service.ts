@@ -6,10 +6,19 @@ import {
   type DiskDataPlane,
   gatherFolderFacts,
   prepareStorageDaemon,
+  probeDatastore,
   startDiskDataPlane,
 } from '@dolly/disk-engine';
-import { type ErrorReason, servingReasons, workerDecider, workerGroup } from '@dolly/domain';
-import { PostgresEventStore, handleAcross, workerSlot } from '@dolly/event-store';
+import {
+  type ErrorReason,
+  type ObserveQuarantine,
+  type ReportAccessibility,
+  datastoreDecider,
+  servingReasons,
+  workerDecider,
+  workerGroup,
+} from '@dolly/domain';
+import { PostgresEventStore, datastoreSlot, handleAcross, workerSlot } from '@dolly/event-store';
 import { DOLLY_CONFIG, HealthRegistry, PG_POOL } from '@dolly/platform';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
@@ -37,6 +46,26 @@ export interface RefusedDatastore {
   reasons: ErrorReason[];
 }
 
+/**
+ * A registered datastore this worker cannot open (its folder is refused, missing, unreadable, or
+ * the engine failed to open it), as vSphere shows an inaccessible datastore; tried again after
+ * `retryInMs`, backing off.
+ */
+export interface InaccessibleDatastore {
+  datastoreId: string;
+  name: string;
+  folder: string;
+  code: string;
+  reason: string;
+  failures: number;
+  nextAttemptAt: string;
+}
+
+interface Problem {
+  code: string;
+  reason: string;
+}
+
 const digest = (text: string) => createHash('sha256').update(text).digest('hex');
 
 /**
@@ -51,8 +80,12 @@ const digest = (text: string) => createHash('sha256').update(text).digest('hex')
 export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
   private plane: DiskDataPlane | undefined;
   private served: ServedDatastores | undefined;
-  private refused: RefusedDatastore[] = [];
+  /** The last refusal of each datastore whose folder this worker will not touch. */
+  private readonly refusedBy = new Map<string, RefusedDatastore>();
+  private readonly inaccessible = new Map<string, InaccessibleDatastore & { retryAt: number }>();
   private readonly store: PostgresEventStore;
+  /** What this worker last recorded of each datastore's quarantine. */
+  private readonly quarantineSeen = new Map<string, string>();
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
@@ -62,23 +95,33 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('data-plane');
-    this.store = new PostgresEventStore(pool);
-    this.health.register('disk-engine', async () =>
-      this.plane
-        ? {
-            status: 'up',
-            details: {
-              datastores: this.served?.datastoreIds.length ?? 0,
-              group: this.served?.group,
-              startupCheck: this.plane.report.check,
-              refused: this.refused,
-            },
-          }
-        : {
-            status: 'down',
-            details: { error: 'no datastore reachable yet', refused: this.refused },
+    this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
+    this.health.register('disk-engine', async () => {
+      const inaccessible = [...this.inaccessible.values()].map(
+        ({ retryAt: _retryAt, ...datastore }) => datastore,
+      );
+      const degraded = this.plane?.degraded() ?? [];
+      if (!this.plane)
+        return {
+          status: 'down',
+          details: {
+            error: 'no datastore reachable yet',
+            inaccessible,
+            refused: this.refusedList(),
           },
-    );
+        };
+      return {
+        status: inaccessible.length > 0 || degraded.length > 0 ? 'degraded' : 'up',
+        details: {
+          datastores: this.served?.datastoreIds.length ?? 0,
+          group: this.served?.group,
+          startupCheck: this.plane.report.check,
+          inaccessible,
+          degraded,
+          refused: this.refusedList(),
+        },
+      };
+    });
   }
 
   /**
@@ -118,8 +161,16 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       datastoreFilter ? datastoreFilter.includes(row.datastore_id) : true,
     );
     const reached: ReachableDatastore[] = [];
-    const refused: RefusedDatastore[] = [];
+    const stillWanted = new Set(wanted.map((row) => row.datastore_id));
+    for (const id of [...this.inaccessible.keys()])
+      if (!stillWanted.has(id)) this.inaccessible.delete(id);
+    for (const id of [...this.refusedBy.keys()])
+      if (!stillWanted.has(id)) this.refusedBy.delete(id);
+    const served = new Set(this.served?.datastoreIds ?? []);
     for (const row of wanted) {
+      const known = this.inaccessible.get(row.datastore_id);
+      // Backing off: left as it is until its next attempt.
+      if (known && Date.now() < known.retryAt) continue;
       const others = rows
         .filter((other) => other.datastore_id !== row.datastore_id)
         .map((other) => ({
@@ -140,42 +191,145 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
         // Made through whatever the path is now: it must still be where it may be.
         ({ facts, reasons } = await check());
       }
-      if (reasons.length === 0) reached.push(row);
-      else
-        refused.push({
+      if (reasons.length > 0) {
+        this.refusedBy.set(row.datastore_id, {
           datastoreId: row.datastore_id,
           name: row.name,
           folder: row.folder,
           reasons,
         });
+        await this.markInaccessible(row, {
+          code: reasons[0].code,
+          reason: reasons.map((r) => r.detail).join('; '),
+        });
+        continue;
+      }
+      this.refusedBy.delete(row.datastore_id);
+      // One the engine does not hold yet is opened on its own first: a folder that cannot be
+      // opened is not worth restarting the engine for.
+      if (!served.has(row.datastore_id)) {
+        const problem = await probeDatastore({
+          datastoreId: row.datastore_id,
+          path: row.folder,
+          capacityBytes: Number(row.capacity_bytes),
+        });
+        if (problem) {
+          await this.markInaccessible(row, problem);
+          continue;
+        }
+      }
+      reached.push(row);
     }
-    this.noteRefused(refused);
+    await this.observeQuarantine();
     const ids = reached.map((row) => row.datastore_id);
-    if (this.served && this.served.datastoreIds.join() === ids.join()) return null;
+    if (this.served && this.served.datastoreIds.join() === ids.join()) {
+      for (const row of reached) await this.markAccessible(row.datastore_id);
+      return null;
+    }
     if (ids.length === 0) return null;
     return reached;
   }
 
-  /** Says once (not at every scan) which datastores this worker will not touch, and why. */
-  private noteRefused(refused: RefusedDatastore[]): void {
-    const key = (list: RefusedDatastore[]) => JSON.stringify(list);
-    if (key(refused) !== key(this.refused))
-      for (const datastore of refused)
-        this.logger.error(
-          {
-            datastoreId: datastore.datastoreId,
-            folder: datastore.folder,
-            reasons: datastore.reasons,
-          },
-          `datastore ${datastore.name} is not served: its folder is not one this worker may touch`,
-        );
-    this.refused = refused;
+  /**
+   * Marks a datastore inaccessible (an event when the reason is new, not at every retry) and
+   * sets its next attempt: the pause doubles at each failure, from the minimum to the maximum.
+   */
+  private async markInaccessible(row: ReachableDatastore, problem: Problem): Promise<void> {
+    const known = this.inaccessible.get(row.datastore_id);
+    const failures = (known?.failures ?? 0) + 1;
+    const { datastoreRetryMinMs: min, datastoreRetryMaxMs: max } = this.config;
+    const pause = Math.min(max, min * 2 ** Math.min(failures - 1, 30));
+    const retryAt = Date.now() + pause;
+    const changed = !known || known.code !== problem.code || known.reason !== problem.reason;
+    this.inaccessible.set(row.datastore_id, {
+      datastoreId: row.datastore_id,
+      name: row.name,
+      folder: row.folder,
+      ...problem,
+      failures,
+      nextAttemptAt: new Date(retryAt).toISOString(),
+      retryAt,
+    });
+    if (changed)
+      this.logger.error(
+        { datastoreId: row.datastore_id, folder: row.folder, ...problem, retryInMs: pause },
+        `datastore ${row.name} is inaccessible: this worker serves its other datastores and tries it again`,
+      );
+    await this.report(row.datastore_id, problem);
+  }
+
+  private async markAccessible(datastoreId: string): Promise<void> {
+    const known = this.inaccessible.get(datastoreId);
+    if (!known) return;
+    await this.report(datastoreId, null);
+    this.inaccessible.delete(datastoreId);
+    this.logger.info(
+      { datastoreId, failures: known.failures },
+      `datastore ${known.name} is accessible again`,
+    );
+  }
+
+  /** The datastore's stream records a change of what this worker finds (nothing if the same). */
+  private report(datastoreId: string, problem: Problem | null): Promise<void> {
+    const { workerId } = this.settings;
+    return this.decideOnDatastore(datastoreId, {
+      type: 'ReportAccessibility',
+      data: {
+        datastoreId,
+        workerId,
+        problem: problem && { ...problem, reason: problem.reason.slice(0, 4000) },
+      },
+    });
+  }
+
+  /** A worker's own command on a datastore's stream (the decider records only changes). */
+  private async decideOnDatastore(
+    datastoreId: string,
+    command: ReportAccessibility | ObserveQuarantine,
+  ): Promise<void> {
+    const { workerId } = this.settings;
+    await handleAcross(this.store, {
+      slots: { datastore: datastoreSlot(datastoreId) },
+      decide: (s) => ({ datastore: datastoreDecider.decide(command, s.datastore, undefined) }),
+      metadata: {
+        correlationId: randomUUID(),
+        causationId: null,
+        actor: { id: workerId, role: 'worker' },
+        taskId: null,
+        command: command.type,
+      },
+      now: new Date().toISOString(),
+    });
+  }
+
+  /**
+   * Records what check moved aside on each served datastore when it differs from what this
+   * worker last recorded (after its start, a check, a restore): the API shows it to admins.
+   */
+  private async observeQuarantine(): Promise<void> {
+    if (!this.plane || !this.served) return;
+    const { workerId } = this.settings;
+    for (const datastoreId of this.served.datastoreIds) {
+      const entries = (await this.plane.engine.quarantined(datastoreId)).slice(0, 1000);
+      const key = JSON.stringify(entries);
+      if (this.quarantineSeen.get(datastoreId) === key) continue;
+      await this.decideOnDatastore(datastoreId, {
+        type: 'ObserveQuarantine',
+        data: { datastoreId, workerId, entries },
+      });
+      this.quarantineSeen.set(datastoreId, key);
+    }
+  }
+
+  private refusedList(): RefusedDatastore[] {
+    return [...this.refusedBy.values()];
   }
 
   /** Restarts the engine on a new datastore set and announces it; no job may be using the engine. */
   async serve(reached: ReachableDatastore[]): Promise<void> {
-    const ids = reached.map((row) => row.datastore_id);
     await this.plane?.stop();
+    this.plane = undefined;
+    this.served = undefined;
     this.plane = await startDiskDataPlane({
       datastores: reached.map((row) => ({
         datastoreId: row.datastore_id,
@@ -186,14 +340,24 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       nbd: this.settings.nbd,
       tls: this.settings.tls,
       workerId: this.settings.workerId,
+      checkImageTimeoutMs: this.config.checkImageTimeoutMs,
     });
-    const { check, reopenedExports } = this.plane.report;
+    const { check, reopenedExports, inaccessible } = this.plane.report;
+    // What the engine could not open (since the scan looked) it left out: the others are served.
+    const left = new Set(inaccessible.map((d) => d.datastoreId));
+    for (const problem of inaccessible) {
+      const row = reached.find((r) => r.datastore_id === problem.datastoreId);
+      if (row) await this.markInaccessible(row, problem);
+    }
+    const opened = reached.filter((row) => !left.has(row.datastore_id));
+    const ids = opened.map((row) => row.datastore_id);
     this.logger.info(
       { datastores: ids, check, reopenedExports: reopenedExports.length },
       'disk engine started',
     );
     this.served = { group: workerGroup(ids, digest), datastoreIds: ids };
     await this.announce(this.served);
+    for (const row of opened) await this.markAccessible(row.datastore_id);
   }
 
   private async announce(served: ServedDatastores): Promise<void> {

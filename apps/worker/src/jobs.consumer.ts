@@ -26,7 +26,7 @@ import {
   type TaskQueued,
 } from '@dolly/domain';
 import { PostgresEventStore, verifyAgainstStore } from '@dolly/event-store';
-import { ensureTopics } from '@dolly/messaging';
+import { ensureTopics, progressTopicSpec } from '@dolly/messaging';
 import {
   DOLLY_CONFIG,
   DeadLetters,
@@ -35,7 +35,14 @@ import {
   Metrics,
   PG_POOL,
 } from '@dolly/platform';
-import type { Consumer, EachMessagePayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import {
+  type Consumer,
+  type EachMessagePayload,
+  type Kafka,
+  type KafkaMessage,
+  Partitioners,
+  type Producer,
+} from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
 import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
@@ -90,7 +97,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly logger: PinoLogger,
   ) {
     this.logger.setContext('jobs');
-    this.store = new PostgresEventStore(pool);
+    this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
     this.reporter = new TaskReporter(this.store, settings.workerId);
     this.jobsDone = metrics.counter('dolly_worker_jobs_total', 'Jobs this worker ran to an end', [
       'kind',
@@ -102,14 +109,13 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     const prefix = this.config.kafkaPrefix;
     await ensureTopics(this.kafka, [
       { topic: jobsTopic(prefix), numPartitions: EVENT_TOPIC_PARTITIONS },
-      {
-        topic: progressTopic(prefix),
-        numPartitions: EVENT_TOPIC_PARTITIONS,
-        configEntries: [{ name: 'retention.ms', value: '3600000' }],
-      },
+      progressTopicSpec(prefix),
       this.deadLetters.topic,
     ]);
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     await this.producer.connect();
     await this.startConsumer('own', workerOwnGroupId(prefix, this.settings.workerId));
     await this.rescan();

@@ -147,3 +147,103 @@ describe('Kafka authentication and TLS settings', () => {
     );
   });
 });
+
+describe('API limits', () => {
+  it('bounds waits and commands by default', () => {
+    expect(loadConfig({}).apiLimits).toEqual({
+      maxWaitsPerPrincipal: 200,
+      maxWaits: 1000,
+      commandsPerSecond: 200,
+      commandBurst: 400,
+      streamMaxSeconds: 3600,
+    });
+  });
+
+  it('reads each limit; a command rate of 0 means no limit', () => {
+    const limits = loadConfig({
+      DOLLY_API_MAX_WAITS_PER_PRINCIPAL: '2',
+      DOLLY_API_MAX_WAITS: '3',
+      DOLLY_API_COMMANDS_PER_SECOND: '0',
+      DOLLY_API_COMMAND_BURST: '5',
+      DOLLY_API_STREAM_MAX_SECONDS: '60',
+    }).apiLimits;
+
+    expect(limits).toEqual({
+      maxWaitsPerPrincipal: 2,
+      maxWaits: 3,
+      commandsPerSecond: 0,
+      commandBurst: 5,
+      streamMaxSeconds: 60,
+    });
+  });
+
+  it('refuses a limit that is not a whole number, or zero where zero would refuse everything', () => {
+    expect(() => loadConfig({ DOLLY_API_MAX_WAITS: '1.5' })).toThrow(
+      "DOLLY_API_MAX_WAITS must be a whole number of at least 1, not '1.5'",
+    );
+    expect(() => loadConfig({ DOLLY_API_COMMAND_BURST: '0' })).toThrow(
+      /DOLLY_API_COMMAND_BURST must be a whole number of at least 1/,
+    );
+    expect(() => loadConfig({ DOLLY_API_COMMANDS_PER_SECOND: '-1' })).toThrow(
+      /DOLLY_API_COMMANDS_PER_SECOND must be a whole number of at least 0/,
+    );
+  });
+});
+
+describe('limits of the event store and the relay', () => {
+  it('defaults to 1 MB events, a minute idle in a transaction, a warning past 30 s held back', () => {
+    expect(loadConfig({})).toMatchObject({
+      eventMaxBytes: 1_000_000,
+      pgIdleInTransactionTimeoutMs: 60_000,
+      relayHeldBackWarningMs: 30_000,
+    });
+    expect(
+      loadConfig({
+        DOLLY_EVENT_MAX_BYTES: '500000',
+        DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0',
+        DOLLY_RELAY_HELD_BACK_WARNING_MS: '5000',
+      }),
+    ).toMatchObject({
+      eventMaxBytes: 500_000,
+      pgIdleInTransactionTimeoutMs: 0,
+      relayHeldBackWarningMs: 5_000,
+    });
+  });
+
+  it('refuses an event limit a block map part would not fit in, and what is not a number', () => {
+    expect(() => loadConfig({ DOLLY_EVENT_MAX_BYTES: '100000' })).toThrow(
+      /DOLLY_EVENT_MAX_BYTES must be a whole number of at least 300000/,
+    );
+    expect(() => loadConfig({ DOLLY_RELAY_HELD_BACK_WARNING_MS: '30s' })).toThrow(
+      /DOLLY_RELAY_HELD_BACK_WARNING_MS/,
+    );
+  });
+});
+
+describe('datastore retry and check settings', () => {
+  it('backs off from 2 s to 5 min by default, and gives qemu-img 2 min in check', () => {
+    expect(loadConfig({})).toMatchObject({
+      datastoreRetryMinMs: 2_000,
+      datastoreRetryMaxMs: 300_000,
+      checkImageTimeoutMs: 120_000,
+    });
+  });
+
+  it('reads them, and refuses a maximum below the minimum or a pause that is no number', () => {
+    expect(
+      loadConfig({
+        DOLLY_WORKER_DATASTORE_RETRY_MIN_MS: '100',
+        DOLLY_WORKER_DATASTORE_RETRY_MAX_MS: '400',
+      }),
+    ).toMatchObject({ datastoreRetryMinMs: 100, datastoreRetryMaxMs: 400 });
+    expect(() =>
+      loadConfig({
+        DOLLY_WORKER_DATASTORE_RETRY_MIN_MS: '500',
+        DOLLY_WORKER_DATASTORE_RETRY_MAX_MS: '400',
+      }),
+    ).toThrow(/must not be below DOLLY_WORKER_DATASTORE_RETRY_MIN_MS/);
+    expect(() => loadConfig({ DOLLY_CHECK_IMAGE_TIMEOUT_MS: 'soon' })).toThrow(
+      /DOLLY_CHECK_IMAGE_TIMEOUT_MS must be a whole number/,
+    );
+  });
+});

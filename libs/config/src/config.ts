@@ -55,6 +55,62 @@ export interface DollyConfig {
    * folder lies strictly inside one. None: no datastore can be registered or served.
    */
   datastoreRoots: string[];
+  /** Bounded work per request: see {@link ApiLimits}. */
+  apiLimits: ApiLimits;
+  /** The largest event the store takes, as a Kafka message (DOLLY_EVENT_MAX_BYTES). In bytes. */
+  eventMaxBytes: number;
+  /**
+   * PostgreSQL ends a Dolly session left idle inside a transaction this long
+   * (DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS; 0: never): an open transaction holds the relay back.
+   */
+  pgIdleInTransactionTimeoutMs: number;
+  /** How long the relay may be held back by an open transaction before it says so (DOLLY_RELAY_HELD_BACK_WARNING_MS). */
+  relayHeldBackWarningMs: number;
+  /**
+   * A datastore a worker cannot open is tried again after DOLLY_WORKER_DATASTORE_RETRY_MIN_MS,
+   * the pause doubling at each failure up to DOLLY_WORKER_DATASTORE_RETRY_MAX_MS.
+   */
+  datastoreRetryMinMs: number;
+  datastoreRetryMaxMs: number;
+  /** DOLLY_CHECK_IMAGE_TIMEOUT_MS: a qemu-img run in check taking longer gives no answer. */
+  checkImageTimeoutMs: number;
+}
+
+/**
+ * What one principal, and everyone together, may hold open or send to the API. Past a limit the
+ * API answers 429 with Retry-After.
+ */
+export interface ApiLimits {
+  /** Open progress streams and `Prefer: wait` requests of one principal (DOLLY_API_MAX_WAITS_PER_PRINCIPAL). */
+  maxWaitsPerPrincipal: number;
+  /** Open progress streams and `Prefer: wait` requests in all (DOLLY_API_MAX_WAITS). */
+  maxWaits: number;
+  /** Commands per second a principal may send, sustained (DOLLY_API_COMMANDS_PER_SECOND); 0: no limit. */
+  commandsPerSecond: number;
+  /** Commands a principal may send at once, above the sustained rate (DOLLY_API_COMMAND_BURST). */
+  commandBurst: number;
+  /** A progress stream is closed after this long; the client opens it again (DOLLY_API_STREAM_MAX_SECONDS). */
+  streamMaxSeconds: number;
+}
+
+function whole(env: NodeJS.ProcessEnv, name: string, fallback: number, minimum = 1): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value < minimum) {
+    throw new Error(`${name} must be a whole number of at least ${minimum}, not '${raw}'`);
+  }
+  return value;
+}
+
+function apiLimits(env: NodeJS.ProcessEnv): ApiLimits {
+  return {
+    maxWaitsPerPrincipal: whole(env, 'DOLLY_API_MAX_WAITS_PER_PRINCIPAL', 200),
+    maxWaits: whole(env, 'DOLLY_API_MAX_WAITS', 1000),
+    commandsPerSecond: whole(env, 'DOLLY_API_COMMANDS_PER_SECOND', 200, 0),
+    commandBurst: whole(env, 'DOLLY_API_COMMAND_BURST', 400),
+    streamMaxSeconds: whole(env, 'DOLLY_API_STREAM_MAX_SECONDS', 3600),
+  };
 }
 
 function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -78,6 +134,16 @@ function datastoreRoots(raw: string | undefined): string[] {
       `DOLLY_DATASTORE_ROOTS must list absolute folders (separated by '${delimiter}'), not ${relative.map((r) => `'${r}'`).join(', ')}`,
     );
   return roots.map((root) => (root === '/' ? root : normalize(root).replace(/\/+$/, '')));
+}
+
+function datastoreRetry(env: NodeJS.ProcessEnv) {
+  const datastoreRetryMinMs = whole(env, 'DOLLY_WORKER_DATASTORE_RETRY_MIN_MS', 2_000);
+  const datastoreRetryMaxMs = whole(env, 'DOLLY_WORKER_DATASTORE_RETRY_MAX_MS', 300_000);
+  if (datastoreRetryMaxMs < datastoreRetryMinMs)
+    throw new Error(
+      `DOLLY_WORKER_DATASTORE_RETRY_MAX_MS (${datastoreRetryMaxMs}) must not be below DOLLY_WORKER_DATASTORE_RETRY_MIN_MS (${datastoreRetryMinMs})`,
+    );
+  return { datastoreRetryMinMs, datastoreRetryMaxMs };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
@@ -105,6 +171,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     workerPort: port(env, 'DOLLY_WORKER_PORT', 8082),
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
+    apiLimits: apiLimits(env),
+    // At least a block map part (256 KiB) with its envelope.
+    eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 300_000),
+    pgIdleInTransactionTimeoutMs: whole(env, 'DOLLY_PG_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 0),
+    relayHeldBackWarningMs: whole(env, 'DOLLY_RELAY_HELD_BACK_WARNING_MS', 30_000, 0),
+    ...datastoreRetry(env),
+    checkImageTimeoutMs: whole(env, 'DOLLY_CHECK_IMAGE_TIMEOUT_MS', 120_000),
   };
 }
 

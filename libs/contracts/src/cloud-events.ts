@@ -54,6 +54,14 @@ export function toKafkaMessage(event: RecordedEvent): KafkaEventMessage {
   return { key: event.streamId, value: JSON.stringify(event.data), headers };
 }
 
+/** How many bytes a message takes on the wire, near enough: key, value and headers. */
+export function kafkaMessageBytes(message: KafkaEventMessage): number {
+  let total = Buffer.byteLength(message.key) + Buffer.byteLength(message.value);
+  for (const [name, value] of Object.entries(message.headers))
+    total += Buffer.byteLength(name) + Buffer.byteLength(value);
+  return total;
+}
+
 export class MalformedEventMessageError extends Error {}
 
 function headerText(headers: IHeaders | undefined, name: string): string | undefined {

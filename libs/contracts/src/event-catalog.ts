@@ -1,4 +1,7 @@
 import {
+  DatastoreAccessibleData,
+  DatastoreInaccessibleData,
+  DatastoreQuarantineObservedData,
   DatastoreRegisteredData,
   DatastoreRemovedData,
   DatastoreRenamedData,
@@ -77,6 +80,9 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('DatastoreSpaceReserved', 'datastore', DatastoreSpaceReservedData),
   entry('DatastoreSpaceReleased', 'datastore', DatastoreSpaceReleasedData),
   entry('DatastoreUsageMeasured', 'datastore', DatastoreUsageMeasuredData),
+  entry('DatastoreInaccessible', 'datastore', DatastoreInaccessibleData),
+  entry('DatastoreAccessible', 'datastore', DatastoreAccessibleData),
+  entry('DatastoreQuarantineObserved', 'datastore', DatastoreQuarantineObservedData),
   ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) =>
     entry(type, 'vm', schema, VM_EVENT_EARLIER_VERSIONS[type as keyof typeof VM_EVENT_SCHEMAS]),
   ),

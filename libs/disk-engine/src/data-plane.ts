@@ -21,9 +21,11 @@ import {
   type Materialise,
   type OpenLive,
   type OperationOptions,
+  type RestoreQuarantined,
   type SnapshotDisk,
 } from './port';
 import {
+  type DegradedDatastore,
   QemuDiskEngine,
   type QemuDiskEngineConfig,
   type StartReport,
@@ -43,7 +45,8 @@ export type DiskJob =
   | { kind: 'fork'; command: Fork }
   | { kind: 'openLive'; command: OpenLive }
   | { kind: 'closeLive'; command: CloseLive }
-  | { kind: 'check'; command: CheckDatastores };
+  | { kind: 'check'; command: CheckDatastores }
+  | { kind: 'restoreQuarantined'; command: RestoreQuarantined };
 
 export type DiskJobOutcome =
   | { operationId: string; kind: DiskJob['kind']; status: 'succeeded'; result: unknown }
@@ -51,13 +54,16 @@ export type DiskJobOutcome =
 
 export interface DiskDataPlane {
   engine: DiskEnginePort;
+  /** `inaccessible`: the datastores left out because their folder could not be opened. */
   report: StartReport;
+  /** Served datastores whose last check could not judge every layer (left as they are). */
+  degraded(): DegradedDatastore[];
   stop(): Promise<void>;
 }
 
 export async function startDiskDataPlane(config: QemuDiskEngineConfig): Promise<DiskDataPlane> {
   const { engine, report } = await QemuDiskEngine.start(config);
-  return { engine, report, stop: () => engine.stop() };
+  return { engine, report, degraded: () => engine.degraded(), stop: () => engine.stop() };
 }
 
 function dispatch(
@@ -94,6 +100,8 @@ function dispatch(
       return engine.closeLive(job.command, options).then(() => null);
     case 'check':
       return engine.check(job.command, options);
+    case 'restoreQuarantined':
+      return engine.restoreQuarantined(job.command, options);
     default: {
       const unknown: never = job;
       return Promise.reject(new Error(`unknown disk job ${JSON.stringify(unknown)}`));

@@ -59,6 +59,14 @@ export const DISK_ERROR_CODES = {
     retryable: false,
     meaning: 'check moved this layer aside; it cannot be used',
   },
+  'DISK.NOT_QUARANTINED': {
+    retryable: false,
+    meaning: 'only a quarantined layer can be restored; this one is not (or is not a layer)',
+  },
+  'DISK.STILL_BROKEN': {
+    retryable: false,
+    meaning: 'checked again before its restore, the layer is still not sound: it stays quarantined',
+  },
   'DISK.OPERATION_CONFLICT': {
     retryable: false,
     meaning: 'this operation id was used for another command',

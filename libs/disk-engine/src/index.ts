@@ -6,8 +6,11 @@ export * from './data-plane';
 export {
   QemuDiskEngine,
   type DatastoreConfig,
+  type DegradedDatastore,
+  type InaccessibleDatastore,
   type QemuDiskEngineConfig,
   type StartReport,
+  probeDatastore,
 } from './engine/qemu-disk-engine';
 export { type OperationTiming } from './engine/operation-runner';
 export { type CheckFinding, type FindingAction, type FindingKind } from './engine/check';

@@ -136,6 +136,26 @@ export interface CloseLive extends Command {
   target: LayerRef;
 }
 
+export interface RestoreQuarantined extends Command {
+  datastoreId: string;
+  /** A quarantined layer's id (`GET` the quarantine to see them). */
+  layerId: string;
+}
+
+/** What check moved aside on a datastore. */
+export interface QuarantineEntry {
+  /** layer: a quarantined layer (its file in place, refused to every use); file: an image no layer named, moved to `.dolly/quarantine/`. */
+  kind: 'layer' | 'file';
+  /** The layer id, or the file's name in `.dolly/quarantine/`. */
+  entry: string;
+  fileName: string;
+  sizeBytes: number;
+  /** layer: the disks whose chain reads it. */
+  diskIds: string[];
+  /** layer: whether restore may take it back (a file no layer names cannot be). */
+  restorable: boolean;
+}
+
 export interface CheckDatastores extends Command {
   /** Repair what can be repaired and quarantine the rest; false only reports. */
   repair: boolean;
@@ -202,6 +222,16 @@ export interface DiskEnginePort {
   openLive(command: OpenLive, options?: OperationOptions): Promise<LiveExport>;
   closeLive(command: CloseLive, options?: OperationOptions): Promise<void>;
   check(command: CheckDatastores, options?: OperationOptions): Promise<CheckReport>;
+  /** What check moved aside on a datastore: quarantined layers, and files no layer named. */
+  quarantined(datastoreId: string): Promise<QuarantineEntry[]>;
+  /**
+   * Takes a quarantined layer back once checked again (it must now be a sound qcow2 on its graph
+   * backing, with nothing below it quarantined); else DISK.STILL_BROKEN and it stays.
+   */
+  restoreQuarantined(
+    command: RestoreQuarantined,
+    options?: OperationOptions,
+  ): Promise<OperationResult>;
 
   /** Small reads and writes by the control plane (tests, memory pages); VMs use the NBD exports. */
   read(range: ReadRange): Promise<Buffer>;

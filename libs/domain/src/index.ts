@@ -9,6 +9,7 @@ export * from './datastore/datastore';
 export * from './datastore/datastore-folder';
 export * from './vm/vm.events';
 export * from './vm/vm';
+export * from './vm/block-map-events';
 export * from './task/task.events';
 export * from './task/task';
 export * from './jobs/jobs';

@@ -67,6 +67,8 @@ export class BatchedAppends {
     events: readonly NewEvent[],
   ): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
+      // An oversized event is refused at once, and alone: the others of its batch go on.
+      this.store.refuseOversized(streamId, streamType, events);
       this.queue.push({ streamId, streamType, expectedVersion, events, resolve, reject });
       if (!this.flushing) void this.flush();
     });

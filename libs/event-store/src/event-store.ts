@@ -3,8 +3,11 @@ import {
   type RecordedEvent,
   type StreamType,
   currentSchemaVersion,
+  kafkaMessageBytes,
+  toKafkaMessage,
   upcastToCurrent,
 } from '@dolly/contracts';
+import { RuleViolationError } from '@dolly/domain';
 import type { Pool, PoolClient } from 'pg';
 import { checkOut } from './check-out';
 
@@ -42,6 +45,35 @@ export interface GlobalReadResult {
 export type Queryable = Pick<Pool | PoolClient, 'query'>;
 
 const UNIQUE_VIOLATION = '23505';
+
+/** The largest event the store takes by default (DOLLY_EVENT_MAX_BYTES): under Kafka's default 1 MiB. */
+export const DEFAULT_EVENT_MAX_BYTES = 1_000_000;
+
+export interface EventStoreOptions {
+  /** No event may be larger than this as a Kafka message (key, data, headers). In bytes. */
+  maxEventBytes?: number;
+}
+
+/**
+ * An append that would make an event too large to publish: refused before anything is written,
+ * since the relay could never send it (HTTP 422 where a command causes it).
+ */
+export class EventTooLargeError extends RuleViolationError {
+  constructor(
+    readonly streamId: string,
+    readonly oversized: readonly { type: string; bytes: number }[],
+    readonly maxEventBytes: number,
+  ) {
+    super(
+      'EVENT.TOO_LARGE',
+      `Refused to append to ${streamId}: ${oversized.map((e) => `${e.type} would be ${e.bytes} bytes`).join(', ')}, more than the ${maxEventBytes} bytes an event may take (DOLLY_EVENT_MAX_BYTES)`,
+      oversized.map((e) => ({
+        code: 'EVENT.TOO_LARGE',
+        detail: `${e.type} would be ${e.bytes} bytes; an event may take ${maxEventBytes}`,
+      })),
+    );
+  }
+}
 
 // One statement: the version check, the events and their outbox rows commit together or not at all.
 const APPEND_SQL = `
@@ -125,7 +157,25 @@ export function rowToEvent(row: EventRow): RecordedEvent {
  * is read by transaction id and position under the snapshot horizon, so no late commit is skipped.
  */
 export class PostgresEventStore {
-  constructor(private readonly pool: Pool) {}
+  readonly maxEventBytes: number;
+
+  constructor(
+    private readonly pool: Pool,
+    options: EventStoreOptions = {},
+  ) {
+    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_EVENT_MAX_BYTES;
+  }
+
+  /** Refuses events that would be larger, as published, than an event may be (EventTooLargeError). */
+  refuseOversized(streamId: string, streamType: StreamType, events: readonly NewEvent[]) {
+    const oversized = events.flatMap((event) => {
+      // Placed at the largest position and version there are: the size as it will be published.
+      const placed = placedEvent(event, streamId, streamType, 2 ** 31 - 1, '9223372036854775807');
+      const bytes = kafkaMessageBytes(toKafkaMessage(placed));
+      return bytes > this.maxEventBytes ? [{ type: event.type, bytes }] : [];
+    });
+    if (oversized.length > 0) throw new EventTooLargeError(streamId, oversized, this.maxEventBytes);
+  }
 
   /** Appends to one stream, atomically with its outbox rows. A conflict writes nothing. */
   async appendToStream(
@@ -136,6 +186,7 @@ export class PostgresEventStore {
     db: Queryable = this.pool,
   ): Promise<AppendResult> {
     if (events.length === 0) throw new Error('Nothing to append');
+    this.refuseOversized(streamId, streamType, events);
     const schemaVersions = events.map((event) => currentSchemaVersion(event.type));
     let rows: {
       previous_version: number;

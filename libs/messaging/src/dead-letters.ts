@@ -4,7 +4,7 @@ import {
   type DeadLetterReason,
   deadLetterTopic,
 } from '@dolly/contracts';
-import type { IHeaders, Kafka, Message, Producer } from 'kafkajs';
+import { type IHeaders, type Kafka, type Message, Partitioners, type Producer } from 'kafkajs';
 import type { TopicSpec } from './topics';
 
 /** A message a consumer refused, where it found it, and why. */
@@ -89,6 +89,8 @@ export class DeadLetterPublisher {
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
+        // The murmur2 partitioner (Java's), said explicitly: kafkajs warns when it is left implicit.
+        createPartitioner: Partitioners.DefaultPartitioner,
       });
       await producer.connect();
       return producer;

@@ -1,5 +1,5 @@
 import { type KafkaEventMessage, type RecordedEvent, toKafkaMessage } from '@dolly/contracts';
-import type { Kafka, Producer } from 'kafkajs';
+import { type Kafka, Partitioners, type Producer } from 'kafkajs';
 import { partitionForKey } from './partitioning';
 import { readTailEventIds, tailKey } from './partition-tails';
 import { partitionCounts } from './topics';
@@ -87,6 +87,8 @@ export class EventPublisher {
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
+        // The murmur2 partitioner (Java's), said explicitly: kafkajs warns when it is left implicit.
+        createPartitioner: Partitioners.DefaultPartitioner,
       });
       await producer.connect();
       this.producer = producer;

@@ -6,3 +6,4 @@ export * from './event-publisher';
 export * from './consumer-lag';
 export * from './supervised-consumer';
 export * from './dead-letters';
+export * from './prepare-kafka';

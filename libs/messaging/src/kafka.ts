@@ -1,5 +1,7 @@
 import type { DollyConfig, KafkaSaslSettings, KafkaTlsSettings } from '@dolly/config';
 import { Kafka, type KafkaConfig, logLevel, type LogEntry, type SASLOptions } from 'kafkajs';
+// kafkajs's table of the protocol's errors gives their messages, as its log lines carry them.
+import { errorCodes } from 'kafkajs/src/protocol/error';
 
 export interface KafkaSettings {
   brokers: string[];
@@ -26,6 +28,39 @@ const LEVEL_NAMES = {
 
 const LIMITED_RETRIES_WARNING = 'Limiting retries for the idempotent producer';
 
+/**
+ * Broker answers that say "not yet, ask again": a leader being elected, a coordinator loading or
+ * moving, a topic just made. kafkajs logs each failed response as an error before it retries on its
+ * own; a broker's first seconds and every leader change produce them. They are kept at debug: if
+ * the retries run out, the call fails and Dolly logs that failure where it happens.
+ */
+const TRANSIENT_ERROR_TYPES = new Set([
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'LEADER_NOT_AVAILABLE',
+  'NOT_LEADER_FOR_PARTITION',
+  'GROUP_LOAD_IN_PROGRESS',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR_FOR_GROUP',
+  'NOT_CONTROLLER',
+  'OFFSET_NOT_AVAILABLE',
+  'FENCED_LEADER_EPOCH',
+  'UNKNOWN_LEADER_EPOCH',
+  'PREFERRED_LEADER_NOT_AVAILABLE',
+  'REBALANCE_IN_PROGRESS',
+]);
+const TRANSIENT_ERROR_MESSAGES = new Set(
+  errorCodes.filter(({ type }) => TRANSIENT_ERROR_TYPES.has(type)).map(({ message }) => message),
+);
+
+/** A failed response kafkajs retries itself, for a reason that passes (see TRANSIENT_ERROR_TYPES). */
+export function isTransientKafkaLog(message: string, extra: Record<string, unknown>): boolean {
+  return (
+    message.startsWith('Response ') &&
+    typeof extra.error === 'string' &&
+    TRANSIENT_ERROR_MESSAGES.has(extra.error)
+  );
+}
+
 /** Where and how to connect, as the environment configured it (KAFKA_BROKERS, KAFKA_SASL_*, KAFKA_SSL*). */
 export function kafkaConnection(
   config: Pick<DollyConfig, 'kafkaBrokers' | 'kafkaSasl' | 'kafkaTls'>,
@@ -51,7 +86,8 @@ export function createKafka(settings: KafkaSettings): Kafka {
         // Our relay limits producer retries on purpose and checks Kafka after any failed send, so
         // kafkajs's warning about limited retries tells nothing actionable.
         if (message.startsWith(LIMITED_RETRIES_WARNING)) return;
-        if (settings.log) settings.log(LEVEL_NAMES[level], `kafkajs: ${message}`, extra);
+        const name = isTransientKafkaLog(message, extra) ? 'debug' : LEVEL_NAMES[level];
+        if (settings.log) settings.log(name, `kafkajs: ${message}`, extra);
       },
   };
   return new Kafka(config);

@@ -1,4 +1,4 @@
-import { Client } from 'pg';
+import { Client, type Pool } from 'pg';
 import { DataSource, type DataSourceOptions, type EntitySchema } from 'typeorm';
 import { databaseName, redact } from './database';
 import { MIGRATIONS } from './migrations';
@@ -15,6 +15,42 @@ export interface DataSourceSettings {
   applicationName?: string;
   /** Every connection acts as this role (SET ROLE at connect): the objects it makes are that role's. */
   sessionRole?: string;
+  /**
+   * PostgreSQL ends a session idle inside a transaction this long (0: never): a transaction left
+   * open holds back every reader of the global order, the outbox relay first.
+   */
+  idleInTransactionTimeoutMs?: number;
+}
+
+/** The server settings every session of the pool starts with (libpq `options`). */
+function sessionOptions(settings: DataSourceSettings): string | undefined {
+  const options = [
+    ...(settings.sessionRole ? [`-c role=${settings.sessionRole}`] : []),
+    ...(settings.idleInTransactionTimeoutMs !== undefined
+      ? [`-c idle_in_transaction_session_timeout=${settings.idleInTransactionTimeoutMs}`]
+      : []),
+  ];
+  return options.length > 0 ? options.join(' ') : undefined;
+}
+
+/**
+ * Keeps a pool's clients from taking the process down when the server ends their session while
+ * they are checked out (idle_in_transaction_session_timeout, a restart, pg_terminate_backend):
+ * without a listener, node-postgres throws the error. The client is then unusable: its next query
+ * fails, and releasing it throws it away.
+ */
+export function survivesEndedSessions(
+  pool: Pool,
+  warn: (message: string, error: Error) => void,
+): Pool {
+  const guarded = new WeakSet<object>();
+  pool.on('acquire', (client) => {
+    if (guarded.has(client)) return;
+    guarded.add(client);
+    client.on('error', (error: Error) => warn('PostgreSQL ended a pooled session', error));
+  });
+  pool.on('error', (error) => warn('PostgreSQL ended an idle pooled session', error));
+  return pool;
 }
 
 export function dataSourceOptions(settings: DataSourceSettings): DataSourceOptions {
@@ -29,7 +65,7 @@ export function dataSourceOptions(settings: DataSourceSettings): DataSourceOptio
     logging: false,
     applicationName: settings.applicationName ?? 'dolly',
     poolSize: settings.poolSize ?? 10,
-    extra: settings.sessionRole ? { options: `-c role=${settings.sessionRole}` } : undefined,
+    extra: sessionOptions(settings) ? { options: sessionOptions(settings) } : undefined,
   };
 }
 

@@ -44,6 +44,15 @@ interface RoleDefinition {
   memberOf?: string;
 }
 
+/**
+ * Built-in roles an app's role is a member of. The projector runs the outbox relay, which names
+ * the transaction holding it back: other sessions' transactions in pg_stat_activity are visible
+ * only with pg_read_all_stats (which reads statistics, and nothing of any table).
+ */
+export const APP_BUILT_IN_MEMBERSHIPS: Partial<Record<DollyApp, readonly string[]>> = {
+  projector: ['pg_read_all_stats'],
+};
+
 const ROLE_DEFINITIONS: RoleDefinition[] = [
   { name: OWNER_ROLE, login: true },
   ...DOLLY_APPS.map((app) => ({ name: APP_ROLES[app], login: false })),
@@ -103,6 +112,10 @@ export async function ensureRoles(adminUrl: string): Promise<string[]> {
         }
       }
       if (role.memberOf) await grantMembership(admin, role.memberOf, role.name);
+    }
+    for (const app of DOLLY_APPS) {
+      for (const group of APP_BUILT_IN_MEMBERSHIPS[app] ?? [])
+        await grantMembership(admin, group, APP_ROLES[app]);
     }
   } finally {
     await admin.end();

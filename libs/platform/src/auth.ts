@@ -17,6 +17,8 @@ export const PERMISSIONS = {
   'inventory:read': ['admin', 'operator', 'auditor', 'host-client'],
   'inventory:write': ['admin', 'operator'],
   'infrastructure:write': ['admin'],
+  /** What check moved aside on a datastore (file names, sizes, the disks that read them): admin only. */
+  'datastores:quarantine': ['admin'],
   'vm:power': ['admin', 'operator', 'host-client'],
   /** Cloning is management-plane work: vCenter clones, a host client cannot. */
   'vm:clone': ['admin', 'operator'],

@@ -4,7 +4,8 @@ import type { Response } from 'express';
 import { Public, Requires } from './auth';
 
 export interface HealthCheckResult {
-  status: 'up' | 'down';
+  /** degraded: serving, but part of it is not (an inaccessible datastore): answered 200. */
+  status: 'up' | 'degraded' | 'down';
   /** Why, or what was measured (lag...). */
   details?: Record<string, unknown>;
 }
@@ -22,7 +23,7 @@ export class HealthRegistry {
 
   async run(
     timeoutMs = 3000,
-  ): Promise<{ status: 'up' | 'down'; checks: Record<string, HealthCheckResult> }> {
+  ): Promise<{ status: 'up' | 'degraded' | 'down'; checks: Record<string, HealthCheckResult> }> {
     const entries = await Promise.all(
       [...this.checks].map(async ([name, check]) => {
         const timeout = new Promise<HealthCheckResult>((resolve) =>
@@ -43,7 +44,11 @@ export class HealthRegistry {
       }),
     );
     const checks = Object.fromEntries(entries);
-    const status = entries.every(([, result]) => result.status === 'up') ? 'up' : 'down';
+    const status = entries.some(([, result]) => result.status === 'down')
+      ? 'down'
+      : entries.some(([, result]) => result.status === 'degraded')
+        ? 'degraded'
+        : 'up';
     return { status, checks };
   }
 }
@@ -60,7 +65,7 @@ export class HealthController {
   async health(@Res() response: Response): Promise<void> {
     const report = await this.registry.run();
     response
-      .status(report.status === 'up' ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE)
+      .status(report.status === 'down' ? HttpStatus.SERVICE_UNAVAILABLE : HttpStatus.OK)
       .json(report);
   }
 

@@ -3,7 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { type DollyConfig, loadConfig } from '@dolly/config';
 import { createKafka, kafkaConnection } from '@dolly/messaging';
-import { dataSourceOptions } from '@dolly/persistence';
+import { dataSourceOptions, survivesEndedSessions } from '@dolly/persistence';
 import type { Kafka } from 'kafkajs';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
@@ -87,6 +87,7 @@ export class PlatformModule {
             entities: options.entities ?? [],
             poolSize: options.poolSize ?? 20,
             applicationName: `dolly-${options.service}`,
+            idleInTransactionTimeoutMs: config.pgIdleInTransactionTimeoutMs,
           }),
         }),
       ],
@@ -97,9 +98,12 @@ export class PlatformModule {
         { provide: TokenBook, useFactory: () => TokenBook.fromEnvironment() },
         {
           provide: PG_POOL,
-          inject: [DataSource],
-          useFactory: (dataSource: DataSource) =>
-            (dataSource.driver as PostgresDriver).master as Pool,
+          inject: [DataSource, PinoLogger],
+          useFactory: (dataSource: DataSource, logger: PinoLogger) =>
+            survivesEndedSessions(
+              (dataSource.driver as PostgresDriver).master as Pool,
+              (message, error) => logger.warn({ error: error.message }, message),
+            ),
         },
         {
           provide: KAFKA,

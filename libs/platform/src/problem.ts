@@ -47,6 +47,7 @@ const TITLES: Record<number, string> = {
   413: 'Request body too large',
   415: 'Unsupported media type',
   422: 'Unprocessable request',
+  429: 'Too many requests',
   500: 'Internal error',
   503: 'Service unavailable',
 };
@@ -145,6 +146,20 @@ export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
   return isDatabaseUnavailable(driverError, depth + 1) || isDatabaseUnavailable(cause, depth + 1);
 }
 
+/**
+ * Past a limit on what one caller (or everyone) may hold open or send: answered 429 with
+ * Retry-After, the whole seconds after which trying again may succeed.
+ */
+export class TooManyRequestsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
 /** Maps any error to a problem. Knows error kinds, not the domain. */
 export function toProblem(error: unknown): ProblemDetails {
   if (error instanceof DomainError) {
@@ -156,6 +171,8 @@ export function toProblem(error: unknown): ProblemDetails {
     );
   }
   if (error instanceof AuthenticationError) return problem(401, error.code, error.message);
+  if (error instanceof TooManyRequestsError)
+    return problem(429, error.code, error.message, { retryAfterSeconds: error.retryAfterSeconds });
   if (error instanceof HttpException) {
     const status = error.getStatus();
     const code = status === 404 ? 'HTTP.ROUTE_NOT_FOUND' : `HTTP.${status}`;
@@ -189,6 +206,8 @@ export class ProblemFilter implements ExceptionFilter {
     if (body.status === 401) response.setHeader('WWW-Authenticate', 'Bearer');
     if (body.status === 503)
       response.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    if (error instanceof TooManyRequestsError)
+      response.setHeader('Retry-After', String(error.retryAfterSeconds));
     sendProblem(response, request, body);
   }
 }

@@ -35,6 +35,10 @@ export class DatastoreRow {
   claimedPhysicalBytes!: number;
   @Column('bigint', { name: 'claimed_provisioned_bytes', transformer: bigintAsNumber })
   claimedProvisionedBytes!: number;
+  /** `inaccessible` while a worker cannot open its folder; the reasons, worker by worker. */
+  @Column('text') accessibility!: 'accessible' | 'inaccessible';
+  @Column('text', { name: 'accessibility_reason', nullable: true })
+  accessibilityReason!: string | null;
   @Column('jsonb') state!: Extract<DatastoreState, { status: 'registered' }>;
   @Column({ ...timestamp, name: 'registered_at' }) registeredAt!: Date;
   @Column({ ...timestamp, name: 'updated_at' }) updatedAt!: Date;

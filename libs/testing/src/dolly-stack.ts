@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { APP_LOGIN_ROLES, withUser } from '@dolly/persistence';
+import { removeKafkaPrefix, testPrefix } from './kafka-fixtures';
 import { type TestDatabase, createTestDatabase } from './test-database';
 
 export type AppName = 'api' | 'projector' | 'worker';
@@ -69,11 +70,7 @@ export class DollyStack {
     if (!existsSync(join(REPO_ROOT, 'dist', 'apps', 'api', 'src', 'main.js'))) {
       throw new Error('The apps are not built: run npm run build (npm test does it)');
     }
-    const stack = new DollyStack(
-      database ?? (await createTestDatabase(5)),
-      `t${randomBytes(4).toString('hex')}.`,
-      extraEnv,
-    );
+    const stack = new DollyStack(database ?? (await createTestDatabase(5)), testPrefix(), extraEnv);
     try {
       for (const app of apps) await stack.startApp(app);
     } catch (error) {
@@ -98,6 +95,8 @@ export class DollyStack {
     return {
       ...process.env,
       DOLLY_DATASTORE_ROOTS: this.datastoreRoot,
+      // Workloads in tests send commands as fast as they can; a test of the rate limit sets it.
+      DOLLY_API_COMMANDS_PER_SECOND: '0',
       ...this.extraEnv,
       DATABASE_URL: withUser(this.database.url, APP_LOGIN_ROLES[app]),
       DOLLY_KAFKA_PREFIX: this.kafkaPrefix,
@@ -182,6 +181,9 @@ export class DollyStack {
 
   async stop(): Promise<void> {
     await Promise.all([...this.running.keys()].map((instance) => this.kill(instance, 'SIGTERM')));
+    // The stack's topics and consumer groups (all under its prefix) go with it, on the broker its
+    // apps used (extraEnv may name another): the local broker that `npm start` serves keeps none.
+    await removeKafkaPrefix(this.kafkaPrefix, { ...process.env, ...this.extraEnv });
     await this.database.drop();
     for (const folder of this.folders) rmSync(folder, { recursive: true, force: true });
   }

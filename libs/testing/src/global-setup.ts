@@ -3,6 +3,7 @@ import 'tsconfig-paths/register';
 import { dropDatabase, withDatabase } from '@dolly/persistence';
 import { Client } from 'pg';
 import { type RunningServices, ensureServices } from '../../../tools/dev/services';
+import { removeAbandonedPrefixes } from './kafka-fixtures';
 import { TEST_DATABASE_PREFIX, ensureTemplateDatabase, serverUrl } from './test-database';
 
 /** Test databases older than this were left by a run that was killed. */
@@ -15,7 +16,7 @@ declare global {
 /**
  * Runs once before the integration and end-to-end suites: finds or starts PostgreSQL and Kafka
  * (tests use real ones, always), makes Dolly's roles and the migrated template database that each
- * test file copies, and clears databases that killed runs left behind.
+ * test file copies, and clears the databases and Kafka prefixes that killed runs left behind.
  */
 export default async function globalSetup(): Promise<void> {
   // Each Jest project runs this; the first one's services are the ones teardown stops.
@@ -44,4 +45,6 @@ export default async function globalSetup(): Promise<void> {
     await admin.end();
   }
   await ensureTemplateDatabase();
+  // Topics and consumer groups that killed runs left on the broker, by their prefix's time.
+  await removeAbandonedPrefixes(ABANDONED_AFTER_SECONDS);
 }

@@ -25,7 +25,115 @@ export function testKafka(env: NodeJS.ProcessEnv = process.env): Kafka {
   return createKafka({ ...kafkaConnection(loadConfig(env)), clientId: 'dolly-test' });
 }
 
-export const uniquePrefix = () => `t${randomBytes(4).toString('hex')}.`;
+/**
+ * A test's topic and group prefix: `t`, its creation time (seconds, 8 hex digits) and 4 random
+ * bytes, so that a later run can tell what a killed run left (removeAbandonedPrefixes).
+ */
+export const testPrefix = () =>
+  `t${Math.floor(Date.now() / 1000)
+    .toString(16)
+    .padStart(8, '0')}${randomBytes(4).toString('hex')}.`;
+
+const TEST_PREFIX = /^t([0-9a-f]{8})[0-9a-f]{8}\./;
+
+/** The prefixes uniquePrefix() gave out in this test file: removeIssuedPrefixes() removes them. */
+const issuedPrefixes = new Set<string>();
+
+/** A topic and group prefix of the test's own (DOLLY_KAFKA_PREFIX); removed when the file ends. */
+export const uniquePrefix = () => {
+  const prefix = testPrefix();
+  issuedPrefixes.add(prefix);
+  return prefix;
+};
+
+/**
+ * Removes what a test made on a broker under its prefix: the topics, then the consumer groups
+ * (a group can be deleted once its members are gone: a killed consumer's leaves when its session
+ * times out, so this waits up to `groupsTimeoutMs`). A broker that does not answer is skipped:
+ * an isolated broker is removed whole.
+ */
+export async function removeKafkaPrefix(
+  prefix: string,
+  env: NodeJS.ProcessEnv = process.env,
+  { groupsTimeoutMs = 30_000 }: { groupsTimeoutMs?: number } = {},
+): Promise<void> {
+  if (!/^t[0-9a-f]+\.$/.test(prefix)) throw new Error(`Not a test's prefix: "${prefix}"`);
+  const admin = createKafka({
+    ...kafkaConnection(loadConfig(env)),
+    clientId: 'dolly-test-cleanup',
+    // One try: a broker the test stopped (or removed) has nothing left to clean.
+  }).admin({ retry: { retries: 0 } });
+  try {
+    await admin.connect();
+  } catch {
+    return;
+  }
+  try {
+    const topics = (await admin.listTopics()).filter((topic) => topic.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+    const deadline = Date.now() + groupsTimeoutMs;
+    for (;;) {
+      const groups = (await admin.listGroups()).groups
+        .map(({ groupId }) => groupId)
+        .filter((groupId) => groupId.startsWith(prefix));
+      if (groups.length === 0) return;
+      try {
+        await admin.deleteGroups(groups);
+      } catch (error) {
+        if (Date.now() > deadline)
+          throw new Error(
+            `Consumer groups ${groups.join(', ')} still have members after ${groupsTimeoutMs} ms: ${(error as Error).message}`,
+          );
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Removes the topics and consumer groups of test prefixes made more than `olderThanSeconds` ago:
+ * what a killed run left behind (the suites' global setup runs it, as it drops such databases).
+ */
+export async function removeAbandonedPrefixes(
+  olderThanSeconds: number,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string[]> {
+  const admin = testKafka(env).admin();
+  await admin.connect();
+  try {
+    const names = [
+      ...(await admin.listTopics()),
+      ...(await admin.listGroups()).groups.map(({ groupId }) => groupId),
+    ];
+    const now = Date.now() / 1000;
+    const abandoned = new Set<string>();
+    for (const name of names) {
+      const match = TEST_PREFIX.exec(name);
+      if (match && now - parseInt(match[1], 16) > olderThanSeconds) abandoned.add(match[0]);
+    }
+    const removed: string[] = [];
+    for (const prefix of abandoned) {
+      // A group that still has members is still in use (a run that long): it stays.
+      await removeKafkaPrefix(prefix, env, { groupsTimeoutMs: 0 }).then(
+        () => removed.push(prefix),
+        () => undefined,
+      );
+    }
+    return removed;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Removes the topics and groups of every prefix uniquePrefix() gave out (tools/jest's setup runs it). */
+export async function removeIssuedPrefixes(): Promise<void> {
+  for (const prefix of issuedPrefixes) {
+    await removeKafkaPrefix(prefix);
+    issuedPrefixes.delete(prefix);
+  }
+}
 
 /** Two free neighbouring ports (a broker and its controller). */
 export async function freePortPair(): Promise<number> {
@@ -200,8 +308,9 @@ export async function readMessages(
   enough: (messages: readonly ConsumedKafkaMessage[]) => boolean,
   { timeoutMs = 30_000, lingerMs = 0 }: { timeoutMs?: number; lingerMs?: number } = {},
 ): Promise<ConsumedKafkaMessage[]> {
+  const groupId = `dolly-test-reader-${randomBytes(4).toString('hex')}`;
   const consumer = kafka.consumer({
-    groupId: `dolly-test-reader-${randomBytes(4).toString('hex')}`,
+    groupId,
     maxWaitTimeInMs: 100,
   });
   const messages: ConsumedKafkaMessage[] = [];
@@ -227,6 +336,10 @@ export async function readMessages(
     if (lingerMs > 0) await new Promise((resolve) => setTimeout(resolve, lingerMs));
   } finally {
     await consumer.disconnect();
+    // The reader's group was for this read only.
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([groupId]).finally(() => admin.disconnect());
   }
   return messages;
 }

@@ -13,6 +13,7 @@ SET password_encryption = 'scram-sha-256';
 CREATE ROLE dolly_owner LOGIN PASSWORD :'owner_password';
 CREATE ROLE dolly_api NOLOGIN;
 CREATE ROLE dolly_projector NOLOGIN;
+GRANT pg_read_all_stats TO dolly_projector; -- the relay names what holds it back
 CREATE ROLE dolly_worker NOLOGIN;
 CREATE ROLE dolly_api_login LOGIN PASSWORD :'api_password' IN ROLE dolly_api;
 CREATE ROLE dolly_projector_login LOGIN PASSWORD :'projector_password' IN ROLE dolly_projector;

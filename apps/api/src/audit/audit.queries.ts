@@ -31,7 +31,6 @@ export class StreamAuditLogHandler implements IQueryHandler<StreamAuditLog> {
       limit,
       cursor,
       view: (row) => auditEntryView(row, reader),
-      parseKey: Number,
     });
   }
 }

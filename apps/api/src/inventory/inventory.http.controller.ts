@@ -11,8 +11,14 @@ import { CommandRunner } from '../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../shared/openapi';
 import { type Page, PageQuery, pageSchema } from '../shared/pagination';
 import { Context, type RequestContext } from '../shared/request-context';
-import { GetDatastore, GetHost, ListDatastores, ListHosts } from './inventory.queries';
-import { DatastoreView, HostView } from './inventory.representation';
+import {
+  GetDatastore,
+  GetHost,
+  GetQuarantine,
+  ListDatastores,
+  ListHosts,
+} from './inventory.queries';
+import { DatastoreView, HostView, QuarantineView } from './inventory.representation';
 import { DecideHostCommand } from './register.commands';
 
 const { hostId: _hostId, ...hostFields } = HostRegisteredData.properties;
@@ -105,5 +111,20 @@ export class DatastoresController {
     @Param('datastoreId', new Validate(Uuid('The datastore.'))) datastoreId: string,
   ): Promise<DatastoreView> {
     return this.queries.execute(new GetDatastore(datastoreId));
+  }
+
+  @Get(':datastoreId/quarantine')
+  @Requires('datastores:quarantine')
+  @ApiOperation({
+    summary: 'What check moved aside on a datastore (admin).',
+    description:
+      'Quarantined layers (their file in place, refused to every use; restorable once sound) with the disks that read them, and image files no layer named, moved to .dolly/quarantine/. As a worker serving the datastore last saw them.',
+  })
+  @ApiOk(QuarantineView)
+  @ApiProblems(400, 403, 404)
+  quarantine(
+    @Param('datastoreId', new Validate(Uuid('The datastore.'))) datastoreId: string,
+  ): Promise<QuarantineView> {
+    return this.queries.execute(new GetQuarantine(datastoreId));
   }
 }

@@ -7,8 +7,10 @@ import { type Page, findPage } from '../shared/pagination';
 import {
   type DatastoreView,
   type HostView,
+  type QuarantineView,
   datastoreView,
   hostView,
+  quarantineView,
 } from './inventory.representation';
 
 export class ListHosts extends Query<Page<HostView>> {
@@ -73,6 +75,36 @@ export class ListDatastoresHandler implements IQueryHandler<ListDatastores> {
   }
 }
 
+async function registeredDatastore(
+  datastores: Repository<DatastoreRow>,
+  datastoreId: string,
+): Promise<DatastoreRow> {
+  const row = await datastores.findOneBy({ datastoreId });
+  if (!row)
+    throw new NotFoundError(
+      'DATASTORE.NOT_FOUND',
+      `Datastore ${datastoreId} is not registered (or not projected yet)`,
+    );
+  return row;
+}
+
+export class GetQuarantine extends Query<QuarantineView> {
+  constructor(readonly datastoreId: string) {
+    super();
+  }
+}
+
+@QueryHandler(GetQuarantine)
+export class GetQuarantineHandler implements IQueryHandler<GetQuarantine> {
+  constructor(
+    @InjectRepository(DatastoreRow) private readonly datastores: Repository<DatastoreRow>,
+  ) {}
+
+  async execute({ datastoreId }: GetQuarantine): Promise<QuarantineView> {
+    return quarantineView(await registeredDatastore(this.datastores, datastoreId));
+  }
+}
+
 @QueryHandler(GetDatastore)
 export class GetDatastoreHandler implements IQueryHandler<GetDatastore> {
   constructor(
@@ -80,12 +112,6 @@ export class GetDatastoreHandler implements IQueryHandler<GetDatastore> {
   ) {}
 
   async execute({ datastoreId }: GetDatastore): Promise<DatastoreView> {
-    const row = await this.datastores.findOneBy({ datastoreId });
-    if (!row)
-      throw new NotFoundError(
-        'DATASTORE.NOT_FOUND',
-        `Datastore ${datastoreId} is not registered (or not projected yet)`,
-      );
-    return datastoreView(row);
+    return datastoreView(await registeredDatastore(this.datastores, datastoreId));
   }
 }

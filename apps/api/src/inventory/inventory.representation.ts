@@ -1,4 +1,4 @@
-import { HostManagement } from '@dolly/domain';
+import { HostManagement, QuarantineEntry } from '@dolly/domain';
 import type { DatastoreRow, HostRow } from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
 
@@ -21,6 +21,13 @@ export const DatastoreView = Type.Object({
   overcommitRatio: Type.Number(),
   adopted: Type.Boolean({
     description: 'Registered by adopting a Dolly datastore its folder already held.',
+  }),
+  accessibility: Type.Union([Type.Literal('accessible'), Type.Literal('inaccessible')], {
+    description:
+      'inaccessible while a worker cannot open its folder (it serves its other datastores and retries this one, backing off); its disks cannot be reached through that worker.',
+  }),
+  accessibilityReason: Type.Union([Type.String(), Type.Null()], {
+    description: 'Why, worker by worker (`<worker>: <code>: <reason>`); null when accessible.',
   }),
   space: Type.Object(
     {
@@ -76,6 +83,8 @@ export function datastoreView(row: DatastoreRow): DatastoreView {
     overcommitRatio: row.state.overcommitRatio,
     // Rows folded before adoption existed carry no flag: none of them was adopted.
     adopted: row.state.adopted === true,
+    accessibility: row.accessibility,
+    accessibilityReason: row.accessibilityReason,
     space: {
       claimedPhysicalBytes: row.claimedPhysicalBytes,
       claimedProvisionedBytes: row.claimedProvisionedBytes,
@@ -84,5 +93,26 @@ export function datastoreView(row: DatastoreRow): DatastoreView {
       measured: row.state.usage,
     },
     registeredAt: row.registeredAt.toISOString(),
+  };
+}
+
+export const QuarantineView = Type.Object(
+  {
+    datastoreId: Type.String({ format: 'uuid' }),
+    entries: Type.Array(QuarantineEntry, {
+      description:
+        'What check moved aside, as a worker serving it last saw it: quarantined layers (restorable once sound) and files no layer named.',
+    }),
+    observed: Type.Boolean({ description: 'false: no worker has reported on it yet.' }),
+  },
+  { additionalProperties: false },
+);
+export type QuarantineView = Static<typeof QuarantineView>;
+
+export function quarantineView(row: DatastoreRow): QuarantineView {
+  return {
+    datastoreId: row.datastoreId,
+    entries: row.state.quarantine ?? [],
+    observed: row.state.quarantine !== undefined,
   };
 }

@@ -12,6 +12,7 @@ import {
   requestFingerprint,
 } from './idempotency';
 import { ProjectionWaiter } from './projection-waiter';
+import { WaitSlots } from './request-limits';
 import { resourcePath, taskPath } from './resource-paths';
 import { GetTask } from '../tasks/task.queries';
 import type { TaskView } from '../tasks/task.representation';
@@ -45,6 +46,7 @@ export class CommandRunner {
     private readonly queries: QueryBus,
     private readonly idempotency: IdempotencyStore,
     private readonly waiter: ProjectionWaiter,
+    private readonly slots: WaitSlots,
     @Inject(PG_POOL) private readonly pool: Pool,
   ) {}
 
@@ -53,6 +55,24 @@ export class CommandRunner {
     command: DollyCommand<D>,
     present: (outcome: CommandOutcome) => Promise<unknown>,
     options: { creates?: boolean } = {},
+  ): Promise<void> {
+    // A request that will wait takes its place before anything is decided: refused (429), it
+    // changed nothing and may simply be sent again.
+    const release = command.execution.context.waitSeconds
+      ? this.slots.take(command.execution.context.principal)
+      : () => undefined;
+    try {
+      await this.runAndAnswer(response, command, present, options);
+    } finally {
+      release();
+    }
+  }
+
+  private async runAndAnswer<D>(
+    response: Response,
+    command: DollyCommand<D>,
+    present: (outcome: CommandOutcome) => Promise<unknown>,
+    options: { creates?: boolean },
   ): Promise<void> {
     const { execution } = command;
     const { context } = execution;

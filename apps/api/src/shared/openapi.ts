@@ -41,6 +41,14 @@ const PROBLEM_MEANINGS: Record<number, string> = {
   413: 'Body too large.',
   415: 'Body is not JSON.',
   422: 'Well-formed, but breaks a domain rule: every reason is listed in errors.',
+  429: 'Past a limit (LIMIT.COMMAND_RATE, LIMIT.WAITS_PER_PRINCIPAL, LIMIT.WAITS): nothing was done; try again after Retry-After seconds.',
+};
+
+const RETRY_AFTER = {
+  'Retry-After': {
+    description: 'Seconds after which the request may succeed.',
+    schema: { type: 'integer' as const, minimum: 1 },
+  },
 };
 
 export function ApiProblems(...statuses: number[]) {
@@ -49,6 +57,7 @@ export function ApiProblems(...statuses: number[]) {
       ApiResponse({
         status,
         description: PROBLEM_MEANINGS[status] ?? 'Problem',
+        ...(status === 429 ? { headers: RETRY_AFTER } : {}),
         content: { [PROBLEM_CONTENT_TYPE]: { schema: asOpenApi(ProblemSchema) } },
       }),
     ),
@@ -99,6 +108,12 @@ export function ApiCommand(options: { creates?: boolean } = {}) {
       status: options.creates ? 201 : 200,
       description: 'With Prefer: wait, the change is projected; resource holds it.',
       schema: asOpenApi(CommandAcceptedSchema),
+    }),
+    ApiResponse({
+      status: 429,
+      description: PROBLEM_MEANINGS[429],
+      headers: RETRY_AFTER,
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: asOpenApi(ProblemSchema) } },
     }),
   );
 }

@@ -31,23 +31,53 @@ export function encodeCursor(key: string): string {
   return Buffer.from(JSON.stringify({ after: key })).toString('base64url');
 }
 
-export function decodeCursor(cursor: string | undefined): string | undefined {
-  if (cursor === undefined) return undefined;
-  try {
-    const { after } = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-      after?: unknown;
-    };
-    if (typeof after === 'string') return after;
-  } catch {
-    // Falls through to the error below.
-  }
-  throw new ValidationError('REQUEST.BAD_CURSOR', 'The cursor was not issued by this API', [
+const badCursor = () =>
+  new ValidationError('REQUEST.BAD_CURSOR', 'The cursor was not issued by this API', [
     {
       code: 'REQUEST.BAD_CURSOR',
       detail: 'is not a cursor from a previous page',
       pointer: '/query/cursor',
     },
   ]);
+
+export function decodeCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw badCursor();
+  }
+  const after = (decoded as { after?: unknown } | null)?.after;
+  if (typeof after !== 'string') throw badCursor();
+  return after;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Keys that are counts (stream versions, positions): never negative, within the column's range. */
+const COUNT = /^(0|[1-9][0-9]*)$/;
+const COUNT_LIMITS: Record<string, bigint> = {
+  integer: 2n ** 31n - 1n,
+  int: 2n ** 31n - 1n,
+  bigint: 2n ** 63n - 1n,
+};
+
+/**
+ * A cursor's key as the key column reads it. A cursor comes from the client: a key the column
+ * cannot hold (not a uuid, not a count, out of range) is a bad cursor, not a database error.
+ */
+function cursorKey(after: string, columnType: unknown): unknown {
+  if (columnType === 'uuid') {
+    if (!UUID.test(after)) throw badCursor();
+    return after;
+  }
+  const limit = typeof columnType === 'string' ? COUNT_LIMITS[columnType] : undefined;
+  if (limit !== undefined) {
+    if (!COUNT.test(after) || after.length > 19 || BigInt(after) > limit) throw badCursor();
+    return columnType === 'bigint' ? after : Number(after);
+  }
+  if (after === '') throw badCursor();
+  return after;
 }
 
 /** Fetch one more than asked: if it comes, there is a next page. */
@@ -71,8 +101,6 @@ export async function findPage<Row extends ObjectLiteral, View>(
     limit: number;
     cursor?: string;
     view: (row: Row) => View;
-    /** How the key reads back from a cursor (numbers for stream versions). */
-    parseKey?: (text: string) => unknown;
   },
 ): Promise<Page<View>> {
   const after = decodeCursor(options.cursor);
@@ -80,7 +108,11 @@ export async function findPage<Row extends ObjectLiteral, View>(
     ...options.where,
     ...(after === undefined
       ? {}
-      : { [options.key]: MoreThan((options.parseKey ?? String)(after)) }),
+      : {
+          [options.key]: MoreThan(
+            cursorKey(after, repository.metadata.findColumnWithPropertyName(options.key)?.type),
+          ),
+        }),
   };
   const rows = await repository.find({
     where: where as FindOptionsWhere<Row>,

@@ -52,7 +52,9 @@ export class ListTasksHandler implements IQueryHandler<ListTasks> {
 
 /**
  * A task is in the read model once projected; until then its events are already in the store, so
- * a client that asks right after the 202 learns it succeeded rather than getting a 404.
+ * a client that asks right after the 202 learns it succeeded (or is queued) rather than getting a
+ * 404. A task a worker does has a stream of its own: until that stream is projected, the row made
+ * from its other events' metadata (implicit) does not tell how it is, and the store does.
  */
 @QueryHandler(GetTask)
 export class GetTaskHandler implements IQueryHandler<GetTask> {
@@ -64,8 +66,10 @@ export class GetTaskHandler implements IQueryHandler<GetTask> {
 
   async execute({ taskId }: GetTask): Promise<TaskView> {
     const row = await this.tasks.findOneBy({ taskId });
-    if (row) return taskView(row, await this.progress.findOneBy({ taskId }));
+    if (row && !row.implicit) return taskView(row, await this.progress.findOneBy({ taskId }));
     const events = await this.store.readTask(taskId);
+    const byWorker = events.some((event) => event.streamType === 'task');
+    if (row && !byWorker) return taskView(row);
     if (events.length === 0)
       throw new NotFoundError('TASK.NOT_FOUND', `Task ${taskId} does not exist`);
     const first = events[0];
@@ -74,12 +78,12 @@ export class GetTaskHandler implements IQueryHandler<GetTask> {
       taskId,
       operation: first.metadata.command ?? first.type,
       target: { type: first.streamType, id: entityId(first.streamId) },
-      status: first.streamType === 'task' ? 'queued' : 'succeeded',
+      status: byWorker ? 'queued' : 'succeeded',
       attempt: 0,
       workerId: null,
       cancelRequested: false,
       progress: {
-        percent: first.streamType === 'task' ? 0 : 100,
+        percent: byWorker ? 0 : 100,
         doneBytes: 0,
         totalBytes: 0,
         phase: null,
@@ -90,7 +94,7 @@ export class GetTaskHandler implements IQueryHandler<GetTask> {
       projected: false,
       createdAt: first.occurredAt,
       updatedAt: last.occurredAt,
-      completedAt: last.occurredAt,
+      completedAt: byWorker ? null : last.occurredAt,
     };
   }
 }

@@ -1,14 +1,17 @@
-import { Controller, Get, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { StringEnum, Uuid } from '@dolly/domain';
-import { Requires, Validate } from '@dolly/platform';
+import { type DollyConfig } from '@dolly/config';
+import { DOLLY_CONFIG, type Principal, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
-import type { Request, Response } from 'express';
+import type { Response } from 'express';
 import { Execution } from '../shared/command-execution';
 import { CommandRunner } from '../shared/command-runner';
 import { ApiCommand, ApiOk, ApiProblems } from '../shared/openapi';
-import { Context, type RequestContext } from '../shared/request-context';
+import { ProjectionWaiter } from '../shared/projection-waiter';
+import { Caller, Context, type RequestContext } from '../shared/request-context';
+import { WaitSlots } from '../shared/request-limits';
 import { CancelTask } from './cancel-task';
 import { streamTask } from './task-stream';
 import { type Page, PageQuery, pageSchema } from '../shared/pagination';
@@ -34,6 +37,9 @@ export class TasksController {
   constructor(
     private readonly queries: QueryBus,
     private readonly runner: CommandRunner,
+    private readonly waiter: ProjectionWaiter,
+    private readonly slots: WaitSlots,
+    @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
   ) {}
 
   @Get()
@@ -63,18 +69,34 @@ export class TasksController {
   @Requires('tasks:read')
   @ApiOperation({
     summary:
-      'Server-sent events: the task as it progresses (event: progress), then how it ended (event: end).',
+      'Server-sent events: the task as it progresses (event: progress), then how it ended (event: end). ' +
+      'A comment line comes every 15 s while nothing changes; after DOLLY_API_STREAM_MAX_SECONDS the stream ' +
+      'closes without an end, and the client opens it again.',
   })
-  @ApiProblems(400, 404)
+  @ApiProblems(400, 404, 429)
   async stream(
     @Param('taskId', new Validate(Uuid('The task.'))) taskId: string,
-    @Req() request: Request,
+    @Caller() caller: Principal,
     @Res() response: Response,
   ): Promise<void> {
-    await this.queries.execute(new GetTask(taskId));
-    const closed = new AbortController();
-    request.on('close', () => closed.abort());
-    await streamTask(response, () => this.queries.execute(new GetTask(taskId)), closed.signal);
+    const release = this.slots.take(caller);
+    try {
+      // The response closes when the client goes (the request's own 'close' comes as soon as it is read).
+      const closed = new AbortController();
+      response.on('close', () => closed.abort());
+      await streamTask(
+        response,
+        taskId,
+        {
+          watch: (watcher) => this.waiter.watchTask(watcher),
+          read: () => this.queries.execute(new GetTask(taskId)),
+        },
+        closed.signal,
+        this.config.apiLimits.streamMaxSeconds,
+      );
+    } finally {
+      release();
+    }
   }
 
   @Post(':taskId/cancel')

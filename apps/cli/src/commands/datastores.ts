@@ -9,6 +9,13 @@ import { parseRatio, parseSize } from '../units';
 const DATASTORE_COLUMNS: Column<DatastoreView>[] = [
   { header: 'Datastore id', value: (d) => d.datastoreId },
   { header: 'Name', value: (d) => d.name },
+  {
+    header: 'Accessibility',
+    value: (d) =>
+      d.accessibility === 'inaccessible'
+        ? `inaccessible (${d.accessibilityReason ?? 'no reason given'})`
+        : (d.accessibility ?? ''),
+  },
   { header: 'Capacity', value: (d) => humanBytes(d.capacityBytes) },
   { header: 'Free', value: (d) => (d.space ? humanBytes(d.space.freeBytes) : '') },
   { header: 'Overcommit', value: (d) => d.overcommitRatio },

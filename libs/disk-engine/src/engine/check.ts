@@ -24,12 +24,12 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isDiskEngineError } from '../errors';
+import { DiskEngineError, isDiskEngineError } from '../errors';
 import { type DiskEngineEvent } from '../model/events';
 import { type Layer, type LayerGraph, chainOf, layersOfDatastore } from '../model/layer-graph';
 import { isTemporaryFileName } from '../model/names';
 import { type OperationRecord } from '../model/operation-log';
-import { check as qemuCheck, info } from '../qemu/qemu-img';
+import { check as qemuCheck, probeImage } from '../qemu/qemu-img';
 import { METADATA_DIR, metadataPaths } from '../store/datastore-store';
 
 export type FindingKind =
@@ -45,7 +45,8 @@ export type FindingKind =
   | 'broken-chain'
   | 'qcow2-leaks'
   | 'qcow2-corrupt'
-  | 'not-checked';
+  | 'not-checked'
+  | 'undetermined';
 
 export type FindingAction =
   'rolled-forward' | 'rolled-back' | 'removed' | 'repaired' | 'quarantined' | 'reported';
@@ -70,6 +71,8 @@ export interface CheckReport {
 
 export interface CheckScope {
   repair: boolean;
+  /** How long one qemu-img run may take before its answer counts as none (default 120 s). */
+  imageTimeoutMs?: number;
   /** Run qemu-img info and check on every layer; otherwise only on `suspects`. */
   deep: boolean;
   /** Layers that may have been written when the worker died (open writable, touched by an op). */
@@ -103,19 +106,29 @@ async function fileExists(root: string, name: string): Promise<boolean> {
   return readdir(root).then((names) => names.includes(name));
 }
 
-/** Whether an operation's in-place change finished, judged from the image headers. */
-export async function probeHolds(root: string, record: OperationRecord): Promise<boolean> {
+/**
+ * Whether an operation's in-place change finished, judged from the image headers. Only QEMU's
+ * answer decides: a qemu-img that gives none (cannot run, crashes, times out, prints nonsense)
+ * makes it `undetermined`, and the operation is left as it is for a later check: rolling back a
+ * change that finished would remove what it published.
+ */
+export async function probeHolds(
+  root: string,
+  record: OperationRecord,
+  timeoutMs?: number,
+): Promise<boolean | 'undetermined'> {
   const probe = record.intent.completedWhen;
   if (!probe) return false;
   if (probe.absentFileName && (await fileExists(root, probe.absentFileName))) return false;
   if (!(await fileExists(root, probe.fileName))) return false;
-  try {
-    const image = await info(join(root, probe.fileName), 'qcow2', { forceShare: true });
-    return image.backingFileName === probe.backingFileName;
-  } catch {
-    return false;
-  }
+  const seen = await probeImage(join(root, probe.fileName), { forceShare: true, timeoutMs });
+  if (seen.kind === 'undetermined') return 'undetermined';
+  if (seen.kind === 'refused' || seen.info.format !== 'qcow2') return false;
+  return seen.info.backingFileName === probe.backingFileName;
 }
+
+/** Thrown by finishCutShort when qemu-img could not say whether the change finished. */
+export const UNDETERMINED_PROBE = 'qemu-img gave no answer on whether the operation finished';
 
 export async function checkDatastore(
   host: CheckHost,
@@ -144,11 +157,26 @@ export async function checkDatastore(
         if ('layerId' in event.data) touched.add(event.data.layerId);
         if (event.type === 'LayerMerged') touched.add(event.data.mergedLayerId);
       }
-      const action = scope.repair
-        ? await host.finishCutShort(record)
-        : (await probeHolds(root, record))
-          ? 'rolled-forward'
-          : 'rolled-back';
+      let action: 'rolled-forward' | 'rolled-back';
+      try {
+        const holds = scope.repair ? undefined : await probeHolds(root, record);
+        if (holds === 'undetermined')
+          throw new DiskEngineError('DISK.QEMU_FAILED', UNDETERMINED_PROBE, { undetermined: true });
+        action = scope.repair
+          ? await host.finishCutShort(record)
+          : holds
+            ? 'rolled-forward'
+            : 'rolled-back';
+      } catch (error) {
+        if (!isDiskEngineError(error, 'DISK.QEMU_FAILED') || !error.details.undetermined)
+          throw error;
+        // Left as it is (neither rolled forward nor back) until qemu-img answers.
+        found('undetermined', record.operationId, 'reported', {
+          kind: record.kind,
+          message: UNDETERMINED_PROBE,
+        });
+        continue;
+      }
       found('unfinished-operation', record.operationId, scope.repair ? action : 'reported', {
         kind: record.kind,
         ...(scope.repair ? {} : { would: action }),
@@ -192,6 +220,7 @@ export async function checkDatastore(
     return inspectLayer(root, graph, layer, {
       repair: scope.repair && !host.isOpen(layer.layerId),
       forceShare: host.isOpen(layer.layerId),
+      timeoutMs: scope.imageTimeoutMs ?? DEFAULT_IMAGE_TIMEOUT_MS,
     });
   };
   const candidates = async (layers: Layer[]) => {
@@ -210,7 +239,8 @@ export async function checkDatastore(
   for (const [layerId, problem] of first) {
     if (problem.kind === 'qcow2-leaks')
       found('qcow2-leaks', layerId, problem.repaired ? 'repaired' : 'reported', problem.detail);
-    if (problem.kind === 'not-checked') found('not-checked', layerId, 'reported', problem.detail);
+    if (problem.kind === 'not-checked' || problem.kind === 'undetermined')
+      found(problem.kind, layerId, 'reported', problem.detail);
   }
   // Another engine may have changed a layer while it was looked at: what still looks broken on
   // the graph as it is now is.
@@ -238,33 +268,36 @@ export async function checkDatastore(
   return { findings, imagesChecked };
 }
 
-type LayerProblem =
+export type LayerProblem =
   | { kind: 'qcow2-leaks'; repaired: boolean; detail: Record<string, unknown> }
   | { kind: Exclude<FindingKind, 'qcow2-leaks'>; detail?: Record<string, unknown> };
 
-/** Leaks are repaired in place, and an image not checked is not known to be broken. */
+/**
+ * Leaks are repaired in place, and an image not checked, or on which qemu-img gave no answer
+ * (it could not run, crashed, timed out, printed nonsense), is not known to be broken.
+ */
 const quarantines = (problem: LayerProblem) =>
-  problem.kind !== 'qcow2-leaks' && problem.kind !== 'not-checked';
+  problem.kind !== 'qcow2-leaks' &&
+  problem.kind !== 'not-checked' &&
+  problem.kind !== 'undetermined';
+
+const DEFAULT_IMAGE_TIMEOUT_MS = 120_000;
 
 /** Pauses before asking again for an image another process holds: a killed worker's qemu-img dies within them. */
 const HELD_RETRY_PAUSES_MS = [50, 200, 750];
 
-async function inspectLayer(
+/** One layer's image against the graph: undefined when sound. */
+export async function inspectLayer(
   root: string,
   graph: LayerGraph,
   layer: Layer,
-  options: { repair: boolean; forceShare: boolean },
+  options: { repair: boolean; forceShare: boolean; timeoutMs: number },
 ): Promise<LayerProblem | undefined> {
   const path = join(root, layer.fileName);
-  let probed;
-  try {
-    probed = await info(path, undefined, { forceShare: true });
-  } catch (error) {
-    return {
-      kind: 'not-qcow2',
-      detail: { error: isDiskEngineError(error) ? error.details : String(error) },
-    };
-  }
+  const seen = await probeImage(path, { forceShare: true, timeoutMs: options.timeoutMs });
+  if (seen.kind === 'undetermined') return { kind: 'undetermined', detail: seen.detail };
+  if (seen.kind === 'refused') return { kind: 'not-qcow2', detail: { error: seen.detail } };
+  const probed = seen.info;
   if (probed.format !== 'qcow2') return { kind: 'not-qcow2', detail: { format: probed.format } };
   const expected = layer.backingLayerId
     ? (graph.layers[layer.backingLayerId]?.fileName ?? null)
@@ -280,8 +313,9 @@ async function inspectLayer(
     };
   }
   if (probed.corrupt) return { kind: 'qcow2-corrupt', detail: { corruptFlag: true } };
-  const result = await checkUnlessHeld(path, options.forceShare);
+  const result = await checkUnlessHeld(path, options.forceShare, options.timeoutMs);
   if ('heldBy' in result) return { kind: 'not-checked', detail: result.heldBy };
+  if ('undetermined' in result) return { kind: 'undetermined', detail: result.undetermined };
   if (result.corruptions > 0 || result.checkErrors > 0) {
     return {
       kind: 'qcow2-corrupt',
@@ -290,7 +324,10 @@ async function inspectLayer(
   }
   if (result.leaks > 0) {
     const repaired = options.repair
-      ? (await qemuCheck(path, { repair: 'leaks' })).leaksFixed > 0
+      ? await qemuCheck(path, { repair: 'leaks', timeoutMs: options.timeoutMs }).then(
+          (fixed) => fixed.leaksFixed > 0,
+          () => false,
+        )
       : false;
     return { kind: 'qcow2-leaks', repaired, detail: { leaks: result.leaks } };
   }
@@ -305,12 +342,26 @@ async function inspectLayer(
 async function checkUnlessHeld(
   path: string,
   forceShare: boolean,
-): Promise<Awaited<ReturnType<typeof qemuCheck>> | { heldBy: Record<string, unknown> }> {
+  timeoutMs: number,
+): Promise<
+  | Awaited<ReturnType<typeof qemuCheck>>
+  | { heldBy: Record<string, unknown> }
+  | { undetermined: Record<string, unknown> }
+> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await qemuCheck(path, { forceShare });
+      return await qemuCheck(path, { forceShare, timeoutMs });
     } catch (error) {
-      if (forceShare || !isDiskEngineError(error, 'DISK.QEMU_FAILED')) throw error;
+      const refused =
+        isDiskEngineError(error, 'DISK.QEMU_FAILED') &&
+        error.details.exitCode === 1 &&
+        !error.details.timedOut;
+      if (forceShare || !refused)
+        return {
+          undetermined: isDiskEngineError(error)
+            ? { message: error.message, ...error.details }
+            : { message: String(error) },
+        };
       const pause = HELD_RETRY_PAUSES_MS[attempt];
       if (pause === undefined) return { heldBy: error.details };
       await sleep(pause);

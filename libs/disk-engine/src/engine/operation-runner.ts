@@ -34,7 +34,7 @@ import {
   fingerprintOf,
 } from '../model/operation-log';
 import { type DatastoreStore, foldEntries, trimRecords } from '../store/datastore-store';
-import { probeHolds } from './check';
+import { UNDETERMINED_PROBE, probeHolds } from './check';
 import { type LockRequest, LockTable, Mutex } from './locks';
 import { type Owners } from './owners';
 
@@ -210,7 +210,13 @@ export class OperationRunner {
    */
   async finishCutShort(record: OperationRecord): Promise<Finished> {
     const { root } = this.datastore(record.datastoreId);
-    if (await probeHolds(root, record)) {
+    const holds = await probeHolds(root, record);
+    if (holds === 'undetermined')
+      throw new DiskEngineError('DISK.QEMU_FAILED', UNDETERMINED_PROBE, {
+        operationId: record.operationId,
+        undetermined: true,
+      });
+    if (holds) {
       await this.commit(
         record.datastoreId,
         record.operationId,

@@ -6,9 +6,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { rename, rm, stat, statfs } from 'node:fs/promises';
+import { lstat, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join } from 'node:path';
-import { DiskEngineError } from '../errors';
+import { DiskEngineError, isDiskEngineError } from '../errors';
 import {
   type BlockMap,
   compactBlockMap,
@@ -46,6 +46,7 @@ import {
   mergeGraphs,
 } from '../model/layer-graph';
 import { assertValidId, temporaryFileName } from '../model/names';
+import { metadataPaths } from '../store/datastore-store';
 import { type OperationRecord } from '../model/operation-log';
 import {
   type DatastoreSpace,
@@ -90,7 +91,9 @@ import {
   type OpenLive,
   type OperationOptions,
   type OperationResult,
+  type QuarantineEntry,
   type ReadRange,
+  type RestoreQuarantined,
   type RevertDisk,
   type SnapshotDisk,
   type SnapshotResult,
@@ -100,6 +103,7 @@ import {
   type CheckHost,
   type CheckReport,
   checkDatastore,
+  inspectLayer,
   quarantineEvents,
 } from './check';
 import { diskKey, layerKey } from './locks';
@@ -143,6 +147,8 @@ export interface QemuDiskEngineConfig {
   workerId?: string;
   /** How long an operation waits for another worker's section of a datastore (default 10 s). */
   lockTimeoutMs?: number;
+  /** How long check lets one qemu-img run take before it counts as no answer (default 120 s). */
+  checkImageTimeoutMs?: number;
   /**
    * Called when this engine finished an operation another worker left cut short (that worker
    * gone): rolled forward or back, as check would at a start.
@@ -153,6 +159,24 @@ export interface QemuDiskEngineConfig {
 export interface StartReport {
   check: CheckReport;
   reopenedExports: LiveExport[];
+  /** Datastores whose folder could not be opened: left out, the engine serves the others. */
+  inaccessible: InaccessibleDatastore[];
+}
+
+/** A datastore the engine could not open, and why (vSphere: an inaccessible datastore). */
+export interface InaccessibleDatastore {
+  datastoreId: string;
+  /** A stable code: DISK.NOT_FOUND, DISK.DATASTORE_FOREIGN, DISK.DATASTORE_NOT_EMPTY, DISK.IO... */
+  code: string;
+  reason: string;
+}
+
+/** A datastore served, but whose last check could not judge some layers (they are left as they are). */
+export interface DegradedDatastore {
+  datastoreId: string;
+  reason: string;
+  /** The layers (or operations cut short) qemu-img gave no answer on: left as they are. */
+  subjects: string[];
 }
 
 /** Allocated bytes per layer of a datastore, as last measured. */
@@ -184,6 +208,7 @@ export class QemuDiskEngine implements DiskEnginePort {
   private temporaryExports = 0;
   private readonly restartListeners = new Set<(reopened: LiveExport[]) => void>();
   private readonly liveState: LiveState;
+  private readonly degradedBy = new Map<string, DegradedDatastore>();
 
   private constructor(
     private readonly config: QemuDiskEngineConfig,
@@ -239,29 +264,33 @@ export class QemuDiskEngine implements DiskEnginePort {
       await owners.release();
       for (const ds of datastores.values()) await ds.store.close();
     };
+    const inaccessible: InaccessibleDatastore[] = [];
     try {
+      // Each datastore is opened on its own: one that cannot be is left out, with its reason.
       for (const ds of config.datastores) {
         assertValidId('datastore', ds.datastoreId);
-        // Nothing is written in a folder this datastore did not initialise (check would move
-        // somebody's files aside): an empty one is initialised now, anything else refused.
-        await claimDatastoreFolder(ds.path, ds.datastoreId, owners.self.startedAt);
-        const root = ds.path;
-        const store = new DatastoreStore(ds.datastoreId, root, config.lockTimeoutMs);
-        const loaded = await store.load();
-        datastores.set(ds.datastoreId, {
-          datastoreId: ds.datastoreId,
-          root,
-          capacityBytes: ds.capacityBytes,
-          store,
-        });
-        await owners.hold(root);
-        await owners.forgetGone(root);
-        graphs.push(loaded.graph);
-        records.push(...loaded.records.values());
+        let store: DatastoreStore | undefined;
+        try {
+          const opened = await openDatastore(ds, owners, config.lockTimeoutMs);
+          store = opened.store;
+          await owners.hold(ds.path);
+          await owners.forgetGone(ds.path);
+          datastores.set(ds.datastoreId, {
+            datastoreId: ds.datastoreId,
+            root: ds.path,
+            capacityBytes: ds.capacityBytes,
+            store,
+          });
+          graphs.push(opened.loaded.graph);
+          records.push(...opened.loaded.records.values());
+        } catch (error) {
+          await store?.close().catch(() => undefined);
+          inaccessible.push(inaccessibleBecause(ds.datastoreId, error));
+        }
       }
       const engine = new QemuDiskEngine(config, datastores, mergeGraphs(graphs), records, owners);
       const report = await engine.boot();
-      return { engine, report };
+      return { engine, report: { ...report, inaccessible } };
     } catch (error) {
       await closeAll().catch(() => undefined);
       throw error;
@@ -277,7 +306,7 @@ export class QemuDiskEngine implements DiskEnginePort {
     return this.live.nodeCount();
   }
 
-  private async boot(): Promise<StartReport> {
+  private async boot(): Promise<Omit<StartReport, 'inaccessible'>> {
     await this.daemon.stopLeftover();
     const specs = await this.liveState.load();
     // Images that were open for writing when the worker stopped: where a crash leaves leaks.
@@ -289,7 +318,12 @@ export class QemuDiskEngine implements DiskEnginePort {
         'diskId' in spec.target ? this.runner.graph.disks[spec.target.diskId] : undefined;
       if (disk) suspects.add(disk.topLayerId);
     }
-    const check = await this.checkAll({ repair: true, deep: false, suspects });
+    const check = await this.checkAll({
+      repair: true,
+      deep: false,
+      suspects,
+      imageTimeoutMs: this.config.checkImageTimeoutMs,
+    });
     await this.daemon.start();
     this.daemon.onExit(() => void this.onDaemonExit());
     const reopenedExports = await this.reopenExports(specs);
@@ -1702,13 +1736,19 @@ export class QemuDiskEngine implements DiskEnginePort {
   async check(command: CheckDatastores): Promise<CheckReport> {
     assertValidId('operation', command.operationId);
     this.runner.refreshAll();
-    return this.checkAll({ repair: command.repair, deep: true, suspects: new Set() });
+    return this.checkAll({
+      repair: command.repair,
+      deep: true,
+      suspects: new Set(),
+      imageTimeoutMs: this.config.checkImageTimeoutMs,
+    });
   }
 
   private async checkAll(scope: {
     repair: boolean;
     deep: boolean;
     suspects: ReadonlySet<string>;
+    imageTimeoutMs?: number;
   }): Promise<CheckReport> {
     const findings: CheckFinding[] = [];
     let imagesChecked = 0;
@@ -1736,9 +1776,147 @@ export class QemuDiskEngine implements DiskEnginePort {
       );
       findings.push(...result.findings);
       imagesChecked += result.imagesChecked;
+      this.noteDegraded(ds.datastoreId, result.findings);
       if (scope.repair) await this.pruneTemplates(ds.datastoreId);
     }
     return { checkedAt: this.now(), imagesChecked, findings, clean: findings.length === 0 };
+  }
+
+  /**
+   * A check that found layers qemu-img gave no answer on (it could not run, crashed, timed out)
+   * leaves them as they are and the datastore degraded, until a check judges them all.
+   */
+  private noteDegraded(datastoreId: string, findings: CheckFinding[]): void {
+    const unanswered = findings.filter((f) => f.kind === 'undetermined');
+    if (unanswered.length === 0) {
+      this.degradedBy.delete(datastoreId);
+      return;
+    }
+    const first = unanswered[0].detail ?? {};
+    const said = typeof first.message === 'string' ? `: ${first.message}` : '';
+    this.degradedBy.set(datastoreId, {
+      datastoreId,
+      reason: `qemu-img gave no answer on ${unanswered.length} layer(s) or operation(s)${said}; they are left as they are`,
+      subjects: unanswered.map((f) => f.subject),
+    });
+  }
+
+  /** The served datastores whose last check could not judge every layer. */
+  degraded(): DegradedDatastore[] {
+    return [...this.degradedBy.values()];
+  }
+
+  async quarantined(datastoreId: string): Promise<QuarantineEntry[]> {
+    assertValidId('datastore', datastoreId);
+    this.runner.refreshAll();
+    const root = this.rootOf(datastoreId);
+    const graph = this.runner.graph;
+    const size = (path: string) =>
+      lstat(path).then(
+        (s) => s.size,
+        () => 0,
+      );
+    const entries: QuarantineEntry[] = [];
+    for (const layer of layersOfDatastore(graph, datastoreId).filter((l) => l.quarantined))
+      entries.push({
+        kind: 'layer',
+        entry: layer.layerId,
+        fileName: layer.fileName,
+        sizeBytes: await size(join(root, layer.fileName)),
+        diskIds: Object.values(graph.disks)
+          .filter((d) => chainOf(graph, d.topLayerId).some((l) => l.layerId === layer.layerId))
+          .map((d) => d.diskId)
+          .sort(),
+        restorable: true,
+      });
+    const folder = metadataPaths(root).quarantine;
+    const names = await readdir(folder).catch(() => [] as string[]);
+    for (const name of names.sort())
+      entries.push({
+        kind: 'file',
+        entry: name,
+        fileName: name,
+        sizeBytes: await size(join(folder, name)),
+        diskIds: [],
+        restorable: false,
+      });
+    return entries;
+  }
+
+  /**
+   * A quarantined layer comes back only when it is sound now: its file a regular file (no
+   * symlink), a qcow2 on the backing its graph says, passing `qemu-img check`, and nothing below
+   * it quarantined (restore from the bottom up). Checked again in the operation's section.
+   */
+  async restoreQuarantined(
+    command: RestoreQuarantined,
+    options?: OperationOptions,
+  ): Promise<OperationResult> {
+    assertValidId('datastore', command.datastoreId);
+    assertValidId('layer', command.layerId);
+    const { operationId, datastoreId, layerId } = command;
+    const report = this.progress(options, operationId, 'inspect');
+    const quarantinedLayer = (graph: LayerGraph) => {
+      const layer = graph.layers[layerId];
+      if (!layer || layer.datastoreId !== datastoreId || !layer.quarantined)
+        throw new DiskEngineError(
+          'DISK.NOT_QUARANTINED',
+          `no quarantined layer ${layerId} on datastore ${datastoreId}`,
+          { datastoreId, layerId },
+        );
+      const below = chainOf(graph, layerId)
+        .slice(1)
+        .find((l) => l.quarantined);
+      if (below)
+        throw new DiskEngineError(
+          'DISK.QUARANTINED',
+          `layer ${below.layerId} below ${layerId} is quarantined: restore it first`,
+          { layerId: below.layerId },
+        );
+      return layer;
+    };
+    return this.runner.run(
+      'restoreQuarantined',
+      command,
+      async () => {
+        this.runner.refreshAll();
+        const graph = this.runner.graph;
+        const layer = quarantinedLayer(graph);
+        const path = join(this.rootOf(datastoreId), layer.fileName);
+        report?.(0, 2);
+        const file = await lstat(path).catch(() => undefined);
+        const problem = !file
+          ? { kind: 'missing-file', detail: {} }
+          : !file.isFile()
+            ? { kind: 'not-a-regular-file', detail: { symlink: file.isSymbolicLink() } }
+            : await inspectLayer(this.rootOf(datastoreId), graph, layer, {
+                repair: false,
+                forceShare: true,
+                timeoutMs: this.config.checkImageTimeoutMs ?? 120_000,
+              });
+        if (problem && !(problem.kind === 'qcow2-leaks'))
+          throw new DiskEngineError(
+            'DISK.STILL_BROKEN',
+            `layer ${layerId} is still not sound (${problem.kind}): it stays quarantined`,
+            { layerId, problem: problem.kind, ...(problem.detail ?? {}) },
+          );
+        report?.(1, 2);
+      },
+      (graph) => {
+        quarantinedLayer(graph);
+        const events: DiskEngineEvent[] = [
+          { type: 'LayerRestored', data: { datastoreId, layerId } },
+        ];
+        return {
+          datastoreId,
+          events,
+          intent: { temporaryFiles: [], publishedFiles: [], removedFiles: [] },
+          locks: { exclusive: [layerKey(layerId)], shared: [] },
+          result: { operationId, events },
+          afterCommit: async () => report?.(2, 2),
+        };
+      },
+    );
   }
 
   /** Quarantine is an operation like any other: logged started, then committed. */
@@ -1756,6 +1934,47 @@ export class QemuDiskEngine implements DiskEnginePort {
       }),
     );
   }
+}
+
+/**
+ * Opens one datastore as the engine does at its start: its folder claimed (an empty one
+ * initialised, anything else refused untouched) and its log loaded under the log lock.
+ */
+async function openDatastore(ds: DatastoreConfig, owners: Owners, lockTimeoutMs?: number) {
+  // Nothing is written in a folder this datastore did not initialise (check would move
+  // somebody's files aside): an empty one is initialised now, anything else refused.
+  await claimDatastoreFolder(ds.path, ds.datastoreId, owners.self.startedAt);
+  const store = new DatastoreStore(ds.datastoreId, ds.path, lockTimeoutMs);
+  const loaded = await store.load();
+  return { store, loaded };
+}
+
+/**
+ * Whether a datastore the engine left out can be opened now (a worker retries with this before
+ * it restarts its engine to take it back): opened and closed again, nothing held.
+ */
+export async function probeDatastore(
+  ds: DatastoreConfig,
+  lockTimeoutMs?: number,
+): Promise<InaccessibleDatastore | null> {
+  const owners = Owners.create(randomUUID(), new Date().toISOString());
+  try {
+    const { store } = await openDatastore(ds, owners, lockTimeoutMs);
+    await store.close();
+    return null;
+  } catch (error) {
+    return inaccessibleBecause(ds.datastoreId, error);
+  }
+}
+
+function inaccessibleBecause(datastoreId: string, error: unknown): InaccessibleDatastore {
+  if (isDiskEngineError(error)) return { datastoreId, code: error.code, reason: error.message };
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  return {
+    datastoreId,
+    code: errno ? `DISK.IO.${errno}` : 'DISK.IO',
+    reason: error instanceof Error ? error.message : String(error),
+  };
 }
 
 /** What the model needs to decide a new standalone disk, from a create or an import. */

@@ -72,6 +72,9 @@ export type LayerQuarantined = Event<
   { datastoreId: string; layerId: string; reason: string }
 >;
 
+/** An operator restored a quarantined layer, after it was checked again and found sound. */
+export type LayerRestored = Event<'LayerRestored', { datastoreId: string; layerId: string }>;
+
 /**
  * The chain-depth policy acted by itself: a chain would have passed `maxChainDepth`, so the
  * engine merged (`consolidated`) or copied down (`flattened`) layers. Informational.
@@ -98,6 +101,7 @@ export type DiskEngineEvent =
   | DiskDeleted
   | LayerReclaimed
   | LayerQuarantined
+  | LayerRestored
   | ChainDepthPolicyApplied;
 
 interface Draft {
@@ -143,6 +147,8 @@ function apply(draft: Draft, event: DiskEngineEvent): void {
       return;
     case 'LayerQuarantined':
       return changeLayer(draft, event.data.layerId, { quarantined: true });
+    case 'LayerRestored':
+      return changeLayer(draft, event.data.layerId, { quarantined: false });
     case 'ChainDepthPolicyApplied':
       return;
     default: {

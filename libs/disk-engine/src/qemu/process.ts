@@ -26,6 +26,8 @@ export interface RunOptions {
   ioProgress?: IoProgress;
   /** Signal the child gets when the worker dies; the storage daemon takes TERM to flush first. */
   parentDeathSignal?: 'KILL' | 'TERM';
+  /** Kills the child after this long; it fails with DISK.QEMU_FAILED, `timedOut: true`. */
+  timeoutMs?: number;
 }
 
 export interface RunResult {
@@ -81,6 +83,14 @@ export function run(
       child.kill('SIGKILL');
     };
     signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const deadline =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, options.timeoutMs);
     let lastDone = -1;
     const sample = () => {
       if (!ioProgress || child.pid === undefined) return;
@@ -92,6 +102,7 @@ export function run(
     const timer = ioProgress ? setInterval(sample, ioProgress.intervalMs ?? 200) : undefined;
     const finish = () => {
       if (timer) clearInterval(timer);
+      if (deadline) clearTimeout(deadline);
       signal?.removeEventListener('abort', onAbort);
     };
     child.on('error', (error) => {
@@ -99,6 +110,7 @@ export function run(
       reject(
         new DiskEngineError('DISK.QEMU_FAILED', `cannot run ${command}: ${error.message}`, {
           command,
+          spawnFailed: true,
         }),
       );
     });
@@ -124,6 +136,8 @@ export function run(
               command,
               args: [...args],
               exitCode: result.exitCode,
+              ...(killedBy ? { killedBy } : {}),
+              ...(timedOut ? { timedOut: true, timeoutMs: options.timeoutMs } : {}),
               // Kept for the humans reading the log; never parsed.
               stderr: result.stderr.slice(-4000),
             },

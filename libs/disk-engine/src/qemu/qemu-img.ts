@@ -3,12 +3,16 @@
  * Offline work only: images in use are driven through the storage daemon instead. Every call
  * names the image format (`-f`) so that no file is ever opened as whatever it claims to be.
  */
-import { stat } from 'node:fs/promises';
+import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DiskEngineError } from '../errors';
 import { type RawExtent } from '../model/block-map';
 import { type ProvisioningFormat } from '../model/layer-graph';
 import { type IoProgress, run } from './process';
 
-export const QEMU_IMG = process.env.DOLLY_QEMU_IMG ?? 'qemu-img';
+/** The qemu-img binary: DOLLY_QEMU_IMG, read at every call (a test may point it at a broken one). */
+export const qemuImgBinary = (): string => process.env.DOLLY_QEMU_IMG || 'qemu-img';
 
 export type ImageFormat = 'qcow2' | 'raw' | 'vmdk';
 
@@ -73,6 +77,8 @@ export interface ReadOptions {
   /** Open without taking QEMU's image lock: for images the storage daemon holds open. */
   forceShare?: boolean;
   cwd?: string;
+  /** Kill the child after this long (it then fails with `timedOut` in its details). */
+  timeoutMs?: number;
 }
 
 const share = (options: ReadOptions) => (options.forceShare ? ['-U'] : []);
@@ -85,7 +91,7 @@ export async function info(
 ): Promise<ImageInfo> {
   const fmt = format ? ['-f', format] : [];
   const { stdout } = await run(
-    QEMU_IMG,
+    qemuImgBinary(),
     ['info', '--output=json', ...fmt, ...share(options), file],
     options,
   );
@@ -95,7 +101,7 @@ export async function info(
 /** The whole chain, top first, each image opened with the backing format its header names. */
 export async function backingChain(file: string, options: ReadOptions = {}): Promise<ImageInfo[]> {
   const { stdout } = await run(
-    QEMU_IMG,
+    qemuImgBinary(),
     ['info', '--output=json', '--backing-chain', '-f', 'qcow2', ...share(options), file],
     options,
   );
@@ -118,7 +124,7 @@ export async function map(
   options: ReadOptions = {},
 ): Promise<RawExtent[]> {
   const { stdout } = await run(
-    QEMU_IMG,
+    qemuImgBinary(),
     ['map', '--output=json', '-f', format, ...share(options), file],
     options,
   );
@@ -153,7 +159,7 @@ export async function create(options: CreateOptions): Promise<void> {
     ? ['-u', '-b', options.backingFileName, '-F', 'qcow2']
     : [];
   await run(
-    QEMU_IMG,
+    qemuImgBinary(),
     [
       'create',
       '-q',
@@ -185,7 +191,7 @@ export async function measure(
       ? ['-f', source.format, ...(source.forceShare ? ['-U'] : []), source.file]
       : ['--size', String(source.capacityBytes)];
   const opts = `cluster_size=${target.clusterSizeBytes},preallocation=${PREALLOCATION[target.format]}`;
-  const { stdout } = await run(QEMU_IMG, [
+  const { stdout } = await run(qemuImgBinary(), [
     'measure',
     '--output=json',
     '-O',
@@ -216,9 +222,9 @@ export async function check(
 ): Promise<CheckResult> {
   const repair = options.repair ? ['-r', options.repair] : [];
   const { stdout, exitCode } = await run(
-    QEMU_IMG,
+    qemuImgBinary(),
     ['check', '--output=json', '-f', 'qcow2', ...repair, ...share(options), file],
-    { okExitCodes: [2, 3], cwd: options.cwd },
+    { okExitCodes: [2, 3], cwd: options.cwd, timeoutMs: options.timeoutMs },
   );
   const parsed = JSON.parse(stdout) as Record<string, number | undefined>;
   return {
@@ -238,7 +244,7 @@ export async function compare(
   options: ReadOptions = {},
 ): Promise<boolean> {
   const { exitCode } = await run(
-    QEMU_IMG,
+    qemuImgBinary(),
     ['compare', '-q', '-f', a.format, '-F', b.format, ...share(options), a.file, b.file],
     { okExitCodes: [1], cwd: options.cwd },
   );
@@ -274,7 +280,7 @@ function targetOptions(target: ConvertOptions['target']): string[] {
 export async function convert(options: ConvertOptions): Promise<void> {
   const { source, target } = options;
   await run(
-    QEMU_IMG,
+    qemuImgBinary(),
     [
       'convert',
       '-f',
@@ -295,7 +301,7 @@ export async function commit(
   file: string,
   options: { signal?: AbortSignal; cwd?: string; ioProgress?: IoProgress } = {},
 ): Promise<void> {
-  await run(QEMU_IMG, ['commit', '-q', '-f', 'qcow2', '-d', file], options);
+  await run(qemuImgBinary(), ['commit', '-q', '-f', 'qcow2', '-d', file], options);
 }
 
 /**
@@ -308,7 +314,7 @@ export async function rebase(
   options: { signal?: AbortSignal; cwd?: string; ioProgress?: IoProgress } = {},
 ): Promise<void> {
   const backing = backingFileName === null ? ['-b', ''] : ['-b', backingFileName, '-F', 'qcow2'];
-  await run(QEMU_IMG, ['rebase', '-q', '-f', 'qcow2', ...backing, file], options);
+  await run(qemuImgBinary(), ['rebase', '-q', '-f', 'qcow2', ...backing, file], options);
 }
 
 /** Bytes the file holds on the file system (allocated blocks, holes excluded). */
@@ -321,4 +327,71 @@ export async function allocatedBytes(file: string): Promise<number> {
 export async function writtenFileBytes(file: string): Promise<number> {
   const extents = await map(file, 'raw', { forceShare: true });
   return extents.filter((e) => !e.zero).reduce((total, e) => total + e.lengthBytes, 0);
+}
+
+/**
+ * What `qemu-img info` says a file is, and whether that is QEMU's answer about the file at all.
+ * `answer` when it printed the image's description, or refused the file (exit 1) while the same
+ * binary describes a known-good image, reads nothing wrong when asked twice, and the file itself
+ * can be read: only then is "not an image" QEMU's verdict. `undetermined` otherwise (the binary
+ * cannot be started, crashed, was killed, timed out, printed something that is not its JSON, or
+ * the file cannot be read): the file is left as it is.
+ */
+export type ProbedImage =
+  | { kind: 'image'; info: ImageInfo }
+  | { kind: 'refused'; detail: Record<string, unknown> }
+  | { kind: 'undetermined'; detail: Record<string, unknown> };
+
+const failureDetail = (error: unknown): Record<string, unknown> =>
+  error instanceof DiskEngineError
+    ? { code: error.code, message: error.message, ...error.details }
+    : { message: error instanceof Error ? error.message : String(error) };
+
+export async function probeImage(file: string, options: ReadOptions = {}): Promise<ProbedImage> {
+  const once = async () => {
+    try {
+      return { kind: 'image' as const, info: await info(file, undefined, options) };
+    } catch (error) {
+      return { kind: 'failed' as const, error };
+    }
+  };
+  const first = await once();
+  if (first.kind === 'image') return first;
+  const detail = failureDetail(first.error);
+  const ranAndRefused =
+    first.error instanceof DiskEngineError &&
+    first.error.details.exitCode === 1 &&
+    !first.error.details.killedBy &&
+    !first.error.details.timedOut;
+  if (!ranAndRefused) return { kind: 'undetermined', detail };
+  const control = await describesKnownImage(options.timeoutMs);
+  if (control !== true) return { kind: 'undetermined', detail: { ...detail, control } };
+  try {
+    const handle = await open(file, 'r');
+    try {
+      await handle.read(Buffer.alloc(4096), 0, 4096, 0);
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    return { kind: 'undetermined', detail: { ...detail, read: (error as Error).message } };
+  }
+  const second = await once();
+  if (second.kind === 'image') return second;
+  return { kind: 'refused', detail };
+}
+
+/** Whether the configured qemu-img describes a qcow2 it has just made as qcow2. */
+async function describesKnownImage(timeoutMs?: number): Promise<true | string> {
+  const dir = await mkdtemp(join(tmpdir(), 'dolly-qemu-img-'));
+  try {
+    const file = join(dir, 'control.qcow2');
+    await run(qemuImgBinary(), ['create', '-q', '-f', 'qcow2', file, '1M'], { timeoutMs });
+    const seen = await info(file, undefined, { timeoutMs });
+    return seen.format === 'qcow2' ? true : `control image described as ${seen.format}`;
+  } catch (error) {
+    return `qemu-img cannot describe a control image: ${(error as Error).message}`;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

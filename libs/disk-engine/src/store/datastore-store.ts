@@ -45,6 +45,7 @@ import {
   applyLogEntry,
 } from '../model/operation-log';
 import { DurableLog, fsyncPath, writeFileAtomic } from './fs-atomic';
+import { SpaceReserve } from './space-reserve';
 import { lockRange, openLockFile, tryLockRange, unlockRange } from './file-lock';
 
 export const METADATA_DIR = '.dolly';
@@ -94,6 +95,7 @@ export function metadataPaths(root: string) {
     owners: join(dir, 'owners'),
     templates: join(dir, 'templates'),
     quarantine: join(dir, 'quarantine'),
+    reserve: join(dir, 'reserve'),
   };
 }
 
@@ -152,6 +154,9 @@ export class DatastoreStore {
   private tornTailBytes = 0;
   private background?: Promise<void>;
   private readonly paths: ReturnType<typeof metadataPaths>;
+  /** Space kept for the log: a full datastore still logs the deletes that free it. */
+  private readonly spare: SpaceReserve;
+  private readonly whenFull = <T>(write: () => Promise<T>) => this.spare.writeThrough(write);
 
   constructor(
     readonly datastoreId: string,
@@ -159,6 +164,7 @@ export class DatastoreStore {
     private readonly lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
   ) {
     this.paths = metadataPaths(root);
+    this.spare = new SpaceReserve(this.paths.reserve);
   }
 
   /** Reads the whole datastore (under the log lock: a torn tail is cut, a first segment made). */
@@ -171,6 +177,7 @@ export class DatastoreStore {
       return await this.locked(async () => {
         const loaded = this.reload(true);
         if (this.cursor.segment === 0) await this.startSegment();
+        await this.spare.ensure().catch(() => false);
         return { ...loaded, tornTailBytes: this.tornTailBytes };
       });
     } catch (error) {
@@ -245,6 +252,7 @@ export class DatastoreStore {
       this.log = await DurableLog.open(
         this.paths.segment(this.cursor.segment),
         this.cursor.offsetBytes,
+        this.whenFull,
       );
       this.logSegment = this.cursor.segment;
     }
@@ -261,7 +269,11 @@ export class DatastoreStore {
       this.cursor.offsetBytes = at;
       throw error;
     }
-    if (entry.phase !== 'started') this.sinceCheckpoint += 1;
+    if (entry.phase !== 'started') {
+      this.sinceCheckpoint += 1;
+      // Made again once an operation ended and there is room (a delete freed some).
+      await this.spare.ensure().catch(() => false);
+    }
   }
 
   get checkpointDue(): boolean {
@@ -337,7 +349,7 @@ export class DatastoreStore {
   private async startSegment(): Promise<void> {
     await this.log?.close();
     const n = this.cursor.segment + 1;
-    this.log = await DurableLog.open(this.paths.segment(n));
+    this.log = await DurableLog.open(this.paths.segment(n), 0, this.whenFull);
     this.logSegment = n;
     await fsyncPath(this.paths.dir);
     this.moveCursor(n, 0);

@@ -111,18 +111,32 @@ export class DurableLog {
     private readonly handle: FileHandle,
     private endBytes: number,
     private allocatedBytes: number,
+    private readonly whenFull: <T>(write: () => Promise<T>) => Promise<T>,
   ) {}
 
-  /** Opens (or creates) a log whose content ends at `endBytes`. */
-  static async open(path: string, endBytes = 0): Promise<DurableLog> {
+  /**
+   * Opens (or creates) a log whose content ends at `endBytes`. `whenFull` runs each growth of
+   * the file: it may free space (the datastore's reserve) and run it again when the file
+   * system is full.
+   */
+  static async open(
+    path: string,
+    endBytes = 0,
+    whenFull: <T>(write: () => Promise<T>) => Promise<T> = (write) => write(),
+  ): Promise<DurableLog> {
     const handle = await open(path, 'a+', 0o600).then(async (h) => {
       await h.close();
       return open(path, 'r+');
     });
-    const { size } = await handle.stat();
-    const log = new DurableLog(handle, endBytes, size);
-    await log.reserve(endBytes + 1);
-    return log;
+    try {
+      const { size } = await handle.stat();
+      const log = new DurableLog(handle, endBytes, size, whenFull);
+      await log.reserve(endBytes + 1);
+      return log;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
   }
 
   /** Where the next line goes: the end of the content as last read. */
@@ -133,8 +147,13 @@ export class DurableLog {
   async append(line: string): Promise<void> {
     const bytes = Buffer.from(`${line}\n`);
     const at = this.endBytes;
-    this.endBytes += bytes.length;
-    await this.reserve(this.endBytes);
+    try {
+      await this.reserve(at + bytes.length);
+    } catch (error) {
+      this.endBytes = at;
+      throw error;
+    }
+    this.endBytes = at + bytes.length;
     await this.handle.write(bytes, 0, bytes.length, at);
     await this.handle.datasync();
   }
@@ -154,8 +173,10 @@ export class DurableLog {
           return;
         }
         const zeros = Buffer.alloc(LOG_STEP_BYTES);
-        await this.handle.write(zeros, 0, zeros.length, this.allocatedBytes);
-        await this.handle.sync();
+        await this.whenFull(async () => {
+          await this.handle.write(zeros, 0, zeros.length, this.allocatedBytes);
+          await this.handle.sync();
+        });
         this.allocatedBytes += LOG_STEP_BYTES;
       })().finally(() => (this.growing = undefined));
       await this.growing;

@@ -108,6 +108,97 @@ export const DatastoreUsageMeasuredData = Type.Object(
   },
 );
 
+const WorkerIdSchema = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '^[A-Za-z0-9._-]+$',
+  description: 'The worker that tried to open it.',
+});
+
+export const DatastoreInaccessibleData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    workerId: WorkerIdSchema,
+    code: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description:
+        'Why, as a stable code: DISK.NOT_FOUND, DISK.DATASTORE_FOREIGN, DISK.DATASTORE_NOT_EMPTY, DISK.IO.<errno>, DATASTORE.FOLDER_...',
+    }),
+    reason: Type.String({ maxLength: 4000, description: 'Why, for the operator.' }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "A worker cannot open the datastore's folder: it serves its other datastores and tries this one again, backing off. Its disks cannot be reached through that worker until it is accessible again.",
+  },
+);
+
+export const DatastoreAccessibleData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    workerId: WorkerIdSchema,
+  },
+  {
+    additionalProperties: false,
+    description: 'A worker that could not open the datastore opened it again and serves it.',
+  },
+);
+
+export const QuarantineEntry = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('layer'), Type.Literal('file')], {
+      description:
+        'layer: a quarantined layer (its file in place, refused to every use); file: an image no layer named, moved to .dolly/quarantine/.',
+    }),
+    entry: Type.String({
+      minLength: 1,
+      maxLength: 255,
+      description: 'The layer id, or the file name in .dolly/quarantine/.',
+    }),
+    fileName: Type.String({ minLength: 1, maxLength: 255 }),
+    sizeBytes: Bytes('What its file takes.'),
+    diskIds: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), {
+      maxItems: 1000,
+      description: 'layer: the disks whose chain reads it.',
+    }),
+    restorable: Type.Boolean({
+      description: 'A quarantined layer may be restored once sound; a moved-aside file cannot.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type QuarantineEntry = Static<typeof QuarantineEntry>;
+
+export const DatastoreQuarantineObservedData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    workerId: WorkerIdSchema,
+    entries: Type.Array(QuarantineEntry, {
+      maxItems: 1000,
+      description: 'Everything check has moved aside on it now (empty: nothing).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A worker looked at what check moved aside on the datastore (after its start, a check or a restore) and it differs from what was recorded.',
+  },
+);
+export type DatastoreQuarantineObserved = {
+  type: 'DatastoreQuarantineObserved';
+  data: Static<typeof DatastoreQuarantineObservedData>;
+};
+
+export type DatastoreInaccessible = {
+  type: 'DatastoreInaccessible';
+  data: Static<typeof DatastoreInaccessibleData>;
+};
+export type DatastoreAccessible = {
+  type: 'DatastoreAccessible';
+  data: Static<typeof DatastoreAccessibleData>;
+};
+
 export type DatastoreUsageMeasured = {
   type: 'DatastoreUsageMeasured';
   data: Static<typeof DatastoreUsageMeasuredData>;
@@ -139,4 +230,7 @@ export type DatastoreEvent =
   | DatastoreRemoved
   | DatastoreSpaceReserved
   | DatastoreSpaceReleased
-  | DatastoreUsageMeasured;
+  | DatastoreUsageMeasured
+  | DatastoreInaccessible
+  | DatastoreAccessible
+  | DatastoreQuarantineObserved;

@@ -4,7 +4,13 @@ import type {
   DatastoreRemoved,
   DatastoreSpaceReserved,
 } from './datastore.events';
-import { type DatastoreContext, type RegisterDatastore, datastoreDecider } from './datastore';
+import {
+  type DatastoreContext,
+  type RegisterDatastore,
+  type ReportAccessibility,
+  accessibilityOf,
+  datastoreDecider,
+} from './datastore';
 import type { FolderContents, FolderFacts } from './datastore-folder';
 
 const datastoreId = '0190f3a0-0000-7000-8000-0000000000d1';
@@ -334,6 +340,100 @@ describe('Datastore', () => {
         ])
         .when({ type: 'ReserveSpace', data: reserved.data })
         .thenThrows('DATASTORE.NOT_FOUND');
+    });
+  });
+
+  describe('accessibility', () => {
+    const report = (
+      workerId: string,
+      problem: { code: string; reason: string } | null,
+    ): ReportAccessibility => ({
+      type: 'ReportAccessibility',
+      data: { datastoreId, workerId, problem },
+    });
+    const eisdir = { code: 'DISK.IO.EISDIR', reason: 'its lock is a folder' };
+    const inaccessible = {
+      type: 'DatastoreInaccessible' as const,
+      data: { datastoreId, workerId: 'w1', ...eisdir },
+    };
+    const accessible = {
+      type: 'DatastoreAccessible' as const,
+      data: { datastoreId, workerId: 'w1' },
+    };
+
+    it('records a worker that cannot open the folder, with its reason', () => {
+      spec.given([registered]).when(report('w1', eisdir)).then([inaccessible]);
+    });
+
+    it('says nothing when a retry fails alike', () => {
+      spec.given([registered, inaccessible]).when(report('w1', eisdir)).then([]);
+    });
+
+    it('records a new reason', () => {
+      const denied = { code: 'DISK.IO.EACCES', reason: 'permission denied' };
+      spec
+        .given([registered, inaccessible])
+        .when(report('w1', denied))
+        .then([
+          { type: 'DatastoreInaccessible', data: { datastoreId, workerId: 'w1', ...denied } },
+        ]);
+    });
+
+    it('records the worker opening it again, once', () => {
+      spec.given([registered, inaccessible]).when(report('w1', null)).then([accessible]);
+      spec.given([registered, inaccessible, accessible]).when(report('w1', null)).then([]);
+      spec.given([registered]).when(report('w1', null)).then([]);
+    });
+
+    it('is inaccessible while any worker cannot open it, accessible when none', () => {
+      const fold = (events: Parameters<typeof datastoreDecider.evolve>[1][]) =>
+        events.reduce(datastoreDecider.evolve, datastoreDecider.initialState());
+      const state = fold([registered, inaccessible]);
+      if (state.status !== 'registered') throw new Error('registered expected');
+      expect(accessibilityOf(state)).toEqual({
+        accessibility: 'inaccessible',
+        reason: 'w1: DISK.IO.EISDIR: its lock is a folder',
+      });
+      const after = fold([registered, inaccessible, accessible]);
+      if (after.status !== 'registered') throw new Error('registered expected');
+      expect(accessibilityOf(after)).toEqual({ accessibility: 'accessible', reason: null });
+      expect(after).toEqual(fold([registered]));
+    });
+  });
+
+  describe('quarantine', () => {
+    const entries = [
+      {
+        kind: 'file' as const,
+        entry: '2026-12-03T00:00:00.000Z-stray.qcow2',
+        fileName: '2026-12-03T00:00:00.000Z-stray.qcow2',
+        sizeBytes: 196_608,
+        diskIds: [],
+        restorable: false,
+      },
+    ];
+    const observe = (list: typeof entries) => ({
+      type: 'ObserveQuarantine' as const,
+      data: { datastoreId, workerId: 'w1', entries: list },
+    });
+    const observed = {
+      type: 'DatastoreQuarantineObserved' as const,
+      data: { datastoreId, workerId: 'w1', entries },
+    };
+
+    it('records what a worker sees moved aside, only when it changed', () => {
+      spec.given([registered]).when(observe([])).then([]);
+      spec.given([registered]).when(observe(entries)).then([observed]);
+      spec.given([registered, observed]).when(observe(entries)).then([]);
+      spec
+        .given([registered, observed])
+        .when(observe([]))
+        .then([
+          {
+            type: 'DatastoreQuarantineObserved',
+            data: { datastoreId, workerId: 'w1', entries: [] },
+          },
+        ]);
     });
   });
 });

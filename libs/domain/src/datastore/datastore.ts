@@ -8,6 +8,7 @@ import {
 } from '../shared/errors';
 import type {
   DatastoreEvent,
+  DatastoreQuarantineObserved,
   DatastoreRegistered,
   DatastoreUsageMeasured,
   SpaceClaim,
@@ -21,6 +22,10 @@ export type DatastoreState =
       claims: Record<string, SpaceClaim>;
       /** As last measured by a worker (null before any). */
       usage: Omit<DatastoreUsageMeasured['data'], 'datastoreId'> | null;
+      /** The workers that cannot open its folder, and why; absent while every worker can. */
+      inaccessible?: Record<string, { code: string; reason: string }>;
+      /** What check has moved aside on it, as a worker last saw it; absent before any. */
+      quarantine?: DatastoreQuarantineObserved['data']['entries'];
     } & DatastoreRegistered['data'])
   /** Left the inventory; its folder may be adopted again under the same id. */
   | { status: 'removed'; datastoreId: string; name: string; folder: string };
@@ -53,8 +58,63 @@ export type ReleaseSpace = Command<
   { datastoreId: string; diskIds: string[]; reason: string }
 >;
 export type RecordUsage = Command<'RecordUsage', DatastoreUsageMeasured['data']>;
+/** What a worker found when it last tried to open the folder: `problem` null when it could. */
+export type ReportAccessibility = Command<
+  'ReportAccessibility',
+  {
+    datastoreId: string;
+    workerId: string;
+    problem: { code: string; reason: string } | null;
+  }
+>;
+export type ObserveQuarantine = Command<'ObserveQuarantine', DatastoreQuarantineObserved['data']>;
 export type DatastoreCommand =
-  RegisterDatastore | RenameDatastore | RemoveDatastore | ReserveSpace | ReleaseSpace | RecordUsage;
+  | ObserveQuarantine
+  | RegisterDatastore
+  | RenameDatastore
+  | RemoveDatastore
+  | ReserveSpace
+  | ReleaseSpace
+  | RecordUsage
+  | ReportAccessibility;
+
+/**
+ * Whether the datastore can be reached, as vSphere shows it: `inaccessible` while any worker
+ * cannot open its folder, with their reasons.
+ */
+export function accessibilityOf(datastore: RegisteredDatastore): {
+  accessibility: 'accessible' | 'inaccessible';
+  reason: string | null;
+} {
+  const problems = Object.entries(datastore.inaccessible ?? {});
+  if (problems.length === 0) return { accessibility: 'accessible', reason: null };
+  return {
+    accessibility: 'inaccessible',
+    reason: problems
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([workerId, problem]) => `${workerId}: ${problem.code}: ${problem.reason}`)
+      .join('; '),
+  };
+}
+
+/** Only a change is recorded: a worker retrying and failing alike says nothing new. */
+function reportAccessibility(
+  command: ReportAccessibility,
+  state: DatastoreState,
+): DatastoreEvent[] {
+  const { datastoreId, workerId, problem } = command.data;
+  if (state.status !== 'registered') return [];
+  const known = state.inaccessible?.[workerId];
+  if (problem === null)
+    return known ? [{ type: 'DatastoreAccessible', data: { datastoreId, workerId } }] : [];
+  if (known && known.code === problem.code && known.reason === problem.reason) return [];
+  return [
+    {
+      type: 'DatastoreInaccessible',
+      data: { datastoreId, workerId, code: problem.code, reason: problem.reason.slice(0, 4000) },
+    },
+  ];
+}
 
 /** What a registration must not collide with: every other datastore in the inventory. */
 export interface DatastoreContext {
@@ -237,6 +297,14 @@ export const datastoreDecider: Decider<
       case 'RecordUsage':
         registered(state, command.data.datastoreId);
         return [{ type: 'DatastoreUsageMeasured', data: command.data }];
+      case 'ReportAccessibility':
+        return reportAccessibility(command, state);
+      case 'ObserveQuarantine': {
+        if (state.status !== 'registered') return [];
+        const same =
+          JSON.stringify(state.quarantine ?? []) === JSON.stringify(command.data.entries);
+        return same ? [] : [{ type: 'DatastoreQuarantineObserved', data: command.data }];
+      }
       default:
         return assertNever(command);
     }
@@ -266,6 +334,24 @@ export const datastoreDecider: Decider<
           throw new Error(`${event.type} applied to an unregistered datastore`);
         const { datastoreId: _datastoreId, ...usage } = event.data;
         return { ...state, usage };
+      }
+      case 'DatastoreQuarantineObserved': {
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
+        return { ...state, quarantine: event.data.entries };
+      }
+      case 'DatastoreInaccessible': {
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
+        const { workerId, code, reason } = event.data;
+        return { ...state, inaccessible: { ...state.inaccessible, [workerId]: { code, reason } } };
+      }
+      case 'DatastoreAccessible': {
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
+        const { [event.data.workerId]: _gone, ...rest } = state.inaccessible ?? {};
+        const { inaccessible: _all, ...others } = state;
+        return Object.keys(rest).length > 0 ? { ...others, inaccessible: rest } : others;
       }
       default:
         return assertNever(event);

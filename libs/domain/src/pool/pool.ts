@@ -267,17 +267,28 @@ export function nextSpare(pool: ExistingPool): PoolMachine | undefined {
   );
 }
 
-/** How many machines the pool should fork now to keep its spares (or, up front, reach its maximum). */
+/**
+ * How many of a pool's machines are forked at once, at most: the rest are decided as these finish.
+ * One decision (one transaction, under the pool's lock) forks a batch, never the whole pool.
+ */
+export const POOL_FORKS_UNDER_WAY = 20;
+
+/**
+ * How many machines the pool should fork now to keep its spares (or, up front, reach its maximum),
+ * in batches: no more than POOL_FORKS_UNDER_WAY forks under way at once.
+ */
 export function machinesWanted(pool: ExistingPool): number {
   if (pool.lifecycle !== 'active' || pool.imageStatus !== 'published') return 0;
   const active = activeMachines(pool);
   const room = pool.settings.maxMachines - active.length;
-  if (pool.settings.provisioning === 'up-front') return Math.max(0, room);
+  const underWay = pool.machines.filter((machine) => machine.status === 'provisioning').length;
+  const batch = Math.max(0, POOL_FORKS_UNDER_WAY - underWay);
+  if (pool.settings.provisioning === 'up-front') return Math.max(0, Math.min(room, batch));
   // Spares of an earlier image are being replaced: they do not count.
   const spares = active.filter(
     (machine) => machine.userId === null && !isOutdated(pool, machine) && machine.status !== 'lost',
   ).length;
-  return Math.max(0, Math.min(room, pool.settings.spareMachines - spares));
+  return Math.max(0, Math.min(room, batch, pool.settings.spareMachines - spares));
 }
 
 /**

@@ -515,8 +515,66 @@ export const DiskBlockMap = Type.Object(
 );
 export type DiskBlockMap = Static<typeof DiskBlockMap>;
 
+/**
+ * Allocated extents as runs: `count` extents of `lengthBytes`, the first at `offsetBytes` and
+ * each `strideBytes` after the one before, all held by the same layer with the same zero flag. A
+ * disk written every other 64 KiB is one run, not one entry per extent.
+ */
+export const BlockMapRun = Type.Object(
+  {
+    offsetBytes: Type.Integer({ minimum: 0, description: 'Start of the first extent. In bytes.' }),
+    lengthBytes: Type.Integer({ minimum: 1, description: 'Length of each extent. In bytes.' }),
+    layer: Type.Integer({
+      minimum: 0,
+      description: 'The layer that answers for the extents: an index into bytesPerLayer.',
+    }),
+    zero: Type.Boolean({
+      description: 'Held, but reads as zeros (zero clusters, preallocation).',
+    }),
+    count: Type.Integer({ minimum: 1, description: 'How many extents the run holds.' }),
+    strideBytes: Type.Integer({
+      minimum: 0,
+      description:
+        'From the start of one extent to the next (more than lengthBytes); 0 when count is 1.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type BlockMapRun = Static<typeof BlockMapRun>;
+
+export const DiskBlockMapRuns = Type.Object(
+  {
+    diskId: Uuid('The disk.'),
+    topLayerId: Type.String({ minLength: 1 }),
+    capacityBytes: Type.Integer({ minimum: 0 }),
+    allocatedBytes: Type.Integer({
+      minimum: 0,
+      description:
+        'Virtual bytes some layer of its chain holds (the whole map, every part). In bytes.',
+    }),
+    bytesPerLayer: DiskBlockMap.properties.bytesPerLayer,
+    runs: Type.Array(BlockMapRun, { description: 'Allocated ranges as runs, in offset order.' }),
+    continued: Type.Boolean({
+      description:
+        'These runs continue the ones an earlier part of the same measure gave for this disk; ' +
+        'false: they start its map.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type DiskBlockMapRuns = Static<typeof DiskBlockMapRuns>;
+
 export const VmBlockMapsMeasuredData = Type.Object(
-  { vmId, taskId, disks: Type.Array(DiskBlockMap) },
+  {
+    vmId,
+    taskId,
+    part: Type.Integer({
+      minimum: 1,
+      description: 'Which part of one measure this is (since v2): a large map is split in parts.',
+    }),
+    parts: Type.Integer({ minimum: 1, description: 'How many parts the measure has (since v2).' }),
+    disks: Type.Array(DiskBlockMapRuns),
+  },
   {
     additionalProperties: false,
     description:

@@ -1,10 +1,11 @@
 import { type DomainError } from '../shared/errors';
 import type { Event } from '../shared/decider';
-import type { ExistingPool } from '../pool/pool';
+import { type ExistingPool, POOL_FORKS_UNDER_WAY } from '../pool/pool';
 import { spaceTotals } from '../datastore/datastore';
 import type { PoolSettings } from '../pool/pool.events';
 import type { ExistingVm } from '../vm/vm';
 import type { LiveExport, VmEvent } from '../vm/vm.events';
+import { blockMapsMeasured } from '../vm/block-map-events';
 import {
   type ChainOutcome,
   type IdSource,
@@ -104,31 +105,18 @@ const goldenEvents: VmEvent[] = [
       disks: [{ diskId, layerId: 'golden-top-2', allocatedBytes: 0 }],
     },
   },
-  {
-    type: 'VmBlockMapsMeasured',
-    data: {
-      vmId: goldenVmId,
-      taskId: '0190f3a0-0000-7000-8000-00000000f001',
-      disks: [
-        {
-          diskId,
-          topLayerId: 'golden-top-2',
-          capacityBytes: 32 * GiB,
-          allocatedBytes: 6 * GiB,
-          extents: [
-            {
-              offsetBytes: 0,
-              lengthBytes: 6 * GiB,
-              layerId: 'golden-v1',
-              zero: false,
-              shared: false,
-            },
-          ],
-          bytesPerLayer: [{ layerId: 'golden-v1', mappedBytes: 6 * GiB, shared: false }],
-        },
+  ...blockMapsMeasured(goldenVmId, '0190f3a0-0000-7000-8000-00000000f001', [
+    {
+      diskId,
+      topLayerId: 'golden-top-2',
+      capacityBytes: 32 * GiB,
+      allocatedBytes: 6 * GiB,
+      extents: [
+        { offsetBytes: 0, lengthBytes: 6 * GiB, layerId: 'golden-v1', zero: false, shared: false },
       ],
+      bytesPerLayer: [{ layerId: 'golden-v1', mappedBytes: 6 * GiB, shared: false }],
     },
-  },
+  ]),
 ];
 
 function world(
@@ -747,5 +735,43 @@ describe('Instant-clone chain', () => {
       placement: group,
       job: { live: false, memoryImageId: annVm.live!.memoryImage.imageId },
     });
+  });
+});
+
+describe('a pool decides its forks in batches', () => {
+  const machines = (ws: Workspace, status: string) =>
+    pool(ws).machines.filter((machine) => machine.status === status).length;
+
+  it('forks an up-front pool a batch at a time, the next as earlier ones finish, up to its maximum', () => {
+    const { ws, ids } = builtPool({
+      provisioning: 'up-front',
+      maxMachines: 50,
+      spareMachines: 0,
+      namingPattern: 'sales-{n}',
+    });
+    expect([machines(ws, 'provisioning'), pendingForks(ws).length]).toEqual([
+      POOL_FORKS_UNDER_WAY,
+      POOL_FORKS_UNDER_WAY,
+    ]);
+    forkDone(ws, ids);
+    expect([machines(ws, 'ready'), machines(ws, 'provisioning')]).toEqual([20, 20]);
+    forkDone(ws, ids);
+    expect([machines(ws, 'ready'), machines(ws, 'provisioning')]).toEqual([40, 10]);
+    forkDone(ws, ids);
+    expect([machines(ws, 'ready'), machines(ws, 'provisioning')]).toEqual([50, 0]);
+    expect(pendingForks(ws)).toEqual([]);
+  });
+
+  it('keeps many spares a batch at a time too', () => {
+    const { ws, ids } = builtPool({
+      maxMachines: 60,
+      spareMachines: 30,
+      namingPattern: 'sales-{n}',
+    });
+    expect(machines(ws, 'provisioning')).toBe(POOL_FORKS_UNDER_WAY);
+    forkDone(ws, ids);
+    expect([machines(ws, 'ready'), machines(ws, 'provisioning')]).toEqual([20, 10]);
+    forkDone(ws, ids);
+    expect([machines(ws, 'ready'), machines(ws, 'provisioning')]).toEqual([30, 0]);
   });
 });

@@ -28,6 +28,7 @@ import {
   refuseIfAny,
 } from '../shared/errors';
 import { type TaskState } from '../task/task';
+import { blockMapsMeasured } from '../vm/block-map-events';
 import { type ExistingVm, type Requester, placementReasons } from '../vm/vm';
 import type { DiskPlacement, LiveExport, VmOrigin, VmRole } from '../vm/vm.events';
 import { type Measurements, deleteVmJob, physicalNeed, standsOn } from './operations';
@@ -1058,12 +1059,7 @@ export function completeChainJob(
   const { job } = existingTask(ws, ending.taskId);
   const { vmId, datastoreId } = jobDisks(job);
   if (measured.blockMaps.length > 0 && ws.vm(vmId).status === 'present') {
-    ws.record('vm', vmId, [
-      {
-        type: 'VmBlockMapsMeasured',
-        data: { vmId, taskId: ending.taskId, disks: measured.blockMaps },
-      },
-    ]);
+    ws.record('vm', vmId, blockMapsMeasured(vmId, ending.taskId, measured.blockMaps));
   }
   if (measured.usage && ws.datastore(datastoreId).status === 'registered') {
     ws.record('datastore', datastoreId, [

@@ -8,6 +8,7 @@ import type {
   DatastoreUsageMeasured,
   SpaceClaim,
 } from '../datastore/datastore.events';
+import { blockMapsMeasured } from '../vm/block-map-events';
 import type { HostState } from '../host/host';
 import { type CloneJob, type DeleteVmJob, type Job, type Placement, jobDisks } from '../jobs/jobs';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
@@ -498,7 +499,7 @@ export function completeJob(
   const { vmId, datastoreId } = jobDisks(job);
   const measuredVm: VmEvent[] =
     measured.blockMaps.length > 0 && outcome.kind !== 'delete-vm'
-      ? [{ type: 'VmBlockMapsMeasured', data: { vmId, taskId, disks: measured.blockMaps } }]
+      ? blockMapsMeasured(vmId, taskId, measured.blockMaps)
       : [];
   const measuredDatastore: DatastoreEvent[] =
     measured.usage && states.datastore

@@ -6,6 +6,7 @@ import { OutboxNotify1764000000004 } from './1764000000004-outbox-notify';
 import { LeastPrivilege1764000000005 } from './1764000000005-least-privilege';
 import { StreamStarts1764000000010 } from './1764000000010-stream-starts';
 import { ReadModelStatesV21764000000011 } from './1764000000011-read-model-states-v2';
+import { DatastoreAccessibility1764000000015 } from './1764000000015-datastore-accessibility';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   LeastPrivilege1764000000005,
   StreamStarts1764000000010,
   ReadModelStatesV21764000000011,
+  DatastoreAccessibility1764000000015,
 ];

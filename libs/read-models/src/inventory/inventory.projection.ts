@@ -5,6 +5,7 @@ import {
   poolDecider,
   type VmState,
   type WorkerState,
+  accessibilityOf,
   datastoreDecider,
   hostDecider,
   spaceTotals,
@@ -42,11 +43,14 @@ export const datastoresProjection = stateProjection<DatastoreState>({
   columns: (datastore) => {
     if (datastore.status !== 'registered') return null;
     const totals = spaceTotals(datastore);
+    const { accessibility, reason } = accessibilityOf(datastore);
     return {
       name: datastore.name,
       capacity_bytes: datastore.capacityBytes,
       claimed_physical_bytes: totals.physicalBytes,
       claimed_provisioned_bytes: totals.provisionedBytes,
+      accessibility,
+      accessibility_reason: reason,
     };
   },
 });
