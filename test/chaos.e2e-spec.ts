@@ -330,12 +330,16 @@ it('survives the broker, PostgreSQL, the projector and a worker going away, and 
 
   // Every task ends, and the pipeline catches up.
   const taskIds = answers.flatMap((a) => (a.accepted?.taskId ? [a.accepted.taskId] : []));
-  await stack.eventually(async () => {
-    const { rows } = await database.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM read_model.tasks WHERE status IN ('queued', 'running')`,
-    );
-    return rows[0].n === 0;
-  }, 180_000);
+  const unfinished = async () =>
+    (
+      await database.pool.query(
+        `SELECT task_id, operation, target_type, target_id, status, attempt, worker_id
+           FROM read_model.tasks WHERE status IN ('queued', 'running')`,
+      )
+    ).rows;
+  await stack
+    .eventually(async () => (await unfinished()).length === 0, 180_000)
+    .catch(async () => expect(await unfinished()).toEqual([]));
   await stack.eventually(projectedEverything, 60_000);
 
   // The API answered throughout: the answers by kind.
