@@ -114,9 +114,16 @@ export async function createVm(
   return body.target.id;
 }
 
-/** Waits until the stack's worker has announced itself and serves the datastore (placement needs it). */
-export async function workerServes(stack: DollyStack, datastoreId: string): Promise<void> {
-  const kafka = testKafka();
+/**
+ * Waits until the stack's worker has announced itself and serves the datastore (placement needs
+ * it). `kafkaEnv`: the broker's client settings when the stack runs on one of its own.
+ */
+export async function workerServes(
+  stack: DollyStack,
+  datastoreId: string,
+  kafkaEnv: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const kafka = testKafka(kafkaEnv);
   const admin = kafka.admin();
   await admin.connect();
   try {

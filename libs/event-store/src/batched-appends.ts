@@ -6,6 +6,7 @@ import {
   type PostgresEventStore,
   placedEvent,
 } from './event-store';
+import { checkOut } from './check-out';
 
 interface PendingAppend {
   streamId: string;
@@ -138,7 +139,7 @@ export class BatchedAppends {
     // A multi-event append that lost part of its rows to a concurrent writer must not stay half
     // written: such a batch runs in a transaction that is rolled back, and each append is retried alone.
     const multiEvent = batch.some((pending) => pending.events.length > 1);
-    const client = await this.pool.connect();
+    const client = await checkOut(this.pool);
     let outcome: Map<
       string,
       { previousVersion: number; appended: { globalPosition: string; streamVersion: number }[] }

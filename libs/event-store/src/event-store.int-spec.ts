@@ -247,3 +247,66 @@ describe('reading the global order', () => {
     expect([...seen].sort()).toEqual([...written].sort());
   }, 60_000);
 });
+
+describe('a session PostgreSQL ends while a transaction holds it (a server restart)', () => {
+  it('fails that transaction, and the process lives on: the error is heard, the connection dropped', async () => {
+    const uncaught: Error[] = [];
+    const hear = (error: Error) => uncaught.push(error);
+    process.prependListener('uncaughtException', hear);
+    try {
+      await expect(
+        store.transaction(async (client) => {
+          const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          // What a restart does to every session (57P01), while this one is between two queries.
+          await db.pool.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        }),
+      ).rejects.toThrow();
+      expect(uncaught).toEqual([]);
+      // The pool goes on with healthy connections.
+      await expect(
+        store.transaction(async (client) => client.query('SELECT 1')),
+      ).resolves.toBeTruthy();
+    } finally {
+      process.removeListener('uncaughtException', hear);
+    }
+  });
+});
+
+describe('the global order across a decimal digit boundary', () => {
+  let own: TestDatabase;
+  let ownStore: PostgresEventStore;
+  beforeAll(async () => {
+    own = await createTestDatabase(2);
+    ownStore = new PostgresEventStore(own.pool);
+  });
+  afterAll(() => own.drop());
+
+  it('pages through positions 9 and 10 (and transaction ids 999 and 1000) in number order, never text order', async () => {
+    const vmId = uuidv7();
+    const ofOneTask = testMetadata({ command: 'RenameVm', taskId: uuidv7() });
+    // One transaction, twelve events: positions cross from one digit to two (the ids are
+    // returned as text, and must not be sorted as text).
+    const result = await ownStore.appendToStream(
+      `vm-${vmId}`,
+      'vm',
+      0,
+      Array.from({ length: 12 }, (_, i) => ({ ...renamed(vmId, `n${i}`), metadata: ofOneTask })),
+    );
+    expect(result.success).toBe(true);
+    const read: string[] = [];
+    let checkpoint: GlobalCheckpoint = START_OF_STORE;
+    for (let page = 0; page < 10; page++) {
+      const next = await ownStore.readAll(checkpoint, 5);
+      if (next.events.length === 0) break;
+      read.push(...next.events.filter((e) => e.streamId === `vm-${vmId}`).map((e) => e.eventId));
+      checkpoint = next.checkpoint;
+    }
+    expect(read).toEqual((await ownStore.readStream(`vm-${vmId}`)).map((e) => e.eventId));
+    const ofTask = await ownStore.readTask(ofOneTask.taskId!);
+    expect(ofTask).toHaveLength(12);
+    expect(ofTask.map((e) => Number(e.globalPosition))).toEqual(
+      [...ofTask.map((e) => Number(e.globalPosition))].sort((a, b) => a - b),
+    );
+  });
+});

@@ -9,6 +9,7 @@ import {
 } from '@dolly/contracts';
 import { RuleViolationError } from '@dolly/domain';
 import type { Pool, PoolClient } from 'pg';
+import { checkOut } from './check-out';
 
 /** An event about to be appended: the store gives it its stream version and global position. */
 export interface NewEvent {
@@ -292,10 +293,11 @@ export class PostgresEventStore {
     db: Queryable = this.pool,
   ): Promise<GlobalReadResult> {
     const { rows } = await db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM event_store.events
-        WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY transaction_id, global_position
+      // e.: the columns, not the text EVENT_COLUMNS makes of them ('10' sorts before '9').
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events e
+        WHERE (e.transaction_id, e.global_position) > ($1::xid8, $2::bigint)
+          AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+        ORDER BY e.transaction_id, e.global_position
         LIMIT $3`,
       [after.transactionId, after.globalPosition, limit],
     );
@@ -331,8 +333,8 @@ export class PostgresEventStore {
   /** Events recorded for a task, in order: what a task is made of before it is projected. */
   async readTask(taskId: string, db: Queryable = this.pool): Promise<RecordedEvent[]> {
     const { rows } = await db.query<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM event_store.events WHERE metadata->>'taskId' = $1
-        ORDER BY transaction_id, global_position`,
+      `SELECT ${EVENT_COLUMNS} FROM event_store.events e WHERE metadata->>'taskId' = $1
+        ORDER BY e.transaction_id, e.global_position`,
       [taskId],
     );
     return rows.map(rowToEvent);
@@ -340,7 +342,7 @@ export class PostgresEventStore {
 
   /** Runs work in one transaction on one connection; it commits when the work returns. */
   async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await checkOut(this.pool);
     try {
       await client.query('BEGIN');
       const result = await work(client);

@@ -151,6 +151,47 @@ describe('outbox relay', () => {
     }
   }, 60_000);
 
+  it('gives up a send that never answers (kafkajs after a broker restart), and publishes each event once all the same', async () => {
+    const kafka = testKafka();
+    const prefix = await freshTopics(kafka);
+    /** Its first send hangs for good, with no error, as a kafkajs call can. */
+    class HangingOnce extends EventPublisher {
+      hung = false;
+      override async publish(events: readonly RecordedEvent[]): Promise<void> {
+        if (!this.hung) {
+          this.hung = true;
+          return new Promise(() => undefined);
+        }
+        return super.publish(events);
+      }
+    }
+    const publisher = new HangingOnce(
+      kafka,
+      (event) => eventTopic(event.streamType, prefix),
+      prefix,
+    );
+    const relay = new OutboxRelay(db.pool, publisher, {
+      databaseUrl: db.url,
+      log: quiet,
+      pollIntervalMs: 20,
+      maxBackoffMs: 200,
+      kafkaStepTimeoutMs: 1000,
+    });
+    relay.start();
+    try {
+      const vmIds = await appendMany(store, 3, 4);
+      await until(async () => (await outboxSize(db)) === 0, 20_000);
+      expect(publisher.hung).toBe(true);
+      expectOncePerStreamInOrder(
+        await consumeEvents(kafka, [eventTopic('vm', prefix)], 12),
+        vmIds,
+        4,
+      );
+    } finally {
+      await relay.stop();
+    }
+  }, 60_000);
+
   it('publishes an appended event at once, woken by its commit rather than by polling', async () => {
     const kafka = testKafka();
     const prefix = await freshTopics(kafka);

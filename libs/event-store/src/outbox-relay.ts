@@ -15,6 +15,12 @@ export interface RelayOptions {
   /** How often to look for events when no notification came (appends notify; this is the fallback). */
   pollIntervalMs?: number;
   maxBackoffMs?: number;
+  /**
+   * Longest a Kafka step (a send, a look at what already arrived, dropping the producer) may take
+   * before it counts as failed. kafkajs calls can hang after a broker restart, with no error (as
+   * its consumers can, kafkajs#659): a relay awaiting one would publish nothing again, silently.
+   */
+  kafkaStepTimeoutMs?: number;
   log: RelayLog;
   /** Told after every published batch, with how long each event waited in the outbox, for metrics. */
   onPublished?: (events: readonly RecordedEvent[], waitedSeconds: readonly number[]) => void;
@@ -148,6 +154,7 @@ export class OutboxRelay {
   private warnedHolder: string | undefined;
   private readonly pollIntervalMs: number;
   private readonly maxBackoffMs: number;
+  private readonly kafkaStepTimeoutMs: number;
 
   constructor(
     private readonly pool: Pool,
@@ -159,6 +166,20 @@ export class OutboxRelay {
     this.maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.maxBatchBytes = options.maxBatchBytes ?? 1_000_000;
     this.heldBackWarningMs = options.heldBackWarningMs ?? 30_000;
+    this.kafkaStepTimeoutMs = options.kafkaStepTimeoutMs ?? 60_000;
+  }
+
+  /** A Kafka step, failed when it takes longer than kafkaStepTimeoutMs (see there). */
+  private bounded<T>(step: string, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(new Error(`Kafka: ${step} did not finish within ${this.kafkaStepTimeoutMs} ms`)),
+        this.kafkaStepTimeoutMs,
+      );
+    });
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
   }
 
   get status(): RelayStatus {
@@ -214,7 +235,8 @@ export class OutboxRelay {
         this.state.consecutiveFailures += 1;
         this.state.lastError = (error as Error).message;
         this.mustReconcile = true;
-        await this.publisher.reset();
+        // A fresh producer next time; one that does not even let go in time is left behind.
+        await this.bounded('dropping the producer', this.publisher.reset()).catch(() => undefined);
         const backoff = Math.min(
           this.maxBackoffMs,
           100 * 2 ** Math.min(this.state.consecutiveFailures, 10),
@@ -246,7 +268,7 @@ export class OutboxRelay {
     const batch = rows.map(rowToEvent);
     let toSend = batch;
     if (this.mustReconcile) {
-      toSend = await this.publisher.unpublished(batch);
+      toSend = await this.bounded('reading what arrived', this.publisher.unpublished(batch));
       if (toSend.length < batch.length) {
         this.options.log.info('outbox relay found events already in Kafka', {
           alreadyPublished: batch.length - toSend.length,
@@ -258,7 +280,7 @@ export class OutboxRelay {
     this.mustReconcile = true;
     let published = toSend;
     try {
-      await this.publisher.publish(toSend);
+      await this.bounded('sending', this.publisher.publish(toSend));
     } catch (error) {
       if (!refusedAsTooLarge(error)) throw error;
       published = await this.publishOneByOne(toSend);
@@ -288,7 +310,7 @@ export class OutboxRelay {
     const published: RecordedEvent[] = [];
     for (const event of remaining) {
       try {
-        await this.publisher.publish([event]);
+        await this.bounded('sending', this.publisher.publish([event]));
         published.push(event);
       } catch (error) {
         if (!refusedAsTooLarge(error)) throw error;

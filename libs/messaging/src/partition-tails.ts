@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { within } from './within';
 
 export interface TailRequest {
   topic: string;
@@ -102,12 +103,23 @@ export async function readTailEventIds(
       });
       await finished;
     } finally {
-      await consumer.disconnect().catch(() => undefined);
-      await admin.deleteGroups([groupId]).catch(() => undefined);
+      // A consumer that crashed as it joined (a broker just back) may never finish disconnecting:
+      // it is let go after a while, or the read would never return.
+      await within(
+        10_000,
+        consumer.disconnect().catch(() => undefined),
+      );
+      await within(
+        10_000,
+        admin.deleteGroups([groupId]).catch(() => undefined),
+      );
     }
     return found;
   } finally {
-    await admin.disconnect();
+    await within(
+      10_000,
+      admin.disconnect().catch(() => undefined),
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Consumer, ConsumerConfig, Kafka } from 'kafkajs';
+import { within } from './within';
 
 export interface SupervisedConsumerOptions {
   /** No fetch for this long (while not stopped) means the consumer hangs: it is replaced. */
@@ -107,11 +108,4 @@ export class SupervisedConsumer {
       }
     })().finally(() => (this.replacing = undefined));
   }
-}
-
-/** Waits for `work`, or for `ms` at most. */
-async function within(ms: number, work: Promise<unknown>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
 }

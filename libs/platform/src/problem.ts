@@ -86,6 +86,66 @@ export function sendProblem(response: Response, request: Request, body: ProblemD
     );
 }
 
+/** Seconds a client is told to wait (Retry-After) when a part Dolly needs is away. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 2;
+
+/**
+ * A part Dolly needs (PostgreSQL, Kafka) cannot be reached just now: nothing was changed and the
+ * same request may succeed shortly. Answered 503 with Retry-After; `code` names the part.
+ */
+export class UnavailableError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** Node's socket errors: the server could not be reached, or the connection broke. */
+const CONNECTION_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+/** SQLSTATEs of a server going away or not taking sessions yet (class 08: connection exception). */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What node-postgres throws, without a code, when its connection is gone or never came. */
+const UNAVAILABLE_MESSAGES = [
+  'Connection terminated',
+  'timeout exceeded when trying to connect',
+  'Client has encountered a connection error and is not queryable',
+];
+
+/**
+ * Whether an error says PostgreSQL is away (restarting, unreachable, refusing sessions), not that
+ * the request or Dolly is wrong: the same request may succeed shortly. TypeORM wraps the driver's
+ * error (driverError); causes are followed too.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (!error || typeof error !== 'object' || depth > 4) return false;
+  const { code, message, driverError, cause } = error as {
+    code?: unknown;
+    message?: unknown;
+    driverError?: unknown;
+    cause?: unknown;
+  };
+  if (typeof code === 'string') {
+    if (CONNECTION_ERRORS.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))
+      return true;
+  }
+  if (typeof message === 'string' && UNAVAILABLE_MESSAGES.some((m) => message.startsWith(m)))
+    return true;
+  return isDatabaseUnavailable(driverError, depth + 1) || isDatabaseUnavailable(cause, depth + 1);
+}
+
 /**
  * Past a limit on what one caller (or everyone) may hold open or send: answered 429 with
  * Retry-After, the whole seconds after which trying again may succeed.
@@ -118,6 +178,13 @@ export function toProblem(error: unknown): ProblemDetails {
     const code = status === 404 ? 'HTTP.ROUTE_NOT_FOUND' : `HTTP.${status}`;
     return problem(status, code, error.message);
   }
+  if (error instanceof UnavailableError) return problem(503, error.code, error.message);
+  if (isDatabaseUnavailable(error))
+    return problem(
+      503,
+      'SERVICE.DATABASE_UNAVAILABLE',
+      `PostgreSQL cannot be reached just now; nothing was changed. Try again in ${UNAVAILABLE_RETRY_AFTER_SECONDS} s`,
+    );
   return problem(
     500,
     'INTERNAL',
@@ -137,6 +204,8 @@ export class ProblemFilter implements ExceptionFilter {
     if (body.status >= 500)
       this.logger.error({ err: error, path: request.originalUrl }, 'request failed');
     if (body.status === 401) response.setHeader('WWW-Authenticate', 'Bearer');
+    if (body.status === 503)
+      response.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
     if (error instanceof TooManyRequestsError)
       response.setHeader('Retry-After', String(error.retryAfterSeconds));
     sendProblem(response, request, body);

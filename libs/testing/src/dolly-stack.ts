@@ -58,14 +58,19 @@ export class DollyStack {
     };
   }
 
+  /**
+   * `database`: a migrated database made elsewhere (on a server of the test's own); the stack
+   * uses it and lets it go at stop. Default: a fresh copy of the template on the shared server.
+   */
   static async start(
     apps: AppName[] = ['api', 'projector', 'worker'],
     extraEnv: NodeJS.ProcessEnv = {},
+    database?: TestDatabase,
   ): Promise<DollyStack> {
     if (!existsSync(join(REPO_ROOT, 'dist', 'apps', 'api', 'src', 'main.js'))) {
       throw new Error('The apps are not built: run npm run build (npm test does it)');
     }
-    const stack = new DollyStack(await createTestDatabase(5), testPrefix(), extraEnv);
+    const stack = new DollyStack(database ?? (await createTestDatabase(5)), testPrefix(), extraEnv);
     try {
       for (const app of apps) await stack.startApp(app);
     } catch (error) {

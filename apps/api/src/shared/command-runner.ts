@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { checkOut } from '@dolly/event-store';
 import { PG_POOL } from '@dolly/platform';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
@@ -104,7 +105,7 @@ export class CommandRunner {
     const answer = this.accepted(execution, outcome);
     if (!outcome.changed && key) {
       // Nothing was appended, so nothing recorded the key: remember the no-op answer on its own.
-      const client = await this.pool.connect();
+      const client = await checkOut(this.pool);
       try {
         await this.idempotency
           .record(client, principal, key, fingerprint, answer)

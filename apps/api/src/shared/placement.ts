@@ -3,7 +3,7 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { type DollyConfig } from '@dolly/config';
 import { workerGroupId, workerOwnGroupId } from '@dolly/contracts';
 import { type Placement, RuleViolationError } from '@dolly/domain';
-import { DOLLY_CONFIG, KAFKA } from '@dolly/platform';
+import { DOLLY_CONFIG, KAFKA, UnavailableError } from '@dolly/platform';
 import { WorkerRow } from '@dolly/read-models';
 import type { Admin, Kafka } from 'kafkajs';
 import { Repository } from 'typeorm';
@@ -111,7 +111,12 @@ export class PlacementService implements OnModuleDestroy {
       const admin = this.admin;
       this.admin = null;
       void admin?.then((a) => a.disconnect()).catch(() => undefined);
-      throw error;
+      // Which workers run only Kafka knows: without it nothing can be placed, for now (503).
+      throw new UnavailableError(
+        'SERVICE.BROKER_UNAVAILABLE',
+        'Kafka cannot be reached just now to find a running worker for this job; nothing was changed. Try again shortly',
+        { cause: error },
+      );
     }
   }
 

@@ -20,7 +20,8 @@ async function applyTaskEvent(recorded: RecordedEvent, target: ProjectionTarget)
          VALUES ($1, $2, $3, $4, 'queued', false, 0, NULL, false, NULL, NULL, $5, $6, $7, $8, $8, NULL)
          ON CONFLICT (task_id) DO UPDATE SET operation = excluded.operation, target_type = excluded.target_type,
            target_id = excluded.target_id, status = excluded.status, implicit = false, created_at = excluded.created_at,
-           updated_at = excluded.updated_at, completed_at = NULL
+           updated_at = excluded.updated_at, completed_at = NULL, actor_id = excluded.actor_id,
+           actor_role = excluded.actor_role, correlation_id = excluded.correlation_id
          WHERE t.implicit`,
         [
           taskId,
@@ -68,17 +69,28 @@ async function applyTaskEvent(recorded: RecordedEvent, target: ProjectionTarget)
   }
 }
 
+/** Which of a command's streams an implicit task is shown on: the first of these kinds, else any. */
+const TARGET_RANK = `array_position(ARRAY['vm', 'pool', 'host', 'datastore', 'worker']::text[], %s)`;
+
 /**
  * A command decided in one step (register, rename, convert) is a task that succeeded when its
  * events were recorded: known from their metadata only. Such a row never overrides a task with a
- * stream of its own, whichever arrives first (they may travel on different partitions).
+ * stream of its own, whichever arrives first (they may travel on different partitions). A command
+ * that wrote several streams (an entitlement: the pool, the desktop, the datastore) reaches the
+ * projector in any order, so its row does not depend on which came first: it shows the stream of
+ * the first kind in TARGET_RANK (the lowest id among equals), as a rebuild in the store's order does.
  */
 async function applyImplicit(recorded: RecordedEvent, target: ProjectionTarget): Promise<void> {
   const { metadata } = recorded;
+  const rank = (row: string) => `coalesce(${TARGET_RANK.replace('%s', `${row}.target_type`)}, 99)`;
   await target.query(
-    `INSERT INTO ${target.table('tasks')} (${COLUMNS})
+    `INSERT INTO ${target.table('tasks')} AS t (${COLUMNS})
      VALUES ($1, $2, $3, $4, 'succeeded', true, 0, NULL, false, NULL, NULL, $5, $6, $7, $8, $8, $8)
-     ON CONFLICT (task_id) DO NOTHING`,
+     ON CONFLICT (task_id) DO UPDATE SET operation = excluded.operation, target_type = excluded.target_type,
+       target_id = excluded.target_id, actor_id = excluded.actor_id, actor_role = excluded.actor_role,
+       correlation_id = excluded.correlation_id, created_at = excluded.created_at,
+       updated_at = excluded.updated_at, completed_at = excluded.completed_at
+     WHERE t.implicit AND (${rank('excluded')}, excluded.target_id) < (${rank('t')}, t.target_id)`,
     [
       metadata.taskId,
       metadata.command ?? recorded.type,
