@@ -9,7 +9,14 @@ import type {
   SpaceClaim,
 } from '../datastore/datastore.events';
 import type { HostState } from '../host/host';
-import { type CloneJob, type DeleteVmJob, type Job, type Placement, jobDisks } from '../jobs/jobs';
+import {
+  type CloneJob,
+  type DeleteVmJob,
+  type Job,
+  type Placement,
+  isVmJob,
+  jobDisks,
+} from '../jobs/jobs';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
@@ -495,6 +502,7 @@ export function completeJob(
   const changes = outcomeChanges(attempt, outcome, states, followUp);
   if (!measured) return changes;
   const { job, taskId } = taskState(states);
+  if (!isVmJob(job)) return changes;
   const { vmId, datastoreId } = jobDisks(job);
   const measuredVm: VmEvent[] =
     measured.blockMaps.length > 0 && outcome.kind !== 'delete-vm'
@@ -728,6 +736,8 @@ export function abandonJob(
         ),
         task: taskEvents,
       };
+    case 'restore-quarantined':
+      return { task: taskEvents };
     default:
       return {
         vm: vmDecider.decide(
