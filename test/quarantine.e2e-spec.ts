@@ -1,6 +1,8 @@
-import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { copyFile, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { QemuDiskEngine } from '@dolly/disk-engine';
 import { DollyStack } from '@dolly/testing';
 import {
   type Accepted,
@@ -101,19 +103,48 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
 
   // With the worker stopped: the disk's layer header breaks (a version QEMU refuses), an image no
   // layer names appears, and the other datastore's metadata lock becomes a folder (inaccessible).
+  // The engine's deep check (as an operator runs it) finds the broken layer and quarantines it.
   await stack.kill('worker');
   const goodVersion = await swapVersion(layerPath, Buffer.from([0, 0, 0, 99]));
   writeFileSync(join(folder, 'stray.qcow2'), 'not a layer of this datastore');
+  const runtimeDir = mkdtempSync(join(tmpdir(), 'dq-'));
+  const { engine } = await QemuDiskEngine.start({
+    datastores: [{ datastoreId, path: folder }],
+    runtimeDir,
+    restartDaemon: false,
+  });
+  try {
+    const report = await engine.check({ operationId: 'test-deep-check', repair: true });
+    expect(report.findings).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ subject: layerId, action: 'quarantined' }),
+      ]),
+    );
+  } finally {
+    await engine.stop();
+    rmSync(runtimeDir, { recursive: true, force: true });
+  }
   const lock = join(await datastoreFolderOf(stack, bad), '.dolly', 'lock');
   rmSync(lock, { force: true });
   mkdirSync(lock);
   await stack.startApp('worker');
 
-  // The start-up check quarantines the layer; the worker reports it.
-  const seen = await stack.eventually(async () => {
-    const list = await quarantineOf(datastoreId);
-    return list.entries.some((e) => e.kind === 'layer') && list;
-  }, 60_000);
+  // The worker reports what check moved aside.
+  const seen = await stack
+    .eventually(async () => {
+      const list = await quarantineOf(datastoreId);
+      return list.entries.some((e) => e.kind === 'layer') && list;
+    }, 60_000)
+    .catch((error) => {
+      console.log(
+        stack
+          .logs('worker')
+          .filter((l) => /engine|check|quarantin|error|serving/i.test(l))
+          .slice(-40)
+          .join('\n'),
+      );
+      throw error;
+    });
   expect(seen.entries).toEqual([
     expect.objectContaining({
       kind: 'layer',
@@ -145,7 +176,7 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
     '.dolly',
     'a..b',
     `${layerId}%00`,
-    'x'.repeat(129),
+    'x'.repeat(256),
   ]) {
     const answer = await restore(datastoreId, entry);
     expect([entry, answer.status, answer.body.code]).toEqual([

@@ -1,7 +1,8 @@
 import { Controller, Param, Post, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { LayerId, Uuid } from '@dolly/domain';
+import { Uuid } from '@dolly/domain';
+import { Type } from '@sinclair/typebox';
 import { Requires, Validate } from '@dolly/platform';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
@@ -10,6 +11,18 @@ import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
 import { GetQuarantine } from '../../inventory/inventory.queries';
 import { RestoreQuarantinedCommand } from './restore-quarantined.handler';
+
+/**
+ * An entry of the quarantine list as it may be named in a path: a layer's id, or a moved-aside
+ * file's name (a time stamp and the name it had: refused as not restorable, with the reason).
+ * Never a path: no slash (encoded or not), no `..`, no leading dot.
+ */
+const QuarantineEntryName = Type.String({
+  minLength: 1,
+  maxLength: 255,
+  pattern: '^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$',
+  description: 'The entry as the quarantine list names it.',
+});
 
 @ApiTags('datastores')
 @ApiBearerAuth()
@@ -31,7 +44,7 @@ export class RestoreQuarantinedController {
   @ApiProblems(400, 403, 404, 409)
   restore(
     @Param('datastoreId', new Validate(Uuid('The datastore.'))) datastoreId: string,
-    @Param('entry', new Validate(LayerId('The quarantined layer (its entry in the list).')))
+    @Param('entry', new Validate(QuarantineEntryName))
     entry: string,
     @Context() context: RequestContext,
     @Res() response: Response,
