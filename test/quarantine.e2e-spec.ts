@@ -1,5 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { copyFile, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QemuDiskEngine } from '@dolly/disk-engine';
@@ -27,6 +29,7 @@ import {
 
 jest.setTimeout(300_000);
 
+const REPO_ROOT = join(__dirname, '..');
 let stack: DollyStack;
 let hostId: string;
 
@@ -72,6 +75,15 @@ const eventsOf = async (datastoreId: string, type: string) =>
       [`datastore-${datastoreId}`, type],
     )
   ).rows[0].n;
+
+async function cli(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(REPO_ROOT, 'dist', 'apps', 'cli', 'src', 'main.js'), ...args],
+    { env: { ...process.env, DOLLY_API_URL: stack.apiUrl, DOLLY_TOKEN: stack.tokens.admin } },
+  );
+  return stdout;
+}
 
 /** A qcow2 header's version field (4 bytes at offset 4): 99 is one QEMU refuses for sure. */
 async function swapVersion(path: string, bytes: Buffer): Promise<Buffer> {
@@ -155,6 +167,13 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
     expect.objectContaining({ kind: 'file', entry: expect.stringMatching(/-stray\.qcow2$/) }),
   ]);
   const strayEntry = seen.entries[1].entry;
+  // The CLI lists it alike, and a restore of a name not in the list fails with the reason.
+  const listed = await cli('datastores', 'quarantine', 'list', datastoreId);
+  expect(listed.split('\n').find((line) => line.includes(layerId))).toMatch(/layer.*yes/);
+  expect(listed.split('\n').find((line) => line.includes(strayEntry))).toMatch(/file.*no/);
+  await expect(
+    cli('datastores', 'quarantine', 'restore', datastoreId, 'no-such-layer'),
+  ).rejects.toMatchObject({ stderr: expect.stringContaining('QUARANTINE.NOT_FOUND') });
   await workerServes(stack, datastoreId);
 
   // Admin only: every other role is refused with the reason, and nothing is queued.
