@@ -303,3 +303,20 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
     200,
   );
 });
+
+it('documents the restore in the OpenAPI description: admin only, a task, its refusals', async () => {
+  const doc = expectStatus(
+    await stack.request<{ paths: Record<string, Record<string, Record<string, unknown>>> }>(
+      'GET',
+      '/openapi.json',
+      { role: null },
+    ),
+    200,
+  );
+  const restore = doc.paths['/datastores/{datastoreId}/quarantine/{entry}/restore']?.post;
+  expect(restore).toBeDefined();
+  expect(Object.keys(restore.responses as object)).toEqual(
+    expect.arrayContaining(['202', '400', '403', '404', '409']),
+  );
+  expect(JSON.stringify(restore)).toContain('DISK.STILL_BROKEN');
+});
