@@ -33,15 +33,31 @@ const REPO_ROOT = join(__dirname, '..');
 let stack: DollyStack;
 let hostId: string;
 
+/**
+ * The worker's qemu-img: the real one, held back while the hold file exists (a restore caught
+ * checking the layer again, to cancel it there; the worker kills the held one on cancel).
+ */
+const qemuImgDir = mkdtempSync(join(tmpdir(), 'dq-img-'));
+const hold = join(qemuImgDir, 'hold');
+
 beforeAll(async () => {
+  const heldQemuImg = join(qemuImgDir, 'qemu-img-held');
+  writeFileSync(
+    heldQemuImg,
+    `#!/bin/sh\nwhile [ -e '${hold}' ]; do sleep 0.05; done\nexec qemu-img "$@"\n`,
+    { mode: 0o755 },
+  );
   stack = await DollyStack.start(['api', 'projector', 'worker'], {
     DOLLY_WORKER_DATASTORE_RETRY_MIN_MS: '200',
     DOLLY_WORKER_DATASTORE_RETRY_MAX_MS: '800',
+    DOLLY_QEMU_IMG: heldQemuImg,
   });
   hostId = await registerHost(stack);
 }, 120_000);
 afterAll(async () => {
+  rmSync(hold, { force: true });
   await stack?.stop();
+  rmSync(qemuImgDir, { recursive: true, force: true });
 });
 
 type Quarantine = {
@@ -259,8 +275,26 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
   expect(await eventsOf(datastoreId, 'DatastoreLayerRestored')).toBe(0);
   expect((await quarantineOf(datastoreId)).entries.map((e) => e.entry)).toContain(layerId);
 
-  // Repaired (its header written back): restored, as a task with progress.
+  // Repaired (its header written back). A restore cancelled while the worker checks the layer
+  // again: cancelled, and nothing is taken back.
   await swapVersion(layerPath, goodVersion);
+  writeFileSync(hold, '');
+  const toCancel = expectStatus(await restore(datastoreId, layerId), 202).taskId!;
+  const taskStatus = async (id: string) =>
+    (await stack.request<{ status: string; error: { code: string } | null }>('GET', `/tasks/${id}`))
+      .body;
+  await stack.eventually(async () => (await taskStatus(toCancel)).status === 'running', 60_000);
+  expect((await stack.request('POST', `/tasks/${toCancel}/cancel`)).status).toBeLessThan(300);
+  const cancelled = await stack.eventually(async () => {
+    const task = await taskStatus(toCancel);
+    return task.status === 'cancelled' && task;
+  }, 60_000);
+  expect(cancelled.error?.code ?? 'TASK.CANCELLED').toBe('TASK.CANCELLED');
+  rmSync(hold);
+  expect(await eventsOf(datastoreId, 'DatastoreLayerRestored')).toBe(0);
+  expect((await quarantineOf(datastoreId)).entries.map((e) => e.entry)).toContain(layerId);
+
+  // Restored, as a task with progress.
   const accepted = expectStatus(await restore(datastoreId, layerId), 202);
   expect(accepted.status).toBe('queued');
   const taskId = accepted.taskId!;
