@@ -1,13 +1,13 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { copyFile, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QemuDiskEngine } from '@dolly/disk-engine';
 import { DollyStack } from '@dolly/testing';
 import {
   type Accepted,
+  adminCli,
+  datastoreEventCount,
   GiB,
   createVm,
   datastoreFolderOf,
@@ -29,7 +29,6 @@ import {
 
 jest.setTimeout(300_000);
 
-const REPO_ROOT = join(__dirname, '..');
 let stack: DollyStack;
 let hostId: string;
 
@@ -83,23 +82,6 @@ const restore = (
     `/datastores/${datastoreId}/quarantine/${entry}/restore`,
     options,
   );
-
-const eventsOf = async (datastoreId: string, type: string) =>
-  (
-    await stack.database.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM event_store.events WHERE stream_id = $1 AND type = $2`,
-      [`datastore-${datastoreId}`, type],
-    )
-  ).rows[0].n;
-
-async function cli(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(REPO_ROOT, 'dist', 'apps', 'cli', 'src', 'main.js'), ...args],
-    { env: { ...process.env, DOLLY_API_URL: stack.apiUrl, DOLLY_TOKEN: stack.tokens.admin } },
-  );
-  return stdout;
-}
 
 /** A qcow2 header's version field (4 bytes at offset 4): 99 is one QEMU refuses for sure. */
 async function swapVersion(path: string, bytes: Buffer): Promise<Buffer> {
@@ -184,11 +166,11 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
   ]);
   const strayEntry = seen.entries[1].entry;
   // The CLI lists it alike, and a restore of a name not in the list fails with the reason.
-  const listed = await cli('datastores', 'quarantine', 'list', datastoreId);
+  const listed = await adminCli(stack, 'datastores', 'quarantine', 'list', datastoreId);
   expect(listed.split('\n').find((line) => line.includes(layerId))).toMatch(/layer.*yes/);
   expect(listed.split('\n').find((line) => line.includes(strayEntry))).toMatch(/file.*no/);
   await expect(
-    cli('datastores', 'quarantine', 'restore', datastoreId, 'no-such-layer'),
+    adminCli(stack, 'datastores', 'quarantine', 'restore', datastoreId, 'no-such-layer'),
   ).rejects.toMatchObject({ stderr: expect.stringContaining('QUARANTINE.NOT_FOUND') });
   await workerServes(stack, datastoreId);
 
@@ -272,7 +254,7 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
   expect(linked.task?.error?.message).toContain('not-a-regular-file');
   await rm(layerPath);
   await rename(`${layerPath}.broken`, layerPath);
-  expect(await eventsOf(datastoreId, 'DatastoreLayerRestored')).toBe(0);
+  expect(await datastoreEventCount(stack, datastoreId, 'DatastoreLayerRestored')).toBe(0);
   expect((await quarantineOf(datastoreId)).entries.map((e) => e.entry)).toContain(layerId);
 
   // Repaired (its header written back). A restore cancelled while the worker checks the layer
@@ -291,7 +273,7 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
   }, 60_000);
   expect(cancelled.error?.code ?? 'TASK.CANCELLED').toBe('TASK.CANCELLED');
   rmSync(hold);
-  expect(await eventsOf(datastoreId, 'DatastoreLayerRestored')).toBe(0);
+  expect(await datastoreEventCount(stack, datastoreId, 'DatastoreLayerRestored')).toBe(0);
   expect((await quarantineOf(datastoreId)).entries.map((e) => e.entry)).toContain(layerId);
 
   // Restored, as a task with progress.
@@ -316,7 +298,7 @@ it('restores a quarantined layer once it is sound, for admins only, refusing hos
     const task = await stack.request<{ progress: { percent: number } }>('GET', `/tasks/${taskId}`);
     return task.body.progress.percent === 100;
   }, 30_000);
-  expect(await eventsOf(datastoreId, 'DatastoreLayerRestored')).toBe(1);
+  expect(await datastoreEventCount(stack, datastoreId, 'DatastoreLayerRestored')).toBe(1);
   const after = await stack.eventually(async () => {
     const list = await quarantineOf(datastoreId);
     return !list.entries.some((e) => e.entry === layerId) && list;

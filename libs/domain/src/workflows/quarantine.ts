@@ -6,6 +6,7 @@ import {
 import type { DatastoreEvent } from '../datastore/datastore.events';
 import type { Placement, RestoreQuarantinedJob } from '../jobs/jobs';
 import { NotFoundError } from '../shared/errors';
+import { type JobEnding, endTask } from './operations';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
 
@@ -82,24 +83,9 @@ export function completeQuarantineRestore(
 
 /** Failed (still broken, not quarantined any more...) or cancelled: only the task ends. */
 export function abandonQuarantineRestore(
-  ending: { attempt: number; cancelled: boolean; code: string; message: string },
+  ending: JobEnding,
   states: { task: TaskState },
 ): { task: TaskEvent[] } {
   const { taskId } = restoreTask(states.task);
-  return {
-    task: ending.cancelled
-      ? taskDecider.decide(
-          { type: 'ConfirmTaskCancelled', data: { taskId, attempt: ending.attempt } },
-          states.task,
-          undefined,
-        )
-      : taskDecider.decide(
-          {
-            type: 'FailTask',
-            data: { taskId, attempt: ending.attempt, code: ending.code, message: ending.message },
-          },
-          states.task,
-          undefined,
-        ),
-  };
+  return { task: endTask(taskId, ending, states.task) };
 }
