@@ -1,10 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { DollyStack } from '@dolly/testing';
 import {
   type Accepted,
+  adminCli,
+  datastoreEventCount,
   GiB,
   createVm,
   datastoreFolderOf,
@@ -26,7 +26,6 @@ import {
 
 jest.setTimeout(240_000);
 
-const REPO_ROOT = join(__dirname, '..');
 let stack: DollyStack;
 let hostId: string;
 
@@ -69,23 +68,6 @@ const accessibility = async (datastoreId: string) =>
     )
   ).rows[0];
 
-const eventsOf = async (datastoreId: string, type: string) =>
-  (
-    await stack.database.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM event_store.events WHERE stream_id = $1 AND type = $2`,
-      [`datastore-${datastoreId}`, type],
-    )
-  ).rows[0].n;
-
-async function cli(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    process.execPath,
-    [join(REPO_ROOT, 'dist', 'apps', 'cli', 'src', 'main.js'), ...args],
-    { env: { ...process.env, DOLLY_API_URL: stack.apiUrl, DOLLY_TOKEN: stack.tokens.admin } },
-  );
-  return stdout;
-}
-
 it('marks it inaccessible, keeps serving the others, retries with backoff and takes it back', async () => {
   const good = await registerDatastore(stack);
   const bad = await registerDatastore(stack);
@@ -125,9 +107,9 @@ it('marks it inaccessible, keeps serving the others, retries with backoff and ta
     expect.objectContaining({ datastoreId: bad, code: 'DISK.IO.EISDIR' }),
   ]);
   // Retries that fail alike record nothing new.
-  expect(await eventsOf(bad, 'DatastoreInaccessible')).toBe(1);
+  expect(await datastoreEventCount(stack, bad, 'DatastoreInaccessible')).toBe(1);
 
-  const listed = await cli('datastores', 'list');
+  const listed = await adminCli(stack, 'datastores', 'list');
   const badLine = listed.split('\n').find((line) => line.includes(bad));
   expect(badLine).toMatch(/inaccessible \(.*DISK\.IO\.EISDIR/);
   expect(listed.split('\n').find((line) => line.includes(good))).toMatch(/accessible/);
@@ -136,7 +118,7 @@ it('marks it inaccessible, keeps serving the others, retries with backoff and ta
   rmSync(badFolder, { recursive: true, force: true });
   writeFileSync(badFolder, 'not a folder');
   await stack.eventually(
-    async () => (await eventsOf(bad, 'DatastoreInaccessible')) === 2 || false,
+    async () => (await datastoreEventCount(stack, bad, 'DatastoreInaccessible')) === 2 || false,
     30_000,
   );
   // The read model follows (projected from the event).
@@ -153,7 +135,7 @@ it('marks it inaccessible, keeps serving the others, retries with backoff and ta
     30_000,
   );
   await workerServes(stack, bad);
-  expect(await eventsOf(bad, 'DatastoreAccessible')).toBe(1);
+  expect(await datastoreEventCount(stack, bad, 'DatastoreAccessible')).toBe(1);
   const after = await stack.eventually(async () => {
     const answer = await workerHealth();
     return answer.body.checks['disk-engine']?.status === 'up' && answer;

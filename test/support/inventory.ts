@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { workerGroupId } from '@dolly/contracts';
 import { type DollyStack, type HttpAnswer, testKafka } from '@dolly/testing';
 
@@ -141,4 +144,27 @@ export async function workerServes(
   } finally {
     await admin.disconnect();
   }
+}
+
+/** How many events of a type a datastore's stream holds. */
+export async function datastoreEventCount(
+  stack: DollyStack,
+  datastoreId: string,
+  type: string,
+): Promise<number> {
+  const { rows } = await stack.database.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM event_store.events WHERE stream_id = $1 AND type = $2`,
+    [`datastore-${datastoreId}`, type],
+  );
+  return rows[0].n;
+}
+
+/** The built CLI against the stack's API, as an admin: its standard output. */
+export async function adminCli(stack: DollyStack, ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [join(__dirname, '..', '..', 'dist', 'apps', 'cli', 'src', 'main.js'), ...args],
+    { env: { ...process.env, DOLLY_API_URL: stack.apiUrl, DOLLY_TOKEN: stack.tokens.admin } },
+  );
+  return stdout;
 }

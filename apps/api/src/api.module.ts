@@ -23,6 +23,8 @@ import { RegisterDatastoreHandler } from './datastores/register-datastore/regist
 import { RenameDatastoreController } from './datastores/rename-datastore/rename-datastore.http.controller';
 import { RemoveDatastoreController } from './datastores/remove-datastore/remove-datastore.http.controller';
 import { RemoveDatastoreHandler } from './datastores/remove-datastore/remove-datastore.handler';
+import { RestoreQuarantinedController } from './datastores/restore-quarantined/restore-quarantined.http.controller';
+import { RestoreQuarantinedHandler } from './datastores/restore-quarantined/restore-quarantined.handler';
 import { CommandRunner } from './shared/command-runner';
 import { IdempotencyStore } from './shared/idempotency';
 import { ProjectionWaiter } from './shared/projection-waiter';
@@ -68,6 +70,7 @@ import { PoolsController } from './pools/pools.http.controller';
     RegisterDatastoreController,
     RenameDatastoreController,
     RemoveDatastoreController,
+    RestoreQuarantinedController,
     TasksController,
     BlockMapController,
     CloneVmController,
@@ -106,6 +109,7 @@ import { PoolsController } from './pools/pools.http.controller';
     DecideDatastoreHandler,
     RegisterDatastoreHandler,
     RemoveDatastoreHandler,
+    RestoreQuarantinedHandler,
     ListVmsHandler,
     GetVmHandler,
     StreamAuditLogHandler,

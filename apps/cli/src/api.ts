@@ -124,6 +124,22 @@ export interface VmView {
   version: number;
 }
 
+/** What check moved aside on a datastore, as `GET /datastores/{id}/quarantine` shows it (admins). */
+export interface QuarantineView {
+  datastoreId: string;
+  /** false: no worker has reported on it yet. */
+  observed: boolean;
+  entries: {
+    /** layer: a quarantined layer (restorable once sound); file: an image no layer named. */
+    kind: 'layer' | 'file';
+    entry: string;
+    fileName: string;
+    sizeBytes: number;
+    diskIds: string[];
+    restorable: boolean;
+  }[];
+}
+
 export interface DatastoreView {
   datastoreId: string;
   name: string;

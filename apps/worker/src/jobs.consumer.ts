@@ -21,6 +21,7 @@ import {
   DomainError,
   type Job,
   type Measurements,
+  isVmJob,
   jobDisks,
   type Placement,
   type TaskQueued,
@@ -337,7 +338,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
    */
   private async measure(job: Job, outcome: AnyOutcome): Promise<Measurements | undefined> {
     // A fork's (or refreshed clone's) overlays are empty by construction: forks stay cheap.
-    if (job.kind === 'fork' || job.kind === 'refresh') return undefined;
+    if (job.kind === 'fork' || job.kind === 'refresh' || !isVmJob(job)) return undefined;
     const engine = this.dataPlane.engine;
     const { datastoreId, diskIds: touched } = jobDisks(job);
     const diskIds = outcome.kind === 'delete-vm' ? [] : touched;

@@ -11,6 +11,8 @@ import {
   type Workspace,
   abandonChainJob,
   abandonJob,
+  abandonQuarantineRestore,
+  completeQuarantineRestore,
   chainJobStreams,
   completeChainJob,
   completeJob,
@@ -20,6 +22,7 @@ import {
   taskStreamId,
 } from '@dolly/domain';
 import type { EventMetadata } from '@dolly/contracts';
+import type { RestoreOutcome } from './jobs/run-job';
 import { randomIds } from '@dolly/platform';
 import {
   type PostgresEventStore,
@@ -49,6 +52,8 @@ function outcomeSlots(taskId: string, job: Job) {
         datastore: datastoreSlot(job.datastoreId),
         ...(job.linkedTo ? { source: vmSlot(job.linkedTo) } : {}),
       };
+    case 'restore-quarantined':
+      return { task: taskSlot(taskId), datastore: datastoreSlot(job.datastoreId) };
     default:
       return {
         task: taskSlot(taskId),
@@ -114,7 +119,7 @@ export class TaskReporter {
     taskId: string,
     correlationId: string,
     attempt: number,
-    outcome: JobOutcome | ChainOutcome,
+    outcome: JobOutcome | ChainOutcome | RestoreOutcome,
     measured?: Measurements,
   ): Promise<void> {
     const task = await this.task(taskId);
@@ -128,6 +133,14 @@ export class TaskReporter {
         ),
       );
     }
+    if (task.job.kind === 'restore-quarantined')
+      return this.write(
+        taskId,
+        correlationId,
+        'CompleteTask',
+        outcomeSlots(taskId, task.job),
+        (s) => completeQuarantineRestore({ attempt, workerId: this.workerId }, s),
+      );
     // A clone to power on afterwards starts a power task; this worker holds the new disks, so it does it.
     const followUp: FollowUp | undefined =
       task.job.kind === 'clone' && task.job.powerOnAfter
@@ -165,7 +178,10 @@ export class TaskReporter {
       correlationId,
       ending.cancelled ? 'CancelTask' : 'FailTask',
       outcomeSlots(taskId, task.job),
-      (s) => abandonJob({ attempt, ...ending }, s),
+      (s) =>
+        task.job.kind === 'restore-quarantined'
+          ? abandonQuarantineRestore({ attempt, ...ending }, s)
+          : abandonJob({ attempt, ...ending }, s),
     );
   }
 

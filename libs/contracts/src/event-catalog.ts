@@ -1,6 +1,7 @@
 import {
   DatastoreAccessibleData,
   DatastoreInaccessibleData,
+  DatastoreLayerRestoredData,
   DatastoreQuarantineObservedData,
   DatastoreRegisteredData,
   DatastoreRemovedData,
@@ -23,7 +24,11 @@ import {
   WorkerAnnouncedData,
 } from '@dolly/domain';
 import type { TSchema } from '@sinclair/typebox';
-import { DATASTORE_REGISTERED_EARLIER, VM_EVENT_EARLIER_VERSIONS } from './earlier-versions';
+import {
+  DATASTORE_REGISTERED_EARLIER,
+  TASK_QUEUED_V2,
+  VM_EVENT_EARLIER_VERSIONS,
+} from './earlier-versions';
 
 /**
  * Every event type Dolly publishes, with each schema version it has ever had. A published
@@ -83,11 +88,13 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('DatastoreInaccessible', 'datastore', DatastoreInaccessibleData),
   entry('DatastoreAccessible', 'datastore', DatastoreAccessibleData),
   entry('DatastoreQuarantineObserved', 'datastore', DatastoreQuarantineObservedData),
+  entry('DatastoreLayerRestored', 'datastore', DatastoreLayerRestoredData),
   ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) =>
     entry(type, 'vm', schema, VM_EVENT_EARLIER_VERSIONS[type as keyof typeof VM_EVENT_SCHEMAS]),
   ),
   entry('TaskQueued', 'task', TaskQueuedData, [
     { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
+    TASK_QUEUED_V2,
   ]),
   entry('TaskStarted', 'task', TaskStartedData),
   entry('TaskSucceeded', 'task', TaskSucceededData),

@@ -10,6 +10,7 @@ import {
   type PoolState,
   TaskQueuedData,
   TaskQueuedDataV1,
+  TaskQueuedDataV2,
   poolDecider,
 } from '@dolly/domain';
 import { FormatRegistry, type Static, TypeRegistry } from '@sinclair/typebox';
@@ -80,7 +81,8 @@ describe('pool events of schema v1 read as v2', () => {
     expect(currentSchemaVersion('PoolCreated')).toBe(2);
     expect(currentSchemaVersion('PoolImagePushStarted')).toBe(2);
     expect(currentSchemaVersion('PoolMachineRequested')).toBe(2);
-    expect(currentSchemaVersion('TaskQueued')).toBe(2);
+    // TaskQueued v3 (a datastore's own job: restore a quarantined layer) came after.
+    expect(currentSchemaVersion('TaskQueued')).toBe(3);
   });
 
   it('PoolCreated v1: its one host and datastore become one replica and one parent', () => {
@@ -268,5 +270,39 @@ describe('a v1 pool history, upcast, folds as v2', () => {
       [id(0x1001), image.taskId, image.parentVmId],
       [id(0x1002), pushed.taskId, pushed.parentVmId],
     ]);
+  });
+});
+
+describe('TaskQueued v2 read as v3', () => {
+  const queued = (job: unknown) => ({
+    taskId: id(0x600 + 2),
+    operation: 'RestoreQuarantinedLayer',
+    target: { type: 'datastore', id: datastoreId },
+    job,
+    placement: { kind: 'group', group: 'rack-1' },
+  });
+
+  it('reads every v2 job as it was; only v3 carries a restore of a quarantined layer', () => {
+    const v2 = queued({
+      kind: 'create-disks',
+      vmId: id(0x1001),
+      datastoreId,
+      disks: [{ diskId: id(0x7001), capacityBytes: 1024, format: 'thin' }],
+    });
+    expect(Value.Check(TaskQueuedDataV2, v2)).toBe(true);
+    expect(upcastToCurrent('TaskQueued', 2, v2)).toEqual(v2);
+    expect(Value.Check(TaskQueuedData, upcastToCurrent('TaskQueued', 2, v2))).toBe(true);
+
+    const restore = queued({ kind: 'restore-quarantined', datastoreId, layerId: 'layer-1' });
+    expect(Value.Check(TaskQueuedData, restore)).toBe(true);
+    expect(Value.Check(TaskQueuedDataV2, restore)).toBe(false);
+  });
+
+  it('refuses a hostile layer name in a restore job', () => {
+    for (const layerId of ['..', '../etc', 'a/b', '.hidden', 'a..b', '', 'x'.repeat(129)])
+      expect([
+        layerId,
+        Value.Check(TaskQueuedData, queued({ kind: 'restore-quarantined', datastoreId, layerId })),
+      ]).toEqual([layerId, false]);
   });
 });

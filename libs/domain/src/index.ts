@@ -20,3 +20,4 @@ export * from './workflows/instant-clones';
 export * from './pool/pool.events';
 export * from './pool/pool';
 export * from './worker/worker';
+export * from './workflows/quarantine';

@@ -19,6 +19,8 @@ export const PERMISSIONS = {
   'infrastructure:write': ['admin'],
   /** What check moved aside on a datastore (file names, sizes, the disks that read them): admin only. */
   'datastores:quarantine': ['admin'],
+  /** Taking a quarantined layer back into use (checked again first): admin only. */
+  'datastores:quarantine:restore': ['admin'],
   'vm:power': ['admin', 'operator', 'host-client'],
   /** Cloning is management-plane work: vCenter clones, a host client cannot. */
   'vm:clone': ['admin', 'operator'],

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { CommandAccepted, DatastoreView } from '../api';
+import type { CommandAccepted, DatastoreView, QuarantineView } from '../api';
 import { context, everyPage, segment } from '../context';
 import { runTask, startsTask } from '../follow';
 import { type Column, humanBytes, print, show } from '../output';
@@ -88,4 +88,40 @@ export function datastoreCommands(program: Command): void {
       const { client, json } = context(command);
       show(await client.get<DatastoreView>(`/datastores/${segment(id)}`), json, printDatastore);
     });
+
+  const quarantine = datastores
+    .command('quarantine')
+    .description('What check moved aside on a datastore (admin)');
+  quarantine
+    .command('list <datastoreId>')
+    .description('Quarantined layers (restorable once sound) and files no layer named')
+    .action(async (id: string, _options, command: Command) => {
+      const { client, json } = context(command);
+      const view = await client.get<QuarantineView>(`/datastores/${segment(id)}/quarantine`);
+      if (json) return print(view.entries, QUARANTINE_COLUMNS, true);
+      if (!view.observed) console.log('No worker has reported on this datastore yet.');
+      else if (view.entries.length === 0) console.log('Nothing is quarantined.');
+      else print(view.entries, QUARANTINE_COLUMNS, false);
+    });
+  startsTask(
+    quarantine
+      .command('restore <datastoreId> <entry>')
+      .description(
+        'Restore a quarantined layer: a worker checks it again and takes it back if sound (else the task fails with the reason)',
+      ),
+  ).action((datastoreId: string, entry: string, _options, command: Command) =>
+    runTask(command, (client) =>
+      client.post<CommandAccepted>(
+        `/datastores/${segment(datastoreId)}/quarantine/${segment(entry)}/restore`,
+      ),
+    ),
+  );
 }
+
+const QUARANTINE_COLUMNS: Column<QuarantineView['entries'][number]>[] = [
+  { header: 'Entry', value: (e) => e.entry },
+  { header: 'Kind', value: (e) => e.kind },
+  { header: 'Size', value: (e) => humanBytes(e.sizeBytes) },
+  { header: 'Disks', value: (e) => e.diskIds.join(', ') },
+  { header: 'Restorable', value: (e) => (e.restorable ? 'yes' : 'no') },
+];

@@ -12,11 +12,15 @@ import type {
   PoolImageJob,
   PowerJob,
   RefreshJob,
+  RestoreQuarantinedJob,
   SnapshotJob,
 } from '@dolly/domain';
 
+/** A quarantined layer was checked again and taken back. */
+export type RestoreOutcome = { kind: 'restore-quarantined'; layerId: string };
+
 /** What a job did: the outcome its task records. */
-export type AnyOutcome = JobOutcome | ChainOutcome;
+export type AnyOutcome = JobOutcome | ChainOutcome | RestoreOutcome;
 
 export interface JobContext {
   engine: DiskEnginePort;
@@ -473,6 +477,29 @@ async function refresh(job: RefreshJob, context: JobContext): Promise<ChainOutco
   };
 }
 
+/**
+ * The engine checks the layer again (qemu-img, a regular file, nothing below it quarantined) and
+ * takes it back, or refuses with the reason (DISK.STILL_BROKEN...): the task fails with it.
+ */
+async function restoreQuarantined(
+  job: RestoreQuarantinedJob,
+  context: JobContext,
+): Promise<RestoreOutcome> {
+  await context.engine.restoreQuarantined(
+    {
+      operationId: operationId(context, 'restore', job.layerId),
+      datastoreId: job.datastoreId,
+      layerId: job.layerId,
+    },
+    {
+      signal: context.signal,
+      onProgress: (p) => context.progress(p.phase, p.doneBytes, p.totalBytes),
+    },
+  );
+  context.progress('done', 1, 1);
+  return { kind: 'restore-quarantined', layerId: job.layerId };
+}
+
 /** Does a job's disk work with the engine; what it did comes back as the outcome the task records. */
 export function runJob(job: Job, context: JobContext): Promise<AnyOutcome> {
   switch (job.kind) {
@@ -492,5 +519,7 @@ export function runJob(job: Job, context: JobContext): Promise<AnyOutcome> {
       return poolImage(job, context);
     case 'refresh':
       return refresh(job, context);
+    case 'restore-quarantined':
+      return restoreQuarantined(job, context);
   }
 }

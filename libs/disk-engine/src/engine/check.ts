@@ -291,10 +291,14 @@ export async function inspectLayer(
   root: string,
   graph: LayerGraph,
   layer: Layer,
-  options: { repair: boolean; forceShare: boolean; timeoutMs: number },
+  options: { repair: boolean; forceShare: boolean; timeoutMs: number; signal?: AbortSignal },
 ): Promise<LayerProblem | undefined> {
   const path = join(root, layer.fileName);
-  const seen = await probeImage(path, { forceShare: true, timeoutMs: options.timeoutMs });
+  const seen = await probeImage(path, {
+    forceShare: true,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+  });
   if (seen.kind === 'undetermined') return { kind: 'undetermined', detail: seen.detail };
   if (seen.kind === 'refused') return { kind: 'not-qcow2', detail: { error: seen.detail } };
   const probed = seen.info;

@@ -1893,7 +1893,13 @@ export class QemuDiskEngine implements DiskEnginePort {
                 repair: false,
                 forceShare: true,
                 timeoutMs: this.config.checkImageTimeoutMs ?? 120_000,
+                signal: options?.signal,
               });
+        // Cancelled while it was checked again: nothing is taken back.
+        if (options?.signal?.aborted)
+          throw new DiskEngineError('DISK.CANCELLED', `restore of layer ${layerId} cancelled`, {
+            layerId,
+          });
         if (problem && !(problem.kind === 'qcow2-leaks'))
           throw new DiskEngineError(
             'DISK.STILL_BROKEN',

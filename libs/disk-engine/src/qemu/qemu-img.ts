@@ -79,6 +79,8 @@ export interface ReadOptions {
   cwd?: string;
   /** Kill the child after this long (it then fails with `timedOut` in its details). */
   timeoutMs?: number;
+  /** Kill the child when the operation is cancelled. */
+  signal?: AbortSignal;
 }
 
 const share = (options: ReadOptions) => (options.forceShare ? ['-U'] : []);

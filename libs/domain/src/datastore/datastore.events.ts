@@ -190,6 +190,28 @@ export type DatastoreQuarantineObserved = {
   data: Static<typeof DatastoreQuarantineObservedData>;
 };
 
+export const DatastoreLayerRestoredData = Type.Object(
+  {
+    datastoreId: Uuid('The datastore.'),
+    layerId: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: 'The layer taken back: it leaves the quarantine list.',
+    }),
+    taskId: Uuid('The restore task an admin asked for.'),
+    workerId: WorkerIdSchema,
+  },
+  {
+    additionalProperties: false,
+    description:
+      'A quarantined layer, checked again by a worker (a sound qcow2 on its backing, a regular file, nothing below it quarantined), was taken back into use.',
+  },
+);
+export type DatastoreLayerRestored = {
+  type: 'DatastoreLayerRestored';
+  data: Static<typeof DatastoreLayerRestoredData>;
+};
+
 export type DatastoreInaccessible = {
   type: 'DatastoreInaccessible';
   data: Static<typeof DatastoreInaccessibleData>;
@@ -233,4 +255,5 @@ export type DatastoreEvent =
   | DatastoreUsageMeasured
   | DatastoreInaccessible
   | DatastoreAccessible
-  | DatastoreQuarantineObserved;
+  | DatastoreQuarantineObserved
+  | DatastoreLayerRestored;

@@ -10,6 +10,7 @@ import {
   type ReportAccessibility,
   accessibilityOf,
   datastoreDecider,
+  guardQuarantineRestore,
 } from './datastore';
 import type { FolderContents, FolderFacts } from './datastore-folder';
 
@@ -434,6 +435,68 @@ describe('Datastore', () => {
             data: { datastoreId, workerId: 'w1', entries: [] },
           },
         ]);
+    });
+  });
+
+  describe('restoring a quarantined layer', () => {
+    const layer = {
+      kind: 'layer' as const,
+      entry: 'layer-a',
+      fileName: 'layer-a.qcow2',
+      sizeBytes: 196_608,
+      diskIds: ['disk-a'],
+      restorable: true,
+    };
+    const stray = {
+      kind: 'file' as const,
+      entry: '2026-12-03T00:00:00.000Z-stray.qcow2',
+      fileName: '2026-12-03T00:00:00.000Z-stray.qcow2',
+      sizeBytes: 3,
+      diskIds: [],
+      restorable: false,
+    };
+    const observed = {
+      type: 'DatastoreQuarantineObserved' as const,
+      data: { datastoreId, workerId: 'w1', entries: [layer, stray] },
+    };
+    const restored = {
+      type: 'DatastoreLayerRestored' as const,
+      data: { datastoreId, layerId: 'layer-a', taskId: otherId, workerId: 'w1' },
+    };
+    const state = (events: Parameters<typeof datastoreDecider.evolve>[1][]) =>
+      events.reduce(datastoreDecider.evolve, datastoreDecider.initialState());
+    const refusal = (events: Parameters<typeof datastoreDecider.evolve>[1][], entry: string) => {
+      try {
+        guardQuarantineRestore(state(events), datastoreId, entry);
+        return 'allowed';
+      } catch (error) {
+        return (error as { code: string }).code;
+      }
+    };
+
+    it('allows only a quarantined layer of a registered, reachable datastore', () => {
+      expect(refusal([registered, observed], 'layer-a')).toBe('allowed');
+      expect(refusal([], 'layer-a')).toBe('DATASTORE.NOT_FOUND');
+      expect(refusal([registered], 'layer-a')).toBe('QUARANTINE.NOT_FOUND');
+      expect(refusal([registered, observed], 'layer-b')).toBe('QUARANTINE.NOT_FOUND');
+      expect(refusal([registered, observed], stray.entry)).toBe('QUARANTINE.NOT_RESTORABLE');
+      const inaccessible = {
+        type: 'DatastoreInaccessible' as const,
+        data: { datastoreId, workerId: 'w1', code: 'DISK.IO.EISDIR', reason: 'a folder' },
+      };
+      expect(refusal([registered, observed, inaccessible], 'layer-a')).toBe(
+        'DATASTORE.INACCESSIBLE',
+      );
+    });
+
+    it('records the layer taken back, which leaves the quarantine list', () => {
+      spec
+        .given([registered, observed])
+        .when({ type: 'RecordLayerRestored', data: restored.data })
+        .then([restored]);
+      const after = state([registered, observed, restored]);
+      expect(after.status === 'registered' && after.quarantine).toEqual([stray]);
+      expect(refusal([registered, observed, restored], 'layer-a')).toBe('QUARANTINE.NOT_FOUND');
     });
   });
 });

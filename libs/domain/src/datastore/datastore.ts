@@ -8,6 +8,7 @@ import {
 } from '../shared/errors';
 import type {
   DatastoreEvent,
+  DatastoreLayerRestored,
   DatastoreQuarantineObserved,
   DatastoreRegistered,
   DatastoreUsageMeasured,
@@ -68,8 +69,11 @@ export type ReportAccessibility = Command<
   }
 >;
 export type ObserveQuarantine = Command<'ObserveQuarantine', DatastoreQuarantineObserved['data']>;
+/** A worker's restore task took a quarantined layer back. */
+export type RecordLayerRestored = Command<'RecordLayerRestored', DatastoreLayerRestored['data']>;
 export type DatastoreCommand =
   | ObserveQuarantine
+  | RecordLayerRestored
   | RegisterDatastore
   | RenameDatastore
   | RemoveDatastore
@@ -114,6 +118,34 @@ function reportAccessibility(
       data: { datastoreId, workerId, code: problem.code, reason: problem.reason.slice(0, 4000) },
     },
   ];
+}
+
+/**
+ * Whether an admin may ask to restore this entry of the datastore's quarantine, as its workers
+ * last reported it: the datastore is registered and reachable, the entry is a quarantined layer
+ * (a file moved aside cannot come back). The worker checks the layer again before taking it back.
+ */
+export function guardQuarantineRestore(state: DatastoreState, datastoreId: string, entry: string) {
+  if (state.status !== 'registered')
+    throw new NotFoundError('DATASTORE.NOT_FOUND', `Datastore ${datastoreId} does not exist`);
+  const { accessibility, reason } = accessibilityOf(state);
+  if (accessibility === 'inaccessible')
+    throw new IllegalStateError(
+      'DATASTORE.INACCESSIBLE',
+      `Datastore ${state.name} is inaccessible (${reason}): nothing on it can be restored now`,
+    );
+  const found = (state.quarantine ?? []).find((e) => e.entry === entry);
+  if (!found)
+    throw new NotFoundError(
+      'QUARANTINE.NOT_FOUND',
+      `Nothing named ${entry} is in the quarantine of datastore ${state.name}`,
+    );
+  if (found.kind !== 'layer' || !found.restorable)
+    throw new IllegalStateError(
+      'QUARANTINE.NOT_RESTORABLE',
+      `${entry} is a file no layer named, moved aside by check: it cannot be restored`,
+    );
+  return found;
 }
 
 /** What a registration must not collide with: every other datastore in the inventory. */
@@ -299,6 +331,10 @@ export const datastoreDecider: Decider<
         return [{ type: 'DatastoreUsageMeasured', data: command.data }];
       case 'ReportAccessibility':
         return reportAccessibility(command, state);
+      case 'RecordLayerRestored':
+        return state.status === 'registered'
+          ? [{ type: 'DatastoreLayerRestored', data: command.data }]
+          : [];
       case 'ObserveQuarantine': {
         if (state.status !== 'registered') return [];
         const same =
@@ -334,6 +370,15 @@ export const datastoreDecider: Decider<
           throw new Error(`${event.type} applied to an unregistered datastore`);
         const { datastoreId: _datastoreId, ...usage } = event.data;
         return { ...state, usage };
+      }
+      case 'DatastoreLayerRestored': {
+        if (state.status !== 'registered')
+          throw new Error(`${event.type} applied to an unregistered datastore`);
+        const { layerId } = event.data;
+        return {
+          ...state,
+          quarantine: state.quarantine?.filter((e) => !(e.kind === 'layer' && e.entry === layerId)),
+        };
       }
       case 'DatastoreQuarantineObserved': {
         if (state.status !== 'registered')

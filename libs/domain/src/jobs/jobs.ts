@@ -331,15 +331,59 @@ export const DeleteVmJob = Type.Object(
   },
 );
 
-const jobOfKinds = <PoolImage extends TSchema>(poolImage: PoolImage) =>
+/**
+ * A layer's id as the disk engine names its file: no path separator, no `..`, no leading dot,
+ * at most 128 characters. A hostile name never reaches a datastore.
+ */
+export const LayerId = (description: string) =>
+  Type.String({
+    minLength: 1,
+    maxLength: 128,
+    pattern: '^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$',
+    description,
+  });
+
+export const RestoreQuarantinedJob = Type.Object(
+  {
+    kind: Type.Literal('restore-quarantined'),
+    datastoreId,
+    layerId: LayerId('The quarantined layer to take back.'),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Check a quarantined layer again and take it back into use if it is sound now (else it stays quarantined).',
+  },
+);
+
+const jobOfKinds = <PoolImage extends TSchema, Others extends TSchema[]>(
+  poolImage: PoolImage,
+  ...others: Others
+) =>
   Type.Union(
-    [CreateDisksJob, CloneJob, PowerJob, SnapshotJob, ForkJob, poolImage, RefreshJob, DeleteVmJob],
+    [
+      CreateDisksJob,
+      CloneJob,
+      PowerJob,
+      SnapshotJob,
+      ForkJob,
+      poolImage,
+      RefreshJob,
+      DeleteVmJob,
+      ...others,
+    ],
     { description: 'What a worker must do, by kind.' },
   );
 /** Jobs as TaskQueued v1 carried them. */
 export const JobV1 = jobOfKinds(PoolImageJobV1);
-export const Job = jobOfKinds(PoolImageJob);
+/** Jobs as TaskQueued v2 carried them: no datastore's own jobs yet. */
+export const JobV2 = jobOfKinds(PoolImageJob);
+export const Job = jobOfKinds(PoolImageJob, RestoreQuarantinedJob);
 export type Job = Static<typeof Job>;
+export type RestoreQuarantinedJob = Static<typeof RestoreQuarantinedJob>;
+/** Jobs on a VM's disks (every kind but a datastore's own). */
+export type VmJob = Exclude<Job, RestoreQuarantinedJob>;
+export const isVmJob = (job: Job): job is VmJob => job.kind !== 'restore-quarantined';
 export type CreateDisksJob = Static<typeof CreateDisksJob>;
 export type CloneJob = Static<typeof CloneJob>;
 export type PowerJob = Static<typeof PowerJob>;
@@ -355,7 +399,7 @@ export const isChainKind = (job: Job): job is ChainJob =>
   job.kind === 'fork' || job.kind === 'pool-image' || job.kind === 'refresh';
 
 /** The VM a job makes or changes, its datastore, and the disks whose block maps it changes. */
-export function jobDisks(job: Job): { vmId: string; datastoreId: string; diskIds: string[] } {
+export function jobDisks(job: VmJob): { vmId: string; datastoreId: string; diskIds: string[] } {
   switch (job.kind) {
     case 'clone':
       return {

@@ -1,5 +1,12 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { Job, JobV1, Placement, type PoolImageJobV1, poolImageJobFromV1 } from '../jobs/jobs';
+import {
+  Job,
+  JobV1,
+  JobV2,
+  Placement,
+  type PoolImageJobV1,
+  poolImageJobFromV1,
+} from '../jobs/jobs';
 import { StringEnum, Uuid } from '../shared/schema';
 
 /**
@@ -36,6 +43,8 @@ const taskQueued = <JobSchema extends TSchema>(job: JobSchema) =>
 /** v1: a pool-image job built one replica and one parent. */
 export const TaskQueuedDataV1 = taskQueued(JobV1);
 /** v2: a pool-image job builds a replica per datastore and a parent per host and datastore. */
+export const TaskQueuedDataV2 = taskQueued(JobV2);
+/** v3: a datastore's own job too (restore a quarantined layer). */
 export const TaskQueuedData = taskQueued(Job);
 
 /** A v1 TaskQueued read as v2: only a pool-image job changed shape. */

@@ -6,6 +6,7 @@ import {
   type Placement,
   type PoolImageJob,
   type RefreshJob,
+  isVmJob,
   jobDisks,
 } from '../jobs/jobs';
 import {
@@ -1042,6 +1043,8 @@ export function chainJobStreams(taskId: string, job: Job): StreamKey[] {
         ...datastores(job.datastoreId),
         ...pool(job.poolId),
       ];
+    case 'restore-quarantined':
+      return [task, ...datastores(job.datastoreId)];
     default:
       return [task, ...vms(jobDisks(job).vmId), ...datastores(jobDisks(job).datastoreId)];
   }
@@ -1057,6 +1060,7 @@ export function completeChainJob(
   const { measured } = ending;
   if (!measured) return;
   const { job } = existingTask(ws, ending.taskId);
+  if (!isVmJob(job)) return;
   const { vmId, datastoreId } = jobDisks(job);
   if (measured.blockMaps.length > 0 && ws.vm(vmId).status === 'present') {
     ws.record('vm', vmId, blockMapsMeasured(vmId, ending.taskId, measured.blockMaps));

@@ -10,7 +10,14 @@ import type {
 } from '../datastore/datastore.events';
 import { blockMapsMeasured } from '../vm/block-map-events';
 import type { HostState } from '../host/host';
-import { type CloneJob, type DeleteVmJob, type Job, type Placement, jobDisks } from '../jobs/jobs';
+import {
+  type CloneJob,
+  type DeleteVmJob,
+  type Job,
+  type Placement,
+  isVmJob,
+  jobDisks,
+} from '../jobs/jobs';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
@@ -496,6 +503,7 @@ export function completeJob(
   const changes = outcomeChanges(attempt, outcome, states, followUp);
   if (!measured) return changes;
   const { job, taskId } = taskState(states);
+  if (!isVmJob(job)) return changes;
   const { vmId, datastoreId } = jobDisks(job);
   const measuredVm: VmEvent[] =
     measured.blockMaps.length > 0 && outcome.kind !== 'delete-vm'
@@ -646,21 +654,20 @@ function outcomeChanges(
   throw new Error(`Outcome ${outcome.kind} does not fit job ${job.kind}`);
 }
 
-/**
- * A task ended without its effect: failed (with a stable code) or cancelled. Whatever it began
- * was undone by the worker; here the streams let go: the VM is no longer busy, a clone that never
- * came to be leaves the inventory, claimed space returns.
- */
-export function abandonJob(
-  ending: { attempt: number; cancelled: boolean; code: string; message: string },
-  states: OutcomeStates,
-): Changes {
-  const task = taskState(states);
-  const { taskId, job } = task;
-  const taskEvents = ending.cancelled
+/** How a worker's attempt ended without its effect. */
+export interface JobEnding {
+  attempt: number;
+  cancelled: boolean;
+  code: string;
+  message: string;
+}
+
+/** The task's own ending: cancelled as asked, or failed with its stable code and reason. */
+export function endTask(taskId: string, ending: JobEnding, task: TaskState): TaskEvent[] {
+  return ending.cancelled
     ? taskDecider.decide(
         { type: 'ConfirmTaskCancelled', data: { taskId, attempt: ending.attempt } },
-        states.task,
+        task,
         undefined,
       )
     : taskDecider.decide(
@@ -668,9 +675,20 @@ export function abandonJob(
           type: 'FailTask',
           data: { taskId, attempt: ending.attempt, code: ending.code, message: ending.message },
         },
-        states.task,
+        task,
         undefined,
       );
+}
+
+/**
+ * A task ended without its effect: failed (with a stable code) or cancelled. Whatever it began
+ * was undone by the worker; here the streams let go: the VM is no longer busy, a clone that never
+ * came to be leaves the inventory, claimed space returns.
+ */
+export function abandonJob(ending: JobEnding, states: OutcomeStates): Changes {
+  const task = taskState(states);
+  const { taskId, job } = task;
+  const taskEvents = endTask(taskId, ending, states.task);
   const failure = { taskId, code: ending.code, message: ending.message };
   const release = (datastoreId: string, diskIds: string[]) =>
     states.datastore && diskIds.length > 0
@@ -729,6 +747,8 @@ export function abandonJob(
         ),
         task: taskEvents,
       };
+    case 'restore-quarantined':
+      return { task: taskEvents };
     default:
       return {
         vm: vmDecider.decide(
