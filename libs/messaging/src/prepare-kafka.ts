@@ -45,14 +45,16 @@ export async function prepareKafka(
   await admin.connect();
   try {
     for (const { topic } of topics)
-      await until(deadline, `the offsets of ${topic}`, () => admin.fetchTopicOffsets(topic));
-    await until(deadline, 'the group coordinator', () =>
+      await untilKafkaAnswers(deadline, `the offsets of ${topic}`, () =>
+        admin.fetchTopicOffsets(topic),
+      );
+    await untilKafkaAnswers(deadline, 'the group coordinator', () =>
       admin.describeGroups([`${prefix}${PROJECTOR_GROUP}`]),
     );
   } finally {
     await admin.disconnect();
   }
-  await until(deadline, 'a producer id', async () => {
+  await untilKafkaAnswers(deadline, 'a producer id', async () => {
     const producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -67,11 +69,18 @@ export async function prepareKafka(
   });
 }
 
-async function until(deadline: number, what: string, attempt: () => Promise<unknown>) {
+/**
+ * What `attempt` answers once the broker answers it; a broker in its first seconds refuses many
+ * requests (no leader yet, coordinator loading) that it serves a moment later.
+ */
+export async function untilKafkaAnswers<T>(
+  deadline: number,
+  what: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
   for (;;) {
     try {
-      await attempt();
-      return;
+      return await attempt();
     } catch (error) {
       if (Date.now() > deadline)
         throw new Error(`Kafka is not ready: ${what}: ${(error as Error).message}`);

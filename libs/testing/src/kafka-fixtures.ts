@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RecordedEvent, fromKafkaMessage } from '@dolly/contracts';
 import { loadConfig } from '@dolly/config';
-import { createKafka, kafkaConnection } from '@dolly/messaging';
+import { createKafka, kafkaConnection, untilKafkaAnswers } from '@dolly/messaging';
 import type { IHeaders, Kafka } from 'kafkajs';
 import {
   ensureKafkaJars,
@@ -105,7 +105,13 @@ export async function removeAbandonedPrefixes(
   try {
     const names = [
       ...(await admin.listTopics()),
-      ...(await admin.listGroups()).groups.map(({ groupId }) => groupId),
+      // The suites' global setup runs this right after starting the broker, whose group
+      // coordinator may still be loading.
+      ...(
+        await untilKafkaAnswers(Date.now() + 60_000, 'the consumer groups', () =>
+          admin.listGroups(),
+        )
+      ).groups.map(({ groupId }) => groupId),
     ];
     const now = Date.now() / 1000;
     const abandoned = new Set<string>();
