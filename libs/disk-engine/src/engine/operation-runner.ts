@@ -139,10 +139,10 @@ export class OperationRunner {
    * Whether an unfinished operation is being worked on: by this engine (it is under way here), or
    * by another one that is alive. Otherwise it was cut short and may be finished.
    */
-  isRunning(record: OperationRecord): boolean {
+  isRunning(record: OperationRecord, { fresh = false } = {}): boolean {
     if (record.owner?.ownerId === this.owners.self.ownerId)
       return this.underWay.has(record.operationId);
-    return this.owners.isAlive(this.datastore(record.datastoreId).root, record.owner);
+    return this.owners.isAlive(this.datastore(record.datastoreId).root, record.owner, { fresh });
   }
 
   /** Operations started by other engines that are alive and have not finished. */

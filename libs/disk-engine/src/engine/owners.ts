@@ -63,16 +63,17 @@ export class Owners {
 
   /**
    * Whether the owner of an operation still runs. Never answers "gone" for a live owner; may
-   * answer "alive" for one gone up to ALIVE_FOR_MS ago (its operations then wait a little). Logs
+   * answer "alive" for one gone up to ALIVE_FOR_MS ago (its operations then wait a little), unless
+   * asked `fresh` (check, which judges what was cut short, asks the lock itself). Logs
    * written before owners were recorded have none: such an owner counts as gone.
    */
-  isAlive(root: string, owner: OperationOwner | undefined): boolean {
+  isAlive(root: string, owner: OperationOwner | undefined, { fresh = false } = {}): boolean {
     if (!owner) return false;
     const { ownerId } = owner;
     if (ownerId === this.self.ownerId) return true;
     if (this.gone.has(ownerId)) return false;
     const seen = this.seenAlive.get(ownerId);
-    if (seen !== undefined && Date.now() - seen < ALIVE_FOR_MS) return true;
+    if (!fresh && seen !== undefined && Date.now() - seen < ALIVE_FOR_MS) return true;
     if (lockIsHeld(ownerFile(root, ownerId))) {
       this.seenAlive.set(ownerId, Date.now());
       return true;

@@ -1762,7 +1762,8 @@ export class QemuDiskEngine implements DiskEnginePort {
         // Check reports operations cut short itself, so the section leaves them to it.
         section: (section) => runner.section(ds.datastoreId, section, false),
         takeTornTailBytes: () => ds.store.takeTornTailBytes(),
-        isRunning: (record) => runner.isRunning(record),
+        // Check judges what was cut short: it asks the owner's lock now, not a sighting a second old.
+        isRunning: (record) => runner.isRunning(record, { fresh: true }),
         isBusy: (layerId) => runner.isHeld(layerKey(layerId)),
         isOpen: (layerId) => this.live.isOpen(layerId),
         keepsTemporaryFile: (name) => this.owners.keepsTemporary(ds.root, name),
