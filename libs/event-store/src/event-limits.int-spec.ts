@@ -2,6 +2,9 @@
  * Nothing stuck on one event: the store refuses an event too large to publish, the relay sends
  * batches bounded in bytes, leaves out (and names) what the broker still refuses, and names the
  * transaction, in any database of the cluster, that keeps committed events from it.
+ *
+ * On a cluster of its own: the transaction it leaves open holds back every reader of the global
+ * order in the cluster, the other test files' too.
  */
 import {
   EVENT_TOPIC_PARTITIONS,
@@ -11,10 +14,9 @@ import {
 } from '@dolly/contracts';
 import { EventPublisher, ensureTopics } from '@dolly/messaging';
 import {
+  IsolatedPostgres,
   type TestDatabase,
   consumeEvents,
-  createTestDatabase,
-  serverUrl,
   testKafka,
   testMetadata,
   uniquePrefix,
@@ -57,11 +59,16 @@ function recordingLog() {
   return { lines, log };
 }
 
+let cluster: IsolatedPostgres;
 let db: TestDatabase;
 beforeAll(async () => {
-  db = await createTestDatabase();
+  cluster = await IsolatedPostgres.start();
+  db = await cluster.createDatabase();
+}, 120_000);
+afterAll(async () => {
+  await db?.drop();
+  await cluster?.destroy();
 });
-afterAll(() => db.drop());
 
 async function outboxSize(): Promise<number> {
   const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM event_store.outbox');
@@ -216,7 +223,7 @@ describe('the outbox relay', () => {
     running.start();
     // Someone's session in another database of the cluster, left in a transaction with an id.
     const holder = new Client({
-      connectionString: serverUrl().replace(/\/[^/]*$/, '/postgres'),
+      connectionString: cluster.url,
       application_name: 'forgotten-psql',
     });
     await holder.connect();
@@ -227,7 +234,6 @@ describe('the outbox relay', () => {
       );
       const vmId = uuidv7();
       await store().appendToStream(`vm-${vmId}`, 'vm', 0, [renamed(vmId, 'waits')]);
-      // Other test runs share the cluster: their transactions may be older for a moment.
       await until(() => running.status.heldBack?.holder?.pid === rows[0].pid);
       expect(running.status.heldBack).toMatchObject({
         seconds: expect.any(Number),
