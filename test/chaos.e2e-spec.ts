@@ -38,16 +38,6 @@ import { type Vm, commandDone } from './support/vms';
 
 jest.setTimeout(600_000);
 
-/**
- * The step that makes a datastore inaccessible (its folder swapped for a file, as an unmounted or
- * replaced share looks; chmod 000 would not do: the tests run as root, whom modes do not stop)
- * and brings it back. Off unless DOLLY_CHAOS_INACCESSIBLE_DATASTORE=1: on main (with the
- * inaccessible-datastore handling merged) jobs accepted around it stay `queued` for good (4 of
- * ~200: CloneVm and CreateVm, attempt 0, no worker), so "every task ended" fails. Turn it on by
- * default once that is fixed; every other step passes.
- */
-const INACCESSIBLE_DATASTORE_STEP = process.env.DOLLY_CHAOS_INACCESSIBLE_DATASTORE === '1';
-
 let broker: IsolatedKafka;
 let postgres: IsolatedPostgres;
 let database: TestDatabase;
@@ -314,17 +304,17 @@ it('survives the broker, PostgreSQL, the projector and a worker going away, and 
       await sleep(1000);
       await stack.startApp('worker');
     });
-    if (INACCESSIBLE_DATASTORE_STEP) {
-      const folder = await datastoreFolderOf(stack, datastores[1]);
-      const aside = `${folder}.aside`;
-      await step('datastore inaccessible', async () => {
-        renameSync(folder, aside);
-        writeFileSync(folder, 'not a datastore');
-        await sleep(5000);
-        rmSync(folder);
-        renameSync(aside, folder);
-      });
-    }
+    // Its folder swapped for a file, as an unmounted or replaced share looks (chmod 000 would not
+    // do: the tests run as root, whom modes do not stop), then brought back.
+    const folder = await datastoreFolderOf(stack, datastores[1]);
+    const aside = `${folder}.aside`;
+    await step('datastore inaccessible', async () => {
+      renameSync(folder, aside);
+      writeFileSync(folder, 'not a datastore');
+      await sleep(5000);
+      rmSync(folder);
+      renameSync(aside, folder);
+    });
   } finally {
     phase = 'draining';
     await load.stop();

@@ -11,6 +11,7 @@ import {
   expectStatus,
   registerDatastore,
   registerHost,
+  vmDefinition,
   wait,
   workerServes,
 } from './support/inventory';
@@ -93,6 +94,24 @@ it('marks it inaccessible, keeps serving the others, retries with backoff and ta
   await workerServes(stack, good);
   const vmId = await createVm(stack, hostId, good, [{ capacityBytes: GiB, format: 'thin' }]);
   expect(vmId).toBeTruthy();
+
+  // A command needing the inaccessible one is refused at once, naming it and why (as vSphere
+  // refuses work on one), rather than queued for a group of workers that left it.
+  const refused = await stack.request<{
+    code: string;
+    errors: { code: string; detail: string }[];
+  }>('POST', '/vms', {
+    body: vmDefinition(hostId, bad, undefined, [{ capacityBytes: GiB, format: 'thin' }]),
+    headers: wait(),
+  });
+  expect([refused.status, refused.body.code]).toEqual([409, 'DATASTORE.INACCESSIBLE']);
+  expect(refused.body.errors).toEqual([
+    expect.objectContaining({
+      code: 'DATASTORE.INACCESSIBLE',
+      detail: expect.stringContaining(bad) as unknown,
+    }),
+  ]);
+  expect(refused.body.errors[0].detail).toContain('DISK.IO.EISDIR');
 
   // /health: degraded (200, still serving), naming the datastore and why; retried, backing off.
   const health = await stack.eventually(async () => {

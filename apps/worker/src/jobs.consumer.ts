@@ -148,7 +148,11 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       const served = this.dataPlane.current!;
       await this.consumers.get('group')?.disconnect();
       this.consumers.delete('group');
-      await this.startConsumer('group', workerGroupId(this.config.kafkaPrefix, served.group));
+      await this.startConsumer(
+        'group',
+        workerGroupId(this.config.kafkaPrefix, served.group),
+        served.group,
+      );
       this.logger.info(
         { group: served.group, datastores: served.datastoreIds },
         'serving datastores',
@@ -177,7 +181,11 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     }
   }
 
-  private async startConsumer(which: 'group' | 'own', groupId: string): Promise<void> {
+  private async startConsumer(
+    which: 'group' | 'own',
+    groupId: string,
+    group: string | null = null,
+  ): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId,
       sessionTimeout: 10_000,
@@ -191,24 +199,33 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     await consumer.subscribe({ topics: [jobsTopic(this.config.kafkaPrefix)], fromBeginning: true });
     await consumer.run({
       partitionsConsumedConcurrently: this.settings.concurrentJobs,
-      eachMessage: (payload) => this.onMessage(which, groupId, payload),
+      eachMessage: (payload) => this.onMessage(which, groupId, group, payload),
     });
     this.consumers.set(which, consumer);
   }
 
-  private mine(which: 'group' | 'own', placement: Placement): boolean {
+  /**
+   * Whether a job is this consumer's: a group consumer takes the jobs placed on the group it
+   * joined, not on whatever the worker serves at this moment. While the engine restarts on a new
+   * datastore set (one became inaccessible, or came back) the old group's consumer still runs
+   * until the gate opens: a job placed on its group then waits at the gate and runs (or fails
+   * with the engine's reason), rather than being passed over, its offset committed and its task
+   * left queued for good.
+   */
+  private mine(which: 'group' | 'own', group: string | null, placement: Placement): boolean {
     if (which === 'own')
       return placement.kind === 'worker' && placement.workerId === this.settings.workerId;
-    return placement.kind === 'group' && placement.group === this.dataPlane.current?.group;
+    return placement.kind === 'group' && placement.group === group;
   }
 
   private async onMessage(
     which: 'group' | 'own',
     groupId: string,
+    group: string | null,
     { topic, partition, message, heartbeat }: EachMessagePayload,
   ): Promise<void> {
     const placement = claimedJobPlacement(message);
-    if (!placement || !this.mine(which, placement)) return;
+    if (!placement || !this.mine(which, group, placement)) return;
     const queued = await this.genuineJob(topic, message);
     if (!queued.ok) {
       const { reason, detail } = queued;

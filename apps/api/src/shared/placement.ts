@@ -2,11 +2,11 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { type DollyConfig } from '@dolly/config';
 import { workerGroupId, workerOwnGroupId } from '@dolly/contracts';
-import { type Placement, RuleViolationError } from '@dolly/domain';
+import { IllegalStateError, type Placement, RuleViolationError } from '@dolly/domain';
 import { DOLLY_CONFIG, KAFKA, UnavailableError } from '@dolly/platform';
-import { WorkerRow } from '@dolly/read-models';
+import { DatastoreRow, WorkerRow } from '@dolly/read-models';
 import type { Admin, Kafka } from 'kafkajs';
-import { Repository } from 'typeorm';
+import { In, Repository } from 'typeorm';
 
 /** How long a group's liveness is trusted before asking Kafka again. */
 const LIVENESS_CACHE_MS = 2000;
@@ -27,12 +27,30 @@ export class PlacementService implements OnModuleDestroy {
 
   constructor(
     @InjectRepository(WorkerRow) private readonly workers: Repository<WorkerRow>,
+    @InjectRepository(DatastoreRow) private readonly datastores: Repository<DatastoreRow>,
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
   ) {}
 
+  /**
+   * A job needing an inaccessible datastore is refused at once (409 DATASTORE.INACCESSIBLE, naming
+   * it and why), as vSphere refuses work on one: its workers have left it, and a job placed on it
+   * would wait for a group nobody serves.
+   */
   async forDatastores(datastoreIds: readonly string[]): Promise<Placement> {
     const needed = [...new Set(datastoreIds)];
+    const inaccessible = await this.datastores.find({
+      where: { datastoreId: In(needed), accessibility: 'inaccessible' },
+    });
+    if (inaccessible.length > 0)
+      throw new IllegalStateError(
+        'DATASTORE.INACCESSIBLE',
+        `Datastore ${inaccessible.map((d) => d.name).join(', ')} is inaccessible: nothing needing it can be done now`,
+        inaccessible.map((d) => ({
+          code: 'DATASTORE.INACCESSIBLE',
+          detail: `Datastore ${d.name} (${d.datastoreId}) is inaccessible: ${d.accessibilityReason ?? 'no reason given'}`,
+        })),
+      );
     const workers = await this.workers.find();
     const groups = [
       ...new Set(
