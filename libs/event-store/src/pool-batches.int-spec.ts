@@ -11,7 +11,12 @@ import {
   completeChainJob,
   createPool,
 } from '@dolly/domain';
-import { type TestDatabase, createTestDatabase, testMetadata } from '@dolly/testing';
+import {
+  type TestDatabase,
+  createTestDatabase,
+  goldenImageEvents,
+  testMetadata,
+} from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { PostgresEventStore } from './event-store';
 import { decideInWorkspace } from './workspace-decision';
@@ -83,56 +88,20 @@ async function goldenImage() {
       },
     },
   ]);
-  await given(`vm-${goldenVmId}`, 'vm', [
-    {
-      type: 'VmCreated',
-      data: {
-        vmId: goldenVmId,
-        name: 'win11-golden',
-        folder: '/golden',
-        role: 'vm',
-        hostId,
-        datastoreId,
-        hardware: {
-          vcpus: 2,
-          memoryBytes: 4 * GiB,
-          hardwareVersion: 'vmx-19',
-          guestOs: 'windows11_64Guest',
-        },
-        disks: [{ diskId, label: 'Hard disk 1', capacityBytes: 32 * GiB, format: 'thin' }],
-        nics: [{ macAddress: '02:00:00:00:01:01', network: 'VM Network' }],
-        biosUuid: uuidv7(),
-        origin: { kind: 'new' },
-        provisioningTaskId: created,
-        poolId: null,
-      },
-    },
-    {
-      type: 'VmProvisioned',
-      data: {
-        vmId: goldenVmId,
-        taskId: created,
-        disks: [{ diskId, layerId: 'golden-top', allocatedBytes: 6 * GiB }],
-      },
-    },
-    {
-      type: 'VmSnapshotRequested',
-      data: { vmId: goldenVmId, taskId: snapped, snapshotId, name: 'v1', description: '' },
-    },
-    {
-      type: 'VmSnapshotTaken',
-      data: {
-        vmId: goldenVmId,
-        taskId: snapped,
-        snapshotId,
-        name: 'v1',
-        description: '',
-        parentSnapshotId: null,
-        layers: [{ diskId, layerId: 'golden-v1' }],
-        disks: [{ diskId, layerId: 'golden-top-2', allocatedBytes: 0 }],
-      },
-    },
-  ]);
+  await given(
+    `vm-${goldenVmId}`,
+    'vm',
+    goldenImageEvents({
+      vmId: goldenVmId,
+      hostId,
+      datastoreId,
+      diskId,
+      snapshotId,
+      biosUuid: uuidv7(),
+      createTaskId: created,
+      snapshotTaskId: snapped,
+    }),
+  );
   return { hostId, datastoreId, goldenVmId, snapshotId };
 }
 

@@ -22,6 +22,7 @@ import {
   startFork,
   startScheduledPush,
 } from './instant-clones';
+import { goldenImageEvents } from '@dolly/testing';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
 const hostId = '0190f3a0-0000-7000-8000-0000000000a1';
@@ -51,60 +52,16 @@ const exported = (imageId: string, writable = true): LiveExport => ({
 });
 
 const goldenEvents: VmEvent[] = [
-  {
-    type: 'VmCreated',
-    data: {
-      vmId: goldenVmId,
-      name: 'win11-golden',
-      folder: '/golden',
-      role: 'vm',
-      hostId,
-      datastoreId,
-      hardware: {
-        vcpus: 2,
-        memoryBytes: 4 * GiB,
-        hardwareVersion: 'vmx-19',
-        guestOs: 'windows11_64Guest',
-      },
-      disks: [{ diskId, label: 'Hard disk 1', capacityBytes: 32 * GiB, format: 'thin' }],
-      nics: [{ macAddress: '02:00:00:00:01:01', network: 'VM Network' }],
-      biosUuid: '0190f3a0-0000-7000-8000-0000000000b1',
-      origin: { kind: 'new' },
-      provisioningTaskId: '0190f3a0-0000-7000-8000-00000000f000',
-      poolId: null,
-    },
-  },
-  {
-    type: 'VmProvisioned',
-    data: {
-      vmId: goldenVmId,
-      taskId: '0190f3a0-0000-7000-8000-00000000f000',
-      disks: [{ diskId, layerId: 'golden-top', allocatedBytes: 6 * GiB }],
-    },
-  },
-  {
-    type: 'VmSnapshotRequested',
-    data: {
-      vmId: goldenVmId,
-      taskId: '0190f3a0-0000-7000-8000-00000000f001',
-      snapshotId,
-      name: 'v1',
-      description: '',
-    },
-  },
-  {
-    type: 'VmSnapshotTaken',
-    data: {
-      vmId: goldenVmId,
-      taskId: '0190f3a0-0000-7000-8000-00000000f001',
-      snapshotId,
-      name: 'v1',
-      description: '',
-      parentSnapshotId: null,
-      layers: [{ diskId, layerId: 'golden-v1' }],
-      disks: [{ diskId, layerId: 'golden-top-2', allocatedBytes: 0 }],
-    },
-  },
+  ...goldenImageEvents({
+    vmId: goldenVmId,
+    hostId,
+    datastoreId,
+    diskId,
+    snapshotId,
+    biosUuid: '0190f3a0-0000-7000-8000-0000000000b1',
+    createTaskId: '0190f3a0-0000-7000-8000-00000000f000',
+    snapshotTaskId: '0190f3a0-0000-7000-8000-00000000f001',
+  }),
   ...blockMapsMeasured(goldenVmId, '0190f3a0-0000-7000-8000-00000000f001', [
     {
       diskId,
