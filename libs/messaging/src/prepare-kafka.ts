@@ -39,15 +39,11 @@ export async function prepareKafka(
   timeoutMs = 60_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const topics = dollyTopicSpecs(prefix);
-  await ensureTopics(kafka, topics, timeoutMs);
+  // Its topics, each partition's leader serving it.
+  await ensureTopics(kafka, dollyTopicSpecs(prefix), timeoutMs);
   const admin = kafka.admin();
   await admin.connect();
   try {
-    for (const { topic } of topics)
-      await untilKafkaAnswers(deadline, `the offsets of ${topic}`, () =>
-        admin.fetchTopicOffsets(topic),
-      );
     await untilKafkaAnswers(deadline, 'the group coordinator', () =>
       admin.describeGroups([`${prefix}${PROJECTOR_GROUP}`]),
     );

@@ -8,7 +8,7 @@ export interface TopicSpec {
 
 /**
  * Creates the topics that do not exist yet (existing ones are left as they are) and waits until
- * every partition has a leader. Apps starting together race to create the same topics: losing
+ * every partition has a leader that serves it. Apps starting together race to create the same topics: losing
  * that race is not an error.
  */
 export async function ensureTopics(
@@ -41,8 +41,12 @@ export async function ensureTopics(
           metadata.every(
             (topic) => topic.partitions.length > 0 && topic.partitions.every((p) => p.leader >= 0),
           )
-        )
+        ) {
+          // A leader named in the metadata may not serve its partition yet ("not the leader"):
+          // listing the offsets asks every partition's leader itself.
+          for (const name of names) await admin.fetchTopicOffsets(name);
           return;
+        }
       } catch (error) {
         if (Date.now() > deadline) throw error;
       }
