@@ -14,11 +14,19 @@ import {
   type ObserveQuarantine,
   type ReportAccessibility,
   datastoreDecider,
+  groupsStillServed,
   servingReasons,
   workerDecider,
   workerGroup,
+  workerStreamId,
 } from '@dolly/domain';
-import { PostgresEventStore, datastoreSlot, handleAcross, workerSlot } from '@dolly/event-store';
+import {
+  PostgresEventStore,
+  datastoreSlot,
+  handleAcross,
+  streamState,
+  workerSlot,
+} from '@dolly/event-store';
 import { DOLLY_CONFIG, HealthRegistry, PG_POOL } from '@dolly/platform';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
@@ -29,6 +37,8 @@ export const WORKER_SETTINGS = Symbol('WORKER_SETTINGS');
 export interface ServedDatastores {
   group: string;
   datastoreIds: string[];
+  /** Groups this worker left whose datastores it still reaches (see `groupsStillServed`). */
+  earlierGroups: string[];
 }
 
 interface ReachableDatastore {
@@ -355,12 +365,18 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       { datastores: ids, check, reopenedExports: reopenedExports.length },
       'disk engine started',
     );
-    this.served = { group: workerGroup(ids, digest), datastoreIds: ids };
-    await this.announce(this.served);
+    const group = workerGroup(ids, digest);
+    await this.announce(group, ids);
+    const announced = await streamState(
+      this.store,
+      workerDecider,
+      workerStreamId(this.settings.workerId),
+    );
+    this.served = { group, datastoreIds: ids, earlierGroups: groupsStillServed(announced) };
     for (const row of opened) await this.markAccessible(row.datastore_id);
   }
 
-  private async announce(served: ServedDatastores): Promise<void> {
+  private async announce(group: string, datastoreIds: string[]): Promise<void> {
     const { workerId } = this.settings;
     await handleAcross(this.store, {
       slots: {
@@ -370,7 +386,7 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
         worker: workerDecider.decide(
           {
             type: 'AnnounceWorker',
-            data: { workerId, group: served.group, datastoreIds: served.datastoreIds },
+            data: { workerId, group, datastoreIds },
           },
           s.worker,
           undefined,

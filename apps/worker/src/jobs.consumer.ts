@@ -61,6 +61,12 @@ const PROGRESS_EVERY_MS = 250;
 
 type StopReason = 'cancelled' | 'superseded' | 'shutdown';
 
+/** The groups a group consumer takes jobs of: the one it joined, and those the worker left. */
+interface ConsumedGroups {
+  joined: string;
+  earlier: ReadonlySet<string>;
+}
+
 /**
  * Takes jobs from the jobs topic (the task topic: TaskQueued carries the job) as a member of two
  * consumer groups: the group of the workers that reach the same datastores (any of them may do
@@ -148,13 +154,12 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       const served = this.dataPlane.current!;
       await this.consumers.get('group')?.disconnect();
       this.consumers.delete('group');
-      await this.startConsumer(
-        'group',
-        workerGroupId(this.config.kafkaPrefix, served.group),
-        served.group,
-      );
+      await this.startConsumer('group', workerGroupId(this.config.kafkaPrefix, served.group), {
+        joined: served.group,
+        earlier: new Set(served.earlierGroups),
+      });
       this.logger.info(
-        { group: served.group, datastores: served.datastoreIds },
+        { group: served.group, datastores: served.datastoreIds, earlier: served.earlierGroups },
         'serving datastores',
       );
     } catch (error) {
@@ -184,7 +189,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   private async startConsumer(
     which: 'group' | 'own',
     groupId: string,
-    group: string | null = null,
+    groups: ConsumedGroups | null = null,
   ): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId,
@@ -199,35 +204,48 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     await consumer.subscribe({ topics: [jobsTopic(this.config.kafkaPrefix)], fromBeginning: true });
     await consumer.run({
       partitionsConsumedConcurrently: this.settings.concurrentJobs,
-      eachMessage: (payload) => this.onMessage(which, groupId, group, payload),
+      eachMessage: (payload) => this.onMessage(which, groupId, groups, payload),
     });
     this.consumers.set(which, consumer);
   }
 
   /**
-   * Whether a job is this consumer's: a group consumer takes the jobs placed on the group it
-   * joined, not on whatever the worker serves at this moment. While the engine restarts on a new
+   * Whether a job is this consumer's, and how: a group consumer takes the jobs placed on the group
+   * it joined, not on whatever the worker serves at this moment. While the engine restarts on a new
    * datastore set (one became inaccessible, or came back) the old group's consumer still runs
    * until the gate opens: a job placed on its group then waits at the gate and runs (or fails
    * with the engine's reason), rather than being passed over, its offset committed and its task
-   * left queued for good.
+   * left queued for good. A job placed on a group the worker left (the API had not yet seen it
+   * move on) is adopted when the worker still reaches that group's datastores: started only
+   * while still queued, since another member of that group may hold it.
    */
-  private mine(which: 'group' | 'own', group: string | null, placement: Placement): boolean {
+  private claim(
+    which: 'group' | 'own',
+    groups: ConsumedGroups | null,
+    placement: Placement,
+  ): 'placed' | 'adopted' | null {
     if (which === 'own')
-      return placement.kind === 'worker' && placement.workerId === this.settings.workerId;
-    return placement.kind === 'group' && placement.group === group;
+      return placement.kind === 'worker' && placement.workerId === this.settings.workerId
+        ? 'placed'
+        : null;
+    if (placement.kind !== 'group' || !groups) return null;
+    if (placement.group === groups.joined) return 'placed';
+    return groups.earlier.has(placement.group) ? 'adopted' : null;
   }
 
   private async onMessage(
     which: 'group' | 'own',
     groupId: string,
-    group: string | null,
+    groups: ConsumedGroups | null,
     { topic, partition, message, heartbeat }: EachMessagePayload,
   ): Promise<void> {
     const placement = claimedJobPlacement(message);
-    if (!placement || !this.mine(which, group, placement)) return;
+    const claim = placement && this.claim(which, groups, placement);
+    if (!claim) return;
     const queued = await this.genuineJob(topic, message);
     if (!queued.ok) {
+      // A forged job is dead-lettered once, by a consumer of the group it names.
+      if (claim === 'adopted') return;
       const { reason, detail } = queued;
       await this.deadLetters.send(groupId, [
         { topic, partition, offset: message.offset, message, reason, detail },
@@ -236,7 +254,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     }
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
     try {
-      await this.runTask(queued.data.taskId, queued.correlationId);
+      await this.runTask(queued.data.taskId, queued.correlationId, claim === 'adopted');
     } finally {
       clearInterval(beat);
     }
@@ -256,18 +274,22 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     };
   }
 
-  private async runTask(taskId: string, correlationId: string): Promise<void> {
+  private async runTask(taskId: string, correlationId: string, adopted: boolean): Promise<void> {
     while (this.restarting) await this.restarting;
     this.usingEngine++;
     try {
-      await this.runStartedTask(taskId, correlationId);
+      await this.runStartedTask(taskId, correlationId, adopted);
     } finally {
       this.usingEngine--;
     }
   }
 
-  private async runStartedTask(taskId: string, correlationId: string): Promise<void> {
-    const started = await this.reporter.start(taskId, correlationId);
+  private async runStartedTask(
+    taskId: string,
+    correlationId: string,
+    adopted: boolean,
+  ): Promise<void> {
+    const started = await this.reporter.start(taskId, correlationId, { onlyIfQueued: adopted });
     if (!started) return;
     const { attempt, job } = started;
     const controller = new AbortController();

@@ -88,15 +88,20 @@ export class TaskReporter {
     return streamState(this.store, taskDecider, taskStreamId(taskId));
   }
 
-  /** Starts the next attempt; null when the task ended meanwhile (cancelled before it started, done by another). */
+  /**
+   * Starts the next attempt; null when the task ended meanwhile (cancelled before it started, done
+   * by another). A running task's attempt is replaced (its message came again: the worker that
+   * held it is thought gone) unless `onlyIfQueued`.
+   */
   async start(
     taskId: string,
     correlationId: string,
+    { onlyIfQueued = false } = {},
   ): Promise<{ attempt: number; job: Job } | null> {
     const outcome = await handleAcross(this.store, {
       slots: { task: taskSlot(taskId) },
       decide: (s) => {
-        if (s.task.status !== 'queued' && s.task.status !== 'running') return {};
+        if (s.task.status !== 'queued' && (onlyIfQueued || s.task.status !== 'running')) return {};
         return {
           task: taskDecider.decide(
             { type: 'StartTask', data: { taskId, workerId: this.workerId } },

@@ -24,7 +24,15 @@ export type WorkerAnnounced = { type: 'WorkerAnnounced'; data: Static<typeof Wor
 export type WorkerEvent = WorkerAnnounced;
 
 export type WorkerState =
-  { status: 'unknown' } | ({ status: 'announced' } & WorkerAnnounced['data']);
+  | { status: 'unknown' }
+  | ({
+      status: 'announced';
+      /**
+       * The groups it served before, each with the datastores it then reached. Until the API sees
+       * a worker's new announcement it may still place jobs on the group the worker just left.
+       */
+      earlierGroups?: Record<string, string[]>;
+    } & WorkerAnnounced['data']);
 
 export type AnnounceWorker = Command<'AnnounceWorker', WorkerAnnounced['data']>;
 
@@ -36,6 +44,18 @@ export function workerGroup(
   digest: (text: string) => string,
 ): string {
   return `workers-${digest([...new Set(datastoreIds)].sort().join(',')).slice(0, 16)}`;
+}
+
+/**
+ * The groups a worker left whose datastores it still reaches: a job placed on one of them (the
+ * API had not yet seen the worker move on, and nobody else serves that group) is still its to do.
+ */
+export function groupsStillServed(state: WorkerState): string[] {
+  if (state.status !== 'announced') return [];
+  const reached = new Set(state.datastoreIds);
+  return Object.entries(state.earlierGroups ?? {})
+    .filter(([, datastoreIds]) => datastoreIds.every((id) => reached.has(id)))
+    .map(([group]) => group);
 }
 
 export const workerDecider: Decider<WorkerState, AnnounceWorker, WorkerEvent> = {
@@ -54,10 +74,14 @@ export const workerDecider: Decider<WorkerState, AnnounceWorker, WorkerEvent> = 
         return assertNever(command.type);
     }
   },
-  evolve(_state, event) {
+  evolve(state, event) {
     switch (event.type) {
-      case 'WorkerAnnounced':
-        return { status: 'announced', ...event.data };
+      case 'WorkerAnnounced': {
+        const earlierGroups = { ...(state.status === 'announced' ? state.earlierGroups : {}) };
+        if (state.status === 'announced') earlierGroups[state.group] = state.datastoreIds;
+        delete earlierGroups[event.data.group];
+        return { status: 'announced', ...event.data, earlierGroups };
+      }
       default:
         return assertNever(event.type);
     }
