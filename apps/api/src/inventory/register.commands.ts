@@ -2,11 +2,10 @@ import {
   type DatastoreCommand,
   type HostCommand,
   datastoreDecider,
-  datastoreStreamId,
   hostDecider,
-  hostStreamId,
+  stream,
 } from '@dolly/domain';
-import { CommandHandler as EventSourcedCommands } from '@dolly/event-store';
+import { PostgresEventStore, onStream } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, decideFor } from '../shared/command-execution';
 
@@ -15,30 +14,32 @@ export class DecideDatastoreCommand extends DollyCommand<DatastoreCommand> {}
 
 @CommandHandler(DecideHostCommand)
 export class DecideHostHandler implements ICommandHandler<DecideHostCommand> {
-  constructor(private readonly commands: EventSourcedCommands) {}
+  constructor(private readonly store: PostgresEventStore) {}
 
   execute({ execution, data: command }: DecideHostCommand): Promise<CommandOutcome> {
     const { hostId } = command.data;
-    return decideFor(this.commands, execution, {
-      decider: hostDecider,
-      target: { type: 'host', id: hostId },
-      streamId: hostStreamId(hostId),
-      command,
-    });
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'host', id: hostId },
+      onStream(stream('host', hostId), (host) => hostDecider.decide(command, host, undefined)),
+    );
   }
 }
 
 @CommandHandler(DecideDatastoreCommand)
 export class DecideDatastoreHandler implements ICommandHandler<DecideDatastoreCommand> {
-  constructor(private readonly commands: EventSourcedCommands) {}
+  constructor(private readonly store: PostgresEventStore) {}
 
   execute({ execution, data: command }: DecideDatastoreCommand): Promise<CommandOutcome> {
     const { datastoreId } = command.data;
-    return decideFor(this.commands, execution, {
-      decider: datastoreDecider,
-      target: { type: 'datastore', id: datastoreId },
-      streamId: datastoreStreamId(datastoreId),
-      command,
-    });
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'datastore', id: datastoreId },
+      onStream(stream('datastore', datastoreId), (datastore) =>
+        datastoreDecider.decide(command, datastore, undefined),
+      ),
+    );
   }
 }

@@ -22,19 +22,20 @@ import {
   schedulePush,
   startFork,
   startScheduledPush,
+  stream,
   vmDecider,
   vmStreamId,
 } from '@dolly/domain';
-import {
-  PostgresEventStore,
-  type WorkspaceOutcome,
-  asDomainEvents,
-  decideInWorkspace,
-} from '@dolly/event-store';
+import { PostgresEventStore, asDomainEvents } from '@dolly/event-store';
 import { randomIds } from '@dolly/platform';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { v7 as uuidv7 } from 'uuid';
-import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
+import {
+  type CommandOutcome,
+  DollyCommand,
+  type Execution,
+  decideFor,
+} from '../shared/command-execution';
 import { currentPool, currentVm } from '../shared/current-state';
 import { PlacementService } from '../shared/placement';
 
@@ -81,8 +82,8 @@ export type PoolOperation =
 /** Pool operations and instant clones: decisions across a pool's streams and those it makes. */
 export class OperateOnPool extends DollyCommand<PoolOperation> {}
 
-const pool = (id: string): StreamKey => ({ kind: 'pool', id });
-const vm = (id: string): StreamKey => ({ kind: 'vm', id });
+const pool = (id: string) => stream('pool', id);
+const vm = (id: string) => stream('vm', id);
 
 /** Stands for the workers while none can be found: the decision is refused for it in the end. */
 const NO_WORKERS: Placement = { kind: 'group', group: '-' };
@@ -302,7 +303,7 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
     );
   }
 
-  private async decide<Result>(
+  private decide<Result>(
     execution: Execution,
     target: CommandOutcome['target'],
     request: {
@@ -311,28 +312,9 @@ export class OperateOnPoolHandler implements ICommandHandler<OperateOnPool> {
       decide: (ws: Workspace, ids: IdSource) => Result;
     },
   ): Promise<CommandOutcome> {
-    const decision = execution.decision(target);
-    const targetKey = { kind: target.type as StreamKey['kind'], id: target.id };
-    const outcomeOf = (handled: WorkspaceOutcome<Result>): CommandOutcome => ({
-      target,
-      streamVersion: handled.versions.get(`${targetKey.kind}:${targetKey.id}`) ?? 0,
-      changed: handled.changed,
-      async: handled.events.has(`task:${execution.taskId}`),
-      result: handled.result ?? undefined,
-    });
-    const handled = await decideInWorkspace(this.store, {
+    return decideFor(this.store, execution, target, {
       ...request,
-      ids: randomIds,
-      metadata: decision.metadata,
-      now: decision.now,
-      expected:
-        decision.expectedVersion === undefined
-          ? undefined
-          : { stream: targetKey, version: decision.expectedVersion },
-      alsoInTransaction: execution.alsoInTransaction
-        ? (client, handled) => execution.alsoInTransaction!(client, outcomeOf(handled))
-        : undefined,
+      decide: (ws) => request.decide(ws, randomIds),
     });
-    return outcomeOf(handled);
   }
 }

@@ -1,12 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import {
-  type Changes,
   type CloneRequest,
   type PowerState,
   type VmCommand,
   type VmDefinition,
   type VmRole,
-  type VmState,
   IllegalStateError,
   guardPoolVm,
   provisionNewVm,
@@ -14,21 +12,24 @@ import {
   requestPower,
   requestSnapshotAction,
   startClone,
+  stream,
   vmDecider,
 } from '@dolly/domain';
 import {
   PostgresEventStore,
-  type HandledAcross,
-  type StreamSlot,
-  handleAcross,
-  vmSlot,
-  hostSlot,
-  datastoreSlot,
-  taskSlot,
+  type SlotEvents,
+  type SlotStates,
+  type Slots,
+  inSlots,
 } from '@dolly/event-store';
 import { CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { OperateOnPool } from '../pools/pool-operations';
-import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
+import {
+  type CommandOutcome,
+  DollyCommand,
+  type Execution,
+  decideFor,
+} from '../shared/command-execution';
 import { currentVm } from '../shared/current-state';
 import { PlacementService } from '../shared/placement';
 import { newIdentity } from './clone-vm/new-identity';
@@ -92,10 +93,10 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
             : undefined;
         return this.decide(execution, definition.vmId, {
           slots: {
-            vm: vmSlot(definition.vmId),
-            host: hostSlot(definition.hostId),
-            datastore: datastoreSlot(definition.datastoreId),
-            task: taskSlot(taskId),
+            vm: stream('vm', definition.vmId),
+            host: stream('host', definition.hostId),
+            datastore: stream('datastore', definition.datastoreId),
+            task: stream('task', taskId),
           },
           decide: (s) =>
             provisionNewVm(
@@ -124,11 +125,11 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
             : await this.placement.forDatastores([source.datastoreId, datastoreId]);
         return this.decide(execution, targetVmId, {
           slots: {
-            source: vmSlot(request.sourceVmId),
-            vm: vmSlot(targetVmId),
-            host: hostSlot(request.hostId ?? source.hostId),
-            datastore: datastoreSlot(datastoreId),
-            task: taskSlot(taskId),
+            source: stream('vm', request.sourceVmId),
+            vm: stream('vm', targetVmId),
+            host: stream('host', request.hostId ?? source.hostId),
+            datastore: stream('datastore', datastoreId),
+            task: stream('task', taskId),
           },
           decide: (s) =>
             startClone(
@@ -141,7 +142,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
         const vm = await currentVm(this.store, data.vmId);
         const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
-          slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
+          slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
           decide: (s) =>
             requestPower(
               {
@@ -161,7 +162,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
         const vm = await currentVm(this.store, data.vmId);
         const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
-          slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
+          slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
           decide: (s) => requestSnapshotAction({ ...data, taskId, placement }, s.vm),
         });
       }
@@ -179,7 +180,7 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
           );
         const placement = await this.placement.forDatastores([vm.datastoreId]);
         return this.decide(execution, data.vmId, {
-          slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
+          slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
           decide: (s) =>
             requestDelete(
               {
@@ -194,45 +195,19 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
       }
       case 'decide':
         return this.decide(execution, data.command.data.vmId, {
-          slots: { vm: vmSlot(data.command.data.vmId) },
+          slots: { vm: stream('vm', data.command.data.vmId) },
           decide: (s) => ({ vm: vmDecider.decide(data.command, s.vm, {}) }),
         });
     }
   }
 
-  private async decide<
-    Slots extends Record<string, StreamSlot<unknown>> & { vm: StreamSlot<VmState> },
-  >(
+  /** A decision on the streams a VM operation touches, the VM its target. */
+  private decide<S extends Slots>(
     execution: Execution,
     vmId: string,
-    request: {
-      slots: Slots;
-      decide: (states: {
-        [K in keyof Slots]: Slots[K] extends StreamSlot<infer S> ? S : never;
-      }) => Changes;
-    },
+    request: { slots: S; decide: (states: SlotStates<S>) => SlotEvents<S> },
   ): Promise<CommandOutcome> {
     const target = { type: 'vm' as const, id: vmId };
-    const decision = execution.decision(target);
-    const outcomeOf = (handled: HandledAcross<Slots>): CommandOutcome => ({
-      target,
-      streamVersion: handled.versions.vm,
-      changed: Object.values(handled.events).some((events) => (events?.length ?? 0) > 0),
-      async: (handled.events.task?.length ?? 0) > 0,
-    });
-    const handled = await handleAcross(this.store, {
-      slots: request.slots,
-      decide: (states) => request.decide(states) as Partial<Record<keyof Slots, never[]>>,
-      metadata: decision.metadata,
-      now: decision.now,
-      expected:
-        decision.expectedVersion === undefined
-          ? undefined
-          : { slot: 'vm', version: decision.expectedVersion },
-      alsoInTransaction: execution.alsoInTransaction
-        ? (client, outcome) => execution.alsoInTransaction!(client, outcomeOf(outcome))
-        : undefined,
-    });
-    return outcomeOf(handled);
+    return decideFor(this.store, execution, target, inSlots(request.slots, request.decide));
   }
 }

@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import { type Command, type Decider, assertNever } from '../shared/decider';
 import {
   type ErrorReason,
@@ -54,7 +55,7 @@ export type PoolState =
   | ({ status: 'present' } & ExistingPool)
   | { status: 'deleted'; poolId: string };
 
-export const poolStreamId = (poolId: string) => `pool-${poolId}`;
+export const poolStreamId = (poolId: string) => streamIdOf({ kind: 'pool', id: poolId });
 
 type PoolRef = { poolId: string };
 export type CreatePool = Command<'CreatePool', PoolCreated['data']>;

@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import type { DatastoreState } from '../datastore/datastore';
 import type { HostState } from '../host/host';
 import { type Command, type Decider, assertNever } from '../shared/decider';
@@ -89,7 +90,7 @@ export type VmState =
   | { status: 'deleted'; vmId: string }
   | { status: 'failed'; vmId: string };
 
-export const vmStreamId = (vmId: string) => `vm-${vmId}`;
+export const vmStreamId = (vmId: string) => streamIdOf({ kind: 'vm', id: vmId });
 
 type VmId = { vmId: string };
 type TaskRef = VmId & { taskId: string };
