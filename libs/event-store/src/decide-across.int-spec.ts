@@ -78,6 +78,20 @@ describe('deciding in a workspace', () => {
     ]);
   });
 
+  it('keeps what concurrent decisions of one process folded consistent with the versions they read', async () => {
+    const store = new PostgresEventStore(db.pool);
+    const datastoreId = await datastore(store);
+    const disks = Array.from({ length: 12 }, (_, i) => `c${i}`);
+    await Promise.all(disks.map((diskId) => reserve(store, datastoreId, diskId)));
+    // The process's own folded state and a fresh one agree: every reservation, none twice.
+    const seen = (await reserve(store, datastoreId, 'last')).result;
+    expect([...seen].sort()).toEqual([...disks].sort());
+    expect((await reserve(new PostgresEventStore(db.pool), datastoreId, 'fresh')).result).toEqual([
+      ...seen,
+      'last',
+    ]);
+  });
+
   it('reads each stream after the version given for it', async () => {
     const store = new PostgresEventStore(db.pool);
     const [first, second] = [await datastore(store), await datastore(store)];

@@ -222,6 +222,8 @@ function remember(
   streamId: string,
   entry: { version: number; state: unknown },
 ) {
+  // Concurrent reads end in any order: a state older than the one kept is not kept.
+  if ((folded.get(streamId)?.version ?? -1) > entry.version) return;
   // A Map keeps insertion order: re-inserting marks it used, the first key is the least recent.
   folded.delete(streamId);
   folded.set(streamId, entry);
@@ -235,17 +237,20 @@ async function readFolded(
   db?: Queryable,
 ): Promise<{ versions: Map<string, number>; loaded: { key: StreamKey; state: unknown }[] }> {
   const folded = foldedOf(store);
+  // What is known is taken before reading: concurrent decisions change the cache meanwhile, and
+  // the events read continue this state, not whichever is kept when the read ends.
+  const known = new Map(keys.map((key) => [streamIdOf(key), folded.get(streamIdOf(key))]));
   const newer = await store.readStreamsAfter(
-    new Map(keys.map((key) => [streamIdOf(key), folded.get(streamIdOf(key))?.version ?? 0])),
+    new Map([...known].map(([streamId, entry]) => [streamId, entry?.version ?? 0])),
     db,
   );
   const versions = new Map<string, number>();
   const loaded = keys.map((key) => {
     const streamId = streamIdOf(key);
-    const known = folded.get(streamId);
+    const from = known.get(streamId);
     const events = newer.get(streamId)!;
-    const state = foldFrom(key.kind, events, known?.state);
-    const version = (known?.version ?? 0) + events.length;
+    const state = foldFrom(key.kind, events, from?.state);
+    const version = (from?.version ?? 0) + events.length;
     versions.set(streamId, version);
     remember(folded, streamId, { version, state });
     return { key, state };
