@@ -9,9 +9,9 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { OperateOnVm } from '../vm-operations';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
+import { RenameVmCommand } from './rename-vm.handler';
 
 export const RenameVmRequest = Type.Object(
   { name: InventoryName('New display name.') },
@@ -42,9 +42,9 @@ export class RenameVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'RenameVm'), {
-      kind: 'decide',
-      command: { type: 'RenameVm', data: { vmId, name: body.name } },
+    const command = new RenameVmCommand(new Execution(context, 'RenameVm'), {
+      vmId,
+      name: body.name,
     });
     return this.runner.run(response, command, () =>
       this.queries.execute(new GetVm(vmId, context.principal)),

@@ -13,7 +13,7 @@ import { Caller, Context, type RequestContext } from '../../shared/request-conte
 import { GetVm } from '../queries/vm.queries';
 import { VmView } from '../queries/vm.representation';
 import { VmIdParam } from '../vm-id.param';
-import { OperateOnVm } from '../vm-operations';
+import { SnapshotCommand } from './snapshots.handler';
 
 const SnapshotIdParam = Uuid('The snapshot.');
 export const TakeSnapshotRequest = Type.Object(
@@ -58,8 +58,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'TakeSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'TakeSnapshot'), {
       action: 'take',
       vmId,
       snapshotId: uuidv7(),
@@ -82,8 +81,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'RevertToSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'RevertToSnapshot'), {
       action: 'revert',
       vmId,
       snapshotId,
@@ -104,8 +102,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'DeleteSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'DeleteSnapshot'), {
       action: 'delete',
       vmId,
       snapshotId,
