@@ -36,7 +36,8 @@ import { BlockMapController } from './vms/queries/block-map.http.controller';
 import { CancelTaskHandler } from './tasks/cancel-task';
 import { CloneVmController } from './vms/clone-vm/clone-vm.http.controller';
 import { SnapshotsController } from './vms/snapshots/snapshots.http.controller';
-import { TemplatesController } from './templates/templates.http.controller';
+import { CloneTemplateController } from './templates/clone-template/clone-template.http.controller';
+import { DeployFromTemplateController } from './templates/deploy/deploy.http.controller';
 import { ChangePowerController } from './vms/change-power/change-power.http.controller';
 import { ConvertVmController } from './vms/convert-vm/convert-vm.http.controller';
 import { CreateVmController } from './vms/create-vm/create-vm.http.controller';
@@ -107,7 +108,8 @@ import { PoolsQueryController } from './pools/queries/pools.http.controller';
     BlockMapController,
     CloneVmController,
     SnapshotsController,
-    TemplatesController,
+    CloneTemplateController,
+    DeployFromTemplateController,
     ContractsController,
     ForkInstantCloneController,
     CreatePoolController,

@@ -1,7 +1,8 @@
-import { CloneFormat, InventoryName, Uuid, VirtualHardware } from '@dolly/domain';
+import { CloneFormat, InventoryName, Uuid } from '@dolly/domain';
 import { type Static, Type } from '@sinclair/typebox';
 
-const common = {
+/** What every copy of a VM or template names: the copy, where it goes, its disk format. */
+export const cloneTargetFields = {
   name: InventoryName('Name of the clone.'),
   folder: Type.Optional(
     Type.String({
@@ -18,7 +19,7 @@ const common = {
 
 export const CloneVmRequest = Type.Object(
   {
-    ...common,
+    ...cloneTargetFields,
     powerOn: Type.Optional(
       Type.Boolean({ default: false, description: 'Power the clone on when it is made.' }),
     ),
@@ -39,51 +40,8 @@ export const CloneVmRequest = Type.Object(
 );
 export type CloneVmRequest = Static<typeof CloneVmRequest>;
 
-export const CloneToTemplateRequest = Type.Object(common, {
+export const CloneToTemplateRequest = Type.Object(cloneTargetFields, {
   additionalProperties: false,
   description: 'A template made from a copy of a VM, in the format chosen.',
 });
 export type CloneToTemplateRequest = Static<typeof CloneToTemplateRequest>;
-
-export const CloneTemplateRequest = Type.Object(
-  {
-    ...common,
-    linked: Type.Optional(
-      Type.Boolean({
-        default: false,
-        description: 'Stand on the template’s frozen disks, no copy.',
-      }),
-    ),
-  },
-  { additionalProperties: false, description: 'A new template copied from a template.' },
-);
-export type CloneTemplateRequest = Static<typeof CloneTemplateRequest>;
-
-export const DeployRequest = Type.Object(
-  {
-    ...common,
-    linked: Type.Optional(
-      Type.Boolean({
-        default: false,
-        description: 'Stand on the template’s frozen disks, no copy.',
-      }),
-    ),
-    hardware: Type.Optional(
-      Type.Object(
-        {
-          vcpus: Type.Optional(VirtualHardware.properties.vcpus),
-          memoryBytes: Type.Optional(VirtualHardware.properties.memoryBytes),
-        },
-        { additionalProperties: false, description: 'What differs from the template.' },
-      ),
-    ),
-    powerOn: Type.Optional(
-      Type.Boolean({ default: false, description: 'Power the VM on when it is made.' }),
-    ),
-  },
-  {
-    additionalProperties: false,
-    description: 'A VM deployed from a template: a straight copy, no snapshot or consolidation.',
-  },
-);
-export type DeployRequest = Static<typeof DeployRequest>;

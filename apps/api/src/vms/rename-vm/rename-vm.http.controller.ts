@@ -1,9 +1,7 @@
 import { Body, Controller, Param, Post, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InventoryName } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
@@ -12,12 +10,7 @@ import { Context, type RequestContext } from '../../shared/request-context';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
 import { RenameVmCommand } from './rename-vm.handler';
-
-export const RenameVmRequest = Type.Object(
-  { name: InventoryName('New display name.') },
-  { additionalProperties: false },
-);
-type RenameVmRequest = Static<typeof RenameVmRequest>;
+import { RenameVmRequest } from './rename-vm.request';
 
 @ApiTags('vms')
 @Controller('vms/:vmId')

@@ -3,7 +3,7 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
 import { type Principal, Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { Execution } from '../../shared/command-execution';
@@ -14,16 +14,9 @@ import { GetVm } from '../queries/vm.queries';
 import { VmView } from '../queries/vm.representation';
 import { VmIdParam } from '../vm-id.param';
 import { SnapshotCommand } from './snapshots.handler';
+import { TakeSnapshotRequest } from './snapshots.request';
 
 const SnapshotIdParam = Uuid('The snapshot.');
-export const TakeSnapshotRequest = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: 80 }),
-    description: Type.Optional(Type.String({ maxLength: 1000, default: '' })),
-  },
-  { additionalProperties: false },
-);
-type TakeSnapshotRequest = Static<typeof TakeSnapshotRequest>;
 
 @ApiTags('snapshots')
 @Controller('vms/:vmId/snapshots')
