@@ -17,7 +17,9 @@ import {
   ListDatastoresHandler,
   ListHostsHandler,
 } from './inventory/inventory.queries';
-import { DecideDatastoreHandler, DecideHostHandler } from './inventory/register.commands';
+import { RegisterHostController } from './hosts/register-host/register-host.http.controller';
+import { RegisterHostHandler } from './hosts/register-host/register-host.handler';
+import { RenameDatastoreHandler } from './datastores/rename-datastore/rename-datastore.handler';
 import { RegisterDatastoreController } from './datastores/register-datastore/register-datastore.http.controller';
 import { RegisterDatastoreHandler } from './datastores/register-datastore/register-datastore.handler';
 import { RenameDatastoreController } from './datastores/rename-datastore/rename-datastore.http.controller';
@@ -33,7 +35,8 @@ import { PipelineHealth } from './shared/pipeline-health';
 import { GetTaskHandler, ListTasksHandler } from './tasks/task.queries';
 import { TasksController } from './tasks/tasks.http.controller';
 import { BlockMapController } from './vms/queries/block-map.http.controller';
-import { CancelTaskHandler } from './tasks/cancel-task';
+import { CancelTaskController } from './tasks/cancel-task/cancel-task.http.controller';
+import { CancelTaskHandler } from './tasks/cancel-task/cancel-task.handler';
 import { CloneVmController } from './vms/clone-vm/clone-vm.http.controller';
 import { SnapshotsController } from './vms/snapshots/snapshots.http.controller';
 import { CloneTemplateController } from './templates/clone-template/clone-template.http.controller';
@@ -98,6 +101,7 @@ import { PoolsQueryController } from './pools/queries/pools.http.controller';
     DeleteVmController,
     ConvertVmController,
     VmsQueryController,
+    RegisterHostController,
     HostsController,
     DatastoresController,
     RegisterDatastoreController,
@@ -105,6 +109,7 @@ import { PoolsQueryController } from './pools/queries/pools.http.controller';
     RemoveDatastoreController,
     RestoreQuarantinedController,
     TasksController,
+    CancelTaskController,
     BlockMapController,
     CloneVmController,
     SnapshotsController,
@@ -171,8 +176,8 @@ import { PoolsQueryController } from './pools/queries/pools.http.controller';
     ListPoolsHandler,
     GetPoolHandler,
     PlacementService,
-    DecideHostHandler,
-    DecideDatastoreHandler,
+    RegisterHostHandler,
+    RenameDatastoreHandler,
     RegisterDatastoreHandler,
     RemoveDatastoreHandler,
     RestoreQuarantinedHandler,

@@ -10,7 +10,7 @@ import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
 import { GetDatastore } from '../../inventory/inventory.queries';
-import { DecideDatastoreCommand } from '../../inventory/register.commands';
+import { RenameDatastoreCommand } from './rename-datastore.handler';
 
 export const RenameDatastoreRequest = Type.Object(
   { name: InventoryName('Its new name.') },
@@ -41,9 +41,9 @@ export class RenameDatastoreController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new DecideDatastoreCommand(new Execution(context, 'RenameDatastore'), {
-      type: 'RenameDatastore',
-      data: { datastoreId, name: body.name },
+    const command = new RenameDatastoreCommand(new Execution(context, 'RenameDatastore'), {
+      datastoreId,
+      name: body.name,
     });
     return this.runner.run(response, command, () =>
       this.queries.execute(new GetDatastore(datastoreId)),
