@@ -86,7 +86,7 @@ import { PushScheduler } from './pools/schedule-push/push-scheduler';
 import { RecoverPoolController } from './pools/recover/recover.http.controller';
 import { RecoverPoolHandler } from './pools/recover/recover.handler';
 import { GetPoolHandler, ListPoolsHandler } from './pools/queries/pool.queries';
-import { PoolsQueryController } from './pools/queries/pools.http.controller';
+import { PoolsController } from './pools/queries/pools.http.controller';
 
 @Module({
   imports: [
@@ -118,7 +118,7 @@ import { PoolsQueryController } from './pools/queries/pools.http.controller';
     ContractsController,
     ForkInstantCloneController,
     CreatePoolController,
-    PoolsQueryController,
+    PoolsController,
     EditPoolController,
     DeletePoolController,
     EntitleController,

@@ -16,7 +16,7 @@ type ListQuery = Static<typeof ListQuery>;
 @ApiTags('pools')
 @ApiBearerAuth()
 @Controller('pools')
-export class PoolsQueryController {
+export class PoolsController {
   constructor(private readonly queries: QueryBus) {}
 
   @Get()
