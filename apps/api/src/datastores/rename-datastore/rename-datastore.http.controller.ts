@@ -1,9 +1,8 @@
 import { Body, Controller, Param, Post, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InventoryName, Uuid } from '@dolly/domain';
+import { Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
@@ -11,12 +10,7 @@ import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
 import { GetDatastore } from '../../inventory/inventory.queries';
 import { RenameDatastoreCommand } from './rename-datastore.handler';
-
-export const RenameDatastoreRequest = Type.Object(
-  { name: InventoryName('Its new name.') },
-  { additionalProperties: false },
-);
-type RenameDatastoreRequest = Static<typeof RenameDatastoreRequest>;
+import { RenameDatastoreRequest } from './rename-datastore.request';
 
 @ApiTags('datastores')
 @ApiBearerAuth()

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { cloneTargetFields } from '../../vms/clone-vm/clone.request';
+import { cloneTargetFields } from '../../vms/clone-vm/clone-vm.request';
 
 export const CloneTemplateRequest = Type.Object(
   {

@@ -1,6 +1,6 @@
 import { VirtualHardware } from '@dolly/domain';
 import { type Static, Type } from '@sinclair/typebox';
-import { cloneTargetFields } from '../../vms/clone-vm/clone.request';
+import { cloneTargetFields } from '../../vms/clone-vm/clone-vm.request';
 
 export const DeployRequest = Type.Object(
   {

@@ -11,7 +11,7 @@ import { Context, type RequestContext } from '../../shared/request-context';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
 import { type CloneOperation, CloneVmCommand } from './clone-vm.handler';
-import { CloneToTemplateRequest, CloneVmRequest } from './clone.request';
+import { CloneToTemplateRequest, CloneVmRequest } from './clone-vm.request';
 
 /** Runs a clone for a request; the answer's target is the new VM (or template). */
 export function runClone(
