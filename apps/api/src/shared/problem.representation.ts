@@ -10,6 +10,9 @@ export const Problem = Type.Object(
     code: Type.String({ description: 'Stable code to branch on (VM.NOT_POWERED_OFF...).' }),
     instance: Type.String(),
     correlationId: Type.Optional(Type.String()),
+    retryAfterSeconds: Type.Optional(
+      Type.Integer({ description: '429 only: as Retry-After says.' }),
+    ),
     errors: Type.Optional(
       Type.Array(
         Type.Object({
