@@ -1,7 +1,8 @@
 /**
  * The shapes of Dolly's HTTP API that the CLI reads, as the client sees them. The CLI is a
  * client over HTTP: it keeps its own copy of these types rather than importing the API's code, so
- * it builds and runs without NestJS and the read models.
+ * it builds and runs without NestJS and the read models. api-contract.spec.ts ties the copy to the
+ * API's representations: a drift fails the typecheck.
  */
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
