@@ -2,7 +2,6 @@ import {
   CLONE_ID,
   DATASTORE_ID,
   FakeApi,
-  HOST_ID,
   TASK_ID,
   VM_ID,
   accepted,
@@ -233,56 +232,46 @@ describe('reading', () => {
 
   it('vms get shows the lifecycle, the disks’ layers and the live exports', async () => {
     api.on('GET', `/vms/${VM_ID}`, (_request, response) =>
-      sendJson(response, 200, {
-        vmId: VM_ID,
-        name: 'web-01',
-        folder: '/',
-        role: 'vm',
-        powerState: 'poweredOn',
-        lifecycle: 'ready',
-        hostId: HOST_ID,
-        datastoreId: DATASTORE_ID,
-        hardware: {
-          vcpus: 2,
-          memoryBytes: 4 * GiB,
-          hardwareVersion: 'vmx-19',
-          guestOs: 'otherLinux64Guest',
-        },
-        disks: [
-          {
-            diskId: DISK_ID,
-            label: 'Hard disk 1',
-            capacityBytes: 16 * GiB,
-            format: 'thin',
-            layerId: 'layer-7',
-            allocatedBytes: GiB,
+      sendJson(
+        response,
+        200,
+        vmView({
+          vmId: VM_ID,
+          name: 'web-01',
+          powerState: 'poweredOn',
+          lifecycle: 'ready',
+          hardware: {
+            vcpus: 2,
+            memoryBytes: 4 * GiB,
+            hardwareVersion: 'vmx-19',
+            guestOs: 'otherLinux64Guest',
           },
-        ],
-        nics: [{ network: 'VM Network', macAddress: '00:50:56:00:00:01' }],
-        biosUuid: '0196a3c0-0000-7000-8000-0000000000b9',
-        origin: {
-          kind: 'clone',
-          sourceVmId: SOURCE_ID,
-          snapshotId: SNAPSHOT_ID,
-          linked: true,
-          format: 'same',
-        },
-        poolId: null,
-        busyWith: null,
-        clonesInProgress: [],
-        forksInProgress: [],
-        linkedClones: [],
-        snapshots: [],
-        currentSnapshotId: null,
-        live: {
-          workerId: 'worker-1',
-          exports: [{ imageId: 'd-1', uri: 'nbd://127.0.0.1:10809/d-1', writable: true }],
-          memoryImage: { imageId: 'mem', uri: 'nbd://127.0.0.1:10809/mem', writable: true },
-        },
-        createdAt: '2025-01-01T10:00:00.000Z',
-        updatedAt: '2025-01-01T10:00:00.000Z',
-        version: 4,
-      }),
+          disks: [
+            {
+              diskId: DISK_ID,
+              label: 'Hard disk 1',
+              capacityBytes: 16 * GiB,
+              format: 'thin',
+              layerId: 'layer-7',
+              allocatedBytes: GiB,
+            },
+          ],
+          nics: [{ network: 'VM Network', macAddress: '00:50:56:00:00:01' }],
+          origin: {
+            kind: 'clone',
+            sourceVmId: SOURCE_ID,
+            snapshotId: SNAPSHOT_ID,
+            linked: true,
+            format: 'same',
+          },
+          live: {
+            workerId: 'worker-1',
+            exports: [{ imageId: 'd-1', uri: 'nbd://127.0.0.1:10809/d-1', writable: true }],
+            memoryImage: { imageId: 'mem', uri: 'nbd://127.0.0.1:10809/mem', writable: true },
+          },
+          version: 4,
+        }),
+      ),
     );
 
     const run = await runCli(api, ['vms', 'get', VM_ID]);
