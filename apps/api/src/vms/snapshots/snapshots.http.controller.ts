@@ -11,7 +11,7 @@ import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../../shared/openapi';
 import { Caller, Context, type RequestContext } from '../../shared/request-context';
 import { GetVm } from '../queries/vm.queries';
-import { VmView } from '../queries/vm.representation';
+import { SnapshotsView } from '../queries/vm.representation';
 import { VmIdParam } from '../vm-id.param';
 import { SnapshotCommand } from './snapshots.handler';
 import { TakeSnapshotRequest } from './snapshots.request';
@@ -29,9 +29,12 @@ export class SnapshotsController {
   @Get()
   @Requires('inventory:read')
   @ApiOperation({ summary: "A VM's snapshots, oldest first, and which one it runs from." })
-  @ApiOk(Type.Pick(VmView, ['snapshots', 'currentSnapshotId']))
+  @ApiOk(SnapshotsView)
   @ApiProblems(400, 404)
-  async list(@Param('vmId', new Validate(VmIdParam)) vmId: string, @Caller() caller: Principal) {
+  async list(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Caller() caller: Principal,
+  ): Promise<SnapshotsView> {
     const { snapshots, currentSnapshotId } = await this.queries.execute(new GetVm(vmId, caller));
     return { snapshots, currentSnapshotId };
   }
