@@ -3,7 +3,6 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
 import { type Principal, Requires, Validate } from '@dolly/platform';
-import { Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { Execution } from '../../shared/command-execution';
