@@ -99,6 +99,7 @@ export class QemuDiskEngine implements DiskEnginePort {
       owners,
       now,
       datastoreOf: (kind, command) => datastoreOfCommand(runner.graph, kind, command),
+      // Called once operations run, never while constructing: `space` is made just below.
       onChanged: (datastoreId) => space.stale(datastoreId),
       onFinished: (record, how) =>
         config.onRecovered?.({
