@@ -225,16 +225,18 @@ export class QemuDiskEngine implements DiskEnginePort {
 
   /**
    * Stops after the operations under way end (abort their signals to hurry them): until then
-   * this engine owns them, and no other worker may finish them in its place.
+   * this engine owns them, and no other worker may finish them in its place. A datastore whose
+   * folder has gone meanwhile does not keep the engine from stopping (the worker restarts it
+   * without that datastore): what cannot be written there is left, the rest is released.
    */
   async stop(): Promise<void> {
     this.exports.beginStop();
     await this.runner.drain();
     await this.exports.stop();
-    await this.overlays.close();
+    await this.overlays.close().catch(() => undefined);
     await this.runner.checkpointAll();
     await this.owners.release();
-    for (const ds of this.runner.datastores.values()) await ds.store.close();
+    for (const ds of this.runner.datastores.values()) await ds.store.close().catch(() => undefined);
   }
 
   // ---------------------------------------------------------------- operations (plans/)
