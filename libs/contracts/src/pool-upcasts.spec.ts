@@ -15,7 +15,7 @@ import {
 } from '@dolly/domain';
 import { FormatRegistry, type Static, TypeRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { numberedId, poolImageV1 } from '@dolly/testing';
+import { numberedId, poolImageV1 } from '@dolly/testing/pure';
 import { currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
 // Value.Check knows neither the uuid format (Ajv has it from ajv-formats) nor the Unsafe kind that

@@ -3,7 +3,6 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
 import { type Principal, Requires, Validate } from '@dolly/platform';
-import { Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { Execution } from '../../shared/command-execution';
@@ -11,7 +10,7 @@ import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../../shared/openapi';
 import { Caller, Context, type RequestContext } from '../../shared/request-context';
 import { GetVm } from '../queries/vm.queries';
-import { VmView } from '../queries/vm.representation';
+import { SnapshotsView } from '../queries/vm.representation';
 import { VmIdParam } from '../vm-id.param';
 import { SnapshotCommand } from './snapshots.handler';
 import { TakeSnapshotRequest } from './snapshots.request';
@@ -29,9 +28,12 @@ export class SnapshotsController {
   @Get()
   @Requires('inventory:read')
   @ApiOperation({ summary: "A VM's snapshots, oldest first, and which one it runs from." })
-  @ApiOk(Type.Pick(VmView, ['snapshots', 'currentSnapshotId']))
+  @ApiOk(SnapshotsView)
   @ApiProblems(400, 404)
-  async list(@Param('vmId', new Validate(VmIdParam)) vmId: string, @Caller() caller: Principal) {
+  async list(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Caller() caller: Principal,
+  ): Promise<SnapshotsView> {
     const { snapshots, currentSnapshotId } = await this.queries.execute(new GetVm(vmId, caller));
     return { snapshots, currentSnapshotId };
   }
