@@ -11,8 +11,8 @@ function fakeKafka() {
   const listeners: (() => void)[] = [];
   let eachMessage: ((payload: EachMessagePayload) => Promise<void>) | undefined;
   const consumer = {
-    events: { FETCH: 'consumer.fetch' },
-    on: (_event: string, listener: () => void) => listeners.push(listener),
+    events: { FETCH: 'fetch', GROUP_JOIN: 'join', CRASH: 'crash' },
+    on: (event: string, listener: () => void) => event === 'fetch' && listeners.push(listener),
     connect: async () => undefined,
     subscribe: async () => undefined,
     run: async (options: { eachMessage: typeof eachMessage }) => {
@@ -96,6 +96,7 @@ describe('AttemptWatch', () => {
       topic: TOPIC,
       kafkaPrefix: '',
       groupId: 'watch',
+      log: { warn: () => undefined, error: () => undefined },
       readTask: () => {
         reads++;
         return answer();

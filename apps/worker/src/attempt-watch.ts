@@ -1,6 +1,7 @@
 import { EVENT_TOPIC_PARTITIONS, readEventMessage } from '@dolly/contracts';
 import { type TaskState, taskStreamId } from '@dolly/domain';
-import type { Consumer, EachMessagePayload, Kafka } from 'kafkajs';
+import { SupervisedConsumer, type SupervisedConsumerOptions } from '@dolly/messaging';
+import type { EachMessagePayload, Kafka } from 'kafkajs';
 
 /** Why a running attempt was stopped before its end. */
 export type StopReason = 'cancelled' | 'superseded' | 'shutdown';
@@ -10,7 +11,8 @@ const TICK_MS = 500;
 /**
  * How long after its last fetch the watch's consumer still counts as reading the topic. It fetches
  * at least every `FETCH_WAIT_MS` while the broker answers: longer without one, the broker is gone
- * (or kafkajs hangs, kafkajs#659), and the attempts are checked against the store meanwhile.
+ * (or the consumer hangs, kafkajs#659, until `SupervisedConsumer` replaces it), and the attempts
+ * are checked against the store meanwhile.
  */
 const FETCH_WAIT_MS = 250;
 const READING_WITHIN_MS = 3_000;
@@ -33,6 +35,7 @@ export interface AttemptWatchOptions {
   groupId: string;
   /** The task as the store holds it now: what decides whether an attempt stops. */
   readTask(taskId: string): Promise<TaskState>;
+  log: SupervisedConsumerOptions['log'];
 }
 
 /** One attempt of a task this worker runs, from before it starts to its end. */
@@ -67,9 +70,8 @@ interface Watched {
  * every `BACKSTOP_MS` in any case, for a relay that stopped after.
  */
 export class AttemptWatch {
-  private consumer: Consumer | undefined;
+  private consumer: SupervisedConsumer | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private lastFetchAt = 0;
   /** By stream id (the topic's key); a task run twice at once by this worker is watched twice. */
   private readonly watched = new Map<string, Set<Watched>>();
 
@@ -84,26 +86,31 @@ export class AttemptWatch {
    */
   async start(): Promise<void> {
     this.timer = setInterval(() => this.tick(), TICK_MS);
-    const consumer = this.kafka.consumer({
-      groupId: this.options.groupId,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      maxWaitTimeInMs: FETCH_WAIT_MS,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
-    });
-    this.consumer = consumer;
-    consumer.on(consumer.events.FETCH, () => (this.lastFetchAt = Date.now()));
-    await consumer.connect();
-    await consumer.subscribe({ topics: [this.options.topic], fromBeginning: false });
-    await consumer.run({
-      partitionsConsumedConcurrently: EVENT_TOPIC_PARTITIONS,
-      eachMessage: (payload) => this.onMessage(payload),
-    });
+    const { topic, groupId, log } = this.options;
+    this.consumer = new SupervisedConsumer(
+      this.kafka,
+      {
+        groupId,
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
+        maxWaitTimeInMs: FETCH_WAIT_MS,
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
+      },
+      async (consumer) => {
+        await consumer.subscribe({ topics: [topic], fromBeginning: false });
+        await consumer.run({
+          partitionsConsumedConcurrently: EVENT_TOPIC_PARTITIONS,
+          eachMessage: (payload) => this.onMessage(payload),
+        });
+      },
+      { log },
+    );
+    await this.consumer.run();
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.consumer?.disconnect().catch(() => undefined);
+    await this.consumer?.stop().catch(() => undefined);
   }
 
   /** Called before the attempt is started, so that no news of it passes unseen. */
@@ -158,12 +165,12 @@ export class AttemptWatch {
 
   private due(entry: Watched, now: number): boolean {
     if (!entry.attempt) return false;
-    const told = entry.startedSeen >= entry.attempt.number && this.reading(now);
+    const told = entry.startedSeen >= entry.attempt.number && this.reading();
     return !told || now - entry.attempt.checkedAt >= BACKSTOP_MS;
   }
 
-  private reading(now: number): boolean {
-    return now - this.lastFetchAt < READING_WITHIN_MS;
+  private reading(): boolean {
+    return this.consumer?.fetchedWithin(READING_WITHIN_MS) ?? false;
   }
 
   /** Asks the store; news arriving while it asks makes it ask again (the answer may predate it). */

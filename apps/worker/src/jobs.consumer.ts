@@ -110,6 +110,10 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       kafkaPrefix: config.kafkaPrefix,
       groupId: workerWatchGroupId(config.kafkaPrefix, settings.workerId),
       readTask: (taskId) => this.reporter.task(taskId),
+      log: {
+        warn: (message, extra) => this.logger.warn(extra, message),
+        error: (message, extra) => this.logger.error(extra, message),
+      },
     });
     this.jobsDone = metrics.counter('dolly_worker_jobs_total', 'Jobs this worker ran to an end', [
       'kind',
