@@ -14,7 +14,7 @@ const TICK_MS = 500;
  * (or the consumer hangs, kafkajs#659, until `SupervisedConsumer` replaces it), and the attempts
  * are checked against the store meanwhile.
  */
-const FETCH_WAIT_MS = 250;
+const FETCH_WAIT_MS = 500;
 const READING_WITHIN_MS = 3_000;
 /**
  * While the topic brings news, a running attempt is still checked against the store this often:
@@ -160,7 +160,7 @@ export class AttemptWatch {
   private tick(): void {
     const now = Date.now();
     for (const same of this.watched.values())
-      for (const entry of same) if (this.due(entry, now)) void this.check(entry);
+      for (const entry of same) if (!entry.checking && this.due(entry, now)) void this.check(entry);
   }
 
   private due(entry: Watched, now: number): boolean {
