@@ -332,7 +332,9 @@ export class QemuDiskEngine implements DiskEnginePort {
 
   /**
    * Stops after the operations under way end (abort their signals to hurry them): until then
-   * this engine owns them, and no other worker may finish them in its place.
+   * this engine owns them, and no other worker may finish them in its place. A datastore whose
+   * folder has gone meanwhile does not keep the engine from stopping (the worker restarts it
+   * without that datastore): what cannot be written there is left, the rest is released.
    */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -341,11 +343,11 @@ export class QemuDiskEngine implements DiskEnginePort {
       await client.then((c) => c.close()).catch(() => undefined);
     this.clients.clear();
     await this.daemon.stop();
-    await this.liveState.flush();
-    await this.overlays.close();
+    await this.liveState.flush().catch(() => undefined);
+    await this.overlays.close().catch(() => undefined);
     await this.runner.checkpointAll();
     await this.owners.release();
-    for (const ds of this.runner.datastores.values()) await ds.store.close();
+    for (const ds of this.runner.datastores.values()) await ds.store.close().catch(() => undefined);
   }
 
   // ---------------------------------------------------------------- helpers

@@ -3,7 +3,7 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
 import { type Principal, Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { Execution } from '../../shared/command-execution';
@@ -13,17 +13,10 @@ import { Caller, Context, type RequestContext } from '../../shared/request-conte
 import { GetVm } from '../queries/vm.queries';
 import { VmView } from '../queries/vm.representation';
 import { VmIdParam } from '../vm-id.param';
-import { OperateOnVm } from '../vm-operations';
+import { SnapshotCommand } from './snapshots.handler';
+import { TakeSnapshotRequest } from './snapshots.request';
 
 const SnapshotIdParam = Uuid('The snapshot.');
-export const TakeSnapshotRequest = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: 80 }),
-    description: Type.Optional(Type.String({ maxLength: 1000, default: '' })),
-  },
-  { additionalProperties: false },
-);
-type TakeSnapshotRequest = Static<typeof TakeSnapshotRequest>;
 
 @ApiTags('snapshots')
 @Controller('vms/:vmId/snapshots')
@@ -58,8 +51,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'TakeSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'TakeSnapshot'), {
       action: 'take',
       vmId,
       snapshotId: uuidv7(),
@@ -82,8 +74,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'RevertToSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'RevertToSnapshot'), {
       action: 'revert',
       vmId,
       snapshotId,
@@ -104,8 +95,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'DeleteSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'DeleteSnapshot'), {
       action: 'delete',
       vmId,
       snapshotId,
