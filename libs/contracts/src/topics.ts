@@ -35,6 +35,13 @@ export const workerOwnGroupId = (prefix: string, workerId: string) =>
   `${prefix}dolly-worker-${workerId}`;
 
 /**
+ * A worker's group for watching the tasks it runs: alone in it, it reads every partition of the
+ * task topic (a cancel request, a newer attempt), whichever group member holds the task's job.
+ */
+export const workerWatchGroupId = (prefix: string, workerId: string) =>
+  `${prefix}dolly-watch-${workerId}`;
+
+/**
  * Where consumers put the messages they refuse (forged, malformed, misaddressed): the original
  * key, value and headers, with `dolly_deadletter_*` headers saying where it came from and why
  * (`DEAD_LETTER_HEADERS`). Never consumed by Dolly itself: it is for people and alerts.

@@ -5,3 +5,4 @@ export * from './batched-appends';
 export * from './slots';
 export * from './genuine-events';
 export * from './check-out';
+export * from './streams-of-type';
