@@ -1,3 +1,4 @@
+/** Copies of a VM: clones (full or linked) and instant clones forked from it while it runs. */
 import { IllegalStateError, RuleViolationError } from '../../shared/errors';
 import { guardPoolVm } from '../pool-protection';
 import type {
@@ -11,8 +12,6 @@ import type {
 import type { VmEvent } from '../vm.events';
 import { type VmState, isTemplate } from '../vm.state';
 import { existing, guarded, snapshotOf } from './preconditions';
-
-/** Copies of a VM: clones (full or linked) and instant clones forked from it while it runs. */
 
 export function startClone(command: StartClone, state: VmState): VmEvent[] {
   const { requester, ...data } = command.data;

@@ -1,3 +1,4 @@
+/** A VM comes to be: made new or as a clone, then its disks made by a task (or not). */
 import {
   type ErrorReason,
   IllegalStateError,
@@ -18,8 +19,6 @@ import type {
 import type { VmEvent } from '../vm.events';
 import type { VmState } from '../vm.state';
 import { provisioningBy } from './preconditions';
-
-/** A VM comes to be: made new or as a clone, then its disks made by a task (or not). */
 
 function duplicates<T>(values: readonly T[]): T[] {
   return values.filter((value, index) => values.indexOf(value) !== index);

@@ -1,3 +1,4 @@
+/** The VM itself: deleted, renamed, turned into a template and back; a task that failed. */
 import { IllegalStateError, RuleViolationError } from '../../shared/errors';
 import { PERSON, guardPoolVm } from '../pool-protection';
 import type {
@@ -11,8 +12,6 @@ import type {
 import type { VmEvent } from '../vm.events';
 import { type VmState, isTemplate } from '../vm.state';
 import { busyWith, existing, guarded } from './preconditions';
-
-/** The VM itself: deleted, renamed, turned into a template and back; a task that failed. */
 
 export function deleteVm(command: DeleteVm, state: VmState): VmEvent[] {
   const { requester = PERSON } = command.data;

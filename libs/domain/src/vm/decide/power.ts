@@ -1,3 +1,4 @@
+/** Power: on, off, suspended; a lost host; an instant clone back to its fork state. */
 import { IllegalStateError } from '../../shared/errors';
 import type {
   RecordHostLost,
@@ -11,8 +12,6 @@ import type {
 import type { PowerState, VmEvent } from '../vm.events';
 import { type VmState, isTemplate } from '../vm.state';
 import { busyWith, existing, guarded } from './preconditions';
-
-/** Power: on, off, suspended; a lost host; an instant clone back to its fork state. */
 
 const POWER_TRANSITIONS: Record<PowerState, PowerState[]> = {
   poweredOff: ['poweredOn'],

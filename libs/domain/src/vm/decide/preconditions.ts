@@ -1,3 +1,4 @@
+/** What a command on a VM needs of it before it decides anything: each throws when it fails. */
 import { IllegalStateError, NotFoundError } from '../../shared/errors';
 import { type VmOperation, guardPoolVm } from '../pool-protection';
 import type { Requester } from '../vm.commands';
@@ -9,8 +10,6 @@ import type {
   VmBusy,
   VmState,
 } from '../vm.state';
-
-/** What a command on a VM needs of it before it decides anything: each throws when it fails. */
 
 export function existing(state: VmState, vmId: string): ExistingVm {
   if (state.status !== 'present')

@@ -1,3 +1,4 @@
+/** Snapshots: taken, reverted to, deleted. */
 import { IllegalStateError, RuleViolationError } from '../../shared/errors';
 import type {
   DeleteSnapshot,
@@ -10,8 +11,6 @@ import type {
 import type { VmEvent } from '../vm.events';
 import { type VmState, isTemplate } from '../vm.state';
 import { busyWith, guarded, snapshotOf } from './preconditions';
-
-/** Snapshots: taken, reverted to, deleted. */
 
 export function takeSnapshot(command: TakeSnapshot, state: VmState): VmEvent[] {
   const { requester, ...data } = command.data;
