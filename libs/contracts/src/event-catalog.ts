@@ -10,7 +10,6 @@ import {
   DatastoreSpaceReservedData,
   DatastoreUsageMeasuredData,
   HostRegisteredData,
-  POOL_EVENT_EARLIER_VERSIONS,
   POOL_EVENT_SCHEMAS,
   TaskCancelRequestedData,
   TaskCancelledData,
@@ -26,6 +25,7 @@ import {
 import type { TSchema } from '@sinclair/typebox';
 import {
   DATASTORE_REGISTERED_EARLIER,
+  POOL_EVENT_EARLIER_VERSIONS,
   TASK_QUEUED_V2,
   VM_EVENT_EARLIER_VERSIONS,
 } from './earlier-versions';

@@ -1,12 +1,8 @@
 import {
   type PoolEvent,
   PoolCreatedData,
-  PoolCreatedDataV1,
-  type PoolImageV1,
   PoolImagePushStartedData,
-  PoolImagePushStartedDataV1,
   PoolMachineRequestedData,
-  PoolMachineRequestedDataV1,
   type PoolState,
   TaskQueuedData,
   TaskQueuedDataV1,
@@ -16,6 +12,12 @@ import {
 import { FormatRegistry, type Static, TypeRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { numberedId, poolImageV1 } from '@dolly/testing';
+import {
+  PoolCreatedDataV1,
+  type PoolImageV1,
+  PoolImagePushStartedDataV1,
+  PoolMachineRequestedDataV1,
+} from './earlier-versions';
 import { currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
 // Value.Check knows neither the uuid format (Ajv has it from ajv-formats) nor the Unsafe kind that
