@@ -15,10 +15,8 @@ import {
   TaskCancelledData,
   TaskFailedData,
   TaskQueuedData,
-  TaskQueuedDataV1,
   TaskStartedData,
   TaskSucceededData,
-  taskQueuedFromV1,
   VM_EVENT_SCHEMAS,
   WorkerAnnouncedData,
 } from '@dolly/domain';
@@ -26,7 +24,7 @@ import type { TSchema } from '@sinclair/typebox';
 import {
   DATASTORE_REGISTERED_EARLIER,
   POOL_EVENT_EARLIER_VERSIONS,
-  TASK_QUEUED_V2,
+  TASK_QUEUED_EARLIER,
   VM_EVENT_EARLIER_VERSIONS,
 } from './earlier-versions';
 
@@ -92,10 +90,7 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) =>
     entry(type, 'vm', schema, VM_EVENT_EARLIER_VERSIONS[type as keyof typeof VM_EVENT_SCHEMAS]),
   ),
-  entry('TaskQueued', 'task', TaskQueuedData, [
-    { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
-    TASK_QUEUED_V2,
-  ]),
+  entry('TaskQueued', 'task', TaskQueuedData, TASK_QUEUED_EARLIER),
   entry('TaskStarted', 'task', TaskStartedData),
   entry('TaskSucceeded', 'task', TaskSucceededData),
   entry('TaskFailed', 'task', TaskFailedData),

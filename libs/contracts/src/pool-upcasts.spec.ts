@@ -5,8 +5,6 @@ import {
   PoolMachineRequestedData,
   type PoolState,
   TaskQueuedData,
-  TaskQueuedDataV1,
-  TaskQueuedDataV2,
   poolDecider,
 } from '@dolly/domain';
 import { FormatRegistry, type Static, TypeRegistry } from '@sinclair/typebox';
@@ -17,6 +15,8 @@ import {
   type PoolImageV1,
   PoolImagePushStartedDataV1,
   PoolMachineRequestedDataV1,
+  TaskQueuedDataV1,
+  TaskQueuedDataV2,
 } from './earlier-versions';
 import { currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
