@@ -48,7 +48,25 @@ export interface Snapshot {
   layers: { diskId: string; layerId: string }[];
 }
 
-export interface ExistingVm {
+/** Where a VM runs while powered on or suspended: the worker that holds it, and its exports. */
+export interface VmLive {
+  workerId: string;
+  exports: LiveExport[];
+  memoryImage: LiveExport;
+}
+
+/**
+ * Its power state, and where it runs: powered off, no worker holds it; powered on or suspended
+ * (disks closed, memory image kept), one worker holds it.
+ */
+export type VmPower =
+  | { powerState: 'poweredOff'; live: null }
+  | { powerState: 'poweredOn' | 'suspended'; live: VmLive };
+
+const POWERED_OFF: VmPower = { powerState: 'poweredOff', live: null };
+
+/** What a VM is, whatever its power state. */
+export interface VmRecord {
   vmId: string;
   name: string;
   folder: string;
@@ -65,7 +83,6 @@ export interface ExistingVm {
   /** provisioning: its disks are being made; ready: usable; deleting: on its way out. */
   lifecycle: 'provisioning' | 'ready' | 'deleting';
   provisioningTaskId: string | null;
-  powerState: PowerState;
   /** Where each disk's writes go now. */
   placements: DiskPlacement[];
   /** Bytes each disk's whole chain holds, as last measured (what a flattened copy needs). */
@@ -81,9 +98,9 @@ export interface ExistingVm {
   linkedClones: string[];
   snapshots: Snapshot[];
   currentSnapshotId: string | null;
-  /** Where it runs while powered on or suspended: the worker and its exports. */
-  live: { workerId: string; exports: LiveExport[]; memoryImage: LiveExport } | null;
 }
+
+export type ExistingVm = VmRecord & VmPower;
 
 export type VmState =
   | { status: 'absent' }
@@ -107,7 +124,6 @@ function created(event: VmCreated): VmState {
     role: event.data.role,
     provisioningTaskId,
     lifecycle: provisioningTaskId === null ? 'ready' : 'provisioning',
-    powerState: 'poweredOff',
     placements: [],
     measuredBytes: {},
     strandedMemoryImageId: null,
@@ -117,28 +133,37 @@ function created(event: VmCreated): VmState {
     linkedClones: [],
     snapshots: [],
     currentSnapshotId: null,
-    live: null,
+    ...POWERED_OFF,
   };
 }
 
 function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmState {
-  const present = (changes: Partial<ExistingVm>): VmState => ({
+  const present = (changes: Partial<VmRecord>): VmState => ({
     status: 'present',
     ...vm,
     ...changes,
   });
+  const powered = (power: VmPower, changes: Partial<VmRecord> = {}): VmState => ({
+    status: 'present',
+    ...vm,
+    ...changes,
+    ...power,
+  });
+  /** Still held by its worker, with what changed of its exports. */
+  const held = (live: Partial<VmLive>, changes: Partial<VmRecord> = {}): VmState =>
+    vm.live
+      ? powered({ powerState: vm.powerState, live: { ...vm.live, ...live } }, changes)
+      : present(changes);
   switch (event.type) {
     case 'VmProvisioned':
     case 'VmCloned':
       return present({ lifecycle: 'ready', placements: event.data.disks });
     case 'VmForked': {
       const { disks, workerId, exports, memoryImage } = event.data;
-      return present({
-        lifecycle: 'ready',
-        placements: disks,
-        powerState: 'poweredOn',
-        live: { workerId, exports, memoryImage },
-      });
+      return powered(
+        { powerState: 'poweredOn', live: { workerId, exports, memoryImage } },
+        { lifecycle: 'ready', placements: disks },
+      );
     }
     case 'VmProvisioningFailed':
       return { status: 'failed', vmId: vm.vmId };
@@ -158,54 +183,46 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
       const { taskId, targetVmId } = event.data;
       return present({ forks: [...vm.forks, { taskId, targetVmId }] });
     }
-    case 'VmForkFinished':
-      return present({
-        forks: vm.forks.filter((f) => f.taskId !== event.data.taskId),
-        live: vm.live && event.data.exports ? { ...vm.live, exports: event.data.exports } : vm.live,
-      });
+    case 'VmForkFinished': {
+      const forks = vm.forks.filter((f) => f.taskId !== event.data.taskId);
+      return event.data.exports
+        ? held({ exports: event.data.exports }, { forks })
+        : present({ forks });
+    }
     case 'VmLinkedCloneAttached':
       return present({ linkedClones: [...vm.linkedClones, event.data.dependantVmId] });
     case 'VmRefreshRequested':
       return present({ busy: { taskId: event.data.taskId, operation: 'refresh' } });
     case 'VmRefreshed': {
       const { disks, exports, memoryImage } = event.data;
-      return present({
-        busy: null,
-        placements: disks,
-        live: vm.live && { ...vm.live, exports, memoryImage },
-      });
+      return held({ exports, memoryImage }, { busy: null, placements: disks });
     }
     case 'VmPowerChangeRequested':
       return present({
         busy: { taskId: event.data.taskId, operation: 'power', powerTo: event.data.to },
       });
-    case 'VmPoweredOn':
-      return present({
-        busy: null,
-        powerState: 'poweredOn',
-        live: {
-          workerId: event.data.workerId,
-          exports: event.data.exports,
-          memoryImage: event.data.memoryImage,
-        },
-      });
+    case 'VmPoweredOn': {
+      const { workerId, exports, memoryImage } = event.data;
+      return powered(
+        { powerState: 'poweredOn', live: { workerId, exports, memoryImage } },
+        { busy: null },
+      );
+    }
     case 'VmPoweredOff':
-      return present({ busy: null, powerState: 'poweredOff', live: null });
+      return powered(POWERED_OFF, { busy: null });
     case 'VmHostLost':
       // Forks under way went with the host: their tasks fail on their own.
-      return present({
-        powerState: 'poweredOff',
-        live: null,
+      return powered(POWERED_OFF, {
         forks: [],
         strandedMemoryImageId: event.data.memoryImageId,
       });
     case 'VmSuspended':
       // The disks close; the memory image stays with the worker that holds it.
-      return present({
-        busy: null,
-        powerState: 'suspended',
-        live: vm.live && { ...vm.live, exports: [] },
-      });
+      if (!vm.live) throw new Error(`VmSuspended applied to VM ${vm.vmId}, which no worker holds`);
+      return powered(
+        { powerState: 'suspended', live: { ...vm.live, exports: [] } },
+        { busy: null },
+      );
     case 'VmSnapshotRequested': {
       const { taskId, snapshotId, name, description } = event.data;
       return present({
