@@ -56,12 +56,14 @@ export interface VmLive {
 }
 
 /**
- * Its power state, and where it runs: powered off, no worker holds it; powered on or suspended
- * (disks closed, memory image kept), one worker holds it.
+ * Its power state, and where it runs: powered off, no worker holds it; powered on, one worker
+ * does; suspended (disks closed, memory image kept), the worker that holds its memory image, or
+ * none when its host was lost while it was being suspended.
  */
 export type VmPower =
   | { powerState: 'poweredOff'; live: null }
-  | { powerState: 'poweredOn' | 'suspended'; live: VmLive };
+  | { powerState: 'poweredOn'; live: VmLive }
+  | { powerState: 'suspended'; live: VmLive | null };
 
 const POWERED_OFF: VmPower = { powerState: 'poweredOff', live: null };
 
@@ -218,9 +220,8 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
       });
     case 'VmSuspended':
       // The disks close; the memory image stays with the worker that holds it.
-      if (!vm.live) throw new Error(`VmSuspended applied to VM ${vm.vmId}, which no worker holds`);
       return powered(
-        { powerState: 'suspended', live: { ...vm.live, exports: [] } },
+        { powerState: 'suspended', live: vm.live && { ...vm.live, exports: [] } },
         { busy: null },
       );
     case 'VmSnapshotRequested': {
