@@ -230,8 +230,8 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       }
       reached.push(row);
     }
-    await this.observeQuarantine();
     const ids = reached.map((row) => row.datastore_id);
+    await this.observeQuarantine(ids);
     if (this.served && this.served.datastoreIds.join() === ids.join()) {
       for (const row of reached) await this.markAccessible(row.datastore_id);
       return null;
@@ -314,12 +314,16 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Records what check moved aside on each served datastore when it differs from what this
-   * worker last recorded (after its start, a check, a restore): the API shows it to admins.
+   * worker last recorded (after its start, a check, a restore): the API shows it to admins. Only
+   * those this scan reached: one served until now may have just become inaccessible (its folder
+   * a file), and reading it would fail the whole scan, so the worker would never leave it.
    */
-  private async observeQuarantine(): Promise<void> {
+  private async observeQuarantine(reached: readonly string[]): Promise<void> {
     if (!this.plane || !this.served) return;
     const { workerId } = this.settings;
+    const stillReached = new Set(reached);
     for (const datastoreId of this.served.datastoreIds) {
+      if (!stillReached.has(datastoreId)) continue;
       const entries = (await this.plane.engine.quarantined(datastoreId)).slice(0, 1000);
       const key = JSON.stringify(entries);
       if (this.quarantineSeen.get(datastoreId) === key) continue;

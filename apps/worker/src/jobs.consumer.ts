@@ -58,6 +58,11 @@ const BUSY_RETRY_MS = 1_000;
 const BUSY_RETRIES = 60;
 /** Progress is sent at most this often per task. */
 const PROGRESS_EVERY_MS = 250;
+/**
+ * A job arriving before the engine first started (the worker has just started, and jobs for the
+ * running VMs its daemon holds come first) waits this long for it rather than failing at once.
+ */
+const ENGINE_START_WAIT_MS = 60_000;
 
 type StopReason = 'cancelled' | 'superseded' | 'shutdown';
 
@@ -275,6 +280,8 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async runTask(taskId: string, correlationId: string, adopted: boolean): Promise<void> {
+    const giveUpAt = Date.now() + ENGINE_START_WAIT_MS;
+    while (!this.dataPlane.current && Date.now() < giveUpAt) await sleep(100);
     while (this.restarting) await this.restarting;
     this.usingEngine++;
     try {

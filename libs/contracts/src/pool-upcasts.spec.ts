@@ -9,7 +9,7 @@ import {
 } from '@dolly/domain';
 import { FormatRegistry, type Static, TypeRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { numberedId, poolImageV1 } from '@dolly/testing';
+import { numberedId, poolImageV1 } from '@dolly/testing/pure';
 import {
   PoolCreatedDataV1,
   type PoolImageV1,

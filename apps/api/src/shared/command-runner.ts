@@ -4,6 +4,7 @@ import { checkOut } from '@dolly/event-store';
 import { PG_POOL } from '@dolly/platform';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
+import type { CommandAccepted } from './command-accepted.representation';
 import type { CommandOutcome, DollyCommand, Execution } from './command-execution';
 import {
   IdempotencyRaceLostError,
@@ -15,24 +16,6 @@ import { ProjectionWaiter } from './projection-waiter';
 import { WaitSlots } from './request-limits';
 import { resourcePath, taskPath } from './resource-paths';
 import { GetTask } from '../tasks/task.queries';
-import type { TaskView } from '../tasks/task.representation';
-
-export interface CommandAccepted {
-  taskId: string | null;
-  /** succeeded: decided in one step; queued: a worker does it, the task tells when it ends. */
-  status: 'succeeded' | 'queued';
-  changed: boolean;
-  /** Whether the read models already show the change (only when the client waited). */
-  projected: boolean;
-  target: { type: string; id: string; version: number };
-  links: { task: string | null; target: string };
-  /** The target as the read model shows it, when the client waited and the task succeeded. */
-  resource?: unknown;
-  /** How the task ended, when the client waited for it. */
-  task?: TaskView;
-  /** What the command answered (the desktop an entitlement handed out). */
-  result?: unknown;
-}
 
 /**
  * Runs a command for an HTTP request: answers a retried Idempotency-Key with its first answer,

@@ -22,7 +22,7 @@ import {
   startFork,
   startScheduledPush,
 } from './instant-clones';
-import { goldenImageEvents } from '@dolly/testing';
+import { goldenImageEvents } from '@dolly/testing/pure';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
 const hostId = '0190f3a0-0000-7000-8000-0000000000a1';

@@ -9,8 +9,8 @@ import { InjectRepository } from '@nestjs/typeorm';
 import { PoolRow } from '@dolly/read-models';
 import { Repository } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
-import { Execution } from '../shared/command-execution';
-import { OperateOnPool } from './pool-operations';
+import { Execution } from '../../shared/command-execution';
+import { StartScheduledPushCommand } from './start-scheduled-push.handler';
 
 /** How often the API looks for scheduled pushes whose time has come. */
 const SCHEDULER_TICK_MS = 1000;
@@ -65,7 +65,7 @@ export class PushScheduler implements OnApplicationBootstrap, OnModuleDestroy {
         'StartScheduledPush',
       );
       await this.commands
-        .execute(new OperateOnPool(execution, { kind: 'start-scheduled-push', poolId }))
+        .execute(new StartScheduledPushCommand(execution, { poolId }))
         .catch((error: unknown) =>
           this.logger.warn(
             `Starting the scheduled push of pool ${poolId} failed: ${String(error)}`,

@@ -3,7 +3,7 @@ import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { PoolRow } from '@dolly/read-models';
 import { Repository } from 'typeorm';
-import { type Page, findPage } from '../shared/pagination';
+import { type Page, findPage } from '../../shared/pagination';
 import { type PoolView, poolView } from './pool.representation';
 
 export class ListPools extends Query<Page<PoolView>> {

@@ -1,37 +1,20 @@
 import { Body, Controller, Param, Post, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InventoryName } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
-import { OperateOnPool } from '../pools/pool-operations';
-import { Execution } from '../shared/command-execution';
-import { CommandRunner } from '../shared/command-runner';
-import { ApiCommand, ApiJsonBody, ApiProblems } from '../shared/openapi';
-import { Context, type RequestContext } from '../shared/request-context';
-import { GetVm } from './queries/vm.queries';
-import { VmIdParam } from './vm-id.param';
-
-export const InstantCloneRequest = Type.Object(
-  {
-    name: InventoryName('Name of the instant clone.'),
-    folder: Type.Optional(
-      Type.String({
-        minLength: 1,
-        maxLength: 255,
-        pattern: '^/',
-        description: 'Default: the parent’s.',
-      }),
-    ),
-  },
-  { additionalProperties: false, description: 'An instant clone of a running VM.' },
-);
-type InstantCloneRequest = Static<typeof InstantCloneRequest>;
+import { Execution } from '../../shared/command-execution';
+import { CommandRunner } from '../../shared/command-runner';
+import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
+import { Context, type RequestContext } from '../../shared/request-context';
+import { GetVm } from '../queries/vm.queries';
+import { VmIdParam } from '../vm-id.param';
+import { ForkInstantCloneCommand } from './fork-instant-clone.handler';
+import { InstantCloneRequest } from './fork-instant-clone.request';
 
 @ApiTags('cloning')
 @Controller('vms/:vmId')
-export class InstantCloneController {
+export class ForkInstantCloneController {
   constructor(
     private readonly runner: CommandRunner,
     private readonly queries: QueryBus,
@@ -55,8 +38,7 @@ export class InstantCloneController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnPool(new Execution(context, 'ForkInstantClone'), {
-      kind: 'fork',
+    const command = new ForkInstantCloneCommand(new Execution(context, 'ForkInstantClone'), {
       parentVmId: vmId,
       ...body,
     });

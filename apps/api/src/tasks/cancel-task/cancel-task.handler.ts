@@ -1,7 +1,7 @@
 import { taskDecider, taskStreamId } from '@dolly/domain';
 import { CommandHandler as EventSourcedCommands } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandOutcome, DollyCommand, decideFor } from '../shared/command-execution';
+import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 
 /** Cancel a task: a queued one ends at once; a running one is asked to stop, and its worker undoes what it began. */
 export class CancelTask extends DollyCommand<{ taskId: string }> {}

@@ -1,0 +1,47 @@
+import { randomUUID } from 'node:crypto';
+import { type PowerState, requestPower } from '@dolly/domain';
+import { PostgresEventStore, taskSlot, vmSlot } from '@dolly/event-store';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
+import { currentVm } from '../../shared/current-state';
+import { PlacementService } from '../../shared/placement';
+import { VmDecisions } from '../vm-operations';
+
+export class ChangePowerCommand extends DollyCommand<{
+  vmId: string;
+  to: PowerState;
+  operation: 'PowerOnVm' | 'PowerOffVm' | 'SuspendVm';
+  /** An admin past a pool's protection of its desktop. */
+  force: boolean;
+}> {}
+
+@CommandHandler(ChangePowerCommand)
+export class ChangePowerHandler implements ICommandHandler<ChangePowerCommand> {
+  constructor(
+    private readonly store: PostgresEventStore,
+    private readonly decisions: VmDecisions,
+    private readonly placement: PlacementService,
+  ) {}
+
+  async execute({ execution, data }: ChangePowerCommand): Promise<CommandOutcome> {
+    const taskId = execution.taskId;
+    const vm = await currentVm(this.store, data.vmId);
+    const placement = await this.placement.forVm(vm);
+    return this.decisions.decide(execution, data.vmId, {
+      slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
+      decide: (s) =>
+        requestPower(
+          {
+            vmId: data.vmId,
+            to: data.to,
+            taskId,
+            memoryImageId: randomUUID(),
+            placement,
+            operation: data.operation,
+            requester: { by: 'person', force: data.force },
+          },
+          s.vm,
+        ),
+    });
+  }
+}
