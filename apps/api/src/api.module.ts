@@ -2,7 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { BatchedAppends, CommandHandler, PostgresEventStore } from '@dolly/event-store';
+import { PostgresEventStore } from '@dolly/event-store';
 import { DOLLY_CONFIG, PG_POOL, PlatformModule } from '@dolly/platform';
 import type { DollyConfig } from '@dolly/config';
 import { READ_MODEL_ENTITIES } from '@dolly/read-models';
@@ -135,13 +135,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
       provide: PostgresEventStore,
       inject: [PG_POOL, DOLLY_CONFIG],
       useFactory: (pool: Pool, config: DollyConfig) =>
-        new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes }),
-    },
-    {
-      provide: CommandHandler,
-      inject: [PostgresEventStore, PG_POOL],
-      useFactory: (store: PostgresEventStore, pool: Pool) =>
-        new CommandHandler(store, new BatchedAppends(pool, store)),
+        new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes, groupCommits: true }),
     },
     CommandRunner,
     IdempotencyStore,

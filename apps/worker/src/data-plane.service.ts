@@ -17,15 +17,16 @@ import {
   groupsStillServed,
   servingReasons,
   workerDecider,
+  stream,
   workerGroup,
   workerStreamId,
 } from '@dolly/domain';
 import {
+  type Decision,
   PostgresEventStore,
-  datastoreSlot,
-  handleAcross,
+  decideAcross,
+  onStream,
   streamState,
-  workerSlot,
 } from '@dolly/event-store';
 import { DOLLY_CONFIG, HealthRegistry, PG_POOL } from '@dolly/platform';
 import { PinoLogger } from 'nestjs-pino';
@@ -297,16 +298,24 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     datastoreId: string,
     command: ReportAccessibility | ObserveQuarantine,
   ): Promise<void> {
-    const { workerId } = this.settings;
-    await handleAcross(this.store, {
-      slots: { datastore: datastoreSlot(datastoreId) },
-      decide: (s) => ({ datastore: datastoreDecider.decide(command, s.datastore, undefined) }),
+    await this.decideAsWorker(
+      command.type,
+      onStream(stream('datastore', datastoreId), (datastore) =>
+        datastoreDecider.decide(command, datastore, undefined),
+      ),
+    );
+  }
+
+  /** A decision of this worker's own, not for a task. */
+  private async decideAsWorker(command: string, decision: Decision<void>): Promise<void> {
+    await decideAcross(this.store, {
+      ...decision,
       metadata: {
         correlationId: randomUUID(),
         causationId: null,
-        actor: { id: workerId, role: 'worker' },
+        actor: { id: this.settings.workerId, role: 'worker' },
         taskId: null,
-        command: command.type,
+        command,
       },
       now: new Date().toISOString(),
     });
@@ -382,29 +391,16 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
 
   private async announce(group: string, datastoreIds: string[]): Promise<void> {
     const { workerId } = this.settings;
-    await handleAcross(this.store, {
-      slots: {
-        worker: workerSlot(workerId),
-      },
-      decide: (s) => ({
-        worker: workerDecider.decide(
-          {
-            type: 'AnnounceWorker',
-            data: { workerId, group, datastoreIds },
-          },
-          s.worker,
+    await this.decideAsWorker(
+      'AnnounceWorker',
+      onStream(stream('worker', workerId), (worker) =>
+        workerDecider.decide(
+          { type: 'AnnounceWorker', data: { workerId, group, datastoreIds } },
+          worker,
           undefined,
         ),
-      }),
-      metadata: {
-        correlationId: randomUUID(),
-        causationId: null,
-        actor: { id: workerId, role: 'worker' },
-        taskId: null,
-        command: 'AnnounceWorker',
-      },
-      now: new Date().toISOString(),
-    });
+      ),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

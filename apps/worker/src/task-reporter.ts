@@ -1,13 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
-  type Changes,
   type FollowUp,
   type Job,
   type JobOutcome,
   type Measurements,
   type TaskState,
   type ChainOutcome,
-  type StreamKey,
   type Workspace,
   abandonChainJob,
   abandonJob,
@@ -18,6 +16,7 @@ import {
   completeJob,
   isChainJob,
   jobDisks,
+  stream,
   taskDecider,
   taskStreamId,
 } from '@dolly/domain';
@@ -25,43 +24,49 @@ import type { EventMetadata } from '@dolly/contracts';
 import type { RestoreOutcome } from './jobs/run-job';
 import { randomIds } from '@dolly/platform';
 import {
+  type Decision,
   type PostgresEventStore,
-  type StreamSlot,
-  decideInWorkspace,
+  type SlotEvents,
+  type SlotStates,
+  type Slots,
+  decideAcross,
+  inSlots,
+  onStream,
   streamState,
-  handleAcross,
-  vmSlot,
-  datastoreSlot,
-  taskSlot,
 } from '@dolly/event-store';
 
-/** The streams a job's outcome touches besides its task: the VM, a clone's source, the datastore. */
-function outcomeSlots(taskId: string, job: Job) {
+/** The streams a VM job's outcome touches: its task, the VM, a clone's source, the datastore. */
+function outcomeSlots(taskId: string, job: Exclude<Job, { kind: 'restore-quarantined' }>) {
+  const task = stream('task', taskId);
   switch (job.kind) {
     case 'clone':
       return {
-        task: taskSlot(taskId),
-        vm: vmSlot(job.targetVmId),
-        source: vmSlot(job.sourceVmId),
-        datastore: datastoreSlot(job.targetDatastoreId),
+        task,
+        vm: stream('vm', job.targetVmId),
+        source: stream('vm', job.sourceVmId),
+        datastore: stream('datastore', job.targetDatastoreId),
       };
     case 'delete-vm':
       return {
-        task: taskSlot(taskId),
-        vm: vmSlot(job.vmId),
-        datastore: datastoreSlot(job.datastoreId),
-        ...(job.linkedTo ? { source: vmSlot(job.linkedTo) } : {}),
+        task,
+        vm: stream('vm', job.vmId),
+        datastore: stream('datastore', job.datastoreId),
+        source: job.linkedTo ? stream('vm', job.linkedTo) : undefined,
       };
-    case 'restore-quarantined':
-      return { task: taskSlot(taskId), datastore: datastoreSlot(job.datastoreId) };
     default:
       return {
-        task: taskSlot(taskId),
-        vm: vmSlot(jobDisks(job).vmId),
-        datastore: datastoreSlot(jobDisks(job).datastoreId),
+        task,
+        vm: stream('vm', jobDisks(job).vmId),
+        datastore: stream('datastore', jobDisks(job).datastoreId),
       };
   }
 }
+
+/** The streams a restore's outcome touches: its task and the datastore. */
+const restoreSlots = (taskId: string, datastoreId: string) => ({
+  task: stream('task', taskId),
+  datastore: stream('datastore', datastoreId),
+});
 
 /**
  * What a worker writes to the store about a task: that its attempt started, and how it ended.
@@ -98,22 +103,20 @@ export class TaskReporter {
     correlationId: string,
     { onlyIfQueued = false } = {},
   ): Promise<{ attempt: number; job: Job } | null> {
-    const outcome = await handleAcross(this.store, {
-      slots: { task: taskSlot(taskId) },
-      decide: (s) => {
-        if (s.task.status !== 'queued' && (onlyIfQueued || s.task.status !== 'running')) return {};
-        return {
-          task: taskDecider.decide(
-            { type: 'StartTask', data: { taskId, workerId: this.workerId } },
-            s.task,
-            undefined,
-          ),
-        };
-      },
-      metadata: this.metadata(taskId, correlationId, 'StartTask'),
-      now: new Date().toISOString(),
-    });
-    const started = outcome.events.task?.find((e) => e.type === 'TaskStarted');
+    const outcome = await this.decide(
+      taskId,
+      correlationId,
+      'StartTask',
+      onStream(stream('task', taskId), (task) => {
+        if (task.status !== 'queued' && (onlyIfQueued || task.status !== 'running')) return [];
+        return taskDecider.decide(
+          { type: 'StartTask', data: { taskId, workerId: this.workerId } },
+          task,
+          undefined,
+        );
+      }),
+    );
+    const started = outcome.events.get(taskStreamId(taskId))?.find((e) => e.type === 'TaskStarted');
     if (!started) return null;
     const state = await this.task(taskId);
     if (state.status !== 'running') return null;
@@ -138,17 +141,18 @@ export class TaskReporter {
         ),
       );
     }
-    if (task.job.kind === 'restore-quarantined')
+    const { job } = task;
+    if (job.kind === 'restore-quarantined')
       return this.write(
         taskId,
         correlationId,
         'CompleteTask',
-        outcomeSlots(taskId, task.job),
+        restoreSlots(taskId, job.datastoreId),
         (s) => completeQuarantineRestore({ attempt, workerId: this.workerId }, s),
       );
     // A clone to power on afterwards starts a power task; this worker holds the new disks, so it does it.
     const followUp: FollowUp | undefined =
-      task.job.kind === 'clone' && task.job.powerOnAfter
+      job.kind === 'clone' && job.powerOnAfter
         ? {
             taskId: randomUUID(),
             memoryImageId: randomUUID(),
@@ -156,8 +160,8 @@ export class TaskReporter {
           }
         : undefined;
     const slots = {
-      ...outcomeSlots(taskId, task.job),
-      ...(followUp ? { followUp: taskSlot(followUp.taskId) } : {}),
+      ...outcomeSlots(taskId, job),
+      followUp: followUp ? stream('task', followUp.taskId) : undefined,
     };
     await this.write(taskId, correlationId, 'CompleteTask', slots, (s) =>
       completeJob(attempt, outcome as JobOutcome, s, followUp, measured),
@@ -178,15 +182,17 @@ export class TaskReporter {
         abandonChainJob(ws, { taskId, attempt, ...ending }, randomIds),
       );
     }
-    await this.write(
-      taskId,
-      correlationId,
-      ending.cancelled ? 'CancelTask' : 'FailTask',
-      outcomeSlots(taskId, task.job),
-      (s) =>
-        task.job.kind === 'restore-quarantined'
-          ? abandonQuarantineRestore({ attempt, ...ending }, s)
-          : abandonJob({ attempt, ...ending }, s),
+    const { job } = task;
+    if (job.kind === 'restore-quarantined')
+      return this.write(
+        taskId,
+        correlationId,
+        command,
+        restoreSlots(taskId, job.datastoreId),
+        (s) => abandonQuarantineRestore({ attempt, ...ending }, s),
+      );
+    await this.write(taskId, correlationId, command, outcomeSlots(taskId, job), (s) =>
+      abandonJob({ attempt, ...ending }, s),
     );
   }
 
@@ -202,28 +208,33 @@ export class TaskReporter {
     decide: (ws: Workspace) => void,
   ): Promise<void> {
     const streams = chainJobStreams(taskId, task.job);
-    const parent: StreamKey | undefined =
-      task.job.kind === 'fork' ? { kind: 'vm', id: task.job.parentVmId } : undefined;
-    await decideInWorkspace(this.store, {
+    const parent = task.job.kind === 'fork' ? stream('vm', task.job.parentVmId) : undefined;
+    await this.decide(taskId, correlationId, command, {
       streams,
       serializeOn: streams.find((key) => key.kind === 'pool') ?? parent,
       decide,
-      ids: randomIds,
-      metadata: this.metadata(taskId, correlationId, command),
-      now: new Date().toISOString(),
     });
   }
 
-  private async write<Slots extends Record<string, StreamSlot<unknown>>>(
+  /** An outcome on the streams it touches, named. */
+  private async write<S extends Slots>(
     taskId: string,
     correlationId: string,
     command: string,
-    slots: Slots,
-    decide: (states: never) => Changes,
+    slots: S,
+    decide: (states: SlotStates<S>) => SlotEvents<S>,
   ): Promise<void> {
-    await handleAcross(this.store, {
-      slots,
-      decide: (states) => decide(states as never) as Partial<Record<keyof Slots, never[]>>,
+    await this.decide(taskId, correlationId, command, inSlots(slots, decide));
+  }
+
+  private decide<Result>(
+    taskId: string,
+    correlationId: string,
+    command: string,
+    decision: Decision<Result>,
+  ) {
+    return decideAcross(this.store, {
+      ...decision,
       metadata: this.metadata(taskId, correlationId, command),
       now: new Date().toISOString(),
     });

@@ -17,6 +17,7 @@ import {
   TaskQueuedData,
   TaskStartedData,
   TaskSucceededData,
+  type StreamKind,
   VM_EVENT_SCHEMAS,
   WorkerAnnouncedData,
 } from '@dolly/domain';
@@ -33,7 +34,7 @@ import {
  * version's schema never changes meaning: a change is a new version, with an upcaster from the one
  * before, so old events in the store still read as the current type.
  */
-export type StreamType = 'host' | 'datastore' | 'vm' | 'task' | 'worker' | 'pool';
+export type StreamType = StreamKind;
 
 export interface EventSchemaVersion {
   version: number;

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { STREAM_KINDS } from '@dolly/domain';
 import type { StreamType } from './event-catalog';
 
 /**
@@ -11,14 +12,7 @@ export function eventTopic(streamType: StreamType, prefix = ''): string {
   return `${prefix}dolly.${streamType}.events`;
 }
 
-export const STREAM_TYPES: readonly StreamType[] = [
-  'host',
-  'datastore',
-  'vm',
-  'task',
-  'worker',
-  'pool',
-];
+export const STREAM_TYPES: readonly StreamType[] = STREAM_KINDS;
 
 export function allEventTopics(prefix = ''): string[] {
   return STREAM_TYPES.map((streamType) => eventTopic(streamType, prefix));

@@ -6,15 +6,16 @@ import {
   type StreamKey,
   type Workspace,
   poolSites,
+  stream,
 } from '@dolly/domain';
-import { PostgresEventStore, type WorkspaceOutcome, decideInWorkspace } from '@dolly/event-store';
+import { PostgresEventStore } from '@dolly/event-store';
 import { randomIds } from '@dolly/platform';
 import { Injectable } from '@nestjs/common';
-import { type CommandOutcome, type Execution } from '../shared/command-execution';
+import { type CommandOutcome, type Execution, decideFor } from '../shared/command-execution';
 import { currentVm } from '../shared/current-state';
 import { PlacementService } from '../shared/placement';
 
-const pool = (id: string): StreamKey => ({ kind: 'pool', id });
+const pool = (id: string) => stream('pool', id);
 
 /** Stands for the workers while none can be found: the decision is refused for it in the end. */
 const NO_WORKERS: Placement = { kind: 'group', group: '-' };
@@ -75,7 +76,7 @@ export class PoolDecisions {
     );
   }
 
-  async decide<Result>(
+  decide<Result>(
     execution: Execution,
     target: CommandOutcome['target'],
     request: {
@@ -84,28 +85,9 @@ export class PoolDecisions {
       decide: (ws: Workspace, ids: IdSource) => Result;
     },
   ): Promise<CommandOutcome> {
-    const decision = execution.decision(target);
-    const targetKey = { kind: target.type as StreamKey['kind'], id: target.id };
-    const outcomeOf = (handled: WorkspaceOutcome<Result>): CommandOutcome => ({
-      target,
-      streamVersion: handled.versions.get(`${targetKey.kind}:${targetKey.id}`) ?? 0,
-      changed: handled.changed,
-      async: handled.events.has(`task:${execution.taskId}`),
-      result: handled.result ?? undefined,
-    });
-    const handled = await decideInWorkspace(this.store, {
+    return decideFor(this.store, execution, target, {
       ...request,
-      ids: randomIds,
-      metadata: decision.metadata,
-      now: decision.now,
-      expected:
-        decision.expectedVersion === undefined
-          ? undefined
-          : { stream: targetKey, version: decision.expectedVersion },
-      alsoInTransaction: execution.alsoInTransaction
-        ? (client, handled) => execution.alsoInTransaction!(client, outcomeOf(handled))
-        : undefined,
+      decide: (ws) => request.decide(ws, randomIds),
     });
-    return outcomeOf(handled);
   }
 }

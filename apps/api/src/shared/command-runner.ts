@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { checkOut } from '@dolly/event-store';
+import { streamIdOf } from '@dolly/domain';
+import { PostgresEventStore, checkOut } from '@dolly/event-store';
 import { PG_POOL } from '@dolly/platform';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
@@ -30,6 +31,7 @@ export class CommandRunner {
     private readonly idempotency: IdempotencyStore,
     private readonly waiter: ProjectionWaiter,
     private readonly slots: WaitSlots,
+    private readonly store: PostgresEventStore,
     @Inject(PG_POOL) private readonly pool: Pool,
   ) {}
 
@@ -134,12 +136,8 @@ export class CommandRunner {
     outcome: CommandOutcome,
     timeoutMs: number,
   ): Promise<boolean> {
-    const streamId = `${outcome.target.type}-${outcome.target.id}`;
-    const { rows } = await this.pool.query<{ version: number | null }>(
-      `SELECT max(stream_version) AS version FROM event_store.events WHERE stream_id = $1 AND metadata->>'taskId' = $2`,
-      [streamId, taskId],
-    );
-    const version = rows[0].version ?? outcome.streamVersion;
+    const streamId = streamIdOf({ kind: outcome.target.type, id: outcome.target.id });
+    const version = (await this.store.versionWrittenFor(streamId, taskId)) ?? outcome.streamVersion;
     return this.waiter.waitForStream(streamId, version, Math.max(0, timeoutMs));
   }
 

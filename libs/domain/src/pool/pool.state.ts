@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import { assertNever } from '../shared/decider';
 import type {
   PoolCreated,
@@ -48,7 +49,7 @@ export type PoolState =
   | ({ status: 'present' } & ExistingPool)
   | { status: 'deleted'; poolId: string };
 
-export const poolStreamId = (poolId: string) => `pool-${poolId}`;
+export const poolStreamId = (poolId: string) => streamIdOf({ kind: 'pool', id: poolId });
 
 function evolvePresent(pool: ExistingPool, event: Exclude<PoolEvent, PoolCreated>): PoolState {
   const present = (changes: Partial<ExistingPool>): PoolState => ({

@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import { assertNever } from '../shared/decider';
 import type {
   DiskPlacement,
@@ -110,7 +111,7 @@ export type VmState =
   | { status: 'deleted'; vmId: string }
   | { status: 'failed'; vmId: string };
 
-export const vmStreamId = (vmId: string) => `vm-${vmId}`;
+export const vmStreamId = (vmId: string) => streamIdOf({ kind: 'vm', id: vmId });
 
 export const isTemplate = (vm: ExistingVm) => vm.role === 'template';
 

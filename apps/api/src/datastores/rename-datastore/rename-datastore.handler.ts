@@ -1,5 +1,5 @@
-import { datastoreDecider, datastoreStreamId } from '@dolly/domain';
-import { CommandHandler as EventSourcedCommands } from '@dolly/event-store';
+import { datastoreDecider, stream } from '@dolly/domain';
+import { PostgresEventStore, onStream } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 
@@ -7,14 +7,16 @@ export class RenameDatastoreCommand extends DollyCommand<{ datastoreId: string; 
 
 @CommandHandler(RenameDatastoreCommand)
 export class RenameDatastoreHandler implements ICommandHandler<RenameDatastoreCommand> {
-  constructor(private readonly commands: EventSourcedCommands) {}
+  constructor(private readonly store: PostgresEventStore) {}
 
   execute({ execution, data }: RenameDatastoreCommand): Promise<CommandOutcome> {
-    return decideFor(this.commands, execution, {
-      decider: datastoreDecider,
-      target: { type: 'datastore', id: data.datastoreId },
-      streamId: datastoreStreamId(data.datastoreId),
-      command: { type: 'RenameDatastore', data },
-    });
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'datastore', id: data.datastoreId },
+      onStream(stream('datastore', data.datastoreId), (datastore) =>
+        datastoreDecider.decide({ type: 'RenameDatastore', data }, datastore, undefined),
+      ),
+    );
   }
 }

@@ -3,17 +3,11 @@ import {
   datastoreStreamId,
   guardQuarantineRestore,
   requestQuarantineRestore,
+  stream,
 } from '@dolly/domain';
-import {
-  type HandledAcross,
-  PostgresEventStore,
-  datastoreSlot,
-  handleAcross,
-  streamState,
-  taskSlot,
-} from '@dolly/event-store';
+import { PostgresEventStore, inSlots, streamState } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
+import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 import { PlacementService } from '../../shared/placement';
 
 export class RestoreQuarantinedCommand extends DollyCommand<{
@@ -43,28 +37,13 @@ export class RestoreQuarantinedHandler implements ICommandHandler<RestoreQuarant
       entry,
     );
     const placement = await this.placement.forDatastores([datastoreId]);
-    const target = { type: 'datastore' as const, id: datastoreId };
-    const decision = execution.decision(target);
-    const slots = { datastore: datastoreSlot(datastoreId), task: taskSlot(taskId) };
-    const outcomeOf = (handled: HandledAcross<typeof slots>): CommandOutcome => ({
-      target,
-      streamVersion: handled.versions.datastore,
-      changed: (handled.events.task?.length ?? 0) > 0,
-      async: true,
-    });
-    const handled = await handleAcross(this.store, {
-      slots,
-      decide: (s) => requestQuarantineRestore({ datastoreId, entry, taskId, placement }, s),
-      metadata: decision.metadata,
-      now: decision.now,
-      expected:
-        decision.expectedVersion === undefined
-          ? undefined
-          : { slot: 'datastore', version: decision.expectedVersion },
-      alsoInTransaction: execution.alsoInTransaction
-        ? (client, outcome) => execution.alsoInTransaction!(client, outcomeOf(outcome))
-        : undefined,
-    });
-    return outcomeOf(handled);
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'datastore', id: datastoreId },
+      inSlots({ datastore: stream('datastore', datastoreId), task: stream('task', taskId) }, (s) =>
+        requestQuarantineRestore({ datastoreId, entry, taskId, placement }, s),
+      ),
+    );
   }
 }

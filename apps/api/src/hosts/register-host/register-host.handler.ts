@@ -1,5 +1,5 @@
-import { type HostCommand, hostDecider, hostStreamId } from '@dolly/domain';
-import { CommandHandler as EventSourcedCommands } from '@dolly/event-store';
+import { type HostCommand, hostDecider, stream } from '@dolly/domain';
+import { PostgresEventStore, onStream } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 
@@ -9,14 +9,16 @@ export class RegisterHostCommand extends DollyCommand<
 
 @CommandHandler(RegisterHostCommand)
 export class RegisterHostHandler implements ICommandHandler<RegisterHostCommand> {
-  constructor(private readonly commands: EventSourcedCommands) {}
+  constructor(private readonly store: PostgresEventStore) {}
 
   execute({ execution, data }: RegisterHostCommand): Promise<CommandOutcome> {
-    return decideFor(this.commands, execution, {
-      decider: hostDecider,
-      target: { type: 'host', id: data.hostId },
-      streamId: hostStreamId(data.hostId),
-      command: { type: 'RegisterHost', data },
-    });
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'host', id: data.hostId },
+      onStream(stream('host', data.hostId), (host) =>
+        hostDecider.decide({ type: 'RegisterHost', data }, host, undefined),
+      ),
+    );
   }
 }

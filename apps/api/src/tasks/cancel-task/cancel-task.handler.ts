@@ -1,5 +1,5 @@
-import { taskDecider, taskStreamId } from '@dolly/domain';
-import { CommandHandler as EventSourcedCommands } from '@dolly/event-store';
+import { stream, taskDecider } from '@dolly/domain';
+import { PostgresEventStore, onStream } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 
@@ -8,14 +8,16 @@ export class CancelTask extends DollyCommand<{ taskId: string }> {}
 
 @CommandHandler(CancelTask)
 export class CancelTaskHandler implements ICommandHandler<CancelTask> {
-  constructor(private readonly commands: EventSourcedCommands) {}
+  constructor(private readonly store: PostgresEventStore) {}
 
   execute({ execution, data }: CancelTask): Promise<CommandOutcome> {
-    return decideFor(this.commands, execution, {
-      decider: taskDecider,
-      target: { type: 'task', id: data.taskId },
-      streamId: taskStreamId(data.taskId),
-      command: { type: 'RequestTaskCancel', data },
-    });
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'task', id: data.taskId },
+      onStream(stream('task', data.taskId), (task) =>
+        taskDecider.decide({ type: 'RequestTaskCancel', data }, task, undefined),
+      ),
+    );
   }
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type PowerState, requestPower } from '@dolly/domain';
-import { PostgresEventStore, taskSlot, vmSlot } from '@dolly/event-store';
+import { type PowerState, requestPower, stream } from '@dolly/domain';
+import { PostgresEventStore } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
 import { currentVm } from '../../shared/current-state';
@@ -28,7 +28,7 @@ export class ChangePowerHandler implements ICommandHandler<ChangePowerCommand> {
     const vm = await currentVm(this.store, data.vmId);
     const placement = await this.placement.forVm(vm);
     return this.decisions.decide(execution, data.vmId, {
-      slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
+      slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
       decide: (s) =>
         requestPower(
           {

@@ -4,8 +4,9 @@ import {
   IllegalStateError,
   guardPoolVm,
   startClone,
+  stream,
 } from '@dolly/domain';
-import { PostgresEventStore, datastoreSlot, hostSlot, taskSlot, vmSlot } from '@dolly/event-store';
+import { PostgresEventStore } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
 import { currentVm } from '../../shared/current-state';
@@ -54,11 +55,11 @@ export class CloneVmHandler implements ICommandHandler<CloneVmCommand> {
         : await this.placement.forDatastores([source.datastoreId, datastoreId]);
     return this.decisions.decide(execution, targetVmId, {
       slots: {
-        source: vmSlot(request.sourceVmId),
-        vm: vmSlot(targetVmId),
-        host: hostSlot(request.hostId ?? source.hostId),
-        datastore: datastoreSlot(datastoreId),
-        task: taskSlot(taskId),
+        source: stream('vm', request.sourceVmId),
+        vm: stream('vm', targetVmId),
+        host: stream('host', request.hostId ?? source.hostId),
+        datastore: stream('datastore', datastoreId),
+        task: stream('task', taskId),
       },
       decide: (s) =>
         startClone(

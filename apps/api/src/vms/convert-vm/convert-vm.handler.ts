@@ -1,5 +1,4 @@
-import { vmDecider } from '@dolly/domain';
-import { vmSlot } from '@dolly/event-store';
+import { vmDecider, stream } from '@dolly/domain';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
 import { VmDecisions } from '../vm-operations';
@@ -16,7 +15,7 @@ export class ConvertVmHandler implements ICommandHandler<ConvertVmCommand> {
 
   execute({ execution, data: { vmId, type } }: ConvertVmCommand): Promise<CommandOutcome> {
     return this.decisions.decide(execution, vmId, {
-      slots: { vm: vmSlot(vmId) },
+      slots: { vm: stream('vm', vmId) },
       decide: (s) => ({ vm: vmDecider.decide({ type, data: { vmId } }, s.vm, {}) }),
     });
   }

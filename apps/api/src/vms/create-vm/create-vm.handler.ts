@@ -1,5 +1,4 @@
-import { type VmDefinition, provisionNewVm } from '@dolly/domain';
-import { datastoreSlot, hostSlot, taskSlot, vmSlot } from '@dolly/event-store';
+import { type VmDefinition, provisionNewVm, stream } from '@dolly/domain';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
 import { PlacementService } from '../../shared/placement';
@@ -23,10 +22,10 @@ export class CreateVmHandler implements ICommandHandler<CreateVmCommand> {
         : undefined;
     return this.decisions.decide(execution, definition.vmId, {
       slots: {
-        vm: vmSlot(definition.vmId),
-        host: hostSlot(definition.hostId),
-        datastore: datastoreSlot(definition.datastoreId),
-        task: taskSlot(taskId),
+        vm: stream('vm', definition.vmId),
+        host: stream('host', definition.hostId),
+        datastore: stream('datastore', definition.datastoreId),
+        task: stream('task', taskId),
       },
       decide: (s) =>
         provisionNewVm(

@@ -1,5 +1,5 @@
-import { requestDelete } from '@dolly/domain';
-import { PostgresEventStore, taskSlot, vmSlot } from '@dolly/event-store';
+import { requestDelete, stream } from '@dolly/domain';
+import { PostgresEventStore } from '@dolly/event-store';
 import { CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { RemoveMachineCommand } from '../../pools/remove-machine/remove-machine.handler';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
@@ -36,7 +36,7 @@ export class DeleteVmHandler implements ICommandHandler<DeleteVmCommand> {
       );
     const placement = await this.placement.forDatastores([vm.datastoreId]);
     return this.decisions.decide(execution, data.vmId, {
-      slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
+      slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
       decide: (s) =>
         requestDelete(
           {

@@ -1,5 +1,4 @@
-import { vmDecider } from '@dolly/domain';
-import { vmSlot } from '@dolly/event-store';
+import { vmDecider, stream } from '@dolly/domain';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
 import { VmDecisions } from '../vm-operations';
@@ -12,7 +11,7 @@ export class RenameVmHandler implements ICommandHandler<RenameVmCommand> {
 
   execute({ execution, data }: RenameVmCommand): Promise<CommandOutcome> {
     return this.decisions.decide(execution, data.vmId, {
-      slots: { vm: vmSlot(data.vmId) },
+      slots: { vm: stream('vm', data.vmId) },
       decide: (s) => ({ vm: vmDecider.decide({ type: 'RenameVm', data }, s.vm, {}) }),
     });
   }

@@ -1,5 +1,5 @@
-import { requestSnapshotAction } from '@dolly/domain';
-import { PostgresEventStore, taskSlot, vmSlot } from '@dolly/event-store';
+import { requestSnapshotAction, stream } from '@dolly/domain';
+import { PostgresEventStore } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
 import { currentVm } from '../../shared/current-state';
@@ -25,7 +25,7 @@ export class SnapshotHandler implements ICommandHandler<SnapshotCommand> {
     const vm = await currentVm(this.store, data.vmId);
     const placement = await this.placement.forVm(vm);
     return this.decisions.decide(execution, data.vmId, {
-      slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
+      slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
       decide: (s) => requestSnapshotAction({ ...data, taskId, placement }, s.vm),
     });
   }

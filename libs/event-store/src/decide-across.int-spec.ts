@@ -2,7 +2,7 @@ import { type DatastoreState, type Workspace } from '@dolly/domain';
 import { type TestDatabase, createTestDatabase, testMetadata } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { PostgresEventStore } from './event-store';
-import { decideInWorkspace } from './workspace-decision';
+import { decideAcross } from './decide-across';
 
 let db: TestDatabase;
 beforeAll(async () => {
@@ -10,7 +10,6 @@ beforeAll(async () => {
 });
 afterAll(() => db.drop());
 
-const ids = { id: () => uuidv7(), macAddress: () => '02:00:00:00:00:01' };
 const GiB = 1024 ** 3;
 
 /** A datastore stream registered straight in the store. */
@@ -36,7 +35,7 @@ async function datastore(store: PostgresEventStore): Promise<string> {
 
 /** Reserves space for one disk and answers the disks the decision saw claimed before it. */
 function reserve(store: PostgresEventStore, datastoreId: string, diskId: string, fail = false) {
-  return decideInWorkspace(store, {
+  return decideAcross(store, {
     streams: [{ kind: 'datastore', id: datastoreId }],
     decide: (ws: Workspace) => {
       const seen = Object.keys(
@@ -53,7 +52,6 @@ function reserve(store: PostgresEventStore, datastoreId: string, diskId: string,
       if (fail) throw new Error('refused after deciding');
       return seen;
     },
-    ids,
     metadata: testMetadata(),
     now: new Date().toISOString(),
   });
@@ -68,7 +66,7 @@ describe('deciding in a workspace', () => {
     expect((await reserve(b, datastoreId, 'd2')).result).toEqual(['d1']);
     const third = await reserve(a, datastoreId, 'd3');
     expect(third.result).toEqual(['d1', 'd2']);
-    expect(third.versions.get(`datastore:${datastoreId}`)).toBe(4);
+    expect(third.versions.get(`datastore-${datastoreId}`)).toBe(4);
     // A decision that threw leaves nothing behind, in the store or in what a process folded.
     await expect(reserve(a, datastoreId, 'd4', true)).rejects.toThrow('refused after deciding');
     expect((await reserve(a, datastoreId, 'd5')).result).toEqual(['d1', 'd2', 'd3']);
@@ -77,6 +75,20 @@ describe('deciding in a workspace', () => {
       'd2',
       'd3',
       'd5',
+    ]);
+  });
+
+  it('keeps what concurrent decisions of one process folded consistent with the versions they read', async () => {
+    const store = new PostgresEventStore(db.pool);
+    const datastoreId = await datastore(store);
+    const disks = Array.from({ length: 12 }, (_, i) => `c${i}`);
+    await Promise.all(disks.map((diskId) => reserve(store, datastoreId, diskId)));
+    // The process's own folded state and a fresh one agree: every reservation, none twice.
+    const seen = (await reserve(store, datastoreId, 'last')).result;
+    expect([...seen].sort()).toEqual([...disks].sort());
+    expect((await reserve(new PostgresEventStore(db.pool), datastoreId, 'fresh')).result).toEqual([
+      ...seen,
+      'last',
     ]);
   });
 
