@@ -10,16 +10,13 @@ import {
   DatastoreSpaceReservedData,
   DatastoreUsageMeasuredData,
   HostRegisteredData,
-  POOL_EVENT_EARLIER_VERSIONS,
   POOL_EVENT_SCHEMAS,
   TaskCancelRequestedData,
   TaskCancelledData,
   TaskFailedData,
   TaskQueuedData,
-  TaskQueuedDataV1,
   TaskStartedData,
   TaskSucceededData,
-  taskQueuedFromV1,
   type StreamKind,
   VM_EVENT_SCHEMAS,
   WorkerAnnouncedData,
@@ -27,7 +24,8 @@ import {
 import type { TSchema } from '@sinclair/typebox';
 import {
   DATASTORE_REGISTERED_EARLIER,
-  TASK_QUEUED_V2,
+  POOL_EVENT_EARLIER_VERSIONS,
+  TASK_QUEUED_EARLIER,
   VM_EVENT_EARLIER_VERSIONS,
 } from './earlier-versions';
 
@@ -93,10 +91,7 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) =>
     entry(type, 'vm', schema, VM_EVENT_EARLIER_VERSIONS[type as keyof typeof VM_EVENT_SCHEMAS]),
   ),
-  entry('TaskQueued', 'task', TaskQueuedData, [
-    { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
-    TASK_QUEUED_V2,
-  ]),
+  entry('TaskQueued', 'task', TaskQueuedData, TASK_QUEUED_EARLIER),
   entry('TaskStarted', 'task', TaskStartedData),
   entry('TaskSucceeded', 'task', TaskSucceededData),
   entry('TaskFailed', 'task', TaskFailedData),

@@ -1,4 +1,5 @@
-import type { PoolImageV1, VmEvent } from '@dolly/domain';
+import type { PoolImageV1 } from '@dolly/contracts';
+import type { VmEvent } from '@dolly/domain';
 
 /** The uuid numbered n: ids a test can read (0x5xx a parent, 0x6xx a task...). */
 export const numberedId = (n: number) =>

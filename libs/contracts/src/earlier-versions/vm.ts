@@ -1,68 +1,15 @@
 import {
-  Bytes,
-  type DatastoreRegistered,
-  TaskQueuedDataV2,
-  InventoryName,
   Uuid,
+  type VmBlockMapsMeasured,
   type VmCreated,
   VmCreatedData,
   VmDeletionRequestedData,
   type VmEvent,
   VmPowerChangeRequestedData,
-  type VmBlockMapsMeasured,
   runsOf,
 } from '@dolly/domain';
-import { type Static, type TObject, type TProperties, type TSchema, Type } from '@sinclair/typebox';
-
-/**
- * Schemas of event versions that are no longer current, frozen as they were published, each with
- * how its data reads as the version after it. The domain knows only current versions.
- */
-export interface EarlierVersion {
-  schema: TSchema;
-  upcastToNext: (data: unknown) => unknown;
-}
-
-const DatastoreRegisteredDataV1 = Type.Object(
-  {
-    datastoreId: Uuid('The datastore.'),
-    name: InventoryName('Datastore name, unique in the inventory.'),
-    capacityBytes: Bytes('Usable capacity.'),
-    folder: Type.String({
-      minLength: 1,
-      maxLength: 4096,
-      pattern: '^/',
-      description:
-        'Absolute path of the folder holding its disks, as the workers serving it see it.',
-    }),
-    overcommitRatio: Type.Number({
-      minimum: 1,
-      maximum: 100,
-      description:
-        'How far thin provisioning may promise beyond capacity: 1 means never promise more than capacity.',
-    }),
-  },
-  { additionalProperties: false, description: 'A datastore joined the inventory.' },
-);
-
-/** Before v2 no datastore could be adopted: each one's folder was made for it. */
-export const datastoreRegisteredFromV1 = (data: unknown): DatastoreRegistered['data'] => ({
-  ...(data as Static<typeof DatastoreRegisteredDataV1>),
-  adopted: false,
-});
-
-export const DATASTORE_REGISTERED_EARLIER: readonly EarlierVersion[] = [
-  { schema: DatastoreRegisteredDataV1, upcastToNext: datastoreRegisteredFromV1 },
-];
-
-/** The same object schema without the fields a later version added (they were appended last). */
-function without(schema: TObject, added: readonly string[]): TObject {
-  const { properties, required: _required, type: _type, ...options } = schema;
-  const kept: TProperties = Object.fromEntries(
-    Object.entries(properties).filter(([name]) => !added.includes(name)),
-  );
-  return Type.Object(kept, options);
-}
+import { type Static, Type } from '@sinclair/typebox';
+import { type EarlierVersion, without } from './earlier-version';
 
 /** Before v2 no VM recorded its pool: a pool's instant clones named it in their origin. */
 export const vmCreatedFromV1 = (data: unknown): VmCreated['data'] => {
@@ -157,15 +104,4 @@ export const VM_EVENT_EARLIER_VERSIONS: Partial<
   VmBlockMapsMeasured: [
     { schema: VmBlockMapsMeasuredDataV1, upcastToNext: vmBlockMapsMeasuredFromV1 },
   ],
-};
-
-/**
- * TaskQueued v2 (jobs on VMs' disks only) read as v3: every v2 job is a v3 job as it is; v3 added
- * a datastore's own job (restore-quarantined), which no v2 event carries.
- */
-export const taskQueuedFromV2 = (data: unknown): unknown => data;
-
-export const TASK_QUEUED_V2: EarlierVersion = {
-  schema: TaskQueuedDataV2,
-  upcastToNext: taskQueuedFromV2,
 };
