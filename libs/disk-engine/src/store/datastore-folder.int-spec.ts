@@ -76,6 +76,15 @@ describe('an engine touches only folders it initialised', () => {
     await again.stop();
   });
 
+  it('takes a folder whose identity another worker is writing at this moment for an empty one', async () => {
+    await mkdir(join(box.datastorePath, '.dolly'), { recursive: true });
+    await writeFile(join(box.datastorePath, '.dolly', '.datastore.json.0a1b2c3d.tmp'), '{');
+    expect(await inspectDatastoreFolder(box.datastorePath)).toEqual({ kind: 'empty' });
+
+    await writeFile(join(box.datastorePath, '.dolly', 'notes.txt'), 'mine');
+    expect((await inspectDatastoreFolder(box.datastorePath)).kind).toBe('files');
+  });
+
   it('recognises a datastore initialised before identity files, by its log', async () => {
     await datastoreWithOneDisk();
     await rm(identity(box.datastorePath));

@@ -33,6 +33,7 @@ interface Identity {
 }
 
 const identityPath = (folder: string) => join(folder, METADATA_DIR, IDENTITY_FILE);
+const IDENTITY_BEING_WRITTEN = /^\.datastore\.json\.[0-9a-f]+\.tmp$/;
 
 const errno = (error: unknown) => (error as NodeJS.ErrnoException).code;
 
@@ -163,6 +164,9 @@ async function onlyFreshMetadata(folder: string): Promise<boolean> {
     const fresh =
       (stats.isDirectory() && ['templates', 'quarantine', 'owners'].includes(name)) ||
       (stats.isFile() && name === 'lock') ||
+      // Another worker writing the identity at this moment (writeFileAtomic's temporary file):
+      // the folder is being initialised as a datastore, not holding somebody's files.
+      (stats.isFile() && IDENTITY_BEING_WRITTEN.test(name)) ||
       (stats.isFile() && SEGMENT.test(name) && stats.size === 0);
     if (!fresh) return false;
     if (stats.isDirectory() && name !== 'owners' && (await readdir(join(metadata, name))).length)
