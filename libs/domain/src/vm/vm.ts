@@ -9,7 +9,7 @@ import {
   ValidationError,
   refuseIfAny,
 } from '../shared/errors';
-import { hardwareVersionNumber } from '../shared/hardware-version';
+import { hostCanRun } from '../shared/hardware-version';
 import type {
   CloneFormat,
   DiskPlacement,
@@ -350,10 +350,7 @@ export function placementReasons(
       pointer: '/hostId',
     });
   } else {
-    if (
-      hardwareVersionNumber(data.hardware.hardwareVersion) >
-      hardwareVersionNumber(host.maxHardwareVersion)
-    ) {
+    if (!hostCanRun(host.maxHardwareVersion, data.hardware.hardwareVersion)) {
       reasons.push({
         code: 'HOST.HARDWARE_VERSION_UNSUPPORTED',
         detail: `Host ${host.name} runs up to ${host.maxHardwareVersion}, the VM needs ${data.hardware.hardwareVersion}`,
