@@ -1,67 +1,25 @@
-import { randomUUID } from 'node:crypto';
 import {
-  type Changes,
-  type FollowUp,
+  type IdSource,
   type Job,
   type JobOutcome,
   type Measurements,
   type TaskState,
-  type ChainOutcome,
-  type StreamKey,
   type Workspace,
-  abandonChainJob,
   abandonJob,
-  abandonQuarantineRestore,
-  completeQuarantineRestore,
-  chainJobStreams,
-  completeChainJob,
   completeJob,
-  isChainJob,
-  jobDisks,
+  jobOutcomeStreams,
   taskDecider,
   taskStreamId,
 } from '@dolly/domain';
 import type { EventMetadata } from '@dolly/contracts';
-import type { RestoreOutcome } from './jobs/run-job';
 import { randomIds } from '@dolly/platform';
 import {
   type PostgresEventStore,
-  type StreamSlot,
   decideInWorkspace,
   streamState,
   handleAcross,
-  vmSlot,
-  datastoreSlot,
   taskSlot,
 } from '@dolly/event-store';
-
-/** The streams a job's outcome touches besides its task: the VM, a clone's source, the datastore. */
-function outcomeSlots(taskId: string, job: Job) {
-  switch (job.kind) {
-    case 'clone':
-      return {
-        task: taskSlot(taskId),
-        vm: vmSlot(job.targetVmId),
-        source: vmSlot(job.sourceVmId),
-        datastore: datastoreSlot(job.targetDatastoreId),
-      };
-    case 'delete-vm':
-      return {
-        task: taskSlot(taskId),
-        vm: vmSlot(job.vmId),
-        datastore: datastoreSlot(job.datastoreId),
-        ...(job.linkedTo ? { source: vmSlot(job.linkedTo) } : {}),
-      };
-    case 'restore-quarantined':
-      return { task: taskSlot(taskId), datastore: datastoreSlot(job.datastoreId) };
-    default:
-      return {
-        task: taskSlot(taskId),
-        vm: vmSlot(jobDisks(job).vmId),
-        datastore: datastoreSlot(jobDisks(job).datastoreId),
-      };
-  }
-}
 
 /**
  * What a worker writes to the store about a task: that its attempt started, and how it ended.
@@ -124,43 +82,11 @@ export class TaskReporter {
     taskId: string,
     correlationId: string,
     attempt: number,
-    outcome: JobOutcome | ChainOutcome | RestoreOutcome,
+    outcome: JobOutcome,
     measured?: Measurements,
   ): Promise<void> {
-    const task = await this.task(taskId);
-    if (task.status === 'absent') return;
-    if (isChainJob(task.job)) {
-      return this.decideChain(taskId, correlationId, 'CompleteTask', task, (ws) =>
-        completeChainJob(
-          ws,
-          { taskId, attempt, outcome: outcome as ChainOutcome, measured },
-          randomIds,
-        ),
-      );
-    }
-    if (task.job.kind === 'restore-quarantined')
-      return this.write(
-        taskId,
-        correlationId,
-        'CompleteTask',
-        outcomeSlots(taskId, task.job),
-        (s) => completeQuarantineRestore({ attempt, workerId: this.workerId }, s),
-      );
-    // A clone to power on afterwards starts a power task; this worker holds the new disks, so it does it.
-    const followUp: FollowUp | undefined =
-      task.job.kind === 'clone' && task.job.powerOnAfter
-        ? {
-            taskId: randomUUID(),
-            memoryImageId: randomUUID(),
-            placement: { kind: 'worker', workerId: this.workerId },
-          }
-        : undefined;
-    const slots = {
-      ...outcomeSlots(taskId, task.job),
-      ...(followUp ? { followUp: taskSlot(followUp.taskId) } : {}),
-    };
-    await this.write(taskId, correlationId, 'CompleteTask', slots, (s) =>
-      completeJob(attempt, outcome as JobOutcome, s, followUp, measured),
+    await this.decideOutcome(taskId, correlationId, 'CompleteTask', (ws, ids) =>
+      completeJob(ws, { taskId, attempt, workerId: this.workerId, outcome, measured }, ids),
     );
   }
 
@@ -170,60 +96,25 @@ export class TaskReporter {
     attempt: number,
     ending: { cancelled: boolean; code: string; message: string },
   ): Promise<void> {
-    const task = await this.task(taskId);
-    if (task.status === 'absent') return;
     const command = ending.cancelled ? 'CancelTask' : 'FailTask';
-    if (isChainJob(task.job)) {
-      return this.decideChain(taskId, correlationId, command, task, (ws) =>
-        abandonChainJob(ws, { taskId, attempt, ...ending }, randomIds),
-      );
-    }
-    await this.write(
-      taskId,
-      correlationId,
-      ending.cancelled ? 'CancelTask' : 'FailTask',
-      outcomeSlots(taskId, task.job),
-      (s) =>
-        task.job.kind === 'restore-quarantined'
-          ? abandonQuarantineRestore({ attempt, ...ending }, s)
-          : abandonJob({ attempt, ...ending }, s),
+    await this.decideOutcome(taskId, correlationId, command, (ws, ids) =>
+      abandonJob(ws, { taskId, attempt, ...ending }, ids),
     );
   }
 
-  /**
-   * The chain's jobs touch a pool and whatever it does next (new spares, its teardown): their
-   * outcomes queue on the pool, or, for a fork made by hand, on its parent, which every fork writes.
-   */
-  private async decideChain(
+  /** The domain decides what the outcome does, on the streams it names for the task's job. */
+  private async decideOutcome(
     taskId: string,
     correlationId: string,
     command: string,
-    task: Exclude<TaskState, { status: 'absent' }>,
-    decide: (ws: Workspace) => void,
+    decide: (ws: Workspace, ids: IdSource) => void,
   ): Promise<void> {
-    const streams = chainJobStreams(taskId, task.job);
-    const parent: StreamKey | undefined =
-      task.job.kind === 'fork' ? { kind: 'vm', id: task.job.parentVmId } : undefined;
+    const task = await this.task(taskId);
+    if (task.status === 'absent') return;
     await decideInWorkspace(this.store, {
-      streams,
-      serializeOn: streams.find((key) => key.kind === 'pool') ?? parent,
+      ...jobOutcomeStreams(taskId, task.job),
       decide,
       ids: randomIds,
-      metadata: this.metadata(taskId, correlationId, command),
-      now: new Date().toISOString(),
-    });
-  }
-
-  private async write<Slots extends Record<string, StreamSlot<unknown>>>(
-    taskId: string,
-    correlationId: string,
-    command: string,
-    slots: Slots,
-    decide: (states: never) => Changes,
-  ): Promise<void> {
-    await handleAcross(this.store, {
-      slots,
-      decide: (states) => decide(states as never) as Partial<Record<keyof Slots, never[]>>,
       metadata: this.metadata(taskId, correlationId, command),
       now: new Date().toISOString(),
     });

@@ -1,4 +1,5 @@
 export * from './decider-specification';
+export * from './workflow-specification';
 export * from './test-database';
 export * from './dolly-stack';
 export * from './kafka-fixtures';

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import {
-  type Changes,
   type CloneRequest,
   type PowerState,
+  type StreamKey,
   type VmCommand,
   type VmDefinition,
   type VmRole,
-  type VmState,
+  type Workspace,
   IllegalStateError,
   guardPoolVm,
   provisionNewVm,
@@ -14,18 +14,9 @@ import {
   requestPower,
   requestSnapshotAction,
   startClone,
-  vmDecider,
 } from '@dolly/domain';
-import {
-  PostgresEventStore,
-  type HandledAcross,
-  type StreamSlot,
-  handleAcross,
-  vmSlot,
-  hostSlot,
-  datastoreSlot,
-  taskSlot,
-} from '@dolly/event-store';
+import { PostgresEventStore, type WorkspaceOutcome, decideInWorkspace } from '@dolly/event-store';
+import { randomIds } from '@dolly/platform';
 import { CommandBus, CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { OperateOnPool } from '../pools/pool-operations';
 import { type CommandOutcome, DollyCommand, type Execution } from '../shared/command-execution';
@@ -91,17 +82,18 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
             ? await this.placement.forDatastores([definition.datastoreId])
             : undefined;
         return this.decide(execution, definition.vmId, {
-          slots: {
-            vm: vmSlot(definition.vmId),
-            host: hostSlot(definition.hostId),
-            datastore: datastoreSlot(definition.datastoreId),
-            task: taskSlot(taskId),
-          },
-          decide: (s) =>
-            provisionNewVm(
-              { definition, taskId, placement: placement ?? { kind: 'group', group: 'none' } },
-              s,
-            ),
+          streams: [
+            { kind: 'vm', id: definition.vmId },
+            { kind: 'host', id: definition.hostId },
+            { kind: 'datastore', id: definition.datastoreId },
+            { kind: 'task', id: taskId },
+          ],
+          decide: (ws) =>
+            provisionNewVm(ws, {
+              definition,
+              taskId,
+              placement: placement ?? { kind: 'group', group: 'none' },
+            }),
         });
       }
       case 'clone': {
@@ -123,46 +115,53 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
             ? await this.placement.forWorker(source.live.workerId)
             : await this.placement.forDatastores([source.datastoreId, datastoreId]);
         return this.decide(execution, targetVmId, {
-          slots: {
-            source: vmSlot(request.sourceVmId),
-            vm: vmSlot(targetVmId),
-            host: hostSlot(request.hostId ?? source.hostId),
-            datastore: datastoreSlot(datastoreId),
-            task: taskSlot(taskId),
-          },
-          decide: (s) =>
-            startClone(
-              { ...request, targetVmId, identity, taskId, placement, operation: data.operation },
-              { ...s, target: s.vm },
-            ),
+          streams: [
+            { kind: 'vm', id: request.sourceVmId },
+            { kind: 'vm', id: targetVmId },
+            { kind: 'host', id: request.hostId ?? source.hostId },
+            { kind: 'datastore', id: datastoreId },
+            { kind: 'task', id: taskId },
+          ],
+          decide: (ws) =>
+            startClone(ws, {
+              ...request,
+              targetVmId,
+              identity,
+              taskId,
+              placement,
+              operation: data.operation,
+            }),
         });
       }
       case 'power': {
         const vm = await currentVm(this.store, data.vmId);
         const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
-          slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
-          decide: (s) =>
-            requestPower(
-              {
-                vmId: data.vmId,
-                to: data.to,
-                taskId,
-                memoryImageId: randomUUID(),
-                placement,
-                operation: data.operation,
-                requester: { by: 'person', force: data.force },
-              },
-              s.vm,
-            ),
+          streams: [
+            { kind: 'vm', id: data.vmId },
+            { kind: 'task', id: taskId },
+          ],
+          decide: (ws) =>
+            requestPower(ws, {
+              vmId: data.vmId,
+              to: data.to,
+              taskId,
+              memoryImageId: randomUUID(),
+              placement,
+              operation: data.operation,
+              requester: { by: 'person', force: data.force },
+            }),
         });
       }
       case 'snapshot': {
         const vm = await currentVm(this.store, data.vmId);
         const placement = await this.placement.forVm(vm);
         return this.decide(execution, data.vmId, {
-          slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
-          decide: (s) => requestSnapshotAction({ ...data, taskId, placement }, s.vm),
+          streams: [
+            { kind: 'vm', id: data.vmId },
+            { kind: 'task', id: taskId },
+          ],
+          decide: (ws) => requestSnapshotAction(ws, { ...data, taskId, placement }),
         });
       }
       case 'delete': {
@@ -179,58 +178,53 @@ export class OperateOnVmHandler implements ICommandHandler<OperateOnVm> {
           );
         const placement = await this.placement.forDatastores([vm.datastoreId]);
         return this.decide(execution, data.vmId, {
-          slots: { vm: vmSlot(data.vmId), task: taskSlot(taskId) },
-          decide: (s) =>
-            requestDelete(
-              {
-                vmId: data.vmId,
-                taskId,
-                placement,
-                requester: { by: 'person', force: data.force },
-              },
-              s.vm,
-            ),
+          streams: [
+            { kind: 'vm', id: data.vmId },
+            { kind: 'task', id: taskId },
+          ],
+          decide: (ws) =>
+            requestDelete(ws, {
+              vmId: data.vmId,
+              taskId,
+              placement,
+              requester: { by: 'person', force: data.force },
+            }),
         });
       }
       case 'decide':
         return this.decide(execution, data.command.data.vmId, {
-          slots: { vm: vmSlot(data.command.data.vmId) },
-          decide: (s) => ({ vm: vmDecider.decide(data.command, s.vm, {}) }),
+          streams: [{ kind: 'vm', id: data.command.data.vmId }],
+          decide: (ws) => ws.decideVm(data.command),
         });
     }
   }
 
-  private async decide<
-    Slots extends Record<string, StreamSlot<unknown>> & { vm: StreamSlot<VmState> },
-  >(
+  /** One decision across the streams the operation names, If-Match on the VM it is about. */
+  private async decide(
     execution: Execution,
     vmId: string,
-    request: {
-      slots: Slots;
-      decide: (states: {
-        [K in keyof Slots]: Slots[K] extends StreamSlot<infer S> ? S : never;
-      }) => Changes;
-    },
+    request: { streams: StreamKey[]; decide: (ws: Workspace) => void },
   ): Promise<CommandOutcome> {
     const target = { type: 'vm' as const, id: vmId };
+    const targetKey: StreamKey = { kind: 'vm', id: vmId };
     const decision = execution.decision(target);
-    const outcomeOf = (handled: HandledAcross<Slots>): CommandOutcome => ({
+    const outcomeOf = (handled: WorkspaceOutcome<void>): CommandOutcome => ({
       target,
-      streamVersion: handled.versions.vm,
-      changed: Object.values(handled.events).some((events) => (events?.length ?? 0) > 0),
-      async: (handled.events.task?.length ?? 0) > 0,
+      streamVersion: handled.versions.get(`vm:${vmId}`) ?? 0,
+      changed: handled.changed,
+      async: handled.events.has(`task:${execution.taskId}`),
     });
-    const handled = await handleAcross(this.store, {
-      slots: request.slots,
-      decide: (states) => request.decide(states) as Partial<Record<keyof Slots, never[]>>,
+    const handled = await decideInWorkspace(this.store, {
+      ...request,
+      ids: randomIds,
       metadata: decision.metadata,
       now: decision.now,
       expected:
         decision.expectedVersion === undefined
           ? undefined
-          : { slot: 'vm', version: decision.expectedVersion },
+          : { stream: targetKey, version: decision.expectedVersion },
       alsoInTransaction: execution.alsoInTransaction
-        ? (client, outcome) => execution.alsoInTransaction!(client, outcomeOf(outcome))
+        ? (client, handled) => execution.alsoInTransaction!(client, outcomeOf(handled))
         : undefined,
     });
     return outcomeOf(handled);

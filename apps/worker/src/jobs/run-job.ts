@@ -1,6 +1,5 @@
 import type { DiskEnginePort, OperationProgress } from '@dolly/disk-engine';
 import type {
-  ChainOutcome,
   CloneJob,
   CreateDisksJob,
   DeleteVmJob,
@@ -12,15 +11,13 @@ import type {
   PoolImageJob,
   PowerJob,
   RefreshJob,
+  RestoreOutcome,
   RestoreQuarantinedJob,
   SnapshotJob,
 } from '@dolly/domain';
 
-/** A quarantined layer was checked again and taken back. */
-export type RestoreOutcome = { kind: 'restore-quarantined'; layerId: string };
-
 /** What a job did: the outcome its task records. */
-export type AnyOutcome = JobOutcome | ChainOutcome | RestoreOutcome;
+export type AnyOutcome = JobOutcome;
 
 export interface JobContext {
   engine: DiskEnginePort;
@@ -307,7 +304,7 @@ const placementOf = (result: {
  * An instant clone: overlays of the parent's disks and memory image over their frozen state (the
  * first fork freezes the parent), exported at once. No data is copied and nothing boots.
  */
-async function fork(job: ForkJob, context: JobContext): Promise<ChainOutcome> {
+async function fork(job: ForkJob, context: JobContext): Promise<JobOutcome> {
   const { engine } = context;
   const result = await engine.fork(
     {
@@ -348,7 +345,7 @@ async function fork(job: ForkJob, context: JobContext): Promise<ChainOutcome> {
  * parent (a linked clone of its datastore's replica), whose disks and a fresh memory image are
  * opened. Progress counts the replicas' copies, the only long part.
  */
-async function poolImage(job: PoolImageJob, context: JobContext): Promise<ChainOutcome> {
+async function poolImage(job: PoolImageJob, context: JobContext): Promise<JobOutcome> {
   const { engine, signal } = context;
   const copies = job.replicas.flatMap((replica) =>
     replica.diskIds.map((diskId, index) => ({ replica, diskId, source: job.disks[index] })),
@@ -393,7 +390,7 @@ async function poolImage(job: PoolImageJob, context: JobContext): Promise<ChainO
     await freeze(context, diskId);
   }
   const replicaDisks = new Map(job.replicas.map((r) => [r.replicaVmId, r.diskIds]));
-  const parents: Extract<ChainOutcome, { kind: 'pool-image' }>['parents'] = [];
+  const parents: Extract<JobOutcome, { kind: 'pool-image' }>['parents'] = [];
   for (const parent of job.parents) {
     const disks: DiskPlacement[] = [];
     const exports: LiveExport[] = [];
@@ -441,7 +438,7 @@ async function poolImage(job: PoolImageJob, context: JobContext): Promise<ChainO
  * Back to the fork state: each overlay (disks and memory) is replaced by a new empty one over the
  * same frozen base, and reopened. The VM keeps its disks' ids, its name and its MAC.
  */
-async function refresh(job: RefreshJob, context: JobContext): Promise<ChainOutcome> {
+async function refresh(job: RefreshJob, context: JobContext): Promise<JobOutcome> {
   const { engine, signal } = context;
   const images = [...job.diskIds, job.memoryImageId];
   await closeOpen(context, images, 'close');

@@ -6,22 +6,18 @@ import type { PoolSettings } from '../pool/pool.events';
 import type { ExistingVm } from '../vm/vm';
 import type { LiveExport, VmEvent } from '../vm/vm.events';
 import { blockMapsMeasured } from '../vm/block-map-events';
+import { type JobOutcome, abandonJob, completeJob } from './job-outcomes';
+import { type IdSource } from './steps';
+import { startFork } from './fork';
+import { entitle, deletePool, logOff } from './pool-desktops';
 import {
-  type ChainOutcome,
-  type IdSource,
-  abandonChainJob,
-  completeChainJob,
   createPool,
-  deletePool,
-  entitle,
-  logOff,
   pushImage,
-  recoverPool,
   rollbackImage,
   schedulePush,
-  startFork,
   startScheduledPush,
-} from './instant-clones';
+} from './pool-image';
+import { recoverPool } from './pool-recovery';
 import { goldenImageEvents } from '@dolly/testing';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
@@ -134,9 +130,9 @@ const pool = (ws: Workspace) => ws.pool(poolId) as { status: 'present' } & Exist
 const vmOf = (ws: Workspace, vmId: string) => ws.vm(vmId) as { status: 'present' } & ExistingVm;
 
 /** A worker takes the task up and reports this outcome. */
-function workerDoes(ws: Workspace, taskId: string, outcome: ChainOutcome, ids: IdSource) {
+function workerDoes(ws: Workspace, taskId: string, outcome: JobOutcome, ids: IdSource) {
   ws.decideTask({ type: 'StartTask', data: { taskId, workerId: 'w1' } });
-  completeChainJob(ws, { taskId, attempt: 1, outcome }, ids);
+  completeJob(ws, { taskId, attempt: 1, workerId: 'w1', outcome }, ids);
 }
 
 const oneSite = { hostIds: [hostId], datastoreIds: [datastoreId] };
@@ -475,7 +471,7 @@ describe('Instant-clone chain', () => {
     const [fork] = pendingForks(ws);
     if (fork.status === 'absent' || fork.job.kind !== 'fork') throw new Error('no fork');
     ws.decideTask({ type: 'StartTask', data: { taskId: fork.taskId, workerId: 'w1' } });
-    abandonChainJob(
+    abandonJob(
       ws,
       { taskId: fork.taskId, attempt: 1, cancelled: false, code: 'DISK.FULL', message: 'full' },
       ids,
@@ -525,7 +521,7 @@ describe('Instant-clone chain', () => {
     expect(claimed().length).toBe(before.length + 3);
     expect(() => push(ws, ids)).toThrow(expect.objectContaining({ code: 'POOL.PUSH_IN_PROGRESS' }));
     ws.decideTask({ type: 'StartTask', data: { taskId: pushTask, workerId: 'w1' } });
-    abandonChainJob(
+    abandonJob(
       ws,
       { taskId: pushTask, attempt: 1, cancelled: true, code: 'TASK.CANCELLED', message: 'by ann' },
       ids,

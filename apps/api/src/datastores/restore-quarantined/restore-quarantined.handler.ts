@@ -5,13 +5,12 @@ import {
   requestQuarantineRestore,
 } from '@dolly/domain';
 import {
-  type HandledAcross,
   PostgresEventStore,
-  datastoreSlot,
-  handleAcross,
+  type WorkspaceOutcome,
+  decideInWorkspace,
   streamState,
-  taskSlot,
 } from '@dolly/event-store';
+import { randomIds } from '@dolly/platform';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
 import { PlacementService } from '../../shared/placement';
@@ -45,22 +44,23 @@ export class RestoreQuarantinedHandler implements ICommandHandler<RestoreQuarant
     const placement = await this.placement.forDatastores([datastoreId]);
     const target = { type: 'datastore' as const, id: datastoreId };
     const decision = execution.decision(target);
-    const slots = { datastore: datastoreSlot(datastoreId), task: taskSlot(taskId) };
-    const outcomeOf = (handled: HandledAcross<typeof slots>): CommandOutcome => ({
+    const datastore = { kind: 'datastore' as const, id: datastoreId };
+    const outcomeOf = (handled: WorkspaceOutcome<void>): CommandOutcome => ({
       target,
-      streamVersion: handled.versions.datastore,
-      changed: (handled.events.task?.length ?? 0) > 0,
+      streamVersion: handled.versions.get(`datastore:${datastoreId}`) ?? 0,
+      changed: handled.events.has(`task:${taskId}`),
       async: true,
     });
-    const handled = await handleAcross(this.store, {
-      slots,
-      decide: (s) => requestQuarantineRestore({ datastoreId, entry, taskId, placement }, s),
+    const handled = await decideInWorkspace(this.store, {
+      streams: [datastore, { kind: 'task', id: taskId }],
+      decide: (ws) => requestQuarantineRestore(ws, { datastoreId, entry, taskId, placement }),
+      ids: randomIds,
       metadata: decision.metadata,
       now: decision.now,
       expected:
         decision.expectedVersion === undefined
           ? undefined
-          : { slot: 'datastore', version: decision.expectedVersion },
+          : { stream: datastore, version: decision.expectedVersion },
       alsoInTransaction: execution.alsoInTransaction
         ? (client, outcome) => execution.alsoInTransaction!(client, outcomeOf(outcome))
         : undefined,
