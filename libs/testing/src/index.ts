@@ -7,3 +7,4 @@ export * from './isolated-postgres';
 export * from './event-fixtures';
 export * from './pool-fixtures';
 export * from './tls-certificates';
+export * from './inventory-fixtures';
