@@ -80,6 +80,19 @@ describe('deciding in a workspace', () => {
     ]);
   });
 
+  it('decisions racing on one stream, unserialized, each fold it as they read it', async () => {
+    const store = new PostgresEventStore(db.pool);
+    const datastoreId = await datastore(store);
+    await reserve(store, datastoreId, uuidv7());
+    // Each remembers its fold while others read: none may take another's for the one it read.
+    const raced = await Promise.allSettled(
+      Array.from({ length: 8 }, () => reserve(store, datastoreId, uuidv7())),
+    );
+    expect(raced.filter((r) => r.status === 'rejected')).toEqual([]);
+    const last = await reserve(store, datastoreId, uuidv7());
+    expect(last.result).toHaveLength(9);
+  });
+
   it('reads each stream after the version given for it', async () => {
     const store = new PostgresEventStore(db.pool);
     const [first, second] = [await datastore(store), await datastore(store)];

@@ -149,14 +149,17 @@ async function attemptDecision<Result>(
     for (const key of await request.discover(client)) wanted.set(streamKey(key.kind, key.id), key);
   const keys = [...wanted.values()];
   const folded = foldedOf(store);
+  // Taken before the read: a concurrent decision may remember a newer fold while this one reads,
+  // and the events read follow the version asked for, not that newer one.
+  const knownBefore = new Map(keys.map((key) => [streamIdOf(key), folded.get(streamIdOf(key))]));
   const newer = await store.readStreamsAfter(
-    new Map(keys.map((key) => [streamIdOf(key), folded.get(streamIdOf(key))?.version ?? 0])),
+    new Map([...knownBefore].map(([streamId, known]) => [streamId, known?.version ?? 0])),
     client,
   );
   const versions = new Map<string, number>();
   const loaded = keys.map((key) => {
     const streamId = streamIdOf(key);
-    const known = folded.get(streamId);
+    const known = knownBefore.get(streamId);
     const events = newer.get(streamId)!;
     const fold = STREAM_FOLDS[key.kind] as unknown as {
       evolve: (state: unknown, event: never) => unknown;
