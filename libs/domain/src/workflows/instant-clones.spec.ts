@@ -335,9 +335,14 @@ describe('Instant-clone chain', () => {
       ids,
     );
     expect(given).toEqual({ vmId: spare.vmId, name: 'sales-01', status: 'ready', taskId: null });
-    expect(pool(ws).machines.map((m) => [m.name, m.userId, m.status])).toEqual([
-      ['sales-01', 'ann', 'ready'],
-      ['sales-02', null, 'provisioning'],
+    // Ann has the ready spare sales-01; a new spare, sales-02, is being forked.
+    expect(
+      eventsOn(ws, 'pool', poolId).filter((e) => /^Pool(Machine|Desktop)/.test(e.type)),
+    ).toEqual([
+      event('PoolMachineRequested', { name: 'sales-01', userId: null }),
+      event('PoolMachineReady', { vmId: spare.vmId }),
+      event('PoolDesktopAssigned', { vmId: spare.vmId, userId: 'ann' }),
+      event('PoolMachineRequested', { name: 'sales-02', userId: null }),
     ]);
     // The same user asking again gets the same desktop, nothing new happens.
     expect(
@@ -382,7 +387,7 @@ describe('Instant-clone chain', () => {
   });
 
   it('tears a pool down in order and lets go of the golden image', () => {
-    const { ws, ids } = builtPool();
+    const { ws, ids, image } = builtPool();
     forkDone(ws, ids);
     deletePool(ws, { poolId }, ids);
     const deletions = () =>
@@ -400,8 +405,11 @@ describe('Instant-clone chain', () => {
       }
     }
     expect(order).toEqual(['instant-clone', 'parent', 'replica', 'internal-template']);
-    expect(ws.pool(poolId).status).toBe('deleted');
-    expect(vmOf(ws, goldenVmId).linkedClones).toEqual([]);
+    expect(typesOn(ws, 'pool', poolId).slice(-1)).toEqual(['PoolDeleted']);
+    // The golden image lets its internal template go: nothing stands on it any more.
+    expect(eventsOn(ws, 'vm', goldenVmId).slice(-1)).toEqual([
+      event('VmLinkedCloneReleased', { dependantVmId: image.templateVmId }),
+    ]);
   });
 
   it('stands on several hosts and datastores: a replica per datastore, a parent per host and datastore, machines spread over them', () => {
