@@ -559,17 +559,29 @@ describe('Instant-clone chain', () => {
     );
 
   it('pushes an image; cancelled, the pool keeps its image and the space comes back', () => {
-    const { ws, ids, image } = builtPool();
+    const { ws, ids } = builtPool();
     forkDone(ws, ids);
-    const claimed = () => Object.keys((ws.datastore(datastoreId) as { claims: object }).claims);
-    const before = claimed();
+    const since = (kind: StreamKind, id: string) => {
+      const before = eventsOn(ws, kind, id).length;
+      return () => eventsOn(ws, kind, id).slice(before);
+    };
+    const poolSince = since('pool', poolId);
+    const datastoreSince = since('datastore', datastoreId);
     push(ws, ids);
-    expect(ws.task(pushTask)).toMatchObject({
-      operation: 'PushImage',
-      target: { type: 'pool', id: poolId },
-      job: { kind: 'pool-image', poolId },
-    });
-    expect(claimed().length).toBe(before.length + 3);
+    expect(eventsOn(ws, 'task', pushTask)).toEqual([
+      event('TaskQueued', {
+        operation: 'PushImage',
+        target: { type: 'pool', id: poolId },
+        job: expect.objectContaining({ kind: 'pool-image', poolId }),
+      }),
+    ]);
+    // The new template, replica and parent claim their space.
+    const [reserved] = datastoreSince();
+    expect(reserved).toEqual(event('DatastoreSpaceReserved', { taskId: pushTask }));
+    const pushedDisks = (reserved.data as { claims: { diskId: string }[] }).claims.map(
+      (c) => c.diskId,
+    );
+    expect(pushedDisks).toHaveLength(3);
     expect(() => push(ws, ids)).toThrow(expect.objectContaining({ code: 'POOL.PUSH_IN_PROGRESS' }));
     ws.decideTask({ type: 'StartTask', data: { taskId: pushTask, workerId: 'w1' } });
     abandonJob(
@@ -577,9 +589,18 @@ describe('Instant-clone chain', () => {
       { taskId: pushTask, attempt: 1, cancelled: true, code: 'TASK.CANCELLED', message: 'by ann' },
       ids,
     );
-    expect(pool(ws)).toMatchObject({ image, push: null, previousImage: null });
-    expect(pool(ws).internalVms).toHaveLength(3);
-    expect(claimed()).toEqual(before);
+    // The pool keeps its image (no other published, none removed), and the space comes back.
+    expect(poolSince()).toEqual([
+      event('PoolImagePushStarted', { image: expect.objectContaining({ taskId: pushTask }) }),
+      event('PoolImagePushFailed', { taskId: pushTask, code: 'TASK.CANCELLED' }),
+    ]);
+    expect(datastoreSince()).toEqual([
+      reserved,
+      event('DatastoreSpaceReleased', {
+        diskIds: pushedDisks,
+        reason: `task ${pushTask} was cancelled`,
+      }),
+    ]);
     expect(() =>
       rollbackImage(ws, { poolId, taskId: pushTask, rollout: 'at-logoff', placement: group }, ids),
     ).toThrow(expect.objectContaining({ code: 'POOL.NO_PREVIOUS_IMAGE' }));
