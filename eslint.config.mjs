@@ -18,6 +18,13 @@ const forbiddenInDomain = [
   },
 ];
 
+/** The helpers for specs against the real services: loading them loads kafkajs and pg. */
+const infrastructureTesting = {
+  name: '@dolly/testing',
+  message:
+    'Unit specs are pure: import @dolly/testing/pure (@dolly/testing loads the Kafka and PostgreSQL tools).',
+};
+
 export default tseslint.config(
   {
     ignores: [
@@ -57,8 +64,32 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { patterns: forbiddenInDomain }] },
   },
   {
-    // Specifications may use the shared given/when/then helper, and nothing else of Dolly's.
+    // The unit suite runs without services: its specs load none of their helpers.
+    files: ['**/*.spec.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: [infrastructureTesting] }] },
+  },
+  {
+    // Specifications may use the shared pure helpers (given/when/then, fixtures), and nothing else of Dolly's.
     files: ['libs/domain/**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [infrastructureTesting],
+          patterns: [
+            ...forbiddenInDomain.slice(0, -1),
+            {
+              group: ['@dolly/*', '!@dolly/domain', '!@dolly/testing'],
+              message: 'Specs use only @dolly/testing/pure.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The pure spec helpers are as pure as the domain they check (event fixtures may name contracts' types).
+    files: ['libs/testing/src/pure/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -66,8 +97,12 @@ export default tseslint.config(
           patterns: [
             ...forbiddenInDomain.slice(0, -1),
             {
-              group: ['@dolly/*', '!@dolly/domain', '!@dolly/testing'],
-              message: 'Specs use only @dolly/testing.',
+              group: ['@dolly/*', '!@dolly/domain', '!@dolly/contracts'],
+              message: 'Pure spec helpers stand on the domain and the contracts only.',
+            },
+            {
+              group: ['../*'],
+              message: 'Pure spec helpers import none of the infrastructure helpers beside them.',
             },
           ],
         },

@@ -4,6 +4,7 @@
  * the summaries the benchmarks print: latencies, host load, timelines. Shared by the benchmarks
  * that drive the API (clones, instant clones).
  */
+import { taskStreamId } from '@dolly/domain';
 import { DollyStack, type HttpAnswer, ensureTemplateDatabase } from '@dolly/testing';
 import { ensureServices } from '../tools/dev/services';
 import { type Accepted, wait } from '../test/support/inventory';
@@ -96,7 +97,7 @@ export class Bench {
     }>(
       `SELECT type, extract(epoch FROM recorded_at) * 1000 AS at, data->>'workerId' AS worker
          FROM event_store.events WHERE stream_id = $1 ORDER BY stream_version`,
-      [`task-${taskId}`],
+      [taskStreamId(taskId)],
     );
     const at = (type: string) => Number(rows.find((row) => row.type === type)?.at ?? NaN);
     return {

@@ -163,6 +163,59 @@ it('marks it inaccessible, keeps serving the others, retries with backoff and ta
   expectStatus(await stack.request<Accepted>('DELETE', `/vms/${vmId}`, { headers: wait() }), 200);
 });
 
+it('does a job placed on the group it just left, when it reaches that group’s datastores again', async () => {
+  const near = await registerDatastore(stack);
+  const far = await registerDatastore(stack);
+  await workerServes(stack, near);
+  await workerServes(stack, far);
+  const farFolder = await datastoreFolderOf(stack, far);
+  const workerGroup = async () =>
+    (
+      await stack.database.pool.query<{ worker_group: string; datastore_ids: string[] }>(
+        'SELECT worker_group, datastore_ids FROM read_model.workers',
+      )
+    ).rows[0];
+
+  // One datastore goes missing: the worker moves to the group of those it still reaches.
+  rmSync(farFolder, { recursive: true, force: true });
+  writeFileSync(farFolder, 'not a folder');
+  const smaller = await stack.eventually(async () => {
+    const row = await workerGroup();
+    return !row.datastore_ids.includes(far) && row.datastore_ids.includes(near) && row;
+  }, 60_000);
+
+  // The worker dies; Kafka still counts it a member of that group for a while, so a job needing
+  // only the datastore it reaches is placed there. The datastore comes back before the worker does:
+  // the worker starts in the larger group and never joins the smaller one again.
+  await workerServes(stack, near);
+  await stack.kill('worker', 'SIGKILL');
+  const answer = await stack.request<Accepted>('POST', '/vms', {
+    body: vmDefinition(hostId, near, undefined, [{ capacityBytes: GiB, format: 'thin' }]),
+  });
+  const { taskId } = expectStatus(answer, 202);
+  const { rows: placed } = await stack.database.pool.query<{ placement: unknown }>(
+    `SELECT data->'placement' AS placement FROM event_store.events
+      WHERE stream_id = $1 AND type = 'TaskQueued'`,
+    [`task-${taskId}`],
+  );
+  expect(placed[0].placement).toEqual({ kind: 'group', group: smaller.worker_group });
+  rmSync(farFolder, { force: true });
+  mkdirSync(farFolder);
+  await stack.startApp('worker');
+  await workerServes(stack, far);
+  expect((await workerGroup()).worker_group).not.toBe(smaller.worker_group);
+
+  // Nobody serves the smaller group now: the worker that left it does its job.
+  const task = await stack.eventually(async () => {
+    const { rows } = await stack.database.pool.query<{ status: string }>(
+      'SELECT status FROM read_model.tasks WHERE task_id = $1',
+      [taskId],
+    );
+    return rows[0]?.status === 'succeeded' && rows[0];
+  }, 60_000);
+  expect(task.status).toBe('succeeded');
+});
+
 it('shows admins what check moved aside on a datastore, and nobody else', async () => {
   const datastoreId = await registerDatastore(stack);
   await workerServes(stack, datastoreId);

@@ -1,7 +1,8 @@
 /**
  * The shapes of Dolly's HTTP API that the CLI reads, as the client sees them. The CLI is a
  * client over HTTP: it keeps its own copy of these types rather than importing the API's code, so
- * it builds and runs without NestJS and the read models.
+ * it builds and runs without NestJS and the read models. api-contract.spec.ts ties the copy to the
+ * API's representations: a drift fails the typecheck.
  */
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -92,7 +93,8 @@ export interface VmView {
   folder: string;
   role: string;
   powerState: string;
-  lifecycle: 'provisioning' | 'ready' | 'deleting';
+  /** provisioning (disks being made), ready, deleting. */
+  lifecycle: string;
   hostId: string;
   datastoreId: string;
   hardware: { vcpus: number; memoryBytes: number; hardwareVersion: string; guestOs: string };
@@ -112,6 +114,13 @@ export interface VmView {
         snapshotId: string | null;
         linked: boolean;
         format: string;
+      }
+    | {
+        /** An instant clone, forked from a running parent. */
+        kind: 'fork';
+        parentVmId: string;
+        replicaVmId: string | null;
+        poolId: string | null;
       };
   busyWith: { taskId: string; operation: string } | null;
   clonesInProgress: { taskId: string; targetVmId: string; linked: boolean }[];
@@ -160,8 +169,17 @@ export interface DatastoreView {
 
 export interface BlockMap {
   diskId: string;
-  extents: { offsetBytes: number; lengthBytes: number; layerId: string; own: boolean }[];
-  bytesPerLayer: { layerId: string; bytes: number; shared: boolean }[];
+  /** The disk's own layer (its writes go there); the others it inherits. */
+  topLayerId: string;
+  extents: {
+    offsetBytes: number;
+    lengthBytes: number;
+    layerId: string;
+    /** Held, but reads as zeros. */
+    zero: boolean;
+    shared: boolean;
+  }[];
+  bytesPerLayer: { layerId: string; mappedBytes: number; shared: boolean }[];
 }
 
 /** Where the API serves each kind of object (the API's links use the same paths). */

@@ -4,8 +4,10 @@ import {
   TASK_ID,
   cloneTasks,
   sendJson,
+  sendProblem,
   sendTaskStream,
   taskView,
+  vmView,
 } from './testing/fake-api';
 import { runCli, startCli } from './testing/run-cli';
 
@@ -13,13 +15,7 @@ import { runCli, startCli } from './testing/run-cli';
 jest.setTimeout(60_000);
 
 const STREAM = `/tasks/${TASK_ID}/stream`;
-const clone = {
-  vmId: CLONE_ID,
-  name: 'web-02',
-  role: 'vm',
-  powerState: 'poweredOff',
-  lifecycle: 'ready',
-};
+const clone = vmView({ vmId: CLONE_ID, name: 'web-02', role: 'vm', powerState: 'poweredOff' });
 
 describe('dolly tasks watch', () => {
   let api: FakeApi;
@@ -206,10 +202,12 @@ describe('when the API is busy (429 with Retry-After)', () => {
   beforeEach(async () => (api = await FakeApi.start()));
   afterEach(() => api.close());
 
-  const busy = (response: import('node:http').ServerResponse, code: string) => {
-    response.writeHead(429, { 'content-type': 'application/problem+json', 'retry-after': '1' });
-    response.end(JSON.stringify({ status: 429, code, detail: 'Past a limit.' }));
-  };
+  const busy = (response: import('node:http').ServerResponse, code: string) =>
+    sendProblem(
+      response,
+      { status: 429, code, detail: 'Past a limit.', retryAfterSeconds: 1 },
+      { 'retry-after': '1' },
+    );
 
   it('sends the refused command again after Retry-After, then opens the stream again once refused', async () => {
     let commands = 0;

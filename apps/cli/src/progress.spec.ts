@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { barView, linesView } from './progress';
-import { cloneTasks, taskView } from './testing/fake-api';
+import { cloneTasks, taskView } from './testing/api-fixtures';
 
 const [queued, copying, succeeded] = cloneTasks({
   status: 'succeeded',

@@ -3,9 +3,10 @@ import { DeadLetters, PlatformModule } from '@dolly/platform';
 import { ProjectorConsumer } from './projector.consumer';
 import { ProgressConsumer } from './progress.consumer';
 import { RelayService } from './relay.service';
+import { JobRedelivery } from './job-redelivery.service';
 
 @Module({
   imports: [PlatformModule.forRoot({ service: 'projector', poolSize: 5 })],
-  providers: [DeadLetters, ProjectorConsumer, RelayService, ProgressConsumer],
+  providers: [DeadLetters, ProjectorConsumer, RelayService, ProgressConsumer, JobRedelivery],
 })
 export class ProjectorModule {}

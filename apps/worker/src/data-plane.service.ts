@@ -10,22 +10,27 @@ import {
   startDiskDataPlane,
 } from '@dolly/disk-engine';
 import {
+  type DatastoreEvent,
+  type DatastoreState,
   type ErrorReason,
   type ObserveQuarantine,
+  type RegisteredDatastore,
   type ReportAccessibility,
   datastoreDecider,
   groupsStillServed,
   servingReasons,
   workerDecider,
+  stream,
   workerGroup,
   workerStreamId,
 } from '@dolly/domain';
 import {
+  type Decision,
+  FoldedStreamsOfType,
   PostgresEventStore,
-  datastoreSlot,
-  handleAcross,
+  decideAcross,
+  onStream,
   streamState,
-  workerSlot,
 } from '@dolly/event-store';
 import { DOLLY_CONFIG, HealthRegistry, PG_POOL } from '@dolly/platform';
 import { PinoLogger } from 'nestjs-pino';
@@ -41,12 +46,11 @@ export interface ServedDatastores {
   earlierGroups: string[];
 }
 
-interface ReachableDatastore {
-  datastore_id: string;
-  name: string;
-  folder: string;
-  capacity_bytes: string;
-}
+/** A registered datastore, as much of it as serving it takes. */
+type ReachableDatastore = Pick<
+  RegisteredDatastore,
+  'datastoreId' | 'name' | 'folder' | 'capacityBytes'
+>;
 
 /** A registered datastore this worker will not touch, and why. */
 export interface RefusedDatastore {
@@ -80,7 +84,8 @@ const digest = (text: string) => createHash('sha256').update(text).digest('hex')
 
 /**
  * The worker's disks: which registered datastores it serves (their folder is inside its datastore
- * roots), the disk engine over them, and the announcement that tells placement which jobs it can
+ * roots; registered as their streams in the store say, not as a projector's table shows, which may
+ * lag or be down), the disk engine over them, and the announcement that tells placement which jobs it can
  * take. A datastore registered later is picked up by the next scan: the engine restarts over the
  * new set (its daemon brings running VMs' exports back). Before it touches a folder it checks
  * what the API checked at registration, again, where the folder is: a registration it should never
@@ -94,11 +99,13 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
   private readonly refusedBy = new Map<string, RefusedDatastore>();
   private readonly inaccessible = new Map<string, InaccessibleDatastore & { retryAt: number }>();
   private readonly store: PostgresEventStore;
+  /** Every datastore's stream, folded: the registered ones are those to serve. */
+  private readonly datastores: FoldedStreamsOfType<DatastoreState, DatastoreEvent>;
   /** What this worker last recorded of each datastore's quarantine. */
   private readonly quarantineSeen = new Map<string, string>();
 
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(PG_POOL) pool: Pool,
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
     @Inject(WORKER_SETTINGS) readonly settings: WorkerSettings,
     private readonly health: HealthRegistry,
@@ -106,6 +113,7 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
   ) {
     this.logger.setContext('data-plane');
     this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
+    this.datastores = new FoldedStreamsOfType(this.store, 'datastore', datastoreDecider);
     this.health.register('disk-engine', async () => {
       const inaccessible = [...this.inaccessible.values()].map(
         ({ retryAt: _retryAt, ...datastore }) => datastore,
@@ -157,42 +165,47 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     return this.served;
   }
 
+  /** The registered datastores, by id, as their streams in the store say now. */
+  private async registered(): Promise<ReachableDatastore[]> {
+    const registered: ReachableDatastore[] = [];
+    for (const state of (await this.datastores.current()).values())
+      if (state.status === 'registered') {
+        const { datastoreId, name, folder, capacityBytes } = state;
+        registered.push({ datastoreId, name, folder, capacityBytes });
+      }
+    return registered.sort((a, b) => (a.datastoreId < b.datastoreId ? -1 : 1));
+  }
+
   /**
    * Looks at the registered datastores: the set this worker may serve when it differs from the one
    * served, else null. A folder still to be made is made (it is inside a root); one that is not
    * where it may be, or holds anything but its datastore, is refused and left untouched.
    */
   async scan(): Promise<ReachableDatastore[] | null> {
-    const { rows } = await this.pool.query<ReachableDatastore>(
-      `SELECT datastore_id::text, name, state->>'folder' AS folder, capacity_bytes::text FROM read_model.datastores ORDER BY datastore_id`,
-    );
+    const rows = await this.registered();
     const { datastoreFilter } = this.settings;
     const wanted = rows.filter((row) =>
-      datastoreFilter ? datastoreFilter.includes(row.datastore_id) : true,
+      datastoreFilter ? datastoreFilter.includes(row.datastoreId) : true,
     );
     const reached: ReachableDatastore[] = [];
-    const stillWanted = new Set(wanted.map((row) => row.datastore_id));
+    const stillWanted = new Set(wanted.map((row) => row.datastoreId));
     for (const id of [...this.inaccessible.keys()])
       if (!stillWanted.has(id)) this.inaccessible.delete(id);
     for (const id of [...this.refusedBy.keys()])
       if (!stillWanted.has(id)) this.refusedBy.delete(id);
     const served = new Set(this.served?.datastoreIds ?? []);
     for (const row of wanted) {
-      const known = this.inaccessible.get(row.datastore_id);
+      const known = this.inaccessible.get(row.datastoreId);
       // Backing off: left as it is until its next attempt.
       if (known && Date.now() < known.retryAt) continue;
       const others = rows
-        .filter((other) => other.datastore_id !== row.datastore_id)
-        .map((other) => ({
-          datastoreId: other.datastore_id,
-          name: other.name,
-          folder: other.folder,
-        }));
+        .filter((other) => other.datastoreId !== row.datastoreId)
+        .map(({ datastoreId, name, folder }) => ({ datastoreId, name, folder }));
       const check = async () => {
         const facts = await gatherFolderFacts(row.folder, this.config.datastoreRoots);
         return {
           facts,
-          reasons: servingReasons({ ...facts, datastoreId: row.datastore_id }, others),
+          reasons: servingReasons({ ...facts, datastoreId: row.datastoreId }, others),
         };
       };
       let { facts, reasons } = await check();
@@ -202,8 +215,8 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
         ({ facts, reasons } = await check());
       }
       if (reasons.length > 0) {
-        this.refusedBy.set(row.datastore_id, {
-          datastoreId: row.datastore_id,
+        this.refusedBy.set(row.datastoreId, {
+          datastoreId: row.datastoreId,
           name: row.name,
           folder: row.folder,
           reasons,
@@ -214,14 +227,14 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
         });
         continue;
       }
-      this.refusedBy.delete(row.datastore_id);
+      this.refusedBy.delete(row.datastoreId);
       // One the engine does not hold yet is opened on its own first: a folder that cannot be
       // opened is not worth restarting the engine for.
-      if (!served.has(row.datastore_id)) {
+      if (!served.has(row.datastoreId)) {
         const problem = await probeDatastore({
-          datastoreId: row.datastore_id,
+          datastoreId: row.datastoreId,
           path: row.folder,
-          capacityBytes: Number(row.capacity_bytes),
+          capacityBytes: row.capacityBytes,
         });
         if (problem) {
           await this.markInaccessible(row, problem);
@@ -230,10 +243,10 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       }
       reached.push(row);
     }
-    await this.observeQuarantine();
-    const ids = reached.map((row) => row.datastore_id);
+    const ids = reached.map((row) => row.datastoreId);
+    await this.observeQuarantine(ids);
     if (this.served && this.served.datastoreIds.join() === ids.join()) {
-      for (const row of reached) await this.markAccessible(row.datastore_id);
+      for (const row of reached) await this.markAccessible(row.datastoreId);
       return null;
     }
     if (ids.length === 0) return null;
@@ -245,14 +258,14 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
    * sets its next attempt: the pause doubles at each failure, from the minimum to the maximum.
    */
   private async markInaccessible(row: ReachableDatastore, problem: Problem): Promise<void> {
-    const known = this.inaccessible.get(row.datastore_id);
+    const known = this.inaccessible.get(row.datastoreId);
     const failures = (known?.failures ?? 0) + 1;
     const { datastoreRetryMinMs: min, datastoreRetryMaxMs: max } = this.config;
     const pause = Math.min(max, min * 2 ** Math.min(failures - 1, 30));
     const retryAt = Date.now() + pause;
     const changed = !known || known.code !== problem.code || known.reason !== problem.reason;
-    this.inaccessible.set(row.datastore_id, {
-      datastoreId: row.datastore_id,
+    this.inaccessible.set(row.datastoreId, {
+      datastoreId: row.datastoreId,
       name: row.name,
       folder: row.folder,
       ...problem,
@@ -262,10 +275,10 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     });
     if (changed)
       this.logger.error(
-        { datastoreId: row.datastore_id, folder: row.folder, ...problem, retryInMs: pause },
+        { datastoreId: row.datastoreId, folder: row.folder, ...problem, retryInMs: pause },
         `datastore ${row.name} is inaccessible: this worker serves its other datastores and tries it again`,
       );
-    await this.report(row.datastore_id, problem);
+    await this.report(row.datastoreId, problem);
   }
 
   private async markAccessible(datastoreId: string): Promise<void> {
@@ -297,16 +310,24 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     datastoreId: string,
     command: ReportAccessibility | ObserveQuarantine,
   ): Promise<void> {
-    const { workerId } = this.settings;
-    await handleAcross(this.store, {
-      slots: { datastore: datastoreSlot(datastoreId) },
-      decide: (s) => ({ datastore: datastoreDecider.decide(command, s.datastore, undefined) }),
+    await this.decideAsWorker(
+      command.type,
+      onStream(stream('datastore', datastoreId), (datastore) =>
+        datastoreDecider.decide(command, datastore, undefined),
+      ),
+    );
+  }
+
+  /** A decision of this worker's own, not for a task. */
+  private async decideAsWorker(command: string, decision: Decision<void>): Promise<void> {
+    await decideAcross(this.store, {
+      ...decision,
       metadata: {
         correlationId: randomUUID(),
         causationId: null,
-        actor: { id: workerId, role: 'worker' },
+        actor: { id: this.settings.workerId, role: 'worker' },
         taskId: null,
-        command: command.type,
+        command,
       },
       now: new Date().toISOString(),
     });
@@ -314,12 +335,16 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Records what check moved aside on each served datastore when it differs from what this
-   * worker last recorded (after its start, a check, a restore): the API shows it to admins.
+   * worker last recorded (after its start, a check, a restore): the API shows it to admins. Only
+   * those this scan reached: one served until now may have just become inaccessible (its folder
+   * a file), and reading it would fail the whole scan, so the worker would never leave it.
    */
-  private async observeQuarantine(): Promise<void> {
+  private async observeQuarantine(reached: readonly string[]): Promise<void> {
     if (!this.plane || !this.served) return;
     const { workerId } = this.settings;
+    const stillReached = new Set(reached);
     for (const datastoreId of this.served.datastoreIds) {
+      if (!stillReached.has(datastoreId)) continue;
       const entries = (await this.plane.engine.quarantined(datastoreId)).slice(0, 1000);
       const key = JSON.stringify(entries);
       if (this.quarantineSeen.get(datastoreId) === key) continue;
@@ -342,9 +367,9 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     this.served = undefined;
     this.plane = await startDiskDataPlane({
       datastores: reached.map((row) => ({
-        datastoreId: row.datastore_id,
+        datastoreId: row.datastoreId,
         path: row.folder,
-        capacityBytes: Number(row.capacity_bytes),
+        capacityBytes: row.capacityBytes,
       })),
       runtimeDir: this.settings.runtimeDir,
       nbd: this.settings.nbd,
@@ -356,11 +381,11 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     // What the engine could not open (since the scan looked) it left out: the others are served.
     const left = new Set(inaccessible.map((d) => d.datastoreId));
     for (const problem of inaccessible) {
-      const row = reached.find((r) => r.datastore_id === problem.datastoreId);
+      const row = reached.find((r) => r.datastoreId === problem.datastoreId);
       if (row) await this.markInaccessible(row, problem);
     }
-    const opened = reached.filter((row) => !left.has(row.datastore_id));
-    const ids = opened.map((row) => row.datastore_id);
+    const opened = reached.filter((row) => !left.has(row.datastoreId));
+    const ids = opened.map((row) => row.datastoreId);
     this.logger.info(
       { datastores: ids, check, reopenedExports: reopenedExports.length },
       'disk engine started',
@@ -373,34 +398,21 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
       workerStreamId(this.settings.workerId),
     );
     this.served = { group, datastoreIds: ids, earlierGroups: groupsStillServed(announced) };
-    for (const row of opened) await this.markAccessible(row.datastore_id);
+    for (const row of opened) await this.markAccessible(row.datastoreId);
   }
 
   private async announce(group: string, datastoreIds: string[]): Promise<void> {
     const { workerId } = this.settings;
-    await handleAcross(this.store, {
-      slots: {
-        worker: workerSlot(workerId),
-      },
-      decide: (s) => ({
-        worker: workerDecider.decide(
-          {
-            type: 'AnnounceWorker',
-            data: { workerId, group, datastoreIds },
-          },
-          s.worker,
+    await this.decideAsWorker(
+      'AnnounceWorker',
+      onStream(stream('worker', workerId), (worker) =>
+        workerDecider.decide(
+          { type: 'AnnounceWorker', data: { workerId, group, datastoreIds } },
+          worker,
           undefined,
         ),
-      }),
-      metadata: {
-        correlationId: randomUUID(),
-        causationId: null,
-        actor: { id: workerId, role: 'worker' },
-        taskId: null,
-        command: 'AnnounceWorker',
-      },
-      now: new Date().toISOString(),
-    });
+      ),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {

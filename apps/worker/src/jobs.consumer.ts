@@ -14,6 +14,7 @@ import {
   readEventMessage,
   workerGroupId,
   workerOwnGroupId,
+  workerWatchGroupId,
   type TaskProgressMessage,
 } from '@dolly/contracts';
 import { DiskEngineError } from '@dolly/disk-engine';
@@ -46,20 +47,22 @@ import {
 } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
+import { AttemptWatch, type StopReason, type WatchedTask } from './attempt-watch';
 import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
 import { type AnyOutcome, runJob } from './jobs/run-job';
 import { TaskReporter } from './task-reporter';
 import type { WorkerSettings } from './worker-settings';
 
-/** How often a running job looks for a cancel request or a newer attempt. */
-const WATCH_MS = 500;
 /** A job whose disk work is busy elsewhere is tried again, this often, this many times. */
 const BUSY_RETRY_MS = 1_000;
 const BUSY_RETRIES = 60;
 /** Progress is sent at most this often per task. */
 const PROGRESS_EVERY_MS = 250;
-
-type StopReason = 'cancelled' | 'superseded' | 'shutdown';
+/**
+ * A job arriving before the engine first started (the worker has just started, and jobs for the
+ * running VMs its daemon holds come first) waits this long for it rather than failing at once.
+ */
+const ENGINE_START_WAIT_MS = 60_000;
 
 /** The groups a group consumer takes jobs of: the one it joined, and those the worker left. */
 interface ConsumedGroups {
@@ -84,6 +87,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   private rescanTimer: NodeJS.Timeout | undefined;
   private readonly reporter: TaskReporter;
   private readonly store: PostgresEventStore;
+  private readonly attempts: AttemptWatch;
   private readonly running = new Map<string, AbortController>();
   /** Tasks past the gate: they use the engine, which must not restart under them. */
   private usingEngine = 0;
@@ -106,6 +110,16 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     this.logger.setContext('jobs');
     this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
     this.reporter = new TaskReporter(this.store, settings.workerId);
+    this.attempts = new AttemptWatch(kafka, {
+      topic: jobsTopic(config.kafkaPrefix),
+      kafkaPrefix: config.kafkaPrefix,
+      groupId: workerWatchGroupId(config.kafkaPrefix, settings.workerId),
+      readTask: (taskId) => this.reporter.task(taskId),
+      log: {
+        warn: (message, extra) => this.logger.warn(extra, message),
+        error: (message, extra) => this.logger.error(extra, message),
+      },
+    });
     this.jobsDone = metrics.counter('dolly_worker_jobs_total', 'Jobs this worker ran to an end', [
       'kind',
       'outcome',
@@ -124,7 +138,10 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     await this.producer.connect();
-    await this.startConsumer('own', workerOwnGroupId(prefix, this.settings.workerId));
+    await Promise.all([
+      this.attempts.start(),
+      this.startConsumer('own', workerOwnGroupId(prefix, this.settings.workerId)),
+    ]);
     await this.rescan();
     this.rescanTimer = setInterval(() => void this.rescan(), this.settings.rescanMs);
     this.health.register('jobs', async () => ({
@@ -140,6 +157,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     await Promise.all(
       [...this.consumers.values()].map((consumer) => consumer.disconnect().catch(() => undefined)),
     );
+    await this.attempts.stop();
     await this.producer?.disconnect().catch(() => undefined);
   }
 
@@ -275,6 +293,8 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async runTask(taskId: string, correlationId: string, adopted: boolean): Promise<void> {
+    const giveUpAt = Date.now() + ENGINE_START_WAIT_MS;
+    while (!this.dataPlane.current && Date.now() < giveUpAt) await sleep(100);
     while (this.restarting) await this.restarting;
     this.usingEngine++;
     try {
@@ -289,12 +309,27 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     correlationId: string,
     adopted: boolean,
   ): Promise<void> {
-    const started = await this.reporter.start(taskId, correlationId, { onlyIfQueued: adopted });
-    if (!started) return;
-    const { attempt, job } = started;
+    // Watched before it starts: news of the attempt may come before `start` returns.
+    const watched = this.attempts.follow(taskId);
+    try {
+      const started = await this.reporter.start(taskId, correlationId, {
+        onlyIfQueued: adopted,
+      });
+      if (started) await this.runAttempt(taskId, correlationId, started, watched);
+    } finally {
+      watched.end();
+    }
+  }
+
+  private async runAttempt(
+    taskId: string,
+    correlationId: string,
+    { attempt, job }: { attempt: number; job: Job },
+    watched: WatchedTask,
+  ): Promise<void> {
     const controller = new AbortController();
     this.running.set(taskId, controller);
-    const watch = setInterval(() => void this.watch(taskId, attempt, controller), WATCH_MS);
+    watched.running(attempt, controller);
     let lastProgress = 0;
     try {
       const outcome = await this.untilNotBusy(controller.signal, () =>
@@ -318,7 +353,6 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
           },
         }),
       );
-      clearInterval(watch);
       await this.reporter.succeeded(
         taskId,
         correlationId,
@@ -328,7 +362,6 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       );
       this.jobsDone.inc({ kind: job.kind, outcome: 'succeeded' });
     } catch (error) {
-      clearInterval(watch);
       await this.reportFailure(
         taskId,
         correlationId,
@@ -338,7 +371,6 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
         controller.signal.reason as StopReason | undefined,
       );
     } finally {
-      clearInterval(watch);
       this.running.delete(taskId);
     }
   }
@@ -428,18 +460,6 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
         );
         await sleep(BUSY_RETRY_MS);
       }
-    }
-  }
-
-  /** Stops the job when someone asked to cancel it, or a newer attempt took it over. */
-  private async watch(taskId: string, attempt: number, controller: AbortController): Promise<void> {
-    try {
-      const task = await this.reporter.task(taskId);
-      if (task.status !== 'running' || task.attempt !== attempt)
-        controller.abort('superseded' satisfies StopReason);
-      else if (task.cancelRequested) controller.abort('cancelled' satisfies StopReason);
-    } catch {
-      // The next look will tell.
     }
   }
 

@@ -1,5 +1,4 @@
 import {
-  type IdSource,
   type Job,
   type JobOutcome,
   type Measurements,
@@ -8,17 +7,18 @@ import {
   abandonJob,
   completeJob,
   jobOutcomeStreams,
+  stream,
   taskDecider,
   taskStreamId,
 } from '@dolly/domain';
 import type { EventMetadata } from '@dolly/contracts';
 import { randomIds } from '@dolly/platform';
 import {
+  type Decision,
   type PostgresEventStore,
-  decideInWorkspace,
+  decideAcross,
+  onStream,
   streamState,
-  handleAcross,
-  taskSlot,
 } from '@dolly/event-store';
 
 /**
@@ -56,22 +56,20 @@ export class TaskReporter {
     correlationId: string,
     { onlyIfQueued = false } = {},
   ): Promise<{ attempt: number; job: Job } | null> {
-    const outcome = await handleAcross(this.store, {
-      slots: { task: taskSlot(taskId) },
-      decide: (s) => {
-        if (s.task.status !== 'queued' && (onlyIfQueued || s.task.status !== 'running')) return {};
-        return {
-          task: taskDecider.decide(
-            { type: 'StartTask', data: { taskId, workerId: this.workerId } },
-            s.task,
-            undefined,
-          ),
-        };
-      },
-      metadata: this.metadata(taskId, correlationId, 'StartTask'),
-      now: new Date().toISOString(),
-    });
-    const started = outcome.events.task?.find((e) => e.type === 'TaskStarted');
+    const outcome = await this.decide(
+      taskId,
+      correlationId,
+      'StartTask',
+      onStream(stream('task', taskId), (task) => {
+        if (task.status !== 'queued' && (onlyIfQueued || task.status !== 'running')) return [];
+        return taskDecider.decide(
+          { type: 'StartTask', data: { taskId, workerId: this.workerId } },
+          task,
+          undefined,
+        );
+      }),
+    );
+    const started = outcome.events.get(taskStreamId(taskId))?.find((e) => e.type === 'TaskStarted');
     if (!started) return null;
     const state = await this.task(taskId);
     if (state.status !== 'running') return null;
@@ -85,8 +83,8 @@ export class TaskReporter {
     outcome: JobOutcome,
     measured?: Measurements,
   ): Promise<void> {
-    await this.decideOutcome(taskId, correlationId, 'CompleteTask', (ws, ids) =>
-      completeJob(ws, { taskId, attempt, workerId: this.workerId, outcome, measured }, ids),
+    await this.decideOutcome(taskId, correlationId, 'CompleteTask', (ws) =>
+      completeJob(ws, { taskId, attempt, workerId: this.workerId, outcome, measured }, randomIds),
     );
   }
 
@@ -97,8 +95,8 @@ export class TaskReporter {
     ending: { cancelled: boolean; code: string; message: string },
   ): Promise<void> {
     const command = ending.cancelled ? 'CancelTask' : 'FailTask';
-    await this.decideOutcome(taskId, correlationId, command, (ws, ids) =>
-      abandonJob(ws, { taskId, attempt, ...ending }, ids),
+    await this.decideOutcome(taskId, correlationId, command, (ws) =>
+      abandonJob(ws, { taskId, attempt, ...ending }, randomIds),
     );
   }
 
@@ -107,14 +105,24 @@ export class TaskReporter {
     taskId: string,
     correlationId: string,
     command: string,
-    decide: (ws: Workspace, ids: IdSource) => void,
+    decide: (ws: Workspace) => void,
   ): Promise<void> {
     const task = await this.task(taskId);
     if (task.status === 'absent') return;
-    await decideInWorkspace(this.store, {
+    await this.decide(taskId, correlationId, command, {
       ...jobOutcomeStreams(taskId, task.job),
       decide,
-      ids: randomIds,
+    });
+  }
+
+  private decide<Result>(
+    taskId: string,
+    correlationId: string,
+    command: string,
+    decision: Decision<Result>,
+  ) {
+    return decideAcross(this.store, {
+      ...decision,
       metadata: this.metadata(taskId, correlationId, command),
       now: new Date().toISOString(),
     });

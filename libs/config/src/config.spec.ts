@@ -247,3 +247,13 @@ describe('datastore retry and check settings', () => {
     );
   });
 });
+
+describe('job redelivery', () => {
+  it('sends a job still queued after a minute again by default; no sooner than a second', () => {
+    expect(loadConfig({}).jobRedeliverAfterMs).toBe(60_000);
+    expect(loadConfig({ DOLLY_JOB_REDELIVER_AFTER_MS: '2000' }).jobRedeliverAfterMs).toBe(2_000);
+    expect(() => loadConfig({ DOLLY_JOB_REDELIVER_AFTER_MS: '10' })).toThrow(
+      /DOLLY_JOB_REDELIVER_AFTER_MS must be a whole number of at least 1000/,
+    );
+  });
+});

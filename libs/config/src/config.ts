@@ -74,6 +74,11 @@ export interface DollyConfig {
   datastoreRetryMaxMs: number;
   /** DOLLY_CHECK_IMAGE_TIMEOUT_MS: a qemu-img run in check taking longer gives no answer. */
   checkImageTimeoutMs: number;
+  /**
+   * A job still queued this long after it was placed is sent to the workers again
+   * (DOLLY_JOB_REDELIVER_AFTER_MS), then again at doubling pauses up to ten times that.
+   */
+  jobRedeliverAfterMs: number;
 }
 
 /**
@@ -178,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     relayHeldBackWarningMs: whole(env, 'DOLLY_RELAY_HELD_BACK_WARNING_MS', 30_000, 0),
     ...datastoreRetry(env),
     checkImageTimeoutMs: whole(env, 'DOLLY_CHECK_IMAGE_TIMEOUT_MS', 120_000),
+    jobRedeliverAfterMs: whole(env, 'DOLLY_JOB_REDELIVER_AFTER_MS', 60_000, 1_000),
   };
 }
 

@@ -10,23 +10,22 @@ import {
   DatastoreSpaceReservedData,
   DatastoreUsageMeasuredData,
   HostRegisteredData,
-  POOL_EVENT_EARLIER_VERSIONS,
   POOL_EVENT_SCHEMAS,
   TaskCancelRequestedData,
   TaskCancelledData,
   TaskFailedData,
   TaskQueuedData,
-  TaskQueuedDataV1,
   TaskStartedData,
   TaskSucceededData,
-  taskQueuedFromV1,
+  type StreamKind,
   VM_EVENT_SCHEMAS,
   WorkerAnnouncedData,
 } from '@dolly/domain';
 import type { TSchema } from '@sinclair/typebox';
 import {
   DATASTORE_REGISTERED_EARLIER,
-  TASK_QUEUED_V2,
+  POOL_EVENT_EARLIER_VERSIONS,
+  TASK_QUEUED_EARLIER,
   VM_EVENT_EARLIER_VERSIONS,
 } from './earlier-versions';
 
@@ -35,7 +34,7 @@ import {
  * version's schema never changes meaning: a change is a new version, with an upcaster from the one
  * before, so old events in the store still read as the current type.
  */
-export type StreamType = 'host' | 'datastore' | 'vm' | 'task' | 'worker' | 'pool';
+export type StreamType = StreamKind;
 
 export interface EventSchemaVersion {
   version: number;
@@ -92,10 +91,7 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   ...Object.entries(VM_EVENT_SCHEMAS).map(([type, schema]) =>
     entry(type, 'vm', schema, VM_EVENT_EARLIER_VERSIONS[type as keyof typeof VM_EVENT_SCHEMAS]),
   ),
-  entry('TaskQueued', 'task', TaskQueuedData, [
-    { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
-    TASK_QUEUED_V2,
-  ]),
+  entry('TaskQueued', 'task', TaskQueuedData, TASK_QUEUED_EARLIER),
   entry('TaskStarted', 'task', TaskStartedData),
   entry('TaskSucceeded', 'task', TaskSucceededData),
   entry('TaskFailed', 'task', TaskFailedData),

@@ -1,4 +1,5 @@
 export * from './event-catalog';
+export * from './earlier-versions';
 export * from './topics';
 export * from './recorded-event';
 export * from './cloud-events';

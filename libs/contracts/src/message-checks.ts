@@ -5,7 +5,8 @@ import type { IHeaders } from 'kafkajs';
 import { cloudEventsHeaders, eventSchemaDocument } from './asyncapi';
 import { CE_SOURCE_PREFIX, fromKafkaMessage, parseCeType, toKafkaMessage } from './cloud-events';
 import type { DeadLetterReason, Refusal } from './dead-letters';
-import { EVENT_CATALOG } from './event-catalog';
+import { streamIdOf } from '@dolly/domain';
+import { EVENT_CATALOG, type StreamType } from './event-catalog';
 import type { RecordedEvent } from './recorded-event';
 import { TaskProgressMessage, eventTopic } from './topics';
 
@@ -136,7 +137,7 @@ export function readEventMessage(
   const misplaced = [
     headers.ce_source !== `${CE_SOURCE_PREFIX}${streamType}` && `ce_source ${headers.ce_source}`,
     topic !== eventTopic(streamType, prefix) && `topic ${topic}`,
-    !streamIdOf(streamType).test(headers.ce_subject) && `ce_subject ${headers.ce_subject}`,
+    !streamIdPattern(streamType).test(headers.ce_subject) && `ce_subject ${headers.ce_subject}`,
     message.key?.toString() !== headers.ce_subject && `key ${message.key?.toString() ?? '(none)'}`,
   ].filter(Boolean);
   if (misplaced.length > 0)
@@ -153,9 +154,9 @@ export function readEventMessage(
   return { ok: true, value: fromKafkaMessage(message) };
 }
 
-/** `vm-<id>`: the stream type, a dash, an id without control characters. */
-const streamIdOf = (streamType: string) =>
-  new RegExp(`^${streamType}-[^\\u0000-\\u001f\\u007f]{1,200}$`, 'u');
+/** A stream id of the type (`vm-<id>`) whose id has no control characters. */
+const streamIdPattern = (streamType: StreamType) =>
+  new RegExp(`^${streamIdOf({ kind: streamType, id: '' })}[^\\u0000-\\u001f\\u007f]{1,200}$`, 'u');
 
 /** An event as a consumer reads it back from what the relay publishes for it. */
 function asPublished(event: RecordedEvent): RecordedEvent {

@@ -1,21 +1,23 @@
 import {
   type PoolEvent,
   PoolCreatedData,
-  PoolCreatedDataV1,
-  type PoolImageV1,
   PoolImagePushStartedData,
-  PoolImagePushStartedDataV1,
   PoolMachineRequestedData,
-  PoolMachineRequestedDataV1,
   type PoolState,
   TaskQueuedData,
-  TaskQueuedDataV1,
-  TaskQueuedDataV2,
   poolDecider,
 } from '@dolly/domain';
 import { FormatRegistry, type Static, TypeRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { numberedId, poolImageV1 } from '@dolly/testing';
+import { numberedId, poolImageV1 } from '@dolly/testing/pure';
+import {
+  PoolCreatedDataV1,
+  type PoolImageV1,
+  PoolImagePushStartedDataV1,
+  PoolMachineRequestedDataV1,
+  TaskQueuedDataV1,
+  TaskQueuedDataV2,
+} from './earlier-versions';
 import { currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
 // Value.Check knows neither the uuid format (Ajv has it from ajv-formats) nor the Unsafe kind that

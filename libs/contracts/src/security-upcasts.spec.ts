@@ -1,4 +1,4 @@
-import { vmCreatedDataV1 } from '@dolly/testing';
+import { vmCreatedDataV1 } from '@dolly/testing/pure';
 import { catalogEntry, currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
 /** Events recorded before the security release read as their current versions, meaning what they meant. */

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { STREAM_KINDS } from '@dolly/domain';
 import type { StreamType } from './event-catalog';
 
 /**
@@ -11,14 +12,7 @@ export function eventTopic(streamType: StreamType, prefix = ''): string {
   return `${prefix}dolly.${streamType}.events`;
 }
 
-export const STREAM_TYPES: readonly StreamType[] = [
-  'host',
-  'datastore',
-  'vm',
-  'task',
-  'worker',
-  'pool',
-];
+export const STREAM_TYPES: readonly StreamType[] = STREAM_KINDS;
 
 export function allEventTopics(prefix = ''): string[] {
   return STREAM_TYPES.map((streamType) => eventTopic(streamType, prefix));
@@ -39,6 +33,13 @@ export const workerGroupId = (prefix: string, group: string) => `${prefix}dolly-
 /** A worker's own consumer group: the jobs only it can do (a running VM's disks are in its daemon). */
 export const workerOwnGroupId = (prefix: string, workerId: string) =>
   `${prefix}dolly-worker-${workerId}`;
+
+/**
+ * A worker's group for watching the tasks it runs: alone in it, it reads every partition of the
+ * task topic (a cancel request, a newer attempt), whichever group member holds the task's job.
+ */
+export const workerWatchGroupId = (prefix: string, workerId: string) =>
+  `${prefix}dolly-watch-${workerId}`;
 
 /**
  * Where consumers put the messages they refuse (forged, malformed, misaddressed): the original

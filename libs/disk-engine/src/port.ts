@@ -1,7 +1,7 @@
 /**
  * The disk engine port: what the rest of Dolly (clone workers) asks of disks. Everything that
  * crosses it is plain JSON (ids as strings, sizes in bytes named `...Bytes`, instants as ISO
- * strings), so results can be published as events unchanged. Every operation carries an
+ * strings), so results travel in messages unchanged. Every operation carries an
  * `operationId`: the same id with the same command returns the recorded outcome instead of
  * acting twice, also across worker restarts. Failures are thrown as DiskEngineError with a
  * stable `code` (see errors.ts).
@@ -163,7 +163,10 @@ export interface CheckDatastores extends Command {
 
 export interface OperationResult {
   operationId: string;
-  /** The graph changes this operation made, in order; empty when it changed nothing. */
+  /**
+   * The graph changes this operation made, in order; empty when it changed nothing. The engine's
+   * private events (model/events.ts): for the caller to read, never published.
+   */
   events: DiskEngineEvent[];
 }
 

@@ -7,8 +7,9 @@ import {
   toKafkaMessage,
   upcastToCurrent,
 } from '@dolly/contracts';
-import { RuleViolationError } from '@dolly/domain';
+import { RuleViolationError, type StreamKey, type StreamKind, parseStreamId } from '@dolly/domain';
 import type { Pool, PoolClient } from 'pg';
+import { BatchedAppends } from './batched-appends';
 import { checkOut } from './check-out';
 
 /** An event about to be appended: the store gives it its stream version and global position. */
@@ -52,6 +53,11 @@ export const DEFAULT_EVENT_MAX_BYTES = 1_000_000;
 export interface EventStoreOptions {
   /** No event may be larger than this as a Kafka message (key, data, headers). In bytes. */
   maxEventBytes?: number;
+  /**
+   * Decisions that change one stream, with nothing else to write, share commits with concurrent
+   * ones (BatchedAppends): under load the store is no longer one commit per command.
+   */
+  groupCommits?: boolean;
 }
 
 /**
@@ -158,12 +164,15 @@ export function rowToEvent(row: EventRow): RecordedEvent {
  */
 export class PostgresEventStore {
   readonly maxEventBytes: number;
+  /** Where single-stream decisions append when the store groups commits. */
+  readonly groupedCommits: BatchedAppends | undefined;
 
   constructor(
     private readonly pool: Pool,
     options: EventStoreOptions = {},
   ) {
     this.maxEventBytes = options.maxEventBytes ?? DEFAULT_EVENT_MAX_BYTES;
+    this.groupedCommits = options.groupCommits ? new BatchedAppends(pool, this) : undefined;
   }
 
   /** Refuses events that would be larger, as published, than an event may be (EventTooLargeError). */
@@ -239,13 +248,29 @@ export class PostgresEventStore {
     return rows.map(rowToEvent);
   }
 
-  /** The id of every stream of a type that has an event. */
-  async streamIdsOfType(streamType: StreamType, db: Queryable = this.pool): Promise<string[]> {
+  /** Every stream of a kind the store holds. */
+  async streamsOfKind(kind: StreamKind, db: Queryable = this.pool): Promise<StreamKey[]> {
     const { rows } = await db.query<{ stream_id: string }>(
       `SELECT stream_id FROM event_store.events WHERE stream_type = $1 AND stream_version = 1 ORDER BY stream_id`,
-      [streamType],
+      [kind],
     );
-    return rows.map((row) => row.stream_id);
+    return rows.flatMap((row) => {
+      const key = parseStreamId(row.stream_id);
+      return key?.kind === kind ? [key] : [];
+    });
+  }
+
+  /** The version of a stream's last event written for a task; null when the task wrote none there. */
+  async versionWrittenFor(
+    streamId: string,
+    taskId: string,
+    db: Queryable = this.pool,
+  ): Promise<number | null> {
+    const { rows } = await db.query<{ version: number | null }>(
+      `SELECT max(stream_version) AS version FROM event_store.events WHERE stream_id = $1 AND metadata->>'taskId' = $2`,
+      [streamId, taskId],
+    );
+    return rows[0].version;
   }
 
   /** Several streams in one round trip, each in version order. */

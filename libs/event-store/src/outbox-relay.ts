@@ -1,7 +1,7 @@
 import { type RecordedEvent, kafkaMessageBytes, toKafkaMessage } from '@dolly/contracts';
 import type { EventPublisher } from '@dolly/messaging';
 import { Client, type Pool } from 'pg';
-import { rowToEvent } from './event-store';
+import { type Queryable, rowToEvent } from './event-store';
 
 export interface RelayLog {
   info(message: string, extra?: Record<string, unknown>): void;
@@ -94,6 +94,17 @@ const HOLDER_SQL = `
     FROM pg_prepared_xacts
    ORDER BY age_seconds DESC NULLS LAST
    LIMIT 1`;
+
+/** Events waiting in the outbox for the relay, and how long the oldest has waited (0: none). */
+export async function outboxBacklog(
+  db: Queryable,
+): Promise<{ waiting: number; oldestWaitingSeconds: number }> {
+  const { rows } = await db.query<{ waiting: number; oldest_seconds: number | null }>(
+    `SELECT count(*)::int AS waiting, extract(epoch FROM now() - min(enqueued_at))::float AS oldest_seconds
+       FROM event_store.outbox`,
+  );
+  return { waiting: rows[0].waiting, oldestWaitingSeconds: rows[0].oldest_seconds ?? 0 };
+}
 
 /** Whether Kafka refused a send because a message (or a partition's batch) is too large. */
 export function refusedAsTooLarge(error: unknown): boolean {

@@ -19,7 +19,7 @@ import {
 } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { PostgresEventStore } from './event-store';
-import { decideInWorkspace } from './workspace-decision';
+import { decideAcross } from './decide-across';
 
 const GiB = 1024 ** 3;
 let db: TestDatabase;
@@ -110,11 +110,10 @@ const decide = <Result>(
   serializeOn: StreamKey | undefined,
   work: (ws: Workspace) => Result,
 ) =>
-  decideInWorkspace(store, {
+  decideAcross(store, {
     streams,
     serializeOn,
     decide: work,
-    ids,
     metadata: testMetadata(),
     now: new Date().toISOString(),
   });

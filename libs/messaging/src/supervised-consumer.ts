@@ -23,6 +23,8 @@ export interface SupervisedConsumerOptions {
 export class SupervisedConsumer {
   private consumer: Consumer | undefined;
   private lastFetchAt = Date.now();
+  /** When a consumer of the group last fetched: 0 before any did. */
+  private fetchedAt = 0;
   private watchdog: NodeJS.Timeout | undefined;
   private replacing: Promise<void> | undefined;
   /** Replaced consumers still disconnecting. */
@@ -39,6 +41,14 @@ export class SupervisedConsumer {
     private readonly options: SupervisedConsumerOptions,
   ) {
     this.stallMs = options.stallMs ?? 30_000;
+  }
+
+  /**
+   * Whether a consumer fetched (got an answer from the broker) in the last `ms`: while it did, what
+   * it delivers is current; an idle one fetches every maxWaitTimeInMs.
+   */
+  fetchedWithin(ms: number): boolean {
+    return Date.now() - this.fetchedAt < ms;
   }
 
   /** The last crash's error while no consumer has joined since; null when consuming. */
@@ -66,7 +76,7 @@ export class SupervisedConsumer {
   private async startOne(): Promise<void> {
     const consumer = this.kafka.consumer(this.config);
     this.consumer = consumer;
-    consumer.on(consumer.events.FETCH, () => (this.lastFetchAt = Date.now()));
+    consumer.on(consumer.events.FETCH, () => (this.lastFetchAt = this.fetchedAt = Date.now()));
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.lastFetchAt = Date.now();
       this.crash = null;

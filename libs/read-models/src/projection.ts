@@ -37,10 +37,5 @@ export type Projection = {
 
 export const LIVE_SCHEMA = 'read_model';
 
-/** Entity id from a stream id (`vm-<uuid>` → `<uuid>`). */
-export function entityId(streamId: string): string {
-  return streamId.slice(streamId.indexOf('-') + 1);
-}
-
 /** PostgreSQL channel the projector notifies after each committed batch (the API waits on it). */
 export const PROJECTED_CHANNEL = 'dolly_projected';

@@ -1,16 +1,11 @@
-import { Body, Controller, Get, Param, Post, Query, Res } from '@nestjs/common';
+import { Controller, Get, Param, Query } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { HostRegisteredData, Uuid } from '@dolly/domain';
+import { Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
-import type { Response } from 'express';
-import { v7 as uuidv7 } from 'uuid';
-import { Execution } from '../shared/command-execution';
-import { CommandRunner } from '../shared/command-runner';
-import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../shared/openapi';
+import { ApiOk, ApiProblems } from '../shared/openapi';
 import { type Page, PageQuery, pageSchema } from '../shared/pagination';
-import { Context, type RequestContext } from '../shared/request-context';
 import {
   GetDatastore,
   GetHost,
@@ -19,14 +14,6 @@ import {
   ListHosts,
 } from './inventory.queries';
 import { DatastoreView, HostView, QuarantineView } from './inventory.representation';
-import { DecideHostCommand } from './register.commands';
-
-const { hostId: _hostId, ...hostFields } = HostRegisteredData.properties;
-export const RegisterHostRequest = Type.Object(hostFields, {
-  additionalProperties: false,
-  description: 'A compute host to add.',
-});
-type RegisterHostRequest = Static<typeof RegisterHostRequest>;
 
 const ListQuery = Type.Object(PageQuery, { additionalProperties: false });
 type ListQuery = Static<typeof ListQuery>;
@@ -35,31 +22,7 @@ type ListQuery = Static<typeof ListQuery>;
 @ApiBearerAuth()
 @Controller('hosts')
 export class HostsController {
-  constructor(
-    private readonly runner: CommandRunner,
-    private readonly queries: QueryBus,
-  ) {}
-
-  @Post()
-  @Requires('infrastructure:write')
-  @ApiOperation({ summary: 'Register a compute host.' })
-  @ApiJsonBody(RegisterHostRequest)
-  @ApiCommand({ creates: true })
-  @ApiProblems(400, 409, 413, 415)
-  register(
-    @Body(new Validate(RegisterHostRequest)) body: RegisterHostRequest,
-    @Context() context: RequestContext,
-    @Res() response: Response,
-  ): Promise<void> {
-    const hostId = uuidv7();
-    const command = new DecideHostCommand(new Execution(context, 'RegisterHost'), {
-      type: 'RegisterHost',
-      data: { hostId, ...body },
-    });
-    return this.runner.run(response, command, () => this.queries.execute(new GetHost(hostId)), {
-      creates: true,
-    });
-  }
+  constructor(private readonly queries: QueryBus) {}
 
   @Get()
   @Requires('inventory:read')
@@ -86,10 +49,7 @@ export class HostsController {
 @ApiBearerAuth()
 @Controller('datastores')
 export class DatastoresController {
-  constructor(
-    private readonly runner: CommandRunner,
-    private readonly queries: QueryBus,
-  ) {}
+  constructor(private readonly queries: QueryBus) {}
 
   @Get()
   @Requires('inventory:read')

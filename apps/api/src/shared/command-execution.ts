@@ -1,6 +1,11 @@
 import { type EventMetadata, type StreamType } from '@dolly/contracts';
-import type { CommandHandler, DecisionContext, HandledCommand } from '@dolly/event-store';
-import type { Command as DomainCommand, Decider, Event } from '@dolly/domain';
+import {
+  type DecidedAcross,
+  type Decision,
+  type PostgresEventStore,
+  decideAcross,
+} from '@dolly/event-store';
+import { stream, streamIdOf, taskStreamId } from '@dolly/domain';
 import { Command } from '@nestjs/cqrs';
 import type { PoolClient } from 'pg';
 import { v7 as uuidv7 } from 'uuid';
@@ -40,23 +45,6 @@ export class Execution {
       command: this.commandName,
     };
   }
-
-  /** What every decision of this request shares: metadata, time, expected version, extra writes. */
-  decision(target: CommandOutcome['target']) {
-    return {
-      metadata: this.metadata(),
-      now: this.context.now,
-      expectedVersion: this.context.expectedVersion,
-      alsoInTransaction: this.alsoInTransaction
-        ? (client: PoolClient, handled: HandledCommand<unknown>) =>
-            this.alsoInTransaction!(client, this.outcome(target, handled))
-        : undefined,
-    };
-  }
-
-  outcome(target: CommandOutcome['target'], handled: HandledCommand<unknown>): CommandOutcome {
-    return { target, streamVersion: handled.streamVersion, changed: handled.events.length > 0 };
-  }
 }
 
 /** Base of every command the API puts on the bus. */
@@ -69,25 +57,41 @@ export abstract class DollyCommand<Data> extends Command<CommandOutcome> {
   }
 }
 
-/** Decides one command on one stream for a request: the whole of a command handler's work. */
-export async function decideFor<State, C extends DomainCommand, E extends Event, Context>(
-  commands: CommandHandler,
+/**
+ * Decides a request's command: the decision across streams, made with the request's metadata and
+ * time, the version its client named (If-Match) on the target, and the writes that commit with it
+ * (the idempotency record); answered as what happened to the target.
+ */
+export async function decideFor<Result>(
+  store: PostgresEventStore,
   execution: Execution,
-  request: {
-    decider: Decider<State, C, E, Context>;
-    target: CommandOutcome['target'];
-    streamId: string;
-    command: C;
-    context?: DecisionContext<Context>;
-  },
+  target: CommandOutcome['target'],
+  decision: Decision<Result>,
+  options: {
+    /** Whether If-Match names a version of the target (not of one the command creates anew). */
+    ifMatch?: boolean;
+  } = {},
 ): Promise<CommandOutcome> {
-  const handled = await commands.handle({
-    decider: request.decider,
-    streamId: request.streamId,
-    streamType: request.target.type,
-    command: request.command,
-    context: request.context,
-    ...execution.decision(request.target),
+  const targetStream = stream(target.type, target.id);
+  const { expectedVersion } = execution.context;
+  const outcomeOf = (decided: DecidedAcross<Result>): CommandOutcome => ({
+    target,
+    streamVersion: decided.versions.get(streamIdOf(targetStream)) ?? 0,
+    changed: decided.changed,
+    async: decided.events.has(taskStreamId(execution.taskId)),
+    result: decided.result ?? undefined,
   });
-  return execution.outcome(request.target, handled);
+  const decided = await decideAcross(store, {
+    ...decision,
+    metadata: execution.metadata(),
+    now: execution.context.now,
+    expected:
+      expectedVersion === undefined || options.ifMatch === false
+        ? undefined
+        : { stream: targetStream, version: expectedVersion },
+    alsoInTransaction: execution.alsoInTransaction
+      ? (client, outcome) => execution.alsoInTransaction!(client, outcomeOf(outcome))
+      : undefined,
+  });
+  return outcomeOf(decided);
 }

@@ -1,9 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { checkOut } from '@dolly/event-store';
+import { streamIdOf } from '@dolly/domain';
+import { PostgresEventStore, checkOut } from '@dolly/event-store';
 import { PG_POOL } from '@dolly/platform';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
+import type { CommandAccepted } from './command-accepted.representation';
 import type { CommandOutcome, DollyCommand, Execution } from './command-execution';
 import {
   IdempotencyRaceLostError,
@@ -15,24 +17,6 @@ import { ProjectionWaiter } from './projection-waiter';
 import { WaitSlots } from './request-limits';
 import { resourcePath, taskPath } from './resource-paths';
 import { GetTask } from '../tasks/task.queries';
-import type { TaskView } from '../tasks/task.representation';
-
-export interface CommandAccepted {
-  taskId: string | null;
-  /** succeeded: decided in one step; queued: a worker does it, the task tells when it ends. */
-  status: 'succeeded' | 'queued';
-  changed: boolean;
-  /** Whether the read models already show the change (only when the client waited). */
-  projected: boolean;
-  target: { type: string; id: string; version: number };
-  links: { task: string | null; target: string };
-  /** The target as the read model shows it, when the client waited and the task succeeded. */
-  resource?: unknown;
-  /** How the task ended, when the client waited for it. */
-  task?: TaskView;
-  /** What the command answered (the desktop an entitlement handed out). */
-  result?: unknown;
-}
 
 /**
  * Runs a command for an HTTP request: answers a retried Idempotency-Key with its first answer,
@@ -47,6 +31,7 @@ export class CommandRunner {
     private readonly idempotency: IdempotencyStore,
     private readonly waiter: ProjectionWaiter,
     private readonly slots: WaitSlots,
+    private readonly store: PostgresEventStore,
     @Inject(PG_POOL) private readonly pool: Pool,
   ) {}
 
@@ -151,12 +136,8 @@ export class CommandRunner {
     outcome: CommandOutcome,
     timeoutMs: number,
   ): Promise<boolean> {
-    const streamId = `${outcome.target.type}-${outcome.target.id}`;
-    const { rows } = await this.pool.query<{ version: number | null }>(
-      `SELECT max(stream_version) AS version FROM event_store.events WHERE stream_id = $1 AND metadata->>'taskId' = $2`,
-      [streamId, taskId],
-    );
-    const version = rows[0].version ?? outcome.streamVersion;
+    const streamId = streamIdOf({ kind: outcome.target.type, id: outcome.target.id });
+    const version = (await this.store.versionWrittenFor(streamId, taskId)) ?? outcome.streamVersion;
     return this.waiter.waitForStream(streamId, version, Math.max(0, timeoutMs));
   }
 

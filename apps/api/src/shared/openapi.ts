@@ -2,35 +2,12 @@ import { applyDecorators } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiExtraModels, ApiHeader, ApiResponse } from '@nestjs/swagger';
 import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { PROBLEM_CONTENT_TYPE } from '@dolly/platform';
-import { type TSchema, Type } from '@sinclair/typebox';
+import type { TSchema } from '@sinclair/typebox';
+import { CommandAccepted } from './command-accepted.representation';
+import { Problem } from './problem.representation';
 
 /** TypeBox schemas are JSON Schema already: the same object validates requests and documents them. */
 export const asOpenApi = (schema: TSchema) => schema as unknown as SchemaObject;
-
-const ProblemSchema = Type.Object(
-  {
-    type: Type.String({ description: 'urn:dolly:problem:<code>' }),
-    title: Type.String(),
-    status: Type.Integer(),
-    detail: Type.String(),
-    code: Type.String({ description: 'Stable code to branch on (VM.NOT_POWERED_OFF...).' }),
-    instance: Type.String(),
-    correlationId: Type.Optional(Type.String()),
-    errors: Type.Optional(
-      Type.Array(
-        Type.Object({
-          code: Type.String(),
-          detail: Type.String(),
-          pointer: Type.Optional(Type.String()),
-        }),
-        {
-          description: 'Every reason at once: each bad field, each broken rule.',
-        },
-      ),
-    ),
-  },
-  { description: 'RFC 9457 problem details.' },
-);
 
 const PROBLEM_MEANINGS: Record<number, string> = {
   400: 'Malformed request: every bad field is listed in errors.',
@@ -58,7 +35,7 @@ export function ApiProblems(...statuses: number[]) {
         status,
         description: PROBLEM_MEANINGS[status] ?? 'Problem',
         ...(status === 429 ? { headers: RETRY_AFTER } : {}),
-        content: { [PROBLEM_CONTENT_TYPE]: { schema: asOpenApi(ProblemSchema) } },
+        content: { [PROBLEM_CONTENT_TYPE]: { schema: asOpenApi(Problem) } },
       }),
     ),
   );
@@ -71,18 +48,6 @@ export function ApiJsonBody(schema: TSchema) {
 export function ApiOk(schema: TSchema, description = 'OK') {
   return ApiResponse({ status: 200, description, schema: asOpenApi(schema) });
 }
-
-const CommandAcceptedSchema = Type.Object({
-  taskId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
-  status: Type.Literal('succeeded'),
-  changed: Type.Boolean(),
-  projected: Type.Boolean({ description: 'Whether the read models already show the change.' }),
-  target: Type.Object({ type: Type.String(), id: Type.String(), version: Type.Integer() }),
-  links: Type.Object({ task: Type.Union([Type.String(), Type.Null()]), target: Type.String() }),
-  resource: Type.Optional(
-    Type.Unknown({ description: 'The changed object, when the client waited for it.' }),
-  ),
-});
 
 /** Responses and headers every command endpoint shares. */
 export function ApiCommand(options: { creates?: boolean } = {}) {
@@ -102,18 +67,18 @@ export function ApiCommand(options: { creates?: boolean } = {}) {
     ApiResponse({
       status: 202,
       description: 'Recorded. Location points at the task.',
-      schema: asOpenApi(CommandAcceptedSchema),
+      schema: asOpenApi(CommandAccepted),
     }),
     ApiResponse({
       status: options.creates ? 201 : 200,
       description: 'With Prefer: wait, the change is projected; resource holds it.',
-      schema: asOpenApi(CommandAcceptedSchema),
+      schema: asOpenApi(CommandAccepted),
     }),
     ApiResponse({
       status: 429,
       description: PROBLEM_MEANINGS[429],
       headers: RETRY_AFTER,
-      content: { [PROBLEM_CONTENT_TYPE]: { schema: asOpenApi(ProblemSchema) } },
+      content: { [PROBLEM_CONTENT_TYPE]: { schema: asOpenApi(Problem) } },
     }),
   );
 }

@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
 import { PROJECTOR_GROUP, allEventTopics } from '@dolly/contracts';
+import { outboxBacklog } from '@dolly/event-store';
 import { consumerGroupLag } from '@dolly/messaging';
 import { DOLLY_CONFIG, HealthRegistry, KAFKA, PG_POOL } from '@dolly/platform';
 import type { Kafka } from 'kafkajs';
@@ -37,15 +38,10 @@ export class PipelineHealth implements OnModuleInit {
       }
     });
     this.health.register('relay-lag', async () => {
-      const { rows } = await this.pool.query<{ waiting: number; oldest_seconds: number | null }>(
-        `SELECT count(*)::int AS waiting, extract(epoch FROM now() - min(enqueued_at))::float AS oldest_seconds
-           FROM event_store.outbox`,
-      );
-      const { waiting, oldest_seconds: oldestSeconds } = rows[0];
-      const stale = (oldestSeconds ?? 0) > OUTBOX_STALE_SECONDS;
+      const { waiting, oldestWaitingSeconds } = await outboxBacklog(this.pool);
       return {
-        status: stale ? 'down' : 'up',
-        details: { outboxEvents: waiting, oldestWaitingSeconds: oldestSeconds ?? 0 },
+        status: oldestWaitingSeconds > OUTBOX_STALE_SECONDS ? 'down' : 'up',
+        details: { outboxEvents: waiting, oldestWaitingSeconds },
       };
     });
     this.health.register('projector-lag', async () => ({

@@ -1,9 +1,9 @@
 import { Inject } from '@nestjs/common';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
-import { NotFoundError } from '@dolly/domain';
+import { NotFoundError, objectIdOf } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
-import { TaskProgressRow, TaskRow, entityId } from '@dolly/read-models';
+import { TaskProgressRow, TaskRow } from '@dolly/read-models';
 import { In, Repository } from 'typeorm';
 import { type Page, findPage } from '../shared/pagination';
 import { type TaskView, taskView } from './task.representation';
@@ -77,7 +77,7 @@ export class GetTaskHandler implements IQueryHandler<GetTask> {
     return {
       taskId,
       operation: first.metadata.command ?? first.type,
-      target: { type: first.streamType, id: entityId(first.streamId) },
+      target: { type: first.streamType, id: objectIdOf(first.streamId) },
       status: byWorker ? 'queued' : 'succeeded',
       attempt: 0,
       workerId: null,

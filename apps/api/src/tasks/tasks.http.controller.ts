@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { StringEnum, Uuid } from '@dolly/domain';
@@ -6,13 +6,10 @@ import { type DollyConfig } from '@dolly/config';
 import { DOLLY_CONFIG, type Principal, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
-import { Execution } from '../shared/command-execution';
-import { CommandRunner } from '../shared/command-runner';
-import { ApiCommand, ApiOk, ApiProblems } from '../shared/openapi';
+import { ApiOk, ApiProblems } from '../shared/openapi';
 import { ProjectionWaiter } from '../shared/projection-waiter';
-import { Caller, Context, type RequestContext } from '../shared/request-context';
+import { Caller } from '../shared/request-context';
 import { WaitSlots } from '../shared/request-limits';
-import { CancelTask } from './cancel-task';
 import { streamTask } from './task-stream';
 import { type Page, PageQuery, pageSchema } from '../shared/pagination';
 import { GetTask, ListTasks } from './task.queries';
@@ -36,7 +33,6 @@ type ListTasksQuery = Static<typeof ListTasksQuery>;
 export class TasksController {
   constructor(
     private readonly queries: QueryBus,
-    private readonly runner: CommandRunner,
     private readonly waiter: ProjectionWaiter,
     private readonly slots: WaitSlots,
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
@@ -97,22 +93,5 @@ export class TasksController {
     } finally {
       release();
     }
-  }
-
-  @Post(':taskId/cancel')
-  @Requires('tasks:cancel')
-  @ApiOperation({
-    summary:
-      'Cancel a task. A queued task ends at once; a running one stops and leaves nothing half-made.',
-  })
-  @ApiCommand()
-  @ApiProblems(400, 404, 409)
-  cancel(
-    @Param('taskId', new Validate(Uuid('The task.'))) taskId: string,
-    @Context() context: RequestContext,
-    @Res() response: Response,
-  ): Promise<void> {
-    const command = new CancelTask(new Execution(context, 'CancelTask'), { taskId });
-    return this.runner.run(response, command, () => this.queries.execute(new GetTask(taskId)));
   }
 }

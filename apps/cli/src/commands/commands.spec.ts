@@ -1,13 +1,16 @@
 import {
   CLONE_ID,
+  DATASTORE_ID,
   FakeApi,
   TASK_ID,
   VM_ID,
   accepted,
   cloneTasks,
+  datastoreView,
   sendJson,
   sendProblem,
   sendTaskStream,
+  vmView,
 } from '../testing/fake-api';
 import { runCli } from '../testing/run-cli';
 
@@ -17,6 +20,8 @@ jest.setTimeout(60_000);
 const STREAM = `/tasks/${TASK_ID}/stream`;
 const SNAPSHOT_ID = '0196a3c0-0000-7000-8000-0000000000b1';
 const TEMPLATE_ID = '0196a3c0-0000-7000-8000-0000000000d1';
+const SOURCE_ID = '0196a3c0-0000-7000-8000-0000000000a0';
+const DISK_ID = '0196a3c0-0000-7000-8000-0000000000d9';
 const GiB = 1024 ** 3;
 const words = (line: string) => line.split(' ');
 
@@ -24,13 +29,11 @@ let api: FakeApi;
 beforeEach(async () => {
   api = await FakeApi.start();
   api.on('GET', `/vms/${CLONE_ID}`, (_request, response) =>
-    sendJson(response, 200, {
-      vmId: CLONE_ID,
-      name: 'web-02',
-      role: 'vm',
-      powerState: 'poweredOn',
-      lifecycle: 'ready',
-    }),
+    sendJson(
+      response,
+      200,
+      vmView({ vmId: CLONE_ID, name: 'web-02', role: 'vm', powerState: 'poweredOn' }),
+    ),
   );
 });
 afterEach(() => api.close());
@@ -229,61 +232,56 @@ describe('reading', () => {
 
   it('vms get shows the lifecycle, the disks’ layers and the live exports', async () => {
     api.on('GET', `/vms/${VM_ID}`, (_request, response) =>
-      sendJson(response, 200, {
-        vmId: VM_ID,
-        name: 'web-01',
-        folder: '/',
-        role: 'vm',
-        powerState: 'poweredOn',
-        lifecycle: 'ready',
-        hostId: 'h-1',
-        datastoreId: 'ds-1',
-        hardware: {
-          vcpus: 2,
-          memoryBytes: 4 * GiB,
-          hardwareVersion: 'vmx-19',
-          guestOs: 'otherLinux64Guest',
-        },
-        disks: [
-          {
-            diskId: 'd-1',
-            label: 'Hard disk 1',
-            capacityBytes: 16 * GiB,
-            format: 'thin',
-            layerId: 'layer-7',
-            allocatedBytes: GiB,
+      sendJson(
+        response,
+        200,
+        vmView({
+          vmId: VM_ID,
+          name: 'web-01',
+          powerState: 'poweredOn',
+          lifecycle: 'ready',
+          hardware: {
+            vcpus: 2,
+            memoryBytes: 4 * GiB,
+            hardwareVersion: 'vmx-19',
+            guestOs: 'otherLinux64Guest',
           },
-        ],
-        nics: [{ network: 'VM Network', macAddress: '00:50:56:00:00:01' }],
-        origin: {
-          kind: 'clone',
-          sourceVmId: 'vm-0',
-          snapshotId: SNAPSHOT_ID,
-          linked: true,
-          format: 'same',
-        },
-        busyWith: null,
-        clonesInProgress: [],
-        linkedClones: [],
-        snapshots: [],
-        currentSnapshotId: null,
-        live: {
-          workerId: 'worker-1',
-          exports: [{ imageId: 'd-1', uri: 'nbd://127.0.0.1:10809/d-1', writable: true }],
-          memoryImage: { imageId: 'mem', uri: 'nbd://127.0.0.1:10809/mem', writable: true },
-        },
-        createdAt: '2025-01-01T10:00:00.000Z',
-        updatedAt: '2025-01-01T10:00:00.000Z',
-        version: 4,
-      }),
+          disks: [
+            {
+              diskId: DISK_ID,
+              label: 'Hard disk 1',
+              capacityBytes: 16 * GiB,
+              format: 'thin',
+              layerId: 'layer-7',
+              allocatedBytes: GiB,
+            },
+          ],
+          nics: [{ network: 'VM Network', macAddress: '00:50:56:00:00:01' }],
+          origin: {
+            kind: 'clone',
+            sourceVmId: SOURCE_ID,
+            snapshotId: SNAPSHOT_ID,
+            linked: true,
+            format: 'same',
+          },
+          live: {
+            workerId: 'worker-1',
+            exports: [{ imageId: 'd-1', uri: 'nbd://127.0.0.1:10809/d-1', writable: true }],
+            memoryImage: { imageId: 'mem', uri: 'nbd://127.0.0.1:10809/mem', writable: true },
+          },
+          version: 4,
+        }),
+      ),
     );
 
     const run = await runCli(api, ['vms', 'get', VM_ID]);
 
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/Lifecycle\s+│ ready/);
-    expect(run.stdout).toContain(`linked clone of vm-0 at snapshot ${SNAPSHOT_ID}`);
-    expect(run.stdout).toMatch(/d-1\s+│ 16 GiB\s+│ thin\s+│ layer-7\s+│ 1 GiB/);
+    expect(run.stdout).toContain(`linked clone of ${SOURCE_ID} at snapshot ${SNAPSHOT_ID}`);
+    expect(run.stdout).toMatch(
+      new RegExp(`${DISK_ID}\\s+│ 16 GiB\\s+│ thin\\s+│ layer-7\\s+│ 1 GiB`),
+    );
     expect(run.stdout).toContain('Live on worker worker-1');
     expect(run.stdout).toContain('nbd://127.0.0.1:10809/d-1');
   });
@@ -303,24 +301,25 @@ describe('reading', () => {
   });
 
   it('datastores get shows its space', async () => {
-    api.on('GET', '/datastores/ds-1', (_request, response) =>
-      sendJson(response, 200, {
-        datastoreId: 'ds-1',
-        name: 'ds-01',
-        capacityBytes: 1024 * GiB,
-        folder: '/srv/ds-01',
-        overcommitRatio: 2,
-        space: {
-          claimedPhysicalBytes: 256 * GiB,
-          claimedProvisionedBytes: 512 * GiB,
-          freeBytes: 768 * GiB,
-          provisionableBytes: 2048 * GiB,
-        },
-        registeredAt: '2025-01-01T10:00:00.000Z',
-      }),
+    api.on('GET', `/datastores/${DATASTORE_ID}`, (_request, response) =>
+      sendJson(
+        response,
+        200,
+        datastoreView({
+          capacityBytes: 1024 * GiB,
+          overcommitRatio: 2,
+          space: {
+            claimedPhysicalBytes: 256 * GiB,
+            claimedProvisionedBytes: 512 * GiB,
+            freeBytes: 768 * GiB,
+            provisionableBytes: 2048 * GiB,
+            measured: null,
+          },
+        }),
+      ),
     );
 
-    const run = await runCli(api, ['datastores', 'get', 'ds-1']);
+    const run = await runCli(api, ['datastores', 'get', DATASTORE_ID]);
 
     expect(run.code).toBe(0);
     expect(run.stdout).toContain('256 GiB (25% of capacity)');
@@ -330,7 +329,6 @@ describe('reading', () => {
 });
 
 describe('dolly datastores', () => {
-  const DATASTORE_ID = '0196a3c0-0000-7000-8000-0000000000e1';
   const target = { type: 'datastore', id: DATASTORE_ID };
 
   it('register --adopt asks to take over the datastore the folder holds', async () => {

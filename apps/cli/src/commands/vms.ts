@@ -33,15 +33,15 @@ const AUDIT_COLUMNS: Column<Row>[] = [
 
 const LAYER_COLUMNS: Column<BlockMap['bytesPerLayer'][number]>[] = [
   { header: 'Layer', value: (l) => l.layerId },
-  { header: 'Data', value: (l) => humanBytes(l.bytes) },
+  { header: 'Data', value: (l) => humanBytes(l.mappedBytes) },
   { header: 'Shared', value: (l) => (l.shared ? 'yes' : 'no') },
 ];
 
-const EXTENT_COLUMNS: Column<BlockMap['extents'][number]>[] = [
+const extentColumns = (map: BlockMap): Column<BlockMap['extents'][number]>[] => [
   { header: 'Offset', value: (e) => humanBytes(e.offsetBytes) },
   { header: 'Length', value: (e) => humanBytes(e.lengthBytes) },
   { header: 'Layer', value: (e) => e.layerId },
-  { header: 'Own', value: (e) => (e.own ? 'own' : 'inherited') },
+  { header: 'Own', value: (e) => (e.layerId === map.topLayerId ? 'own' : 'inherited') },
 ];
 
 function parseDisk(text: string, previous: { capacityBytes: number; format: string }[] = []) {
@@ -204,7 +204,7 @@ export function vmCommands(program: Command): Command {
       if (json) return printJson(map);
       console.log(`Disk ${map.diskId}: ${map.extents.length} extents`);
       printSection('Bytes per layer', map.bytesPerLayer, LAYER_COLUMNS);
-      if (!options.summary) printSection('Extents', map.extents, EXTENT_COLUMNS);
+      if (!options.summary) printSection('Extents', map.extents, extentColumns(map));
     });
   vms
     .command('audit <vmId>')

@@ -1,11 +1,17 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { CommandAccepted, Problem, TaskView } from '../api';
+import { PROBLEM_CONTENT_TYPE, problem } from '@dolly/platform';
+import type { Problem } from '../../../api/src/shared/problem.representation';
+import type { TaskView } from '../../../api/src/tasks/task.representation';
+import { representationOf, violationsOf } from './api-representations';
+
+export * from './api-fixtures';
 
 /**
  * A stand-in for Dolly's HTTP API in the CLI's tests: a real HTTP server on the loopback that
  * answers the routes a test gives it, in the API's shapes (202 answers, problem+json, a task's
- * server-sent events), and records every request.
+ * server-sent events), and records every request. Every answer is checked against the API's own
+ * representation schemas: one the API would not give fails the test when the fake closes.
  */
 
 export interface RecordedRequest {
@@ -17,8 +23,13 @@ export interface RecordedRequest {
 
 export type Handler = (request: RecordedRequest, response: ServerResponse) => void;
 
+/** The request each open response answers, and the fake that received it. */
+const answering = new WeakMap<ServerResponse, { api: FakeApi; request: RecordedRequest }>();
+
 export class FakeApi {
   readonly requests: RecordedRequest[] = [];
+  /** Answers the API would not have given, as `METHOD path: where what`. */
+  readonly contractViolations: string[] = [];
   private readonly routes = new Map<string, Handler>();
 
   private constructor(
@@ -43,6 +54,7 @@ export class FakeApi {
           body: text ? JSON.parse(text) : undefined,
         };
         api.requests.push(recorded);
+        answering.set(response, { api, request: recorded });
         const handler = api.routes.get(`${recorded.method} ${recorded.path}`);
         if (handler) handler(recorded, response);
         else sendProblem(response, { status: 404, code: 'NOT_FOUND', detail: 'No such route.' });
@@ -61,20 +73,54 @@ export class FakeApi {
     return this.requests.filter((r) => r.method === method && r.path === path);
   }
 
+  /** Stops the server; throws if it answered anything the API would not have. */
   async close(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server.close(resolve));
+    if (this.contractViolations.length)
+      throw new Error(
+        `The fake API answered what Dolly's API would not (see apps/api's representations):\n${this.contractViolations.join('\n')}`,
+      );
+  }
+}
+
+/** Records where `body`, answered with `status`, is not what the API answers there. */
+function checkAnswer(response: ServerResponse, status: number, body: unknown): void {
+  const answered = answering.get(response);
+  if (!answered) return;
+  const { api, request } = answered;
+  const route = `${request.method} ${request.path}`;
+  try {
+    const schema = representationOf(request.method, request.path, status);
+    for (const violation of violationsOf(schema, body))
+      api.contractViolations.push(`${route} ${status}: ${violation}`);
+  } catch (error) {
+    api.contractViolations.push(`${route} ${status}: ${(error as Error).message}`);
   }
 }
 
 export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  checkAnswer(response, status, body);
   response.writeHead(status, { 'content-type': 'application/json' });
   response.end(JSON.stringify(body));
 }
 
-export function sendProblem(response: ServerResponse, problem: Problem & { status: number }): void {
-  response.writeHead(problem.status, { 'content-type': 'application/problem+json' });
-  response.end(JSON.stringify(problem));
+/** A problem as the API answers it (libs/platform's problem(), with the request as instance). */
+export function sendProblem(
+  response: ServerResponse,
+  {
+    status,
+    code,
+    detail,
+    ...extra
+  }: Pick<Problem, 'status' | 'code' | 'detail'> & Partial<Problem>,
+  headers: Record<string, string> = {},
+): void {
+  const instance = answering.get(response)?.request.path ?? '/';
+  const body = problem(status, code, detail, { instance, ...extra });
+  checkAnswer(response, status, body);
+  response.writeHead(status, { 'content-type': PROBLEM_CONTENT_TYPE, ...headers });
+  response.end(JSON.stringify(body));
 }
 
 /**
@@ -89,65 +135,9 @@ export function sendTaskStream(
 ): void {
   response.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   for (const task of tasks) {
+    checkAnswer(response, 200, task);
     const ended = ['succeeded', 'failed', 'cancelled'].includes(task.status);
     response.write(`event: ${ended ? 'end' : 'progress'}\ndata: ${JSON.stringify(task)}\n\n`);
   }
   if (after !== 'keepOpen') response.end();
-}
-
-export const TASK_ID = '0196a3c0-0000-7000-8000-000000000001';
-export const VM_ID = '0196a3c0-0000-7000-8000-0000000000a1';
-export const CLONE_ID = '0196a3c0-0000-7000-8000-0000000000c1';
-
-export function taskView(overrides: Partial<TaskView> = {}): TaskView {
-  return {
-    taskId: TASK_ID,
-    operation: 'CloneVm',
-    target: { type: 'vm', id: CLONE_ID },
-    status: 'queued',
-    attempt: 0,
-    workerId: null,
-    cancelRequested: false,
-    progress: { percent: 0, doneBytes: 0, totalBytes: 0, phase: null },
-    error: null,
-    actor: { id: 'admin', role: 'admin' },
-    correlationId: '0196a3c0-0000-7000-8000-0000000000f1',
-    projected: true,
-    createdAt: '2025-01-01T10:00:00.000Z',
-    updatedAt: '2025-01-01T10:00:00.000Z',
-    completedAt: null,
-    ...overrides,
-  };
-}
-
-/** A clone going from queued through a copy to `status`. */
-export function cloneTasks(end: Partial<TaskView>): TaskView[] {
-  const GiB = 1024 ** 3;
-  return [
-    taskView(),
-    taskView({
-      status: 'running',
-      attempt: 1,
-      workerId: 'worker-1',
-      progress: { percent: 50, doneBytes: GiB / 2, totalBytes: GiB, phase: 'copy' },
-    }),
-    taskView({
-      attempt: 1,
-      workerId: 'worker-1',
-      updatedAt: '2025-01-01T10:00:12.000Z',
-      completedAt: '2025-01-01T10:00:12.000Z',
-      ...end,
-    }),
-  ];
-}
-
-export function accepted(taskId = TASK_ID, target = { type: 'vm', id: CLONE_ID }): CommandAccepted {
-  return {
-    taskId,
-    status: 'queued',
-    changed: true,
-    projected: false,
-    target: { ...target, version: 1 },
-    links: { task: `/tasks/${taskId}`, target: `/vms/${target.id}` },
-  };
 }

@@ -157,8 +157,19 @@ export class OperationRunner {
   }
 
   /** Reads what other processes logged in every datastore, without waiting for any lock. */
+  /**
+   * Reads what other engines logged on every datastore. One whose log cannot be read now (its
+   * folder gone, an I/O error) is left as last read: the work of the others goes on, and work on
+   * it fails when it touches the folder.
+   */
   refreshAll(): void {
-    for (const datastoreId of this.datastores.keys()) this.refresh(datastoreId, false);
+    for (const datastoreId of this.datastores.keys()) {
+      try {
+        this.refresh(datastoreId, false);
+      } catch {
+        continue;
+      }
+    }
   }
 
   private refresh(datastoreId: string, locked: boolean): void {
@@ -339,8 +350,13 @@ export class OperationRunner {
       await Promise.allSettled([...this.inFlight.values()].map((f) => f.running));
   }
 
-  /** Checkpoints every datastore (at a clean stop). */
-  async checkpointAll(): Promise<void> {
+  /**
+   * Checkpoints every datastore (at a clean stop). One whose folder has gone (unmounted, replaced
+   * by a file) cannot be: its log stays as it was, replayed when it is opened again, and the
+   * others are still checkpointed. Returns the ones that could not be, with why.
+   */
+  async checkpointAll(): Promise<{ datastoreId: string; error: Error }[]> {
+    const failed: { datastoreId: string; error: Error }[] = [];
     for (const { datastoreId, store } of this.datastores.values()) {
       await this.section(datastoreId, async () => {
         trimRecords(this.records);
@@ -350,8 +366,9 @@ export class OperationRunner {
           this.now(),
           true,
         );
-      });
+      }).catch((error: Error) => failed.push({ datastoreId, error }));
     }
+    return failed;
   }
 
   /** Whether an operation under way, here or in another engine, holds the key. */

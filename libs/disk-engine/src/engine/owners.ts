@@ -55,7 +55,8 @@ export class Owners {
   /** Lets go of every datastore (at a clean stop, once no operation of this engine runs). */
   async release(): Promise<void> {
     for (const [root, handle] of this.held) {
-      await rm(ownerFile(root, this.self.ownerId), { force: true });
+      // A folder gone meanwhile keeps its lock file; closing the handle still releases the lock.
+      await rm(ownerFile(root, this.self.ownerId), { force: true }).catch(() => undefined);
       await handle.close();
     }
     this.held.clear();

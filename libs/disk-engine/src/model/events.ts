@@ -1,7 +1,11 @@
 /**
- * What the disk engine tells the rest of Dolly: plain JSON events, each a change of the layer
- * graph. Operation results carry them; the worker publishes them; the operation log keeps them,
- * so the graph of a datastore is the fold of its committed events (`evolve`).
+ * The disk engine's own record of its layer graph: plain JSON events, each a change of the
+ * graph. They are private to the engine: the operation log of each datastore keeps them (its
+ * crash-recovery log), so the graph of a datastore is the fold of its committed events
+ * (`evolve`). Operation results carry them too, for the caller to look at (the worker reads
+ * them, e.g. whether a fork froze its parent), but they are not published: no topic, no schema
+ * in libs/contracts, no consumer outside the engine may rely on them. What other services learn
+ * of disks comes from the domain's events, which the worker's outcomes produce.
  *
  * Every id is a string, every size is in bytes (named `...Bytes`), every instant an ISO-8601
  * string. Since: schema version 1.

@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import { type Command, type Decider, assertNever } from '../shared/decider';
 import {
   type ErrorReason,
@@ -153,7 +154,8 @@ export interface DatastoreContext {
   others: PlacedDatastore[];
 }
 
-export const datastoreStreamId = (datastoreId: string) => `datastore-${datastoreId}`;
+export const datastoreStreamId = (datastoreId: string) =>
+  streamIdOf({ kind: 'datastore', id: datastoreId });
 
 /**
  * A new thin layer (an empty qcow2 or a linked clone's delta) takes its header and first tables

@@ -1,4 +1,4 @@
-import { deciderSpecification } from '@dolly/testing';
+import { deciderSpecification } from '@dolly/testing/pure';
 import type { HostRegistered } from './host.events';
 import { hostDecider } from './host';
 

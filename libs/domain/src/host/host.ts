@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import { type Command, type Decider, assertNever } from '../shared/decider';
 import { IllegalStateError } from '../shared/errors';
 import { hardwareVersionNumber } from '../shared/hardware-version';
@@ -18,7 +19,7 @@ export type HostState =
 export type RegisterHost = Command<'RegisterHost', HostRegistered['data']>;
 export type HostCommand = RegisterHost;
 
-export const hostStreamId = (hostId: string) => `host-${hostId}`;
+export const hostStreamId = (hostId: string) => streamIdOf({ kind: 'host', id: hostId });
 
 function registerHost(command: RegisterHost, state: HostState): HostEvent[] {
   if (state.status !== 'unregistered') {

@@ -1,4 +1,4 @@
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import { StringEnum, Uuid } from '../shared/schema';
 import { CloneFormat, DiskFormat, PowerState } from '../vm/vm.events';
 
@@ -164,45 +164,6 @@ export const ForkJob = Type.Object(
   },
 );
 
-/** Building a pool's image as TaskQueued v1 carried it: one replica, one parent. */
-export const PoolImageJobV1 = Type.Object(
-  {
-    kind: Type.Literal('pool-image'),
-    poolId: Uuid('The pool.'),
-    goldenVmId: Uuid('The golden image.'),
-    templateVmId: Uuid('The internal template to make.'),
-    replicaVmId: Uuid('The replica to make.'),
-    parentVmId: Uuid('The parent to make and power on.'),
-    sourceDatastoreId: Uuid('The golden image’s datastore (the internal template stays on it).'),
-    datastoreId: Uuid('The pool’s datastore (replica, parent, machines).'),
-    disks: Type.Array(
-      Type.Object(
-        {
-          snapshotLayerId: Type.String({
-            minLength: 1,
-            description: 'The golden snapshot’s layer.',
-          }),
-          templateDiskId: Uuid('The internal template’s disk.'),
-          replicaDiskId: Uuid('The replica’s disk.'),
-          parentDiskId: Uuid('The parent’s disk.'),
-          capacityBytes: Type.Integer({ minimum: 1 }),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    parentMemory: Type.Object(
-      { imageId: Uuid('The parent’s memory image.'), sizeBytes: Type.Integer({ minimum: 1 }) },
-      { additionalProperties: false },
-    ),
-  },
-  {
-    additionalProperties: false,
-    description:
-      'Build a pool’s image: internal template (linked clone of the golden snapshot), replica (thin full copy, frozen), parent (linked clone of the replica, powered on).',
-  },
-);
-export type PoolImageJobV1 = Static<typeof PoolImageJobV1>;
-
 const diskIdsByGoldenDisk = (what: string) =>
   Type.Array(Uuid(what), {
     description: `${what}, one per disk of the golden image, in its order.`,
@@ -269,33 +230,6 @@ export const PoolImageJob = Type.Object(
   },
 );
 
-/** A v1 image job (one replica, one parent) in today's terms. */
-export function poolImageJobFromV1(job: PoolImageJobV1): PoolImageJob {
-  const { poolId, goldenVmId, templateVmId, replicaVmId, parentVmId, datastoreId } = job;
-  return {
-    kind: 'pool-image',
-    poolId,
-    goldenVmId,
-    templateVmId,
-    sourceDatastoreId: job.sourceDatastoreId,
-    disks: job.disks.map(({ snapshotLayerId, templateDiskId, capacityBytes }) => ({
-      snapshotLayerId,
-      templateDiskId,
-      capacityBytes,
-    })),
-    replicas: [{ replicaVmId, datastoreId, diskIds: job.disks.map((d) => d.replicaDiskId) }],
-    parents: [
-      {
-        parentVmId,
-        replicaVmId,
-        datastoreId,
-        diskIds: job.disks.map((d) => d.parentDiskId),
-        memory: job.parentMemory,
-      },
-    ],
-  };
-}
-
 export const RefreshJob = Type.Object(
   {
     kind: Type.Literal('refresh'),
@@ -356,29 +290,20 @@ export const RestoreQuarantinedJob = Type.Object(
   },
 );
 
-const jobOfKinds = <PoolImage extends TSchema, Others extends TSchema[]>(
-  poolImage: PoolImage,
-  ...others: Others
-) =>
-  Type.Union(
-    [
-      CreateDisksJob,
-      CloneJob,
-      PowerJob,
-      SnapshotJob,
-      ForkJob,
-      poolImage,
-      RefreshJob,
-      DeleteVmJob,
-      ...others,
-    ],
-    { description: 'What a worker must do, by kind.' },
-  );
-/** Jobs as TaskQueued v1 carried them. */
-export const JobV1 = jobOfKinds(PoolImageJobV1);
-/** Jobs as TaskQueued v2 carried them: no datastore's own jobs yet. */
-export const JobV2 = jobOfKinds(PoolImageJob);
-export const Job = jobOfKinds(PoolImageJob, RestoreQuarantinedJob);
+export const Job = Type.Union(
+  [
+    CreateDisksJob,
+    CloneJob,
+    PowerJob,
+    SnapshotJob,
+    ForkJob,
+    PoolImageJob,
+    RefreshJob,
+    DeleteVmJob,
+    RestoreQuarantinedJob,
+  ],
+  { description: 'What a worker must do, by kind.' },
+);
 export type Job = Static<typeof Job>;
 export type RestoreQuarantinedJob = Static<typeof RestoreQuarantinedJob>;
 /** Jobs on a VM's disks (every kind but a datastore's own). */

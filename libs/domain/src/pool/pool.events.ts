@@ -47,22 +47,6 @@ export const PoolSettings = Type.Object(
 );
 export type PoolSettings = Static<typeof PoolSettings>;
 
-/** The chain a pool's machines came from, as PoolCreated v1 and PoolImagePushStarted v1 said it: one host, one datastore. */
-export const PoolImageV1 = Type.Object(
-  {
-    goldenVmId: Uuid('The golden image (master VM).'),
-    snapshotId: Uuid('Its snapshot published as the image.'),
-    templateVmId: Uuid('The internal template: a linked clone of the snapshot.'),
-    replicaVmId: Uuid('The replica: a thin full clone of the internal template, read-only.'),
-    parentVmId: Uuid('The running parent the machines are forked from.'),
-    hostId: Uuid('The host the parent (and its machines) run on.'),
-    datastoreId: Uuid('The datastore of the replica, the parent and the machines.'),
-    taskId,
-  },
-  { additionalProperties: false },
-);
-export type PoolImageV1 = Static<typeof PoolImageV1>;
-
 export const POOL_MAX_HOSTS = 8;
 export const POOL_MAX_DATASTORES = 8;
 
@@ -113,32 +97,13 @@ export const PoolImage = Type.Object(
 );
 export type PoolImage = Static<typeof PoolImage>;
 
-/** A one-host, one-datastore image as v1 events said it, in today's terms. */
-export function poolImageFromV1(image: PoolImageV1): PoolImage {
-  const { goldenVmId, snapshotId, templateVmId, replicaVmId, parentVmId, hostId, datastoreId } =
-    image;
-  return {
-    goldenVmId,
-    snapshotId,
-    templateVmId,
-    replicas: [{ datastoreId, replicaVmId }],
-    parents: [{ hostId, datastoreId, parentVmId }],
-    taskId: image.taskId,
-  };
-}
-
-const poolCreated = <Image extends TSchema>(image: Image, description: string) =>
-  Type.Object(
-    { poolId, settings: PoolSettings, image },
-    { additionalProperties: false, description },
-  );
-export const PoolCreatedDataV1 = poolCreated(
-  PoolImageV1,
-  'A pool was created; its image (internal template, replica, parent) is being built.',
-);
-export const PoolCreatedData = poolCreated(
-  PoolImage,
-  'A pool was created; its image (internal template, a replica per datastore, a parent per host and datastore) is being built.',
+export const PoolCreatedData = Type.Object(
+  { poolId, settings: PoolSettings, image: PoolImage },
+  {
+    additionalProperties: false,
+    description:
+      'A pool was created; its image (internal template, a replica per datastore, a parent per host and datastore) is being built.',
+  },
 );
 export const PoolImagePublishedData = Type.Object(
   { poolId, taskId },
@@ -159,23 +124,16 @@ export const PoolImageFailedData = Type.Object(
     description: 'Building the pool’s image failed or was cancelled; the pool makes no machines.',
   },
 );
-const machineRequested = {
-  poolId,
-  vmId,
-  taskId,
-  name: InventoryName('Its name, from the naming pattern.'),
-  number: Type.Integer({ minimum: 1, description: 'The number the pattern gave it.' }),
-  userId: Type.Union([userId, Type.Null()], {
-    description: 'The user it is made for (no spare was left), or null for a spare.',
-  }),
-};
-export const PoolMachineRequestedDataV1 = Type.Object(machineRequested, {
-  additionalProperties: false,
-  description: 'The pool forks a new machine.',
-});
 export const PoolMachineRequestedData = Type.Object(
   {
-    ...machineRequested,
+    poolId,
+    vmId,
+    taskId,
+    name: InventoryName('Its name, from the naming pattern.'),
+    number: Type.Integer({ minimum: 1, description: 'The number the pattern gave it.' }),
+    userId: Type.Union([userId, Type.Null()], {
+      description: 'The user it is made for (no spare was left), or null for a spare.',
+    }),
     parentVmId: Type.Union(
       [Uuid('The parent it is forked from (its host and datastore).'), Type.Null()],
       {
@@ -299,25 +257,20 @@ export const PoolDeletedData = Type.Object(
 export const POOL_ROLLOUT = ['at-logoff', 'immediate'] as const;
 export type PoolRollout = (typeof POOL_ROLLOUT)[number];
 
-const pushStarted = <Image extends TSchema>(image: Image, description: string) =>
-  Type.Object(
-    {
-      poolId,
-      image,
-      rollout: StringEnum(
-        POOL_ROLLOUT,
-        'How desktops in use move to the new image: at-logoff (as their users log off) or immediate (their users are logged off at once). Spares move at once either way, never below the spare count.',
-      ),
-    },
-    { additionalProperties: false, description },
-  );
-export const PoolImagePushStartedDataV1 = pushStarted(
-  PoolImageV1,
-  'Push image: a new internal template, replica and parent are being built from a golden snapshot; the pool keeps forking from its current image meanwhile.',
-);
-export const PoolImagePushStartedData = pushStarted(
-  PoolImage,
-  'Push image: a new internal template, replicas and parents are being built from a golden snapshot where the pool stands; the pool keeps forking from its current image meanwhile.',
+export const PoolImagePushStartedData = Type.Object(
+  {
+    poolId,
+    image: PoolImage,
+    rollout: StringEnum(
+      POOL_ROLLOUT,
+      'How desktops in use move to the new image: at-logoff (as their users log off) or immediate (their users are logged off at once). Spares move at once either way, never below the spare count.',
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Push image: a new internal template, replicas and parents are being built from a golden snapshot where the pool stands; the pool keeps forking from its current image meanwhile.',
+  },
 );
 export const PoolImagePushedData = Type.Object(
   { poolId, taskId },
@@ -411,6 +364,7 @@ export type PoolEvent =
   | E<'PoolImagePushUnscheduled', typeof PoolImagePushUnscheduledData>
   | E<'PoolMachinesLost', typeof PoolMachinesLostData>;
 
+/** Every pool event's current schema; earlier versions live with the contracts (libs/contracts). */
 export const POOL_EVENT_SCHEMAS = {
   PoolCreated: PoolCreatedData,
   PoolImagePublished: PoolImagePublishedData,
@@ -436,38 +390,5 @@ export const POOL_EVENT_SCHEMAS = {
   PoolImagePushUnscheduled: PoolImagePushUnscheduledData,
   PoolMachinesLost: PoolMachinesLostData,
 } satisfies Record<PoolEvent['type'], TSchema>;
-
-/**
- * Earlier schema versions of pool events still in the store, each with the step that reads it as
- * the next version. v1 images had one host and one datastore; v2 has sites.
- */
-export const POOL_EVENT_EARLIER_VERSIONS: Partial<
-  Record<PoolEvent['type'], { schema: TSchema; upcastToNext: (data: unknown) => unknown }[]>
-> = {
-  PoolCreated: [
-    {
-      schema: PoolCreatedDataV1,
-      upcastToNext: (data) => {
-        const v1 = data as Static<typeof PoolCreatedDataV1>;
-        return { ...v1, image: poolImageFromV1(v1.image as PoolImageV1) };
-      },
-    },
-  ],
-  PoolImagePushStarted: [
-    {
-      schema: PoolImagePushStartedDataV1,
-      upcastToNext: (data) => {
-        const v1 = data as Static<typeof PoolImagePushStartedDataV1>;
-        return { ...v1, image: poolImageFromV1(v1.image as PoolImageV1) };
-      },
-    },
-  ],
-  PoolMachineRequested: [
-    {
-      schema: PoolMachineRequestedDataV1,
-      upcastToNext: (data) => ({ ...(data as object), parentVmId: null }),
-    },
-  ],
-};
 
 export type PoolPushSchedule = Static<typeof PoolImagePushScheduledData>;

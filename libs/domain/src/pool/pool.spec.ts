@@ -1,4 +1,4 @@
-import { deciderSpecification } from '@dolly/testing';
+import { deciderSpecification } from '@dolly/testing/pure';
 import type { PoolEvent, PoolImage, PoolSettings } from './pool.events';
 import {
   type ExistingPool,

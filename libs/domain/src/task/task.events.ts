@@ -1,12 +1,5 @@
-import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import {
-  Job,
-  JobV1,
-  JobV2,
-  Placement,
-  type PoolImageJobV1,
-  poolImageJobFromV1,
-} from '../jobs/jobs';
+import { type Static, Type } from '@sinclair/typebox';
+import { Job, Placement } from '../jobs/jobs';
 import { StringEnum, Uuid } from '../shared/schema';
 
 /**
@@ -19,41 +12,27 @@ const taskId = Uuid('The task.');
 
 export const TASK_TARGET_TYPES = ['vm', 'host', 'datastore', 'pool'] as const;
 
-const taskQueued = <JobSchema extends TSchema>(job: JobSchema) =>
-  Type.Object(
-    {
-      taskId,
-      operation: Type.String({
-        minLength: 1,
-        maxLength: 64,
-        description: 'What is done (CloneVm, PowerOnVm...).',
-      }),
-      target: Type.Object(
-        {
-          type: StringEnum(TASK_TARGET_TYPES, 'Kind of object the task acts on.'),
-          id: Type.String({ minLength: 1 }),
-        },
-        { additionalProperties: false },
-      ),
-      job,
-      placement: Placement,
-    },
-    { additionalProperties: false, description: 'A task was accepted and waits for a worker.' },
-  );
-/** v1: a pool-image job built one replica and one parent. */
-export const TaskQueuedDataV1 = taskQueued(JobV1);
-/** v2: a pool-image job builds a replica per datastore and a parent per host and datastore. */
-export const TaskQueuedDataV2 = taskQueued(JobV2);
-/** v3: a datastore's own job too (restore a quarantined layer). */
-export const TaskQueuedData = taskQueued(Job);
-
-/** A v1 TaskQueued read as v2: only a pool-image job changed shape. */
-export function taskQueuedFromV1(data: unknown): unknown {
-  const v1 = data as Static<typeof TaskQueuedDataV1>;
-  return v1.job.kind === 'pool-image'
-    ? { ...v1, job: poolImageJobFromV1(v1.job as PoolImageJobV1) }
-    : v1;
-}
+/** v3: a datastore's own job too (restore a quarantined layer). Earlier versions live with the contracts. */
+export const TaskQueuedData = Type.Object(
+  {
+    taskId,
+    operation: Type.String({
+      minLength: 1,
+      maxLength: 64,
+      description: 'What is done (CloneVm, PowerOnVm...).',
+    }),
+    target: Type.Object(
+      {
+        type: StringEnum(TASK_TARGET_TYPES, 'Kind of object the task acts on.'),
+        id: Type.String({ minLength: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    job: Job,
+    placement: Placement,
+  },
+  { additionalProperties: false, description: 'A task was accepted and waits for a worker.' },
+);
 
 export const TaskStartedData = Type.Object(
   {

@@ -1,4 +1,4 @@
-import { deciderSpecification } from '@dolly/testing';
+import { deciderSpecification } from '@dolly/testing/pure';
 import type { TaskEvent, TaskQueued } from './task.events';
 import { taskDecider } from './task';
 

@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import { type Command, type Decider, assertNever } from '../shared/decider';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
 import type { TaskEvent, TaskQueued } from './task.events';
@@ -16,7 +17,7 @@ export type TaskState =
       placement: TaskQueued['data']['placement'];
     };
 
-export const taskStreamId = (taskId: string) => `task-${taskId}`;
+export const taskStreamId = (taskId: string) => streamIdOf({ kind: 'task', id: taskId });
 
 export type QueueTask = Command<'QueueTask', TaskQueued['data']>;
 export type StartTask = Command<'StartTask', { taskId: string; workerId: string }>;

@@ -1,4 +1,4 @@
-import { deciderSpecification } from '@dolly/testing';
+import { deciderSpecification } from '@dolly/testing/pure';
 import type { DatastoreState } from '../datastore/datastore';
 import type { HostState } from '../host/host';
 import type { LiveExport, VmCreated, VmEvent } from './vm.events';

@@ -1,4 +1,4 @@
-import { deciderSpecification } from '@dolly/testing';
+import { deciderSpecification } from '@dolly/testing/pure';
 import { type WorkerAnnounced, groupsStillServed, workerDecider } from './worker';
 
 const ds = (n: number) => `0190f3a0-0000-7000-8000-00000000000${n}`;

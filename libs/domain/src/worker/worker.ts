@@ -1,3 +1,4 @@
+import { streamIdOf } from '../shared/streams';
 import { type Static, Type } from '@sinclair/typebox';
 import { type Command, type Decider, assertNever } from '../shared/decider';
 import { Uuid } from '../shared/schema';
@@ -36,7 +37,7 @@ export type WorkerState =
 
 export type AnnounceWorker = Command<'AnnounceWorker', WorkerAnnounced['data']>;
 
-export const workerStreamId = (workerId: string) => `worker-${workerId}`;
+export const workerStreamId = (workerId: string) => streamIdOf({ kind: 'worker', id: workerId });
 
 /** The group of the workers that reach exactly these datastores (a stable name for a set). */
 export function workerGroup(

@@ -5,7 +5,7 @@ import {
   stream,
   vmEvents,
   workflowSpecification,
-} from '@dolly/testing';
+} from '@dolly/testing/pure';
 import type { Event } from '../shared/decider';
 import { type CloneRequest, startClone } from './clone-vm';
 import { abandonJob, completeJob } from './job-outcomes';

@@ -4,7 +4,7 @@ import {
   inventory,
   stream,
   workflowSpecification,
-} from '@dolly/testing';
+} from '@dolly/testing/pure';
 import type { VmDefinition } from '../vm/vm';
 import type { VmEvent } from '../vm/vm.events';
 import { abandonJob, completeJob } from './job-outcomes';

@@ -4,7 +4,7 @@ import {
   stream,
   vmEvents,
   workflowSpecification,
-} from '@dolly/testing';
+} from '@dolly/testing/pure';
 import type { Event } from '../shared/decider';
 import { requestDelete } from './delete-vm';
 import { abandonJob, completeJob } from './job-outcomes';

@@ -18,7 +18,7 @@ import {
   startScheduledPush,
 } from './pool-image';
 import { recoverPool } from './pool-recovery';
-import { goldenImageEvents } from '@dolly/testing';
+import { goldenImageEvents } from '@dolly/testing/pure';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
 const hostId = '0190f3a0-0000-7000-8000-0000000000a1';

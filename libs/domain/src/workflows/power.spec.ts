@@ -1,4 +1,4 @@
-import { inventory, stream, vmEvents, workflowSpecification } from '@dolly/testing';
+import { inventory, stream, vmEvents, workflowSpecification } from '@dolly/testing/pure';
 import type { Event } from '../shared/decider';
 import { abandonJob, completeJob } from './job-outcomes';
 import { requestPower } from './power';

@@ -1,4 +1,4 @@
-import { stream, workflowSpecification } from '@dolly/testing';
+import { stream, workflowSpecification } from '@dolly/testing/pure';
 import type { DatastoreEvent } from '../datastore/datastore.events';
 import type { TaskEvent } from '../task/task.events';
 import { abandonJob, completeJob } from './job-outcomes';

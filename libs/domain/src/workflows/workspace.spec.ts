@@ -4,7 +4,7 @@ import {
   stream,
   vmEvents,
   workflowSpecification,
-} from '@dolly/testing';
+} from '@dolly/testing/pure';
 import { DomainError } from '../shared/errors';
 import { STREAM_FOLDS, StreamNotLoadedError, Workspace } from './workspace';
 

@@ -5,15 +5,20 @@ import {
 } from '../datastore/datastore';
 import type { DatastoreEvent } from '../datastore/datastore.events';
 import { type HostState, hostDecider } from '../host/host';
+import type { HostEvent } from '../host/host.events';
 import { type PoolState, poolDecider } from '../pool/pool';
 import type { PoolEvent } from '../pool/pool.events';
-import type { Decider, Event } from '../shared/decider';
+import type { Event } from '../shared/decider';
+import type { StreamKey, StreamKind } from '../shared/streams';
 import { type TaskState, taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
 import { type VmContext, type VmState, vmDecider } from '../vm/vm';
 import type { VmEvent } from '../vm/vm.events';
+import { type WorkerEvent, type WorkerState, workerDecider } from '../worker/worker';
 
-/** The kinds of stream a decision across streams reads and writes. */
+export type { StreamKey, StreamKind } from '../shared/streams';
+
+/** Each kind of stream as a decision across streams reads and writes it. */
 export interface StreamKinds {
   vm: { state: VmState; event: VmEvent; command: Parameters<typeof vmDecider.decide>[0] };
   task: { state: TaskState; event: TaskEvent; command: Parameters<typeof taskDecider.decide>[0] };
@@ -22,31 +27,46 @@ export interface StreamKinds {
     event: DatastoreEvent;
     command: Parameters<typeof datastoreDecider.decide>[0];
   };
-  host: { state: HostState; event: never; command: never };
+  host: { state: HostState; event: HostEvent; command: Parameters<typeof hostDecider.decide>[0] };
   pool: { state: PoolState; event: PoolEvent; command: Parameters<typeof poolDecider.decide>[0] };
+  worker: {
+    state: WorkerState;
+    event: WorkerEvent;
+    command: Parameters<typeof workerDecider.decide>[0];
+  };
 }
-export type StreamKind = keyof StreamKinds;
-
-export interface StreamKey {
-  kind: StreamKind;
-  id: string;
-}
+/** The state of a stream of a kind, folded from its events. */
+export type StateOf<K extends StreamKind> = StreamKinds[K]['state'];
+/** The events a stream of a kind holds. */
+export type EventOf<K extends StreamKind> = StreamKinds[K]['event'];
 
 export const streamKey = (kind: StreamKind, id: string) => `${kind}:${id}`;
 
+/** How a stream of a kind folds its events into its state. */
+export interface StreamFold<K extends StreamKind> {
+  initialState(): StateOf<K>;
+  evolve(state: StateOf<K>, event: EventOf<K>): StateOf<K>;
+}
+
 /** How each kind of stream folds into its state. */
-export const STREAM_FOLDS: {
-  [K in StreamKind]: Pick<
-    Decider<StreamKinds[K]['state'], never, Event>,
-    'initialState' | 'evolve'
-  >;
-} = {
+export const STREAM_FOLDS: { [K in StreamKind]: StreamFold<K> } = {
   vm: vmDecider,
   task: taskDecider,
   datastore: datastoreDecider,
-  host: hostDecider as never,
+  host: hostDecider,
   pool: poolDecider,
+  worker: workerDecider,
 };
+
+/** A stream's state after some events, from the state it had (its initial state when none is given). */
+export function foldStream<K extends StreamKind>(
+  kind: K,
+  events: readonly EventOf<K>[],
+  from: StateOf<K> = STREAM_FOLDS[kind].initialState(),
+): StateOf<K> {
+  const fold: StreamFold<K> = STREAM_FOLDS[kind];
+  return events.reduce((state, event) => fold.evolve(state, event), from);
+}
 
 /** A decision needs a stream the caller did not read: read it too and decide again. */
 export class StreamNotLoadedError extends Error {
@@ -127,8 +147,7 @@ export class Workspace {
   record<K extends StreamKind>(kind: K, id: string, events: StreamKinds[K]['event'][]) {
     if (events.length === 0) return events;
     const key = streamKey(kind, id);
-    const fold = STREAM_FOLDS[kind] as Pick<Decider<unknown, never, Event>, 'evolve'>;
-    this.states.set(key, events.reduce(fold.evolve, this.states.get(key)));
+    this.states.set(key, foldStream(kind, events, this.states.get(key) as StateOf<K>));
     const made = this.made.get(key);
     if (made) made.events.push(...events);
     else this.made.set(key, { key: { kind, id }, events: [...events] });

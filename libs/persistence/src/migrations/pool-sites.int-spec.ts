@@ -1,11 +1,5 @@
-import { upcastToCurrent } from '@dolly/contracts';
-import {
-  type PoolEvent,
-  type PoolImageV1,
-  type PoolState,
-  poolDecider,
-  removalsDue,
-} from '@dolly/domain';
+import { type PoolImageV1, upcastToCurrent } from '@dolly/contracts';
+import { type PoolEvent, type PoolState, poolDecider, removalsDue } from '@dolly/domain';
 import { type TestDatabase, createTestDatabase, numberedId, poolImageV1 } from '@dolly/testing';
 import type { PoolClient } from 'pg';
 import type { QueryRunner } from 'typeorm';

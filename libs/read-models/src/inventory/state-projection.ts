@@ -1,6 +1,6 @@
 import type { RecordedEvent, StreamType } from '@dolly/contracts';
-import type { Event } from '@dolly/domain';
-import { type Projection, type ProjectionTarget, entityId } from '../projection';
+import { type Event, objectIdOf } from '@dolly/domain';
+import type { Projection, ProjectionTarget } from '../projection';
 
 /**
  * A read model that keeps an aggregate's own state, folded with the domain's `evolve` (one
@@ -33,7 +33,7 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): Projec
         if (list) list.push(event);
         else byStream.set(event.streamId, [event]);
       }
-      const ids = [...byStream.keys()].map(entityId);
+      const ids = [...byStream.keys()].map(objectIdOf);
       const table = target.table(spec.table);
       const { rows } = (await target.query(
         `SELECT ${spec.key}::text AS id, state, ${spec.createdColumn} AS created FROM ${table} WHERE ${spec.key} = ANY($1)`,
@@ -41,7 +41,7 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): Projec
       )) as { rows: { id: string; state: State; created: Date }[] };
       const existing = new Map(rows.map((row) => [row.id, row]));
       for (const [streamId, streamEvents] of byStream) {
-        const id = entityId(streamId);
+        const id = objectIdOf(streamId);
         const row = existing.get(id);
         const state = streamEvents.reduce<State>(
           (folded, event) => spec.evolve(folded, event as unknown as Event),

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '@dolly/contracts';
-import type { TaskEvent } from '@dolly/domain';
-import { type Projection, type ProjectionTarget, entityId } from '../projection';
+import { type TaskEvent, objectIdOf } from '@dolly/domain';
+import type { Projection, ProjectionTarget } from '../projection';
 
 const COLUMNS = `task_id, operation, target_type, target_id, status, implicit, attempt, worker_id, cancel_requested,
   error_code, error_message, actor_id, actor_role, correlation_id, created_at, updated_at, completed_at`;
@@ -95,7 +95,7 @@ async function applyImplicit(recorded: RecordedEvent, target: ProjectionTarget):
       metadata.taskId,
       metadata.command ?? recorded.type,
       recorded.streamType,
-      entityId(recorded.streamId),
+      objectIdOf(recorded.streamId),
       metadata.actor.id,
       metadata.actor.role,
       metadata.correlationId,

@@ -1,12 +1,12 @@
 import { Inject } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
 import { gatherFolderFacts } from '@dolly/disk-engine';
-import { type StreamKey, registerDatastore } from '@dolly/domain';
-import { PostgresEventStore, decideInWorkspace, streamsOfKind } from '@dolly/event-store';
-import { DOLLY_CONFIG, randomIds } from '@dolly/platform';
+import { type StreamKey, registerDatastore, stream } from '@dolly/domain';
+import { PostgresEventStore } from '@dolly/event-store';
+import { DOLLY_CONFIG } from '@dolly/platform';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { v7 as uuidv7 } from 'uuid';
-import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
+import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 
 export interface DatastoreRegistration {
   name: string;
@@ -39,30 +39,23 @@ export class RegisterDatastoreHandler implements ICommandHandler<RegisterDatasto
     const folderFacts = await gatherFolderFacts(data.folder, this.config.datastoreRoots);
     const { contents } = folderFacts;
     const datastoreId = adopt && contents.kind === 'datastore' ? contents.datastoreId : uuidv7();
-    const target = { type: 'datastore' as const, id: datastoreId };
-    const decision = execution.decision(target);
-    const outcomeOf = (versions: Map<string, number>, changed: boolean): CommandOutcome => ({
-      target,
-      streamVersion: versions.get(`datastore:${datastoreId}`) ?? 0,
-      changed,
-    });
-    const handled = await decideInWorkspace(this.store, {
-      streams: [{ kind: 'datastore', id: datastoreId }],
-      serializeOn: REGISTRATIONS,
-      discover: (client) => streamsOfKind(this.store, 'datastore', client),
-      decide: (ws) =>
-        registerDatastore(ws, {
-          type: 'RegisterDatastore',
-          data: { ...registration, datastoreId, adopt, folderFacts },
-        }),
-      ids: randomIds,
-      metadata: decision.metadata,
-      now: decision.now,
-      alsoInTransaction: execution.alsoInTransaction
-        ? (client, outcome) =>
-            execution.alsoInTransaction!(client, outcomeOf(outcome.versions, outcome.changed))
-        : undefined,
-    });
-    return outcomeOf(handled.versions, handled.changed);
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'datastore', id: datastoreId },
+      {
+        streams: [stream('datastore', datastoreId)],
+        serializeOn: REGISTRATIONS,
+        discover: (client) => this.store.streamsOfKind('datastore', client),
+        decide: (ws) => {
+          registerDatastore(ws, {
+            type: 'RegisterDatastore',
+            data: { ...registration, datastoreId, adopt, folderFacts },
+          });
+        },
+      },
+      // A registration makes its datastore (or takes one over): If-Match names no version of it.
+      { ifMatch: false },
+    );
   }
 }

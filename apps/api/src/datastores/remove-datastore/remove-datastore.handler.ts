@@ -1,5 +1,5 @@
-import { datastoreDecider, datastoreStreamId } from '@dolly/domain';
-import { CommandHandler as EventSourcedCommands } from '@dolly/event-store';
+import { datastoreDecider, stream } from '@dolly/domain';
+import { PostgresEventStore, onStream } from '@dolly/event-store';
 import { VmRow } from '@dolly/read-models';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -14,7 +14,7 @@ const VMS_NAMED = 100;
 @CommandHandler(RemoveDatastoreCommand)
 export class RemoveDatastoreHandler implements ICommandHandler<RemoveDatastoreCommand> {
   constructor(
-    private readonly commands: EventSourcedCommands,
+    private readonly store: PostgresEventStore,
     @InjectRepository(VmRow) private readonly vms: Repository<VmRow>,
   ) {}
 
@@ -28,14 +28,20 @@ export class RemoveDatastoreHandler implements ICommandHandler<RemoveDatastoreCo
       order: { vmId: 'ASC' },
       take: VMS_NAMED,
     });
-    return decideFor(this.commands, execution, {
-      decider: datastoreDecider,
-      target: { type: 'datastore', id: datastoreId },
-      streamId: datastoreStreamId(datastoreId),
-      command: {
-        type: 'RemoveDatastore',
-        data: { datastoreId, vmIdsOnIt: onIt.map((vm) => vm.vmId) },
-      },
-    });
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'datastore', id: datastoreId },
+      onStream(stream('datastore', datastoreId), (datastore) =>
+        datastoreDecider.decide(
+          {
+            type: 'RemoveDatastore',
+            data: { datastoreId, vmIdsOnIt: onIt.map((vm) => vm.vmId) },
+          },
+          datastore,
+          undefined,
+        ),
+      ),
+    );
   }
 }

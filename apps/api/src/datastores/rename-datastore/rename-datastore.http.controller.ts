@@ -1,22 +1,16 @@
 import { Body, Controller, Param, Post, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InventoryName, Uuid } from '@dolly/domain';
+import { Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
 import { GetDatastore } from '../../inventory/inventory.queries';
-import { DecideDatastoreCommand } from '../../inventory/register.commands';
-
-export const RenameDatastoreRequest = Type.Object(
-  { name: InventoryName('Its new name.') },
-  { additionalProperties: false },
-);
-type RenameDatastoreRequest = Static<typeof RenameDatastoreRequest>;
+import { RenameDatastoreCommand } from './rename-datastore.handler';
+import { RenameDatastoreRequest } from './rename-datastore.request';
 
 @ApiTags('datastores')
 @ApiBearerAuth()
@@ -41,9 +35,9 @@ export class RenameDatastoreController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new DecideDatastoreCommand(new Execution(context, 'RenameDatastore'), {
-      type: 'RenameDatastore',
-      data: { datastoreId, name: body.name },
+    const command = new RenameDatastoreCommand(new Execution(context, 'RenameDatastore'), {
+      datastoreId,
+      name: body.name,
     });
     return this.runner.run(response, command, () =>
       this.queries.execute(new GetDatastore(datastoreId)),

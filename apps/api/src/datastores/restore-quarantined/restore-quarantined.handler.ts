@@ -3,16 +3,11 @@ import {
   datastoreStreamId,
   guardQuarantineRestore,
   requestQuarantineRestore,
+  stream,
 } from '@dolly/domain';
-import {
-  PostgresEventStore,
-  type WorkspaceOutcome,
-  decideInWorkspace,
-  streamState,
-} from '@dolly/event-store';
-import { randomIds } from '@dolly/platform';
+import { PostgresEventStore, streamState } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
-import { type CommandOutcome, DollyCommand } from '../../shared/command-execution';
+import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 import { PlacementService } from '../../shared/placement';
 
 export class RestoreQuarantinedCommand extends DollyCommand<{
@@ -42,29 +37,14 @@ export class RestoreQuarantinedHandler implements ICommandHandler<RestoreQuarant
       entry,
     );
     const placement = await this.placement.forDatastores([datastoreId]);
-    const target = { type: 'datastore' as const, id: datastoreId };
-    const decision = execution.decision(target);
-    const datastore = { kind: 'datastore' as const, id: datastoreId };
-    const outcomeOf = (handled: WorkspaceOutcome<void>): CommandOutcome => ({
-      target,
-      streamVersion: handled.versions.get(`datastore:${datastoreId}`) ?? 0,
-      changed: handled.events.has(`task:${taskId}`),
-      async: true,
-    });
-    const handled = await decideInWorkspace(this.store, {
-      streams: [datastore, { kind: 'task', id: taskId }],
-      decide: (ws) => requestQuarantineRestore(ws, { datastoreId, entry, taskId, placement }),
-      ids: randomIds,
-      metadata: decision.metadata,
-      now: decision.now,
-      expected:
-        decision.expectedVersion === undefined
-          ? undefined
-          : { stream: datastore, version: decision.expectedVersion },
-      alsoInTransaction: execution.alsoInTransaction
-        ? (client, outcome) => execution.alsoInTransaction!(client, outcomeOf(outcome))
-        : undefined,
-    });
-    return outcomeOf(handled);
+    return decideFor(
+      this.store,
+      execution,
+      { type: 'datastore', id: datastoreId },
+      {
+        streams: [stream('datastore', datastoreId), stream('task', taskId)],
+        decide: (ws) => requestQuarantineRestore(ws, { datastoreId, entry, taskId, placement }),
+      },
+    );
   }
 }

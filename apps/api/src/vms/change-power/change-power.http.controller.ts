@@ -7,10 +7,10 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { OperateOnVm } from '../vm-operations';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
 import { ForceQuery, forced } from '../force';
+import { ChangePowerCommand } from './change-power.handler';
 
 /** Power operations: the only commands a host client may send. */
 @ApiTags('vms')
@@ -78,8 +78,7 @@ export class ChangePowerController {
     const to = (
       { PowerOnVm: 'poweredOn', PowerOffVm: 'poweredOff', SuspendVm: 'suspended' } as const
     )[operation];
-    const command = new OperateOnVm(new Execution(context, operation), {
-      kind: 'power',
+    const command = new ChangePowerCommand(new Execution(context, operation), {
       vmId,
       to,
       operation,

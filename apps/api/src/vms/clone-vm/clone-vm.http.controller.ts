@@ -10,10 +10,8 @@ import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
-import { type VmOperation, OperateOnVm } from '../vm-operations';
-import { CloneToTemplateRequest, CloneVmRequest } from './clone.request';
-
-type CloneOperation = Extract<VmOperation, { kind: 'clone' }>;
+import { type CloneOperation, CloneVmCommand } from './clone-vm.handler';
+import { CloneToTemplateRequest, CloneVmRequest } from './clone-vm.request';
 
 /** Runs a clone for a request; the answer's target is the new VM (or template). */
 export function runClone(
@@ -21,12 +19,9 @@ export function runClone(
   queries: QueryBus,
   response: Response,
   context: RequestContext,
-  operation: Omit<CloneOperation, 'kind'>,
+  operation: CloneOperation,
 ): Promise<void> {
-  const command = new OperateOnVm(new Execution(context, operation.operation), {
-    kind: 'clone',
-    ...operation,
-  });
+  const command = new CloneVmCommand(new Execution(context, operation.operation), operation);
   return runner.run(
     response,
     command,

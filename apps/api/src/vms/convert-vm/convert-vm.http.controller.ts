@@ -7,9 +7,9 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { OperateOnVm } from '../vm-operations';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
+import { ConvertVmCommand } from './convert-vm.handler';
 
 /** Converting changes the role only: no format choice, no copy, the disk files stay as they are. */
 @ApiTags('vms')
@@ -30,9 +30,9 @@ export class ConvertVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'ConvertVmToTemplate'), {
-      kind: 'decide',
-      command: { type: 'ConvertVmToTemplate', data: { vmId } },
+    const command = new ConvertVmCommand(new Execution(context, 'ConvertVmToTemplate'), {
+      vmId,
+      type: 'ConvertVmToTemplate',
     });
     return this.runner.run(response, command, () =>
       this.queries.execute(new GetVm(vmId, context.principal)),
@@ -49,9 +49,9 @@ export class ConvertVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'ConvertTemplateToVm'), {
-      kind: 'decide',
-      command: { type: 'ConvertTemplateToVm', data: { vmId } },
+    const command = new ConvertVmCommand(new Execution(context, 'ConvertTemplateToVm'), {
+      vmId,
+      type: 'ConvertTemplateToVm',
     });
     return this.runner.run(response, command, () =>
       this.queries.execute(new GetVm(vmId, context.principal)),

@@ -8,9 +8,9 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { OperateOnVm } from '../vm-operations';
 import { generateMacAddress } from '@dolly/platform';
 import { GetVm } from '../queries/vm.queries';
+import { CreateVmCommand } from './create-vm.handler';
 import { CreateVmRequest } from './create-vm.request';
 
 @ApiTags('vms')
@@ -33,8 +33,7 @@ export class CreateVmController {
     @Res() response: Response,
   ): Promise<void> {
     const vmId = uuidv7();
-    const command = new OperateOnVm(new Execution(context, 'CreateVm'), {
-      kind: 'create',
+    const command = new CreateVmCommand(new Execution(context, 'CreateVm'), {
       definition: {
         vmId,
         name: body.name,

@@ -6,9 +6,9 @@ import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { OperateOnVm } from '../vm-operations';
 import { VmIdParam } from '../vm-id.param';
 import { ForceQuery, forced } from '../force';
+import { DeleteVmCommand } from './delete-vm.handler';
 
 @ApiTags('vms')
 @Controller('vms/:vmId')
@@ -31,8 +31,7 @@ export class DeleteVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'DeleteVm'), {
-      kind: 'delete',
+    const command = new DeleteVmCommand(new Execution(context, 'DeleteVm'), {
       vmId,
       force: forced(query, context),
     });

@@ -79,6 +79,10 @@ export const VmView = Type.Object(
 );
 export type VmView = Static<typeof VmView>;
 
+/** A VM's snapshots, oldest first, and the one it runs from: `GET /vms/{vmId}/snapshots`. */
+export const SnapshotsView = Type.Pick(VmView, ['snapshots', 'currentSnapshotId']);
+export type SnapshotsView = Static<typeof SnapshotsView>;
+
 /** The VM as `reader` may see it (live exports' URIs only for roles that may attach disks). */
 export function vmView(row: VmRow, reader: Reader): VmView {
   const vm = row.state;

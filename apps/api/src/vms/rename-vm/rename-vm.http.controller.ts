@@ -1,23 +1,16 @@
 import { Body, Controller, Param, Post, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InventoryName } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiProblems } from '../../shared/openapi';
 import { Context, type RequestContext } from '../../shared/request-context';
-import { OperateOnVm } from '../vm-operations';
 import { GetVm } from '../queries/vm.queries';
 import { VmIdParam } from '../vm-id.param';
-
-export const RenameVmRequest = Type.Object(
-  { name: InventoryName('New display name.') },
-  { additionalProperties: false },
-);
-type RenameVmRequest = Static<typeof RenameVmRequest>;
+import { RenameVmCommand } from './rename-vm.handler';
+import { RenameVmRequest } from './rename-vm.request';
 
 @ApiTags('vms')
 @Controller('vms/:vmId')
@@ -42,9 +35,9 @@ export class RenameVmController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'RenameVm'), {
-      kind: 'decide',
-      command: { type: 'RenameVm', data: { vmId, name: body.name } },
+    const command = new RenameVmCommand(new Execution(context, 'RenameVm'), {
+      vmId,
+      name: body.name,
     });
     return this.runner.run(response, command, () =>
       this.queries.execute(new GetVm(vmId, context.principal)),

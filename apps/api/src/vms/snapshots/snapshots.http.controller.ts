@@ -3,7 +3,6 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
 import { type Principal, Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { v7 as uuidv7 } from 'uuid';
 import { Execution } from '../../shared/command-execution';
@@ -11,19 +10,12 @@ import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../../shared/openapi';
 import { Caller, Context, type RequestContext } from '../../shared/request-context';
 import { GetVm } from '../queries/vm.queries';
-import { VmView } from '../queries/vm.representation';
+import { SnapshotsView } from '../queries/vm.representation';
 import { VmIdParam } from '../vm-id.param';
-import { OperateOnVm } from '../vm-operations';
+import { SnapshotCommand } from './snapshots.handler';
+import { TakeSnapshotRequest } from './snapshots.request';
 
 const SnapshotIdParam = Uuid('The snapshot.');
-export const TakeSnapshotRequest = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: 80 }),
-    description: Type.Optional(Type.String({ maxLength: 1000, default: '' })),
-  },
-  { additionalProperties: false },
-);
-type TakeSnapshotRequest = Static<typeof TakeSnapshotRequest>;
 
 @ApiTags('snapshots')
 @Controller('vms/:vmId/snapshots')
@@ -36,9 +28,12 @@ export class SnapshotsController {
   @Get()
   @Requires('inventory:read')
   @ApiOperation({ summary: "A VM's snapshots, oldest first, and which one it runs from." })
-  @ApiOk(Type.Pick(VmView, ['snapshots', 'currentSnapshotId']))
+  @ApiOk(SnapshotsView)
   @ApiProblems(400, 404)
-  async list(@Param('vmId', new Validate(VmIdParam)) vmId: string, @Caller() caller: Principal) {
+  async list(
+    @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Caller() caller: Principal,
+  ): Promise<SnapshotsView> {
     const { snapshots, currentSnapshotId } = await this.queries.execute(new GetVm(vmId, caller));
     return { snapshots, currentSnapshotId };
   }
@@ -58,8 +53,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'TakeSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'TakeSnapshot'), {
       action: 'take',
       vmId,
       snapshotId: uuidv7(),
@@ -82,8 +76,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'RevertToSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'RevertToSnapshot'), {
       action: 'revert',
       vmId,
       snapshotId,
@@ -104,8 +97,7 @@ export class SnapshotsController {
     @Context() context: RequestContext,
     @Res() response: Response,
   ): Promise<void> {
-    const command = new OperateOnVm(new Execution(context, 'DeleteSnapshot'), {
-      kind: 'snapshot',
+    const command = new SnapshotCommand(new Execution(context, 'DeleteSnapshot'), {
       action: 'delete',
       vmId,
       snapshotId,

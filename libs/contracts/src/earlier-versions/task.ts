@@ -1,0 +1,110 @@
+import { Job, PoolImageJob, TaskQueuedData, Uuid } from '@dolly/domain';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import type { EarlierVersion } from './earlier-version';
+
+/** Building a pool's image as TaskQueued v1 carried it: one replica, one parent. */
+export const PoolImageJobV1 = Type.Object(
+  {
+    kind: Type.Literal('pool-image'),
+    poolId: Uuid('The pool.'),
+    goldenVmId: Uuid('The golden image.'),
+    templateVmId: Uuid('The internal template to make.'),
+    replicaVmId: Uuid('The replica to make.'),
+    parentVmId: Uuid('The parent to make and power on.'),
+    sourceDatastoreId: Uuid('The golden image’s datastore (the internal template stays on it).'),
+    datastoreId: Uuid('The pool’s datastore (replica, parent, machines).'),
+    disks: Type.Array(
+      Type.Object(
+        {
+          snapshotLayerId: Type.String({
+            minLength: 1,
+            description: 'The golden snapshot’s layer.',
+          }),
+          templateDiskId: Uuid('The internal template’s disk.'),
+          replicaDiskId: Uuid('The replica’s disk.'),
+          parentDiskId: Uuid('The parent’s disk.'),
+          capacityBytes: Type.Integer({ minimum: 1 }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    parentMemory: Type.Object(
+      { imageId: Uuid('The parent’s memory image.'), sizeBytes: Type.Integer({ minimum: 1 }) },
+      { additionalProperties: false },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Build a pool’s image: internal template (linked clone of the golden snapshot), replica (thin full copy, frozen), parent (linked clone of the replica, powered on).',
+  },
+);
+export type PoolImageJobV1 = Static<typeof PoolImageJobV1>;
+
+/** A v1 image job (one replica, one parent) in today's terms. */
+export function poolImageJobFromV1(job: PoolImageJobV1): PoolImageJob {
+  const { poolId, goldenVmId, templateVmId, replicaVmId, parentVmId, datastoreId } = job;
+  return {
+    kind: 'pool-image',
+    poolId,
+    goldenVmId,
+    templateVmId,
+    sourceDatastoreId: job.sourceDatastoreId,
+    disks: job.disks.map(({ snapshotLayerId, templateDiskId, capacityBytes }) => ({
+      snapshotLayerId,
+      templateDiskId,
+      capacityBytes,
+    })),
+    replicas: [{ replicaVmId, datastoreId, diskIds: job.disks.map((d) => d.replicaDiskId) }],
+    parents: [
+      {
+        parentVmId,
+        replicaVmId,
+        datastoreId,
+        diskIds: job.disks.map((d) => d.parentDiskId),
+        memory: job.parentMemory,
+      },
+    ],
+  };
+}
+
+/**
+ * The jobs a TaskQueued of an earlier version carried: every kind but a datastore's own (v3 added
+ * restore-quarantined, last), with the pool-image job of its version.
+ */
+const jobsWith = (poolImageJob: TSchema): TSchema =>
+  Type.Union(
+    Job.anyOf
+      .filter((kind) => kind.properties.kind.const !== 'restore-quarantined')
+      .map((kind) => (kind.properties.kind.const === 'pool-image' ? poolImageJob : kind)),
+    { description: Job.description },
+  );
+const taskQueuedWith = (job: TSchema): TSchema =>
+  Type.Object(
+    { ...TaskQueuedData.properties, job },
+    { additionalProperties: false, description: TaskQueuedData.description },
+  );
+
+/** v1: a pool-image job built one replica and one parent. */
+export const TaskQueuedDataV1 = taskQueuedWith(jobsWith(PoolImageJobV1));
+/** v2: a pool-image job builds a replica per datastore and a parent per host and datastore. */
+export const TaskQueuedDataV2 = taskQueuedWith(jobsWith(PoolImageJob));
+
+/** A v1 TaskQueued read as v2: only a pool-image job changed shape. */
+export function taskQueuedFromV1(data: unknown): unknown {
+  const v1 = data as { job: { kind: string } };
+  return v1.job.kind === 'pool-image'
+    ? { ...v1, job: poolImageJobFromV1(v1.job as PoolImageJobV1) }
+    : v1;
+}
+
+/**
+ * TaskQueued v2 (jobs on VMs' disks only) read as v3: every v2 job is a v3 job as it is; v3 added
+ * a datastore's own job (restore-quarantined), which no v2 event carries.
+ */
+export const taskQueuedFromV2 = (data: unknown): unknown => data;
+
+export const TASK_QUEUED_EARLIER: readonly EarlierVersion[] = [
+  { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
+  { schema: TaskQueuedDataV2, upcastToNext: taskQueuedFromV2 },
+];
