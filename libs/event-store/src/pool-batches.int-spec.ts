@@ -8,7 +8,7 @@ import {
   POOL_FORKS_UNDER_WAY,
   type StreamKey,
   type Workspace,
-  completeChainJob,
+  completeJob,
   createPool,
 } from '@dolly/domain';
 import {
@@ -171,11 +171,12 @@ it('publishes the image of an up-front pool of 2000 machines forking one batch, 
         uri: `nbd+unix:///${imageId}?socket=/run/w1.sock`,
         writable: true,
       });
-      completeChainJob(
+      completeJob(
         ws,
         {
           taskId: imageTaskId,
           attempt: 1,
+          workerId: 'w1',
           outcome: {
             kind: 'pool-image',
             template: disks(job.templateVmId),

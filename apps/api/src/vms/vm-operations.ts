@@ -1,4 +1,5 @@
 import {
+  type Decision,
   PostgresEventStore,
   type SlotEvents,
   type SlotStates,
@@ -23,5 +24,10 @@ export class VmDecisions {
   ): Promise<CommandOutcome> {
     const target = { type: 'vm' as const, id: vmId };
     return decideFor(this.store, execution, target, inSlots(request.slots, request.decide));
+  }
+
+  /** A workflow of the domain deciding in a Workspace on the streams it names, about this VM. */
+  decideIn(execution: Execution, vmId: string, decision: Decision<void>): Promise<CommandOutcome> {
+    return decideFor(this.store, execution, { type: 'vm', id: vmId }, decision);
   }
 }

@@ -1,4 +1,4 @@
-import type { ChainOutcome, ForkJob } from '@dolly/domain';
+import type { JobOutcome, ForkJob } from '@dolly/domain';
 import { asVmExport } from './engine-steps';
 import { type JobContext, operationId } from './job-context';
 
@@ -6,7 +6,7 @@ import { type JobContext, operationId } from './job-context';
  * An instant clone: overlays of the parent's disks and memory image over their frozen state (the
  * first fork freezes the parent), exported at once. No data is copied and nothing boots.
  */
-export async function fork(job: ForkJob, context: JobContext): Promise<ChainOutcome> {
+export async function fork(job: ForkJob, context: JobContext): Promise<JobOutcome> {
   const { engine } = context;
   const result = await engine.fork(
     {

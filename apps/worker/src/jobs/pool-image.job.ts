@@ -1,4 +1,4 @@
-import type { ChainOutcome, DiskPlacement, LiveExport, PoolImageJob } from '@dolly/domain';
+import type { JobOutcome, DiskPlacement, LiveExport, PoolImageJob } from '@dolly/domain';
 import { createMemoryImage, freeze, openLive, placementOf } from './engine-steps';
 import { type JobContext, operationId, progressOverSteps } from './job-context';
 
@@ -8,7 +8,7 @@ import { type JobContext, operationId, progressOverSteps } from './job-context';
  * parent (a linked clone of its datastore's replica), whose disks and a fresh memory image are
  * opened. Progress counts the replicas' copies, the only long part.
  */
-export async function poolImage(job: PoolImageJob, context: JobContext): Promise<ChainOutcome> {
+export async function poolImage(job: PoolImageJob, context: JobContext): Promise<JobOutcome> {
   const { engine, signal } = context;
   const copies = job.replicas.flatMap((replica) =>
     replica.diskIds.map((diskId, index) => ({ replica, diskId, source: job.disks[index] })),
@@ -53,7 +53,7 @@ export async function poolImage(job: PoolImageJob, context: JobContext): Promise
     await freeze(context, diskId);
   }
   const replicaDisks = new Map(job.replicas.map((r) => [r.replicaVmId, r.diskIds]));
-  const parents: Extract<ChainOutcome, { kind: 'pool-image' }>['parents'] = [];
+  const parents: Extract<JobOutcome, { kind: 'pool-image' }>['parents'] = [];
   for (const parent of job.parents) {
     const disks: DiskPlacement[] = [];
     const exports: LiveExport[] = [];

@@ -1,4 +1,4 @@
-import type { ChainOutcome, DiskPlacement, LiveExport, RefreshJob } from '@dolly/domain';
+import type { JobOutcome, DiskPlacement, LiveExport, RefreshJob } from '@dolly/domain';
 import { asVmExport, closeOpen, placementOf } from './engine-steps';
 import { type JobContext, operationId } from './job-context';
 
@@ -6,7 +6,7 @@ import { type JobContext, operationId } from './job-context';
  * Back to the fork state: each overlay (disks and memory) is replaced by a new empty one over the
  * same frozen base, and reopened. The VM keeps its disks' ids, its name and its MAC.
  */
-export async function refresh(job: RefreshJob, context: JobContext): Promise<ChainOutcome> {
+export async function refresh(job: RefreshJob, context: JobContext): Promise<JobOutcome> {
   const { engine, signal } = context;
   const images = [...job.diskIds, job.memoryImageId];
   await closeOpen(context, images, 'close');

@@ -2,7 +2,7 @@
  * The worker's job runners, one file per job kind (`<kind>.job.ts`); this file only picks one.
  * Each does its disk work with the engine and returns what it did, the outcome its task records.
  */
-import type { ChainOutcome, Job, JobOutcome } from '@dolly/domain';
+import type { Job, JobOutcome } from '@dolly/domain';
 import { clone } from './clone.job';
 import { createDisks } from './create-disks.job';
 import { deleteVm } from './delete-vm.job';
@@ -17,7 +17,7 @@ import { snapshot } from './snapshot.job';
 export type { JobContext, RestoreOutcome };
 
 /** What a job did: the outcome its task records. */
-export type AnyOutcome = JobOutcome | ChainOutcome | RestoreOutcome;
+export type AnyOutcome = JobOutcome | RestoreOutcome;
 
 /** Does a job's disk work with the engine; what it did comes back as the outcome the task records. */
 export function runJob(job: Job, context: JobContext): Promise<AnyOutcome> {

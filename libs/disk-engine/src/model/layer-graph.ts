@@ -134,13 +134,6 @@ export function isExclusiveBackingOf(
   );
 }
 
-/** Disks whose reads reach this layer (the layer is in their chain). */
-export function disksReaching(graph: LayerGraph, layerId: string): Disk[] {
-  return Object.values(graph.disks).filter((d) =>
-    chainOf(graph, d.topLayerId).some((l) => l.layerId === layerId),
-  );
-}
-
 export function layersOfDatastore(graph: LayerGraph, datastoreId: string): Layer[] {
   return Object.values(graph.layers).filter((l) => l.datastoreId === datastoreId);
 }

@@ -318,11 +318,6 @@ export type PoolImageJob = Static<typeof PoolImageJob>;
 export type RefreshJob = Static<typeof RefreshJob>;
 export type DeleteVmJob = Static<typeof DeleteVmJob>;
 
-/** The instant-clone chain's jobs, decided across a pool's streams (workflows/instant-clones.ts). */
-export type ChainJob = ForkJob | PoolImageJob | RefreshJob;
-export const isChainKind = (job: Job): job is ChainJob =>
-  job.kind === 'fork' || job.kind === 'pool-image' || job.kind === 'refresh';
-
 /** The VM a job makes or changes, its datastore, and the disks whose block maps it changes. */
 export function jobDisks(job: VmJob): { vmId: string; datastoreId: string; diskIds: string[] } {
   switch (job.kind) {

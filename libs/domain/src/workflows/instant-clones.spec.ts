@@ -6,22 +6,18 @@ import type { PoolSettings } from '../pool/pool.events';
 import type { ExistingVm } from '../vm/vm';
 import type { LiveExport, VmEvent } from '../vm/vm.events';
 import { blockMapsMeasured } from '../vm/block-map-events';
+import { type JobOutcome, abandonJob, completeJob } from './job-outcomes';
+import { type IdSource } from './steps';
+import { startFork } from './fork';
+import { entitle, deletePool, logOff } from './pool-desktops';
 import {
-  type ChainOutcome,
-  type IdSource,
-  abandonChainJob,
-  completeChainJob,
   createPool,
-  deletePool,
-  entitle,
-  logOff,
   pushImage,
-  recoverPool,
   rollbackImage,
   schedulePush,
-  startFork,
   startScheduledPush,
-} from './instant-clones';
+} from './pool-image';
+import { recoverPool } from './pool-recovery';
 import { goldenImageEvents } from '@dolly/testing/pure';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
@@ -133,10 +129,19 @@ const group = { kind: 'group' as const, group: 'ds-01' };
 const pool = (ws: Workspace) => ws.pool(poolId) as { status: 'present' } & ExistingPool;
 const vmOf = (ws: Workspace, vmId: string) => ws.vm(vmId) as { status: 'present' } & ExistingVm;
 
+/** The events the decisions so far wrote on a stream, in order. */
+const eventsOn = (ws: Workspace, kind: StreamKind, id: string) =>
+  ws.changes().find(({ key }) => key.kind === kind && key.id === id)?.events ?? [];
+/** An event of this type whose data holds (at least) these fields. */
+const event = (type: string, data: object = {}) =>
+  expect.objectContaining({ type, data: expect.objectContaining(data) });
+const typesOn = (ws: Workspace, kind: StreamKind, id: string) =>
+  eventsOn(ws, kind, id).map((e) => e.type);
+
 /** A worker takes the task up and reports this outcome. */
-function workerDoes(ws: Workspace, taskId: string, outcome: ChainOutcome, ids: IdSource) {
+function workerDoes(ws: Workspace, taskId: string, outcome: JobOutcome, ids: IdSource) {
   ws.decideTask({ type: 'StartTask', data: { taskId, workerId: 'w1' } });
-  completeChainJob(ws, { taskId, attempt: 1, outcome }, ids);
+  completeJob(ws, { taskId, attempt: 1, workerId: 'w1', outcome }, ids);
 }
 
 const oneSite = { hostIds: [hostId], datastoreIds: [datastoreId] };
@@ -257,49 +262,67 @@ describe('Instant-clone chain', () => {
 
   it('builds internal template, replica and running parent, then forks the spares from the parent', () => {
     const { ws, ids, image } = builtPool();
-    expect(vmOf(ws, image.templateVmId)).toMatchObject({
-      role: 'internal-template',
-      lifecycle: 'ready',
-    });
-    expect(vmOf(ws, image.replicas[0].replicaVmId)).toMatchObject({
-      role: 'replica',
-      linkedClones: [image.parents[0].parentVmId],
-    });
-    expect(vmOf(ws, image.parents[0].parentVmId)).toMatchObject({
-      role: 'parent',
-      powerState: 'poweredOn',
-      live: { workerId: 'w1' },
-    });
-    expect(vmOf(ws, goldenVmId).linkedClones).toEqual([image.templateVmId]);
-    expect(pool(ws)).toMatchObject({
-      imageStatus: 'published',
-      machines: [{ name: 'sales-01', status: 'provisioning', userId: null }],
-    });
+    const templateVmId = image.templateVmId;
+    const replicaVmId = image.replicas[0].replicaVmId;
+    const parentVmId = image.parents[0].parentVmId;
+    // Internal template: made (ready), nothing since.
+    expect(eventsOn(ws, 'vm', templateVmId)).toEqual([
+      event('VmCreated', { role: 'internal-template' }),
+      event('VmCloned'),
+    ]);
+    // Replica: its parent stands on it.
+    expect(eventsOn(ws, 'vm', replicaVmId)).toEqual([
+      event('VmCreated', { role: 'replica' }),
+      event('VmCloned'),
+      event('VmLinkedCloneAttached', { dependantVmId: parentVmId }),
+    ]);
+    // Parent: powered on, held by w1 (a spare is being forked from it).
+    expect(eventsOn(ws, 'vm', parentVmId)).toEqual([
+      event('VmCreated', { role: 'parent' }),
+      event('VmCloned'),
+      event('VmPowerChangeRequested', { to: 'poweredOn' }),
+      event('VmPoweredOn', { workerId: 'w1' }),
+      event('VmForkStarted'),
+    ]);
+    // The template stands on the golden image.
+    expect(eventsOn(ws, 'vm', goldenVmId)).toEqual([
+      event('VmBeingCloned', { targetVmId: templateVmId, linked: true }),
+      event('VmCloneFinished', { targetVmId: templateVmId, outcome: 'succeeded', linked: true }),
+    ]);
+    // The image is published and one spare, sales-01, is being forked.
+    const poolEvents = eventsOn(ws, 'pool', poolId);
+    expect(poolEvents).toContainEqual(event('PoolImagePublished'));
+    expect(poolEvents.filter((e) => e.type.startsWith('PoolMachine'))).toEqual([
+      event('PoolMachineRequested', { name: 'sales-01', userId: null }),
+    ]);
     const [fork] = pendingForks(ws);
-    expect(fork).toMatchObject({
-      placement: { kind: 'worker', workerId: 'w1' },
-      job: { kind: 'fork', replicaVmId: image.replicas[0].replicaVmId, poolId },
-    });
+    if (fork.status === 'absent') throw new Error('no fork');
+    expect(eventsOn(ws, 'task', fork.taskId)).toEqual([
+      event('TaskQueued', {
+        placement: { kind: 'worker', workerId: 'w1' },
+        job: expect.objectContaining({ kind: 'fork', replicaVmId, poolId }),
+      }),
+    ]);
 
     forkDone(ws, ids);
-    const clone = vmOf(ws, pool(ws).machines[0].vmId);
-    expect(clone).toMatchObject({
-      role: 'instant-clone',
-      powerState: 'poweredOn',
-      lifecycle: 'ready',
-      origin: {
-        kind: 'fork',
-        parentVmId: image.parents[0].parentVmId,
-        replicaVmId: image.replicas[0].replicaVmId,
-        poolId,
-      },
-    });
-    expect(clone.nics[0].macAddress).not.toBe(
-      vmOf(ws, image.parents[0].parentVmId).nics[0].macAddress,
+    const cloneVmId = pool(ws).machines[0].vmId;
+    // The instant clone: made and running (ready), forked from the parent, standing on the replica.
+    expect(eventsOn(ws, 'vm', cloneVmId)).toEqual([
+      event('VmCreated', {
+        role: 'instant-clone',
+        origin: { kind: 'fork', parentVmId, replicaVmId, poolId },
+      }),
+      event('VmForked', { workerId: 'w1' }),
+    ]);
+    const macOf = (vmId: string) =>
+      (eventsOn(ws, 'vm', vmId)[0].data as { nics: { macAddress: string }[] }).nics[0].macAddress;
+    expect(macOf(cloneVmId)).not.toBe(macOf(parentVmId));
+    // Linked to the replica, not to the parent: the parent's fork ended, nothing stands on it.
+    expect(eventsOn(ws, 'vm', replicaVmId)).toContainEqual(
+      event('VmLinkedCloneAttached', { dependantVmId: cloneVmId }),
     );
-    // Linked to the replica, not to the parent.
-    expect(vmOf(ws, image.replicas[0].replicaVmId).linkedClones).toContain(clone.vmId);
-    expect(vmOf(ws, image.parents[0].parentVmId)).toMatchObject({ linkedClones: [], forks: [] });
+    expect(typesOn(ws, 'vm', parentVmId).slice(-2)).toEqual(['VmForkStarted', 'VmForkFinished']);
+    expect(typesOn(ws, 'vm', parentVmId)).not.toContain('VmLinkedCloneAttached');
   });
 
   it('hands a spare to a user at once and forks a new spare; at the maximum it refuses', () => {
@@ -312,9 +335,14 @@ describe('Instant-clone chain', () => {
       ids,
     );
     expect(given).toEqual({ vmId: spare.vmId, name: 'sales-01', status: 'ready', taskId: null });
-    expect(pool(ws).machines.map((m) => [m.name, m.userId, m.status])).toEqual([
-      ['sales-01', 'ann', 'ready'],
-      ['sales-02', null, 'provisioning'],
+    // Ann has the ready spare sales-01; a new spare, sales-02, is being forked.
+    expect(
+      eventsOn(ws, 'pool', poolId).filter((e) => /^Pool(Machine|Desktop)/.test(e.type)),
+    ).toEqual([
+      event('PoolMachineRequested', { name: 'sales-01', userId: null }),
+      event('PoolMachineReady', { vmId: spare.vmId }),
+      event('PoolDesktopAssigned', { vmId: spare.vmId, userId: 'ann' }),
+      event('PoolMachineRequested', { name: 'sales-02', userId: null }),
     ]);
     // The same user asking again gets the same desktop, nothing new happens.
     expect(
@@ -340,18 +368,26 @@ describe('Instant-clone chain', () => {
     );
     forkDone(ws, ids);
     const logoffTask = '0190f3a0-0000-7000-8000-00000000e006';
+    const poolEventsBefore = eventsOn(ws, 'pool', poolId).length;
     logOff(ws, { poolId, vmId, taskId: logoffTask }, ids);
-    expect(ws.task(logoffTask)).toMatchObject({
-      placement: { kind: 'worker', workerId: 'w1' },
-      job: { kind: 'delete-vm', vmId, live: true, poolId },
-    });
+    expect(eventsOn(ws, 'task', logoffTask)).toEqual([
+      event('TaskQueued', {
+        placement: { kind: 'worker', workerId: 'w1' },
+        job: expect.objectContaining({ kind: 'delete-vm', vmId, live: true, poolId }),
+      }),
+    ]);
     workerDoes(ws, logoffTask, { kind: 'delete-vm' }, ids);
-    expect(ws.vm(vmId).status).toBe('deleted');
-    expect(pool(ws).machines.map((m) => m.userId)).toEqual([null]);
+    expect(typesOn(ws, 'vm', vmId).slice(-1)).toEqual(['VmDeleted']);
+    // Ann's desktop is gone; the spare forked when she took hers is the pool's one machine left.
+    expect(eventsOn(ws, 'pool', poolId).slice(poolEventsBefore)).toEqual([
+      event('PoolDesktopLoggedOff', { vmId, userId: 'ann', then: 'delete' }),
+      event('PoolVmRemovalRequested', { vmId }),
+      event('PoolVmRemoved', { vmId }),
+    ]);
   });
 
   it('tears a pool down in order and lets go of the golden image', () => {
-    const { ws, ids } = builtPool();
+    const { ws, ids, image } = builtPool();
     forkDone(ws, ids);
     deletePool(ws, { poolId }, ids);
     const deletions = () =>
@@ -369,8 +405,11 @@ describe('Instant-clone chain', () => {
       }
     }
     expect(order).toEqual(['instant-clone', 'parent', 'replica', 'internal-template']);
-    expect(ws.pool(poolId).status).toBe('deleted');
-    expect(vmOf(ws, goldenVmId).linkedClones).toEqual([]);
+    expect(typesOn(ws, 'pool', poolId).slice(-1)).toEqual(['PoolDeleted']);
+    // The golden image lets its internal template go: nothing stands on it any more.
+    expect(eventsOn(ws, 'vm', goldenVmId).slice(-1)).toEqual([
+      event('VmLinkedCloneReleased', { dependantVmId: image.templateVmId }),
+    ]);
   });
 
   it('stands on several hosts and datastores: a replica per datastore, a parent per host and datastore, machines spread over them', () => {
@@ -475,13 +514,21 @@ describe('Instant-clone chain', () => {
     const [fork] = pendingForks(ws);
     if (fork.status === 'absent' || fork.job.kind !== 'fork') throw new Error('no fork');
     ws.decideTask({ type: 'StartTask', data: { taskId: fork.taskId, workerId: 'w1' } });
-    abandonChainJob(
+    abandonJob(
       ws,
       { taskId: fork.taskId, attempt: 1, cancelled: false, code: 'DISK.FULL', message: 'full' },
       ids,
     );
-    expect(ws.vm(fork.job.targetVmId).status).toBe('failed');
-    expect(pool(ws).machines).toEqual([]);
+    const { targetVmId } = fork.job;
+    expect(eventsOn(ws, 'vm', targetVmId)).toEqual([
+      event('VmCreated'),
+      event('VmProvisioningFailed', { code: 'DISK.FULL' }),
+    ]);
+    // The pool lets the machine go and forks no other.
+    expect(eventsOn(ws, 'pool', poolId).filter((e) => e.type.startsWith('PoolMachine'))).toEqual([
+      event('PoolMachineRequested', { vmId: targetVmId }),
+      event('PoolMachineFailed', { vmId: targetVmId, code: 'DISK.FULL' }),
+    ]);
     expect(pendingForks(ws)).toEqual([]);
   });
 
@@ -512,27 +559,48 @@ describe('Instant-clone chain', () => {
     );
 
   it('pushes an image; cancelled, the pool keeps its image and the space comes back', () => {
-    const { ws, ids, image } = builtPool();
+    const { ws, ids } = builtPool();
     forkDone(ws, ids);
-    const claimed = () => Object.keys((ws.datastore(datastoreId) as { claims: object }).claims);
-    const before = claimed();
+    const since = (kind: StreamKind, id: string) => {
+      const before = eventsOn(ws, kind, id).length;
+      return () => eventsOn(ws, kind, id).slice(before);
+    };
+    const poolSince = since('pool', poolId);
+    const datastoreSince = since('datastore', datastoreId);
     push(ws, ids);
-    expect(ws.task(pushTask)).toMatchObject({
-      operation: 'PushImage',
-      target: { type: 'pool', id: poolId },
-      job: { kind: 'pool-image', poolId },
-    });
-    expect(claimed().length).toBe(before.length + 3);
+    expect(eventsOn(ws, 'task', pushTask)).toEqual([
+      event('TaskQueued', {
+        operation: 'PushImage',
+        target: { type: 'pool', id: poolId },
+        job: expect.objectContaining({ kind: 'pool-image', poolId }),
+      }),
+    ]);
+    // The new template, replica and parent claim their space.
+    const [reserved] = datastoreSince();
+    expect(reserved).toEqual(event('DatastoreSpaceReserved', { taskId: pushTask }));
+    const pushedDisks = (reserved.data as { claims: { diskId: string }[] }).claims.map(
+      (c) => c.diskId,
+    );
+    expect(pushedDisks).toHaveLength(3);
     expect(() => push(ws, ids)).toThrow(expect.objectContaining({ code: 'POOL.PUSH_IN_PROGRESS' }));
     ws.decideTask({ type: 'StartTask', data: { taskId: pushTask, workerId: 'w1' } });
-    abandonChainJob(
+    abandonJob(
       ws,
       { taskId: pushTask, attempt: 1, cancelled: true, code: 'TASK.CANCELLED', message: 'by ann' },
       ids,
     );
-    expect(pool(ws)).toMatchObject({ image, push: null, previousImage: null });
-    expect(pool(ws).internalVms).toHaveLength(3);
-    expect(claimed()).toEqual(before);
+    // The pool keeps its image (no other published, none removed), and the space comes back.
+    expect(poolSince()).toEqual([
+      event('PoolImagePushStarted', { image: expect.objectContaining({ taskId: pushTask }) }),
+      event('PoolImagePushFailed', { taskId: pushTask, code: 'TASK.CANCELLED' }),
+    ]);
+    expect(datastoreSince()).toEqual([
+      reserved,
+      event('DatastoreSpaceReleased', {
+        diskIds: pushedDisks,
+        reason: `task ${pushTask} was cancelled`,
+      }),
+    ]);
     expect(() =>
       rollbackImage(ws, { poolId, taskId: pushTask, rollout: 'at-logoff', placement: group }, ids),
     ).toThrow(expect.objectContaining({ code: 'POOL.NO_PREVIOUS_IMAGE' }));

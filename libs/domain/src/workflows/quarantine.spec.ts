@@ -1,22 +1,14 @@
-import { datastoreDecider } from '../datastore/datastore';
+import { stream, workflowSpecification } from '@dolly/testing/pure';
 import type { DatastoreEvent } from '../datastore/datastore.events';
-import { taskDecider } from '../task/task';
 import type { TaskEvent } from '../task/task.events';
-import {
-  abandonQuarantineRestore,
-  completeQuarantineRestore,
-  requestQuarantineRestore,
-} from './quarantine';
+import { abandonJob, completeJob } from './job-outcomes';
+import { requestQuarantineRestore } from './quarantine';
 
 const datastoreId = '0190f3a0-0000-7000-8000-0000000000d1';
 const taskId = '0190f3a0-0000-7000-8000-0000000000a1';
 const placement = { kind: 'group' as const, group: 'rack-1' };
 
-const given = {
-  datastore: (...events: DatastoreEvent[]) =>
-    events.reduce(datastoreDecider.evolve, datastoreDecider.initialState()),
-  task: (...events: TaskEvent[]) => events.reduce(taskDecider.evolve, taskDecider.initialState()),
-};
+const spec = workflowSpecification();
 const registered: DatastoreEvent = {
   type: 'DatastoreRegistered',
   data: {
@@ -47,62 +39,73 @@ const observed: DatastoreEvent = {
 };
 
 describe('restoring a quarantined layer', () => {
-  const queued = requestQuarantineRestore(
-    { datastoreId, entry: 'layer-a', taskId, placement },
-    { datastore: given.datastore(registered, observed), task: given.task() },
-  ).task;
+  const queued: TaskEvent = {
+    type: 'TaskQueued',
+    data: {
+      taskId,
+      operation: 'RestoreQuarantinedLayer',
+      target: { type: 'datastore', id: datastoreId },
+      job: { kind: 'restore-quarantined', datastoreId, layerId: 'layer-a' },
+      placement,
+    },
+  };
   const started: TaskEvent = {
     type: 'TaskStarted',
     data: { taskId, attempt: 1, workerId: 'w1' },
   };
+  const datastore = stream('datastore', datastoreId, [registered, observed]);
+  const runningTask = stream('task', taskId, [queued, started]);
 
   it('queues a job for a worker serving the datastore, on a task targeting it', () => {
-    expect(queued).toEqual([
-      {
-        type: 'TaskQueued',
-        data: {
-          taskId,
-          operation: 'RestoreQuarantinedLayer',
-          target: { type: 'datastore', id: datastoreId },
-          job: { kind: 'restore-quarantined', datastoreId, layerId: 'layer-a' },
-          placement,
-        },
-      },
-    ]);
+    spec
+      .given(datastore)
+      .when((ws) =>
+        requestQuarantineRestore(ws, { datastoreId, entry: 'layer-a', taskId, placement }),
+      )
+      .then(stream('task', taskId, [queued]));
   });
 
   it('on success: the task succeeds and the datastore records the layer taken back', () => {
-    const done = completeQuarantineRestore(
-      { attempt: 1, workerId: 'w1' },
-      { task: given.task(...queued, started), datastore: given.datastore(registered, observed) },
-    );
-    expect(done.task.map((e) => e.type)).toEqual(['TaskSucceeded']);
-    expect(done.datastore).toEqual([
-      {
-        type: 'DatastoreLayerRestored',
-        data: { datastoreId, layerId: 'layer-a', taskId, workerId: 'w1' },
-      },
-    ]);
+    spec
+      .given(runningTask, datastore)
+      .when((ws, ids) =>
+        completeJob(
+          ws,
+          {
+            taskId,
+            attempt: 1,
+            workerId: 'w1',
+            outcome: { kind: 'restore-quarantined', layerId: 'layer-a' },
+          },
+          ids,
+        ),
+      )
+      .then(
+        stream('task', taskId, [{ type: 'TaskSucceeded', data: { taskId, attempt: 1 } }]),
+        stream('datastore', datastoreId, [
+          {
+            type: 'DatastoreLayerRestored',
+            data: { datastoreId, layerId: 'layer-a', taskId, workerId: 'w1' },
+          },
+        ]),
+      );
   });
 
   it('failed or cancelled: only the task ends, with the reason', () => {
-    const task = given.task(...queued, started);
-    const failed = abandonQuarantineRestore(
-      { attempt: 1, cancelled: false, code: 'DISK.STILL_BROKEN', message: 'still not sound' },
-      { task },
-    );
-    expect(failed).toEqual({
-      task: [
+    const ended = (cancelled: boolean, code: string, message: string) =>
+      spec
+        .given(runningTask, datastore)
+        .when((ws, ids) => abandonJob(ws, { taskId, attempt: 1, cancelled, code, message }, ids));
+    ended(false, 'DISK.STILL_BROKEN', 'still not sound').then(
+      stream('task', taskId, [
         {
           type: 'TaskFailed',
           data: { taskId, attempt: 1, code: 'DISK.STILL_BROKEN', message: 'still not sound' },
         },
-      ],
-    });
-    const cancelled = abandonQuarantineRestore(
-      { attempt: 1, cancelled: true, code: 'TASK.CANCELLED', message: 'on request' },
-      { task },
+      ]),
     );
-    expect(cancelled.task.map((e) => e.type)).toEqual(['TaskCancelled']);
+    ended(true, 'TASK.CANCELLED', 'on request').then(
+      stream('task', taskId, [{ type: 'TaskCancelled', data: { taskId, attempt: 1 } }]),
+    );
   });
 });

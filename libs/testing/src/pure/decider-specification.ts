@@ -23,15 +23,15 @@ export interface DeciderSpecification<C, E, Context> {
   given(events: readonly E[], context?: Context): WhenStage<C, E>;
 }
 
-class SpecificationFailure extends Error {
+export class SpecificationFailure extends Error {
   override name = 'SpecificationFailure';
 }
 
-function describeValue(value: unknown): string {
+export function describeValue(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
+export function sameJson(a: unknown, b: unknown): boolean {
   return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }
 
@@ -81,38 +81,43 @@ export function deciderSpecification<State, C extends Command, E extends Event, 
                 );
               }
             },
-            thenThrows(code, reasonCodes) {
-              let outcome: E[];
-              try {
-                outcome = decide();
-              } catch (error) {
-                if (!(error instanceof DomainError)) {
-                  throw new SpecificationFailure(
-                    `Expected DomainError ${code} but got ${String(error)}`,
-                  );
-                }
-                if (error.code !== code) {
-                  throw new SpecificationFailure(
-                    `Expected error ${code} but got ${error.code}: ${error.message}`,
-                  );
-                }
-                if (reasonCodes) {
-                  const actualReasons = error.reasons.map((reason) => reason.code).sort();
-                  if (!sameJson(actualReasons, [...reasonCodes].sort())) {
-                    throw new SpecificationFailure(
-                      `Expected reasons ${describeValue(reasonCodes)} but got ${describeValue(actualReasons)}`,
-                    );
-                  }
-                }
-                return error;
-              }
-              throw new SpecificationFailure(
-                `Expected error ${code} but the command was accepted with:\n${describeValue(outcome)}`,
-              );
-            },
+            thenThrows: (code, reasonCodes) => expectDomainError(decide, code, reasonCodes),
           };
         },
       };
     },
   };
+}
+
+/** Passes when deciding throws a DomainError with this code (and, if given, these reason codes). */
+export function expectDomainError(
+  decide: () => unknown,
+  code: string,
+  reasonCodes?: readonly string[],
+): DomainError {
+  let outcome: unknown;
+  try {
+    outcome = decide();
+  } catch (error) {
+    if (!(error instanceof DomainError)) {
+      throw new SpecificationFailure(`Expected DomainError ${code} but got ${String(error)}`);
+    }
+    if (error.code !== code) {
+      throw new SpecificationFailure(
+        `Expected error ${code} but got ${error.code}: ${error.message}`,
+      );
+    }
+    if (reasonCodes) {
+      const actualReasons = error.reasons.map((reason) => reason.code).sort();
+      if (!sameJson(actualReasons, [...reasonCodes].sort())) {
+        throw new SpecificationFailure(
+          `Expected reasons ${describeValue(reasonCodes)} but got ${describeValue(actualReasons)}`,
+        );
+      }
+    }
+    return error;
+  }
+  throw new SpecificationFailure(
+    `Expected error ${code} but it was accepted with:\n${describeValue(outcome)}`,
+  );
 }

@@ -6,3 +6,5 @@
 export * from './decider-specification';
 export * from './event-fixtures';
 export * from './pool-fixtures';
+export * from './workflow-specification';
+export * from './inventory-fixtures';

@@ -5,7 +5,7 @@ import {
   requestQuarantineRestore,
   stream,
 } from '@dolly/domain';
-import { PostgresEventStore, inSlots, streamState } from '@dolly/event-store';
+import { PostgresEventStore, streamState } from '@dolly/event-store';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { type CommandOutcome, DollyCommand, decideFor } from '../../shared/command-execution';
 import { PlacementService } from '../../shared/placement';
@@ -41,9 +41,10 @@ export class RestoreQuarantinedHandler implements ICommandHandler<RestoreQuarant
       this.store,
       execution,
       { type: 'datastore', id: datastoreId },
-      inSlots({ datastore: stream('datastore', datastoreId), task: stream('task', taskId) }, (s) =>
-        requestQuarantineRestore({ datastoreId, entry, taskId, placement }, s),
-      ),
+      {
+        streams: [stream('datastore', datastoreId), stream('task', taskId)],
+        decide: (ws) => requestQuarantineRestore(ws, { datastoreId, entry, taskId, placement }),
+      },
     );
   }
 }

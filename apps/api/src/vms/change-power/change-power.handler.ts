@@ -27,21 +27,18 @@ export class ChangePowerHandler implements ICommandHandler<ChangePowerCommand> {
     const taskId = execution.taskId;
     const vm = await currentVm(this.store, data.vmId);
     const placement = await this.placement.forVm(vm);
-    return this.decisions.decide(execution, data.vmId, {
-      slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
-      decide: (s) =>
-        requestPower(
-          {
-            vmId: data.vmId,
-            to: data.to,
-            taskId,
-            memoryImageId: randomUUID(),
-            placement,
-            operation: data.operation,
-            requester: { by: 'person', force: data.force },
-          },
-          s.vm,
-        ),
+    return this.decisions.decideIn(execution, data.vmId, {
+      streams: [stream('vm', data.vmId), stream('task', taskId)],
+      decide: (ws) =>
+        requestPower(ws, {
+          vmId: data.vmId,
+          to: data.to,
+          taskId,
+          memoryImageId: randomUUID(),
+          placement,
+          operation: data.operation,
+          requester: { by: 'person', force: data.force },
+        }),
     });
   }
 }

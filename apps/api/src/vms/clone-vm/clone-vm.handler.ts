@@ -53,19 +53,23 @@ export class CloneVmHandler implements ICommandHandler<CloneVmCommand> {
       live && source.live
         ? await this.placement.forWorker(source.live.workerId)
         : await this.placement.forDatastores([source.datastoreId, datastoreId]);
-    return this.decisions.decide(execution, targetVmId, {
-      slots: {
-        source: stream('vm', request.sourceVmId),
-        vm: stream('vm', targetVmId),
-        host: stream('host', request.hostId ?? source.hostId),
-        datastore: stream('datastore', datastoreId),
-        task: stream('task', taskId),
-      },
-      decide: (s) =>
-        startClone(
-          { ...request, targetVmId, identity, taskId, placement, operation: data.operation },
-          { ...s, target: s.vm },
-        ),
+    return this.decisions.decideIn(execution, targetVmId, {
+      streams: [
+        stream('vm', request.sourceVmId),
+        stream('vm', targetVmId),
+        stream('host', request.hostId ?? source.hostId),
+        stream('datastore', datastoreId),
+        stream('task', taskId),
+      ],
+      decide: (ws) =>
+        startClone(ws, {
+          ...request,
+          targetVmId,
+          identity,
+          taskId,
+          placement,
+          operation: data.operation,
+        }),
     });
   }
 }

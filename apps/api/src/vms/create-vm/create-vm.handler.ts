@@ -20,18 +20,19 @@ export class CreateVmHandler implements ICommandHandler<CreateVmCommand> {
       definition.disks.length > 0
         ? await this.placement.forDatastores([definition.datastoreId])
         : undefined;
-    return this.decisions.decide(execution, definition.vmId, {
-      slots: {
-        vm: stream('vm', definition.vmId),
-        host: stream('host', definition.hostId),
-        datastore: stream('datastore', definition.datastoreId),
-        task: stream('task', taskId),
-      },
-      decide: (s) =>
-        provisionNewVm(
-          { definition, taskId, placement: placement ?? { kind: 'group', group: 'none' } },
-          s,
-        ),
+    return this.decisions.decideIn(execution, definition.vmId, {
+      streams: [
+        stream('vm', definition.vmId),
+        stream('host', definition.hostId),
+        stream('datastore', definition.datastoreId),
+        stream('task', taskId),
+      ],
+      decide: (ws) =>
+        provisionNewVm(ws, {
+          definition,
+          taskId,
+          placement: placement ?? { kind: 'group', group: 'none' },
+        }),
     });
   }
 }

@@ -35,18 +35,15 @@ export class DeleteVmHandler implements ICommandHandler<DeleteVmCommand> {
         }),
       );
     const placement = await this.placement.forDatastores([vm.datastoreId]);
-    return this.decisions.decide(execution, data.vmId, {
-      slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
-      decide: (s) =>
-        requestDelete(
-          {
-            vmId: data.vmId,
-            taskId,
-            placement,
-            requester: { by: 'person', force: data.force },
-          },
-          s.vm,
-        ),
+    return this.decisions.decideIn(execution, data.vmId, {
+      streams: [stream('vm', data.vmId), stream('task', taskId)],
+      decide: (ws) =>
+        requestDelete(ws, {
+          vmId: data.vmId,
+          taskId,
+          placement,
+          requester: { by: 'person', force: data.force },
+        }),
     });
   }
 }

@@ -24,9 +24,9 @@ export class SnapshotHandler implements ICommandHandler<SnapshotCommand> {
     const taskId = execution.taskId;
     const vm = await currentVm(this.store, data.vmId);
     const placement = await this.placement.forVm(vm);
-    return this.decisions.decide(execution, data.vmId, {
-      slots: { vm: stream('vm', data.vmId), task: stream('task', taskId) },
-      decide: (s) => requestSnapshotAction({ ...data, taskId, placement }, s.vm),
+    return this.decisions.decideIn(execution, data.vmId, {
+      streams: [stream('vm', data.vmId), stream('task', taskId)],
+      decide: (ws) => requestSnapshotAction(ws, { ...data, taskId, placement }),
     });
   }
 }
