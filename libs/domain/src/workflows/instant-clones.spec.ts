@@ -1,8 +1,7 @@
 import { type DomainError } from '../shared/errors';
 import type { Event } from '../shared/decider';
 import { type ExistingPool, POOL_FORKS_UNDER_WAY } from '../pool/pool';
-import { spaceTotals } from '../datastore/datastore';
-import type { PoolSettings } from '../pool/pool.events';
+import type { PoolImage, PoolSettings } from '../pool/pool.events';
 import type { ExistingVm } from '../vm/vm';
 import type { LiveExport, VmEvent } from '../vm/vm.events';
 import { blockMapsMeasured } from '../vm/block-map-events';
@@ -414,7 +413,11 @@ describe('Instant-clone chain', () => {
 
   it('stands on several hosts and datastores: a replica per datastore, a parent per host and datastore, machines spread over them', () => {
     const sites = { hostIds: [hostId, hostId2], datastoreIds: [datastoreId, datastoreId2] };
-    const { ws, ids, image } = builtPool({ spareMachines: 4, maxMachines: 8 }, sites);
+    const { ws, ids } = builtPool({ spareMachines: 4, maxMachines: 8 }, sites);
+    // The image the pool was created with: a replica per datastore, a parent per host and datastore.
+    const [created] = eventsOn(ws, 'pool', poolId);
+    expect(created).toEqual(event('PoolCreated'));
+    const { image } = created.data as { image: PoolImage };
     expect(image.replicas.map((r) => r.datastoreId)).toEqual([datastoreId, datastoreId2]);
     expect(image.parents.map((p) => [p.hostId, p.datastoreId])).toEqual([
       [hostId, datastoreId],
@@ -422,49 +425,84 @@ describe('Instant-clone chain', () => {
       [hostId2, datastoreId],
       [hostId2, datastoreId2],
     ]);
+    // Each replica stands on its datastore and carries the parents of that datastore.
     for (const replica of image.replicas) {
       const onIt = image.parents.filter((p) => p.datastoreId === replica.datastoreId);
-      expect(vmOf(ws, replica.replicaVmId)).toMatchObject({
-        role: 'replica',
-        datastoreId: replica.datastoreId,
-        linkedClones: onIt.map((p) => p.parentVmId),
-      });
+      expect(eventsOn(ws, 'vm', replica.replicaVmId)).toEqual([
+        event('VmCreated', { role: 'replica', datastoreId: replica.datastoreId }),
+        event('VmCloned'),
+        ...onIt.map((p) => event('VmLinkedCloneAttached', { dependantVmId: p.parentVmId })),
+      ]);
     }
+    // Each parent runs where it was placed.
     for (const parent of image.parents) {
-      expect(vmOf(ws, parent.parentVmId)).toMatchObject({
-        role: 'parent',
-        hostId: parent.hostId,
-        datastoreId: parent.datastoreId,
-        powerState: 'poweredOn',
-      });
+      expect(eventsOn(ws, 'vm', parent.parentVmId)).toEqual([
+        event('VmCreated', {
+          role: 'parent',
+          hostId: parent.hostId,
+          datastoreId: parent.datastoreId,
+        }),
+        event('VmCloned'),
+        event('VmPowerChangeRequested', { to: 'poweredOn' }),
+        event('VmPoweredOn'),
+        event('VmForkStarted'),
+      ]);
     }
-    // Each datastore holds its replica's full copy: both reserved it.
-    const claimed = (id: string) => {
-      const datastore = ws.datastore(id);
-      return datastore.status === 'registered' ? spaceTotals(datastore).physicalBytes : 0;
-    };
-    expect(claimed(datastoreId2)).toBeGreaterThan(6 * GiB);
-    expect(claimed(datastoreId)).toBeGreaterThan(claimed(datastoreId2));
+    // Each datastore holds its replica's full copy: both reserved it, and released nothing yet.
+    const reservations = (id: string) =>
+      eventsOn(ws, 'datastore', id).map((e) => {
+        expect(e.type).toBe('DatastoreSpaceReserved');
+        return (e.data as { claims: { diskId: string; physicalBytes: number }[] }).claims;
+      });
+    const reservedBytes = (id: string) =>
+      reservations(id)
+        .flat()
+        .reduce((sum, claim) => sum + claim.physicalBytes, 0);
+    expect(eventsOn(ws, 'datastore', datastoreId2)[0]).toEqual(
+      event('DatastoreSpaceReserved', { taskId: imageTask }),
+    );
+    expect(reservedBytes(datastoreId2)).toBeGreaterThan(6 * GiB);
+    expect(reservedBytes(datastoreId)).toBeGreaterThan(reservedBytes(datastoreId2));
 
     // The four spares fork one from each parent, where that parent stands.
-    const forks = pendingForks(ws).map(
-      (t) => (t.status !== 'absent' && t.job.kind === 'fork' ? t.job : null)!,
-    );
-    expect(forks.map((f) => f.parentVmId).sort()).toEqual(
-      image.parents.map((p) => p.parentVmId).sort(),
-    );
+    const forkedFrom = pendingForks(ws).map((task) => {
+      const [queued, ...since] = eventsOn(ws, 'task', task.status === 'absent' ? '' : task.taskId);
+      expect(since).toEqual([]);
+      expect(queued).toEqual(
+        event('TaskQueued', { job: expect.objectContaining({ kind: 'fork' }) }),
+      );
+      return (queued.data as { job: { parentVmId: string } }).job.parentVmId;
+    });
+    expect(forkedFrom.sort()).toEqual(image.parents.map((p) => p.parentVmId).sort());
     forkDone(ws, ids);
-    for (const machine of pool(ws).machines) {
-      const parent = image.parents.find((p) => p.parentVmId === machine.parentVmId)!;
+    const machineEvents = eventsOn(ws, 'pool', poolId).filter((e) =>
+      e.type.startsWith('PoolMachine'),
+    );
+    expect(machineEvents.map((e) => e.type)).toEqual([
+      ...Array<string>(4).fill('PoolMachineRequested'),
+      ...Array<string>(4).fill('PoolMachineReady'),
+    ]);
+    for (const requested of machineEvents.filter((e) => e.type === 'PoolMachineRequested')) {
+      const { vmId, parentVmId } = requested.data as { vmId: string; parentVmId: string };
+      const parent = image.parents.find((p) => p.parentVmId === parentVmId)!;
       const replica = image.replicas.find((r) => r.datastoreId === parent.datastoreId)!;
-      expect(vmOf(ws, machine.vmId)).toMatchObject({
-        hostId: parent.hostId,
-        datastoreId: parent.datastoreId,
-        origin: { parentVmId: parent.parentVmId, replicaVmId: replica.replicaVmId },
-      });
+      expect(eventsOn(ws, 'vm', vmId)).toEqual([
+        event('VmCreated', {
+          role: 'instant-clone',
+          hostId: parent.hostId,
+          datastoreId: parent.datastoreId,
+          origin: expect.objectContaining({
+            parentVmId: parent.parentVmId,
+            replicaVmId: replica.replicaVmId,
+          }),
+        }),
+        event('VmForked'),
+      ]);
     }
 
     deletePool(ws, { poolId }, ids);
+    const roleOf = (vmId: string) =>
+      (eventsOn(ws, 'vm', vmId).find((e) => e.type === 'VmCreated')!.data as { role: string }).role;
     const order: string[] = [];
     for (let round = 0; round < 5; round++) {
       const due = ws
@@ -474,7 +512,7 @@ describe('Instant-clone chain', () => {
         .filter((task) => task.status === 'queued' && task.job.kind === 'delete-vm');
       for (const task of due) {
         if (task.status === 'absent' || task.job.kind !== 'delete-vm') continue;
-        order.push(vmOf(ws, task.job.vmId).role);
+        order.push(roleOf(task.job.vmId));
         workerDoes(ws, task.taskId, { kind: 'delete-vm' }, ids);
       }
     }
@@ -485,10 +523,29 @@ describe('Instant-clone chain', () => {
       'replica',
       'internal-template',
     ]);
-    expect(ws.pool(poolId).status).toBe('deleted');
-    expect(claimed(datastoreId2)).toBe(0);
+    expect(typesOn(ws, 'pool', poolId).slice(-1)).toEqual(['PoolDeleted']);
+    // The second datastore got back every disk it reserved, after the last reservation.
+    const datastore2 = eventsOn(ws, 'datastore', datastoreId2);
+    const firstRelease = datastore2.findIndex((e) => e.type === 'DatastoreSpaceReleased');
+    expect(firstRelease).toBeGreaterThan(0);
+    expect(
+      datastore2.slice(0, firstRelease).every((e) => e.type === 'DatastoreSpaceReserved'),
+    ).toBe(true);
+    expect(datastore2.slice(firstRelease).every((e) => e.type === 'DatastoreSpaceReleased')).toBe(
+      true,
+    );
+    const diskIdsIn = (events: readonly Event[]) =>
+      events
+        .flatMap((e) =>
+          e.type === 'DatastoreSpaceReserved'
+            ? (e.data as { claims: { diskId: string }[] }).claims.map((c) => c.diskId)
+            : (e.data as { diskIds: string[] }).diskIds,
+        )
+        .sort();
+    expect(diskIdsIn(datastore2.slice(firstRelease))).toEqual(
+      diskIdsIn(datastore2.slice(0, firstRelease)),
+    );
   });
-
   it('refuses a pool on a host that cannot run the golden image once, however many datastores it spans', () => {
     const ws = world({ hostId2Version: 'vmx-17' });
     const attempt = () =>
