@@ -705,8 +705,13 @@ describe('Instant-clone chain', () => {
   it('starts a scheduled push at its time, once; one that cannot start is dropped with the reason', () => {
     const { ws, ids } = builtPool();
     forkDone(ws, ids);
+    const before = eventsOn(ws, 'pool', poolId).length;
+    const poolSince = () => eventsOn(ws, 'pool', poolId).slice(before);
     const startAt = '2026-11-27T02:00:00.000Z';
     schedulePush(ws, { poolId, goldenVmId, snapshotId, rollout: 'at-logoff', startAt });
+    expect(poolSince()).toEqual([
+      event('PoolImagePushScheduled', { snapshotId, rollout: 'at-logoff', startAt }),
+    ]);
     expect(() => push(ws, ids)).toThrow(expect.objectContaining({ code: 'POOL.PUSH_SCHEDULED' }));
     expect(() =>
       schedulePush(ws, {
@@ -719,14 +724,23 @@ describe('Instant-clone chain', () => {
     ).toThrow(expect.objectContaining({ code: 'SNAPSHOT.NOT_FOUND' }));
     const turn = (now: string, placement: typeof group | Error = group) =>
       startScheduledPush(ws, { poolId, taskId: pushTask, now, placement }, ids);
+    // Before its time: nothing starts.
     expect(turn('2026-11-27T01:59:59.000Z')).toBe(false);
-    expect(pool(ws).push).toBeNull();
+    expect(poolSince()).toHaveLength(1);
+    expect(eventsOn(ws, 'task', pushTask)).toEqual([]);
+    // At its time: the push starts (which ends the schedule) as a queued task.
     expect(turn(startAt)).toBe(true);
-    expect(pool(ws)).toMatchObject({ scheduledPush: null, push: { rollout: 'at-logoff' } });
-    expect(ws.task(pushTask)).toMatchObject({ operation: 'PushImage', status: 'queued' });
+    expect(poolSince().slice(1)).toEqual([event('PoolImagePushStarted', { rollout: 'at-logoff' })]);
+    expect(eventsOn(ws, 'task', pushTask)).toEqual([
+      event('TaskQueued', { operation: 'PushImage' }),
+    ]);
+    // Once only.
     expect(turn(startAt)).toBe(false);
+    expect(poolSince()).toHaveLength(2);
+    expect(eventsOn(ws, 'task', pushTask)).toHaveLength(1);
 
     const other = builtPool();
+    const otherBefore = eventsOn(other.ws, 'pool', poolId).length;
     schedulePush(other.ws, { poolId, goldenVmId, snapshotId, rollout: 'immediate', startAt });
     const noWorker = new (class extends Error {})('no worker');
     expect(() =>
@@ -745,6 +759,7 @@ describe('Instant-clone chain', () => {
         claims: [{ diskId: 'filler', physicalBytes: 1015 * GiB, provisionedBytes: 1015 * GiB }],
       },
     });
+    const changesBefore = other.ws.changes().map((c) => [c.key.id, c.events.length]);
     expect(
       startScheduledPush(
         other.ws,
@@ -752,13 +767,18 @@ describe('Instant-clone chain', () => {
         other.ids,
       ),
     ).toBe(false);
-    expect(pool(other.ws)).toMatchObject({ scheduledPush: null, push: null });
+    // Only the pool's stream got an event: the schedule dropped with the reason, no push started.
+    expect(eventsOn(other.ws, 'pool', poolId).slice(otherBefore)).toEqual([
+      event('PoolImagePushScheduled', { rollout: 'immediate', startAt }),
+      event('PoolImagePushUnscheduled', { poolId, code: 'POOL.REFUSED' }),
+    ]);
+    expect(
+      other.ws
+        .changes()
+        .filter((c) => c.key.id !== poolId)
+        .map((c) => [c.key.id, c.events.length]),
+    ).toEqual(changesBefore.filter(([id]) => id !== poolId));
     expect(other.ws.changes().map((c) => c.key.id)).not.toContain(pushTask);
-    const [unscheduled] = other.ws
-      .changes()
-      .flatMap((c) => c.events)
-      .filter((e) => e.type === 'PoolImagePushUnscheduled');
-    expect(unscheduled.data).toMatchObject({ poolId, code: 'POOL.REFUSED' });
   });
 
   it('recovers a pool whose host is gone: rebuilds its image elsewhere, then recreates each desktop under its name, MAC and user', () => {
