@@ -664,42 +664,80 @@ describe('Instant-clone chain', () => {
   });
 
   it('moves spares to a pushed image at once and a dedicated desktop at logoff, same name and MAC', () => {
-    const { ws, ids, image } = builtPool({ assignment: 'dedicated', maxMachines: 3 });
+    const { ws, ids } = builtPool({ assignment: 'dedicated', maxMachines: 3 });
+    const [created] = eventsOn(ws, 'pool', poolId);
+    const { image } = created.data as { image: PoolImage };
     forkDone(ws, ids);
     const ann = entitle(ws, { poolId, userId: 'ann', taskId: ids.id() }, ids);
     forkDone(ws, ids);
-    const annMac = vmOf(ws, ann.vmId).nics[0].macAddress;
+    const vmCreated = (vmId: string) =>
+      eventsOn(ws, 'vm', vmId)[0].data as { nics: { macAddress: string }[] };
+    const annMac = vmCreated(ann.vmId).nics[0].macAddress;
+    const before = eventsOn(ws, 'pool', poolId).length;
+    // The image before the push is the one the pool was created with: no other was pushed.
+    expect(typesOn(ws, 'pool', poolId)).not.toContain('PoolImagePushed');
+    // The spare forked after ann took hers, on the first image.
+    const [oldSpare] = eventsOn(ws, 'pool', poolId)
+      .filter((e) => e.type === 'PoolMachineRequested')
+      .map((e) => (e.data as { vmId: string }).vmId)
+      .filter((vmId) => vmId !== ann.vmId);
+    const poolSince = () => eventsOn(ws, 'pool', poolId).slice(before);
     push(ws, ids);
     imageBuilt(ws, pushTask, ids);
-    const { image: pushed } = pool(ws);
-    expect(pushed.taskId).toBe(pushTask);
-    expect(pool(ws).previousImage).toEqual(image);
-    // A spare of the new image is forked from its parent; the old parent is removed.
+    // The pushed image is published (the first one kept as the previous); a spare of the new image
+    // is forked from its parent; the old parent is removed.
+    const [started] = poolSince();
+    expect(started).toEqual(
+      event('PoolImagePushStarted', { image: expect.objectContaining({ taskId: pushTask }) }),
+    );
+    const { image: pushed } = started.data as { image: PoolImage };
+    expect(pushed).not.toEqual(image);
+    expect(poolSince()).toEqual([
+      started,
+      event('PoolImagePushed', { taskId: pushTask }),
+      event('PoolVmRemovalRequested', { vmId: image.parents[0].parentVmId }),
+      event('PoolMachineRequested', { userId: null, parentVmId: pushed.parents[0].parentVmId }),
+    ]);
     expect(
       pendingForks(ws).map(
         (t) => t.status !== 'absent' && t.job.kind === 'fork' && t.job.parentVmId,
       ),
     ).toEqual([pushed.parents[0].parentVmId]);
-    expect(vmOf(ws, image.parents[0].parentVmId).lifecycle).toBe('deleting');
+    expect(typesOn(ws, 'vm', image.parents[0].parentVmId).slice(-1)).toEqual([
+      'VmDeletionRequested',
+    ]);
     forkDone(ws, ids);
     // With the new spare running, the old one goes.
-    const oldSpare = pool(ws).machines.find(
-      (m) => m.userId === null && m.imageTaskId === imageTask,
-    )!;
-    expect(pool(ws).machines.find((m) => m.vmId === oldSpare.vmId)?.status).toBe('removing');
+    const newSpare = (poolSince()[3].data as { vmId: string }).vmId;
+    expect(poolSince().slice(4)).toEqual([
+      event('PoolMachineReady', { vmId: newSpare }),
+      event('PoolVmRemovalRequested', { vmId: oldSpare }),
+    ]);
 
     logOff(ws, { poolId, vmId: ann.vmId, taskId: ids.id() }, ids);
-    const annNow = pool(ws).machines.find((m) => m.userId === 'ann' && m.status !== 'removing')!;
-    expect(annNow).toMatchObject({ name: ann.name, status: 'provisioning', imageTaskId: pushTask });
-    expect(vmOf(ws, annNow.vmId)).toMatchObject({
-      name: ann.name,
-      nics: [{ macAddress: annMac }],
-      origin: {
+    // Ann's desktop is made again on the new image (requested after it was published), under
+    // her name, and is being forked.
+    expect(poolSince().slice(6)).toEqual([
+      event('PoolDesktopLoggedOff', { vmId: ann.vmId, userId: 'ann', then: 'refresh' }),
+      event('PoolVmRemovalRequested', { vmId: ann.vmId }),
+      event('PoolMachineRequested', {
+        userId: 'ann',
+        name: ann.name,
         parentVmId: pushed.parents[0].parentVmId,
-        replicaVmId: pushed.replicas[0].replicaVmId,
-      },
-    });
-    expect(vmOf(ws, ann.vmId).lifecycle).toBe('deleting');
+      }),
+    ]);
+    const annNow = (poolSince()[8].data as { vmId: string }).vmId;
+    expect(eventsOn(ws, 'vm', annNow)).toEqual([
+      event('VmCreated', {
+        name: ann.name,
+        nics: [expect.objectContaining({ macAddress: annMac })],
+        origin: expect.objectContaining({
+          parentVmId: pushed.parents[0].parentVmId,
+          replicaVmId: pushed.replicas[0].replicaVmId,
+        }),
+      }),
+    ]);
+    expect(typesOn(ws, 'vm', ann.vmId).slice(-1)).toEqual(['VmDeletionRequested']);
   });
 
   it('starts a scheduled push at its time, once; one that cannot start is dropped with the reason', () => {
