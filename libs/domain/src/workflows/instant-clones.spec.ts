@@ -820,13 +820,33 @@ describe('Instant-clone chain', () => {
   });
 
   it('recovers a pool whose host is gone: rebuilds its image elsewhere, then recreates each desktop under its name, MAC and user', () => {
-    const { ws, ids, image } = builtPool({ assignment: 'dedicated', maxMachines: 3 });
+    const { ws, ids } = builtPool({ assignment: 'dedicated', maxMachines: 3 });
+    const { image } = eventsOn(ws, 'pool', poolId)[0].data as { image: PoolImage };
+    const parentVmId = image.parents[0].parentVmId;
     forkDone(ws, ids);
     const ann = entitle(ws, { poolId, userId: 'ann', taskId: ids.id() }, ids);
     // The spare forked after ann took hers is still under way on w1 when w1 dies.
     const [inFlight] = pendingForks(ws);
-    if (inFlight.status === 'absent') throw new Error('no fork under way');
-    const annVm = vmOf(ws, ann.vmId);
+    if (inFlight.status === 'absent' || inFlight.job.kind !== 'fork') {
+      throw new Error('no fork under way');
+    }
+    // Ann's desktop runs on w1: its memory image is there.
+    const annForked = eventsOn(ws, 'vm', ann.vmId).find((e) => e.type === 'VmForked')!;
+    const annData = annForked.data as {
+      workerId: string;
+      memoryImage: { imageId: string };
+    };
+    expect(annData.workerId).toBe('w1');
+    const annMemoryImageId = annData.memoryImage.imageId;
+    const annMac = (eventsOn(ws, 'vm', ann.vmId)[0].data as { nics: { macAddress: string }[] })
+      .nics[0].macAddress;
+    const since = (kind: StreamKind, id: string) => {
+      const before = eventsOn(ws, kind, id).length;
+      return () => eventsOn(ws, kind, id).slice(before);
+    };
+    const poolSince = since('pool', poolId);
+    const parentSince = since('vm', parentVmId);
+    const annSince = since('vm', ann.vmId);
     const recover = (lostWorkers: string[]) =>
       recoverPool(ws, { poolId, taskId: pushTask, lostWorkers, placement: group }, ids);
     expect(() => recover(['w9'])).toThrow(
@@ -834,47 +854,73 @@ describe('Instant-clone chain', () => {
     );
 
     recover(['w1']);
-    expect(vmOf(ws, image.parents[0].parentVmId)).toMatchObject({
-      powerState: 'poweredOff',
-      live: null,
-    });
-    expect(vmOf(ws, ann.vmId)).toMatchObject({
-      powerState: 'poweredOff',
-      live: null,
-      strandedMemoryImageId: annVm.live!.memoryImage.imageId,
-    });
-    // The fork w1 held fails as w1 would have reported it; its machine is gone from the pool.
+    // The parent (its fork under way ended) and ann's desktop went with their host: powered off,
+    // nothing live, ann's memory image stranded on the lost worker.
+    expect(parentSince()).toEqual([
+      event('VmForkFinished', { targetVmId: inFlight.job.targetVmId, outcome: 'failed' }),
+      event('VmHostLost', { workerId: 'w1' }),
+    ]);
+    expect(annSince()).toEqual([
+      event('VmHostLost', { workerId: 'w1', memoryImageId: annMemoryImageId }),
+    ]);
+    // The fork w1 held fails as w1 would have reported it; its machine is gone from the pool,
+    // ann's is lost; the image is built again.
     const failed = ws
       .changes()
       .find(({ key }) => key.id === inFlight.taskId)!
       .events.find((e) => e.type === 'TaskFailed');
     expect(failed?.data).toMatchObject({ code: 'WORKER.LOST' });
-    expect(pool(ws).machines.map((m) => m.status)).toEqual(['lost']);
+    expect(poolSince()).toEqual([
+      event('PoolMachineFailed', { vmId: inFlight.job.targetVmId, code: 'WORKER.LOST' }),
+      event('PoolMachinesLost', { vmIds: [ann.vmId], workerIds: ['w1'] }),
+      event('PoolImagePushStarted', { image: expect.objectContaining({ taskId: pushTask }) }),
+    ]);
     // Nothing forks from the lost parent: the image is built again first.
     expect(pendingForks(ws)).toEqual([]);
     expect(() => entitle(ws, { poolId, userId: 'bob', taskId: ids.id() }, ids)).toThrow(
       expect.objectContaining({ code: 'POOL.PARENT_NOT_RUNNING' }),
     );
-    expect(ws.task(pushTask)).toMatchObject({ operation: 'PushImage', placement: group });
+    expect(eventsOn(ws, 'task', pushTask)).toEqual([
+      event('TaskQueued', { operation: 'PushImage', placement: group }),
+    ]);
+    const { image: rebuilt } = poolSince()[2].data as { image: PoolImage };
 
     imageBuilt(ws, pushTask, ids);
-    const annNow = pool(ws).machines.find((m) => m.userId === 'ann' && m.status !== 'removing')!;
-    expect(annNow).toMatchObject({ name: ann.name, status: 'provisioning' });
-    expect(vmOf(ws, annNow.vmId)).toMatchObject({
-      name: ann.name,
-      nics: [{ macAddress: annVm.nics[0].macAddress }],
-      origin: { parentVmId: pool(ws).image.parents[0].parentVmId },
-    });
+    // The rebuilt image is published; the lost parent and desktop are removed, and ann's desktop
+    // is requested again under her name on the rebuilt image's parent (being forked).
+    const afterBuild = poolSince().slice(3);
+    expect(afterBuild).toEqual([
+      event('PoolImagePushed', { taskId: pushTask }),
+      event('PoolVmRemovalRequested', { vmId: parentVmId }),
+      event('PoolVmRemovalRequested', { vmId: ann.vmId }),
+      event('PoolMachineRequested', {
+        userId: 'ann',
+        name: ann.name,
+        parentVmId: rebuilt.parents[0].parentVmId,
+      }),
+      event('PoolMachineRequested', { userId: null }),
+    ]);
+    const annNow = (afterBuild[3].data as { vmId: string }).vmId;
+    expect(eventsOn(ws, 'vm', annNow)).toEqual([
+      event('VmCreated', {
+        name: ann.name,
+        nics: [expect.objectContaining({ macAddress: annMac })],
+        origin: expect.objectContaining({ parentVmId: rebuilt.parents[0].parentVmId }),
+      }),
+    ]);
     // The lost VMs are deleted by a worker of their datastore, their files only.
-    const removal = ws
-      .changes()
-      .filter(({ key }) => key.kind === 'task')
-      .map(({ key }) => ws.task(key.id))
-      .find((t) => t.status === 'queued' && t.job.kind === 'delete-vm' && t.job.vmId === ann.vmId);
-    expect(removal).toMatchObject({
-      placement: group,
-      job: { live: false, memoryImageId: annVm.live!.memoryImage.imageId },
-    });
+    const { taskId: removalTask } = afterBuild[2].data as { taskId: string };
+    expect(eventsOn(ws, 'task', removalTask)).toEqual([
+      event('TaskQueued', {
+        placement: group,
+        job: expect.objectContaining({
+          kind: 'delete-vm',
+          vmId: ann.vmId,
+          live: false,
+          memoryImageId: annMemoryImageId,
+        }),
+      }),
+    ]);
   });
 });
 
