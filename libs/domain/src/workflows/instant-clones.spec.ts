@@ -1,4 +1,3 @@
-import { type DomainError } from '../shared/errors';
 import type { Event } from '../shared/decider';
 import { type ExistingPool, POOL_FORKS_UNDER_WAY } from '../pool/pool';
 import type { PoolImage, PoolSettings } from '../pool/pool.events';
@@ -17,7 +16,13 @@ import {
   startScheduledPush,
 } from './pool-image';
 import { recoverPool } from './pool-recovery';
-import { goldenImageEvents } from '@dolly/testing/pure';
+import {
+  type StreamEvents,
+  goldenImageEvents,
+  numberedIds,
+  stream,
+  workflowSpecification,
+} from '@dolly/testing/pure';
 import { STREAM_FOLDS, type StreamKind, Workspace } from './workspace';
 
 const hostId = '0190f3a0-0000-7000-8000-0000000000a1';
@@ -30,15 +35,6 @@ const diskId = '0190f3a0-0000-7000-8000-00000000d151';
 const snapshotId = '0190f3a0-0000-7000-8000-00000000a501';
 const poolId = '0190f3a0-0000-7000-8000-0000000000f1';
 const GiB = 1024 ** 3;
-
-/** Ids in order, readable in failures: id-1, id-2, ... */
-function counter(): IdSource {
-  let n = 0;
-  return {
-    id: () => `0190f3a0-0000-7000-9000-${String(++n).padStart(12, '0')}`,
-    macAddress: () => `02:00:00:00:00:${(n++ % 256).toString(16).padStart(2, '0')}`,
-  };
-}
 
 const exported = (imageId: string, writable = true): LiveExport => ({
   imageId,
@@ -71,9 +67,10 @@ const goldenEvents: VmEvent[] = [
   ]),
 ];
 
-function world(
+/** Two hosts, two datastores and the golden image, as the events of their streams. */
+function worldStreams(
   options: { maxHardwareVersion?: string; capacityBytes?: number; hostId2Version?: string } = {},
-) {
+): StreamEvents[] {
   const host = (id: string, name: string, maxHardwareVersion: string): Event => ({
     type: 'HostRegistered',
     data: {
@@ -96,15 +93,19 @@ function world(
     },
   });
   const version = options.maxHardwareVersion ?? 'vmx-19';
-  const streams: [StreamKind, string, Event[]][] = [
-    ['host', hostId, [host(hostId, 'esx-01', version)]],
-    ['host', hostId2, [host(hostId2, 'esx-02', options.hostId2Version ?? version)]],
-    ['datastore', datastoreId, [datastore(datastoreId, 'ds-01')]],
-    ['datastore', datastoreId2, [datastore(datastoreId2, 'ds-02')]],
-    ['vm', goldenVmId, goldenEvents],
+  return [
+    stream('host', hostId, [host(hostId, 'esx-01', version)]),
+    stream('host', hostId2, [host(hostId2, 'esx-02', options.hostId2Version ?? version)]),
+    stream('datastore', datastoreId, [datastore(datastoreId, 'ds-01')]),
+    stream('datastore', datastoreId2, [datastore(datastoreId2, 'ds-02')]),
+    stream('vm', goldenVmId, goldenEvents),
   ];
+}
+
+/** The world's streams folded, for the steps of a longer story. */
+function world(options: Parameters<typeof worldStreams>[0] = {}) {
   return new Workspace(
-    streams.map(([kind, id, events]) => {
+    worldStreams(options).map(({ kind, id, events }) => {
       const fold = STREAM_FOLDS[kind] as unknown as {
         evolve: (s: unknown, e: Event) => unknown;
         initialState: () => unknown;
@@ -169,7 +170,7 @@ function createPoolIn(
 
 function builtPool(options: Partial<PoolSettings> = {}, sites = oneSite) {
   const ws = world();
-  const ids = counter();
+  const ids = numberedIds();
   createPoolIn(ws, ids, options, sites);
   imageBuilt(ws, imageTask, ids);
   return { ws, ids, image: pool(ws).image };
@@ -243,20 +244,17 @@ function forkDone(ws: Workspace, ids: IdSource) {
 }
 
 describe('Instant-clone chain', () => {
+  const spec = workflowSpecification();
+
   it('refuses a pool with every reason: hardware the host cannot run, a datastore too small for the replica', () => {
-    const ws = world({ maxHardwareVersion: 'vmx-17', capacityBytes: 4 * GiB });
-    let refused: DomainError | undefined;
-    try {
-      createPoolIn(ws, counter());
-    } catch (error) {
-      refused = error as DomainError;
-    }
-    expect(refused?.code).toBe('POOL.REFUSED');
-    expect(refused?.reasons.map((r) => r.code).sort()).toEqual([
-      'DATASTORE.CAPACITY_EXCEEDED',
-      'DATASTORE.OVERCOMMIT_EXCEEDED',
-      'HOST.HARDWARE_VERSION_UNSUPPORTED',
-    ]);
+    spec
+      .given(...worldStreams({ maxHardwareVersion: 'vmx-17', capacityBytes: 4 * GiB }))
+      .when((ws, ids) => createPoolIn(ws, ids))
+      .thenThrows('POOL.REFUSED', [
+        'DATASTORE.CAPACITY_EXCEEDED',
+        'DATASTORE.OVERCOMMIT_EXCEEDED',
+        'HOST.HARDWARE_VERSION_UNSUPPORTED',
+      ]);
   });
 
   it('builds internal template, replica and running parent, then forks the spares from the parent', () => {
@@ -547,23 +545,20 @@ describe('Instant-clone chain', () => {
     );
   });
   it('refuses a pool on a host that cannot run the golden image once, however many datastores it spans', () => {
-    const ws = world({ hostId2Version: 'vmx-17' });
-    const attempt = () =>
-      createPoolIn(
-        ws,
-        counter(),
-        {},
-        {
-          hostIds: [hostId, hostId2],
-          datastoreIds: [datastoreId, datastoreId2],
-        },
-      );
-    expect(attempt).toThrow(
-      expect.objectContaining({
-        code: 'POOL.REFUSED',
-        reasons: [expect.objectContaining({ code: 'HOST.HARDWARE_VERSION_UNSUPPORTED' })],
-      }),
-    );
+    spec
+      .given(...worldStreams({ hostId2Version: 'vmx-17' }))
+      .when((ws, ids) =>
+        createPoolIn(
+          ws,
+          ids,
+          {},
+          {
+            hostIds: [hostId, hostId2],
+            datastoreIds: [datastoreId, datastoreId2],
+          },
+        ),
+      )
+      .thenThrows('POOL.REFUSED', ['HOST.HARDWARE_VERSION_UNSUPPORTED']);
   });
 
   it('lets a failed fork go without forking again at once', () => {
@@ -590,21 +585,23 @@ describe('Instant-clone chain', () => {
   });
 
   it('forks only from a running VM, never from a template', () => {
-    const ws = world();
-    expect(() =>
-      startFork(
-        ws,
-        {
-          parentVmId: goldenVmId,
-          vmId: 'x',
-          taskId: 'y',
-          name: 'c',
-          poolId: null,
-          operation: 'ForkInstantClone',
-        },
-        counter(),
-      ),
-    ).toThrow(expect.objectContaining({ code: 'FORK.SOURCE_POWERED_OFF' }));
+    spec
+      .given(...worldStreams())
+      .when((ws, ids) =>
+        startFork(
+          ws,
+          {
+            parentVmId: goldenVmId,
+            vmId: 'x',
+            taskId: 'y',
+            name: 'c',
+            poolId: null,
+            operation: 'ForkInstantClone',
+          },
+          ids,
+        ),
+      )
+      .thenThrows('FORK.SOURCE_POWERED_OFF');
   });
 
   const pushTask = '0190f3a0-0000-7000-8000-00000000e101';
