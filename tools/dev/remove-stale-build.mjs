@@ -2,9 +2,10 @@
 // deleted. tsc never deletes its old outputs, and Node resolves `./name` to a stale `name.js`
 // before a newer `name/index.js`: a moved module would load its old self.
 import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const root = new URL('../..', import.meta.url).pathname;
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dist = join(root, 'dist');
 const OUTPUT = /\.(js|js\.map|d\.ts|d\.ts\.map)$/;
 
