@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createParser } from 'eventsource-parser';
+import { doublingPause } from '@dolly/domain';
 import { hasEnded, type TaskView } from './api';
 import { ApiUnreachable, type DollyClient } from './client';
 import { isNotFound } from './problems';
@@ -93,7 +94,7 @@ export async function* taskEvents(
 
 /** Waits a little longer each time; false when the wait was cut short by the signal. */
 async function pause(attempt: number, signal: AbortSignal): Promise<boolean> {
-  const ms = Math.min(LONGEST_PAUSE_MS, FIRST_PAUSE_MS * 2 ** attempt);
+  const ms = doublingPause(attempt, FIRST_PAUSE_MS, LONGEST_PAUSE_MS);
   try {
     await sleep(ms, undefined, { signal });
     return true;

@@ -6,7 +6,7 @@ import {
 } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
 import { type RecordedEvent, eventTopic } from '@dolly/contracts';
-import { taskStreamId } from '@dolly/domain';
+import { doublingPause, taskStreamId } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
 import { EventPublisher } from '@dolly/messaging';
 import { DOLLY_CONFIG, KAFKA, Metrics, PG_POOL } from '@dolly/platform';
@@ -99,7 +99,7 @@ export class JobRedelivery implements OnApplicationBootstrap, OnApplicationShutd
       if (history.length !== 1 || history[0].type !== 'TaskQueued') continue;
       await this.publisher.publish(history);
       const times = (sent?.times ?? 0) + 1;
-      this.sent.set(taskId, { times, nextAt: now + Math.min(after * 2 ** times, after * 10) });
+      this.sent.set(taskId, { times, nextAt: now + doublingPause(times, after, after * 10) });
       this.redelivered.inc();
       this.logger.warn(
         { taskId, waitedSeconds: Math.round(Number(waitedMs) / 1000), times },

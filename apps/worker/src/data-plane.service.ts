@@ -17,6 +17,7 @@ import {
   type RegisteredDatastore,
   type ReportAccessibility,
   datastoreDecider,
+  doublingPause,
   groupsStillServed,
   servingReasons,
   workerDecider,
@@ -261,7 +262,7 @@ export class DataPlaneService implements OnModuleInit, OnApplicationShutdown {
     const known = this.inaccessible.get(row.datastoreId);
     const failures = (known?.failures ?? 0) + 1;
     const { datastoreRetryMinMs: min, datastoreRetryMaxMs: max } = this.config;
-    const pause = Math.min(max, min * 2 ** Math.min(failures - 1, 30));
+    const pause = doublingPause(failures - 1, min, max);
     const retryAt = Date.now() + pause;
     const changed = !known || known.code !== problem.code || known.reason !== problem.reason;
     this.inaccessible.set(row.datastoreId, {

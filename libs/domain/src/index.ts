@@ -3,6 +3,7 @@ export * from './shared/errors';
 export * from './shared/hardware-version';
 export * from './shared/schema';
 export * from './shared/streams';
+export * from './shared/doubling-pause';
 export * from './host/host.events';
 export * from './host/host';
 export * from './datastore/datastore.events';

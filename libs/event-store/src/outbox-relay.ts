@@ -1,5 +1,6 @@
 import { type RecordedEvent, kafkaMessageBytes, toKafkaMessage } from '@dolly/contracts';
 import type { EventPublisher } from '@dolly/messaging';
+import { doublingPause } from '@dolly/domain';
 import { Client, type Pool } from 'pg';
 import { type Queryable, rowToEvent } from './event-store';
 
@@ -248,10 +249,7 @@ export class OutboxRelay {
         this.mustReconcile = true;
         // A fresh producer next time; one that does not even let go in time is left behind.
         await this.bounded('dropping the producer', this.publisher.reset()).catch(() => undefined);
-        const backoff = Math.min(
-          this.maxBackoffMs,
-          100 * 2 ** Math.min(this.state.consecutiveFailures, 10),
-        );
+        const backoff = doublingPause(this.state.consecutiveFailures - 1, 200, this.maxBackoffMs);
         const log =
           this.state.consecutiveFailures === 1 ? this.options.log.warn : this.options.log.error;
         log.call(this.options.log, 'outbox relay failed; retrying', {
