@@ -84,7 +84,7 @@ const RIGHTS: [string, string, DollyApp[]][] = [
   ['purge idempotency keys', 'DELETE FROM api.idempotency_keys', ['api']],
   ['rewrite idempotency keys', 'UPDATE api.idempotency_keys SET response_status = 200', []],
   ['read VMs', 'SELECT * FROM read_model.vms', ['api', 'projector']],
-  ['read datastores', 'SELECT * FROM read_model.datastores', ['api', 'projector', 'worker']],
+  ['read datastores', 'SELECT * FROM read_model.datastores', ['api', 'projector']],
   [
     'read projector bookkeeping',
     'SELECT * FROM read_model.projector_streams',

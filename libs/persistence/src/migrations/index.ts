@@ -7,6 +7,7 @@ import { LeastPrivilege1764000000005 } from './1764000000005-least-privilege';
 import { StreamStarts1764000000010 } from './1764000000010-stream-starts';
 import { ReadModelStatesV21764000000011 } from './1764000000011-read-model-states-v2';
 import { DatastoreAccessibility1764000000015 } from './1764000000015-datastore-accessibility';
+import { WorkerReadsNoReadModel1764000000016 } from './1764000000016-worker-reads-no-read-model';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   StreamStarts1764000000010,
   ReadModelStatesV21764000000011,
   DatastoreAccessibility1764000000015,
+  WorkerReadsNoReadModel1764000000016,
 ];
