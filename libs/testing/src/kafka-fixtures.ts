@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,19 +167,41 @@ export async function freePortPair(): Promise<number> {
  * A broker of the test's own, for tests that stop Kafka mid-run: stopping the shared one would
  * break the test files running beside it.
  */
+const readFileIfAny = (path: string): string => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+};
+
 export class IsolatedKafka {
   private constructor(
     readonly dir: string,
     readonly port: number,
   ) {}
 
+  /**
+   * A port found free may be taken by another process before the broker binds it (test files
+   * start brokers side by side): then the broker is started again on other ports, a few times.
+   */
   static async start(): Promise<IsolatedKafka> {
-    const kafka = new IsolatedKafka(
-      mkdtempSync(join(tmpdir(), 'dolly-kafka-')),
-      await freePortPair(),
-    );
-    await kafka.start();
-    return kafka;
+    for (let attempt = 1; ; attempt++) {
+      const kafka = new IsolatedKafka(
+        mkdtempSync(join(tmpdir(), 'dolly-kafka-')),
+        await freePortPair(),
+      );
+      try {
+        await kafka.start();
+        return kafka;
+      } catch (error) {
+        const portTaken = /Address already in use/.test(
+          readFileIfAny(join(kafka.dir, 'logs', 'server.log')),
+        );
+        await kafka.destroy().catch(() => undefined);
+        if (attempt >= 3 || !portTaken) throw error;
+      }
+    }
   }
 
   get brokers(): string {
