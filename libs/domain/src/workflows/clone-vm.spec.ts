@@ -2,6 +2,7 @@ import {
   datastoreEvents,
   hostEvents,
   inventory,
+  linkedCloneCreated,
   stream,
   vmEvents,
   workflowSpecification,
@@ -46,29 +47,14 @@ const beingCloned: Event = {
   type: 'VmBeingCloned',
   data: { vmId: sourceVmId, taskId, targetVmId, linked: true, snapshotId, format: 'same' },
 };
-const created: Event = {
-  type: 'VmCreated',
-  data: {
-    vmId: targetVmId,
-    name: 'win11-clone',
-    folder: '/golden',
-    role: 'vm',
-    hostId,
-    datastoreId,
-    hardware: {
-      vcpus: 2,
-      memoryBytes: 4 * GiB,
-      hardwareVersion: 'vmx-19',
-      guestOs: 'windows11_64Guest',
-    },
-    disks: [{ diskId, label: 'Hard disk 1', capacityBytes: 32 * GiB, format: 'thin' }],
-    nics: [{ macAddress: '02:00:00:00:0c:02', network: 'VM Network' }],
-    biosUuid: '0190f3a0-0000-7000-8000-000000000b02',
-    provisioningTaskId: taskId,
-    origin: { kind: 'clone', sourceVmId, snapshotId, linked: true, format: 'same' },
-    poolId: null,
-  },
-};
+const created = linkedCloneCreated({
+  vmId: targetVmId,
+  diskId,
+  name: 'win11-clone',
+  macAddress: '02:00:00:00:0c:02',
+  biosUuid: '0190f3a0-0000-7000-8000-000000000b02',
+  taskId,
+});
 const reserved: Event = {
   type: 'DatastoreSpaceReserved',
   data: {

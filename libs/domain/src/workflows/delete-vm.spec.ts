@@ -1,6 +1,7 @@
 import {
   datastoreEvents,
   inventory,
+  linkedCloneCreated,
   stream,
   vmEvents,
   workflowSpecification,
@@ -9,7 +10,7 @@ import type { Event } from '../shared/decider';
 import { requestDelete } from './delete-vm';
 import { abandonJob, completeJob } from './job-outcomes';
 
-const { vmId: sourceVmId, datastoreId, hostId, snapshotId } = inventory;
+const { vmId: sourceVmId, datastoreId, snapshotId } = inventory;
 const vmId = '0190f3a0-0000-7000-8000-000000000c05';
 const diskId = '0190f3a0-0000-7000-8000-000000000dc5';
 const cloneTaskId = '0190f3a0-0000-7000-8000-000000000e50';
@@ -21,29 +22,14 @@ const spec = workflowSpecification();
 
 /** A linked clone of the inventory's VM on its snapshot, made: it holds its source back. */
 const linkedClone: Event[] = [
-  {
-    type: 'VmCreated',
-    data: {
-      vmId,
-      name: 'linked',
-      folder: '/golden',
-      role: 'vm',
-      hostId,
-      datastoreId,
-      hardware: {
-        vcpus: 2,
-        memoryBytes: 4 * GiB,
-        hardwareVersion: 'vmx-19',
-        guestOs: 'windows11_64Guest',
-      },
-      disks: [{ diskId, label: 'Hard disk 1', capacityBytes: 32 * GiB, format: 'thin' }],
-      nics: [{ macAddress: '02:00:00:00:0c:05', network: 'VM Network' }],
-      biosUuid: '0190f3a0-0000-7000-8000-000000000b05',
-      provisioningTaskId: cloneTaskId,
-      origin: { kind: 'clone', sourceVmId, snapshotId, linked: true, format: 'same' },
-      poolId: null,
-    },
-  },
+  linkedCloneCreated({
+    vmId,
+    diskId,
+    name: 'linked',
+    macAddress: '02:00:00:00:0c:05',
+    biosUuid: '0190f3a0-0000-7000-8000-000000000b05',
+    taskId: cloneTaskId,
+  }),
   {
     type: 'VmCloned',
     data: {

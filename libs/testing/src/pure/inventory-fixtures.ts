@@ -58,3 +58,46 @@ export const vmEvents: VmEvent[] = goldenImageEvents({
 
 export const hostEvents: Event[] = [hostRegistered(inventory.hostId)];
 export const datastoreEvents: DatastoreEvent[] = [datastoreRegistered(inventory.datastoreId)];
+
+/**
+ * The VmCreated of a linked clone of the inventory's VM on its snapshot (same hardware, one thin
+ * disk of its own on the same host and datastore), as `startClone` records it.
+ */
+export const linkedCloneCreated = (clone: {
+  vmId: string;
+  diskId: string;
+  name: string;
+  macAddress: string;
+  biosUuid: string;
+  taskId: string;
+}): VmEvent => ({
+  type: 'VmCreated',
+  data: {
+    vmId: clone.vmId,
+    name: clone.name,
+    folder: '/golden',
+    role: 'vm',
+    hostId: inventory.hostId,
+    datastoreId: inventory.datastoreId,
+    hardware: {
+      vcpus: 2,
+      memoryBytes: 4 * GiB,
+      hardwareVersion: 'vmx-19',
+      guestOs: 'windows11_64Guest',
+    },
+    disks: [
+      { diskId: clone.diskId, label: 'Hard disk 1', capacityBytes: 32 * GiB, format: 'thin' },
+    ],
+    nics: [{ macAddress: clone.macAddress, network: 'VM Network' }],
+    biosUuid: clone.biosUuid,
+    provisioningTaskId: clone.taskId,
+    origin: {
+      kind: 'clone',
+      sourceVmId: inventory.vmId,
+      snapshotId: inventory.snapshotId,
+      linked: true,
+      format: 'same',
+    },
+    poolId: null,
+  },
+});
