@@ -1,6 +1,5 @@
+import { numberedId as id } from '@dolly/testing/pure';
 import { type PoolImageJobV1, poolImageJobFromV1 } from './task';
-
-const id = (n: number) => `0190f3a0-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
 
 const v1: PoolImageJobV1 = {
   kind: 'pool-image',

@@ -1,7 +1,6 @@
+import { numberedId as id } from '@dolly/testing/pure';
 import { Value } from '@sinclair/typebox/value';
 import { type Job, LayerId, isVmJob, jobDisks } from './jobs';
-
-const id = (n: number) => `0190f3a0-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
 
 /** An image of one replica and one parent. */
 const image: Job = {
