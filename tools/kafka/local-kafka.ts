@@ -113,6 +113,14 @@ export type KafkaState =
 
 export class LocalKafkaError extends Error {
   override name = 'LocalKafkaError';
+
+  constructor(
+    message: string,
+    /** The broker exited because another process held one of its ports when it came to bind. */
+    readonly portTaken = false,
+  ) {
+    super(message);
+  }
 }
 
 function resolveKafkaConfig(opts: LocalKafkaOptions = {}): LocalKafkaConfig {
@@ -970,6 +978,7 @@ async function waitUntilReady(
     if (!processAlive(pid)) {
       throw new LocalKafkaError(
         `Kafka broker pid ${pid} exited during start-up; see ${brokerLogHint(config)}\n${lastLines(readIfExists(path.join(config.logsDir, 'broker.out')), 15)}`,
+        /Address already in use/.test(readIfExists(path.join(config.logsDir, 'server.log'))),
       );
     }
     if (await portAnswers(config.port)) {

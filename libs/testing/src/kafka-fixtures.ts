@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { createKafka, kafkaConnection, untilKafkaAnswers } from '@dolly/messagin
 import type { IHeaders, Kafka } from 'kafkajs';
 import {
   ensureKafkaJars,
+  LocalKafkaError,
   ensureKafkaRunning,
   localKafkaClientEnv,
   runKafkaTool,
@@ -167,14 +168,6 @@ export async function freePortPair(): Promise<number> {
  * A broker of the test's own, for tests that stop Kafka mid-run: stopping the shared one would
  * break the test files running beside it.
  */
-const readFileIfAny = (path: string): string => {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-};
-
 export class IsolatedKafka {
   private constructor(
     readonly dir: string,
@@ -195,11 +188,8 @@ export class IsolatedKafka {
         await kafka.start();
         return kafka;
       } catch (error) {
-        const portTaken = /Address already in use/.test(
-          readFileIfAny(join(kafka.dir, 'logs', 'server.log')),
-        );
         await kafka.destroy().catch(() => undefined);
-        if (attempt >= 3 || !portTaken) throw error;
+        if (attempt >= 3 || !(error instanceof LocalKafkaError && error.portTaken)) throw error;
       }
     }
   }
