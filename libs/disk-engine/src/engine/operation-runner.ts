@@ -167,7 +167,7 @@ export class OperationRunner {
       try {
         this.refresh(datastoreId, false);
       } catch {
-        continue;
+        // Left as last read.
       }
     }
   }
