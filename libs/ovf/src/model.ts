@@ -1,0 +1,137 @@
+/**
+ * The OVF package model shared by the descriptor parser, the package reader and writer, and the
+ * import and export use cases. A package is untrusted input: everything here is what was read
+ * and checked, never what the package merely claims until a check says so.
+ */
+
+/** One reason a package is refused; every reason is collected, never only the first. */
+export interface PackageReason {
+  /** Stable code, e.g. 'OVF.DTD_FORBIDDEN', 'OVA.PATH_TRAVERSAL', 'MANIFEST.DIGEST_MISMATCH'. */
+  code: string;
+  /** What is wrong, for humans (names the member, element or file). */
+  detail: string;
+  /** Where: a member name, a file href or an element path (`/Envelope/DiskSection/Disk[2]`). */
+  at?: string;
+}
+
+/** A package that fails its checks; carries every reason found. */
+export class PackageRefused extends Error {
+  constructor(readonly reasons: PackageReason[]) {
+    super(reasons.map((reason) => reason.detail).join('; '));
+    this.name = 'PackageRefused';
+  }
+}
+
+/** A file of the References section. */
+export interface OvfFileReference {
+  id: string;
+  href: string;
+  /** ovf:size: bytes of the file as stored (compressed, all chunks together); absent when not declared. */
+  sizeBytes: number | null;
+  compression: 'gzip' | null;
+  /** ovf:chunkSize: the file is split in members `<href>.000000000`, `.000000001`, ... */
+  chunkSizeBytes: number | null;
+}
+
+/** Disk image formats a package may carry (DiskSection's ovf:format URI, or sniffed). */
+export type DiskImageFormat =
+  'vmdk-streamOptimized' | 'vmdk-monolithicSparse' | 'vmdk-monolithicFlat' | 'raw' | 'qcow2';
+
+/** A disk of the DiskSection. */
+export interface OvfDisk {
+  diskId: string;
+  /** The file holding its content; null: a new blank disk. */
+  fileRef: string | null;
+  capacityBytes: number;
+  populatedSizeBytes: number | null;
+  /** The declared ovf:format URI, as written. */
+  formatUri: string;
+  /** What the URI names; null when Dolly does not know it (a reason then says so). */
+  format: DiskImageFormat | null;
+}
+
+export type ControllerKind = 'scsi' | 'ide' | 'sata' | 'nvme';
+
+export interface OvfController {
+  instanceId: string;
+  kind: ControllerKind;
+  /** ResourceSubType as written (lsilogic, pvscsi, ahci, PIIX4, ...). */
+  subtype: string | null;
+}
+
+export interface OvfDiskAttachment {
+  /** The DiskSection disk (from `ovf:/disk/<id>`). */
+  diskId: string;
+  controllerInstanceId: string;
+  addressOnParent: number | null;
+  label: string | null;
+}
+
+export interface OvfNic {
+  network: string;
+  /** ResourceSubType (E1000, VmxNet3, ...). */
+  adapterType: string | null;
+  /** Lower-case, colon-separated; null when the package leaves it to the destination. */
+  macAddress: string | null;
+  label: string | null;
+}
+
+export interface OvfProductProperty {
+  /** `<class>.<key>.<instance>` with empty parts left out, as vSphere names it. */
+  key: string;
+  type: string;
+  defaultValue: string | null;
+  userConfigurable: boolean;
+  label: string | null;
+  /** Allowed values from a qualifier such as ValueMap{"a","b"}; null: any value of the type. */
+  allowedValues: string[] | null;
+}
+
+export interface OvfDeploymentOption {
+  id: string;
+  label: string;
+  isDefault: boolean;
+}
+
+/** One VirtualSystem, with its hardware as chosen for one deployment option. */
+export interface OvfVirtualSystem {
+  id: string;
+  name: string;
+  /** vmx-NN as read from VirtualSystemType (the highest when several are listed); null: none. */
+  hardwareVersion: string | null;
+  /** OperatingSystemSection's osType (vSphere guest id) or its ovf:id number as text. */
+  guestOs: string | null;
+  vcpus: number;
+  memoryBytes: number;
+  controllers: OvfController[];
+  disks: OvfDiskAttachment[];
+  nics: OvfNic[];
+  products: OvfProductProperty[];
+}
+
+/** A descriptor that passed every check. */
+export interface OvfEnvelope {
+  references: OvfFileReference[];
+  disks: OvfDisk[];
+  networks: { name: string; description: string | null }[];
+  deploymentOptions: OvfDeploymentOption[];
+  /** Every VirtualSystem (one, or each of a VirtualSystemCollection's), with the chosen option applied. */
+  virtualSystems: OvfVirtualSystem[];
+}
+
+/** What the descriptor writer needs to describe a Dolly VM (export). */
+export interface DescribedVm {
+  name: string;
+  hardwareVersion: string;
+  guestOs: string;
+  vcpus: number;
+  memoryBytes: number;
+  disks: {
+    diskId: string;
+    label: string;
+    capacityBytes: number;
+    fileName: string;
+    fileSizeBytes: number;
+  }[];
+  nics: { network: string; macAddress: string }[];
+}
