@@ -135,3 +135,20 @@ export interface DescribedVm {
   }[];
   nics: { network: string; macAddress: string }[];
 }
+
+/** What parsing a descriptor gives: the envelope, or every reason it is refused. */
+export type ParsedDescriptor =
+  { ok: true; envelope: OvfEnvelope } | { ok: false; reasons: PackageReason[] };
+
+/**
+ * Where a disk's content goes as the package is read (the worker's disk engine, in a test a
+ * file). Formats that decode as a stream (streamOptimized VMDK, raw, monolithicFlat) arrive as
+ * writes of guest data; formats that need random access (monolithicSparse VMDK, qcow2) are
+ * spooled whole to a temporary file and converted from it.
+ */
+export interface DiskSink {
+  /** Guest data at an offset of the disk; regions never written read as zeros. */
+  write(offsetBytes: number, data: Buffer): Promise<void>;
+  /** The image file's bytes in order, to be converted once complete. */
+  spool(content: AsyncIterable<Buffer>, format: 'vmdk' | 'qcow2'): Promise<void>;
+}
