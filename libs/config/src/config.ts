@@ -55,6 +55,24 @@ export interface DollyConfig {
    * folder lies strictly inside one. None: no datastore can be registered or served.
    */
   datastoreRoots: string[];
+  /**
+   * The folders OVF packages may be imported from by path (DOLLY_IMPORT_ROOTS, separated like
+   * PATH), confined as datastores are: a package lies strictly inside one. None: imports by path
+   * are refused (uploads still work).
+   */
+  importRoots: string[];
+  /** Imports refuse a package whose manifest is not signed (DOLLY_IMPORT_REQUIRE_CERTIFICATE=true). */
+  importRequireCertificate: boolean;
+  /**
+   * PEM files of the CAs a package's signing certificate must chain to (DOLLY_IMPORT_TRUSTED_CA_FILES,
+   * separated like PATH); none: any certificate whose signature over the manifest verifies.
+   */
+  importTrustedCaFiles: string[];
+  /**
+   * Where the API reaches this worker to move a package's bytes (DOLLY_WORKER_TRANSFER_URL);
+   * by default this worker's own port on 127.0.0.1 (the API on the same machine).
+   */
+  workerTransferUrl: string;
   /** Bounded work per request: see {@link ApiLimits}. */
   apiLimits: ApiLimits;
   /** The largest event the store takes, as a Kafka message (DOLLY_EVENT_MAX_BYTES). In bytes. */
@@ -129,6 +147,21 @@ function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
 }
 
 function datastoreRoots(raw: string | undefined): string[] {
+  return absoluteFolders('DOLLY_DATASTORE_ROOTS', raw);
+}
+
+function transferUrl(env: NodeJS.ProcessEnv): string {
+  const raw = env.DOLLY_WORKER_TRANSFER_URL;
+  if (!raw) return `http://127.0.0.1:${port(env, 'DOLLY_WORKER_PORT', 8082)}`;
+  if (!/^https?:\/\/[^/]+$/.test(raw.replace(/\/+$/, '')))
+    throw new Error(
+      `DOLLY_WORKER_TRANSFER_URL must be http(s)://host[:port] with no path, not '${raw}'`,
+    );
+  return raw.replace(/\/+$/, '');
+}
+
+/** Absolute paths separated like PATH (normalised, no trailing slash), or one error naming each bad one. */
+function absoluteFolders(name: string, raw: string | undefined): string[] {
   const roots = (raw ?? '')
     .split(delimiter)
     .map((root) => root.trim())
@@ -136,7 +169,7 @@ function datastoreRoots(raw: string | undefined): string[] {
   const relative = roots.filter((root) => !isAbsolute(root));
   if (relative.length > 0)
     throw new Error(
-      `DOLLY_DATASTORE_ROOTS must list absolute folders (separated by '${delimiter}'), not ${relative.map((r) => `'${r}'`).join(', ')}`,
+      `${name} must list absolute paths (separated by '${delimiter}'), not ${relative.map((r) => `'${r}'`).join(', ')}`,
     );
   return roots.map((root) => (root === '/' ? root : normalize(root).replace(/\/+$/, '')));
 }
@@ -176,6 +209,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     workerPort: port(env, 'DOLLY_WORKER_PORT', 8082),
     logLevel: env.DOLLY_LOG_LEVEL || 'info',
     datastoreRoots: datastoreRoots(env.DOLLY_DATASTORE_ROOTS),
+    importRoots: absoluteFolders('DOLLY_IMPORT_ROOTS', env.DOLLY_IMPORT_ROOTS),
+    importRequireCertificate: env.DOLLY_IMPORT_REQUIRE_CERTIFICATE === 'true',
+    importTrustedCaFiles: absoluteFolders(
+      'DOLLY_IMPORT_TRUSTED_CA_FILES',
+      env.DOLLY_IMPORT_TRUSTED_CA_FILES,
+    ),
+    workerTransferUrl: transferUrl(env),
     apiLimits: apiLimits(env),
     // At least a block map part (256 KiB) with its envelope.
     eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 300_000),

@@ -12,6 +12,7 @@ import {
   HostRegisteredData,
   POOL_EVENT_SCHEMAS,
   TaskCancelRequestedData,
+  TaskTransferOpenedData,
   TaskCancelledData,
   TaskFailedData,
   TaskQueuedData,
@@ -96,6 +97,7 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('TaskSucceeded', 'task', TaskSucceededData),
   entry('TaskFailed', 'task', TaskFailedData),
   entry('TaskCancelRequested', 'task', TaskCancelRequestedData),
+  entry('TaskTransferOpened', 'task', TaskTransferOpenedData),
   entry('TaskCancelled', 'task', TaskCancelledData),
   entry('WorkerAnnounced', 'worker', WorkerAnnouncedData),
   ...Object.entries(POOL_EVENT_SCHEMAS).map(([type, schema]) =>

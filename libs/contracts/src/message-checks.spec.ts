@@ -172,7 +172,7 @@ describe('reading an event message', () => {
       m.headers.ce_dataschema = 'urn:dolly:schema:event:TaskQueued:1';
     });
     const read = readEventMessage(message, 'p.dolly.task.events', PREFIX);
-    expect(read).toMatchObject({ ok: true, value: { type: 'TaskQueued', schemaVersion: 3 } });
+    expect(read).toMatchObject({ ok: true, value: { type: 'TaskQueued', schemaVersion: 4 } });
   });
 
   it('gives reasons as stable codes (AREA.REASON)', () => {

@@ -83,8 +83,9 @@ describe('pool events of schema v1 read as v2', () => {
     expect(currentSchemaVersion('PoolCreated')).toBe(2);
     expect(currentSchemaVersion('PoolImagePushStarted')).toBe(2);
     expect(currentSchemaVersion('PoolMachineRequested')).toBe(2);
-    // TaskQueued v3 (a datastore's own job: restore a quarantined layer) came after.
-    expect(currentSchemaVersion('TaskQueued')).toBe(3);
+    // TaskQueued v3 (a datastore's own job: restore a quarantined layer) and v4 (OVF import
+    // and export) came after.
+    expect(currentSchemaVersion('TaskQueued')).toBe(4);
   });
 
   it('PoolCreated v1: its one host and datastore become one replica and one parent', () => {

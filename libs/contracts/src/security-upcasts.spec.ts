@@ -14,7 +14,8 @@ describe('upcasting to the security release’s versions', () => {
         (type) => [type, currentSchemaVersion(type), catalogEntry(type).versions.length],
       ),
     ).toEqual([
-      ['VmCreated', 2, 2],
+      // v3 (after the security release): a VM imported from an OVF package.
+      ['VmCreated', 3, 3],
       ['VmPowerChangeRequested', 2, 2],
       ['VmDeletionRequested', 2, 2],
       ['DatastoreRegistered', 2, 2],

@@ -28,6 +28,8 @@ export * from './workflows/pool-desktops';
 export * from './workflows/pool-recovery';
 export * from './workflows/job-outcomes';
 export * from './workflows/datastores';
+export * from './workflows/import-vm';
+export * from './workflows/export-vm';
 export * from './pool/pool.events';
 export * from './pool/pool';
 export * from './worker/worker';

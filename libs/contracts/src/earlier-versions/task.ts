@@ -68,14 +68,15 @@ export function poolImageJobFromV1(job: PoolImageJobV1): PoolImageJob {
   };
 }
 
-/**
- * The jobs a TaskQueued of an earlier version carried: every kind but a datastore's own (v3 added
- * restore-quarantined, last), with the pool-image job of its version.
- */
-const jobsWith = (poolImageJob: TSchema): TSchema =>
+/** The job kinds each version added: v3 a datastore's own, v4 OVF import and export. */
+const ADDED_IN_V3 = ['restore-quarantined'];
+const ADDED_IN_V4 = ['import', 'export'];
+
+/** The jobs a TaskQueued of an earlier version carried, with the pool-image job of its version. */
+const jobsWith = (poolImageJob: TSchema, notYet: readonly string[]): TSchema =>
   Type.Union(
     Job.anyOf
-      .filter((kind) => kind.properties.kind.const !== 'restore-quarantined')
+      .filter((kind) => !notYet.includes(kind.properties.kind.const))
       .map((kind) => (kind.properties.kind.const === 'pool-image' ? poolImageJob : kind)),
     { description: Job.description },
   );
@@ -86,9 +87,15 @@ const taskQueuedWith = (job: TSchema): TSchema =>
   );
 
 /** v1: a pool-image job built one replica and one parent. */
-export const TaskQueuedDataV1 = taskQueuedWith(jobsWith(PoolImageJobV1));
+export const TaskQueuedDataV1 = taskQueuedWith(
+  jobsWith(PoolImageJobV1, [...ADDED_IN_V3, ...ADDED_IN_V4]),
+);
 /** v2: a pool-image job builds a replica per datastore and a parent per host and datastore. */
-export const TaskQueuedDataV2 = taskQueuedWith(jobsWith(PoolImageJob));
+export const TaskQueuedDataV2 = taskQueuedWith(
+  jobsWith(PoolImageJob, [...ADDED_IN_V3, ...ADDED_IN_V4]),
+);
+/** v3: a datastore's own job too (restore a quarantined layer). */
+export const TaskQueuedDataV3 = taskQueuedWith(jobsWith(PoolImageJob, ADDED_IN_V4));
 
 /** A v1 TaskQueued read as v2: only a pool-image job changed shape. */
 export function taskQueuedFromV1(data: unknown): unknown {
@@ -104,7 +111,11 @@ export function taskQueuedFromV1(data: unknown): unknown {
  */
 export const taskQueuedFromV2 = (data: unknown): unknown => data;
 
+/** TaskQueued v3 read as v4: v4 added OVF import and export jobs, which no v3 event carries. */
+export const taskQueuedFromV3 = (data: unknown): unknown => data;
+
 export const TASK_QUEUED_EARLIER: readonly EarlierVersion[] = [
   { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
   { schema: TaskQueuedDataV2, upcastToNext: taskQueuedFromV2 },
+  { schema: TaskQueuedDataV3, upcastToNext: taskQueuedFromV3 },
 ];

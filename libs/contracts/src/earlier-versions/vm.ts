@@ -3,6 +3,7 @@ import {
   type VmBlockMapsMeasured,
   type VmCreated,
   VmCreatedData,
+  VmOrigin,
   VmDeletionRequestedData,
   type VmEvent,
   VmPowerChangeRequestedData,
@@ -91,10 +92,28 @@ export const vmBlockMapsMeasuredFromV1 = (data: unknown): VmBlockMapsMeasured['d
   };
 };
 
+/** VmCreated v2: a VM came to be new, as a clone or as a fork; v3 added imported from a package. */
+const VmCreatedDataV2 = Type.Object(
+  {
+    ...VmCreatedData.properties,
+    origin: Type.Union(
+      VmOrigin.anyOf.filter((origin) => origin.properties.kind.const !== 'import'),
+      { description: VmOrigin.description },
+    ),
+  },
+  { additionalProperties: false, description: VmCreatedData.description },
+);
+
+/** Every v2 VmCreated is a v3 one as it is. */
+export const vmCreatedFromV2 = (data: unknown): unknown => data;
+
 export const VM_EVENT_EARLIER_VERSIONS: Partial<
   Record<VmEvent['type'], readonly EarlierVersion[]>
 > = {
-  VmCreated: [{ schema: without(VmCreatedData, ['poolId']), upcastToNext: vmCreatedFromV1 }],
+  VmCreated: [
+    { schema: without(VmCreatedDataV2, ['poolId']), upcastToNext: vmCreatedFromV1 },
+    { schema: VmCreatedDataV2, upcastToNext: vmCreatedFromV2 },
+  ],
   VmPowerChangeRequested: [
     { schema: without(VmPowerChangeRequestedData, ['forced']), upcastToNext: notForced },
   ],

@@ -269,12 +269,27 @@ function removeDatastore(command: RemoveDatastore, state: DatastoreState): Datas
  */
 function reserveSpace(command: ReserveSpace, state: DatastoreState): DatastoreEvent[] {
   const datastore = registered(state, command.data.datastoreId);
+  const reasons = spaceReasons(datastore, command.data.claims);
+  if (reasons.length > 0)
+    throw new RuleViolationError(
+      'DATASTORE.INSUFFICIENT_SPACE',
+      `${datastore.name} cannot hold these disks`,
+      reasons,
+    );
+  return [{ type: 'DatastoreSpaceReserved', data: command.data }];
+}
+
+/** Why a datastore cannot take these claims (none: it can), every reason at once. */
+export function spaceReasons(
+  datastore: RegisteredDatastore,
+  claims: readonly SpaceClaim[],
+): ErrorReason[] {
   const totals = spaceTotals(
     datastore,
-    command.data.claims.map((claim) => claim.diskId),
+    claims.map((claim) => claim.diskId),
   );
-  const physical = command.data.claims.reduce((sum, claim) => sum + claim.physicalBytes, 0);
-  const provisioned = command.data.claims.reduce((sum, claim) => sum + claim.provisionedBytes, 0);
+  const physical = claims.reduce((sum, claim) => sum + claim.physicalBytes, 0);
+  const provisioned = claims.reduce((sum, claim) => sum + claim.provisionedBytes, 0);
   const reasons: ErrorReason[] = [];
   if (totals.physicalBytes + physical > totals.capacityBytes) {
     reasons.push({
@@ -292,13 +307,7 @@ function reserveSpace(command: ReserveSpace, state: DatastoreState): DatastoreEv
         `${totals.provisionedBytes} are promised; the disks would add ${provisioned}`,
     });
   }
-  if (reasons.length > 0)
-    throw new RuleViolationError(
-      'DATASTORE.INSUFFICIENT_SPACE',
-      `${datastore.name} cannot hold these disks`,
-      reasons,
-    );
-  return [{ type: 'DatastoreSpaceReserved', data: command.data }];
+  return reasons;
 }
 
 function releaseSpace(command: ReleaseSpace, state: DatastoreState): DatastoreEvent[] {

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { StringEnum, Uuid } from '../shared/schema';
-import { CloneFormat, DiskFormat, PowerState } from '../vm/vm.events';
+import { Sha256, StringEnum, Uuid } from '../shared/schema';
+import { CloneFormat, DiskFormat, Nic, PowerState, VirtualHardware } from '../vm/vm.events';
 
 /**
  * What a worker must do for a task: one job of one kind, with everything it needs to act without
@@ -290,6 +290,126 @@ export const RestoreQuarantinedJob = Type.Object(
   },
 );
 
+/**
+ * The bytes of an import or export cross between the API and the worker that does the job over
+ * the worker's transfer endpoint: the API holds a one-time token, the job only its digest, so
+ * nobody who reads the job (every reader of the task topic) can present it.
+ */
+export const TransferGrant = Type.Object(
+  {
+    tokenSha256: Sha256(
+      'SHA-256 of the one-time token the API presents; the token is never recorded.',
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ImportSource = Type.Union(
+  [
+    Type.Object(
+      { kind: Type.Literal('upload'), transfer: TransferGrant },
+      {
+        additionalProperties: false,
+        description: 'Uploaded through the API, streamed to the worker.',
+      },
+    ),
+    Type.Object(
+      {
+        kind: Type.Literal('path'),
+        path: Type.String({
+          minLength: 2,
+          maxLength: 4096,
+          pattern: '^/',
+          description: 'An .ova or .ovf under one of the import roots (DOLLY_IMPORT_ROOTS).',
+        }),
+      },
+      { additionalProperties: false },
+    ),
+  ],
+  { description: 'Where the package comes from.' },
+);
+
+export const ImportJob = Type.Object(
+  {
+    kind: Type.Literal('import'),
+    vmId,
+    datastoreId,
+    source: ImportSource,
+    package: Type.Object(
+      {
+        name: Type.String({ minLength: 1, maxLength: 255 }),
+        descriptorSha256: Sha256(
+          'The descriptor the API validated: a package whose descriptor differs is refused.',
+        ),
+      },
+      { additionalProperties: false },
+    ),
+    virtualSystemId: Type.String({ minLength: 1, maxLength: 255 }),
+    deploymentOption: Type.Union([Type.String({ minLength: 1, maxLength: 255 }), Type.Null()]),
+    requireCertificate: Type.Boolean({
+      description: 'Refuse a package whose manifest is not signed.',
+    }),
+    disks: Type.Array(
+      Type.Object(
+        {
+          ovfDiskId: Type.String({
+            minLength: 1,
+            maxLength: 255,
+            description: 'The DiskSection disk.',
+          }),
+          diskId: Uuid('The VM’s disk made from it.'),
+          capacityBytes: Type.Integer({ minimum: 1 }),
+          format: DiskFormat,
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 64 },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Import an OVF package (OVA or OVF): its disks converted into the VM’s new disks as they arrive.',
+  },
+);
+
+export const ExportJob = Type.Object(
+  {
+    kind: Type.Literal('export'),
+    vmId,
+    datastoreId,
+    snapshotId: Type.Union([Uuid('The snapshot exported.'), Type.Null()]),
+    transfer: TransferGrant,
+    vm: Type.Object(
+      {
+        name: Type.String({ minLength: 1, maxLength: 80 }),
+        hardware: VirtualHardware,
+        nics: Type.Array(Nic, { maxItems: 10 }),
+      },
+      { additionalProperties: false, description: 'What the descriptor says of the VM.' },
+    ),
+    disks: Type.Array(
+      Type.Object(
+        {
+          diskId: Uuid('A disk of the VM.'),
+          label: Type.String({ minLength: 1, maxLength: 64 }),
+          capacityBytes: Type.Integer({ minimum: 1 }),
+          layerId: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+            description: 'The snapshot’s frozen layer of it; null: the disk as it is.',
+          }),
+        },
+        { additionalProperties: false },
+      ),
+      { maxItems: 64 },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Export a VM or template as an OVA (descriptor, SHA-256 manifest, streamOptimized disks), streamed to the API.',
+  },
+);
+
 export const Job = Type.Union(
   [
     CreateDisksJob,
@@ -301,6 +421,8 @@ export const Job = Type.Union(
     RefreshJob,
     DeleteVmJob,
     RestoreQuarantinedJob,
+    ImportJob,
+    ExportJob,
   ],
   { description: 'What a worker must do, by kind.' },
 );
@@ -317,6 +439,9 @@ export type ForkJob = Static<typeof ForkJob>;
 export type PoolImageJob = Static<typeof PoolImageJob>;
 export type RefreshJob = Static<typeof RefreshJob>;
 export type DeleteVmJob = Static<typeof DeleteVmJob>;
+export type ImportJob = Static<typeof ImportJob>;
+export type ExportJob = Static<typeof ExportJob>;
+export type ImportSource = Static<typeof ImportSource>;
 
 /** The VM a job makes or changes, its datastore, and the disks whose block maps it changes. */
 export function jobDisks(job: VmJob): { vmId: string; datastoreId: string; diskIds: string[] } {
@@ -349,5 +474,12 @@ export function jobDisks(job: VmJob): { vmId: string; datastoreId: string; diskI
     case 'refresh':
     case 'delete-vm':
       return { vmId: job.vmId, datastoreId: job.datastoreId, diskIds: job.diskIds };
+    case 'import':
+    case 'export':
+      return {
+        vmId: job.vmId,
+        datastoreId: job.datastoreId,
+        diskIds: job.disks.map((d) => d.diskId),
+      };
   }
 }

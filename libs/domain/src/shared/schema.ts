@@ -6,6 +6,10 @@ import { Type } from '@sinclair/typebox';
  */
 export const Uuid = (description: string) => Type.String({ format: 'uuid', description });
 
+/** A SHA-256 digest, lower-case hex. */
+export const Sha256 = (description: string) =>
+  Type.String({ pattern: '^[0-9a-f]{64}$', description });
+
 /** vSphere limits inventory names to 80 characters; path separators would break folder paths. */
 export const InventoryName = (description: string) =>
   Type.String({ minLength: 1, maxLength: 80, pattern: '^[^/\\\\\\u0000-\\u001f]+$', description });

@@ -83,7 +83,33 @@ export const TaskCancelledData = Type.Object(
   },
 );
 
+/**
+ * Import and export jobs move a package's bytes between the API and the worker: the worker says
+ * where the API reaches it for this attempt (its transfer endpoint), and the API presents there
+ * the token whose digest the job holds.
+ */
+export const TaskTransferOpenedData = Type.Object(
+  {
+    taskId,
+    attempt: Type.Integer({ minimum: 1 }),
+    url: Type.String({
+      minLength: 1,
+      maxLength: 2048,
+      pattern: '^https?://',
+      description: 'The worker’s transfer endpoint for this task (DOLLY_WORKER_TRANSFER_URL).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: 'The worker running the task waits for the package’s bytes (or to send them).',
+  },
+);
+
 export type TaskQueued = { type: 'TaskQueued'; data: Static<typeof TaskQueuedData> };
+export type TaskTransferOpened = {
+  type: 'TaskTransferOpened';
+  data: Static<typeof TaskTransferOpenedData>;
+};
 export type TaskStarted = { type: 'TaskStarted'; data: Static<typeof TaskStartedData> };
 export type TaskSucceeded = { type: 'TaskSucceeded'; data: Static<typeof TaskSucceededData> };
 export type TaskFailed = { type: 'TaskFailed'; data: Static<typeof TaskFailedData> };
@@ -94,4 +120,10 @@ export type TaskCancelRequested = {
 export type TaskCancelled = { type: 'TaskCancelled'; data: Static<typeof TaskCancelledData> };
 
 export type TaskEvent =
-  TaskQueued | TaskStarted | TaskSucceeded | TaskFailed | TaskCancelRequested | TaskCancelled;
+  | TaskQueued
+  | TaskStarted
+  | TaskSucceeded
+  | TaskFailed
+  | TaskCancelRequested
+  | TaskCancelled
+  | TaskTransferOpened;

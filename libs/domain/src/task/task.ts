@@ -33,8 +33,19 @@ export type ConfirmTaskCancelled = Command<
   { taskId: string; attempt: number }
 >;
 
+export type OpenTransfer = Command<
+  'OpenTransfer',
+  { taskId: string; attempt: number; url: string }
+>;
+
 export type TaskCommand =
-  QueueTask | StartTask | SucceedTask | FailTask | RequestTaskCancel | ConfirmTaskCancelled;
+  | QueueTask
+  | StartTask
+  | SucceedTask
+  | FailTask
+  | RequestTaskCancel
+  | ConfirmTaskCancelled
+  | OpenTransfer;
 
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
 
@@ -107,6 +118,15 @@ export const taskDecider: Decider<TaskState, TaskCommand, TaskEvent> = {
       case 'ConfirmTaskCancelled':
         currentAttempt(state, taskId, command.data.attempt);
         return [{ type: 'TaskCancelled', data: command.data }];
+      case 'OpenTransfer': {
+        const task = currentAttempt(state, taskId, command.data.attempt);
+        if (task.job.kind !== 'import' && task.job.kind !== 'export')
+          throw new IllegalStateError(
+            'TASK.NO_TRANSFER',
+            `Task ${taskId} (${task.job.kind}) moves no package`,
+          );
+        return [{ type: 'TaskTransferOpened', data: command.data }];
+      }
       default:
         return assertNever(command);
     }
@@ -138,6 +158,8 @@ export const taskDecider: Decider<TaskState, TaskCommand, TaskEvent> = {
         return { ...state, cancelRequested: true };
       case 'TaskCancelled':
         return { ...state, status: 'cancelled' };
+      case 'TaskTransferOpened':
+        return state;
       default:
         return assertNever(event);
     }

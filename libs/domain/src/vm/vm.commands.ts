@@ -7,6 +7,7 @@ import type {
   LiveExport,
   PowerState,
   VmCreated,
+  VmImported,
   VmOrigin,
   VmRole,
 } from './vm.events';
@@ -118,6 +119,12 @@ export type ReleaseLinkedClone = Command<'ReleaseLinkedClone', VmId & { dependan
 export type RenameVm = Command<'RenameVm', VmId & Requested & { name: string }>;
 export type ConvertVmToTemplate = Command<'ConvertVmToTemplate', VmId & Requested>;
 export type ConvertTemplateToVm = Command<'ConvertTemplateToVm', VmId & Requested>;
+export type StartExport = Command<'StartExport', TaskRef & { snapshotId: string | null }>;
+export type FinishExport = Command<
+  'FinishExport',
+  TaskRef & { outcome: 'succeeded' | 'failed' | 'cancelled' }
+>;
+export type RecordImported = Command<'RecordImported', VmImported['data']>;
 
 export type VmCommand =
   | CreateVm
@@ -150,7 +157,10 @@ export type VmCommand =
   | ReleaseLinkedClone
   | RenameVm
   | ConvertVmToTemplate
-  | ConvertTemplateToVm;
+  | ConvertTemplateToVm
+  | StartExport
+  | FinishExport
+  | RecordImported;
 
 /** What deciding a VM command may need to know beyond the VM's own stream. */
 export type VmContext = { host?: HostState; datastore?: DatastoreState };

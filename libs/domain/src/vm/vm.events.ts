@@ -1,5 +1,5 @@
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import { HardwareVersionSchema, InventoryName, StringEnum, Uuid } from '../shared/schema';
+import { HardwareVersionSchema, InventoryName, Sha256, StringEnum, Uuid } from '../shared/schema';
 
 export const VM_ROLES = [
   'vm',
@@ -138,6 +138,18 @@ export const VmOrigin = Type.Union(
           },
         ),
         poolId: Type.Union([Uuid('The pool it belongs to.'), Type.Null()]),
+      },
+      { additionalProperties: false },
+    ),
+    Type.Object(
+      {
+        kind: Type.Literal('import'),
+        packageName: Type.String({
+          minLength: 1,
+          maxLength: 255,
+          description: 'The OVA or OVF it was imported from, as the caller named it.',
+        }),
+        descriptorSha256: Sha256('The OVF descriptor validated before the import.'),
       },
       { additionalProperties: false },
     ),
@@ -602,6 +614,62 @@ export const TemplateConvertedToVmData = Type.Object(
   },
 );
 
+/** What an imported package proved about itself, known once the worker read all of it. */
+export const PackageProvenance = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 255, description: 'The package, as named.' }),
+    descriptorSha256: Sha256('Its OVF descriptor.'),
+    manifestSha256: Type.Union([
+      Sha256('Its manifest (.mf), every file checked against it.'),
+      Type.Null(),
+    ]),
+    certificate: Type.Union(
+      [
+        Type.Object(
+          {
+            subject: Type.String({ maxLength: 1024, description: 'Who signed the manifest.' }),
+            fingerprintSha256: Sha256('The signing certificate.'),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ],
+      { description: 'The certificate that signed its manifest, verified; null: unsigned.' },
+    ),
+  },
+  { additionalProperties: false },
+);
+export const VmImportedData = Type.Object(
+  { vmId, taskId, package: PackageProvenance },
+  {
+    additionalProperties: false,
+    description:
+      'An imported VM’s package was read to its end and passed every check (digests, sizes, signature); its disks follow (VmProvisioned).',
+  },
+);
+export const VmExportStartedData = Type.Object(
+  {
+    vmId,
+    taskId,
+    snapshotId: Type.Union([Uuid('The snapshot exported.'), Type.Null()], {
+      description:
+        'The snapshot exported (a running VM); null: its disks as they are (powered off).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: 'Exporting the VM as an OVA started: it stays as it is until the export ends.',
+  },
+);
+export const VmExportFinishedData = Type.Object(
+  {
+    vmId,
+    taskId,
+    outcome: StringEnum(['succeeded', 'failed', 'cancelled'] as const, 'How the export ended.'),
+  },
+  { additionalProperties: false, description: 'The OVA export of the VM ended.' },
+);
+
 type E<Type extends string, Schema extends TSchema> = { type: Type; data: Static<Schema> };
 export type VmCreated = E<'VmCreated', typeof VmCreatedData>;
 export type VmProvisioned = E<'VmProvisioned', typeof VmProvisionedData>;
@@ -637,6 +705,9 @@ export type VmBlockMapsMeasured = E<'VmBlockMapsMeasured', typeof VmBlockMapsMea
 export type VmRenamed = E<'VmRenamed', typeof VmRenamedData>;
 export type VmConvertedToTemplate = E<'VmConvertedToTemplate', typeof VmConvertedToTemplateData>;
 export type TemplateConvertedToVm = E<'TemplateConvertedToVm', typeof TemplateConvertedToVmData>;
+export type VmImported = E<'VmImported', typeof VmImportedData>;
+export type VmExportStarted = E<'VmExportStarted', typeof VmExportStartedData>;
+export type VmExportFinished = E<'VmExportFinished', typeof VmExportFinishedData>;
 
 export type VmEvent =
   | VmCreated
@@ -669,7 +740,10 @@ export type VmEvent =
   | VmRenamed
   | VmConvertedToTemplate
   | TemplateConvertedToVm
-  | VmHostLost;
+  | VmHostLost
+  | VmImported
+  | VmExportStarted
+  | VmExportFinished;
 
 /** Every VM event's schema, for the catalog. */
 export const VM_EVENT_SCHEMAS = {
@@ -704,4 +778,7 @@ export const VM_EVENT_SCHEMAS = {
   VmRenamed: VmRenamedData,
   VmConvertedToTemplate: VmConvertedToTemplateData,
   TemplateConvertedToVm: TemplateConvertedToVmData,
+  VmImported: VmImportedData,
+  VmExportStarted: VmExportStartedData,
+  VmExportFinished: VmExportFinishedData,
 } satisfies Record<VmEvent['type'], TSchema>;

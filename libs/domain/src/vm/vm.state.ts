@@ -20,7 +20,7 @@ import type {
  * operations run one at a time.
  */
 export type ExclusiveOperation =
-  'power' | 'snapshot' | 'revert' | 'delete-snapshot' | 'delete' | 'refresh';
+  'power' | 'snapshot' | 'revert' | 'delete-snapshot' | 'delete' | 'refresh' | 'export';
 
 /**
  * The operation a VM is busy with, and what its outcome needs to know: the power state asked
@@ -33,6 +33,7 @@ export type VmBusy = { taskId: string } & (
   | { operation: 'delete-snapshot'; snapshot: { snapshotId: string } }
   | { operation: 'delete' }
   | { operation: 'refresh' }
+  | { operation: 'export'; snapshotId: string | null }
 );
 
 /** The busy record of one operation. */
@@ -311,6 +312,15 @@ function evolvePresent(vm: ExistingVm, event: Exclude<VmEvent, VmCreated>): VmSt
       return present({ role: 'template' });
     case 'TemplateConvertedToVm':
       return present({ role: 'vm' });
+    case 'VmExportStarted':
+      return present({
+        busy: { taskId: event.data.taskId, operation: 'export', snapshotId: event.data.snapshotId },
+      });
+    case 'VmExportFinished':
+      return present({ busy: null });
+    case 'VmImported':
+      // Its package's provenance is recorded; the VM is ready once its disks are (VmProvisioned).
+      return present({});
     default:
       return assertNever(event);
   }

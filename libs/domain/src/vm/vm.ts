@@ -40,6 +40,7 @@ import {
   revertToSnapshot,
   takeSnapshot,
 } from './decide/snapshots';
+import { finishExport, recordImported, startExport } from './decide/packages';
 import type { VmCommand, VmContext } from './vm.commands';
 import type { VmEvent } from './vm.events';
 import { type VmState, evolveVm } from './vm.state';
@@ -134,6 +135,12 @@ function decide(command: VmCommand, state: VmState, context: VmContext): VmEvent
       return convertToTemplate(command, state);
     case 'ConvertTemplateToVm':
       return convertToVm(command, state);
+    case 'StartExport':
+      return startExport(command, state);
+    case 'FinishExport':
+      return finishExport(command, state);
+    case 'RecordImported':
+      return recordImported(command, state);
     default:
       return assertNever(command);
   }

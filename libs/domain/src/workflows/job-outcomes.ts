@@ -1,9 +1,12 @@
 import { type Job, isVmJob, jobDisks } from '../jobs/jobs';
 import { blockMapsMeasured } from '../vm/block-map-events';
-import type { DiskPlacement } from '../vm/vm.events';
+import type { DiskPlacement, PackageProvenance } from '../vm/vm.events';
+import type { Static } from '@sinclair/typebox';
 import { abandonClone, completeClone } from './clone-vm';
 import { abandonCreateDisks, completeCreateDisks } from './create-vm';
 import { abandonDeleteVm, completeDeleteVm } from './delete-vm';
+import { abandonExport, completeExport } from './export-vm';
+import { abandonImport, completeImport } from './import-vm';
 import { type ForkOutcome, abandonFork, completeFork } from './fork';
 import {
   type RefreshOutcome,
@@ -44,7 +47,9 @@ export type JobOutcome =
   | PoolImageOutcome
   | RefreshOutcome
   | { kind: 'delete-vm' }
-  | RestoreOutcome;
+  | RestoreOutcome
+  | { kind: 'import'; disks: DiskPlacement[]; package: Static<typeof PackageProvenance> }
+  | { kind: 'export' };
 
 /** A worker's attempt of a task did its job. */
 export interface JobDone {
@@ -162,6 +167,13 @@ export function completeJob(ws: Workspace, done: JobDone, ids: IdSource): void {
       outcomeOf(job, done.outcome);
       completeQuarantineRestore(ws, job, { taskId, workerId });
       break;
+    case 'import':
+      completeImport(ws, job, taskId, outcomeOf(job, done.outcome));
+      break;
+    case 'export':
+      outcomeOf(job, done.outcome);
+      completeExport(ws, job, taskId);
+      break;
   }
   if (done.measured) recordMeasurements(ws, taskId, job, done.measured);
 }
@@ -211,5 +223,9 @@ export function abandonJob(ws: Workspace, ending: JobEnding, ids: IdSource): voi
     case 'restore-quarantined':
       // Still broken (or cancelled): the layer stays quarantined, only the task ends.
       return;
+    case 'import':
+      return abandonImport(ws, job, ending);
+    case 'export':
+      return abandonExport(ws, job, ending);
   }
 }
