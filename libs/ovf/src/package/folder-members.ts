@@ -6,6 +6,7 @@ import { chunkMemberName } from './chunks';
 import {
   DEFAULT_MEMBER_LIMITS,
   MemberNameChecks,
+  memberNameReasons,
   type MemberLimits,
   type PackageMember,
 } from './member';
@@ -45,9 +46,12 @@ export async function* folderMembers(
   const wanted: Iterable<string>[] = [
     [`${base}.mf`],
     [`${base}.cert`],
-    ...references.map((file) =>
-      file.chunkSizeBytes === null ? [file.href] : chunkNames(file.href, limits.maxMembers),
-    ),
+    // An href that is no flat name is never looked for: readPackage refuses the References for it.
+    ...references
+      .filter((file) => memberNameReasons(file.href, limits).length === 0)
+      .map((file) =>
+        file.chunkSizeBytes === null ? [file.href] : chunkNames(file.href, limits.maxMembers),
+      ),
   ];
   for (const candidates of wanted) {
     for (const name of candidates) {
