@@ -115,10 +115,8 @@ export class UstarFormatCheck {
       this.lost = true;
       return 0;
     }
-    const sizeText = sizeField
-      .toString('latin1')
-      .replace(/[\u0000 ]+$/, '')
-      .replace(/^ +/, '');
+    // Octal digits, padded with spaces or ended by NULs.
+    const sizeText = sizeField.toString('latin1').split('\u0000')[0].trim();
     if (!/^[0-7]*$/.test(sizeText)) {
       this.lost = true; // tar-stream refuses the header too (its checksum or size).
       return 0;
