@@ -447,6 +447,7 @@ class PackageReader {
 
   private async readFile(file: OvfFileReference, first: PackageMember): Promise<void> {
     const stored = new StoredFile(this, file, first);
+    const stopped = new Set<string>();
     if (this.reasons.length === 0 && this.envelope) {
       const stops: PackageReason[] = [];
       try {
@@ -461,6 +462,7 @@ class PackageReader {
         }
       }
       this.reasons.push(...stops);
+      stops.forEach((stop) => stopped.add(stop.code));
     }
     await stored.drain();
     this.rethrowIfAborted();
@@ -470,7 +472,8 @@ class PackageReader {
       sizeBytes: stored.storedBytes,
       digest: stored.fileDigest(),
     });
-    this.reasons.push(...stored.sizeReasons());
+    // A size the writer was already stopped for is said once.
+    this.reasons.push(...stored.sizeReasons().filter((reason) => !stopped.has(reason.code)));
   }
 
   /** The bytes a writer reads: stored, or inflated; bounded; stopped at the first sign of a lie. */
