@@ -9,11 +9,12 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type DiskErrorCode, isDiskEngineError } from '../errors';
-import { type OperationProgress } from '../port';
+import { type ImportDiskStream, type OperationProgress } from '../port';
 import { run } from '../qemu/process';
 import * as qemuImg from '../qemu/qemu-img';
 import { MIB, type Sandbox, opId, pattern, sandbox, startEngine } from '../testing/fixtures';
-import { type QemuDiskEngine } from './qemu-disk-engine';
+import { WorkerProcess } from '../testing/worker-process';
+import { type QemuDiskEngine, QemuDiskEngine as Engine } from './qemu-disk-engine';
 
 jest.setTimeout(120_000);
 
@@ -592,5 +593,64 @@ describe('stageExport', () => {
       'DISK.CANCELLED',
     );
     expect(await files()).toEqual(before);
+  });
+});
+
+describe('a crash with both held open', () => {
+  let worker: WorkerProcess | undefined;
+  afterEach(async () => {
+    await worker?.killWithDaemon().catch(() => undefined);
+  });
+
+  it('leaves nothing that the next start does not clean; the import runs again under its id', async () => {
+    worker = await WorkerProcess.start(box.config());
+    await worker.call('createDisk', {
+      operationId: 'create',
+      datastoreId: 'ds1',
+      diskId: 'a',
+      format: 'thin',
+      capacityBytes: 8 * MIB,
+    });
+    const before = await files();
+    const importCommand = {
+      operationId: 'import-1',
+      datastoreId: 'ds1',
+      diskId: 'imported',
+      capacityBytes: 8 * MIB,
+      format: 'thick-eager-zeroed',
+    };
+    await worker.call('beginDiskImport', { ...importCommand, writes: [[0, 9, MIB]] });
+    const staged = (await worker.call('stageExport', {
+      operationId: 'export-1',
+      datastoreId: 'ds1',
+      disks: [{ diskId: 'a', layerId: null }],
+    })) as { files: { path: string }[] };
+    // Under way: the import's temporary image and the export's folder, with its VMDK.
+    expect(await files()).toHaveLength(before.length + 2);
+    await expect(qemuImg.info(staged.files[0].path, 'vmdk')).resolves.toMatchObject({
+      vmdkCreateType: 'streamOptimized',
+    });
+    await worker.killWithDaemon();
+    worker = undefined;
+
+    const { engine: restarted, report } = await Engine.start(box.config());
+    engine = restarted;
+    expect(await files()).toEqual(before);
+    expect(engine.inventory().disks.map((d) => d.diskId)).toEqual(['a']);
+    expect(report.check.findings.map((f) => [f.kind, f.subject, f.action]).sort()).toEqual(
+      [
+        ['unfinished-operation', 'export-1', 'rolled-back'],
+        ['unfinished-operation', 'import-1', 'rolled-back'],
+      ].sort(),
+    );
+    const session = await engine.beginDiskImport(importCommand as ImportDiskStream);
+    await session.write(0, pattern(9, MIB));
+    await session.commit();
+    expect(
+      await sameContent(await reference('ref', 8 * MIB, [[0, 9, MIB]]), {
+        file: diskFile('imported'),
+        format: 'qcow2',
+      }),
+    ).toBe(true);
   });
 });

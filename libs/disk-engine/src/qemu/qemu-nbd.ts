@@ -102,7 +102,7 @@ export class ServedImage {
       await this.kill();
       throw error;
     }
-    const how = await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS).then(() => undefined)]);
+    const how = await within(this.exited, STOP_TIMEOUT_MS);
     if (!how) {
       await this.kill();
       throw new DiskEngineError('DISK.QEMU_FAILED', 'qemu-nbd did not exit after its client left');
@@ -119,9 +119,22 @@ export class ServedImage {
   /** Stops it without flushing (the image is being thrown away). */
   async kill(): Promise<void> {
     // Not waited for long: the server is killed next whatever the client's goodbye does.
-    await Promise.race([this.client.close().catch(() => undefined), sleep(1000)]);
+    await within(this.client.close().catch(() => undefined), 1000);
     this.child.kill('SIGKILL');
     await this.exited;
     await rm(this.socketPath, { force: true });
+  }
+}
+
+/** `promise`'s value, or undefined once `ms` have passed; the timer does not outlive it. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  const timer = new AbortController();
+  try {
+    return await Promise.race([
+      promise,
+      sleep(ms, undefined, { signal: timer.signal }).catch(() => undefined),
+    ]);
+  } finally {
+    timer.abort();
   }
 }
