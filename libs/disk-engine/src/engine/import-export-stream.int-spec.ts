@@ -360,7 +360,7 @@ describe('beginDiskImport: spool', () => {
     },
   );
 
-  it('refuses a spooled image that stands on another file, or of another size, and commits nothing', async () => {
+  it('refuses a spooled image that stands on or reads another file, or of another size, and commits nothing', async () => {
     engine = await startEngine(box);
     const before = await files();
     const base = await reference('base', 8 * MIB, WRITES);
@@ -376,6 +376,30 @@ describe('beginDiskImport: spool', () => {
     await refused(session.spool(chunksOf(overlay), 'qcow2'), 'DISK.BACKING_OUTSIDE_DATASTORE');
     await refused(session.commit(), 'DISK.BACKING_OUTSIDE_DATASTORE');
     expect(await files()).toEqual(before);
+
+    // A qcow2 that reads its clusters from another file (a data file) is as foreign.
+    const secret = join(box.dir, 'secret.raw');
+    await run('qemu-img', ['create', '-q', '-f', 'raw', secret, '8M']);
+    const reader = join(box.dir, 'reader.qcow2');
+    await run('qemu-img', [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '-o',
+      `data_file=${secret}`,
+      reader,
+      '8M',
+    ]);
+    const stealing = await engine.beginDiskImport({
+      operationId: opId(),
+      datastoreId: 'ds1',
+      diskId: 'w',
+      capacityBytes: 8 * MIB,
+      format: 'thin',
+    });
+    await refused(stealing.spool(chunksOf(reader), 'qcow2'), 'DISK.BACKING_OUTSIDE_DATASTORE');
+    await stealing.abort();
 
     const other = await engine.beginDiskImport({
       operationId: opId(),
