@@ -447,7 +447,7 @@ describe('beginDiskImport: spool', () => {
     expect((await engine.space('ds1')).reservedBytes).toBe(0);
   });
 
-  it("the caller's signal aborts a spool under way", async () => {
+  it("the caller's signal, or abort, ends a spool under way, a stalled one too", async () => {
     engine = await startEngine(box);
     const before = await files();
     const controller = new AbortController();
@@ -468,6 +468,23 @@ describe('beginDiskImport: spool', () => {
     }
     await refused(session.spool(slow(), 'qcow2'), 'DISK.CANCELLED');
     await session.abort();
+    expect(await files()).toEqual(before);
+    // A producer that stalls does not hold the abort up.
+    const stalled = await engine.beginDiskImport({
+      operationId: opId(),
+      datastoreId: 'ds1',
+      diskId: 'st',
+      capacityBytes: 8 * MIB,
+      format: 'thin',
+    });
+    async function* stalls(): AsyncIterable<Buffer> {
+      yield Buffer.alloc(65536);
+      await new Promise(() => undefined);
+    }
+    const spooling = refused(stalled.spool(stalls(), 'qcow2'), 'DISK.CANCELLED');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await stalled.abort();
+    await spooling;
     expect(await files()).toEqual(before);
   });
 });

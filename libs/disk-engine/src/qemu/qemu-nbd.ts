@@ -119,7 +119,10 @@ export class ServedImage {
   /** Stops it without flushing (the image is being thrown away). */
   async kill(): Promise<void> {
     // Not waited for long: the server is killed next whatever the client's goodbye does.
-    await within(this.client.close().catch(() => undefined), 1000);
+    await within(
+      this.client.close().catch(() => undefined),
+      1000,
+    );
     this.child.kill('SIGKILL');
     await this.exited;
     await rm(this.socketPath, { force: true });

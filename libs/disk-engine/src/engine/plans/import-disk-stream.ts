@@ -327,8 +327,7 @@ class ImportSession implements DiskImportSession {
       const handle = await open(spool, 'wx', 0o600);
       let spooledBytes = 0;
       try {
-        for await (const chunk of content) {
-          if (this.cancel.signal.aborted) throw cancelled(this.operationId);
+        for await (const chunk of this.untilAborted(content)) {
           if (!(chunk instanceof Uint8Array)) throw badRequest('spool takes Buffers');
           await this.roomForSpool(spooledBytes + chunk.length, spooledBytes);
           for (let done = 0; done < chunk.length;) {
@@ -360,6 +359,33 @@ class ImportSession implements DiskImportSession {
     } finally {
       await rm(spool, { force: true });
       this.releaseSpoolReservation();
+    }
+  }
+
+  /**
+   * The content's chunks until the session is aborted: an abort does not wait for a producer that
+   * has stalled (an upload that stopped sending), it stops asking it.
+   */
+  private async *untilAborted(content: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+    const iterator = content[Symbol.asyncIterator]();
+    const signal = this.cancel.signal;
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(cancelled(this.operationId));
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => undefined);
+    try {
+      for (;;) {
+        if (signal.aborted) throw cancelled(this.operationId);
+        const next = await Promise.race([iterator.next(), aborted]);
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      // Not awaited: a stalled producer may never answer.
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
     }
   }
 
