@@ -146,6 +146,9 @@ interface Hardware {
   hardwareVersion: string | null;
   vcpus: number | null;
   memoryBytes: number | null;
+  /** Whether the section has a processor / memory item at all (a bad one already has its reason). */
+  hasProcessor: boolean;
+  hasMemory: boolean;
   controllers: OvfController[];
   disks: OvfDiskAttachment[];
   nics: OvfNic[];
@@ -161,6 +164,7 @@ class EnvelopeReader {
   private chosenOption: string | null = null;
   private readonly systemIds = new Set<string>();
   private readonly attachedDisks = new Set<string>();
+  private diskItemSeen = false;
 
   constructor(
     private readonly root: XmlElement,
@@ -233,7 +237,7 @@ class EnvelopeReader {
       );
     }
     const systems = contents.flatMap((content) => this.readContent(content, []));
-    if (this.attachedDisks.size > 0 && diskSection === null) {
+    if (this.diskItemSeen && diskSection === null) {
       this.refuse(
         'OVF.MISSING_SECTION',
         'disks are attached but the envelope has no DiskSection',
@@ -477,13 +481,13 @@ class EnvelopeReader {
       osSection === null
         ? null
         : (osSection.attributes.get(`${VMW_NAMESPACE} osType`) ?? this.attribute(osSection, 'id'));
-    if (hardware.vcpus === null)
+    if (!hardware.hasProcessor)
       this.refuse(
         'OVF.MISSING_ELEMENT',
         `virtual system ${id} has no processor item`,
         hardwareSection,
       );
-    if (hardware.memoryBytes === null)
+    if (!hardware.hasMemory)
       this.refuse(
         'OVF.MISSING_ELEMENT',
         `virtual system ${id} has no memory item`,
@@ -582,6 +586,8 @@ class EnvelopeReader {
       hardwareVersion: highestVmxVersion(this.systemType(section)),
       vcpus: null,
       memoryBytes: null,
+      hasProcessor: false,
+      hasMemory: false,
       controllers: [],
       disks: [],
       nics: [],
@@ -608,10 +614,12 @@ class EnvelopeReader {
     for (const item of items) {
       switch (item.resourceType) {
         case RESOURCE_TYPE.processor:
+          hardware.hasProcessor = true;
           hardware.vcpus =
             this.positiveQuantity(item, `the processor count of ${systemId}`) ?? hardware.vcpus;
           break;
         case RESOURCE_TYPE.memory:
+          hardware.hasMemory = true;
           hardware.memoryBytes = this.memoryBytes(item, systemId) ?? hardware.memoryBytes;
           break;
         case RESOURCE_TYPE.diskDrive: {
@@ -708,6 +716,7 @@ class EnvelopeReader {
     systemId: string,
     controllerKinds: Map<string, ControllerKind | 'unsupported'>,
   ): OvfDiskAttachment | null {
+    this.diskItemSeen = true;
     const controllerInstanceId = this.checkParent(item, systemId, controllerKinds);
     const hostResource = this.itemValue(item, 'HostResource');
     let diskId: string | null = null;
