@@ -537,41 +537,118 @@ describe('parseDescriptor', () => {
 
     it('reads files with their size, chunk size and compression', () => {
       expect(envelope.references).toEqual([
-        { id: 'file1', href: 'vmdisk1.vmdk', sizeBytes: 180114671, compression: null, chunkSizeBytes: null },
-        { id: 'file2', href: 'vmdisk2.vmdk', sizeBytes: 4882023564, compression: null, chunkSizeBytes: 2147483648 },
-        { id: 'file3', href: 'resource.iso', sizeBytes: 212148764, compression: 'gzip', chunkSizeBytes: null },
+        {
+          id: 'file1',
+          href: 'vmdisk1.vmdk',
+          sizeBytes: 180114671,
+          compression: null,
+          chunkSizeBytes: null,
+        },
+        {
+          id: 'file2',
+          href: 'vmdisk2.vmdk',
+          sizeBytes: 4882023564,
+          compression: null,
+          chunkSizeBytes: 2147483648,
+        },
+        {
+          id: 'file3',
+          href: 'resource.iso',
+          sizeBytes: 212148764,
+          compression: 'gzip',
+          chunkSizeBytes: null,
+        },
       ]);
     });
 
     it('reads disks, a capacity given by a property and a blank disk', () => {
       expect(envelope.disks).toEqual([
-        expect.objectContaining({ diskId: 'vmdisk1', fileRef: 'file1', capacityBytes: 8 * GIB, populatedSizeBytes: 3549324972, format: 'vmdk-monolithicSparse' }),
-        expect.objectContaining({ diskId: 'vmdisk2', fileRef: 'file2', capacityBytes: 4 * GIB, format: 'vmdk-monolithicSparse' }),
+        expect.objectContaining({
+          diskId: 'vmdisk1',
+          fileRef: 'file1',
+          capacityBytes: 8 * GIB,
+          populatedSizeBytes: 3549324972,
+          format: 'vmdk-monolithicSparse',
+        }),
+        expect.objectContaining({
+          diskId: 'vmdisk2',
+          fileRef: 'file2',
+          capacityBytes: 4 * GIB,
+          format: 'vmdk-monolithicSparse',
+        }),
         expect.objectContaining({ diskId: 'vmdisk3', fileRef: null, capacityBytes: 512 * MIB }),
       ]);
     });
 
     it('reads the system: hardware, controllers, disks on them, a NIC the destination gives a MAC', () => {
       const [system] = envelope.virtualSystems;
-      expect(system).toMatchObject({ id: 'MyLampService', name: 'LAMP Virtual Appliance', hardwareVersion: 'vmx-04', guestOs: '58', vcpus: 1, memoryBytes: 256 * MIB });
+      expect(system).toMatchObject({
+        id: 'MyLampService',
+        name: 'LAMP Virtual Appliance',
+        hardwareVersion: 'vmx-04',
+        guestOs: '58',
+        vcpus: 1,
+        memoryBytes: 256 * MIB,
+      });
       expect(system.controllers).toEqual([
         { instanceId: '4', kind: 'scsi', subtype: 'LsiLogic' },
         { instanceId: '5', kind: 'ide', subtype: null },
       ]);
       expect(system.disks).toEqual([
-        { diskId: 'vmdisk1', controllerInstanceId: '4', addressOnParent: null, label: 'Harddisk 1' },
+        {
+          diskId: 'vmdisk1',
+          controllerInstanceId: '4',
+          addressOnParent: null,
+          label: 'Harddisk 1',
+        },
         { diskId: 'vmdisk2', controllerInstanceId: '4', addressOnParent: 1, label: 'Harddisk 2' },
         { diskId: 'vmdisk3', controllerInstanceId: '4', addressOnParent: 2, label: 'Harddisk 3' },
       ]);
-      expect(system.nics).toEqual([{ network: 'VM Network', adapterType: null, macAddress: null, label: 'Ethernet adapter on "VM Network"' }]);
-      expect(envelope.networks).toEqual([{ name: 'VM Network', description: 'The network that the LAMP Service will be available on' }]);
+      expect(system.nics).toEqual([
+        {
+          network: 'VM Network',
+          adapterType: null,
+          macAddress: null,
+          label: 'Ethernet adapter on "VM Network"',
+        },
+      ]);
+      expect(envelope.networks).toEqual([
+        {
+          name: 'VM Network',
+          description: 'The network that the LAMP Service will be available on',
+        },
+      ]);
     });
 
     it('names product properties <class>.<key>.<instance> with their qualifiers', () => {
       expect(envelope.virtualSystems[0].products).toEqual([
-        { key: 'org.linuxdistx.hostname.1', type: 'string', defaultValue: null, userConfigurable: true, label: 'Hostname', allowedValues: null, constraints: {} },
-        { key: 'org.linuxdistx.disk.size.1', type: 'uint16', defaultValue: '4', userConfigurable: false, label: null, allowedValues: null, constraints: {} },
-        { key: 'org.linuxdistx.loglevel.1', type: 'string', defaultValue: 'normal', userConfigurable: true, label: null, allowedValues: ['low', 'normal', 'debug'], constraints: {} },
+        {
+          key: 'org.linuxdistx.hostname.1',
+          type: 'string',
+          defaultValue: null,
+          userConfigurable: true,
+          label: 'Hostname',
+          allowedValues: null,
+          constraints: {},
+        },
+        {
+          key: 'org.linuxdistx.disk.size.1',
+          type: 'uint16',
+          defaultValue: '4',
+          userConfigurable: false,
+          label: null,
+          allowedValues: null,
+          constraints: {},
+        },
+        {
+          key: 'org.linuxdistx.loglevel.1',
+          type: 'string',
+          defaultValue: 'normal',
+          userConfigurable: true,
+          label: null,
+          allowedValues: ['low', 'normal', 'debug'],
+          constraints: {},
+        },
       ]);
     });
   });
@@ -581,7 +658,13 @@ describe('parseDescriptor', () => {
     const [system] = envelope.virtualSystems;
 
     it('takes the highest of several hardware versions and the vmw:osType guest', () => {
-      expect(system).toMatchObject({ id: 'photon', hardwareVersion: 'vmx-13', guestOs: 'vmwarePhoton64Guest', vcpus: 2, memoryBytes: 2048 * MIB });
+      expect(system).toMatchObject({
+        id: 'photon',
+        hardwareVersion: 'vmx-13',
+        guestOs: 'vmwarePhoton64Guest',
+        vcpus: 2,
+        memoryBytes: 2048 * MIB,
+      });
     });
 
     it('puts disks on the SCSI (pvscsi) and SATA controllers, skipping video and VMCI', () => {
@@ -589,11 +672,15 @@ describe('parseDescriptor', () => {
         { instanceId: '3', kind: 'scsi', subtype: 'VirtualSCSI' },
         { instanceId: '4', kind: 'sata', subtype: 'vmware.sata.ahci' },
       ]);
-      expect(system.disks.map((disk) => [disk.diskId, disk.controllerInstanceId, disk.addressOnParent])).toEqual([
+      expect(
+        system.disks.map((disk) => [disk.diskId, disk.controllerInstanceId, disk.addressOnParent]),
+      ).toEqual([
         ['vmdisk1', '3', 0],
         ['vmdisk2', '4', 0],
       ]);
-      expect(envelope.disks.map((disk) => [disk.capacityBytes, disk.populatedSizeBytes, disk.format])).toEqual([
+      expect(
+        envelope.disks.map((disk) => [disk.capacityBytes, disk.populatedSizeBytes, disk.format]),
+      ).toEqual([
         [16 * GIB, 1234567168, 'vmdk-streamOptimized'],
         [512 * MIB, 0, 'vmdk-streamOptimized'],
       ]);
@@ -601,14 +688,28 @@ describe('parseDescriptor', () => {
 
     it('reads each NIC with its adapter and its MAC, lower-case and colon-separated', () => {
       expect(system.nics).toEqual([
-        { network: 'VM Network', adapterType: 'VmxNet3', macAddress: '00:50:56:ab:cd:01', label: 'Network adapter 1' },
-        { network: 'Backend', adapterType: 'E1000', macAddress: '00:50:56:ab:cd:02', label: 'Network adapter 2' },
+        {
+          network: 'VM Network',
+          adapterType: 'VmxNet3',
+          macAddress: '00:50:56:ab:cd:01',
+          label: 'Network adapter 1',
+        },
+        {
+          network: 'Backend',
+          adapterType: 'E1000',
+          macAddress: '00:50:56:ab:cd:02',
+          label: 'Network adapter 2',
+        },
       ]);
     });
 
     it('reads MinLen and MaxLen qualifiers', () => {
       expect(system.products).toEqual([
-        expect.objectContaining({ key: 'guestinfo.hostname', userConfigurable: true, constraints: { minLength: 1, maxLength: 63 } }),
+        expect.objectContaining({
+          key: 'guestinfo.hostname',
+          userConfigurable: true,
+          constraints: { minLength: 1, maxLength: 63 },
+        }),
       ]);
     });
   });
@@ -618,13 +719,26 @@ describe('parseDescriptor', () => {
     const [system] = envelope.virtualSystems;
 
     it('skips vbox:Machine, reads MegaBytes memory and byte capacities, and has no vmx version', () => {
-      expect(system).toMatchObject({ id: 'debian', name: 'debian', hardwareVersion: null, guestOs: '96', vcpus: 1, memoryBytes: 1024 * MIB });
+      expect(system).toMatchObject({
+        id: 'debian',
+        name: 'debian',
+        hardwareVersion: null,
+        guestOs: '96',
+        vcpus: 1,
+        memoryBytes: 1024 * MIB,
+      });
       expect(envelope.disks.map((disk) => disk.capacityBytes)).toEqual([20 * GIB, GIB]);
       expect(envelope.references.map((file) => file.sizeBytes)).toEqual([null, null]);
     });
 
     it('attaches disks across SATA (AHCI, type 20) and IDE (PIIX4) controllers', () => {
-      expect(system.controllers.map((controller) => [controller.instanceId, controller.kind, controller.subtype])).toEqual([
+      expect(
+        system.controllers.map((controller) => [
+          controller.instanceId,
+          controller.kind,
+          controller.subtype,
+        ]),
+      ).toEqual([
         ['3', 'ide', 'PIIX4'],
         ['4', 'ide', 'PIIX4'],
         ['5', 'sata', 'AHCI'],
@@ -633,25 +747,47 @@ describe('parseDescriptor', () => {
         { diskId: 'vmdisk1', controllerInstanceId: '5', addressOnParent: 0, label: 'disk1' },
         { diskId: 'vmdisk2', controllerInstanceId: '3', addressOnParent: 1, label: 'disk2' },
       ]);
-      expect(system.nics).toEqual([{ network: 'NAT', adapterType: 'E1000', macAddress: null, label: "Ethernet adapter on 'NAT'" }]);
+      expect(system.nics).toEqual([
+        {
+          network: 'NAT',
+          adapterType: 'E1000',
+          macAddress: null,
+          label: "Ethernet adapter on 'NAT'",
+        },
+      ]);
     });
   });
 
   describe('VirtualSystemCollection', () => {
     it('reads both systems, each with the collection-level product properties', () => {
       const envelope = accepted(parseDescriptor(COLLECTION));
-      expect(envelope.virtualSystems.map((system) => [system.id, system.hardwareVersion, system.vcpus, system.memoryBytes])).toEqual([
+      expect(
+        envelope.virtualSystems.map((system) => [
+          system.id,
+          system.hardwareVersion,
+          system.vcpus,
+          system.memoryBytes,
+        ]),
+      ).toEqual([
         ['web', 'vmx-11', 1, GIB],
         ['db', 'vmx-12', 2, 2 * GIB],
       ]);
-      expect(envelope.virtualSystems.map((system) => system.disks[0].diskId)).toEqual(['webdisk', 'dbdisk']);
+      expect(envelope.virtualSystems.map((system) => system.disks[0].diskId)).toEqual([
+        'webdisk',
+        'dbdisk',
+      ]);
       for (const system of envelope.virtualSystems) {
-        expect(system.products.map((property) => property.key)).toEqual(['com.example.service.admin.email']);
+        expect(system.products.map((property) => property.key)).toEqual([
+          'com.example.service.admin.email',
+        ]);
       }
     });
 
     it('refuses two systems with one id', () => {
-      expectOnlyReason(mutate(COLLECTION, '<VirtualSystem ovf:id="db">', '<VirtualSystem ovf:id="web">'), 'OVF.DUPLICATE_ID');
+      expectOnlyReason(
+        mutate(COLLECTION, '<VirtualSystem ovf:id="db">', '<VirtualSystem ovf:id="web">'),
+        'OVF.DUPLICATE_ID',
+      );
     });
   });
 
@@ -660,51 +796,106 @@ describe('parseDescriptor', () => {
       const envelope = accepted(parseDescriptor(OVF2_ENVELOPE));
       const [system] = envelope.virtualSystems;
       expect(envelope.disks).toEqual([
-        { diskId: 'd1', fileRef: 'f1', capacityBytes: 10 * GIB, populatedSizeBytes: null, formatUri: 'http://www.gnome.org/~markmc/qcow-image-format.html', format: 'qcow2' },
+        {
+          diskId: 'd1',
+          fileRef: 'f1',
+          capacityBytes: 10 * GIB,
+          populatedSizeBytes: null,
+          formatUri: 'http://www.gnome.org/~markmc/qcow-image-format.html',
+          format: 'qcow2',
+        },
       ]);
-      expect(system).toMatchObject({ id: 'vm2', name: 'vm-two', hardwareVersion: 'vmx-19', vcpus: 4, memoryBytes: 8 * GIB });
-      expect(system.controllers).toEqual([{ instanceId: '3', kind: 'nvme', subtype: 'vmware.nvme.controller' }]);
-      expect(system.disks).toEqual([{ diskId: 'd1', controllerInstanceId: '3', addressOnParent: 0, label: 'disk d1' }]);
-      expect(system.nics).toEqual([{ network: 'lan', adapterType: 'VmxNet3', macAddress: '52:54:00:12:34:56', label: 'eth0' }]);
+      expect(system).toMatchObject({
+        id: 'vm2',
+        name: 'vm-two',
+        hardwareVersion: 'vmx-19',
+        vcpus: 4,
+        memoryBytes: 8 * GIB,
+      });
+      expect(system.controllers).toEqual([
+        { instanceId: '3', kind: 'nvme', subtype: 'vmware.nvme.controller' },
+      ]);
+      expect(system.disks).toEqual([
+        { diskId: 'd1', controllerInstanceId: '3', addressOnParent: 0, label: 'disk d1' },
+      ]);
+      expect(system.nics).toEqual([
+        { network: 'lan', adapterType: 'VmxNet3', macAddress: '52:54:00:12:34:56', label: 'eth0' },
+      ]);
     });
 
     it('does not read an OVF 1 element inside an OVF 2 envelope as its own', () => {
       const reasons = refusalReasons(
-        parseDescriptor(mutate(OVF2_ENVELOPE, /<o:References>[\s\S]*<\/o:References>/, '<References xmlns="http://schemas.dmtf.org/ovf/envelope/1"><File id="f1" href="disk.qcow2"/></References>')),
+        parseDescriptor(
+          mutate(
+            OVF2_ENVELOPE,
+            /<o:References>[\s\S]*<\/o:References>/,
+            '<References xmlns="http://schemas.dmtf.org/ovf/envelope/1"><File id="f1" href="disk.qcow2"/></References>',
+          ),
+        ),
       );
-      expect(reasons.map((reason) => reason.code)).toEqual(['OVF.UNKNOWN_REQUIRED_SECTION', 'OVF.MISSING_SECTION', 'OVF.UNRESOLVED_FILE_REF']);
+      expect(reasons.map((reason) => reason.code)).toEqual([
+        'OVF.UNKNOWN_REQUIRED_SECTION',
+        'OVF.MISSING_SECTION',
+        'OVF.UNRESOLVED_FILE_REF',
+      ]);
     });
   });
 
   describe('refusals, each with its reason and where', () => {
     it('a disk item pointing at no disk', () => {
-      const reason = expectOnlyReason(mutate(VSPHERE_OVFTOOL, 'ovf:/disk/vmdisk2', 'ovf:/disk/vmdisk9'), 'OVF.UNRESOLVED_DISK_REF');
+      const reason = expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, 'ovf:/disk/vmdisk2', 'ovf:/disk/vmdisk9'),
+        'OVF.UNRESOLVED_DISK_REF',
+      );
       expect(reason.at).toBe('/Envelope/VirtualSystem/VirtualHardwareSection/Item[8]');
       expect(reason.detail).toContain('vmdisk9');
     });
 
     it('a disk item whose HostResource is not ovf:/disk or ovf:/file', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, 'ovf:/disk/vmdisk2', 'http://example.com/disk.vmdk'), 'OVF.UNRESOLVED_DISK_REF');
+      expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, 'ovf:/disk/vmdisk2', 'http://example.com/disk.vmdk'),
+        'OVF.UNRESOLVED_DISK_REF',
+      );
     });
 
     it('a disk item naming a file no Disk describes, and one naming no file at all', () => {
       const reasons = refusalReasons(
-        parseDescriptor(mutate(mutate(DMTF_EXAMPLE, 'ovf:/disk/vmdisk1', 'ovf:/file/file3'), 'ovf:/disk/vmdisk2', 'ovf:/file/file9')),
+        parseDescriptor(
+          mutate(
+            mutate(DMTF_EXAMPLE, 'ovf:/disk/vmdisk1', 'ovf:/file/file3'),
+            'ovf:/disk/vmdisk2',
+            'ovf:/file/file9',
+          ),
+        ),
       );
-      expect(reasons.map((reason) => reason.code)).toEqual(['OVF.UNRESOLVED_DISK_REF', 'OVF.UNRESOLVED_FILE_REF']);
+      expect(reasons.map((reason) => reason.code)).toEqual([
+        'OVF.UNRESOLVED_DISK_REF',
+        'OVF.UNRESOLVED_FILE_REF',
+      ]);
     });
 
     it('a disk item on a Parent that is no controller', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, '<rasd:Parent>4</rasd:Parent>', '<rasd:Parent>9</rasd:Parent>'), 'OVF.UNKNOWN_CONTROLLER', '/Envelope/VirtualSystem/VirtualHardwareSection/Item[8]');
+      expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, '<rasd:Parent>4</rasd:Parent>', '<rasd:Parent>9</rasd:Parent>'),
+        'OVF.UNKNOWN_CONTROLLER',
+        '/Envelope/VirtualSystem/VirtualHardwareSection/Item[8]',
+      );
     });
 
     it('a disk item with no Parent', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, '<rasd:Parent>4</rasd:Parent>', ''), 'OVF.UNKNOWN_CONTROLLER');
+      expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, '<rasd:Parent>4</rasd:Parent>', ''),
+        'OVF.UNKNOWN_CONTROLLER',
+      );
     });
 
     it('a controller of an unknown kind (Fibre Channel), reported once for the controller', () => {
       const reason = expectOnlyReason(
-        mutate(VSPHERE_OVFTOOL, '<rasd:ResourceSubType>vmware.sata.ahci</rasd:ResourceSubType>\n        <rasd:ResourceType>20</rasd:ResourceType>', '<rasd:ResourceType>7</rasd:ResourceType>'),
+        mutate(
+          VSPHERE_OVFTOOL,
+          '<rasd:ResourceSubType>vmware.sata.ahci</rasd:ResourceSubType>\n        <rasd:ResourceType>20</rasd:ResourceType>',
+          '<rasd:ResourceType>7</rasd:ResourceType>',
+        ),
         'OVF.UNKNOWN_CONTROLLER',
         '/Envelope/VirtualSystem/VirtualHardwareSection/Item[4]',
       );
@@ -712,20 +903,41 @@ describe('parseDescriptor', () => {
     });
 
     it('a storage controller of an unknown subtype', () => {
-      expectOnlyReason(mutate(VIRTUALBOX_EXPORT, '<rasd:ResourceSubType>AHCI</rasd:ResourceSubType>', '<rasd:ResourceSubType>LsiLogicSASxyz</rasd:ResourceSubType>'), 'OVF.UNKNOWN_CONTROLLER');
+      expectOnlyReason(
+        mutate(
+          VIRTUALBOX_EXPORT,
+          '<rasd:ResourceSubType>AHCI</rasd:ResourceSubType>',
+          '<rasd:ResourceSubType>LsiLogicSASxyz</rasd:ResourceSubType>',
+        ),
+        'OVF.UNKNOWN_CONTROLLER',
+      );
     });
 
     it('a disk whose fileRef resolves to nothing', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, 'ovf:fileRef="file2"', 'ovf:fileRef="file7"'), 'OVF.UNRESOLVED_FILE_REF', '/Envelope/DiskSection/Disk[2]');
+      expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, 'ovf:fileRef="file2"', 'ovf:fileRef="file7"'),
+        'OVF.UNRESOLVED_FILE_REF',
+        '/Envelope/DiskSection/Disk[2]',
+      );
     });
 
     it('a NIC on a network NetworkSection does not declare', () => {
-      const reason = expectOnlyReason(mutate(VSPHERE_OVFTOOL, '<rasd:Connection>Backend</rasd:Connection>', '<rasd:Connection>Elsewhere</rasd:Connection>'), 'OVF.UNKNOWN_NETWORK');
+      const reason = expectOnlyReason(
+        mutate(
+          VSPHERE_OVFTOOL,
+          '<rasd:Connection>Backend</rasd:Connection>',
+          '<rasd:Connection>Elsewhere</rasd:Connection>',
+        ),
+        'OVF.UNKNOWN_NETWORK',
+      );
       expect(reason.at).toBe('/Envelope/VirtualSystem/VirtualHardwareSection/Item[10]');
     });
 
     it('a NIC with a MAC that is not one', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, '00:50:56:AB:cd:01', '00:50:56:AB:cd'), 'OVF.BAD_MAC_ADDRESS');
+      expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, '00:50:56:AB:cd:01', '00:50:56:AB:cd'),
+        'OVF.BAD_MAC_ADDRESS',
+      );
     });
 
     it.each([
@@ -733,25 +945,65 @@ describe('parseDescriptor', () => {
       ['a negative capacity', 'ovf:capacity="16"', 'ovf:capacity="-16"'],
       ['a zero capacity', 'ovf:capacity="16"', 'ovf:capacity="0"'],
       ['a fractional capacity', 'ovf:capacity="16"', 'ovf:capacity="1.5"'],
-      ['a capacity beyond the largest safe integer', 'ovf:capacity="16"', 'ovf:capacity="9007199254740993"'],
+      [
+        'a capacity beyond the largest safe integer',
+        'ovf:capacity="16"',
+        'ovf:capacity="9007199254740993"',
+      ],
       ['a capacity that overflows once scaled', 'ovf:capacity="16"', 'ovf:capacity="9007199254"'],
-      ['unknown capacity units', 'ovf:capacityAllocationUnits="byte * 2^20"', 'ovf:capacityAllocationUnits="furlongs"'],
-      ['an absurd exponent', 'ovf:capacityAllocationUnits="byte * 2^20"', 'ovf:capacityAllocationUnits="byte * 2^99"'],
-      ['a fractional vCPU count', '<rasd:VirtualQuantity>2</rasd:VirtualQuantity>', '<rasd:VirtualQuantity>1.5</rasd:VirtualQuantity>'],
-      ['zero vCPUs', '<rasd:VirtualQuantity>2</rasd:VirtualQuantity>', '<rasd:VirtualQuantity>0</rasd:VirtualQuantity>'],
-      ['negative memory', '<rasd:VirtualQuantity>2048</rasd:VirtualQuantity>', '<rasd:VirtualQuantity>-2048</rasd:VirtualQuantity>'],
-      ['memory in units that are no bytes', '<rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>\n        <rasd:Description>Memory', '<rasd:AllocationUnits>hertz</rasd:AllocationUnits>\n        <rasd:Description>Memory'],
+      [
+        'unknown capacity units',
+        'ovf:capacityAllocationUnits="byte * 2^20"',
+        'ovf:capacityAllocationUnits="furlongs"',
+      ],
+      [
+        'an absurd exponent',
+        'ovf:capacityAllocationUnits="byte * 2^20"',
+        'ovf:capacityAllocationUnits="byte * 2^99"',
+      ],
+      [
+        'a fractional vCPU count',
+        '<rasd:VirtualQuantity>2</rasd:VirtualQuantity>',
+        '<rasd:VirtualQuantity>1.5</rasd:VirtualQuantity>',
+      ],
+      [
+        'zero vCPUs',
+        '<rasd:VirtualQuantity>2</rasd:VirtualQuantity>',
+        '<rasd:VirtualQuantity>0</rasd:VirtualQuantity>',
+      ],
+      [
+        'negative memory',
+        '<rasd:VirtualQuantity>2048</rasd:VirtualQuantity>',
+        '<rasd:VirtualQuantity>-2048</rasd:VirtualQuantity>',
+      ],
+      [
+        'memory in units that are no bytes',
+        '<rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>\n        <rasd:Description>Memory',
+        '<rasd:AllocationUnits>hertz</rasd:AllocationUnits>\n        <rasd:Description>Memory',
+      ],
       ['a file size that is no number', 'ovf:size="68096"', 'ovf:size="1e5"'],
       ['a populated size that is negative', 'ovf:populatedSize="0"', 'ovf:populatedSize="-1"'],
-      ['an AddressOnParent that is no number', '<rasd:AddressOnParent>0</rasd:AddressOnParent>\n        <rasd:ElementName>Hard disk 2', '<rasd:AddressOnParent>x</rasd:AddressOnParent>\n        <rasd:ElementName>Hard disk 2'],
-      ['a ResourceType that is no number', '<rasd:ResourceType>24</rasd:ResourceType>', '<rasd:ResourceType>video</rasd:ResourceType>'],
+      [
+        'an AddressOnParent that is no number',
+        '<rasd:AddressOnParent>0</rasd:AddressOnParent>\n        <rasd:ElementName>Hard disk 2',
+        '<rasd:AddressOnParent>x</rasd:AddressOnParent>\n        <rasd:ElementName>Hard disk 2',
+      ],
+      [
+        'a ResourceType that is no number',
+        '<rasd:ResourceType>24</rasd:ResourceType>',
+        '<rasd:ResourceType>video</rasd:ResourceType>',
+      ],
     ])('%s', (_name, from, to) => {
       expectOnlyReason(mutate(VSPHERE_OVFTOOL, from, to), 'OVF.BAD_NUMBER');
     });
 
     it('an unknown disk format URI: format null in the reason, and no envelope', () => {
       const reason = expectOnlyReason(
-        mutate(VSPHERE_OVFTOOL, 'ovf:fileRef="file2" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"', 'ovf:fileRef="file2" ovf:format="http://technet.microsoft.com/en-us/virtualserver/bb676673.aspx"'),
+        mutate(
+          VSPHERE_OVFTOOL,
+          'ovf:fileRef="file2" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"',
+          'ovf:fileRef="file2" ovf:format="http://technet.microsoft.com/en-us/virtualserver/bb676673.aspx"',
+        ),
         'OVF.UNSUPPORTED_DISK_FORMAT',
         '/Envelope/DiskSection/Disk[2]',
       );
@@ -759,15 +1011,28 @@ describe('parseDescriptor', () => {
     });
 
     it('a disk with no format at all', () => {
-      expectOnlyReason(mutate(OVF2_ENVELOPE, ' o:format="http://www.gnome.org/~markmc/qcow-image-format.html"', ''), 'OVF.UNSUPPORTED_DISK_FORMAT');
+      expectOnlyReason(
+        mutate(
+          OVF2_ENVELOPE,
+          ' o:format="http://www.gnome.org/~markmc/qcow-image-format.html"',
+          '',
+        ),
+        'OVF.UNSUPPORTED_DISK_FORMAT',
+      );
     });
 
     it('a compression other than gzip', () => {
-      expectOnlyReason(mutate(DMTF_EXAMPLE, 'ovf:compression="gzip"', 'ovf:compression="bzip2"'), 'OVF.UNSUPPORTED_COMPRESSION');
+      expectOnlyReason(
+        mutate(DMTF_EXAMPLE, 'ovf:compression="gzip"', 'ovf:compression="bzip2"'),
+        'OVF.UNSUPPORTED_COMPRESSION',
+      );
     });
 
     it('a zero chunk size', () => {
-      expectOnlyReason(mutate(DMTF_EXAMPLE, 'ovf:chunkSize="2147483648"', 'ovf:chunkSize="0"'), 'OVF.BAD_NUMBER');
+      expectOnlyReason(
+        mutate(DMTF_EXAMPLE, 'ovf:chunkSize="2147483648"', 'ovf:chunkSize="0"'),
+        'OVF.BAD_NUMBER',
+      );
     });
 
     it.each([
@@ -776,15 +1041,27 @@ describe('parseDescriptor', () => {
       ['http://example.com/disk.vmdk', 'URL'],
       ['file:///etc/passwd', 'URL'],
     ])('a file href %s', (href, problem) => {
-      const reason = expectOnlyReason(mutate(VSPHERE_OVFTOOL, 'ovf:href="photon-disk2.vmdk"', `ovf:href="${href}"`), 'OVF.BAD_FILE_HREF');
+      const reason = expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, 'ovf:href="photon-disk2.vmdk"', `ovf:href="${href}"`),
+        'OVF.BAD_FILE_HREF',
+      );
       expect(reason.detail).toContain(problem);
     });
 
     it('an unknown section the package marks required, explicitly or by default', () => {
       const unknown = '<Extra xmlns="urn:example:extra"><Info>needs a feature</Info></Extra>';
-      const optional = '<Extra xmlns="urn:example:extra" xmlns:o="http://schemas.dmtf.org/ovf/envelope/1" o:required="false"/>';
+      const optional =
+        '<Extra xmlns="urn:example:extra" xmlns:o="http://schemas.dmtf.org/ovf/envelope/1" o:required="false"/>';
       const required = '<ovf:FutureSection ovf:required="true"><Info>x</Info></ovf:FutureSection>';
-      const reasons = refusalReasons(parseDescriptor(mutate(VSPHERE_OVFTOOL, '  </VirtualSystem>', `${unknown}${optional}${required}</VirtualSystem>`)));
+      const reasons = refusalReasons(
+        parseDescriptor(
+          mutate(
+            VSPHERE_OVFTOOL,
+            '  </VirtualSystem>',
+            `${unknown}${optional}${required}</VirtualSystem>`,
+          ),
+        ),
+      );
       expect(reasons.map((reason) => [reason.code, reason.at])).toEqual([
         ['OVF.UNKNOWN_REQUIRED_SECTION', '/Envelope/VirtualSystem/Extra[1]'],
         ['OVF.UNKNOWN_REQUIRED_SECTION', '/Envelope/VirtualSystem/FutureSection'],
@@ -792,15 +1069,28 @@ describe('parseDescriptor', () => {
     });
 
     it('an unknown required element inside an item', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, '<vmw:CoresPerSocket ovf:required="false">2</vmw:CoresPerSocket>', '<vmw:HyperThreads>2</vmw:HyperThreads>'), 'OVF.UNKNOWN_REQUIRED_ELEMENT');
+      expectOnlyReason(
+        mutate(
+          VSPHERE_OVFTOOL,
+          '<vmw:CoresPerSocket ovf:required="false">2</vmw:CoresPerSocket>',
+          '<vmw:HyperThreads>2</vmw:HyperThreads>',
+        ),
+        'OVF.UNKNOWN_REQUIRED_ELEMENT',
+      );
     });
 
     it('a root that is not an OVF envelope', () => {
-      expectOnlyReason('<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"/>', 'OVF.NOT_AN_ENVELOPE', '/Envelope');
+      expectOnlyReason(
+        '<Envelope xmlns="http://schemas.xmlsoap.org/soap/envelope/"/>',
+        'OVF.NOT_AN_ENVELOPE',
+        '/Envelope',
+      );
     });
 
     it('an envelope without its essentials, every one named', () => {
-      const reasons = refusalReasons(parseDescriptor(`<Envelope ${NS}><DiskSection><Info/></DiskSection></Envelope>`));
+      const reasons = refusalReasons(
+        parseDescriptor(`<Envelope ${NS}><DiskSection><Info/></DiskSection></Envelope>`),
+      );
       expect(reasons.map((reason) => reason.detail)).toEqual([
         'the envelope has no References section',
         'the envelope has no VirtualSystem or VirtualSystemCollection',
@@ -808,40 +1098,76 @@ describe('parseDescriptor', () => {
     });
 
     it('a system without VirtualHardwareSection', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, /<VirtualHardwareSection>[\s\S]*<\/VirtualHardwareSection>/, ''), 'OVF.MISSING_SECTION');
+      expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, /<VirtualHardwareSection>[\s\S]*<\/VirtualHardwareSection>/, ''),
+        'OVF.MISSING_SECTION',
+      );
     });
 
     it('disks attached with no DiskSection', () => {
-      const reasons = refusalReasons(parseDescriptor(mutate(VSPHERE_OVFTOOL, /<DiskSection>[\s\S]*<\/DiskSection>/, '')));
-      expect(reasons.map((reason) => reason.code)).toEqual(['OVF.UNRESOLVED_DISK_REF', 'OVF.UNRESOLVED_DISK_REF', 'OVF.MISSING_SECTION']);
+      const reasons = refusalReasons(
+        parseDescriptor(mutate(VSPHERE_OVFTOOL, /<DiskSection>[\s\S]*<\/DiskSection>/, '')),
+      );
+      expect(reasons.map((reason) => reason.code)).toEqual([
+        'OVF.UNRESOLVED_DISK_REF',
+        'OVF.UNRESOLVED_DISK_REF',
+        'OVF.MISSING_SECTION',
+      ]);
     });
 
     it('a system without memory', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, '<rasd:ResourceType>4</rasd:ResourceType>', '<rasd:ResourceType>44</rasd:ResourceType>'), 'OVF.MISSING_ELEMENT');
+      expectOnlyReason(
+        mutate(
+          VSPHERE_OVFTOOL,
+          '<rasd:ResourceType>4</rasd:ResourceType>',
+          '<rasd:ResourceType>44</rasd:ResourceType>',
+        ),
+        'OVF.MISSING_ELEMENT',
+      );
     });
 
     it.each([
       ['file ids', 'ovf:id="file2"', 'ovf:id="file1"'],
       ['disk ids', 'ovf:diskId="vmdisk2"', 'ovf:diskId="vmdisk1"'],
       ['network names', 'ovf:name="Backend"', 'ovf:name="VM Network"'],
-      ['item InstanceIDs', '<rasd:InstanceID>10</rasd:InstanceID>', '<rasd:InstanceID>9</rasd:InstanceID>'],
+      [
+        'item InstanceIDs',
+        '<rasd:InstanceID>10</rasd:InstanceID>',
+        '<rasd:InstanceID>9</rasd:InstanceID>',
+      ],
     ])('duplicate %s', (_name, from, to) => {
       const reasons = refusalReasons(parseDescriptor(mutate(VSPHERE_OVFTOOL, from, to)));
       expect(reasons.map((reason) => reason.code)).toContain('OVF.DUPLICATE_ID');
     });
 
     it('a disk attached twice', () => {
-      expectOnlyReason(mutate(VSPHERE_OVFTOOL, 'ovf:/disk/vmdisk2', 'ovf:/disk/vmdisk1'), 'OVF.DISK_ATTACHED_TWICE');
+      expectOnlyReason(
+        mutate(VSPHERE_OVFTOOL, 'ovf:/disk/vmdisk2', 'ovf:/disk/vmdisk1'),
+        'OVF.DISK_ATTACHED_TWICE',
+      );
     });
 
     it('collects every reason at once, not only the first', () => {
       let xml = mutate(VSPHERE_OVFTOOL, 'ovf:/disk/vmdisk2', 'ovf:/disk/nowhere');
       xml = mutate(xml, 'ovf:fileRef="file1"', 'ovf:fileRef="nofile"');
-      xml = mutate(xml, '<rasd:Connection>Backend</rasd:Connection>', '<rasd:Connection>Nowhere</rasd:Connection>');
-      xml = mutate(xml, '<rasd:VirtualQuantity>2</rasd:VirtualQuantity>', '<rasd:VirtualQuantity>two</rasd:VirtualQuantity>');
+      xml = mutate(
+        xml,
+        '<rasd:Connection>Backend</rasd:Connection>',
+        '<rasd:Connection>Nowhere</rasd:Connection>',
+      );
+      xml = mutate(
+        xml,
+        '<rasd:VirtualQuantity>2</rasd:VirtualQuantity>',
+        '<rasd:VirtualQuantity>two</rasd:VirtualQuantity>',
+      );
       const reasons = refusalReasons(parseDescriptor(xml));
       expect(reasons.map((reason) => reason.code).sort()).toEqual(
-        ['OVF.BAD_NUMBER', 'OVF.UNKNOWN_NETWORK', 'OVF.UNRESOLVED_DISK_REF', 'OVF.UNRESOLVED_FILE_REF'].sort(),
+        [
+          'OVF.BAD_NUMBER',
+          'OVF.UNKNOWN_NETWORK',
+          'OVF.UNRESOLVED_DISK_REF',
+          'OVF.UNRESOLVED_FILE_REF',
+        ].sort(),
       );
       for (const reason of reasons) expect(reason.at).toMatch(/^\/Envelope/);
     });
@@ -849,13 +1175,25 @@ describe('parseDescriptor', () => {
 
   describe('disk format URIs real tools write', () => {
     it.each([
-      ['http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized', 'vmdk-streamOptimized'],
-      ['https://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized', 'vmdk-streamOptimized'],
+      [
+        'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized',
+        'vmdk-streamOptimized',
+      ],
+      [
+        'https://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized',
+        'vmdk-streamOptimized',
+      ],
       ['http://www.vmware.com/specifications/vmdk.html#compressed', 'vmdk-streamOptimized'],
       ['http://www.vmware.com/interfaces/specifications/vmdk.html#sparse', 'vmdk-monolithicSparse'],
       ['http://www.vmware.com/specifications/vmdk.html#sparse', 'vmdk-monolithicSparse'],
-      ['http://www.vmware.com/interfaces/specifications/vmdk.html#monolithicFlat', 'vmdk-monolithicFlat'],
-      ['http://www.vmware.com/technical-resources/interfaces/vmdk_access.html#monolithic_flat', 'vmdk-monolithicFlat'],
+      [
+        'http://www.vmware.com/interfaces/specifications/vmdk.html#monolithicFlat',
+        'vmdk-monolithicFlat',
+      ],
+      [
+        'http://www.vmware.com/technical-resources/interfaces/vmdk_access.html#monolithic_flat',
+        'vmdk-monolithicFlat',
+      ],
       ['http://www.gnome.org/~markmc/qcow-image-format.html', 'qcow2'],
       ['http://people.gnome.org/~markmc/qcow-image-format.html#monolithic_sparse', 'qcow2'],
       ['http://raw', 'raw'],
@@ -867,7 +1205,11 @@ describe('parseDescriptor', () => {
     });
 
     it("honours oVirt's ovf:volume-format over the URI it writes for raw volumes", () => {
-      const xml = mutate(OVF2_ENVELOPE, 'o:format="http://www.gnome.org/~markmc/qcow-image-format.html"', 'o:format="http://www.vmware.com/specifications/vmdk.html#sparse" o:volume-format="RAW"');
+      const xml = mutate(
+        OVF2_ENVELOPE,
+        'o:format="http://www.gnome.org/~markmc/qcow-image-format.html"',
+        'o:format="http://www.vmware.com/specifications/vmdk.html#sparse" o:volume-format="RAW"',
+      );
       expect(accepted(parseDescriptor(xml)).disks[0].format).toBe('raw');
     });
   });
@@ -893,7 +1235,10 @@ describe('parseDescriptor', () => {
         <rasd:ResourceType>3</rasd:ResourceType>
         <rasd:VirtualQuantity>8</rasd:VirtualQuantity>
       </Item>`,
-    ).replace('<Item>\n        <rasd:AllocationUnits>hertz', '<Item ovf:configuration="small">\n        <rasd:AllocationUnits>hertz');
+    ).replace(
+      '<Item>\n        <rasd:AllocationUnits>hertz',
+      '<Item ovf:configuration="small">\n        <rasd:AllocationUnits>hertz',
+    );
 
     it('applies the ovf:default option when none is asked for', () => {
       const envelope = accepted(parseDescriptor(withOptions));
@@ -906,12 +1251,22 @@ describe('parseDescriptor', () => {
     });
 
     it('applies the option asked for', () => {
-      expect(accepted(parseDescriptor(withOptions, { deploymentOption: 'small' })).virtualSystems[0].vcpus).toBe(2);
-      expect(accepted(parseDescriptor(withOptions, { deploymentOption: 'huge' })).virtualSystems[0].vcpus).toBe(8);
+      expect(
+        accepted(parseDescriptor(withOptions, { deploymentOption: 'small' })).virtualSystems[0]
+          .vcpus,
+      ).toBe(2);
+      expect(
+        accepted(parseDescriptor(withOptions, { deploymentOption: 'huge' })).virtualSystems[0]
+          .vcpus,
+      ).toBe(8);
     });
 
     it('takes the first option when none is the default', () => {
-      const xml = mutate(withOptions, '<Configuration ovf:id="large" ovf:default="true">', '<Configuration ovf:id="large">');
+      const xml = mutate(
+        withOptions,
+        '<Configuration ovf:id="large" ovf:default="true">',
+        '<Configuration ovf:id="large">',
+      );
       expect(accepted(parseDescriptor(xml)).virtualSystems[0].vcpus).toBe(2);
     });
 
@@ -922,8 +1277,12 @@ describe('parseDescriptor', () => {
     });
 
     it('refuses an option asked of a package without options', () => {
-      const reasons = refusalReasons(parseDescriptor(VSPHERE_OVFTOOL, { deploymentOption: 'small' }));
-      expect(reasons.map((reason) => [reason.code, reason.at])).toEqual([['OVF.UNKNOWN_DEPLOYMENT_OPTION', '/Envelope']]);
+      const reasons = refusalReasons(
+        parseDescriptor(VSPHERE_OVFTOOL, { deploymentOption: 'small' }),
+      );
+      expect(reasons.map((reason) => [reason.code, reason.at])).toEqual([
+        ['OVF.UNKNOWN_DEPLOYMENT_OPTION', '/Envelope'],
+      ]);
     });
 
     it('reads a property value per option', () => {
@@ -932,9 +1291,17 @@ describe('parseDescriptor', () => {
         '<Label>Hostname</Label>',
         '<Label>Hostname</Label><Value ovf:value="small-host" ovf:configuration="small"/><Value ovf:value="large-host" ovf:configuration="large"/>',
       );
-      expect(accepted(parseDescriptor(xml)).virtualSystems[0].products[0].defaultValue).toBe('large-host');
-      expect(accepted(parseDescriptor(xml, { deploymentOption: 'small' })).virtualSystems[0].products[0].defaultValue).toBe('small-host');
-      expect(accepted(parseDescriptor(xml, { deploymentOption: 'huge' })).virtualSystems[0].products[0].defaultValue).toBeNull();
+      expect(accepted(parseDescriptor(xml)).virtualSystems[0].products[0].defaultValue).toBe(
+        'large-host',
+      );
+      expect(
+        accepted(parseDescriptor(xml, { deploymentOption: 'small' })).virtualSystems[0].products[0]
+          .defaultValue,
+      ).toBe('small-host');
+      expect(
+        accepted(parseDescriptor(xml, { deploymentOption: 'huge' })).virtualSystems[0].products[0]
+          .defaultValue,
+      ).toBeNull();
     });
   });
 });

@@ -41,6 +41,10 @@ export interface XmlElement {
   /** The element's own text and CDATA (not its descendants'). */
   text: string;
   parent: XmlElement | null;
+  /** 1-based, among the siblings of the same name: kept so a reason's path costs no sibling scan. */
+  position: number;
+  /** How many children of each `<uri> <local>` name this element has; null until it has one. */
+  childNameCounts: Map<string, number> | null;
 }
 
 export type XmlReading = { ok: true; root: XmlElement } | { ok: false; reasons: PackageReason[] };
@@ -152,6 +156,13 @@ export function readXmlTree(input: Buffer | string, limits: DescriptorLimits): X
       }
       attributes.set(`${attribute.uri} ${attribute.local}`, attribute.value);
     }
+    const name = `${tag.uri} ${tag.local}`;
+    let position = 1;
+    if (current !== null) {
+      current.childNameCounts ??= new Map();
+      position = (current.childNameCounts.get(name) ?? 0) + 1;
+      current.childNameCounts.set(name, position);
+    }
     const element: XmlElement = {
       uri: tag.uri,
       local: tag.local,
@@ -159,6 +170,8 @@ export function readXmlTree(input: Buffer | string, limits: DescriptorLimits): X
       children: [],
       text: '',
       parent: current,
+      position,
+      childNameCounts: null,
     };
     if (current === null) root = element;
     else current.children.push(element);
@@ -231,12 +244,8 @@ function refusal(code: string, detail: string): XmlReading {
 export function pathOf(element: XmlElement): string {
   const steps: string[] = [];
   for (let node: XmlElement | null = element; node !== null; node = node.parent) {
-    const siblings = node.parent?.children.filter(
-      (sibling) => sibling.local === node!.local && sibling.uri === node!.uri,
-    );
-    const position =
-      siblings !== undefined && siblings.length > 1 ? `[${siblings.indexOf(node) + 1}]` : '';
-    steps.push(`${node.local}${position}`);
+    const sameNamed = node.parent?.childNameCounts?.get(`${node.uri} ${node.local}`) ?? 1;
+    steps.push(sameNamed > 1 ? `${node.local}[${node.position}]` : node.local);
   }
   return `/${steps.reverse().join('/')}`;
 }
