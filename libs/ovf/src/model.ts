@@ -85,8 +85,8 @@ export interface OvfProductProperty {
   label: string | null;
   /** Allowed values from a qualifier such as ValueMap{"a","b"}; null: any value of the type. */
   allowedValues: string[] | null;
-  /** Limits from the other qualifiers: MinLen/MaxLen (characters) and MinValue/MaxValue (numbers). */
-  constraints: { minLength?: number; maxLength?: number; minValue?: number; maxValue?: number };
+  /** Limits from the other qualifiers: MinLen/MaxLen (characters) and MinValue/MaxValue (numbers); absent: none. */
+  constraints?: { minLength?: number; maxLength?: number; minValue?: number; maxValue?: number };
 }
 
 export interface OvfDeploymentOption {

@@ -902,6 +902,46 @@ describe('parseDescriptor', () => {
       expect(reason.detail).toContain('ResourceType 7');
     });
 
+    it('a disk on an optional controller of an unknown kind: the disk is refused, never dropped', () => {
+      const xml = mutate(
+        VSPHERE_OVFTOOL,
+        '<Item>\n        <rasd:Address>0</rasd:Address>\n        <rasd:Description>SATA Controller</rasd:Description>',
+        '<Item ovf:required="false">\n        <rasd:Address>0</rasd:Address>\n        <rasd:Description>SATA Controller</rasd:Description>',
+      );
+      const unknownKind = mutate(
+        xml,
+        '<rasd:ResourceSubType>vmware.sata.ahci</rasd:ResourceSubType>',
+        '<rasd:ResourceSubType>vmware.floppy.bus</rasd:ResourceSubType>',
+      );
+      expectOnlyReason(
+        unknownKind,
+        'OVF.UNKNOWN_CONTROLLER',
+        '/Envelope/VirtualSystem/VirtualHardwareSection/Item[8]',
+      );
+    });
+
+    it('an optional controller of an unknown kind with nothing on it is skipped', () => {
+      const xml = mutate(
+        VIRTUALBOX_EXPORT,
+        '<Item>\n        <rasd:Address>0</rasd:Address>\n        <rasd:Caption>sataController0</rasd:Caption>',
+        '<Item ovf:required="false">\n        <rasd:Address>0</rasd:Address>\n        <rasd:Caption>sataController0</rasd:Caption>',
+      );
+      const withoutDisk = mutate(
+        mutate(
+          xml,
+          '<rasd:ResourceSubType>AHCI</rasd:ResourceSubType>',
+          '<rasd:ResourceSubType>SAS</rasd:ResourceSubType>',
+        ),
+        '<rasd:Parent>5</rasd:Parent>',
+        '<rasd:Parent>4</rasd:Parent>',
+      );
+      expect(
+        accepted(parseDescriptor(withoutDisk)).virtualSystems[0].controllers.map(
+          (controller) => controller.kind,
+        ),
+      ).toEqual(['ide', 'ide']);
+    });
+
     it('a storage controller of an unknown subtype', () => {
       expectOnlyReason(
         mutate(
@@ -1170,6 +1210,21 @@ describe('parseDescriptor', () => {
         ].sort(),
       );
       for (const reason of reasons) expect(reason.at).toMatch(/^\/Envelope/);
+    });
+  });
+
+  it('reads a file both gzip-compressed and chunked', () => {
+    const xml = mutate(
+      VSPHERE_OVFTOOL,
+      'ovf:size="68096"',
+      'ovf:size="68096" ovf:compression="gzip" ovf:chunkSize="65536"',
+    );
+    expect(accepted(parseDescriptor(xml)).references[1]).toEqual({
+      id: 'file2',
+      href: 'photon-disk2.vmdk',
+      sizeBytes: 68096,
+      compression: 'gzip',
+      chunkSizeBytes: 65536,
     });
   });
 

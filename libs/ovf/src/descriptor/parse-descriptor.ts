@@ -132,6 +132,9 @@ const DISK_HOST_RESOURCE = /^(?:ovf:)?\/disk\/(.+)$/;
 const FILE_HOST_RESOURCE = /^(?:ovf:)?\/file\/(.+)$/;
 const MAC_ADDRESS = /^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(?:\1[0-9a-f]{2}){4}$/i;
 
+/** A controller Dolly cannot provide: already refused, or marked optional by the package. */
+type UnsupportedController = 'refused' | 'optional';
+
 interface HardwareItem {
   element: XmlElement;
   /** The CIM namespace its properties are in (rasd, sasd or epasd). */
@@ -593,12 +596,12 @@ class EnvelopeReader {
       nics: [],
     };
     const items = this.readItems(section, systemId);
-    const controllerKinds = new Map<string, ControllerKind | 'unsupported'>();
+    const controllerKinds = new Map<string, ControllerKind | UnsupportedController>();
     for (const item of items) {
       const kind = controllerKindOf(item);
       if (kind === null) continue;
       if (kind === 'unknown') {
-        controllerKinds.set(item.instanceId, 'unsupported');
+        controllerKinds.set(item.instanceId, item.required ? 'refused' : 'optional');
         if (item.required) {
           this.refuse(
             'OVF.UNKNOWN_CONTROLLER',
@@ -714,7 +717,7 @@ class EnvelopeReader {
   private readDiskItem(
     item: HardwareItem,
     systemId: string,
-    controllerKinds: Map<string, ControllerKind | 'unsupported'>,
+    controllerKinds: Map<string, ControllerKind | UnsupportedController>,
   ): OvfDiskAttachment | null {
     this.diskItemSeen = true;
     const controllerInstanceId = this.checkParent(item, systemId, controllerKinds);
@@ -777,11 +780,22 @@ class EnvelopeReader {
   private checkParent(
     item: HardwareItem,
     systemId: string,
-    controllerKinds: Map<string, ControllerKind | 'unsupported'>,
+    controllerKinds: Map<string, ControllerKind | UnsupportedController>,
   ): string | null {
     const parent = this.itemValue(item, 'Parent');
     const kind = parent === null ? undefined : controllerKinds.get(parent);
-    if (kind === 'unsupported') return null;
+    if (kind === 'refused') return null;
+    if (kind === 'optional') {
+      // The package may do without the controller, but not without what hangs on it.
+      if (item.required) {
+        this.refuse(
+          'OVF.UNKNOWN_CONTROLLER',
+          `drive item ${item.instanceId} of ${systemId} is on controller ${parent}, of a kind Dolly cannot provide`,
+          item.element,
+        );
+      }
+      return null;
+    }
     if (kind === undefined) {
       this.refuse(
         'OVF.UNKNOWN_CONTROLLER',

@@ -23,7 +23,7 @@ export function isKnownPropertyType(type: string): boolean {
   return Object.hasOwn(INTEGER_RANGES, type) || OTHER_TYPES.has(type);
 }
 
-export type PropertyQualifiers = OvfProductProperty['constraints'] & {
+export type PropertyQualifiers = NonNullable<OvfProductProperty['constraints']> & {
   allowedValues: string[] | null;
 };
 export type QualifierReading =
@@ -91,7 +91,7 @@ export function valueProblem(property: OvfProductProperty, value: string): strin
   if (property.allowedValues !== null && !property.allowedValues.includes(value)) {
     return `'${value.slice(0, 64)}' is not one of ${property.allowedValues.map((allowed) => `'${allowed}'`).join(', ')}`;
   }
-  const { minLength, maxLength, minValue, maxValue } = property.constraints;
+  const { minLength, maxLength, minValue, maxValue } = property.constraints ?? {};
   const range = INTEGER_RANGES[property.type];
   if (Object.hasOwn(INTEGER_RANGES, property.type)) {
     if (!/^[+-]?\d{1,20}$/.test(value.trim()))
