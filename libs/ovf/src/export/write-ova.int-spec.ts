@@ -1,0 +1,147 @@
+import { createWriteStream } from 'node:fs';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { GiB, MiB, compareImages, convert, makeSourceQcow2, run } from '../disk/testing/disk-fixtures';
+import { type OvaParts, hashFile, writeOva } from '.';
+
+let dir: string;
+let source: string;
+let parts: OvaParts;
+
+const descriptor = `<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1"><References/></Envelope>
+`;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dolly-ova-'));
+  source = await makeSourceQcow2(dir);
+  const small = join(dir, 'small.raw');
+  await run('qemu-img', ['create', '-q', '-f', 'raw', small, String(16 * MiB)]);
+  await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x61 1M 3M', small]);
+  const disk1 = await convert(source, 'qcow2', join(dir, 'app-disk1.vmdk'), 'vmdk', 'streamOptimized');
+  const disk2 = await convert(small, 'raw', join(dir, 'app-disk2.vmdk'), 'vmdk', 'streamOptimized');
+  parts = {
+    descriptorName: 'app.ovf',
+    descriptor,
+    files: [
+      { name: 'app-disk1.vmdk', path: disk1, ...(await hashFile(disk1)) },
+      { name: 'app-disk2.vmdk', path: disk2, ...(await hashFile(disk2)) },
+    ],
+  };
+});
+
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('writeOva', () => {
+  it('writes a USTAR archive: descriptor, manifest, disks, that tar, sha256sum and qemu-img read', async () => {
+    const ova = join(dir, 'app.ova');
+    let progress = 0;
+    await pipeline(writeOva(parts, { onBytes: (n) => (progress += n) }), createWriteStream(ova));
+    expect(progress).toBe((await hashFile(ova)).sizeBytes);
+
+    const listing = (await run('tar', ['-tvf', ova])).trim().split('\n');
+    expect(listing.map((line) => line.split(/\s+/).pop())).toEqual(['app.ovf', 'app.mf', 'app-disk1.vmdk', 'app-disk2.vmdk']);
+    const formats = await run('python3', [
+      '-c',
+      [
+        'import sys, tarfile',
+        'with open(sys.argv[1], "rb") as f:',
+        '    while True:',
+        '        block = f.read(512)',
+        '        if block == bytes(512): break',
+        '        info = tarfile.TarInfo.frombuf(block, "utf-8", "strict")',
+        '        print(block[257:263] == b"ustar\\x00" and block[263:265] == b"00", info.name, info.size)',
+        '        f.seek((info.size + 511) // 512 * 512, 1)',
+        't = tarfile.open(sys.argv[1], format=tarfile.USTAR_FORMAT)',
+        'print(all(m.isreg() and not m.pax_headers for m in t.getmembers()))',
+      ].join('\n'),
+      ova,
+    ]);
+    expect(formats.trim().split('\n')).toEqual([
+      expect.stringMatching(/^True app\.ovf \d+$/),
+      expect.stringMatching(/^True app\.mf \d+$/),
+      `True app-disk1.vmdk ${parts.files[0].sizeBytes}`,
+      `True app-disk2.vmdk ${parts.files[1].sizeBytes}`,
+      'True',
+    ]);
+
+    const extracted = join(dir, 'extracted');
+    await mkdir(extracted);
+    await run('tar', ['--format=ustar', '-xf', ova, '-C', extracted]);
+    expect(await readFile(join(extracted, 'app.ovf'), 'utf8')).toBe(descriptor);
+    const manifest = await readFile(join(extracted, 'app.mf'), 'utf8');
+    expect(manifest).toMatch(/^SHA256\(app\.ovf\)= [0-9a-f]{64}\nSHA256\(app-disk1\.vmdk\)= [0-9a-f]{64}\n/);
+    // sha256sum reads the BSD-style lines ovftool writes, once the space after '=' is the one it expects.
+    await writeFile(join(extracted, 'check.sha256'), manifest.replace(/\)= /g, ') = '));
+    const checked = await run('sh', ['-c', `cd '${extracted}' && sha256sum -c check.sha256`]);
+    expect(checked.trim().split('\n')).toEqual(['app.ovf: OK', 'app-disk1.vmdk: OK', 'app-disk2.vmdk: OK']);
+
+    for (const name of ['app-disk1.vmdk', 'app-disk2.vmdk']) {
+      const info = JSON.parse(await run('qemu-img', ['info', '--output=json', join(extracted, name)])) as {
+        format: string;
+        'format-specific': { data: { 'create-type': string } };
+      };
+      expect(info.format).toBe('vmdk');
+      expect(info['format-specific'].data['create-type']).toBe('streamOptimized');
+    }
+    expect(await compareImages(join(extracted, 'app-disk1.vmdk'), 'vmdk', source, 'qcow2')).toBe('Images are identical.');
+  });
+
+  it('respects backpressure: what is produced stays a few MiB ahead of a slow reader', async () => {
+    const big = join(dir, 'big.bin');
+    await run('dd', ['if=/dev/urandom', `of=${big}`, 'bs=1M', 'count=48', 'status=none']);
+    let produced = 0;
+    let consumed = 0;
+    let mostAhead = 0;
+    const slowReader = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        consumed += chunk.length;
+        mostAhead = Math.max(mostAhead, produced - consumed);
+        setTimeout(callback, 1);
+      },
+    });
+    const ova = writeOva(
+      { ...parts, files: [{ name: 'big.bin', path: big, ...(await hashFile(big)) }] },
+      { onBytes: (n) => (produced += n) },
+    );
+    await pipeline(ova, slowReader);
+    expect(consumed).toBeGreaterThan(48 * MiB);
+    expect(mostAhead).toBeLessThan(4 * MiB);
+  });
+
+  it('a file whose size differs from the one declared destroys the stream', async () => {
+    const grown = join(dir, 'grown.vmdk');
+    await writeFile(grown, Buffer.alloc(4096, 1));
+    const hashed = await hashFile(grown);
+    await appendFile(grown, 'more');
+    const ova = writeOva({ ...parts, files: [{ name: 'grown.vmdk', path: grown, ...hashed }] });
+    await expect(pipeline(ova, createWriteStream(join(dir, 'bad.ova')))).rejects.toThrow(/4100 bytes, 4096 were declared/);
+  });
+
+  it('names no USTAR header holds, names twice and members of 8 GiB are refused at once', () => {
+    const file = parts.files[0];
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: '../escape.vmdk' }] })).toThrow(RangeError);
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: 'dïsk.vmdk' }] })).toThrow(RangeError);
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: `${'a'.repeat(101)}` }] })).toThrow(RangeError);
+    expect(() => writeOva({ ...parts, files: [file, file] })).toThrow(/named twice/);
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: 'app.mf' }] })).toThrow(/named twice/);
+    expect(() => writeOva({ ...parts, files: [{ ...file, sizeBytes: 8 * GiB }] })).toThrow(/chunk it/);
+  });
+
+  it('cancel stops the archive with the signal reason', async () => {
+    const controller = new AbortController();
+    let seen = 0;
+    const ova = writeOva(parts, {
+      signal: controller.signal,
+      onBytes: (n) => {
+        seen += n;
+        if (seen > MiB / 4) controller.abort(new Error('export cancelled'));
+      },
+    });
+    await expect(pipeline(ova, createWriteStream(join(dir, 'cancelled.ova')))).rejects.toThrow('export cancelled');
+  });
+});
