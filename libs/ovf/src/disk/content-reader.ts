@@ -91,16 +91,15 @@ export class ContentReader {
     }
   }
 
-  /** What is held now, then the rest of the source as it comes: for handing the content on. */
+  /**
+   * What is held now, then the rest of the source as it comes: for handing the content on. Tiny
+   * source chunks are gathered to 64 KiB, so whoever writes them is not called per byte.
+   */
   async *remaining(): AsyncGenerator<Buffer> {
-    while (this.bufferedBytes > 0) yield this.take(this.bufferedBytes);
     for (;;) {
-      this.signal?.throwIfAborted();
-      const next = await this.iterator.next();
-      if (next.done) return;
-      const chunk = asBuffer(next.value);
-      this.positionBytes += chunk.length;
-      if (chunk.length > 0) yield chunk;
+      await this.fill(REMAINING_BATCH_BYTES);
+      if (this.bufferedBytes === 0) return;
+      yield this.take(this.bufferedBytes);
     }
   }
 
@@ -167,6 +166,8 @@ function asBuffer(chunk: unknown): Buffer {
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
   throw new TypeError('disk content must be a stream of bytes (Buffer chunks)');
 }
+
+const REMAINING_BATCH_BYTES = 64 << 10;
 
 /** One shared MiB of zeros to compare against: `equals` is a memcmp, far faster than a loop. */
 const ZEROS = Buffer.alloc(1 << 20);

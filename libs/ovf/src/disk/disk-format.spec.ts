@@ -1,4 +1,4 @@
-import { PackageRefused } from '../model';
+import { type PackageRefused } from '../model';
 import { DiskRefusals } from './disk-reasons';
 import { checkDeclaredFormat, checkQcow2Header, sniffDiskFormat } from './disk-format';
 import { DiskReasonCode } from '.';

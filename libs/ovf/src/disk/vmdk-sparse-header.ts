@@ -124,7 +124,7 @@ export function checkSparseHeader(
       );
     if (header.compressAlgorithm !== COMPRESSION_DEFLATE)
       bad(`VMDK compression algorithm ${header.compressAlgorithm} (a stream uses 1, deflate)`);
-    if (header.directoryOffsetSectors !== GD_AT_END && !(header.directoryOffsetSectors < BigInt(header.overheadSectors)))
+    if (header.directoryOffsetSectors !== GD_AT_END && !directoryBeforeGrains(header))
       bad(`VMDK grain directory at sector ${header.directoryOffsetSectors}: a stream has it at its end or before its first grain`);
   } else {
     if (header.flags & SparseFlag.MARKERS)
@@ -157,8 +157,13 @@ function onlyReasonsToGoOn(header: SparseHeader): boolean {
     (header.flags & SparseFlag.COMPRESSED_GRAINS) !== 0 &&
     (header.flags & SparseFlag.MARKERS) !== 0 &&
     header.compressAlgorithm === COMPRESSION_DEFLATE &&
-    (header.directoryOffsetSectors === GD_AT_END || header.directoryOffsetSectors < BigInt(header.overheadSectors))
+    (header.directoryOffsetSectors === GD_AT_END || directoryBeforeGrains(header))
   );
+}
+
+/** qemu-img's layout: the grain directory in the overhead, before the first grain. */
+function directoryBeforeGrains(header: SparseHeader): boolean {
+  return Number.isFinite(header.overheadSectors) && header.directoryOffsetSectors < BigInt(header.overheadSectors);
 }
 
 /** Sectors of one grain table, and of the directory of all of them, as their markers must say. */

@@ -43,7 +43,14 @@ export async function convert(source: string, sourceFormat: string, target: stri
 
 /** The file's bytes in chunks of exactly `chunkBytes` (the last shorter), as an archive reader might deliver them. */
 export async function* chunksOf(path: string, chunkBytes: number): AsyncGenerator<Buffer> {
-  for await (const chunk of createReadStream(path, { highWaterMark: chunkBytes })) yield chunk as Buffer;
+  let carry = Buffer.alloc(0);
+  for await (const read of createReadStream(path, { highWaterMark: Math.max(chunkBytes, 1 << 20) })) {
+    const data = carry.length > 0 ? Buffer.concat([carry, read as Buffer]) : (read as Buffer);
+    let start = 0;
+    for (; start + chunkBytes <= data.length; start += chunkBytes) yield data.subarray(start, start + chunkBytes);
+    carry = Buffer.from(data.subarray(start));
+  }
+  if (carry.length > 0) yield carry;
 }
 
 export async function* chunksOfBuffer(data: Buffer, chunkBytes: number): AsyncGenerator<Buffer> {
