@@ -11,7 +11,15 @@ function sparseHead(flags: number): Buffer {
   return head;
 }
 
-function qcow2Head(fields: { version?: number; backing?: bigint; size?: bigint; crypt?: number; incompatible?: bigint } = {}): Buffer {
+function qcow2Head(
+  fields: {
+    version?: number;
+    backing?: bigint;
+    size?: bigint;
+    crypt?: number;
+    incompatible?: bigint;
+  } = {},
+): Buffer {
   const head = Buffer.alloc(512);
   head.writeUInt32BE(0x514649fb, 0);
   head.writeUInt32BE(fields.version ?? 3, 4);
@@ -60,17 +68,29 @@ describe('checkDeclaredFormat', () => {
   it('refuses another format than declared, naming what the content is', () => {
     const refusals = new DiskRefusals('disk1.vmdk');
     checkDeclaredFormat(qcow2Head(), 'vmdk-streamOptimized', refusals);
-    expect(() => refusals.throwIfAny()).toThrow('declared vmdk-streamOptimized, the content is a qcow2 image');
-    expect(reasonsOf((r) => checkDeclaredFormat(Buffer.from('vhdxfile'), 'raw', r))).toEqual([DiskReasonCode.FORMAT_MISMATCH]);
-    expect(reasonsOf((r) => checkDeclaredFormat(Buffer.from('# Disk DescriptorFile\n'), 'vmdk-monolithicFlat', r))).toEqual([
+    expect(() => refusals.throwIfAny()).toThrow(
+      'declared vmdk-streamOptimized, the content is a qcow2 image',
+    );
+    expect(reasonsOf((r) => checkDeclaredFormat(Buffer.from('vhdxfile'), 'raw', r))).toEqual([
       DiskReasonCode.FORMAT_MISMATCH,
     ]);
-    expect(reasonsOf((r) => checkDeclaredFormat(sparseHead(0x3), 'qcow2', r))).toEqual([DiskReasonCode.FORMAT_MISMATCH]);
+    expect(
+      reasonsOf((r) =>
+        checkDeclaredFormat(Buffer.from('# Disk DescriptorFile\n'), 'vmdk-monolithicFlat', r),
+      ),
+    ).toEqual([DiskReasonCode.FORMAT_MISMATCH]);
+    expect(reasonsOf((r) => checkDeclaredFormat(sparseHead(0x3), 'qcow2', r))).toEqual([
+      DiskReasonCode.FORMAT_MISMATCH,
+    ]);
   });
 
   it('refuses a head with no magic as a bad image of the declared kind', () => {
-    expect(reasonsOf((r) => checkDeclaredFormat(Buffer.alloc(512), 'vmdk-streamOptimized', r))).toEqual([DiskReasonCode.BAD_VMDK]);
-    expect(reasonsOf((r) => checkDeclaredFormat(Buffer.alloc(512), 'qcow2', r))).toEqual([DiskReasonCode.BAD_QCOW2]);
+    expect(
+      reasonsOf((r) => checkDeclaredFormat(Buffer.alloc(512), 'vmdk-streamOptimized', r)),
+    ).toEqual([DiskReasonCode.BAD_VMDK]);
+    expect(reasonsOf((r) => checkDeclaredFormat(Buffer.alloc(512), 'qcow2', r))).toEqual([
+      DiskReasonCode.BAD_QCOW2,
+    ]);
   });
 });
 
@@ -81,7 +101,12 @@ describe('checkQcow2Header', () => {
   });
 
   it('says every reason at once: backing file, size, encryption, external data, unknown features', () => {
-    const head = qcow2Head({ backing: 4096n, size: 2n << 30n, crypt: 2, incompatible: (1n << 2n) | (1n << 40n) });
+    const head = qcow2Head({
+      backing: 4096n,
+      size: 2n << 30n,
+      crypt: 2,
+      incompatible: (1n << 2n) | (1n << 40n),
+    });
     expect(reasonsOf((r) => checkQcow2Header(head, GiB, r))).toEqual([
       DiskReasonCode.HAS_PARENT,
       DiskReasonCode.CAPACITY_MISMATCH,
@@ -92,8 +117,12 @@ describe('checkQcow2Header', () => {
   });
 
   it('refuses versions other than 2 and 3 and a header cut short', () => {
-    expect(reasonsOf((r) => checkQcow2Header(qcow2Head({ version: 4 }), GiB, r))).toEqual([DiskReasonCode.BAD_QCOW2]);
-    expect(reasonsOf((r) => checkQcow2Header(qcow2Head().subarray(0, 40), GiB, r))).toEqual([DiskReasonCode.TRUNCATED]);
+    expect(reasonsOf((r) => checkQcow2Header(qcow2Head({ version: 4 }), GiB, r))).toEqual([
+      DiskReasonCode.BAD_QCOW2,
+    ]);
+    expect(reasonsOf((r) => checkQcow2Header(qcow2Head().subarray(0, 40), GiB, r))).toEqual([
+      DiskReasonCode.TRUNCATED,
+    ]);
   });
 });
 
@@ -108,7 +137,11 @@ describe('DiskRefusals', () => {
       refused = error as PackageRefused;
     }
     expect(refused?.reasons).toHaveLength(51);
-    expect(refused?.reasons[0]).toEqual({ code: 'DISK.GRAIN_OUT_OF_RANGE', detail: 'grain 0', at: 'disk1.vmdk, byte 0' });
+    expect(refused?.reasons[0]).toEqual({
+      code: 'DISK.GRAIN_OUT_OF_RANGE',
+      detail: 'grain 0',
+      at: 'disk1.vmdk, byte 0',
+    });
     expect(refused?.reasons[50].detail).toBe('20 more reasons of this disk not listed');
   });
 });

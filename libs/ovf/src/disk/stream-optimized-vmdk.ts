@@ -39,16 +39,31 @@ export async function decodeStreamOptimizedVmdk(
 ): Promise<void> {
   const headerSector = await reader.read(SECTOR_BYTES);
   if (headerSector === null)
-    return refusals.fatal(DiskReasonCode.TRUNCATED, 'the VMDK ends inside its header', reader.positionBytes);
+    return refusals.fatal(
+      DiskReasonCode.TRUNCATED,
+      'the VMDK ends inside its header',
+      reader.positionBytes,
+    );
   const header = readSparseHeader(headerSector);
-  if (header === null) return refusals.fatal(DiskReasonCode.BAD_VMDK, 'no VMDK sparse extent magic (KDMV)', 0);
-  if (!checkSparseHeader(header, headerSector, 'streamOptimized', capacityBytes, refusals)) refusals.throwIfAny();
+  if (header === null)
+    return refusals.fatal(DiskReasonCode.BAD_VMDK, 'no VMDK sparse extent magic (KDMV)', 0);
+  if (!checkSparseHeader(header, headerSector, 'streamOptimized', capacityBytes, refusals))
+    refusals.throwIfAny();
 
-  await skipTo(reader, header.descriptorOffsetSectors * SECTOR_BYTES, 'its embedded descriptor', refusals);
+  await skipTo(
+    reader,
+    header.descriptorOffsetSectors * SECTOR_BYTES,
+    'its embedded descriptor',
+    refusals,
+  );
   const descriptorAt = reader.positionBytes;
   const descriptor = await reader.read(header.descriptorSectors * SECTOR_BYTES);
   if (descriptor === null)
-    return refusals.fatal(DiskReasonCode.TRUNCATED, 'the VMDK ends inside its embedded descriptor', reader.positionBytes);
+    return refusals.fatal(
+      DiskReasonCode.TRUNCATED,
+      'the VMDK ends inside its embedded descriptor',
+      reader.positionBytes,
+    );
   checkEmbeddedDescriptor(descriptor, header, 'streamOptimized', descriptorAt, refusals);
   await skipTo(reader, header.overheadSectors * SECTOR_BYTES, 'its first grain', refusals);
 
@@ -80,7 +95,9 @@ async function readMarkers(
       if (reader.positionBytes === markerAt && !isVmwareLayout) return;
       return refusals.fatal(
         DiskReasonCode.TRUNCATED,
-        isVmwareLayout ? 'the VMDK stream ends before its end-of-stream marker' : 'the VMDK stream ends inside a marker',
+        isVmwareLayout
+          ? 'the VMDK stream ends before its end-of-stream marker'
+          : 'the VMDK stream ends inside a marker',
         reader.positionBytes,
       );
     }
@@ -100,13 +117,27 @@ async function readMarkers(
           `a grain of ${size} compressed bytes; a ${grainBytes}-byte grain never needs more than ${compressedLimit}`,
           markerAt,
         );
-        await skipExactly(reader, padded(GRAIN_MARKER_BYTES + size) - GRAIN_MARKER_BYTES, 'a grain', refusals);
+        await skipExactly(
+          reader,
+          padded(GRAIN_MARKER_BYTES + size) - GRAIN_MARKER_BYTES,
+          'a grain',
+          refusals,
+        );
         continue;
       }
       const compressed = await reader.read(size);
       if (compressed === null)
-        return refusals.fatal(DiskReasonCode.TRUNCATED, 'the VMDK stream ends inside a grain', reader.positionBytes);
-      await skipExactly(reader, padded(GRAIN_MARKER_BYTES + size) - GRAIN_MARKER_BYTES - size, 'a grain', refusals);
+        return refusals.fatal(
+          DiskReasonCode.TRUNCATED,
+          'the VMDK stream ends inside a grain',
+          reader.positionBytes,
+        );
+      await skipExactly(
+        reader,
+        padded(GRAIN_MARKER_BYTES + size) - GRAIN_MARKER_BYTES - size,
+        'a grain',
+        refusals,
+      );
       if (!grainOk) continue;
       const offsetBytes = lba * SECTOR_BYTES;
       const expectedBytes = Math.min(grainBytes, capacityBytes - offsetBytes);
@@ -120,13 +151,21 @@ async function readMarkers(
 
     const rest = await reader.read(SECTOR_BYTES - GRAIN_MARKER_BYTES);
     if (rest === null)
-      return refusals.fatal(DiskReasonCode.TRUNCATED, 'the VMDK stream ends inside a marker', reader.positionBytes);
+      return refusals.fatal(
+        DiskReasonCode.TRUNCATED,
+        'the VMDK stream ends inside a marker',
+        reader.positionBytes,
+      );
     const type = rest.readUInt32LE(0);
     const sectors = value;
     switch (type) {
       case MarkerType.END_OF_STREAM: {
         if (sectors !== 0n)
-          refusals.add(DiskReasonCode.BAD_VMDK, `an end-of-stream marker with ${sectors} sectors of metadata`, markerAt);
+          refusals.add(
+            DiskReasonCode.BAD_VMDK,
+            `an end-of-stream marker with ${sectors} sectors of metadata`,
+            markerAt,
+          );
         if (isVmwareLayout && !(sawDirectory && sawFooter))
           refusals.add(
             DiskReasonCode.BAD_VMDK,
@@ -143,24 +182,50 @@ async function readMarkers(
         return;
       }
       case MarkerType.GRAIN_TABLE:
-        await skipMetadata(reader, sectors, expectedSectors.grainTable, 'grain table', markerAt, refusals);
+        await skipMetadata(
+          reader,
+          sectors,
+          expectedSectors.grainTable,
+          'grain table',
+          markerAt,
+          refusals,
+        );
         break;
       case MarkerType.GRAIN_DIRECTORY:
-        await skipMetadata(reader, sectors, expectedSectors.grainDirectory, 'grain directory', markerAt, refusals);
+        await skipMetadata(
+          reader,
+          sectors,
+          expectedSectors.grainDirectory,
+          'grain directory',
+          markerAt,
+          refusals,
+        );
         sawDirectory = true;
         break;
       case MarkerType.FOOTER: {
         if (sectors !== 1n)
-          return refusals.fatal(DiskReasonCode.BAD_VMDK, `a footer marker of ${sectors} sectors (a footer is one)`, markerAt);
+          return refusals.fatal(
+            DiskReasonCode.BAD_VMDK,
+            `a footer marker of ${sectors} sectors (a footer is one)`,
+            markerAt,
+          );
         const footer = await reader.read(SECTOR_BYTES);
         if (footer === null)
-          return refusals.fatal(DiskReasonCode.TRUNCATED, 'the VMDK stream ends inside its footer', reader.positionBytes);
+          return refusals.fatal(
+            DiskReasonCode.TRUNCATED,
+            'the VMDK stream ends inside its footer',
+            reader.positionBytes,
+          );
         checkFooter(footer, header, markerAt + SECTOR_BYTES, refusals);
         sawFooter = true;
         break;
       }
       default:
-        return refusals.fatal(DiskReasonCode.BAD_VMDK, `a VMDK marker of unknown type ${type}`, markerAt);
+        return refusals.fatal(
+          DiskReasonCode.BAD_VMDK,
+          `a VMDK marker of unknown type ${type}`,
+          markerAt,
+        );
     }
   }
 }
@@ -202,13 +267,22 @@ function checkGrainPlace(
 }
 
 /** Inflates at most `expectedBytes`: a grain that would inflate further stops there (no zip bomb). */
-function inflateGrain(compressed: Buffer, expectedBytes: number, markerAt: number, refusals: DiskRefusals): Buffer | null {
+function inflateGrain(
+  compressed: Buffer,
+  expectedBytes: number,
+  markerAt: number,
+  refusals: DiskRefusals,
+): Buffer | null {
   let data: Buffer;
   try {
     data = inflateSync(compressed, { maxOutputLength: expectedBytes });
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
-      refusals.add(DiskReasonCode.GRAIN_TOO_LARGE, `a grain inflates past its ${expectedBytes} bytes`, markerAt);
+      refusals.add(
+        DiskReasonCode.GRAIN_TOO_LARGE,
+        `a grain inflates past its ${expectedBytes} bytes`,
+        markerAt,
+      );
     else
       refusals.add(
         DiskReasonCode.GRAIN_CORRUPT,
@@ -229,16 +303,29 @@ function inflateGrain(compressed: Buffer, expectedBytes: number, markerAt: numbe
 }
 
 /** The footer repeats the header (VMDK 1.1), with the grain directory's real place. */
-function checkFooter(footer: Buffer, header: SparseHeader, offsetBytes: number, refusals: DiskRefusals): void {
+function checkFooter(
+  footer: Buffer,
+  header: SparseHeader,
+  offsetBytes: number,
+  refusals: DiskRefusals,
+): void {
   const parsed = readSparseHeader(footer);
   if (parsed === null) {
     refusals.add(DiskReasonCode.BAD_VMDK, 'the VMDK footer has no KDMV magic', offsetBytes);
     return;
   }
   if (!parsed.invariantBytes.equals(header.invariantBytes))
-    refusals.add(DiskReasonCode.BAD_VMDK, 'the VMDK footer does not repeat its header', offsetBytes);
+    refusals.add(
+      DiskReasonCode.BAD_VMDK,
+      'the VMDK footer does not repeat its header',
+      offsetBytes,
+    );
   if (parsed.directoryOffsetSectors === GD_AT_END)
-    refusals.add(DiskReasonCode.BAD_VMDK, 'the VMDK footer does not say where the grain directory is', offsetBytes);
+    refusals.add(
+      DiskReasonCode.BAD_VMDK,
+      'the VMDK footer does not say where the grain directory is',
+      offsetBytes,
+    );
 }
 
 async function skipMetadata(
@@ -267,11 +354,25 @@ function padded(bytes: number): number {
   return Math.ceil(bytes / SECTOR_BYTES) * SECTOR_BYTES;
 }
 
-async function skipExactly(reader: ContentReader, bytes: number, what: string, refusals: DiskRefusals): Promise<void> {
+async function skipExactly(
+  reader: ContentReader,
+  bytes: number,
+  what: string,
+  refusals: DiskRefusals,
+): Promise<void> {
   if ((await reader.skip(bytes)) < bytes)
-    refusals.fatal(DiskReasonCode.TRUNCATED, `the VMDK stream ends inside ${what}`, reader.positionBytes);
+    refusals.fatal(
+      DiskReasonCode.TRUNCATED,
+      `the VMDK stream ends inside ${what}`,
+      reader.positionBytes,
+    );
 }
 
-async function skipTo(reader: ContentReader, offsetBytes: number, what: string, refusals: DiskRefusals): Promise<void> {
+async function skipTo(
+  reader: ContentReader,
+  offsetBytes: number,
+  what: string,
+  refusals: DiskRefusals,
+): Promise<void> {
   await skipExactly(reader, offsetBytes - reader.positionBytes, `before ${what}`, refusals);
 }

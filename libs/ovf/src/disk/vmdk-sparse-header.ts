@@ -91,16 +91,28 @@ export function checkSparseHeader(
     bad(`VMDK sparse header version ${header.version} (Dolly reads versions 1 to 3)`);
   const unknownFlags = header.flags & ~KNOWN_FLAGS;
   if (unknownFlags !== 0)
-    bad(`VMDK header flags 0x${header.flags.toString(16)} include unknown bits 0x${unknownFlags.toString(16)}`);
+    bad(
+      `VMDK header flags 0x${header.flags.toString(16)} include unknown bits 0x${unknownFlags.toString(16)}`,
+    );
   if (header.flags & SparseFlag.VALID_NEWLINE_TEST) {
     const newlines = sector.subarray(73, 77).toString('latin1');
     if (newlines !== '\n \r\n')
-      bad('the VMDK header newline test characters are altered (the file went through a text-mode transfer)');
+      bad(
+        'the VMDK header newline test characters are altered (the file went through a text-mode transfer)',
+      );
   }
-  if (!isPowerOfTwo(header.grainSectors) || header.grainSectors < MIN_GRAIN_SECTORS || header.grainSectors > MAX_GRAIN_SECTORS)
-    bad(`VMDK grain size ${header.grainSectors} sectors: a power of two from ${MIN_GRAIN_SECTORS} to ${MAX_GRAIN_SECTORS} is required`);
+  if (
+    !isPowerOfTwo(header.grainSectors) ||
+    header.grainSectors < MIN_GRAIN_SECTORS ||
+    header.grainSectors > MAX_GRAIN_SECTORS
+  )
+    bad(
+      `VMDK grain size ${header.grainSectors} sectors: a power of two from ${MIN_GRAIN_SECTORS} to ${MAX_GRAIN_SECTORS} is required`,
+    );
   if (header.grainTableEntries !== GRAIN_TABLE_ENTRIES)
-    bad(`VMDK header says ${header.grainTableEntries} entries per grain table (the format has ${GRAIN_TABLE_ENTRIES})`);
+    bad(
+      `VMDK header says ${header.grainTableEntries} entries per grain table (the format has ${GRAIN_TABLE_ENTRIES})`,
+    );
   if (!Number.isFinite(header.capacitySectors) || header.capacitySectors === 0)
     bad('VMDK header capacity is zero or beyond any disk');
   else if (header.capacitySectors * SECTOR_BYTES !== capacityBytes)
@@ -110,10 +122,18 @@ export function checkSparseHeader(
       12,
     );
   const descriptorEnd = header.descriptorOffsetSectors + header.descriptorSectors;
-  if (!(header.descriptorOffsetSectors >= 1) || !(header.descriptorSectors >= 1) || header.descriptorSectors > MAX_DESCRIPTOR_SECTORS)
-    bad(`VMDK embedded descriptor at sector ${header.descriptorOffsetSectors}, ${header.descriptorSectors} sectors long: one of 1 to ${MAX_DESCRIPTOR_SECTORS} sectors after the header is required`);
+  if (
+    !(header.descriptorOffsetSectors >= 1) ||
+    !(header.descriptorSectors >= 1) ||
+    header.descriptorSectors > MAX_DESCRIPTOR_SECTORS
+  )
+    bad(
+      `VMDK embedded descriptor at sector ${header.descriptorOffsetSectors}, ${header.descriptorSectors} sectors long: one of 1 to ${MAX_DESCRIPTOR_SECTORS} sectors after the header is required`,
+    );
   else if (!(header.overheadSectors >= descriptorEnd))
-    bad(`VMDK overhead of ${header.overheadSectors} sectors ends before the embedded descriptor (sector ${descriptorEnd})`);
+    bad(
+      `VMDK overhead of ${header.overheadSectors} sectors ends before the embedded descriptor (sector ${descriptorEnd})`,
+    );
 
   if (kind === 'streamOptimized') {
     if (!(header.flags & SparseFlag.COMPRESSED_GRAINS) || !(header.flags & SparseFlag.MARKERS))
@@ -125,7 +145,9 @@ export function checkSparseHeader(
     if (header.compressAlgorithm !== COMPRESSION_DEFLATE)
       bad(`VMDK compression algorithm ${header.compressAlgorithm} (a stream uses 1, deflate)`);
     if (header.directoryOffsetSectors !== GD_AT_END && !directoryBeforeGrains(header))
-      bad(`VMDK grain directory at sector ${header.directoryOffsetSectors}: a stream has it at its end or before its first grain`);
+      bad(
+        `VMDK grain directory at sector ${header.directoryOffsetSectors}: a stream has it at its end or before its first grain`,
+      );
   } else {
     if (header.flags & SparseFlag.MARKERS)
       refusals.add(
@@ -134,7 +156,9 @@ export function checkSparseHeader(
         8,
       );
     if (header.directoryOffsetSectors === GD_AT_END)
-      bad('a monolithicSparse VMDK with its grain directory at its end (only a stream may defer it)');
+      bad(
+        'a monolithicSparse VMDK with its grain directory at its end (only a stream may defer it)',
+      );
   }
   return refusals.any === before || onlyReasonsToGoOn(header);
 }
@@ -163,11 +187,17 @@ function onlyReasonsToGoOn(header: SparseHeader): boolean {
 
 /** qemu-img's layout: the grain directory in the overhead, before the first grain. */
 function directoryBeforeGrains(header: SparseHeader): boolean {
-  return Number.isFinite(header.overheadSectors) && header.directoryOffsetSectors < BigInt(header.overheadSectors);
+  return (
+    Number.isFinite(header.overheadSectors) &&
+    header.directoryOffsetSectors < BigInt(header.overheadSectors)
+  );
 }
 
 /** Sectors of one grain table, and of the directory of all of them, as their markers must say. */
-export function metadataSectors(header: SparseHeader): { grainTable: number; grainDirectory: number } {
+export function metadataSectors(header: SparseHeader): {
+  grainTable: number;
+  grainDirectory: number;
+} {
   const grains = Math.ceil(header.capacitySectors / header.grainSectors);
   const tables = Math.ceil(grains / header.grainTableEntries);
   return {
@@ -217,18 +247,24 @@ export function checkEmbeddedDescriptor(
       offsetBytes,
     );
   const parentCid = settings.get('parentcid');
-  if ((parentCid !== undefined && parentCid.toLowerCase() !== 'ffffffff') || settings.has('parentfilenamehint'))
+  if (
+    (parentCid !== undefined && parentCid.toLowerCase() !== 'ffffffff') ||
+    settings.has('parentfilenamehint')
+  )
     refusals.add(
       DiskReasonCode.HAS_PARENT,
       `the VMDK is a delta of a parent disk (parentCID=${parentCid ?? '?'}${settings.has('parentfilenamehint') ? `, parentFileNameHint="${settings.get('parentfilenamehint')}"` : ''}); a package disk must stand alone`,
       offsetBytes,
     );
   if (extents.length !== 1) {
-    bad(`the VMDK embedded descriptor lists ${extents.length} extents (a ${kind} VMDK has exactly one, itself)`);
+    bad(
+      `the VMDK embedded descriptor lists ${extents.length} extents (a ${kind} VMDK has exactly one, itself)`,
+    );
     return;
   }
   const extent = /^(RW|RDONLY)\s+(\d+)\s+SPARSE\s+"[^"]*"$/.exec(extents[0]);
-  if (!extent) bad(`the VMDK extent "${extents[0].slice(0, 120)}" is not one readable sparse extent`);
+  if (!extent)
+    bad(`the VMDK extent "${extents[0].slice(0, 120)}" is not one readable sparse extent`);
   else if (Number(extent[2]) !== header.capacitySectors)
     bad(`the VMDK extent has ${extent[2]} sectors, its header ${header.capacitySectors}`);
 }

@@ -103,7 +103,11 @@ async function writeRawContent(
     );
 }
 
-async function writeNonZeroRuns(blockOffsetBytes: number, block: Buffer, writes: GuestWrites): Promise<void> {
+async function writeNonZeroRuns(
+  blockOffsetBytes: number,
+  block: Buffer,
+  writes: GuestWrites,
+): Promise<void> {
   let runStart = -1;
   for (let start = 0; start <= block.length; start += RAW_ZERO_RUN_BYTES) {
     const piece = block.subarray(start, start + RAW_ZERO_RUN_BYTES);
@@ -115,7 +119,8 @@ async function writeNonZeroRuns(blockOffsetBytes: number, block: Buffer, writes:
     }
     if (piece.length === 0) break;
   }
-  if (runStart >= 0) await writeGuest(blockOffsetBytes + runStart, block.subarray(runStart), writes);
+  if (runStart >= 0)
+    await writeGuest(blockOffsetBytes + runStart, block.subarray(runStart), writes);
 }
 
 async function writeGuest(offsetBytes: number, data: Buffer, writes: GuestWrites): Promise<void> {
@@ -136,19 +141,38 @@ async function checkMonolithicSparseHead(
   await reader.fillHead(SECTOR_BYTES);
   const sector = reader.peek(SECTOR_BYTES);
   const header = readSparseHeader(sector);
-  if (header === null) return refusals.fatal(DiskReasonCode.TRUNCATED, 'the VMDK ends inside its header', sector.length);
+  if (header === null)
+    return refusals.fatal(
+      DiskReasonCode.TRUNCATED,
+      'the VMDK ends inside its header',
+      sector.length,
+    );
   checkSparseHeader(header, sector, 'monolithicSparse', capacityBytes, refusals);
   const descriptorEnd = header.descriptorOffsetSectors + header.descriptorSectors;
   if (refusals.any || !(descriptorEnd <= MAX_DESCRIPTOR_SECTORS + 1)) {
     if (!refusals.any)
-      refusals.add(DiskReasonCode.BAD_VMDK, `the VMDK embedded descriptor ends at sector ${descriptorEnd}, too far to read`, 28);
+      refusals.add(
+        DiskReasonCode.BAD_VMDK,
+        `the VMDK embedded descriptor ends at sector ${descriptorEnd}, too far to read`,
+        28,
+      );
     refusals.throwIfAny();
   }
   const descriptorEndBytes = descriptorEnd * SECTOR_BYTES;
   await reader.fillHead(descriptorEndBytes);
   if (reader.buffered < descriptorEndBytes)
-    refusals.fatal(DiskReasonCode.TRUNCATED, 'the VMDK ends inside its embedded descriptor', reader.buffered);
+    refusals.fatal(
+      DiskReasonCode.TRUNCATED,
+      'the VMDK ends inside its embedded descriptor',
+      reader.buffered,
+    );
   const descriptorAt = header.descriptorOffsetSectors * SECTOR_BYTES;
-  checkEmbeddedDescriptor(reader.peek(descriptorEndBytes).subarray(descriptorAt), header, 'monolithicSparse', descriptorAt, refusals);
+  checkEmbeddedDescriptor(
+    reader.peek(descriptorEndBytes).subarray(descriptorAt),
+    header,
+    'monolithicSparse',
+    descriptorAt,
+    refusals,
+  );
   refusals.throwIfAny();
 }

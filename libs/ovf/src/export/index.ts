@@ -1,2 +1,8 @@
 export { hashFile } from './hash-file';
-export { type OvaFile, type OvaParts, USTAR_MAX_MEMBER_BYTES, type WriteOvaOptions, writeOva } from './write-ova';
+export {
+  type OvaFile,
+  type OvaParts,
+  USTAR_MAX_MEMBER_BYTES,
+  type WriteOvaOptions,
+  writeOva,
+} from './write-ova';

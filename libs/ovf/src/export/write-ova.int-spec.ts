@@ -1,10 +1,26 @@
 import { createWriteStream } from 'node:fs';
-import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GiB, MiB, compareImages, convert, makeSourceQcow2, run } from '../disk/testing/disk-fixtures';
+import {
+  GiB,
+  MiB,
+  compareImages,
+  convert,
+  makeSourceQcow2,
+  run,
+} from '../disk/testing/disk-fixtures';
 import { type OvaParts, hashFile, writeOva } from '.';
 
 let dir: string;
@@ -21,7 +37,13 @@ beforeAll(async () => {
   const small = join(dir, 'small.raw');
   await run('qemu-img', ['create', '-q', '-f', 'raw', small, String(16 * MiB)]);
   await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x61 1M 3M', small]);
-  const disk1 = await convert(source, 'qcow2', join(dir, 'app-disk1.vmdk'), 'vmdk', 'streamOptimized');
+  const disk1 = await convert(
+    source,
+    'qcow2',
+    join(dir, 'app-disk1.vmdk'),
+    'vmdk',
+    'streamOptimized',
+  );
   const disk2 = await convert(small, 'raw', join(dir, 'app-disk2.vmdk'), 'vmdk', 'streamOptimized');
   parts = {
     descriptorName: 'app.ovf',
@@ -43,7 +65,12 @@ describe('writeOva', () => {
     expect(progress).toBe((await hashFile(ova)).sizeBytes);
 
     const listing = (await run('tar', ['-tvf', ova])).trim().split('\n');
-    expect(listing.map((line) => line.split(/\s+/).pop())).toEqual(['app.ovf', 'app.mf', 'app-disk1.vmdk', 'app-disk2.vmdk']);
+    expect(listing.map((line) => line.split(/\s+/).pop())).toEqual([
+      'app.ovf',
+      'app.mf',
+      'app-disk1.vmdk',
+      'app-disk2.vmdk',
+    ]);
     const formats = await run('python3', [
       '-c',
       [
@@ -73,21 +100,31 @@ describe('writeOva', () => {
     await run('tar', ['--format=ustar', '-xf', ova, '-C', extracted]);
     expect(await readFile(join(extracted, 'app.ovf'), 'utf8')).toBe(descriptor);
     const manifest = await readFile(join(extracted, 'app.mf'), 'utf8');
-    expect(manifest).toMatch(/^SHA256\(app\.ovf\)= [0-9a-f]{64}\nSHA256\(app-disk1\.vmdk\)= [0-9a-f]{64}\n/);
+    expect(manifest).toMatch(
+      /^SHA256\(app\.ovf\)= [0-9a-f]{64}\nSHA256\(app-disk1\.vmdk\)= [0-9a-f]{64}\n/,
+    );
     // sha256sum reads the BSD-style lines ovftool writes, once the space after '=' is the one it expects.
     await writeFile(join(extracted, 'check.sha256'), manifest.replace(/\)= /g, ') = '));
     const checked = await run('sh', ['-c', `cd '${extracted}' && sha256sum -c check.sha256`]);
-    expect(checked.trim().split('\n')).toEqual(['app.ovf: OK', 'app-disk1.vmdk: OK', 'app-disk2.vmdk: OK']);
+    expect(checked.trim().split('\n')).toEqual([
+      'app.ovf: OK',
+      'app-disk1.vmdk: OK',
+      'app-disk2.vmdk: OK',
+    ]);
 
     for (const name of ['app-disk1.vmdk', 'app-disk2.vmdk']) {
-      const info = JSON.parse(await run('qemu-img', ['info', '--output=json', join(extracted, name)])) as {
+      const info = JSON.parse(
+        await run('qemu-img', ['info', '--output=json', join(extracted, name)]),
+      ) as {
         format: string;
         'format-specific': { data: { 'create-type': string } };
       };
       expect(info.format).toBe('vmdk');
       expect(info['format-specific'].data['create-type']).toBe('streamOptimized');
     }
-    expect(await compareImages(join(extracted, 'app-disk1.vmdk'), 'vmdk', source, 'qcow2')).toBe('Images are identical.');
+    expect(await compareImages(join(extracted, 'app-disk1.vmdk'), 'vmdk', source, 'qcow2')).toBe(
+      'Images are identical.',
+    );
   });
 
   it('respects backpressure: what is produced stays a few MiB ahead of a slow reader', async () => {
@@ -119,17 +156,49 @@ describe('writeOva', () => {
     const hashed = await hashFile(grown);
     await appendFile(grown, 'more');
     const ova = writeOva({ ...parts, files: [{ name: 'grown.vmdk', path: grown, ...hashed }] });
-    await expect(pipeline(ova, createWriteStream(join(dir, 'bad.ova')))).rejects.toThrow(/4100 bytes, 4096 were declared/);
+    await expect(pipeline(ova, createWriteStream(join(dir, 'bad.ova')))).rejects.toThrow(
+      /4100 bytes, 4096 were declared/,
+    );
   });
 
   it('names no USTAR header holds, names twice and members of 8 GiB are refused at once', () => {
     const file = parts.files[0];
-    expect(() => writeOva({ ...parts, files: [{ ...file, name: '../escape.vmdk' }] })).toThrow(RangeError);
-    expect(() => writeOva({ ...parts, files: [{ ...file, name: 'dïsk.vmdk' }] })).toThrow(RangeError);
-    expect(() => writeOva({ ...parts, files: [{ ...file, name: `${'a'.repeat(101)}` }] })).toThrow(RangeError);
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: '../escape.vmdk' }] })).toThrow(
+      RangeError,
+    );
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: 'dïsk.vmdk' }] })).toThrow(
+      RangeError,
+    );
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: `${'a'.repeat(101)}` }] })).toThrow(
+      RangeError,
+    );
     expect(() => writeOva({ ...parts, files: [file, file] })).toThrow(/named twice/);
-    expect(() => writeOva({ ...parts, files: [{ ...file, name: 'app.mf' }] })).toThrow(/named twice/);
-    expect(() => writeOva({ ...parts, files: [{ ...file, sizeBytes: 8 * GiB }] })).toThrow(/chunk it/);
+    expect(() => writeOva({ ...parts, files: [{ ...file, name: 'app.mf' }] })).toThrow(
+      /named twice/,
+    );
+    expect(() => writeOva({ ...parts, files: [{ ...file, sizeBytes: 8 * GiB }] })).toThrow(
+      /chunk it/,
+    );
+  });
+
+  it('a reader that stops early ends the archive and closes the file it was reading', async () => {
+    const big = join(dir, 'early.bin');
+    await run('dd', ['if=/dev/urandom', `of=${big}`, 'bs=1M', 'count=16', 'status=none']);
+    const ova = writeOva({
+      ...parts,
+      files: [{ name: 'early.bin', path: big, ...(await hashFile(big)) }],
+    });
+    let received = 0;
+    for await (const chunk of ova) {
+      received += (chunk as Buffer).length;
+      if (received > 2 * MiB) break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(ova.destroyed).toBe(true);
+    const open = await Promise.all(
+      (await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')),
+    );
+    expect(open).not.toContain(big);
   });
 
   it('cancel stops the archive with the signal reason', async () => {
@@ -142,6 +211,8 @@ describe('writeOva', () => {
         if (seen > MiB / 4) controller.abort(new Error('export cancelled'));
       },
     });
-    await expect(pipeline(ova, createWriteStream(join(dir, 'cancelled.ova')))).rejects.toThrow('export cancelled');
+    await expect(pipeline(ova, createWriteStream(join(dir, 'cancelled.ova')))).rejects.toThrow(
+      'export cancelled',
+    );
   });
 });

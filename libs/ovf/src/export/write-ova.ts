@@ -53,12 +53,19 @@ export function writeOva(parts: OvaParts, options: WriteOvaOptions = {}): Readab
 
   const archive = tarPack();
   const mtime = new Date();
-  const header = (name: string, size: number) => ({ name, size, mode: 0o644, mtime, type: 'file' as const });
+  const header = (name: string, size: number) => ({
+    name,
+    size,
+    mode: 0o644,
+    mtime,
+    type: 'file' as const,
+  });
 
   const produce = async () => {
     await addBuffer(archive, header(parts.descriptorName, descriptor.length), descriptor);
     await addBuffer(archive, header(manifestName, manifest.length), manifest);
-    for (const file of parts.files) await addFile(archive, header(file.name, file.sizeBytes), file, options.signal);
+    for (const file of parts.files)
+      await addFile(archive, header(file.name, file.sizeBytes), file, options.signal);
     archive.finalize();
   };
   produce().catch((error: unknown) => archive.destroy(error as Error));
@@ -92,14 +99,23 @@ function checkMembers(parts: OvaParts, manifestName: string): void {
   for (const name of names) {
     // Plain names only: USTAR's 100-byte name field, no directory, nothing a reader would resolve.
     if (!/^[A-Za-z0-9._+-]{1,100}$/.test(name) || name === '.' || name === '..')
-      throw new RangeError(`OVA member name "${name}" is not a plain ASCII file name of at most 100 bytes`);
+      throw new RangeError(
+        `OVA member name "${name}" is not a plain ASCII file name of at most 100 bytes`,
+      );
     if (seen.has(name)) throw new RangeError(`OVA member "${name}" named twice`);
     seen.add(name);
   }
   for (const file of parts.files) {
-    if (!Number.isSafeInteger(file.sizeBytes) || file.sizeBytes < 0 || file.sizeBytes > USTAR_MAX_MEMBER_BYTES)
-      throw new RangeError(`OVA member "${file.name}" of ${file.sizeBytes} bytes: USTAR holds 0 to ${USTAR_MAX_MEMBER_BYTES} bytes (chunk it)`);
-    if (!/^[0-9a-f]{64}$/.test(file.sha256)) throw new RangeError(`OVA member "${file.name}" has no SHA-256 hex digest`);
+    if (
+      !Number.isSafeInteger(file.sizeBytes) ||
+      file.sizeBytes < 0 ||
+      file.sizeBytes > USTAR_MAX_MEMBER_BYTES
+    )
+      throw new RangeError(
+        `OVA member "${file.name}" of ${file.sizeBytes} bytes: USTAR holds 0 to ${USTAR_MAX_MEMBER_BYTES} bytes (chunk it)`,
+      );
+    if (!/^[0-9a-f]{64}$/.test(file.sha256))
+      throw new RangeError(`OVA member "${file.name}" has no SHA-256 hex digest`);
   }
 }
 
@@ -112,10 +128,17 @@ function addBuffer(archive: Archive, header: MemberHeader, data: Buffer): Promis
   });
 }
 
-async function addFile(archive: Archive, header: MemberHeader, file: OvaFile, signal?: AbortSignal): Promise<void> {
+async function addFile(
+  archive: Archive,
+  header: MemberHeader,
+  file: OvaFile,
+  signal?: AbortSignal,
+): Promise<void> {
   const before = await stat(file.path);
   if (!before.isFile() || before.size !== file.sizeBytes)
-    throw new Error(`OVA member "${file.name}": ${file.path} is ${before.size} bytes, ${file.sizeBytes} were declared`);
+    throw new Error(
+      `OVA member "${file.name}": ${file.path} is ${before.size} bytes, ${file.sizeBytes} were declared`,
+    );
   let entryError: Error | null = null;
   const done = new Promise<void>((resolve, reject) => {
     const entry = archive.entry(header, (error) => (error ? reject(error) : resolve()));
@@ -124,11 +147,25 @@ async function addFile(archive: Archive, header: MemberHeader, file: OvaFile, si
         let written = 0;
         if (file.sizeBytes > 0) {
           // Read exactly the declared bytes: a file that grew cannot overflow its member.
-          const source = createReadStream(file.path, { start: 0, end: file.sizeBytes - 1, highWaterMark: 1 << 20, signal });
+          const source = createReadStream(file.path, {
+            start: 0,
+            end: file.sizeBytes - 1,
+            highWaterMark: 1 << 20,
+            signal,
+          });
           for await (const chunk of source) {
+            // A reader that stopped destroys the archive and this entry: stop reading the file (closes it).
+            if (entry.destroying)
+              throw new Error(
+                `OVA member "${file.name}": the archive was closed while it was written`,
+              );
             written += (chunk as Buffer).length;
-            if (!entry.write(chunk)) await new Promise<void>((drained) => entry.once('drain', drained));
+            if (!entry.write(chunk)) await drainedOrClosed(entry);
           }
+          if (entry.destroying)
+            throw new Error(
+              `OVA member "${file.name}": the archive was closed while it was written`,
+            );
         }
         const after = await stat(file.path);
         if (written !== file.sizeBytes || after.size !== file.sizeBytes)
@@ -146,4 +183,17 @@ async function addFile(archive: Archive, header: MemberHeader, file: OvaFile, si
   });
   await done;
   if (entryError) throw entryError;
+}
+
+function drainedOrClosed(entry: ReturnType<Archive['entry']>): Promise<void> {
+  return new Promise((resolve) => {
+    if (entry.destroying) return resolve();
+    const settle = () => {
+      entry.off('drain', settle);
+      entry.off('close', settle);
+      resolve();
+    };
+    entry.on('drain', settle);
+    entry.on('close', settle);
+  });
 }

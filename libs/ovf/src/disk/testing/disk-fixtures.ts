@@ -26,35 +26,58 @@ export async function makeSourceQcow2(dir: string, name = 'source.qcow2'): Promi
   const path = join(dir, name);
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', path, String(GiB)]);
   await run('qemu-io', [
-    '-f', 'qcow2',
-    '-c', 'write -P 0x5a 0 1M',
-    '-c', 'write -P 0x33 300M 64k',
-    '-c', `write -P 0x77 ${GiB - 512 * 1024} 512k`,
+    '-f',
+    'qcow2',
+    '-c',
+    'write -P 0x5a 0 1M',
+    '-c',
+    'write -P 0x33 300M 64k',
+    '-c',
+    `write -P 0x77 ${GiB - 512 * 1024} 512k`,
     path,
   ]);
   return path;
 }
 
-export async function convert(source: string, sourceFormat: string, target: string, targetFormat: string, subformat?: string): Promise<string> {
+export async function convert(
+  source: string,
+  sourceFormat: string,
+  target: string,
+  targetFormat: string,
+  subformat?: string,
+): Promise<string> {
   const options = subformat ? ['-o', `subformat=${subformat}`] : [];
-  await run('qemu-img', ['convert', '-f', sourceFormat, '-O', targetFormat, ...options, source, target]);
+  await run('qemu-img', [
+    'convert',
+    '-f',
+    sourceFormat,
+    '-O',
+    targetFormat,
+    ...options,
+    source,
+    target,
+  ]);
   return target;
 }
 
 /** The file's bytes in chunks of exactly `chunkBytes` (the last shorter), as an archive reader might deliver them. */
 export async function* chunksOf(path: string, chunkBytes: number): AsyncGenerator<Buffer> {
   let carry = Buffer.alloc(0);
-  for await (const read of createReadStream(path, { highWaterMark: Math.max(chunkBytes, 1 << 20) })) {
+  for await (const read of createReadStream(path, {
+    highWaterMark: Math.max(chunkBytes, 1 << 20),
+  })) {
     const data = carry.length > 0 ? Buffer.concat([carry, read as Buffer]) : (read as Buffer);
     let start = 0;
-    for (; start + chunkBytes <= data.length; start += chunkBytes) yield data.subarray(start, start + chunkBytes);
+    for (; start + chunkBytes <= data.length; start += chunkBytes)
+      yield data.subarray(start, start + chunkBytes);
     carry = Buffer.from(data.subarray(start));
   }
   if (carry.length > 0) yield carry;
 }
 
 export async function* chunksOfBuffer(data: Buffer, chunkBytes: number): AsyncGenerator<Buffer> {
-  for (let start = 0; start < data.length; start += chunkBytes) yield data.subarray(start, start + chunkBytes);
+  for (let start = 0; start < data.length; start += chunkBytes)
+    yield data.subarray(start, start + chunkBytes);
 }
 
 /** A sink into a sparse raw file of the disk's capacity; spooled images are converted into it by qemu-img. */
@@ -75,7 +98,9 @@ export class RawFileSink implements DiskSink {
 
   async write(offsetBytes: number, data: Buffer): Promise<void> {
     if (offsetBytes < 0 || offsetBytes + data.length > this.capacityBytes)
-      throw new Error(`write of ${data.length} bytes at ${offsetBytes} outside a ${this.capacityBytes}-byte disk`);
+      throw new Error(
+        `write of ${data.length} bytes at ${offsetBytes} outside a ${this.capacityBytes}-byte disk`,
+      );
     this.writes++;
     const file = await open(this.rawPath, 'r+');
     try {
@@ -94,7 +119,12 @@ export class RawFileSink implements DiskSink {
 }
 
 /** Whether qemu-img finds the two images' guest content identical (exit 0), with its message otherwise. */
-export async function compareImages(a: string, aFormat: string, b: string, bFormat: string): Promise<string> {
+export async function compareImages(
+  a: string,
+  aFormat: string,
+  b: string,
+  bFormat: string,
+): Promise<string> {
   try {
     return (await run('qemu-img', ['compare', '-f', aFormat, '-F', bFormat, a, b])).trim();
   } catch (error) {
@@ -108,7 +138,9 @@ export interface StreamGrain {
 }
 
 /** The grains of a qemu-made streamOptimized VMDK, read by a parser of the test's own. */
-export async function grainsOf(vmdkPath: string): Promise<{ capacitySectors: number; grains: StreamGrain[] }> {
+export async function grainsOf(
+  vmdkPath: string,
+): Promise<{ capacitySectors: number; grains: StreamGrain[] }> {
   const file = await readFile(vmdkPath);
   const capacitySectors = Number(file.readBigUInt64LE(12));
   const grains: StreamGrain[] = [];
@@ -130,7 +162,11 @@ const GD_AT_END = 0xffffffffffffffffn;
  * at the end, descriptor, grains, a grain table marker after each table's grains, the grain
  * directory marker, the footer marker and footer, the end-of-stream marker.
  */
-export function buildVmwareStream(capacitySectors: number, grains: StreamGrain[], options: { grainSectors?: number; descriptorCreateType?: string } = {}): Buffer {
+export function buildVmwareStream(
+  capacitySectors: number,
+  grains: StreamGrain[],
+  options: { grainSectors?: number; descriptorCreateType?: string } = {},
+): Buffer {
   const grainSectors = options.grainSectors ?? 128;
   const overheadSectors = 128;
   const sectors: Buffer[] = [];
@@ -168,9 +204,16 @@ export function buildVmwareStream(capacitySectors: number, grains: StreamGrain[]
   };
   append(header(GD_AT_END));
   const descriptor = [
-    '# Disk DescriptorFile', 'version=1', 'CID=12345678', 'parentCID=ffffffff',
-    `createType="${options.descriptorCreateType ?? 'streamOptimized'}"`, '',
-    `RW ${capacitySectors} SPARSE "disk.vmdk"`, '', 'ddb.adapterType = "lsilogic"', '',
+    '# Disk DescriptorFile',
+    'version=1',
+    'CID=12345678',
+    'parentCID=ffffffff',
+    `createType="${options.descriptorCreateType ?? 'streamOptimized'}"`,
+    '',
+    `RW ${capacitySectors} SPARSE "disk.vmdk"`,
+    '',
+    'ddb.adapterType = "lsilogic"',
+    '',
   ].join('\n');
   const descriptorSector = Buffer.alloc(20 * 512);
   descriptorSector.write(descriptor, 0, 'latin1');
@@ -201,7 +244,8 @@ export function buildVmwareStream(capacitySectors: number, grains: StreamGrain[]
     marker.writeUInt32LE(grain.compressed.length, 8);
     const at = append(Buffer.concat([marker, grain.compressed]));
     const entry = (grain.lbaSectors % tableSpan) / grainSectors;
-    if (table !== null && Number.isInteger(entry) && entry < 512) (table as Buffer).writeUInt32LE(at, entry * 4);
+    if (table !== null && Number.isInteger(entry) && entry < 512)
+      (table as Buffer).writeUInt32LE(at, entry * 4);
   }
   flushTable();
   append(metadataMarker(directory.length / 512, 2));
