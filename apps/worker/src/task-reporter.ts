@@ -76,6 +76,30 @@ export class TaskReporter {
     return { attempt: (started.data as { attempt: number }).attempt, job: state.job };
   }
 
+  /**
+   * Says where the API reaches this attempt's transfer (import upload, export download); refused
+   * (TASK.ATTEMPT_SUPERSEDED...) once the attempt is no longer the task's current one.
+   */
+  async openTransfer(
+    taskId: string,
+    correlationId: string,
+    attempt: number,
+    url: string,
+  ): Promise<void> {
+    await this.decide(
+      taskId,
+      correlationId,
+      'OpenTransfer',
+      onStream(stream('task', taskId), (task) =>
+        taskDecider.decide(
+          { type: 'OpenTransfer', data: { taskId, attempt, url } },
+          task,
+          undefined,
+        ),
+      ),
+    );
+  }
+
   async succeeded(
     taskId: string,
     correlationId: string,
