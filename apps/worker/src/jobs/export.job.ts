@@ -21,7 +21,8 @@ export async function exportPackage(job: ExportJob, context: JobContext): Promis
     },
     {
       signal: context.signal,
-      onProgress: (p) => context.progress('stage', Math.min(p.doneBytes, stagingBytes), stagingBytes),
+      onProgress: (p) =>
+        context.progress('stage', Math.min(p.doneBytes, stagingBytes), stagingBytes),
     },
   );
   try {
@@ -83,7 +84,12 @@ export async function exportPackage(job: ExportJob, context: JobContext): Promis
     } catch (error) {
       // Before a byte went out the API learns why; after, the archive it got is cut short.
       if (!response.headersSent)
-        answerProblem(response, 500, 'EXPORT.FAILED', `The export failed: ${(error as Error).message}`);
+        answerProblem(
+          response,
+          500,
+          'EXPORT.FAILED',
+          `The export failed: ${(error as Error).message}`,
+        );
       else response.destroy();
       throw error;
     } finally {

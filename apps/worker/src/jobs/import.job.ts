@@ -272,7 +272,8 @@ class DiskImports {
  * keeps a message, not a list); a cancel or anything else as it is.
  */
 function asTaskFailure(error: unknown, signal: AbortSignal): unknown {
-  if (signal.aborted) return error;
+  // Stopped (cancel, a newer attempt): whatever failed on the way, the stop is the reason.
+  if (signal.aborted) return signal.reason;
   if (error instanceof PackageRefused) return new ImportRefused(error.reasons);
   return error;
 }

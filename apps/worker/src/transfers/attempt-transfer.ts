@@ -45,7 +45,10 @@ export function attemptTransfer(
         await options.announce();
         // A cancel while the bytes move stops them through the job's reads and writes, which
         // take the same signal; the job then answers the request.
-        return { exchange: await opened.exchange(options.waitMs, options.signal), close: opened.close };
+        return {
+          exchange: await opened.exchange(options.waitMs, options.signal),
+          close: opened.close,
+        };
       } catch (error) {
         opened.close();
         throw error;

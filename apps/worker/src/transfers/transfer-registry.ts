@@ -59,11 +59,7 @@ export class TransferRegistry {
    * Opens the transfer of a task's attempt. A transfer the same task's earlier attempt left open
    * is replaced: only the newest attempt may take the API's request.
    */
-  openFor(
-    taskId: string,
-    direction: TransferDirection,
-    tokenSha256: string,
-  ): OpenedTransfer {
+  openFor(taskId: string, direction: TransferDirection, tokenSha256: string): OpenedTransfer {
     let received: TransferExchange | undefined;
     let consumed = false;
     let waiter: ((exchange: TransferExchange) => void) | undefined;

@@ -66,14 +66,25 @@ export async function* uploadParts(request: IncomingMessage): AsyncGenerator<Upl
     // No multipart Content-Type, or no boundary: nothing of the body can be read as parts.
     request.resume();
     throw new PackageRefused([
-      { code: 'UPLOAD.NOT_MULTIPART', detail: `the upload is not multipart/form-data: ${message(error)}` },
+      {
+        code: 'UPLOAD.NOT_MULTIPART',
+        detail: `the upload is not multipart/form-data: ${message(error)}`,
+      },
     ]);
   }
   parser.on('field', (name, _value, info) => {
     if (name !== SPEC_FIELD)
-      reasons.push({ code: 'UPLOAD.UNEXPECTED_FIELD', detail: `field ${name} is not part of an import`, at: name });
+      reasons.push({
+        code: 'UPLOAD.UNEXPECTED_FIELD',
+        detail: `field ${name} is not part of an import`,
+        at: name,
+      });
     else if (info.valueTruncated)
-      reasons.push({ code: 'UPLOAD.FIELD_TOO_LARGE', detail: `field ${SPEC_FIELD} is over ${LIMITS.fieldSize} bytes`, at: name });
+      reasons.push({
+        code: 'UPLOAD.FIELD_TOO_LARGE',
+        detail: `field ${SPEC_FIELD} is over ${LIMITS.fieldSize} bytes`,
+        at: name,
+      });
   });
   parser.on('file', (_field, content, info) => {
     if (info.filename === undefined) {
@@ -85,7 +96,10 @@ export async function* uploadParts(request: IncomingMessage): AsyncGenerator<Upl
     notify();
   });
   const overLimit = (what: string) => () =>
-    reasons.push({ code: 'UPLOAD.TOO_MANY_PARTS', detail: `the upload holds more ${what} than an import takes` });
+    reasons.push({
+      code: 'UPLOAD.TOO_MANY_PARTS',
+      detail: `the upload holds more ${what} than an import takes`,
+    });
   parser.on('filesLimit', overLimit('files'));
   parser.on('fieldsLimit', overLimit('fields'));
   parser.on('partsLimit', overLimit('parts'));
@@ -119,7 +133,10 @@ export async function* uploadParts(request: IncomingMessage): AsyncGenerator<Upl
     }
     if (failure instanceof UploadCutOff) throw failure;
     if (failure)
-      reasons.push({ code: 'UPLOAD.MALFORMED', detail: `the upload is not well-formed multipart: ${message(failure)}` });
+      reasons.push({
+        code: 'UPLOAD.MALFORMED',
+        detail: `the upload is not well-formed multipart: ${message(failure)}`,
+      });
     if (reasons.length > 0) throw new PackageRefused(reasons);
   } finally {
     request.unpipe(parser);
@@ -131,7 +148,9 @@ export async function* uploadParts(request: IncomingMessage): AsyncGenerator<Upl
  * The package in an upload: one `.ova` part (an OVA, read as one stream), or an `.ovf` part first
  * and then its files by name. Anything else is refused, with every reason the parts give.
  */
-export async function* uploadedMembers(parts: AsyncIterable<UploadPart>): AsyncGenerator<PackageMember> {
+export async function* uploadedMembers(
+  parts: AsyncIterable<UploadPart>,
+): AsyncGenerator<PackageMember> {
   const iterator = parts[Symbol.asyncIterator]();
   const first = await iterator.next();
   if (first.done)
@@ -182,7 +201,10 @@ export async function* uploadedMembers(parts: AsyncIterable<UploadPart>): AsyncG
 function drain(stream: Readable): Promise<void> {
   return new Promise((resolve) => {
     if (stream.readableEnded || stream.destroyed) return resolve();
-    stream.once('end', resolve).once('close', resolve).once('error', () => resolve());
+    stream
+      .once('end', resolve)
+      .once('close', resolve)
+      .once('error', () => resolve());
     stream.resume();
   });
 }
