@@ -136,6 +136,7 @@ function descriptor(diskFile: string, diskSize: number): string {
 
 interface BuiltPackage {
   ova: string;
+  ovf: string;
   raw: string;
   descriptorSha256: string;
   manifestSha256: string;
@@ -146,8 +147,12 @@ interface BuiltPackage {
  * the archive by GNU tar in USTAR with the descriptor first. `corruptDigestOf` writes a wrong
  * digest for that member into the manifest.
  */
-async function buildOva(folder: string, { corruptDigestOf }: { corruptDigestOf?: string } = {}) {
-  const work = await mkdtemp(join(scratch, 'build-'));
+async function buildOva(
+  folder: string,
+  { corruptDigestOf, filesIn }: { corruptDigestOf?: string; filesIn?: string } = {},
+) {
+  // The loose files (an OVF) go where asked, else beside the test's other scratch files.
+  const work = await mkdtemp(join(filesIn ?? scratch, 'build-'));
   const raw = await sourceDisk(work);
   const vmdk = 'appliance-disk1.vmdk';
   await run('qemu-img', [
@@ -185,6 +190,7 @@ async function buildOva(folder: string, { corruptDigestOf }: { corruptDigestOf?:
   const sha = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
   return {
     ova,
+    ovf: join(work, 'appliance.ovf'),
     raw,
     descriptorSha256: sha(xml),
     manifestSha256: sha(manifest),
@@ -287,6 +293,28 @@ describe('import from a path under an import root', () => {
     const image = join(datastore, `${placed.layerId}.qcow2`);
     await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', built.raw, image]);
     expect(progress.at(-1)?.[0]).toBe('done');
+  });
+
+  it('imports an OVF (descriptor, manifest and disk side by side) by the path of its descriptor', async () => {
+    const built = await buildOva(scratch, { filesIn: importRoot });
+    const job = importJob(built, { kind: 'path', path: built.ovf });
+
+    const outcome = await importPackage(job, jobContext().context);
+
+    expect(outcome).toMatchObject({
+      kind: 'import',
+      package: { descriptorSha256: built.descriptorSha256, manifestSha256: built.manifestSha256 },
+    });
+    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
+    await run('qemu-img', [
+      'compare',
+      '-f',
+      'raw',
+      '-F',
+      'qcow2',
+      built.raw,
+      join(datastore, `${placed.layerId}.qcow2`),
+    ]);
   });
 
   it('refuses a path outside every root, and a link inside a root that leads out, leaving nothing', async () => {

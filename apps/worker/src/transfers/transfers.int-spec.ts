@@ -164,7 +164,8 @@ function uploadImport(descriptorSha256: string, waitMs = 10_000) {
   };
   let announce!: () => void;
   const announced = new Promise<void>((resolve) => (announce = resolve));
-  const signal = new AbortController().signal;
+  const stop = new AbortController();
+  const { signal } = stop;
   const context: JobContext = {
     engine: plane.engine,
     taskId,
@@ -182,7 +183,7 @@ function uploadImport(descriptorSha256: string, waitMs = 10_000) {
   const running = importPackage(job, context);
   // Kept observed: a test that expects it to fail awaits it later.
   running.catch(() => undefined);
-  return { job, taskId, token, announced, running };
+  return { job, taskId, token, announced, running, stop };
 }
 
 interface Answer {
@@ -350,6 +351,42 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
     await upload.running;
     // Once the job is over, nothing is open here.
     expect((await send('PUT', path, { token: upload.token, parts: built })).status).toBe(404);
+  });
+
+  it('stops an upload in progress when the task is cancelled: answered 409, nothing left', async () => {
+    const built = await buildOva();
+    const upload = uploadImport(built.descriptorSha256);
+    await upload.announced;
+    const before = await datastoreFiles();
+    const ova = await readFile(built.ova);
+    const boundary = 'dolly-cancel';
+
+    const answered = new Promise<number>((resolve, reject) => {
+      const request = httpRequest(`${baseUrl}/transfers/${upload.taskId}`, {
+        method: 'PUT',
+        headers: {
+          authorization: `Bearer ${upload.token}`,
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+        },
+      });
+      request.on('response', (response) => {
+        response.resume();
+        resolve(response.statusCode!);
+      });
+      request.on('error', reject);
+      // Half the package, and then nothing more: the job is reading when the cancel comes.
+      request.write(
+        `--${boundary}\r\nContent-Disposition: form-data; name="package"; filename="appliance.ova"\r\n\r\n`,
+      );
+      request.write(ova.subarray(0, ova.length / 2));
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    upload.stop.abort('cancelled');
+
+    expect(await answered).toBe(409);
+    await expect(upload.running).rejects.toBe('cancelled');
+    expect(await datastoreFiles()).toEqual(before);
+    expect(plane.engine.inventory().disks).toEqual([]);
   });
 
   it('fails the task IMPORT.UPLOAD_TIMEOUT when the API never comes, and closes the transfer', async () => {
