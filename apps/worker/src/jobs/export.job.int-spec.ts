@@ -183,7 +183,7 @@ describe('export', () => {
     const ova = join(importRoot, 'exported.ova');
     const [status, second] = await Promise.all([
       get(`/transfers/${taskId}`, token, ova),
-      new Promise<number>((resolve) => setTimeout(resolve, 20)).then(() =>
+      new Promise<void>((resolve) => setTimeout(resolve, 20)).then(() =>
         get(`/transfers/${taskId}`, token),
       ),
     ]);

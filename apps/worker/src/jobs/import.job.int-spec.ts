@@ -378,6 +378,19 @@ describe('import from a path under an import root', () => {
     expect(inventoryDisks()).toEqual([]);
   });
 
+  it('refuses an unsigned package when the import requires a certificate', async () => {
+    const built = await buildOva(importRoot);
+    const job = {
+      ...importJob(built, { kind: 'path', path: built.ova }),
+      requireCertificate: true,
+    };
+
+    const error = await refusal(importPackage(job, jobContext().context));
+
+    expect(codes(error)).toEqual(['CERTIFICATE.MISSING']);
+    expect(inventoryDisks()).toEqual([]);
+  });
+
   it('stops when cancelled while reading, and leaves nothing', async () => {
     const built = await buildOva(importRoot);
     const controller = new AbortController();

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
 import type { DiskImportSession } from '@dolly/disk-engine';
 import {
   type DiskPlacement,
@@ -29,7 +30,7 @@ import {
   readPackage,
   writeDiskContent,
 } from '@dolly/ovf';
-import { answerJson, answerProblem } from '../transfers/transfer-answers';
+import { answerJson, answerProblem, discardRest } from '../transfers/transfer-answers';
 import { type OpenedExchange } from '../transfers/attempt-transfer';
 import { UploadCutOff, uploadParts, uploadedMembers } from '../transfers/uploaded-members';
 import { type JobContext, operationId } from './job-context';
@@ -71,9 +72,11 @@ async function packageSource(
 }> {
   if (job.source.kind === 'upload') {
     const upload = await context.transfer.open('upload', job.source.transfer.tokenSha256);
+    // The body's length, when the API knows it, stands for the package's (the parts' few headers aside).
+    const length = Number(upload.exchange.request.headers['content-length']);
     return {
       members: () => uploadedMembers(uploadParts(upload.exchange.request)),
-      totalBytes: null,
+      totalBytes: Number.isSafeInteger(length) && length > 0 ? length : null,
       upload,
     };
   }
@@ -298,8 +301,11 @@ const describeReason = (reason: PackageReason) =>
 /** The API learns how the upload ended: every reason of a refusal, or why it stopped. */
 function answerUploadFailure(upload: OpenedExchange, failure: unknown, signal: AbortSignal) {
   const { request, response } = upload.exchange;
-  // What is left of the body is not read: the connection closes once answered.
-  if (!request.complete && !response.headersSent) response.setHeader('Connection', 'close');
+  answerUploadEnding(response, failure, signal);
+  discardRest(request);
+}
+
+function answerUploadEnding(response: ServerResponse, failure: unknown, signal: AbortSignal) {
   if (signal.aborted) {
     answerProblem(response, 409, 'TASK.CANCELLED', 'The import was stopped; nothing was kept');
     return;

@@ -22,7 +22,7 @@ function exchange(): TransferExchange & { answered: () => number | undefined } {
     },
   };
   return {
-    request: {} as IncomingMessage,
+    request: { complete: true } as IncomingMessage,
     response: response as unknown as ServerResponse,
     answered: () => status,
   };

@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { IllegalStateError } from '@dolly/domain';
-import { answerProblem } from './transfer-answers';
+import { answerProblem, discardRest } from './transfer-answers';
 
 /** Upload: the API sends a package (import); download: the API receives one (export). */
 export type TransferDirection = 'upload' | 'download';
@@ -113,8 +113,10 @@ export class TransferRegistry {
         if (this.open.get(taskId) === entry) this.open.delete(taskId);
         entry.taken = true;
         // A request that came but was never taken up (the attempt failed first) is answered.
-        if (received && !consumed)
+        if (received && !consumed) {
           answerProblem(received.response, 410, 'TRANSFER.CLOSED', 'The transfer closed unused');
+          discardRest(received.request);
+        }
       },
     };
   }

@@ -1,7 +1,7 @@
 import { Controller, Get, Param, Put, Req, Res } from '@nestjs/common';
 import { Public } from '@dolly/platform';
 import type { Request, Response } from 'express';
-import { answerProblem } from './transfer-answers';
+import { answerProblem, discardRest } from './transfer-answers';
 import { type TransferDirection, TransferRegistry } from './transfer-registry';
 
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -40,8 +40,7 @@ export class TransfersController {
         })
       : ({ status: 404, code: 'TRANSFER.NOT_OPEN', detail: 'No transfer is open here' } as const);
     if (!refusal) return;
-    // The body of a refused upload is not read: the connection closes once answered.
-    if (direction === 'upload') response.setHeader('Connection', 'close');
     answerProblem(response, refusal.status, refusal.code, refusal.detail);
+    discardRest(request);
   }
 }

@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { Module } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -142,8 +143,20 @@ async function buildOva({ corruptDigestOf }: { corruptDigestOf?: string } = {}) 
     'appliance.mf',
     vmdk,
   ]);
-  return { ova, raw, descriptorSha256: sha256(xml), manifestSha256: sha256(manifest) };
+  return {
+    ova,
+    raw,
+    descriptorSha256: sha256(xml),
+    manifestSha256: sha256(manifest),
+    /** The same package as loose files, in the order the API sends an OVF's parts. */
+    files: ['appliance.ovf', 'appliance.mf', vmdk].map((name) => ({
+      name,
+      path: join(work, name),
+    })),
+  };
 }
+
+const ova = (built: { ova: string }) => [{ name: 'appliance.ova', path: built.ova }];
 
 /** The import job of an upload, waiting on the app's registry, and the token the API holds. */
 function uploadImport(descriptorSha256: string, waitMs = 10_000) {
@@ -196,10 +209,22 @@ interface Answer {
 function send(
   method: 'PUT' | 'GET',
   path: string,
-  { token, parts, rawBody }: { token?: string; parts?: { ova: string }; rawBody?: string } = {},
+  {
+    token,
+    parts,
+    rawBody,
+  }: { token?: string; parts?: { name: string; path: string }[]; rawBody?: string } = {},
 ): Promise<Answer> {
   const boundary = `dolly-${randomBytes(8).toString('hex')}`;
   return new Promise((resolve, reject) => {
+    // A refused upload is answered before its body is read, and the connection closed: the
+    // client may meet EPIPE while still sending. The answer counts, if it came.
+    let responded = false;
+    const failed = (error: unknown) =>
+      setTimeout(
+        () => responded || reject(error instanceof Error ? error : new Error(String(error))),
+        500,
+      );
     const request = httpRequest(
       `${baseUrl}${path}`,
       {
@@ -211,6 +236,7 @@ function send(
         },
       },
       (response) => {
+        responded = true;
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
         response.on('end', () =>
@@ -222,18 +248,26 @@ function send(
         );
       },
     );
-    request.on('error', reject);
+    request.on('error', failed);
     if (rawBody) return request.end(rawBody);
     if (!parts) return request.end();
     request.write(
-      `--${boundary}\r\nContent-Disposition: form-data; name="spec"\r\nContent-Type: application/json\r\n\r\n` +
-        `{"name":"appliance"}\r\n--${boundary}\r\nContent-Disposition: form-data; name="package"; filename="appliance.ova"\r\n` +
-        'Content-Type: application/octet-stream\r\n\r\n',
+      `--${boundary}\r\nContent-Disposition: form-data; name="spec"\r\n` +
+        'Content-Type: application/json\r\n\r\n{"name":"appliance"}\r\n',
     );
-    const file = createReadStream(parts.ova);
-    file.pipe(request, { end: false });
-    file.on('end', () => request.end(`\r\n--${boundary}--\r\n`));
-    file.on('error', reject);
+    // Each file streamed as it is read, one after the other, as the API pipes the client's.
+    const sendParts = async () => {
+      for (const part of parts) {
+        request.write(
+          `--${boundary}\r\nContent-Disposition: form-data; name="package"; filename="${part.name}"\r\n` +
+            'Content-Type: application/octet-stream\r\n\r\n',
+        );
+        await pipeline(createReadStream(part.path), request, { end: false });
+        request.write('\r\n');
+      }
+      request.end(`--${boundary}--\r\n`);
+    };
+    sendParts().catch(failed);
   });
 }
 
@@ -250,7 +284,7 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
 
     const answer = await send('PUT', `/transfers/${upload.taskId}`, {
       token: upload.token,
-      parts: built,
+      parts: ova(built),
     });
 
     expect(answer.status).toBe(200);
@@ -272,6 +306,51 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
     ]);
   });
 
+  it('reads an OVF uploaded as its files (descriptor, manifest, disk) the same way', async () => {
+    const built = await buildOva();
+    const upload = uploadImport(built.descriptorSha256);
+    await upload.announced;
+
+    const answer = await send('PUT', `/transfers/${upload.taskId}`, {
+      token: upload.token,
+      parts: built.files,
+    });
+
+    expect(answer.status).toBe(200);
+    const outcome = await upload.running;
+    expect(outcome).toMatchObject({ package: { manifestSha256: built.manifestSha256 } });
+    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
+    await run('qemu-img', [
+      'compare',
+      '-f',
+      'raw',
+      '-F',
+      'qcow2',
+      built.raw,
+      join(datastore, `${placed.layerId}.qcow2`),
+    ]);
+  });
+
+  it('refuses an upload whose parts are not a package, with every reason: a path in a name, and the disk it hid missing', async () => {
+    const built = await buildOva();
+    const upload = uploadImport(built.descriptorSha256);
+    await upload.announced;
+    const [ovf, manifest, disk] = built.files;
+
+    const answer = await send('PUT', `/transfers/${upload.taskId}`, {
+      token: upload.token,
+      parts: [ovf, manifest, { name: '../appliance-disk1.vmdk', path: disk.path }],
+    });
+
+    expect(answer.status).toBe(422);
+    const codes = (JSON.parse(answer.body) as { reasons: { code: string }[] }).reasons.map(
+      (reason) => reason.code,
+    );
+    expect(codes).toContain('PACKAGE.PATH_TRAVERSAL');
+    expect(codes.length).toBeGreaterThanOrEqual(2);
+    expect(plane.engine.inventory().disks).toEqual([]);
+  });
+
   it('answers a wrong digest 422 with every reason, and the task fails IMPORT.REFUSED leaving nothing', async () => {
     const built = await buildOva({ corruptDigestOf: 'appliance-disk1.vmdk' });
     const upload = uploadImport(built.descriptorSha256);
@@ -280,7 +359,7 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
 
     const answer = await send('PUT', `/transfers/${upload.taskId}`, {
       token: upload.token,
-      parts: built,
+      parts: ova(built),
     });
 
     expect(answer.status).toBe(422);
@@ -316,18 +395,18 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
     await upload.announced;
     const path = `/transfers/${upload.taskId}`;
 
-    const noToken = await send('PUT', path, { parts: built });
+    const noToken = await send('PUT', path, { parts: ova(built) });
     const wrongToken = await send('PUT', path, {
       token: randomBytes(32).toString('base64url'),
-      parts: built,
+      parts: ova(built),
     });
     const unknownTask = await send('PUT', `/transfers/${randomUUID()}`, {
       token: upload.token,
-      parts: built,
+      parts: ova(built),
     });
     const notATaskId = await send('PUT', '/transfers/..%2F..%2Fetc', {
       token: upload.token,
-      parts: built,
+      parts: ova(built),
     });
     for (const [answer, status] of [
       [noToken, 401],
@@ -344,13 +423,13 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
     // The wrong method with the right token does not take the upload either.
     expect((await send('GET', path, { token: upload.token })).status).toBe(409);
     const [first, second] = await Promise.all([
-      send('PUT', path, { token: upload.token, parts: built }),
-      send('PUT', path, { token: upload.token, parts: built }),
+      send('PUT', path, { token: upload.token, parts: ova(built) }),
+      send('PUT', path, { token: upload.token, parts: ova(built) }),
     ]);
     expect([first.status, second.status].sort()).toEqual([200, 409]);
     await upload.running;
     // Once the job is over, nothing is open here.
-    expect((await send('PUT', path, { token: upload.token, parts: built })).status).toBe(404);
+    expect((await send('PUT', path, { token: upload.token, parts: ova(built) })).status).toBe(404);
   });
 
   it('stops an upload in progress when the task is cancelled: answered 409, nothing left', async () => {
