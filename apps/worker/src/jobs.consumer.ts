@@ -24,6 +24,7 @@ import {
   type Job,
   type Measurements,
   isVmJob,
+  type JobEnding,
   jobDisks,
   type Placement,
   type TaskQueued,
@@ -50,6 +51,7 @@ import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
 import { AttemptWatch, type StopReason, type WatchedTask } from './attempt-watch';
 import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
+import { ImportRefused } from './jobs/import.job';
 import { type ImportSettings } from './jobs/job-context';
 import { type AnyOutcome, runJob } from './jobs/run-job';
 import { TaskReporter } from './task-reporter';
@@ -420,8 +422,14 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       ? 'Cancelled on request; what the task began was undone'
       : (error as Error).message;
     if (!cancelled) this.logger.error({ taskId, attempt, code, error: message }, 'job failed');
+    const reasons = cancelled ? [] : failureReasons(error);
     try {
-      await this.reporter.ended(taskId, correlationId, attempt, { cancelled, code, message });
+      await this.reporter.ended(taskId, correlationId, attempt, {
+        cancelled,
+        code,
+        message,
+        reasons,
+      });
       this.jobsDone.inc({ kind, outcome: cancelled ? 'cancelled' : 'failed' });
     } catch (reportError) {
       if (!isSuperseded(reportError)) throw reportError;
@@ -518,6 +526,27 @@ function isSuperseded(error: unknown): boolean {
     error instanceof DomainError &&
     (error.code === 'TASK.ATTEMPT_SUPERSEDED' || error.code === 'TASK.ALREADY_FINISHED')
   );
+}
+
+/** TaskFailed's bounds on one reason (libs/domain task.events.ts). */
+const REASON_BOUNDS = { code: 128, detail: 2000, at: 1000 };
+
+/**
+ * Every reason of a failure found for several (a refused package: its members, files, digests),
+ * as the task records them; a hostile package's names are cut to what the event holds.
+ */
+function failureReasons(error: unknown): NonNullable<JobEnding['reasons']> {
+  const reasons =
+    error instanceof ImportRefused
+      ? error.packageReasons
+      : error instanceof DomainError
+        ? error.reasons.map(({ code, detail, pointer }) => ({ code, detail, at: pointer }))
+        : [];
+  return reasons.map(({ code, detail, at }) => ({
+    code: code.slice(0, REASON_BOUNDS.code),
+    detail: detail.slice(0, REASON_BOUNDS.detail),
+    ...(at === undefined ? {} : { at: at.slice(0, REASON_BOUNDS.at) }),
+  }));
 }
 
 function errorCode(error: unknown): string {

@@ -1,5 +1,6 @@
 import {
   type Job,
+  type JobEnding,
   type JobOutcome,
   type Measurements,
   type TaskState,
@@ -116,7 +117,7 @@ export class TaskReporter {
     taskId: string,
     correlationId: string,
     attempt: number,
-    ending: { cancelled: boolean; code: string; message: string },
+    ending: Pick<JobEnding, 'cancelled' | 'code' | 'message' | 'reasons'>,
   ): Promise<void> {
     const command = ending.cancelled ? 'CancelTask' : 'FailTask';
     await this.decideOutcome(taskId, correlationId, command, (ws) =>

@@ -281,12 +281,17 @@ function asTaskFailure(error: unknown, signal: AbortSignal): unknown {
   return error;
 }
 
+/** A hostile package may give thousands of reasons: the message says the first, the task keeps all. */
+const REASONS_IN_MESSAGE = 50;
+
 /** A refused package, as the task fails: IMPORT.REFUSED, every reason in its message. */
 export class ImportRefused extends RuleViolationError {
   constructor(readonly packageReasons: PackageReason[]) {
+    const said = packageReasons.slice(0, REASONS_IN_MESSAGE).map(describeReason).join('; ');
+    const more = packageReasons.length - REASONS_IN_MESSAGE;
     super(
       IMPORT_REFUSED,
-      `The package is refused: ${packageReasons.map(describeReason).join('; ')}`,
+      `The package is refused: ${said}${more > 0 ? `; and ${more} more reasons` : ''}`,
       packageReasons.map(({ code, detail, at }) => ({
         code,
         detail: at ? `${detail} (at ${at})` : detail,
