@@ -115,19 +115,28 @@ function context(taskId: string, signal = new AbortController().signal) {
   return { jobContext, announced };
 }
 
-function get(path: string, token: string | undefined, into?: string): Promise<number> {
+/** A GET as the API makes it; `whileStreaming` runs once the OVA started coming, before it is read on. */
+function get(
+  path: string,
+  token: string | undefined,
+  into?: string,
+  whileStreaming?: () => Promise<void>,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(`${baseUrl}${path}`, {
       method: 'GET',
       headers: token ? { authorization: `Bearer ${token}` } : {},
     });
     request.on('response', (response) => {
-      if (into && response.statusCode === 200)
-        pipeline(response, createWriteStream(into)).then(
-          () => resolve(200),
-          (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
-        );
-      else {
+      if (into && response.statusCode === 200) {
+        response.pause();
+        (whileStreaming ?? (async () => undefined))()
+          .then(() => pipeline(response, createWriteStream(into)))
+          .then(
+            () => resolve(200),
+            (error: unknown) => reject(error instanceof Error ? error : new Error(String(error))),
+          );
+      } else {
         response.resume();
         response.on('end', () => resolve(response.statusCode!));
       }
@@ -145,10 +154,16 @@ const datastoreFiles = async () =>
 describe('export', () => {
   it('streams an OVA other tools read, which imports back with the same disks; nothing stays staged', async () => {
     const disks = [
-      { diskId: randomUUID(), capacityBytes: 8 * MIB },
+      { diskId: randomUUID(), capacityBytes: 32 * MIB },
       { diskId: randomUUID(), capacityBytes: 4 * MIB },
     ];
     for (const disk of disks) await diskWithData(disk.diskId, disk.capacityBytes);
+    // Incompressible data, more than the sockets buffer: the OVA is still coming while it is held.
+    await plane.engine.write({
+      diskId: disks[0].diskId,
+      offsetBytes: 2 * MIB,
+      data: randomBytes(24 * MIB),
+    });
     const before = await datastoreFiles();
     const token = randomBytes(32).toString('base64url');
     const job: ExportJob = {
@@ -181,12 +196,10 @@ describe('export', () => {
 
     expect(await get(`/transfers/${taskId}`, randomBytes(32).toString('base64url'))).toBe(401);
     const ova = join(importRoot, 'exported.ova');
-    const [status, second] = await Promise.all([
-      get(`/transfers/${taskId}`, token, ova),
-      new Promise<void>((resolve) => setTimeout(resolve, 20)).then(() =>
-        get(`/transfers/${taskId}`, token),
-      ),
-    ]);
+    let second: number | undefined;
+    const status = await get(`/transfers/${taskId}`, token, ova, async () => {
+      second = await get(`/transfers/${taskId}`, token);
+    });
     expect([status, second]).toEqual([200, 409]);
     await expect(running).resolves.toEqual({ kind: 'export' });
 

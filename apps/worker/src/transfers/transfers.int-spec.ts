@@ -422,11 +422,39 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
 
     // The wrong method with the right token does not take the upload either.
     expect((await send('GET', path, { token: upload.token })).status).toBe(409);
-    const [first, second] = await Promise.all([
-      send('PUT', path, { token: upload.token, parts: ova(built) }),
-      send('PUT', path, { token: upload.token, parts: ova(built) }),
-    ]);
-    expect([first.status, second.status].sort()).toEqual([200, 409]);
+    // A second upload while the first is still coming in is refused; the first goes on.
+    const whole = await readFile(built.ova);
+    const boundary = 'dolly-first';
+    let secondStatus: number | undefined;
+    const first = new Promise<number>((resolve, reject) => {
+      const request = httpRequest(`${baseUrl}${path}`, {
+        method: 'PUT',
+        headers: {
+          authorization: `Bearer ${upload.token}`,
+          'content-type': `multipart/form-data; boundary=${boundary}`,
+        },
+      });
+      request.on('response', (response) => {
+        response.resume();
+        resolve(response.statusCode!);
+      });
+      request.on('error', reject);
+      request.write(
+        `--${boundary}\r\nContent-Disposition: form-data; name="package"; filename="appliance.ova"\r\n\r\n`,
+      );
+      request.write(whole.subarray(0, whole.length / 2), () => {
+        void send('PUT', path, { token: upload.token, parts: ova(built) }).then((second) => {
+          secondStatus = second.status;
+          request.end(
+            Buffer.concat([
+              whole.subarray(whole.length / 2),
+              Buffer.from(`\r\n--${boundary}--\r\n`),
+            ]),
+          );
+        }, reject);
+      });
+    });
+    expect([await first, secondStatus]).toEqual([200, 409]);
     await upload.running;
     // Once the job is over, nothing is open here.
     expect((await send('PUT', path, { token: upload.token, parts: ova(built) })).status).toBe(404);
