@@ -146,31 +146,50 @@ export async function* uploadParts(request: IncomingMessage): AsyncGenerator<Upl
 
 /**
  * The package in an upload: one `.ova` part (an OVA, read as one stream), or an `.ovf` part first
- * and then its files by name. Anything else is refused, with every reason the parts give.
+ * and then its files by name. Anything else is refused. Every reason is said at once: the parts'
+ * own (a stray field, a malformed body), the archive's or the names', and the upload's shape.
  */
 export async function* uploadedMembers(
   parts: AsyncIterable<UploadPart>,
 ): AsyncGenerator<PackageMember> {
-  const iterator = parts[Symbol.asyncIterator]();
-  const first = await iterator.next();
-  if (first.done)
-    throw new PackageRefused([{ code: 'UPLOAD.NO_PACKAGE', detail: 'the upload holds no file' }]);
+  const partReasons: PackageReason[] = [];
+  const iterator = refusalsKept(parts, partReasons)[Symbol.asyncIterator]();
   const rest: AsyncIterable<UploadPart> = { [Symbol.asyncIterator]: () => iterator };
+  const reasons: PackageReason[] = [];
+  try {
+    yield* packageIn(iterator, rest, reasons, partReasons);
+  } catch (error) {
+    if (!(error instanceof PackageRefused)) throw error;
+    reasons.push(...error.reasons);
+  }
+  // What the reader left of the parts is read, so that their own reasons are said too.
+  for await (const part of rest) {
+    reasons.push({
+      code: 'UPLOAD.PART_AFTER_OVA',
+      detail: `${part.name} follows the OVA: an OVA is uploaded alone`,
+      at: part.name,
+    });
+    part.content.resume();
+  }
+  if (reasons.length + partReasons.length > 0)
+    throw new PackageRefused([...reasons, ...partReasons]);
+}
+
+async function* packageIn(
+  iterator: AsyncIterator<UploadPart>,
+  rest: AsyncIterable<UploadPart>,
+  reasons: PackageReason[],
+  partReasons: readonly PackageReason[],
+): AsyncGenerator<PackageMember> {
+  const first = await iterator.next();
+  if (first.done) {
+    // A body that could not be read as parts says so itself.
+    if (partReasons.length === 0)
+      reasons.push({ code: 'UPLOAD.NO_PACKAGE', detail: 'the upload holds no file' });
+    return;
+  }
   if (/\.ova$/i.test(first.value.name)) {
     yield* ovaMembers(first.value.content);
-    const extra: string[] = [];
-    for await (const part of rest) {
-      extra.push(part.name);
-      part.content.resume();
-    }
-    if (extra.length > 0)
-      throw new PackageRefused(
-        extra.map((name) => ({
-          code: 'UPLOAD.PART_AFTER_OVA',
-          detail: `${name} follows the OVA: an OVA is uploaded alone`,
-          at: name,
-        })),
-      );
     return;
   }
   if (/\.ovf$/i.test(first.value.name)) {
@@ -182,20 +201,26 @@ export async function* uploadedMembers(
     );
     return;
   }
-  const reason: PackageReason = {
+  reasons.push({
     code: 'UPLOAD.UNKNOWN_PACKAGE',
     detail: `${first.value.name} is neither an .ova nor an .ovf: the package comes first`,
     at: first.value.name,
-  };
+  });
   first.value.content.resume();
-  // The rest is read to its end, so that its own reasons are said too.
+  for await (const part of rest) part.content.resume();
+}
+
+/** The parts, with the refusal they end with kept aside rather than thrown (said with the rest). */
+async function* refusalsKept(
+  parts: AsyncIterable<UploadPart>,
+  kept: PackageReason[],
+): AsyncGenerator<UploadPart> {
   try {
-    for await (const part of rest) part.content.resume();
+    yield* parts;
   } catch (error) {
-    if (error instanceof PackageRefused) throw new PackageRefused([reason, ...error.reasons]);
-    throw error;
+    if (!(error instanceof PackageRefused)) throw error;
+    kept.push(...error.reasons);
   }
-  throw new PackageRefused([reason]);
 }
 
 function drain(stream: Readable): Promise<void> {
