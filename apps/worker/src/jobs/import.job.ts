@@ -52,8 +52,12 @@ export async function importPackage(job: ImportJob, context: JobContext): Promis
     if (upload) answerJson(upload.exchange.response, 200, outcome);
     return outcome;
   } catch (error) {
-    await disks.undo();
-    const failure = asTaskFailure(error, context.signal);
+    // What could not be undone (a disk the engine would not delete) outweighs why the import
+    // stopped: the task says that something was left.
+    const failure = await disks.undo().then(
+      () => asTaskFailure(error, context.signal),
+      (undoError: unknown) => undoError,
+    );
     if (upload) answerUploadFailure(upload, failure, context.signal);
     throw failure;
   } finally {
@@ -262,11 +266,16 @@ class DiskImports {
     );
     this.sessions.clear();
     await Promise.all(aborts);
+    const failures: unknown[] = [];
     for (const placed of this.committed.splice(0))
-      await this.context.engine.deleteDisk({
-        operationId: operationId(this.context, 'import-undo', placed.diskId),
-        diskId: placed.diskId,
-      });
+      await this.context.engine
+        .deleteDisk({
+          operationId: operationId(this.context, 'import-undo', placed.diskId),
+          diskId: placed.diskId,
+        })
+        .catch((error: unknown) => failures.push(error));
+    // Each disk was tried; the first failure says what was left.
+    if (failures.length > 0) throw failures[0];
   }
 }
 
