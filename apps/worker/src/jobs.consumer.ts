@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   Inject,
@@ -23,6 +24,7 @@ import {
   type Job,
   type Measurements,
   isVmJob,
+  type JobEnding,
   jobDisks,
   type Placement,
   type TaskQueued,
@@ -49,8 +51,12 @@ import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
 import { AttemptWatch, type StopReason, type WatchedTask } from './attempt-watch';
 import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
+import { ImportRefused } from './jobs/import.job';
+import { type ImportSettings } from './jobs/job-context';
 import { type AnyOutcome, runJob } from './jobs/run-job';
 import { TaskReporter } from './task-reporter';
+import { attemptTransfer } from './transfers/attempt-transfer';
+import { TransferRegistry } from './transfers/transfer-registry';
 import type { WorkerSettings } from './worker-settings';
 
 /** A job whose disk work is busy elsewhere is tried again, this often, this many times. */
@@ -95,6 +101,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   private restarting: Promise<void> | undefined;
   private scanning = false;
   private readonly jobsDone;
+  private readonly imports: ImportSettings;
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
@@ -104,6 +111,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly dataPlane: DataPlaneService,
     private readonly health: HealthRegistry,
     private readonly deadLetters: DeadLetters,
+    private readonly transfers: TransferRegistry,
     metrics: Metrics,
     private readonly logger: PinoLogger,
   ) {
@@ -120,6 +128,11 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
         error: (message, extra) => this.logger.error(extra, message),
       },
     });
+    // Read once at start: a CA file that cannot be read is a setting to fix, said at once.
+    this.imports = {
+      roots: config.importRoots,
+      trustedCaPems: config.importTrustedCaFiles.map((file) => readFileSync(file, 'utf8')),
+    };
     this.jobsDone = metrics.counter('dolly_worker_jobs_total', 'Jobs this worker ran to an end', [
       'kind',
       'outcome',
@@ -332,7 +345,9 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     watched.running(attempt, controller);
     let lastProgress = 0;
     try {
-      const outcome = await this.untilNotBusy(controller.signal, () =>
+      // An upload is sent once: a job that took it cannot run again for want of its bytes.
+      const retryBusy = !(job.kind === 'import' && job.source.kind === 'upload');
+      const outcome = await this.untilNotBusy(controller.signal, retryBusy, () =>
         runJob(job, {
           engine: this.dataPlane.engine,
           taskId,
@@ -351,6 +366,19 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
               reportedAt: new Date(now).toISOString(),
             });
           },
+          transfer: attemptTransfer(this.transfers, {
+            taskId,
+            waitMs: this.config.transferWaitMs,
+            signal: controller.signal,
+            announce: () =>
+              this.reporter.openTransfer(
+                taskId,
+                correlationId,
+                attempt,
+                this.config.workerTransferUrl,
+              ),
+          }),
+          imports: this.imports,
         }),
       );
       await this.reporter.succeeded(
@@ -394,8 +422,14 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       ? 'Cancelled on request; what the task began was undone'
       : (error as Error).message;
     if (!cancelled) this.logger.error({ taskId, attempt, code, error: message }, 'job failed');
+    const reasons = cancelled ? [] : failureReasons(error);
     try {
-      await this.reporter.ended(taskId, correlationId, attempt, { cancelled, code, message });
+      await this.reporter.ended(taskId, correlationId, attempt, {
+        cancelled,
+        code,
+        message,
+        reasons,
+      });
       this.jobsDone.inc({ kind, outcome: cancelled ? 'cancelled' : 'failed' });
     } catch (reportError) {
       if (!isSuperseded(reportError)) throw reportError;
@@ -448,12 +482,17 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
    * process yet), or a datastore's lock for a moment: the engine says so with a retryable code.
    * The job's operations are idempotent, so the job runs again until it gets through.
    */
-  private async untilNotBusy<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+  private async untilNotBusy<T>(
+    signal: AbortSignal,
+    retryBusy: boolean,
+    run: () => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await run();
       } catch (error) {
-        if (!isBusyElsewhere(error) || signal.aborted || attempt >= BUSY_RETRIES) throw error;
+        if (!retryBusy || !isBusyElsewhere(error) || signal.aborted || attempt >= BUSY_RETRIES)
+          throw error;
         this.logger.warn(
           { code: (error as DiskEngineError).code, attempt },
           'disk engine busy; trying the job again',
@@ -487,6 +526,27 @@ function isSuperseded(error: unknown): boolean {
     error instanceof DomainError &&
     (error.code === 'TASK.ATTEMPT_SUPERSEDED' || error.code === 'TASK.ALREADY_FINISHED')
   );
+}
+
+/** TaskFailed's bounds on one reason (libs/domain task.events.ts). */
+const REASON_BOUNDS = { code: 128, detail: 2000, at: 1000 };
+
+/**
+ * Every reason of a failure found for several (a refused package: its members, files, digests),
+ * as the task records them; a hostile package's names are cut to what the event holds.
+ */
+function failureReasons(error: unknown): NonNullable<JobEnding['reasons']> {
+  const reasons =
+    error instanceof ImportRefused
+      ? error.packageReasons
+      : error instanceof DomainError
+        ? error.reasons.map(({ code, detail, pointer }) => ({ code, detail, at: pointer }))
+        : [];
+  return reasons.map(({ code, detail, at }) => ({
+    code: code.slice(0, REASON_BOUNDS.code),
+    detail: detail.slice(0, REASON_BOUNDS.detail),
+    ...(at === undefined ? {} : { at: at.slice(0, REASON_BOUNDS.at) }),
+  }));
 }
 
 function errorCode(error: unknown): string {

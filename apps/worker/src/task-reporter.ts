@@ -1,5 +1,6 @@
 import {
   type Job,
+  type JobEnding,
   type JobOutcome,
   type Measurements,
   type TaskState,
@@ -76,6 +77,30 @@ export class TaskReporter {
     return { attempt: (started.data as { attempt: number }).attempt, job: state.job };
   }
 
+  /**
+   * Says where the API reaches this attempt's transfer (import upload, export download); refused
+   * (TASK.ATTEMPT_SUPERSEDED...) once the attempt is no longer the task's current one.
+   */
+  async openTransfer(
+    taskId: string,
+    correlationId: string,
+    attempt: number,
+    url: string,
+  ): Promise<void> {
+    await this.decide(
+      taskId,
+      correlationId,
+      'OpenTransfer',
+      onStream(stream('task', taskId), (task) =>
+        taskDecider.decide(
+          { type: 'OpenTransfer', data: { taskId, attempt, url } },
+          task,
+          undefined,
+        ),
+      ),
+    );
+  }
+
   async succeeded(
     taskId: string,
     correlationId: string,
@@ -92,7 +117,7 @@ export class TaskReporter {
     taskId: string,
     correlationId: string,
     attempt: number,
-    ending: { cancelled: boolean; code: string; message: string },
+    ending: Pick<JobEnding, 'cancelled' | 'code' | 'message' | 'reasons'>,
   ): Promise<void> {
     const command = ending.cancelled ? 'CancelTask' : 'FailTask';
     await this.decideOutcome(taskId, correlationId, command, (ws) =>

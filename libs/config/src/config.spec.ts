@@ -285,4 +285,13 @@ describe('OVF packages', () => {
         /DOLLY_WORKER_TRANSFER_URL must be http\(s\):\/\/host\[:port\] with no path/,
       );
   });
+
+  it('waits two minutes for the API to come for a transfer, or as long as set, never zero', () => {
+    expect(loadConfig({}).transferWaitMs).toBe(120_000);
+    expect(loadConfig({ DOLLY_TRANSFER_WAIT_MS: '5000' }).transferWaitMs).toBe(5_000);
+    for (const bad of ['0', '-1', '1.5', 'soon'])
+      expect(() => loadConfig({ DOLLY_TRANSFER_WAIT_MS: bad })).toThrow(
+        `DOLLY_TRANSFER_WAIT_MS must be a whole number of at least 1, not '${bad}'`,
+      );
+  });
 });

@@ -73,6 +73,11 @@ export interface DollyConfig {
    * by default this worker's own port on 127.0.0.1 (the API on the same machine).
    */
   workerTransferUrl: string;
+  /**
+   * How long a worker keeps a transfer open for the API's request (DOLLY_TRANSFER_WAIT_MS): an
+   * import's upload or an export's download that does not come by then fails the task. In ms.
+   */
+  transferWaitMs: number;
   /** Bounded work per request: see {@link ApiLimits}. */
   apiLimits: ApiLimits;
   /** The largest event the store takes, as a Kafka message (DOLLY_EVENT_MAX_BYTES). In bytes. */
@@ -216,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
       env.DOLLY_IMPORT_TRUSTED_CA_FILES,
     ),
     workerTransferUrl: transferUrl(env),
+    transferWaitMs: whole(env, 'DOLLY_TRANSFER_WAIT_MS', 120_000, 1),
     apiLimits: apiLimits(env),
     // At least a block map part (256 KiB) with its envelope.
     eventMaxBytes: whole(env, 'DOLLY_EVENT_MAX_BYTES', 1_000_000, 300_000),

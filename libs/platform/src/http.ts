@@ -67,8 +67,19 @@ function bodyErrors(
   }
 }
 
+export interface HttpAppOptions {
+  /**
+   * Paths (prefixes) whose request bodies their controllers read as streams (a package's bytes):
+   * neither refused for not being JSON nor parsed, so never buffered.
+   */
+  streamedBodyPaths?: string[];
+}
+
 /** Creates a Dolly HTTP app with the platform's logger, body handling and graceful shutdown. */
-export async function createHttpApp(module: Type<unknown>): Promise<NestExpressApplication> {
+export async function createHttpApp(
+  module: Type<unknown>,
+  options: HttpAppOptions = {},
+): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(module, {
     bufferLogs: true,
     bodyParser: false,
@@ -93,13 +104,22 @@ export async function createHttpApp(module: Type<unknown>): Promise<NestExpressA
     });
     next();
   });
-  app.use(requireJson);
+  const streamed = options.streamedBodyPaths ?? [];
+  const unlessStreamed =
+    (handler: (request: Request, response: Response, next: NextFunction) => void) =>
+    (request: Request, response: Response, next: NextFunction) =>
+      streamed.some((prefix) => request.path.startsWith(prefix))
+        ? next()
+        : handler(request, response, next);
+  app.use(unlessStreamed(requireJson));
   app.use(
-    express.json({
-      limit: MAX_BODY_BYTES,
-      type: ['application/json', 'application/*+json'],
-      strict: false,
-    }),
+    unlessStreamed(
+      express.json({
+        limit: MAX_BODY_BYTES,
+        type: ['application/json', 'application/*+json'],
+        strict: false,
+      }),
+    ),
   );
   app.use(bodyErrors);
   app.enableShutdownHooks();
@@ -132,6 +152,7 @@ export function runService(
   module: Type<unknown>,
   port: (config: DollyConfig) => number,
   configure?: (app: NestExpressApplication) => void,
+  options: HttpAppOptions = {},
 ): void {
   (async () => {
     const config = loadConfig();
@@ -140,7 +161,7 @@ export function runService(
       process.stdout.write(
         `${JSON.stringify({ level: 'warn', service: `dolly-${service}`, message: `connected to PostgreSQL as ${connected.role}, a superuser: connect as a member of dolly_${service} (README: PostgreSQL roles)` })}\n`,
       );
-    const app = await createHttpApp(module);
+    const app = await createHttpApp(module, options);
     configure?.(app);
     await listen(app, port(config), service);
   })().catch((error: unknown) => {

@@ -1,4 +1,13 @@
 import type { DiskEnginePort, OperationProgress } from '@dolly/disk-engine';
+import type { AttemptTransfer } from '../transfers/attempt-transfer';
+
+/** What imports need besides their job: where packages may be read from, whom to trust. */
+export interface ImportSettings {
+  /** DOLLY_IMPORT_ROOTS: a package imported by path lies strictly inside one. */
+  roots: string[];
+  /** The PEMs of DOLLY_IMPORT_TRUSTED_CA_FILES; empty: any certificate that verifies. */
+  trustedCaPems: string[];
+}
 
 /** What a job runs with: the engine, its task, and where its progress goes. */
 export interface JobContext {
@@ -8,6 +17,9 @@ export interface JobContext {
   signal: AbortSignal;
   /** Aggregated progress of the whole job. */
   progress(phase: string, doneBytes: number, totalBytes: number): void;
+  /** The attempt's transfer endpoint: an import's upload, an export's download. */
+  transfer: AttemptTransfer;
+  imports: ImportSettings;
 }
 
 /**

@@ -6,7 +6,9 @@ import type { Job, JobOutcome } from '@dolly/domain';
 import { clone } from './clone.job';
 import { createDisks } from './create-disks.job';
 import { deleteVm } from './delete-vm.job';
+import { exportPackage } from './export.job';
 import { fork } from './fork.job';
+import { importPackage } from './import.job';
 import { type JobContext } from './job-context';
 import { poolImage } from './pool-image.job';
 import { power } from './power.job';
@@ -40,5 +42,9 @@ export function runJob(job: Job, context: JobContext): Promise<AnyOutcome> {
       return refresh(job, context);
     case 'restore-quarantined':
       return restoreQuarantined(job, context);
+    case 'import':
+      return importPackage(job, context);
+    case 'export':
+      return exportPackage(job, context);
   }
 }

@@ -1,0 +1,413 @@
+/**
+ * The import job against the real disk engine (qemu-img, qemu-nbd, the storage daemon), with
+ * packages built here by outside tools (qemu-img's streamOptimized VMDK, GNU tar in USTAR,
+ * sha256sum): a package under an import root imports and its disk reads back identical
+ * (qemu-img compare); a path outside the roots, a link out of one, a wrong digest or a descriptor
+ * other than the one planned are refused with their reasons and leave the datastore as it was.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
+import type { ImportJob } from '@dolly/domain';
+import { attemptTransfer } from '../transfers/attempt-transfer';
+import { TransferRegistry } from '../transfers/transfer-registry';
+import { ImportRefused, importPackage } from './import.job';
+import type { JobContext } from './job-context';
+
+jest.setTimeout(120_000);
+
+const run = promisify(execFile);
+const MIB = 1024 * 1024;
+const CAPACITY = 8 * MIB;
+
+let scratch: string;
+let importRoot: string;
+let datastore: string;
+let plane: DiskDataPlane;
+const datastoreId = randomUUID();
+
+beforeEach(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'dolly-import-job-'));
+  importRoot = join(scratch, 'imports');
+  datastore = join(scratch, 'ds');
+  await mkdir(importRoot);
+  await mkdir(datastore);
+  plane = await startDiskDataPlane({
+    datastores: [{ datastoreId, path: datastore }],
+    runtimeDir: join(scratch, 'rt'),
+  });
+});
+afterEach(async () => {
+  await plane?.stop().catch(() => undefined);
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** A raw disk with recognisable data at a few places (one unaligned, one in the last MiB). */
+async function sourceDisk(folder: string): Promise<string> {
+  const raw = join(folder, 'source.raw');
+  await run('qemu-img', ['create', '-q', '-f', 'raw', raw, String(CAPACITY)]);
+  const file = await open(raw, 'r+');
+  try {
+    for (const [offset, byte, length] of [
+      [0, 0x11, 65536],
+      [3 * MIB + 512, 0x22, 4096],
+      [5 * MIB - 100, 0x33, 300],
+      [CAPACITY - 65536, 0x44, 65536],
+    ])
+      await file.write(Buffer.alloc(length, byte), 0, length, offset);
+  } finally {
+    await file.close();
+  }
+  return raw;
+}
+
+const STREAM_OPTIMIZED =
+  'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized';
+
+function descriptor(diskFile: string, diskSize: number): string {
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References>
+    <File ovf:id="file1" ovf:href="${diskFile}" ovf:size="${diskSize}"/>
+  </References>
+  <DiskSection>
+    <Info>Virtual disks</Info>
+    <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="${CAPACITY}" ovf:format="${STREAM_OPTIMIZED}"/>
+  </DiskSection>
+  <NetworkSection>
+    <Info>Networks</Info>
+    <Network ovf:name="VM Network"><Description>The network</Description></Network>
+  </NetworkSection>
+  <VirtualSystem ovf:id="appliance">
+    <Info>An appliance</Info>
+    <Name>appliance</Name>
+    <OperatingSystemSection ovf:id="101"><Info>Guest</Info></OperatingSystemSection>
+    <VirtualHardwareSection>
+      <Info>Hardware</Info>
+      <System>
+        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
+        <vssd:InstanceID>0</vssd:InstanceID>
+        <vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType>
+      </System>
+      <Item>
+        <rasd:ElementName>1 virtual CPU</rasd:ElementName>
+        <rasd:InstanceID>1</rasd:InstanceID>
+        <rasd:ResourceType>3</rasd:ResourceType>
+        <rasd:VirtualQuantity>1</rasd:VirtualQuantity>
+      </Item>
+      <Item>
+        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>
+        <rasd:ElementName>512 MB of memory</rasd:ElementName>
+        <rasd:InstanceID>2</rasd:InstanceID>
+        <rasd:ResourceType>4</rasd:ResourceType>
+        <rasd:VirtualQuantity>512</rasd:VirtualQuantity>
+      </Item>
+      <Item>
+        <rasd:ElementName>SCSI Controller 0</rasd:ElementName>
+        <rasd:InstanceID>3</rasd:InstanceID>
+        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>
+        <rasd:ResourceType>6</rasd:ResourceType>
+      </Item>
+      <Item>
+        <rasd:AddressOnParent>0</rasd:AddressOnParent>
+        <rasd:ElementName>Hard disk 1</rasd:ElementName>
+        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>
+        <rasd:InstanceID>4</rasd:InstanceID>
+        <rasd:Parent>3</rasd:Parent>
+        <rasd:ResourceType>17</rasd:ResourceType>
+      </Item>
+      <Item>
+        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>
+        <rasd:Connection>VM Network</rasd:Connection>
+        <rasd:ElementName>Network adapter 1</rasd:ElementName>
+        <rasd:InstanceID>5</rasd:InstanceID>
+        <rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>
+        <rasd:ResourceType>10</rasd:ResourceType>
+      </Item>
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+`;
+}
+
+interface BuiltPackage {
+  ova: string;
+  ovf: string;
+  raw: string;
+  descriptorSha256: string;
+  manifestSha256: string;
+}
+
+/**
+ * An OVA as other tools make one: the disk converted by qemu-img, the manifest from sha256sum,
+ * the archive by GNU tar in USTAR with the descriptor first. `corruptDigestOf` writes a wrong
+ * digest for that member into the manifest.
+ */
+async function buildOva(
+  folder: string,
+  { corruptDigestOf, filesIn }: { corruptDigestOf?: string; filesIn?: string } = {},
+) {
+  // The loose files (an OVF) go where asked, else beside the test's other scratch files.
+  const work = await mkdtemp(join(filesIn ?? scratch, 'build-'));
+  const raw = await sourceDisk(work);
+  const vmdk = 'appliance-disk1.vmdk';
+  await run('qemu-img', [
+    'convert',
+    '-q',
+    '-f',
+    'raw',
+    '-O',
+    'vmdk',
+    '-o',
+    'subformat=streamOptimized',
+    raw,
+    join(work, vmdk),
+  ]);
+  const vmdkSize = (await readFile(join(work, vmdk))).length;
+  const xml = descriptor(vmdk, vmdkSize);
+  await writeFile(join(work, 'appliance.ovf'), xml);
+  const { stdout } = await run('sha256sum', ['appliance.ovf', vmdk], { cwd: work });
+  const manifest = stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const [hex, name] = line.split(/\s+\*?/);
+      const digest = name === corruptDigestOf ? 'f'.repeat(64) : hex;
+      return `SHA256(${name})= ${digest}\n`;
+    })
+    .join('');
+  await writeFile(join(work, 'appliance.mf'), manifest);
+  const ova = join(folder, 'appliance.ova');
+  await run(
+    'tar',
+    ['--format=ustar', '-cf', ova, '-C', work, 'appliance.ovf', 'appliance.mf', vmdk],
+    {},
+  );
+  const sha = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
+  return {
+    ova,
+    ovf: join(work, 'appliance.ovf'),
+    raw,
+    descriptorSha256: sha(xml),
+    manifestSha256: sha(manifest),
+  } satisfies BuiltPackage;
+}
+
+function importJob(built: BuiltPackage, source: ImportJob['source']): ImportJob {
+  return {
+    kind: 'import',
+    vmId: randomUUID(),
+    datastoreId,
+    source,
+    package: { name: 'appliance.ova', descriptorSha256: built.descriptorSha256 },
+    virtualSystemId: 'appliance',
+    deploymentOption: null,
+    requireCertificate: false,
+    disks: [
+      { ovfDiskId: 'vmdisk1', diskId: randomUUID(), capacityBytes: CAPACITY, format: 'thin' },
+    ],
+  };
+}
+
+function jobContext(registry = new TransferRegistry(), signal = new AbortController().signal) {
+  const taskId = randomUUID();
+  const progress: Array<[string, number, number]> = [];
+  const announced: string[] = [];
+  const context: JobContext = {
+    engine: plane.engine,
+    taskId,
+    workerId: 'worker-1',
+    signal,
+    progress: (phase, done, total) => progress.push([phase, done, total]),
+    transfer: attemptTransfer(registry, {
+      taskId,
+      waitMs: 5_000,
+      signal,
+      announce: async () => {
+        announced.push(taskId);
+      },
+    }),
+    imports: { roots: [importRoot], trustedCaPems: [] },
+  };
+  return { context, progress, announced };
+}
+
+/** Every file of the datastore folder but the engine's metadata, with its size. */
+async function datastoreFiles(): Promise<string[]> {
+  const entries = await readdir(datastore, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((entry) => !join(entry.parentPath, entry.name).includes('/.dolly'))
+    .filter((entry) => entry.name !== '.dolly')
+    .map((entry) => join(entry.parentPath, entry.name))
+    .sort();
+}
+
+const inventoryDisks = () =>
+  plane.engine
+    .inventory()
+    .disks.map((disk) => disk.diskId)
+    .sort();
+
+async function refusal(promise: Promise<unknown>): Promise<ImportRefused> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  if (!(error instanceof ImportRefused))
+    throw new Error(`expected a refusal, got ${String(error)}`);
+  expect(error.code).toBe('IMPORT.REFUSED');
+  return error;
+}
+
+const codes = (error: ImportRefused) => error.packageReasons.map((reason) => reason.code);
+
+describe('import from a path under an import root', () => {
+  it('imports an OVA made by qemu-img, sha256sum and tar: the disk reads back identical', async () => {
+    const built = await buildOva(importRoot);
+    const job = importJob(built, { kind: 'path', path: built.ova });
+    const { context, progress } = jobContext();
+
+    const outcome = await importPackage(job, context);
+
+    expect(outcome).toEqual({
+      kind: 'import',
+      disks: [
+        {
+          diskId: job.disks[0].diskId,
+          layerId: expect.any(String),
+          allocatedBytes: expect.any(Number),
+        },
+      ],
+      package: {
+        name: 'appliance.ova',
+        descriptorSha256: built.descriptorSha256,
+        manifestSha256: built.manifestSha256,
+        certificate: null,
+      },
+    });
+    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
+    const image = join(datastore, `${placed.layerId}.qcow2`);
+    await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', built.raw, image]);
+    expect(progress.at(-1)?.[0]).toBe('done');
+  });
+
+  it('imports an OVF (descriptor, manifest and disk side by side) by the path of its descriptor', async () => {
+    const built = await buildOva(scratch, { filesIn: importRoot });
+    const job = importJob(built, { kind: 'path', path: built.ovf });
+
+    const outcome = await importPackage(job, jobContext().context);
+
+    expect(outcome).toMatchObject({
+      kind: 'import',
+      package: { descriptorSha256: built.descriptorSha256, manifestSha256: built.manifestSha256 },
+    });
+    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
+    await run('qemu-img', [
+      'compare',
+      '-f',
+      'raw',
+      '-F',
+      'qcow2',
+      built.raw,
+      join(datastore, `${placed.layerId}.qcow2`),
+    ]);
+  });
+
+  it('refuses a path outside every root, and a link inside a root that leads out, leaving nothing', async () => {
+    const outside = join(scratch, 'outside');
+    await mkdir(outside);
+    const built = await buildOva(outside);
+    await symlink(built.ova, join(importRoot, 'escape.ova'));
+    const before = await datastoreFiles();
+
+    for (const path of [
+      built.ova,
+      join(importRoot, 'escape.ova'),
+      `${importRoot}/../outside/appliance.ova`,
+    ]) {
+      const error = await refusal(
+        importPackage(importJob(built, { kind: 'path', path }), jobContext().context),
+      );
+      expect(codes(error)).toContain(
+        path.includes('..') ? 'IMPORT.PATH_NOT_NORMAL' : 'IMPORT.PATH_OUTSIDE_ROOTS',
+      );
+    }
+    expect(await datastoreFiles()).toEqual(before);
+    expect(inventoryDisks()).toEqual([]);
+  });
+
+  it('refuses a package whose manifest digest is wrong, leaving the datastore folder as it was', async () => {
+    const built = await buildOva(importRoot, { corruptDigestOf: 'appliance-disk1.vmdk' });
+    const before = await datastoreFiles();
+
+    const error = await refusal(
+      importPackage(importJob(built, { kind: 'path', path: built.ova }), jobContext().context),
+    );
+
+    expect(error.packageReasons).toEqual([
+      expect.objectContaining({ code: 'MANIFEST.DIGEST_MISMATCH', at: 'appliance-disk1.vmdk' }),
+    ]);
+    expect(error.message).toContain('MANIFEST.DIGEST_MISMATCH');
+    expect(await datastoreFiles()).toEqual(before);
+    expect(inventoryDisks()).toEqual([]);
+  });
+
+  it('refuses a descriptor other than the one the API planned with, and disks it did not plan, every reason at once', async () => {
+    const built = await buildOva(importRoot);
+    const job = importJob(
+      { ...built, descriptorSha256: 'a'.repeat(64) },
+      { kind: 'path', path: built.ova },
+    );
+    job.disks = [
+      { ovfDiskId: 'vmdisk9', diskId: randomUUID(), capacityBytes: CAPACITY, format: 'thin' },
+    ];
+    const before = await datastoreFiles();
+
+    const error = await refusal(importPackage(job, jobContext().context));
+
+    expect(codes(error).sort()).toEqual([
+      'IMPORT.DESCRIPTOR_CHANGED',
+      'IMPORT.DISK_MISSING',
+      'IMPORT.DISK_NOT_PLANNED',
+    ]);
+    expect(await datastoreFiles()).toEqual(before);
+    expect(inventoryDisks()).toEqual([]);
+  });
+
+  it('refuses an unsigned package when the import requires a certificate', async () => {
+    const built = await buildOva(importRoot);
+    const job = {
+      ...importJob(built, { kind: 'path', path: built.ova }),
+      requireCertificate: true,
+    };
+
+    const error = await refusal(importPackage(job, jobContext().context));
+
+    expect(codes(error)).toEqual(['CERTIFICATE.MISSING']);
+    expect(inventoryDisks()).toEqual([]);
+  });
+
+  it('stops when cancelled while reading, and leaves nothing', async () => {
+    const built = await buildOva(importRoot);
+    const controller = new AbortController();
+    const { context } = jobContext(new TransferRegistry(), controller.signal);
+    const before = await datastoreFiles();
+    context.progress = () => controller.abort('cancelled');
+
+    const error = await importPackage(
+      importJob(built, { kind: 'path', path: built.ova }),
+      context,
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+
+    expect(error).toBe('cancelled');
+    expect(await datastoreFiles()).toEqual(before);
+    expect(inventoryDisks()).toEqual([]);
+  });
+});
