@@ -257,3 +257,32 @@ describe('job redelivery', () => {
     );
   });
 });
+
+describe('OVF packages', () => {
+  it('imports by path from nowhere, unsigned packages allowed, the worker reached on its own port', () => {
+    const config = loadConfig({ DOLLY_WORKER_PORT: '9000' });
+    expect(config.importRoots).toEqual([]);
+    expect(config.importRequireCertificate).toBe(false);
+    expect(config.importTrustedCaFiles).toEqual([]);
+    expect(config.workerTransferUrl).toBe('http://127.0.0.1:9000');
+  });
+
+  it('reads the import roots, normalised, and refuses relative ones, naming each', () => {
+    expect(
+      loadConfig({ DOLLY_IMPORT_ROOTS: '/srv/imports/:/mnt/../media/ova' }).importRoots,
+    ).toEqual(['/srv/imports', '/media/ova']);
+    expect(() => loadConfig({ DOLLY_IMPORT_ROOTS: 'imports:/ok:../up' })).toThrow(
+      "DOLLY_IMPORT_ROOTS must list absolute paths (separated by ':'), not 'imports', '../up'",
+    );
+  });
+
+  it('takes a transfer URL with a scheme and no path, and refuses anything else', () => {
+    expect(
+      loadConfig({ DOLLY_WORKER_TRANSFER_URL: 'https://worker-3.dc1:8443/' }).workerTransferUrl,
+    ).toBe('https://worker-3.dc1:8443');
+    for (const bad of ['worker:8082', 'http://worker:8082/transfers', 'file:///etc/passwd'])
+      expect(() => loadConfig({ DOLLY_WORKER_TRANSFER_URL: bad })).toThrow(
+        /DOLLY_WORKER_TRANSFER_URL must be http\(s\):\/\/host\[:port\] with no path/,
+      );
+  });
+});
