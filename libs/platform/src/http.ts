@@ -13,6 +13,23 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
+/**
+ * A route whose body is a stream the app reads itself (an OVF package uploaded as
+ * multipart/form-data), never parsed or buffered by the platform: every other body is JSON.
+ */
+export interface StreamedUpload {
+  method: 'POST' | 'PUT';
+  path: RegExp;
+}
+
+export interface HttpAppOptions {
+  streamedUploads?: readonly StreamedUpload[];
+}
+
+const isStreamedUpload = (request: Request, uploads: readonly StreamedUpload[]) =>
+  request.is('multipart/form-data') === 'multipart/form-data' &&
+  uploads.some((upload) => upload.method === request.method && upload.path.test(request.path));
+
 /** Bodies must say they are JSON; anything else is refused before it is parsed. */
 function requireJson(request: Request, response: Response, next: NextFunction): void {
   const hasBody =
@@ -68,7 +85,10 @@ function bodyErrors(
 }
 
 /** Creates a Dolly HTTP app with the platform's logger, body handling and graceful shutdown. */
-export async function createHttpApp(module: Type<unknown>): Promise<NestExpressApplication> {
+export async function createHttpApp(
+  module: Type<unknown>,
+  options: HttpAppOptions = {},
+): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(module, {
     bufferLogs: true,
     bodyParser: false,
@@ -93,7 +113,11 @@ export async function createHttpApp(module: Type<unknown>): Promise<NestExpressA
     });
     next();
   });
-  app.use(requireJson);
+  const uploads = options.streamedUploads ?? [];
+  app.use((request: Request, response: Response, next: NextFunction) =>
+    // express.json leaves a multipart body alone: the route reads it as it streams in.
+    isStreamedUpload(request, uploads) ? next() : requireJson(request, response, next),
+  );
   app.use(
     express.json({
       limit: MAX_BODY_BYTES,
@@ -132,6 +156,7 @@ export function runService(
   module: Type<unknown>,
   port: (config: DollyConfig) => number,
   configure?: (app: NestExpressApplication) => void,
+  httpOptions: HttpAppOptions = {},
 ): void {
   (async () => {
     const config = loadConfig();
@@ -140,7 +165,7 @@ export function runService(
       process.stdout.write(
         `${JSON.stringify({ level: 'warn', service: `dolly-${service}`, message: `connected to PostgreSQL as ${connected.role}, a superuser: connect as a member of dolly_${service} (README: PostgreSQL roles)` })}\n`,
       );
-    const app = await createHttpApp(module);
+    const app = await createHttpApp(module, httpOptions);
     configure?.(app);
     await listen(app, port(config), service);
   })().catch((error: unknown) => {

@@ -26,7 +26,12 @@ function system(overrides: Partial<OvfVirtualSystem> = {}): OvfVirtualSystem {
       { diskId: 'vmdisk2', controllerInstanceId: '3', addressOnParent: 1, label: null },
     ],
     nics: [
-      { network: 'VM Network', adapterType: 'VmxNet3', macAddress: '00:50:56:aa:bb:cc', label: null },
+      {
+        network: 'VM Network',
+        adapterType: 'VmxNet3',
+        macAddress: '00:50:56:aa:bb:cc',
+        label: null,
+      },
       { network: 'Backend', adapterType: 'E1000', macAddress: null, label: null },
     ],
     products: [],
@@ -116,7 +121,12 @@ describe('planImport: the VM a VirtualSystem makes', () => {
       disks: [
         // The capacity is rounded up to a whole sector.
         { diskId: 'disk-1', label: 'Hard disk 1', capacityBytes: 10 * GIB + 512, format: 'thin' },
-        { diskId: 'disk-2', label: 'Hard disk 2', capacityBytes: 4 * GIB, format: 'thick-lazy-zeroed' },
+        {
+          diskId: 'disk-2',
+          label: 'Hard disk 2',
+          capacityBytes: 4 * GIB,
+          format: 'thick-lazy-zeroed',
+        },
       ],
       nics: [
         { network: 'VM Network', macAddress: '00:50:56:aa:bb:cc' },
@@ -130,16 +140,19 @@ describe('planImport: the VM a VirtualSystem makes', () => {
   });
 
   it('rounds memory up to whole MiB, and to the 4 MiB a VM needs at least', () => {
-    expect(plan({ system: system({ memoryBytes: 1024 ** 2 * 3 + 1 }) }).definition.hardware.memoryBytes).toBe(
-      4 * 1024 ** 2,
-    );
-    expect(plan({ system: system({ memoryBytes: 512 * 1024 ** 2 + 7 }) }).definition.hardware.memoryBytes).toBe(
-      513 * 1024 ** 2,
-    );
+    expect(
+      plan({ system: system({ memoryBytes: 1024 ** 2 * 3 + 1 }) }).definition.hardware.memoryBytes,
+    ).toBe(4 * 1024 ** 2);
+    expect(
+      plan({ system: system({ memoryBytes: 512 * 1024 ** 2 + 7 }) }).definition.hardware
+        .memoryBytes,
+    ).toBe(513 * 1024 ** 2);
   });
 
   it("uses the host's newest hardware version and otherGuest when the package names neither", () => {
-    const { hardware } = plan({ system: system({ hardwareVersion: null, guestOs: null }) }).definition;
+    const { hardware } = plan({
+      system: system({ hardwareVersion: null, guestOs: null }),
+    }).definition;
     expect(hardware.hardwareVersion).toBe('vmx-19');
     expect(hardware.guestOs).toBe('otherGuest');
   });
@@ -153,7 +166,9 @@ describe('planImport: the VM a VirtualSystem makes', () => {
   });
 
   it('maps networks to port groups; a network with no mapping keeps its name', () => {
-    const { nics } = plan({ target: target({ networkMapping: { 'VM Network': 'pg-web' } }) }).definition;
+    const { nics } = plan({
+      target: target({ networkMapping: { 'VM Network': 'pg-web' } }),
+    }).definition;
     expect(nics.map((n) => n.network)).toEqual(['pg-web', 'Backend']);
   });
 
@@ -211,7 +226,9 @@ describe('planImport: the VM a VirtualSystem makes', () => {
     const { reasons } = plan({
       envelope: big,
       system: huge,
-      identity: identity(Array.from({ length: 20 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`)),
+      identity: identity(
+        Array.from({ length: 20 }, (_, i) => `02:00:00:00:01:${i.toString(16).padStart(2, '0')}`),
+      ),
     });
     expect(new Set(reasons.map((r) => r.code))).toEqual(
       new Set([

@@ -37,11 +37,15 @@ export const importTargetFields = {
     default: 'as-in-package',
   }),
   networkMapping: Type.Optional(
-    Type.Record(Type.String({ minLength: 1, maxLength: 255 }), Type.String({ minLength: 1, maxLength: 80 }), {
-      maxProperties: 64,
-      description:
-        'Port group for each network the package names ({ "VM Network": "pg-web" }); a NIC on a network with no mapping keeps its name.',
-    }),
+    Type.Record(
+      Type.String({ minLength: 1, maxLength: 255 }),
+      Type.String({ minLength: 1, maxLength: 80 }),
+      {
+        maxProperties: 64,
+        description:
+          'Port group for each network the package names ({ "VM Network": "pg-web" }); a NIC on a network with no mapping keeps its name.',
+      },
+    ),
   ),
   deploymentOption: Type.Optional(
     OvfName('A configuration of the DeploymentOptionSection; default: the package’s default.'),
@@ -53,7 +57,9 @@ export const importTargetFields = {
     }),
   ),
   virtualSystemId: Type.Optional(
-    OvfName('The VirtualSystem to import, required when the package holds a collection of several.'),
+    OvfName(
+      'The VirtualSystem to import, required when the package holds a collection of several.',
+    ),
   ),
   requireCertificate: Type.Optional(
     Type.Boolean({
