@@ -99,13 +99,13 @@ export async function firstMemberDescriptor(
     const first = await iterator.next();
     if (first.done)
       throw refused([
-        { code: 'OVA.EMPTY', detail: `${packageName} holds no member`, at: packageName },
+        { code: 'PACKAGE.EMPTY', detail: `${packageName} holds no member`, at: packageName },
       ]);
     const member = first.value;
     if (!member.name.toLowerCase().endsWith('.ovf'))
       throw refused([
         {
-          code: 'OVA.DESCRIPTOR_NOT_FIRST',
+          code: 'PACKAGE.DESCRIPTOR_NOT_FIRST',
           detail: `The first member of ${packageName} is ${JSON.stringify(member.name)}, not the .ovf descriptor`,
           at: member.name,
         },
