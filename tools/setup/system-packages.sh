@@ -4,12 +4,17 @@
 set -euo pipefail
 
 # openssl: the tests make their own CAs and certificates (Kafka over TLS, NBD over TCP).
-packages=(qemu-utils qemu-system-common libnbd-bin kcat openssl)
-binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat openssl)
+# golang-go, golang-github-vmware-govmomi-dev: tools/vcsim-import, which imports Dolly's OVA
+# exports into govmomi's vSphere simulator (govmomi ships as sources, built offline).
+packages=(qemu-utils qemu-system-common libnbd-bin kcat openssl golang-go golang-github-vmware-govmomi-dev)
+binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat openssl go)
+# Source trees that no binary stands for, checked by one file each.
+govmomi_sources=/usr/share/gocode/src/github.com/vmware/govmomi/simulator/model.go
 
 missing_binaries() {
   local b
   for b in "${binaries[@]}"; do command -v "$b" >/dev/null 2>&1 || echo "$b"; done
+  [ -f "$govmomi_sources" ] || echo "govmomi-sources($govmomi_sources)"
 }
 
 missing=$(missing_binaries)

@@ -25,7 +25,11 @@ export interface TaskView {
     /** What the worker is doing (copy, merge...); null before it starts. */
     phase: string | null;
   };
-  error: { code: string; message: string } | null;
+  error: {
+    code: string;
+    message: string;
+    reasons: { code: string; detail: string; at?: string }[];
+  } | null;
   actor: { id: string; role: string };
   correlationId: string;
   projected: boolean;

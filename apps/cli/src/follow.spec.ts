@@ -77,7 +77,11 @@ describe('dolly tasks watch', () => {
 
   describe('when the task fails', () => {
     beforeEach(() => {
-      const error = { code: 'DISK.COPY_FAILED', message: 'qemu-img convert exited with 1' };
+      const error = {
+        code: 'DISK.COPY_FAILED',
+        message: 'qemu-img convert exited with 1',
+        reasons: [],
+      };
       api.on('GET', STREAM, (_request, response) =>
         sendTaskStream(response, cloneTasks({ status: 'failed', error })),
       );

@@ -24,8 +24,16 @@ export function printProblem(error: unknown): void {
   for (const line of problemLines(error)) console.error(line);
 }
 
+/** A failed task's code and message, then each of its reasons when it had several, one a line. */
 export function taskErrorLine(task: TaskView): string {
-  return task.error ? `${task.error.code}: ${task.error.message}` : 'no error recorded';
+  if (!task.error) return 'no error recorded';
+  const { code, message, reasons } = task.error;
+  return [
+    `${code}: ${message}`,
+    ...reasons.map(
+      (reason) => `  - ${reason.at ? `${reason.at}: ` : ''}${reason.detail} (${reason.code})`,
+    ),
+  ].join('\n');
 }
 
 export function isNotFound(error: unknown): boolean {

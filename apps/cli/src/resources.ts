@@ -1,3 +1,4 @@
+import { taskErrorLine } from './problems';
 import type { DatastoreView, LiveExport, SnapshotView, TaskView, VmView } from './api';
 import { type Column, doneOf, humanBytes, printDetails, printSection, share } from './output';
 
@@ -126,7 +127,7 @@ export function printTask(task: TaskView): void {
       'Progress',
       `${progress.percent}%${bytes ? ` (${bytes})` : ''}${progress.phase ? `, ${progress.phase}` : ''}`,
     ],
-    ['Error', task.error ? `${task.error.code}: ${task.error.message}` : 'none'],
+    ['Error', task.error ? taskErrorLine(task) : 'none'],
     ['Attempt', `${task.attempt}${task.workerId ? ` on ${task.workerId}` : ''}`],
     ['By', `${task.actor.id} (${task.actor.role})`],
     ['Correlation id', task.correlationId],

@@ -27,6 +27,7 @@ import {
   DATASTORE_REGISTERED_EARLIER,
   POOL_EVENT_EARLIER_VERSIONS,
   TASK_QUEUED_EARLIER,
+  TASK_FAILED_EARLIER,
   VM_EVENT_EARLIER_VERSIONS,
 } from './earlier-versions';
 
@@ -95,7 +96,7 @@ export const EVENT_CATALOG: readonly CatalogEntry[] = [
   entry('TaskQueued', 'task', TaskQueuedData, TASK_QUEUED_EARLIER),
   entry('TaskStarted', 'task', TaskStartedData),
   entry('TaskSucceeded', 'task', TaskSucceededData),
-  entry('TaskFailed', 'task', TaskFailedData),
+  entry('TaskFailed', 'task', TaskFailedData, TASK_FAILED_EARLIER),
   entry('TaskCancelRequested', 'task', TaskCancelRequestedData),
   entry('TaskTransferOpened', 'task', TaskTransferOpenedData),
   entry('TaskCancelled', 'task', TaskCancelledData),

@@ -6,6 +6,7 @@
  * acting twice, also across worker restarts. Failures are thrown as DiskEngineError with a
  * stable `code` (see errors.ts).
  */
+import type { DiskSink } from '@dolly/ovf';
 import { type DatastoreSpace } from './model/space';
 import { type BlockMap } from './model/block-map';
 import { type LayerRef } from './model/decide';
@@ -116,6 +117,61 @@ export interface ImportImage extends Command {
   kind?: ImageKind;
 }
 
+/**
+ * A new disk whose content the caller streams in (an OVF/OVA disk as its package is read): like
+ * ImportImage, without a file to read from.
+ */
+export interface ImportDiskStream extends Command {
+  datastoreId: string;
+  diskId: string;
+  capacityBytes: number;
+  format: ProvisioningFormat;
+  /**
+   * Thin only: the bytes of guest data the caller expects to write (an OVF disk's
+   * populatedSize, or its file's size). Reserved up front with the image's metadata, capped at
+   * the fully allocated size; absent, a thin import reserves the fully allocated size as the thick
+   * formats do, since nothing says how much of the disk the package fills.
+   */
+  expectedDataBytes?: number;
+}
+
+/**
+ * A disk being imported: `write` and `spool` (DiskSink) put its content into a temporary image
+ * on the datastore; `commit` publishes it as importImage would, `abort` leaves nothing behind.
+ * A session takes either writes or one spool, not both.
+ */
+export interface DiskImportSession extends DiskSink {
+  readonly operationId: string;
+  readonly capacityBytes: number;
+  /** Flushes, closes the image and publishes the disk; the same result as importImage's. */
+  commit(): Promise<DiskResult>;
+  /** Removes everything the session wrote; the graph is as before. Resolves once it is gone. */
+  abort(): Promise<void>;
+}
+
+export interface StageExport extends Command {
+  datastoreId: string;
+  /** Each disk's top (layerId null) or one frozen layer of its chain (a snapshot's). */
+  disks: { diskId: string; layerId: string | null }[];
+}
+
+export interface StagedFile {
+  diskId: string;
+  /** Absolute path of the streamOptimized VMDK, in the export's private folder of the datastore. */
+  path: string;
+  sizeBytes: number;
+  /** Lower-case hex SHA-256 of the file's bytes. */
+  sha256: string;
+}
+
+/** VMDKs staged for an export; the layers read stay locked (shared) until `release`. */
+export interface StagedExport {
+  operationId: string;
+  files: StagedFile[];
+  /** Removes the staging folder and lets the layers go. */
+  release(): Promise<void>;
+}
+
 export interface ExportVmdk extends Command {
   source: LayerRef;
   /** Absolute path of the .vmdk to write (streamOptimized); published atomically. */
@@ -221,6 +277,16 @@ export interface DiskEnginePort {
   deleteDisk(command: DeleteDisk, options?: OperationOptions): Promise<OperationResult>;
   importImage(command: ImportImage, options?: OperationOptions): Promise<DiskResult>;
   exportVmdk(command: ExportVmdk, options?: OperationOptions): Promise<ExportResult>;
+  /**
+   * Opens an import session: refused before any byte (DISK.NO_SPACE...) when the disk cannot be
+   * had. The signal aborts the session as `abort` does; progress is the guest bytes written.
+   */
+  beginDiskImport(
+    command: ImportDiskStream,
+    options?: OperationOptions,
+  ): Promise<DiskImportSession>;
+  /** Converts disks to streamOptimized VMDKs in a private folder of their datastore, until release. */
+  stageExport(command: StageExport, options?: OperationOptions): Promise<StagedExport>;
   fork(command: Fork, options?: OperationOptions): Promise<ForkResult>;
   openLive(command: OpenLive, options?: OperationOptions): Promise<LiveExport>;
   closeLive(command: CloseLive, options?: OperationOptions): Promise<void>;

@@ -95,6 +95,11 @@ export class TaskRow {
   @Column('boolean', { name: 'cancel_requested' }) cancelRequested!: boolean;
   @Column('text', { name: 'error_code', nullable: true }) errorCode!: string | null;
   @Column('text', { name: 'error_message', nullable: true }) errorMessage!: string | null;
+  @Column('jsonb', { name: 'error_reasons' }) errorReasons!: {
+    code: string;
+    detail: string;
+    at?: string;
+  }[];
   @Column('text', { name: 'actor_id' }) actorId!: string;
   @Column('text', { name: 'actor_role' }) actorRole!: string;
   @Column('uuid', { name: 'correlation_id' }) correlationId!: string;

@@ -10,3 +10,4 @@ export * from './dolly-stack';
 export * from './kafka-fixtures';
 export * from './isolated-postgres';
 export * from './tls-certificates';
+export * from './vcsim';

@@ -298,6 +298,7 @@ function taskRow(json: Record<string, unknown>): TaskRow {
     cancelRequested: json.cancel_requested as boolean,
     errorCode: json.error_code as string | null,
     errorMessage: json.error_message as string | null,
+    errorReasons: (json.error_reasons ?? []) as TaskRow['errorReasons'],
     actorId: json.actor_id as string,
     actorRole: json.actor_role as string,
     correlationId: json.correlation_id as string,

@@ -19,7 +19,21 @@ export const TaskView = Type.Object({
       description: 'What the worker is doing (copy, merge...).',
     }),
   }),
-  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  error: Type.Union([
+    Type.Object({
+      code: Type.String(),
+      message: Type.String(),
+      reasons: Type.Array(
+        Type.Object({
+          code: Type.String(),
+          detail: Type.String(),
+          at: Type.Optional(Type.String()),
+        }),
+        { description: 'Every reason, when there were several (a refused package).' },
+      ),
+    }),
+    Type.Null(),
+  ]),
   actor: Type.Object({ id: Type.String(), role: Type.String() }),
   correlationId: Type.String({ format: 'uuid' }),
   projected: Type.Boolean({ description: 'Whether the read models show the task yet.' }),
@@ -66,7 +80,9 @@ export function taskView(row: TaskRow, progress: Progress | null = null): TaskVi
     workerId: row.workerId,
     cancelRequested: row.cancelRequested,
     progress: progressOf(row, progress),
-    error: row.errorCode ? { code: row.errorCode, message: row.errorMessage ?? '' } : null,
+    error: row.errorCode
+      ? { code: row.errorCode, message: row.errorMessage ?? '', reasons: row.errorReasons ?? [] }
+      : null,
     actor: { id: row.actorId, role: row.actorRole },
     correlationId: row.correlationId,
     projected: true,

@@ -288,7 +288,7 @@ describe('reading', () => {
 
   it('tasks get shows its progress and its error', async () => {
     const [, copying] = cloneTasks({});
-    const error = { code: 'WORKER.LOST', message: 'worker-1 stopped answering' };
+    const error = { code: 'WORKER.LOST', message: 'worker-1 stopped answering', reasons: [] };
     api.on('GET', `/tasks/${TASK_ID}`, (_request, response) =>
       sendJson(response, 200, { ...copying, status: 'failed', error }),
     );
@@ -298,6 +298,27 @@ describe('reading', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/Progress\s+│ 50% \(512 MiB \/ 1 GiB\), copy/);
     expect(run.stdout).toMatch(/Error\s+│ WORKER.LOST: worker-1 stopped answering/);
+  });
+
+  it('tasks get shows every reason of a task refused for several', async () => {
+    const [, copying] = cloneTasks({});
+    const error = {
+      code: 'IMPORT.REFUSED',
+      message: 'appliance.ova was refused for 2 reasons',
+      reasons: [
+        { code: 'MANIFEST.DIGEST_MISMATCH', detail: 'its digest differs', at: 'disk1.vmdk' },
+        { code: 'MANIFEST.MEMBER_NOT_LISTED', detail: 'extra.iso is not in the manifest' },
+      ],
+    };
+    api.on('GET', `/tasks/${TASK_ID}`, (_request, response) =>
+      sendJson(response, 200, { ...copying, status: 'failed', error }),
+    );
+
+    const run = await runCli(api, ['tasks', 'get', TASK_ID]);
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('disk1.vmdk: its digest differs (MANIFEST.DIGEST_MISMATCH)');
+    expect(run.stdout).toContain('extra.iso is not in the manifest (MANIFEST.MEMBER_NOT_LISTED)');
   });
 
   it('datastores get shows its space', async () => {

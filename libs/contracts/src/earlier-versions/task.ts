@@ -1,6 +1,6 @@
-import { Job, PoolImageJob, TaskQueuedData, Uuid } from '@dolly/domain';
+import { Job, PoolImageJob, TaskFailedData, TaskQueuedData, Uuid } from '@dolly/domain';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
-import type { EarlierVersion } from './earlier-version';
+import { type EarlierVersion, without } from './earlier-version';
 
 /** Building a pool's image as TaskQueued v1 carried it: one replica, one parent. */
 export const PoolImageJobV1 = Type.Object(
@@ -118,4 +118,12 @@ export const TASK_QUEUED_EARLIER: readonly EarlierVersion[] = [
   { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
   { schema: TaskQueuedDataV2, upcastToNext: taskQueuedFromV2 },
   { schema: TaskQueuedDataV3, upcastToNext: taskQueuedFromV3 },
+];
+
+/** TaskFailed v1 said one code and message; v2 lists every reason when there were several. */
+export const TASK_FAILED_EARLIER: readonly EarlierVersion[] = [
+  {
+    schema: without(TaskFailedData, ['reasons']),
+    upcastToNext: (data: unknown) => ({ ...(data as object), reasons: [] }),
+  },
 ];

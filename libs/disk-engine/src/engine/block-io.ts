@@ -19,7 +19,12 @@ import { run } from '../qemu/process';
 import * as qemuImg from '../qemu/qemu-img';
 import { type EngineContext } from './engine-context';
 
-function checkRange(layer: Layer, offsetBytes: number, lengthBytes: number): void {
+/** Refuses (DISK.OUT_OF_RANGE) a range that is not whole bytes within the capacity. */
+export function checkRange(
+  layer: Pick<Layer, 'capacityBytes'>,
+  offsetBytes: number,
+  lengthBytes: number,
+): void {
   const ok =
     Number.isSafeInteger(offsetBytes) &&
     Number.isSafeInteger(lengthBytes) &&

@@ -198,7 +198,8 @@ export async function checkDatastore(
       if (name === METADATA_DIR || running.has(name) || byFile.has(name)) continue;
       if (host.keepsTemporaryFile(name)) continue;
       if (isTemporaryFileName(name)) {
-        if (scope.repair) await rm(join(root, name), { force: true });
+        // Recursive: a temporary name may be a folder (an export's staging folder).
+        if (scope.repair) await rm(join(root, name), { force: true, recursive: true });
         found('temporary-file', name, scope.repair ? 'removed' : 'reported');
       } else if (name.endsWith('.qcow2') && released.has(name)) {
         if (scope.repair) await rm(join(root, name), { force: true });

@@ -1,7 +1,7 @@
 /**
  * What an image to import must be: what its caller and its name say it is (the format is probed,
- * never trusted), and self-contained (no backing file, no VMDK extent elsewhere), so that nothing
- * outside the datastore is ever opened on its behalf.
+ * never trusted), and self-contained (no backing file, no qcow2 data file, no VMDK extent
+ * elsewhere), so that nothing outside the datastore is ever opened on its behalf.
  */
 import { stat } from 'node:fs/promises';
 import { basename, extname, isAbsolute } from 'node:path';
@@ -62,6 +62,14 @@ export async function inspectImport(
         sourcePath,
         backingFileName: image.backingFileName,
       },
+    );
+  }
+  // A qcow2 may read its clusters from any file it names: as foreign as a backing file.
+  if (image.dataFileName !== null) {
+    throw new DiskEngineError(
+      'DISK.BACKING_OUTSIDE_DATASTORE',
+      `${basename(sourcePath)} reads its data from ${image.dataFileName}`,
+      { sourcePath, dataFileName: image.dataFileName },
     );
   }
   if (declared === 'vmdk') {

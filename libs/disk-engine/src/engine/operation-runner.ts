@@ -235,7 +235,7 @@ export class OperationRunner {
         record.intent.result ?? null,
       );
       for (const name of [...record.intent.removedFiles, ...record.intent.temporaryFiles])
-        await rm(join(root, name), { force: true });
+        await rm(join(root, name), { force: true, recursive: true });
       return 'rolled-forward';
     }
     await this.removeWritten(record.datastoreId, record.intent);
@@ -508,12 +508,18 @@ export class OperationRunner {
     intent: Pick<OperationIntent, 'temporaryFiles' | 'publishedFiles'>,
   ): Promise<void> {
     const { root } = this.datastore(datastoreId);
+    // Recursive: a temporary name may be a folder (an export's staging folder).
     for (const name of [...intent.temporaryFiles, ...intent.publishedFiles]) {
-      await rm(join(root, name), { force: true });
+      await rm(join(root, name), { force: true, recursive: true });
     }
   }
 
-  private reserve(datastoreId: string, bytes: number): void {
+  /**
+   * Adds to (or, negative, gives back) what this process holds reserved on a datastore. Besides
+   * the runner's own per-operation reservations: a file an operation grows as it goes (an import's
+   * spool), checked and reserved piece by piece; other processes see only the fixed part.
+   */
+  reserve(datastoreId: string, bytes: number): void {
     this.reserved.set(datastoreId, (this.reserved.get(datastoreId) ?? 0) + bytes);
   }
 }

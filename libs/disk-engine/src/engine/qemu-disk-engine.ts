@@ -29,6 +29,7 @@ import {
   type Consolidate,
   type CreateDisk,
   type DeleteDisk,
+  type DiskImportSession,
   type DiskEnginePort,
   type DiskResult,
   type ExportResult,
@@ -37,6 +38,7 @@ import {
   type ForkResult,
   type FreezeDisk,
   type FullClone,
+  type ImportDiskStream,
   type ImportImage,
   type Inventory,
   type LinkedClone,
@@ -50,6 +52,8 @@ import {
   type RevertDisk,
   type SnapshotDisk,
   type SnapshotResult,
+  type StageExport,
+  type StagedExport,
 } from '../port';
 import * as blockIo from './block-io';
 import { type CheckReport } from './check';
@@ -287,6 +291,17 @@ export class QemuDiskEngine implements DiskEnginePort {
 
   exportVmdk(command: ExportVmdk, options?: OperationOptions): Promise<ExportResult> {
     return plans.exportVmdk(this.ctx, command, options);
+  }
+
+  beginDiskImport(
+    command: ImportDiskStream,
+    options?: OperationOptions,
+  ): Promise<DiskImportSession> {
+    return plans.beginDiskImport(this.ctx, command, options);
+  }
+
+  stageExport(command: StageExport, options?: OperationOptions): Promise<StagedExport> {
+    return plans.stageExport(this.ctx, command, options);
   }
 
   restoreQuarantined(

@@ -98,7 +98,15 @@ export class SpaceAccounting {
    * Measures what `assertRoomFor` needs (fresh, or the last measure for small allocations); the
    * check itself runs when deciding, against the reservations of that moment.
    */
-  async probe(datastoreId: string, fresh: boolean): Promise<SpaceProbe> {
+  async probe(
+    datastoreId: string,
+    fresh: boolean,
+    /**
+     * Bytes of files the caller is growing that are both reserved and already written: the file
+     * system's free bytes no longer hold them, so they are given back there to count once only.
+     */
+    writtenReservedBytes = 0,
+  ): Promise<SpaceProbe> {
     const ds = this.runner.datastore(datastoreId);
     const { usedBytes } = await this.measureUsage(datastoreId, fresh);
     const fs = await this.fileSystemFreeBytes(datastoreId);
@@ -108,7 +116,7 @@ export class SpaceAccounting {
         capacityBytes: ds.capacityBytes ?? fs.totalBytes,
         usedBytes,
         reservedBytes: this.runner.reservedBytes(datastoreId),
-        fileSystemFreeBytes: fs.freeBytes,
+        fileSystemFreeBytes: fs.freeBytes + writtenReservedBytes,
       }),
     });
   }

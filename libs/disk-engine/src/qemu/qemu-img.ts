@@ -49,6 +49,8 @@ export interface ImageInfo {
   backingFormat: string | null;
   /** qcow2: the image was marked corrupt by QEMU. */
   corrupt: boolean;
+  /** qcow2 only: the external data file its clusters are read from (`data-file`), or null. */
+  dataFileName: string | null;
   /** VMDK only: monolithicSparse, streamOptimized, ... */
   vmdkCreateType: string | null;
   /** VMDK only: file names of the extents. */
@@ -67,6 +69,7 @@ function toImageInfo(raw: QemuImageInfo): ImageInfo {
     backingFileName: raw['backing-filename'] ?? null,
     backingFormat: raw['backing-filename-format'] ?? null,
     corrupt: data.corrupt === true,
+    dataFileName: typeof data['data-file'] === 'string' ? (data['data-file'] as string) : null,
     vmdkCreateType:
       typeof data['create-type'] === 'string' ? (data['create-type'] as string) : null,
     vmdkExtentFileNames: extents.map((e) => e.filename ?? ''),

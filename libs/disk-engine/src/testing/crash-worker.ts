@@ -27,6 +27,11 @@ process.on('message', (message: ToWorker) => {
     }
     const { id, method, command } = message;
     try {
+      const heldOpen = await holdOpen(method, command);
+      if (heldOpen) {
+        send({ type: 'result', id, result: heldOpen });
+        return;
+      }
       const call = (
         engine as unknown as Record<string, (c: unknown, o: unknown) => Promise<unknown>>
       )[method];
@@ -40,3 +45,33 @@ process.on('message', (message: ToWorker) => {
     }
   })();
 });
+
+/**
+ * Operations held open until a later call (an import session, a staged export) stay open here,
+ * for the test to kill the worker with them under way; it gets their plain data back. An import
+ * writes `writes` ([offset, byte, length]) first, so that its temporary image exists.
+ */
+const held: unknown[] = [];
+async function holdOpen(method: string, command: unknown): Promise<unknown> {
+  if (!engine) return undefined;
+  if (method === 'beginDiskImport') {
+    const { writes = [], ...begin } = command as Parameters<
+      QemuDiskEngine['beginDiskImport']
+    >[0] & {
+      writes?: Array<[number, number, number]>;
+    };
+    const session = await engine.beginDiskImport(begin);
+    for (const [offset, byte, length] of writes)
+      await session.write(offset, Buffer.alloc(length, byte));
+    held.push(session);
+    return { operationId: session.operationId };
+  }
+  if (method === 'stageExport') {
+    const staged = await engine.stageExport(
+      command as Parameters<QemuDiskEngine['stageExport']>[0],
+    );
+    held.push(staged);
+    return { operationId: staged.operationId, files: staged.files };
+  }
+  return undefined;
+}

@@ -63,6 +63,26 @@ export const TaskFailedData = Type.Object(
       description: 'Stable code of the reason (DATASTORE.INSUFFICIENT_SPACE...).',
     }),
     message: Type.String({ description: 'The reason, for humans.' }),
+    reasons: Type.Array(
+      Type.Object(
+        {
+          code: Type.String({ minLength: 1, maxLength: 128 }),
+          detail: Type.String({ maxLength: 2000 }),
+          at: Type.Optional(
+            Type.String({
+              maxLength: 1000,
+              description: 'Where: a member or file of a package, an element, a field.',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        maxItems: 100,
+        description:
+          'Every reason when there were several (a refused package); empty when the code and message say it all.',
+      },
+    ),
   },
   {
     additionalProperties: false,

@@ -48,7 +48,13 @@ describe('Task', () => {
         .then([
           {
             type: 'TaskFailed',
-            data: { taskId, attempt: 0, code: 'PLACEMENT.NO_WORKER', message: 'no worker' },
+            data: {
+              taskId,
+              attempt: 0,
+              code: 'PLACEMENT.NO_WORKER',
+              message: 'no worker',
+              reasons: [],
+            },
           },
         ]);
     });

@@ -1,7 +1,7 @@
 import { streamIdOf } from '../shared/streams';
 import { type Command, type Decider, assertNever } from '../shared/decider';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
-import type { TaskEvent, TaskQueued } from './task.events';
+import type { TaskEvent, TaskFailed, TaskQueued } from './task.events';
 
 export type TaskState =
   | { status: 'absent' }
@@ -25,7 +25,13 @@ export type StartTask = Command<'StartTask', { taskId: string; workerId: string 
 export type SucceedTask = Command<'SucceedTask', { taskId: string; attempt: number }>;
 export type FailTask = Command<
   'FailTask',
-  { taskId: string; attempt: number; code: string; message: string }
+  {
+    taskId: string;
+    attempt: number;
+    code: string;
+    message: string;
+    reasons?: TaskFailed['data']['reasons'];
+  }
 >;
 export type RequestTaskCancel = Command<'RequestTaskCancel', { taskId: string }>;
 export type ConfirmTaskCancelled = Command<
@@ -106,7 +112,9 @@ export const taskDecider: Decider<TaskState, TaskCommand, TaskEvent> = {
         const task = unfinished(state, taskId);
         // A queued task may fail before any worker runs it (nothing can serve its datastores).
         if (task.status === 'running') currentAttempt(state, taskId, command.data.attempt);
-        return [{ type: 'TaskFailed', data: { ...command.data, attempt: task.attempt } }];
+        // At most what the event holds: the first reasons say enough, the message counts them all.
+        const reasons = (command.data.reasons ?? []).slice(0, 100);
+        return [{ type: 'TaskFailed', data: { ...command.data, reasons, attempt: task.attempt } }];
       }
       case 'RequestTaskCancel': {
         const task = unfinished(state, taskId);

@@ -183,7 +183,10 @@ describe('create a VM', () => {
       )
       .then(
         stream('task', taskId, [
-          { type: 'TaskFailed', data: { taskId, attempt: 1, code: 'DISK.FULL', message: 'full' } },
+          {
+            type: 'TaskFailed',
+            data: { taskId, attempt: 1, code: 'DISK.FULL', message: 'full', reasons: [] },
+          },
         ]),
         stream('vm', vmId, [
           {

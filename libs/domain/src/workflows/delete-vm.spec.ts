@@ -164,7 +164,7 @@ describe('delete a VM', () => {
         stream('task', taskId, [
           {
             type: 'TaskFailed',
-            data: { taskId, attempt: 1, code: 'DISK.BUSY', message: 'in use' },
+            data: { taskId, attempt: 1, code: 'DISK.BUSY', message: 'in use', reasons: [] },
           },
         ]),
         stream('vm', vmId, [

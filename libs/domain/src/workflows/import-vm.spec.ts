@@ -172,13 +172,18 @@ describe('import an OVF package', () => {
       );
   });
 
-  it('a package refused at its end: no VM, its space returns', () => {
+  it('a package refused at its end: no VM, its space returns, the task says every reason', () => {
+    const reasons = [
+      { code: 'MANIFEST.DIGEST_MISMATCH', detail: 'disk1.vmdk differs', at: 'disk1.vmdk' },
+      { code: 'MANIFEST.MEMBER_NOT_LISTED', detail: 'extra.iso is not listed' },
+    ];
     const ending = {
       taskId,
       attempt: 1,
       cancelled: false,
       code: 'IMPORT.REFUSED',
-      message: 'MANIFEST.DIGEST_MISMATCH: disk1.vmdk',
+      message: 'the package was refused for 2 reasons',
+      reasons,
     };
     spec
       .given(...importing)
@@ -187,7 +192,7 @@ describe('import an OVF package', () => {
         stream('task', taskId, [
           {
             type: 'TaskFailed',
-            data: { taskId, attempt: 1, code: ending.code, message: ending.message },
+            data: { taskId, attempt: 1, code: ending.code, message: ending.message, reasons },
           },
         ]),
         stream('vm', vmId, [

@@ -121,7 +121,7 @@ describe('power a VM on, off, suspend it', () => {
         stream('task', taskId, [
           {
             type: 'TaskFailed',
-            data: { taskId, attempt: 1, code: 'DAEMON.DOWN', message: 'gone' },
+            data: { taskId, attempt: 1, code: 'DAEMON.DOWN', message: 'gone', reasons: [] },
           },
         ]),
         stream('vm', vmId, [

@@ -100,7 +100,13 @@ describe('restoring a quarantined layer', () => {
       stream('task', taskId, [
         {
           type: 'TaskFailed',
-          data: { taskId, attempt: 1, code: 'DISK.STILL_BROKEN', message: 'still not sound' },
+          data: {
+            taskId,
+            attempt: 1,
+            code: 'DISK.STILL_BROKEN',
+            message: 'still not sound',
+            reasons: [],
+          },
         },
       ]),
     );

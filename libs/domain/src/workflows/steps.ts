@@ -4,6 +4,7 @@ import type { Job, Placement } from '../jobs/jobs';
 import type { ExistingPool } from '../pool/pool';
 import { IllegalStateError, NotFoundError } from '../shared/errors';
 import type { TaskState } from '../task/task';
+import type { TaskFailed } from '../task/task.events';
 import type { ExistingVm } from '../vm/vm';
 import type { DiskBlockMap, DiskFormat } from '../vm/vm.events';
 import type { Workspace } from './workspace';
@@ -99,15 +100,17 @@ export interface JobEnding {
   cancelled: boolean;
   code: string;
   message: string;
+  /** Every reason, when the job found several (a refused package). */
+  reasons?: TaskFailed['data']['reasons'];
 }
 
 /** The task's own ending: cancelled as asked, or failed with its stable code and reason. */
 export function endTask(ws: Workspace, ending: JobEnding) {
-  const { taskId, attempt, code, message } = ending;
+  const { taskId, attempt, code, message, reasons } = ending;
   ws.decideTask(
     ending.cancelled
       ? { type: 'ConfirmTaskCancelled', data: { taskId, attempt } }
-      : { type: 'FailTask', data: { taskId, attempt, code, message } },
+      : { type: 'FailTask', data: { taskId, attempt, code, message, reasons } },
   );
 }
 

@@ -8,6 +8,7 @@ import { StreamStarts1764000000010 } from './1764000000010-stream-starts';
 import { ReadModelStatesV21764000000011 } from './1764000000011-read-model-states-v2';
 import { DatastoreAccessibility1764000000015 } from './1764000000015-datastore-accessibility';
 import { WorkerReadsNoReadModel1764000000016 } from './1764000000016-worker-reads-no-read-model';
+import { TaskFailureReasons1764000000017 } from './1764000000017-task-failure-reasons';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   ReadModelStatesV21764000000011,
   DatastoreAccessibility1764000000015,
   WorkerReadsNoReadModel1764000000016,
+  TaskFailureReasons1764000000017,
 ];

@@ -50,8 +50,9 @@ async function applyTaskEvent(recorded: RecordedEvent, target: ProjectionTarget)
       return;
     case 'TaskFailed':
       await target.query(
-        `UPDATE ${table} SET status = 'failed', error_code = $2, error_message = $3, updated_at = $4, completed_at = $4 WHERE task_id = $1`,
-        [taskId, event.data.code, event.data.message, at],
+        `UPDATE ${table} SET status = 'failed', error_code = $2, error_message = $3, error_reasons = $5,
+           updated_at = $4, completed_at = $4 WHERE task_id = $1`,
+        [taskId, event.data.code, event.data.message, at, JSON.stringify(event.data.reasons)],
       );
       return;
     case 'TaskCancelRequested':
