@@ -74,6 +74,7 @@ export class WorkerTransfers {
           url?: string;
           code?: string;
           message?: string;
+          reasons?: { code: string; detail: string; at?: string }[];
         };
         switch (event.type) {
           case 'TaskStarted':
@@ -84,9 +85,12 @@ export class WorkerTransfers {
             if (data.attempt === attempt) opened = { url: data.url!, attempt };
             break;
           case 'TaskFailed':
-            throw new RuleViolationError(data.code!, data.message!, [
-              { code: data.code!, detail: data.message! },
-            ]);
+            // A package refused as a task ends with every reason it was refused for.
+            throw new RuleViolationError(
+              data.code!,
+              data.message!,
+              data.reasons?.length ? data.reasons : [{ code: data.code!, detail: data.message! }],
+            );
           case 'TaskCancelled':
             throw new RuleViolationError('TASK.CANCELLED', `Task ${taskId} was cancelled`, [
               {

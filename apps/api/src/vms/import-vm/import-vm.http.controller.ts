@@ -218,9 +218,12 @@ export class ImportVmController {
     const task = await this.queries.execute(new GetTask(taskId));
     if (ended && task.status !== 'succeeded') {
       const code = task.error?.code ?? 'IMPORT.FAILED';
-      throw new RuleViolationError(code, task.error?.message ?? `Task ${taskId} ${task.status}`, [
-        { code, detail: task.error?.message ?? `Task ${taskId} ${task.status}` },
-      ]);
+      const detail = task.error?.message ?? `Task ${taskId} ${task.status}`;
+      throw new RuleViolationError(
+        code,
+        detail,
+        task.error?.reasons.length ? task.error.reasons : [{ code, detail }],
+      );
     }
     const body: CommandAccepted = {
       taskId,
