@@ -106,7 +106,7 @@ export async function firstMemberDescriptor(
       throw refused([
         {
           code: 'PACKAGE.DESCRIPTOR_NOT_FIRST',
-          detail: `The first member of ${packageName} is ${JSON.stringify(member.name)}, not the .ovf descriptor`,
+          detail: `The first member of ${packageName} that is a plain file is ${JSON.stringify(member.name)}, not the .ovf descriptor: a package starts with its descriptor`,
           at: member.name,
         },
       ]);

@@ -121,3 +121,58 @@ describe('the start of an upload', () => {
     ).rejects.toBeInstanceOf(Error);
   });
 });
+
+/** A USTAR archive made in memory (tar-stream, as the package reader's own specs do). */
+async function tarOf(members: { name: string; content: Buffer }[]): Promise<Buffer> {
+  const { pack: tarPack } = await import('tar-stream');
+  const archive = tarPack();
+  const done = collect(archive as unknown as AsyncIterable<Buffer>);
+  for (const member of members) archive.entry({ name: member.name }, member.content);
+  archive.finalize();
+  return done;
+}
+
+describe('the start of an OVA upload', () => {
+  it('reads the descriptor, the first member, and leaves the disks unread', async () => {
+    const disk = Buffer.alloc(24 * 1024 * 1024, 3);
+    const ova = await tarOf([
+      { name: 'app.ovf', content: DESCRIPTOR },
+      { name: 'app-disk1.vmdk', content: disk },
+    ]);
+    const body = Buffer.concat([field('spec', JSON.stringify(SPEC)), file('app.ova', ova), end]);
+    const { stream, pulled } = client(body);
+    const head = await readUploadHead(stream, CONTENT_TYPE);
+    expect(head.descriptor).toEqual({
+      packageName: 'app.ova',
+      descriptorName: 'app.ovf',
+      xml: DESCRIPTOR,
+    });
+    expect(pulled.bytes).toBeLessThanOrEqual(MAX_HEAD_BYTES);
+    expect((await collect(head.body)).equals(body)).toBe(true);
+  });
+
+  it('refuses an OVA whose first member is not the descriptor', async () => {
+    const ova = await tarOf([
+      { name: 'app-disk1.vmdk', content: Buffer.alloc(4096) },
+      { name: 'app.ovf', content: DESCRIPTOR },
+    ]);
+    expect(
+      await refusal(
+        Buffer.concat([field('spec', JSON.stringify(SPEC)), file('app.ova', ova), end]),
+      ),
+    ).toEqual(['PACKAGE.DESCRIPTOR_NOT_FIRST']);
+  });
+
+  // The reader admits no such member: the descriptor is then missing from the front. (Its own
+  // reason, PACKAGE.PATH_TRAVERSAL, would come only at the archive's end, which is not read here.)
+  it('refuses an OVA whose first member climbs out of the package', async () => {
+    const ova = await tarOf([
+      { name: '../app.ovf', content: DESCRIPTOR },
+      { name: 'app-disk1.vmdk', content: Buffer.alloc(4096) },
+    ]);
+    const codes = await refusal(
+      Buffer.concat([field('spec', JSON.stringify(SPEC)), file('app.ova', ova), end]),
+    );
+    expect(codes).toEqual(['PACKAGE.DESCRIPTOR_NOT_FIRST']);
+  });
+});
