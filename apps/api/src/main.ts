@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { runService } from '@dolly/platform';
 import { ApiModule } from './api.module';
 import { setUpOpenApi } from './openapi';
-import { IMPORT_UPLOAD } from './vms/import-vm/import-vm.http.controller';
+import { IMPORT_PATH } from './vms/import-vm/import-vm.http.controller';
 
 runService('api', ApiModule, (config) => config.apiPort, setUpOpenApi, {
-  streamedUploads: [IMPORT_UPLOAD],
+  streamedBodyPaths: [IMPORT_PATH],
 });

@@ -13,23 +13,6 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-/**
- * A route whose body is a stream the app reads itself (an OVF package uploaded as
- * multipart/form-data), never parsed or buffered by the platform: every other body is JSON.
- */
-export interface StreamedUpload {
-  method: 'POST' | 'PUT';
-  path: RegExp;
-}
-
-export interface HttpAppOptions {
-  streamedUploads?: readonly StreamedUpload[];
-}
-
-const isStreamedUpload = (request: Request, uploads: readonly StreamedUpload[]) =>
-  request.is('multipart/form-data') === 'multipart/form-data' &&
-  uploads.some((upload) => upload.method === request.method && upload.path.test(request.path));
-
 /** Bodies must say they are JSON; anything else is refused before it is parsed. */
 function requireJson(request: Request, response: Response, next: NextFunction): void {
   const hasBody =
@@ -84,6 +67,14 @@ function bodyErrors(
   }
 }
 
+export interface HttpAppOptions {
+  /**
+   * Paths (prefixes) whose request bodies their controllers read as streams (a package's bytes):
+   * neither refused for not being JSON nor parsed, so never buffered.
+   */
+  streamedBodyPaths?: string[];
+}
+
 /** Creates a Dolly HTTP app with the platform's logger, body handling and graceful shutdown. */
 export async function createHttpApp(
   module: Type<unknown>,
@@ -113,17 +104,22 @@ export async function createHttpApp(
     });
     next();
   });
-  const uploads = options.streamedUploads ?? [];
-  app.use((request: Request, response: Response, next: NextFunction) =>
-    // express.json leaves a multipart body alone: the route reads it as it streams in.
-    isStreamedUpload(request, uploads) ? next() : requireJson(request, response, next),
-  );
+  const streamed = options.streamedBodyPaths ?? [];
+  const unlessStreamed =
+    (handler: (request: Request, response: Response, next: NextFunction) => void) =>
+    (request: Request, response: Response, next: NextFunction) =>
+      streamed.some((prefix) => request.path.startsWith(prefix))
+        ? next()
+        : handler(request, response, next);
+  app.use(unlessStreamed(requireJson));
   app.use(
-    express.json({
-      limit: MAX_BODY_BYTES,
-      type: ['application/json', 'application/*+json'],
-      strict: false,
-    }),
+    unlessStreamed(
+      express.json({
+        limit: MAX_BODY_BYTES,
+        type: ['application/json', 'application/*+json'],
+        strict: false,
+      }),
+    ),
   );
   app.use(bodyErrors);
   app.enableShutdownHooks();
@@ -156,7 +152,7 @@ export function runService(
   module: Type<unknown>,
   port: (config: DollyConfig) => number,
   configure?: (app: NestExpressApplication) => void,
-  httpOptions: HttpAppOptions = {},
+  options: HttpAppOptions = {},
 ): void {
   (async () => {
     const config = loadConfig();
@@ -165,7 +161,7 @@ export function runService(
       process.stdout.write(
         `${JSON.stringify({ level: 'warn', service: `dolly-${service}`, message: `connected to PostgreSQL as ${connected.role}, a superuser: connect as a member of dolly_${service} (README: PostgreSQL roles)` })}\n`,
       );
-    const app = await createHttpApp(module, httpOptions);
+    const app = await createHttpApp(module, options);
     configure?.(app);
     await listen(app, port(config), service);
   })().catch((error: unknown) => {

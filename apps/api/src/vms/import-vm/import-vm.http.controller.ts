@@ -7,8 +7,9 @@ import {
   type AuthenticatedRequest,
   DOLLY_CONFIG,
   PROBLEM_CONTENT_TYPE,
+  type ProblemDetails,
+  MAX_BODY_BYTES,
   Requires,
-  type StreamedUpload,
   problem,
   sendProblem,
   validateRequest,
@@ -33,11 +34,50 @@ import { ImportFromPathRequest, ImportTarget } from './import-vm.request';
 import { confinedPackagePath, descriptorAtPath } from './package-source';
 import { readUploadHead } from './upload-head';
 
-/** The platform leaves this route's multipart body alone: it is streamed to the worker. */
-export const IMPORT_UPLOAD: StreamedUpload = { method: 'POST', path: /^\/vms\/import\/?$/ };
+/**
+ * The platform leaves this route's body alone (streamedBodyPaths): an upload is streamed to the
+ * worker, and a JSON body is read here, as bounded as the platform reads every other one.
+ */
+export const IMPORT_PATH = '/vms/import';
 
-/** How long an upload's answer waits, after the worker took every byte, for the VM to be shown. */
-const SETTLE_MS = 60_000;
+/** The JSON body of an import by path, read as the platform reads JSON: bounded, every fault a problem. */
+async function jsonBody(
+  request: AuthenticatedRequest,
+): Promise<{ body: unknown } | { problem: ProblemDetails }> {
+  if (!request.is(['application/json', 'application/*+json']))
+    return {
+      problem: problem(
+        415,
+        'REQUEST.UNSUPPORTED_MEDIA_TYPE',
+        `Send JSON (Content-Type: application/json) naming a package under an import root, or multipart/form-data uploading one, not ${request.headers['content-type'] ?? 'nothing'}`,
+      ),
+    };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES)
+      return {
+        problem: problem(
+          413,
+          'REQUEST.TOO_LARGE',
+          `Request bodies are limited to ${MAX_BODY_BYTES} bytes (upload a package as multipart/form-data)`,
+        ),
+      };
+    chunks.push(chunk);
+  }
+  try {
+    return { body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown };
+  } catch (error) {
+    return {
+      problem: problem(
+        400,
+        'REQUEST.MALFORMED_JSON',
+        `The body is not valid JSON: ${(error as Error).message}`,
+      ),
+    };
+  }
+}
 
 @ApiTags('vms')
 @Controller('vms')
@@ -100,6 +140,12 @@ export class ImportVmController {
   async import(@Req() request: AuthenticatedRequest, @Res() response: Response): Promise<void> {
     if (request.is('multipart/form-data') === 'multipart/form-data')
       return this.importUpload(request, response);
+    const read = await jsonBody(request);
+    if ('problem' in read) {
+      response.setHeader('connection', 'close');
+      return sendProblem(response, request, read.problem);
+    }
+    request.body = read.body;
     const context = requestContext(request);
     const body = validateRequest(ImportFromPathRequest, request.body);
     const { source, ...target } = body;
