@@ -85,6 +85,8 @@ export interface OvfProductProperty {
   label: string | null;
   /** Allowed values from a qualifier such as ValueMap{"a","b"}; null: any value of the type. */
   allowedValues: string[] | null;
+  /** Limits from the other qualifiers: MinLen/MaxLen (characters) and MinValue/MaxValue (numbers); absent: none. */
+  constraints?: { minLength?: number; maxLength?: number; minValue?: number; maxValue?: number };
 }
 
 export interface OvfDeploymentOption {
@@ -133,7 +135,8 @@ export interface DescribedVm {
     fileName: string;
     fileSizeBytes: number;
   }[];
-  nics: { network: string; macAddress: string }[];
+  /** adapterType: the ResourceSubType written (E1000 when absent, as every guest drives it). */
+  nics: { network: string; macAddress: string; adapterType?: 'E1000' | 'VmxNet3' }[];
 }
 
 /** What parsing a descriptor gives: the envelope, or every reason it is refused. */

@@ -4,12 +4,8 @@ import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  PackageRefused,
-  type OvfEnvelope,
-  type OvfFileReference,
-  type ParsedDescriptor,
-} from '../model';
+import { PackageRefused, type OvfFileReference, type ParsedDescriptor } from '../model';
+import { parseDescriptor } from '../descriptor';
 import type { CertificatePolicy } from './certificate';
 import { folderMembers } from './folder-members';
 import { listedMembers } from './listed-members';
@@ -19,8 +15,8 @@ import { readPackage, type PackageHandlers, type PackageSummary } from './read-p
 
 /**
  * Packages built by the outside tools that build real ones (qemu-img, GNU tar, sha256sum, gzip,
- * split, openssl) and hostile ones forged with python's tarfile. The descriptor here is a tiny
- * JSON stand-in for the real parser (wired by the lead): what is under test is the package.
+ * split, openssl) and hostile ones forged with python's tarfile, their descriptors read by the
+ * real parser.
  */
 
 let work: string;
@@ -40,28 +36,68 @@ interface TestFile {
   capacityBytes?: number;
 }
 
+/** A real OVF 1.x descriptor (read by the real parser): one VM with a disk per file, on SCSI. */
 function writeDescriptor(name: string, files: TestFile[]): void {
-  const envelope: OvfEnvelope = {
-    references: files.map((file, index) => ({
-      id: `file${index + 1}`,
-      href: file.href,
-      sizeBytes: file.sizeBytes === undefined ? storedSize(file) : file.sizeBytes,
-      compression: file.compression ?? null,
-      chunkSizeBytes: file.chunkSizeBytes ?? null,
-    })),
-    disks: files.map((file, index) => ({
-      diskId: `vmdisk${index + 1}`,
-      fileRef: `file${index + 1}`,
-      capacityBytes: file.capacityBytes ?? 4 * 1024 * 1024,
-      populatedSizeBytes: null,
-      formatUri: 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized',
-      format: 'vmdk-streamOptimized',
-    })),
-    networks: [],
-    deploymentOptions: [],
-    virtualSystems: [],
-  };
-  writeFileSync(join(work, name), JSON.stringify(envelope, null, 2));
+  const attribute = (key: string, value: string | number | null | undefined) =>
+    value === null || value === undefined ? '' : ` ovf:${key}="${value}"`;
+  const references = files.map((file, index) => {
+    const size = file.sizeBytes === undefined ? storedSize(file) : file.sizeBytes;
+    return `<File ovf:id="file${index + 1}" ovf:href="${file.href}"${attribute('size', size)}${attribute('compression', file.compression)}${attribute('chunkSize', file.chunkSizeBytes)}/>`;
+  });
+  const disks = files.map(
+    (file, index) =>
+      `<Disk ovf:diskId="vmdisk${index + 1}" ovf:fileRef="file${index + 1}" ovf:capacity="${file.capacityBytes ?? 4 * 1024 * 1024}" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>`,
+  );
+  const diskItems = files.map(
+    (_file, index) => `<Item>
+        <rasd:AddressOnParent>${index}</rasd:AddressOnParent>
+        <rasd:ElementName>Hard disk ${index + 1}</rasd:ElementName>
+        <rasd:HostResource>ovf:/disk/vmdisk${index + 1}</rasd:HostResource>
+        <rasd:InstanceID>${10 + index}</rasd:InstanceID>
+        <rasd:Parent>3</rasd:Parent>
+        <rasd:ResourceType>17</rasd:ResourceType>
+      </Item>`,
+  );
+  writeFileSync(
+    join(work, name),
+    `<?xml version="1.0" encoding="UTF-8"?>
+<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
+  xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
+  xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
+  <References>${references.join('')}</References>
+  <DiskSection><Info>Virtual disks</Info>${disks.join('')}</DiskSection>
+  <VirtualSystem ovf:id="app">
+    <Info>A test appliance</Info>
+    <Name>app</Name>
+    <VirtualHardwareSection>
+      <Info>Virtual hardware</Info>
+      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
+      <Item>
+        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>
+        <rasd:ElementName>1 virtual CPU(s)</rasd:ElementName>
+        <rasd:InstanceID>1</rasd:InstanceID>
+        <rasd:ResourceType>3</rasd:ResourceType>
+        <rasd:VirtualQuantity>1</rasd:VirtualQuantity>
+      </Item>
+      <Item>
+        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>
+        <rasd:ElementName>256MB of memory</rasd:ElementName>
+        <rasd:InstanceID>2</rasd:InstanceID>
+        <rasd:ResourceType>4</rasd:ResourceType>
+        <rasd:VirtualQuantity>256</rasd:VirtualQuantity>
+      </Item>
+      <Item>
+        <rasd:ElementName>SCSI Controller 0</rasd:ElementName>
+        <rasd:InstanceID>3</rasd:InstanceID>
+        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>
+        <rasd:ResourceType>6</rasd:ResourceType>
+      </Item>
+      ${diskItems.join('\n      ')}
+    </VirtualHardwareSection>
+  </VirtualSystem>
+</Envelope>
+`,
+  );
 }
 
 function storedSize(file: TestFile): number {
@@ -69,16 +105,7 @@ function storedSize(file: TestFile): number {
   return Number(sh(`cat ${file.href}.0* | wc -c`).trim());
 }
 
-const describe_ = (xml: Buffer): ParsedDescriptor => {
-  try {
-    return { ok: true, envelope: JSON.parse(xml.toString('utf8')) as OvfEnvelope };
-  } catch {
-    return {
-      ok: false,
-      reasons: [{ code: 'TEST.BAD_DESCRIPTOR', detail: 'not the test descriptor' }],
-    };
-  }
-};
+const describe_ = (xml: Buffer): ParsedDescriptor => parseDescriptor(xml);
 
 /** A writer per file that hashes what it receives: the bytes after inflating and joining. */
 function hashingHandlers(
@@ -351,8 +378,9 @@ describe('an OVA with a fault', () => {
 
   it('an archive cut at a member boundary, without its end blocks', async () => {
     writeDescriptor('app.ovf', []);
-    expect(statSync(join(work, 'app.ovf')).size).toBeLessThanOrEqual(512);
-    sh('tar --format=ustar -cf tmp.ova app.ovf && head -c 1024 tmp.ova > no-end.ova');
+    // The header and the descriptor's blocks, not the two zero blocks that end an archive.
+    const kept = 512 + Math.ceil(statSync(join(work, 'app.ovf')).size / 512) * 512;
+    sh(`tar --format=ustar -cf tmp.ova app.ovf && head -c ${kept} tmp.ova > no-end.ova`);
     expect(await refusal(readPackage(ova(join(work, 'no-end.ova')), hashingHandlers()))).toEqual([
       'OVA.TRUNCATED',
     ]);
@@ -479,18 +507,26 @@ describe('an OVF folder', () => {
     expect(handlers.received.get('disk.vmdk')).toBe(sha256Of('disk.vmdk'));
   });
 
-  it('refuses a symlink that leads out of the folder, and an href that climbs out', async () => {
+  it('refuses a symlink that leads out of the folder', async () => {
     sh(
       'rm -rf folder outside && mkdir folder outside && cp disk.vmdk outside/ && ln -s ../outside/disk.vmdk folder/disk.vmdk',
     );
-    writeDescriptor('folder/app.ovf', [
-      { href: 'disk.vmdk', sizeBytes: 1 },
-      { href: '../outside/disk.vmdk', sizeBytes: 1 },
-    ]);
+    writeDescriptor('folder/app.ovf', [{ href: 'disk.vmdk', sizeBytes: 1 }]);
     const codes = await refusal(
       readPackage(folderMembers(join(work, 'folder', 'app.ovf'), describe_), hashingHandlers()),
     );
-    expect(codes).toEqual(['OVF_FOLDER.LINK_OUTSIDE', 'PACKAGE.PATH_TRAVERSAL']);
+    expect(codes).toEqual(['OVF_FOLDER.LINK_OUTSIDE', 'FILE.MISSING']);
+  });
+
+  it('refuses an href that climbs out (the descriptor says so: nothing outside is opened)', async () => {
+    sh('rm -rf folder outside && mkdir folder outside && cp disk.vmdk outside/');
+    writeDescriptor('folder/app.ovf', [{ href: '../outside/disk.vmdk', sizeBytes: 1 }]);
+    const handlers = hashingHandlers();
+    const codes = await refusal(
+      readPackage(folderMembers(join(work, 'folder', 'app.ovf'), describe_), handlers),
+    );
+    expect(codes).toEqual(['OVF.BAD_FILE_HREF']);
+    expect(handlers.received.size).toBe(0);
   });
 });
 
