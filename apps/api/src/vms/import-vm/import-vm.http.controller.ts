@@ -79,6 +79,9 @@ async function jsonBody(
   }
 }
 
+/** How long an upload's answer waits, after the worker took every byte, for the VM to be shown. */
+const SETTLE_MS = 60_000;
+
 @ApiTags('vms')
 @Controller('vms')
 export class ImportVmController {
