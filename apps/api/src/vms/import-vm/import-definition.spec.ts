@@ -1,4 +1,9 @@
-import type { OvfEnvelope, OvfVirtualSystem } from '@dolly/ovf';
+import {
+  type OvfEnvelope,
+  type OvfVirtualSystem,
+  parseDescriptor,
+  writeDescriptor,
+} from '@dolly/ovf';
 import {
   type ImportIdentity,
   chooseVirtualSystem,
@@ -278,5 +283,56 @@ describe('the caller’s choices', () => {
       ['IMPORT.UNKNOWN_NETWORK', '/networkMapping/a~1b~0c'],
       ['IMPORT.UNKNOWN_DEPLOYMENT_OPTION', '/deploymentOption'],
     ]);
+  });
+});
+
+describe('a descriptor Dolly wrote, imported back', () => {
+  it('makes the VM it described: hardware, disks, networks and MACs', () => {
+    const xml = writeDescriptor({
+      name: 'web',
+      hardwareVersion: 'vmx-15',
+      guestOs: 'debian11_64Guest',
+      vcpus: 4,
+      memoryBytes: 3 * GIB,
+      disks: [
+        {
+          diskId: 'd1',
+          label: 'Hard disk 1',
+          capacityBytes: 20 * GIB,
+          fileName: 'web-disk1.vmdk',
+          fileSizeBytes: 4096,
+        },
+        {
+          diskId: 'd2',
+          label: 'Hard disk 2',
+          capacityBytes: GIB,
+          fileName: 'web-disk2.vmdk',
+          fileSizeBytes: 2048,
+        },
+      ],
+      nics: [{ network: 'pg-web', macAddress: '00:50:56:01:02:03', adapterType: 'VmxNet3' }],
+    });
+    const parsed = parseDescriptor(xml);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.reasons));
+    const chosen = chooseVirtualSystem(parsed.envelope, undefined);
+    expect(chosen.reasons).toEqual([]);
+    const { definition, reasons, ovfDiskIds } = plan({
+      envelope: parsed.envelope,
+      system: chosen.system!,
+      hostMaxHardwareVersion: 'vmx-19',
+    });
+    expect(reasons).toEqual([]);
+    expect(definition.hardware).toEqual({
+      vcpus: 4,
+      memoryBytes: 3 * GIB,
+      hardwareVersion: 'vmx-15',
+      guestOs: 'debian11_64Guest',
+    });
+    expect(definition.disks.map((d) => [d.label, d.capacityBytes, d.format])).toEqual([
+      ['Hard disk 1', 20 * GIB, 'thin'],
+      ['Hard disk 2', GIB, 'thin'],
+    ]);
+    expect(ovfDiskIds).toHaveLength(2);
+    expect(definition.nics).toEqual([{ network: 'pg-web', macAddress: '00:50:56:01:02:03' }]);
   });
 });
