@@ -139,7 +139,7 @@ export class WorkerTransfers {
         ...(headers.contentLength ? { 'content-length': headers.contentLength } : {}),
       });
       outgoing.once('response', (response) => resolve(answerOf(response)));
-      outgoing.once('error', reject);
+      outgoing.once('error', (error) => reject(unreachable(transfer, taskId, error, signal)));
       // The worker may answer (a refusal) before it read everything: its answer counts, the
       // rest of the body is not sent.
       pipeline(Readable.from(body, { objectMode: false }), outgoing).catch(() => undefined);
@@ -156,7 +156,7 @@ export class WorkerTransfers {
     return new Promise<WorkerResponse>((resolve, reject) => {
       const outgoing = this.open(transfer, taskId, token, 'GET', signal, {});
       outgoing.once('response', (response) => resolve(answerOf(response)));
-      outgoing.once('error', reject);
+      outgoing.once('error', (error) => reject(unreachable(transfer, taskId, error, signal)));
       outgoing.end();
     });
   }
@@ -177,6 +177,25 @@ export class WorkerTransfers {
       headers: { ...headers, authorization: `Bearer ${token}` },
     });
   }
+}
+
+/**
+ * The worker's transfer endpoint could not be reached, or the connection broke before it
+ * answered: a socket error is no fault of the request's (nor of PostgreSQL's, which is how the
+ * problem filter would read ECONNRESET), and the task fails or is cancelled on the worker's side.
+ */
+function unreachable(
+  transfer: OpenedTransfer,
+  taskId: string,
+  error: Error,
+  signal: AbortSignal,
+): Error {
+  if (signal.aborted) return error;
+  const code = (error as NodeJS.ErrnoException).code ?? error.name;
+  return new UnavailableError(
+    'TRANSFER.WORKER_UNREACHABLE',
+    `The worker running task ${taskId} (${transfer.url}) could not be reached or broke the connection (${code}): ${error.message}`,
+  );
 }
 
 function answerOf(response: IncomingMessage): WorkerResponse {
