@@ -443,9 +443,13 @@ describe('OVA export', () => {
     const again = join(work, 'round-trip-2.ova');
     await download(second.vmId, again);
     const two = await extract(again);
-    // The same descriptor, but for what makes each VM itself: its name and MAC addresses.
+    // The same descriptor, but for what makes each VM itself: its name, disk ids and MACs.
     const normalised = (dir: string, members: string[], vm: Vm) =>
-      readFileSync(join(dir, members[0]), 'utf8')
+      vm.disks
+        .reduce(
+          (text, disk, index) => text.split(disk.diskId).join(`<disk ${index + 1}>`),
+          readFileSync(join(dir, members[0]), 'utf8'),
+        )
         .split(vm.name)
         .join('<name>')
         .replace(/([0-9a-f]{2}:){5}[0-9a-f]{2}/gi, '<mac>');
