@@ -8,6 +8,7 @@ import { images, layerFile, leftovers, qemuImgInfo, sameContent } from './suppor
 import {
   type Accepted,
   GiB,
+  adminCli,
   MiB,
   datastoreFolderOf,
   expectStatus,
@@ -16,7 +17,7 @@ import {
   wait,
   workerServes,
 } from './support/inventory';
-import type { Problem, Vm } from './support/vms';
+import { type Problem, type Vm, getVm } from './support/vms';
 
 jest.setTimeout(300_000);
 
@@ -474,5 +475,65 @@ describe('OVA export', () => {
     expect(response.status).toBe(409);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     expect(((await response.json()) as Problem).code).toBe('VM.NOT_POWERED_OFF');
+  });
+
+  it('cancels the export when the caller goes away, and the VM is free again', async () => {
+    const { ova } = await buildOva('walk-away');
+    const vm = (await upload(ova, { name: 'walk-away' })).body.resource as unknown as Vm;
+    const aborted = new AbortController();
+    const response = await fetch(`${stack.apiUrl}/vms/${vm.vmId}/export.ova`, {
+      headers: { authorization: `Bearer ${stack.tokens.admin}` },
+      signal: aborted.signal,
+    });
+    expect(response.status).toBe(200);
+    const taskId = response.headers.get('x-dolly-task-id')!;
+    aborted.abort();
+    const task = await stack.eventually(async () => {
+      const t = (await stack.request<{ status: string }>('GET', `/tasks/${taskId}`)).body;
+      return ['cancelled', 'succeeded'].includes(t.status) && t;
+    });
+    // A package small enough may be whole before the abort: either way nothing holds the VM.
+    expect(['cancelled', 'succeeded']).toContain(task.status);
+    await stack.eventually(
+      async () => ((await getVm(stack, vm.vmId)) as Vm & { busyWith: unknown }).busyWith === null,
+    );
+  });
+});
+
+describe('the CLI', () => {
+  it('imports an OVA with dolly vms import and exports it with dolly vms export', async () => {
+    const { ova, raw } = await buildOva('cli');
+    const imported = JSON.parse(
+      await adminCli(
+        stack,
+        '--json',
+        'vms',
+        'import',
+        ova,
+        '--host',
+        hostId,
+        '--datastore',
+        datastoreId,
+        '--name',
+        'from-cli',
+        '--format',
+        'thick-lazy-zeroed',
+        '--network',
+        'VM Network=pg-web',
+      ),
+    ) as Accepted;
+    const vm = imported.resource as unknown as Vm;
+    expect(vm).toMatchObject({ name: 'from-cli', nics: [{ network: 'pg-web' }] });
+    expect(vm.disks[0].format).toBe('thick-lazy-zeroed');
+    expect(await sameContent(raw, diskOf(vm))).toBe(true);
+    const out = join(work, 'from-cli.ova');
+    await adminCli(stack, 'vms', 'export', vm.vmId, '-o', out);
+    const { dir, members } = await extract(out);
+    expect(members[0]).toMatch(/\.ovf$/);
+    const disk = join(
+      dir,
+      members.find((m) => m.endsWith('.vmdk'))!,
+    );
+    expect(await sameContent(raw, disk)).toBe(true);
   });
 });
