@@ -537,3 +537,25 @@ describe('the CLI', () => {
     expect(await sameContent(raw, disk)).toBe(true);
   });
 });
+
+describe('the OpenAPI document', () => {
+  it('documents the import (JSON or multipart) and the export (a tar stream)', async () => {
+    const document = (
+      await stack.request<{
+        paths: Record<string, Record<string, Record<string, unknown>>>;
+      }>('GET', '/openapi.json', { role: null })
+    ).body;
+    const importing = document.paths['/vms/import'].post as {
+      requestBody: { content: Record<string, unknown> };
+    };
+    expect(Object.keys(importing.requestBody.content).sort()).toEqual([
+      'application/json',
+      'multipart/form-data',
+    ]);
+    const exporting = document.paths['/vms/{vmId}/export.ova'].get as {
+      responses: Record<string, { content?: Record<string, unknown> }>;
+    };
+    expect(exporting.responses['200'].content).toHaveProperty('application/x-tar');
+    expect(exporting.responses['409'].content).toHaveProperty('application/problem+json');
+  });
+});
