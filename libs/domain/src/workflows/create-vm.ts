@@ -66,8 +66,15 @@ export function completeCreateDisks(
   });
 }
 
-/** The disks could not be made: the VM failed, its space returns. */
-export function abandonCreateDisks(ws: Workspace, job: CreateDisksJob, ending: JobEnding): void {
+/**
+ * A new VM's disks could not be made (created empty, or imported from a package): the VM failed,
+ * its space returns.
+ */
+export function abandonNewVm(
+  ws: Workspace,
+  job: Pick<CreateDisksJob, 'vmId' | 'datastoreId'> & { disks: { diskId: string }[] },
+  ending: JobEnding,
+): void {
   ws.decideVm({ type: 'RecordProvisioningFailed', data: { vmId: job.vmId, ...failureOf(ending) } });
   release(
     ws,

@@ -5,15 +5,7 @@ import { placementReasons } from '../vm/decide/create';
 import type { VmDefinition } from '../vm/vm.commands';
 import type { DiskPlacement, PackageProvenance } from '../vm/vm.events';
 import type { Static } from '@sinclair/typebox';
-import {
-  type JobEnding,
-  failureOf,
-  physicalNeed,
-  queue,
-  release,
-  releaseReason,
-  reserve,
-} from './steps';
+import { physicalNeed, queue, reserve } from './steps';
 import type { Workspace } from './workspace';
 
 /**
@@ -110,15 +102,4 @@ export function completeImport(
     type: 'RecordProvisioned',
     data: { vmId: job.vmId, taskId, disks: outcome.disks },
   });
-}
-
-/** The package was refused (or the import cancelled): no VM, its space returns. */
-export function abandonImport(ws: Workspace, job: ImportJob, ending: JobEnding): void {
-  ws.decideVm({ type: 'RecordProvisioningFailed', data: { vmId: job.vmId, ...failureOf(ending) } });
-  release(
-    ws,
-    job.datastoreId,
-    job.disks.map((d) => d.diskId),
-    releaseReason(ending),
-  );
 }

@@ -3,10 +3,10 @@ import { blockMapsMeasured } from '../vm/block-map-events';
 import type { DiskPlacement, PackageProvenance } from '../vm/vm.events';
 import type { Static } from '@sinclair/typebox';
 import { abandonClone, completeClone } from './clone-vm';
-import { abandonCreateDisks, completeCreateDisks } from './create-vm';
+import { abandonNewVm, completeCreateDisks } from './create-vm';
 import { abandonDeleteVm, completeDeleteVm } from './delete-vm';
 import { abandonExport, completeExport } from './export-vm';
-import { abandonImport, completeImport } from './import-vm';
+import { completeImport } from './import-vm';
 import { type ForkOutcome, abandonFork, completeFork } from './fork';
 import {
   type RefreshOutcome,
@@ -202,7 +202,7 @@ export function abandonJob(ws: Workspace, ending: JobEnding, ids: IdSource): voi
   endTask(ws, ending);
   switch (job.kind) {
     case 'create-disks':
-      return abandonCreateDisks(ws, job, ending);
+      return abandonNewVm(ws, job, ending);
     case 'clone':
       return abandonClone(ws, job, ending);
     case 'power':
@@ -224,7 +224,8 @@ export function abandonJob(ws: Workspace, ending: JobEnding, ids: IdSource): voi
       // Still broken (or cancelled): the layer stays quarantined, only the task ends.
       return;
     case 'import':
-      return abandonImport(ws, job, ending);
+      // A refused package leaves what a failed create leaves: no VM, its space returned.
+      return abandonNewVm(ws, job, ending);
     case 'export':
       return abandonExport(ws, job, ending);
   }
