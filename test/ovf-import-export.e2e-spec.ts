@@ -55,6 +55,8 @@ interface PackageOptions {
   order?: ('ovf' | 'mf' | 'vmdk' | 'evil')[];
   corruptDigest?: boolean;
   dtd?: boolean;
+  /** A disk this large, filled with random bytes (incompressible: the package is as large). */
+  randomMiB?: number;
 }
 
 /**
@@ -70,8 +72,21 @@ async function buildOva(
   const pkg = join(dir, 'pkg');
   mkdirSync(pkg, { recursive: true });
   const raw = join(dir, 'source.raw');
-  await run('qemu-img', ['create', '-f', 'raw', raw, String(DISK_BYTES)]);
-  await run('qemu-io', ['-f', 'raw', '-c', 'write -P 0x5a 0 1M', '-c', 'write -P 0xa5 8M 2M', raw]);
+  const diskBytes = options.randomMiB ? options.randomMiB * MiB : DISK_BYTES;
+  if (options.randomMiB)
+    await run('dd', ['if=/dev/urandom', `of=${raw}`, 'bs=1M', `count=${options.randomMiB}`]);
+  else {
+    await run('qemu-img', ['create', '-f', 'raw', raw, String(DISK_BYTES)]);
+    await run('qemu-io', [
+      '-f',
+      'raw',
+      '-c',
+      'write -P 0x5a 0 1M',
+      '-c',
+      'write -P 0xa5 8M 2M',
+      raw,
+    ]);
+  }
   const vmdk = 'app-disk1.vmdk';
   await run('qemu-img', [
     'convert',
@@ -90,6 +105,7 @@ async function buildOva(
     descriptor({
       vmdk,
       vmdkSize,
+      diskBytes,
       hardwareVersion: options.hardwareVersion ?? 'vmx-13',
       memoryMiB: options.memoryMiB ?? 1024,
       dtd: options.dtd ?? false,
@@ -123,6 +139,7 @@ async function buildOva(
 function descriptor(d: {
   vmdk: string;
   vmdkSize: number;
+  diskBytes: number;
   hardwareVersion: string;
   memoryMiB: number;
   dtd: boolean;
@@ -137,7 +154,7 @@ ${doctype}<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:cim="ht
   </References>
   <DiskSection>
     <Info>Virtual disk information</Info>
-    <Disk ovf:capacity="${DISK_BYTES / MiB}" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
+    <Disk ovf:capacity="${d.diskBytes / MiB}" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
   </DiskSection>
   <NetworkSection>
     <Info>The list of logical networks</Info>
@@ -350,6 +367,17 @@ describe('a refused package leaves nothing', () => {
     expect(codesOf(answer.body)).toContain(code);
     expect(await importEvents()).toBe(before);
     expect(images(folder)).toEqual(imagesBefore);
+  });
+
+  it('answers a refusal while a large upload is still being sent, and its client reads it', async () => {
+    const { ova } = await buildOva('large-refused', { dtd: true, randomMiB: 48 });
+    const before = await importEvents();
+    const answer = await upload(ova, { name: 'large-refused' });
+    expect(answer).toMatchObject({ status: 422 });
+    expect(codesOf(answer.body)).toContain('OVF.DTD_FORBIDDEN');
+    expect(await importEvents()).toBe(before);
+    // The connection served the refusal whole: the API still answers on a new one.
+    expect((await stack.request('GET', '/health/live', { role: null })).status).toBe(200);
   });
 
   it.each([

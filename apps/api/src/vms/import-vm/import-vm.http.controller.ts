@@ -32,7 +32,7 @@ import { packageReasonToError } from './import-definition';
 import { type ImportDecided, ImportVmCommand } from './import-vm.handler';
 import { ImportFromPathRequest, ImportTarget } from './import-vm.request';
 import { confinedPackagePath, descriptorAtPath } from './package-source';
-import { readUploadHead } from './upload-head';
+import { UploadSource, readUploadHead } from './upload-head';
 
 /**
  * The platform leaves this route's body alone (streamedBodyPaths): an upload is streamed to the
@@ -78,6 +78,9 @@ async function jsonBody(
     };
   }
 }
+
+/** Bytes of an upload read and dropped after an early answer (a refusal) before the connection is closed. */
+const DISCARDED_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** How long an upload's answer waits, after the worker took every byte, for the VM to be shown. */
 const SETTLE_MS = 60_000;
@@ -173,8 +176,6 @@ export class ImportVmController {
    * rest as the worker takes it) goes to the worker, whose verdict is the answer.
    */
   private async importUpload(request: AuthenticatedRequest, response: Response): Promise<void> {
-    // The client may still be sending when the answer goes: the connection is not reused.
-    response.setHeader('connection', 'close');
     const context = requestContext(request);
     const release = this.slots.take(context.principal);
     const aborted = new AbortController();
@@ -185,9 +186,10 @@ export class ImportVmController {
       if (taskId) void this.transfers.cancel(taskId, context);
     };
     response.once('close', clientGone);
+    const upload = new UploadSource(request);
     try {
       const contentType = request.headers['content-type']!;
-      const head = await readUploadHead(request, contentType);
+      const head = await readUploadHead(upload, contentType);
       const target = validateRequest(ImportTarget, head.spec, 'body', '/spec');
       const { token, tokenSha256 } = newTransferToken();
       const execution = new Execution(context, 'ImportVm');
@@ -244,8 +246,14 @@ export class ImportVmController {
     } finally {
       response.off('close', clientGone);
       release();
-      // Whatever of the upload is left unread is not wanted.
-      if (!request.readableEnded) response.once('finish', () => request.destroy());
+      // Whatever of the upload is left unread is not wanted: it is read and dropped (bounded) so
+      // that the client, still sending, gets to read why.
+      if (!request.readableEnded)
+        response.once('finish', () => {
+          void upload.discard(DISCARDED_BODY_LIMIT_BYTES).then((ended) => {
+            if (!ended) request.destroy();
+          });
+        });
     }
   }
 

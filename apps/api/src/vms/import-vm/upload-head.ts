@@ -39,8 +39,11 @@ const malformed = (detail: string, code = 'IMPORT.UPLOAD_MALFORMED') =>
  * is buffered past the descriptor: the rest of the request is left unread for the worker, and
  * every byte read is kept, so the worker receives the upload exactly as the client sent it.
  */
-export async function readUploadHead(request: Readable, contentType: string): Promise<UploadHead> {
-  const source = request[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+export async function readUploadHead(
+  request: Readable | UploadSource,
+  contentType: string,
+): Promise<UploadHead> {
+  const source = (request instanceof UploadSource ? request : new UploadSource(request)).chunks;
   const held: Buffer[] = [];
   let heldBytes = 0;
   const parser = busboy({
@@ -159,6 +162,32 @@ export async function readUploadHead(request: Readable, contentType: string): Pr
   } finally {
     parser.removeAllListeners('file');
     parser.on('error', () => undefined);
+  }
+}
+
+/**
+ * The request's bytes, read once, in order, by whoever asks next (the head, then the worker);
+ * what nobody wants after an early answer is read and dropped, bounded, so that the client, still
+ * sending, reads the answer rather than a reset connection.
+ */
+export class UploadSource {
+  readonly chunks: AsyncIterator<Buffer>;
+
+  constructor(request: Readable) {
+    this.chunks = request[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  /** True when the request ended within the limit; false when it goes on past it (close it then). */
+  async discard(limitBytes: number): Promise<boolean> {
+    let dropped = 0;
+    for (;;) {
+      const next = await this.chunks
+        .next()
+        .catch(() => ({ done: true as const, value: undefined }));
+      if (next.done) return true;
+      dropped += next.value.length;
+      if (dropped > limitBytes) return false;
+    }
   }
 }
 
