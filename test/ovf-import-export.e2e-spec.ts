@@ -369,7 +369,7 @@ describe('a refused package leaves nothing', () => {
     expect(images(folder)).toEqual(imagesBefore);
   });
 
-  it('answers a refusal while a large upload is still being sent, and its client reads it', async () => {
+  it('answers a refusal at once while a large upload is still being sent, and its client reads it', async () => {
     const { ova } = await buildOva('large-refused', { dtd: true, randomMiB: 48 });
     const before = await importEvents();
     const answer = await upload(ova, { name: 'large-refused' });

@@ -24,7 +24,12 @@ import { ExportVmQuery } from './export-vm.request';
 /** `attachment; filename=...` safe for any VM name: ASCII fallback, and the name itself (RFC 6266/8187). */
 export function attachmentFor(name: string): string {
   const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  return `attachment; filename="${ascii}.ova"; filename*=UTF-8''${encodeURIComponent(`${name}.ova`)}`;
+  // RFC 8187's attr-char has no ' ( ) * !, which encodeURIComponent leaves as they are.
+  const encoded = encodeURIComponent(`${name}.ova`).replace(
+    /['()*!]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `attachment; filename="${ascii}.ova"; filename*=UTF-8''${encoded}`;
 }
 
 @ApiTags('vms')
@@ -50,6 +55,12 @@ export class ExportVmController {
   @ApiResponse({
     status: 200,
     description: 'The OVA, streamed (Content-Disposition names <vm name>.ova).',
+    headers: {
+      'X-Dolly-Task-Id': {
+        description: 'The export task (GET /tasks/{id}): how the export ended.',
+        schema: { type: 'string', format: 'uuid' },
+      },
+    },
     content: { 'application/x-tar': { schema: { type: 'string', format: 'binary' } } },
   })
   @ApiProblems(400, 404, 409, 422)
