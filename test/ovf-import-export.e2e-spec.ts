@@ -380,6 +380,61 @@ describe('a refused package leaves nothing', () => {
     expect((await stack.request('GET', '/health/live', { role: null })).status).toBe(200);
   });
 
+  it('leaves nothing when the uploader goes away halfway', async () => {
+    const { ova } = await buildOva('half-sent', { randomMiB: 32 });
+    const imagesBefore = images(folder);
+    const boundary = 'dolly-half-sent';
+    const spec = JSON.stringify({ hostId, datastoreId, name: 'half-sent' });
+    const bytes = readFileSync(ova);
+    const head = Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="spec"\r\n\r\n${spec}\r\n` +
+          `--${boundary}\r\nContent-Disposition: form-data; name="package"; filename="half-sent.ova"\r\n\r\n`,
+      ),
+      bytes.subarray(0, bytes.length / 2),
+    ]);
+    const aborted = new AbortController();
+    // Half the package, then nothing: the client stalls, then goes away.
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(head);
+      },
+    });
+    const sending = fetch(`${stack.apiUrl}/vms/import`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${stack.tokens.admin}`,
+        'content-type': `multipart/form-data; boundary=${boundary}`,
+      },
+      body,
+      signal: aborted.signal,
+      duplex: 'half',
+    } as RequestInit).catch((error: unknown) => error);
+    const created = await stack.eventually(async () => {
+      const { rows } = await stack.database.pool.query<{ task_id: string; vm_id: string }>(
+        `SELECT metadata->>'taskId' AS task_id, data->>'vmId' AS vm_id FROM event_store.events
+          WHERE type = 'VmCreated' AND data->>'name' = 'half-sent'`,
+      );
+      return rows[0];
+    });
+    await stack.eventually(async () =>
+      (await eventsOfTask(created.task_id)).includes('TaskTransferOpened'),
+    );
+    aborted.abort();
+    await sending;
+    const task = await stack.eventually(async () => {
+      const t = (await stack.request<{ status: string }>('GET', `/tasks/${created.task_id}`)).body;
+      return ['cancelled', 'failed'].includes(t.status) && t;
+    }, 60_000);
+    expect(['cancelled', 'failed']).toContain(task.status);
+    await stack.eventually(
+      async () => (await stack.request('GET', `/vms/${created.vm_id}`)).status === 404,
+    );
+    expect(await eventsOfTask(created.task_id)).not.toContain('VmProvisioned');
+    expect(images(folder)).toEqual(imagesBefore);
+    expect(leftovers(folder)).toEqual([]);
+  });
+
   it.each([
     ['a wrong digest', { corruptDigest: true }, 'MANIFEST.DIGEST_MISMATCH'],
     [
