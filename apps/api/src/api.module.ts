@@ -38,6 +38,11 @@ import { BlockMapController } from './vms/queries/block-map.http.controller';
 import { CancelTaskController } from './tasks/cancel-task/cancel-task.http.controller';
 import { CancelTaskHandler } from './tasks/cancel-task/cancel-task.handler';
 import { CloneVmController } from './vms/clone-vm/clone-vm.http.controller';
+import { ImportVmController } from './vms/import-vm/import-vm.http.controller';
+import { ImportVmHandler } from './vms/import-vm/import-vm.handler';
+import { ExportVmController } from './vms/export-vm/export-vm.http.controller';
+import { ExportVmHandler } from './vms/export-vm/export-vm.handler';
+import { WorkerTransfers } from './shared/worker-transfer';
 import { SnapshotsController } from './vms/snapshots/snapshots.http.controller';
 import { CloneTemplateController } from './templates/clone-template/clone-template.http.controller';
 import { DeployFromTemplateController } from './templates/deploy/deploy.http.controller';
@@ -112,6 +117,8 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     CancelTaskController,
     BlockMapController,
     CloneVmController,
+    ImportVmController,
+    ExportVmController,
     SnapshotsController,
     CloneTemplateController,
     DeployFromTemplateController,
@@ -146,6 +153,9 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     VmDecisions,
     CreateVmHandler,
     CloneVmHandler,
+    ImportVmHandler,
+    ExportVmHandler,
+    WorkerTransfers,
     ChangePowerHandler,
     SnapshotHandler,
     ConvertVmHandler,

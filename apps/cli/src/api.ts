@@ -125,6 +125,12 @@ export interface VmView {
         parentVmId: string;
         replicaVmId: string | null;
         poolId: string | null;
+      }
+    | {
+        /** Imported from an OVF package (OVA, or OVF and its files). */
+        kind: 'import';
+        packageName: string;
+        descriptorSha256: string;
       };
   busyWith: { taskId: string; operation: string } | null;
   clonesInProgress: { taskId: string; targetVmId: string; linked: boolean }[];

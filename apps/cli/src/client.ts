@@ -72,6 +72,39 @@ export class DollyClient {
     return response.body;
   }
 
+  /**
+   * A request whose body or answer is a stream (an OVF package up or down): sent once (a stream
+   * cannot be sent again after a 429), the answer's body left to the caller; problems thrown.
+   */
+  async exchange(
+    method: 'GET' | 'POST',
+    path: string,
+    options: {
+      headers?: Record<string, string>;
+      body?: ReadableStream<Uint8Array>;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers };
+    if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
+    let response: Response;
+    try {
+      response = await fetch(new URL(path, this.options.api), {
+        method,
+        headers,
+        body: options.body,
+        signal: options.signal,
+        // A streamed request body: Node's fetch sends it as it is read.
+        ...(options.body ? { duplex: 'half' } : {}),
+      } as RequestInit);
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      throw new ApiUnreachable(this.options.api, error);
+    }
+    if (!response.ok) throw await problemOf(response);
+    return response;
+  }
+
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';

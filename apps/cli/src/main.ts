@@ -6,6 +6,7 @@ import { snapshotCommands } from './commands/snapshots';
 import { taskCommands } from './commands/tasks';
 import { templateCommands } from './commands/templates';
 import { vmCommands } from './commands/vms';
+import { packageCommands } from './commands/packages';
 import { printProblem } from './problems';
 
 const program = new Command('dolly')
@@ -26,7 +27,9 @@ const program = new Command('dolly')
 
 hostCommands(program);
 datastoreCommands(program);
-snapshotCommands(vmCommands(program));
+const vms = vmCommands(program);
+snapshotCommands(vms);
+packageCommands(vms);
 templateCommands(program);
 taskCommands(program);
 healthCommand(program);

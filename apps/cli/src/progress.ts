@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { TaskView } from './api';
-import { doneOf } from './output';
+import { doneOf, humanBytes, share } from './output';
 
 /** Shows a task's progress while it is followed: one of the views below. */
 export interface ProgressView {
@@ -95,3 +95,58 @@ export function ndjsonView(stream: NodeJS.WritableStream): ProgressView {
 
 /** --json alone: nothing until the final document. */
 export const quietView: ProgressView = { update() {}, stop() {} };
+
+/** Bytes moved by the CLI itself (an upload, a download), with or without a known total. */
+export interface ByteProgress {
+  add(bytes: number): void;
+  stop(): void;
+}
+
+/**
+ * A package going up or down: a bar on a terminal, else a line every tenth of the way (or every
+ * 256 MiB when the size is unknown), so a log shows it is moving without a line per chunk.
+ */
+export function byteProgress(
+  stream: NodeJS.WritableStream & { isTTY?: boolean },
+  label: string,
+  totalBytes: number | null,
+): ByteProgress {
+  let done = 0;
+  if (stream.isTTY) {
+    const bar = new SingleBar({
+      stream,
+      format: `${label} [{bar}] {percentage}% | {bytes}`,
+      barsize: 30,
+      hideCursor: true,
+      gracefulExit: false,
+      clearOnComplete: false,
+      linewrap: false,
+    });
+    const bytes = () => (totalBytes ? doneOf(done, totalBytes) : humanBytes(done));
+    bar.start(totalBytes ?? 0, 0, { bytes: bytes() });
+    return {
+      add(n) {
+        done += n;
+        bar.update(totalBytes ? done : 0, { bytes: bytes() });
+      },
+      stop() {
+        bar.stop();
+      },
+    };
+  }
+  const step = totalBytes ? Math.max(1, Math.ceil(totalBytes / 10)) : 256 * 1024 * 1024;
+  let next = step;
+  return {
+    add(n) {
+      done += n;
+      if (done < next) return;
+      next = (Math.floor(done / step) + 1) * step;
+      stream.write(
+        `${label}: ${totalBytes ? `${doneOf(done, totalBytes)} (${share(done, totalBytes)})` : humanBytes(done)}\n`,
+      );
+    },
+    stop() {
+      return undefined;
+    },
+  };
+}

@@ -7,6 +7,7 @@ import { type Column, doneOf, humanBytes, printDetails, printSection, share } fr
 function origin(vm: VmView): string {
   const from = vm.origin;
   if (from.kind === 'new') return 'created new';
+  if (from.kind === 'import') return `imported from ${from.packageName}`;
   if (from.kind === 'fork')
     return `instant clone forked from ${from.parentVmId}${from.poolId ? ` (pool ${from.poolId})` : ''}`;
   const kind = from.linked ? 'linked clone' : `full clone (${from.format})`;

@@ -1,0 +1,188 @@
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { canonicalPath } from '@dolly/disk-engine';
+import {
+  type ErrorReason,
+  RuleViolationError,
+  ValidationError,
+  isInside,
+  isNormalPath,
+} from '@dolly/domain';
+import { type PackageMember, type PackageReason, PackageRefused, ovaMembers } from '@dolly/ovf';
+import { packageReasonToError } from './import-definition';
+
+/** The API reads a descriptor whole to check it before deciding; a larger one is refused. */
+export const MAX_DESCRIPTOR_BYTES = 4 * 1024 * 1024;
+
+/** A package's descriptor as the API read it, to check before anything is decided. */
+export interface PackageDescriptor {
+  /** The package as its caller named it (the .ova, or the .ovf). */
+  packageName: string;
+  descriptorName: string;
+  xml: Buffer;
+}
+
+const pointer = '/source/path';
+
+/**
+ * Every reason a package path may not be read: the same confinement as a datastore's folder
+ * (libs/domain datastore-folder.ts): written as a normal absolute path, and strictly inside an
+ * import root once every symlink is resolved, so that neither `..` nor a link leads out.
+ */
+export function sourcePathReasons(
+  requested: string,
+  canonical: string,
+  roots: readonly string[],
+): ErrorReason[] {
+  const reasons: ErrorReason[] = [];
+  if (!isNormalPath(requested))
+    reasons.push({
+      code: 'IMPORT.PATH_NOT_NORMAL',
+      detail: `Write ${requested} as an absolute path without '.', '..', '//' or a trailing '/'`,
+      pointer,
+    });
+  if (roots.length === 0)
+    reasons.push({
+      code: 'IMPORT.NO_IMPORT_ROOTS',
+      detail:
+        'No import roots are configured: the operator sets DOLLY_IMPORT_ROOTS to the folders packages may be imported from',
+      pointer,
+    });
+  else if (!roots.some((root) => isInside(canonical, root)))
+    reasons.push({
+      code: 'IMPORT.PATH_OUTSIDE_ROOTS',
+      // The resolved path is not shown: it would tell what lies outside the roots.
+      detail: `${requested} is not inside an import root (${roots.join(', ')})`,
+      pointer,
+    });
+  return reasons;
+}
+
+/** The package's real path, strictly inside an import root; every reason otherwise (400). */
+export async function confinedPackagePath(
+  requested: string,
+  roots: readonly string[],
+): Promise<string> {
+  const resolvedRoots = await Promise.all(
+    roots.map((root) => canonicalPath(root).catch(() => root)),
+  );
+  const canonical = await canonicalPath(requested).catch(() => requested);
+  const reasons = sourcePathReasons(requested, canonical, resolvedRoots);
+  if (reasons.length > 0)
+    throw new ValidationError(
+      'IMPORT.PATH_REFUSED',
+      `${requested} cannot be imported from`,
+      reasons,
+    );
+  return canonical;
+}
+
+const refused = (reasons: PackageReason[]) =>
+  new RuleViolationError(
+    'IMPORT.REFUSED',
+    'The package cannot be imported as asked',
+    reasons.map(packageReasonToError),
+  );
+
+/**
+ * The descriptor: an OVA's first member, which must be the .ovf (so that a package is checked
+ * before its disks arrive), read whole up to MAX_DESCRIPTOR_BYTES. The members after it are left
+ * unread. The archive's own refusals (a first member that is a link, a traversal) are reasons.
+ */
+export async function firstMemberDescriptor(
+  members: AsyncIterable<PackageMember>,
+  packageName: string,
+): Promise<PackageDescriptor> {
+  const iterator = members[Symbol.asyncIterator]();
+  try {
+    const first = await iterator.next();
+    if (first.done)
+      throw refused([
+        { code: 'PACKAGE.EMPTY', detail: `${packageName} holds no member`, at: packageName },
+      ]);
+    const member = first.value;
+    if (!member.name.toLowerCase().endsWith('.ovf'))
+      throw refused([
+        {
+          code: 'PACKAGE.DESCRIPTOR_NOT_FIRST',
+          detail: `The first member of ${packageName} that is a plain file is ${JSON.stringify(member.name)}, not the .ovf descriptor: a package starts with its descriptor`,
+          at: member.name,
+        },
+      ]);
+    return {
+      packageName,
+      descriptorName: member.name,
+      xml: await readBounded(member.content, member.name),
+    };
+  } catch (error) {
+    if (error instanceof PackageRefused) throw refused(error.reasons);
+    throw error;
+  } finally {
+    await iterator.return?.().catch(() => undefined);
+  }
+}
+
+/** A descriptor's bytes, whole, refused past the bound (never read further than it). */
+export async function readBounded(content: AsyncIterable<Buffer>, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of content) {
+    size += chunk.length;
+    if (size > MAX_DESCRIPTOR_BYTES)
+      throw refused([
+        {
+          code: 'OVF.DESCRIPTOR_TOO_LARGE',
+          detail: `The descriptor ${name} exceeds ${MAX_DESCRIPTOR_BYTES} bytes`,
+          at: name,
+        },
+      ]);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The descriptor of a package under an import root: the .ovf itself, or the .ova's first member. */
+export async function descriptorAtPath(
+  path: string,
+  packageName: string,
+): Promise<PackageDescriptor> {
+  if (path.toLowerCase().endsWith('.ovf')) {
+    const handle = await open(path, 'r').catch((error: NodeJS.ErrnoException) => {
+      throw notReadable(packageName, error);
+    });
+    try {
+      const content = handle.createReadStream({ autoClose: false, end: MAX_DESCRIPTOR_BYTES });
+      return {
+        packageName,
+        descriptorName: basename(path),
+        xml: await readBounded(content, basename(path)),
+      };
+    } finally {
+      await handle.close();
+    }
+  }
+  const stream = createReadStream(path);
+  const opening = new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', reject);
+  });
+  try {
+    await opening.catch((error: NodeJS.ErrnoException) => {
+      throw notReadable(packageName, error);
+    });
+    return await firstMemberDescriptor(ovaMembers(stream), packageName);
+  } finally {
+    stream.destroy();
+  }
+}
+
+function notReadable(packageName: string, error: NodeJS.ErrnoException): ValidationError {
+  return new ValidationError('IMPORT.PATH_REFUSED', `${packageName} cannot be read`, [
+    {
+      code: error.code === 'ENOENT' ? 'IMPORT.PACKAGE_NOT_FOUND' : 'IMPORT.PACKAGE_UNREADABLE',
+      detail: `${packageName} cannot be read (${error.code ?? 'error'})`,
+      pointer,
+    },
+  ]);
+}
