@@ -95,8 +95,16 @@ export async function buildPackage(dir: string, capacityBytes: number): Promise<
       nics: [{ network: 'VM Network', macAddress: '00:50:56:00:be:01', adapterType: 'VmxNet3' }],
     }),
   );
-  const { stdout } = await output('sha256sum', ['--tag', DESCRIPTOR, VMDK], { cwd: pkg });
-  await writeFile(join(pkg, MANIFEST), stdout);
+  // The digests by sha256sum, in the OVF manifest's own form (`SHA256(name)= digest`, as ovftool
+  // writes it): `sha256sum --tag` writes `SHA256 (name) = digest`, which the OVF spec does not.
+  const { stdout } = await output('sha256sum', [DESCRIPTOR, VMDK], { cwd: pkg });
+  const manifest = stdout
+    .trim()
+    .split('\n')
+    .map((line) => /^([0-9a-f]{64}) [ *](.+)$/.exec(line)!)
+    .map(([, digest, name]) => `SHA256(${name})= ${digest}\n`)
+    .join('');
+  await writeFile(join(pkg, MANIFEST), manifest);
   const ova = join(dir, `app-${capacityBytes / MiB}M.ova`);
   await exec('tar', ['--format=ustar', '-cf', ova, DESCRIPTOR, MANIFEST, VMDK], pkg);
   // The archive holds it now; the disk stays as the raw source only.
