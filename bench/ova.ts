@@ -37,6 +37,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { taskStreamId } from '@dolly/domain';
 import { type DollyStack } from '@dolly/testing';
 import {
   type Accepted,
@@ -60,7 +61,7 @@ import {
   floorMs,
 } from './ova-package';
 import { report, round } from './support';
-import { Bench, loadSummary, log, median, runBenchmark, sleep } from './timed-commands';
+import { Bench, loadSummary, log, median, now, runBenchmark, sleep } from './timed-commands';
 
 const PACKAGE_GIB = Number(process.env.BENCH_OVA_GIB ?? 1);
 const REPEATS = Number(process.env.BENCH_OVA_REPEATS ?? 3);
@@ -156,7 +157,14 @@ async function dollyImport(
   pkg: Package,
   target: { hostId: string; datastoreId: string },
   name: string,
-): Promise<{ vm: Vm; ms: number; uploadSentMs: number; answeredMs: number }> {
+): Promise<{
+  vm: Vm;
+  ms: number;
+  uploadSentMs: number;
+  answeredMs: number;
+  taskEventsMs: Record<string, number>;
+}> {
+  const sentAt = now();
   const started = performance.now();
   const answer = await uploadOva(bench.stack, pkg.ova, { ...target, name });
   if (![200, 201, 202].includes(answer.status) || !answer.body.taskId)
@@ -172,7 +180,28 @@ async function dollyImport(
     ms: performance.now() - started,
     uploadSentMs: answer.sentMs,
     answeredMs: answer.answeredMs,
+    taskEventsMs: await taskEvents(bench.stack, answer.body.taskId, sentAt),
   };
+}
+
+/**
+ * When each event of the task was committed, from the upload's start: where an import's time
+ * goes (the API's checks and decision, Kafka to the worker, the transfer opened, the package read
+ * and the disk written, the read model).
+ */
+async function taskEvents(
+  stack: DollyStack,
+  taskId: string,
+  sentAt: number,
+): Promise<Record<string, number>> {
+  const { rows } = await stack.database.pool.query<{ type: string; at: number }>(
+    `SELECT type, extract(epoch FROM recorded_at) * 1000 AS at FROM event_store.events
+      WHERE stream_id = $1 ORDER BY stream_version`,
+    [taskStreamId(taskId)],
+  );
+  const at: Record<string, number> = {};
+  for (const row of rows) at[row.type] ??= round(Number(row.at) - sentAt);
+  return at;
 }
 
 /** GET /vms/{id}/export.ova streamed to a file, then fsynced (as `dolly vms export` does). */
@@ -445,6 +474,7 @@ runBenchmark(async (stack, workers) => {
       vmdkBytes: big.vmdkBytes,
       import: {
         seconds: round(bigImport.result.ms / 1000, 2),
+        taskEventsMsFromSend: bigImport.result.taskEventsMs,
         peakRssBytes: maxOf(bigImport.peaks),
         peakRssBytesByProcess: bigImport.peaks,
         highWaterMarkBytesByProcess: bigImport.highWaterMarks,
@@ -523,6 +553,7 @@ runBenchmark(async (stack, workers) => {
       dollySeconds: imports.map((i) => round(i.ms / 1000, 3)),
       dollyUploadSentSeconds: imports.map((i) => round(i.uploadSentMs / 1000, 3)),
       dollyAnsweredSeconds: imports.map((i) => round(i.answeredMs / 1000, 3)),
+      dollyTaskEventsMsFromSend: imports.map((i) => i.taskEventsMs),
       floorSeconds: importFloors.map((t) => round(floorMs(t) / 1000, 3)),
       floorSteps: steps(importFloors, 'tarExtract', 'qemuImgConvert'),
       importedDiskEqualsSource: importedEqualsSource,
