@@ -624,7 +624,7 @@ runBenchmark(async (stack, workers) => {
         `${rssGoal}: ${verdict(met.exportPeakRss)}`,
       ],
       [
-        `import ${LARGE_GIB} GiB: peak RSS`,
+        `import ${LARGE_GIB || 'larger'} GiB: peak RSS`,
         large
           ? peaksLine(large.import.peakRssBytesByProcess, large.import.rssBeforeBytesByProcess)
           : 'skipped',
@@ -633,7 +633,7 @@ runBenchmark(async (stack, workers) => {
         `${rssGoal}: ${verdict(met.largeImportPeakRss)}`,
       ],
       [
-        `export ${LARGE_GIB} GiB: peak RSS`,
+        `export ${LARGE_GIB || 'larger'} GiB: peak RSS`,
         large
           ? peaksLine(large.export.peakRssBytesByProcess, large.export.rssBeforeBytesByProcess)
           : 'skipped',
