@@ -23,16 +23,11 @@ export class BenchWorker {
     private readonly runtimeDir: string,
   ) {}
 
-  /**
-   * Starts a worker on these datastores and waits until its group can take their jobs. `env`
-   * overrides the rest: a worker the API must reach (package transfers) needs a port known in
-   * advance, since DOLLY_WORKER_TRANSFER_URL is fixed at start.
-   */
+  /** Starts a worker on these datastores and waits until its group can take their jobs. */
   static async start(
     stack: DollyStack,
     instance: string,
     datastoreIds: string[],
-    env: NodeJS.ProcessEnv = {},
   ): Promise<BenchWorker> {
     const workerId = stack.workerId(instance);
     // Its daemon's sockets, in a folder removed when it stops (short: Unix socket paths are too).
@@ -44,7 +39,6 @@ export class BenchWorker {
         DOLLY_WORKER_ID: workerId,
         DOLLY_WORKER_DATASTORES: datastoreIds.join(','),
         DOLLY_WORKER_RUNTIME_DIR: runtimeDir,
-        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -32,7 +32,6 @@ import {
 } from 'node:fs';
 import { open, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -348,22 +347,6 @@ const peaksLine = (peaks: Record<string, number | null>, before: Record<string, 
     .map(([name, bytes]) => `${name} ${mib(bytes)} (from ${mib(before[name])})`)
     .join(', ');
 
-/** A port free now, for a worker whose transfer URL must be known before it starts. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
 // ------------------------------------------------------------------ the run
 
 runBenchmark(async (stack, workers) => {
@@ -373,13 +356,7 @@ runBenchmark(async (stack, workers) => {
   const hostId = await registerHost(stack);
   const folder = stack.datastoreFolder();
   const datastoreId = await registerDatastore(stack, { folder, capacityBytes: 256 * GiB });
-  const port = await freePort();
-  workers.push(
-    await BenchWorker.start(stack, 'w1', [datastoreId], {
-      DOLLY_WORKER_PORT: String(port),
-      DOLLY_WORKER_TRANSFER_URL: `http://127.0.0.1:${port}`,
-    }),
-  );
+  workers.push(await BenchWorker.start(stack, 'w1', [datastoreId]));
   const pids = dollyProcesses(workers[0]);
   const target = { hostId, datastoreId };
   // Packages, floors and downloads all live beside the datastore: one file system, one device.

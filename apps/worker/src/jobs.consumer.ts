@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import { type DollyConfig } from '@dolly/config';
 import {
   EVENT_TOPIC_PARTITIONS,
@@ -114,6 +115,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly transfers: TransferRegistry,
     metrics: Metrics,
     private readonly logger: PinoLogger,
+    private readonly http: HttpAdapterHost,
   ) {
     this.logger.setContext('jobs');
     this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
@@ -137,6 +139,15 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
       'kind',
       'outcome',
     ]);
+  }
+  /**
+   * Where the API reaches this worker's transfer endpoint: as configured, or this worker's own
+   * port on 127.0.0.1 as it listens (a port of 0 in the configuration is chosen at listen).
+   */
+  private transferUrl(): string {
+    if (this.config.workerTransferUrl) return this.config.workerTransferUrl;
+    const { port } = this.http.httpAdapter.getHttpServer().address() as { port: number };
+    return `http://127.0.0.1:${port}`;
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -371,12 +382,7 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
             waitMs: this.config.transferWaitMs,
             signal: controller.signal,
             announce: () =>
-              this.reporter.openTransfer(
-                taskId,
-                correlationId,
-                attempt,
-                this.config.workerTransferUrl,
-              ),
+              this.reporter.openTransfer(taskId, correlationId, attempt, this.transferUrl()),
           }),
           imports: this.imports,
         }),

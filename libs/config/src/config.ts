@@ -70,9 +70,9 @@ export interface DollyConfig {
   importTrustedCaFiles: string[];
   /**
    * Where the API reaches this worker to move a package's bytes (DOLLY_WORKER_TRANSFER_URL);
-   * by default this worker's own port on 127.0.0.1 (the API on the same machine).
+   * null: the port this worker listens on, on 127.0.0.1 (the API on the same machine).
    */
-  workerTransferUrl: string;
+  workerTransferUrl: string | null;
   /**
    * How long a worker keeps a transfer open for the API's request (DOLLY_TRANSFER_WAIT_MS): an
    * import's upload or an export's download that does not come by then fails the task. In ms.
@@ -155,9 +155,9 @@ function datastoreRoots(raw: string | undefined): string[] {
   return absoluteFolders('DOLLY_DATASTORE_ROOTS', raw);
 }
 
-function transferUrl(env: NodeJS.ProcessEnv): string {
+function transferUrl(env: NodeJS.ProcessEnv): string | null {
   const raw = env.DOLLY_WORKER_TRANSFER_URL;
-  if (!raw) return `http://127.0.0.1:${port(env, 'DOLLY_WORKER_PORT', 8082)}`;
+  if (!raw) return null;
   if (!/^https?:\/\/[^/]+$/.test(raw.replace(/\/+$/, '')))
     throw new Error(
       `DOLLY_WORKER_TRANSFER_URL must be http(s)://host[:port] with no path, not '${raw}'`,
