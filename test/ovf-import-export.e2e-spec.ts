@@ -1,9 +1,17 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DollyStack } from '@dolly/testing';
+import { DollyStack, importIntoVcsim } from '@dolly/testing';
 import { images, layerFile, leftovers, qemuImgInfo, sameContent } from './support/disks';
 import {
   type Accepted,
@@ -543,6 +551,41 @@ describe('OVA export', () => {
       two.members.find((m) => m.endsWith('.vmdk'))!,
     );
     expect(await sameContent(disk1, disk2)).toBe(true);
+  });
+
+  it('exports an OVA the vSphere simulator imports (CreateImportSpec, ImportVApp, NFC upload) as the same VM', async () => {
+    const { ova } = await buildOva('for-vsphere');
+    const vm = (await upload(ova, { name: 'for-vsphere' })).body.resource as unknown as Omit<
+      Vm,
+      'hardware' | 'nics'
+    > & {
+      hardware: Vm['hardware'] & { hardwareVersion: string; guestOs: string };
+      nics: { macAddress: string; network: string }[];
+    };
+    const exported = join(work, 'for-vsphere.ova');
+    await download(vm.vmId, exported);
+    const read = await importIntoVcsim(exported, 'for-vsphere');
+    expect({
+      numCPU: read.numCPU,
+      memoryBytes: read.memoryMB * MiB,
+      hardwareVersion: read.hardwareVersion,
+      guestId: read.guestId,
+      disks: read.disks.map((disk) => disk.capacityBytes),
+      networks: read.nics.map((nic) => nic.network),
+    }).toEqual({
+      numCPU: vm.hardware.vcpus,
+      memoryBytes: vm.hardware.memoryBytes,
+      hardwareVersion: vm.hardware.hardwareVersion,
+      guestId: vm.hardware.guestOs,
+      disks: vm.disks.map((disk) => disk.capacityBytes),
+      networks: vm.nics.map((nic) => nic.network),
+    });
+    // Every disk went through the lease, whole: vcsim counts what it was sent.
+    const { dir, members } = await extract(exported);
+    const vmdks = members.filter((m) => m.endsWith('.vmdk'));
+    expect(read.uploads.map((u) => u.bytes).sort()).toEqual(
+      vmdks.map((m) => statSync(join(dir, m)).size).sort(),
+    );
   });
 
   it('refuses to export a running VM without a snapshot', async () => {
