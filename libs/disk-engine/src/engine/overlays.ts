@@ -93,7 +93,12 @@ export class OverlayFactory {
 
   /** Removes every spare (at stop). */
   async close(): Promise<void> {
-    for (const key of [...this.templates.keys()]) await this.drop(key);
+    // Every template's spares, whatever one datastore says: a folder gone (ENOTDIR) must not
+    // leave the spares on the others behind, where a later check finds them.
+    const failures: unknown[] = [];
+    for (const key of [...this.templates.keys()])
+      await this.drop(key).catch((error: unknown) => failures.push(error));
+    if (failures.length > 0) throw failures[0];
   }
 
   private async drop(key: string): Promise<void> {
@@ -101,7 +106,10 @@ export class OverlayFactory {
     if (!template) return;
     this.templates.delete(key);
     await template.refilling;
-    for (const spare of template.spares.splice(0)) await rm(spare, { force: true });
+    const failures: unknown[] = [];
+    for (const spare of template.spares.splice(0))
+      await rm(spare, { force: true }).catch((error: unknown) => failures.push(error));
+    if (failures.length > 0) throw failures[0];
   }
 
   private async loaded(root: string, key: string): Promise<Template> {

@@ -235,9 +235,13 @@ export class QemuDiskEngine implements DiskEnginePort {
    */
   async stop(): Promise<void> {
     this.exports.beginStop();
-    await this.runner.drain();
-    await this.exports.stop();
-    await this.overlays.close().catch(() => undefined);
+    try {
+      await this.runner.drain();
+      await this.exports.stop();
+    } finally {
+      // The spares are this engine's temporary files: whatever failed above, they go.
+      await this.overlays.close().catch(() => undefined);
+    }
     await this.runner.checkpointAll();
     await this.owners.release();
     for (const ds of this.runner.datastores.values()) await ds.store.close().catch(() => undefined);
