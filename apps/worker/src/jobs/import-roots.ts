@@ -6,7 +6,7 @@
  */
 import { lstat } from 'node:fs/promises';
 import { canonicalPath } from '@dolly/disk-engine';
-import { isInside, isNormalPath } from '@dolly/domain';
+import { importPathReasons } from '@dolly/domain';
 import { type PackageReason, PackageRefused } from '@dolly/ovf';
 
 /** The package's real path, inside a root; PackageRefused with every reason otherwise. */
@@ -19,27 +19,18 @@ export async function confinedPackagePath(
     reasons.push({ code, detail, at: requested });
     return new PackageRefused(reasons);
   };
-  if (!isNormalPath(requested))
-    refuse(
-      'IMPORT.PATH_NOT_NORMAL',
-      `${requested} is not an absolute path without '.', '..', '//' or a trailing '/'`,
-    );
   if (!/\.(ova|ovf)$/i.test(requested))
     refuse('IMPORT.PATH_NOT_PACKAGE', `${requested} is neither an .ova nor an .ovf`);
-  if (roots.length === 0)
-    throw refuse(
-      'IMPORT.NO_ROOTS',
-      'No import roots are configured: the operator sets DOLLY_IMPORT_ROOTS to the folders packages may be imported from',
-    );
   const resolvedRoots = await Promise.all(
     roots.map((root) => canonicalPath(root).catch(() => root)),
   );
-  const canonical = await canonicalPath(requested).catch(() => null);
-  if (canonical === null || !resolvedRoots.some((root) => isInside(canonical, root)))
-    throw refuse(
-      'IMPORT.PATH_OUTSIDE_ROOTS',
-      `${requested} is not inside an import root (${roots.join(', ')})`,
-    );
+  // With no root, nothing is inside one: the path is not even resolved.
+  const canonical = roots.length === 0 ? null : await canonicalPath(requested).catch(() => null);
+  const confinement = importPathReasons(requested, canonical, resolvedRoots);
+  for (const { code, detail } of confinement) refuse(code, detail);
+  // Nothing outside the roots (or not resolved) is looked at any further.
+  if (canonical === null || confinement.some((r) => r.code !== 'IMPORT.PATH_NOT_NORMAL'))
+    throw new PackageRefused(reasons);
   if (canonical !== requested && !/\.(ova|ovf)$/i.test(canonical))
     refuse('IMPORT.PATH_NOT_PACKAGE', `${requested} leads to ${canonical}, not an .ova or .ovf`);
   const stats = await lstat(canonical).catch(() => null);

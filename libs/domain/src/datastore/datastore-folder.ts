@@ -56,6 +56,37 @@ export function isInside(path: string, folder: string): boolean {
   return path !== folder && path.startsWith(folder === '/' ? '/' : `${folder}/`);
 }
 
+/**
+ * Every reason a package path may not be imported from: confined as a datastore's folder is,
+ * written as a normal absolute path, and strictly inside an import root once every symlink is
+ * resolved (`canonical`: the path resolved, null when it cannot be), so that neither `..` nor a
+ * link leads out. The resolved path is never shown: it would tell what lies outside the roots.
+ */
+export function importPathReasons(
+  requested: string,
+  canonical: string | null,
+  roots: readonly string[],
+): ErrorReason[] {
+  const reasons: ErrorReason[] = [];
+  if (!isNormalPath(requested))
+    reasons.push({
+      code: 'IMPORT.PATH_NOT_NORMAL',
+      detail: `Write ${requested} as an absolute path without '.', '..', '//' or a trailing '/'`,
+    });
+  if (roots.length === 0)
+    reasons.push({
+      code: 'IMPORT.NO_IMPORT_ROOTS',
+      detail:
+        'No import roots are configured: the operator sets DOLLY_IMPORT_ROOTS to the folders packages may be imported from',
+    });
+  else if (canonical === null || !roots.some((root) => isInside(canonical, root)))
+    reasons.push({
+      code: 'IMPORT.PATH_OUTSIDE_ROOTS',
+      detail: `${requested} is not inside an import root (${roots.join(', ')})`,
+    });
+  return reasons;
+}
+
 const pointer = '/folder';
 
 /** Every reason the folder may not be this datastore's, when it is registered; none when it may. */

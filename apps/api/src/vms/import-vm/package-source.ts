@@ -6,8 +6,7 @@ import {
   type ErrorReason,
   RuleViolationError,
   ValidationError,
-  isInside,
-  isNormalPath,
+  importPathReasons,
 } from '@dolly/domain';
 import { type PackageMember, type PackageReason, PackageRefused, ovaMembers } from '@dolly/ovf';
 import { packageReasonToError } from './import-definition';
@@ -25,39 +24,13 @@ export interface PackageDescriptor {
 
 const pointer = '/source/path';
 
-/**
- * Every reason a package path may not be read: the same confinement as a datastore's folder
- * (libs/domain datastore-folder.ts): written as a normal absolute path, and strictly inside an
- * import root once every symlink is resolved, so that neither `..` nor a link leads out.
- */
-export function sourcePathReasons(
+/** Every reason a package path may not be read (`importPathReasons`), about the request's source.path. */
+export const sourcePathReasons = (
   requested: string,
   canonical: string,
   roots: readonly string[],
-): ErrorReason[] {
-  const reasons: ErrorReason[] = [];
-  if (!isNormalPath(requested))
-    reasons.push({
-      code: 'IMPORT.PATH_NOT_NORMAL',
-      detail: `Write ${requested} as an absolute path without '.', '..', '//' or a trailing '/'`,
-      pointer,
-    });
-  if (roots.length === 0)
-    reasons.push({
-      code: 'IMPORT.NO_IMPORT_ROOTS',
-      detail:
-        'No import roots are configured: the operator sets DOLLY_IMPORT_ROOTS to the folders packages may be imported from',
-      pointer,
-    });
-  else if (!roots.some((root) => isInside(canonical, root)))
-    reasons.push({
-      code: 'IMPORT.PATH_OUTSIDE_ROOTS',
-      // The resolved path is not shown: it would tell what lies outside the roots.
-      detail: `${requested} is not inside an import root (${roots.join(', ')})`,
-      pointer,
-    });
-  return reasons;
-}
+): ErrorReason[] =>
+  importPathReasons(requested, canonical, roots).map((reason) => ({ ...reason, pointer }));
 
 /** The package's real path, strictly inside an import root; every reason otherwise (400). */
 export async function confinedPackagePath(
