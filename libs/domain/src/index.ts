@@ -34,3 +34,4 @@ export * from './pool/pool.events';
 export * from './pool/pool';
 export * from './worker/worker';
 export * from './workflows/quarantine';
+export * from './shared/until-aborted';

@@ -4,6 +4,7 @@ import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { aliveCount, collectGarbage } from '@dolly/testing/pure';
 import { PackageRefused, type OvfFileReference, type ParsedDescriptor } from '../model';
 import { parseDescriptor } from '../descriptor';
 import type { CertificatePolicy } from './certificate';
@@ -576,5 +577,47 @@ describe('cancellation', () => {
     const started = Date.now();
     await expect(reading).rejects.toMatchObject({ name: 'AbortError' });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('memory', () => {
+  it('holds no chunk it passed on while a cancel signal waits beside the read', async () => {
+    const chunkBytes = 64 * 1024;
+    const chunkCount = 256;
+    writeDescriptor('held.ovf', [{ href: 'disk.vmdk', sizeBytes: chunkBytes * chunkCount }]);
+    const descriptor = readFileSync(join(work, 'held.ovf'));
+    const chunks: WeakRef<Buffer>[] = [];
+    async function* disk(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < chunkCount; i++) {
+        const chunk = Buffer.alloc(chunkBytes, i);
+        chunks.push(new WeakRef(chunk));
+        yield chunk;
+      }
+    }
+    async function* members(): AsyncGenerator<PackageMember> {
+      yield {
+        name: 'held.ovf',
+        sizeBytes: descriptor.length,
+        content: (async function* () {
+          yield descriptor;
+        })(),
+      };
+      yield { name: 'disk.vmdk', sizeBytes: chunkBytes * chunkCount, content: disk() };
+    }
+    let alivePassed = -1;
+    const handlers = hashingHandlers({
+      signal: new AbortController().signal,
+      openFile: async () => async (content: AsyncIterable<Buffer>) => {
+        let seen = 0;
+        for await (const _chunk of content) {
+          if (++seen !== chunkCount - 8) continue;
+          await collectGarbage();
+          // The reader may hold a few chunks ahead; everything before them is gone.
+          alivePassed = aliveCount(chunks.slice(0, chunkCount - 16));
+        }
+      },
+    });
+    await readPackage(members(), handlers);
+    expect(alivePassed).toBe(0);
   });
 });

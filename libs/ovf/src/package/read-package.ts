@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { untilAborted } from '@dolly/domain';
 import {
   PackageRefused,
   type OvfEnvelope,
@@ -114,7 +115,6 @@ class PackageReader {
   private readonly limits: PackageLimits;
   private readonly iterator: AsyncIterator<PackageMember>;
   private pushedBack: PackageMember | null = null;
-  private readonly aborted: Promise<never> | null;
 
   private envelope: OvfEnvelope | null = null;
   private manifest: { name: string; bytes: Buffer; entries: Map<string, ManifestEntry> } | null =
@@ -138,14 +138,6 @@ class PackageReader {
   ) {
     this.limits = { ...DEFAULT_PACKAGE_LIMITS, ...handlers.limits };
     this.iterator = members[Symbol.asyncIterator]();
-    const signal = handlers.signal;
-    this.aborted = signal
-      ? new Promise<never>((_, reject) => {
-          if (signal.aborted) reject(signal.reason);
-          signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-        })
-      : null;
-    this.aborted?.catch(() => undefined);
   }
 
   async read(): Promise<PackageSummary> {
@@ -225,7 +217,7 @@ class PackageReader {
 
   private race<T>(promise: Promise<T>): Promise<T> {
     this.rethrowIfAborted();
-    return this.aborted ? Promise.race([promise, this.aborted]) : promise;
+    return untilAborted(promise, this.handlers.signal);
   }
 
   private rethrowIfAborted(): void {

@@ -8,3 +8,4 @@ export * from './event-fixtures';
 export * from './pool-fixtures';
 export * from './workflow-specification';
 export * from './inventory-fixtures';
+export * from './garbage';

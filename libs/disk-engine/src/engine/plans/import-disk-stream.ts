@@ -15,6 +15,7 @@
  */
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { untilAborted } from '@dolly/domain';
 import { DiskEngineError } from '../../errors';
 import { DEFAULT_CLUSTER_SIZE_BYTES } from '../../model/decide';
 import { PROVISIONING_FORMATS } from '../../model/layer-graph';
@@ -327,7 +328,7 @@ class ImportSession implements DiskImportSession {
       const handle = await open(spool, 'wx', 0o600);
       let spooledBytes = 0;
       try {
-        for await (const chunk of this.untilAborted(content)) {
+        for await (const chunk of this.chunksUntilCancelled(content)) {
           if (!(chunk instanceof Uint8Array)) throw badRequest('spool takes Buffers');
           await this.roomForSpool(spooledBytes + chunk.length, spooledBytes);
           for (let done = 0; done < chunk.length;) {
@@ -366,24 +367,20 @@ class ImportSession implements DiskImportSession {
    * The content's chunks until the session is aborted: an abort does not wait for a producer that
    * has stalled (an upload that stopped sending), it stops asking it.
    */
-  private async *untilAborted(content: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  private async *chunksUntilCancelled(content: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
     const iterator = content[Symbol.asyncIterator]();
     const signal = this.cancel.signal;
-    let onAbort = () => {};
-    const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => reject(cancelled(this.operationId));
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
-    aborted.catch(() => undefined);
+    const stopped = (error: unknown) => {
+      throw signal.aborted ? cancelled(this.operationId) : error;
+    };
     try {
       for (;;) {
         if (signal.aborted) throw cancelled(this.operationId);
-        const next = await Promise.race([iterator.next(), aborted]);
+        const next = await untilAborted(iterator.next(), signal).catch(stopped);
         if (next.done) return;
         yield next.value;
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
       // Not awaited: a stalled producer may never answer.
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
     }
