@@ -1,4 +1,4 @@
-import { inflateSync } from 'node:zlib';
+import { constants, inflateSync } from 'node:zlib';
 import { type DiskSink } from '../model';
 import { type ContentReader, isAllZero } from './content-reader';
 import { DiskReasonCode, type DiskRefusals } from './disk-reasons';
@@ -275,7 +275,12 @@ function inflateGrain(
 ): Buffer | null {
   let data: Buffer;
   try {
-    data = inflateSync(compressed, { maxOutputLength: expectedBytes });
+    // One output buffer the grain fits in with room to spare: zlib's default 16 KiB chunks would
+    // make five allocations and a copy per grain, and a buffer filled exactly one more.
+    data = inflateSync(compressed, {
+      maxOutputLength: expectedBytes,
+      chunkSize: expectedBytes + constants.Z_MIN_CHUNK,
+    });
   } catch (error) {
     if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
       refusals.add(

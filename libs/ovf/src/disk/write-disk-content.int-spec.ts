@@ -117,6 +117,55 @@ describe('a streamOptimized VMDK made by qemu-img', () => {
   });
 });
 
+describe('writes to the sink', () => {
+  /** A sink that answers each write after a turn, counting what is in flight at once. */
+  class SlowSink implements DiskSink {
+    inFlight = 0;
+    mostInFlight = 0;
+    inFlightBytes = 0;
+    mostInFlightBytes = 0;
+    largestWrite = 0;
+    written = 0;
+    constructor(private readonly failAtWrite = Infinity) {}
+    async write(_offsetBytes: number, data: Buffer): Promise<void> {
+      this.inFlight++;
+      this.inFlightBytes += data.length;
+      this.mostInFlight = Math.max(this.mostInFlight, this.inFlight);
+      this.mostInFlightBytes = Math.max(this.mostInFlightBytes, this.inFlightBytes);
+      this.largestWrite = Math.max(this.largestWrite, data.length);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      this.inFlight--;
+      this.inFlightBytes -= data.length;
+      if (++this.written === this.failAtWrite) throw new Error('the disk failed');
+    }
+    spool = untouchableSink.spool;
+  }
+
+  it('go several at once, joined and bounded, and all are answered before it returns', async () => {
+    const sink = new SlowSink();
+    const raw = Buffer.alloc(32 * MiB, 7);
+    await writeDiskContent(chunksOfBuffer(raw, 64 * 1024), 'raw', raw.length, sink);
+    expect(sink.inFlight).toBe(0);
+    expect(sink.mostInFlight).toBeGreaterThan(1);
+    expect(sink.mostInFlightBytes).toBeLessThanOrEqual(8 * MiB);
+    expect(sink.largestWrite).toBeLessThanOrEqual(MiB);
+  });
+
+  it('a write that fails fails the import with its error, whichever write it was', async () => {
+    for (const failAtWrite of [1, 5, 32]) {
+      const raw = Buffer.alloc(32 * MiB, 7);
+      await expect(
+        writeDiskContent(
+          chunksOfBuffer(raw, 64 * 1024),
+          'raw',
+          raw.length,
+          new SlowSink(failAtWrite),
+        ),
+      ).rejects.toThrow('the disk failed');
+    }
+  });
+});
+
 describe('a streamOptimized VMDK in VMware layout (grain directory, footer and end-of-stream at the end)', () => {
   it('is one qemu-img reads as the source, and decodes to the same content', async () => {
     const { capacitySectors, grains } = await grainsOf(streamVmdk);

@@ -40,9 +40,9 @@ export async function writeDiskContent(
     throw new RangeError(`capacityBytes ${capacityBytes} is not a byte count`);
   const reader = new ContentReader(content, options.signal);
   const refusals = new DiskRefusals(options.fileName);
-  const coalesced = new CoalescedWrites(sink);
+  const pipelined = new PipelinedWrites(sink);
   const writes: GuestWrites = {
-    sink: coalesced,
+    sink: pipelined,
     onGuestBytes: options.onGuestBytes,
     guestBytesWritten: 0,
   };
@@ -70,47 +70,75 @@ export async function writeDiskContent(
       await sink.spool(reader.remaining(), 'qcow2');
       break;
   }
-  await coalesced.flush();
+  await pipelined.settle();
   return { guestBytesWritten: writes.guestBytesWritten };
 }
 
 /**
- * Contiguous guest writes are gathered up to this size before they go to the sink: a
- * streamOptimized grain is 64 KiB, and a sink that makes one round trip per write (the disk
- * engine's NBD client) would spend an import waiting on them.
+ * Contiguous guest writes are joined up to this size (a streamOptimized grain is 64 KiB): each
+ * write is a request the sink's server (qemu-nbd) handles on its own, at a cost per request.
  */
-const COALESCED_BYTES = 4 << 20;
+const JOINED_BYTES = 1 << 20;
 
-/** A sink's writes, contiguous ones joined (bounded): what reaches the sink is the same bytes. */
-class CoalescedWrites implements DiskSink {
-  private parts: Buffer[] = [];
-  private startBytes = 0;
-  private lengthBytes = 0;
+/**
+ * Writes kept in flight together, up to this many bytes: a sink that makes a round trip per
+ * write (the disk engine's NBD client) writes while the next grains are decoded, rather than the
+ * decoder waiting on each answer.
+ */
+const IN_FLIGHT_BYTES = 8 << 20;
+
+/**
+ * A sink's writes, contiguous ones joined (bounded) and several sent at once (bounded by
+ * bytes): the next waits only when the window is full. What reaches the sink is the same bytes.
+ * `settle` sends what is held, waits for every write, and throws the first failure.
+ */
+class PipelinedWrites implements DiskSink {
+  private joined: Buffer[] = [];
+  private joinedStartBytes = 0;
+  private joinedBytes = 0;
+  private readonly inFlight: { written: Promise<void>; bytes: number }[] = [];
+  private inFlightBytes = 0;
 
   constructor(private readonly sink: DiskSink) {}
 
   async write(offsetBytes: number, data: Buffer): Promise<void> {
-    const contiguous = offsetBytes === this.startBytes + this.lengthBytes;
-    if (this.lengthBytes > 0 && (!contiguous || this.lengthBytes + data.length > COALESCED_BYTES))
-      await this.flush();
-    if (this.lengthBytes === 0) this.startBytes = offsetBytes;
-    this.parts.push(data);
-    this.lengthBytes += data.length;
-    if (this.lengthBytes >= COALESCED_BYTES) await this.flush();
+    const contiguous = offsetBytes === this.joinedStartBytes + this.joinedBytes;
+    if (this.joinedBytes > 0 && (!contiguous || this.joinedBytes + data.length > JOINED_BYTES))
+      await this.sendJoined();
+    if (this.joinedBytes === 0) this.joinedStartBytes = offsetBytes;
+    this.joined.push(data);
+    this.joinedBytes += data.length;
   }
 
   spool(content: AsyncIterable<Buffer>, format: 'vmdk' | 'qcow2'): Promise<void> {
     return this.sink.spool(content, format);
   }
 
-  async flush(): Promise<void> {
-    if (this.lengthBytes === 0) return;
+  async settle(): Promise<void> {
+    await this.sendJoined();
+    while (this.inFlight.length > 0) await this.settleOldest();
+  }
+
+  private async sendJoined(): Promise<void> {
+    if (this.joinedBytes === 0) return;
     const data =
-      this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.lengthBytes);
-    const at = this.startBytes;
-    this.parts = [];
-    this.lengthBytes = 0;
-    await this.sink.write(at, data);
+      this.joined.length === 1 ? this.joined[0] : Buffer.concat(this.joined, this.joinedBytes);
+    const offsetBytes = this.joinedStartBytes;
+    this.joined = [];
+    this.joinedBytes = 0;
+    while (this.inFlight.length > 0 && this.inFlightBytes + data.length > IN_FLIGHT_BYTES)
+      await this.settleOldest();
+    const written = this.sink.write(offsetBytes, data);
+    // Awaited in turn (settleOldest); until then a failure must not count as unhandled.
+    written.catch(() => undefined);
+    this.inFlight.push({ written, bytes: data.length });
+    this.inFlightBytes += data.length;
+  }
+
+  private async settleOldest(): Promise<void> {
+    const oldest = this.inFlight.shift()!;
+    this.inFlightBytes -= oldest.bytes;
+    await oldest.written;
   }
 }
 
