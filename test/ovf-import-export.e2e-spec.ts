@@ -553,6 +553,25 @@ describe('OVA export', () => {
     expect(await sameContent(disk1, disk2)).toBe(true);
   });
 
+  it('is over when the caller has the whole archive: the task ended and the VM free at once', async () => {
+    const { ova } = await buildOva('over-at-end');
+    const vm = (await upload(ova, { name: 'over-at-end' })).body.resource as unknown as Vm;
+    const response = await fetch(`${stack.apiUrl}/vms/${vm.vmId}/export.ova`, {
+      headers: { authorization: `Bearer ${stack.tokens.admin}` },
+    });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    // No waiting: the last byte came only once the export was over.
+    const task = (
+      await stack.request<{ status: string }>(
+        'GET',
+        `/tasks/${response.headers.get('x-dolly-task-id')}`,
+      )
+    ).body;
+    expect(task.status).toBe('succeeded');
+    expect(((await getVm(stack, vm.vmId)) as Vm & { busyWith: unknown }).busyWith).toBeNull();
+  });
+
   it('exports an OVA the vSphere simulator imports (CreateImportSpec, ImportVApp, NFC upload) as the same VM', async () => {
     const { ova } = await buildOva('for-vsphere');
     const vm = (await upload(ova, { name: 'for-vsphere' })).body.resource as unknown as Omit<

@@ -117,6 +117,29 @@ export class WorkerTransfers {
     }
   }
 
+  /**
+   * Waits until the worker ended the task and the projector applied what it wrote on the target
+   * stream (at least `atLeastVersion`): then a caller reading the target sees the task's effect
+   * (the VM imported, or no longer busy exporting). False for either when the time ran out.
+   */
+  async taskOver(
+    taskId: string,
+    streamId: string,
+    timeoutMs: number,
+    atLeastVersion = 0,
+  ): Promise<{ ended: boolean; projected: boolean; version: number }> {
+    const deadline = Date.now() + timeoutMs;
+    const ended = await this.waiter.waitForTask(taskId, timeoutMs, { byWorker: true });
+    const version = Math.max(
+      (await this.store.versionWrittenFor(streamId, taskId)) ?? 0,
+      atLeastVersion,
+    );
+    const projected =
+      ended &&
+      (await this.waiter.waitForStream(streamId, version, Math.max(0, deadline - Date.now())));
+    return { ended, projected, version };
+  }
+
   /** Asks the task to stop (the caller went away, or nobody took it); an ended task stays as it ended. */
   async cancel(taskId: string, context: RequestContext): Promise<void> {
     await this.bus

@@ -1,5 +1,5 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import {
   type AuthenticatedRequest,
@@ -10,13 +10,16 @@ import {
   sendProblem,
 } from '@dolly/platform';
 import type { Response } from 'express';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { streamIdOf } from '@dolly/domain';
 import { Execution } from '../../shared/command-execution';
 import { ApiProblems, asOpenApi } from '../../shared/openapi';
 import { Problem } from '../../shared/problem.representation';
 import { WaitSlots } from '../../shared/request-limits';
 import { requestContext } from '../../shared/request-context';
 import { WorkerTransfers, newTransferToken, readJsonAnswer } from '../../shared/worker-transfer';
+import { GetTask } from '../../tasks/task.queries';
 import { VmIdParam } from '../vm-id.param';
 import { type ExportDecided, ExportVmCommand } from './export-vm.handler';
 import { ExportVmQuery } from './export-vm.request';
@@ -37,6 +40,7 @@ export function attachmentFor(name: string): string {
 export class ExportVmController {
   constructor(
     private readonly bus: CommandBus,
+    private readonly queries: QueryBus,
     private readonly transfers: WorkerTransfers,
     private readonly slots: WaitSlots,
   ) {}
@@ -115,7 +119,11 @@ export class ExportVmController {
       response.setHeader('x-dolly-task-id', taskId);
       if (worker.headers['content-length'])
         response.setHeader('content-length', worker.headers['content-length']);
-      await pipeline(worker.body, response);
+      await pipeline(
+        worker.body,
+        lastBytesOnceOver(() => this.exportOver(taskId!, vmId)),
+        response,
+      );
     } catch (error) {
       // Past the first byte there is no problem to answer with: the archive is cut short, which
       // the caller sees as a broken transfer (and the task ends cancelled or failed).
@@ -127,4 +135,44 @@ export class ExportVmController {
       release();
     }
   }
+
+  /**
+   * Resolves once the export task ended well and the VM shows it (no longer busy exporting);
+   * throws otherwise: the worker sent every byte, but the archive is not one to keep.
+   */
+  private async exportOver(taskId: string, vmId: string): Promise<void> {
+    const over = await this.transfers.taskOver(
+      taskId,
+      streamIdOf({ kind: 'vm', id: vmId }),
+      SETTLE_MS,
+    );
+    const task = await this.queries.execute(new GetTask(taskId));
+    if (!over.ended || !over.projected || task.status !== 'succeeded')
+      throw new Error(`Export task ${taskId} is ${task.status}: the archive is not complete`);
+  }
+}
+
+/** How long the last bytes of an export wait, once the worker sent them, for its task to be over. */
+const SETTLE_MS = 60_000;
+
+/**
+ * Passes the archive on but holds its last chunk until `over` resolves: a caller that has the
+ * whole OVA finds the export over (the VM free for its next operation), and one whose export
+ * failed at the very end gets a cut transfer, not a complete-looking archive.
+ */
+function lastBytesOnceOver(over: () => Promise<void>): Transform {
+  let held: Buffer | null = null;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const previous = held;
+      held = chunk;
+      done(null, previous ?? undefined);
+    },
+    flush(done) {
+      over().then(
+        () => done(null, held ?? undefined),
+        (error: unknown) => done(error as Error),
+      );
+    },
+  });
 }

@@ -2,7 +2,6 @@ import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { DomainError, RuleViolationError, streamIdOf } from '@dolly/domain';
-import { PostgresEventStore } from '@dolly/event-store';
 import {
   type AuthenticatedRequest,
   DOLLY_CONFIG,
@@ -20,7 +19,6 @@ import type { CommandAccepted } from '../../shared/command-accepted.representati
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiProblems, asOpenApi } from '../../shared/openapi';
-import { ProjectionWaiter } from '../../shared/projection-waiter';
 import { Problem } from '../../shared/problem.representation';
 import { WaitSlots } from '../../shared/request-limits';
 import { requestContext, type RequestContext } from '../../shared/request-context';
@@ -93,9 +91,7 @@ export class ImportVmController {
     private readonly bus: CommandBus,
     private readonly queries: QueryBus,
     private readonly transfers: WorkerTransfers,
-    private readonly waiter: ProjectionWaiter,
     private readonly slots: WaitSlots,
-    private readonly store: PostgresEventStore,
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
   ) {}
 
@@ -264,14 +260,13 @@ export class ImportVmController {
     taskId: string,
     outcome: ImportDecided,
   ): Promise<void> {
-    const deadline = Date.now() + SETTLE_MS;
     const vmId = outcome.result.vmId;
-    const streamId = streamIdOf({ kind: 'vm', id: vmId });
-    const ended = await this.waiter.waitForTask(taskId, SETTLE_MS, { byWorker: true });
-    const version = (await this.store.versionWrittenFor(streamId, taskId)) ?? outcome.streamVersion;
-    const projected =
-      ended &&
-      (await this.waiter.waitForStream(streamId, version, Math.max(0, deadline - Date.now())));
+    const { ended, projected, version } = await this.transfers.taskOver(
+      taskId,
+      streamIdOf({ kind: 'vm', id: vmId }),
+      SETTLE_MS,
+      outcome.streamVersion,
+    );
     const task = await this.queries.execute(new GetTask(taskId));
     if (ended && task.status !== 'succeeded') {
       const code = task.error?.code ?? 'IMPORT.FAILED';
