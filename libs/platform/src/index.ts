@@ -8,3 +8,4 @@ export * from './tokens';
 export * from './validation';
 export * from './identity';
 export * from './dead-letters';
+export * from './discard-rest';

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { type IncomingMessage, request as httpRequest } from 'node:http';
+import { type IncomingMessage, type ServerResponse, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +24,15 @@ export const TRANSFER_OPEN_WAIT_MS = 60_000;
 export function newTransferToken(): { token: string; tokenSha256: string } {
   const token = randomBytes(32).toString('base64url');
   return { token, tokenSha256: createHash('sha256').update(token).digest('hex') };
+}
+
+/** A caller watched while its transfer runs (WorkerTransfers.watchCaller). */
+export interface WatchedCaller {
+  /** Aborts when the caller went away before its answer. */
+  signal: AbortSignal;
+  /** The task the caller's request decided: cancelled if the caller goes. */
+  taskIs(taskId: string): void;
+  stop(): void;
 }
 
 export interface OpenedTransfer {
@@ -138,6 +147,27 @@ export class WorkerTransfers {
       ended &&
       (await this.waiter.waitForStream(streamId, version, Math.max(0, deadline - Date.now())));
     return { ended, projected, version };
+  }
+
+  /**
+   * Watches the caller of an upload or a download: when it goes away before its answer, the
+   * transfer to the worker stops (`signal`) and the task, once there is one, is cancelled, so
+   * that nothing waits for bytes that will never come. `stop` once answered.
+   */
+  watchCaller(response: ServerResponse, context: RequestContext): WatchedCaller {
+    const aborted = new AbortController();
+    let taskId: string | null = null;
+    const gone = () => {
+      if (response.writableFinished) return;
+      aborted.abort();
+      if (taskId) void this.cancel(taskId, context);
+    };
+    response.once('close', gone);
+    return {
+      signal: aborted.signal,
+      taskIs: (id) => (taskId = id),
+      stop: () => response.off('close', gone),
+    };
   }
 
   /** Asks the task to stop (the caller went away, or nobody took it); an ended task stays as it ended. */

@@ -30,7 +30,8 @@ import {
   readPackage,
   writeDiskContent,
 } from '@dolly/ovf';
-import { answerJson, answerProblem, discardRest } from '../transfers/transfer-answers';
+import { discardRest } from '@dolly/platform';
+import { answerJson, answerProblem } from '../transfers/transfer-answers';
 import { type OpenedExchange } from '../transfers/attempt-transfer';
 import { UploadCutOff, uploadParts, uploadedMembers } from '../transfers/uploaded-members';
 import { type JobContext, operationId } from './job-context';

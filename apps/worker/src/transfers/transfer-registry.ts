@@ -8,7 +8,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Injectable } from '@nestjs/common';
 import { IllegalStateError } from '@dolly/domain';
-import { answerProblem, discardRest } from './transfer-answers';
+import { discardRest } from '@dolly/platform';
+import { answerProblem } from './transfer-answers';
 
 /** Upload: the API sends a package (import); download: the API receives one (export). */
 export type TransferDirection = 'upload' | 'download';

@@ -1,7 +1,8 @@
 import { Controller, Get, Param, Put, Req, Res } from '@nestjs/common';
 import { Public } from '@dolly/platform';
 import type { Request, Response } from 'express';
-import { answerProblem, discardRest } from './transfer-answers';
+import { discardRest } from '@dolly/platform';
+import { answerProblem } from './transfer-answers';
 import { type TransferDirection, TransferRegistry } from './transfer-registry';
 
 const TASK_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

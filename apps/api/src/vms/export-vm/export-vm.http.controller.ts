@@ -82,14 +82,8 @@ export class ExportVmController {
   ): Promise<void> {
     const context = requestContext(request);
     const release = this.slots.take(context.principal);
-    const aborted = new AbortController();
+    const caller = this.transfers.watchCaller(response, context);
     let taskId: string | null = null;
-    const clientGone = () => {
-      if (response.writableFinished) return;
-      aborted.abort();
-      if (taskId) void this.transfers.cancel(taskId, context);
-    };
-    response.once('close', clientGone);
     try {
       const { token, tokenSha256 } = newTransferToken();
       const execution = new Execution(context, 'ExportVm');
@@ -97,8 +91,9 @@ export class ExportVmController {
         new ExportVmCommand(execution, { vmId, snapshotId: query.snapshotId ?? null, tokenSha256 }),
       )) as ExportDecided;
       taskId = execution.taskId;
+      caller.taskIs(taskId);
       const transfer = await this.transfers.opened(taskId, context);
-      const worker = await this.transfers.download(transfer, taskId, token, aborted.signal);
+      const worker = await this.transfers.download(transfer, taskId, token, caller.signal);
       if (worker.status !== 200) {
         const answer = await readJsonAnswer(worker.body).catch(() => null);
         void this.transfers.cancel(taskId, context);
@@ -131,7 +126,7 @@ export class ExportVmController {
       response.destroy();
       if (taskId) void this.transfers.cancel(taskId, context);
     } finally {
-      response.off('close', clientGone);
+      caller.stop();
       release();
     }
   }

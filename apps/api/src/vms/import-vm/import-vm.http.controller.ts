@@ -5,6 +5,7 @@ import { DomainError, RuleViolationError, streamIdOf } from '@dolly/domain';
 import {
   type AuthenticatedRequest,
   DOLLY_CONFIG,
+  discardRest,
   PROBLEM_CONTENT_TYPE,
   type ProblemDetails,
   MAX_BODY_BYTES,
@@ -76,9 +77,6 @@ async function jsonBody(
     };
   }
 }
-
-/** Bytes of an upload read and dropped after an early answer (a refusal) before the connection is closed. */
-const DISCARDED_BODY_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** How long an upload's answer waits, after the worker took every byte, for the VM to be shown. */
 const SETTLE_MS = 60_000;
@@ -174,14 +172,8 @@ export class ImportVmController {
   private async importUpload(request: AuthenticatedRequest, response: Response): Promise<void> {
     const context = requestContext(request);
     const release = this.slots.take(context.principal);
-    const aborted = new AbortController();
+    const caller = this.transfers.watchCaller(response, context);
     let taskId: string | null = null;
-    const clientGone = () => {
-      if (response.writableFinished) return;
-      aborted.abort();
-      if (taskId) void this.transfers.cancel(taskId, context);
-    };
-    response.once('close', clientGone);
     const upload = new UploadSource(request);
     try {
       const contentType = request.headers['content-type']!;
@@ -197,6 +189,7 @@ export class ImportVmController {
         }),
       )) as ImportDecided;
       taskId = execution.taskId;
+      caller.taskIs(taskId);
       const transfer = await this.transfers.opened(taskId, context);
       const worker = await this.transfers.upload(
         transfer,
@@ -204,7 +197,7 @@ export class ImportVmController {
         token,
         head.body,
         { contentType, contentLength: request.headers['content-length'] },
-        aborted.signal,
+        caller.signal,
       );
       if (worker.status === 422) {
         const refusal = (await readJsonAnswer(worker.body)) as {
@@ -240,16 +233,12 @@ export class ImportVmController {
       if (taskId && !(error instanceof DomainError)) void this.transfers.cancel(taskId, context);
       throw error;
     } finally {
-      response.off('close', clientGone);
+      caller.stop();
       release();
       // Whatever of the upload is left unread is not wanted: it is read and dropped (bounded) so
       // that the client, still sending, gets to read why.
       if (!request.readableEnded)
-        response.once('finish', () => {
-          void upload.discard(DISCARDED_BODY_LIMIT_BYTES).then((ended) => {
-            if (!ended) request.destroy();
-          });
-        });
+        response.once('finish', () => discardRest(request, upload.chunks));
     }
   }
 

@@ -166,28 +166,14 @@ export async function readUploadHead(
 }
 
 /**
- * The request's bytes, read once, in order, by whoever asks next (the head, then the worker);
- * what nobody wants after an early answer is read and dropped, bounded, so that the client, still
- * sending, reads the answer rather than a reset connection.
+ * The request's bytes, read once, in order, by whoever asks next: the head, then the worker, or
+ * the platform's discardRest after an early answer.
  */
 export class UploadSource {
   readonly chunks: AsyncIterator<Buffer>;
 
   constructor(request: Readable) {
     this.chunks = request[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  }
-
-  /** True when the request ended within the limit; false when it goes on past it (close it then). */
-  async discard(limitBytes: number): Promise<boolean> {
-    let dropped = 0;
-    for (;;) {
-      const next = await this.chunks
-        .next()
-        .catch(() => ({ done: true as const, value: undefined }));
-      if (next.done) return true;
-      dropped += next.value.length;
-      if (dropped > limitBytes) return false;
-    }
   }
 }
 
