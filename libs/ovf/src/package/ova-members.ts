@@ -14,6 +14,15 @@ class InputFailed {
   constructor(readonly error: unknown) {}
 }
 
+export interface OvaMembersOptions {
+  limits?: MemberLimits;
+  /**
+   * Told the reasons of each member refused (not yielded), when it is passed: a reader that stops
+   * early, as one that reads only the head, can still say why the members it saw were skipped.
+   */
+  onRefusedMember?(reasons: readonly PackageReason[]): void;
+}
+
 /**
  * The members of an OVA (a USTAR archive), read once from start to end. Every member that is not
  * a flat, regular, unique file is a reason; the reasons refuse the package when the archive ends
@@ -22,11 +31,11 @@ class InputFailed {
  */
 export async function* ovaMembers(
   tar: AsyncIterable<Buffer> | NodeJS.ReadableStream,
-  limits: MemberLimits = DEFAULT_MEMBER_LIMITS,
+  options: OvaMembersOptions = {},
 ): AsyncGenerator<PackageMember, void, undefined> {
   const extract = tarExtract();
   const format = new UstarFormatCheck();
-  const names = new MemberNameChecks(limits);
+  const names = new MemberNameChecks(options.limits ?? DEFAULT_MEMBER_LIMITS);
   let inputFailure: InputFailed | null = null;
   const pumping = pump(tar as AsyncIterable<Buffer>, extract, format).catch((error: unknown) => {
     inputFailure = new InputFailed(error);
@@ -54,6 +63,7 @@ export async function* ovaMembers(
     for await (const entry of extract) {
       const header = entry.header;
       current = header.name;
+      const reasonsBefore = names.reasons.length;
       let admitted = names.admit(header.name);
       if (header.type !== 'file') {
         admitted = false;
@@ -68,6 +78,7 @@ export async function* ovaMembers(
         checkedSize(entry as AsyncIterable<Buffer>, header.size, header.name, asReason),
       );
       if (admitted) yield { name: header.name, sizeBytes: header.size, content };
+      else options.onRefusedMember?.(names.reasons.slice(reasonsBefore));
       await content.drain();
       current = undefined;
     }

@@ -8,7 +8,7 @@ import {
   ValidationError,
   importPathReasons,
 } from '@dolly/domain';
-import { type PackageMember, type PackageReason, PackageRefused, ovaMembers } from '@dolly/ovf';
+import { type PackageReason, PackageRefused, ovaMembers } from '@dolly/ovf';
 import { packageReasonToError } from './import-definition';
 
 /** The API reads a descriptor whole to check it before deciding; a larger one is refused. */
@@ -64,19 +64,26 @@ const refused = (reasons: PackageReason[]) =>
  * unread. The archive's own refusals (a first member that is a link, a traversal) are reasons.
  */
 export async function firstMemberDescriptor(
-  members: AsyncIterable<PackageMember>,
+  tar: AsyncIterable<Buffer> | NodeJS.ReadableStream,
   packageName: string,
 ): Promise<PackageDescriptor> {
-  const iterator = members[Symbol.asyncIterator]();
+  // Members refused before the first one yielded were the archive's first: their reasons are
+  // said with the refusal, not left for the archive's end, which is not read here.
+  const skipped: PackageReason[] = [];
+  const iterator = ovaMembers(tar, { onRefusedMember: (reasons) => skipped.push(...reasons) })[
+    Symbol.asyncIterator
+  ]();
   try {
     const first = await iterator.next();
     if (first.done)
       throw refused([
+        ...skipped,
         { code: 'PACKAGE.EMPTY', detail: `${packageName} holds no member`, at: packageName },
       ]);
     const member = first.value;
-    if (!member.name.toLowerCase().endsWith('.ovf'))
+    if (skipped.length > 0 || !member.name.toLowerCase().endsWith('.ovf'))
       throw refused([
+        ...skipped,
         {
           code: 'PACKAGE.DESCRIPTOR_NOT_FIRST',
           detail: `The first member of ${packageName} that is a plain file is ${JSON.stringify(member.name)}, not the .ovf descriptor: a package starts with its descriptor`,
@@ -89,7 +96,7 @@ export async function firstMemberDescriptor(
       xml: await readBounded(member.content, member.name),
     };
   } catch (error) {
-    if (error instanceof PackageRefused) throw refused(error.reasons);
+    if (error instanceof PackageRefused) throw refused([...skipped, ...error.reasons]);
     throw error;
   } finally {
     await iterator.return?.().catch(() => undefined);
@@ -144,7 +151,7 @@ export async function descriptorAtPath(
     await opening.catch((error: NodeJS.ErrnoException) => {
       throw notReadable(packageName, error);
     });
-    return await firstMemberDescriptor(ovaMembers(stream), packageName);
+    return await firstMemberDescriptor(stream, packageName);
   } finally {
     stream.destroy();
   }

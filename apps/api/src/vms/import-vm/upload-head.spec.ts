@@ -123,11 +123,16 @@ describe('the start of an upload', () => {
 });
 
 /** A USTAR archive made in memory (tar-stream, as the package reader's own specs do). */
-async function tarOf(members: { name: string; content: Buffer }[]): Promise<Buffer> {
+async function tarOf(
+  members: { name: string; content: Buffer; linkTo?: string }[],
+): Promise<Buffer> {
   const { pack: tarPack } = await import('tar-stream');
   const archive = tarPack();
   const done = collect(archive as unknown as AsyncIterable<Buffer>);
-  for (const member of members) archive.entry({ name: member.name }, member.content);
+  for (const member of members)
+    if (member.linkTo)
+      archive.entry({ name: member.name, type: 'symlink', linkname: member.linkTo });
+    else archive.entry({ name: member.name }, member.content);
   archive.finalize();
   return done;
 }
@@ -163,9 +168,9 @@ describe('the start of an OVA upload', () => {
     ).toEqual(['PACKAGE.DESCRIPTOR_NOT_FIRST']);
   });
 
-  // The reader admits no such member: the descriptor is then missing from the front. (Its own
-  // reason, PACKAGE.PATH_TRAVERSAL, would come only at the archive's end, which is not read here.)
-  it('refuses an OVA whose first member climbs out of the package', async () => {
+  // The reader admits no such member: the descriptor is then missing from the front, and the
+  // member's own reason is said with it, though the archive's end is not read here.
+  it('refuses an OVA whose first member climbs out of the package, saying both why', async () => {
     const ova = await tarOf([
       { name: '../app.ovf', content: DESCRIPTOR },
       { name: 'app-disk1.vmdk', content: Buffer.alloc(4096) },
@@ -173,6 +178,17 @@ describe('the start of an OVA upload', () => {
     const codes = await refusal(
       Buffer.concat([field('spec', JSON.stringify(SPEC)), file('app.ova', ova), end]),
     );
-    expect(codes).toEqual(['PACKAGE.DESCRIPTOR_NOT_FIRST']);
+    expect(codes).toEqual(['PACKAGE.PATH_TRAVERSAL', 'PACKAGE.DESCRIPTOR_NOT_FIRST']);
+  });
+
+  it('refuses an OVA that starts with a symlink named like a descriptor, saying both why', async () => {
+    const ova = await tarOf([
+      { name: 'app.ovf', content: Buffer.alloc(0), linkTo: '/etc/passwd' },
+      { name: 'app-disk1.vmdk', content: Buffer.alloc(4096) },
+    ]);
+    const codes = await refusal(
+      Buffer.concat([field('spec', JSON.stringify(SPEC)), file('app.ova', ova), end]),
+    );
+    expect(codes).toEqual(['OVA.NOT_REGULAR_FILE', 'PACKAGE.DESCRIPTOR_NOT_FIRST']);
   });
 });

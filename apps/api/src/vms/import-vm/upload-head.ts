@@ -2,7 +2,6 @@ import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import { ValidationError } from '@dolly/domain';
-import { ovaMembers } from '@dolly/ovf';
 import {
   MAX_DESCRIPTOR_BYTES,
   type PackageDescriptor,
@@ -100,7 +99,7 @@ export async function readUploadHead(
     }
     const lower = packageName.toLowerCase();
     const reading = lower.endsWith('.ova')
-      ? firstMemberDescriptor(ovaMembers(file), packageName)
+      ? firstMemberDescriptor(file, packageName)
       : lower.endsWith('.ovf')
         ? readBounded(file, packageName).then((xml) => ({
             packageName,
