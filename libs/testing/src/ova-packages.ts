@@ -131,3 +131,13 @@ export async function buildOvfPackage(options: {
     manifestSha256: sha256Hex(manifest),
   };
 }
+
+/** qemu-img compare: resolves when both images hold the same guest content, rejects with its word otherwise. */
+export async function qemuImgCompare(
+  a: string,
+  aFormat: string,
+  b: string,
+  bFormat: string,
+): Promise<void> {
+  await run('qemu-img', ['compare', '-f', aFormat, '-F', bFormat, a, b]);
+}

@@ -13,13 +13,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
 import type { ImportJob } from '@dolly/domain';
-import { buildOvfPackage, type OvfPackage, ovfDescriptor } from '@dolly/testing';
+import { buildOvfPackage, type OvfPackage, ovfDescriptor, qemuImgCompare } from '@dolly/testing';
 import { attemptTransfer } from '../transfers/attempt-transfer';
 import { TransferRegistry } from '../transfers/transfer-registry';
 import { ImportRefused, importPackage } from './import.job';
 import type { JobContext } from './job-context';
 
 jest.setTimeout(120_000);
+
+type ImportOutcome = Awaited<ReturnType<typeof importPackage>>;
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -94,6 +96,12 @@ async function buildOva(
       }),
   });
   return { ...built, raw };
+}
+
+/** The one disk an import placed holds the raw source's guest content (qemu-img compare). */
+async function expectPlacedAsSource(outcome: ImportOutcome, raw: string): Promise<void> {
+  const [placed] = (outcome as Extract<ImportOutcome, { kind: 'import' }>).disks;
+  await qemuImgCompare(raw, 'raw', join(datastore, `${placed.layerId}.qcow2`), 'qcow2');
 }
 
 function importJob(built: BuiltPackage, source: ImportJob['source']): ImportJob {
@@ -188,9 +196,7 @@ describe('import from a path under an import root', () => {
         certificate: null,
       },
     });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    const image = join(datastore, `${placed.layerId}.qcow2`);
-    await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', built.raw, image]);
+    await expectPlacedAsSource(outcome, built.raw);
     expect(progress.at(-1)?.[0]).toBe('done');
   });
 
@@ -204,16 +210,7 @@ describe('import from a path under an import root', () => {
       kind: 'import',
       package: { descriptorSha256: built.descriptorSha256, manifestSha256: built.manifestSha256 },
     });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    await run('qemu-img', [
-      'compare',
-      '-f',
-      'raw',
-      '-F',
-      'qcow2',
-      built.raw,
-      join(datastore, `${placed.layerId}.qcow2`),
-    ]);
+    await expectPlacedAsSource(outcome, built.raw);
   });
 
   it('refuses a path outside every root, and a link inside a root that leads out, leaving nothing', async () => {

@@ -19,7 +19,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
 import type { ImportJob } from '@dolly/domain';
 import { Metrics, createHttpApp } from '@dolly/platform';
-import { buildOvfPackage, ovfDescriptor, sha256Hex } from '@dolly/testing';
+import { buildOvfPackage, ovfDescriptor, qemuImgCompare, sha256Hex } from '@dolly/testing';
 import { LoggerModule } from 'nestjs-pino';
 import { ImportRefused, importPackage } from '../jobs/import.job';
 import type { JobContext } from '../jobs/job-context';
@@ -28,6 +28,8 @@ import { TransferRegistry } from './transfer-registry';
 import { TransfersController } from './transfers.http.controller';
 
 jest.setTimeout(120_000);
+
+type ImportOutcome = Awaited<ReturnType<typeof importPackage>>;
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -90,6 +92,12 @@ async function buildOva({ wrongDigestOf }: { wrongDigestOf?: string } = {}) {
       }),
   });
   return { ...built, raw };
+}
+
+/** The one disk an import placed holds the raw source's guest content (qemu-img compare). */
+async function expectPlacedAsSource(outcome: ImportOutcome, raw: string): Promise<void> {
+  const [placed] = (outcome as Extract<ImportOutcome, { kind: 'import' }>).disks;
+  await qemuImgCompare(raw, 'raw', join(datastore, `${placed.layerId}.qcow2`), 'qcow2');
 }
 
 const ova = (built: { ova: string }) => [{ name: 'appliance.ova', path: built.ova }];
@@ -230,16 +238,7 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
       kind: 'import',
       package: { descriptorSha256: built.descriptorSha256, manifestSha256: built.manifestSha256 },
     });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    await run('qemu-img', [
-      'compare',
-      '-f',
-      'raw',
-      '-F',
-      'qcow2',
-      built.raw,
-      join(datastore, `${placed.layerId}.qcow2`),
-    ]);
+    await expectPlacedAsSource(outcome, built.raw);
   });
 
   it('reads an OVF uploaded as its files (descriptor, manifest, disk) the same way', async () => {
@@ -255,16 +254,7 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
     expect(answer.status).toBe(200);
     const outcome = await upload.running;
     expect(outcome).toMatchObject({ package: { manifestSha256: built.manifestSha256 } });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    await run('qemu-img', [
-      'compare',
-      '-f',
-      'raw',
-      '-F',
-      'qcow2',
-      built.raw,
-      join(datastore, `${placed.layerId}.qcow2`),
-    ]);
+    await expectPlacedAsSource(outcome, built.raw);
   });
 
   it('refuses an upload whose parts are not a package, with every reason: a path in a name, and the disk it hid missing', async () => {
