@@ -11,7 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { DollyStack, importIntoVcsim } from '@dolly/testing';
+import { DollyStack, buildOvfPackage, importIntoVcsim, ovfDescriptor } from '@dolly/testing';
 import { images, layerFile, leftovers, qemuImgInfo, sameContent } from './support/disks';
 import {
   type Accepted,
@@ -95,140 +95,29 @@ async function buildOva(
       raw,
     ]);
   }
-  const vmdk = 'app-disk1.vmdk';
-  await run('qemu-img', [
-    'convert',
-    '-f',
-    'raw',
-    '-O',
-    'vmdk',
-    '-o',
-    'subformat=streamOptimized',
-    raw,
-    join(pkg, vmdk),
-  ]);
-  const vmdkSize = readFileSync(join(pkg, vmdk)).length;
-  writeFileSync(
-    join(pkg, 'app.ovf'),
-    descriptor({
-      vmdk,
-      vmdkSize,
-      diskBytes,
-      hardwareVersion: options.hardwareVersion ?? 'vmx-13',
-      memoryMiB: options.memoryMiB ?? 1024,
-      dtd: options.dtd ?? false,
-    }),
-  );
-  // sha256sum's digests, written as an OVF manifest names them: SHA256(file)= digest.
-  const { stdout } = await run('sha256sum', ['app.ovf', vmdk], { cwd: pkg });
-  let manifest = stdout
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [digest, file] = line.split(/\s+\*?/);
-      return `SHA256(${file})= ${digest}\n`;
-    })
-    .join('');
-  if (options.corruptDigest)
-    manifest = manifest.replace(
-      /(app-disk1\.vmdk\)= )([0-9a-f])/,
-      (_, head: string, first: string) => `${head}${first === '0' ? '1' : '0'}`,
-    );
-  writeFileSync(join(pkg, 'app.mf'), manifest);
   writeFileSync(join(dir, 'evil'), 'outside the package\n');
-  const members = { ovf: 'app.ovf', mf: 'app.mf', vmdk, evil: '../evil' };
-  const order = (options.order ?? ['ovf', 'mf', 'vmdk']).map((m) => members[m]);
-  const ova = join(dir, `${name}.ova`);
-  // -P keeps a '../' name as written: GNU tar would strip it, a hostile packer does not.
-  await run('tar', ['--format=ustar', '-P', '-cf', ova, ...order], { cwd: pkg });
+  const members = { ovf: 'app.ovf', mf: 'app.mf', vmdk: 'app-disk1.vmdk', evil: '../evil' };
+  const { ova } = await buildOvfPackage({
+    dir: pkg,
+    sourceDisk: raw,
+    baseName: 'app',
+    ova: join(dir, `${name}.ova`),
+    descriptor: (vmdk) =>
+      ovfDescriptor({
+        name: 'app',
+        operatingSystem: { cimId: 94, vmwOsType: 'ubuntu64Guest' },
+        hardwareVersion: options.hardwareVersion ?? 'vmx-13',
+        memoryMiB: options.memoryMiB ?? 1024,
+        disks: [{ href: vmdk.href, fileSizeBytes: vmdk.sizeBytes, capacityBytes: diskBytes }],
+        doctype: options.dtd
+          ? '<!DOCTYPE Envelope [<!ENTITY secret SYSTEM "file:///etc/passwd">]>\n'
+          : undefined,
+      }),
+    wrongDigestOf: options.corruptDigest ? members.vmdk : undefined,
+    members: (options.order ?? ['ovf', 'mf', 'vmdk']).map((member) => members[member]),
+    keepDotDot: true,
+  });
   return { ova, raw };
-}
-
-function descriptor(d: {
-  vmdk: string;
-  vmdkSize: number;
-  diskBytes: number;
-  hardwareVersion: string;
-  memoryMiB: number;
-  dtd: boolean;
-}): string {
-  const doctype = d.dtd
-    ? '<!DOCTYPE Envelope [<!ENTITY secret SYSTEM "file:///etc/passwd">]>\n'
-    : '';
-  return `<?xml version="1.0" encoding="UTF-8"?>
-${doctype}<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-  <References>
-    <File ovf:href="${d.vmdk}" ovf:id="file1" ovf:size="${d.vmdkSize}"/>
-  </References>
-  <DiskSection>
-    <Info>Virtual disk information</Info>
-    <Disk ovf:capacity="${d.diskBytes / MiB}" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>
-  </DiskSection>
-  <NetworkSection>
-    <Info>The list of logical networks</Info>
-    <Network ovf:name="VM Network">
-      <Description>The VM Network network</Description>
-    </Network>
-  </NetworkSection>
-  <VirtualSystem ovf:id="app">
-    <Info>A virtual machine</Info>
-    <Name>app</Name>
-    <OperatingSystemSection ovf:id="94" vmw:osType="ubuntu64Guest">
-      <Info>The kind of installed guest operating system</Info>
-    </OperatingSystemSection>
-    <VirtualHardwareSection>
-      <Info>Virtual hardware requirements</Info>
-      <System>
-        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
-        <vssd:InstanceID>0</vssd:InstanceID>
-        <vssd:VirtualSystemIdentifier>app</vssd:VirtualSystemIdentifier>
-        <vssd:VirtualSystemType>${d.hardwareVersion}</vssd:VirtualSystemType>
-      </System>
-      <Item>
-        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>
-        <rasd:Description>Number of Virtual CPUs</rasd:Description>
-        <rasd:ElementName>2 virtual CPU(s)</rasd:ElementName>
-        <rasd:InstanceID>1</rasd:InstanceID>
-        <rasd:ResourceType>3</rasd:ResourceType>
-        <rasd:VirtualQuantity>2</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>
-        <rasd:Description>Memory Size</rasd:Description>
-        <rasd:ElementName>${d.memoryMiB}MB of memory</rasd:ElementName>
-        <rasd:InstanceID>2</rasd:InstanceID>
-        <rasd:ResourceType>4</rasd:ResourceType>
-        <rasd:VirtualQuantity>${d.memoryMiB}</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:Address>0</rasd:Address>
-        <rasd:Description>SCSI Controller</rasd:Description>
-        <rasd:ElementName>SCSI controller 0</rasd:ElementName>
-        <rasd:InstanceID>3</rasd:InstanceID>
-        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>
-        <rasd:ResourceType>6</rasd:ResourceType>
-      </Item>
-      <Item>
-        <rasd:AddressOnParent>0</rasd:AddressOnParent>
-        <rasd:ElementName>Hard disk 1</rasd:ElementName>
-        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>
-        <rasd:InstanceID>4</rasd:InstanceID>
-        <rasd:Parent>3</rasd:Parent>
-        <rasd:ResourceType>17</rasd:ResourceType>
-      </Item>
-      <Item>
-        <rasd:AddressOnParent>7</rasd:AddressOnParent>
-        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>
-        <rasd:Connection>VM Network</rasd:Connection>
-        <rasd:ElementName>Network adapter 1</rasd:ElementName>
-        <rasd:InstanceID>5</rasd:InstanceID>
-        <rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>
-        <rasd:ResourceType>10</rasd:ResourceType>
-      </Item>
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-`;
 }
 
 /** POST /vms/import as the CLI sends it: multipart, the spec first, then the .ova. */

@@ -3,7 +3,14 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildVcsimImport, importIntoVcsim, VcsimImportError } from '@dolly/testing';
+import {
+  buildVcsimImport,
+  importIntoVcsim,
+  ovfDescriptor,
+  sha256sumManifest,
+  ustarArchive,
+  VcsimImportError,
+} from '@dolly/testing';
 
 const run = promisify(execFile);
 
@@ -19,94 +26,6 @@ const hardware = {
   network: 'VM Network',
   macAddress: '00:50:56:aa:bb:cc',
 };
-
-interface DescriptorShape {
-  diskFile: string;
-  diskBytes: number;
-  network: string;
-  /** Extra `<Item>` elements, raw. */
-  extraItems?: string;
-}
-
-/** A descriptor in the shape ovftool writes for one VM (OVF 1.x, vmw: namespace). */
-function descriptor(shape: DescriptorShape): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<Envelope vmw:buildId="build-1" xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vmw="http://www.vmware.com/schema/ovf" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-  <References>
-    <File ovf:href="${shape.diskFile}" ovf:id="file1" ovf:size="${shape.diskBytes}"/>
-  </References>
-  <DiskSection>
-    <Info>Virtual disk information</Info>
-    <Disk ovf:capacity="${hardware.diskCapacityBytes / 2 ** 20}" ovf:capacityAllocationUnits="byte * 2^20" ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized" ovf:populatedSize="0"/>
-  </DiskSection>
-  <NetworkSection>
-    <Info>The list of logical networks</Info>
-    <Network ovf:name="${shape.network}">
-      <Description>The ${shape.network} network</Description>
-    </Network>
-  </NetworkSection>
-  <VirtualSystem ovf:id="appliance">
-    <Info>A virtual machine</Info>
-    <Name>appliance</Name>
-    <OperatingSystemSection ovf:id="101" vmw:osType="${hardware.guestId}">
-      <Info>The kind of installed guest operating system</Info>
-    </OperatingSystemSection>
-    <VirtualHardwareSection>
-      <Info>Virtual hardware requirements</Info>
-      <System>
-        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
-        <vssd:InstanceID>0</vssd:InstanceID>
-        <vssd:VirtualSystemIdentifier>appliance</vssd:VirtualSystemIdentifier>
-        <vssd:VirtualSystemType>${hardware.hardwareVersion}</vssd:VirtualSystemType>
-      </System>
-      <Item>
-        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>
-        <rasd:Description>Number of Virtual CPUs</rasd:Description>
-        <rasd:ElementName>${hardware.numCPU} virtual CPU(s)</rasd:ElementName>
-        <rasd:InstanceID>1</rasd:InstanceID>
-        <rasd:ResourceType>3</rasd:ResourceType>
-        <rasd:VirtualQuantity>${hardware.numCPU}</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>
-        <rasd:Description>Memory Size</rasd:Description>
-        <rasd:ElementName>${hardware.memoryMB}MB of memory</rasd:ElementName>
-        <rasd:InstanceID>2</rasd:InstanceID>
-        <rasd:ResourceType>4</rasd:ResourceType>
-        <rasd:VirtualQuantity>${hardware.memoryMB}</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:Address>0</rasd:Address>
-        <rasd:Description>SCSI Controller</rasd:Description>
-        <rasd:ElementName>SCSI Controller 0</rasd:ElementName>
-        <rasd:InstanceID>3</rasd:InstanceID>
-        <rasd:ResourceSubType>${hardware.controllerType}</rasd:ResourceSubType>
-        <rasd:ResourceType>6</rasd:ResourceType>
-      </Item>
-      <Item>
-        <rasd:AddressOnParent>0</rasd:AddressOnParent>
-        <rasd:ElementName>Hard Disk 1</rasd:ElementName>
-        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>
-        <rasd:InstanceID>4</rasd:InstanceID>
-        <rasd:Parent>3</rasd:Parent>
-        <rasd:ResourceType>17</rasd:ResourceType>
-      </Item>
-      <Item>
-        <rasd:Address>${hardware.macAddress}</rasd:Address>
-        <rasd:AddressOnParent>7</rasd:AddressOnParent>
-        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>
-        <rasd:Connection>${shape.network}</rasd:Connection>
-        <rasd:Description>E1000 ethernet adapter on "${shape.network}"</rasd:Description>
-        <rasd:ElementName>Network adapter 1</rasd:ElementName>
-        <rasd:InstanceID>5</rasd:InstanceID>
-        <rasd:ResourceSubType>E1000</rasd:ResourceSubType>
-        <rasd:ResourceType>10</rasd:ResourceType>
-      </Item>${shape.extraItems ?? ''}
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-`;
-}
 
 describe('vcsim-import: an OVA built by outside tools, imported into the vSphere simulator', () => {
   let dir: string;
@@ -161,18 +80,29 @@ describe('vcsim-import: an OVA built by outside tools, imported into the vSphere
     await run('mkdir', [caseDir]);
     await run('cp', [options.disk ?? streamDisk, join(caseDir, 'disk.vmdk')]);
     const diskBytes = (await stat(join(caseDir, 'disk.vmdk'))).size;
-    const text = descriptor({
-      diskFile: 'disk.vmdk',
-      diskBytes,
-      network: options.network ?? hardware.network,
+    const network = options.network ?? hardware.network;
+    const text = ovfDescriptor({
+      buildId: 'build-1',
+      operatingSystem: { cimId: 101, vmwOsType: hardware.guestId },
+      hardwareVersion: hardware.hardwareVersion,
+      cpus: hardware.numCPU,
+      memoryMiB: hardware.memoryMB,
+      scsiControllerType: hardware.controllerType,
+      disks: [
+        {
+          href: 'disk.vmdk',
+          fileSizeBytes: diskBytes,
+          capacityBytes: hardware.diskCapacityBytes,
+          populatedSizeBytes: 0,
+        },
+      ],
+      nics: [{ network, adapterType: 'E1000', macAddress: hardware.macAddress }],
       extraItems: options.extraItems,
     });
     await writeFile(join(caseDir, 'desc.ovf'), (options.descriptorText ?? ((t) => t))(text));
-    const { stdout } = await run('sha256sum', ['desc.ovf', 'disk.vmdk'], { cwd: caseDir });
-    const manifest = stdout.replace(/^([0-9a-f]{64}) {2}(.+)$/gm, 'SHA256($2)= $1');
+    const manifest = await sha256sumManifest(caseDir, ['desc.ovf', 'disk.vmdk']);
     await writeFile(join(caseDir, 'desc.mf'), (options.manifestText ?? ((t) => t))(manifest));
-    const members = options.members ?? ['desc.ovf', 'desc.mf', 'disk.vmdk'];
-    await run('tar', ['--format=ustar', '-cf', 'x.ova', ...members], { cwd: caseDir });
+    await ustarArchive(caseDir, 'x.ova', options.members ?? ['desc.ovf', 'desc.mf', 'disk.vmdk']);
     return join(caseDir, 'x.ova');
   }
 
@@ -201,7 +131,7 @@ describe('vcsim-import: an OVA built by outside tools, imported into the vSphere
     expect(vm.disks[0]).toMatchObject({
       capacityBytes: hardware.diskCapacityBytes,
       controllerType: hardware.controllerType,
-      label: 'Hard Disk 1',
+      label: 'Hard disk 1',
     });
     expect(vm.nics).toHaveLength(1);
     expect(vm.nics[0]).toMatchObject({ type: hardware.nicType, network: hardware.network });

@@ -11,3 +11,4 @@ export * from './kafka-fixtures';
 export * from './isolated-postgres';
 export * from './tls-certificates';
 export * from './vcsim';
+export * from './ova-packages';

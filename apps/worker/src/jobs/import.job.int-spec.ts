@@ -6,19 +6,22 @@
  * other than the one planned are refused with their reasons and leave the datastore as it was.
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, open, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, open, readdir, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
 import type { ImportJob } from '@dolly/domain';
+import { buildOvfPackage, type OvfPackage, ovfDescriptor, qemuImgCompare } from '@dolly/testing';
 import { attemptTransfer } from '../transfers/attempt-transfer';
 import { TransferRegistry } from '../transfers/transfer-registry';
 import { ImportRefused, importPackage } from './import.job';
 import type { JobContext } from './job-context';
 
 jest.setTimeout(120_000);
+
+type ImportOutcome = Awaited<ReturnType<typeof importPackage>>;
 
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
@@ -65,136 +68,40 @@ async function sourceDisk(folder: string): Promise<string> {
   return raw;
 }
 
-const STREAM_OPTIMIZED =
-  'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized';
-
-function descriptor(diskFile: string, diskSize: number): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
-  <References>
-    <File ovf:id="file1" ovf:href="${diskFile}" ovf:size="${diskSize}"/>
-  </References>
-  <DiskSection>
-    <Info>Virtual disks</Info>
-    <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="${CAPACITY}" ovf:format="${STREAM_OPTIMIZED}"/>
-  </DiskSection>
-  <NetworkSection>
-    <Info>Networks</Info>
-    <Network ovf:name="VM Network"><Description>The network</Description></Network>
-  </NetworkSection>
-  <VirtualSystem ovf:id="appliance">
-    <Info>An appliance</Info>
-    <Name>appliance</Name>
-    <OperatingSystemSection ovf:id="101"><Info>Guest</Info></OperatingSystemSection>
-    <VirtualHardwareSection>
-      <Info>Hardware</Info>
-      <System>
-        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
-        <vssd:InstanceID>0</vssd:InstanceID>
-        <vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType>
-      </System>
-      <Item>
-        <rasd:ElementName>1 virtual CPU</rasd:ElementName>
-        <rasd:InstanceID>1</rasd:InstanceID>
-        <rasd:ResourceType>3</rasd:ResourceType>
-        <rasd:VirtualQuantity>1</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>
-        <rasd:ElementName>512 MB of memory</rasd:ElementName>
-        <rasd:InstanceID>2</rasd:InstanceID>
-        <rasd:ResourceType>4</rasd:ResourceType>
-        <rasd:VirtualQuantity>512</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:ElementName>SCSI Controller 0</rasd:ElementName>
-        <rasd:InstanceID>3</rasd:InstanceID>
-        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>
-        <rasd:ResourceType>6</rasd:ResourceType>
-      </Item>
-      <Item>
-        <rasd:AddressOnParent>0</rasd:AddressOnParent>
-        <rasd:ElementName>Hard disk 1</rasd:ElementName>
-        <rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>
-        <rasd:InstanceID>4</rasd:InstanceID>
-        <rasd:Parent>3</rasd:Parent>
-        <rasd:ResourceType>17</rasd:ResourceType>
-      </Item>
-      <Item>
-        <rasd:AutomaticAllocation>true</rasd:AutomaticAllocation>
-        <rasd:Connection>VM Network</rasd:Connection>
-        <rasd:ElementName>Network adapter 1</rasd:ElementName>
-        <rasd:InstanceID>5</rasd:InstanceID>
-        <rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>
-        <rasd:ResourceType>10</rasd:ResourceType>
-      </Item>
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-`;
-}
-
-interface BuiltPackage {
-  ova: string;
-  ovf: string;
+interface BuiltPackage extends OvfPackage {
   raw: string;
-  descriptorSha256: string;
-  manifestSha256: string;
 }
 
 /**
- * An OVA as other tools make one: the disk converted by qemu-img, the manifest from sha256sum,
- * the archive by GNU tar in USTAR with the descriptor first. `corruptDigestOf` writes a wrong
- * digest for that member into the manifest.
+ * An OVA as other tools make one (qemu-img, sha256sum, GNU tar in USTAR with the descriptor
+ * first), placed in `folder`; its loose files in `filesIn`, else beside the test's other scratch
+ * files. `wrongDigestOf` writes a wrong digest for that member into the manifest.
  */
 async function buildOva(
   folder: string,
-  { corruptDigestOf, filesIn }: { corruptDigestOf?: string; filesIn?: string } = {},
-) {
-  // The loose files (an OVF) go where asked, else beside the test's other scratch files.
-  const work = await mkdtemp(join(filesIn ?? scratch, 'build-'));
-  const raw = await sourceDisk(work);
-  const vmdk = 'appliance-disk1.vmdk';
-  await run('qemu-img', [
-    'convert',
-    '-q',
-    '-f',
-    'raw',
-    '-O',
-    'vmdk',
-    '-o',
-    'subformat=streamOptimized',
-    raw,
-    join(work, vmdk),
-  ]);
-  const vmdkSize = (await readFile(join(work, vmdk))).length;
-  const xml = descriptor(vmdk, vmdkSize);
-  await writeFile(join(work, 'appliance.ovf'), xml);
-  const { stdout } = await run('sha256sum', ['appliance.ovf', vmdk], { cwd: work });
-  const manifest = stdout
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [hex, name] = line.split(/\s+\*?/);
-      const digest = name === corruptDigestOf ? 'f'.repeat(64) : hex;
-      return `SHA256(${name})= ${digest}\n`;
-    })
-    .join('');
-  await writeFile(join(work, 'appliance.mf'), manifest);
-  const ova = join(folder, 'appliance.ova');
-  await run(
-    'tar',
-    ['--format=ustar', '-cf', ova, '-C', work, 'appliance.ovf', 'appliance.mf', vmdk],
-    {},
-  );
-  const sha = (text: string | Buffer) => createHash('sha256').update(text).digest('hex');
-  return {
-    ova,
-    ovf: join(work, 'appliance.ovf'),
-    raw,
-    descriptorSha256: sha(xml),
-    manifestSha256: sha(manifest),
-  } satisfies BuiltPackage;
+  { wrongDigestOf, filesIn }: { wrongDigestOf?: string; filesIn?: string } = {},
+): Promise<BuiltPackage> {
+  const dir = await mkdtemp(join(filesIn ?? scratch, 'build-'));
+  const raw = await sourceDisk(dir);
+  const built = await buildOvfPackage({
+    dir,
+    sourceDisk: raw,
+    ova: join(folder, 'appliance.ova'),
+    wrongDigestOf,
+    descriptor: (vmdk) =>
+      ovfDescriptor({
+        cpus: 1,
+        memoryMiB: 512,
+        disks: [{ href: vmdk.href, fileSizeBytes: vmdk.sizeBytes, capacityBytes: CAPACITY }],
+      }),
+  });
+  return { ...built, raw };
+}
+
+/** The one disk an import placed holds the raw source's guest content (qemu-img compare). */
+async function expectPlacedAsSource(outcome: ImportOutcome, raw: string): Promise<void> {
+  const [placed] = (outcome as Extract<ImportOutcome, { kind: 'import' }>).disks;
+  await qemuImgCompare(raw, 'raw', join(datastore, `${placed.layerId}.qcow2`), 'qcow2');
 }
 
 function importJob(built: BuiltPackage, source: ImportJob['source']): ImportJob {
@@ -289,9 +196,7 @@ describe('import from a path under an import root', () => {
         certificate: null,
       },
     });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    const image = join(datastore, `${placed.layerId}.qcow2`);
-    await run('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', built.raw, image]);
+    await expectPlacedAsSource(outcome, built.raw);
     expect(progress.at(-1)?.[0]).toBe('done');
   });
 
@@ -305,16 +210,7 @@ describe('import from a path under an import root', () => {
       kind: 'import',
       package: { descriptorSha256: built.descriptorSha256, manifestSha256: built.manifestSha256 },
     });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    await run('qemu-img', [
-      'compare',
-      '-f',
-      'raw',
-      '-F',
-      'qcow2',
-      built.raw,
-      join(datastore, `${placed.layerId}.qcow2`),
-    ]);
+    await expectPlacedAsSource(outcome, built.raw);
   });
 
   it('refuses a path outside every root, and a link inside a root that leads out, leaving nothing', async () => {
@@ -341,7 +237,7 @@ describe('import from a path under an import root', () => {
   });
 
   it('refuses a package whose manifest digest is wrong, leaving the datastore folder as it was', async () => {
-    const built = await buildOva(importRoot, { corruptDigestOf: 'appliance-disk1.vmdk' });
+    const built = await buildOva(importRoot, { wrongDigestOf: 'appliance-disk1.vmdk' });
     const before = await datastoreFiles();
 
     const error = await refusal(

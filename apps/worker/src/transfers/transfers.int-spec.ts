@@ -6,9 +6,9 @@
  * unknown task, a second request, the wrong method, an upload never made) get nothing of the job.
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +19,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
 import type { ImportJob } from '@dolly/domain';
 import { Metrics, createHttpApp } from '@dolly/platform';
+import { buildOvfPackage, ovfDescriptor, qemuImgCompare, sha256Hex } from '@dolly/testing';
 import { LoggerModule } from 'nestjs-pino';
 import { ImportRefused, importPackage } from '../jobs/import.job';
 import type { JobContext } from '../jobs/job-context';
@@ -28,11 +29,11 @@ import { TransfersController } from './transfers.http.controller';
 
 jest.setTimeout(120_000);
 
+type ImportOutcome = Awaited<ReturnType<typeof importPackage>>;
+
 const run = promisify(execFile);
 const MIB = 1024 * 1024;
 const CAPACITY = 4 * MIB;
-const STREAM_OPTIMIZED =
-  'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized';
 
 @Module({
   imports: [LoggerModule.forRoot({ pinoHttp: { level: 'silent' } })],
@@ -70,90 +71,33 @@ afterEach(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-
-function descriptor(diskFile: string, diskSize: number): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
-  <References><File ovf:id="file1" ovf:href="${diskFile}" ovf:size="${diskSize}"/></References>
-  <DiskSection>
-    <Info>Virtual disks</Info>
-    <Disk ovf:diskId="vmdisk1" ovf:fileRef="file1" ovf:capacity="${CAPACITY}" ovf:format="${STREAM_OPTIMIZED}"/>
-  </DiskSection>
-  <VirtualSystem ovf:id="appliance">
-    <Info>An appliance</Info>
-    <VirtualHardwareSection>
-      <Info>Hardware</Info>
-      <System>
-        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>
-        <vssd:InstanceID>0</vssd:InstanceID>
-        <vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType>
-      </System>
-      <Item><rasd:ElementName>CPU</rasd:ElementName><rasd:InstanceID>1</rasd:InstanceID><rasd:ResourceType>3</rasd:ResourceType><rasd:VirtualQuantity>1</rasd:VirtualQuantity></Item>
-      <Item><rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits><rasd:ElementName>Memory</rasd:ElementName><rasd:InstanceID>2</rasd:InstanceID><rasd:ResourceType>4</rasd:ResourceType><rasd:VirtualQuantity>256</rasd:VirtualQuantity></Item>
-      <Item><rasd:ElementName>SCSI Controller 0</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID><rasd:ResourceSubType>lsilogic</rasd:ResourceSubType><rasd:ResourceType>6</rasd:ResourceType></Item>
-      <Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:ElementName>Hard disk 1</rasd:ElementName><rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource><rasd:InstanceID>4</rasd:InstanceID><rasd:Parent>3</rasd:Parent><rasd:ResourceType>17</rasd:ResourceType></Item>
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-`;
-}
-
 /** An OVA made by qemu-img, sha256sum and GNU tar (USTAR, descriptor first). */
-async function buildOva({ corruptDigestOf }: { corruptDigestOf?: string } = {}) {
-  const work = await mkdtemp(join(scratch, 'build-'));
-  const raw = join(work, 'source.raw');
+async function buildOva({ wrongDigestOf }: { wrongDigestOf?: string } = {}) {
+  const dir = await mkdtemp(join(scratch, 'build-'));
+  const raw = join(dir, 'source.raw');
   await run('qemu-img', ['create', '-q', '-f', 'raw', raw, String(CAPACITY)]);
   const file = await open(raw, 'r+');
   await file.write(Buffer.alloc(65536, 0x5a), 0, 65536, MIB + 512);
   await file.close();
-  const vmdk = 'appliance-disk1.vmdk';
-  await run('qemu-img', [
-    'convert',
-    '-q',
-    '-f',
-    'raw',
-    '-O',
-    'vmdk',
-    '-o',
-    'subformat=streamOptimized',
-    raw,
-    join(work, vmdk),
-  ]);
-  const xml = descriptor(vmdk, (await readFile(join(work, vmdk))).length);
-  await writeFile(join(work, 'appliance.ovf'), xml);
-  const { stdout } = await run('sha256sum', ['appliance.ovf', vmdk], { cwd: work });
-  const manifest = stdout
-    .trim()
-    .split('\n')
-    .map((line) => {
-      const [hex, name] = line.split(/\s+\*?/);
-      return `SHA256(${name})= ${name === corruptDigestOf ? '0'.repeat(64) : hex}\n`;
-    })
-    .join('');
-  await writeFile(join(work, 'appliance.mf'), manifest);
-  const ova = join(work, 'appliance.ova');
-  await run('tar', [
-    '--format=ustar',
-    '-cf',
-    ova,
-    '-C',
-    work,
-    'appliance.ovf',
-    'appliance.mf',
-    vmdk,
-  ]);
-  return {
-    ova,
-    raw,
-    descriptorSha256: sha256(xml),
-    manifestSha256: sha256(manifest),
-    /** The same package as loose files, in the order the API sends an OVF's parts. */
-    files: ['appliance.ovf', 'appliance.mf', vmdk].map((name) => ({
-      name,
-      path: join(work, name),
-    })),
-  };
+  const built = await buildOvfPackage({
+    dir,
+    sourceDisk: raw,
+    wrongDigestOf,
+    descriptor: (vmdk) =>
+      ovfDescriptor({
+        cpus: 1,
+        memoryMiB: 256,
+        disks: [{ href: vmdk.href, fileSizeBytes: vmdk.sizeBytes, capacityBytes: CAPACITY }],
+        nics: [],
+      }),
+  });
+  return { ...built, raw };
+}
+
+/** The one disk an import placed holds the raw source's guest content (qemu-img compare). */
+async function expectPlacedAsSource(outcome: ImportOutcome, raw: string): Promise<void> {
+  const [placed] = (outcome as Extract<ImportOutcome, { kind: 'import' }>).disks;
+  await qemuImgCompare(raw, 'raw', join(datastore, `${placed.layerId}.qcow2`), 'qcow2');
 }
 
 const ova = (built: { ova: string }) => [{ name: 'appliance.ova', path: built.ova }];
@@ -166,7 +110,7 @@ function uploadImport(descriptorSha256: string, waitMs = 10_000) {
     kind: 'import',
     vmId: randomUUID(),
     datastoreId,
-    source: { kind: 'upload', transfer: { tokenSha256: sha256(token) } },
+    source: { kind: 'upload', transfer: { tokenSha256: sha256Hex(token) } },
     package: { name: 'appliance.ova', descriptorSha256 },
     virtualSystemId: 'appliance',
     deploymentOption: null,
@@ -294,16 +238,7 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
       kind: 'import',
       package: { descriptorSha256: built.descriptorSha256, manifestSha256: built.manifestSha256 },
     });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    await run('qemu-img', [
-      'compare',
-      '-f',
-      'raw',
-      '-F',
-      'qcow2',
-      built.raw,
-      join(datastore, `${placed.layerId}.qcow2`),
-    ]);
+    await expectPlacedAsSource(outcome, built.raw);
   });
 
   it('reads an OVF uploaded as its files (descriptor, manifest, disk) the same way', async () => {
@@ -319,16 +254,7 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
     expect(answer.status).toBe(200);
     const outcome = await upload.running;
     expect(outcome).toMatchObject({ package: { manifestSha256: built.manifestSha256 } });
-    const [placed] = (outcome as Extract<typeof outcome, { kind: 'import' }>).disks;
-    await run('qemu-img', [
-      'compare',
-      '-f',
-      'raw',
-      '-F',
-      'qcow2',
-      built.raw,
-      join(datastore, `${placed.layerId}.qcow2`),
-    ]);
+    await expectPlacedAsSource(outcome, built.raw);
   });
 
   it('refuses an upload whose parts are not a package, with every reason: a path in a name, and the disk it hid missing', async () => {
@@ -352,7 +278,7 @@ describe('PUT /transfers/:taskId (an import upload)', () => {
   });
 
   it('answers a wrong digest 422 with every reason, and the task fails IMPORT.REFUSED leaving nothing', async () => {
-    const built = await buildOva({ corruptDigestOf: 'appliance-disk1.vmdk' });
+    const built = await buildOva({ wrongDigestOf: 'appliance-disk1.vmdk' });
     const upload = uploadImport(built.descriptorSha256);
     await upload.announced;
     const before = await datastoreFiles();

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import type { ParsedDescriptor } from '../model';
 import { parseDescriptor } from './parse-descriptor';
+import { WEB_VM } from './testing/described-vms';
 import { writeDescriptor } from './write-descriptor';
 
 /**
@@ -9,33 +10,7 @@ import { writeDescriptor } from './write-descriptor';
  */
 
 const VALID_DESCRIPTORS = [
-  writeDescriptor({
-    name: 'web',
-    hardwareVersion: 'vmx-13',
-    guestOs: 'ubuntu64Guest',
-    vcpus: 2,
-    memoryBytes: 2 * 1024 ** 3,
-    disks: [
-      {
-        diskId: 'vmdisk1',
-        label: 'Hard disk 1',
-        capacityBytes: 10 * 1024 ** 3,
-        fileName: 'web-disk1.vmdk',
-        fileSizeBytes: 1000,
-      },
-      {
-        diskId: 'vmdisk2',
-        label: 'Hard disk 2',
-        capacityBytes: 1024 ** 3,
-        fileName: 'web-disk2.vmdk',
-        fileSizeBytes: 10,
-      },
-    ],
-    nics: [
-      { network: 'VM Network', macAddress: '00:50:56:00:00:01' },
-      { network: 'Backend', macAddress: '00:50:56:00:00:02', adapterType: 'VmxNet3' },
-    ],
-  }),
+  writeDescriptor(WEB_VM),
   `<?xml version="1.0"?>
 <o:Envelope xmlns:o="http://schemas.dmtf.org/ovf/envelope/2" xmlns:r="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData" xmlns:s="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_StorageAllocationSettingData" xmlns:e="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_EthernetPortAllocationSettingData" xmlns:v="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
   <o:References><o:File o:id="f1" o:href="d.qcow2" o:size="1" o:compression="gzip" o:chunkSize="1048576"/></o:References>

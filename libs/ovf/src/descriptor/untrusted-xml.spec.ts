@@ -1,26 +1,11 @@
 import type { PackageReason, ParsedDescriptor } from '../model';
 import { parseDescriptor } from './parse-descriptor';
+import { WEB_VM_ONE_DISK } from './testing/described-vms';
 import { writeDescriptor } from './write-descriptor';
 
 /** The XML attacks a descriptor can carry, and the bounds that keep a hostile one small and fast. */
 
-const VALID = writeDescriptor({
-  name: 'web',
-  hardwareVersion: 'vmx-13',
-  guestOs: 'ubuntu64Guest',
-  vcpus: 2,
-  memoryBytes: 2 * 1024 ** 3,
-  disks: [
-    {
-      diskId: 'vmdisk1',
-      label: 'Hard disk 1',
-      capacityBytes: 10 * 1024 ** 3,
-      fileName: 'web-disk1.vmdk',
-      fileSizeBytes: 1000,
-    },
-  ],
-  nics: [{ network: 'VM Network', macAddress: '00:50:56:00:00:01' }],
-});
+const VALID = writeDescriptor(WEB_VM_ONE_DISK);
 
 function reasonsOf(result: ParsedDescriptor): PackageReason[] {
   if (result.ok) throw new Error('the descriptor was accepted');

@@ -4,7 +4,7 @@ import { createReadStream, readFileSync, statSync, writeFileSync } from 'node:fs
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { aliveCount, collectGarbage } from '@dolly/testing/pure';
+import { aliveCount, collectGarbage, ovfDescriptor } from '@dolly/testing/pure';
 import { PackageRefused, type OvfFileReference, type ParsedDescriptor } from '../model';
 import { parseDescriptor } from '../descriptor';
 import type { CertificatePolicy } from './certificate';
@@ -39,66 +39,20 @@ interface TestFile {
 
 /** A real OVF 1.x descriptor (read by the real parser): one VM with a disk per file, on SCSI. */
 function writeDescriptor(name: string, files: TestFile[]): void {
-  const attribute = (key: string, value: string | number | null | undefined) =>
-    value === null || value === undefined ? '' : ` ovf:${key}="${value}"`;
-  const references = files.map((file, index) => {
-    const size = file.sizeBytes === undefined ? storedSize(file) : file.sizeBytes;
-    return `<File ovf:id="file${index + 1}" ovf:href="${file.href}"${attribute('size', size)}${attribute('compression', file.compression)}${attribute('chunkSize', file.chunkSizeBytes)}/>`;
+  const xml = ovfDescriptor({
+    name: 'app',
+    cpus: 1,
+    memoryMiB: 256,
+    disks: files.map((file) => ({
+      href: file.href,
+      fileSizeBytes: file.sizeBytes === undefined ? storedSize(file) : file.sizeBytes,
+      capacityBytes: file.capacityBytes ?? 4 * 1024 * 1024,
+      compression: file.compression,
+      chunkSizeBytes: file.chunkSizeBytes,
+    })),
+    nics: [],
   });
-  const disks = files.map(
-    (file, index) =>
-      `<Disk ovf:diskId="vmdisk${index + 1}" ovf:fileRef="file${index + 1}" ovf:capacity="${file.capacityBytes ?? 4 * 1024 * 1024}" ovf:format="http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized"/>`,
-  );
-  const diskItems = files.map(
-    (_file, index) => `<Item>
-        <rasd:AddressOnParent>${index}</rasd:AddressOnParent>
-        <rasd:ElementName>Hard disk ${index + 1}</rasd:ElementName>
-        <rasd:HostResource>ovf:/disk/vmdisk${index + 1}</rasd:HostResource>
-        <rasd:InstanceID>${10 + index}</rasd:InstanceID>
-        <rasd:Parent>3</rasd:Parent>
-        <rasd:ResourceType>17</rasd:ResourceType>
-      </Item>`,
-  );
-  writeFileSync(
-    join(work, name),
-    `<?xml version="1.0" encoding="UTF-8"?>
-<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1"
-  xmlns:rasd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_ResourceAllocationSettingData"
-  xmlns:vssd="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/CIM_VirtualSystemSettingData">
-  <References>${references.join('')}</References>
-  <DiskSection><Info>Virtual disks</Info>${disks.join('')}</DiskSection>
-  <VirtualSystem ovf:id="app">
-    <Info>A test appliance</Info>
-    <Name>app</Name>
-    <VirtualHardwareSection>
-      <Info>Virtual hardware</Info>
-      <System><vssd:ElementName>Virtual Hardware Family</vssd:ElementName><vssd:InstanceID>0</vssd:InstanceID><vssd:VirtualSystemType>vmx-13</vssd:VirtualSystemType></System>
-      <Item>
-        <rasd:AllocationUnits>hertz * 10^6</rasd:AllocationUnits>
-        <rasd:ElementName>1 virtual CPU(s)</rasd:ElementName>
-        <rasd:InstanceID>1</rasd:InstanceID>
-        <rasd:ResourceType>3</rasd:ResourceType>
-        <rasd:VirtualQuantity>1</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:AllocationUnits>byte * 2^20</rasd:AllocationUnits>
-        <rasd:ElementName>256MB of memory</rasd:ElementName>
-        <rasd:InstanceID>2</rasd:InstanceID>
-        <rasd:ResourceType>4</rasd:ResourceType>
-        <rasd:VirtualQuantity>256</rasd:VirtualQuantity>
-      </Item>
-      <Item>
-        <rasd:ElementName>SCSI Controller 0</rasd:ElementName>
-        <rasd:InstanceID>3</rasd:InstanceID>
-        <rasd:ResourceSubType>lsilogic</rasd:ResourceSubType>
-        <rasd:ResourceType>6</rasd:ResourceType>
-      </Item>
-      ${diskItems.join('\n      ')}
-    </VirtualHardwareSection>
-  </VirtualSystem>
-</Envelope>
-`,
-  );
+  writeFileSync(join(work, name), xml);
 }
 
 function storedSize(file: TestFile): number {

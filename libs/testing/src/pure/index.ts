@@ -9,3 +9,4 @@ export * from './pool-fixtures';
 export * from './workflow-specification';
 export * from './inventory-fixtures';
 export * from './garbage';
+export * from './ovf-descriptors';
