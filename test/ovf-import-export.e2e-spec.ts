@@ -121,19 +121,28 @@ async function buildOva(
 }
 
 /** POST /vms/import as the CLI sends it: multipart, the spec first, then the .ova. */
-async function upload(ova: string, spec: Record<string, unknown>) {
+async function upload(
+  ova: string,
+  spec: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) {
   const form = new FormData();
   form.append('spec', JSON.stringify({ hostId, datastoreId, ...spec }));
   form.append('package', new Blob([readFileSync(ova)]), ova.split('/').at(-1));
   const response = await fetch(`${stack.apiUrl}/vms/import`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${stack.tokens.admin}` },
+    headers: { authorization: `Bearer ${stack.tokens.admin}`, ...headers },
     body: form,
   });
   const text = await response.text();
   const body = JSON.parse(text) as Accepted & Problem;
   // A failed expectation on the status shows why (toMatchObject prints the whole answer).
-  return { status: response.status, body, ...(response.ok ? {} : { problem: text }) };
+  return {
+    status: response.status,
+    body,
+    replayed: response.headers.get('idempotent-replayed') === 'true',
+    ...(response.ok ? {} : { problem: text }),
+  };
 }
 
 /** The events any import decided, however it ended: a refusal before deciding writes none. */
@@ -219,6 +228,25 @@ describe('OVA import', () => {
       });
       expect(answer.status).toBe(400);
     }
+    expect(await importEvents()).toBe(before);
+  });
+});
+
+describe('an upload retried with its Idempotency-Key', () => {
+  it('is answered as the first was accepted, imports nothing more, and a key reused for another import is refused', async () => {
+    const { ova } = await buildOva('retried');
+    const key = `import-${Date.now()}`;
+    const first = await upload(ova, { name: 'retried' }, { 'idempotency-key': key });
+    expect(first).toMatchObject({ status: 201, replayed: false });
+    const before = await importEvents();
+    const retry = await upload(ova, { name: 'retried' }, { 'idempotency-key': key });
+    expect(retry).toMatchObject({ status: 202, replayed: true });
+    expect(retry.body.taskId).toBe(first.body.taskId);
+    expect(retry.body.target.id).toBe(first.body.target.id);
+    expect(await importEvents()).toBe(before);
+    const other = await upload(ova, { name: 'another-name' }, { 'idempotency-key': key });
+    expect(other).toMatchObject({ status: 422 });
+    expect(other.body.code).toBe('IDEMPOTENCY.KEY_REUSED');
     expect(await importEvents()).toBe(before);
   });
 });

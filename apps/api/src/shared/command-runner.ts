@@ -23,6 +23,12 @@ import { GetTask } from '../tasks/task.queries';
  * dispatches on the command bus and, when the client prefers to wait, waits for the projector
  * before answering with the changed resource.
  */
+export interface KeyedAnswer {
+  stored: StoredResponse | undefined;
+  replay(): Promise<StoredResponse | undefined>;
+  rememberNoOp(answer: StoredResponse): Promise<void>;
+}
+
 @Injectable()
 export class CommandRunner {
   constructor(
@@ -61,44 +67,22 @@ export class CommandRunner {
   ): Promise<void> {
     const { execution } = command;
     const { context } = execution;
-    const key = context.idempotencyKey;
-    const principal = context.principal.id;
-    const fingerprint = key ? requestFingerprint(context.method, context.path, context.body) : '';
-    if (key) {
-      const stored = await this.idempotency.replay(principal, key, fingerprint);
-      if (stored) return this.send(response, stored, true);
-      execution.alsoInTransaction = (client, outcome) =>
-        this.idempotency.record(
-          client,
-          principal,
-          key,
-          fingerprint,
-          this.accepted(execution, outcome),
-        );
-    }
+    const keyed = await this.keyedAnswer(execution, context.body);
+    if (keyed?.stored) return this.send(response, keyed.stored, true);
 
     let outcome: CommandOutcome;
     try {
       outcome = await this.bus.execute(command);
     } catch (error) {
-      if (!(error instanceof IdempotencyRaceLostError) || !key) throw error;
-      const stored = await this.idempotency.replay(principal, key, fingerprint);
+      if (!(error instanceof IdempotencyRaceLostError) || !keyed) throw error;
+      const stored = await keyed.replay();
       if (!stored) throw error;
       return this.send(response, stored, true);
     }
 
     const answer = this.accepted(execution, outcome);
-    if (!outcome.changed && key) {
-      // Nothing was appended, so nothing recorded the key: remember the no-op answer on its own.
-      const client = await checkOut(this.pool);
-      try {
-        await this.idempotency
-          .record(client, principal, key, fingerprint, answer)
-          .catch(() => undefined);
-      } finally {
-        client.release();
-      }
-    }
+    // Nothing was appended, so nothing recorded the key: the no-op answer is remembered on its own.
+    if (!outcome.changed) await keyed?.rememberNoOp(answer);
     if (!outcome.changed) return this.send(response, answer, false);
 
     if (context.waitSeconds) {
@@ -128,6 +112,50 @@ export class CommandRunner {
       }
     }
     return this.send(response, answer, false);
+  }
+
+  /**
+   * The Idempotency-Key of a command's request, fingerprinted by `request` (its JSON body, or what
+   * stands for a body that is not JSON, as an upload's): null with no key. `stored` is the key's
+   * first answer when this request was answered before; otherwise the answer is recorded with the
+   * command's events, `replay` reads the answer of a request that raced it (the decision threw
+   * IdempotencyRaceLostError), and `rememberNoOp` records an answer that appended nothing.
+   */
+  async keyedAnswer(execution: Execution, request: unknown): Promise<KeyedAnswer | null> {
+    const { context } = execution;
+    const key = context.idempotencyKey;
+    if (!key) return null;
+    const principal = context.principal.id;
+    const fingerprint = requestFingerprint(context.method, context.path, request);
+    const stored = await this.idempotency.replay(principal, key, fingerprint);
+    if (!stored)
+      execution.alsoInTransaction = (client, outcome) =>
+        this.idempotency.record(
+          client,
+          principal,
+          key,
+          fingerprint,
+          this.accepted(execution, outcome),
+        );
+    return {
+      stored,
+      replay: () => this.idempotency.replay(principal, key, fingerprint),
+      rememberNoOp: async (answer) => {
+        const client = await checkOut(this.pool);
+        try {
+          await this.idempotency
+            .record(client, principal, key, fingerprint, answer)
+            .catch(() => undefined);
+        } finally {
+          client.release();
+        }
+      },
+    };
+  }
+
+  /** Sends an answer stored for an Idempotency-Key, marked as replayed. */
+  sendReplayed(response: Response, stored: StoredResponse): void {
+    this.send(response, stored, true);
   }
 
   /** The task's row and its target's rows travel on different partitions: wait for the target too. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -19,6 +20,7 @@ import type { Response } from 'express';
 import type { CommandAccepted } from '../../shared/command-accepted.representation';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
+import { IdempotencyRaceLostError } from '../../shared/idempotency';
 import { ApiCommand, ApiProblems, asOpenApi } from '../../shared/openapi';
 import { Problem } from '../../shared/problem.representation';
 import { WaitSlots } from '../../shared/request-limits';
@@ -181,13 +183,28 @@ export class ImportVmController {
       const target = validateRequest(ImportTarget, head.spec, 'body', '/spec');
       const { token, tokenSha256 } = newTransferToken();
       const execution = new Execution(context, 'ImportVm');
-      const outcome = (await this.bus.execute(
-        new ImportVmCommand(execution, {
-          target,
-          descriptor: head.descriptor,
-          source: { kind: 'upload', transfer: { tokenSha256 } },
-        }),
-      )) as ImportDecided;
+      // A retry of an upload stands for the same import when its spec and package are the same:
+      // it is answered as the first was accepted (its task), and its bytes are not read.
+      const keyed = await this.runner.keyedAnswer(execution, {
+        spec: head.spec,
+        packageName: head.descriptor.packageName,
+        descriptorSha256: createHash('sha256').update(head.descriptor.xml).digest('hex'),
+      });
+      if (keyed?.stored) return this.runner.sendReplayed(response, keyed.stored);
+      let outcome: ImportDecided;
+      try {
+        outcome = (await this.bus.execute(
+          new ImportVmCommand(execution, {
+            target,
+            descriptor: head.descriptor,
+            source: { kind: 'upload', transfer: { tokenSha256 } },
+          }),
+        )) as ImportDecided;
+      } catch (error) {
+        const stored = error instanceof IdempotencyRaceLostError && (await keyed?.replay());
+        if (!stored) throw error;
+        return this.runner.sendReplayed(response, stored);
+      }
       taskId = execution.taskId;
       caller.taskIs(taskId);
       const transfer = await this.transfers.opened(taskId, context);
