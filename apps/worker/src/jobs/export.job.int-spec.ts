@@ -18,12 +18,12 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
 import type { ExportJob } from '@dolly/domain';
 import { Metrics, createHttpApp } from '@dolly/platform';
-import { parseDescriptor } from '@dolly/ovf';
+import { chunkMemberName, parseDescriptor } from '@dolly/ovf';
 import { LoggerModule } from 'nestjs-pino';
 import { attemptTransfer } from '../transfers/attempt-transfer';
 import { TransferRegistry } from '../transfers/transfer-registry';
 import { TransfersController } from '../transfers/transfers.http.controller';
-import { exportPackage, packageBaseName } from './export.job';
+import { OVA_CHUNKING, exportPackage, packageBaseName } from './export.job';
 import { importPackage } from './import.job';
 import type { JobContext } from './job-context';
 
@@ -248,6 +248,121 @@ describe('export', () => {
         datastoreId,
         source: { kind: 'path', path: ova },
         package: { name: 'exported.ova', descriptorSha256: sha256(descriptor) },
+        virtualSystemId: system.id,
+        deploymentOption: null,
+        requireCertificate: false,
+        disks: disks.map((disk, index) => ({
+          ovfDiskId: system.disks[index].diskId,
+          diskId: randomUUID(),
+          capacityBytes: disk.capacityBytes,
+          format: 'thin' as const,
+        })),
+      },
+      context(randomUUID()).jobContext,
+    );
+    expect(imported).toMatchObject({
+      kind: 'import',
+      package: { manifestSha256: sha256(manifest) },
+    });
+    for (const [index, disk] of disks.entries()) {
+      const placed = (imported as Extract<typeof imported, { kind: 'import' }>).disks[index];
+      await run('qemu-img', [
+        'compare',
+        '-F',
+        'qcow2',
+        '-f',
+        'qcow2',
+        join(datastore, `${placed.layerId}.qcow2`),
+        layerFile(disk.diskId),
+      ]);
+    }
+  });
+
+  it('chunks a disk file larger than a member may be (ovf:chunkSize); Dolly reads it back whole', async () => {
+    const disks = [
+      { diskId: randomUUID(), capacityBytes: 32 * MIB },
+      { diskId: randomUUID(), capacityBytes: 4 * MIB },
+    ];
+    for (const disk of disks) await diskWithData(disk.diskId, disk.capacityBytes);
+    await plane.engine.write({
+      diskId: disks[0].diskId,
+      offsetBytes: 2 * MIB,
+      data: randomBytes(12 * MIB),
+    });
+    // As production chunks a file over USTAR's limit, at a size a test can reach.
+    const chunking = { maxMemberBytes: 2 * MIB, chunkBytes: 5 * MIB };
+    expect(chunking.chunkBytes).toBeLessThan(OVA_CHUNKING.maxMemberBytes);
+    const token = randomBytes(32).toString('base64url');
+    const job: ExportJob = {
+      kind: 'export',
+      vmId: randomUUID(),
+      datastoreId,
+      snapshotId: null,
+      transfer: { tokenSha256: sha256(token) },
+      vm: {
+        name: 'big',
+        hardware: {
+          vcpus: 1,
+          memoryBytes: 256 * MIB,
+          hardwareVersion: 'vmx-13',
+          guestOs: 'otherGuest',
+        },
+        nics: [],
+      },
+      disks: disks.map((disk, index) => ({
+        ...disk,
+        label: `Hard disk ${index + 1}`,
+        layerId: null,
+      })),
+    };
+    const taskId = randomUUID();
+    const { jobContext, announced } = context(taskId);
+    const running = exportPackage(job, jobContext, chunking);
+    running.catch(() => undefined);
+    await announced;
+    const ova = join(importRoot, 'chunked.ova');
+    expect(await get(`/transfers/${taskId}`, token, ova)).toBe(200);
+    await expect(running).resolves.toEqual({ kind: 'export' });
+
+    // GNU tar, held to USTAR: the large disk in chunks, the small one whole.
+    const members = (await run('tar', ['--format=ustar', '-tf', ova])).stdout.trim().split('\n');
+    const chunks = members.filter((name) => name.startsWith('big-disk1.vmdk.'));
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(members).toEqual([
+      'big.ovf',
+      'big.mf',
+      ...chunks.map((_name, index) => chunkMemberName('big-disk1.vmdk', index)),
+      'big-disk2.vmdk',
+    ]);
+    const unpacked = join(scratch, 'unpacked');
+    await mkdir(unpacked);
+    await run('tar', ['-xf', ova, '-C', unpacked]);
+    const manifest = await readFile(join(unpacked, 'big.mf'), 'utf8');
+    const sums = manifest.replace(/^SHA256\((.+)\)= ([0-9a-f]{64})$/gm, '$2  $1');
+    const { stdout: checked } = await run(
+      'sh',
+      ['-c', `printf '%s' "$1" | sha256sum -c -`, 'sh', sums],
+      { cwd: unpacked },
+    );
+    expect(checked.trim().split('\n')).toEqual(
+      members.filter((m) => m !== 'big.mf').map((m) => `${m}: OK`),
+    );
+    const descriptor = await readFile(join(unpacked, 'big.ovf'));
+    expect(descriptor.toString()).toContain(
+      `<File ovf:chunkSize="${chunking.chunkBytes}" ovf:href="big-disk1.vmdk"`,
+    );
+
+    // The package reader joins the chunks: imported, each disk is the one exported.
+    const parsed = parseDescriptor(descriptor);
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.reasons));
+    const [system] = parsed.envelope.virtualSystems;
+    const imported = await importPackage(
+      {
+        kind: 'import',
+        vmId: randomUUID(),
+        datastoreId,
+        source: { kind: 'path', path: ova },
+        package: { name: 'chunked.ova', descriptorSha256: sha256(descriptor) },
         virtualSystemId: system.id,
         deploymentOption: null,
         requireCertificate: false,
