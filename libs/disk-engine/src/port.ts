@@ -153,6 +153,12 @@ export interface StageExport extends Command {
   datastoreId: string;
   /** Each disk's top (layerId null) or one frozen layer of its chain (a snapshot's). */
   disks: { diskId: string; layerId: string | null }[];
+  /**
+   * Also digest each consecutive range of this many bytes of every staged file (the last range
+   * may be shorter), in the same read as the whole file's digest: for a writer that must name the
+   * digest of each piece it splits a file into before it streams any of them.
+   */
+  digestRangeBytes?: number;
 }
 
 export interface StagedFile {
@@ -162,6 +168,11 @@ export interface StagedFile {
   sizeBytes: number;
   /** Lower-case hex SHA-256 of the file's bytes. */
   sha256: string;
+  /**
+   * With digestRangeBytes: lower-case hex SHA-256 of each consecutive range of that many bytes,
+   * in order (none for an empty file).
+   */
+  rangeSha256?: string[];
 }
 
 /** VMDKs staged for an export; the layers read stay locked (shared) until `release`. */

@@ -133,7 +133,10 @@ export interface DescribedVm {
     label: string;
     capacityBytes: number;
     fileName: string;
+    /** The whole file's bytes, chunked or not. */
     fileSizeBytes: number;
+    /** Stored as chunks of this many bytes (ovf:chunkSize), when one member cannot hold it. */
+    fileChunkBytes?: number;
   }[];
   /** adapterType: the ResourceSubType written (E1000 when absent, as every guest drives it). */
   nics: { network: string; macAddress: string; adapterType?: 'E1000' | 'VmxNet3' }[];

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { Module } from '@nestjs/common';
@@ -18,12 +18,12 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type DiskDataPlane, startDiskDataPlane } from '@dolly/disk-engine';
 import type { ExportJob } from '@dolly/domain';
 import { Metrics, createHttpApp } from '@dolly/platform';
-import { parseDescriptor } from '@dolly/ovf';
+import { chunkMemberName, parseDescriptor } from '@dolly/ovf';
 import { LoggerModule } from 'nestjs-pino';
 import { attemptTransfer } from '../transfers/attempt-transfer';
 import { TransferRegistry } from '../transfers/transfer-registry';
 import { TransfersController } from '../transfers/transfers.http.controller';
-import { exportPackage, packageBaseName } from './export.job';
+import { OVA_CHUNKING, exportPackage, packageBaseName } from './export.job';
 import { importPackage } from './import.job';
 import type { JobContext } from './job-context';
 
@@ -89,6 +89,21 @@ async function diskWithData(diskId: string, capacityBytes: number) {
     await plane.engine.write({ diskId, offsetBytes: offset, data: Buffer.alloc(65536, byte) });
 }
 
+/** Disks of 32 and 4 MiB with data, the first with `randomBytes` that do not compress. */
+async function twoDisks(randomBytesCount: number) {
+  const disks = [
+    { diskId: randomUUID(), capacityBytes: 32 * MIB },
+    { diskId: randomUUID(), capacityBytes: 4 * MIB },
+  ];
+  for (const disk of disks) await diskWithData(disk.diskId, disk.capacityBytes);
+  await plane.engine.write({
+    diskId: disks[0].diskId,
+    offsetBytes: 2 * MIB,
+    data: randomBytes(randomBytesCount),
+  });
+  return disks;
+}
+
 const layerFile = (diskId: string) =>
   join(
     datastore,
@@ -151,28 +166,82 @@ const datastoreFiles = async () =>
     .filter((name) => !name.startsWith('.dolly'))
     .sort();
 
-describe('export', () => {
-  it('streams an OVA other tools read, which imports back with the same disks; nothing stays staged', async () => {
-    const disks = [
-      { diskId: randomUUID(), capacityBytes: 32 * MIB },
-      { diskId: randomUUID(), capacityBytes: 4 * MIB },
-    ];
-    for (const disk of disks) await diskWithData(disk.diskId, disk.capacityBytes);
-    // Incompressible data, more than the sockets buffer: the OVA is still coming while it is held.
-    await plane.engine.write({
-      diskId: disks[0].diskId,
-      offsetBytes: 2 * MIB,
-      data: randomBytes(24 * MIB),
-    });
-    const before = await datastoreFiles();
-    const token = randomBytes(32).toString('base64url');
-    const job: ExportJob = {
-      kind: 'export',
+/**
+ * Imports the exported OVA back into Dolly (the package reader checks every digest, joins any
+ * chunks) and compares each disk placed with the disk exported; the virtual system it described.
+ */
+async function importedBack(
+  ova: string,
+  descriptor: Buffer,
+  manifest: string,
+  disks: { diskId: string; capacityBytes: number }[],
+) {
+  const parsed = parseDescriptor(descriptor);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.reasons));
+  const [system] = parsed.envelope.virtualSystems;
+  const imported = await importPackage(
+    {
+      kind: 'import',
       vmId: randomUUID(),
       datastoreId,
-      snapshotId: null,
-      transfer: { tokenSha256: sha256(token) },
-      vm: {
+      source: { kind: 'path', path: ova },
+      package: { name: basename(ova), descriptorSha256: sha256(descriptor) },
+      virtualSystemId: system.id,
+      deploymentOption: null,
+      requireCertificate: false,
+      disks: disks.map((disk, index) => ({
+        ovfDiskId: system.disks[index].diskId,
+        diskId: randomUUID(),
+        capacityBytes: disk.capacityBytes,
+        format: 'thin' as const,
+      })),
+    },
+    context(randomUUID()).jobContext,
+  );
+  expect(imported).toMatchObject({ kind: 'import', package: { manifestSha256: sha256(manifest) } });
+  for (const [index, disk] of disks.entries()) {
+    const placed = (imported as Extract<typeof imported, { kind: 'import' }>).disks[index];
+    await run('qemu-img', [
+      'compare',
+      '-F',
+      'qcow2',
+      '-f',
+      'qcow2',
+      join(datastore, `${placed.layerId}.qcow2`),
+      layerFile(disk.diskId),
+    ]);
+  }
+  return system;
+}
+
+function exportJob(
+  vm: ExportJob['vm'],
+  disks: { diskId: string; capacityBytes: number }[],
+  tokenSha256: string,
+): ExportJob {
+  return {
+    kind: 'export',
+    vmId: randomUUID(),
+    datastoreId,
+    snapshotId: null,
+    transfer: { tokenSha256 },
+    vm,
+    disks: disks.map((disk, index) => ({
+      ...disk,
+      label: `Hard disk ${index + 1}`,
+      layerId: null,
+    })),
+  };
+}
+
+describe('export', () => {
+  it('streams an OVA other tools read, which imports back with the same disks; nothing stays staged', async () => {
+    // Incompressible data, more than the sockets buffer: the OVA is still coming while it is held.
+    const disks = await twoDisks(24 * MIB);
+    const before = await datastoreFiles();
+    const token = randomBytes(32).toString('base64url');
+    const job = exportJob(
+      {
         name: 'web server/01',
         hardware: {
           vcpus: 2,
@@ -182,12 +251,9 @@ describe('export', () => {
         },
         nics: [{ macAddress: '00:50:56:aa:bb:01', network: 'VM Network' }],
       },
-      disks: disks.map((disk, index) => ({
-        ...disk,
-        label: `Hard disk ${index + 1}`,
-        layerId: null,
-      })),
-    };
+      disks,
+      sha256(token),
+    );
     const taskId = randomUUID();
     const { jobContext, announced } = context(taskId);
     const running = exportPackage(job, jobContext);
@@ -237,45 +303,69 @@ describe('export', () => {
 
     // And back into Dolly: the descriptor as written, each disk as it was.
     const descriptor = await readFile(join(unpacked, `${base}.ovf`));
-    const parsed = parseDescriptor(descriptor);
-    if (!parsed.ok) throw new Error(JSON.stringify(parsed.reasons));
-    const [system] = parsed.envelope.virtualSystems;
+    const system = await importedBack(ova, descriptor, manifest, disks);
     expect(system).toMatchObject({ vcpus: 2, memoryBytes: 1024 * MIB, hardwareVersion: 'vmx-13' });
-    const imported = await importPackage(
+  });
+
+  it('chunks a disk file larger than a member may be (ovf:chunkSize); Dolly reads it back whole', async () => {
+    const disks = await twoDisks(12 * MIB);
+    // As production chunks a file over USTAR's limit in chunks it can hold, at sizes a test reaches.
+    const chunking = { maxMemberBytes: 5 * MIB, chunkBytes: 4 * MIB };
+    expect(OVA_CHUNKING.chunkBytes).toBeLessThanOrEqual(OVA_CHUNKING.maxMemberBytes);
+    const token = randomBytes(32).toString('base64url');
+    const job = exportJob(
       {
-        kind: 'import',
-        vmId: randomUUID(),
-        datastoreId,
-        source: { kind: 'path', path: ova },
-        package: { name: 'exported.ova', descriptorSha256: sha256(descriptor) },
-        virtualSystemId: system.id,
-        deploymentOption: null,
-        requireCertificate: false,
-        disks: disks.map((disk, index) => ({
-          ovfDiskId: system.disks[index].diskId,
-          diskId: randomUUID(),
-          capacityBytes: disk.capacityBytes,
-          format: 'thin' as const,
-        })),
+        name: 'big',
+        hardware: {
+          vcpus: 1,
+          memoryBytes: 256 * MIB,
+          hardwareVersion: 'vmx-13',
+          guestOs: 'otherGuest',
+        },
+        nics: [],
       },
-      context(randomUUID()).jobContext,
+      disks,
+      sha256(token),
     );
-    expect(imported).toMatchObject({
-      kind: 'import',
-      package: { manifestSha256: sha256(manifest) },
-    });
-    for (const [index, disk] of disks.entries()) {
-      const placed = (imported as Extract<typeof imported, { kind: 'import' }>).disks[index];
-      await run('qemu-img', [
-        'compare',
-        '-F',
-        'qcow2',
-        '-f',
-        'qcow2',
-        join(datastore, `${placed.layerId}.qcow2`),
-        layerFile(disk.diskId),
-      ]);
-    }
+    const taskId = randomUUID();
+    const { jobContext, announced } = context(taskId);
+    const running = exportPackage(job, jobContext, chunking);
+    running.catch(() => undefined);
+    await announced;
+    const ova = join(importRoot, 'chunked.ova');
+    expect(await get(`/transfers/${taskId}`, token, ova)).toBe(200);
+    await expect(running).resolves.toEqual({ kind: 'export' });
+
+    // GNU tar, held to USTAR: the large disk in chunks, the small one whole.
+    const members = (await run('tar', ['--format=ustar', '-tf', ova])).stdout.trim().split('\n');
+    const chunks = members.filter((name) => name.startsWith('big-disk1.vmdk.'));
+    expect(chunks.length).toBeGreaterThan(1);
+    expect(members).toEqual([
+      'big.ovf',
+      'big.mf',
+      ...chunks.map((_name, index) => chunkMemberName('big-disk1.vmdk', index)),
+      'big-disk2.vmdk',
+    ]);
+    const unpacked = join(scratch, 'unpacked');
+    await mkdir(unpacked);
+    await run('tar', ['-xf', ova, '-C', unpacked]);
+    const manifest = await readFile(join(unpacked, 'big.mf'), 'utf8');
+    const sums = manifest.replace(/^SHA256\((.+)\)= ([0-9a-f]{64})$/gm, '$2  $1');
+    const { stdout: checked } = await run(
+      'sh',
+      ['-c', `printf '%s' "$1" | sha256sum -c -`, 'sh', sums],
+      { cwd: unpacked },
+    );
+    expect(checked.trim().split('\n')).toEqual(
+      members.filter((m) => m !== 'big.mf').map((m) => `${m}: OK`),
+    );
+    const descriptor = await readFile(join(unpacked, 'big.ovf'));
+    expect(descriptor.toString()).toContain(
+      `<File ovf:chunkSize="${chunking.chunkBytes}" ovf:href="big-disk1.vmdk"`,
+    );
+
+    // The package reader joins the chunks: imported, each disk is the one exported.
+    await importedBack(ova, descriptor, manifest, disks);
   });
 
   it('releases the staging when the API never comes for the OVA', async () => {

@@ -1,23 +1,48 @@
 /**
  * Export a VM or template as an OVA, streamed to the API as it is produced: its disks staged as
  * streamOptimized VMDKs by the engine, a descriptor written from the job's description of the VM,
- * then the archive (descriptor, SHA-256 manifest, disks) written straight into the API's GET.
+ * then the archive (descriptor, SHA-256 manifest, disks) written straight into the API's GET. A
+ * disk file too large for one USTAR member goes in chunks (ovf:chunkSize).
  * The staging is released whatever happens: an export leaves nothing on the datastore.
  */
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ExportJob, JobOutcome } from '@dolly/domain';
-import { writeDescriptor, writeOva } from '@dolly/ovf';
+import { USTAR_MAX_MEMBER_BYTES, writeDescriptor, writeOva } from '@dolly/ovf';
 import { answerProblem } from '../transfers/transfer-answers';
 import { type JobContext, operationId } from './job-context';
 
-export async function exportPackage(job: ExportJob, context: JobContext): Promise<JobOutcome> {
+/** When a staged file is split into chunks (ovf:chunkSize), and into chunks of what size. */
+export interface OvaChunking {
+  /** A file larger than this is chunked. */
+  maxMemberBytes: number;
+  chunkBytes: number;
+}
+
+/**
+ * A file is chunked only when it must: when one USTAR member cannot state its size. Its chunks are
+ * 4 GiB, the largest power of two a member holds (8 GiB - 1): the fewest members and manifest
+ * lines, each chunk ending on a tar block. A file of up to one chunk costs no second hash while
+ * staged (its one range is the whole file).
+ */
+export const OVA_CHUNKING: OvaChunking = {
+  maxMemberBytes: USTAR_MAX_MEMBER_BYTES,
+  chunkBytes: 4 * 1024 ** 3,
+};
+
+export async function exportPackage(
+  job: ExportJob,
+  context: JobContext,
+  chunking: OvaChunking = OVA_CHUNKING,
+): Promise<JobOutcome> {
   const stagingBytes = job.disks.reduce((sum, disk) => sum + disk.capacityBytes, 0);
   const staged = await context.engine.stageExport(
     {
       operationId: operationId(context, 'stage-export'),
       datastoreId: job.datastoreId,
       disks: job.disks.map((disk) => ({ diskId: disk.diskId, layerId: disk.layerId })),
+      // Known before any byte is sent: the manifest, second in the archive, lists each chunk.
+      digestRangeBytes: chunking.chunkBytes,
     },
     {
       signal: context.signal,
@@ -30,7 +55,14 @@ export async function exportPackage(job: ExportJob, context: JobContext): Promis
     const files = job.disks.map((disk, index) => {
       const file = staged.files.find((f) => f.diskId === disk.diskId);
       if (!file) throw new Error(`The engine staged no file for disk ${disk.diskId}`);
-      return { disk, file, name: `${base}-disk${index + 1}.vmdk` };
+      const chunked = file.sizeBytes > chunking.maxMemberBytes;
+      if (chunked && !file.rangeSha256)
+        throw new Error(`The engine gave no range digests for disk ${disk.diskId}`);
+      const chunks =
+        chunked && file.rangeSha256
+          ? { chunkBytes: chunking.chunkBytes, sha256: file.rangeSha256 }
+          : undefined;
+      return { disk, file, chunks, name: `${base}-disk${index + 1}.vmdk` };
     });
     const descriptor = writeDescriptor({
       name: job.vm.name,
@@ -38,12 +70,13 @@ export async function exportPackage(job: ExportJob, context: JobContext): Promis
       guestOs: job.vm.hardware.guestOs,
       vcpus: job.vm.hardware.vcpus,
       memoryBytes: job.vm.hardware.memoryBytes,
-      disks: files.map(({ disk, file, name }) => ({
+      disks: files.map(({ disk, file, chunks, name }) => ({
         diskId: disk.diskId,
         label: disk.label,
         capacityBytes: disk.capacityBytes,
         fileName: name,
         fileSizeBytes: file.sizeBytes,
+        fileChunkBytes: chunks?.chunkBytes,
       })),
       nics: job.vm.nics.map((nic) => ({ network: nic.network, macAddress: nic.macAddress })),
     });
@@ -69,11 +102,12 @@ export async function exportPackage(job: ExportJob, context: JobContext): Promis
         writeOva({
           descriptorName: `${base}.ovf`,
           descriptor,
-          files: files.map(({ file, name }) => ({
+          files: files.map(({ file, chunks, name }) => ({
             name,
             path: file.path,
             sizeBytes: file.sizeBytes,
             sha256: file.sha256,
+            chunks,
           })),
         }),
         counted,

@@ -4,7 +4,7 @@
  * reference image made by qemu-io, what an abort or a refusal leaves is exactly the folder as it
  * was, and staged VMDKs read back as their disks.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -547,6 +547,52 @@ describe('stageExport', () => {
     await staged.release();
     expect(await files()).toEqual(before);
     await engine.deleteDisk({ operationId: opId(), diskId: 'a' });
+  });
+
+  it("digests each consecutive range in the same read: split -b and sha256sum's digests", async () => {
+    engine = await startEngine(box);
+    await diskWithData('a');
+    await diskWithData('small');
+    // Incompressible: the VMDK spans many ranges, none aligned with the 1 MiB reads.
+    await engine.write({ diskId: 'a', offsetBytes: MIB, data: randomBytes(4 * MIB) });
+    const rangeBytes = 150_000;
+    const staged = await engine.stageExport({
+      operationId: opId(),
+      datastoreId: 'ds1',
+      disks: [
+        { diskId: 'a', layerId: null },
+        { diskId: 'small', layerId: null },
+      ],
+      digestRangeBytes: rangeBytes,
+    });
+    const [big, small] = staged.files;
+    try {
+      expect(big.sizeBytes).toBeGreaterThan(20 * rangeBytes);
+      const pieces = join(box.dir, 'pieces');
+      await run('mkdir', [pieces]);
+      await run('split', ['-b', String(rangeBytes), '-d', '-a', '9', big.path, `${pieces}/a.`]);
+      const { stdout } = await run('sh', ['-c', `sha256sum '${pieces}'/a.*`]);
+      const sums = stdout.trim().split('\n');
+      expect(sums).toHaveLength(Math.ceil(big.sizeBytes / rangeBytes));
+      expect(big.rangeSha256).toEqual(sums.map((line) => line.split(' ')[0]));
+      expect(big.sha256).toBe((await run('sha256sum', [big.path])).stdout.split(' ')[0]);
+      // A file within one range: that range is the whole file.
+      expect(small.sizeBytes).toBeLessThan(rangeBytes);
+      expect(small.rangeSha256).toEqual([small.sha256]);
+    } finally {
+      await staged.release();
+    }
+
+    const refusedRange = await engine
+      .stageExport({
+        operationId: opId(),
+        datastoreId: 'ds1',
+        disks: [{ diskId: 'a', layerId: null }],
+        digestRangeBytes: 0,
+      })
+      .catch((e: unknown) => e);
+    expect(isDiskEngineError(refusedRange, 'DISK.BAD_REQUEST')).toBe(true);
+    expect((refusedRange as Error).message).toMatch(/digestRangeBytes 0/);
   });
 
   it('refuses a disk open writable (DISK.IN_USE), yet stages its snapshot', async () => {

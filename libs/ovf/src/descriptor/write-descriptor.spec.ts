@@ -60,7 +60,9 @@ function expectDescribes(envelope: OvfEnvelope, vm: DescribedVm): void {
       file.compression,
       file.chunkSizeBytes,
     ]),
-  ).toEqual(vm.disks.map((disk) => [disk.fileName, disk.fileSizeBytes, null, null]));
+  ).toEqual(
+    vm.disks.map((disk) => [disk.fileName, disk.fileSizeBytes, null, disk.fileChunkBytes ?? null]),
+  );
   expect(
     envelope.disks.map((disk) => [
       disk.diskId,
@@ -155,6 +157,21 @@ describe('writeDescriptor', () => {
     ).toThrow(RangeError);
   });
 
+  it('says ovf:chunkSize of a chunked file, its ovf:size still the whole file', () => {
+    const vm: DescribedVm = {
+      ...WEB,
+      disks: [{ ...WEB.disks[0], fileSizeBytes: 9 * GIB + 3, fileChunkBytes: 4 * GIB }],
+    };
+    const chunked = writeDescriptor(vm);
+    expect(chunked).toContain(
+      `<File ovf:chunkSize="${4 * GIB}" ovf:href="web-disk1.vmdk" ovf:id="file1" ovf:size="${9 * GIB + 3}"/>`,
+    );
+    expectDescribes(envelopeOf(chunked), vm);
+    expect(() =>
+      writeDescriptor({ ...vm, disks: [{ ...vm.disks[0], fileChunkBytes: 0 }] }),
+    ).toThrow(/chunk size must be above 0/);
+  });
+
   it('keeps memory that is not whole MiB exact, in bytes', () => {
     const vm = { ...WEB, memoryBytes: 3 * GIB + 512 };
     expect(envelopeOf(writeDescriptor(vm)).virtualSystems[0].memoryBytes).toBe(3 * GIB + 512);
@@ -192,6 +209,7 @@ describe('writeDescriptor', () => {
           capacityBytes: fc.integer({ min: 1, max: 2 ** 44 }),
           fileName: fc.stringMatching(/^[a-z0-9][a-z0-9._-]{0,20}$/),
           fileSizeBytes: fc.integer({ min: 0, max: 2 ** 44 }),
+          fileChunkBytes: fc.option(fc.integer({ min: 1, max: 2 ** 33 }), { nil: undefined }),
         }),
         { maxLength: 5, selector: (disk) => disk.diskId },
       ),

@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import {
   appendFile,
   mkdir,
@@ -21,6 +22,9 @@ import {
   makeSourceQcow2,
   run,
 } from '../disk/testing/disk-fixtures';
+import { writeDescriptor } from '../descriptor';
+import { parseDescriptor } from '../descriptor/parse-descriptor';
+import { chunkMemberName, ovaMembers, readPackage } from '../package';
 import { type OvaParts, hashFile, writeOva } from '.';
 
 let dir: string;
@@ -127,6 +131,165 @@ describe('writeOva', () => {
     );
   });
 
+  it('writes a file in chunks (ovf:chunkSize): tar lists them, sha256sum checks them, Dolly reads the file back whole', async () => {
+    const [disk1, disk2] = parts.files;
+    // Not a divisor of the file, nor aligned with the 1 MiB reads: the last chunk is shorter.
+    const chunkBytes = 100_000;
+    const chunkSha256 = await rangeDigests(disk1.path, chunkBytes);
+    const chunkCount = Math.ceil(disk1.sizeBytes / chunkBytes);
+    expect(chunkSha256).toHaveLength(chunkCount);
+    expect(chunkCount).toBeGreaterThan(2);
+    const chunkNames = chunkSha256.map((_digest, index) => chunkMemberName(disk1.name, index));
+    const chunkedDescriptor = writeDescriptor({
+      name: 'app',
+      hardwareVersion: 'vmx-13',
+      guestOs: 'otherGuest',
+      vcpus: 1,
+      memoryBytes: 256 * MiB,
+      disks: [
+        {
+          diskId: 'vmdisk1',
+          label: 'Hard disk 1',
+          capacityBytes: GiB,
+          fileName: disk1.name,
+          fileSizeBytes: disk1.sizeBytes,
+          fileChunkBytes: chunkBytes,
+        },
+        {
+          diskId: 'vmdisk2',
+          label: 'Hard disk 2',
+          capacityBytes: 16 * MiB,
+          fileName: disk2.name,
+          fileSizeBytes: disk2.sizeBytes,
+        },
+      ],
+      nics: [],
+    });
+    const ova = join(dir, 'chunked.ova');
+    await pipeline(
+      writeOva({
+        descriptorName: 'app.ovf',
+        descriptor: chunkedDescriptor,
+        files: [{ ...disk1, chunks: { chunkBytes, sha256: chunkSha256 } }, disk2],
+      }),
+      createWriteStream(ova),
+    );
+
+    // (a) GNU tar, held to USTAR, lists one member per chunk, each of chunkBytes but the last.
+    const listing = (await run('tar', ['--format=ustar', '-tvf', ova])).trim().split('\n');
+    expect(listing.map((line) => line.split(/\s+/).pop())).toEqual([
+      'app.ovf',
+      'app.mf',
+      ...chunkNames,
+      'app-disk2.vmdk',
+    ]);
+    const sizes = listing.slice(2, 2 + chunkCount).map((line) => Number(line.split(/\s+/)[2]));
+    expect(sizes).toEqual(
+      chunkNames.map((_name, index) => Math.min(chunkBytes, disk1.sizeBytes - index * chunkBytes)),
+    );
+
+    // (b) The manifest names each chunk, not the whole file, and sha256sum agrees with it.
+    const extracted = join(dir, 'extracted-chunks');
+    await mkdir(extracted);
+    await run('tar', ['--format=ustar', '-xf', ova, '-C', extracted]);
+    const manifest = await readFile(join(extracted, 'app.mf'), 'utf8');
+    expect(manifest).not.toContain(`(${disk1.name})`);
+    await writeFile(join(extracted, 'check.sha256'), manifest.replace(/\)= /g, ') = '));
+    const checked = await run('sh', ['-c', `cd '${extracted}' && sha256sum -c check.sha256`]);
+    expect(checked.trim().split('\n')).toEqual([
+      'app.ovf: OK',
+      ...chunkNames.map((name) => `${name}: OK`),
+      'app-disk2.vmdk: OK',
+    ]);
+
+    // (c) Dolly's package reader joins the chunks: the file it gives is the VMDK, equal to its source.
+    const received = join(dir, 'received');
+    await mkdir(received);
+    const summary = await readPackage(ovaMembers(createReadStream(ova)), {
+      describe: parseDescriptor,
+      certificatePolicy: { requireCertificate: false },
+      openFile: async (file) => (content) =>
+        pipeline(content, createWriteStream(join(received, file.href))),
+    });
+    expect(summary.files).toEqual([
+      {
+        href: disk1.name,
+        sizeBytes: disk1.sizeBytes,
+        digest: { algorithm: 'SHA256', hex: disk1.sha256 },
+      },
+      {
+        href: disk2.name,
+        sizeBytes: disk2.sizeBytes,
+        digest: { algorithm: 'SHA256', hex: disk2.sha256 },
+      },
+    ]);
+    expect(await compareImages(join(received, disk1.name), 'vmdk', source, 'qcow2')).toBe(
+      'Images are identical.',
+    );
+  });
+
+  it('refuses chunks that do not cover the file or lack digests, and chunk names USTAR cannot hold', async () => {
+    const file = parts.files[0];
+    const sha256 = await rangeDigests(file.path, MiB);
+    expect(() =>
+      writeOva({
+        ...parts,
+        files: [{ ...file, chunks: { chunkBytes: MiB, sha256: sha256.slice(1) } }],
+      }),
+    ).toThrow(/chunk SHA-256 hex digests needed/);
+    expect(() =>
+      writeOva({ ...parts, files: [{ ...file, chunks: { chunkBytes: 0, sha256 } }] }),
+    ).toThrow(/chunks of 0 bytes/);
+    expect(() =>
+      writeOva({
+        ...parts,
+        files: [{ ...file, chunks: { chunkBytes: 8 * GiB, sha256: [file.sha256] } }],
+      }),
+    ).toThrow(/chunks of 8589934592 bytes/);
+    // A chunked file may be larger than a member; its chunks name with 10 more characters.
+    expect(() =>
+      writeOva({
+        ...parts,
+        files: [{ ...file, name: `${'a'.repeat(95)}.vmdk`, chunks: { chunkBytes: MiB, sha256 } }],
+      }),
+    ).toThrow(/not a plain ASCII file name of at most 100 bytes/);
+    // A file of 8 GiB or more is taken once chunked; the file here is not that size.
+    const huge = 9 * GiB;
+    const accepted = writeOva({
+      ...parts,
+      files: [
+        {
+          ...file,
+          sizeBytes: huge,
+          chunks: { chunkBytes: 4 * GiB, sha256: [file.sha256, file.sha256, file.sha256] },
+        },
+      ],
+    });
+    await expect(pipeline(accepted, createWriteStream(join(dir, 'huge.ova')))).rejects.toThrow(
+      `is ${file.sizeBytes} bytes, ${huge} were declared`,
+    );
+  });
+
+  it('a chunked file whose size changes while its chunks are read destroys the stream', async () => {
+    const grown = join(dir, 'grown-chunked.bin');
+    await run('dd', ['if=/dev/urandom', `of=${grown}`, 'bs=1M', 'count=8', 'status=none']);
+    const hashed = await hashFile(grown);
+    const chunks = { chunkBytes: MiB, sha256: await rangeDigests(grown, MiB) };
+    let appended: Promise<void> | null = null;
+    const ova = writeOva(
+      { ...parts, files: [{ name: 'grown.bin', path: grown, ...hashed, chunks }] },
+      { onBytes: (n) => void (n > 0 && (appended ??= appendFile(grown, 'more'))) },
+    );
+    const slowReader = new Writable({
+      highWaterMark: 64 * 1024,
+      write: (_chunk, _encoding, callback) => setTimeout(callback, 1),
+    });
+    await expect(pipeline(ova, slowReader)).rejects.toThrow(
+      /grown\.bin\.00000000\d": .* changed size while read \(8388612 bytes, 8388608 declared\)/,
+    );
+    await appended;
+  });
+
   it('respects backpressure: what is produced stays a few MiB ahead of a slow reader', async () => {
     const big = join(dir, 'big.bin');
     await run('dd', ['if=/dev/urandom', `of=${big}`, 'bs=1M', 'count=48', 'status=none']);
@@ -216,3 +379,16 @@ describe('writeOva', () => {
     );
   });
 });
+
+/** Each consecutive range's SHA-256, computed here apart from the code under test. */
+async function rangeDigests(path: string, rangeBytes: number): Promise<string[]> {
+  const data = await readFile(path);
+  const digests: string[] = [];
+  for (let start = 0; start < data.length; start += rangeBytes)
+    digests.push(
+      createHash('sha256')
+        .update(data.subarray(start, start + rangeBytes))
+        .digest('hex'),
+    );
+  return digests;
+}

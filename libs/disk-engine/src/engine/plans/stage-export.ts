@@ -6,7 +6,7 @@
  * signal) ends it, and the folder goes with it. A crash leaves a `started` record whose rollback,
  * like check's sweep of temporary names, removes the folder.
  */
-import { createHash } from 'node:crypto';
+import { type Hash, createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -83,7 +83,17 @@ export async function stageExport(
           const files: StagedFile[] = [];
           for (const { diskId, source } of sources) {
             if (signal?.aborted) throw cancelled(operationId);
-            files.push(await stageOne(ctx, diskId, source, folder, operationId, options));
+            files.push(
+              await stageOne(
+                ctx,
+                diskId,
+                source,
+                folder,
+                operationId,
+                command.digestRangeBytes,
+                options,
+              ),
+            );
           }
           staged.resolve(files);
           await released.promise;
@@ -152,6 +162,12 @@ function commandProblems(command: StageExport): string[] {
     return ['an export needs at least one disk'];
   if (command.disks.length > MAX_DISKS)
     problems.push(`${command.disks.length} disks; an export takes at most ${MAX_DISKS}`);
+  const { digestRangeBytes } = command;
+  if (
+    digestRangeBytes !== undefined &&
+    (!Number.isSafeInteger(digestRangeBytes) || digestRangeBytes <= 0)
+  )
+    problems.push(`digestRangeBytes ${digestRangeBytes}: a whole number of bytes above 0`);
   const seen = new Set<string>();
   command.disks.forEach((disk, index) => {
     if (!isValidId(disk?.diskId)) problems.push(`disks[${index}]: bad disk id`);
@@ -197,14 +213,54 @@ async function stageOne(
   source: Layer,
   folder: string,
   operationId: string,
+  digestRangeBytes: number | undefined,
   options: OperationOptions | undefined,
 ): Promise<StagedFile> {
   const path = join(folder, `${diskId}.vmdk`);
   await writeStreamOptimized(ctx, source, path, operationId, options);
-  const digest = createHash('sha256');
-  for await (const chunk of createReadStream(path)) digest.update(chunk as Buffer);
+  const digests = await digestFile(path, digestRangeBytes);
   const { size } = await stat(path);
-  return { diskId, path, sizeBytes: size, sha256: digest.digest('hex') };
+  if (size !== digests.sizeBytes)
+    throw new Error(`staged ${path} changed size while it was digested`);
+  return { diskId, path, ...digests };
+}
+
+/**
+ * A file's SHA-256, and with rangeBytes each consecutive range's, in one read. The first range's
+ * digest is the whole digest's state at its end (a copy), so a file of one range costs one hash.
+ */
+async function digestFile(
+  path: string,
+  rangeBytes: number | undefined,
+): Promise<{ sizeBytes: number; sha256: string; rangeSha256?: string[] }> {
+  const whole = createHash('sha256');
+  const ranges: string[] = [];
+  let range: Hash | null = null;
+  let sizeBytes = 0;
+  for await (const read of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    let data = read as Buffer;
+    if (rangeBytes === undefined) {
+      whole.update(data);
+      sizeBytes += data.length;
+      continue;
+    }
+    while (data.length > 0) {
+      const piece = data.subarray(0, Math.min(data.length, rangeBytes - (sizeBytes % rangeBytes)));
+      const first = sizeBytes < rangeBytes;
+      whole.update(piece);
+      if (!first) (range ??= createHash('sha256')).update(piece);
+      sizeBytes += piece.length;
+      data = data.subarray(piece.length);
+      if (sizeBytes % rangeBytes !== 0) continue;
+      ranges.push(first ? whole.copy().digest('hex') : range!.digest('hex'));
+      range = null;
+    }
+  }
+  if (rangeBytes === undefined) return { sizeBytes, sha256: whole.digest('hex') };
+  // A last range shorter than rangeBytes is still open.
+  if (sizeBytes % rangeBytes !== 0)
+    ranges.push(sizeBytes < rangeBytes ? whole.copy().digest('hex') : range!.digest('hex'));
+  return { sizeBytes, sha256: whole.digest('hex'), rangeSha256: ranges };
 }
 
 function cancelled(operationId: string): DiskEngineError {
