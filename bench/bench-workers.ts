@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SERVICE_NODE_FLAGS } from '@dolly/config';
 import { type DollyStack } from '@dolly/testing';
 import { workerServes } from '../test/support/inventory';
 
@@ -32,7 +33,7 @@ export class BenchWorker {
     const workerId = stack.workerId(instance);
     // Its daemon's sockets, in a folder removed when it stops (short: Unix socket paths are too).
     const runtimeDir = mkdtempSync('/tmp/dolly-bw-');
-    const child = spawn(process.execPath, [WORKER_MAIN], {
+    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, WORKER_MAIN], {
       env: {
         ...stack.env('worker'),
         DOLLY_WORKER_PORT: '0',

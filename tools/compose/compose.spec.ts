@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '@dolly/config';
+import { SERVICE_NODE_FLAGS, loadConfig } from '@dolly/config';
 import { parse } from 'yaml';
 import { KAFKA_VERSION } from '../kafka/local-kafka';
 import {
@@ -58,7 +58,11 @@ describe('docker-compose.yml', () => {
     'runs the built %s with the settings the apps read',
     (app) => {
       const service = compose.services[app];
-      expect(service.command).toEqual(['node', `dist/apps/${app}/src/main.js`]);
+      expect(service.command).toEqual([
+        'node',
+        ...SERVICE_NODE_FLAGS,
+        `dist/apps/${app}/src/main.js`,
+      ]);
       expect(Object.keys(service.environment ?? {})).toEqual(
         expect.arrayContaining([
           'DATABASE_URL',
@@ -74,6 +78,15 @@ describe('docker-compose.yml', () => {
       );
     },
   );
+
+  it('and the Dockerfile runs its default app with the services’ node flags', () => {
+    const cmd = /^CMD (\[.*\])$/m.exec(readFileSync(join(root, 'Dockerfile'), 'utf8'))?.[1];
+    expect(JSON.parse(cmd ?? 'null')).toEqual([
+      'node',
+      ...SERVICE_NODE_FLAGS,
+      'dist/apps/api/src/main.js',
+    ]);
+  });
 
   it('gives the API and the worker the same datastore roots, mounted where they say', () => {
     for (const app of ['api', 'worker']) {

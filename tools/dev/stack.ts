@@ -8,7 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { loadConfig } from '../../libs/config/src/config';
+import { SERVICE_NODE_FLAGS, loadConfig } from '../../libs/config/src';
 import { createKafka, kafkaConnection, prepareKafka } from '../../libs/messaging/src';
 import { prepareDatabase, redact } from '../../libs/persistence/src';
 import {
@@ -25,7 +25,8 @@ type App = (typeof APPS)[number];
 const say = (line: string) => console.log(`[dolly] ${line}`);
 
 function startApp(app: App, env: NodeJS.ProcessEnv, logsDir: string): ChildProcess {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')], {
+  const main = join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js');
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, main], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SERVICE_NODE_FLAGS } from '@dolly/config';
 import { APP_LOGIN_ROLES, withUser } from '@dolly/persistence';
 import { removeKafkaPrefix, testPrefix } from './kafka-fixtures';
 import { type TestDatabase, createTestDatabase } from './test-database';
@@ -123,7 +124,7 @@ export class DollyStack {
     const nodeArgs = (process.env.DOLLY_APP_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(
       process.execPath,
-      [...nodeArgs, join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
+      [...SERVICE_NODE_FLAGS, ...nodeArgs, join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
       {
         env: {
           ...this.env(app),
