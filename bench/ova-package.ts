@@ -19,7 +19,8 @@ const DESCRIPTOR = 'app.ovf';
 const MANIFEST = 'app.mf';
 const VMDK = 'disk.vmdk';
 
-const output = promisify(execFile);
+/** A command's output, as a promise. */
+export const output = promisify(execFile);
 
 export interface Package {
   capacityBytes: number;

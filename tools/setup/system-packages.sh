@@ -4,10 +4,11 @@
 set -euo pipefail
 
 # openssl: the tests make their own CAs and certificates (Kafka over TLS, NBD over TCP).
+# curl: the OVA benchmark's HTTP client (bench/ova.ts), so that what it times is Dolly's work.
 # golang-go, golang-github-vmware-govmomi-dev: tools/vcsim-import, which imports Dolly's OVA
 # exports into govmomi's vSphere simulator (govmomi ships as sources, built offline).
-packages=(qemu-utils qemu-system-common libnbd-bin kcat openssl golang-go golang-github-vmware-govmomi-dev)
-binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat openssl go)
+packages=(qemu-utils qemu-system-common libnbd-bin kcat openssl curl golang-go golang-github-vmware-govmomi-dev)
+binaries=(qemu-img qemu-io qemu-nbd qemu-storage-daemon nbdinfo nbdcopy kcat openssl curl go)
 # Source trees that no binary stands for, checked by one file each.
 govmomi_sources=/usr/share/gocode/src/github.com/vmware/govmomi/simulator/model.go
 
