@@ -53,7 +53,7 @@ export class ExportVmController {
     description:
       'Descriptor, SHA-256 manifest and streamOptimized VMDK disks, in one USTAR archive that other tools (ovftool, vSphere, qemu-img) read. ' +
       'A powered-off VM or a template is exported as it is; a running VM only from one of its snapshots (snapshotId), else 409 VM.NOT_POWERED_OFF. ' +
-      'The VM takes no other exclusive operation meanwhile. An error before the first byte is a problem; closing the connection cancels the export.',
+      'The VM takes no other exclusive operation meanwhile; the archive’s last bytes come once the export is over, so a caller that has them can use the VM at once. An error before the first byte is a problem; closing the connection cancels the export.',
   })
   @ApiProduces('application/x-tar')
   @ApiResponse({
