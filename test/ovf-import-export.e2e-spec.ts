@@ -556,9 +556,22 @@ describe('OVA export', () => {
     });
     // A package small enough may be whole before the abort: either way nothing holds the VM.
     expect(['cancelled', 'succeeded']).toContain(task.status);
-    await stack.eventually(
-      async () => ((await getVm(stack, vm.vmId)) as Vm & { busyWith: unknown }).busyWith === null,
-    );
+    // The VM's row is projected apart from the task's (another partition): on a loaded machine it
+    // may come well after. Failing, the test says what the store holds for both streams.
+    await stack
+      .eventually(
+        async () => ((await getVm(stack, vm.vmId)) as Vm & { busyWith: unknown }).busyWith === null,
+        60_000,
+      )
+      .catch(async (error: unknown) => {
+        const { rows } = await stack.database.pool.query<{ stream_id: string; type: string }>(
+          `SELECT stream_id, type FROM event_store.events WHERE stream_id = ANY($1) ORDER BY global_position`,
+          [[`vm-${vm.vmId}`, `task-${taskId}`]],
+        );
+        throw new Error(
+          `${(error as Error).message}; task ${task.status}; events ${rows.map((r) => `${r.stream_id.split('-')[0]}:${r.type}`).join(', ')}; vm ${JSON.stringify(await getVm(stack, vm.vmId))}`,
+        );
+      });
   });
 });
 
