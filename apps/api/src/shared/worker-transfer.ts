@@ -159,8 +159,9 @@ export class WorkerTransfers {
     let taskId: string | null = null;
     const gone = () => {
       if (response.writableFinished) return;
-      aborted.abort();
+      // The cancel is asked first: the worker, seeing its transfer cut, may report before it.
       if (taskId) void this.cancel(taskId, context);
+      aborted.abort();
     };
     response.once('close', gone);
     return {

@@ -157,4 +157,31 @@ describe('export a VM as an OVA', () => {
         ]),
       );
   });
+  it('ends cancelled when it was asked to stop, though the worker saw its download cut first', () => {
+    const [host, datastore, vmStream, task] = exporting;
+    spec
+      .given(host, datastore, vmStream, {
+        ...task,
+        events: [...task.events, { type: 'TaskCancelRequested', data: { taskId } } as never],
+      })
+      .when((ws, ids) =>
+        abandonJob(
+          ws,
+          {
+            taskId,
+            attempt: 1,
+            cancelled: false,
+            code: 'EXPORT.FAILED',
+            message: 'Premature close',
+          },
+          ids,
+        ),
+      )
+      .then(
+        stream('task', taskId, [{ type: 'TaskCancelled', data: { taskId, attempt: 1 } }]),
+        stream('vm', vmId, [
+          { type: 'VmExportFinished', data: { vmId, taskId, outcome: 'cancelled' } },
+        ]),
+      );
+  });
 });

@@ -197,8 +197,13 @@ function recordMeasurements(ws: Workspace, taskId: string, job: Job, measured: M
  * was undone by the worker; here the streams let go: the VM is no longer busy, a VM that never
  * came to be leaves the inventory, claimed space returns, a pool goes on.
  */
-export function abandonJob(ws: Workspace, ending: JobEnding, ids: IdSource): void {
-  const { job } = existingTask(ws, ending.taskId);
+export function abandonJob(ws: Workspace, reported: JobEnding, ids: IdSource): void {
+  const task = existingTask(ws, reported.taskId);
+  // Asked to stop, a task that then ends without its effect ends cancelled, whatever failed on
+  // the way: the worker may learn of the cancel only after its work broke for it (the caller of an
+  // export went away, which cut the download before the cancel reached the worker).
+  const ending = task.cancelRequested ? { ...reported, cancelled: true } : reported;
+  const { job } = task;
   endTask(ws, ending);
   switch (job.kind) {
     case 'create-disks':
