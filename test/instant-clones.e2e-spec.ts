@@ -411,7 +411,12 @@ describe('desktop pools', () => {
     expect(answers.map((a) => a.status).every((s) => s === 200 || s === 202)).toBe(true);
     const given = answers.map((a) => a.body.result.vmId);
     expect(new Set(given).size).toBe(users.length);
-    const settled = await poolUntil(created.poolId, (p) => p.counts.provisioning === 0);
+    // Answered before the pool's row shows them (202): settled once it does and no fork is left.
+    const entitledAt = Math.max(...answers.map((a) => a.body.target.version));
+    const settled = await poolUntil(
+      created.poolId,
+      (p) => p.version >= entitledAt && p.counts.provisioning === 0,
+    );
     // Every fork succeeded (a failed one would leave its user without a desktop): said with why.
     const { rows: failedForks } = await stack.database.pool.query<{ data: unknown }>(
       `SELECT data FROM event_store.events WHERE stream_id = $1 AND type = 'PoolMachineFailed'`,

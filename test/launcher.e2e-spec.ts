@@ -200,6 +200,9 @@ describe('npm start on a PostgreSQL without a Dolly database', () => {
     const health = async (port: number) => {
       const response = await fetch(`http://127.0.0.1:${port}/health`, {
         headers: { authorization },
+      }).catch((error: unknown) => {
+        // An app gone after it started: what the launcher said tells which, and why.
+        throw new Error(`GET :${port}/health: ${String(error)}\n${output.join('\n')}`);
       });
       return { port, status: response.status, report: (await response.json()) as HealthReport };
     };

@@ -10,6 +10,8 @@ export type PoolImage = {
 /** A pool as GET /pools/{id} shows it (the fields tests and benchmarks read). */
 export type Pool = {
   poolId: string;
+  /** The pool stream's version the row shows. */
+  version: number;
   image: PoolImage;
   imageStatus: string;
   push: { image: PoolImage } | null;
