@@ -5,18 +5,12 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import { IMPORT_DISK_FORMATS } from '@dolly/domain';
 import type { CommandAccepted, VmView } from '../api';
 import { context, query, segment } from '../context';
 import { printJson } from '../output';
 import { byteProgress } from '../progress';
 import { printVm } from '../resources';
-
-export const IMPORT_DISK_FORMATS = [
-  'as-in-package',
-  'thin',
-  'thick-lazy-zeroed',
-  'thick-eager-zeroed',
-] as const;
 
 /** `--network src=dst` and `--property k=v`, repeated, into a map (the first = splits). */
 function pairs(what: string) {

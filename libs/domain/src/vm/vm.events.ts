@@ -111,6 +111,9 @@ export const CloneFormat = StringEnum(
 );
 export type CloneFormat = Static<typeof CloneFormat>;
 
+/** What an import's disks become: as the package has them, or one of the three. */
+export const IMPORT_DISK_FORMATS = ['as-in-package', ...DISK_FORMATS] as const;
+
 export const VmOrigin = Type.Union(
   [
     Type.Object({ kind: Type.Literal('new') }, { additionalProperties: false }),

@@ -1,12 +1,6 @@
-import { InventoryName, StringEnum, Uuid } from '@dolly/domain';
+import { IMPORT_DISK_FORMATS, InventoryName, StringEnum, Uuid } from '@dolly/domain';
 import { type Static, Type } from '@sinclair/typebox';
 
-export const IMPORT_DISK_FORMATS = [
-  'as-in-package',
-  'thin',
-  'thick-lazy-zeroed',
-  'thick-eager-zeroed',
-] as const;
 export type ImportDiskFormat = (typeof IMPORT_DISK_FORMATS)[number];
 
 /** OVF names (networks, properties, options) are short; the bound keeps a hostile map small. */
