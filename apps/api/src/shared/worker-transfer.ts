@@ -7,7 +7,7 @@ import { Injectable } from '@nestjs/common';
 import { CommandBus } from '@nestjs/cqrs';
 import { RuleViolationError, taskStreamId } from '@dolly/domain';
 import { PostgresEventStore } from '@dolly/event-store';
-import { UnavailableError } from '@dolly/platform';
+import { type ProblemDetails, UnavailableError, problem } from '@dolly/platform';
 import { CancelTask } from '../tasks/cancel-task/cancel-task.handler';
 import { Execution } from './command-execution';
 import { ProjectionWaiter } from './projection-waiter';
@@ -254,6 +254,21 @@ function unreachable(
 
 function answerOf(response: IncomingMessage): WorkerResponse {
   return { status: response.statusCode ?? 502, headers: response.headers, body: response };
+}
+
+/** The worker answered the API's transfer with neither the bytes nor a refusal of the package. */
+export async function workerRefusal(
+  taskId: string,
+  direction: 'upload' | 'download',
+  worker: WorkerResponse,
+): Promise<ProblemDetails> {
+  const answer = await readJsonAnswer(worker.body).catch(() => null);
+  return problem(
+    502,
+    'TRANSFER.WORKER_REFUSED',
+    `The worker running task ${taskId} answered ${worker.status} to the ${direction}: ${JSON.stringify(answer)}`,
+    { taskId },
+  );
 }
 
 /** A worker's answer that is JSON, read whole up to a bound (a refusal lists reasons, not disks). */

@@ -6,7 +6,6 @@ import {
   PROBLEM_CONTENT_TYPE,
   Requires,
   Validate,
-  problem,
   sendProblem,
 } from '@dolly/platform';
 import type { Response } from 'express';
@@ -18,7 +17,7 @@ import { ApiProblems, asOpenApi } from '../../shared/openapi';
 import { Problem } from '../../shared/problem.representation';
 import { WaitSlots } from '../../shared/request-limits';
 import { requestContext } from '../../shared/request-context';
-import { WorkerTransfers, newTransferToken, readJsonAnswer } from '../../shared/worker-transfer';
+import { WorkerTransfers, newTransferToken, workerRefusal } from '../../shared/worker-transfer';
 import { GetTask } from '../../tasks/task.queries';
 import { VmIdParam } from '../vm-id.param';
 import { type ExportDecided, ExportVmCommand } from './export-vm.handler';
@@ -95,18 +94,9 @@ export class ExportVmController {
       const transfer = await this.transfers.opened(taskId, context);
       const worker = await this.transfers.download(transfer, taskId, token, caller.signal);
       if (worker.status !== 200) {
-        const answer = await readJsonAnswer(worker.body).catch(() => null);
+        const refusal = await workerRefusal(taskId, 'download', worker);
         void this.transfers.cancel(taskId, context);
-        return sendProblem(
-          response,
-          request,
-          problem(
-            502,
-            'TRANSFER.WORKER_REFUSED',
-            `The worker running task ${taskId} answered ${worker.status} to the download: ${JSON.stringify(answer)}`,
-            { taskId },
-          ),
-        );
+        return sendProblem(response, request, refusal);
       }
       response.status(200);
       response.setHeader('content-type', 'application/x-tar');

@@ -26,7 +26,12 @@ import { Problem } from '../../shared/problem.representation';
 import { WaitSlots } from '../../shared/request-limits';
 import { requestContext, type RequestContext } from '../../shared/request-context';
 import { resourcePath, taskPath } from '../../shared/resource-paths';
-import { WorkerTransfers, newTransferToken, readJsonAnswer } from '../../shared/worker-transfer';
+import {
+  WorkerTransfers,
+  newTransferToken,
+  readJsonAnswer,
+  workerRefusal,
+} from '../../shared/worker-transfer';
 import { GetTask } from '../../tasks/task.queries';
 import { GetVm } from '../queries/vm.queries';
 import { packageReasonToError } from './import-definition';
@@ -229,19 +234,8 @@ export class ImportVmController {
           reasons.map(packageReasonToError),
         );
       }
-      if (worker.status !== 200) {
-        const text = await readJsonAnswer(worker.body).catch(() => null);
-        return sendProblem(
-          response,
-          request,
-          problem(
-            502,
-            'TRANSFER.WORKER_REFUSED',
-            `The worker running task ${taskId} answered ${worker.status} to the upload: ${JSON.stringify(text)}`,
-            { taskId },
-          ),
-        );
-      }
+      if (worker.status !== 200)
+        return sendProblem(response, request, await workerRefusal(taskId, 'upload', worker));
       await readJsonAnswer(worker.body);
       await this.answerImported(response, context, taskId, outcome);
     } catch (error) {
