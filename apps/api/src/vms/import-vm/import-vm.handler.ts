@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Inject } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -95,7 +94,6 @@ export class ImportVmHandler implements ICommandHandler<ImportVmCommand> {
         newMacAddress: () => macs[mac++] ?? generateMacAddress(),
       };
     };
-    const descriptorSha256 = createHash('sha256').update(descriptor.xml).digest('hex');
     const outcome = await this.decisions.decideIn(execution, vmId, {
       streams: [
         stream('vm', vmId),
@@ -119,7 +117,7 @@ export class ImportVmHandler implements ICommandHandler<ImportVmCommand> {
           taskId,
           placement,
           source,
-          package: { name: packageName, descriptorSha256 },
+          package: { name: packageName, descriptorSha256: descriptor.sha256 },
           virtualSystemId: plan.virtualSystemId,
           deploymentOption: target.deploymentOption ?? null,
           requireCertificate:

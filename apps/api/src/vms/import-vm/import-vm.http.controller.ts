@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -193,7 +192,7 @@ export class ImportVmController {
       const keyed = await this.runner.keyedAnswer(execution, {
         spec: head.spec,
         packageName: head.descriptor.packageName,
-        descriptorSha256: createHash('sha256').update(head.descriptor.xml).digest('hex'),
+        descriptorSha256: head.descriptor.sha256,
       });
       if (keyed?.stored) return this.runner.sendReplayed(response, keyed.stored);
       let outcome: ImportDecided;

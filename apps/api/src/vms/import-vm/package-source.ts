@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -20,6 +21,23 @@ export interface PackageDescriptor {
   packageName: string;
   descriptorName: string;
   xml: Buffer;
+  /** Of `xml`, lower-case hex: what the import is planned with, and what the worker checks. */
+  sha256: string;
+}
+
+/** A package's descriptor, read whole up to the bound. */
+export async function readDescriptor(
+  packageName: string,
+  descriptorName: string,
+  content: AsyncIterable<Buffer>,
+): Promise<PackageDescriptor> {
+  const xml = await readBounded(content, descriptorName);
+  return {
+    packageName,
+    descriptorName,
+    xml,
+    sha256: createHash('sha256').update(xml).digest('hex'),
+  };
 }
 
 const pointer = '/source/path';
@@ -90,11 +108,7 @@ export async function firstMemberDescriptor(
           at: member.name,
         },
       ]);
-    return {
-      packageName,
-      descriptorName: member.name,
-      xml: await readBounded(member.content, member.name),
-    };
+    return await readDescriptor(packageName, member.name, member.content);
   } catch (error) {
     if (error instanceof PackageRefused) throw refused([...skipped, ...error.reasons]);
     throw error;
@@ -104,7 +118,7 @@ export async function firstMemberDescriptor(
 }
 
 /** A descriptor's bytes, whole, refused past the bound (never read further than it). */
-export async function readBounded(content: AsyncIterable<Buffer>, name: string): Promise<Buffer> {
+async function readBounded(content: AsyncIterable<Buffer>, name: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of content) {
@@ -133,11 +147,7 @@ export async function descriptorAtPath(
     });
     try {
       const content = handle.createReadStream({ autoClose: false, end: MAX_DESCRIPTOR_BYTES });
-      return {
-        packageName,
-        descriptorName: basename(path),
-        xml: await readBounded(content, basename(path)),
-      };
+      return await readDescriptor(packageName, basename(path), content);
     } finally {
       await handle.close();
     }

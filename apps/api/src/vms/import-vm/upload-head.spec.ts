@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DomainError } from '@dolly/domain';
 import { MAX_HEAD_BYTES, readUploadHead } from './upload-head';
@@ -71,6 +72,7 @@ describe('the start of an upload', () => {
       packageName: 'web.ovf',
       descriptorName: 'web.ovf',
       xml: DESCRIPTOR,
+      sha256: createHash('sha256').update(DESCRIPTOR).digest('hex'),
     });
     // Bounded: the disk was not read to find the descriptor.
     expect(pulled.bytes).toBeLessThanOrEqual(MAX_HEAD_BYTES);
@@ -151,6 +153,7 @@ describe('the start of an OVA upload', () => {
       packageName: 'app.ova',
       descriptorName: 'app.ovf',
       xml: DESCRIPTOR,
+      sha256: createHash('sha256').update(DESCRIPTOR).digest('hex'),
     });
     expect(pulled.bytes).toBeLessThanOrEqual(MAX_HEAD_BYTES);
     expect((await collect(head.body)).equals(body)).toBe(true);

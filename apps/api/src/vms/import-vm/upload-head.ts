@@ -6,7 +6,7 @@ import {
   MAX_DESCRIPTOR_BYTES,
   type PackageDescriptor,
   firstMemberDescriptor,
-  readBounded,
+  readDescriptor,
 } from './package-source';
 
 /** The spec field: a JSON import target, small. */
@@ -101,11 +101,7 @@ export async function readUploadHead(
     const reading = lower.endsWith('.ova')
       ? firstMemberDescriptor(file, packageName)
       : lower.endsWith('.ovf')
-        ? readBounded(file, packageName).then((xml) => ({
-            packageName,
-            descriptorName: packageName,
-            xml,
-          }))
+        ? readDescriptor(packageName, packageName, file)
         : Promise.reject(
             malformed(
               `the first file is ${JSON.stringify(packageName.slice(0, 255))}: send an .ova, or the .ovf before its files`,
