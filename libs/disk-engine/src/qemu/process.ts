@@ -36,6 +36,25 @@ export interface RunResult {
   exitCode: number;
 }
 
+/**
+ * glibc's malloc settings for QEMU's tools. By default a request buffer of a MiB or more is a
+ * fresh mmap, and memory freed at the top of the heap goes back to the kernel at once, so every
+ * NBD write or copy buffer is page-faulted in and zeroed again: qemu-nbd spent 1.5 s of CPU on
+ * 512 MiB of 1 MiB writes, 0.3 s with these (buffers up to QEMU's 32 MiB NBD request come from
+ * the heap, and up to 64 MiB of it is kept for reuse). A setting of the operator's own
+ * (GLIBC_TUNABLES already in the environment) comes after, so it wins.
+ */
+export const QEMU_MALLOC_TUNABLES =
+  'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864';
+
+function qemuEnvironment(): NodeJS.ProcessEnv {
+  const operators = process.env.GLIBC_TUNABLES;
+  return {
+    ...process.env,
+    GLIBC_TUNABLES: operators ? `${QEMU_MALLOC_TUNABLES}:${operators}` : QEMU_MALLOC_TUNABLES,
+  };
+}
+
 /** Spawns a child bound to this process's life; the caller owns its pid. */
 export function spawnBound(
   command: string,
@@ -46,7 +65,11 @@ export function spawnBound(
     ? [SETPRIV, ['--pdeathsig', options.parentDeathSignal ?? 'KILL', '--', command, ...args]]
     : [command, [...args]];
   const stdio = options.stdio ?? 'pipe';
-  return spawn(file, argv, { cwd: options.cwd, stdio: ['ignore', stdio, stdio] });
+  return spawn(file, argv, {
+    cwd: options.cwd,
+    stdio: ['ignore', stdio, stdio],
+    env: qemuEnvironment(),
+  });
 }
 
 function readIoCounter(pid: number, counter: IoProgress['counter']): number | undefined {
