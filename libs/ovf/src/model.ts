@@ -146,6 +146,9 @@ export interface DescribedVm {
 export type ParsedDescriptor =
   { ok: true; envelope: OvfEnvelope } | { ok: false; reasons: PackageReason[] };
 
+/** A write's guest data: one buffer, or contiguous parts in order. */
+export type GuestData = Buffer | readonly Buffer[];
+
 /**
  * Where a disk's content goes as the package is read (the worker's disk engine, in a test a
  * file). Formats that decode as a stream (streamOptimized VMDK, raw, monolithicFlat) arrive as
@@ -153,8 +156,11 @@ export type ParsedDescriptor =
  * spooled whole to a temporary file and converted from it.
  */
 export interface DiskSink {
-  /** Guest data at an offset of the disk; regions never written read as zeros. */
-  write(offsetBytes: number, data: Buffer): Promise<void>;
+  /**
+   * Guest data at an offset of the disk; regions never written read as zeros. The data is one
+   * buffer or contiguous parts in order, written as one (never joined into a copy first).
+   */
+  write(offsetBytes: number, data: GuestData): Promise<void>;
   /** The image file's bytes in order, to be converted once complete. */
   spool(content: AsyncIterable<Buffer>, format: 'vmdk' | 'qcow2'): Promise<void>;
 }

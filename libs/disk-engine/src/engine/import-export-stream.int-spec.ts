@@ -159,6 +159,29 @@ describe('beginDiskImport: writes', () => {
     },
   );
 
+  it('writes guest data given as parts as one write: the bytes of the parts in order, split where NBD requests end', async () => {
+    engine = await startEngine(box);
+    const session = await engine.beginDiskImport({
+      operationId: opId(),
+      datastoreId: 'ds1',
+      diskId: 'parts',
+      capacityBytes: 16 * MIB,
+      format: 'thin',
+    });
+    // 3 MiB + 1 byte, 2 MiB, 1 byte, 1 MiB - 1: a 4 MiB NBD request ends inside the second part.
+    const parts = [3 * MIB + 1, 2 * MIB, 1, MIB - 1].map((length) => randomBytes(length));
+    const joined = Buffer.concat(parts);
+    await session.write(MIB, parts);
+    await session.write(9 * MIB, [Buffer.alloc(0), pattern(5, 4096), Buffer.alloc(0)]);
+    await session.commit();
+    const [content, tail] = await Promise.all([
+      engine.read({ target: { diskId: 'parts' }, offsetBytes: MIB, lengthBytes: joined.length }),
+      engine.read({ target: { diskId: 'parts' }, offsetBytes: 9 * MIB, lengthBytes: 4096 }),
+    ]);
+    expect(content.equals(joined)).toBe(true);
+    expect(tail.equals(pattern(5, 4096))).toBe(true);
+  });
+
   it('refuses writes out of bounds, of odd numbers, and after the end; the session stays usable', async () => {
     engine = await startEngine(box);
     const session = await engine.beginDiskImport({
@@ -180,6 +203,15 @@ describe('beginDiskImport: writes', () => {
     for (const [offset, length] of bad)
       await refused(session.write(offset, pattern(7, length)), 'DISK.OUT_OF_RANGE');
     await refused(session.write(0, 'text' as unknown as Buffer), 'DISK.BAD_REQUEST');
+    await refused(
+      session.write(0, [pattern(1, 512), 'text' as unknown as Buffer]),
+      'DISK.BAD_REQUEST',
+    );
+    // Parts that together pass the end are refused as one write of their sum.
+    await refused(
+      session.write(MIB - 1024, [pattern(1, 512), pattern(2, 1024)]),
+      'DISK.OUT_OF_RANGE',
+    );
     await session.write(MIB - 512, pattern(9, 512));
     await refused(session.spool(oneChunk(Buffer.alloc(1)), 'qcow2'), 'DISK.BAD_REQUEST');
     await session.commit();

@@ -132,18 +132,29 @@ export class NbdClient {
     return Buffer.concat(await Promise.all(parts));
   }
 
-  /** `fua`: the write is on stable storage when acknowledged. */
+  /**
+   * `data`: one buffer, or contiguous parts sent as they are (one request, never joined into a
+   * copy). `fua`: the write is on stable storage when acknowledged.
+   */
   async write(
     offsetBytes: number,
-    data: Uint8Array,
+    data: Uint8Array | readonly Uint8Array[],
     options: { fua?: boolean } = {},
   ): Promise<void> {
     const flags = options.fua ? CMD_FLAG_FUA : 0;
-    const parts = chunks(offsetBytes, data.length).map(([offset, length]) => {
-      const from = offset - offsetBytes;
-      return this.request(CMD.write, flags, offset, length, data.subarray(from, from + length), 0);
-    });
-    await Promise.all(parts);
+    const parts = Array.isArray(data) ? (data as readonly Uint8Array[]) : [data as Uint8Array];
+    const lengthBytes = parts.reduce((sum, part) => sum + part.length, 0);
+    const requests = chunks(offsetBytes, lengthBytes).map(([offset, length]) =>
+      this.request(
+        CMD.write,
+        flags,
+        offset,
+        length,
+        partsRange(parts, offset - offsetBytes, length),
+        0,
+      ),
+    );
+    await Promise.all(requests);
   }
 
   async writeZeroes(offsetBytes: number, lengthBytes: number): Promise<void> {
@@ -170,15 +181,18 @@ export class NbdClient {
     flags: number,
     offset: number,
     length: number,
-    payload: Uint8Array | undefined,
+    payload: readonly Uint8Array[] | undefined,
     readLength: number,
   ): Promise<Buffer> {
     if (this.closed) return Promise.reject(new NbdError('NBD client is closed'));
     const cookie = this.nextCookie++;
     return new Promise((resolve, reject) => {
       this.pending.set(cookie, { readLength, resolve, reject });
+      // Corked: the header and every part go to the kernel in one writev.
+      this.socket.cork();
       this.socket.write(requestHeader(type, flags, cookie, offset, length));
-      if (payload) this.socket.write(payload);
+      for (const part of payload ?? []) this.socket.write(part);
+      this.socket.uncork();
     });
   }
 
@@ -224,6 +238,29 @@ function chunks(offsetBytes: number, lengthBytes: number): Array<[number, number
     parts.push([offsetBytes + done, Math.min(MAX_REQUEST_BYTES, lengthBytes - done)]);
   }
   return parts;
+}
+
+/** The parts' bytes from `fromBytes`, `lengthBytes` long, as views of the parts. */
+function partsRange(
+  parts: readonly Uint8Array[],
+  fromBytes: number,
+  lengthBytes: number,
+): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = fromBytes;
+  let left = lengthBytes;
+  for (const part of parts) {
+    if (left === 0) break;
+    if (skip >= part.length) {
+      skip -= part.length;
+      continue;
+    }
+    const piece = part.subarray(skip, skip + left);
+    out.push(piece);
+    left -= piece.length;
+    skip = 0;
+  }
+  return out;
 }
 
 function requestHeader(

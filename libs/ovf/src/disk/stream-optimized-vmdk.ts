@@ -1,5 +1,4 @@
 import { constants, inflateSync } from 'node:zlib';
-import { type DiskSink } from '../model';
 import { type ContentReader, isAllZero } from './content-reader';
 import { DiskReasonCode, type DiskRefusals } from './disk-reasons';
 import {
@@ -17,8 +16,13 @@ const MarkerType = { END_OF_STREAM: 0, GRAIN_TABLE: 1, GRAIN_DIRECTORY: 2, FOOTE
 /** lba (uint64) and size (uint32): what a grain marker holds before its compressed data. */
 const GRAIN_MARKER_BYTES = 12;
 
+/** Where a decoder's guest writes go: one buffer each (PipelinedWrites joins them). */
+export interface GuestWriteSink {
+  write(offsetBytes: number, data: Buffer): Promise<void>;
+}
+
 export interface GuestWrites {
-  sink: DiskSink;
+  sink: GuestWriteSink;
   onGuestBytes?(n: number): void;
   guestBytesWritten: number;
 }

@@ -2,7 +2,11 @@ import { type DiskImageFormat, type DiskSink } from '../model';
 import { ContentReader, isAllZero } from './content-reader';
 import { DiskReasonCode, DiskRefusals } from './disk-reasons';
 import { SNIFF_BYTES, checkDeclaredFormat, checkQcow2Header } from './disk-format';
-import { type GuestWrites, decodeStreamOptimizedVmdk } from './stream-optimized-vmdk';
+import {
+  type GuestWriteSink,
+  type GuestWrites,
+  decodeStreamOptimizedVmdk,
+} from './stream-optimized-vmdk';
 import {
   MAX_DESCRIPTOR_SECTORS,
   SECTOR_BYTES,
@@ -85,14 +89,15 @@ const JOINED_BYTES = 1 << 20;
  * write (the disk engine's NBD client) writes while the next grains are decoded, rather than the
  * decoder waiting on each answer.
  */
-const IN_FLIGHT_BYTES = 8 << 20;
+const IN_FLIGHT_BYTES = 4 << 20;
 
 /**
- * A sink's writes, contiguous ones joined (bounded) and several sent at once (bounded by
- * bytes): the next waits only when the window is full. What reaches the sink is the same bytes.
- * `settle` sends what is held, waits for every write, and throws the first failure.
+ * A sink's writes, contiguous ones joined (bounded; passed on as parts, not copied) and several
+ * sent at once (bounded by bytes): the next waits only when the window is full. What reaches the
+ * sink is the same bytes. `settle` sends what is held, waits for every write, and throws the
+ * first failure.
  */
-class PipelinedWrites implements DiskSink {
+class PipelinedWrites implements GuestWriteSink {
   private joined: Buffer[] = [];
   private joinedStartBytes = 0;
   private joinedBytes = 0;
@@ -110,10 +115,6 @@ class PipelinedWrites implements DiskSink {
     this.joinedBytes += data.length;
   }
 
-  spool(content: AsyncIterable<Buffer>, format: 'vmdk' | 'qcow2'): Promise<void> {
-    return this.sink.spool(content, format);
-  }
-
   async settle(): Promise<void> {
     await this.sendJoined();
     while (this.inFlight.length > 0) await this.settleOldest();
@@ -121,18 +122,18 @@ class PipelinedWrites implements DiskSink {
 
   private async sendJoined(): Promise<void> {
     if (this.joinedBytes === 0) return;
-    const data =
-      this.joined.length === 1 ? this.joined[0] : Buffer.concat(this.joined, this.joinedBytes);
+    const parts = this.joined;
+    const bytes = this.joinedBytes;
     const offsetBytes = this.joinedStartBytes;
     this.joined = [];
     this.joinedBytes = 0;
-    while (this.inFlight.length > 0 && this.inFlightBytes + data.length > IN_FLIGHT_BYTES)
+    while (this.inFlight.length > 0 && this.inFlightBytes + bytes > IN_FLIGHT_BYTES)
       await this.settleOldest();
-    const written = this.sink.write(offsetBytes, data);
+    const written = this.sink.write(offsetBytes, parts.length === 1 ? parts[0] : parts);
     // Awaited in turn (settleOldest); until then a failure must not count as unhandled.
     written.catch(() => undefined);
-    this.inFlight.push({ written, bytes: data.length });
-    this.inFlightBytes += data.length;
+    this.inFlight.push({ written, bytes });
+    this.inFlightBytes += bytes;
   }
 
   private async settleOldest(): Promise<void> {

@@ -16,6 +16,7 @@
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { untilAborted } from '@dolly/domain';
+import { type GuestData } from '@dolly/ovf';
 import { DiskEngineError } from '../../errors';
 import { DEFAULT_CLUSTER_SIZE_BYTES } from '../../model/decide';
 import { PROVISIONING_FORMATS } from '../../model/layer-graph';
@@ -269,17 +270,20 @@ class ImportSession implements DiskImportSession {
     return work;
   }
 
-  async write(offsetBytes: number, data: Buffer): Promise<void> {
+  async write(offsetBytes: number, data: GuestData): Promise<void> {
     this.assertOpen('write');
-    if (!(data instanceof Uint8Array)) throw badRequest('write takes a Buffer of guest data');
-    checkRange({ capacityBytes: this.capacityBytes }, offsetBytes, data.length);
+    const parts: readonly unknown[] = Array.isArray(data) ? data : [data];
+    if (!parts.every((part) => part instanceof Uint8Array))
+      throw badRequest('write takes guest data: a Buffer, or an array of Buffers');
+    const lengthBytes = (parts as Uint8Array[]).reduce((sum, part) => sum + part.length, 0);
+    checkRange({ capacityBytes: this.capacityBytes }, offsetBytes, lengthBytes);
     if (this.spooling) throw badRequest('write after spool: a session takes one or the other');
-    if (data.length === 0) return;
+    if (lengthBytes === 0) return;
     await this.track(
       (async () => {
         const served = await this.serve();
         await served.client.write(offsetBytes, data);
-        this.writtenBytes += data.length;
+        this.writtenBytes += lengthBytes;
         this.onProgress?.(Math.min(this.writtenBytes, this.capacityBytes), this.capacityBytes);
       })(),
     );

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { deflateSync } from 'node:zlib';
-import { type DiskSink } from '../../model';
+import { type DiskSink, type GuestData } from '../../model';
 
 const execFileAsync = promisify(execFile);
 
@@ -96,15 +96,17 @@ export class RawFileSink implements DiskSink {
     return new RawFileSink(rawPath, capacityBytes);
   }
 
-  async write(offsetBytes: number, data: Buffer): Promise<void> {
-    if (offsetBytes < 0 || offsetBytes + data.length > this.capacityBytes)
+  async write(offsetBytes: number, data: GuestData): Promise<void> {
+    const parts = Buffer.isBuffer(data) ? [data] : [...data];
+    const lengthBytes = parts.reduce((sum, part) => sum + part.length, 0);
+    if (offsetBytes < 0 || offsetBytes + lengthBytes > this.capacityBytes)
       throw new Error(
-        `write of ${data.length} bytes at ${offsetBytes} outside a ${this.capacityBytes}-byte disk`,
+        `write of ${lengthBytes} bytes at ${offsetBytes} outside a ${this.capacityBytes}-byte disk`,
       );
     this.writes++;
     const file = await open(this.rawPath, 'r+');
     try {
-      await file.write(data, 0, data.length, offsetBytes);
+      await file.writev(parts, offsetBytes);
     } finally {
       await file.close();
     }
