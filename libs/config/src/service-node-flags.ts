@@ -8,5 +8,13 @@
  * short-lived buffers a second: it reached the limit every few dozen milliseconds and marked the
  * whole heap each time (some 50 major collections in a 1 GiB import, a quarter of the worker's
  * time, and as many in the API passing the bytes on). With 96 MB of room they are a handful.
+ *
+ * --max-semi-space-size: the young generation V8 grows to (16 MB semi-spaces by default) is
+ * resident memory a service holds at rest, and between two scavenges the buffers a transfer
+ * dropped stay allocated: with 4 MB the API and projector held some 30 MB less at rest, and the
+ * worker's peak during a 1 GiB import fell from 270-290 MB to 240-255 MB, at no cost in time.
  */
-export const SERVICE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=96'];
+export const SERVICE_NODE_FLAGS: readonly string[] = [
+  '--initial-old-space-size=96',
+  '--max-semi-space-size=4',
+];
