@@ -9,8 +9,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { SERVICE_NODE_FLAGS } from '@dolly/config';
-import { type DollyStack } from '@dolly/testing';
+import { type DollyStack, appNodeArgs } from '@dolly/testing';
 import { workerServes } from '../test/support/inventory';
 
 const WORKER_MAIN = join(__dirname, '..', 'dist', 'apps', 'worker', 'src', 'main.js');
@@ -33,7 +32,7 @@ export class BenchWorker {
     const workerId = stack.workerId(instance);
     // Its daemon's sockets, in a folder removed when it stops (short: Unix socket paths are too).
     const runtimeDir = mkdtempSync('/tmp/dolly-bw-');
-    const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, WORKER_MAIN], {
+    const child = spawn(process.execPath, [...appNodeArgs(), WORKER_MAIN], {
       env: {
         ...stack.env('worker'),
         DOLLY_WORKER_PORT: '0',

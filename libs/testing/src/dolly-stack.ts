@@ -36,6 +36,15 @@ interface RunningApp {
  * own, for end-to-end tests: what a user runs, not an in-process imitation. Processes can be
  * killed (SIGKILL) and started again mid-test.
  */
+/**
+ * How a test or benchmark starts an app's node: the services' own flags, then
+ * DOLLY_APP_NODE_ARGS (e.g. --cpu-prof), to see where an app's time goes.
+ */
+export function appNodeArgs(): string[] {
+  const extra = (process.env.DOLLY_APP_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return [...SERVICE_NODE_FLAGS, ...extra];
+}
+
 export class DollyStack {
   readonly tokens: Record<TestRole, string>;
   /** By instance name: an app's name, or a name of its own for a second worker. */
@@ -120,11 +129,9 @@ export class DollyStack {
 
   async startApp(app: AppName, instance: string = app): Promise<void> {
     if (this.running.has(instance)) throw new Error(`${instance} is already running`);
-    // DOLLY_APP_NODE_ARGS (e.g. --cpu-prof) goes to every app's node, to see where its time goes.
-    const nodeArgs = (process.env.DOLLY_APP_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const child = spawn(
       process.execPath,
-      [...SERVICE_NODE_FLAGS, ...nodeArgs, join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
+      [...appNodeArgs(), join(REPO_ROOT, 'dist', 'apps', app, 'src', 'main.js')],
       {
         env: {
           ...this.env(app),
