@@ -43,6 +43,16 @@ async function refused(promise: Promise<unknown>, code: DiskErrorCode): Promise<
   if (!isDiskEngineError(error, code)) throw new Error(`expected ${code}, got ${String(error)}`);
 }
 
+/** A session of a new disk on ds1, under an operation id of its own. */
+const beginImport = (diskId: string, capacityBytes: number, format: ImportDiskStream['format']) =>
+  engine.beginDiskImport({
+    operationId: opId(),
+    datastoreId: 'ds1',
+    diskId,
+    capacityBytes,
+    format,
+  });
+
 type Writes = Array<[offset: number, byte: number, length: number]>;
 
 const WRITES: Writes = [
@@ -127,13 +137,7 @@ describe('beginDiskImport: writes', () => {
     'makes a %s disk that really is one',
     async (format) => {
       engine = await startEngine(box);
-      const session = await engine.beginDiskImport({
-        operationId: opId(),
-        datastoreId: 'ds1',
-        diskId: 'd',
-        capacityBytes: 8 * MIB,
-        format,
-      });
+      const session = await beginImport('d', 8 * MIB, format);
       for (const [offset, byte, length] of WRITES)
         await session.write(offset, pattern(byte, length));
       // Zeros written to a thin disk stay holes; a thick one has every cluster already.
@@ -161,13 +165,7 @@ describe('beginDiskImport: writes', () => {
 
   it('writes guest data given as parts as one write: the bytes of the parts in order, split where NBD requests end', async () => {
     engine = await startEngine(box);
-    const session = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'parts',
-      capacityBytes: 16 * MIB,
-      format: 'thin',
-    });
+    const session = await beginImport('parts', 16 * MIB, 'thin');
     // 3 MiB + 1 byte, 2 MiB, 1 byte, 1 MiB - 1: a 4 MiB NBD request ends inside the second part.
     const parts = [3 * MIB + 1, 2 * MIB, 1, MIB - 1].map((length) => randomBytes(length));
     const joined = Buffer.concat(parts);
@@ -184,13 +182,7 @@ describe('beginDiskImport: writes', () => {
 
   it('refuses writes out of bounds, of odd numbers, and after the end; the session stays usable', async () => {
     engine = await startEngine(box);
-    const session = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'b',
-      capacityBytes: MIB,
-      format: 'thin',
-    });
+    const session = await beginImport('b', MIB, 'thin');
     const bad: Array<[number, number]> = [
       [MIB, 1],
       [MIB - 1, 2],
@@ -237,16 +229,7 @@ describe('beginDiskImport: writes', () => {
       .catch((e: unknown) => e);
     expect(isDiskEngineError(error, 'DISK.BAD_REQUEST')).toBe(true);
     expect((error as { details: { reasons: string[] } }).details.reasons).toHaveLength(3);
-    await refused(
-      engine.beginDiskImport({
-        operationId: opId(),
-        datastoreId: 'ds1',
-        diskId: '../x',
-        capacityBytes: MIB,
-        format: 'thin',
-      }),
-      'DISK.BAD_NAME',
-    );
+    await refused(beginImport('../x', MIB, 'thin'), 'DISK.BAD_NAME');
     await refused(
       engine.beginDiskImport({
         operationId: opId(),
@@ -271,13 +254,7 @@ describe('beginDiskImport: writes', () => {
     });
     const before = await files();
     const inventory = engine.inventory();
-    const session = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'gone',
-      capacityBytes: 8 * MIB,
-      format: 'thick-eager-zeroed',
-    });
+    const session = await beginImport('gone', 8 * MIB, 'thick-eager-zeroed');
     await session.write(0, pattern(5, MIB));
     expect((await files()).length).toBe(before.length + 1); // the temporary image
     await session.abort();
@@ -375,13 +352,7 @@ describe('beginDiskImport: spool', () => {
         ref,
         image,
       ]);
-      const session = await engine.beginDiskImport({
-        operationId: opId(),
-        datastoreId: 'ds1',
-        diskId: 'spooled',
-        capacityBytes: 8 * MIB,
-        format: 'thick-lazy-zeroed',
-      });
+      const session = await beginImport('spooled', 8 * MIB, 'thick-lazy-zeroed');
       await session.spool(chunksOf(image), format);
       expect(await files()).toHaveLength(before.length + 1); // the converted image, no spool
       await refused(session.write(0, pattern(1, 512)), 'DISK.BAD_REQUEST');
@@ -398,13 +369,7 @@ describe('beginDiskImport: spool', () => {
     const base = await reference('base', 8 * MIB, WRITES);
     const overlay = join(box.dir, 'overlay.qcow2');
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
-    const session = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'x',
-      capacityBytes: 8 * MIB,
-      format: 'thin',
-    });
+    const session = await beginImport('x', 8 * MIB, 'thin');
     await refused(session.spool(chunksOf(overlay), 'qcow2'), 'DISK.BACKING_OUTSIDE_DATASTORE');
     await refused(session.commit(), 'DISK.BACKING_OUTSIDE_DATASTORE');
     expect(await files()).toEqual(before);
@@ -423,33 +388,15 @@ describe('beginDiskImport: spool', () => {
       reader,
       '8M',
     ]);
-    const stealing = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'w',
-      capacityBytes: 8 * MIB,
-      format: 'thin',
-    });
+    const stealing = await beginImport('w', 8 * MIB, 'thin');
     await refused(stealing.spool(chunksOf(reader), 'qcow2'), 'DISK.BACKING_OUTSIDE_DATASTORE');
     await stealing.abort();
 
-    const other = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'y',
-      capacityBytes: 4 * MIB,
-      format: 'thin',
-    });
+    const other = await beginImport('y', 4 * MIB, 'thin');
     await refused(other.spool(chunksOf(base), 'qcow2'), 'DISK.FORMAT_MISMATCH');
     await other.abort();
     // A raw file said to be a qcow2.
-    const third = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'z',
-      capacityBytes: MIB,
-      format: 'thin',
-    });
+    const third = await beginImport('z', MIB, 'thin');
     await refused(third.spool(oneChunk(pattern(1, MIB)), 'qcow2'), 'DISK.FORMAT_MISMATCH');
     await third.abort();
     expect(await files()).toEqual(before);
@@ -502,13 +449,7 @@ describe('beginDiskImport: spool', () => {
     await session.abort();
     expect(await files()).toEqual(before);
     // A producer that stalls does not hold the abort up.
-    const stalled = await engine.beginDiskImport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      diskId: 'st',
-      capacityBytes: 8 * MIB,
-      format: 'thin',
-    });
+    const stalled = await beginImport('st', 8 * MIB, 'thin');
     async function* stalls(): AsyncIterable<Buffer> {
       yield Buffer.alloc(65536);
       await new Promise(() => undefined);
