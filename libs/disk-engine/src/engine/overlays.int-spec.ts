@@ -53,4 +53,35 @@ describe('spare overlays at stop', () => {
     expect(sparesIn(kept)).toEqual([]);
     expect(readdirSync(kept).sort()).toEqual(['.dolly', 'base.qcow2', 'clone-b.qcow2']);
   });
+
+  it('belong to one template per base, however many overlays of a new base are asked at once', async () => {
+    const root = join(scratch, 'ds');
+    const base = datastoreWithBase(root);
+    const factory = new OverlayFactory('owner-1');
+    // Concurrent forks of a base not loaded yet: each must find the one template, not make its
+    // own (a template replaced in the map kept refilling spares that no stop would remove).
+    await Promise.all(
+      Array.from({ length: 6 }, (_, i) => factory.write(root, base, join(root, `fork-${i}.qcow2`))),
+    );
+    for (let i = 0; i < 100 && sparesIn(root).length < 4; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(sparesIn(root)).toHaveLength(4);
+    await factory.close();
+    expect(sparesIn(root)).toEqual([]);
+  });
+
+  it('are not made for a base whose template was let go', async () => {
+    const factory = new OverlayFactory('owner-1');
+    // More bases than templates kept, written at once: the oldest are let go while their
+    // overlays are being written, and their spares with them.
+    const roots = Array.from({ length: 20 }, (_, i) => join(scratch, `ds-${i}`));
+    const bases = roots.map(datastoreWithBase);
+    await Promise.all(
+      roots.map((root, i) => factory.write(root, bases[i], join(root, 'clone.qcow2'))),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await factory.close();
+    expect(roots.flatMap(sparesIn)).toEqual([]);
+  });
 });

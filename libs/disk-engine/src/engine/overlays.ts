@@ -30,6 +30,8 @@ interface Template {
   image: SparseImage;
   spares: string[];
   refilling?: Promise<void>;
+  /** Let go (evicted or closed): its spares are removed, and none is made any more. */
+  dropped?: boolean;
 }
 
 export class OverlayFactory {
@@ -105,6 +107,7 @@ export class OverlayFactory {
     const template = this.templates.get(key);
     if (!template) return;
     this.templates.delete(key);
+    template.dropped = true;
     await template.refilling;
     const failures: unknown[] = [];
     for (const spare of template.spares.splice(0))
@@ -115,9 +118,12 @@ export class OverlayFactory {
   private async loaded(root: string, key: string): Promise<Template> {
     let template = this.templates.get(key);
     if (!template) {
-      template = { root, image: sparseImage(await readFile(key)), spares: [] };
-      if (this.templates.size >= TEMPLATES_KEPT)
+      const image = sparseImage(await readFile(key));
+      if (this.templates.size >= TEMPLATES_KEPT && !this.templates.has(key))
         await this.drop(this.templates.keys().next().value!);
+      // Another overlay of this base may have loaded it meanwhile: one template per base, or the
+      // one replaced would go on making spares that nothing removes.
+      template = this.templates.get(key) ?? { root, image, spares: [] };
     }
     this.templates.delete(key); // most recently used last
     this.templates.set(key, template);
@@ -125,14 +131,20 @@ export class OverlayFactory {
   }
 
   private refill(template: Template): void {
-    if (template.refilling) return;
+    if (template.refilling || template.dropped) return;
     template.refilling = (async () => {
-      while (template.spares.length < SPARES_PER_BASE) {
+      while (!template.dropped && template.spares.length < SPARES_PER_BASE) {
         const spare = join(
           template.root,
           ownedTemporaryFileName(`spare-${++this.counter}`, this.ownerId),
         );
-        await writeSparseDurably(spare, template.image);
+        try {
+          await writeSparseDurably(spare, template.image);
+        } catch (error) {
+          // A spare written half-way is nobody's to take: it goes now, not at the next check.
+          await rm(spare, { force: true }).catch(() => undefined);
+          throw error;
+        }
         template.spares.push(spare);
       }
     })()
