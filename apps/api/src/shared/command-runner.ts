@@ -14,6 +14,7 @@ import {
   requestFingerprint,
 } from './idempotency';
 import { ProjectionWaiter } from './projection-waiter';
+import { taskSettled } from './task-settled';
 import { WaitSlots } from './request-limits';
 import { resourcePath, taskPath } from './resource-paths';
 import { GetTask } from '../tasks/task.queries';
@@ -87,13 +88,17 @@ export class CommandRunner {
 
     if (context.waitSeconds) {
       response.setHeader('Preference-Applied', `wait=${context.waitSeconds}`);
-      const deadline = Date.now() + context.waitSeconds * 1000;
-      if (
-        (await this.waiter.waitForTask(execution.taskId, deadline - Date.now(), {
-          byWorker: outcome.async === true,
-        })) &&
-        (await this.targetProjected(execution.taskId, outcome, deadline - Date.now()))
-      ) {
+      const settled = await taskSettled(
+        this.waiter,
+        this.store,
+        { taskId: execution.taskId, byWorker: outcome.async === true },
+        {
+          streamId: streamIdOf({ kind: outcome.target.type, id: outcome.target.id }),
+          atLeastVersion: outcome.streamVersion,
+        },
+        context.waitSeconds * 1000,
+      );
+      if (settled.ended && settled.projected) {
         const task = await this.queries.execute(new GetTask(execution.taskId));
         const body = { ...(answer.body as CommandAccepted), projected: true, task };
         // A task that ended without its effect has no changed resource to show: the task says why.
@@ -156,17 +161,6 @@ export class CommandRunner {
   /** Sends an answer stored for an Idempotency-Key, marked as replayed. */
   sendReplayed(response: Response, stored: StoredResponse): void {
     this.send(response, stored, true);
-  }
-
-  /** The task's row and its target's rows travel on different partitions: wait for the target too. */
-  private async targetProjected(
-    taskId: string,
-    outcome: CommandOutcome,
-    timeoutMs: number,
-  ): Promise<boolean> {
-    const streamId = streamIdOf({ kind: outcome.target.type, id: outcome.target.id });
-    const version = (await this.store.versionWrittenFor(streamId, taskId)) ?? outcome.streamVersion;
-    return this.waiter.waitForStream(streamId, version, Math.max(0, timeoutMs));
   }
 
   private accepted(execution: Execution, outcome: CommandOutcome): StoredResponse {

@@ -11,6 +11,7 @@ import { type ProblemDetails, UnavailableError, problem } from '@dolly/platform'
 import { CancelTask } from '../tasks/cancel-task/cancel-task.handler';
 import { Execution } from './command-execution';
 import { ProjectionWaiter } from './projection-waiter';
+import { type TaskSettled, taskSettled } from './task-settled';
 import type { RequestContext } from './request-context';
 
 /**
@@ -136,17 +137,14 @@ export class WorkerTransfers {
     streamId: string,
     timeoutMs: number,
     atLeastVersion = 0,
-  ): Promise<{ ended: boolean; projected: boolean; version: number }> {
-    const deadline = Date.now() + timeoutMs;
-    const ended = await this.waiter.waitForTask(taskId, timeoutMs, { byWorker: true });
-    const version = Math.max(
-      (await this.store.versionWrittenFor(streamId, taskId)) ?? 0,
-      atLeastVersion,
+  ): Promise<TaskSettled> {
+    return taskSettled(
+      this.waiter,
+      this.store,
+      { taskId, byWorker: true },
+      { streamId, atLeastVersion },
+      timeoutMs,
     );
-    const projected =
-      ended &&
-      (await this.waiter.waitForStream(streamId, version, Math.max(0, deadline - Date.now())));
-    return { ended, projected, version };
   }
 
   /**
