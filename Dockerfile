@@ -20,4 +20,4 @@ COPY --from=build /dolly/dist dist
 COPY package.json ./
 USER node
 ENV NODE_ENV=production
-CMD ["node", "--initial-old-space-size=96", "--max-semi-space-size=4", "dist/apps/api/src/main.js"]
+CMD ["node", "--initial-old-space-size=96", "--max-semi-space-size=4", "--expose-gc", "dist/apps/api/src/main.js"]

@@ -1,5 +1,6 @@
 import { constants, inflateSync } from 'node:zlib';
 import { type ContentReader, isAllZero } from './content-reader';
+import { transientBytesPassed } from '../young-garbage';
 import { DiskReasonCode, type DiskRefusals } from './disk-reasons';
 import {
   GD_AT_END,
@@ -146,6 +147,7 @@ async function readMarkers(
       const offsetBytes = lba * SECTOR_BYTES;
       const expectedBytes = Math.min(grainBytes, capacityBytes - offsetBytes);
       const data = inflateGrain(compressed, expectedBytes, markerAt, refusals);
+      transientBytesPassed(expectedBytes);
       if (data === null || refusals.any || isAllZero(data)) continue;
       await writes.sink.write(offsetBytes, data);
       writes.guestBytesWritten += data.length;

@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pack as tarPack } from 'tar-stream';
 import { chunkMemberName } from '../package/chunks';
+import { transientBytesPassed } from '../young-garbage';
 
 export interface OvaFile {
   /** The member name, as the descriptor's References name it. */
@@ -94,6 +95,7 @@ export function writeOva(parts: OvaParts, options: WriteOvaOptions = {}): Readab
     for await (const chunk of archive as AsyncIterable<Buffer>) {
       options.signal?.throwIfAborted();
       options.onBytes?.(chunk.length);
+      transientBytesPassed(chunk.length);
       yield chunk;
     }
   }

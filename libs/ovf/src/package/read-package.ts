@@ -14,6 +14,7 @@ import { chunkMemberName } from './chunks';
 import { MAX_DESCRIPTOR_BYTES } from './folder-members';
 import { HASH_NAMES, parseManifest, type DigestAlgorithm, type ManifestEntry } from './manifest';
 import { memberNameReasons, type PackageMember } from './member';
+import { transientBytesPassed } from '../young-garbage';
 
 export interface PackageLimits {
   maxDescriptorBytes: number;
@@ -206,6 +207,7 @@ class PackageReader {
       const result = await this.race(content.next());
       if (result.done) return null;
       this.bytesRead += result.value.length;
+      transientBytesPassed(result.value.length);
       this.reportProgress(false);
       return result.value;
     } catch (error: unknown) {
