@@ -47,8 +47,13 @@ function startApp(app: App, env: NodeJS.ProcessEnv, logsDir: string): ChildProce
   return child;
 }
 
-async function waitUntilLive(url: string, children: Map<App, ChildProcess>): Promise<void> {
+/** Until every app answers its liveness probe: "running" means all of them, not the API alone. */
+async function waitUntilLive(
+  urls: Record<App, string>,
+  children: Map<App, ChildProcess>,
+): Promise<void> {
   const deadline = Date.now() + 60_000;
+  const waiting = new Set(children.keys());
   while (Date.now() < deadline) {
     for (const [app, child] of children) {
       if (child.exitCode !== null)
@@ -56,14 +61,20 @@ async function waitUntilLive(url: string, children: Map<App, ChildProcess>): Pro
           `dolly-${app} exited with code ${child.exitCode}; see .local/logs/${app}.log`,
         );
     }
-    try {
-      if ((await fetch(`${url}/health/live`)).ok) return;
-    } catch {
-      // Not listening yet.
+    for (const app of [...waiting]) {
+      try {
+        if ((await fetch(`${urls[app]}/health/live`)).ok) waiting.delete(app);
+      } catch {
+        // Not listening yet.
+      }
     }
+    if (waiting.size === 0) return;
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`The API did not answer at ${url} within a minute; see .local/logs/api.log`);
+  const late = [...waiting];
+  throw new Error(
+    `${late.map((app) => `dolly-${app} (${urls[app]})`).join(', ')} did not answer within a minute; see ${late.map((app) => `.local/logs/${app}.log`).join(', ')}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -139,7 +150,14 @@ async function main(): Promise<void> {
   }
 
   const apiUrl = `http://127.0.0.1:${config.apiPort}`;
-  await waitUntilLive(apiUrl, children);
+  await waitUntilLive(
+    {
+      api: apiUrl,
+      projector: `http://127.0.0.1:${config.projectorPort}`,
+      worker: `http://127.0.0.1:${config.workerPort}`,
+    },
+    children,
+  );
   say(`Dolly is running.`);
   say(`  API:       ${apiUrl}`);
   say(
