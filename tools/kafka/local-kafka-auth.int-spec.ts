@@ -47,6 +47,9 @@ function kcat(args: string[], input = ''): Promise<KcatResult> {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+    // A kcat that is refused (or consumes) may exit before it reads its input: the write then
+    // fails with EPIPE, and the exit code and stderr say what happened.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
