@@ -234,6 +234,46 @@ function exportJob(
   };
 }
 
+/** A one-vCPU, 256 MiB VM with no NIC: what a test needs when the hardware is not its subject. */
+const smallVm = (name: string): ExportJob['vm'] => ({
+  name,
+  hardware: { vcpus: 1, memoryBytes: 256 * MIB, hardwareVersion: 'vmx-13', guestOs: 'otherGuest' },
+  nics: [],
+});
+
+/**
+ * Starts the export and waits until it has announced its transfer; the export's promise comes
+ * wrapped (an async function returning it bare would wait for it to settle).
+ */
+async function startedExport(
+  job: ExportJob,
+  taskId: string,
+  options: { signal?: AbortSignal; chunking?: Parameters<typeof exportPackage>[2] } = {},
+) {
+  const { jobContext, announced } = context(taskId, options.signal);
+  const running = exportPackage(job, jobContext, options.chunking);
+  running.catch(() => undefined);
+  await announced;
+  return { running };
+}
+
+/** The OVA's members, extracted by tar into a folder of the test's. */
+async function unpacked(ova: string): Promise<string> {
+  const folder = join(scratch, 'unpacked');
+  await mkdir(folder);
+  await run('tar', ['-xf', ova, '-C', folder]);
+  return folder;
+}
+
+/** sha256sum's check of the files in `folder` against a manifest in OVF's notation; its output. */
+async function sha256sumCheck(manifest: string, folder: string): Promise<string> {
+  const sums = manifest.replace(/^SHA256\((.+)\)= ([0-9a-f]{64})$/gm, '$2  $1');
+  const { stdout } = await run('sh', ['-c', `printf '%s' "$1" | sha256sum -c -`, 'sh', sums], {
+    cwd: folder,
+  });
+  return stdout;
+}
+
 describe('export', () => {
   it('streams an OVA other tools read, which imports back with the same disks; nothing stays staged', async () => {
     // Incompressible data, more than the sockets buffer: the OVA is still coming while it is held.
@@ -255,10 +295,7 @@ describe('export', () => {
       sha256(token),
     );
     const taskId = randomUUID();
-    const { jobContext, announced } = context(taskId);
-    const running = exportPackage(job, jobContext);
-    running.catch(() => undefined);
-    await announced;
+    const { running } = await startedExport(job, taskId);
 
     expect(await get(`/transfers/${taskId}`, randomBytes(32).toString('base64url'))).toBe(401);
     const ova = join(importRoot, 'exported.ova');
@@ -278,17 +315,12 @@ describe('export', () => {
       `${base}-disk1.vmdk`,
       `${base}-disk2.vmdk`,
     ]);
-    const unpacked = join(scratch, 'unpacked');
-    await mkdir(unpacked);
-    await run('tar', ['-xf', ova, '-C', unpacked]);
+    const folder = await unpacked(ova);
     // The manifest checks with sha256sum, once written in its notation.
-    const manifest = await readFile(join(unpacked, `${base}.mf`), 'utf8');
-    const sums = manifest.replace(/^SHA256\((.+)\)= ([0-9a-f]{64})$/gm, '$2  $1');
-    await expect(
-      run('sh', ['-c', `printf '%s' "$1" | sha256sum -c -`, 'sh', sums], { cwd: unpacked }),
-    ).resolves.toBeTruthy();
+    const manifest = await readFile(join(folder, `${base}.mf`), 'utf8');
+    await expect(sha256sumCheck(manifest, folder)).resolves.toBeTruthy();
     for (const [index, disk] of disks.entries()) {
-      const vmdk = join(unpacked, `${base}-disk${index + 1}.vmdk`);
+      const vmdk = join(folder, `${base}-disk${index + 1}.vmdk`);
       const info = JSON.parse((await run('qemu-img', ['info', '--output=json', vmdk])).stdout) as {
         format: string;
         'virtual-size': number;
@@ -302,7 +334,7 @@ describe('export', () => {
     expect(await datastoreFiles()).toEqual(before);
 
     // And back into Dolly: the descriptor as written, each disk as it was.
-    const descriptor = await readFile(join(unpacked, `${base}.ovf`));
+    const descriptor = await readFile(join(folder, `${base}.ovf`));
     const system = await importedBack(ova, descriptor, manifest, disks);
     expect(system).toMatchObject({ vcpus: 2, memoryBytes: 1024 * MIB, hardwareVersion: 'vmx-13' });
   });
@@ -313,25 +345,9 @@ describe('export', () => {
     const chunking = { maxMemberBytes: 5 * MIB, chunkBytes: 4 * MIB };
     expect(OVA_CHUNKING.chunkBytes).toBeLessThanOrEqual(OVA_CHUNKING.maxMemberBytes);
     const token = randomBytes(32).toString('base64url');
-    const job = exportJob(
-      {
-        name: 'big',
-        hardware: {
-          vcpus: 1,
-          memoryBytes: 256 * MIB,
-          hardwareVersion: 'vmx-13',
-          guestOs: 'otherGuest',
-        },
-        nics: [],
-      },
-      disks,
-      sha256(token),
-    );
+    const job = exportJob(smallVm('big'), disks, sha256(token));
     const taskId = randomUUID();
-    const { jobContext, announced } = context(taskId);
-    const running = exportPackage(job, jobContext, chunking);
-    running.catch(() => undefined);
-    await announced;
+    const { running } = await startedExport(job, taskId, { chunking });
     const ova = join(importRoot, 'chunked.ova');
     expect(await get(`/transfers/${taskId}`, token, ova)).toBe(200);
     await expect(running).resolves.toEqual({ kind: 'export' });
@@ -346,20 +362,13 @@ describe('export', () => {
       ...chunks.map((_name, index) => chunkMemberName('big-disk1.vmdk', index)),
       'big-disk2.vmdk',
     ]);
-    const unpacked = join(scratch, 'unpacked');
-    await mkdir(unpacked);
-    await run('tar', ['-xf', ova, '-C', unpacked]);
-    const manifest = await readFile(join(unpacked, 'big.mf'), 'utf8');
-    const sums = manifest.replace(/^SHA256\((.+)\)= ([0-9a-f]{64})$/gm, '$2  $1');
-    const { stdout: checked } = await run(
-      'sh',
-      ['-c', `printf '%s' "$1" | sha256sum -c -`, 'sh', sums],
-      { cwd: unpacked },
-    );
+    const folder = await unpacked(ova);
+    const manifest = await readFile(join(folder, 'big.mf'), 'utf8');
+    const checked = await sha256sumCheck(manifest, folder);
     expect(checked.trim().split('\n')).toEqual(
       members.filter((m) => m !== 'big.mf').map((m) => `${m}: OK`),
     );
-    const descriptor = await readFile(join(unpacked, 'big.ovf'));
+    const descriptor = await readFile(join(folder, 'big.ovf'));
     expect(descriptor.toString()).toContain(
       `<File ovf:chunkSize="${chunking.chunkBytes}" ovf:href="big-disk1.vmdk"`,
     );
@@ -374,30 +383,11 @@ describe('export', () => {
     const before = await datastoreFiles();
     const taskId = randomUUID();
     const stop = new AbortController();
-    const { jobContext, announced } = context(taskId, stop.signal);
-    const running = exportPackage(
-      {
-        kind: 'export',
-        vmId: randomUUID(),
-        datastoreId,
-        snapshotId: null,
-        transfer: { tokenSha256: sha256('unused') },
-        vm: {
-          name: 'vm',
-          hardware: {
-            vcpus: 1,
-            memoryBytes: 256 * MIB,
-            hardwareVersion: 'vmx-13',
-            guestOs: 'otherGuest',
-          },
-          nics: [],
-        },
-        disks: [{ diskId, capacityBytes: 4 * MIB, label: 'Hard disk 1', layerId: null }],
-      },
-      jobContext,
+    const { running } = await startedExport(
+      exportJob(smallVm('vm'), [{ diskId, capacityBytes: 4 * MIB }], sha256('unused')),
+      taskId,
+      { signal: stop.signal },
     );
-    running.catch(() => undefined);
-    await announced;
     stop.abort('cancelled');
 
     await expect(running).rejects.toBe('cancelled');
