@@ -55,13 +55,12 @@ export async function exportPackage(
     const files = job.disks.map((disk, index) => {
       const file = staged.files.find((f) => f.diskId === disk.diskId);
       if (!file) throw new Error(`The engine staged no file for disk ${disk.diskId}`);
-      const chunked = file.sizeBytes > chunking.maxMemberBytes;
-      if (chunked && !file.rangeSha256)
-        throw new Error(`The engine gave no range digests for disk ${disk.diskId}`);
-      const chunks =
-        chunked && file.rangeSha256
-          ? { chunkBytes: chunking.chunkBytes, sha256: file.rangeSha256 }
-          : undefined;
+      let chunks: { chunkBytes: number; sha256: string[] } | undefined;
+      if (file.sizeBytes > chunking.maxMemberBytes) {
+        if (!file.rangeSha256)
+          throw new Error(`The engine gave no range digests for disk ${disk.diskId}`);
+        chunks = { chunkBytes: chunking.chunkBytes, sha256: file.rangeSha256 };
+      }
       return { disk, file, chunks, name: `${base}-disk${index + 1}.vmdk` };
     });
     const descriptor = writeDescriptor({
