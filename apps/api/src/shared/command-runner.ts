@@ -19,17 +19,18 @@ import { WaitSlots } from './request-limits';
 import { resourcePath, taskPath } from './resource-paths';
 import { GetTask } from '../tasks/task.queries';
 
-/**
- * Runs a command for an HTTP request: answers a retried Idempotency-Key with its first answer,
- * dispatches on the command bus and, when the client prefers to wait, waits for the projector
- * before answering with the changed resource.
- */
+/** A request's Idempotency-Key, as CommandRunner.keyedAnswer reads it. */
 export interface KeyedAnswer {
   stored: StoredResponse | undefined;
   replay(): Promise<StoredResponse | undefined>;
   rememberNoOp(answer: StoredResponse): Promise<void>;
 }
 
+/**
+ * Runs a command for an HTTP request: answers a retried Idempotency-Key with its first answer,
+ * dispatches on the command bus and, when the client prefers to wait, waits for the projector
+ * before answering with the changed resource.
+ */
 @Injectable()
 export class CommandRunner {
   constructor(
@@ -71,20 +72,16 @@ export class CommandRunner {
     const keyed = await this.keyedAnswer(execution, context.body);
     if (keyed?.stored) return this.send(response, keyed.stored, true);
 
-    let outcome: CommandOutcome;
-    try {
-      outcome = await this.bus.execute(command);
-    } catch (error) {
-      if (!(error instanceof IdempotencyRaceLostError) || !keyed) throw error;
-      const stored = await keyed.replay();
-      if (!stored) throw error;
-      return this.send(response, stored, true);
-    }
+    const decided = await this.executeKeyed<CommandOutcome>(command, keyed);
+    if ('replayed' in decided) return this.send(response, decided.replayed, true);
+    const { outcome } = decided;
 
     const answer = this.accepted(execution, outcome);
-    // Nothing was appended, so nothing recorded the key: the no-op answer is remembered on its own.
-    if (!outcome.changed) await keyed?.rememberNoOp(answer);
-    if (!outcome.changed) return this.send(response, answer, false);
+    if (!outcome.changed) {
+      // Nothing was appended, so nothing recorded the key: the no-op answer is remembered on its own.
+      await keyed?.rememberNoOp(answer);
+      return this.send(response, answer, false);
+    }
 
     if (context.waitSeconds) {
       response.setHeader('Preference-Applied', `wait=${context.waitSeconds}`);
@@ -156,6 +153,24 @@ export class CommandRunner {
         }
       },
     };
+  }
+
+  /**
+   * Executes a command whose request may carry an Idempotency-Key: when a request with the same
+   * key raced it and won (the decision threw IdempotencyRaceLostError), that request's stored
+   * answer comes back as `replayed`.
+   */
+  async executeKeyed<O extends CommandOutcome>(
+    command: DollyCommand<unknown>,
+    keyed: KeyedAnswer | null,
+  ): Promise<{ outcome: O } | { replayed: StoredResponse }> {
+    try {
+      return { outcome: (await this.bus.execute(command)) as O };
+    } catch (error) {
+      const stored = error instanceof IdempotencyRaceLostError ? await keyed?.replay() : undefined;
+      if (!stored) throw error;
+      return { replayed: stored };
+    }
   }
 
   /** Sends an answer stored for an Idempotency-Key, marked as replayed. */

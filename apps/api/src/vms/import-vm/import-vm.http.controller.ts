@@ -1,5 +1,5 @@
 import { Controller, Inject, Post, Req, Res } from '@nestjs/common';
-import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { QueryBus } from '@nestjs/cqrs';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { DomainError, RuleViolationError, streamIdOf } from '@dolly/domain';
 import {
@@ -19,7 +19,6 @@ import type { Response } from 'express';
 import type { CommandAccepted } from '../../shared/command-accepted.representation';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
-import { IdempotencyRaceLostError } from '../../shared/idempotency';
 import { ApiCommand, ApiProblems, asOpenApi } from '../../shared/openapi';
 import { Problem } from '../../shared/problem.representation';
 import { WaitSlots } from '../../shared/request-limits';
@@ -92,7 +91,6 @@ const SETTLE_MS = 60_000;
 export class ImportVmController {
   constructor(
     private readonly runner: CommandRunner,
-    private readonly bus: CommandBus,
     private readonly queries: QueryBus,
     private readonly transfers: WorkerTransfers,
     private readonly slots: WaitSlots,
@@ -195,20 +193,16 @@ export class ImportVmController {
         descriptorSha256: head.descriptor.sha256,
       });
       if (keyed?.stored) return this.runner.sendReplayed(response, keyed.stored);
-      let outcome: ImportDecided;
-      try {
-        outcome = (await this.bus.execute(
-          new ImportVmCommand(execution, {
-            target,
-            descriptor: head.descriptor,
-            source: { kind: 'upload', transfer: { tokenSha256 } },
-          }),
-        )) as ImportDecided;
-      } catch (error) {
-        const stored = error instanceof IdempotencyRaceLostError && (await keyed?.replay());
-        if (!stored) throw error;
-        return this.runner.sendReplayed(response, stored);
-      }
+      const decided = await this.runner.executeKeyed<ImportDecided>(
+        new ImportVmCommand(execution, {
+          target,
+          descriptor: head.descriptor,
+          source: { kind: 'upload', transfer: { tokenSha256 } },
+        }),
+        keyed,
+      );
+      if ('replayed' in decided) return this.runner.sendReplayed(response, decided.replayed);
+      const { outcome } = decided;
       taskId = execution.taskId;
       caller.taskIs(taskId);
       const transfer = await this.transfers.opened(taskId, context);
