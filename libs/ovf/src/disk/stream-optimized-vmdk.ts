@@ -130,7 +130,7 @@ async function readMarkers(
         );
         continue;
       }
-      const compressed = await reader.read(size);
+      const compressed = await reader.readTransient(size);
       if (compressed === null)
         return refusals.fatal(
           DiskReasonCode.TRUNCATED,
