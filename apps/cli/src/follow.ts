@@ -103,7 +103,10 @@ function chooseView(json: boolean, progress: boolean): ProgressView {
   return process.stderr.isTTY ? barView(process.stderr) : linesView(process.stderr);
 }
 
-/** The object the task made or changed, as it is now; none when it is gone (a deletion). */
+/**
+ * The object the task made or changed, as the task left it (the task's stream ends once that
+ * shows); none when it is gone (a deletion).
+ */
 async function changedResource(
   client: DollyClient,
   task: TaskView,

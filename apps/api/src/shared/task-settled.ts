@@ -24,12 +24,33 @@ export async function taskSettled(
 ): Promise<TaskSettled> {
   const deadline = Date.now() + timeoutMs;
   const ended = await waiter.waitForTask(task.taskId, timeoutMs, { byWorker: task.byWorker });
+  if (!ended) return { ended, projected: false, version: target.atLeastVersion ?? 0 };
+  return {
+    ended,
+    ...(await targetProjected(
+      waiter,
+      store,
+      task.taskId,
+      target,
+      Math.max(0, deadline - Date.now()),
+    )),
+  };
+}
+
+/**
+ * Waits until the projector has applied what an ended task wrote on its target's stream (at
+ * least `atLeastVersion`).
+ */
+export async function targetProjected(
+  waiter: ProjectionWaiter,
+  store: PostgresEventStore,
+  taskId: string,
+  target: { streamId: string; atLeastVersion?: number },
+  timeoutMs: number,
+): Promise<{ projected: boolean; version: number }> {
   const version = Math.max(
-    (await store.versionWrittenFor(target.streamId, task.taskId)) ?? 0,
+    (await store.versionWrittenFor(target.streamId, taskId)) ?? 0,
     target.atLeastVersion ?? 0,
   );
-  const projected =
-    ended &&
-    (await waiter.waitForStream(target.streamId, version, Math.max(0, deadline - Date.now())));
-  return { ended, projected, version };
+  return { projected: await waiter.waitForStream(target.streamId, version, timeoutMs), version };
 }

@@ -12,8 +12,11 @@ const queued = {
   progress: { percent: 0, doneBytes: 0, totalBytes: 0, phase: null },
 } as unknown as TaskView;
 
-/** A real HTTP server whose one route streams the task; the test plays the projection waiter. */
-async function serve(maxSeconds: number) {
+/**
+ * A real HTTP server whose one route streams the task; the test plays the projection waiter, and
+ * says when an ended task's effect shows (at once unless `effectShown` is given).
+ */
+async function serve(maxSeconds: number, effectShown = async (_task: TaskView) => {}) {
   const watchers: TaskWatcher[] = [];
   let unwatched = 0;
   const app = express();
@@ -31,6 +34,7 @@ async function serve(maxSeconds: number) {
             return () => unwatched++;
           },
           read: async () => queued,
+          effectShown,
         },
         abort.signal,
         maxSeconds,
@@ -65,6 +69,37 @@ describe('a task progress stream', () => {
       expect(events).toEqual(['progress', 'progress', 'end']);
       await Promise.all(stack.closed);
       expect(stack.unwatched()).toBe(1);
+    } finally {
+      stack.server.closeAllConnections();
+      stack.server.close();
+    }
+  });
+
+  it('sends the end only once the succeeded task’s effect shows on its target', async () => {
+    let showEffect!: () => void;
+    const effectAsked: TaskView[] = [];
+    const stack = await serve(60, (task) => {
+      effectAsked.push(task);
+      return new Promise<void>((resolve) => (showEffect = resolve));
+    });
+    try {
+      const response = await fetch(stack.url);
+      const body = response.text();
+      const [watcher] = stack.watchers;
+      watcher.seen({ ...queued, status: 'succeeded' } as TaskView);
+      // Seen again while the end waits: still one end.
+      watcher.seen({ ...queued, status: 'succeeded' } as TaskView);
+      const closedEarly = await Promise.race([
+        Promise.all(stack.closed).then(() => true),
+        new Promise((resolve) => setTimeout(() => resolve(false), 200)),
+      ]);
+      expect(closedEarly).toBe(false);
+      expect(effectAsked.map((task) => task.status)).toEqual(['succeeded']);
+
+      showEffect();
+      const events = [...(await body).matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
+      expect(events).toEqual(['progress', 'end']);
+      await Promise.all(stack.closed);
     } finally {
       stack.server.closeAllConnections();
       stack.server.close();

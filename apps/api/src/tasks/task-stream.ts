@@ -11,11 +11,16 @@ export interface TaskStreamSource {
   watch: (watcher: TaskWatcher) => Promise<() => void>;
   /** The task as it is now (read once, after watching). */
   read: () => Promise<TaskView>;
+  /**
+   * Resolves once what the ended task changed shows in its target's read model (or a bound
+   * passed): the `end` waits for it, so that a client reading the target then sees the effect.
+   */
+  effectShown: (task: TaskView) => Promise<void>;
 }
 
 /**
  * Streams a task's progress as server-sent events until it ends: `progress` whenever it changes,
- * then one `end`. The stream is woken by the projector's notifications, never by polling. It is
+ * then one `end`, sent once the task's effect shows on its target. The stream is woken by the projector's notifications, never by polling. It is
  * closed after `maxSeconds` without an `end` (a task may stay queued for ever): the client opens
  * it again and gets the current state, so nothing is lost. Resolves once the stream is closed.
  */
@@ -30,6 +35,7 @@ export async function streamTask(
   let open = false;
   let seenBeforeOpen: TaskView | undefined;
   let ended = false;
+  let ending = false;
   const watching: { stop?: () => void } = {};
   let finished!: () => void;
   const closed = new Promise<void>((resolve) => (finished = resolve));
@@ -42,19 +48,25 @@ export async function streamTask(
     response.end();
     finished();
   };
-  const show = (task: TaskView) => {
+  const end = async (task: TaskView) => {
+    ending = true;
+    await source.effectShown(task).catch(() => undefined);
     if (ended) return;
+    response.write(`event: end\ndata: ${JSON.stringify(task)}\n\n`);
+    close();
+  };
+  const show = (task: TaskView) => {
+    if (ended || ending) return;
     if (!open) {
       seenBeforeOpen = task;
       return;
     }
+    if (FINISHED.has(task.status)) return void end(task);
     const text = JSON.stringify(task);
-    const done = FINISHED.has(task.status);
     if (text !== last) {
-      response.write(`event: ${done ? 'end' : 'progress'}\ndata: ${text}\n\n`);
+      response.write(`event: progress\ndata: ${text}\n\n`);
       last = text;
     }
-    if (done) close();
   };
 
   const unwatch = await source.watch({ taskId, seen: show, stop: close });

@@ -1,7 +1,8 @@
 import { Controller, Get, Inject, Param, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { StringEnum, Uuid } from '@dolly/domain';
+import { STREAM_KINDS, StringEnum, Uuid, streamIdOf } from '@dolly/domain';
+import { PostgresEventStore } from '@dolly/event-store';
 import { type DollyConfig } from '@dolly/config';
 import { DOLLY_CONFIG, type Principal, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
@@ -10,10 +11,14 @@ import { ApiOk, ApiProblems } from '../shared/openapi';
 import { ProjectionWaiter } from '../shared/projection-waiter';
 import { Caller } from '../shared/request-context';
 import { WaitSlots } from '../shared/request-limits';
+import { targetProjected } from '../shared/task-settled';
 import { streamTask } from './task-stream';
 import { type Page, PageQuery, pageSchema } from '../shared/pagination';
 import { GetTask, ListTasks } from './task.queries';
 import { TASK_STATUSES, TaskView } from './task.representation';
+
+/** How long a stream's `end` waits for the task's effect to be projected before it goes anyway. */
+const EFFECT_SHOWN_WITHIN_MS = 15_000;
 
 const ListTasksQuery = Type.Object(
   {
@@ -34,6 +39,7 @@ export class TasksController {
   constructor(
     private readonly queries: QueryBus,
     private readonly waiter: ProjectionWaiter,
+    private readonly store: PostgresEventStore,
     private readonly slots: WaitSlots,
     @Inject(DOLLY_CONFIG) private readonly config: DollyConfig,
   ) {}
@@ -65,7 +71,7 @@ export class TasksController {
   @Requires('tasks:read')
   @ApiOperation({
     summary:
-      'Server-sent events: the task as it progresses (event: progress), then how it ended (event: end). ' +
+      'Server-sent events: the task as it progresses (event: progress), then how it ended (event: end), sent once a succeeded task’s effect shows when its target is read. ' +
       'A comment line comes every 15 s while nothing changes; after DOLLY_API_STREAM_MAX_SECONDS the stream ' +
       'closes without an end, and the client opens it again.',
   })
@@ -86,6 +92,7 @@ export class TasksController {
         {
           watch: (watcher) => this.waiter.watchTask(watcher),
           read: () => this.queries.execute(new GetTask(taskId)),
+          effectShown: (task) => this.effectShown(task),
         },
         closed.signal,
         this.config.apiLimits.streamMaxSeconds,
@@ -93,5 +100,18 @@ export class TasksController {
     } finally {
       release();
     }
+  }
+
+  /** A succeeded task's effect on its target, projected: what a client reads after `end` shows it. */
+  private async effectShown(task: TaskView): Promise<void> {
+    const kind = STREAM_KINDS.find((known) => known === task.target.type);
+    if (task.status !== 'succeeded' || !kind) return;
+    await targetProjected(
+      this.waiter,
+      this.store,
+      task.taskId,
+      { streamId: streamIdOf({ kind, id: task.target.id }) },
+      EFFECT_SHOWN_WITHIN_MS,
+    );
   }
 }
