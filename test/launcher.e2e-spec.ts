@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SERVICE_NODE_FLAGS } from '@dolly/config';
 import { databaseName, dropDatabase, withDatabase } from '@dolly/persistence';
 import { TEST_DATABASE_PREFIX, freePortPair, serverUrl } from '@dolly/testing';
 import { Client } from 'pg';
@@ -226,6 +227,15 @@ describe('npm start on a PostgreSQL without a Dolly database', () => {
     expect((await sessionsOf(databaseUrl)).filter((session) => session.superuser)).toEqual([]);
 
     const started = descendants(child.pid!);
+    // Each app runs with the services' node flags (SERVICE_NODE_FLAGS says why).
+    const apps = started.flatMap((pid) => {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const app = /dist\/apps\/(\w+)\/src\/main\.js$/.exec(argv.at(-1) ?? '')?.[1];
+      return app ? [{ app, flags: argv.slice(1, -1) }] : [];
+    });
+    expect(apps.map(({ app }) => app).sort()).toEqual(['api', 'projector', 'worker']);
+    for (const { app, flags } of apps)
+      expect({ app, flags }).toEqual({ app, flags: [...SERVICE_NODE_FLAGS] });
     const brokerPidFile = join(kafkaDir, 'broker.pid');
     expect(existsSync(brokerPidFile)).toBe(true);
     const broker = Number(readFileSync(brokerPidFile, 'utf8').trim());
