@@ -20,9 +20,10 @@ export interface TaskStreamSource {
 
 /**
  * Streams a task's progress as server-sent events until it ends: `progress` whenever it changes,
- * then one `end`, sent once the task's effect shows on its target. The stream is woken by the projector's notifications, never by polling. It is
- * closed after `maxSeconds` without an `end` (a task may stay queued for ever): the client opens
- * it again and gets the current state, so nothing is lost. Resolves once the stream is closed.
+ * then one `end`, sent once the task's effect shows on its target. The stream is woken by the
+ * projector's notifications, never by polling. It is closed after `maxSeconds` without an `end`
+ * (a task may stay queued for ever): the client opens it again and gets the current state, so
+ * nothing is lost. Resolves once the stream is closed.
  */
 export async function streamTask(
   response: Response,

@@ -102,7 +102,7 @@ export class TasksController {
     }
   }
 
-  /** A succeeded task's effect on its target, projected: what a client reads after `end` shows it. */
+  /** Until a succeeded task's effect on its target is projected: read after `end`, it shows. */
   private async effectShown(task: TaskView): Promise<void> {
     const kind = STREAM_KINDS.find((known) => known === task.target.type);
     if (task.status !== 'succeeded' || !kind) return;

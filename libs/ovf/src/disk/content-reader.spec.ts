@@ -5,7 +5,7 @@ async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
 }
 
 describe('ContentReader.readTransient', () => {
-  it('gives bytes that straddle chunks in the same kept buffer each time, and views of one chunk as they are', async () => {
+  it('gathers bytes that straddle chunks in one kept buffer, and gives one chunk’s as a view', async () => {
     const reader = new ContentReader(chunks('abc', 'def', 'ghij', 'klmnop'));
     const first = await reader.readTransient(5);
     expect(first?.toString()).toBe('abcde');

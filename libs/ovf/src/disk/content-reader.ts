@@ -60,10 +60,11 @@ export class ContentReader {
   }
 
   /**
-   * Exactly `count` bytes, or null when the content ends first, valid only until the reader's next
-   * read of bytes (skipping leaves them be): for bytes used at once and dropped (a compressed grain, inflated then and there). Bytes
-   * that straddle source chunks are gathered in one buffer the reader keeps, not in fresh memory
-   * per read (a 1 GiB import's grains made 130 MiB of such copies, each page touched anew).
+   * Exactly `count` bytes, or null when the content ends first, valid only until the reader's
+   * next read of bytes (skipping leaves them be): for bytes used at once and dropped (a compressed
+   * grain, inflated then and there). Bytes that straddle source chunks are gathered in one buffer
+   * the reader keeps, not in fresh memory per read (a 1 GiB import's grains made 130 MiB of such
+   * copies, each page touched anew).
    */
   async readTransient(count: number): Promise<Buffer | null> {
     if (!(await this.fill(count))) {
