@@ -159,6 +159,12 @@ export interface StageExport extends Command {
    * digest of each piece it splits a file into before it streams any of them.
    */
   digestRangeBytes?: number;
+  /**
+   * With digestRangeBytes: only a file larger than this many bytes gets range digests (a writer
+   * splits only files over its limit); one no larger is read for its whole digest alone. 0 when
+   * absent: every file.
+   */
+  digestRangesOverBytes?: number;
 }
 
 export interface StagedFile {
@@ -169,8 +175,8 @@ export interface StagedFile {
   /** Lower-case hex SHA-256 of the file's bytes. */
   sha256: string;
   /**
-   * With digestRangeBytes: lower-case hex SHA-256 of each consecutive range of that many bytes,
-   * in order (none for an empty file).
+   * With digestRangeBytes, for a file over digestRangesOverBytes: lower-case hex SHA-256 of each
+   * consecutive range of that many bytes, in order (none for an empty file).
    */
   rangeSha256?: string[];
 }

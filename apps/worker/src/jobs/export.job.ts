@@ -22,8 +22,8 @@ export interface OvaChunking {
 /**
  * A file is chunked only when it must: when one USTAR member cannot state its size. Its chunks are
  * 4 GiB, the largest power of two a member holds (8 GiB - 1): the fewest members and manifest
- * lines, each chunk ending on a tar block. A file of up to one chunk costs no second hash while
- * staged (its one range is the whole file).
+ * lines, each chunk ending on a tar block. A file that is not chunked is hashed once while staged
+ * (the engine digests ranges only of files over maxMemberBytes).
  */
 export const OVA_CHUNKING: OvaChunking = {
   maxMemberBytes: USTAR_MAX_MEMBER_BYTES,
@@ -43,6 +43,7 @@ export async function exportPackage(
       disks: job.disks.map((disk) => ({ diskId: disk.diskId, layerId: disk.layerId })),
       // Known before any byte is sent: the manifest, second in the archive, lists each chunk.
       digestRangeBytes: chunking.chunkBytes,
+      digestRangesOverBytes: chunking.maxMemberBytes,
     },
     {
       signal: context.signal,

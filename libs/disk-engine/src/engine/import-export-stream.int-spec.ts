@@ -556,6 +556,29 @@ describe('stageExport', () => {
       await staged.release();
     }
 
+    // Ranges only of the files over a limit: the small one is hashed whole, once.
+    const overLimit = await engine.stageExport({
+      operationId: opId(),
+      datastoreId: 'ds1',
+      disks: [
+        { diskId: 'a', layerId: null },
+        { diskId: 'small', layerId: null },
+      ],
+      digestRangeBytes: rangeBytes,
+      digestRangesOverBytes: rangeBytes,
+    });
+    try {
+      // Staged again, a VMDK has a new content id in its header: its digests are its own.
+      const [bigAgain, smallAgain] = overLimit.files;
+      expect(bigAgain.rangeSha256).toHaveLength(Math.ceil(bigAgain.sizeBytes / rangeBytes));
+      expect(smallAgain.rangeSha256).toBeUndefined();
+      expect(smallAgain.sha256).toBe(
+        (await run('sha256sum', [smallAgain.path])).stdout.split(' ')[0],
+      );
+    } finally {
+      await overLimit.release();
+    }
+
     const refusedRange = await engine
       .stageExport({
         operationId: opId(),
@@ -566,6 +589,17 @@ describe('stageExport', () => {
       .catch((e: unknown) => e);
     expect(isDiskEngineError(refusedRange, 'DISK.BAD_REQUEST')).toBe(true);
     expect((refusedRange as Error).message).toMatch(/digestRangeBytes 0/);
+    const refusedLimit = await engine
+      .stageExport({
+        operationId: opId(),
+        datastoreId: 'ds1',
+        disks: [{ diskId: 'a', layerId: null }],
+        digestRangeBytes: rangeBytes,
+        digestRangesOverBytes: -1,
+      })
+      .catch((e: unknown) => e);
+    expect(isDiskEngineError(refusedLimit, 'DISK.BAD_REQUEST')).toBe(true);
+    expect((refusedLimit as Error).message).toMatch(/digestRangesOverBytes -1/);
   });
 
   it('refuses a disk open writable (DISK.IN_USE), yet stages its snapshot', async () => {

@@ -90,7 +90,12 @@ export async function stageExport(
                 source,
                 folder,
                 operationId,
-                command.digestRangeBytes,
+                command.digestRangeBytes === undefined
+                  ? undefined
+                  : {
+                      rangeBytes: command.digestRangeBytes,
+                      overBytes: command.digestRangesOverBytes ?? 0,
+                    },
                 options,
               ),
             );
@@ -168,6 +173,12 @@ function commandProblems(command: StageExport): string[] {
     (!Number.isSafeInteger(digestRangeBytes) || digestRangeBytes <= 0)
   )
     problems.push(`digestRangeBytes ${digestRangeBytes}: a whole number of bytes above 0`);
+  const { digestRangesOverBytes } = command;
+  if (
+    digestRangesOverBytes !== undefined &&
+    (!Number.isSafeInteger(digestRangesOverBytes) || digestRangesOverBytes < 0)
+  )
+    problems.push(`digestRangesOverBytes ${digestRangesOverBytes}: a whole number of bytes`);
   const seen = new Set<string>();
   command.disks.forEach((disk, index) => {
     if (!isValidId(disk?.diskId)) problems.push(`disks[${index}]: bad disk id`);
@@ -213,13 +224,16 @@ async function stageOne(
   source: Layer,
   folder: string,
   operationId: string,
-  digestRangeBytes: number | undefined,
+  digestRanges: { rangeBytes: number; overBytes: number } | undefined,
   options: OperationOptions | undefined,
 ): Promise<StagedFile> {
   const path = join(folder, `${diskId}.vmdk`);
   await writeStreamOptimized(ctx, source, path, operationId, options);
-  const digests = await digestFile(path, digestRangeBytes);
   const { size } = await stat(path);
+  // A file the writer will not split is hashed once, whole: its range digests would go unused.
+  const rangeBytes =
+    digestRanges && size > digestRanges.overBytes ? digestRanges.rangeBytes : undefined;
+  const digests = await digestFile(path, rangeBytes);
   if (size !== digests.sizeBytes)
     throw new Error(`staged ${path} changed size while it was digested`);
   return { diskId, path, ...digests };
