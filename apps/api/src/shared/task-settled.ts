@@ -24,17 +24,11 @@ export async function taskSettled(
 ): Promise<TaskSettled> {
   const deadline = Date.now() + timeoutMs;
   const ended = await waiter.waitForTask(task.taskId, timeoutMs, { byWorker: task.byWorker });
-  if (!ended) return { ended, projected: false, version: target.atLeastVersion ?? 0 };
-  return {
-    ended,
-    ...(await targetProjected(
-      waiter,
-      store,
-      task.taskId,
-      target,
-      Math.max(0, deadline - Date.now()),
-    )),
-  };
+  const version = await effectVersion(store, task.taskId, target);
+  const projected =
+    ended &&
+    (await waiter.waitForStream(target.streamId, version, Math.max(0, deadline - Date.now())));
+  return { ended, projected, version };
 }
 
 /**
@@ -48,9 +42,18 @@ export async function targetProjected(
   target: { streamId: string; atLeastVersion?: number },
   timeoutMs: number,
 ): Promise<{ projected: boolean; version: number }> {
-  const version = Math.max(
+  const version = await effectVersion(store, taskId, target);
+  return { projected: await waiter.waitForStream(target.streamId, version, timeoutMs), version };
+}
+
+/** The target stream's version that shows the task's effect. */
+async function effectVersion(
+  store: PostgresEventStore,
+  taskId: string,
+  target: { streamId: string; atLeastVersion?: number },
+): Promise<number> {
+  return Math.max(
     (await store.versionWrittenFor(target.streamId, taskId)) ?? 0,
     target.atLeastVersion ?? 0,
   );
-  return { projected: await waiter.waitForStream(target.streamId, version, timeoutMs), version };
 }
