@@ -80,24 +80,18 @@ export async function stageExport(
         result: { operationId, events: [] } as OperationResult,
         execute: async () => {
           await mkdir(folder, { mode: 0o700 });
+          const digestRanges =
+            command.digestRangeBytes === undefined
+              ? undefined
+              : {
+                  rangeBytes: command.digestRangeBytes,
+                  overBytes: command.digestRangesOverBytes ?? 0,
+                };
           const files: StagedFile[] = [];
           for (const { diskId, source } of sources) {
             if (signal?.aborted) throw cancelled(operationId);
             files.push(
-              await stageOne(
-                ctx,
-                diskId,
-                source,
-                folder,
-                operationId,
-                command.digestRangeBytes === undefined
-                  ? undefined
-                  : {
-                      rangeBytes: command.digestRangeBytes,
-                      overBytes: command.digestRangesOverBytes ?? 0,
-                    },
-                options,
-              ),
+              await stageOne(ctx, diskId, source, folder, operationId, digestRanges, options),
             );
           }
           staged.resolve(files);
