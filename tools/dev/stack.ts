@@ -72,9 +72,9 @@ async function waitUntilLive(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   const late = [...waiting];
-  throw new Error(
-    `${late.map((app) => `dolly-${app} (${urls[app]})`).join(', ')} did not answer within a minute; see ${late.map((app) => `.local/logs/${app}.log`).join(', ')}`,
-  );
+  const apps = late.map((app) => `dolly-${app} (${urls[app]})`).join(', ');
+  const logs = late.map((app) => `.local/logs/${app}.log`).join(', ');
+  throw new Error(`${apps} did not answer within a minute; see ${logs}`);
 }
 
 async function main(): Promise<void> {

@@ -18,7 +18,10 @@ const collect = (globalThis as { gc?: Collect }).gc;
 
 let passedBytes = 0;
 
-/** Counts bytes of transient buffers that passed (process-wide); collects the young generation every 16 MiB. */
+/**
+ * Counts bytes of transient buffers that passed (process-wide); collects the young generation
+ * every 16 MiB.
+ */
 export function transientBytesPassed(bytes: number): void {
   if (!collect) return;
   passedBytes += bytes;

@@ -78,7 +78,8 @@ export class CommandRunner {
 
     const answer = this.accepted(execution, outcome);
     if (!outcome.changed) {
-      // Nothing was appended, so nothing recorded the key: the no-op answer is remembered on its own.
+      // Nothing was appended, so nothing recorded the key: the no-op answer is remembered on its
+      // own.
       await keyed?.rememberNoOp(answer);
       return this.send(response, answer, false);
     }
