@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { DollyStack } from '@dolly/testing';
 import {
   type Accepted,
@@ -10,6 +8,7 @@ import {
   workerServes,
 } from './support/inventory';
 import { type Vm, commandDone, getVm } from './support/vms';
+import { runCli } from '../apps/cli/src/testing/run-cli';
 
 /**
  * A task's progress stream says `end` only once the task's effect shows where a client reads it:
@@ -64,19 +63,17 @@ describe('a task’s progress stream', () => {
   });
 
   it('lets the CLI print the VM as the task left it', async () => {
-    const cli = join(__dirname, '..', 'apps', 'cli', 'src', 'main.ts');
-    const { FORCE_COLOR: _colour, ...env } = process.env;
-    const run = spawn(process.execPath, ['--import', 'tsx', cli, 'vms', 'power-on', vmId], {
-      cwd: join(__dirname, '..'),
-      env: { ...env, DOLLY_API_URL: stack.apiUrl, DOLLY_TOKEN: stack.tokens.admin, NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    run.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    run.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => run.on('close', resolve));
+    const run = await runCli({ url: stack.apiUrl, token: stack.tokens.admin }, [
+      'vms',
+      'power-on',
+      vmId,
+    ]);
+    const output = run.stdout + run.stderr;
 
-    expect({ code, output }).toEqual({ code: 0, output: expect.stringContaining('poweredOn') });
+    expect({ code: run.code, output }).toEqual({
+      code: 0,
+      output: expect.stringContaining('poweredOn'),
+    });
     expect(output).not.toContain('poweredOff');
   });
 });

@@ -11,16 +11,19 @@ export interface CliRun {
 const ROOT = join(__dirname, '..', '..', '..', '..');
 const MAIN = join(ROOT, 'apps', 'cli', 'src', 'main.ts');
 
+/** Where the CLI is pointed: a fake API (its token is the fake's), or a real stack with a token. */
+export type CliTarget = Pick<FakeApi, 'url'> & { token?: string };
+
 /** The CLI as its own process (run from the source with tsx), so exit codes and signals are real. */
 export function startCli(
-  api: FakeApi,
+  api: CliTarget,
   args: string[],
 ): { child: ChildProcess; done: Promise<CliRun>; stderrShows(text: string): Promise<void> } {
   // Jest asks its workers for colour (FORCE_COLOR); the CLI's output is read here as plain text.
   const { FORCE_COLOR: _colour, ...env } = process.env;
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
-    env: { ...env, DOLLY_API_URL: api.url, DOLLY_TOKEN: 'test-token', NO_COLOR: '1' },
+    env: { ...env, DOLLY_API_URL: api.url, DOLLY_TOKEN: api.token ?? 'test-token', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -45,6 +48,6 @@ export function startCli(
   };
 }
 
-export function runCli(api: FakeApi, args: string[]): Promise<CliRun> {
+export function runCli(api: CliTarget, args: string[]): Promise<CliRun> {
   return startCli(api, args).done;
 }
