@@ -529,15 +529,16 @@ describe('stageExport', () => {
     // Incompressible: the VMDK spans many ranges, none aligned with the 1 MiB reads.
     await engine.write({ diskId: 'a', offsetBytes: MIB, data: randomBytes(4 * MIB) });
     const rangeBytes = 150_000;
-    const staged = await engine.stageExport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      disks: [
-        { diskId: 'a', layerId: null },
-        { diskId: 'small', layerId: null },
-      ],
-      digestRangeBytes: rangeBytes,
-    });
+    type Digests = { digestRangeBytes: number; digestRangesOverBytes?: number };
+    const stage = (digests: Digests, diskIds = ['a', 'small']) =>
+      engine.stageExport({
+        operationId: opId(),
+        datastoreId: 'ds1',
+        disks: diskIds.map((diskId) => ({ diskId, layerId: null })),
+        ...digests,
+      });
+    const sha256sum = async (path: string) => (await run('sha256sum', [path])).stdout.split(' ')[0];
+    const staged = await stage({ digestRangeBytes: rangeBytes });
     const [big, small] = staged.files;
     try {
       expect(big.sizeBytes).toBeGreaterThan(20 * rangeBytes);
@@ -548,7 +549,7 @@ describe('stageExport', () => {
       const sums = stdout.trim().split('\n');
       expect(sums).toHaveLength(Math.ceil(big.sizeBytes / rangeBytes));
       expect(big.rangeSha256).toEqual(sums.map((line) => line.split(' ')[0]));
-      expect(big.sha256).toBe((await run('sha256sum', [big.path])).stdout.split(' ')[0]);
+      expect(big.sha256).toBe(await sha256sum(big.path));
       // A file within one range: that range is the whole file.
       expect(small.sizeBytes).toBeLessThan(rangeBytes);
       expect(small.rangeSha256).toEqual([small.sha256]);
@@ -557,13 +558,7 @@ describe('stageExport', () => {
     }
 
     // Ranges only of the files over a limit: the small one is hashed whole, once.
-    const overLimit = await engine.stageExport({
-      operationId: opId(),
-      datastoreId: 'ds1',
-      disks: [
-        { diskId: 'a', layerId: null },
-        { diskId: 'small', layerId: null },
-      ],
+    const overLimit = await stage({
       digestRangeBytes: rangeBytes,
       digestRangesOverBytes: rangeBytes,
     });
@@ -572,34 +567,19 @@ describe('stageExport', () => {
       const [bigAgain, smallAgain] = overLimit.files;
       expect(bigAgain.rangeSha256).toHaveLength(Math.ceil(bigAgain.sizeBytes / rangeBytes));
       expect(smallAgain.rangeSha256).toBeUndefined();
-      expect(smallAgain.sha256).toBe(
-        (await run('sha256sum', [smallAgain.path])).stdout.split(' ')[0],
-      );
+      expect(smallAgain.sha256).toBe(await sha256sum(smallAgain.path));
     } finally {
       await overLimit.release();
     }
 
-    const refusedRange = await engine
-      .stageExport({
-        operationId: opId(),
-        datastoreId: 'ds1',
-        disks: [{ diskId: 'a', layerId: null }],
-        digestRangeBytes: 0,
-      })
-      .catch((e: unknown) => e);
-    expect(isDiskEngineError(refusedRange, 'DISK.BAD_REQUEST')).toBe(true);
-    expect((refusedRange as Error).message).toMatch(/digestRangeBytes 0/);
-    const refusedLimit = await engine
-      .stageExport({
-        operationId: opId(),
-        datastoreId: 'ds1',
-        disks: [{ diskId: 'a', layerId: null }],
-        digestRangeBytes: rangeBytes,
-        digestRangesOverBytes: -1,
-      })
-      .catch((e: unknown) => e);
-    expect(isDiskEngineError(refusedLimit, 'DISK.BAD_REQUEST')).toBe(true);
-    expect((refusedLimit as Error).message).toMatch(/digestRangesOverBytes -1/);
+    for (const [digests, reason] of [
+      [{ digestRangeBytes: 0 }, /digestRangeBytes 0/],
+      [{ digestRangeBytes: rangeBytes, digestRangesOverBytes: -1 }, /digestRangesOverBytes -1/],
+    ] as const) {
+      const refused = await stage(digests, ['a']).catch((e: unknown) => e);
+      expect(isDiskEngineError(refused, 'DISK.BAD_REQUEST')).toBe(true);
+      expect((refused as Error).message).toMatch(reason);
+    }
   });
 
   it('refuses a disk open writable (DISK.IN_USE), yet stages its snapshot', async () => {
