@@ -151,45 +151,43 @@ describe('reading the global order', () => {
     return { positions, checkpoint };
   }
 
-  it('never skips an event that commits after a later position became visible', async () => {
+  it('numbers events in the order their appends commit: a later append waits for an open one', async () => {
     const { checkpoint: start } = await readEverything(START_OF_STORE);
-    const { rows: top } = await db.pool.query(
-      `SELECT coalesce(max(global_position), 0)::text AS p FROM event_store.events`,
-    );
     const early = new Client({ connectionString: db.url });
     const late = new Client({ connectionString: db.url });
     await early.connect();
     await late.connect();
     try {
-      // The early transaction takes the lower position but commits last: the classic gap.
+      // The chain head (event-chain migration) orders appends: the late one cannot take a
+      // position below the early one's and commit first, the gap readers once had to guard.
       await early.query('BEGIN');
       const vmA = uuidv7();
       const a = await store.appendToStream(`vm-${vmA}`, 'vm', 0, [renamed(vmA, 'early')], early);
-      await late.query('BEGIN');
+      const latePid = (await late.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
       const vmB = uuidv7();
-      const b = await store.appendToStream(`vm-${vmB}`, 'vm', 0, [renamed(vmB, 'late')], late);
-      await late.query('COMMIT');
-      if (!a.success || !b.success) throw new Error('appends failed');
-      const [positionA, positionB] = [a.events[0].globalPosition, b.events[0].globalPosition];
-      expect(BigInt(positionA)).toBeLessThan(BigInt(positionB));
-
-      // A naive reader following positions alone sees the later one now and moves past the earlier.
-      const { rows: naive } = await db.pool.query(
-        `SELECT global_position::text AS p FROM event_store.events WHERE global_position > $1 ORDER BY global_position`,
-        [top[0].p],
-      );
-      expect(naive.map((r) => r.p)).toEqual([positionB]);
-
-      // Ours waits: neither is visible while the older transaction is still open.
+      const lateAppend = store.appendToStream(`vm-${vmB}`, 'vm', 0, [renamed(vmB, 'late')], late);
+      for (;;) {
+        const { rows } = await db.pool.query(
+          `SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1`,
+          [latePid],
+        );
+        if (rows[0]?.wait_event_type === 'Lock') break;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
       const whileOpen = await readEverything(start);
-      expect(whileOpen.positions).not.toContain(positionA);
-      expect(whileOpen.positions).not.toContain(positionB);
+      if (!a.success) throw new Error('append failed');
+      expect(whileOpen.positions).not.toContain(a.events[0].globalPosition);
 
       await early.query('COMMIT');
+      const b = await lateAppend;
+      if (!b.success) throw new Error('append failed');
+      const [positionA, positionB] = [a.events[0].globalPosition, b.events[0].globalPosition];
+      expect(BigInt(positionA)).toBeLessThan(BigInt(positionB));
       const after = await readUntil(whileOpen.checkpoint, new Set([positionA, positionB]));
-      expect(after.positions.filter((p) => p === positionA || p === positionB).sort()).toEqual(
-        [positionA, positionB].sort(),
-      );
+      expect(after.positions.filter((p) => p === positionA || p === positionB)).toEqual([
+        positionA,
+        positionB,
+      ]);
     } finally {
       await early.end();
       await late.end();

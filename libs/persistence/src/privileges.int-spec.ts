@@ -111,6 +111,23 @@ const RIGHTS: [string, string, DollyApp[]][] = [
     [],
   ],
   ['drop a read model', 'DROP TABLE read_model.vms', []],
+  [
+    'forge a link of the event chain',
+    `INSERT INTO event_store.event_chain VALUES (999999, 1, 'vm-x', 1, '\\x00', '\\x00')`,
+    [],
+  ],
+  ['move the chain head', `UPDATE event_store.chain_head SET chain_seq = 0`, []],
+  ['relink an event', `SELECT event_store.chain_event(e) FROM event_store.events e LIMIT 1`, []],
+  [
+    'sign a chain checkpoint',
+    `INSERT INTO event_store.chain_checkpoints VALUES (1, '\\x00', now(), 'k', '\\x00')`,
+    ['projector'],
+  ],
+  [
+    'read the chain',
+    `SELECT * FROM event_store.event_chain LIMIT 1`,
+    ['api', 'projector', 'worker'],
+  ],
   ['create a table in a Dolly schema', 'CREATE TABLE read_model.forged (id int)', []],
   ['create a table in public', 'CREATE TABLE public.forged (id int)', []],
   ['create a schema', 'CREATE SCHEMA forged', []],

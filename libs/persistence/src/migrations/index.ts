@@ -9,6 +9,7 @@ import { ReadModelStatesV21764000000011 } from './1764000000011-read-model-state
 import { DatastoreAccessibility1764000000015 } from './1764000000015-datastore-accessibility';
 import { WorkerReadsNoReadModel1764000000016 } from './1764000000016-worker-reads-no-read-model';
 import { TaskFailureReasons1764000000017 } from './1764000000017-task-failure-reasons';
+import { EventChain1764000000018 } from './1764000000018-event-chain';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   DatastoreAccessibility1764000000015,
   WorkerReadsNoReadModel1764000000016,
   TaskFailureReasons1764000000017,
+  EventChain1764000000018,
 ];
