@@ -6,3 +6,4 @@ export * from './slots';
 export * from './genuine-events';
 export * from './check-out';
 export * from './streams-of-type';
+export * from './event-chain';
