@@ -102,6 +102,18 @@ export interface DollyConfig {
    * (DOLLY_JOB_REDELIVER_AFTER_MS), then again at doubling pauses up to ten times that.
    */
   jobRedeliverAfterMs: number;
+  /**
+   * The Ed25519 private key (PKCS#8 PEM) the projector signs checkpoints of the event chain with
+   * (DOLLY_AUDIT_SIGNING_KEY or DOLLY_AUDIT_SIGNING_KEY_FILE); unset: no checkpoints are signed.
+   */
+  auditSigningKey: string | undefined;
+  /** How often the projector signs the chain's head, when it moved (DOLLY_AUDIT_CHECKPOINT_SECONDS). */
+  auditCheckpointSeconds: number;
+  /**
+   * PEM files of the Ed25519 public keys checkpoints are verified with (DOLLY_AUDIT_PUBLIC_KEY_FILES,
+   * separated like PATH); the signing key's public half counts too, where it is set.
+   */
+  auditPublicKeyFiles: string[];
 }
 
 /**
@@ -230,6 +242,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DollyConfig {
     ...datastoreRetry(env),
     checkImageTimeoutMs: whole(env, 'DOLLY_CHECK_IMAGE_TIMEOUT_MS', 120_000),
     jobRedeliverAfterMs: whole(env, 'DOLLY_JOB_REDELIVER_AFTER_MS', 60_000, 1_000),
+    ...loadAuditKeys(env),
+  };
+}
+
+function loadAuditKeys(
+  env: NodeJS.ProcessEnv,
+): Pick<DollyConfig, 'auditSigningKey' | 'auditCheckpointSeconds' | 'auditPublicKeyFiles'> {
+  const problems: string[] = [];
+  const auditSigningKey = secret(env, 'DOLLY_AUDIT_SIGNING_KEY', problems);
+  if (problems.length > 0)
+    throw new Error(`Audit settings are not valid:\n- ${problems.join('\n- ')}`);
+  return {
+    auditSigningKey,
+    auditCheckpointSeconds: whole(env, 'DOLLY_AUDIT_CHECKPOINT_SECONDS', 60, 1),
+    auditPublicKeyFiles: absoluteFolders(
+      'DOLLY_AUDIT_PUBLIC_KEY_FILES',
+      env.DOLLY_AUDIT_PUBLIC_KEY_FILES,
+    ),
   };
 }
 
