@@ -1,3 +1,4 @@
+import { VerifyChainController } from './audit/verify-chain.http.controller';
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -106,6 +107,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     DeleteVmController,
     ConvertVmController,
     VmsQueryController,
+    VerifyChainController,
     RegisterHostController,
     HostsController,
     DatastoresController,

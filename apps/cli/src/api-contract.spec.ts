@@ -1,5 +1,9 @@
 import { CLONE_FORMATS as API_CLONE_FORMATS, type DiskBlockMap } from '@dolly/domain';
 import type {
+  ChainVerificationLine as ApiChainVerificationLine,
+  ChainVerificationView as ApiChainVerificationView,
+} from '../../api/src/audit/chain-verification.representation';
+import type {
   DatastoreView as ApiDatastoreView,
   QuarantineView as ApiQuarantineView,
 } from '../../api/src/inventory/inventory.representation';
@@ -18,6 +22,8 @@ import type {
 import {
   type BlockMap,
   CLONE_FORMATS,
+  type ChainVerificationLine,
+  type ChainVerificationView,
   type CommandAccepted,
   type DatastoreView,
   type Page,
@@ -59,6 +65,8 @@ export type TheApiAnswersWhatTheCliReads = [
   ReadableAs<QuarantineView, ApiQuarantineView>,
   ReadableAs<BlockMap, DiskBlockMap>,
   ReadableAs<Page<TaskView>, ApiPage<ApiTaskView>>,
+  ReadableAs<ChainVerificationView, ApiChainVerificationView>,
+  ReadableAs<ChainVerificationLine, ApiChainVerificationLine>,
 ];
 
 describe("the CLI's copy of the API's vocabulary", () => {

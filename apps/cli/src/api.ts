@@ -204,3 +204,29 @@ export function resourcePath(target: { type: string; id: string }): string | und
   const collection = COLLECTIONS[target.type];
   return collection && `/${collection}/${encodeURIComponent(target.id)}`;
 }
+
+/** `GET /audit/chain`: the history checked against its hash chains and signed checkpoints. */
+export interface ChainVerificationView {
+  intact: boolean;
+  firstBreak: {
+    code: string;
+    detail: string;
+    chainSeq: string | null;
+    globalPosition: string | null;
+    streamId: string | null;
+    streamVersion: number | null;
+  } | null;
+  linksVerified: number;
+  head: { chainSeq: string; chainHash: string };
+  checkpoints: {
+    verified: number;
+    unknownKey: number;
+    latest: { chainSeq: string; signedAt: string; keyId: string } | null;
+  };
+}
+
+/** A line of `GET /audit/chain` streamed as JSON lines: progress, then the result or an error. */
+export type ChainVerificationLine =
+  | { linksVerified: number; linksTotal: number }
+  | { result: ChainVerificationView }
+  | { error: { detail: string } };

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { auditCommands } from './commands/audit';
 import { datastoreCommands } from './commands/datastores';
 import { healthCommand } from './commands/health';
 import { hostCommands } from './commands/hosts';
@@ -32,6 +33,7 @@ snapshotCommands(vms);
 packageCommands(vms);
 templateCommands(program);
 taskCommands(program);
+auditCommands(program);
 healthCommand(program);
 
 program.parseAsync().catch((error: unknown) => {

@@ -96,45 +96,49 @@ export function ndjsonView(stream: NodeJS.WritableStream): ProgressView {
 /** --json alone: nothing until the final document. */
 export const quietView: ProgressView = { update() {}, stop() {} };
 
-/** Bytes moved by the CLI itself (an upload, a download), with or without a known total. */
-export interface ByteProgress {
-  add(bytes: number): void;
+/** Work done by the CLI itself, counted as it goes (bytes moved, links verified). */
+export interface AmountProgress {
+  add(amount: number): void;
   stop(): void;
 }
 
+/** How far along, in the amount's own words: `512 MiB / 1 GiB`, `4,000 / 10,000 links`. */
+type DescribeAmount = (done: number, total: number | null) => string;
+
 /**
- * A package going up or down: a bar on a terminal, else a line every tenth of the way (or every
- * 256 MiB when the size is unknown), so a log shows it is moving without a line per chunk.
+ * A bar on a terminal, else a line every tenth of the way (or every `unknownStep` when the total
+ * is unknown), so a log shows it is moving without a line per chunk.
  */
-export function byteProgress(
+export function amountProgress(
   stream: NodeJS.WritableStream & { isTTY?: boolean },
   label: string,
-  totalBytes: number | null,
-): ByteProgress {
+  total: number | null,
+  describe: DescribeAmount,
+  unknownStep: number,
+): AmountProgress {
   let done = 0;
   if (stream.isTTY) {
     const bar = new SingleBar({
       stream,
-      format: `${label} [{bar}] {percentage}% | {bytes}`,
+      format: `${label} [{bar}] {percentage}% | {amount}`,
       barsize: 30,
       hideCursor: true,
       gracefulExit: false,
       clearOnComplete: false,
       linewrap: false,
     });
-    const bytes = () => (totalBytes ? doneOf(done, totalBytes) : humanBytes(done));
-    bar.start(totalBytes ?? 0, 0, { bytes: bytes() });
+    bar.start(total ?? 0, 0, { amount: describe(done, total) });
     return {
       add(n) {
         done += n;
-        bar.update(totalBytes ? done : 0, { bytes: bytes() });
+        bar.update(total ? done : 0, { amount: describe(done, total) });
       },
       stop() {
         bar.stop();
       },
     };
   }
-  const step = totalBytes ? Math.max(1, Math.ceil(totalBytes / 10)) : 256 * 1024 * 1024;
+  const step = total ? Math.max(1, Math.ceil(total / 10)) : unknownStep;
   let next = step;
   return {
     add(n) {
@@ -142,11 +146,26 @@ export function byteProgress(
       if (done < next) return;
       next = (Math.floor(done / step) + 1) * step;
       stream.write(
-        `${label}: ${totalBytes ? `${doneOf(done, totalBytes)} (${share(done, totalBytes)})` : humanBytes(done)}\n`,
+        `${label}: ${describe(done, total)}${total ? ` (${share(done, total)})` : ''}\n`,
       );
     },
     stop() {
       return undefined;
     },
   };
+}
+
+/** Bytes moved by the CLI itself (a package going up or down), with or without a known total. */
+export function byteProgress(
+  stream: NodeJS.WritableStream & { isTTY?: boolean },
+  label: string,
+  totalBytes: number | null,
+): AmountProgress {
+  return amountProgress(
+    stream,
+    label,
+    totalBytes,
+    (done, total) => (total ? doneOf(done, total) : humanBytes(done)),
+    256 * 1024 * 1024,
+  );
 }

@@ -32,6 +32,8 @@ export const PERMISSIONS = {
   'tasks:cancel': ['admin', 'operator'],
   'tasks:read': ['admin', 'operator', 'auditor', 'host-client'],
   'audit:read': ['admin', 'operator', 'auditor'],
+  /** Walking the whole event chain: a heavy read, for those who answer for the history. */
+  'audit:verify': ['admin', 'auditor'],
   'operations:read': ['admin', 'operator', 'auditor'],
   /**
    * Reading and writing a running VM's disks and memory directly, over NBD: its export URIs
