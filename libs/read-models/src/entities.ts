@@ -134,6 +134,8 @@ export class AuditEntryRow {
   @Column('uuid', { name: 'task_id', nullable: true }) taskId!: string | null;
   @Column({ ...timestamp, name: 'occurred_at' }) occurredAt!: Date;
   @Column('jsonb') data!: unknown;
+  /** The command that caused it; null for what Dolly did of itself. */
+  @Column('text', { nullable: true }) command!: string | null;
 }
 
 @Entity({ schema: LIVE_SCHEMA, name: 'block_maps' })

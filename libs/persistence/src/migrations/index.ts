@@ -10,6 +10,7 @@ import { DatastoreAccessibility1764000000015 } from './1764000000015-datastore-a
 import { WorkerReadsNoReadModel1764000000016 } from './1764000000016-worker-reads-no-read-model';
 import { TaskFailureReasons1764000000017 } from './1764000000017-task-failure-reasons';
 import { EventChain1764000000018 } from './1764000000018-event-chain';
+import { AuditLogExport1764000000019 } from './1764000000019-audit-log-export';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   WorkerReadsNoReadModel1764000000016,
   TaskFailureReasons1764000000017,
   EventChain1764000000018,
+  AuditLogExport1764000000019,
 ];
