@@ -1,3 +1,4 @@
+import { ExportAuditLogController } from './audit/export-audit-log.http.controller';
 import { VerifyChainController } from './audit/verify-chain.http.controller';
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
@@ -108,6 +109,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     ConvertVmController,
     VmsQueryController,
     VerifyChainController,
+    ExportAuditLogController,
     RegisterHostController,
     HostsController,
     DatastoresController,
