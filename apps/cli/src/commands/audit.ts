@@ -1,9 +1,10 @@
+import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { createInterface } from 'node:readline';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { ChainVerificationLine, ChainVerificationView } from '../api';
-import { context } from '../context';
+import { context, query } from '../context';
+import { download } from '../download';
 import { printDetails, printJson } from '../output';
 import { type AmountProgress, amountProgress } from '../progress';
 
@@ -88,5 +89,43 @@ export function auditCommands(program: Command): Command {
       else printVerification(result);
       if (!result.intact) process.exitCode = 1;
     });
+
+  audit
+    .command('export')
+    .description(
+      'Export the audit log (who, what, when, correlation, outcome) as JSON lines or CSV, ' +
+        'oldest first; every filter given must hold',
+    )
+    .option('--vm <vmId>', "a VM's history")
+    .option('--pool <poolId>', "a pool's history and what its commands caused")
+    .option('--principal <name>', 'what this principal did')
+    .option('--from <time>', 'changes at or after this instant (RFC 3339)')
+    .option('--to <time>', 'changes before this instant (RFC 3339)')
+    .addOption(new Option('--format <format>', 'jsonl or csv').choices(['jsonl', 'csv']))
+    .option('-o, --output <file>', 'write to this file (default: standard output)')
+    .action(async (options: AuditExportOptions, command: Command) => {
+      const { client } = context(command);
+      const format = options.format ?? (options.output?.endsWith('.csv') ? 'csv' : 'jsonl');
+      const path = `/audit${query({
+        vmId: options.vm,
+        poolId: options.pool,
+        principal: options.principal,
+        from: options.from,
+        to: options.to,
+        format,
+      })}`;
+      await download(client, path, { output: options.output, label: 'Exporting' });
+      if (options.output) console.error(`Exported the audit log to ${options.output}`);
+    });
   return audit;
+}
+
+interface AuditExportOptions {
+  vm?: string;
+  pool?: string;
+  principal?: string;
+  from?: string;
+  to?: string;
+  format?: 'jsonl' | 'csv';
+  output?: string;
 }

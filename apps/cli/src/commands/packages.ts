@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { IMPORT_DISK_FORMATS } from '@dolly/domain';
 import type { CommandAccepted, VmView } from '../api';
 import { context, query, segment } from '../context';
+import { download } from '../download';
 import { printJson } from '../output';
 import { byteProgress } from '../progress';
 import { printVm } from '../resources';
@@ -190,46 +190,12 @@ export function packageCommands(vms: Command): Command {
     .action(
       async (vmId: string, options: { output: string; snapshot?: string }, command: Command) => {
         const { client } = context(command);
-        const interrupted = new AbortController();
-        const onInterrupt = () => interrupted.abort();
-        process.on('SIGINT', onInterrupt);
-        // Written beside the target and renamed at the end: a cut export never looks complete.
-        const partial = `${options.output}.${randomBytes(4).toString('hex')}.part`;
-        let progress: ReturnType<typeof byteProgress> | undefined;
-        try {
-          const response = await client.exchange(
-            'GET',
-            `/vms/${segment(vmId)}/export.ova${query({ snapshotId: options.snapshot })}`,
-            { headers: { accept: 'application/x-tar' }, signal: interrupted.signal },
-          );
-          const length = response.headers.get('content-length');
-          progress = byteProgress(
-            process.stderr,
-            `Exporting to ${basename(options.output)}`,
-            length ? Number(length) : null,
-          );
-          const counted = progress;
-          await pipeline(
-            Readable.fromWeb(response.body! as import('node:stream/web').ReadableStream),
-            new Transform({
-              transform(chunk: Buffer, _encoding, done) {
-                counted.add(chunk.length);
-                done(null, chunk);
-              },
-            }),
-            createWriteStream(partial, { flags: 'wx' }),
-          );
-          const handle = await open(partial, 'r+');
-          await handle.sync().finally(() => handle.close());
-          await rename(partial, options.output);
-          console.error(`Exported ${vmId} to ${options.output}`);
-        } catch (error) {
-          await rm(partial, { force: true });
-          throw error;
-        } finally {
-          progress?.stop();
-          process.off('SIGINT', onInterrupt);
-        }
+        await download(
+          client,
+          `/vms/${segment(vmId)}/export.ova${query({ snapshotId: options.snapshot })}`,
+          { output: options.output, accept: 'application/x-tar', label: 'Exporting' },
+        );
+        console.error(`Exported ${vmId} to ${options.output}`);
       },
     );
   return vms;
