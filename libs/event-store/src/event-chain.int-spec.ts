@@ -241,12 +241,10 @@ describe('signed checkpoints', () => {
       `DELETE FROM event_store.event_chain WHERE chain_seq >= ${from}`,
       `UPDATE event_store.chain_head SET chain_seq = c.chain_seq, chain_hash = c.chain_hash
          FROM event_store.event_chain c WHERE c.chain_seq = ${from} - 1`,
-      `DO $$ DECLARE e event_store.events; BEGIN
-         FOR e IN SELECT ev.* FROM event_store.events ev
-                   WHERE NOT EXISTS (SELECT FROM event_store.event_chain c WHERE c.global_position = ev.global_position)
-                   ORDER BY ev.transaction_id, ev.global_position LOOP
-           PERFORM event_store.chain_event(e);
-         END LOOP; END $$`,
+      `SELECT event_store.chain_events(ARRAY(
+         SELECT ev FROM event_store.events ev
+          WHERE NOT EXISTS (SELECT FROM event_store.event_chain c WHERE c.global_position = ev.global_position)
+          ORDER BY ev.transaction_id, ev.global_position))`,
     );
   }
 

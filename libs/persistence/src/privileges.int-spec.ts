@@ -117,7 +117,11 @@ const RIGHTS: [string, string, DollyApp[]][] = [
     [],
   ],
   ['move the chain head', `UPDATE event_store.chain_head SET chain_seq = 0`, []],
-  ['relink an event', `SELECT event_store.chain_event(e) FROM event_store.events e LIMIT 1`, []],
+  [
+    'relink an event',
+    `SELECT event_store.chain_events(ARRAY(SELECT e FROM event_store.events e LIMIT 1))`,
+    [],
+  ],
   [
     'sign a chain checkpoint',
     `INSERT INTO event_store.chain_checkpoints VALUES (1, '\\x00', now(), 'k', '\\x00')`,

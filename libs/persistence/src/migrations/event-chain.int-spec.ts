@@ -58,3 +58,20 @@ it('chains the events appended before it, in the order readers follow, and chain
     linksVerified: await count(),
   });
 });
+
+it('chains a history longer than one of its batches, every event once', async () => {
+  await inOneTransaction('down');
+  // 25,000 events of 5,000 streams, five statements: more than two batches of the backfill.
+  for (let version = 1; version <= 5; version++)
+    await db.pool.query(
+      `INSERT INTO event_store.events
+         (event_id, stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at)
+       SELECT gen_random_uuid(), 'vm-' || s, 'vm', $1, 'VmRenamed', 1, jsonb_build_object('name', s),
+              '{}', now()
+         FROM generate_series(1, 5000) AS s`,
+      [version],
+    );
+  await inOneTransaction('up');
+
+  expect(await verifyEventChain(db.pool)).toMatchObject({ intact: true, linksVerified: 25_000 });
+});
