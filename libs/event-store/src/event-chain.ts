@@ -46,29 +46,25 @@ interface LinkRow {
   recorded_us: string;
 }
 
+// Scratch for the framing and the link's numbers: hash.update copies what it is given.
+const scratch = Buffer.alloc(16);
+
 /** SHA-256 over each field's UTF-8 bytes, each preceded by its length (4 bytes, big-endian). */
 export function contentDigest(fields: readonly string[]): Buffer {
   const hash = createHash('sha256');
-  const length = Buffer.alloc(4);
   for (const field of fields) {
-    const bytes = Buffer.from(field, 'utf8');
-    length.writeUInt32BE(bytes.length);
-    hash.update(length).update(bytes);
+    scratch.writeUInt32BE(Buffer.byteLength(field, 'utf8'));
+    hash.update(scratch.subarray(0, 4)).update(field, 'utf8');
   }
   return hash.digest();
 }
 
-const sha256 = (...parts: Buffer[]) => {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part);
-  return hash.digest();
-};
-
-const int8 = (value: string) => {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigInt64BE(BigInt(value));
-  return bytes;
-};
+/** The global chain's link: SHA-256(previous || chain_seq || global_position || stream hash). */
+function chainLink(previous: Buffer, chainSeq: string, globalPosition: string, streamHash: Buffer) {
+  scratch.writeBigInt64BE(BigInt(chainSeq), 0);
+  scratch.writeBigInt64BE(BigInt(globalPosition), 8);
+  return createHash('sha256').update(previous).update(scratch).update(streamHash).digest();
+}
 
 /** Where and how the history stops being what its chain says. */
 export interface ChainBreak {
@@ -159,9 +155,12 @@ export async function verifyEventChain(
   let firstBreak: ChainBreak | null = null;
   const total = Number(head.chain_seq);
 
-  walk: for (;;) {
-    options.signal?.throwIfAborted();
-    const { rows } = await pool.query<LinkRow>(
+  // One session of its own: a page is 5,000 index lookups, which PostgreSQL would otherwise hand
+  // to parallel workers that take longer to start than the lookups take.
+  const session = await pool.connect();
+  await session.query('SET max_parallel_workers_per_gather = 0');
+  const page = (after: string) =>
+    session.query<LinkRow>(
       `SELECT c.chain_seq::text AS chain_seq, c.global_position::text AS global_position,
               c.stream_id AS chain_stream_id, c.stream_version AS chain_stream_version,
               c.stream_hash, c.chain_hash, e.global_position IS NOT NULL AS present,
@@ -169,96 +168,109 @@ export async function verifyEventChain(
          FROM event_store.event_chain c
          LEFT JOIN event_store.events e ON e.global_position = c.global_position
         WHERE c.chain_seq > $1 AND c.chain_seq <= $3 ORDER BY c.chain_seq LIMIT $2`,
-      [previousSeq.toString(), pageSize, head.chain_seq],
+      [after, pageSize, head.chain_seq],
     );
-    if (rows.length === 0) break;
-    for (const row of rows) {
-      const at = {
-        chainSeq: row.chain_seq,
-        globalPosition: row.global_position,
-        streamId: row.chain_stream_id,
-        streamVersion: row.chain_stream_version,
-      };
-      const seq = BigInt(row.chain_seq);
-      if (seq !== previousSeq + 1n) {
-        firstBreak = {
-          code: 'CHAIN.LINK_MISSING',
-          detail: `links ${previousSeq + 1n} to ${seq - 1n} of the chain are missing`,
-          ...at,
-          chainSeq: (previousSeq + 1n).toString(),
+  // The next page is read while this one is hashed.
+  let next = page('0');
+  try {
+    walk: for (;;) {
+      options.signal?.throwIfAborted();
+      const { rows } = await next;
+      if (rows.length === 0) break;
+      next = page(rows[rows.length - 1].chain_seq);
+      for (const row of rows) {
+        const at = {
+          chainSeq: row.chain_seq,
+          globalPosition: row.global_position,
+          streamId: row.chain_stream_id,
+          streamVersion: row.chain_stream_version,
         };
-        break walk;
+        const seq = BigInt(row.chain_seq);
+        if (seq !== previousSeq + 1n) {
+          firstBreak = {
+            code: 'CHAIN.LINK_MISSING',
+            detail: `links ${previousSeq + 1n} to ${seq - 1n} of the chain are missing`,
+            ...at,
+            chainSeq: (previousSeq + 1n).toString(),
+          };
+          break walk;
+        }
+        if (!row.present) {
+          firstBreak = {
+            code: 'CHAIN.EVENT_MISSING',
+            detail: `the event at global position ${row.global_position} (${row.chain_stream_id} version ${row.chain_stream_version}) is gone`,
+            ...at,
+          };
+          break walk;
+        }
+        if (
+          row.stream_id !== row.chain_stream_id ||
+          row.stream_version !== row.chain_stream_version
+        ) {
+          firstBreak = {
+            code: 'CHAIN.EVENT_MOVED',
+            detail: `global position ${row.global_position} holds ${row.stream_id} version ${row.stream_version}, but the chain put ${row.chain_stream_id} version ${row.chain_stream_version} there`,
+            ...at,
+          };
+          break walk;
+        }
+        const before = streams.get(row.stream_id);
+        if ((before?.version ?? 0) !== row.stream_version - 1) {
+          firstBreak = {
+            code: 'CHAIN.STREAM_GAP',
+            detail: `${row.stream_id} version ${row.stream_version} follows version ${before?.version ?? 0} in the chain`,
+            ...at,
+          };
+          break walk;
+        }
+        const digest = contentDigest([
+          row.event_id,
+          row.stream_id,
+          row.stream_type,
+          row.stream_version_text,
+          row.type,
+          row.schema_version,
+          row.data,
+          row.metadata,
+          row.occurred_us,
+          row.recorded_us,
+        ]);
+        const streamHash = createHash('sha256')
+          .update(before?.hash ?? ZERO_HASH)
+          .update(digest)
+          .digest();
+        if (!streamHash.equals(row.stream_hash)) {
+          firstBreak = {
+            code: 'CHAIN.CONTENT_CHANGED',
+            detail: `${row.stream_id} version ${row.stream_version} (global position ${row.global_position}) is not the event its stream chain recorded`,
+            ...at,
+          };
+          break walk;
+        }
+        const chainHash = chainLink(previousHash, row.chain_seq, row.global_position, streamHash);
+        if (!chainHash.equals(row.chain_hash)) {
+          firstBreak = {
+            code: 'CHAIN.LINK_CHANGED',
+            detail: `link ${row.chain_seq} does not follow from link ${previousSeq}: the global chain was altered there`,
+            ...at,
+          };
+          break walk;
+        }
+        streams.set(row.stream_id, { version: row.stream_version, hash: streamHash });
+        if (checkpointsAt.has(row.chain_seq)) recomputedAt.set(row.chain_seq, chainHash);
+        previousHash = chainHash;
+        previousSeq = seq;
+        verified++;
       }
-      if (!row.present) {
-        firstBreak = {
-          code: 'CHAIN.EVENT_MISSING',
-          detail: `the event at global position ${row.global_position} (${row.chain_stream_id} version ${row.chain_stream_version}) is gone`,
-          ...at,
-        };
-        break walk;
-      }
-      if (
-        row.stream_id !== row.chain_stream_id ||
-        row.stream_version !== row.chain_stream_version
-      ) {
-        firstBreak = {
-          code: 'CHAIN.EVENT_MOVED',
-          detail: `global position ${row.global_position} holds ${row.stream_id} version ${row.stream_version}, but the chain put ${row.chain_stream_id} version ${row.chain_stream_version} there`,
-          ...at,
-        };
-        break walk;
-      }
-      const before = streams.get(row.stream_id);
-      if ((before?.version ?? 0) !== row.stream_version - 1) {
-        firstBreak = {
-          code: 'CHAIN.STREAM_GAP',
-          detail: `${row.stream_id} version ${row.stream_version} follows version ${before?.version ?? 0} in the chain`,
-          ...at,
-        };
-        break walk;
-      }
-      const digest = contentDigest([
-        row.event_id,
-        row.stream_id,
-        row.stream_type,
-        row.stream_version_text,
-        row.type,
-        row.schema_version,
-        row.data,
-        row.metadata,
-        row.occurred_us,
-        row.recorded_us,
-      ]);
-      const streamHash = sha256(before?.hash ?? ZERO_HASH, digest);
-      if (!streamHash.equals(row.stream_hash)) {
-        firstBreak = {
-          code: 'CHAIN.CONTENT_CHANGED',
-          detail: `${row.stream_id} version ${row.stream_version} (global position ${row.global_position}) is not the event its stream chain recorded`,
-          ...at,
-        };
-        break walk;
-      }
-      const chainHash = sha256(
-        previousHash,
-        int8(row.chain_seq),
-        int8(row.global_position),
-        streamHash,
-      );
-      if (!chainHash.equals(row.chain_hash)) {
-        firstBreak = {
-          code: 'CHAIN.LINK_CHANGED',
-          detail: `link ${row.chain_seq} does not follow from link ${previousSeq}: the global chain was altered there`,
-          ...at,
-        };
-        break walk;
-      }
-      streams.set(row.stream_id, { version: row.stream_version, hash: streamHash });
-      if (checkpointsAt.has(row.chain_seq)) recomputedAt.set(row.chain_seq, chainHash);
-      previousHash = chainHash;
-      previousSeq = seq;
-      verified++;
+      options.onProgress?.(verified, total);
     }
-    options.onProgress?.(verified, total);
+  } finally {
+    // A walk that stopped early leaves a page in flight: its answer (or error) is not wanted.
+    await next.catch(() => undefined);
+    await session.query('RESET max_parallel_workers_per_gather').then(
+      () => session.release(),
+      (error: Error) => session.release(error),
+    );
   }
 
   if (
