@@ -1,0 +1,202 @@
+/**
+ * npm run bench:replay: what the history costs an auditor and an appender. So far the tamper-
+ * evident chain: the rate its verifier walks a long history against the raw read of the same
+ * table (the floor), measured in the same run, and what chaining costs an append against the
+ * same appends with the chain's triggers off. Rebuild and as-of queries are not built yet: their
+ * keys are written as null.
+ *
+ * BENCH_EVENTS (default 1000000) events over BENCH_STREAMS (20000) streams, inserted a batch at a
+ * time through the store's triggers; BENCH_APPEND_SECONDS (5) of one-event appends by
+ * BENCH_APPENDERS (16) connections, each to streams of its own, through PostgresEventStore.
+ */
+import { PostgresEventStore, verifyEventChain } from '@dolly/event-store';
+import { type TestDatabase, createTestDatabase, ensureTemplateDatabase } from '@dolly/testing';
+import { v7 as uuidv7 } from 'uuid';
+import { ensureServices } from '../tools/dev/services';
+import { report, round } from './support';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const STREAMS = Number(process.env.BENCH_STREAMS ?? 20_000);
+const APPEND_SECONDS = Number(process.env.BENCH_APPEND_SECONDS ?? 5);
+const APPENDERS = Number(process.env.BENCH_APPENDERS ?? 16);
+const BATCH = 10_000;
+
+/**
+ * Events shaped as Dolly's are (a VM renamed: ids, names, the metadata of a command), numbered
+ * $1 to $2: event g is version g / STREAMS + 1 of stream g % STREAMS.
+ */
+const GENERATE = `
+  INSERT INTO event_store.events
+    (event_id, stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at)
+  SELECT gen_random_uuid(), s.stream_id, 'vm', g / $3 + 1, 'VmRenamed', 1,
+         jsonb_build_object('vmId', v.vm_id, 'name', 'web-' || g, 'previousName', 'web-' || (g - $3)),
+         jsonb_build_object('actor', jsonb_build_object('id', 'bench-operator', 'role', 'operator'),
+                            'correlationId', gen_random_uuid(), 'causationId', NULL, 'taskId', NULL,
+                            'command', 'RenameVm'),
+         now()
+    FROM generate_series($1::bigint, $2::bigint) AS g,
+         LATERAL (SELECT format('00000000-0000-7000-8000-%s', lpad((g % $3)::text, 12, '0')) AS vm_id) v,
+         LATERAL (SELECT 'vm-' || v.vm_id AS stream_id) s
+   ORDER BY g`;
+
+async function generateHistory(db: TestDatabase): Promise<number> {
+  const started = performance.now();
+  for (let first = 0; first < EVENTS; first += BATCH) {
+    await db.pool.query(GENERATE, [first, Math.min(first + BATCH, EVENTS) - 1, STREAMS]);
+    if ((first / BATCH) % 20 === 0) console.log(`[bench] history: ${first + BATCH} events`);
+  }
+  await db.pool.query('VACUUM ANALYZE event_store.events');
+  await db.pool.query('VACUUM ANALYZE event_store.event_chain');
+  return EVENTS / ((performance.now() - started) / 1000);
+}
+
+/** The floor of a verification: every event read once, in pages, as the verifier pages. */
+async function rawRead(db: TestDatabase): Promise<number> {
+  const started = performance.now();
+  let after = '0';
+  let read = 0;
+  for (;;) {
+    const { rows } = await db.pool.query<{ global_position: string }>(
+      `SELECT e.global_position::text AS global_position, e.event_id, e.stream_id, e.stream_type,
+              e.stream_version, e.type, e.schema_version, e.data::text AS data,
+              e.metadata::text AS metadata, e.occurred_at, e.recorded_at
+         FROM event_store.events e WHERE e.global_position > $1 ORDER BY e.global_position LIMIT 5000`,
+      [after],
+    );
+    if (rows.length === 0) break;
+    read += rows.length;
+    after = rows[rows.length - 1].global_position;
+  }
+  const { rows: counted } = await db.pool.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM event_store.events',
+  );
+  if (read !== counted[0].n) throw new Error(`Read ${read} events of ${counted[0].n}`);
+  return read / ((performance.now() - started) / 1000);
+}
+
+/** One-event appends for APPEND_SECONDS by APPENDERS connections, each to streams of its own. */
+async function appendRate(db: TestDatabase): Promise<number> {
+  const store = new PostgresEventStore(db.pool);
+  let appended = 0;
+  const until = Date.now() + APPEND_SECONDS * 1000;
+  await Promise.all(
+    Array.from({ length: APPENDERS }, async () => {
+      const vmId = uuidv7();
+      for (let version = 0; Date.now() < until; version++) {
+        const result = await store.appendToStream(`vm-${vmId}`, 'vm', version, [
+          {
+            eventId: uuidv7(),
+            type: 'VmRenamed',
+            data: { vmId, name: `web-${version + 1}`, previousName: `web-${version}` },
+            metadata: {
+              actor: { id: 'bench-operator', role: 'operator' },
+              correlationId: uuidv7(),
+              causationId: null,
+              taskId: null,
+              command: 'RenameVm',
+            },
+            occurredAt: new Date().toISOString(),
+          },
+        ]);
+        if (!result.success) throw new Error(`An append to vm-${vmId} conflicted`);
+        appended += 1;
+      }
+    }),
+  );
+  return appended / APPEND_SECONDS;
+}
+
+async function main(): Promise<void> {
+  const services = await ensureServices((line) => console.log(`[bench] ${line}`));
+  process.env.DATABASE_URL = services.databaseUrl;
+  await ensureTemplateDatabase();
+
+  // The floor of an append: the same store with the chain's two triggers off.
+  const unchained = await createTestDatabase(APPENDERS + 2);
+  const chained = await createTestDatabase(APPENDERS + 2);
+  try {
+    await unchained.pool.query(
+      `ALTER TABLE event_store.events DISABLE TRIGGER events_chain, DISABLE TRIGGER events_chain_lock`,
+    );
+    console.log(
+      `[bench] appends: ${APPENDERS} connections, ${APPEND_SECONDS} s, unchained then chained`,
+    );
+    const unchainedAppends = await appendRate(unchained);
+    const chainedAppends = await appendRate(chained);
+    console.log(
+      `[bench] a history of ${EVENTS} events over ${STREAMS} streams, unchained then chained`,
+    );
+    const unchainedBatches = await generateHistory(unchained);
+    const chainedBatches = await generateHistory(chained);
+    await unchained.drop();
+
+    console.log('[bench] reading the history raw, then verifying it');
+    const raw = await rawRead(chained);
+    const verifyStarted = performance.now();
+    const verification = await verifyEventChain(chained.pool);
+    const verifyPerSecond =
+      verification.linksVerified / ((performance.now() - verifyStarted) / 1000);
+    if (!verification.intact)
+      throw new Error(`The chain is broken: ${verification.firstBreak?.detail}`);
+    const events = verification.linksVerified;
+
+    const result = {
+      parameters: { events, streams: STREAMS, appenders: APPENDERS, appendSeconds: APPEND_SECONDS },
+      events,
+      rawRead: { eventsPerSecond: round(raw) },
+      verify: {
+        eventsPerSecond: round(verifyPerSecond),
+        ratioToRawRead: round(verifyPerSecond / raw, 3),
+      },
+      append: {
+        oneEventAppendsPerSecond: {
+          chained: round(chainedAppends),
+          unchained: round(unchainedAppends),
+          ratio: round(chainedAppends / unchainedAppends, 3),
+        },
+        batchedEventsPerSecond: {
+          chained: round(chainedBatches),
+          unchained: round(unchainedBatches),
+          ratio: round(chainedBatches / unchainedBatches, 3),
+        },
+      },
+      rebuild: { eventsPerSecond: null },
+      asOf: { inventoryP95Ms: null, vmP95Ms: null, withoutSnapshotsP95Ms: null },
+      notMeasured: 'rebuild and as-of queries are not built yet (issue 15)',
+      goals: { verifyEventsPerSecond: 50_000 },
+    };
+    report(
+      'replay',
+      [
+        [
+          'verify the chain (events/s)',
+          round(verifyPerSecond),
+          round(raw),
+          `${round(verifyPerSecond / raw, 3)}x`,
+        ],
+        [
+          'one-event appends, chained (appends/s)',
+          round(chainedAppends),
+          round(unchainedAppends),
+          `${round(chainedAppends / unchainedAppends, 3)}x`,
+        ],
+        [
+          'batched inserts, chained (events/s)',
+          round(chainedBatches),
+          round(unchainedBatches),
+          `${round(chainedBatches / unchainedBatches, 3)}x`,
+        ],
+      ],
+      ['measure', 'Dolly', 'floor (raw read / chain off)', 'ratio'],
+      result,
+    );
+  } finally {
+    await chained.drop();
+    await unchained.drop().catch(() => undefined);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
