@@ -1,5 +1,6 @@
 import { ExportAuditLogController } from './audit/export-audit-log.http.controller';
 import { VerifyChainController } from './audit/verify-chain.http.controller';
+import { VmLineageController } from './vms/lineage/vm-lineage.http.controller';
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -110,6 +111,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     VmsQueryController,
     VerifyChainController,
     ExportAuditLogController,
+    VmLineageController,
     RegisterHostController,
     HostsController,
     DatastoresController,

@@ -11,6 +11,7 @@ import { WorkerReadsNoReadModel1764000000016 } from './1764000000016-worker-read
 import { TaskFailureReasons1764000000017 } from './1764000000017-task-failure-reasons';
 import { EventChain1764000000018 } from './1764000000018-event-chain';
 import { AuditLogExport1764000000019 } from './1764000000019-audit-log-export';
+import { Lineage1764000000020 } from './1764000000020-lineage';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   TaskFailureReasons1764000000017,
   EventChain1764000000018,
   AuditLogExport1764000000019,
+  Lineage1764000000020,
 ];
