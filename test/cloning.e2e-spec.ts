@@ -1,8 +1,10 @@
 import { DollyStack } from '@dolly/testing';
+import { v7 as uuidv7 } from 'uuid';
 import {
   datastoreFolderOf,
   type Accepted,
   MiB,
+  adminCli,
   expectStatus,
   registerDatastore,
   registerHost,
@@ -411,5 +413,71 @@ describe('delete', () => {
     expect(images(folder)).toContain(file.split('/').pop());
     await done('DELETE', `/vms/${victim.vmId}`);
     expect(images(folder)).not.toContain(file.split('/').pop());
+  });
+});
+
+describe('lineage', () => {
+  interface Lineage {
+    nodes: { vmId: string; derivesFrom: string | null; name: string; state: string }[];
+  }
+  const lineage = async (vmId: string, params = '') =>
+    expectStatus(
+      await stack.request<Lineage>('GET', `/vms/${vmId}/lineage${params}`, { role: 'auditor' }),
+      200,
+    ).nodes;
+
+  it('follows clones up to the VM first made, past a deleted one, and down again, now or as of before', async () => {
+    const source = await newVm();
+    const snapped = await done('POST', `/vms/${source.vmId}/snapshots`, { name: 'golden' });
+    const linked = await done('POST', `/vms/${source.vmId}/clone`, {
+      name: 'linked',
+      linked: true,
+      snapshotId: snapped.snapshots[0].snapshotId,
+    });
+    const full = await done('POST', `/vms/${linked.vmId}/clone`, { name: 'full', format: 'thin' });
+    const template = await done('POST', `/vms/${source.vmId}/clone-to-template`, {
+      name: 'tpl-lineage',
+      format: 'thin',
+    });
+    const { rows } = await stack.database.pool.query<{ position: string }>(
+      `SELECT max(global_position)::text AS position FROM event_store.events`,
+    );
+    await done('DELETE', `/vms/${linked.vmId}`);
+
+    expect(await lineage(full.vmId)).toEqual([
+      expect.objectContaining({ vmId: full.vmId, derivesFrom: linked.vmId, state: 'present' }),
+      expect.objectContaining({ vmId: linked.vmId, derivesFrom: source.vmId, state: 'deleted' }),
+      expect.objectContaining({ vmId: source.vmId, derivesFrom: null, name: source.name }),
+    ]);
+    expect((await lineage(full.vmId, `?asOf=${rows[0].position}`))[1].state).toBe('present');
+    const below = await lineage(source.vmId, '?direction=descendants');
+    expect(below.map((node) => [node.vmId, node.derivesFrom]).sort()).toEqual(
+      [
+        [source.vmId, null],
+        [linked.vmId, source.vmId],
+        [full.vmId, linked.vmId],
+        [template.vmId, source.vmId],
+      ].sort(),
+    );
+
+    const tree = await adminCli(stack, 'vms', 'lineage', full.vmId);
+    expect(tree.split('\n').filter(Boolean)).toEqual([
+      `${source.name} (vm, created) ${source.vmId}`,
+      `└─ linked (vm, linked clone at snapshot "golden") ${linked.vmId} [deleted]`,
+      `   └─ full (vm, full clone (thin)) ${full.vmId}`,
+    ]);
+  });
+
+  it('says when there was no such VM, with every reason for a bad question', async () => {
+    const unknown = await stack.request<Problem>('GET', `/vms/${uuidv7()}/lineage`);
+    expect([unknown.status, unknown.body.code]).toEqual([404, 'VM.NOT_FOUND']);
+    const bad = await stack.request<Problem>(
+      'GET',
+      `/vms/${uuidv7()}/lineage?direction=sideways&asOf=yesterday&limit=0`,
+    );
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors!.map((e) => e.pointer)).toEqual(
+      expect.arrayContaining(['/query/direction', '/query/asOf', '/query/limit']),
+    );
   });
 });

@@ -3,6 +3,7 @@ import type {
   ChainVerificationLine as ApiChainVerificationLine,
   ChainVerificationView as ApiChainVerificationView,
 } from '../../api/src/audit/chain-verification.representation';
+import type { LineageView as ApiLineageView } from '../../api/src/vms/lineage/vm-lineage.representation';
 import type {
   DatastoreView as ApiDatastoreView,
   QuarantineView as ApiQuarantineView,
@@ -24,6 +25,7 @@ import {
   CLONE_FORMATS,
   type ChainVerificationLine,
   type ChainVerificationView,
+  type LineageView,
   type CommandAccepted,
   type DatastoreView,
   type Page,
@@ -67,6 +69,7 @@ export type TheApiAnswersWhatTheCliReads = [
   ReadableAs<Page<TaskView>, ApiPage<ApiTaskView>>,
   ReadableAs<ChainVerificationView, ApiChainVerificationView>,
   ReadableAs<ChainVerificationLine, ApiChainVerificationLine>,
+  ReadableAs<LineageView, ApiLineageView>,
 ];
 
 describe("the CLI's copy of the API's vocabulary", () => {

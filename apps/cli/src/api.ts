@@ -230,3 +230,26 @@ export type ChainVerificationLine =
   | { linksVerified: number; linksTotal: number }
   | { result: ChainVerificationView }
   | { error: { detail: string } };
+
+/** A VM or template in a lineage (`GET /vms/{id}/lineage`), as it was at the instant asked. */
+export interface LineageNode {
+  vmId: string;
+  derivesFrom: string | null;
+  depth: number;
+  name: string;
+  role: string;
+  state: 'present' | 'deleted' | 'failed';
+  createdAt: string;
+  poolId: string | null;
+  origin: VmView['origin'];
+  snapshotName: string | null;
+  package: unknown;
+}
+
+export interface LineageView {
+  vmId: string;
+  direction: 'ancestors' | 'descendants';
+  asOf: string | null;
+  nodes: LineageNode[];
+  truncated: boolean;
+}

@@ -1,7 +1,8 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import type { BlockMap, CommandAccepted, VmView } from '../api';
+import type { BlockMap, CommandAccepted, LineageView, VmView } from '../api';
 import { context, everyPage, query, segment } from '../context';
 import { runTask, startsTask } from '../follow';
+import { lineageTree } from '../lineage';
 import { type Column, humanBytes, print, printJson, printSection, show } from '../output';
 import { printVm } from '../resources';
 import { parseInteger, parseSize } from '../units';
@@ -215,5 +216,31 @@ export function vmCommands(program: Command): Command {
       const path = `/vms/${segment(vmId)}/audit-log`;
       print(await everyPage<Row>(client, path, options.all), AUDIT_COLUMNS, json);
     });
+  vms
+    .command('lineage <vmId>')
+    .description(
+      'Where a VM came from (clones, forks, snapshot, package), or what derives from it, as a tree',
+    )
+    .option('--descendants', 'what derives from it, rather than what it derives from')
+    .option('--as-of <instant>', 'as it was then: an RFC 3339 time or a global position')
+    .option('--limit <n>', 'at most this many VMs (descendants)', parseInteger)
+    .action(
+      async (
+        vmId: string,
+        options: { descendants?: boolean; asOf?: string; limit?: number },
+        command: Command,
+      ) => {
+        const { client, json } = context(command);
+        const view = await client.get<LineageView>(
+          `/vms/${segment(vmId)}/lineage${query({
+            direction: options.descendants ? 'descendants' : 'ancestors',
+            asOf: options.asOf,
+            limit: options.limit?.toString(),
+          })}`,
+        );
+        if (json) return printJson(view);
+        for (const text of lineageTree(view)) console.log(text);
+      },
+    );
   return vms;
 }
