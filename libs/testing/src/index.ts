@@ -12,3 +12,4 @@ export * from './isolated-postgres';
 export * from './tls-certificates';
 export * from './vcsim';
 export * from './ova-packages';
+export * from './recorded-history';
