@@ -2,3 +2,10 @@ export * from './projection';
 export * from './projector-engine';
 export * from './rebuild';
 export * from './entities';
+export * from './as-of';
+export {
+  vmsProjection,
+  hostsProjection,
+  datastoresProjection,
+  poolsProjection,
+} from './inventory/inventory.projection';

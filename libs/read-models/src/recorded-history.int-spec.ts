@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { currentSchemaVersion } from '@dolly/contracts';
 import {
-  type RecordedHistory,
   type TestDatabase,
   appendRecordedEvents,
   createTestDatabase,
   rebuiltReadModels,
+  recordedHistory,
 } from '@dolly/testing';
 
 /**
@@ -16,9 +14,7 @@ import {
  * that lost a field or a projection that reads an old version differently shows here, by table.
  * Re-record only when a read model changes on purpose, never to make an event fit.
  */
-const history = JSON.parse(
-  readFileSync(join(__dirname, '..', 'fixtures', 'recorded-history.json'), 'utf8'),
-) as RecordedHistory;
+const history = recordedHistory();
 
 let db: TestDatabase;
 let rebuilt: Record<string, unknown[]>;

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { READ_MODEL_TABLES, dropSchema, rebuildReadModels } from '@dolly/read-models';
 import type { Pool } from 'pg';
 
@@ -23,6 +25,20 @@ export interface RecordedEvent {
   data: unknown;
   metadata: unknown;
   occurredAt: string;
+}
+
+/** Where the recorded history is kept (tools/fixtures/record-history.ts writes it). */
+export const RECORDED_HISTORY_FILE = join(
+  __dirname,
+  '..',
+  '..',
+  'read-models',
+  'fixtures',
+  'recorded-history.json',
+);
+
+export function recordedHistory(): RecordedHistory {
+  return JSON.parse(readFileSync(RECORDED_HISTORY_FILE, 'utf8')) as RecordedHistory;
 }
 
 /** Every event of the store, in the order readers follow, as one snapshot of it. */

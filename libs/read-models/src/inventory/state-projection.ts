@@ -21,8 +21,12 @@ export interface StateProjectionSpec<State> {
   versioned: boolean;
 }
 
-export function stateProjection<State>(spec: StateProjectionSpec<State>): Projection {
+/** A state projection keeps its spec: as-of queries fold with the same evolve and columns. */
+export type StateProjection<State> = Projection & { spec: StateProjectionSpec<State> };
+
+export function stateProjection<State>(spec: StateProjectionSpec<State>): StateProjection<State> {
   return {
+    spec,
     name: spec.name,
     tables: [spec.table],
     handles: (event) => event.streamType === spec.streamType,

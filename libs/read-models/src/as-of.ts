@@ -1,0 +1,130 @@
+import { rowToEvent } from '@dolly/event-store';
+import { type Event, objectIdOf } from '@dolly/domain';
+import type { Pool } from 'pg';
+import type { StateProjection } from './inventory/state-projection';
+
+/**
+ * The inventory as it was at an instant, folded from the store with the projections' own evolve
+ * and columns (one meaning of each event, as live): a page of objects is found among the streams
+ * that had begun by then, in id order, and each of them is folded up to the instant. What one
+ * answer costs is the events of the objects on its page, not the length of the history.
+ */
+
+/** An instant: a global position (everything recorded up to it) or a time (everything by then). */
+export type Instant = { position: string } | { time: string };
+
+/** An object as its read model row read then. */
+export interface RowAsOf<State> {
+  id: string;
+  state: State;
+  /** The read model's own columns (snake_case), as filters read them. */
+  columns: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+  version: number;
+}
+
+const VISIBLE = `($2::bigint IS NULL OR e.global_position <= $2::bigint)
+  AND ($3::timestamptz IS NULL OR e.occurred_at <= $3::timestamptz)`;
+
+const bounds = (instant: Instant) => [
+  'position' in instant ? instant.position : null,
+  'time' in instant ? instant.time : null,
+];
+
+async function fold<State>(
+  pool: Pool,
+  projection: StateProjection<State>,
+  instant: Instant,
+  streamIds: string[],
+): Promise<Map<string, RowAsOf<State>>> {
+  const { spec } = projection;
+  const { rows } = await pool.query<Parameters<typeof rowToEvent>[0]>(
+    `SELECT e.global_position::text AS global_position, e.transaction_id::text AS transaction_id,
+            e.event_id, e.stream_id, e.stream_type, e.stream_version, e.type, e.schema_version,
+            e.data, e.metadata, e.occurred_at
+       FROM event_store.events e
+      WHERE e.stream_id = ANY($1) AND ${VISIBLE}
+      ORDER BY e.stream_id, e.stream_version`,
+    [streamIds, ...bounds(instant)],
+  );
+  const folded = new Map<string, RowAsOf<State>>();
+  let streamId: string | undefined;
+  let state = spec.initialState();
+  let first: Date | undefined;
+  const close = (last: { occurredAt: string; streamVersion: number }) => {
+    // As the row keeps it: through JSON.
+    const kept = JSON.parse(JSON.stringify(state)) as State;
+    const columns = spec.columns(kept);
+    if (columns && streamId)
+      folded.set(objectIdOf(streamId), {
+        id: objectIdOf(streamId),
+        state: kept,
+        columns,
+        createdAt: first!,
+        updatedAt: new Date(last.occurredAt),
+        version: last.streamVersion,
+      });
+  };
+  let previous: ReturnType<typeof rowToEvent> | undefined;
+  for (const row of rows) {
+    const event = rowToEvent(row);
+    if (event.streamId !== streamId) {
+      if (previous) close(previous);
+      streamId = event.streamId;
+      state = spec.initialState();
+      first = new Date(event.occurredAt);
+    }
+    state = spec.evolve(state, event as unknown as Event);
+    previous = event;
+  }
+  if (previous) close(previous);
+  return folded;
+}
+
+/** These objects as they were then; an id unknown or gone by then is left out. */
+export async function objectsAsOf<State>(
+  pool: Pool,
+  projection: StateProjection<State>,
+  instant: Instant,
+  ids: string[],
+): Promise<RowAsOf<State>[]> {
+  const streamIds = ids.map((id) => `${projection.spec.streamType}-${id}`);
+  const folded = await fold(pool, projection, instant, streamIds);
+  return ids.flatMap((id) => folded.get(id) ?? []);
+}
+
+/**
+ * A page of the objects there were then, in id order after `after`, keeping those `keep` allows:
+ * at most `limit`, and whether more may follow.
+ */
+export async function pageAsOf<State>(
+  pool: Pool,
+  projection: StateProjection<State>,
+  instant: Instant,
+  page: { after: string | undefined; limit: number; keep: (row: RowAsOf<State>) => boolean },
+): Promise<{ rows: RowAsOf<State>[]; more: boolean }> {
+  const kind = projection.spec.streamType;
+  const kept: RowAsOf<State>[] = [];
+  let after = page.after === undefined ? '' : `${kind}-${page.after}`;
+  const batch = Math.max(page.limit + 1, 100);
+  for (;;) {
+    const { rows } = await pool.query<{ stream_id: string }>(
+      `SELECT e.stream_id FROM event_store.events e
+        WHERE e.stream_type = $1 AND e.stream_version = 1 AND ${VISIBLE} AND e.stream_id > $4
+        ORDER BY e.stream_id LIMIT $5`,
+      [kind, ...bounds(instant), after, batch],
+    );
+    if (rows.length === 0) return { rows: kept, more: false };
+    const streamIds = rows.map((row) => row.stream_id);
+    const folded = await fold(pool, projection, instant, streamIds);
+    for (const streamId of streamIds) {
+      const row = folded.get(objectIdOf(streamId));
+      if (!row || !page.keep(row)) continue;
+      if (kept.length === page.limit) return { rows: kept, more: true };
+      kept.push(row);
+    }
+    if (rows.length < batch) return { rows: kept, more: false };
+    after = streamIds[streamIds.length - 1];
+  }
+}
