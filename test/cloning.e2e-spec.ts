@@ -450,6 +450,23 @@ describe('lineage', () => {
       expect.objectContaining({ vmId: source.vmId, derivesFrom: null, name: source.name }),
     ]);
     expect((await lineage(full.vmId, `?asOf=${rows[0].position}`))[1].state).toBe('present');
+    // The inventory as it was then: the deleted clone is there, with its name.
+    expect((await stack.request('GET', `/vms/${linked.vmId}`)).status).toBe(404);
+    const then = await stack.request<Vm>('GET', `/vms/${linked.vmId}?asOf=${rows[0].position}`);
+    expect([then.status, then.body.name]).toEqual([200, 'linked']);
+    const listed = await stack.request<{ items: Vm[] }>(
+      'GET',
+      `/vms?asOf=${rows[0].position}&role=vm&limit=500`,
+      { role: 'auditor' },
+    );
+    expect(listed.body.items.map((v) => v.vmId)).toEqual(
+      expect.arrayContaining([linked.vmId, full.vmId, source.vmId]),
+    );
+    expect(listed.body.items.map((v) => v.vmId)).not.toContain(template.vmId);
+    const viaCli = JSON.parse(
+      await adminCli(stack, '--json', '--as-of', rows[0].position, 'vms', 'get', linked.vmId),
+    ) as Vm;
+    expect(viaCli.name).toBe('linked');
     const below = await lineage(source.vmId, '?direction=descendants');
     expect(below.map((node) => [node.vmId, node.derivesFrom]).sort()).toEqual(
       [

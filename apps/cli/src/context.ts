@@ -7,12 +7,15 @@ export interface GlobalOptions {
   api: string;
   token?: string;
   json: boolean;
+  asOf?: string;
 }
 
 export interface Context {
   client: DollyClient;
   /** Print JSON for scripts rather than tables for people. */
   json: boolean;
+  /** --as-of: the instant reads answer for (undefined: now). */
+  asOf?: string;
 }
 
 /** The client and output mode for a command, from the global options. */
@@ -21,6 +24,7 @@ export function context(command: Command): Context {
   return {
     client: new DollyClient({ api: options.api, token: options.token ?? defaultToken() }),
     json: options.json,
+    asOf: options.asOf,
   };
 }
 

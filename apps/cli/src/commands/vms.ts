@@ -112,16 +112,16 @@ export function vmCommands(program: Command): Command {
     .option('--datastore <datastoreId>')
     .option('--all', 'every page')
     .action(async (options, command: Command) => {
-      const { client, json } = context(command);
-      const path = `/vms${query({ role: options.role, powerState: options.powerState, hostId: options.host, datastoreId: options.datastore })}`;
+      const { client, json, asOf } = context(command);
+      const path = `/vms${query({ role: options.role, powerState: options.powerState, hostId: options.host, datastoreId: options.datastore, asOf })}`;
       print(await everyPage<VmView>(client, path, options.all), VM_COLUMNS, json);
     });
   vms
     .command('get <vmId>')
     .description('Show a VM: state, lifecycle, disks and their layers, snapshots, live exports')
     .action(async (vmId: string, _options, command: Command) => {
-      const { client, json } = context(command);
-      show(await client.get<VmView>(`/vms/${segment(vmId)}`), json, printVm);
+      const { client, json, asOf } = context(command);
+      show(await client.get<VmView>(`/vms/${segment(vmId)}${query({ asOf })}`), json, printVm);
     });
   for (const [operation, description] of VM_OPERATIONS) {
     const forcible = POWER_OPERATIONS.includes(operation);
@@ -222,19 +222,18 @@ export function vmCommands(program: Command): Command {
       'Where a VM came from (clones, forks, snapshot, package), or what derives from it, as a tree',
     )
     .option('--descendants', 'what derives from it, rather than what it derives from')
-    .option('--as-of <instant>', 'as it was then: an RFC 3339 time or a global position')
     .option('--limit <n>', 'at most this many VMs (descendants)', parseInteger)
     .action(
       async (
         vmId: string,
-        options: { descendants?: boolean; asOf?: string; limit?: number },
+        options: { descendants?: boolean; limit?: number },
         command: Command,
       ) => {
-        const { client, json } = context(command);
+        const { client, json, asOf } = context(command);
         const view = await client.get<LineageView>(
           `/vms/${segment(vmId)}/lineage${query({
             direction: options.descendants ? 'descendants' : 'ancestors',
-            asOf: options.asOf,
+            asOf,
             limit: options.limit?.toString(),
           })}`,
         );

@@ -4,9 +4,10 @@ import { NotFoundError, StringEnum } from '@dolly/domain';
 import { PG_POOL, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Pool } from 'pg';
+import { AsOfParam, instantOf } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { VmIdParam } from '../vm-id.param';
-import { type AsOf, vmLineage } from './vm-lineage.query';
+import { vmLineage } from './vm-lineage.query';
 import { LineageView, lineageNodeView } from './vm-lineage.representation';
 
 const LineageQuery = Type.Object(
@@ -17,15 +18,7 @@ const LineageQuery = Type.Object(
         'Up to what it came from (default), or down to what derives from it.',
       ),
     ),
-    asOf: Type.Optional(
-      Type.Union(
-        [
-          Type.String({ format: 'date-time' }),
-          Type.String({ pattern: '^[0-9]{1,18}$', description: 'A global position.' }),
-        ],
-        { description: 'The instant: an RFC 3339 time, or a global position; default now.' },
-      ),
-    ),
+    asOf: Type.Optional(AsOfParam),
     limit: Type.Optional(
       Type.Integer({
         minimum: 1,
@@ -37,11 +30,6 @@ const LineageQuery = Type.Object(
   { additionalProperties: false },
 );
 type LineageQuery = Static<typeof LineageQuery>;
-
-function asOfOf(text: string | undefined): AsOf {
-  if (text === undefined) return null;
-  return /^[0-9]+$/.test(text) ? { position: text } : { time: text };
-}
 
 /**
  * Where a VM came from (instant clone → parent → replica → internal template → golden image →
@@ -68,7 +56,13 @@ export class VmLineageController {
   ): Promise<LineageView> {
     const direction = query.direction ?? 'ancestors';
     const limit = query.limit ?? 1000;
-    const rows = await vmLineage(this.pool, vmId, direction, asOfOf(query.asOf), limit + 1);
+    const rows = await vmLineage(
+      this.pool,
+      vmId,
+      direction,
+      query.asOf === undefined ? null : instantOf(query.asOf),
+      limit + 1,
+    );
     if (rows.length === 0)
       throw new NotFoundError(
         'VM.NOT_FOUND',

@@ -1,4 +1,4 @@
-import { LIVE_SCHEMA } from '@dolly/read-models';
+import { type Instant, LIVE_SCHEMA } from '@dolly/read-models';
 import type { Pool } from 'pg';
 
 /**
@@ -10,8 +10,8 @@ import type { Pool } from 'pg';
 
 export type LineageDirection = 'ancestors' | 'descendants';
 
-/** An instant: a global position (everything recorded up to it) or a time (everything by then). */
-export type AsOf = { position: string } | { time: string } | null;
+/** The instant (null: now). */
+export type AsOf = Instant | null;
 
 export interface LineageRow {
   vm_id: string;

@@ -1,10 +1,20 @@
-import { NotFoundError } from '@dolly/domain';
+import { Inject } from '@nestjs/common';
+import { type ExistingVm, NotFoundError } from '@dolly/domain';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
-import { VmRow } from '@dolly/read-models';
+import { PG_POOL } from '@dolly/platform';
+import {
+  type Instant,
+  type RowAsOf,
+  VmRow,
+  objectsAsOf,
+  pageAsOf,
+  vmsProjection,
+} from '@dolly/read-models';
+import type { Pool } from 'pg';
 import { Repository } from 'typeorm';
 import { type Reader } from '../../shared/live-disk-access';
-import { type Page, findPage } from '../../shared/pagination';
+import { type Page, decodeCursor, encodeCursor, findPage } from '../../shared/pagination';
 import { type VmView, vmView } from './vm.representation';
 
 export interface VmFilter {
@@ -14,12 +24,31 @@ export interface VmFilter {
   datastoreId?: string;
 }
 
+/** The filters' columns in the read model (and in a row folded as of an instant). */
+const FILTER_COLUMNS: Record<keyof VmFilter, string> = {
+  role: 'role',
+  powerState: 'power_state',
+  hostId: 'host_id',
+  datastoreId: 'datastore_id',
+};
+
+/** A VM folded as of an instant, as the row the live read model would have held then. */
+const rowAsOf = (row: RowAsOf<unknown>) =>
+  ({
+    vmId: row.id,
+    state: row.state as ExistingVm,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+    version: row.version,
+  }) as VmRow;
+
 export class ListVms extends Query<Page<VmView>> {
   constructor(
     readonly filter: VmFilter,
     readonly limit: number,
     readonly cursor: string | undefined,
     readonly reader: Reader,
+    readonly asOf?: Instant,
   ) {
     super();
   }
@@ -29,6 +58,7 @@ export class GetVm extends Query<VmView> {
   constructor(
     readonly vmId: string,
     readonly reader: Reader,
+    readonly asOf?: Instant,
   ) {
     super();
   }
@@ -36,9 +66,25 @@ export class GetVm extends Query<VmView> {
 
 @QueryHandler(ListVms)
 export class ListVmsHandler implements IQueryHandler<ListVms> {
-  constructor(@InjectRepository(VmRow) private readonly vms: Repository<VmRow>) {}
+  constructor(
+    @InjectRepository(VmRow) private readonly vms: Repository<VmRow>,
+    @Inject(PG_POOL) private readonly pool: Pool,
+  ) {}
 
-  execute({ filter, limit, cursor, reader }: ListVms): Promise<Page<VmView>> {
+  async execute({ filter, limit, cursor, reader, asOf }: ListVms): Promise<Page<VmView>> {
+    if (asOf) {
+      const wanted = Object.entries(filter).filter(([, value]) => value !== undefined);
+      const page = await pageAsOf(this.pool, vmsProjection, asOf, {
+        after: decodeCursor(cursor),
+        limit,
+        keep: (row) =>
+          wanted.every(
+            ([name, value]) => row.columns[FILTER_COLUMNS[name as keyof VmFilter]] === value,
+          ),
+      });
+      const items = page.rows.map((row) => vmView(rowAsOf(row), reader));
+      return { items, nextCursor: page.more ? encodeCursor(items[items.length - 1].vmId) : null };
+    }
     return findPage(this.vms, {
       where: filter,
       key: 'vmId',
@@ -51,9 +97,18 @@ export class ListVmsHandler implements IQueryHandler<ListVms> {
 
 @QueryHandler(GetVm)
 export class GetVmHandler implements IQueryHandler<GetVm> {
-  constructor(@InjectRepository(VmRow) private readonly vms: Repository<VmRow>) {}
+  constructor(
+    @InjectRepository(VmRow) private readonly vms: Repository<VmRow>,
+    @Inject(PG_POOL) private readonly pool: Pool,
+  ) {}
 
-  async execute({ vmId, reader }: GetVm): Promise<VmView> {
+  async execute({ vmId, reader, asOf }: GetVm): Promise<VmView> {
+    if (asOf) {
+      const [then] = await objectsAsOf(this.pool, vmsProjection, asOf, [vmId]);
+      if (!then)
+        throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} did not exist at that instant`);
+      return vmView(rowAsOf(then), reader);
+    }
     const row = await this.vms.findOneBy({ vmId });
     if (!row)
       throw new NotFoundError(

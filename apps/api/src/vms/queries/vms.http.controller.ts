@@ -7,6 +7,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { AuditEntryView } from '../../audit/audit.representation';
 import { StreamAuditLog } from '../../audit/audit.queries';
+import { AsOfParam, instantOf } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { Caller } from '../../shared/request-context';
 import { type Page, PageQuery, pageSchema } from '../../shared/pagination';
@@ -20,11 +21,15 @@ const ListVmsQuery = Type.Object(
     powerState: Type.Optional(StringEnum(POWER_STATES, 'Only VMs in this power state.')),
     hostId: Type.Optional(Uuid('Only VMs on this host.')),
     datastoreId: Type.Optional(Uuid('Only VMs on this datastore.')),
+    asOf: Type.Optional(AsOfParam),
     ...PageQuery,
   },
   { additionalProperties: false },
 );
 type ListVmsQuery = Static<typeof ListVmsQuery>;
+
+const GetVmQuery = Type.Object({ asOf: Type.Optional(AsOfParam) }, { additionalProperties: false });
+type GetVmQuery = Static<typeof GetVmQuery>;
 
 const AuditQuery = Type.Object(PageQuery, { additionalProperties: false });
 type AuditQuery = Static<typeof AuditQuery>;
@@ -42,6 +47,7 @@ export class VmsQueryController {
   @ApiQuery({ name: 'powerState', required: false, enum: POWER_STATES })
   @ApiQuery({ name: 'hostId', required: false })
   @ApiQuery({ name: 'datastoreId', required: false })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'cursor', required: false })
   @ApiOk(pageSchema(VmView))
@@ -50,23 +56,29 @@ export class VmsQueryController {
     @Query(new Validate(ListVmsQuery)) query: ListVmsQuery,
     @Caller() caller: Principal,
   ): Promise<Page<VmView>> {
-    const { limit = 50, cursor, ...filter } = query;
-    return this.queries.execute(new ListVms(filter, limit, cursor, caller));
+    const { limit = 50, cursor, asOf, ...filter } = query;
+    return this.queries.execute(
+      new ListVms(filter, limit, cursor, caller, asOf === undefined ? undefined : instantOf(asOf)),
+    );
   }
 
   @Get(':vmId')
   @Requires('inventory:read')
   @ApiOperation({
-    summary: 'One VM or template. The ETag is its version, for If-Match on commands.',
+    summary:
+      'One VM or template, now or as it was at an instant (asOf). The ETag is its version, for If-Match on commands.',
   })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiOk(VmView)
   @ApiProblems(400, 404)
   async get(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Query(new Validate(GetVmQuery)) query: GetVmQuery,
     @Res({ passthrough: true }) response: Response,
     @Caller() caller: Principal,
   ): Promise<VmView> {
-    const vm = await this.queries.execute(new GetVm(vmId, caller));
+    const asOf = query.asOf === undefined ? undefined : instantOf(query.asOf);
+    const vm = await this.queries.execute(new GetVm(vmId, caller, asOf));
     response.setHeader('ETag', `"${vm.version}"`);
     return vm;
   }
