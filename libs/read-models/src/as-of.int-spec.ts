@@ -5,7 +5,7 @@ import {
   rebuiltReadModels,
   recordedHistory,
 } from '@dolly/testing';
-import { type Instant, type RowAsOf, objectsAsOf, pageAsOf } from './as-of';
+import { type Instant, type RowAsOf, objectsAsOf, pageAsOf, streamsChangedBetween } from './as-of';
 import {
   datastoresProjection,
   hostsProjection,
@@ -137,4 +137,28 @@ it('keeps to a filter across pages, and knows nothing before the first event', a
   expect(templates.rows.length).toBeGreaterThan(0);
   expect(templates.rows.every((row) => row.columns.role === 'template')).toBe(true);
   expect(await everyPage(vms, { position: '0' }, 10)).toEqual([]);
+});
+
+it('names the objects whose streams moved between two instants, and only those', async () => {
+  const [from, to] = [100, 250];
+  const moved = [
+    ...new Set(
+      history.events
+        .slice(from, to)
+        .filter((e) => ['host', 'datastore', 'vm', 'pool'].includes(e.streamType))
+        .map((e) => e.streamId),
+    ),
+  ].sort();
+  const kinds = ['host', 'datastore', 'vm', 'pool'];
+  const found = await streamsChangedBetween(
+    whole.pool,
+    kinds,
+    { position: String(from) },
+    { position: String(to) },
+    1000,
+  );
+  expect([...found].sort()).toEqual(moved);
+  expect(
+    await streamsChangedBetween(whole.pool, kinds, { position: '5' }, { position: '5' }, 1000),
+  ).toEqual([]);
 });

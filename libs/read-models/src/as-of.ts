@@ -13,6 +13,9 @@ import type { StateProjection } from './inventory/state-projection';
 /** An instant: a global position (everything recorded up to it) or a time (everything by then). */
 export type Instant = { position: string } | { time: string };
 
+/** Everything recorded so far. */
+export const NOW: Instant = { position: String(2n ** 63n - 1n) };
+
 /** An object as its read model row read then. */
 export interface RowAsOf<State> {
   id: string;
@@ -127,4 +130,50 @@ export async function pageAsOf<State>(
     if (rows.length < batch) return { rows: kept, more: false };
     after = streamIds[streamIds.length - 1];
   }
+}
+
+const camel = (column: string) =>
+  column.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
+
+/**
+ * A row folded as of an instant in the shape of its read model's entity (the key, the columns,
+ * the state and the times under their property names), for the views that show live rows.
+ */
+export function asEntity<Entity, State = unknown>(
+  projection: StateProjection<State>,
+  row: RowAsOf<State>,
+): Entity {
+  const { spec } = projection;
+  return {
+    ...Object.fromEntries(
+      Object.entries(row.columns).map(([column, value]) => [camel(column), value]),
+    ),
+    [camel(spec.key)]: row.id,
+    state: row.state,
+    [camel(spec.createdColumn)]: row.createdAt,
+    updatedAt: row.updatedAt,
+    version: row.version,
+  } as Entity;
+}
+
+/**
+ * The streams of these kinds that changed after `from` up to `to` (their ids, in order), at most
+ * `limit`: what a diff between the two instants compares.
+ */
+export async function streamsChangedBetween(
+  pool: Pool,
+  kinds: readonly string[],
+  from: Instant,
+  to: Instant,
+  limit: number,
+): Promise<string[]> {
+  const { rows } = await pool.query<{ stream_id: string }>(
+    `SELECT DISTINCT e.stream_id FROM event_store.events e
+      WHERE e.stream_type = ANY($1) AND ${VISIBLE}
+        AND NOT (($4::bigint IS NULL OR e.global_position <= $4::bigint)
+                 AND ($5::timestamptz IS NULL OR e.occurred_at <= $5::timestamptz))
+      ORDER BY e.stream_id LIMIT $6`,
+    [kinds, ...bounds(to), ...bounds(from), limit],
+  );
+  return rows.map((row) => row.stream_id);
 }

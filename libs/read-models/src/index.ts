@@ -9,3 +9,4 @@ export {
   datastoresProjection,
   poolsProjection,
 } from './inventory/inventory.projection';
+export type { StateProjection } from './inventory/state-projection';

@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { type ExistingVm, NotFoundError } from '@dolly/domain';
+import { NotFoundError, type VmState } from '@dolly/domain';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { PG_POOL } from '@dolly/platform';
@@ -7,6 +7,7 @@ import {
   type Instant,
   type RowAsOf,
   VmRow,
+  asEntity,
   objectsAsOf,
   pageAsOf,
   vmsProjection,
@@ -33,14 +34,7 @@ const FILTER_COLUMNS: Record<keyof VmFilter, string> = {
 };
 
 /** A VM folded as of an instant, as the row the live read model would have held then. */
-const rowAsOf = (row: RowAsOf<unknown>) =>
-  ({
-    vmId: row.id,
-    state: row.state as ExistingVm,
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-    version: row.version,
-  }) as VmRow;
+const rowAsOf = (row: RowAsOf<VmState>) => asEntity<VmRow, VmState>(vmsProjection, row);
 
 export class ListVms extends Query<Page<VmView>> {
   constructor(
