@@ -467,6 +467,7 @@ describe('lineage', () => {
       await adminCli(stack, '--json', '--as-of', rows[0].position, 'vms', 'get', linked.vmId),
     ) as Vm;
     expect(viaCli.name).toBe('linked');
+
     const below = await lineage(source.vmId, '?direction=descendants');
     expect(below.map((node) => [node.vmId, node.derivesFrom]).sort()).toEqual(
       [
@@ -483,6 +484,24 @@ describe('lineage', () => {
       `└─ linked (vm, linked clone at snapshot "golden") ${linked.vmId} [deleted]`,
       `   └─ full (vm, full clone (thin)) ${full.vmId}`,
     ]);
+    // What changed since then: the clone deleted; then a rename, field by field.
+    await done('POST', `/vms/${full.vmId}/rename`, { name: 'full-renamed' });
+    const diff = await stack.request<{
+      deleted: { type: string; id: string; name: string }[];
+      changed: { id: string; changes: { field: string; from: unknown; to: unknown }[] }[];
+    }>('GET', `/inventory/diff?from=${rows[0].position}`, { role: 'auditor' });
+    expect(diff.status).toBe(200);
+    expect(diff.body.deleted).toContainEqual(
+      expect.objectContaining({ type: 'vm', id: linked.vmId, name: 'linked' }),
+    );
+    expect(diff.body.changed.find((c) => c.id === full.vmId)?.changes).toContainEqual({
+      field: '/name',
+      from: 'full',
+      to: 'full-renamed',
+    });
+    const told = await adminCli(stack, 'inventory', 'diff', '--from', rows[0].position);
+    expect(told).toMatch(/Deleted[\s\S]*linked/);
+    expect(told).toMatch(/\/name\s*│?\s*full\s*│?\s*full-renamed/);
   });
 
   it('says when there was no such VM, with every reason for a bad question', async () => {

@@ -1,6 +1,7 @@
 import { ExportAuditLogController } from './audit/export-audit-log.http.controller';
 import { VerifyChainController } from './audit/verify-chain.http.controller';
 import { VmLineageController } from './vms/lineage/vm-lineage.http.controller';
+import { InventoryDiffController } from './inventory/diff/inventory-diff.http.controller';
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -112,6 +113,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     VerifyChainController,
     ExportAuditLogController,
     VmLineageController,
+    InventoryDiffController,
     RegisterHostController,
     HostsController,
     DatastoresController,

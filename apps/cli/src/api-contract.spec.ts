@@ -3,6 +3,7 @@ import type {
   ChainVerificationLine as ApiChainVerificationLine,
   ChainVerificationView as ApiChainVerificationView,
 } from '../../api/src/audit/chain-verification.representation';
+import type { InventoryDiffView as ApiInventoryDiffView } from '../../api/src/inventory/diff/inventory-diff.representation';
 import type { LineageView as ApiLineageView } from '../../api/src/vms/lineage/vm-lineage.representation';
 import type {
   DatastoreView as ApiDatastoreView,
@@ -25,6 +26,7 @@ import {
   CLONE_FORMATS,
   type ChainVerificationLine,
   type ChainVerificationView,
+  type InventoryDiffView,
   type LineageView,
   type CommandAccepted,
   type DatastoreView,
@@ -70,6 +72,7 @@ export type TheApiAnswersWhatTheCliReads = [
   ReadableAs<ChainVerificationView, ApiChainVerificationView>,
   ReadableAs<ChainVerificationLine, ApiChainVerificationLine>,
   ReadableAs<LineageView, ApiLineageView>,
+  ReadableAs<InventoryDiffView, ApiInventoryDiffView>,
 ];
 
 describe("the CLI's copy of the API's vocabulary", () => {

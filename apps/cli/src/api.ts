@@ -253,3 +253,18 @@ export interface LineageView {
   nodes: LineageNode[];
   truncated: boolean;
 }
+
+/** `GET /inventory/diff`: what was created, deleted and changed between two instants. */
+export interface InventoryDiffView {
+  from: string;
+  to: string | null;
+  created: { type: string; id: string; name: string; object: unknown }[];
+  deleted: { type: string; id: string; name: string; object: unknown }[];
+  changed: {
+    type: string;
+    id: string;
+    name: string;
+    changes: { field: string; from: unknown; to: unknown }[];
+  }[];
+  truncated: boolean;
+}

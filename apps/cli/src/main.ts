@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { auditCommands } from './commands/audit';
 import { datastoreCommands } from './commands/datastores';
 import { healthCommand } from './commands/health';
+import { inventoryCommands } from './commands/inventory';
 import { hostCommands } from './commands/hosts';
 import { snapshotCommands } from './commands/snapshots';
 import { taskCommands } from './commands/tasks';
@@ -37,6 +38,7 @@ snapshotCommands(vms);
 packageCommands(vms);
 templateCommands(program);
 taskCommands(program);
+inventoryCommands(program);
 auditCommands(program);
 healthCommand(program);
 
