@@ -44,6 +44,8 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): StateP
         [ids],
       )) as { rows: { id: string; state: State; created: Date }[] };
       const existing = new Map(rows.map((row) => [row.id, row]));
+      const kept: Record<string, unknown>[] = [];
+      const removed: string[] = [];
       for (const [streamId, streamEvents] of byStream) {
         const id = objectIdOf(streamId);
         const row = existing.get(id);
@@ -52,49 +54,46 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): StateP
           row ? row.state : spec.initialState(),
         );
         const last = streamEvents[streamEvents.length - 1];
-        await write(
-          spec,
-          target,
-          table,
-          id,
-          state,
-          row?.created.toISOString() ?? streamEvents[0].occurredAt,
-          last,
-        );
+        const columns = spec.columns(state);
+        if (columns === null) removed.push(id);
+        else
+          kept.push({
+            [spec.key]: id,
+            ...columns,
+            state,
+            [spec.createdColumn]: row?.created.toISOString() ?? streamEvents[0].occurredAt,
+            updated_at: last.occurredAt,
+            ...(spec.versioned ? { version: last.streamVersion } : {}),
+          });
       }
+      await writeAll(spec, target, table, kept, removed);
     },
   };
 }
 
-async function write<State>(
+/**
+ * A batch's rows in two statements, whatever its size: the rows kept, typed by the table itself
+ * (json_populate_recordset), inserted or updated (the created column kept as it was); those gone,
+ * deleted.
+ */
+async function writeAll<State>(
   spec: StateProjectionSpec<State>,
   target: ProjectionTarget,
   table: string,
-  id: string,
-  state: State,
-  createdAt: string,
-  last: RecordedEvent,
+  kept: Record<string, unknown>[],
+  removed: string[],
 ): Promise<void> {
-  const columns = spec.columns(state);
-  if (columns === null) {
-    await target.query(`DELETE FROM ${table} WHERE ${spec.key} = $1`, [id]);
-    return;
-  }
-  const all: Record<string, unknown> = {
-    [spec.key]: id,
-    ...columns,
-    state: JSON.stringify(state),
-    [spec.createdColumn]: createdAt,
-    updated_at: last.occurredAt,
-    ...(spec.versioned ? { version: last.streamVersion } : {}),
-  };
-  const names = Object.keys(all);
+  if (removed.length > 0)
+    await target.query(`DELETE FROM ${table} WHERE ${spec.key} = ANY($1)`, [removed]);
+  if (kept.length === 0) return;
+  const names = Object.keys(kept[0]);
   await target.query(
-    `INSERT INTO ${table} (${names.join(', ')}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')})
+    `INSERT INTO ${table} (${names.join(', ')})
+     SELECT ${names.join(', ')} FROM json_populate_recordset(NULL::${table}, $1::json)
      ON CONFLICT (${spec.key}) DO UPDATE SET ${names
        .filter((name) => name !== spec.key && name !== spec.createdColumn)
        .map((name) => `${name} = excluded.${name}`)
        .join(', ')}`,
-    names.map((name) => all[name]),
+    [JSON.stringify(kept)],
   );
 }
