@@ -1,19 +1,30 @@
 /**
- * npm run bench:replay: what the history costs an auditor and an appender. So far the tamper-
- * evident chain: the rate its verifier walks a long history against the raw read of the same
- * table (the floor), measured in the same run, and what chaining costs an append against the
- * same appends with the chain's triggers off. Rebuild and as-of queries are not built yet: their
- * keys are written as null.
+ * npm run bench:replay: what the history costs an auditor and an appender, each against its floor
+ * in the same run: verifying the tamper-evident chain and rebuilding every read model against
+ * the raw read of the same events; appends with the chain against the same with its triggers
+ * off; answers as of random instants (a first page of 50 VMs, one VM).
  *
  * BENCH_EVENTS (default 1000000) events over BENCH_STREAMS (20000) streams, inserted a batch at a
  * time through the store's triggers; BENCH_APPEND_SECONDS (5) of one-event appends by
  * BENCH_APPENDERS (16) connections, each to streams of its own, through PostgresEventStore.
  */
 import { PostgresEventStore, verifyEventChain } from '@dolly/event-store';
-import { type TestDatabase, createTestDatabase, ensureTemplateDatabase } from '@dolly/testing';
+import {
+  type Instant,
+  objectsAsOf,
+  pageAsOf,
+  rebuildReadModels,
+  vmsProjection,
+} from '@dolly/read-models';
+import {
+  type TestDatabase,
+  createTestDatabase,
+  ensureTemplateDatabase,
+  recordedHistory,
+} from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { ensureServices } from '../tools/dev/services';
-import { report, round } from './support';
+import { report, round, summarise } from './support';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 20_000);
@@ -22,14 +33,17 @@ const APPENDERS = Number(process.env.BENCH_APPENDERS ?? 16);
 const BATCH = 10_000;
 
 /**
- * Events shaped as Dolly's are (a VM renamed: ids, names, the metadata of a command), numbered
- * $1 to $2: event g is version g / STREAMS + 1 of stream g % STREAMS.
+ * Dolly's own events, numbered $1 to $2: event g is version g / STREAMS + 1 of VM g % STREAMS,
+ * its first a VmCreated (the recorded history's first, $4, under the VM's own id), then renames.
  */
 const GENERATE = `
   INSERT INTO event_store.events
     (event_id, stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at)
-  SELECT gen_random_uuid(), s.stream_id, 'vm', g / $3 + 1, 'VmRenamed', 1,
-         jsonb_build_object('vmId', v.vm_id, 'name', 'web-' || g, 'previousName', 'web-' || (g - $3)),
+  SELECT gen_random_uuid(), s.stream_id, 'vm', g / $3 + 1,
+         CASE WHEN g < $3 THEN 'VmCreated' ELSE 'VmRenamed' END, CASE WHEN g < $3 THEN $5::int ELSE 1 END,
+         CASE WHEN g < $3
+              THEN $4::jsonb || jsonb_build_object('vmId', v.vm_id, 'name', 'web-' || g)
+              ELSE jsonb_build_object('vmId', v.vm_id, 'name', 'web-' || g, 'previousName', 'web-' || (g - $3)) END,
          jsonb_build_object('actor', jsonb_build_object('id', 'bench-operator', 'role', 'operator'),
                             'correlationId', gen_random_uuid(), 'causationId', NULL, 'taskId', NULL,
                             'command', 'RenameVm'),
@@ -39,10 +53,18 @@ const GENERATE = `
          LATERAL (SELECT 'vm-' || v.vm_id AS stream_id) s
    ORDER BY g`;
 
+const created = recordedHistory().events.find((event) => event.type === 'VmCreated')!;
+
 async function generateHistory(db: TestDatabase): Promise<number> {
   const started = performance.now();
   for (let first = 0; first < EVENTS; first += BATCH) {
-    await db.pool.query(GENERATE, [first, Math.min(first + BATCH, EVENTS) - 1, STREAMS]);
+    await db.pool.query(GENERATE, [
+      first,
+      Math.min(first + BATCH, EVENTS) - 1,
+      STREAMS,
+      JSON.stringify(created.data),
+      created.schemaVersion,
+    ]);
     if ((first / BATCH) % 20 === 0) console.log(`[bench] history: ${first + BATCH} events`);
   }
   await db.pool.query('VACUUM ANALYZE event_store.events');
@@ -106,6 +128,42 @@ async function appendRate(db: TestDatabase): Promise<number> {
   return appended / APPEND_SECONDS;
 }
 
+const AS_OF_SAMPLES = Number(process.env.BENCH_AS_OF_SAMPLES ?? 100);
+
+/** As-of answers at random instants: a first page of 50 VMs, and one VM. */
+async function asOfLatencies(db: TestDatabase) {
+  const { rows } = await db.pool.query<{ first: string; last: string }>(
+    'SELECT min(global_position)::text AS first, max(global_position)::text AS last FROM event_store.events',
+  );
+  const [first, last] = [Number(rows[0].first), Number(rows[0].last)];
+  const instant = (): Instant => ({
+    position: String(first + Math.floor(Math.random() * (last - first + 1))),
+  });
+  const page: number[] = [];
+  const one: number[] = [];
+  for (let i = 0; i < AS_OF_SAMPLES; i++) {
+    let started = performance.now();
+    await pageAsOf(db.pool, vmsProjection, instant(), {
+      after: undefined,
+      limit: 50,
+      keep: () => true,
+    });
+    page.push(performance.now() - started);
+    const vm = `00000000-0000-7000-8000-${String(Math.floor(Math.random() * STREAMS)).padStart(12, '0')}`;
+    started = performance.now();
+    await objectsAsOf(db.pool, vmsProjection, instant(), [vm]);
+    one.push(performance.now() - started);
+  }
+  return { inventory: summarise(page), vm: summarise(one) };
+}
+
+/** Every read model rebuilt from the whole history into fresh tables, as `rebuildReadModels` does. */
+async function rebuildRate(db: TestDatabase): Promise<number> {
+  const started = performance.now();
+  const { events } = await rebuildReadModels(db.pool, 'bench_rebuild');
+  return events / ((performance.now() - started) / 1000);
+}
+
 async function main(): Promise<void> {
   const services = await ensureServices((line) => console.log(`[bench] ${line}`));
   process.env.DATABASE_URL = services.databaseUrl;
@@ -123,6 +181,12 @@ async function main(): Promise<void> {
     );
     const unchainedAppends = await appendRate(unchained);
     const chainedAppends = await appendRate(chained);
+    // The appends' streams (renames of VMs never created) are no part of the history measured.
+    for (const db of [unchained, chained])
+      await db.pool.query(`SET session_replication_role = replica; DELETE FROM event_store.events;
+        DELETE FROM event_store.event_chain; UPDATE event_store.chain_head SET chain_seq = 0,
+        chain_hash = '\\x${'00'.repeat(32)}'; DELETE FROM event_store.outbox;
+        SET session_replication_role = origin;`);
     console.log(
       `[bench] a history of ${EVENTS} events over ${STREAMS} streams, unchained then chained`,
     );
@@ -139,6 +203,10 @@ async function main(): Promise<void> {
     if (!verification.intact)
       throw new Error(`The chain is broken: ${verification.firstBreak?.detail}`);
     const events = verification.linksVerified;
+    console.log(`[bench] as-of answers at ${AS_OF_SAMPLES} random instants`);
+    const asOf = await asOfLatencies(chained);
+    console.log('[bench] rebuilding every read model from the whole history');
+    const rebuild = await rebuildRate(chained);
 
     const result = {
       parameters: { events, streams: STREAMS, appenders: APPENDERS, appendSeconds: APPEND_SECONDS },
@@ -160,14 +228,39 @@ async function main(): Promise<void> {
           ratio: round(chainedBatches / unchainedBatches, 3),
         },
       },
-      rebuild: { eventsPerSecond: null },
-      asOf: { inventoryP95Ms: null, vmP95Ms: null, withoutSnapshotsP95Ms: null },
-      notMeasured: 'rebuild and as-of queries are not built yet (issue 15)',
-      goals: { verifyEventsPerSecond: 50_000 },
+      rebuild: {
+        eventsPerSecond: round(rebuild),
+        ratioToRawRead: round(rebuild / raw, 3),
+        note: 'into fresh tables beside the live ones; the blue/green switch is not built yet',
+      },
+      asOf: {
+        inventoryP95Ms: round(asOf.inventory.p95),
+        vmP95Ms: round(asOf.vm.p95),
+        // No snapshots: an answer folds only its page's streams, whatever the history's length.
+        withoutSnapshotsP95Ms: round(asOf.inventory.p95),
+        inventory: asOf.inventory,
+        vm: asOf.vm,
+        streamLength: events / STREAMS,
+      },
+      goals: {
+        verifyEventsPerSecond: 50_000,
+        rebuildEventsPerSecond: 20_000,
+        rebuildRatioToRawRead: 1 / 3,
+        asOfInventoryP95Ms: 500,
+        asOfVmP95Ms: 50,
+      },
     };
     report(
       'replay',
       [
+        [
+          'rebuild every read model (events/s)',
+          round(rebuild),
+          round(raw),
+          `${round(rebuild / raw, 3)}x`,
+        ],
+        ['as of an instant: 50 VMs, p95 (ms)', round(asOf.inventory.p95), '', ''],
+        ['as of an instant: one VM, p95 (ms)', round(asOf.vm.p95), '', ''],
         [
           'verify the chain (events/s)',
           round(verifyPerSecond),
