@@ -463,6 +463,19 @@ describe('lineage', () => {
       expect.arrayContaining([linked.vmId, full.vmId, source.vmId]),
     );
     expect(listed.body.items.map((v) => v.vmId)).not.toContain(template.vmId);
+    // Hosts and datastores too: as they were, and not before they were registered.
+    const store = await stack.request<{ name: string }>(
+      'GET',
+      `/datastores/${datastoreId}?asOf=${rows[0].position}`,
+    );
+    expect(store.status).toBe(200);
+    expect((await stack.request<{ items: unknown[] }>('GET', '/hosts?asOf=0')).body.items).toEqual(
+      [],
+    );
+    expect((await stack.request('GET', `/hosts/${hostId}?asOf=0`)).status).toBe(404);
+    expect((await stack.request('GET', `/hosts/${hostId}?asOf=${rows[0].position}`)).status).toBe(
+      200,
+    );
     const viaCli = JSON.parse(
       await adminCli(stack, '--json', '--as-of', rows[0].position, 'vms', 'get', linked.vmId),
     ) as Vm;

@@ -4,6 +4,7 @@ import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger'
 import { Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
+import { AsOfParam, optionalInstant } from '../shared/as-of';
 import { ApiOk, ApiProblems } from '../shared/openapi';
 import { type Page, PageQuery, pageSchema } from '../shared/pagination';
 import {
@@ -15,8 +16,13 @@ import {
 } from './inventory.queries';
 import { DatastoreView, HostView, QuarantineView } from './inventory.representation';
 
-const ListQuery = Type.Object(PageQuery, { additionalProperties: false });
+const ListQuery = Type.Object(
+  { ...PageQuery, asOf: Type.Optional(AsOfParam) },
+  { additionalProperties: false },
+);
 type ListQuery = Static<typeof ListQuery>;
+const OneQuery = Type.Object({ asOf: Type.Optional(AsOfParam) }, { additionalProperties: false });
+type OneQuery = Static<typeof OneQuery>;
 
 @ApiTags('hosts')
 @ApiBearerAuth()
@@ -32,7 +38,9 @@ export class HostsController {
   @ApiOk(pageSchema(HostView))
   @ApiProblems(400)
   list(@Query(new Validate(ListQuery)) query: ListQuery): Promise<Page<HostView>> {
-    return this.queries.execute(new ListHosts(query.limit ?? 50, query.cursor));
+    return this.queries.execute(
+      new ListHosts(query.limit ?? 50, query.cursor, optionalInstant(query.asOf)),
+    );
   }
 
   @Get(':hostId')
@@ -40,8 +48,11 @@ export class HostsController {
   @ApiOperation({ summary: 'One host.' })
   @ApiOk(HostView)
   @ApiProblems(400, 404)
-  get(@Param('hostId', new Validate(Uuid('The host.'))) hostId: string): Promise<HostView> {
-    return this.queries.execute(new GetHost(hostId));
+  get(
+    @Param('hostId', new Validate(Uuid('The host.'))) hostId: string,
+    @Query(new Validate(OneQuery)) query: OneQuery,
+  ): Promise<HostView> {
+    return this.queries.execute(new GetHost(hostId, optionalInstant(query.asOf)));
   }
 }
 
@@ -59,7 +70,9 @@ export class DatastoresController {
   @ApiOk(pageSchema(DatastoreView))
   @ApiProblems(400)
   list(@Query(new Validate(ListQuery)) query: ListQuery): Promise<Page<DatastoreView>> {
-    return this.queries.execute(new ListDatastores(query.limit ?? 50, query.cursor));
+    return this.queries.execute(
+      new ListDatastores(query.limit ?? 50, query.cursor, optionalInstant(query.asOf)),
+    );
   }
 
   @Get(':datastoreId')
@@ -69,8 +82,9 @@ export class DatastoresController {
   @ApiProblems(400, 404)
   get(
     @Param('datastoreId', new Validate(Uuid('The datastore.'))) datastoreId: string,
+    @Query(new Validate(OneQuery)) query: OneQuery,
   ): Promise<DatastoreView> {
-    return this.queries.execute(new GetDatastore(datastoreId));
+    return this.queries.execute(new GetDatastore(datastoreId, optionalInstant(query.asOf)));
   }
 
   @Get(':datastoreId/quarantine')

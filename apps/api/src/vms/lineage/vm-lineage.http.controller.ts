@@ -4,7 +4,7 @@ import { NotFoundError, StringEnum } from '@dolly/domain';
 import { PG_POOL, Requires, Validate } from '@dolly/platform';
 import { type Static, Type } from '@sinclair/typebox';
 import type { Pool } from 'pg';
-import { AsOfParam, instantOf } from '../../shared/as-of';
+import { AsOfParam, optionalInstant } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { VmIdParam } from '../vm-id.param';
 import { vmLineage } from './vm-lineage.query';
@@ -60,7 +60,7 @@ export class VmLineageController {
       this.pool,
       vmId,
       direction,
-      query.asOf === undefined ? null : instantOf(query.asOf),
+      optionalInstant(query.asOf) ?? null,
       limit + 1,
     );
     if (rows.length === 0)

@@ -1,21 +1,14 @@
 import { Inject } from '@nestjs/common';
-import { NotFoundError, type VmState } from '@dolly/domain';
+import { NotFoundError } from '@dolly/domain';
 import { IQueryHandler, Query, QueryHandler } from '@nestjs/cqrs';
 import { InjectRepository } from '@nestjs/typeorm';
 import { PG_POOL } from '@dolly/platform';
-import {
-  type Instant,
-  type RowAsOf,
-  VmRow,
-  asEntity,
-  objectsAsOf,
-  pageAsOf,
-  vmsProjection,
-} from '@dolly/read-models';
+import { type Instant, VmRow, vmsProjection } from '@dolly/read-models';
 import type { Pool } from 'pg';
 import { Repository } from 'typeorm';
 import { type Reader } from '../../shared/live-disk-access';
-import { type Page, decodeCursor, encodeCursor, findPage } from '../../shared/pagination';
+import { pageOfViewsAsOf, viewAsOf } from '../../shared/as-of';
+import { type Page, findPage } from '../../shared/pagination';
 import { type VmView, vmView } from './vm.representation';
 
 export interface VmFilter {
@@ -32,9 +25,6 @@ const FILTER_COLUMNS: Record<keyof VmFilter, string> = {
   hostId: 'host_id',
   datastoreId: 'datastore_id',
 };
-
-/** A VM folded as of an instant, as the row the live read model would have held then. */
-const rowAsOf = (row: RowAsOf<VmState>) => asEntity<VmRow, VmState>(vmsProjection, row);
 
 export class ListVms extends Query<Page<VmView>> {
   constructor(
@@ -68,16 +58,20 @@ export class ListVmsHandler implements IQueryHandler<ListVms> {
   async execute({ filter, limit, cursor, reader, asOf }: ListVms): Promise<Page<VmView>> {
     if (asOf) {
       const wanted = Object.entries(filter).filter(([, value]) => value !== undefined);
-      const page = await pageAsOf(this.pool, vmsProjection, asOf, {
-        after: decodeCursor(cursor),
-        limit,
-        keep: (row) =>
-          wanted.every(
-            ([name, value]) => row.columns[FILTER_COLUMNS[name as keyof VmFilter]] === value,
-          ),
-      });
-      const items = page.rows.map((row) => vmView(rowAsOf(row), reader));
-      return { items, nextCursor: page.more ? encodeCursor(items[items.length - 1].vmId) : null };
+      return pageOfViewsAsOf(
+        this.pool,
+        vmsProjection,
+        asOf,
+        {
+          cursor,
+          limit,
+          keep: (row) =>
+            wanted.every(
+              ([name, value]) => row.columns[FILTER_COLUMNS[name as keyof VmFilter]] === value,
+            ),
+        },
+        (row: VmRow) => vmView(row, reader),
+      );
     }
     return findPage(this.vms, {
       where: filter,
@@ -98,10 +92,12 @@ export class GetVmHandler implements IQueryHandler<GetVm> {
 
   async execute({ vmId, reader, asOf }: GetVm): Promise<VmView> {
     if (asOf) {
-      const [then] = await objectsAsOf(this.pool, vmsProjection, asOf, [vmId]);
+      const then = await viewAsOf(this.pool, vmsProjection, asOf, vmId, (row: VmRow) =>
+        vmView(row, reader),
+      );
       if (!then)
         throw new NotFoundError('VM.NOT_FOUND', `VM ${vmId} did not exist at that instant`);
-      return vmView(rowAsOf(then), reader);
+      return then;
     }
     const row = await this.vms.findOneBy({ vmId });
     if (!row)

@@ -7,7 +7,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { AuditEntryView } from '../../audit/audit.representation';
 import { StreamAuditLog } from '../../audit/audit.queries';
-import { AsOfParam, instantOf } from '../../shared/as-of';
+import { AsOfParam, optionalInstant } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { Caller } from '../../shared/request-context';
 import { type Page, PageQuery, pageSchema } from '../../shared/pagination';
@@ -57,9 +57,7 @@ export class VmsQueryController {
     @Caller() caller: Principal,
   ): Promise<Page<VmView>> {
     const { limit = 50, cursor, asOf, ...filter } = query;
-    return this.queries.execute(
-      new ListVms(filter, limit, cursor, caller, asOf === undefined ? undefined : instantOf(asOf)),
-    );
+    return this.queries.execute(new ListVms(filter, limit, cursor, caller, optionalInstant(asOf)));
   }
 
   @Get(':vmId')
@@ -77,8 +75,7 @@ export class VmsQueryController {
     @Res({ passthrough: true }) response: Response,
     @Caller() caller: Principal,
   ): Promise<VmView> {
-    const asOf = query.asOf === undefined ? undefined : instantOf(query.asOf);
-    const vm = await this.queries.execute(new GetVm(vmId, caller, asOf));
+    const vm = await this.queries.execute(new GetVm(vmId, caller, optionalInstant(query.asOf)));
     response.setHeader('ETag', `"${vm.version}"`);
     return vm;
   }
