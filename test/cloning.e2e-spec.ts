@@ -473,6 +473,14 @@ describe('lineage', () => {
       [],
     );
     expect((await stack.request('GET', `/hosts/${hostId}?asOf=0`)).status).toBe(404);
+    expect((await stack.request<{ items: unknown[] }>('GET', '/pools?asOf=0')).body.items).toEqual(
+      [],
+    );
+    const noPool = await stack.request<Problem>(
+      'GET',
+      `/pools/${uuidv7()}?asOf=${rows[0].position}`,
+    );
+    expect([noPool.status, noPool.body.code]).toEqual([404, 'POOL.NOT_FOUND']);
     expect((await stack.request('GET', `/hosts/${hostId}?asOf=${rows[0].position}`)).status).toBe(
       200,
     );

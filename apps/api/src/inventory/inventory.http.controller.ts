@@ -3,10 +3,9 @@ import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
 import { Requires, Validate } from '@dolly/platform';
-import { type Static, Type } from '@sinclair/typebox';
-import { AsOfParam, optionalInstant } from '../shared/as-of';
+import { AsOfPageQuery, AsOfQuery, optionalInstant } from '../shared/as-of';
 import { ApiOk, ApiProblems } from '../shared/openapi';
-import { type Page, PageQuery, pageSchema } from '../shared/pagination';
+import { type Page, pageSchema } from '../shared/pagination';
 import {
   GetDatastore,
   GetHost,
@@ -15,14 +14,6 @@ import {
   ListHosts,
 } from './inventory.queries';
 import { DatastoreView, HostView, QuarantineView } from './inventory.representation';
-
-const ListQuery = Type.Object(
-  { ...PageQuery, asOf: Type.Optional(AsOfParam) },
-  { additionalProperties: false },
-);
-type ListQuery = Static<typeof ListQuery>;
-const OneQuery = Type.Object({ asOf: Type.Optional(AsOfParam) }, { additionalProperties: false });
-type OneQuery = Static<typeof OneQuery>;
 
 @ApiTags('hosts')
 @ApiBearerAuth()
@@ -35,9 +26,10 @@ export class HostsController {
   @ApiOperation({ summary: 'List hosts.' })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'cursor', required: false })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiOk(pageSchema(HostView))
   @ApiProblems(400)
-  list(@Query(new Validate(ListQuery)) query: ListQuery): Promise<Page<HostView>> {
+  list(@Query(new Validate(AsOfPageQuery)) query: AsOfPageQuery): Promise<Page<HostView>> {
     return this.queries.execute(
       new ListHosts(query.limit ?? 50, query.cursor, optionalInstant(query.asOf)),
     );
@@ -46,11 +38,12 @@ export class HostsController {
   @Get(':hostId')
   @Requires('inventory:read')
   @ApiOperation({ summary: 'One host.' })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiOk(HostView)
   @ApiProblems(400, 404)
   get(
     @Param('hostId', new Validate(Uuid('The host.'))) hostId: string,
-    @Query(new Validate(OneQuery)) query: OneQuery,
+    @Query(new Validate(AsOfQuery)) query: AsOfQuery,
   ): Promise<HostView> {
     return this.queries.execute(new GetHost(hostId, optionalInstant(query.asOf)));
   }
@@ -67,9 +60,10 @@ export class DatastoresController {
   @ApiOperation({ summary: 'List datastores.' })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'cursor', required: false })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiOk(pageSchema(DatastoreView))
   @ApiProblems(400)
-  list(@Query(new Validate(ListQuery)) query: ListQuery): Promise<Page<DatastoreView>> {
+  list(@Query(new Validate(AsOfPageQuery)) query: AsOfPageQuery): Promise<Page<DatastoreView>> {
     return this.queries.execute(
       new ListDatastores(query.limit ?? 50, query.cursor, optionalInstant(query.asOf)),
     );
@@ -78,11 +72,12 @@ export class DatastoresController {
   @Get(':datastoreId')
   @Requires('inventory:read')
   @ApiOperation({ summary: 'One datastore.' })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiOk(DatastoreView)
   @ApiProblems(400, 404)
   get(
     @Param('datastoreId', new Validate(Uuid('The datastore.'))) datastoreId: string,
-    @Query(new Validate(OneQuery)) query: OneQuery,
+    @Query(new Validate(AsOfQuery)) query: AsOfQuery,
   ): Promise<DatastoreView> {
     return this.queries.execute(new GetDatastore(datastoreId, optionalInstant(query.asOf)));
   }

@@ -8,7 +8,8 @@ import {
 } from '@dolly/read-models';
 import { Type } from '@sinclair/typebox';
 import type { Pool } from 'pg';
-import { type Page, decodeCursor, encodeCursor } from './pagination';
+import { type Static } from '@sinclair/typebox';
+import { type Page, PageQuery, decodeCursor, encodeCursor } from './pagination';
 
 /** `asOf`: the instant a query answers for, an RFC 3339 time or a global position. */
 export const AsOfParam = Type.Union(
@@ -21,6 +22,20 @@ export const AsOfParam = Type.Union(
       'As it was at this instant: an RFC 3339 time (what had occurred by then) or a global position (what the store held up to it); default now.',
   },
 );
+
+/** The query of one object: now, or as of an instant. */
+export const AsOfQuery = Type.Object(
+  { asOf: Type.Optional(AsOfParam) },
+  { additionalProperties: false },
+);
+export type AsOfQuery = Static<typeof AsOfQuery>;
+
+/** The query of a listing: a page, now or as of an instant. */
+export const AsOfPageQuery = Type.Object(
+  { ...PageQuery, asOf: Type.Optional(AsOfParam) },
+  { additionalProperties: false },
+);
+export type AsOfPageQuery = Static<typeof AsOfPageQuery>;
 
 export function instantOf(text: string): Instant {
   return /^[0-9]+$/.test(text) ? { position: text } : { time: text };

@@ -7,7 +7,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { Response } from 'express';
 import { AuditEntryView } from '../../audit/audit.representation';
 import { StreamAuditLog } from '../../audit/audit.queries';
-import { AsOfParam, optionalInstant } from '../../shared/as-of';
+import { AsOfParam, AsOfQuery, optionalInstant } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { Caller } from '../../shared/request-context';
 import { type Page, PageQuery, pageSchema } from '../../shared/pagination';
@@ -27,9 +27,6 @@ const ListVmsQuery = Type.Object(
   { additionalProperties: false },
 );
 type ListVmsQuery = Static<typeof ListVmsQuery>;
-
-const GetVmQuery = Type.Object({ asOf: Type.Optional(AsOfParam) }, { additionalProperties: false });
-type GetVmQuery = Static<typeof GetVmQuery>;
 
 const AuditQuery = Type.Object(PageQuery, { additionalProperties: false });
 type AuditQuery = Static<typeof AuditQuery>;
@@ -71,7 +68,7 @@ export class VmsQueryController {
   @ApiProblems(400, 404)
   async get(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
-    @Query(new Validate(GetVmQuery)) query: GetVmQuery,
+    @Query(new Validate(AsOfQuery)) query: AsOfQuery,
     @Res({ passthrough: true }) response: Response,
     @Caller() caller: Principal,
   ): Promise<VmView> {
