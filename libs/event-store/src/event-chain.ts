@@ -143,9 +143,7 @@ export async function verifyEventChain(
     `SELECT chain_seq::text AS chain_seq, chain_hash, signed_at, key_id, signature
        FROM event_store.chain_checkpoints ORDER BY chain_seq`,
   );
-  const checkpointsAt = new Map<string, CheckpointRow[]>();
-  for (const row of checkpointRows)
-    checkpointsAt.set(row.chain_seq, [...(checkpointsAt.get(row.chain_seq) ?? []), row]);
+  const signedLinks = new Set(checkpointRows.map((row) => row.chain_seq));
 
   const streams = new Map<string, { version: number; hash: Buffer }>();
   const recomputedAt = new Map<string, Buffer>();
@@ -257,7 +255,7 @@ export async function verifyEventChain(
           break walk;
         }
         streams.set(row.stream_id, { version: row.stream_version, hash: streamHash });
-        if (checkpointsAt.has(row.chain_seq)) recomputedAt.set(row.chain_seq, chainHash);
+        if (signedLinks.has(row.chain_seq)) recomputedAt.set(row.chain_seq, chainHash);
         previousHash = chainHash;
         previousSeq = seq;
         verified++;

@@ -103,7 +103,8 @@ const APPEND_SQL = `
     FROM current_version c LEFT JOIN appended a ON true
    ORDER BY a.stream_version`;
 
-const EVENT_COLUMNS = `global_position::text AS global_position, transaction_id::text AS transaction_id, event_id,
+/** An event row's columns, as `rowToEvent` reads them. */
+export const EVENT_COLUMNS = `global_position::text AS global_position, transaction_id::text AS transaction_id, event_id,
   stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at`;
 
 interface EventRow {

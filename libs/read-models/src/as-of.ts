@@ -1,7 +1,7 @@
-import { rowToEvent } from '@dolly/event-store';
+import { EVENT_COLUMNS, rowToEvent } from '@dolly/event-store';
 import { type Event, objectIdOf } from '@dolly/domain';
 import type { Pool } from 'pg';
-import type { StateProjection } from './inventory/state-projection';
+import { type StateProjection, groupByStream } from './inventory/state-projection';
 
 /**
  * The inventory as it was at an instant, folded from the store with the projections' own evolve
@@ -27,13 +27,23 @@ export interface RowAsOf<State> {
   version: number;
 }
 
-const VISIBLE = `($2::bigint IS NULL OR e.global_position <= $2::bigint)
-  AND ($3::timestamptz IS NULL OR e.occurred_at <= $3::timestamptz)`;
+/**
+ * SQL keeping the rows of `alias` (events, or audit log entries) recorded by an instant whose
+ * bounds are the parameters `$first` (a position) and `$first + 1` (a time), as
+ * `instantParameters` gives them; both null: everything.
+ */
+export function recordedBy(alias: string, first: number): string {
+  return `($${first}::bigint IS NULL OR ${alias}.global_position <= $${first}::bigint)
+    AND ($${first + 1}::timestamptz IS NULL OR ${alias}.occurred_at <= $${first + 1}::timestamptz)`;
+}
 
-const bounds = (instant: Instant) => [
-  'position' in instant ? instant.position : null,
-  'time' in instant ? instant.time : null,
-];
+/** The two parameters `recordedBy` reads; null instant: now. */
+export function instantParameters(instant: Instant | null): [string | null, string | null] {
+  if (!instant) return [null, null];
+  return 'position' in instant ? [instant.position, null] : [null, instant.time];
+}
+
+const VISIBLE = recordedBy('e', 2);
 
 async function fold<State>(
   pool: Pool,
@@ -43,45 +53,31 @@ async function fold<State>(
 ): Promise<Map<string, RowAsOf<State>>> {
   const { spec } = projection;
   const { rows } = await pool.query<Parameters<typeof rowToEvent>[0]>(
-    `SELECT e.global_position::text AS global_position, e.transaction_id::text AS transaction_id,
-            e.event_id, e.stream_id, e.stream_type, e.stream_version, e.type, e.schema_version,
-            e.data, e.metadata, e.occurred_at
-       FROM event_store.events e
+    `SELECT ${EVENT_COLUMNS} FROM event_store.events e
       WHERE e.stream_id = ANY($1) AND ${VISIBLE}
       ORDER BY e.stream_id, e.stream_version`,
-    [streamIds, ...bounds(instant)],
+    [streamIds, ...instantParameters(instant)],
   );
   const folded = new Map<string, RowAsOf<State>>();
-  let streamId: string | undefined;
-  let state = spec.initialState();
-  let first: Date | undefined;
-  const close = (last: { occurredAt: string; streamVersion: number }) => {
+  for (const [streamId, events] of groupByStream(rows.map(rowToEvent))) {
+    const state = events.reduce<State>(
+      (before, event) => spec.evolve(before, event as unknown as Event),
+      spec.initialState(),
+    );
     // As the row keeps it: through JSON.
     const kept = JSON.parse(JSON.stringify(state)) as State;
     const columns = spec.columns(kept);
-    if (columns && streamId)
+    const last = events[events.length - 1];
+    if (columns)
       folded.set(objectIdOf(streamId), {
         id: objectIdOf(streamId),
         state: kept,
         columns,
-        createdAt: first!,
+        createdAt: new Date(events[0].occurredAt),
         updatedAt: new Date(last.occurredAt),
         version: last.streamVersion,
       });
-  };
-  let previous: ReturnType<typeof rowToEvent> | undefined;
-  for (const row of rows) {
-    const event = rowToEvent(row);
-    if (event.streamId !== streamId) {
-      if (previous) close(previous);
-      streamId = event.streamId;
-      state = spec.initialState();
-      first = new Date(event.occurredAt);
-    }
-    state = spec.evolve(state, event as unknown as Event);
-    previous = event;
   }
-  if (previous) close(previous);
   return folded;
 }
 
@@ -116,7 +112,7 @@ export async function pageAsOf<State>(
       `SELECT e.stream_id FROM event_store.events e
         WHERE e.stream_type = $1 AND e.stream_version = 1 AND ${VISIBLE} AND e.stream_id > $4
         ORDER BY e.stream_id LIMIT $5`,
-      [kind, ...bounds(instant), after, batch],
+      [kind, ...instantParameters(instant), after, batch],
     );
     if (rows.length === 0) return { rows: kept, more: false };
     const streamIds = rows.map((row) => row.stream_id);
@@ -170,10 +166,9 @@ export async function streamsChangedBetween(
   const { rows } = await pool.query<{ stream_id: string }>(
     `SELECT DISTINCT e.stream_id FROM event_store.events e
       WHERE e.stream_type = ANY($1) AND ${VISIBLE}
-        AND NOT (($4::bigint IS NULL OR e.global_position <= $4::bigint)
-                 AND ($5::timestamptz IS NULL OR e.occurred_at <= $5::timestamptz))
+        AND NOT (${recordedBy('e', 4)})
       ORDER BY e.stream_id LIMIT $6`,
-    [kinds, ...bounds(to), ...bounds(from), limit],
+    [kinds, ...instantParameters(to), ...instantParameters(from), limit],
   );
   return rows.map((row) => row.stream_id);
 }

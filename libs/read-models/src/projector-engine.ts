@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '@dolly/contracts';
-import { rowToEvent } from '@dolly/event-store';
+import { EVENT_COLUMNS, rowToEvent } from '@dolly/event-store';
 import type { PoolClient } from 'pg';
 import { auditLogProjection } from './audit/audit-log.projection';
 import {
@@ -86,8 +86,7 @@ export async function applyEvents(
     }
     if (event.streamVersion > last + 1) {
       const missing = await client.query(
-        `SELECT global_position::text AS global_position, transaction_id::text AS transaction_id, event_id, stream_id,
-                stream_type, stream_version, type, schema_version, data, metadata, occurred_at
+        `SELECT ${EVENT_COLUMNS}
            FROM event_store.events WHERE stream_id = $1 AND stream_version > $2 AND stream_version < $3
           ORDER BY stream_version`,
         [event.streamId, last, event.streamVersion],

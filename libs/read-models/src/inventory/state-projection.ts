@@ -21,6 +21,17 @@ export interface StateProjectionSpec<State> {
   versioned: boolean;
 }
 
+/** Events by their stream, each stream's in the order given. */
+export function groupByStream(events: readonly RecordedEvent[]): Map<string, RecordedEvent[]> {
+  const byStream = new Map<string, RecordedEvent[]>();
+  for (const event of events) {
+    const list = byStream.get(event.streamId);
+    if (list) list.push(event);
+    else byStream.set(event.streamId, [event]);
+  }
+  return byStream;
+}
+
 /** A state projection keeps its spec: as-of queries fold with the same evolve and columns. */
 export type StateProjection<State> = Projection & { spec: StateProjectionSpec<State> };
 
@@ -31,12 +42,7 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): StateP
     tables: [spec.table],
     handles: (event) => event.streamType === spec.streamType,
     async applyAll(events, target) {
-      const byStream = new Map<string, RecordedEvent[]>();
-      for (const event of events) {
-        const list = byStream.get(event.streamId);
-        if (list) list.push(event);
-        else byStream.set(event.streamId, [event]);
-      }
+      const byStream = groupByStream(events);
       const ids = [...byStream.keys()].map(objectIdOf);
       const table = target.table(spec.table);
       const { rows } = (await target.query(

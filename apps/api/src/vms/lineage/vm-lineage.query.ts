@@ -1,4 +1,4 @@
-import { type Instant, LIVE_SCHEMA } from '@dolly/read-models';
+import { type Instant, LIVE_SCHEMA, instantParameters, recordedBy } from '@dolly/read-models';
 import type { Pool } from 'pg';
 
 /**
@@ -33,10 +33,8 @@ const SOURCE = `coalesce(c.data->'origin'->>'sourceVmId', c.data->'origin'->>'pa
 /** No lineage is deeper: a guard against a history that loops, which Dolly never records. */
 const MAX_DEPTH = 64;
 
-/** Only what was recorded by the instant asked for ($2: a position, $3: a time; null: now). */
-const visible = (alias: string) =>
-  `($2::bigint IS NULL OR ${alias}.global_position <= $2::bigint)
-   AND ($3::timestamptz IS NULL OR ${alias}.occurred_at <= $3::timestamptz)`;
+/** Only what was recorded by the instant asked for ($2, $3). */
+const visible = (alias: string) => recordedBy(alias, 2);
 
 /** Each VM of the walk as it was at the instant: its VmCreated and what changed it since. */
 const NODES = `
@@ -107,12 +105,7 @@ export async function vmLineage(
 ): Promise<LineageRow[]> {
   const { rows } = await pool.query<LineageRow>(
     direction === 'ancestors' ? ANCESTORS : DESCENDANTS,
-    [
-      vmId,
-      asOf && 'position' in asOf ? asOf.position : null,
-      asOf && 'time' in asOf ? asOf.time : null,
-      limit,
-    ],
+    [vmId, ...instantParameters(asOf), limit],
   );
   return rows;
 }
