@@ -19,8 +19,8 @@ import {
 import {
   type TestDatabase,
   createTestDatabase,
+  appendGeneratedHistory,
   ensureTemplateDatabase,
-  recordedHistory,
 } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { ensureServices } from '../tools/dev/services';
@@ -30,43 +30,11 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 20_000);
 const APPEND_SECONDS = Number(process.env.BENCH_APPEND_SECONDS ?? 5);
 const APPENDERS = Number(process.env.BENCH_APPENDERS ?? 16);
-const BATCH = 10_000;
-
-/**
- * Dolly's own events, numbered $1 to $2: event g is version g / STREAMS + 1 of VM g % STREAMS,
- * its first a VmCreated (the recorded history's first, $4, under the VM's own id), then renames.
- */
-const GENERATE = `
-  INSERT INTO event_store.events
-    (event_id, stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at)
-  SELECT gen_random_uuid(), s.stream_id, 'vm', g / $3 + 1,
-         CASE WHEN g < $3 THEN 'VmCreated' ELSE 'VmRenamed' END, CASE WHEN g < $3 THEN $5::int ELSE 1 END,
-         CASE WHEN g < $3
-              THEN $4::jsonb || jsonb_build_object('vmId', v.vm_id, 'name', 'web-' || g)
-              ELSE jsonb_build_object('vmId', v.vm_id, 'name', 'web-' || g, 'previousName', 'web-' || (g - $3)) END,
-         jsonb_build_object('actor', jsonb_build_object('id', 'bench-operator', 'role', 'operator'),
-                            'correlationId', gen_random_uuid(), 'causationId', NULL, 'taskId', NULL,
-                            'command', 'RenameVm'),
-         now()
-    FROM generate_series($1::bigint, $2::bigint) AS g,
-         LATERAL (SELECT format('00000000-0000-7000-8000-%s', lpad((g % $3)::text, 12, '0')) AS vm_id) v,
-         LATERAL (SELECT 'vm-' || v.vm_id AS stream_id) s
-   ORDER BY g`;
-
-const created = recordedHistory().events.find((event) => event.type === 'VmCreated')!;
-
 async function generateHistory(db: TestDatabase): Promise<number> {
   const started = performance.now();
-  for (let first = 0; first < EVENTS; first += BATCH) {
-    await db.pool.query(GENERATE, [
-      first,
-      Math.min(first + BATCH, EVENTS) - 1,
-      STREAMS,
-      JSON.stringify(created.data),
-      created.schemaVersion,
-    ]);
-    if ((first / BATCH) % 20 === 0) console.log(`[bench] history: ${first + BATCH} events`);
-  }
+  await appendGeneratedHistory(db.pool, { events: EVENTS, streams: STREAMS }, (appended) => {
+    if (appended % 200_000 === 0) console.log(`[bench] history: ${appended} events`);
+  });
   await db.pool.query('VACUUM ANALYZE event_store.events');
   await db.pool.query('VACUUM ANALYZE event_store.event_chain');
   return EVENTS / ((performance.now() - started) / 1000);
@@ -160,7 +128,7 @@ async function asOfLatencies(db: TestDatabase) {
 /** Every read model rebuilt from the whole history into fresh tables, as `rebuildReadModels` does. */
 async function rebuildRate(db: TestDatabase): Promise<number> {
   const started = performance.now();
-  const { events } = await rebuildReadModels(db.pool, 'bench_rebuild');
+  const { events } = await rebuildReadModels(db.pool, { suffix: 'bench' });
   return events / ((performance.now() - started) / 1000);
 }
 

@@ -14,7 +14,12 @@ import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QemuDiskEngine } from '@dolly/disk-engine';
-import { compareReadModels, dropSchema, rebuildReadModels } from '@dolly/read-models';
+import {
+  compareReadModels,
+  discardSchema,
+  rebuildReadModels,
+  rebuildSchemaOf,
+} from '@dolly/read-models';
 import {
   DollyStack,
   type HttpAnswer,
@@ -414,24 +419,27 @@ it('survives the broker, PostgreSQL, the projector and a worker going away, and 
     .catch(async () => expect(await openTransactions()).toEqual([]));
 
   // Every read model equals a rebuild from the store.
-  const schema = `rebuild_${Date.now()}`;
+  const suffix = `check_${Date.now()}`;
+  const schema = rebuildSchemaOf(suffix);
   try {
-    const rebuilt = await rebuildReadModels(database.pool, schema).catch(async (error: Error) => {
-      // Which events the rebuild did not read, against those it did: for the failure to show.
-      const { rows } = await database.pool.query(
-        `SELECT e.transaction_id::text, e.global_position, e.stream_id, e.recorded_at,
+    const rebuilt = await rebuildReadModels(database.pool, { suffix }).catch(
+      async (error: Error) => {
+        // Which events the rebuild did not read, against those it did: for the failure to show.
+        const { rows } = await database.pool.query(
+          `SELECT e.transaction_id::text, e.global_position, e.stream_id, e.recorded_at,
                 s.version AS rebuilt_version, pg_current_snapshot()::text AS snapshot
            FROM event_store.events e LEFT JOIN ${schema}.projector_streams s USING (stream_id)
           WHERE e.stream_version > coalesce(s.version, 0)
           ORDER BY e.transaction_id, e.global_position LIMIT 10`,
-      );
-      const { rows: last } = await database.pool.query(
-        `SELECT max(global_position) AS last_read FROM ${schema}.projector_streams`,
-      );
-      throw new Error(
-        `${error.message}\nunread: ${JSON.stringify(rows)}\nread up to ${JSON.stringify(last)}`,
-      );
-    });
+        );
+        const { rows: last } = await database.pool.query(
+          `SELECT max(global_position) AS last_read FROM ${schema}.projector_streams`,
+        );
+        throw new Error(
+          `${error.message}\nunread: ${JSON.stringify(rows)}\nread up to ${JSON.stringify(last)}`,
+        );
+      },
+    );
     expect(rebuilt.events).toBeGreaterThan(0);
     const differences = await compareReadModels(database.pool, 'read_model', schema);
     for (const { table } of differences) {
@@ -448,7 +456,7 @@ it('survives the broker, PostgreSQL, the projector and a worker going away, and 
     }
     expect(differences).toEqual([]);
   } finally {
-    await dropSchema(database.pool, schema);
+    await discardSchema(database.pool, schema);
   }
 
   // No layer orphaned on disk: with the worker stopped, an engine over the datastores finds

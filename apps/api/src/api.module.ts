@@ -31,6 +31,8 @@ import { RemoveDatastoreController } from './datastores/remove-datastore/remove-
 import { RemoveDatastoreHandler } from './datastores/remove-datastore/remove-datastore.handler';
 import { RestoreQuarantinedController } from './datastores/restore-quarantined/restore-quarantined.http.controller';
 import { RestoreQuarantinedHandler } from './datastores/restore-quarantined/restore-quarantined.handler';
+import { RebuildReadModelsController } from './admin/rebuild-read-models/rebuild-read-models.http.controller';
+import { RebuildReadModelsHandler } from './admin/rebuild-read-models/rebuild-read-models.handler';
 import { CommandRunner } from './shared/command-runner';
 import { IdempotencyStore } from './shared/idempotency';
 import { ProjectionWaiter } from './shared/projection-waiter';
@@ -121,6 +123,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     RenameDatastoreController,
     RemoveDatastoreController,
     RestoreQuarantinedController,
+    RebuildReadModelsController,
     TasksController,
     CancelTaskController,
     BlockMapController,
@@ -193,6 +196,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     RegisterDatastoreHandler,
     RemoveDatastoreHandler,
     RestoreQuarantinedHandler,
+    RebuildReadModelsHandler,
     ListVmsHandler,
     GetVmHandler,
     StreamAuditLogHandler,

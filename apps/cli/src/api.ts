@@ -22,6 +22,12 @@ export interface TaskView {
     percent: number;
     doneBytes: number;
     totalBytes: number;
+    /** What done and total count: bytes (a worker's job), events (a rebuild). */
+    unit: 'bytes' | 'events';
+    done: number;
+    total: number;
+    /** The rate at the last report, in the unit per second. */
+    perSecond: number | null;
     /** What the worker is doing (copy, merge...); null before it starts. */
     phase: string | null;
   };

@@ -2,6 +2,7 @@ import {
   CLONE_ID,
   FakeApi,
   TASK_ID,
+  bytesProgress,
   cloneTasks,
   sendJson,
   sendProblem,
@@ -32,7 +33,7 @@ describe('dolly tasks watch', () => {
           response,
           cloneTasks({
             status: 'succeeded',
-            progress: { percent: 100, doneBytes: 1024 ** 3, totalBytes: 1024 ** 3, phase: null },
+            progress: bytesProgress(100, 1024 ** 3, 1024 ** 3),
           }),
         ),
       );

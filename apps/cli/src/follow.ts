@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { type CommandAccepted, resourcePath, type TaskView } from './api';
 import type { DollyClient } from './client';
 import { type Context, context } from './context';
-import { printJson } from './output';
+import { printJson, progressAmount } from './output';
 import { isNotFound, problemLines, taskErrorLine } from './problems';
 import { barView, linesView, ndjsonView, type ProgressView, quietView } from './progress';
 import { summary } from './resources';
@@ -136,9 +136,11 @@ function printOutcome(
   switch (task.status) {
     case 'succeeded':
       if (!json) {
+        const counted =
+          task.progress.unit === 'events' ? ` (${progressAmount(task.progress)})` : '';
         const what = resource
           ? summary(task.target.type, resource)
-          : `${task.target.type} ${task.target.id}`;
+          : `${task.target.type} ${task.target.id}${counted}`;
         console.log(`${task.operation} succeeded${took}: ${what}`);
       }
       return;

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { adminCommands } from './commands/admin';
 import { auditCommands } from './commands/audit';
 import { datastoreCommands } from './commands/datastores';
 import { healthCommand } from './commands/health';
@@ -40,6 +41,7 @@ templateCommands(program);
 taskCommands(program);
 inventoryCommands(program);
 auditCommands(program);
+adminCommands(program);
 healthCommand(program);
 
 program.parseAsync().catch((error: unknown) => {

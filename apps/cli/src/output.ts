@@ -75,6 +75,24 @@ export function doneOf(doneBytes: number, totalBytes: number): string {
   return totalBytes > 0 ? `${humanBytes(doneBytes)} / ${humanBytes(totalBytes)}` : '';
 }
 
+const count = new Intl.NumberFormat('en-US');
+
+/**
+ * How far a task got in its unit: `512 MiB / 1 GiB` (bytes), `120,000 / 1,000,049 events at
+ * 8,764/s` (a rebuild's events, with the rate when said); nothing while the total is not known.
+ */
+export function progressAmount(progress: {
+  unit: 'bytes' | 'events';
+  done: number;
+  total: number;
+  perSecond: number | null;
+}): string {
+  if (progress.unit === 'bytes') return doneOf(progress.done, progress.total);
+  if (progress.total <= 0) return '';
+  const rate = progress.perSecond ? ` at ${count.format(Math.round(progress.perSecond))}/s` : '';
+  return `${count.format(progress.done)} / ${count.format(progress.total)} events${rate}`;
+}
+
 /** `25%` of a whole, or nothing when the whole is zero. */
 export function share(part: number, whole: number): string {
   return whole > 0 ? `${Math.round((100 * part) / whole)}%` : '';

@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { barView, linesView } from './progress';
-import { cloneTasks, taskView } from './testing/api-fixtures';
+import { bytesProgress, cloneTasks, taskView } from './testing/api-fixtures';
 
 const [queued, copying, succeeded] = cloneTasks({
   status: 'succeeded',
-  progress: { percent: 100, doneBytes: 1024 ** 3, totalBytes: 1024 ** 3, phase: null },
+  progress: bytesProgress(100, 1024 ** 3, 1024 ** 3),
 });
 
 /** A stream that says it is a terminal, and keeps what is written to it. */

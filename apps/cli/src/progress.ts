@@ -1,6 +1,6 @@
 import { SingleBar } from 'cli-progress';
 import type { TaskView } from './api';
-import { doneOf, humanBytes, share } from './output';
+import { doneOf, humanBytes, progressAmount, share } from './output';
 
 /** Shows a task's progress while it is followed: one of the views below. */
 export interface ProgressView {
@@ -16,20 +16,20 @@ export function activity(task: TaskView): string {
   return task.progress.phase ?? task.status;
 }
 
-/** `512 MiB / 1 GiB`, or nothing while the worker has not measured the work. */
-function bytesDone(task: TaskView): string {
-  return doneOf(task.progress.doneBytes, task.progress.totalBytes);
+/** `512 MiB / 1 GiB` (or events), or nothing while the work has not been measured. */
+function amountDone(task: TaskView): string {
+  return progressAmount(task.progress);
 }
 
 /**
  * A live bar on a terminal. cli-progress draws it: it redraws in place at a bounded rate, fits the
  * terminal's width, and does nothing on a stream that is not a terminal; its format takes our
- * own fields (bytes in binary units, phase), so the bar says what vSphere's task pane says.
+ * own fields (bytes in binary units or events counted, phase), so the bar says what vSphere's task pane says.
  */
 export function barView(stream: NodeJS.WritableStream): ProgressView {
   const bar = new SingleBar({
     stream,
-    format: `{operation} [{bar}] {percentage}% {bytes} {activity}`,
+    format: `{operation} [{bar}] {percentage}% {amount} {activity}`,
     barsize: 30,
     hideCursor: true,
     gracefulExit: false,
@@ -38,10 +38,10 @@ export function barView(stream: NodeJS.WritableStream): ProgressView {
   });
   let started = false;
   const payload = (task: TaskView) => {
-    const bytes = bytesDone(task);
+    const amount = amountDone(task);
     return {
       operation: task.operation,
-      bytes: bytes ? `| ${bytes} |` : '|',
+      amount: amount ? `| ${amount} |` : '|',
       activity: activity(task),
     };
   };
@@ -74,9 +74,9 @@ export function linesView(stream: NodeJS.WritableStream): ProgressView {
       const now = activity(task);
       if (now === last) return;
       last = now;
-      const bytes = bytesDone(task);
+      const amount = amountDone(task);
       stream.write(
-        `${task.operation} ${task.taskId}: ${now} ${task.progress.percent}%${bytes ? ` (${bytes})` : ''}\n`,
+        `${task.operation} ${task.taskId}: ${now} ${task.progress.percent}%${amount ? ` (${amount})` : ''}\n`,
       );
     },
     stop() {},

@@ -1,6 +1,13 @@
 import { taskErrorLine } from './problems';
 import type { DatastoreView, LiveExport, SnapshotView, TaskView, VmView } from './api';
-import { type Column, doneOf, humanBytes, printDetails, printSection, share } from './output';
+import {
+  type Column,
+  humanBytes,
+  progressAmount,
+  printDetails,
+  printSection,
+  share,
+} from './output';
 
 /** How a person reads the objects the API serves: `vms get`, `datastores get`, task outcomes. */
 
@@ -117,7 +124,7 @@ export function printDatastore(datastore: DatastoreView): void {
 
 export function printTask(task: TaskView): void {
   const { progress } = task;
-  const bytes = doneOf(progress.doneBytes, progress.totalBytes);
+  const bytes = progressAmount(progress);
   printDetails([
     ['Task id', task.taskId],
     ['Operation', task.operation],

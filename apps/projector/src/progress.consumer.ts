@@ -114,10 +114,10 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
     }
     for (const p of latest.values()) {
       await this.pool.query(
-        `INSERT INTO read_model.task_progress AS t (task_id, attempt, phase, done_bytes, total_bytes, reported_at)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        `INSERT INTO read_model.task_progress AS t (task_id, attempt, phase, done, total, unit, reported_at)
+         VALUES ($1, $2, $3, $4, $5, 'bytes', $6)
          ON CONFLICT (task_id) DO UPDATE SET attempt = excluded.attempt, phase = excluded.phase,
-           done_bytes = excluded.done_bytes, total_bytes = excluded.total_bytes, reported_at = excluded.reported_at
+           done = excluded.done, total = excluded.total, unit = excluded.unit, reported_at = excluded.reported_at
          WHERE t.reported_at <= excluded.reported_at`,
         [p.taskId, p.attempt, p.phase, p.doneBytes, p.totalBytes, p.reportedAt],
       );

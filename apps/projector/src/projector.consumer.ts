@@ -136,6 +136,8 @@ export class ProjectorConsumer implements OnApplicationBootstrap, OnApplicationS
     const { topic, partition } = batch;
     const lastOffset = batch.lastOffset();
     const outcome = await this.store.transaction(async (client) => {
+      // Wholly before a rebuild's switch-over or wholly after it, into the tables then live.
+      await client.query('SELECT read_model_admin.lock_for_write()');
       const { rows } = await client.query<{ next_offset: string }>(
         `SELECT next_offset::text FROM ${LIVE_SCHEMA}.projector_offsets WHERE topic = $1 AND partition = $2 FOR UPDATE`,
         [topic, partition],

@@ -5,9 +5,10 @@ import { ProgressConsumer } from './progress.consumer';
 import { RelayService } from './relay.service';
 import { ChainCheckpoints } from './chain-checkpoints.service';
 import { JobRedelivery } from './job-redelivery.service';
+import { ReadModelRebuilds } from './read-model-rebuilds.service';
 
 @Module({
-  imports: [PlatformModule.forRoot({ service: 'projector', poolSize: 5 })],
+  imports: [PlatformModule.forRoot({ service: 'projector', poolSize: 6 })],
   providers: [
     DeadLetters,
     ProjectorConsumer,
@@ -15,6 +16,7 @@ import { JobRedelivery } from './job-redelivery.service';
     ProgressConsumer,
     JobRedelivery,
     ChainCheckpoints,
+    ReadModelRebuilds,
   ],
 })
 export class ProjectorModule {}

@@ -1,10 +1,9 @@
 import { EVENT_TOPIC_PARTITIONS, readEventMessage } from '@dolly/contracts';
-import { type TaskState, taskStreamId } from '@dolly/domain';
+import { type StopReason, type TaskState, stopReason, taskStreamId } from '@dolly/domain';
+
+export { type StopReason, stopReason };
 import { SupervisedConsumer, type SupervisedConsumerOptions } from '@dolly/messaging';
 import type { EachMessagePayload, Kafka } from 'kafkajs';
-
-/** Why a running attempt was stopped before its end. */
-export type StopReason = 'cancelled' | 'superseded' | 'shutdown';
 
 /** How often the watch looks for attempts to check against the store (see `due`). */
 const TICK_MS = 500;
@@ -22,12 +21,6 @@ const READING_WITHIN_MS = 3_000;
  * the broker answers. The bound on how long a cancelled attempt runs when nothing else tells.
  */
 const BACKSTOP_MS = 5_000;
-
-/** What the store says of a running attempt: nothing, or why it must stop. */
-export function stopReason(task: TaskState, attempt: number): StopReason | null {
-  if (task.status !== 'running' || task.attempt !== attempt) return 'superseded';
-  return task.cancelRequested ? 'cancelled' : null;
-}
 
 export interface AttemptWatchOptions {
   topic: string;

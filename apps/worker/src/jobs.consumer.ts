@@ -30,7 +30,7 @@ import {
   type Placement,
   type TaskQueued,
 } from '@dolly/domain';
-import { PostgresEventStore, verifyAgainstStore } from '@dolly/event-store';
+import { PostgresEventStore, TaskReporter, verifyAgainstStore } from '@dolly/event-store';
 import { ensureTopics, progressTopicSpec } from '@dolly/messaging';
 import {
   DOLLY_CONFIG,
@@ -39,6 +39,7 @@ import {
   KAFKA,
   Metrics,
   PG_POOL,
+  randomIds,
 } from '@dolly/platform';
 import {
   type Consumer,
@@ -55,7 +56,6 @@ import { DataPlaneService, WORKER_SETTINGS } from './data-plane.service';
 import { ImportRefused } from './jobs/import.job';
 import { type ImportSettings } from './jobs/job-context';
 import { type AnyOutcome, runJob } from './jobs/run-job';
-import { TaskReporter } from './task-reporter';
 import { attemptTransfer } from './transfers/attempt-transfer';
 import { TransferRegistry } from './transfers/transfer-registry';
 import type { WorkerSettings } from './worker-settings';
@@ -119,7 +119,11 @@ export class JobsConsumer implements OnApplicationBootstrap, OnApplicationShutdo
   ) {
     this.logger.setContext('jobs');
     this.store = new PostgresEventStore(pool, { maxEventBytes: config.eventMaxBytes });
-    this.reporter = new TaskReporter(this.store, settings.workerId);
+    this.reporter = new TaskReporter(
+      this.store,
+      { id: settings.workerId, role: 'worker' },
+      randomIds,
+    );
     this.attempts = new AttemptWatch(kafka, {
       topic: jobsTopic(config.kafkaPrefix),
       kafkaPrefix: config.kafkaPrefix,

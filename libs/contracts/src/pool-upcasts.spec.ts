@@ -17,6 +17,7 @@ import {
   PoolMachineRequestedDataV1,
   TaskQueuedDataV1,
   TaskQueuedDataV2,
+  TaskQueuedDataV4,
 } from './earlier-versions';
 import { currentSchemaVersion, upcastToCurrent } from './event-catalog';
 
@@ -83,9 +84,9 @@ describe('pool events of schema v1 read as v2', () => {
     expect(currentSchemaVersion('PoolCreated')).toBe(2);
     expect(currentSchemaVersion('PoolImagePushStarted')).toBe(2);
     expect(currentSchemaVersion('PoolMachineRequested')).toBe(2);
-    // TaskQueued v3 (a datastore's own job: restore a quarantined layer) and v4 (OVF import
-    // and export) came after.
-    expect(currentSchemaVersion('TaskQueued')).toBe(4);
+    // TaskQueued v3 (a datastore's own job: restore a quarantined layer), v4 (OVF import and
+    // export) and v5 (the read models' rebuild) came after.
+    expect(currentSchemaVersion('TaskQueued')).toBe(5);
   });
 
   it('PoolCreated v1: its one host and datastore become one replica and one parent', () => {
@@ -307,5 +308,44 @@ describe('TaskQueued v2 read as v3', () => {
         layerId,
         Value.Check(TaskQueuedData, queued({ kind: 'restore-quarantined', datastoreId, layerId })),
       ]).toEqual([layerId, false]);
+  });
+});
+
+describe('TaskQueued v4 read as v5', () => {
+  const rebuild = {
+    taskId: id(0x600 + 5),
+    operation: 'RebuildReadModels',
+    target: { type: 'read-models', id: 'read_model' },
+    job: { kind: 'rebuild-read-models' },
+    placement: { kind: 'projector' },
+  };
+
+  it('reads a v4 job as it was; only v5 carries a rebuild, its target and its placement', () => {
+    const v4 = {
+      ...rebuild,
+      operation: 'RestoreQuarantinedLayer',
+      target: { type: 'datastore', id: datastoreId },
+      job: { kind: 'restore-quarantined', datastoreId, layerId: 'layer-1' },
+      placement: { kind: 'group', group: 'rack-1' },
+    };
+    expect(Value.Check(TaskQueuedDataV4, v4)).toBe(true);
+    expect(upcastToCurrent('TaskQueued', 4, v4)).toEqual(v4);
+
+    expect(Value.Check(TaskQueuedData, rebuild)).toBe(true);
+    expect(Value.Check(TaskQueuedDataV4, rebuild)).toBe(false);
+    expect(Value.Check(TaskQueuedDataV4, { ...v4, target: rebuild.target })).toBe(false);
+    expect(Value.Check(TaskQueuedDataV4, { ...v4, placement: rebuild.placement })).toBe(false);
+  });
+
+  it('refuses a rebuild job that carries anything else', () => {
+    expect(
+      Value.Check(TaskQueuedData, {
+        ...rebuild,
+        job: { kind: 'rebuild-read-models', schema: 'x' },
+      }),
+    ).toBe(false);
+    expect(
+      Value.Check(TaskQueuedData, { ...rebuild, placement: { kind: 'projector', id: 1 } }),
+    ).toBe(false);
   });
 });

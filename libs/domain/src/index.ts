@@ -34,4 +34,5 @@ export * from './pool/pool.events';
 export * from './pool/pool';
 export * from './worker/worker';
 export * from './workflows/quarantine';
+export * from './workflows/rebuild-read-models';
 export * from './shared/until-aborted';

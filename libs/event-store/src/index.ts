@@ -7,3 +7,4 @@ export * from './genuine-events';
 export * from './check-out';
 export * from './streams-of-type';
 export * from './event-chain';
+export * from './task-reporter';

@@ -62,7 +62,8 @@ const appendEvent = `INSERT INTO event_store.events (event_id, stream_id, stream
 /** Each statement, and the apps that may run it (the others must be refused). */
 const RIGHTS: [string, string, DollyApp[]][] = [
   ['read events', 'SELECT * FROM event_store.events', ['api', 'projector', 'worker']],
-  ['append events', appendEvent, ['api', 'worker']],
+  // The projector records its own tasks (a rebuild of the read models): started, ended.
+  ['append events', appendEvent, ['api', 'projector', 'worker']],
   ['update events', `UPDATE event_store.events SET type = 'Forged'`, []],
   ['delete events', 'DELETE FROM event_store.events', []],
   ['truncate events', 'TRUNCATE event_store.events', []],
@@ -70,7 +71,7 @@ const RIGHTS: [string, string, DollyApp[]][] = [
   [
     'add to the outbox',
     'INSERT INTO event_store.outbox (global_position) VALUES (1)',
-    ['api', 'worker'],
+    ['api', 'projector', 'worker'],
   ],
   ['empty the outbox', 'DELETE FROM event_store.outbox', ['projector']],
   ['update the outbox', 'UPDATE event_store.outbox SET global_position = 2', []],
@@ -84,6 +85,10 @@ const RIGHTS: [string, string, DollyApp[]][] = [
   ['purge idempotency keys', 'DELETE FROM api.idempotency_keys', ['api']],
   ['rewrite idempotency keys', 'UPDATE api.idempotency_keys SET response_status = 200', []],
   ['read VMs', 'SELECT * FROM read_model.vms', ['api', 'projector']],
+  ['prepare a rebuild', `SELECT read_model_admin.prepare_rebuild('rights')`, ['projector']],
+  ['switch over', `SELECT read_model_admin.try_lock_for_switch()`, ['projector']],
+  ['drop a rebuild', `SELECT read_model_admin.discard('read_model_rebuild_rights')`, ['projector']],
+  ['hold off a switch-over', `SELECT read_model_admin.lock_for_write()`, ['projector']],
   ['read datastores', 'SELECT * FROM read_model.datastores', ['api', 'projector']],
   [
     'read projector bookkeeping',

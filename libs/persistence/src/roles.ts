@@ -32,7 +32,7 @@ export const APP_LOGIN_ROLES: Record<DollyApp, string> = {
 };
 
 /** The schemas the migrations create (and the owner owns); the migrations table is in public. */
-export const DOLLY_SCHEMAS = ['event_store', 'api', 'read_model'] as const;
+export const DOLLY_SCHEMAS = ['event_store', 'api', 'read_model', 'read_model_admin'] as const;
 export const MIGRATIONS_TABLE = 'schema_migrations';
 
 const DUPLICATE_OBJECT = '42710';

@@ -35,6 +35,8 @@ export const PERMISSIONS = {
   /** Walking the whole event chain: a heavy read, for those who answer for the history. */
   'audit:verify': ['admin', 'auditor'],
   'operations:read': ['admin', 'operator', 'auditor'],
+  /** Replacing every read model by a rebuild from the history: heavy, and the admin's call. */
+  'read-models:rebuild': ['admin'],
   /**
    * Reading and writing a running VM's disks and memory directly, over NBD: its export URIs
    * (with the socket path or the NBD server's address) are shown only to these roles. Others see

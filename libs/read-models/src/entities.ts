@@ -108,13 +108,19 @@ export class TaskRow {
   @Column({ ...timestamp, name: 'completed_at', nullable: true }) completedAt!: Date | null;
 }
 
+export const PROGRESS_UNITS = ['bytes', 'events'] as const;
+export type ProgressUnit = (typeof PROGRESS_UNITS)[number];
+
 @Entity({ schema: LIVE_SCHEMA, name: 'task_progress' })
 export class TaskProgressRow {
   @PrimaryColumn('uuid', { name: 'task_id' }) taskId!: string;
   @Column('integer') attempt!: number;
   @Column('text') phase!: string;
-  @Column('bigint', { name: 'done_bytes', transformer: bigintAsNumber }) doneBytes!: number;
-  @Column('bigint', { name: 'total_bytes', transformer: bigintAsNumber }) totalBytes!: number;
+  @Column('bigint', { transformer: bigintAsNumber }) done!: number;
+  @Column('bigint', { transformer: bigintAsNumber }) total!: number;
+  /** What done and total count: a worker's bytes, a rebuild's events. */
+  @Column('text') unit!: ProgressUnit;
+  @Column('double precision', { name: 'per_second', nullable: true }) perSecond!: number | null;
   @Column({ ...timestamp, name: 'reported_at' }) reportedAt!: Date;
 }
 

@@ -3,7 +3,7 @@ import { PostgresEventStore, START_OF_STORE } from '@dolly/event-store';
 import { type TestDatabase, createTestDatabase, testMetadata } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { applyEvents } from './projector-engine';
-import { compareReadModels, dropSchema, rebuildReadModels } from './rebuild';
+import { compareReadModels, discardSchema, rebuildReadModels } from './rebuild';
 
 const GiB = 1024 ** 3;
 let db: TestDatabase;
@@ -96,8 +96,9 @@ describe('applying events to the read models', () => {
   it('rebuilds into a fresh schema row for row equal to the live tables, and tells a difference when there is one', async () => {
     const histories = [await vmHistory(), await vmHistory(), await vmHistory()];
     for (const { events } of histories) await project(events);
-    const schema = 'rebuild_test';
-    const rebuilt = await rebuildReadModels(db.pool, schema);
+    const rebuilt = await rebuildReadModels(db.pool, { suffix: 'test' });
+    const { schema } = rebuilt;
+    expect(schema).toBe('read_model_rebuild_test');
     expect(rebuilt.events).toBe(12);
     expect(await compareReadModels(db.pool, 'read_model', schema)).toEqual([]);
 
@@ -107,7 +108,7 @@ describe('applying events to the read models', () => {
     expect(await compareReadModels(db.pool, 'read_model', schema)).toEqual([
       { table: 'vms', onlyInFirst: 1, onlyInSecond: 1 },
     ]);
-    await dropSchema(db.pool, schema);
+    await discardSchema(db.pool, schema);
     const { events } = await store.readAll(START_OF_STORE, 100);
     expect(events).toHaveLength(12);
   });

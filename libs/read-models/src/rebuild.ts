@@ -1,34 +1,79 @@
-import { PostgresEventStore, START_OF_STORE } from '@dolly/event-store';
-import type { Pool } from 'pg';
+import {
+  EVENT_COLUMNS,
+  type GlobalCheckpoint,
+  PostgresEventStore,
+  START_OF_STORE,
+  rowToEvent,
+} from '@dolly/event-store';
+import type { Pool, PoolClient } from 'pg';
 import { BOOKKEEPING_TABLES, READ_MODEL_TABLES, applyEvents } from './projector-engine';
 import { LIVE_SCHEMA } from './projection';
 
+/**
+ * Blue/green rebuilds of the read models. The whole history is replayed into fresh tables (made
+ * by `read_model_admin.prepare_rebuild`, with the owner's rights: see its migration) while the
+ * live ones serve and the projector keeps writing them; then, in one short transaction that holds
+ * the projector's writes off, the last events are applied and the fresh tables take the live
+ * ones' place (`read_model_admin.switch_over`). Readers never wait longer than that transaction.
+ */
+
 /** How long a rebuild waits for a long transaction elsewhere to let the last events be read. */
 const HORIZON_WAIT_MS = 120_000;
+/** Catching up stops outside the lock once a page is shorter than this: the rest is brief. */
+const CAUGHT_UP_BELOW = 200;
+/**
+ * The switch takes the live tables only when none is in use, and waits between tries holding
+ * nothing: a reader never waits on it for longer than its one short transaction.
+ */
+const SWITCH_TRY_EVERY_MS = 20;
+const SWITCH_GIVES_UP_AFTER_MS = 120_000;
+
+/** Where a rebuild writes: this schema, made for it. */
+export const rebuildSchemaOf = (suffix: string) => `read_model_rebuild_${suffix}`;
+export const retiredSchemaOf = (suffix: string) => `read_model_retired_${suffix}`;
+
+export interface RebuildProgress {
+  phase: 'replay' | 'switch-over';
+  /** Events replayed so far, and in all (the store's count when the rebuild began, or more). */
+  events: number;
+  total: number;
+  /** Events replayed per second since the rebuild began. */
+  perSecond: number;
+}
+
+export interface RebuildOptions {
+  /** Names the rebuild's schema: 1 to 32 of a-z, 0-9 and _ (a task's id without dashes). */
+  suffix: string;
+  batchSize?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: RebuildProgress) => void | Promise<void>;
+}
 
 export interface RebuildResult {
   schema: string;
   events: number;
+  /** Where in the store the replay stopped: the switch-over catches up from here. */
+  checkpoint: GlobalCheckpoint;
+  eventsPerSecond: number;
 }
 
 const q = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 
 /**
- * Rebuilds every read model from the event store into a fresh schema, shaped like the live one.
- * The live tables are not touched; compare them with `compareReadModels`.
+ * Replays every event into a fresh schema shaped like the live one (`rebuildSchemaOf(suffix)`),
+ * not touching the live tables. Compare with `compareReadModels`, take it live with
+ * `switchOverReadModels`, or drop it with `discardSchema`. Aborted, it leaves the schema for the
+ * caller to discard.
  */
 export async function rebuildReadModels(
   pool: Pool,
-  schema: string,
-  batchSize = 1000,
+  { suffix, batchSize = 1000, signal, onProgress }: RebuildOptions,
 ): Promise<RebuildResult> {
-  if (schema === LIVE_SCHEMA) throw new Error('A rebuild never writes into the live schema');
-  await pool.query(`CREATE SCHEMA ${q(schema)}`);
-  for (const table of [...READ_MODEL_TABLES, 'projector_streams']) {
-    await pool.query(
-      `CREATE TABLE ${q(schema)}.${q(table)} (LIKE ${q(LIVE_SCHEMA)}.${q(table)} INCLUDING ALL)`,
-    );
-  }
+  const { rows: made } = await pool.query<{ schema: string }>(
+    'SELECT read_model_admin.prepare_rebuild($1) AS schema',
+    [suffix],
+  );
+  const schema = made[0].schema;
   const store = new PostgresEventStore(pool);
   // Events committed before the rebuild began are all read, even those a transaction still open
   // elsewhere in the cluster holds behind the snapshot horizon for a while.
@@ -36,13 +81,17 @@ export async function rebuildReadModels(
     'SELECT count(*) AS count FROM event_store.events',
   );
   const committedAtStart = Number(rows[0].count);
+  const started = performance.now();
+  const rate = (events: number) => events / Math.max(1e-3, (performance.now() - started) / 1000);
   const deadline = Date.now() + HORIZON_WAIT_MS;
   let checkpoint = START_OF_STORE;
   let events = 0;
   for (;;) {
+    signal?.throwIfAborted();
     const page = await store.readAll(checkpoint, batchSize);
     if (page.events.length === 0) {
-      if (events >= committedAtStart) return { schema, events };
+      if (events >= committedAtStart)
+        return { schema, events, checkpoint, eventsPerSecond: rate(events) };
       if (Date.now() > deadline)
         throw new Error(
           `Rebuild read ${events} of ${committedAtStart} events: the snapshot horizon did not move`,
@@ -53,7 +102,96 @@ export async function rebuildReadModels(
     await store.transaction((client) => applyEvents(client, schema, page.events));
     events += page.events.length;
     checkpoint = page.checkpoint;
+    await onProgress?.({
+      phase: 'replay',
+      events,
+      total: Math.max(events, committedAtStart),
+      perSecond: rate(events),
+    });
   }
+}
+
+/**
+ * Takes a rebuild live: catches it up with the store while the live tables serve, then, holding
+ * the projector's writes off, applies what is left (events appended meanwhile, and any the live
+ * projector applied that the replay passed by: a transaction that committed late) and swaps the
+ * tables. The retired ones are dropped after. Returns how many events the catching up applied.
+ */
+export async function switchOverReadModels(
+  pool: Pool,
+  suffix: string,
+  from: { checkpoint: GlobalCheckpoint; batchSize?: number; signal?: AbortSignal },
+): Promise<{ caughtUp: number }> {
+  const schema = rebuildSchemaOf(suffix);
+  const store = new PostgresEventStore(pool);
+  const batchSize = from.batchSize ?? 1000;
+  let checkpoint = from.checkpoint;
+  let caughtUp = 0;
+  for (;;) {
+    from.signal?.throwIfAborted();
+    const page = await store.readAll(checkpoint, batchSize);
+    if (page.events.length > 0) {
+      await store.transaction((client) => applyEvents(client, schema, page.events));
+      caughtUp += page.events.length;
+      checkpoint = page.checkpoint;
+    }
+    if (page.events.length < CAUGHT_UP_BELOW) break;
+  }
+  const deadline = Date.now() + SWITCH_GIVES_UP_AFTER_MS;
+  for (;;) {
+    from.signal?.throwIfAborted();
+    const applied = await store.transaction(async (client) => {
+      const { rows } = await client.query<{ taken: boolean }>(
+        'SELECT read_model_admin.try_lock_for_switch() AS taken',
+      );
+      if (!rows[0].taken) return null;
+      const last = await applyRest(client, store, schema, checkpoint, batchSize);
+      await client.query('SELECT read_model_admin.switch_over($1)', [suffix]);
+      return last;
+    });
+    if (applied !== null) {
+      caughtUp += applied;
+      break;
+    }
+    if (Date.now() > deadline)
+      throw new Error(
+        `The switch-over found the live read models in use for ${SWITCH_GIVES_UP_AFTER_MS / 1000} s on end (a long read, as an audit export?); the live tables serve on`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, SWITCH_TRY_EVERY_MS));
+  }
+  await discardSchema(pool, retiredSchemaOf(suffix));
+  return { caughtUp };
+}
+
+/** Under the switch lock: the events after `checkpoint`, and what the live tables have beyond. */
+async function applyRest(
+  client: PoolClient,
+  store: PostgresEventStore,
+  schema: string,
+  checkpoint: GlobalCheckpoint,
+  batchSize: number,
+): Promise<number> {
+  let applied = 0;
+  for (let at = checkpoint; ;) {
+    const page = await store.readAll(at, batchSize, client);
+    if (page.events.length === 0) break;
+    applied += (await applyEvents(client, schema, page.events)).applied;
+    at = page.checkpoint;
+  }
+  const { rows } = await client.query<Parameters<typeof rowToEvent>[0]>(
+    `WITH behind AS (
+       SELECT live.stream_id AS behind_stream, coalesce(fresh.version, 0) AS applied_version,
+              live.version AS live_version
+         FROM ${q(LIVE_SCHEMA)}.projector_streams live
+         LEFT JOIN ${q(schema)}.projector_streams fresh USING (stream_id)
+        WHERE live.version > coalesce(fresh.version, 0))
+     SELECT ${EVENT_COLUMNS} FROM event_store.events e
+       JOIN behind ON e.stream_id = behind_stream
+        AND e.stream_version > applied_version AND e.stream_version <= live_version
+      ORDER BY e.global_position`,
+  );
+  if (rows.length > 0) applied += (await applyEvents(client, schema, rows.map(rowToEvent))).applied;
+  return applied;
 }
 
 export interface TableDifference {
@@ -83,9 +221,9 @@ export async function compareReadModels(
   return differences;
 }
 
-export async function dropSchema(pool: Pool, schema: string): Promise<void> {
-  if (schema === LIVE_SCHEMA) throw new Error('Refusing to drop the live read models');
-  await pool.query(`DROP SCHEMA IF EXISTS ${q(schema)} CASCADE`);
+/** Drops a rebuild's or a retired schema; the function refuses any other. */
+export async function discardSchema(pool: Pool, schema: string): Promise<void> {
+  await pool.query('SELECT read_model_admin.discard($1)', [schema]);
 }
 
 export { BOOKKEEPING_TABLES };

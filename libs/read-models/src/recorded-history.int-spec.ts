@@ -35,8 +35,20 @@ it('still holds every event at a version today’s code reads', () => {
     expect(event.schemaVersion).toBeLessThanOrEqual(currentSchemaVersion(event.type));
 });
 
+/**
+ * The audit log shows each event as today's code reads it (upcast): its schema version is the one
+ * current now, the only thing a later version may change in a recorded row.
+ */
+const asReadToday = (table: string, rows: unknown[]) =>
+  table !== 'audit_log'
+    ? rows
+    : (rows as { type: string }[]).map((row) => ({
+        ...row,
+        schema_version: currentSchemaVersion(row.type),
+      }));
+
 it.each(Object.keys(history.readModels))('rebuilds %s as it was rebuilt when recorded', (table) => {
-  expect(rebuilt[table]).toEqual(history.readModels[table]);
+  expect(rebuilt[table]).toEqual(asReadToday(table, history.readModels[table]));
 });
 
 it('rebuilds no read model the recording did not have', () => {

@@ -13,3 +13,4 @@ export * from './tls-certificates';
 export * from './vcsim';
 export * from './ova-packages';
 export * from './recorded-history';
+export * from './generated-history';

@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { READ_MODEL_TABLES, dropSchema, rebuildReadModels } from '@dolly/read-models';
+import {
+  LIVE_SCHEMA,
+  READ_MODEL_TABLES,
+  type TableDifference,
+  compareReadModels,
+  discardSchema,
+  rebuildReadModels,
+  rebuildSchemaOf,
+} from '@dolly/read-models';
 import type { Pool } from 'pg';
 
 /**
@@ -95,13 +103,27 @@ export async function readModelRows(
   return models;
 }
 
+/**
+ * How the live read models differ from a rebuild of the store's whole history made now, table by
+ * table: empty when they are equal row for row. The rebuild is dropped again.
+ */
+export async function differencesFromARebuild(pool: Pool): Promise<TableDifference[]> {
+  const suffix = `check_${Date.now()}`;
+  try {
+    const { schema } = await rebuildReadModels(pool, { suffix });
+    return await compareReadModels(pool, LIVE_SCHEMA, schema);
+  } finally {
+    await discardSchema(pool, rebuildSchemaOf(suffix));
+  }
+}
+
 /** The read models the store's whole history rebuilds into, read back and dropped again. */
 export async function rebuiltReadModels(pool: Pool): Promise<Record<string, unknown[]>> {
-  const schema = `rebuilt_${Date.now()}`;
+  const suffix = `rows_${Date.now()}`;
   try {
-    await rebuildReadModels(pool, schema);
+    const { schema } = await rebuildReadModels(pool, { suffix });
     return await readModelRows(pool, schema);
   } finally {
-    await dropSchema(pool, schema);
+    await discardSchema(pool, rebuildSchemaOf(suffix));
   }
 }

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { type DollyConfig } from '@dolly/config';
 import { DOLLY_CONFIG, Metrics, PG_POOL } from '@dolly/platform';
-import { PROJECTED_CHANNEL, type TaskProgressRow, type TaskRow } from '@dolly/read-models';
+import { PROJECTED_CHANNEL, type TaskRow } from '@dolly/read-models';
 import { Client, type Pool } from 'pg';
 import type { Counter } from 'prom-client';
-import { taskView, type TaskView } from '../tasks/task.representation';
+import { type Progress, taskView, type TaskView } from '../tasks/task.representation';
 
 /** After the listening connection is lost, it is made again this soon (while anyone waits). */
 const RECONNECT_MS = 1000;
@@ -308,13 +308,13 @@ function taskRow(json: Record<string, unknown>): TaskRow {
   };
 }
 
-function progressRow(
-  json: Record<string, unknown>,
-): Pick<TaskProgressRow, 'phase' | 'doneBytes' | 'totalBytes' | 'attempt'> {
+function progressRow(json: Record<string, unknown>): Progress {
   return {
     phase: json.phase as string,
-    doneBytes: Number(json.done_bytes),
-    totalBytes: Number(json.total_bytes),
+    done: Number(json.done),
+    total: Number(json.total),
+    unit: json.unit as Progress['unit'],
+    perSecond: json.per_second as number | null,
     attempt: json.attempt as number,
   };
 }

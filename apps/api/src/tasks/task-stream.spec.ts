@@ -3,13 +3,13 @@ import express from 'express';
 import type { Server } from 'node:http';
 import type { TaskWatcher } from '../shared/projection-waiter';
 import { streamTask } from './task-stream';
-import type { TaskView } from './task.representation';
+import { type TaskView, progressView } from './task.representation';
 
 const queued = {
   taskId: '0196a3c0-0000-7000-8000-000000000001',
   status: 'queued',
   updatedAt: '2025-01-01T10:00:00.000Z',
-  progress: { percent: 0, doneBytes: 0, totalBytes: 0, phase: null },
+  progress: progressView(0, null, null),
 } as unknown as TaskView;
 
 /**

@@ -97,5 +97,5 @@ export async function streamTask(
 
 function isLater(a: TaskView, b: TaskView): boolean {
   const at = Date.parse(a.updatedAt) - Date.parse(b.updatedAt);
-  return at > 0 || (at === 0 && a.progress.doneBytes > b.progress.doneBytes);
+  return at > 0 || (at === 0 && a.progress.done > b.progress.done);
 }

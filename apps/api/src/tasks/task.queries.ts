@@ -6,7 +6,7 @@ import { PostgresEventStore } from '@dolly/event-store';
 import { TaskProgressRow, TaskRow } from '@dolly/read-models';
 import { In, Repository } from 'typeorm';
 import { type Page, findPage } from '../shared/pagination';
-import { type TaskView, taskView } from './task.representation';
+import { type TaskView, progressView, taskView } from './task.representation';
 
 export class ListTasks extends Query<Page<TaskView>> {
   constructor(
@@ -82,12 +82,7 @@ export class GetTaskHandler implements IQueryHandler<GetTask> {
       attempt: 0,
       workerId: null,
       cancelRequested: false,
-      progress: {
-        percent: byWorker ? 0 : 100,
-        doneBytes: 0,
-        totalBytes: 0,
-        phase: null,
-      },
+      progress: progressView(byWorker ? 0 : 100, null, null),
       error: null,
       actor: first.metadata.actor,
       correlationId: first.metadata.correlationId,

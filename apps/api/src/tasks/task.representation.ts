@@ -1,4 +1,9 @@
-import type { TaskProgressRow, TaskRow } from '@dolly/read-models';
+import {
+  PROGRESS_UNITS,
+  type ProgressUnit,
+  type TaskProgressRow,
+  type TaskRow,
+} from '@dolly/read-models';
 import { type Static, Type } from '@sinclair/typebox';
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
@@ -13,10 +18,20 @@ export const TaskView = Type.Object({
   cancelRequested: Type.Boolean(),
   progress: Type.Object({
     percent: Type.Integer({ minimum: 0, maximum: 100 }),
-    doneBytes: Type.Integer(),
-    totalBytes: Type.Integer(),
+    doneBytes: Type.Integer({ description: 'Bytes done; 0 when the task counts events.' }),
+    totalBytes: Type.Integer({ description: 'Bytes to do; 0 when the task counts events.' }),
+    unit: Type.Unsafe<ProgressUnit>({
+      type: 'string',
+      enum: [...PROGRESS_UNITS],
+      description: 'What done and total count: bytes (a worker’s job), events (a rebuild).',
+    }),
+    done: Type.Integer({ description: 'Done so far, in the unit.' }),
+    total: Type.Integer({ description: 'To do in all, in the unit.' }),
+    perSecond: Type.Union([Type.Number(), Type.Null()], {
+      description: 'The rate at the last report, in the unit per second; null when not said.',
+    }),
     phase: Type.Union([Type.String(), Type.Null()], {
-      description: 'What the worker is doing (copy, merge...).',
+      description: 'What the worker is doing (copy, merge, replay, switch-over...).',
     }),
   }),
   error: Type.Union([
@@ -43,31 +58,39 @@ export const TaskView = Type.Object({
 });
 export type TaskView = Static<typeof TaskView>;
 
-export type Progress = Pick<TaskProgressRow, 'phase' | 'doneBytes' | 'totalBytes' | 'attempt'>;
+export type Progress = Pick<
+  TaskProgressRow,
+  'phase' | 'done' | 'total' | 'unit' | 'perSecond' | 'attempt'
+>;
+
+/** How far a task got, in its unit; bytes also under their own names, as before units. */
+export function progressView(
+  percent: number,
+  progress: Pick<Progress, 'done' | 'total' | 'unit' | 'perSecond'> | null,
+  phase: string | null,
+): TaskView['progress'] {
+  const unit = progress?.unit ?? 'bytes';
+  const done = progress?.done ?? 0;
+  const total = progress?.total ?? 0;
+  return {
+    percent,
+    doneBytes: unit === 'bytes' ? done : 0,
+    totalBytes: unit === 'bytes' ? total : 0,
+    unit,
+    done,
+    total,
+    perSecond: progress?.perSecond ?? null,
+    phase,
+  };
+}
 
 function progressOf(row: TaskRow, progress: Progress | null): TaskView['progress'] {
   if (row.status === 'succeeded')
-    return {
-      percent: 100,
-      doneBytes: progress?.totalBytes ?? 0,
-      totalBytes: progress?.totalBytes ?? 0,
-      phase: null,
-    };
-  if (!progress || progress.attempt !== row.attempt || progress.totalBytes === 0) {
-    return {
-      percent: 0,
-      doneBytes: 0,
-      totalBytes: progress?.totalBytes ?? 0,
-      phase: progress?.phase ?? null,
-    };
-  }
-  const percent = Math.min(99, Math.floor((100 * progress.doneBytes) / progress.totalBytes));
-  return {
-    percent,
-    doneBytes: progress.doneBytes,
-    totalBytes: progress.totalBytes,
-    phase: progress.phase,
-  };
+    return progressView(100, progress && { ...progress, done: progress.total }, null);
+  if (!progress || progress.attempt !== row.attempt || progress.total === 0)
+    return progressView(0, progress && { ...progress, done: 0 }, progress?.phase ?? null);
+  const percent = Math.min(99, Math.floor((100 * progress.done) / progress.total));
+  return progressView(percent, progress, progress.phase);
 }
 
 export function taskView(row: TaskRow, progress: Progress | null = null): TaskView {

@@ -25,7 +25,7 @@ export function taskView(overrides: Partial<TaskView> = {}): TaskView {
     attempt: 0,
     workerId: null,
     cancelRequested: false,
-    progress: { percent: 0, doneBytes: 0, totalBytes: 0, phase: null },
+    progress: bytesProgress(0, 0, 0),
     error: null,
     actor: { id: 'admin', role: 'admin' },
     correlationId: '0196a3c0-0000-7000-8000-0000000000f1',
@@ -37,6 +37,25 @@ export function taskView(overrides: Partial<TaskView> = {}): TaskView {
   };
 }
 
+/** A worker's progress in bytes, as the API shows it. */
+export function bytesProgress(
+  percent: number,
+  done: number,
+  total: number,
+  phase: string | null = null,
+): TaskView['progress'] {
+  return {
+    percent,
+    doneBytes: done,
+    totalBytes: total,
+    unit: 'bytes',
+    done,
+    total,
+    perSecond: null,
+    phase,
+  };
+}
+
 /** A clone going from queued through a copy to `status`. */
 export function cloneTasks(end: Partial<TaskView>): TaskView[] {
   return [
@@ -45,7 +64,7 @@ export function cloneTasks(end: Partial<TaskView>): TaskView[] {
       status: 'running',
       attempt: 1,
       workerId: 'worker-1',
-      progress: { percent: 50, doneBytes: GiB / 2, totalBytes: GiB, phase: 'copy' },
+      progress: bytesProgress(50, GiB / 2, GiB, 'copy'),
     }),
     taskView({
       attempt: 1,

@@ -46,5 +46,8 @@ export function runJob(job: Job, context: JobContext): Promise<AnyOutcome> {
       return importPackage(job, context);
     case 'export':
       return exportPackage(job, context);
+    case 'rebuild-read-models':
+      // Placed on a projector: a worker never claims it (see JobsConsumer's claim).
+      return Promise.reject(new Error('A projector rebuilds the read models, not a worker'));
   }
 }

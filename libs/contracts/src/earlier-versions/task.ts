@@ -1,4 +1,13 @@
-import { Job, PoolImageJob, TaskFailedData, TaskQueuedData, Uuid } from '@dolly/domain';
+import {
+  Job,
+  Placement,
+  PoolImageJob,
+  StringEnum,
+  TASK_TARGET_TYPES,
+  TaskFailedData,
+  TaskQueuedData,
+  Uuid,
+} from '@dolly/domain';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { type EarlierVersion, without } from './earlier-version';
 
@@ -68,9 +77,13 @@ export function poolImageJobFromV1(job: PoolImageJobV1): PoolImageJob {
   };
 }
 
-/** The job kinds each version added: v3 a datastore's own, v4 OVF import and export. */
+/**
+ * The job kinds each version added: v3 a datastore's own, v4 OVF import and export, v5 the read
+ * models' rebuild (with its target, the read models, and its placement, a projector).
+ */
 const ADDED_IN_V3 = ['restore-quarantined'];
 const ADDED_IN_V4 = ['import', 'export'];
+const ADDED_IN_V5 = ['rebuild-read-models'];
 
 /** The jobs a TaskQueued of an earlier version carried, with the pool-image job of its version. */
 const jobsWith = (poolImageJob: TSchema, notYet: readonly string[]): TSchema =>
@@ -78,24 +91,46 @@ const jobsWith = (poolImageJob: TSchema, notYet: readonly string[]): TSchema =>
     Job.anyOf
       .filter((kind) => !notYet.includes(kind.properties.kind.const))
       .map((kind) => (kind.properties.kind.const === 'pool-image' ? poolImageJob : kind)),
-    { description: Job.description },
+    { description: 'What a worker must do, by kind.' },
   );
+/** Before v5: a task's target was a VM, host, datastore or pool, and a worker did its job. */
+const targetBeforeV5 = Type.Object(
+  {
+    ...TaskQueuedData.properties.target.properties,
+    type: StringEnum(
+      TASK_TARGET_TYPES.filter((type) => type !== 'read-models'),
+      'Kind of object the task acts on.',
+    ),
+  },
+  { additionalProperties: false },
+);
+const placementBeforeV5 = Type.Union(
+  Placement.anyOf.filter((kind) => kind.properties.kind.const !== 'projector'),
+  {
+    description:
+      'Who may do the job: any worker of a group, or one worker (a running VM lives in its storage daemon).',
+  },
+);
 const taskQueuedWith = (job: TSchema): TSchema =>
   Type.Object(
-    { ...TaskQueuedData.properties, job },
+    { ...TaskQueuedData.properties, target: targetBeforeV5, job, placement: placementBeforeV5 },
     { additionalProperties: false, description: TaskQueuedData.description },
   );
 
 /** v1: a pool-image job built one replica and one parent. */
 export const TaskQueuedDataV1 = taskQueuedWith(
-  jobsWith(PoolImageJobV1, [...ADDED_IN_V3, ...ADDED_IN_V4]),
+  jobsWith(PoolImageJobV1, [...ADDED_IN_V3, ...ADDED_IN_V4, ...ADDED_IN_V5]),
 );
 /** v2: a pool-image job builds a replica per datastore and a parent per host and datastore. */
 export const TaskQueuedDataV2 = taskQueuedWith(
-  jobsWith(PoolImageJob, [...ADDED_IN_V3, ...ADDED_IN_V4]),
+  jobsWith(PoolImageJob, [...ADDED_IN_V3, ...ADDED_IN_V4, ...ADDED_IN_V5]),
 );
 /** v3: a datastore's own job too (restore a quarantined layer). */
-export const TaskQueuedDataV3 = taskQueuedWith(jobsWith(PoolImageJob, ADDED_IN_V4));
+export const TaskQueuedDataV3 = taskQueuedWith(
+  jobsWith(PoolImageJob, [...ADDED_IN_V4, ...ADDED_IN_V5]),
+);
+/** v4: OVF import and export too. */
+export const TaskQueuedDataV4 = taskQueuedWith(jobsWith(PoolImageJob, ADDED_IN_V5));
 
 /** A v1 TaskQueued read as v2: only a pool-image job changed shape. */
 export function taskQueuedFromV1(data: unknown): unknown {
@@ -114,10 +149,17 @@ export const taskQueuedFromV2 = (data: unknown): unknown => data;
 /** TaskQueued v3 read as v4: v4 added OVF import and export jobs, which no v3 event carries. */
 export const taskQueuedFromV3 = (data: unknown): unknown => data;
 
+/**
+ * TaskQueued v4 read as v5: v5 added the read models' rebuild (its target, its job, a projector
+ * placed to do it), which no v4 event carries.
+ */
+export const taskQueuedFromV4 = (data: unknown): unknown => data;
+
 export const TASK_QUEUED_EARLIER: readonly EarlierVersion[] = [
   { schema: TaskQueuedDataV1, upcastToNext: taskQueuedFromV1 },
   { schema: TaskQueuedDataV2, upcastToNext: taskQueuedFromV2 },
   { schema: TaskQueuedDataV3, upcastToNext: taskQueuedFromV3 },
+  { schema: TaskQueuedDataV4, upcastToNext: taskQueuedFromV4 },
 ];
 
 /** TaskFailed v1 said one code and message; v2 lists every reason when there were several. */

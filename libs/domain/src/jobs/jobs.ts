@@ -29,10 +29,17 @@ export const Placement = Type.Union(
       },
       { additionalProperties: false },
     ),
+    Type.Object(
+      { kind: Type.Literal('projector') },
+      {
+        additionalProperties: false,
+        description: 'A projector: the read models are its own (a rebuild of them).',
+      },
+    ),
   ],
   {
     description:
-      'Who may do the job: any worker of a group, or one worker (a running VM lives in its storage daemon).',
+      'Who may do the job: any worker of a group, one worker (a running VM lives in its storage daemon), or a projector.',
   },
 );
 export type Placement = Static<typeof Placement>;
@@ -290,6 +297,15 @@ export const RestoreQuarantinedJob = Type.Object(
   },
 );
 
+export const RebuildReadModelsJob = Type.Object(
+  { kind: Type.Literal('rebuild-read-models') },
+  {
+    additionalProperties: false,
+    description:
+      'Rebuild every read model from the whole history into fresh tables while the live ones serve, then switch over to them.',
+  },
+);
+
 /**
  * The bytes of an import or export cross between the API and the worker that does the job over
  * the worker's transfer endpoint: the API holds a one-time token, the job only its digest, so
@@ -423,14 +439,17 @@ export const Job = Type.Union(
     RestoreQuarantinedJob,
     ImportJob,
     ExportJob,
+    RebuildReadModelsJob,
   ],
-  { description: 'What a worker must do, by kind.' },
+  { description: 'What a worker (or, for the read models, a projector) must do, by kind.' },
 );
 export type Job = Static<typeof Job>;
 export type RestoreQuarantinedJob = Static<typeof RestoreQuarantinedJob>;
-/** Jobs on a VM's disks (every kind but a datastore's own). */
-export type VmJob = Exclude<Job, RestoreQuarantinedJob>;
-export const isVmJob = (job: Job): job is VmJob => job.kind !== 'restore-quarantined';
+export type RebuildReadModelsJob = Static<typeof RebuildReadModelsJob>;
+/** Jobs on a VM's disks (every kind but a datastore's own and the read models' rebuild). */
+export type VmJob = Exclude<Job, RestoreQuarantinedJob | RebuildReadModelsJob>;
+export const isVmJob = (job: Job): job is VmJob =>
+  job.kind !== 'restore-quarantined' && job.kind !== 'rebuild-read-models';
 export type CreateDisksJob = Static<typeof CreateDisksJob>;
 export type CloneJob = Static<typeof CloneJob>;
 export type PowerJob = Static<typeof PowerJob>;

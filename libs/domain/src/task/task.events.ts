@@ -10,9 +10,13 @@ import { StringEnum, Uuid } from '../shared/schema';
  */
 const taskId = Uuid('The task.');
 
-export const TASK_TARGET_TYPES = ['vm', 'host', 'datastore', 'pool'] as const;
+/** 'read-models': the read models as a whole (their rebuild), named by the live schema. */
+export const TASK_TARGET_TYPES = ['vm', 'host', 'datastore', 'pool', 'read-models'] as const;
 
-/** v3: a datastore's own job too (restore a quarantined layer). Earlier versions live with the contracts. */
+/**
+ * v5: the read models' rebuild too (a projector's job, on the read models). Earlier versions live
+ * with the contracts.
+ */
 export const TaskQueuedData = Type.Object(
   {
     taskId,

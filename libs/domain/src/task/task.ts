@@ -173,3 +173,12 @@ export const taskDecider: Decider<TaskState, TaskCommand, TaskEvent> = {
     }
   },
 };
+
+/** Why a running attempt was stopped before its end. */
+export type StopReason = 'cancelled' | 'superseded' | 'shutdown';
+
+/** What the store says of a running attempt: nothing, or why it must stop. */
+export function stopReason(task: TaskState, attempt: number): StopReason | null {
+  if (task.status !== 'running' || task.attempt !== attempt) return 'superseded';
+  return task.cancelRequested ? 'cancelled' : null;
+}

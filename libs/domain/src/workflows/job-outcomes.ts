@@ -20,6 +20,7 @@ import {
 import { type PoolImageOutcome, abandonPoolImage, completePoolImage } from './pool-image';
 import { type PowerOutcome, completePower } from './power';
 import { type RestoreOutcome, completeQuarantineRestore } from './quarantine';
+import type { RebuildOutcome } from './rebuild-read-models';
 import { type SnapshotOutcome, completeSnapshot } from './snapshot';
 import {
   type IdSource,
@@ -49,7 +50,8 @@ export type JobOutcome =
   | { kind: 'delete-vm' }
   | RestoreOutcome
   | { kind: 'import'; disks: DiskPlacement[]; package: Static<typeof PackageProvenance> }
-  | { kind: 'export' };
+  | { kind: 'export' }
+  | RebuildOutcome;
 
 /** A worker's attempt of a task did its job. */
 export interface JobDone {
@@ -110,6 +112,8 @@ export function jobOutcomeStreams(
         ];
       case 'restore-quarantined':
         return [task, ...datastores(job.datastoreId)];
+      case 'rebuild-read-models':
+        return [task];
       default:
         return [task, ...vms(jobDisks(job).vmId), ...datastores(jobDisks(job).datastoreId)];
     }
@@ -174,6 +178,10 @@ export function completeJob(ws: Workspace, done: JobDone, ids: IdSource): void {
       outcomeOf(job, done.outcome);
       completeExport(ws, job, taskId);
       break;
+    case 'rebuild-read-models':
+      // The switch-over is the effect, done by the projector: the task's success records it.
+      outcomeOf(job, done.outcome);
+      break;
   }
   if (done.measured) recordMeasurements(ws, taskId, job, done.measured);
 }
@@ -233,5 +241,8 @@ export function abandonJob(ws: Workspace, reported: JobEnding, ids: IdSource): v
       return abandonNewVm(ws, job, ending);
     case 'export':
       return abandonExport(ws, job, ending);
+    case 'rebuild-read-models':
+      // The live read models served throughout and still do: only the task ends.
+      return;
   }
 }

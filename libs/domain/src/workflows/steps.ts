@@ -49,7 +49,7 @@ export function queue(
   ws: Workspace,
   taskId: string,
   operation: string,
-  target: { type: 'vm' | 'pool' | 'datastore'; id: string },
+  target: { type: 'vm' | 'pool' | 'datastore' | 'read-models'; id: string },
   job: Job,
   placement: Placement,
 ) {

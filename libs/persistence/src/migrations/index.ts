@@ -12,6 +12,7 @@ import { TaskFailureReasons1764000000017 } from './1764000000017-task-failure-re
 import { EventChain1764000000018 } from './1764000000018-event-chain';
 import { AuditLogExport1764000000019 } from './1764000000019-audit-log-export';
 import { Lineage1764000000020 } from './1764000000020-lineage';
+import { ReadModelSwitch1764000000021 } from './1764000000021-read-model-switch';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   EventChain1764000000018,
   AuditLogExport1764000000019,
   Lineage1764000000020,
+  ReadModelSwitch1764000000021,
 ];

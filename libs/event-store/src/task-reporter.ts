@@ -1,4 +1,5 @@
 import {
+  type IdSource,
   type Job,
   type JobEnding,
   type JobOutcome,
@@ -13,34 +14,29 @@ import {
   taskStreamId,
 } from '@dolly/domain';
 import type { EventMetadata } from '@dolly/contracts';
-import { randomIds } from '@dolly/platform';
-import {
-  type Decision,
-  type PostgresEventStore,
-  decideAcross,
-  onStream,
-  streamState,
-} from '@dolly/event-store';
+import { type Decision, decideAcross, streamState } from './decide-across';
+import type { PostgresEventStore } from './event-store';
+import { onStream } from './slots';
 
 /**
- * What a worker writes to the store about a task: that its attempt started, and how it ended.
- * Every write is decided against the task's current state, so an attempt that a newer one
- * replaced (the worker lost its partition, or was thought dead) can no longer report anything.
+ * What the one doing a task (a worker; a projector, for a rebuild) writes to the store about it:
+ * that its attempt started, and how it ended. Every write is decided against the task's current
+ * state, so an attempt that a newer one replaced (the worker lost its partition, or was thought
+ * dead) can no longer report anything.
  */
 export class TaskReporter {
+  private readonly workerId: string;
+
   constructor(
     private readonly store: PostgresEventStore,
-    private readonly workerId: string,
-  ) {}
+    private readonly actor: { id: string; role: 'worker' | 'projector' },
+    private readonly ids: IdSource,
+  ) {
+    this.workerId = actor.id;
+  }
 
   private metadata(taskId: string, correlationId: string, command: string): EventMetadata {
-    return {
-      correlationId,
-      causationId: null,
-      actor: { id: this.workerId, role: 'worker' },
-      taskId,
-      command,
-    };
+    return { correlationId, causationId: null, actor: this.actor, taskId, command };
   }
 
   async task(taskId: string): Promise<TaskState> {
@@ -109,7 +105,7 @@ export class TaskReporter {
     measured?: Measurements,
   ): Promise<void> {
     await this.decideOutcome(taskId, correlationId, 'CompleteTask', (ws) =>
-      completeJob(ws, { taskId, attempt, workerId: this.workerId, outcome, measured }, randomIds),
+      completeJob(ws, { taskId, attempt, workerId: this.workerId, outcome, measured }, this.ids),
     );
   }
 
@@ -121,7 +117,7 @@ export class TaskReporter {
   ): Promise<void> {
     const command = ending.cancelled ? 'CancelTask' : 'FailTask';
     await this.decideOutcome(taskId, correlationId, command, (ws) =>
-      abandonJob(ws, { taskId, attempt, ...ending }, randomIds),
+      abandonJob(ws, { taskId, attempt, ...ending }, this.ids),
     );
   }
 
