@@ -1,3 +1,4 @@
+import { VM_ROLES } from '@dolly/domain';
 import { DollyStack } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import {
@@ -426,6 +427,66 @@ describe('lineage', () => {
       200,
     ).nodes;
 
+  type InventoryItem = { type: string; id: string; object: unknown };
+
+  /** Every item of GET /inventory, walked three at a time. */
+  const inventoryPages = async (params: string): Promise<InventoryItem[]> => {
+    const items: InventoryItem[] = [];
+    let cursor = '';
+    for (;;) {
+      const page = expectStatus(
+        await stack.request<{ items: InventoryItem[]; nextCursor: string | null }>(
+          'GET',
+          `/inventory?limit=3${params}${cursor}`,
+          { role: 'auditor' },
+        ),
+        200,
+      );
+      items.push(...page.items);
+      if (!page.nextCursor) return items;
+      cursor = `&cursor=${page.nextCursor}`;
+    }
+  };
+
+  /** The same, from each kind's own listing. */
+  const inventoryByKind = async (params: string): Promise<InventoryItem[]> => {
+    const list = async <T>(path: string) =>
+      expectStatus(
+        await stack.request<{ items: T[] }>('GET', `${path}limit=500${params}`, {
+          role: 'auditor',
+        }),
+        200,
+      ).items;
+    return [
+      ...(await list<{ hostId: string }>('/hosts?')).map((o) => ({
+        type: 'host',
+        id: o.hostId,
+        object: o,
+      })),
+      ...(await list<{ datastoreId: string }>('/datastores?')).map((o) => ({
+        type: 'datastore',
+        id: o.datastoreId,
+        object: o,
+      })),
+      ...(await list<{ poolId: string }>('/pools?')).map((o) => ({
+        type: 'pool',
+        id: o.poolId,
+        object: o,
+      })),
+      ...(
+        await Promise.all(
+          VM_ROLES.map(async (role) =>
+            (await list<Vm>(`/vms?role=${role}&`)).map((o) => ({
+              type: 'vm',
+              id: o.vmId,
+              object: o,
+            })),
+          ),
+        )
+      ).flat(),
+    ];
+  };
+
   it('follows clones up to the VM first made, past a deleted one, and down again, now or as of before', async () => {
     const source = await newVm();
     const snapped = await done('POST', `/vms/${source.vmId}/snapshots`, { name: 'golden' });
@@ -488,6 +549,49 @@ describe('lineage', () => {
       await adminCli(stack, '--json', '--as-of', rows[0].position, 'vms', 'get', linked.vmId),
     ) as Vm;
     expect(viaCli.name).toBe('linked');
+
+    // The whole inventory in one listing, page by page, as then and now: each kind as its own
+    // listing shows it, the deleted clone (with its disks and their layers) only as of then.
+    for (const asOf of [`&asOf=${rows[0].position}`, '']) {
+      const whole = await inventoryPages(asOf);
+      expect(whole).toEqual(await inventoryByKind(asOf));
+      expect(whole.some((item) => item.id === linked.vmId)).toBe(asOf !== '');
+    }
+    const linkedThen = (await inventoryPages(`&asOf=${rows[0].position}&kinds=vm`)).find(
+      (item) => item.id === linked.vmId,
+    )!.object as Vm;
+    expect(linkedThen.disks.map((disk) => disk.layerId)).toEqual(
+      then.body.disks.map((disk) => disk.layerId),
+    );
+    expect(linkedThen.disks.every((disk) => disk.layerId)).toBe(true);
+    const listedByCli = JSON.parse(
+      await adminCli(
+        stack,
+        '--json',
+        '--as-of',
+        rows[0].position,
+        'inventory',
+        'list',
+        '--kinds',
+        'vm',
+        '--all',
+      ),
+    ) as InventoryItem[];
+    expect(listedByCli.map((item) => item.id)).toContain(linked.vmId);
+    const templates = await inventoryPages(`&kinds=template`);
+    expect(templates.map((item) => item.id)).toContain(template.vmId);
+    expect(templates.every((item) => (item.object as Vm).role === 'template')).toBe(true);
+    const refused = await stack.request<Problem>('GET', '/inventory?kinds=vm,spaceship&limit=0');
+    expect([refused.status, refused.body.errors?.map((e) => e.pointer).sort()]).toEqual([
+      400,
+      ['/query/kinds', '/query/limit'],
+    ]);
+    const first = await stack.request<{ nextCursor: string }>('GET', '/inventory?limit=1');
+    const otherKinds = await stack.request<Problem>(
+      'GET',
+      `/inventory?kinds=pool&cursor=${first.body.nextCursor}`,
+    );
+    expect([otherKinds.status, otherKinds.body.code]).toEqual([400, 'REQUEST.BAD_CURSOR']);
 
     const below = await lineage(source.vmId, '?direction=descendants');
     expect(below.map((node) => [node.vmId, node.derivesFrom]).sort()).toEqual(

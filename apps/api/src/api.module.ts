@@ -2,6 +2,7 @@ import { ExportAuditLogController } from './audit/export-audit-log.http.controll
 import { VerifyChainController } from './audit/verify-chain.http.controller';
 import { VmLineageController } from './vms/lineage/vm-lineage.http.controller';
 import { InventoryDiffController } from './inventory/diff/inventory-diff.http.controller';
+import { InventoryListController } from './inventory/list/inventory-list.http.controller';
 import { Module } from '@nestjs/common';
 import { APP_INTERCEPTOR } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
@@ -116,6 +117,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     ExportAuditLogController,
     VmLineageController,
     InventoryDiffController,
+    InventoryListController,
     RegisterHostController,
     HostsController,
     DatastoresController,

@@ -31,7 +31,8 @@ export function encodeCursor(key: string): string {
   return Buffer.from(JSON.stringify({ after: key })).toString('base64url');
 }
 
-const badCursor = () =>
+/** A cursor this API did not issue (or not for this query). */
+export const badCursor = () =>
   new ValidationError('REQUEST.BAD_CURSOR', 'The cursor was not issued by this API', [
     {
       code: 'REQUEST.BAD_CURSOR',

@@ -1,12 +1,41 @@
 import type { Command } from 'commander';
 import type { InventoryDiffView } from '../api';
-import { context, query } from '../context';
-import { printJson, printSection } from '../output';
+import { context, everyPage, query } from '../context';
+import { type Column, print, printJson, printSection } from '../output';
+
+/** An item of GET /inventory: the object as its own GET shows it. */
+interface InventoryItem {
+  type: string;
+  id: string;
+  object: { name?: string; role?: string };
+}
+
+const INVENTORY_COLUMNS: Column<InventoryItem>[] = [
+  { header: 'Kind', value: (item) => item.object.role ?? item.type },
+  { header: 'Name', value: (item) => item.object.name ?? '' },
+  { header: 'Id', value: (item) => item.id },
+];
 
 const value = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
 
 export function inventoryCommands(program: Command): Command {
   const inventory = program.command('inventory').description('The whole inventory');
+  inventory
+    .command('list')
+    .description(
+      'Hosts, datastores, pools and VMs by role in one listing (with --as-of: as they were then)',
+    )
+    .option(
+      '--kinds <kinds>',
+      'only these kinds, comma-separated (host, datastore, pool, vm, template, replica...)',
+    )
+    .option('--all', 'every page')
+    .action(async (options: { kinds?: string; all?: boolean }, command: Command) => {
+      const { client, json, asOf } = context(command);
+      const path = `/inventory${query({ kinds: options.kinds, asOf })}`;
+      const items = await everyPage<InventoryItem>(client, path, options.all === true);
+      print(items, INVENTORY_COLUMNS, json);
+    });
   inventory
     .command('diff')
     .description(
