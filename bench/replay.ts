@@ -4,8 +4,9 @@
  * the raw read of the same events; appends with the chain against the same with its triggers
  * off; answers as of random instants (a first page of 50 VMs, one VM).
  *
- * BENCH_EVENTS (default 1000000) events over BENCH_STREAMS (20000) streams, inserted a batch at a
- * time through the store's triggers; BENCH_APPEND_SECONDS (5) of one-event appends by
+ * BENCH_EVENTS (default 1000000) events over BENCH_STREAMS (20000) streams, and BENCH_LONG_STREAMS
+ * (10) streams of BENCH_LONG_STREAM_EVENTS (5000) events, inserted a batch at a time through the
+ * store's triggers; BENCH_APPEND_SECONDS (5) of one-event appends by
  * BENCH_APPENDERS (16) connections, each to streams of its own, through PostgresEventStore.
  */
 import { PostgresEventStore, verifyEventChain } from '@dolly/event-store';
@@ -13,7 +14,9 @@ import {
   type Instant,
   objectsAsOf,
   pageAsOf,
+  SNAPSHOT_EVERY,
   rebuildReadModels,
+  switchOverReadModels,
   vmsProjection,
 } from '@dolly/read-models';
 import {
@@ -21,6 +24,7 @@ import {
   createTestDatabase,
   appendGeneratedHistory,
   ensureTemplateDatabase,
+  generatedVmId,
 } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
 import { ensureServices } from '../tools/dev/services';
@@ -30,14 +34,22 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 20_000);
 const APPEND_SECONDS = Number(process.env.BENCH_APPEND_SECONDS ?? 5);
 const APPENDERS = Number(process.env.BENCH_APPENDERS ?? 16);
+/** Besides: a few objects with long histories (a datastore's stream grows with every VM). */
+const LONG_STREAMS = Number(process.env.BENCH_LONG_STREAMS ?? 10);
+const LONG_STREAM_EVENTS = Number(process.env.BENCH_LONG_STREAM_EVENTS ?? 5_000);
 async function generateHistory(db: TestDatabase): Promise<number> {
   const started = performance.now();
   await appendGeneratedHistory(db.pool, { events: EVENTS, streams: STREAMS }, (appended) => {
     if (appended % 200_000 === 0) console.log(`[bench] history: ${appended} events`);
   });
+  await appendGeneratedHistory(db.pool, {
+    events: LONG_STREAMS * LONG_STREAM_EVENTS,
+    streams: LONG_STREAMS,
+    firstStream: STREAMS,
+  });
   await db.pool.query('VACUUM ANALYZE event_store.events');
   await db.pool.query('VACUUM ANALYZE event_store.event_chain');
-  return EVENTS / ((performance.now() - started) / 1000);
+  return (EVENTS + LONG_STREAMS * LONG_STREAM_EVENTS) / ((performance.now() - started) / 1000);
 }
 
 /** The floor of a verification: every event read once, in pages, as the verifier pages. */
@@ -98,7 +110,10 @@ async function appendRate(db: TestDatabase): Promise<number> {
 
 const AS_OF_SAMPLES = Number(process.env.BENCH_AS_OF_SAMPLES ?? 100);
 
-/** As-of answers at random instants: a first page of 50 VMs, and one VM. */
+/**
+ * As-of answers at random instants, as an auditor asks them: a first page of 50 VMs, one VM, one
+ * of the VMs with a long history.
+ */
 async function asOfLatencies(db: TestDatabase) {
   const { rows } = await db.pool.query<{ first: string; last: string }>(
     'SELECT min(global_position)::text AS first, max(global_position)::text AS last FROM event_store.events',
@@ -107,29 +122,42 @@ async function asOfLatencies(db: TestDatabase) {
   const instant = (): Instant => ({
     position: String(first + Math.floor(Math.random() * (last - first + 1))),
   });
-  const page: number[] = [];
-  const one: number[] = [];
+  const timed = async (ask: () => Promise<unknown>, into: number[]) => {
+    const started = performance.now();
+    await ask();
+    into.push(performance.now() - started);
+  };
+  const [page, one, long]: number[][] = [[], [], []];
+  const anyOf = (count: number, from = 0) =>
+    generatedVmId(from + Math.floor(Math.random() * count));
   for (let i = 0; i < AS_OF_SAMPLES; i++) {
-    let started = performance.now();
-    await pageAsOf(db.pool, vmsProjection, instant(), {
-      after: undefined,
-      limit: 50,
-      keep: () => true,
-    });
-    page.push(performance.now() - started);
-    const vm = `00000000-0000-7000-8000-${String(Math.floor(Math.random() * STREAMS)).padStart(12, '0')}`;
-    started = performance.now();
-    await objectsAsOf(db.pool, vmsProjection, instant(), [vm]);
-    one.push(performance.now() - started);
+    await timed(
+      () =>
+        pageAsOf(db.pool, vmsProjection, instant(), {
+          after: undefined,
+          limit: 50,
+          keep: () => true,
+        }),
+      page,
+    );
+    await timed(() => objectsAsOf(db.pool, vmsProjection, instant(), [anyOf(STREAMS)]), one);
+    await timed(
+      () => objectsAsOf(db.pool, vmsProjection, instant(), [anyOf(LONG_STREAMS, STREAMS)]),
+      long,
+    );
   }
-  return { inventory: summarise(page), vm: summarise(one) };
+  return { inventory: summarise(page), vm: summarise(one), longStreamVm: summarise(long) };
 }
 
-/** Every read model rebuilt from the whole history into fresh tables, as `rebuildReadModels` does. */
-async function rebuildRate(db: TestDatabase): Promise<number> {
+/**
+ * Every read model rebuilt from the whole history into fresh tables (the rate: the replay's),
+ * then switched to, as `dolly admin rebuild` does.
+ */
+async function rebuildAndSwitch(db: TestDatabase) {
+  const rebuilt = await rebuildReadModels(db.pool, { suffix: 'bench' });
   const started = performance.now();
-  const { events } = await rebuildReadModels(db.pool, { suffix: 'bench' });
-  return events / ((performance.now() - started) / 1000);
+  await switchOverReadModels(db.pool, 'bench', { checkpoint: rebuilt.checkpoint });
+  return { eventsPerSecond: rebuilt.eventsPerSecond, switchOverMs: performance.now() - started };
 }
 
 async function main(): Promise<void> {
@@ -171,13 +199,25 @@ async function main(): Promise<void> {
     if (!verification.intact)
       throw new Error(`The chain is broken: ${verification.firstBreak?.detail}`);
     const events = verification.linksVerified;
-    console.log(`[bench] as-of answers at ${AS_OF_SAMPLES} random instants`);
+    console.log('[bench] rebuilding every read model from the whole history, then switching over');
+    const { eventsPerSecond: rebuild, switchOverMs } = await rebuildAndSwitch(chained);
+    console.log(
+      `[bench] as-of answers at ${AS_OF_SAMPLES} random instants, then without snapshots`,
+    );
     const asOf = await asOfLatencies(chained);
-    console.log('[bench] rebuilding every read model from the whole history');
-    const rebuild = await rebuildRate(chained);
+    await chained.pool.query('DELETE FROM read_model.state_snapshots');
+    const withoutSnapshots = await asOfLatencies(chained);
 
     const result = {
-      parameters: { events, streams: STREAMS, appenders: APPENDERS, appendSeconds: APPEND_SECONDS },
+      parameters: {
+        events,
+        streams: STREAMS,
+        longStreams: LONG_STREAMS,
+        longStreamEvents: LONG_STREAM_EVENTS,
+        snapshotEvery: SNAPSHOT_EVERY,
+        appenders: APPENDERS,
+        appendSeconds: APPEND_SECONDS,
+      },
       events,
       rawRead: { eventsPerSecond: round(raw) },
       verify: {
@@ -199,16 +239,16 @@ async function main(): Promise<void> {
       rebuild: {
         eventsPerSecond: round(rebuild),
         ratioToRawRead: round(rebuild / raw, 3),
-        note: 'into fresh tables beside the live ones; the blue/green switch is not built yet',
+        switchOverMs: round(switchOverMs),
       },
       asOf: {
         inventoryP95Ms: round(asOf.inventory.p95),
         vmP95Ms: round(asOf.vm.p95),
-        // No snapshots: an answer folds only its page's streams, whatever the history's length.
-        withoutSnapshotsP95Ms: round(asOf.inventory.p95),
-        inventory: asOf.inventory,
-        vm: asOf.vm,
-        streamLength: events / STREAMS,
+        longStreamVmP95Ms: round(asOf.longStreamVm.p95),
+        // The same questions once every snapshot is dropped: the long streams fold from their start.
+        withoutSnapshotsP95Ms: round(withoutSnapshots.longStreamVm.p95),
+        withSnapshots: asOf,
+        withoutSnapshots,
       },
       goals: {
         verifyEventsPerSecond: 50_000,
@@ -230,6 +270,13 @@ async function main(): Promise<void> {
         ['as of an instant: 50 VMs, p95 (ms)', round(asOf.inventory.p95), '', ''],
         ['as of an instant: one VM, p95 (ms)', round(asOf.vm.p95), '', ''],
         [
+          `as of an instant: one VM of ${LONG_STREAM_EVENTS} events, p95 (ms)`,
+          round(asOf.longStreamVm.p95),
+          round(withoutSnapshots.longStreamVm.p95),
+          `${round(asOf.longStreamVm.p95 / withoutSnapshots.longStreamVm.p95, 3)}x`,
+        ],
+        ['switch-over to the rebuilt tables (ms)', round(switchOverMs), '', ''],
+        [
           'verify the chain (events/s)',
           round(verifyPerSecond),
           round(raw),
@@ -248,7 +295,7 @@ async function main(): Promise<void> {
           `${round(chainedBatches / unchainedBatches, 3)}x`,
         ],
       ],
-      ['measure', 'Dolly', 'floor (raw read / chain off)', 'ratio'],
+      ['measure', 'Dolly', 'floor (raw read / chain off / no snapshots)', 'ratio'],
       result,
     );
   } finally {

@@ -550,7 +550,7 @@ describe('progress messages', () => {
     const progressOf = async (id: string) =>
       (
         await stack.database.pool.query(
-          'SELECT attempt, done_bytes::int AS "doneBytes" FROM read_model.task_progress WHERE task_id = $1',
+          'SELECT attempt, done::int AS "doneBytes" FROM read_model.task_progress WHERE task_id = $1',
           [id],
         )
       ).rows;

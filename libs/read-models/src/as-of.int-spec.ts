@@ -6,13 +6,14 @@ import {
   recordedHistory,
 } from '@dolly/testing';
 import { type Instant, type RowAsOf, objectsAsOf, pageAsOf, streamsChangedBetween } from './as-of';
+import { rebuildReadModels, switchOverReadModels } from './rebuild';
 import {
   datastoresProjection,
   hostsProjection,
   poolsProjection,
   vmsProjection,
 } from './inventory/inventory.projection';
-import type { StateProjection } from './inventory/state-projection';
+import { SNAPSHOT_EVERY, type StateProjection } from './inventory/state-projection';
 
 /**
  * The inventory as of an instant equals the read models a store holding only the history up to
@@ -33,6 +34,9 @@ beforeAll(async () => {
   whole = await createTestDatabase(4);
   prefix = await createTestDatabase(4);
   await appendRecordedEvents(whole.pool, history.events);
+  // Live read models of the whole history, with their snapshots: as a projector leaves them.
+  const built = await rebuildReadModels(whole.pool, { suffix: 'live' });
+  await switchOverReadModels(whole.pool, 'live', { checkpoint: built.checkpoint });
 });
 afterAll(async () => {
   await whole.drop();
@@ -161,4 +165,44 @@ it('names the objects whose streams moved between two instants, and only those',
   expect(
     await streamsChangedBetween(whole.pool, kinds, { position: '5' }, { position: '5' }, 1000),
   ).toEqual([]);
+});
+
+it('answers the same with every snapshot dropped: they are a cache', async () => {
+  const { rows: kept } = await whole.pool.query<{ stream_id: string; stream_version: number }>(
+    'SELECT stream_id, stream_version FROM read_model.state_snapshots ORDER BY 1, 2',
+  );
+  // The history's longest streams (a datastore's, a VM's) have snapshots to start from.
+  const streams = new Map<string, number>();
+  for (const event of history.events)
+    streams.set(event.streamId, (streams.get(event.streamId) ?? 0) + 1);
+  const longest = [...streams].filter(([, length]) => length >= SNAPSHOT_EVERY);
+  expect(longest.length).toBeGreaterThan(1);
+  expect(kept).toEqual(
+    longest
+      .flatMap(([streamId, length]) =>
+        Array.from({ length: Math.floor(length / SNAPSHOT_EVERY) }, (_, n) => ({
+          stream_id: streamId,
+          stream_version: (n + 1) * SNAPSHOT_EVERY,
+        })),
+      )
+      .sort(
+        (a, b) => a.stream_id.localeCompare(b.stream_id) || a.stream_version - b.stream_version,
+      ),
+  );
+
+  const instants: Instant[] = Array.from({ length: 24 }, (_, i) => {
+    const event = history.events[Math.floor(((i + 1) * history.events.length) / 24) - 1];
+    return i % 2
+      ? { time: event.occurredAt }
+      : { position: String(Math.floor(((i + 1) * history.events.length) / 24)) };
+  });
+  const answers = async () => {
+    const all: unknown[] = [];
+    for (const instant of instants)
+      for (const [, projection] of MODELS) all.push(await everyPage(projection, instant, 3));
+    return all;
+  };
+  const withSnapshots = await answers();
+  await whole.pool.query('DELETE FROM read_model.state_snapshots');
+  expect(await answers()).toEqual(withSnapshots);
 });

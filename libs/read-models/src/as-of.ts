@@ -1,13 +1,15 @@
 import { EVENT_COLUMNS, rowToEvent } from '@dolly/event-store';
 import { type Event, objectIdOf } from '@dolly/domain';
 import type { Pool } from 'pg';
-import { type StateProjection, groupByStream } from './inventory/state-projection';
+import { SNAPSHOT_TABLE, type StateProjection, groupByStream } from './inventory/state-projection';
+import { LIVE_SCHEMA } from './projection';
 
 /**
  * The inventory as it was at an instant, folded from the store with the projections' own evolve
  * and columns (one meaning of each event, as live): a page of objects is found among the streams
- * that had begun by then, in id order, and each of them is folded up to the instant. What one
- * answer costs is the events of the objects on its page, not the length of the history.
+ * that had begun by then, in id order, and each of them is folded up to the instant, from its
+ * newest snapshot recorded by then (see SNAPSHOT_EVERY). What one answer costs is at most
+ * SNAPSHOT_EVERY events of each object on its page, not the length of the history.
  */
 
 /** An instant: a global position (everything recorded up to it) or a time (everything by then). */
@@ -45,6 +47,23 @@ export function instantParameters(instant: Instant | null): [string | null, stri
 
 const VISIBLE = recordedBy('e', 2);
 
+/** The newest snapshot of each stream that stands for the instant: all its events recorded by then. */
+const SNAPSHOTS_AS_OF = `
+  SELECT DISTINCT ON (stream_id) stream_id, stream_version, created_at, occurred_at, state
+    FROM ${LIVE_SCHEMA}.${SNAPSHOT_TABLE}
+   WHERE stream_id = ANY($1)
+     AND ($2::bigint IS NULL OR global_position <= $2::bigint)
+     AND ($3::timestamptz IS NULL OR latest_occurred_at <= $3::timestamptz)
+   ORDER BY stream_id, stream_version DESC`;
+
+interface SnapshotRow<State> {
+  stream_id: string;
+  stream_version: number;
+  created_at: Date;
+  occurred_at: Date;
+  state: State;
+}
+
 async function fold<State>(
   pool: Pool,
   projection: StateProjection<State>,
@@ -52,17 +71,33 @@ async function fold<State>(
   streamIds: string[],
 ): Promise<Map<string, RowAsOf<State>>> {
   const { spec } = projection;
+  const { rows: snapshotRows } = await pool.query<SnapshotRow<State>>(SNAPSHOTS_AS_OF, [
+    streamIds,
+    ...instantParameters(instant),
+  ]);
+  const snapshots = new Map(snapshotRows.map((row) => [row.stream_id, row]));
+  // Each stream's events after its snapshot (all of them without one), recorded by then.
   const { rows } = await pool.query<Parameters<typeof rowToEvent>[0]>(
     `SELECT ${EVENT_COLUMNS} FROM event_store.events e
-      WHERE e.stream_id = ANY($1) AND ${VISIBLE}
+       JOIN unnest($1::text[], $4::int[]) AS s(from_stream, after_version)
+         ON e.stream_id = s.from_stream AND e.stream_version > s.after_version
+      WHERE ${VISIBLE}
       ORDER BY e.stream_id, e.stream_version`,
-    [streamIds, ...instantParameters(instant)],
+    [
+      streamIds,
+      ...instantParameters(instant),
+      streamIds.map((id) => snapshots.get(id)?.stream_version ?? 0),
+    ],
   );
+  const byStream = groupByStream(rows.map(rowToEvent));
   const folded = new Map<string, RowAsOf<State>>();
-  for (const [streamId, events] of groupByStream(rows.map(rowToEvent))) {
+  for (const streamId of streamIds) {
+    const snapshot = snapshots.get(streamId);
+    const events = byStream.get(streamId) ?? [];
+    if (!snapshot && events.length === 0) continue;
     const state = events.reduce<State>(
       (before, event) => spec.evolve(before, event as unknown as Event),
-      spec.initialState(),
+      snapshot ? snapshot.state : spec.initialState(),
     );
     // As the row keeps it: through JSON.
     const kept = JSON.parse(JSON.stringify(state)) as State;
@@ -73,9 +108,9 @@ async function fold<State>(
         id: objectIdOf(streamId),
         state: kept,
         columns,
-        createdAt: new Date(events[0].occurredAt),
-        updatedAt: new Date(last.occurredAt),
-        version: last.streamVersion,
+        createdAt: snapshot ? new Date(snapshot.created_at) : new Date(events[0].occurredAt),
+        updatedAt: last ? new Date(last.occurredAt) : new Date(snapshot!.occurred_at),
+        version: last ? last.streamVersion : snapshot!.stream_version,
       });
   }
   return folded;

@@ -9,4 +9,4 @@ export {
   datastoresProjection,
   poolsProjection,
 } from './inventory/inventory.projection';
-export type { StateProjection } from './inventory/state-projection';
+export { SNAPSHOT_EVERY, SNAPSHOT_TABLE, type StateProjection } from './inventory/state-projection';

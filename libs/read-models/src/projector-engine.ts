@@ -12,6 +12,7 @@ import {
 import { type Projection, ProjectionTarget } from './projection';
 import { tasksProjection } from './tasks/tasks.projection';
 import { blockMapsProjection } from './inventory/block-maps.projection';
+import { SNAPSHOT_TABLE } from './inventory/state-projection';
 
 export const PROJECTIONS: readonly Projection[] = [
   hostsProjection,
@@ -27,7 +28,11 @@ export const PROJECTIONS: readonly Projection[] = [
 /** Tables a projector keeps for itself beside the read models. */
 export const BOOKKEEPING_TABLES = ['projector_streams', 'projector_offsets'] as const;
 
-export const READ_MODEL_TABLES = PROJECTIONS.flatMap((projection) => projection.tables);
+/** Every table the projections write; the state projections share their snapshots' table. */
+export const READ_MODEL_TABLES = [
+  ...PROJECTIONS.flatMap((projection) => projection.tables),
+  SNAPSHOT_TABLE,
+];
 
 export interface ApplyOutcome {
   applied: number;

@@ -90,8 +90,11 @@ export async function rebuildReadModels(
     signal?.throwIfAborted();
     const page = await store.readAll(checkpoint, batchSize);
     if (page.events.length === 0) {
-      if (events >= committedAtStart)
+      if (events >= committedAtStart) {
+        // Replayed unlogged: written to the log once, whole, before it can go live.
+        await pool.query('SELECT read_model_admin.make_durable($1)', [suffix]);
         return { schema, events, checkpoint, eventsPerSecond: rate(events) };
+      }
       if (Date.now() > deadline)
         throw new Error(
           `Rebuild read ${events} of ${committedAtStart} events: the snapshot horizon did not move`,
@@ -99,7 +102,11 @@ export async function rebuildReadModels(
       await new Promise((resolve) => setTimeout(resolve, 50));
       continue;
     }
-    await store.transaction((client) => applyEvents(client, schema, page.events));
+    await store.transaction(async (client) => {
+      // A crash loses the rebuild whatever is flushed: its next attempt starts again.
+      await client.query('SET LOCAL synchronous_commit = off');
+      await applyEvents(client, schema, page.events);
+    });
     events += page.events.length;
     checkpoint = page.checkpoint;
     await onProgress?.({

@@ -2,8 +2,8 @@ import type { Pool } from 'pg';
 import { recordedHistory } from './recorded-history';
 
 /**
- * Dolly's own events, numbered $1 to $2: event g is version g / $3 + 1 of VM g % $3, its first a
- * VmCreated (the recorded history's first, $4, under the VM's own id), then renames.
+ * Dolly's own events, numbered $1 to $2: event g is version g / $3 + 1 of VM g % $3 + $6, its
+ * first a VmCreated (the recorded history's first, $4, under the VM's own id), then renames.
  */
 const GENERATE = `
   INSERT INTO event_store.events
@@ -18,7 +18,7 @@ const GENERATE = `
                             'command', 'RenameVm'),
          now()
     FROM generate_series($1::bigint, $2::bigint) AS g,
-         LATERAL (SELECT format('00000000-0000-7000-8000-%s', lpad((g % $3)::text, 12, '0')) AS vm_id) v,
+         LATERAL (SELECT format('00000000-0000-7000-8000-%s', lpad((g % $3 + $6)::text, 12, '0')) AS vm_id) v,
          LATERAL (SELECT 'vm-' || v.vm_id AS stream_id) s
    ORDER BY g`;
 
@@ -26,12 +26,13 @@ const BATCH = 10_000;
 
 /**
  * A long history made in the store itself, through its triggers (the chain included): `events`
- * events over `streams` VMs, each created then renamed again and again. What benches and long
- * rebuilds replay; written straight to the store, so no projector hears of it.
+ * events over `streams` VMs (numbered from `firstStream`: `vmIdOf`), each created then renamed
+ * again and again. What benches and long rebuilds replay; written straight to the store, so no
+ * projector hears of it.
  */
 export async function appendGeneratedHistory(
   pool: Pool,
-  { events, streams }: { events: number; streams: number },
+  { events, streams, firstStream = 0 }: { events: number; streams: number; firstStream?: number },
   onBatch?: (appended: number) => void,
 ): Promise<void> {
   const created = recordedHistory().events.find((event) => event.type === 'VmCreated')!;
@@ -42,7 +43,12 @@ export async function appendGeneratedHistory(
       streams,
       JSON.stringify(created.data),
       created.schemaVersion,
+      firstStream,
     ]);
     onBatch?.(Math.min(first + BATCH, events));
   }
 }
+
+/** The id of the generated VM numbered `n`. */
+export const generatedVmId = (n: number) =>
+  `00000000-0000-7000-8000-${String(n).padStart(12, '0')}`;

@@ -13,6 +13,8 @@ import { EventChain1764000000018 } from './1764000000018-event-chain';
 import { AuditLogExport1764000000019 } from './1764000000019-audit-log-export';
 import { Lineage1764000000020 } from './1764000000020-lineage';
 import { ReadModelSwitch1764000000021 } from './1764000000021-read-model-switch';
+import { StateSnapshots1764000000022 } from './1764000000022-state-snapshots';
+import { UnloggedRebuilds1764000000023 } from './1764000000023-unlogged-rebuilds';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -31,4 +33,6 @@ export const MIGRATIONS = [
   AuditLogExport1764000000019,
   Lineage1764000000020,
   ReadModelSwitch1764000000021,
+  StateSnapshots1764000000022,
+  UnloggedRebuilds1764000000023,
 ];

@@ -21,6 +21,20 @@ export interface StateProjectionSpec<State> {
   versioned: boolean;
 }
 
+/** Every this many versions of a stream, its state is kept as a snapshot (as-of folds start there). */
+export const SNAPSHOT_EVERY = 32;
+/** Where the state projections keep their snapshots (one table for every kind of object). */
+export const SNAPSHOT_TABLE = 'state_snapshots';
+
+/** An object's state after an event whose version is a multiple of SNAPSHOT_EVERY. */
+interface Snapshot {
+  streamId: string;
+  version: number;
+  position: string;
+  occurredAt: string;
+  state: unknown;
+}
+
 /** Events by their stream, each stream's in the order given. */
 export function groupByStream(events: readonly RecordedEvent[]): Map<string, RecordedEvent[]> {
   const byStream = new Map<string, RecordedEvent[]>();
@@ -52,11 +66,23 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): StateP
       const existing = new Map(rows.map((row) => [row.id, row]));
       const kept: Record<string, unknown>[] = [];
       const removed: string[] = [];
+      const snapshots: Snapshot[] = [];
       for (const [streamId, streamEvents] of byStream) {
         const id = objectIdOf(streamId);
         const row = existing.get(id);
         const state = streamEvents.reduce<State>(
-          (folded, event) => spec.evolve(folded, event as unknown as Event),
+          (folded, event) => {
+            const next = spec.evolve(folded, event as unknown as Event);
+            if (event.streamVersion % SNAPSHOT_EVERY === 0)
+              snapshots.push({
+                streamId,
+                version: event.streamVersion,
+                position: event.globalPosition,
+                occurredAt: event.occurredAt,
+                state: next,
+              });
+            return next;
+          },
           row ? row.state : spec.initialState(),
         );
         const last = streamEvents[streamEvents.length - 1];
@@ -73,8 +99,42 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): StateP
           });
       }
       await writeAll(spec, target, table, kept, removed);
+      await writeSnapshots(target, snapshots);
     },
   };
+}
+
+/**
+ * Snapshots in version order, each with the latest time of the events up to it: the previous
+ * snapshot's, or the events since (times need not rise with versions). Few: one per
+ * SNAPSHOT_EVERY events of a stream.
+ */
+async function writeSnapshots(target: ProjectionTarget, snapshots: Snapshot[]): Promise<void> {
+  const table = target.table(SNAPSHOT_TABLE);
+  for (const snapshot of snapshots)
+    await target.query(
+      `INSERT INTO ${table}
+         (stream_id, stream_version, global_position, created_at, occurred_at, latest_occurred_at, state)
+       SELECT $1::text, $2::int, $3::bigint,
+              (SELECT occurred_at FROM event_store.events WHERE stream_id = $1::text AND stream_version = 1),
+              $4::timestamptz,
+              greatest(
+                (SELECT latest_occurred_at FROM ${table}
+                  WHERE stream_id = $1::text AND stream_version = $2::int - $6::int),
+                (SELECT max(occurred_at) FROM event_store.events
+                  WHERE stream_id = $1::text AND stream_version > $2::int - $6::int
+                    AND stream_version <= $2::int)),
+              $5::jsonb
+       ON CONFLICT (stream_id, stream_version) DO NOTHING`,
+      [
+        snapshot.streamId,
+        snapshot.version,
+        snapshot.position,
+        snapshot.occurredAt,
+        JSON.stringify(snapshot.state),
+        SNAPSHOT_EVERY,
+      ],
+    );
 }
 
 /**
