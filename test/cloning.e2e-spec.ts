@@ -515,6 +515,15 @@ describe('lineage', () => {
     expect((await stack.request('GET', `/vms/${linked.vmId}`)).status).toBe(404);
     const then = await stack.request<Vm>('GET', `/vms/${linked.vmId}?asOf=${rows[0].position}`);
     expect([then.status, then.body.name]).toEqual([200, 'linked']);
+    const snapshotsThen = await stack.request<{ snapshots: { name: string }[] }>(
+      'GET',
+      `/vms/${source.vmId}/snapshots?asOf=${rows[0].position}`,
+    );
+    expect([snapshotsThen.status, snapshotsThen.body.snapshots.map((s) => s.name)]).toEqual([
+      200,
+      ['golden'],
+    ]);
+    expect((await stack.request('GET', `/vms/${source.vmId}/snapshots?asOf=0`)).status).toBe(404);
     const listed = await stack.request<{ items: Vm[] }>(
       'GET',
       `/vms?asOf=${rows[0].position}&role=vm&limit=500`,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandAccepted, SnapshotView } from '../api';
-import { context, segment } from '../context';
+import { context, query, segment } from '../context';
 import { runTask, startsTask } from '../follow';
 import { print, printJson } from '../output';
 import { snapshotTree } from '../resources';
@@ -16,8 +16,10 @@ export function snapshotCommands(vms: Command): void {
     .command('snapshots <vmId>')
     .description("A VM's snapshots as a tree, and the one it runs from")
     .action(async (vmId: string, _options, command: Command) => {
-      const { client, json } = context(command);
-      const answer = await client.get<Snapshots>(`/vms/${segment(vmId)}/snapshots`);
+      const { client, json, asOf } = context(command);
+      const answer = await client.get<Snapshots>(
+        `/vms/${segment(vmId)}/snapshots${query({ asOf })}`,
+      );
       if (json) return printJson(answer);
       if (answer.snapshots.length === 0) return console.log(`VM ${vmId} has no snapshots.`);
       print(

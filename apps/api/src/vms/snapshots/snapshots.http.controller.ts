@@ -1,10 +1,11 @@
-import { Body, Controller, Delete, Get, Param, Post, Res } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Post, Query, Res } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { Uuid } from '@dolly/domain';
 import { type Principal, Requires, Validate } from '@dolly/platform';
 import type { Response } from 'express';
 import { v7 as uuidv7 } from 'uuid';
+import { AsOfQuery, optionalInstant } from '../../shared/as-of';
 import { Execution } from '../../shared/command-execution';
 import { CommandRunner } from '../../shared/command-runner';
 import { ApiCommand, ApiJsonBody, ApiOk, ApiProblems } from '../../shared/openapi';
@@ -27,14 +28,21 @@ export class SnapshotsController {
 
   @Get()
   @Requires('inventory:read')
-  @ApiOperation({ summary: "A VM's snapshots, oldest first, and which one it runs from." })
+  @ApiOperation({
+    summary:
+      "A VM's snapshots, oldest first, and which one it runs from (now, or as of an instant).",
+  })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiOk(SnapshotsView)
   @ApiProblems(400, 404)
   async list(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
+    @Query(new Validate(AsOfQuery)) query: AsOfQuery,
     @Caller() caller: Principal,
   ): Promise<SnapshotsView> {
-    const { snapshots, currentSnapshotId } = await this.queries.execute(new GetVm(vmId, caller));
+    const { snapshots, currentSnapshotId } = await this.queries.execute(
+      new GetVm(vmId, caller, optionalInstant(query.asOf)),
+    );
     return { snapshots, currentSnapshotId };
   }
 
