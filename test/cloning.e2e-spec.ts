@@ -559,6 +559,44 @@ describe('lineage', () => {
     ) as Vm;
     expect(viaCli.name).toBe('linked');
 
+    // A disk's lineage is its VM's; a layer's starts at the VM that wrote it: the source's
+    // snapshot layer, on which the deleted linked clone stood (as of then).
+    const fullDisk = full.disks[0];
+    const diskLineage = expectStatus(
+      await stack.request<{ vmId: string; nodes: { vmId: string }[] }>(
+        'GET',
+        `/disks/${fullDisk.diskId}/lineage`,
+        { role: 'auditor' },
+      ),
+      200,
+    );
+    expect(diskLineage.nodes.map((node) => node.vmId)).toEqual([
+      full.vmId,
+      linked.vmId,
+      source.vmId,
+    ]);
+    // The source's top layer before its snapshot: the snapshot froze it.
+    const frozenLayer = source.disks[0].layerId!;
+    const layerBelow = expectStatus(
+      await stack.request<{ vmId: string; nodes: { vmId: string }[] }>(
+        'GET',
+        `/layers/${frozenLayer}/lineage?direction=descendants&asOf=${rows[0].position}`,
+      ),
+      200,
+    );
+    expect(layerBelow.vmId).toBe(source.vmId);
+    expect(layerBelow.nodes.map((node) => node.vmId)).toEqual(
+      expect.arrayContaining([source.vmId, linked.vmId, full.vmId]),
+    );
+    const viaCliLineage = JSON.parse(
+      await adminCli(stack, '--json', 'lineage', 'disk', fullDisk.diskId),
+    ) as { subject: { type: string } };
+    expect(viaCliLineage.subject).toEqual({ type: 'disk', id: fullDisk.diskId });
+    const noDisk = await stack.request<Problem>('GET', `/disks/${uuidv7()}/lineage`);
+    expect([noDisk.status, noDisk.body.code]).toEqual([404, 'DISK.NOT_FOUND']);
+    const hostileLayer = await stack.request<Problem>('GET', `/layers/..%2Fetc/lineage`);
+    expect(hostileLayer.status).toBe(400);
+
     // The whole inventory in one listing, page by page, as then and now: each kind as its own
     // listing shows it, the deleted clone (with its disks and their layers) only as of then.
     for (const asOf of [`&asOf=${rows[0].position}`, '']) {

@@ -1,6 +1,7 @@
 import { ExportAuditLogController } from './audit/export-audit-log.http.controller';
 import { VerifyChainController } from './audit/verify-chain.http.controller';
 import { VmLineageController } from './vms/lineage/vm-lineage.http.controller';
+import { SubjectLineageController } from './vms/lineage/subject-lineage.http.controller';
 import { InventoryDiffController } from './inventory/diff/inventory-diff.http.controller';
 import { InventoryListController } from './inventory/list/inventory-list.http.controller';
 import { Module } from '@nestjs/common';
@@ -116,6 +117,7 @@ import { PoolsController } from './pools/queries/pools.http.controller';
     VerifyChainController,
     ExportAuditLogController,
     VmLineageController,
+    SubjectLineageController,
     InventoryDiffController,
     InventoryListController,
     RegisterHostController,

@@ -253,6 +253,8 @@ export interface LineageNode {
 }
 
 export interface LineageView {
+  /** What the lineage was asked of. */
+  subject: { type: 'vm' | 'disk' | 'layer' | 'package'; id: string };
   vmId: string;
   direction: 'ancestors' | 'descendants';
   asOf: string | null;

@@ -23,7 +23,12 @@ const node = (
 });
 const clone = (sourceVmId: string, linked: boolean) =>
   ({ kind: 'clone', sourceVmId, snapshotId: null, linked, format: 'thin' }) as const;
-const view = (direction: LineageView['direction'], nodes: LineageNode[], truncated = false) => ({
+const view = (
+  direction: LineageView['direction'],
+  nodes: LineageNode[],
+  truncated = false,
+): LineageView => ({
+  subject: { type: 'vm', id: nodes[0].vmId },
   vmId: nodes[0].vmId,
   direction,
   asOf: null,
@@ -73,5 +78,23 @@ it('draws descendants under what each was cloned from, and says when some were l
     '│  └─ a1 (vm, linked clone) a1',
     '└─ b (vm, linked clone) b',
     '… more descendants than the limit: raise --limit',
+  ]);
+});
+
+it('draws a tree for each VM a package was imported as', () => {
+  const imported = { kind: 'import', packageName: 'app.ova', descriptorSha256: 'ab' } as const;
+  const lines = lineageTree(
+    view('descendants', [
+      node('app-1', null, 0, imported),
+      node('c1', 'app-1', 1, clone('app-1', false)),
+      node('app-2', null, 0, imported),
+      node('c2', 'app-2', 1, clone('app-2', true)),
+    ]),
+  );
+  expect(lines).toEqual([
+    'app-1 (vm, imported from app.ova) app-1',
+    '└─ c1 (vm, full clone (thin)) c1',
+    'app-2 (vm, imported from app.ova) app-2',
+    '└─ c2 (vm, linked clone) c2',
   ]);
 });

@@ -24,15 +24,26 @@ function line(node: LineageNode): string {
 
 /**
  * A lineage as a tree: ancestors from what the VM was first made from down to the VM, or the VM
- * and what derives from it, each under the one it was cloned or forked from.
+ * and what derives from it, each under the one it was cloned or forked from. A package's lineage
+ * has a tree for each VM imported from it.
  */
 export function lineageTree(view: LineageView): string[] {
-  const nodes = view.direction === 'ancestors' ? [...view.nodes].reverse() : view.nodes;
+  const groups: LineageNode[][] = [];
+  for (const node of view.nodes)
+    if (node.depth === 0 || groups.length === 0) groups.push([node]);
+    else groups[groups.length - 1].push(node);
+  const lines = groups.flatMap((group) => treeOf(view.direction, group));
+  if (view.truncated) lines.push('… more descendants than the limit: raise --limit');
+  return lines;
+}
+
+function treeOf(direction: LineageView['direction'], group: LineageNode[]): string[] {
+  const nodes = direction === 'ancestors' ? [...group].reverse() : group;
   const children = new Map<string | null, LineageNode[]>();
   const root = nodes[0];
   for (const node of nodes.slice(1)) {
     const parent =
-      view.direction === 'ancestors' ? nodes[nodes.indexOf(node) - 1].vmId : node.derivesFrom;
+      direction === 'ancestors' ? nodes[nodes.indexOf(node) - 1].vmId : node.derivesFrom;
     children.set(parent, [...(children.get(parent) ?? []), node]);
   }
   const lines = [line(root)];
@@ -45,6 +56,5 @@ export function lineageTree(view: LineageView): string[] {
     });
   };
   walk(root.vmId, '');
-  if (view.truncated) lines.push('… more descendants than the limit: raise --limit');
   return lines;
 }

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { adminCommands } from './commands/admin';
 import { auditCommands } from './commands/audit';
+import { lineageCommands } from './commands/lineage';
 import { datastoreCommands } from './commands/datastores';
 import { healthCommand } from './commands/health';
 import { inventoryCommands } from './commands/inventory';
@@ -40,6 +41,7 @@ packageCommands(vms);
 templateCommands(program);
 taskCommands(program);
 inventoryCommands(program);
+lineageCommands(program);
 auditCommands(program);
 adminCommands(program);
 healthCommand(program);

@@ -1,12 +1,12 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import type { BlockMap, CommandAccepted, LineageView, VmView } from '../api';
+import type { BlockMap, CommandAccepted, VmView } from '../api';
 import { context, everyPage, query, segment } from '../context';
 import { runTask, startsTask } from '../follow';
-import { lineageTree } from '../lineage';
 import { type Column, humanBytes, print, printJson, printSection, show } from '../output';
 import { printVm } from '../resources';
 import { parseInteger, parseSize } from '../units';
 import { type PlacementOptions, placementBody, withPlacement } from './clone-options';
+import { type LineageOptions, lineageOptions, showLineage } from './lineage';
 
 type Row = Record<string, unknown>;
 
@@ -216,30 +216,14 @@ export function vmCommands(program: Command): Command {
       const path = `/vms/${segment(vmId)}/audit-log`;
       print(await everyPage<Row>(client, path, options.all), AUDIT_COLUMNS, json);
     });
-  vms
-    .command('lineage <vmId>')
-    .description(
-      'Where a VM came from (clones, forks, snapshot, package), or what derives from it, as a tree',
-    )
-    .option('--descendants', 'what derives from it, rather than what it derives from')
-    .option('--limit <n>', 'at most this many VMs (descendants)', parseInteger)
-    .action(
-      async (
-        vmId: string,
-        options: { descendants?: boolean; limit?: number },
-        command: Command,
-      ) => {
-        const { client, json, asOf } = context(command);
-        const view = await client.get<LineageView>(
-          `/vms/${segment(vmId)}/lineage${query({
-            direction: options.descendants ? 'descendants' : 'ancestors',
-            asOf,
-            limit: options.limit?.toString(),
-          })}`,
-        );
-        if (json) return printJson(view);
-        for (const text of lineageTree(view)) console.log(text);
-      },
-    );
+  lineageOptions(
+    vms
+      .command('lineage <vmId>')
+      .description(
+        'Where a VM came from (clones, forks, snapshot, package), or what derives from it, as a tree',
+      ),
+  ).action((vmId: string, options: LineageOptions, command: Command) =>
+    showLineage(command, `/vms/${segment(vmId)}/lineage`, options),
+  );
   return vms;
 }

@@ -7,10 +7,10 @@ import type { Pool } from 'pg';
 import { AsOfParam, optionalInstant } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { VmIdParam } from '../vm-id.param';
-import { vmLineage } from './vm-lineage.query';
+import { type LineageRow, vmLineage } from './vm-lineage.query';
 import { LineageView, lineageNodeView } from './vm-lineage.representation';
 
-const LineageQuery = Type.Object(
+export const LineageQuery = Type.Object(
   {
     direction: Type.Optional(
       StringEnum(
@@ -29,7 +29,40 @@ const LineageQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-type LineageQuery = Static<typeof LineageQuery>;
+export type LineageQuery = Static<typeof LineageQuery>;
+
+/**
+ * The lineage of these VMs (a VM, or what a disk, layer or package resolves to), each root
+ * followed by its own; at most `limit` VMs in all.
+ */
+export async function lineageOf(
+  pool: Pool,
+  subject: LineageView['subject'],
+  roots: string[],
+  query: LineageQuery,
+): Promise<LineageView> {
+  const direction = query.direction ?? 'ancestors';
+  const limit = query.limit ?? 1000;
+  const asOf = optionalInstant(query.asOf) ?? null;
+  const rows: LineageRow[] = [];
+  for (const root of roots) {
+    if (rows.length > limit) break;
+    rows.push(...(await vmLineage(pool, root, direction, asOf, limit + 1 - rows.length)));
+  }
+  if (rows.length === 0)
+    throw new NotFoundError(
+      `${subject.type.toUpperCase()}.NOT_FOUND`,
+      `No ${subject.type} ${subject.id} ${query.asOf ? `was known as of ${query.asOf}` : 'was ever recorded'}`,
+    );
+  return {
+    subject,
+    vmId: roots[0],
+    direction,
+    asOf: query.asOf ?? null,
+    nodes: rows.slice(0, limit).map(lineageNodeView),
+    truncated: rows.length > limit,
+  };
+}
 
 /**
  * Where a VM came from (instant clone → parent → replica → internal template → golden image →
@@ -54,26 +87,6 @@ export class VmLineageController {
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
     @Query(new Validate(LineageQuery)) query: LineageQuery,
   ): Promise<LineageView> {
-    const direction = query.direction ?? 'ancestors';
-    const limit = query.limit ?? 1000;
-    const rows = await vmLineage(
-      this.pool,
-      vmId,
-      direction,
-      optionalInstant(query.asOf) ?? null,
-      limit + 1,
-    );
-    if (rows.length === 0)
-      throw new NotFoundError(
-        'VM.NOT_FOUND',
-        `No VM ${vmId} ${query.asOf ? `had been created as of ${query.asOf}` : 'was ever created'}`,
-      );
-    return {
-      vmId,
-      direction,
-      asOf: query.asOf ?? null,
-      nodes: rows.slice(0, limit).map(lineageNodeView),
-      truncated: rows.length > limit,
-    };
+    return lineageOf(this.pool, { type: 'vm', id: vmId }, [vmId], query);
   }
 }

@@ -1,6 +1,6 @@
 import { type TestDatabase, createTestDatabase } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
-import { type AsOf, type LineageDirection, vmLineage } from './vm-lineage.query';
+import { type AsOf, type LineageDirection, lineageRoots, vmLineage } from './vm-lineage.query';
 
 /**
  * Lineage on an audit log written here as the projector writes it: Horizon's chain (golden image
@@ -165,4 +165,88 @@ it('ends a history that loops instead of walking it forever', async () => {
   await created(b, 'b', clone(a, null, true), '2026-01-02T00:00:00Z');
   expect((await lineage(a, 'ancestors')).map((row) => row.vmId)).toEqual([a, b]);
   expect((await lineage(a, 'descendants')).map((row) => row.vmId)).toEqual([a, b]);
+});
+
+describe('what a disk, a layer or a package resolves to', () => {
+  const digest = 'cd'.repeat(32);
+  const [app, app2, appClone] = [uuidv7(), uuidv7(), uuidv7()];
+  const [appDisk, cloneDisk] = [uuidv7(), uuidv7()];
+  const imported = { kind: 'import', packageName: 'crm.ova', descriptorSha256: digest };
+  let beforeSecondImport: string;
+  let beforeCloneWrote: string;
+
+  beforeAll(async () => {
+    await record(
+      app,
+      'VmCreated',
+      { name: 'crm', role: 'vm', origin: imported, poolId: null, disks: [{ diskId: appDisk }] },
+      '2026-02-01T00:00:00Z',
+    );
+    await record(
+      app,
+      'VmProvisioned',
+      { disks: [{ diskId: appDisk, layerId: 'layer-crm' }] },
+      '2026-02-01T00:00:01Z',
+    );
+    await record(
+      app,
+      'VmSnapshotTaken',
+      { snapshotId: uuidv7(), name: 'base', layers: [{ diskId: appDisk, layerId: 'layer-crm' }] },
+      '2026-02-01T00:01:00Z',
+    );
+    beforeSecondImport = await record(
+      appClone,
+      'VmCreated',
+      {
+        name: 'crm-clone',
+        role: 'vm',
+        origin: clone(app, null, true),
+        poolId: null,
+        disks: [{ diskId: cloneDisk }],
+      },
+      '2026-02-01T00:02:00Z',
+    );
+    beforeCloneWrote = beforeSecondImport;
+    await record(
+      app2,
+      'VmCreated',
+      { name: 'crm-2', role: 'vm', origin: imported, poolId: null, disks: [{ diskId: uuidv7() }] },
+      '2026-02-01T00:03:00Z',
+    );
+    await record(
+      appClone,
+      'VmProvisioned',
+      { disks: [{ diskId: cloneDisk, layerId: 'layer-crm-clone' }] },
+      '2026-02-01T00:04:00Z',
+    );
+  });
+
+  const at = (position: string): AsOf => ({ position });
+
+  it('finds a disk’s VM, a layer’s maker (not a VM that froze it later) and every import of a package', async () => {
+    expect(await lineageRoots(db.pool, 'disk', cloneDisk, null)).toEqual([appClone]);
+    expect(await lineageRoots(db.pool, 'layer', 'layer-crm', null)).toEqual([app]);
+    expect(await lineageRoots(db.pool, 'layer', 'layer-crm-clone', null)).toEqual([appClone]);
+    expect(await lineageRoots(db.pool, 'package', digest, null)).toEqual([app, app2]);
+    const fromPackage = await vmLineage(db.pool, app, 'descendants', null, 100);
+    expect(fromPackage.map((row) => row.vm_id)).toEqual([app, appClone]);
+  });
+
+  it('as of an instant: what had been recorded by then', async () => {
+    expect(await lineageRoots(db.pool, 'package', digest, at(beforeSecondImport))).toEqual([app]);
+    expect(await lineageRoots(db.pool, 'layer', 'layer-crm-clone', at(beforeCloneWrote))).toEqual(
+      [],
+    );
+    expect(await lineageRoots(db.pool, 'disk', cloneDisk, at('1'))).toEqual([]);
+  });
+
+  it('knows nothing of what was never recorded, whatever it is named', async () => {
+    for (const [subject, id] of [
+      ['disk', uuidv7()],
+      ['layer', "x' OR '1'='1"],
+      ['layer', '"}]'],
+      ['package', 'ef'.repeat(32)],
+    ] as const)
+      expect(await lineageRoots(db.pool, subject, id, null)).toEqual([]);
+  });
 });

@@ -109,3 +109,41 @@ export async function vmLineage(
   );
   return rows;
 }
+
+/** What else a lineage may be asked of: each resolves to VMs, whose lineage answers. */
+export type LineageSubject = 'disk' | 'layer' | 'package';
+
+/** The VM a stream of the audit log is the history of. */
+const VM_OF = `substring(c.stream_id from 4)`;
+const naming = (key: string) => `jsonb_build_array(jsonb_build_object('${key}', $1::text))`;
+
+const RESOLVE: Record<LineageSubject, string> = {
+  // A disk belongs to the VM made with it: a clone's disks are new ones.
+  disk: `SELECT ${VM_OF} AS vm_id FROM ${AUDIT_LOG} c
+          WHERE c.type = 'VmCreated' AND c.data->'disks' @> ${naming('diskId')} AND ${visible('c')}
+          ORDER BY c.global_position LIMIT 1`,
+  // A layer comes from the VM whose disk first wrote to it (its placement), or that froze it.
+  layer: `SELECT ${VM_OF} AS vm_id FROM ${AUDIT_LOG} c
+           WHERE c.stream_type = 'vm' AND ${visible('c')}
+             AND (c.data->'disks' @> ${naming('layerId')} OR c.data->'layers' @> ${naming('layerId')})
+           ORDER BY c.global_position LIMIT 1`,
+  // Every VM or template imported from the package (its descriptor's digest), oldest first.
+  package: `SELECT ${VM_OF} AS vm_id FROM ${AUDIT_LOG} c
+             WHERE c.type = 'VmCreated' AND c.data->'origin'->>'kind' = 'import'
+               AND c.data->'origin'->>'descriptorSha256' = $1::text AND ${visible('c')}
+             ORDER BY c.global_position`,
+};
+
+/** The VMs a disk, a layer or a package resolves to at the instant: none when unknown then. */
+export async function lineageRoots(
+  pool: Pool,
+  subject: LineageSubject,
+  id: string,
+  asOf: AsOf,
+): Promise<string[]> {
+  const { rows } = await pool.query<{ vm_id: string }>(RESOLVE[subject], [
+    id,
+    ...instantParameters(asOf),
+  ]);
+  return rows.map((row) => row.vm_id);
+}

@@ -29,7 +29,23 @@ export const LineageNodeView = Type.Object(
 export type LineageNodeView = Static<typeof LineageNodeView>;
 
 export const LineageView = Type.Object({
-  vmId: Type.String({ format: 'uuid' }),
+  subject: Type.Object(
+    {
+      type: Type.Union([
+        Type.Literal('vm'),
+        Type.Literal('disk'),
+        Type.Literal('layer'),
+        Type.Literal('package'),
+      ]),
+      id: Type.String(),
+    },
+    { description: 'What the lineage was asked of: a VM, a disk, a layer or a package.' },
+  ),
+  vmId: Type.String({
+    format: 'uuid',
+    description:
+      'The VM it is of: the one asked about, the disk’s, the layer’s maker, the first VM imported from the package.',
+  }),
   direction: Type.Union([Type.Literal('ancestors'), Type.Literal('descendants')]),
   asOf: Type.Union([Type.String(), Type.Null()]),
   nodes: Type.Array(LineageNodeView, {
