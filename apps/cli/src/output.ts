@@ -75,7 +75,10 @@ export function doneOf(doneBytes: number, totalBytes: number): string {
   return totalBytes > 0 ? `${humanBytes(doneBytes)} / ${humanBytes(totalBytes)}` : '';
 }
 
-const count = new Intl.NumberFormat('en-US');
+/** `4,000 / 10,000 links`, or `4,000 links` while the total is not known. */
+export function countOf(done: number, total: number | null, noun: string): string {
+  return `${done.toLocaleString('en')}${total ? ` / ${total.toLocaleString('en')}` : ''} ${noun}`;
+}
 
 /**
  * How far a task got in its unit: `512 MiB / 1 GiB` (bytes), `120,000 / 1,000,049 events at
@@ -89,8 +92,10 @@ export function progressAmount(progress: {
 }): string {
   if (progress.unit === 'bytes') return doneOf(progress.done, progress.total);
   if (progress.total <= 0) return '';
-  const rate = progress.perSecond ? ` at ${count.format(Math.round(progress.perSecond))}/s` : '';
-  return `${count.format(progress.done)} / ${count.format(progress.total)} events${rate}`;
+  const rate = progress.perSecond
+    ? ` at ${Math.round(progress.perSecond).toLocaleString('en')}/s`
+    : '';
+  return `${countOf(progress.done, progress.total, 'events')}${rate}`;
 }
 
 /** `25%` of a whole, or nothing when the whole is zero. */

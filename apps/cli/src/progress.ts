@@ -16,11 +16,6 @@ export function activity(task: TaskView): string {
   return task.progress.phase ?? task.status;
 }
 
-/** `512 MiB / 1 GiB` (or events), or nothing while the work has not been measured. */
-function amountDone(task: TaskView): string {
-  return progressAmount(task.progress);
-}
-
 /**
  * A live bar on a terminal. cli-progress draws it: it redraws in place at a bounded rate, fits the
  * terminal's width, and does nothing on a stream that is not a terminal; its format takes our
@@ -38,7 +33,7 @@ export function barView(stream: NodeJS.WritableStream): ProgressView {
   });
   let started = false;
   const payload = (task: TaskView) => {
-    const amount = amountDone(task);
+    const amount = progressAmount(task.progress);
     return {
       operation: task.operation,
       amount: amount ? `| ${amount} |` : '|',
@@ -74,7 +69,7 @@ export function linesView(stream: NodeJS.WritableStream): ProgressView {
       const now = activity(task);
       if (now === last) return;
       last = now;
-      const amount = amountDone(task);
+      const amount = progressAmount(task.progress);
       stream.write(
         `${task.operation} ${task.taskId}: ${now} ${task.progress.percent}%${amount ? ` (${amount})` : ''}\n`,
       );

@@ -13,7 +13,7 @@ import { DOLLY_CONFIG, DeadLetters, KAFKA, Metrics, PG_POOL } from '@dolly/platf
 import type { Consumer, Kafka } from 'kafkajs';
 import { PinoLogger } from 'nestjs-pino';
 import type { Pool } from 'pg';
-import { PROJECTED_CHANNEL } from '@dolly/read-models';
+import { PROJECTED_CHANNEL, keepTaskProgress } from '@dolly/read-models';
 
 /**
  * Keeps the latest progress of running tasks, from the progress topic (not events: they would
@@ -112,16 +112,14 @@ export class ProgressConsumer implements OnApplicationBootstrap, OnApplicationSh
       const seen = latest.get(progress.taskId);
       if (!seen || seen.reportedAt <= progress.reportedAt) latest.set(progress.taskId, progress);
     }
-    for (const p of latest.values()) {
-      await this.pool.query(
-        `INSERT INTO read_model.task_progress AS t (task_id, attempt, phase, done, total, unit, reported_at)
-         VALUES ($1, $2, $3, $4, $5, 'bytes', $6)
-         ON CONFLICT (task_id) DO UPDATE SET attempt = excluded.attempt, phase = excluded.phase,
-           done = excluded.done, total = excluded.total, unit = excluded.unit, reported_at = excluded.reported_at
-         WHERE t.reported_at <= excluded.reported_at`,
-        [p.taskId, p.attempt, p.phase, p.doneBytes, p.totalBytes, p.reportedAt],
-      );
-    }
+    for (const { doneBytes, totalBytes, ...report } of latest.values())
+      await keepTaskProgress(this.pool, {
+        ...report,
+        done: doneBytes,
+        total: totalBytes,
+        unit: 'bytes',
+        perSecond: null,
+      });
     // Progress streams are woken by this, as by a projected batch: they never poll.
     if (latest.size > 0) await this.pool.query('SELECT pg_notify($1, $2)', [PROJECTED_CHANNEL, '']);
   }

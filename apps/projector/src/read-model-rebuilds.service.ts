@@ -12,6 +12,7 @@ import {
   PROJECTED_CHANNEL,
   type RebuildProgress,
   discardSchema,
+  keepTaskProgress,
   rebuildReadModels,
   rebuildSchemaOf,
   switchOverReadModels,
@@ -145,7 +146,6 @@ export class ReadModelRebuilds implements OnApplicationBootstrap, OnApplicationS
         'switched over to the rebuilt read models',
       );
     } catch (error) {
-      clearInterval(check);
       await discardSchema(this.pool, rebuildSchemaOf(suffix)).catch(() => undefined);
       const reason = stop.signal.reason instanceof Stopped ? stop.signal.reason.reason : null;
       if (reason === 'superseded' || reason === 'shutdown') {
@@ -181,15 +181,17 @@ export class ReadModelRebuilds implements OnApplicationBootstrap, OnApplicationS
 
   private async report(taskId: string, attempt: number, progress: RebuildProgress): Promise<void> {
     try {
-      await this.pool.query(
-        `INSERT INTO read_model.task_progress AS t
-             (task_id, attempt, phase, done, total, unit, per_second, reported_at)
-           VALUES ($1, $2, $3, $4, $5, 'events', $6, now())
-           ON CONFLICT (task_id) DO UPDATE SET attempt = excluded.attempt, phase = excluded.phase,
-             done = excluded.done, total = excluded.total, unit = excluded.unit,
-             per_second = excluded.per_second, reported_at = excluded.reported_at`,
-        [taskId, attempt, progress.phase, progress.events, progress.total, progress.perSecond],
-      );
+      // Stamped before the write: a report still on its way when a later one lands is kept out.
+      await keepTaskProgress(this.pool, {
+        taskId,
+        attempt,
+        phase: progress.phase,
+        done: progress.events,
+        total: progress.total,
+        unit: 'events',
+        perSecond: progress.perSecond,
+        reportedAt: new Date().toISOString(),
+      });
       // Progress streams are woken by this, as by a projected batch: they never poll.
       await this.pool.query('SELECT pg_notify($1, $2)', [PROJECTED_CHANNEL, '']);
     } catch (error) {

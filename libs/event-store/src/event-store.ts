@@ -37,6 +37,9 @@ export interface GlobalCheckpoint {
 
 export const START_OF_STORE: GlobalCheckpoint = { transactionId: '0', globalPosition: '0' };
 
+/** The largest global position there can be (the identity column is a bigint). */
+export const LAST_GLOBAL_POSITION = String(2n ** 63n - 1n);
+
 export interface GlobalReadResult {
   events: RecordedEvent[];
   /** Where to continue from; equal to the one given when nothing was read. */
@@ -180,7 +183,7 @@ export class PostgresEventStore {
   refuseOversized(streamId: string, streamType: StreamType, events: readonly NewEvent[]) {
     const oversized = events.flatMap((event) => {
       // Placed at the largest position and version there are: the size as it will be published.
-      const placed = placedEvent(event, streamId, streamType, 2 ** 31 - 1, '9223372036854775807');
+      const placed = placedEvent(event, streamId, streamType, 2 ** 31 - 1, LAST_GLOBAL_POSITION);
       const bytes = kafkaMessageBytes(toKafkaMessage(placed));
       return bytes > this.maxEventBytes ? [{ type: event.type, bytes }] : [];
     });

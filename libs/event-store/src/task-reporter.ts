@@ -25,15 +25,12 @@ import { onStream } from './slots';
  * dead) can no longer report anything.
  */
 export class TaskReporter {
-  private readonly workerId: string;
-
   constructor(
     private readonly store: PostgresEventStore,
+    /** Who runs the task: a task's `workerId` names it, whatever its role. */
     private readonly actor: { id: string; role: 'worker' | 'projector' },
     private readonly ids: IdSource,
-  ) {
-    this.workerId = actor.id;
-  }
+  ) {}
 
   private metadata(taskId: string, correlationId: string, command: string): EventMetadata {
     return { correlationId, causationId: null, actor: this.actor, taskId, command };
@@ -60,7 +57,7 @@ export class TaskReporter {
       onStream(stream('task', taskId), (task) => {
         if (task.status !== 'queued' && (onlyIfQueued || task.status !== 'running')) return [];
         return taskDecider.decide(
-          { type: 'StartTask', data: { taskId, workerId: this.workerId } },
+          { type: 'StartTask', data: { taskId, workerId: this.actor.id } },
           task,
           undefined,
         );
@@ -105,7 +102,7 @@ export class TaskReporter {
     measured?: Measurements,
   ): Promise<void> {
     await this.decideOutcome(taskId, correlationId, 'CompleteTask', (ws) =>
-      completeJob(ws, { taskId, attempt, workerId: this.workerId, outcome, measured }, this.ids),
+      completeJob(ws, { taskId, attempt, workerId: this.actor.id, outcome, measured }, this.ids),
     );
   }
 

@@ -1,4 +1,4 @@
-import { EVENT_COLUMNS, rowToEvent } from '@dolly/event-store';
+import { EVENT_COLUMNS, LAST_GLOBAL_POSITION, rowToEvent } from '@dolly/event-store';
 import { type Event, objectIdOf } from '@dolly/domain';
 import type { Pool } from 'pg';
 import { SNAPSHOT_TABLE, type StateProjection, groupByStream } from './inventory/state-projection';
@@ -16,7 +16,7 @@ import { LIVE_SCHEMA } from './projection';
 export type Instant = { position: string } | { time: string };
 
 /** Everything recorded so far. */
-export const NOW: Instant = { position: String(2n ** 63n - 1n) };
+export const NOW: Instant = { position: LAST_GLOBAL_POSITION };
 
 /** An object as its read model row read then. */
 export interface RowAsOf<State> {

@@ -10,3 +10,4 @@ export {
   poolsProjection,
 } from './inventory/inventory.projection';
 export { SNAPSHOT_EVERY, SNAPSHOT_TABLE, type StateProjection } from './inventory/state-projection';
+export * from './tasks/task-progress';

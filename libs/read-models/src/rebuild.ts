@@ -1,6 +1,7 @@
 import {
   EVENT_COLUMNS,
   type GlobalCheckpoint,
+  LAST_GLOBAL_POSITION,
   PostgresEventStore,
   rowToEvent,
 } from '@dolly/event-store';
@@ -56,9 +57,6 @@ export interface RebuildResult {
   checkpoint: GlobalCheckpoint;
   eventsPerSecond: number;
 }
-
-/** Past any global position: a checkpoint at the end of a transaction's events. */
-const END_OF_POSITIONS = String(2n ** 63n - 1n);
 
 const q = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 
@@ -180,7 +178,10 @@ async function replayByStream(
   }
   // Every event of a transaction before the horizon is replayed: the store's order goes on from it.
   return {
-    checkpoint: { transactionId: (BigInt(xmin) - 1n).toString(), globalPosition: END_OF_POSITIONS },
+    checkpoint: {
+      transactionId: (BigInt(xmin) - 1n).toString(),
+      globalPosition: LAST_GLOBAL_POSITION,
+    },
     events,
   };
 }
@@ -205,7 +206,7 @@ export async function switchOverReadModels(
     from.signal?.throwIfAborted();
     const page = await store.readAll(checkpoint, batchSize);
     if (page.events.length > 0) {
-      await store.transaction((client) => applyEvents(client, schema, page.events));
+      await replayPage(store, schema, page.events);
       caughtUp += page.events.length;
       checkpoint = page.checkpoint;
     }

@@ -5,11 +5,10 @@ import { type Command, Option } from 'commander';
 import type { ChainVerificationLine, ChainVerificationView } from '../api';
 import { context, query } from '../context';
 import { download } from '../download';
-import { printDetails, printJson } from '../output';
+import { countOf, printDetails, printJson } from '../output';
 import { type AmountProgress, amountProgress } from '../progress';
 
-const links = (done: number, total: number | null) =>
-  `${done.toLocaleString('en')}${total ? ` / ${total.toLocaleString('en')}` : ''} links`;
+const links = (done: number, total: number | null) => countOf(done, total, 'links');
 
 /** The verdict for a person: intact or the first broken link, and what the checkpoints vouch for. */
 function printVerification(result: ChainVerificationView): void {

@@ -49,11 +49,13 @@ export async function lineageOf(
     if (rows.length > limit) break;
     rows.push(...(await vmLineage(pool, root, direction, asOf, limit + 1 - rows.length)));
   }
-  if (rows.length === 0)
+  if (rows.length === 0) {
+    const what = subject.type === 'vm' ? 'VM' : subject.type;
     throw new NotFoundError(
       `${subject.type.toUpperCase()}.NOT_FOUND`,
-      `No ${subject.type} ${subject.id} ${query.asOf ? `was known as of ${query.asOf}` : 'was ever recorded'}`,
+      `No ${what} ${subject.id} ${query.asOf ? `had been recorded as of ${query.asOf}` : 'was ever recorded'}`,
     );
+  }
   return {
     subject,
     vmId: roots[0],
