@@ -81,15 +81,16 @@ export class InventoryListController {
     const wanted = new Set(query.kinds?.split(',') ?? INVENTORY_KINDS);
     const kinds = INVENTORY_KINDS.filter((kind) => wanted.has(kind));
     const asOf = optionalInstant(query.asOf);
-    let { kind: from, cursor } = kindCursor(query.cursor, kinds);
+    const { kind: from, cursor } = kindCursor(query.cursor, kinds);
+    const first = from ? kinds.indexOf(from) : 0;
     const items: InventoryItem[] = [];
-    for (const kind of kinds.slice(from ? kinds.indexOf(from) : 0)) {
-      if (kind !== from) cursor = undefined;
-      const page = await this.pageOf(kind, limit - items.length, cursor, asOf, caller);
+    for (let at = first; at < kinds.length; at++) {
+      const kind = kinds[at];
+      const within = at === first ? cursor : undefined;
+      const page = await this.pageOf(kind, limit - items.length, within, asOf, caller);
       items.push(...page.items);
       if (page.nextCursor) return { items, nextCursor: encodeCursor(`${kind}:${page.nextCursor}`) };
-      from = undefined;
-      const next = kinds[kinds.indexOf(kind) + 1];
+      const next = kinds[at + 1];
       if (items.length === limit)
         return { items, nextCursor: next ? encodeCursor(`${next}:`) : null };
     }
