@@ -11,6 +11,7 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
+  hash,
   sign,
   verify,
 } from 'node:crypto';
@@ -46,24 +47,39 @@ interface LinkRow {
   recorded_us: string;
 }
 
-// Scratch for the framing and the link's numbers: hash.update copies what it is given.
-const scratch = Buffer.alloc(16);
+// Each digest's input is framed in a buffer reused for every event, and hashed in one shot: a
+// verification hashes three times an event, and a hash object each time is most of its cost.
+let frame = Buffer.allocUnsafe(64 * 1024);
+const link = Buffer.allocUnsafe(80);
 
 /** SHA-256 over each field's UTF-8 bytes, each preceded by its length (4 bytes, big-endian). */
 export function contentDigest(fields: readonly string[]): Buffer {
-  const hash = createHash('sha256');
+  let most = 0;
+  for (const field of fields) most += 4 + field.length * 3;
+  if (most > frame.length) frame = Buffer.allocUnsafe(Math.max(most, frame.length * 2));
+  let end = 0;
   for (const field of fields) {
-    scratch.writeUInt32BE(Buffer.byteLength(field, 'utf8'));
-    hash.update(scratch.subarray(0, 4)).update(field, 'utf8');
+    const bytes = frame.write(field, end + 4, 'utf8');
+    frame.writeUInt32BE(bytes, end);
+    end += 4 + bytes;
   }
-  return hash.digest();
+  return hash('sha256', frame.subarray(0, end), 'buffer');
+}
+
+/** A stream's link: SHA-256(the stream's previous hash || the event's content digest). */
+function streamLink(previous: Buffer, digest: Buffer): Buffer {
+  previous.copy(link, 0);
+  digest.copy(link, 32);
+  return hash('sha256', link.subarray(0, 64), 'buffer');
 }
 
 /** The global chain's link: SHA-256(previous || chain_seq || global_position || stream hash). */
 function chainLink(previous: Buffer, chainSeq: string, globalPosition: string, streamHash: Buffer) {
-  scratch.writeBigInt64BE(BigInt(chainSeq), 0);
-  scratch.writeBigInt64BE(BigInt(globalPosition), 8);
-  return createHash('sha256').update(previous).update(scratch).update(streamHash).digest();
+  previous.copy(link, 0);
+  link.writeBigInt64BE(BigInt(chainSeq), 32);
+  link.writeBigInt64BE(BigInt(globalPosition), 40);
+  streamHash.copy(link, 48);
+  return hash('sha256', link, 'buffer');
 }
 
 /** Where and how the history stops being what its chain says. */
@@ -233,10 +249,7 @@ export async function verifyEventChain(
           row.occurred_us,
           row.recorded_us,
         ]);
-        const streamHash = createHash('sha256')
-          .update(before?.hash ?? ZERO_HASH)
-          .update(digest)
-          .digest();
+        const streamHash = streamLink(before?.hash ?? ZERO_HASH, digest);
         if (!streamHash.equals(row.stream_hash)) {
           firstBreak = {
             code: 'CHAIN.CONTENT_CHANGED',
