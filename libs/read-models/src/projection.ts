@@ -30,6 +30,12 @@ export type Projection = {
   tables: readonly string[];
   /** Whether this projection wants the event; the others are never shown it. */
   handles(event: RecordedEvent): boolean;
+  /**
+   * For a projection whose rows are the store's own, copied: fills its tables in `target` with
+   * every event of a transaction that had ended before `horizon` (an xid8), in one statement, as
+   * `apply` would have one by one. A rebuild runs it beside the replay of the others.
+   */
+  copyFromStore?(target: ProjectionTarget, horizon: string): Promise<void>;
 } & (
   | { apply(event: RecordedEvent, target: ProjectionTarget): Promise<void> }
   | { applyAll(events: readonly RecordedEvent[], target: ProjectionTarget): Promise<void> }

@@ -46,11 +46,13 @@ export interface ApplyOutcome {
  * Applies events to every projection inside the caller's transaction. Each stream's last applied
  * version is kept with the read models, so an event seen twice changes nothing twice; an event
  * ahead of its stream (one went missing on the way) brings the missing ones from the store first.
+ * A rebuild may name the projections it replays (the others it fills otherwise).
  */
 export async function applyEvents(
   client: PoolClient,
   schema: string,
   events: readonly RecordedEvent[],
+  projections: readonly Projection[] = PROJECTIONS,
 ): Promise<ApplyOutcome> {
   const target = new ProjectionTarget(client, schema);
   const outcome: ApplyOutcome = { applied: 0, skippedAsDuplicates: 0, fetchedFromStore: 0 };
@@ -72,7 +74,7 @@ export async function applyEvents(
 
   const forBulk = new Map<Projection, RecordedEvent[]>();
   const applyOne = async (event: RecordedEvent) => {
-    for (const projection of PROJECTIONS) {
+    for (const projection of projections) {
       if (!projection.handles(event)) continue;
       if ('apply' in projection) await projection.apply(event, target);
       else if (forBulk.has(projection)) forBulk.get(projection)!.push(event);

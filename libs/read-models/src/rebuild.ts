@@ -7,8 +7,13 @@ import {
 } from '@dolly/event-store';
 import type { RecordedEvent } from '@dolly/contracts';
 import type { Pool, PoolClient } from 'pg';
-import { BOOKKEEPING_TABLES, READ_MODEL_TABLES, applyEvents } from './projector-engine';
-import { LIVE_SCHEMA } from './projection';
+import {
+  BOOKKEEPING_TABLES,
+  PROJECTIONS,
+  READ_MODEL_TABLES,
+  applyEvents,
+} from './projector-engine';
+import { LIVE_SCHEMA, type Projection, ProjectionTarget } from './projection';
 
 /**
  * Blue/green rebuilds of the read models. The whole history is replayed into fresh tables (made
@@ -91,8 +96,33 @@ export async function rebuildReadModels(
       total: Math.max(events, committedAtStart),
       perSecond: rate(events),
     });
-  const replayed = await replayByStream(pool, store, schema, { batchSize, signal, report });
-  let { checkpoint, events } = replayed;
+  // Every event of a transaction that had ended when the replay began is read by the replay;
+  // the store's order goes on from there.
+  const { rows: horizon } = await pool.query<{ xmin: string }>(
+    'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
+  );
+  const xmin = horizon[0].xmin;
+  const copied = PROJECTIONS.filter((projection) => projection.copyFromStore);
+  const copying = copyFromStore(pool, suffix, copied, xmin);
+  let events: number;
+  try {
+    events = await replayByStream(
+      pool,
+      store,
+      schema,
+      PROJECTIONS.filter((projection) => !copied.includes(projection)),
+      xmin,
+      { batchSize, signal, report },
+    );
+  } catch (error) {
+    await copying.cancel();
+    throw error;
+  }
+  await copying.done;
+  let checkpoint: GlobalCheckpoint = {
+    transactionId: (BigInt(xmin) - 1n).toString(),
+    globalPosition: LAST_GLOBAL_POSITION,
+  };
   const deadline = Date.now() + HORIZON_WAIT_MS;
   for (;;) {
     signal?.throwIfAborted();
@@ -117,17 +147,64 @@ export async function rebuildReadModels(
   }
 }
 
-/** One page into the rebuild's tables. */
+/** One page into the rebuild's tables, by every projection or those named. */
 async function replayPage(
   store: PostgresEventStore,
   schema: string,
   events: readonly RecordedEvent[],
+  projections: readonly Projection[] = PROJECTIONS,
 ): Promise<void> {
   await store.transaction(async (client) => {
     // A crash loses the rebuild whatever is flushed: its next attempt starts again.
     await client.query('SET LOCAL synchronous_commit = off');
-    await applyEvents(client, schema, events);
+    await applyEvents(client, schema, events, projections);
   });
+}
+
+/**
+ * The projections that copy the store's rows, filled up to the horizon in a session of their
+ * own beside the replay (the other core's work), then made durable with their indexes. Cancelled,
+ * the statement running is stopped rather than waited for.
+ */
+function copyFromStore(
+  pool: Pool,
+  suffix: string,
+  projections: readonly Projection[],
+  horizon: string,
+): { done: Promise<void>; cancel(): Promise<void> } {
+  let backend: number | undefined;
+  let cancelled = false;
+  const done = (async () => {
+    if (projections.length === 0) return;
+    const client = await pool.connect();
+    backend = (client as PoolClient & { processID: number }).processID;
+    try {
+      const target = new ProjectionTarget(client, rebuildSchemaOf(suffix));
+      await client.query('BEGIN');
+      await client.query('SET LOCAL synchronous_commit = off');
+      for (const projection of projections) await projection.copyFromStore!(target, horizon);
+      await client.query('COMMIT');
+      for (const table of projections.flatMap((projection) => projection.tables))
+        await client.query('SELECT read_model_admin.make_durable($1, $2)', [suffix, table]);
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  })();
+  // Awaited once the replay is done; a failure before then is not unhandled meanwhile.
+  done.catch(() => undefined);
+  return {
+    done,
+    async cancel() {
+      if (cancelled) return;
+      cancelled = true;
+      if (backend !== undefined)
+        await pool.query('SELECT pg_cancel_backend($1)', [backend]).catch(() => undefined);
+      await done.catch(() => undefined);
+    },
+  };
 }
 
 /** Events of transactions that had ended by the horizon, stream by stream, a page at a time. */
@@ -142,48 +219,47 @@ const BY_STREAM = `
  * replay began (the snapshot horizon), in stream order. An object's events then come together,
  * so its row is read and written once a page rather than once an event. The projections depend
  * on the order within a stream only (the projector's Kafka partitions promise no more). Returns
- * where the store's order takes over: after the horizon.
+ * how many events it replayed.
  */
 async function replayByStream(
   pool: Pool,
   store: PostgresEventStore,
   schema: string,
+  projections: readonly Projection[],
+  horizon: string,
   options: {
     batchSize: number;
     signal: AbortSignal | undefined;
     report: (events: number) => void | Promise<void>;
   },
-): Promise<{ checkpoint: GlobalCheckpoint; events: number }> {
-  const { rows: horizon } = await pool.query<{ xmin: string }>(
-    'SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin',
-  );
-  const xmin = horizon[0].xmin;
-  let after = { streamId: '', version: 0 };
-  let events = 0;
-  for (;;) {
-    options.signal?.throwIfAborted();
-    const { rows } = await pool.query<Parameters<typeof rowToEvent>[0]>(BY_STREAM, [
+): Promise<number> {
+  const read = (after: { streamId: string; version: number }) =>
+    pool.query<Parameters<typeof rowToEvent>[0]>(BY_STREAM, [
       after.streamId,
       after.version,
-      xmin,
+      horizon,
       options.batchSize,
     ]);
-    if (rows.length === 0) break;
-    const page = rows.map(rowToEvent);
-    await replayPage(store, schema, page);
-    events += page.length;
-    const last = page[page.length - 1];
-    after = { streamId: last.streamId, version: last.streamVersion };
-    await options.report(events);
+  let events = 0;
+  // The next page is read while this one is applied.
+  let next = read({ streamId: '', version: 0 });
+  try {
+    for (;;) {
+      options.signal?.throwIfAborted();
+      const { rows } = await next;
+      if (rows.length === 0) break;
+      const page = rows.map(rowToEvent);
+      const last = page[page.length - 1];
+      next = read({ streamId: last.streamId, version: last.streamVersion });
+      await replayPage(store, schema, page, projections);
+      events += page.length;
+      await options.report(events);
+    }
+  } finally {
+    // Stopped early, a read is still in flight: its answer (or error) is not wanted.
+    await next.catch(() => undefined);
   }
-  // Every event of a transaction before the horizon is replayed: the store's order goes on from it.
-  return {
-    checkpoint: {
-      transactionId: (BigInt(xmin) - 1n).toString(),
-      globalPosition: LAST_GLOBAL_POSITION,
-    },
-    events,
-  };
+  return events;
 }
 
 /**

@@ -11,20 +11,7 @@ export class UnloggedRebuilds1764000000023 implements MigrationInterface {
 
   async up(db: QueryRunner): Promise<void> {
     await db.query(prepareRebuild('UNLOGGED TABLE'));
-    await db.query(`
-      CREATE FUNCTION read_model_admin.make_durable(suffix text) RETURNS void
-      LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
-      DECLARE
-        target text := 'read_model_rebuild_' || read_model_admin.checked_suffix(suffix);
-        tbl name;
-      BEGIN
-        FOR tbl IN
-          SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE n.nspname = target AND c.relkind = 'r' AND c.relpersistence = 'u'
-        LOOP
-          EXECUTE format('ALTER TABLE %I.%I SET LOGGED', target, tbl);
-        END LOOP;
-      END $$`);
+    await db.query(`CREATE ${MAKE_DURABLE}`);
     await db.query(`REVOKE ALL ON FUNCTION read_model_admin.make_durable(text) FROM PUBLIC`);
     await db.query(
       `GRANT EXECUTE ON FUNCTION read_model_admin.make_durable(text) TO dolly_projector`,
@@ -37,8 +24,24 @@ export class UnloggedRebuilds1764000000023 implements MigrationInterface {
   }
 }
 
+/** `make_durable` as this migration made it (`CREATE` or `CREATE OR REPLACE` goes before). */
+export const MAKE_DURABLE = `
+      FUNCTION read_model_admin.make_durable(suffix text) RETURNS void
+      LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+      DECLARE
+        target text := 'read_model_rebuild_' || read_model_admin.checked_suffix(suffix);
+        tbl name;
+      BEGIN
+        FOR tbl IN
+          SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = target AND c.relkind = 'r' AND c.relpersistence = 'u'
+        LOOP
+          EXECUTE format('ALTER TABLE %I.%I SET LOGGED', target, tbl);
+        END LOOP;
+      END $$`;
+
 /** `prepare_rebuild` (see migration 021), making its tables as `kind`: TABLE or UNLOGGED TABLE. */
-function prepareRebuild(kind: 'TABLE' | 'UNLOGGED TABLE'): string {
+export function prepareRebuild(kind: 'TABLE' | 'UNLOGGED TABLE'): string {
   return `
     CREATE OR REPLACE FUNCTION read_model_admin.prepare_rebuild(suffix text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$

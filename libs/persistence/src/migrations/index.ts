@@ -15,6 +15,7 @@ import { Lineage1764000000020 } from './1764000000020-lineage';
 import { ReadModelSwitch1764000000021 } from './1764000000021-read-model-switch';
 import { StateSnapshots1764000000022 } from './1764000000022-state-snapshots';
 import { UnloggedRebuilds1764000000023 } from './1764000000023-unlogged-rebuilds';
+import { RebuildIndexesLast1764000000024 } from './1764000000024-rebuild-indexes-last';
 
 /** Every migration, oldest first. The only way the schema changes. */
 export const MIGRATIONS = [
@@ -35,4 +36,5 @@ export const MIGRATIONS = [
   ReadModelSwitch1764000000021,
   StateSnapshots1764000000022,
   UnloggedRebuilds1764000000023,
+  RebuildIndexesLast1764000000024,
 ];

@@ -105,36 +105,48 @@ export function stateProjection<State>(spec: StateProjectionSpec<State>): StateP
 }
 
 /**
- * Snapshots in version order, each with the latest time of the events up to it: the previous
- * snapshot's, or the events since (times need not rise with versions). Few: one per
+ * A batch's snapshots in one statement, each with the latest time of the events up to it: for a
+ * stream, the latest time its newest snapshot before the batch recorded, then the running maximum
+ * of its events' times from there (times need not rise with versions). Few: one per
  * SNAPSHOT_EVERY events of a stream.
  */
 async function writeSnapshots(target: ProjectionTarget, snapshots: Snapshot[]): Promise<void> {
+  if (snapshots.length === 0) return;
   const table = target.table(SNAPSHOT_TABLE);
-  for (const snapshot of snapshots)
-    await target.query(
-      `INSERT INTO ${table}
-         (stream_id, stream_version, global_position, created_at, occurred_at, latest_occurred_at, state)
-       SELECT $1::text, $2::int, $3::bigint,
-              (SELECT occurred_at FROM event_store.events WHERE stream_id = $1::text AND stream_version = 1),
-              $4::timestamptz,
-              greatest(
-                (SELECT latest_occurred_at FROM ${table}
-                  WHERE stream_id = $1::text AND stream_version = $2::int - $6::int),
-                (SELECT max(occurred_at) FROM event_store.events
-                  WHERE stream_id = $1::text AND stream_version > $2::int - $6::int
-                    AND stream_version <= $2::int)),
-              $5::jsonb
-       ON CONFLICT (stream_id, stream_version) DO NOTHING`,
-      [
-        snapshot.streamId,
-        snapshot.version,
-        snapshot.position,
-        snapshot.occurredAt,
-        JSON.stringify(snapshot.state),
-        SNAPSHOT_EVERY,
-      ],
-    );
+  await target.query(
+    `WITH taken AS (
+       SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::timestamptz[], $5::text[])
+         AS t(stream_id, stream_version, global_position, occurred_at, state)),
+     spans AS (
+       SELECT stream_id, min(stream_version) - $6::int AS after_version, max(stream_version) AS last_version
+         FROM taken GROUP BY stream_id),
+     running AS (
+       SELECT e.stream_id, e.stream_version,
+              max(e.occurred_at) OVER (PARTITION BY e.stream_id ORDER BY e.stream_version) AS latest
+         FROM spans s JOIN event_store.events e ON e.stream_id = s.stream_id
+          AND e.stream_version > s.after_version AND e.stream_version <= s.last_version)
+     INSERT INTO ${table}
+       (stream_id, stream_version, global_position, created_at, occurred_at, latest_occurred_at, state)
+     SELECT t.stream_id, t.stream_version, t.global_position,
+            (SELECT occurred_at FROM event_store.events WHERE stream_id = t.stream_id AND stream_version = 1),
+            t.occurred_at,
+            greatest(
+              (SELECT latest_occurred_at FROM ${table} b
+                WHERE b.stream_id = t.stream_id AND b.stream_version = s.after_version),
+              r.latest),
+            t.state::jsonb
+       FROM taken t JOIN spans s USING (stream_id)
+       JOIN running r ON r.stream_id = t.stream_id AND r.stream_version = t.stream_version
+     ON CONFLICT (stream_id, stream_version) DO NOTHING`,
+    [
+      snapshots.map((snapshot) => snapshot.streamId),
+      snapshots.map((snapshot) => snapshot.version),
+      snapshots.map((snapshot) => snapshot.position),
+      snapshots.map((snapshot) => snapshot.occurredAt),
+      snapshots.map((snapshot) => JSON.stringify(snapshot.state)),
+      SNAPSHOT_EVERY,
+    ],
+  );
 }
 
 /**
