@@ -1,4 +1,4 @@
-import type { RecordedEvent } from '@dolly/contracts';
+import { type RecordedEvent, currentSchemaVersion } from '@dolly/contracts';
 import { PostgresEventStore, START_OF_STORE } from '@dolly/event-store';
 import { type TestDatabase, createTestDatabase, testMetadata } from '@dolly/testing';
 import { v7 as uuidv7 } from 'uuid';
@@ -82,6 +82,44 @@ describe('applying events to the read models', () => {
     expect(once).toEqual({ name: 'web-2', role: 'vm', version: 4 });
     const audit = await db.pool.query('SELECT count(*)::int AS n FROM read_model.audit_log');
     expect(audit.rows[0].n).toBe(4);
+  });
+
+  it('writes an event recorded in an earlier version of its type to the audit log as read today, live and rebuilt', async () => {
+    const { events: vmEvents } = await vmHistory();
+    const taskId = uuidv7();
+    // TaskFailed v1 had no reasons; the store is written directly, as an earlier Dolly wrote it.
+    await db.pool.query(
+      `INSERT INTO event_store.events
+         (event_id, stream_id, stream_type, stream_version, type, schema_version, data, metadata, occurred_at)
+       VALUES ($1, $2, 'task', 1, 'TaskFailed', 1, $3, $4, now())`,
+      [
+        uuidv7(),
+        `task-${taskId}`,
+        JSON.stringify({ taskId, attempt: 1, code: 'DISK.FULL', message: 'The disk is full' }),
+        JSON.stringify(metadata()),
+      ],
+    );
+    const taskEvents = await store.readStream(`task-${taskId}`);
+    expect(await project([...vmEvents, ...taskEvents])).toMatchObject({ applied: 5 });
+    const audit = await db.pool.query(
+      `SELECT type, schema_version, data FROM read_model.audit_log ORDER BY global_position`,
+    );
+    expect(audit.rows.map((row) => [row.type, row.schema_version])).toEqual([
+      ['VmCreated', currentSchemaVersion('VmCreated')],
+      ['VmRenamed', 1],
+      ['VmConvertedToTemplate', 1],
+      ['TemplateConvertedToVm', 1],
+      ['TaskFailed', 2],
+    ]);
+    expect(audit.rows[4].data).toEqual({
+      taskId,
+      attempt: 1,
+      code: 'DISK.FULL',
+      message: 'The disk is full',
+      reasons: [],
+    });
+    const { schema } = await rebuildReadModels(db.pool, { suffix: 'upcast' });
+    expect(await compareReadModels(db.pool, 'read_model', schema)).toEqual([]);
   });
 
   it('fetches from the store what a stream skipped on the way, before applying what came', async () => {

@@ -201,7 +201,29 @@ describe('what the switch functions refuse', () => {
         suffix,
         await code(db.pool.query('SELECT read_model_admin.switch_over($1)', [suffix])),
       ]).toEqual([suffix, '22023']);
+      expect([
+        suffix,
+        await code(
+          db.pool.query('SELECT read_model_admin.make_durable($1, $2)', [suffix, 'audit_log']),
+        ),
+      ]).toEqual([suffix, '22023']);
     }
+    // A table is one a rebuild makes, by its name alone.
+    await db.pool.query('SELECT read_model_admin.prepare_rebuild($1)', ['named']);
+    for (const table of [
+      'task_progress',
+      'projector_offsets',
+      '../audit_log',
+      'audit_log; DROP SCHEMA read_model',
+      'read_model.vms',
+      'events',
+      null,
+    ])
+      expect([
+        table,
+        await code(db.pool.query('SELECT read_model_admin.make_durable($1, $2)', ['named', table])),
+      ]).toEqual([table, '22023']);
+    await discardSchema(db.pool, 'read_model_rebuild_named');
     for (const schema of [
       'read_model',
       'event_store',
@@ -245,6 +267,10 @@ describe('what the switch functions refuse', () => {
     );
     expect(await as('dolly_worker', 'SELECT read_model_admin.try_lock_for_switch()')).toBe('42501');
     expect(await as('dolly_projector', 'CREATE SCHEMA read_model_rebuild_own')).toBe('42501');
+    // Copying indexes is a step of the functions above, never the projector's to take alone.
+    expect(
+      await as('dolly_projector', `SELECT read_model_admin.copy_indexes('public', 'vms', false)`),
+    ).toBe('42501');
     expect(
       await as('dolly_projector', 'SELECT read_model_admin.prepare_rebuild($1)', ['projector']),
     ).toBe('accepted');

@@ -163,7 +163,8 @@ async function replayPage(
 
 /**
  * The projections that copy the store's rows, filled up to the horizon in a session of their
- * own beside the replay (the other core's work), then made durable with their indexes. Cancelled,
+ * own beside the replay (the other core's work): their tables logged while empty and with no
+ * index, then filled, then given their indexes (`prepare_copy`, `make_durable`). Cancelled,
  * the statement running is stopped rather than waited for.
  */
 function copyFromStore(
@@ -180,11 +181,14 @@ function copyFromStore(
     backend = (client as PoolClient & { processID: number }).processID;
     try {
       const target = new ProjectionTarget(client, rebuildSchemaOf(suffix));
+      const tables = projections.flatMap((projection) => projection.tables);
+      for (const table of tables)
+        await client.query('SELECT read_model_admin.prepare_copy($1, $2)', [suffix, table]);
       await client.query('BEGIN');
       await client.query('SET LOCAL synchronous_commit = off');
       for (const projection of projections) await projection.copyFromStore!(target, horizon);
       await client.query('COMMIT');
-      for (const table of projections.flatMap((projection) => projection.tables))
+      for (const table of tables)
         await client.query('SELECT read_model_admin.make_durable($1, $2)', [suffix, table]);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -4,13 +4,17 @@ import { MAKE_DURABLE, prepareRebuild } from './1764000000023-unlogged-rebuilds'
 /**
  * A rebuild keeps, while it replays, only the indexes the replay itself uses: each table's
  * primary key (rows are found and upserted by it). Every other index and unique constraint is
- * built once the tables are durable, from the finished rows, sorted: a million audit-log rows
- * then cost one sort per index instead of a million random insertions into each (`make_durable`,
- * which runs before anything but the switch-over's last events reads the tables; a table at a
- * time, with `make_durable(suffix, table)`).
+ * built once the table is durable, from the finished rows, sorted: a million audit-log rows then
+ * cost one sort per index instead of a million random insertions into each.
  *
- * One function copies the live table's indexes, under their names, primary keys or the others
- * (`copy_indexes`); `prepare_rebuild` and `make_durable` both call it.
+ * - `prepare_rebuild(suffix)`: the tables unlogged, with their primary keys only.
+ * - `prepare_copy(suffix, table)`: a table the rebuild fills in one statement (the audit log,
+ *   copied from the store) is made logged while it is empty (its rows are then written to the log
+ *   once, as they are inserted, rather than once more by SET LOGGED) and keeps no index at all.
+ * - `make_durable(suffix, table)`: the table logged, then every index and key of the live table it
+ *   lacks, under its live name; `make_durable(suffix)` does so for every table.
+ *
+ * One function copies the live table's indexes a rebuilt table lacks (`copy_indexes`).
  */
 export class RebuildIndexesLast1764000000024 implements MigrationInterface {
   name = 'RebuildIndexesLast1764000000024';
@@ -29,6 +33,8 @@ export class RebuildIndexesLast1764000000024 implements MigrationInterface {
             LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid
            WHERE x.indrelid = format('read_model.%I', tbl)::regclass
              AND x.indisprimary = primary_keys
+             AND NOT EXISTS (SELECT FROM pg_class had JOIN pg_namespace n ON n.oid = had.relnamespace
+                              WHERE n.nspname = target AND had.relname = ic.relname)
            ORDER BY ic.relname
         LOOP
           EXECUTE regexp_replace(idx.definition, ' ON read_model\\.', ' ON ' || quote_ident(target) || '.');
@@ -41,6 +47,17 @@ export class RebuildIndexesLast1764000000024 implements MigrationInterface {
     await db.query(
       `REVOKE ALL ON FUNCTION read_model_admin.copy_indexes(text, name, boolean) FROM PUBLIC`,
     );
+    await db.query(`
+      CREATE FUNCTION read_model_admin.rebuilt_table(suffix text, tbl name) RETURNS text
+      LANGUAGE plpgsql STABLE SET search_path = pg_catalog AS $$
+      BEGIN
+        PERFORM read_model_admin.checked_suffix(suffix);
+        IF tbl IS NULL OR NOT tbl = ANY (read_model_admin.rebuilt_tables()) THEN
+          RAISE EXCEPTION 'A rebuild makes no table %', tbl USING ERRCODE = '22023';
+        END IF;
+        RETURN 'read_model_rebuild_' || suffix;
+      END $$`);
+    await db.query(`REVOKE ALL ON FUNCTION read_model_admin.rebuilt_table(text, name) FROM PUBLIC`);
     await db.query(`
       CREATE OR REPLACE FUNCTION read_model_admin.prepare_rebuild(suffix text) RETURNS text
       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
@@ -58,27 +75,46 @@ export class RebuildIndexesLast1764000000024 implements MigrationInterface {
         END LOOP;
         RETURN target;
       END $$`);
+    await db.query(`
+      CREATE FUNCTION read_model_admin.prepare_copy(suffix text, tbl name) RETURNS void
+      LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
+      DECLARE
+        target text := read_model_admin.rebuilt_table(suffix, tbl);
+        idx record;
+      BEGIN
+        EXECUTE format('ALTER TABLE %I.%I SET LOGGED', target, tbl);
+        FOR idx IN
+          SELECT ic.relname AS index_name, con.conname
+            FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+            LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid
+           WHERE x.indrelid = format('%I.%I', target, tbl)::regclass
+        LOOP
+          IF idx.conname IS NULL THEN
+            EXECUTE format('DROP INDEX %I.%I', target, idx.index_name);
+          ELSE
+            EXECUTE format('ALTER TABLE %I.%I DROP CONSTRAINT %I', target, tbl, idx.conname);
+          END IF;
+        END LOOP;
+      END $$`);
     // Logged first: SET LOGGED rewrites a table with its indexes, which are then built once only.
-    // One table at a time, too, so a rebuild may finish one while it replays into the others.
     await db.query(`
       CREATE FUNCTION read_model_admin.make_durable(suffix text, tbl name) RETURNS void
       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog SET maintenance_work_mem = '256MB' AS $$
       DECLARE
-        target text := 'read_model_rebuild_' || read_model_admin.checked_suffix(suffix);
+        target text := read_model_admin.rebuilt_table(suffix, tbl);
+        persistence "char";
       BEGIN
-        IF tbl IS NULL OR NOT tbl = ANY (read_model_admin.rebuilt_tables()) THEN
-          RAISE EXCEPTION 'A rebuild makes no table %', tbl USING ERRCODE = '22023';
+        SELECT c.relpersistence INTO persistence FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = target AND c.relname = tbl AND c.relkind = 'r';
+        IF persistence IS NULL THEN
+          RETURN;
         END IF;
-        IF (SELECT c.relpersistence = 'u' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = target AND c.relname = tbl AND c.relkind = 'r') THEN
+        IF persistence = 'u' THEN
           EXECUTE format('ALTER TABLE %I.%I SET LOGGED', target, tbl);
-          PERFORM read_model_admin.copy_indexes(target, tbl, false);
         END IF;
+        PERFORM read_model_admin.copy_indexes(target, tbl, true);
+        PERFORM read_model_admin.copy_indexes(target, tbl, false);
       END $$`);
-    await db.query(`REVOKE ALL ON FUNCTION read_model_admin.make_durable(text, name) FROM PUBLIC`);
-    await db.query(
-      `GRANT EXECUTE ON FUNCTION read_model_admin.make_durable(text, name) TO dolly_projector`,
-    );
     await db.query(`
       CREATE OR REPLACE FUNCTION read_model_admin.make_durable(suffix text) RETURNS void
       LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $$
@@ -89,12 +125,18 @@ export class RebuildIndexesLast1764000000024 implements MigrationInterface {
           PERFORM read_model_admin.make_durable(suffix, tbl);
         END LOOP;
       END $$`);
+    for (const signature of ['prepare_copy(text, name)', 'make_durable(text, name)']) {
+      await db.query(`REVOKE ALL ON FUNCTION read_model_admin.${signature} FROM PUBLIC`);
+      await db.query(`GRANT EXECUTE ON FUNCTION read_model_admin.${signature} TO dolly_projector`);
+    }
   }
 
   async down(db: QueryRunner): Promise<void> {
     await db.query(`CREATE OR REPLACE ${MAKE_DURABLE}`);
     await db.query(`DROP FUNCTION read_model_admin.make_durable(text, name)`);
+    await db.query(`DROP FUNCTION read_model_admin.prepare_copy(text, name)`);
     await db.query(prepareRebuild('UNLOGGED TABLE'));
+    await db.query(`DROP FUNCTION read_model_admin.rebuilt_table(text, name)`);
     await db.query(`DROP FUNCTION read_model_admin.copy_indexes(text, name, boolean)`);
   }
 }
