@@ -80,12 +80,14 @@ it('publishes the block map of a disk written every other 64 KiB in events withi
   expect(Buffer.byteLength(JSON.stringify(map.extents))).toBeGreaterThan(1024 * 1024);
 
   const { rows } = await stack.database.pool.query<{
+    global_position: string;
     schema_version: number;
-    data: unknown;
+    data: { disks: { diskId: string; runs: { count: number }[] }[] };
     part: number;
     parts: number;
   }>(
-    `SELECT schema_version, data, (data->>'part')::int AS part, (data->>'parts')::int AS parts
+    `SELECT global_position::text AS global_position, schema_version, data,
+            (data->>'part')::int AS part, (data->>'parts')::int AS parts
        FROM event_store.events WHERE stream_id = $1 AND type = 'VmBlockMapsMeasured'
         AND data->'disks' @> $2::jsonb ORDER BY stream_version`,
     [`vm-${vmId}`, JSON.stringify([{ diskId }])],
@@ -97,6 +99,22 @@ it('publishes the block map of a disk written every other 64 KiB in events withi
     expect(row.schema_version).toBe(2);
     expect(Buffer.byteLength(JSON.stringify(row.data))).toBeLessThanOrEqual(256 * KiB);
   }
+
+  // As of an instant, the map is folded from the same parts: whole once the last is recorded,
+  // and as far as the first part goes as of that part.
+  const asOf = (position: string) =>
+    stack.request<BlockMap>('GET', `/vms/${vmId}/disks/${diskId}/block-map?asOf=${position}`);
+  const whole = await asOf(last.at(-1)!.global_position);
+  expect(whole.status).toBe(200);
+  expect(whole.body).toEqual(map);
+  const firstPart = await asOf(last[0].global_position);
+  const firstPartExtents = last[0].data.disks
+    .find((disk) => disk.diskId === diskId)!
+    .runs.reduce((sum, run) => sum + run.count, 0);
+  expect(firstPartExtents).toBeLessThan(WRITTEN);
+  expect(firstPart.body.extents).toEqual(map.extents.slice(0, firstPartExtents));
+  const before = await asOf(String(Number(rows[0].global_position) - 1));
+  expect(before.status).toBe(404);
 
   // The pipeline is not stuck: a later command still reaches the read model.
   expectStatus(

@@ -1,5 +1,12 @@
 import { EVENT_COLUMNS, LAST_GLOBAL_POSITION, rowToEvent } from '@dolly/event-store';
-import { type Event, objectIdOf } from '@dolly/domain';
+import {
+  BLOCK_MAPS_END,
+  type DiskBlockMap,
+  type Event,
+  type VmEvent,
+  diskBlockMapOf,
+  objectIdOf,
+} from '@dolly/domain';
 import type { Pool } from 'pg';
 import { SNAPSHOT_TABLE, type StateProjection, groupByStream } from './inventory/state-projection';
 import { LIVE_SCHEMA } from './projection';
@@ -206,4 +213,33 @@ export async function streamsChangedBetween(
     [kinds, ...instantParameters(to), ...instantParameters(from), limit],
   );
   return rows.map((row) => row.stream_id);
+}
+
+/** A disk's block map as the read model showed it then: the map, and when it was measured. */
+export type BlockMapAsOf = DiskBlockMap & { measuredAt: string };
+
+/**
+ * A disk's block map as it was at an instant, folded from its VM's measures recorded by then
+ * with the projection's own meaning of them (`diskBlockMapOf`); null when it had none then (not
+ * measured yet, or its VM gone). A VM's measures are few: one a provisioning or a clone.
+ */
+export async function blockMapAsOf(
+  pool: Pool,
+  vmId: string,
+  diskId: string,
+  instant: Instant,
+): Promise<BlockMapAsOf | null> {
+  const { rows } = await pool.query<Parameters<typeof rowToEvent>[0]>(
+    `SELECT ${EVENT_COLUMNS} FROM event_store.events e
+      WHERE e.stream_id = $1 AND ${VISIBLE} AND e.type = ANY($4::text[])
+      ORDER BY e.stream_version`,
+    [`vm-${vmId}`, ...instantParameters(instant), ['VmBlockMapsMeasured', ...BLOCK_MAPS_END]],
+  );
+  return rows.map(rowToEvent).reduce<BlockMapAsOf | null>((map, recorded) => {
+    const event = recorded as unknown as VmEvent;
+    if (event.type !== 'VmBlockMapsMeasured') return null;
+    const disk = event.data.disks.find((measured) => measured.diskId === diskId);
+    if (!disk) return map;
+    return { ...diskBlockMapOf(disk, map?.extents), measuredAt: recorded.occurredAt };
+  }, null);
 }

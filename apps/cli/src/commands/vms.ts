@@ -195,12 +195,14 @@ export function vmCommands(program: Command): Command {
   );
   vms
     .command('block-map <vmId> <diskId>')
-    .description('Which layer of its chain each part of a disk is read from, and bytes per layer')
+    .description(
+      'Which layer of its chain each part of a disk is read from, and bytes per layer (now, or --as-of)',
+    )
     .option('--summary', 'bytes per layer only, without the extents')
     .action(async (vmId: string, diskId: string, options, command: Command) => {
-      const { client, json } = context(command);
+      const { client, json, asOf } = context(command);
       const map = await client.get<BlockMap>(
-        `/vms/${segment(vmId)}/disks/${segment(diskId)}/block-map`,
+        `/vms/${segment(vmId)}/disks/${segment(diskId)}/block-map${query({ asOf })}`,
       );
       if (json) return printJson(map);
       console.log(`Disk ${map.diskId}: ${map.extents.length} extents`);

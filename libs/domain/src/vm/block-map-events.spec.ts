@@ -1,4 +1,10 @@
-import { BLOCK_MAP_PART_BYTES, blockMapsMeasured, extentsOf, runsOf } from './block-map-events';
+import {
+  BLOCK_MAP_PART_BYTES,
+  blockMapsMeasured,
+  diskBlockMapOf,
+  extentsOf,
+  runsOf,
+} from './block-map-events';
 import type { DiskBlockMap } from './vm.events';
 
 const KiB = 1024;
@@ -67,6 +73,19 @@ describe('block maps as events', () => {
     }
     const runs = events.flatMap((event) => event.data.disks[0].runs);
     expect(extentsOf(runs, map.bytesPerLayer)).toEqual(map.extents);
+  });
+
+  it('folds the parts of a measure back into the map measured, and a new measure replaces it', () => {
+    const map = written(everyOther(2 * GiB), (i) => i % 2 === 1);
+    const parts = blockMapsMeasured(vmId, taskId, [map]).map((event) => event.data.disks[0]);
+    const folded = parts.reduce<DiskBlockMap | undefined>(
+      (before, part) => diskBlockMapOf(part, before?.extents),
+      undefined,
+    );
+    expect(folded).toEqual(map);
+    const smaller = written([0, 128 * KiB]);
+    const [fresh] = blockMapsMeasured(vmId, taskId, [smaller])[0].data.disks;
+    expect(diskBlockMapOf(fresh, folded!.extents)).toEqual(smaller);
   });
 
   it('starts each disk of a measure fresh, even when it follows another in the same part', () => {

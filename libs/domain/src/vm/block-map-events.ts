@@ -2,7 +2,13 @@
  * Block maps as events: compact (runs of extents instead of one entry per extent) and split in
  * parts no larger than a limit, so that a fragmented disk never makes an event the broker refuses.
  */
-import type { BlockMapRun, DiskBlockMap, DiskBlockMapRuns, VmBlockMapsMeasured } from './vm.events';
+import type {
+  BlockMapRun,
+  DiskBlockMap,
+  DiskBlockMapRuns,
+  VmBlockMapsMeasured,
+  VmEvent,
+} from './vm.events';
 
 /** How large one VmBlockMapsMeasured's data may grow before the map goes on in another part. */
 export const BLOCK_MAP_PART_BYTES = 256 * 1024;
@@ -57,6 +63,25 @@ export function extentsOf(
     }));
   });
 }
+
+/**
+ * A disk's map from a measured part of it: the part's extents, after those the earlier parts of
+ * the same measure gave when it continues them.
+ */
+export function diskBlockMapOf(
+  disk: DiskBlockMapRuns,
+  earlier: DiskBlockMap['extents'] | undefined,
+): DiskBlockMap {
+  const { runs, continued, ...map } = disk;
+  const extents = extentsOf(runs, disk.bytesPerLayer);
+  return { ...map, extents: continued && earlier ? [...earlier, ...extents] : extents };
+}
+
+/** After these a VM has no block maps: it is gone, or was never made. */
+export const BLOCK_MAPS_END: ReadonlySet<VmEvent['type']> = new Set([
+  'VmDeleted',
+  'VmProvisioningFailed',
+]);
 
 /**
  * What a worker measured, as events: each disk's map as runs, in as many parts as it takes for

@@ -1,11 +1,13 @@
-import { Controller, Get, Param } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, Inject, Param, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { InjectRepository } from '@nestjs/typeorm';
 import { DiskBlockMap, NotFoundError, Uuid } from '@dolly/domain';
-import { Requires, Validate } from '@dolly/platform';
-import { BlockMapRow } from '@dolly/read-models';
+import { PG_POOL, Requires, Validate } from '@dolly/platform';
+import { type BlockMapAsOf, BlockMapRow, blockMapAsOf } from '@dolly/read-models';
 import { Type } from '@sinclair/typebox';
+import type { Pool } from 'pg';
 import { Repository } from 'typeorm';
+import { AsOfQuery, optionalInstant } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { VmIdParam } from '../vm-id.param';
 
@@ -13,7 +15,7 @@ const BlockMapView = Type.Composite(
   [DiskBlockMap, Type.Object({ measuredAt: Type.String({ format: 'date-time' }) })],
   {
     description:
-      'Which layer holds each allocated range of a disk (like qemu-img map and rbd du), as a worker last measured it.',
+      'Which layer holds each allocated range of a disk (like qemu-img map and rbd du), as a worker last measured it (by then, as of an instant).',
   },
 );
 
@@ -21,26 +23,40 @@ const BlockMapView = Type.Composite(
 @ApiBearerAuth()
 @Controller('vms/:vmId/disks/:diskId')
 export class BlockMapController {
-  constructor(@InjectRepository(BlockMapRow) private readonly maps: Repository<BlockMapRow>) {}
+  constructor(
+    @InjectRepository(BlockMapRow) private readonly maps: Repository<BlockMapRow>,
+    @Inject(PG_POOL) private readonly pool: Pool,
+  ) {}
 
   @Get('block-map')
   @Requires('inventory:read')
   @ApiOperation({
     summary:
-      "A disk's block map: compact extents with the layer that holds each, own or shared, and bytes per layer (its lineage, top first).",
+      "A disk's block map: compact extents with the layer that holds each, own or shared, and bytes per layer (its lineage, top first); now, or as it was at an instant (asOf).",
   })
+  @ApiQuery({ name: 'asOf', required: false, description: 'As it was at this instant.' })
   @ApiOk(BlockMapView)
   @ApiProblems(400, 404)
   async get(
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
     @Param('diskId', new Validate(Uuid('The disk.'))) diskId: string,
-  ) {
-    const row = await this.maps.findOneBy({ vmId, diskId });
-    if (!row)
+    @Query(new Validate(AsOfQuery)) query: AsOfQuery,
+  ): Promise<BlockMapAsOf> {
+    const instant = optionalInstant(query.asOf);
+    const map = instant
+      ? await blockMapAsOf(this.pool, vmId, diskId, instant)
+      : await this.live(vmId, diskId);
+    if (!map)
       throw new NotFoundError(
         'BLOCK_MAP.NOT_MEASURED',
-        `No block map of disk ${diskId} of VM ${vmId} (no such disk, or not measured yet)`,
+        `No block map of disk ${diskId} of VM ${vmId}${instant ? ` as of ${query.asOf}` : ''} (no such disk, not measured yet, or its VM gone)`,
       );
+    return map;
+  }
+
+  private async live(vmId: string, diskId: string): Promise<BlockMapAsOf | null> {
+    const row = await this.maps.findOneBy({ vmId, diskId });
+    if (!row) return null;
     const { topLayerId, capacityBytes, allocatedBytes, extents, bytesPerLayer } = row;
     return {
       diskId,
