@@ -175,21 +175,31 @@ function copyFromStore(
 ): { done: Promise<void>; cancel(): Promise<void> } {
   let backend: number | undefined;
   let cancelled = false;
+  // Between statements a cancel is seen here; during one, pg_cancel_backend stops it.
+  const goOn = () => {
+    if (cancelled) throw new Error('The rebuild stopped: its copy from the store stops too');
+  };
   const done = (async () => {
     if (projections.length === 0) return;
     const client = await pool.connect();
     backend = (client as PoolClient & { processID: number }).processID;
     try {
+      goOn();
       const target = new ProjectionTarget(client, rebuildSchemaOf(suffix));
       const tables = projections.flatMap((projection) => projection.tables);
       for (const table of tables)
         await client.query('SELECT read_model_admin.prepare_copy($1, $2)', [suffix, table]);
       await client.query('BEGIN');
       await client.query('SET LOCAL synchronous_commit = off');
-      for (const projection of projections) await projection.copyFromStore!(target, horizon);
+      for (const projection of projections) {
+        goOn();
+        await projection.copyFromStore!(target, horizon);
+      }
       await client.query('COMMIT');
-      for (const table of tables)
+      for (const table of tables) {
+        goOn();
         await client.query('SELECT read_model_admin.make_durable($1, $2)', [suffix, table]);
+      }
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
