@@ -29,7 +29,7 @@ const program = new Command('dolly')
   .option('--json', 'print JSON for scripts (one document; see --progress)', false)
   .option(
     '--as-of <instant>',
-    'read the inventory as it was then: an RFC 3339 time or a global position (vms list, vms get, vms lineage, vms snapshots, inventory list)',
+    'read the inventory as it was then: an RFC 3339 time or a global position (vms list, vms get, vms lineage, vms snapshots, vms block-map, lineage, inventory list)',
   )
   .showHelpAfterError();
 

@@ -32,8 +32,9 @@ export type Projection = {
   handles(event: RecordedEvent): boolean;
   /**
    * For a projection whose rows are the store's own, copied: fills its tables in `target` with
-   * every event of a transaction that had ended before `horizon` (an xid8), in one statement, as
-   * `apply` would have one by one. A rebuild runs it beside the replay of the others.
+   * every event of a transaction that had ended before `horizon` (an xid8), inside PostgreSQL
+   * as far as it can, as applying them one by one would. A rebuild runs it beside the replay of
+   * the others.
    */
   copyFromStore?(target: ProjectionTarget, horizon: string): Promise<void>;
 } & (

@@ -1,4 +1,4 @@
-import { BLOCK_MAPS_END, type VmEvent, diskBlockMapOf } from '@dolly/domain';
+import { BLOCK_MAPS_END, type DiskBlockMap, type VmEvent, diskBlockMapOf } from '@dolly/domain';
 import type { Projection } from '../projection';
 
 /**
@@ -24,7 +24,7 @@ export const blockMapsProjection: Projection = {
             (await target.query(`SELECT extents FROM ${table} WHERE vm_id = $1 AND disk_id = $2`, [
               event.data.vmId,
               disk.diskId,
-            ])) as { rows: { extents: [] }[] }
+            ])) as { rows: Pick<DiskBlockMap, 'extents'>[] }
           ).rows[0]?.extents
         : undefined;
       const map = diskBlockMapOf(disk, earlier);

@@ -3,7 +3,6 @@ import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { LayerId, Sha256, Uuid } from '@dolly/domain';
 import { PG_POOL, Requires, Validate } from '@dolly/platform';
 import type { Pool } from 'pg';
-import { optionalInstant } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { LineageQuery, lineageOf } from './vm-lineage.http.controller';
 import { type LineageSubject, lineageRoots } from './vm-lineage.query';
@@ -21,9 +20,13 @@ import { LineageView } from './vm-lineage.representation';
 export class SubjectLineageController {
   constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
 
-  private async lineage(subject: LineageSubject, id: string, query: LineageQuery) {
-    const roots = await lineageRoots(this.pool, subject, id, optionalInstant(query.asOf) ?? null);
-    return lineageOf(this.pool, { type: subject, id }, roots, query);
+  private lineage(subject: LineageSubject, id: string, query: LineageQuery) {
+    return lineageOf(
+      this.pool,
+      { type: subject, id },
+      (asOf) => lineageRoots(this.pool, subject, id, asOf),
+      query,
+    );
   }
 
   @Get('disks/:diskId/lineage')

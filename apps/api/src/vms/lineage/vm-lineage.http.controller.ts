@@ -7,7 +7,7 @@ import type { Pool } from 'pg';
 import { AsOfParam, optionalInstant } from '../../shared/as-of';
 import { ApiOk, ApiProblems } from '../../shared/openapi';
 import { VmIdParam } from '../vm-id.param';
-import { type LineageRow, vmLineage } from './vm-lineage.query';
+import { type AsOf, type LineageRow, vmLineage } from './vm-lineage.query';
 import { LineageView, lineageNodeView } from './vm-lineage.representation';
 
 export const LineageQuery = Type.Object(
@@ -32,18 +32,19 @@ export const LineageQuery = Type.Object(
 export type LineageQuery = Static<typeof LineageQuery>;
 
 /**
- * The lineage of these VMs (a VM, or what a disk, layer or package resolves to), each root
- * followed by its own; at most `limit` VMs in all.
+ * The lineage of the VMs a subject stands for at the instant asked (a VM itself, or what a disk,
+ * layer or package resolves to then), each root followed by its own; at most `limit` VMs in all.
  */
 export async function lineageOf(
   pool: Pool,
   subject: LineageView['subject'],
-  roots: string[],
+  rootsAt: (asOf: AsOf) => Promise<string[]>,
   query: LineageQuery,
 ): Promise<LineageView> {
   const direction = query.direction ?? 'ancestors';
   const limit = query.limit ?? 1000;
   const asOf = optionalInstant(query.asOf) ?? null;
+  const roots = await rootsAt(asOf);
   const rows: LineageRow[] = [];
   for (const root of roots) {
     if (rows.length > limit) break;
@@ -89,6 +90,6 @@ export class VmLineageController {
     @Param('vmId', new Validate(VmIdParam)) vmId: string,
     @Query(new Validate(LineageQuery)) query: LineageQuery,
   ): Promise<LineageView> {
-    return lineageOf(this.pool, { type: 'vm', id: vmId }, [vmId], query);
+    return lineageOf(this.pool, { type: 'vm', id: vmId }, async () => [vmId], query);
   }
 }
